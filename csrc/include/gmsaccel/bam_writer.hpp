@@ -1,0 +1,47 @@
+// Alignment output: coordinate-sorted BAM with bounded memory (sorted runs spilled to temporary
+// files, then merged), index built at the end, all under a temporary name renamed on success.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <htslib/sam.h>
+
+namespace gms {
+
+struct BamWriterOptions {
+  bool sort = true;              // false: records written in the order given
+  std::string format = "bam";    // "bam" or "sam"; path "-" writes to stdout (no index)
+  int threads = 1;               // compression threads
+  size_t memory_bytes = 768u << 20;  // sort buffer; runs beyond it are spilled
+  int compression_level = -1;    // htslib default when -1
+  bool write_index = true;       // .bai (or .csi when a contig exceeds 2^29 - 1 bases)
+  std::string tmp_dir;           // spill directory; default: beside the output
+};
+
+class BamWriter {
+ public:
+  // header_text is a complete SAM header (@HD, @SQ, @RG, @PG lines).
+  BamWriter(const std::string& path, const std::string& header_text,
+            const BamWriterOptions& options);
+  ~BamWriter();  // without close(): removes every temporary and leaves nothing at path
+  BamWriter(const BamWriter&) = delete;
+  BamWriter& operator=(const BamWriter&) = delete;
+
+  const sam_hdr_t* header() const;
+  // Copies the record. Sort order: (tid with unmapped-unplaced last, pos, reverse flag), ties in
+  // the order added, so output is independent of thread count and spill boundaries.
+  void add(const bam1_t* record);
+  // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
+  void close();
+  // Abandons the output (same as destroying an unclosed writer).
+  void abort();
+
+  uint64_t records_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gms

@@ -1,0 +1,10 @@
+// One binding function per stage, all called from module.cpp.
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace gms {
+void bind_extend(pybind11::module_& m);  // bind_extend.cpp: SIMD level, batched extension
+void bind_index(pybind11::module_& m);   // bind_index.cpp: Index build/load/save/fetch/lookup
+void bind_io(pybind11::module_& m);      // bind_io.cpp: FASTQ reader, BAM writer
+void bind_align(pybind11::module_& m);   // bind_align.cpp: Aligner, streaming pipeline
+}  // namespace gms

@@ -1,0 +1,31 @@
+// Batched extension: many jobs at once, the unit of work for inter-sequence SIMD and the GPU.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gmsaccel/extend.hpp"
+#include "gmsaccel/simd.hpp"
+
+namespace gms {
+
+struct ExtendBatchOutput {
+  std::vector<ExtendResult> results;   // one per job, in job order
+  std::vector<uint32_t> cigar;         // all CIGARs back to back (BAM op encoding)
+  std::vector<uint32_t> cigar_offset;  // job i's CIGAR is cigar[cigar_offset[i] .. [i+1])
+};
+
+// Aligns every job; results are identical (scores, coordinates, CIGARs) for every SIMD level,
+// batch composition and order, and equal to extend_scalar + extend_traceback on each job.
+void extend_batch(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc, ExtendBatchOutput& out,
+                  SimdLevel level);
+
+// Per-level entry points (defined in extend_scalar.cpp, extend_avx2.cpp, extend_avx512.cpp).
+void extend_batch_scalar(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                         ExtendBatchOutput& out);
+void extend_batch_avx2(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                       ExtendBatchOutput& out);
+void extend_batch_avx512(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                         ExtendBatchOutput& out);
+
+}  // namespace gms

@@ -1,0 +1,45 @@
+// Streaming FASTQ reader (plain, gzip or BGZF) into packed batches.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gms {
+
+struct ReadBatch {
+  std::vector<std::string> names;     // up to the first whitespace, trailing /1 or /2 kept as read
+  std::vector<std::string> comments;  // the rest of the header line after the first whitespace
+  std::string bases;                  // all sequences back to back, as read (ASCII)
+  std::string quals;                  // all qualities back to back (ASCII phred+33)
+  std::vector<uint64_t> offsets{0};   // read i is bases[offsets[i] .. offsets[i+1])
+  uint64_t first_record = 0;          // 1-based record number of the batch's first read in its file
+  size_t size() const { return names.size(); }
+  void clear() {
+    names.clear(); comments.clear(); bases.clear(); quals.clear(); offsets.assign(1, 0);
+  }
+};
+
+class FastqReader {
+ public:
+  // Opens path ("-" for stdin). Throws InputError naming the file when it cannot.
+  explicit FastqReader(const std::string& path, int decompression_threads = 0);
+  ~FastqReader();
+  FastqReader(const FastqReader&) = delete;
+  FastqReader& operator=(const FastqReader&) = delete;
+
+  // Clears batch and fills it with up to max_reads records (and at most max_bases bases, but at
+  // least one record); returns the number read, 0 at end of file. Throws InputError naming the
+  // file, the record number and name, and the problem: header not starting with '@', missing '+'
+  // line, SEQ/QUAL length mismatch, truncated record, truncated or corrupt gzip.
+  size_t read(ReadBatch& batch, size_t max_reads, size_t max_bases = SIZE_MAX);
+
+  const std::string& path() const;
+  uint64_t records_read() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gms

@@ -1,0 +1,64 @@
+// The reference index: contigs, their 2-bit packed sequence (with N runs), and a minimizer table.
+// One file, written under a temporary name then renamed, loaded by mmap.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gms {
+
+struct ContigInfo {
+  std::string name;
+  uint64_t length = 0;
+  uint64_t offset = 0;  // start in the concatenated (global) coordinate
+  std::string md5;      // SAM @SQ M5: MD5 of the uppercased sequence, IUPAC letters kept
+};
+
+struct IndexParams {
+  int k = 21;
+  int w = 11;
+  uint32_t max_occ = 500;  // minimizers seen more often than this are not indexed for lookup
+};
+
+struct IndexStats {
+  uint64_t n_minimizers = 0;       // distinct indexed minimizer hashes
+  uint64_t n_positions = 0;        // positions stored
+  uint64_t n_filtered = 0;         // distinct hashes dropped for occurring > max_occ times
+  double build_seconds = 0;
+  uint64_t file_bytes = 0;
+};
+
+class Index {
+ public:
+  virtual ~Index() = default;
+
+  // Reads FASTA (plain or gzip). Errors name the file and record: missing or unreadable file,
+  // not FASTA, duplicate contig names, empty contigs, no contigs.
+  static std::unique_ptr<Index> build(const std::string& fasta_path, const IndexParams& params);
+  // mmap; errors for a missing, truncated or foreign file, or an incompatible version.
+  static std::unique_ptr<Index> load(const std::string& index_path);
+  // Writes path + ".tmp-<pid>", then renames over path.
+  virtual void save(const std::string& path) const = 0;
+
+  virtual const IndexParams& params() const = 0;
+  virtual const IndexStats& stats() const = 0;
+  virtual size_t n_contigs() const = 0;
+  virtual const ContigInfo& contig(size_t i) const = 0;
+  virtual uint64_t total_length() const = 0;
+  // Contig holding a global coordinate, or -1 if none.
+  virtual int contig_of(uint64_t global_pos) const = 0;
+
+  // Base codes (0-3, N=4) of contig [start, end); positions outside [0, length) give kBaseOff.
+  virtual void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const = 0;
+
+  // Positions of an indexed minimizer hash: each value is (global_pos << 1) | rev, where global_pos
+  // is the k-mer's start in global coordinates and rev is the Minimizer::rev seen in the reference.
+  // Empty (nullptr, 0) when the hash is absent or was filtered as too frequent.
+  virtual std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const = 0;
+  // Occurrence count of a hash, including filtered ones (0 when absent).
+  virtual uint32_t occurrences(uint64_t hash) const = 0;
+};
+
+}  // namespace gms
