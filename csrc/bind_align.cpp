@@ -1,6 +1,149 @@
-// Placeholder until the align stage lands.
+// Python bindings of the aligner: per-read mapping, batch mapping and the FASTQ-to-BAM pipeline.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "gmsaccel/align.hpp"
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/pipeline.hpp"
+
+namespace py = pybind11;
 
 namespace gms {
-void bind_align(pybind11::module_&) {}
+
+namespace {
+
+std::string cigar_str(const std::vector<uint32_t>& cigar) {
+  std::string s;
+  for (uint32_t c : cigar) s += std::to_string(c >> 4) + BAM_CIGAR_STR[c & 0xf];
+  return s;
+}
+
+py::dict stats_dict(const AlignStats& s) {
+  py::dict d;
+  d["reads"] = s.reads;
+  d["mapped"] = s.mapped;
+  d["properly_paired"] = s.properly_paired;
+  d["supplementary"] = s.supplementary;
+  d["rescued"] = s.rescued;
+  d["extend_jobs"] = s.extend_jobs;
+  d["ungapped_accepted"] = s.ungapped_accepted;
+  d["cells"] = s.cells;
+  return d;
+}
+
+py::dict model_dict(const InsertModel& m) {
+  py::dict d;
+  d["valid"] = m.valid;
+  d["mean"] = m.mean;
+  d["sd"] = m.sd;
+  d["low"] = m.low;
+  d["high"] = m.high;
+  d["pairs_used"] = m.pairs_used;
+  return d;
+}
+
+ReadBatch batch_of(const std::vector<std::string>& seqs) {
+  ReadBatch b;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    b.names.push_back(std::to_string(i));
+    b.comments.emplace_back();
+    b.bases += seqs[i];
+    b.quals.append(seqs[i].size(), 'I');
+    b.offsets.push_back(b.bases.size());
+  }
+  return b;
+}
+
+}  // namespace
+
+void bind_align(py::module_& m) {
+  py::class_<Hit>(m, "Hit", "One alignment of a read (0-based, half-open coordinates)")
+      .def_readonly("contig", &Hit::contig)
+      .def_readonly("pos", &Hit::pos)
+      .def_readonly("end", &Hit::end)
+      .def_readonly("rev", &Hit::rev)
+      .def_readonly("score", &Hit::score)
+      .def_readonly("q_begin", &Hit::q_begin)
+      .def_readonly("q_end", &Hit::q_end)
+      .def_readonly("mapq", &Hit::mapq)
+      .def_readonly("nm", &Hit::nm)
+      .def_readonly("sub_score", &Hit::sub_score)
+      .def_readonly("md", &Hit::md)
+      .def_property_readonly("cigar", [](const Hit& h) { return cigar_str(h.cigar); });
+
+  py::class_<Aligner>(m, "Aligner")
+      .def(py::init([](const Index& index, const std::string& simd, int min_score,
+                       int max_candidates, int match, int mismatch, int gap_open,
+                       int gap_extend, int clip) {
+             AlignOptions o;
+             o.simd = simd.empty() ? detect_simd_level() : parse_simd_level(simd);
+             o.min_score = min_score;
+             o.max_candidates = max_candidates;
+             o.scoring.match = match;
+             o.scoring.mismatch = mismatch;
+             o.scoring.gap_open = gap_open;
+             o.scoring.gap_extend = gap_extend;
+             o.scoring.clip = clip;
+             return std::make_unique<Aligner>(index, o);
+           }),
+           py::arg("index"), py::arg("simd") = "", py::arg("min_score") = 30,
+           py::arg("max_candidates") = 8, py::arg("match") = 1, py::arg("mismatch") = 4,
+           py::arg("gap_open") = 6, py::arg("gap_extend") = 1, py::arg("clip") = 5,
+           py::keep_alive<1, 2>())
+      .def_property_readonly("simd", [](const Aligner& a) {
+        return std::string(simd_level_name(a.options().simd));
+      })
+      .def("map", [](const Aligner& a, const std::string& seq) {
+             py::gil_scoped_release nogil;
+             return a.map(seq);
+           }, py::arg("seq"))
+      .def("map_batch", [](const Aligner& a, const std::vector<std::string>& seqs) {
+             ReadBatch b = batch_of(seqs);
+             py::gil_scoped_release nogil;
+             return a.map_batch(b);
+           }, py::arg("seqs"))
+      .def("align_fastq",
+           [](const Aligner& a, const std::string& r1, const std::string& r2,
+              const std::string& out, const std::string& header_text, int threads,
+              size_t batch_reads, const std::string& read_group, bool sort,
+              const std::string& format, size_t memory_bytes, bool write_index,
+              const std::string& tmp_dir, int compression_level,
+              const std::function<void(uint64_t)>& progress) {
+             PipelineOptions po;
+             po.threads = threads;
+             po.batch_reads = batch_reads;
+             po.read_group = read_group;
+             po.writer.sort = sort;
+             po.writer.format = format;
+             po.writer.threads = threads;
+             po.writer.memory_bytes = memory_bytes;
+             po.writer.write_index = write_index;
+             po.writer.tmp_dir = tmp_dir;
+             po.writer.compression_level = compression_level;
+             std::function<void(uint64_t)> cb;
+             if (progress) {
+               cb = [progress](uint64_t n) {
+                 py::gil_scoped_acquire gil;
+                 progress(n);
+               };
+             }
+             PipelineResult res;
+             {
+               py::gil_scoped_release nogil;
+               res = align_fastq_files(a, r1, r2, out, header_text, po, cb);
+             }
+             py::dict d = stats_dict(res.stats);
+             d["insert_model"] = model_dict(res.model);
+             d["seconds"] = res.seconds;
+             return d;
+           },
+           py::arg("r1"), py::arg("r2"), py::arg("out"), py::arg("header_text"),
+           py::arg("threads") = 1, py::arg("batch_reads") = 20000, py::arg("read_group") = "",
+           py::arg("sort") = true, py::arg("format") = "bam",
+           py::arg("memory_bytes") = size_t(768) << 20, py::arg("write_index") = true,
+           py::arg("tmp_dir") = "", py::arg("compression_level") = -1,
+           py::arg("progress") = nullptr);
+}
+
 }  // namespace gms

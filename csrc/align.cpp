@@ -1,0 +1,360 @@
+// The alignment driver: chains become placements, placements are extended in batches through the
+// SIMD kernel, hits are deduplicated and scored, and pairs are resolved into BAM records.
+#include <algorithm>
+#include <cmath>
+
+#include "align_internal.hpp"
+
+namespace gms {
+
+void encode_read(const char* seq, size_t len, EncodedRead& out) {
+  out.fwd.resize(len);
+  out.rev.resize(len);
+  for (size_t i = 0; i < len; ++i) {
+    const uint8_t c = base_code(seq[i]);
+    out.fwd[i] = c;
+    out.rev[len - 1 - i] = c < 4 ? 3 - c : c;
+  }
+}
+
+namespace {
+
+constexpr char kCodeLetter[] = "ACGTNN";
+
+int32_t query_length(const std::vector<uint32_t>& cigar) {
+  int32_t n = 0;
+  for (uint32_t c : cigar) {
+    const uint32_t op = c & 0xf;
+    if (op == BAM_CMATCH || op == BAM_CINS || op == BAM_CSOFT_CLIP) n += c >> 4;
+  }
+  return n;
+}
+
+// Converts a kernel result into a hit with SAM-ready CIGAR, NM and MD.
+void result_to_hit(const ExtendResult& r, const uint32_t* ops, uint32_t n_ops,
+                   const Placement& pl, const uint8_t* query, int32_t qlen,
+                   const uint8_t* target, Hit& h) {
+  h.contig = pl.contig;
+  h.rev = pl.rev != 0;
+  h.score = r.score;
+  h.q_begin = r.q_begin;
+  h.q_end = r.q_end;
+  h.pos = pl.window + r.t_begin;
+  h.end = pl.window + r.t_end;
+  h.cigar.clear();
+  if (r.q_begin > 0) h.cigar.push_back(static_cast<uint32_t>(r.q_begin) << 4 | BAM_CSOFT_CLIP);
+  h.cigar.insert(h.cigar.end(), ops, ops + n_ops);
+  if (r.q_end < qlen) h.cigar.push_back(static_cast<uint32_t>(qlen - r.q_end) << 4 | BAM_CSOFT_CLIP);
+  h.nm = 0;
+  h.md.clear();
+  int32_t qi = r.q_begin, ti = r.t_begin, run = 0;
+  for (uint32_t i = 0; i < n_ops; ++i) {
+    const uint32_t len = ops[i] >> 4, op = ops[i] & 0xf;
+    if (op == BAM_CMATCH) {
+      for (uint32_t j = 0; j < len; ++j, ++qi, ++ti) {
+        if (query[qi] == target[ti] && query[qi] < 4) { ++run; continue; }
+        h.md += std::to_string(run);
+        h.md += kCodeLetter[target[ti]];
+        run = 0;
+        ++h.nm;
+      }
+    } else if (op == BAM_CINS) {
+      qi += len;
+      h.nm += len;
+    } else {
+      h.md += std::to_string(run);
+      h.md += '^';
+      for (uint32_t j = 0; j < len; ++j, ++ti) h.md += kCodeLetter[target[ti]];
+      run = 0;
+      h.nm += len;
+    }
+  }
+  h.md += std::to_string(run);
+}
+
+int32_t half_band_for(int64_t span, const AlignOptions& opt) {
+  const int64_t need = (span + 1) / 2 + opt.band_padding;
+  int32_t half = 8;
+  while (half < need && half < opt.max_half_band) half *= 2;
+  return std::min(half, opt.max_half_band);
+}
+
+// Forward-strand query interval of a hit, so that hits on opposite strands can be compared.
+void forward_interval(const Hit& h, int32_t& b, int32_t& e) {
+  if (!h.rev) { b = h.q_begin; e = h.q_end; return; }
+  const int32_t m = query_length(h.cigar);
+  b = m - h.q_end;
+  e = m - h.q_begin;
+}
+
+int32_t overlap(int32_t b1, int32_t e1, int32_t b2, int32_t e2) {
+  return std::max(0, std::min(e1, e2) - std::max(b1, b2));
+}
+
+}  // namespace
+
+void extend_placements(const Index& index, const AlignOptions& opt,
+                       const std::vector<EncodedRead>& reads,
+                       const std::vector<Placement>& placements, std::vector<Hit>& hits,
+                       AlignStats& stats) {
+  const size_t n = placements.size();
+  hits.assign(n, Hit{});
+  if (n == 0) return;
+  std::vector<size_t> toff(n + 1, 0);
+  for (size_t i = 0; i < n; ++i)
+    toff[i + 1] = toff[i] + reads[placements[i].read].len() + placements[i].band - 1;
+  std::vector<uint8_t> targets(toff[n]);
+  std::vector<ExtendJob> jobs(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Placement& pl = placements[i];
+    const int32_t m = reads[pl.read].len();
+    index.fetch(static_cast<size_t>(pl.contig), pl.window, pl.window + m + pl.band - 1,
+                targets.data() + toff[i]);
+    jobs[i] = ExtendJob{reads[pl.read].strand(pl.rev), targets.data() + toff[i], m, pl.band};
+    stats.cells += static_cast<uint64_t>(m) * pl.band;
+  }
+  stats.extend_jobs += n;
+  ExtendBatchOutput out;
+  extend_batch(jobs.data(), n, opt.scoring, out, opt.simd);
+  for (size_t i = 0; i < n; ++i) {
+    const ExtendResult& r = out.results[i];
+    if (r.score < opt.min_score) continue;  // hits[i].contig stays -1
+    const uint32_t c0 = out.cigar_offset[i], c1 = out.cigar_offset[i + 1];
+    result_to_hit(r, out.cigar.data() + c0, c1 - c0, placements[i], jobs[i].query, jobs[i].qlen,
+                  jobs[i].target, hits[i]);
+  }
+}
+
+int32_t mapq_from_scores(int32_t best, int32_t sub, int32_t aligned_len, const Scoring& sc,
+                         int k) {
+  if (best <= 0) return 0;
+  const int32_t floor_sub = k * sc.match;  // a chance hit of one seed's length
+  sub = std::max(sub, floor_sub);
+  if (sub >= best) return 0;
+  const double l = std::max(aligned_len, 1);
+  double identity = 1.0 - (l * sc.match - best) / (sc.match + sc.mismatch) / l;
+  identity = std::clamp(identity, 0.0, 1.0);
+  const double q = 6.02 * (best - sub) / sc.match * identity * identity + 0.499;
+  return static_cast<int32_t>(std::min(60.0, q));
+}
+
+void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k) {
+  hits.erase(std::remove_if(hits.begin(), hits.end(), [](const Hit& h) { return h.contig < 0; }),
+             hits.end());
+  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+    if (a.score != b.score) return a.score > b.score;
+    if (a.contig != b.contig) return a.contig < b.contig;
+    if (a.pos != b.pos) return a.pos < b.pos;
+    if (a.rev != b.rev) return a.rev < b.rev;
+    return a.q_begin < b.q_begin;
+  });
+  std::vector<Hit> kept;
+  kept.reserve(hits.size());
+  for (Hit& h : hits) {
+    bool dup = false;
+    for (const Hit& o : kept) {
+      if (o.contig != h.contig || o.rev != h.rev) continue;
+      const int64_t ov = std::min(o.end, h.end) - std::max(o.pos, h.pos);
+      if (ov > 0 && 2 * ov >= std::min(o.end - o.pos, h.end - h.pos)) { dup = true; break; }
+    }
+    if (!dup) kept.push_back(std::move(h));
+  }
+  hits.swap(kept);
+  if (hits.empty()) return;
+  // The best other placement of (mostly) the same read bases decides how sure the first one is.
+  Hit& best = hits[0];
+  int32_t b0, e0;
+  forward_interval(best, b0, e0);
+  int32_t sub = 0;
+  for (size_t i = 1; i < hits.size(); ++i) {
+    int32_t b, e;
+    forward_interval(hits[i], b, e);
+    if (2 * overlap(b0, e0, b, e) >= std::min(e0 - b0, e - b)) sub = std::max(sub, hits[i].score);
+  }
+  for (Hit& h : hits) h.sub_score = 0;
+  best.sub_score = sub;
+  best.mapq = mapq_from_scores(best.score, sub, best.q_end - best.q_begin, opt.scoring, k);
+  for (size_t i = 1; i < hits.size(); ++i) hits[i].mapq = 0;
+}
+
+namespace {
+
+// Single-end hits for every read: one kernel pass over all chains, then a banded pass for the
+// placements whose ungapped probe could still be beaten by a gapped alignment.
+std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOptions& opt,
+                                             const std::vector<EncodedRead>& reads,
+                                             AlignStats& stats) {
+  const int k = index.params().k;
+  std::vector<Minimizer> scratch;
+  std::vector<Anchor> anchors;
+  std::vector<Chain> chains;
+  std::vector<Placement> placements;
+  std::vector<int64_t> centres;  // local diagonal of each ungapped probe
+  for (uint32_t r = 0; r < reads.size(); ++r) {
+    const EncodedRead& rd = reads[r];
+    collect_anchors(index, rd.fwd.data(), rd.len(), scratch, anchors);
+    chain_anchors(anchors, k, opt, chains);
+    for (const Chain& c : chains) {
+      const int64_t mid = (c.diag_lo + c.diag_hi) / 2 + (c.q_lo + c.q_hi) / 2;
+      const int contig = index.contig_of(static_cast<uint64_t>(std::max<int64_t>(mid, 0)));
+      if (contig < 0) continue;
+      const int64_t off = static_cast<int64_t>(index.contig(contig).offset);
+      const int64_t centre = (c.diag_lo + c.diag_hi) / 2 - off;
+      Placement pl{r, c.rev, contig, centre, 1};
+      if (c.diag_lo != c.diag_hi) {
+        const int32_t half = half_band_for(c.diag_hi - c.diag_lo, opt);
+        pl.window = centre - half;
+        pl.band = 2 * half + 1;
+      }
+      placements.push_back(pl);
+    }
+  }
+  std::vector<Hit> hits;
+  extend_placements(index, opt, reads, placements, hits, stats);
+  // Ungapped probes that lose more than one gap could cost go to a banded pass.
+  const int32_t gap_cost = opt.scoring.gap_open + opt.scoring.gap_extend;
+  std::vector<Placement> again;
+  std::vector<size_t> again_of;
+  for (size_t i = 0; i < placements.size(); ++i) {
+    const Placement& pl = placements[i];
+    if (pl.band != 1) continue;
+    const int32_t m = reads[pl.read].len();
+    if (hits[i].contig >= 0 && hits[i].score >= m * opt.scoring.match - gap_cost) {
+      ++stats.ungapped_accepted;
+      continue;
+    }
+    Placement b = pl;
+    const int32_t half = half_band_for(0, opt);
+    b.window = pl.window - half;
+    b.band = 2 * half + 1;
+    again.push_back(b);
+    again_of.push_back(i);
+  }
+  std::vector<Hit> hits2;
+  extend_placements(index, opt, reads, again, hits2, stats);
+  for (size_t j = 0; j < again.size(); ++j) hits[again_of[j]] = std::move(hits2[j]);
+  std::vector<std::vector<Hit>> per_read(reads.size());
+  for (size_t i = 0; i < placements.size(); ++i)
+    if (hits[i].contig >= 0) per_read[placements[i].read].push_back(std::move(hits[i]));
+  for (auto& h : per_read) finish_hits(h, opt, k);
+  return per_read;
+}
+
+std::vector<EncodedRead> encode_batch(const ReadBatch& b) {
+  std::vector<EncodedRead> out(b.size());
+  for (size_t i = 0; i < b.size(); ++i)
+    encode_read(b.bases.data() + b.offsets[i], b.offsets[i + 1] - b.offsets[i], out[i]);
+  return out;
+}
+
+// A supplementary alignment: another hit explaining a clipped part of the read elsewhere.
+const Hit* pick_supplementary(const std::vector<Hit>& hits, int32_t chosen,
+                              const AlignOptions& opt) {
+  if (chosen < 0) return nullptr;
+  const Hit& p = hits[chosen];
+  int32_t pb, pe;
+  forward_interval(p, pb, pe);
+  const int32_t m = query_length(p.cigar);
+  if (pb < opt.min_supplementary && m - pe < opt.min_supplementary) return nullptr;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (static_cast<int32_t>(i) == chosen) continue;
+    int32_t b, e;
+    forward_interval(hits[i], b, e);
+    const int32_t len = e - b;
+    if (len < opt.min_supplementary) continue;
+    if (overlap(pb, pe, b, e) * 5 > len) continue;  // mostly new read bases
+    if (e - b - overlap(pb, pe, b, e) < opt.min_supplementary) continue;
+    return &hits[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<Hit> Aligner::map(const std::string& seq) const {
+  std::vector<EncodedRead> reads(1);
+  encode_read(seq.data(), seq.size(), reads[0]);
+  AlignStats stats;
+  auto h = hits_for_reads(index_, opt_, reads, stats);
+  return std::move(h[0]);
+}
+
+std::vector<std::vector<Hit>> Aligner::map_batch(const ReadBatch& batch) const {
+  AlignStats stats;
+  return hits_for_reads(index_, opt_, encode_batch(batch), stats);
+}
+
+InsertModel Aligner::estimate_insert_model(const ReadBatch& r1, const ReadBatch& r2) const {
+  AlignStats stats;
+  auto h1 = hits_for_reads(index_, opt_, encode_batch(r1), stats);
+  auto h2 = hits_for_reads(index_, opt_, encode_batch(r2), stats);
+  return estimate_insert(h1, h2);
+}
+
+void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
+                          const std::string& read_group, std::vector<bam1_t*>& out,
+                          AlignStats& stats) const {
+  const int k = index_.params().k;
+  const RecordContext ctx{&index_, &read_group};
+  const auto e1 = encode_batch(r1);
+  auto h1 = hits_for_reads(index_, opt_, e1, stats);
+  const size_t n = r1.size();
+  auto seq_of = [](const ReadBatch& b, size_t i) { return b.bases.data() + b.offsets[i]; };
+  auto qual_of = [](const ReadBatch& b, size_t i) { return b.quals.data() + b.offsets[i]; };
+  auto len_of = [](const ReadBatch& b, size_t i) {
+    return static_cast<int32_t>(b.offsets[i + 1] - b.offsets[i]);
+  };
+  if (r2 == nullptr) {
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t chosen = h1[i].empty() ? -1 : 0;
+      const Hit* supp = pick_supplementary(h1[i], chosen, opt_);
+      ++stats.reads;
+      stats.mapped += chosen >= 0;
+      stats.supplementary += supp != nullptr;
+      append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
+                          chosen, supp, nullptr, false, 0, 0, out);
+    }
+    return;
+  }
+  const auto e2 = encode_batch(*r2);
+  auto h2 = hits_for_reads(index_, opt_, e2, stats);
+  if (model.valid) {
+    // Mate rescue: look for each end near where a confident placement of its mate predicts it.
+    std::vector<Placement> p1, p2;
+    for (uint32_t i = 0; i < n; ++i)
+      rescue_placements(index_, opt_, model, i, e1[i], e2[i], h1[i], h2[i], p1, p2);
+    std::vector<Hit> x1, x2;
+    extend_placements(index_, opt_, e1, p1, x1, stats);
+    extend_placements(index_, opt_, e2, p2, x2, stats);
+    std::vector<uint8_t> touched1(n, 0), touched2(n, 0);
+    for (size_t j = 0; j < p1.size(); ++j)
+      if (x1[j].contig >= 0) { h1[p1[j].read].push_back(std::move(x1[j])); touched1[p1[j].read] = 1; }
+    for (size_t j = 0; j < p2.size(); ++j)
+      if (x2[j].contig >= 0) { h2[p2[j].read].push_back(std::move(x2[j])); touched2[p2[j].read] = 1; }
+    for (size_t i = 0; i < n; ++i) {
+      if (touched1[i]) { finish_hits(h1[i], opt_, k); ++stats.rescued; }
+      if (touched2[i]) { finish_hits(h2[i], opt_, k); ++stats.rescued; }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const PairChoice pc = choose_pair(opt_, model, h1[i], h2[i], k);
+    const Hit* a = pc.i1 >= 0 ? &h1[i][pc.i1] : nullptr;
+    const Hit* b = pc.i2 >= 0 ? &h2[i][pc.i2] : nullptr;
+    if (a) h1[i][pc.i1].mapq = pc.mapq1;
+    if (b) h2[i][pc.i2].mapq = pc.mapq2;
+    const Hit* s1 = pick_supplementary(h1[i], pc.i1, opt_);
+    const Hit* s2 = pick_supplementary(h2[i], pc.i2, opt_);
+    const int64_t tlen = (a && b) ? template_length(*a, *b) : 0;
+    uint16_t flags = BAM_FPAIRED | (pc.proper ? BAM_FPROPER_PAIR : 0);
+    stats.reads += 2;
+    stats.mapped += (a != nullptr) + (b != nullptr);
+    stats.properly_paired += pc.proper ? 2 : 0;
+    stats.supplementary += (s1 != nullptr) + (s2 != nullptr);
+    append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
+                        pc.i1, s1, b, true, flags | BAM_FREAD1, tlen, out);
+    append_read_records(ctx, r2->names[i], seq_of(*r2, i), qual_of(*r2, i), len_of(*r2, i),
+                        h2[i], pc.i2, s2, a, true, flags | BAM_FREAD2, -tlen, out);
+  }
+}
+
+}  // namespace gms

@@ -1,0 +1,101 @@
+// Structures passed between the alignment stages (seed, chain, extend, pair, record).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/align.hpp"
+#include "gmsaccel/extend_batch.hpp"
+#include "gmsaccel/index.hpp"
+#include "gmsaccel/minimizer.hpp"
+
+namespace gms {
+
+// A seed hit: the read (in orientation rev) and the reference share a k-mer on diagonal
+// diag = global reference position - position in the oriented read.
+struct Anchor {
+  uint32_t rev;
+  int32_t qpos;
+  int64_t diag;
+};
+
+// Anchors of one orientation whose diagonals lie close together: one candidate placement.
+struct Chain {
+  uint32_t rev = 0;
+  int64_t diag_lo = 0, diag_hi = 0;
+  int32_t cover = 0;  // read bases covered by the chain's k-mers
+  int32_t q_lo = 0, q_hi = 0;
+  int32_t n_anchors = 0;
+};
+
+// seed.cpp
+void collect_anchors(const Index& index, const uint8_t* fwd, int32_t len,
+                     std::vector<Minimizer>& scratch, std::vector<Anchor>& out);
+// chain.cpp: chains best first (cover descending), at most opt.max_candidates.
+void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
+                   std::vector<Chain>& out);
+
+// A read's two orientations as base codes.
+struct EncodedRead {
+  std::vector<uint8_t> fwd, rev;
+  int32_t len() const { return static_cast<int32_t>(fwd.size()); }
+  const uint8_t* strand(bool r) const { return r ? rev.data() : fwd.data(); }
+};
+void encode_read(const char* seq, size_t len, EncodedRead& out);
+
+// extend stage (align.cpp): a placement to align, either from a chain or from mate rescue.
+struct Placement {
+  uint32_t read;      // index of the read in its batch
+  uint32_t rev;
+  int32_t contig;
+  int64_t window;     // contig coordinate of target base 0
+  int32_t band;
+  bool rescued = false;
+};
+
+// Runs extension for the placements, returning one hit (score < min_score: contig = -1) each.
+void extend_placements(const Index& index, const AlignOptions& opt,
+                       const std::vector<EncodedRead>& reads,
+                       const std::vector<Placement>& placements, std::vector<Hit>& hits,
+                       AlignStats& stats);
+
+// Removes duplicates (same contig and strand, overlapping reference) keeping the best, sorts
+// best first, and fills sub_score and the single-end MAPQ of the first hit.
+void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k);
+int32_t mapq_from_scores(int32_t best, int32_t sub, int32_t aligned_len, const Scoring& sc,
+                         int k);
+
+// pair.cpp
+InsertModel estimate_insert(const std::vector<std::vector<Hit>>& h1,
+                            const std::vector<std::vector<Hit>>& h2);
+// Template length between two hits (signed, SAM TLEN convention for the first), 0 if unpaired.
+int64_t template_length(const Hit& a, const Hit& b);
+
+struct PairChoice {
+  int32_t i1 = -1, i2 = -1;  // chosen hit per end, -1 when unmapped
+  bool proper = false;
+  int32_t mapq1 = 0, mapq2 = 0;
+};
+// Mate-rescue placements for a pair (pair index p) given each end's hits.
+void rescue_placements(const Index& index, const AlignOptions& opt, const InsertModel& model,
+                       uint32_t p, const EncodedRead& r1, const EncodedRead& r2,
+                       const std::vector<Hit>& h1, const std::vector<Hit>& h2,
+                       std::vector<Placement>& out1, std::vector<Placement>& out2);
+PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
+                       const std::vector<Hit>& h1, const std::vector<Hit>& h2, int k);
+bool is_proper(const InsertModel& model, const Hit& a, const Hit& b, int64_t* tlen = nullptr);
+
+// record.cpp
+struct RecordContext {
+  const Index* index;
+  const std::string* read_group;
+};
+// Appends the records of one read (primary or unmapped, then supplementary).
+// mate may be nullptr (single-end or mate unmapped); flags carries BAM_FPAIRED etc. as known.
+void append_read_records(const RecordContext& ctx, const std::string& name, const char* seq,
+                         const char* qual, int32_t len, const std::vector<Hit>& hits,
+                         int32_t chosen, const Hit* supplementary, const Hit* mate,
+                         bool mate_present, uint16_t pair_flags, int64_t tlen,
+                         std::vector<bam1_t*>& out);
+
+}  // namespace gms

@@ -1,0 +1,71 @@
+// Chaining for short reads: anchors of one orientation whose diagonals differ by at most a small
+// gap form one placement; a read this short rarely spans more than a few indels.
+#include <algorithm>
+
+#include "align_internal.hpp"
+
+namespace gms {
+
+namespace {
+
+int32_t covered_bases(std::vector<Anchor>::iterator first, std::vector<Anchor>::iterator last,
+                      int k) {
+  // anchors are sorted by qpos within the range
+  int32_t cover = 0, reach = -1;
+  for (auto it = first; it != last; ++it) {
+    const int32_t b = std::max(it->qpos, reach), e = it->qpos + k;
+    if (e > b) cover += e - b;
+    reach = std::max(reach, e);
+  }
+  return cover;
+}
+
+}  // namespace
+
+void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
+                   std::vector<Chain>& out) {
+  out.clear();
+  if (anchors.empty()) return;
+  std::sort(anchors.begin(), anchors.end(), [](const Anchor& a, const Anchor& b) {
+    if (a.rev != b.rev) return a.rev < b.rev;
+    if (a.diag != b.diag) return a.diag < b.diag;
+    return a.qpos < b.qpos;
+  });
+  size_t start = 0;
+  for (size_t i = 1; i <= anchors.size(); ++i) {
+    const bool split = i == anchors.size() || anchors[i].rev != anchors[start].rev ||
+                       anchors[i].diag - anchors[i - 1].diag > opt.max_diag_gap;
+    if (!split) continue;
+    Chain c;
+    c.rev = anchors[start].rev;
+    c.diag_lo = anchors[start].diag;
+    c.diag_hi = anchors[i - 1].diag;
+    c.n_anchors = static_cast<int32_t>(i - start);
+    c.q_lo = INT32_MAX;
+    c.q_hi = 0;
+    for (size_t j = start; j < i; ++j) {
+      c.q_lo = std::min(c.q_lo, anchors[j].qpos);
+      c.q_hi = std::max(c.q_hi, anchors[j].qpos + k);
+    }
+    // coverage needs qpos order; re-sort this run (it stays inside the run)
+    std::sort(anchors.begin() + start, anchors.begin() + i,
+              [](const Anchor& a, const Anchor& b) { return a.qpos < b.qpos; });
+    c.cover = covered_bases(anchors.begin() + start, anchors.begin() + i, k);
+    out.push_back(c);
+    start = i;
+  }
+  std::sort(out.begin(), out.end(), [](const Chain& a, const Chain& b) {
+    if (a.cover != b.cover) return a.cover > b.cover;
+    if (a.rev != b.rev) return a.rev < b.rev;
+    return a.diag_lo < b.diag_lo;
+  });
+  // Keep placements that could plausibly score near the best: they decide MAPQ.
+  const int32_t floor = std::max<int32_t>(k, out.front().cover / 4);
+  size_t keep = 0;
+  while (keep < out.size() && keep < static_cast<size_t>(opt.max_candidates) &&
+         out[keep].cover >= floor)
+    ++keep;
+  out.resize(std::max<size_t>(keep, 1));
+}
+
+}  // namespace gms

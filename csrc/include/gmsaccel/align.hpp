@@ -1,0 +1,89 @@
+// Read alignment: seeds -> diagonal chains -> banded extension -> pairing -> MAPQ -> records.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <htslib/sam.h>
+
+#include "gmsaccel/fastq.hpp"
+#include "gmsaccel/index.hpp"
+#include "gmsaccel/scoring.hpp"
+#include "gmsaccel/simd.hpp"
+
+namespace gms {
+
+struct AlignOptions {
+  Scoring scoring;
+  int32_t min_score = 30;          // alignments scoring lower are not reported
+  int32_t max_candidates = 8;      // chains extended per read
+  int32_t max_diag_gap = 24;       // anchors further apart in diagonal start a new chain
+  int32_t band_padding = 8;        // extra diagonals either side of a chain's span
+  int32_t max_half_band = 64;      // widest extension band is 2 * this + 1
+  int32_t unpaired_penalty = 17;   // cost of not pairing two ends, in score units
+  int32_t min_supplementary = 30;  // clipped length that may carry a supplementary alignment
+  int32_t max_rescue = 2;          // mate rescues tried per end
+  int32_t insert_model_pairs = 10000;  // first pairs used to estimate the insert-size model
+  SimdLevel simd = SimdLevel::Scalar;
+};
+
+// One alignment of a read. Coordinates are 0-based; the query interval refers to the read in the
+// aligned orientation (reverse-complemented when rev).
+struct Hit {
+  int32_t contig = -1;
+  int64_t pos = 0, end = 0;  // reference interval [pos, end)
+  bool rev = false;
+  int32_t score = 0;
+  int32_t q_begin = 0, q_end = 0;
+  int32_t mapq = 0;
+  int32_t nm = 0;
+  int32_t sub_score = 0;  // best score of another placement of the same read part (XS)
+  std::vector<uint32_t> cigar;  // BAM encoding, soft clips included
+  std::string md;
+};
+
+struct InsertModel {
+  bool valid = false;
+  double mean = 0, sd = 0;
+  int64_t low = 0, high = 0;  // proper-pair bounds on the template length
+  uint64_t pairs_used = 0;
+};
+
+struct AlignStats {
+  uint64_t reads = 0, mapped = 0, properly_paired = 0, supplementary = 0, rescued = 0;
+  uint64_t extend_jobs = 0, ungapped_accepted = 0, cells = 0;
+  void add(const AlignStats& o) {
+    reads += o.reads; mapped += o.mapped; properly_paired += o.properly_paired;
+    supplementary += o.supplementary; rescued += o.rescued; extend_jobs += o.extend_jobs;
+    ungapped_accepted += o.ungapped_accepted; cells += o.cells;
+  }
+};
+
+class Aligner {
+ public:
+  Aligner(const Index& index, const AlignOptions& options) : index_(index), opt_(options) {}
+
+  // All alignments of one read, best first; the first carries the MAPQ of a single-end mapping.
+  std::vector<Hit> map(const std::string& seq) const;
+
+  // Single-end hits of many reads (best first for each), batched through the extension kernel.
+  std::vector<std::vector<Hit>> map_batch(const ReadBatch& reads) const;
+
+  // Estimates the insert-size model from pairs whose ends map uniquely.
+  InsertModel estimate_insert_model(const ReadBatch& r1, const ReadBatch& r2) const;
+
+  // Aligns a batch of single reads (r2 == nullptr) or pairs and appends BAM records to out
+  // (caller frees them). Records of read i precede those of read i+1; R1 precedes R2.
+  void align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
+                   const std::string& read_group, std::vector<bam1_t*>& out,
+                   AlignStats& stats) const;
+
+  const Index& index() const { return index_; }
+  const AlignOptions& options() const { return opt_; }
+
+ private:
+  const Index& index_;
+  AlignOptions opt_;
+};
+
+}  // namespace gms

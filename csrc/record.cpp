@@ -1,0 +1,139 @@
+// SAM/BAM records of one read: FLAG, placement, CIGAR, mate fields and the NM/MD/AS/XS/MC/MQ/SA/RG
+// tags, built straight into htslib's bam1_t.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "align_internal.hpp"
+
+namespace gms {
+
+namespace {
+
+std::string cigar_string(const std::vector<uint32_t>& cigar) {
+  std::string s;
+  for (uint32_t c : cigar) {
+    s += std::to_string(c >> 4);
+    s += BAM_CIGAR_STR[c & 0xf];
+  }
+  return s;
+}
+
+char complement(char c) {
+  switch (c) {
+    case 'A': return 'T'; case 'C': return 'G'; case 'G': return 'C'; case 'T': return 'A';
+    case 'a': return 't'; case 'c': return 'g'; case 'g': return 'c'; case 't': return 'a';
+    default: return 'N';
+  }
+}
+
+std::string sa_entry(const Index& index, const Hit& h) {
+  return index.contig(h.contig).name + "," + std::to_string(h.pos + 1) + "," +
+         (h.rev ? "-" : "+") + "," + cigar_string(h.cigar) + "," + std::to_string(h.mapq) +
+         "," + std::to_string(h.nm) + ";";
+}
+
+struct Placed {
+  int32_t tid = -1;
+  int64_t pos = -1;
+};
+
+bam1_t* make_record(const RecordContext& ctx, const std::string& name, uint16_t flag,
+                    const Hit* h, Placed self, const std::string& seq, const std::string& qual,
+                    Placed mate, int64_t tlen, int32_t mapq) {
+  bam1_t* b = bam_init1();
+  if (!b) throw std::bad_alloc();
+  const size_t n_cigar = h ? h->cigar.size() : 0;
+  const int rc = bam_set1(b, name.size(), name.c_str(), flag, self.tid, self.pos,
+                          static_cast<uint8_t>(mapq), n_cigar, h ? h->cigar.data() : nullptr,
+                          mate.tid, mate.pos, tlen, seq.size(), seq.c_str(),
+                          qual.empty() ? nullptr : qual.data(), 64);
+  if (rc < 0) {
+    bam_destroy1(b);
+    throw std::runtime_error("cannot encode a BAM record for read " + name);
+  }
+  (void)ctx;
+  return b;
+}
+
+void add_tags(const RecordContext& ctx, bam1_t* b, const Hit* h, const Hit* mate,
+              const std::string& sa) {
+  if (h) {
+    bam_aux_update_int(b, "NM", h->nm);
+    bam_aux_update_str(b, "MD", static_cast<int>(h->md.size() + 1), h->md.c_str());
+    bam_aux_update_int(b, "AS", h->score);
+    if (h->sub_score > 0) bam_aux_update_int(b, "XS", h->sub_score);
+  }
+  if (mate) {
+    const std::string mc = cigar_string(mate->cigar);
+    bam_aux_update_str(b, "MC", static_cast<int>(mc.size() + 1), mc.c_str());
+    bam_aux_update_int(b, "MQ", mate->mapq);
+  }
+  if (!sa.empty()) bam_aux_update_str(b, "SA", static_cast<int>(sa.size() + 1), sa.c_str());
+  if (!ctx.read_group->empty())
+    bam_aux_update_str(b, "RG", static_cast<int>(ctx.read_group->size() + 1),
+                       ctx.read_group->c_str());
+}
+
+}  // namespace
+
+void append_read_records(const RecordContext& ctx, const std::string& name, const char* seq,
+                         const char* qual, int32_t len, const std::vector<Hit>& hits,
+                         int32_t chosen, const Hit* supplementary, const Hit* mate,
+                         bool paired, uint16_t pair_flags, int64_t tlen,
+                         std::vector<bam1_t*>& out) {
+  const Hit* h = chosen >= 0 ? &hits[chosen] : nullptr;
+  std::string fwd_seq(seq, static_cast<size_t>(len)), fwd_qual(static_cast<size_t>(len), '\0');
+  for (int32_t i = 0; i < len; ++i) {
+    fwd_qual[i] = static_cast<char>(std::max(0, qual[i] - 33));
+    const char c = fwd_seq[i];
+    fwd_seq[i] = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
+    if (base_code(fwd_seq[i]) == kBaseN) fwd_seq[i] = 'N';
+  }
+  std::string rev_seq(fwd_seq.rbegin(), fwd_seq.rend()), rev_qual(fwd_qual.rbegin(), fwd_qual.rend());
+  for (char& c : rev_seq) c = complement(c);
+  auto seq_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_seq : fwd_seq; };
+  auto qual_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_qual : fwd_qual; };
+
+  uint16_t flag = pair_flags;
+  Placed self, mate_pl;
+  if (h) {
+    self = {h->contig, h->pos};
+    if (h->rev) flag |= BAM_FREVERSE;
+  } else {
+    flag |= BAM_FUNMAP;
+    flag &= static_cast<uint16_t>(~BAM_FPROPER_PAIR);
+  }
+  if (paired) {
+    if (mate) {
+      mate_pl = {mate->contig, mate->pos};
+      if (mate->rev) flag |= BAM_FMREVERSE;
+      if (!h) self = mate_pl;  // an unmapped read is placed beside its mapped mate
+    } else {
+      flag |= BAM_FMUNMAP;
+      flag &= static_cast<uint16_t>(~BAM_FPROPER_PAIR);
+      mate_pl = self;
+    }
+  }
+  if (!h || !mate) tlen = 0;
+  const int32_t mapq = h ? h->mapq : 0;
+  std::string sa_primary, sa_supp;
+  if (h && supplementary) {
+    sa_primary = sa_entry(*ctx.index, *supplementary);
+    sa_supp = sa_entry(*ctx.index, *h);
+  }
+  bam1_t* b = make_record(ctx, name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq);
+  add_tags(ctx, b, h, paired ? mate : nullptr, sa_primary);
+  out.push_back(b);
+  if (h && supplementary) {
+    uint16_t sflag = static_cast<uint16_t>((flag | BAM_FSUPPLEMENTARY) & ~BAM_FREVERSE);
+    if (supplementary->rev) sflag |= BAM_FREVERSE;
+    bam1_t* s = make_record(ctx, name, sflag, supplementary,
+                            {supplementary->contig, supplementary->pos}, seq_for(supplementary),
+                            qual_for(supplementary), mate_pl, tlen, supplementary->mapq);
+    add_tags(ctx, s, supplementary, paired ? mate : nullptr, sa_supp);
+    out.push_back(s);
+  }
+}
+
+}  // namespace gms

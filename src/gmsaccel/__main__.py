@@ -1,0 +1,5 @@
+import sys
+
+from gmsaccel.cli import main
+
+sys.exit(main())

@@ -1,0 +1,209 @@
+"""Python API of the aligner, in the spirit of mappy: Index, Aligner.map, batch and file calls."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gmsaccel import _core
+from gmsaccel.header import parse_read_group, sam_header
+
+INDEX_SUFFIX = ".gxi"
+
+
+@dataclass(frozen=True)
+class Contig:
+    name: str
+    length: int
+    md5: str
+
+
+class Index:
+    """A reference index: contigs, packed sequence and minimizer table, in one mmap-able file."""
+
+    def __init__(self, core: _core.Index, path: str | None = None):
+        self._core = core
+        self.path = path
+
+    @classmethod
+    def build(cls, fasta: str | os.PathLike, k: int = 21, w: int = 11, max_occ: int = 500) -> Index:
+        return cls(_core.Index.build(os.fspath(fasta), k=k, w=w, max_occ=max_occ))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Index:
+        return cls(_core.Index.load(os.fspath(path)), os.fspath(path))
+
+    def save(self, path: str | os.PathLike) -> None:
+        self._core.save(os.fspath(path))
+        self.path = os.fspath(path)
+
+    @property
+    def contigs(self) -> list[Contig]:
+        return [Contig(n, int(ln), m) for n, ln, m in self._core.contigs]
+
+    @property
+    def k(self) -> int:
+        return int(self._core.k)
+
+    @property
+    def w(self) -> int:
+        return int(self._core.w)
+
+    @property
+    def stats(self) -> dict:
+        return dict(self._core.stats)
+
+    def fetch(self, contig: int | str, start: int, end: int) -> np.ndarray:
+        """Base codes (A=0 C=1 G=2 T=3 N=4; 5 beyond the contig) of contig[start:end]."""
+        return self._core.fetch(contig, start, end)
+
+
+def _fai_contigs(fasta: Path) -> list[tuple[str, int]] | None:
+    fai = Path(str(fasta) + ".fai")
+    if not fai.exists():
+        return None
+    out = []
+    for line in fai.read_text().splitlines():
+        f = line.split("\t")
+        if len(f) >= 2:
+            out.append((f[0], int(f[1])))
+    return out
+
+
+def open_index(reference: str | os.PathLike, *, quiet: bool = True) -> Index:
+    """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa."""
+    ref = Path(reference)
+    if ref.suffix == INDEX_SUFFIX:
+        return Index.load(ref)
+    if not ref.exists():
+        raise _core.InputError(f"{ref}: no such file")
+    saved = Path(str(ref) + INDEX_SUFFIX)
+    if saved.exists():
+        index = Index.load(saved)
+        fai = _fai_contigs(ref)
+        if fai is not None and fai != [(c.name, c.length) for c in index.contigs]:
+            raise _core.InputError(
+                f"{saved}: index was built from a different reference than {ref} "
+                "(contig names or lengths differ from its .fai); rebuild it with "
+                f"'gmsaccel index {ref}'"
+            )
+        return index
+    if not quiet:
+        print(f"gmsaccel: indexing {ref} (save time next run: gmsaccel index {ref})",
+              file=sys.stderr)
+    return Index.build(ref)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One alignment. Coordinates are 0-based half-open; q_st/q_en are on the read as given."""
+
+    ctg: str
+    ctg_len: int
+    r_st: int
+    r_en: int
+    q_st: int
+    q_en: int
+    strand: int  # +1 forward, -1 reverse complement
+    mapq: int
+    cigar: str
+    NM: int  # noqa: N815 - the SAM tag's name
+    MD: str  # noqa: N815
+    score: int
+    sub_score: int
+    is_primary: bool
+
+
+def _to_hits(index: Index, raw: Sequence, read_len: int) -> list[Hit]:
+    contigs = index.contigs
+    hits = []
+    for i, h in enumerate(raw):
+        q_st, q_en = (read_len - h.q_end, read_len - h.q_begin) if h.rev else (h.q_begin, h.q_end)
+        c = contigs[h.contig]
+        hits.append(Hit(c.name, c.length, h.pos, h.end, q_st, q_en, -1 if h.rev else 1, h.mapq,
+                        h.cigar, h.nm, h.md, h.score, h.sub_score, i == 0))
+    return hits
+
+
+def _check_device(device: str) -> str:
+    if device in ("auto", "cpu"):
+        return "cpu"
+    if device == "gpu" or device.startswith("gpu:"):
+        raise RuntimeError(
+            f"--device {device}: this build of gmsaccel has no CUDA kernels; use --device cpu"
+        )
+    raise ValueError(f"unknown device {device!r}: use auto, cpu or gpu[:N]")
+
+
+def _as_strings(reads: Sequence[str] | Sequence[bytes] | np.ndarray) -> list[str]:
+    if isinstance(reads, np.ndarray):
+        if reads.dtype == np.uint8 and reads.ndim == 2:
+            return [row.tobytes().decode("ascii").rstrip("\0") for row in reads]
+        return [r.decode("ascii") if isinstance(r, bytes) else str(r) for r in reads.tolist()]
+    return [r.decode("ascii") if isinstance(r, bytes) else r for r in reads]
+
+
+class Aligner:
+    """Maps reads to an index. `simd` forces a SIMD level (scalar, avx2, avx512)."""
+
+    def __init__(self, index: Index | str | os.PathLike, threads: int = 1, device: str = "auto",
+                 simd: str | None = None, min_score: int = 30):
+        self.index = index if isinstance(index, Index) else open_index(index)
+        self.threads = max(1, int(threads))
+        self.device = _check_device(device)
+        self._core = _core.Aligner(self.index._core, simd=simd or "", min_score=min_score)
+
+    @property
+    def simd(self) -> str:
+        return self._core.simd
+
+    def map(self, seq: str, qual: str | None = None) -> list[Hit]:
+        """All alignments of one read, primary first (qualities do not change placement)."""
+        del qual
+        return _to_hits(self.index, self._core.map(seq), len(seq))
+
+    def map_batch(self, reads: Sequence[str] | Sequence[bytes] | np.ndarray) -> list[list[Hit]]:
+        """Alignments of many reads in one call through the batched extension kernel. reads may
+        be strings, bytes, a numpy array of them, or a 2-D uint8 array of ASCII codes."""
+        seqs = _as_strings(reads)
+        raw = self._core.map_batch(seqs)
+        return [_to_hits(self.index, r, len(s)) for r, s in zip(raw, seqs, strict=True)]
+
+    def align_fastq(
+        self,
+        r1: str | os.PathLike,
+        r2: str | os.PathLike | None = None,
+        out: str | os.PathLike = "-",
+        *,
+        read_group: str | None = None,
+        sort: bool = True,
+        output_format: str | None = None,
+        batch_reads: int = 20000,
+        memory_bytes: int = 768 << 20,
+        command_line: Sequence[str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict:
+        """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or SAM with
+        output_format='sam'; '-' writes to stdout). Returns run statistics."""
+        out = os.fspath(out)
+        fmt = output_format or ("sam" if out.endswith(".sam") else "bam")
+        rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
+        header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
+                            sorted_output=sort, read_group_line=rg_line,
+                            command_line=command_line)
+        return self._core.align_fastq(
+            os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
+            batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
+            memory_bytes=memory_bytes, write_index=out != "-", progress=progress)
+
+
+def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,
+                r2: str | os.PathLike | None = None, out: str | os.PathLike = "-", *,
+                threads: int = 1, device: str = "auto", **kwargs) -> dict:
+    """One call from FASTQ to a sorted, indexed BAM."""
+    return Aligner(reference, threads=threads, device=device).align_fastq(r1, r2, out, **kwargs)

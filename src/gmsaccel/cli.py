@@ -1,0 +1,198 @@
+"""The gmsaccel command line: index, align, demo, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gmsaccel import __version__, _core
+
+EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
+
+
+class Progress:
+    """Reads done, on one self-rewriting stderr line; silent unless stderr is a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.on = not quiet and sys.stderr.isatty()
+        self.t0 = time.monotonic()
+
+    def __call__(self, reads: int) -> None:
+        if self.on:
+            rate = reads / max(time.monotonic() - self.t0, 1e-9)
+            print(f"\r{reads:,} reads  {rate:,.0f} reads/s", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.on:
+            print(file=sys.stderr)
+
+
+def _log(args: argparse.Namespace, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"[gmsaccel] {msg}", file=sys.stderr)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from gmsaccel.align import INDEX_SUFFIX, Index
+
+    out = args.output or (str(args.reference) + INDEX_SUFFIX)
+    t0 = time.monotonic()
+    index = Index.build(args.reference, k=args.k, w=args.w, max_occ=args.max_occ)
+    index.save(out)
+    st = index.stats
+    size = Path(out).stat().st_size
+    _log(args, f"indexed {len(index.contigs)} contigs, {sum(c.length for c in index.contigs):,} "
+               f"bp, {st.get('n_minimizers', 0):,} minimizers in {time.monotonic() - t0:.2f} s; "
+               f"wrote {out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from gmsaccel.align import Aligner, open_index
+
+    t0 = time.monotonic()
+    index = open_index(args.reference, quiet=args.quiet)
+    aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
+    if args.output != "-":
+        parent = Path(args.output).resolve().parent
+        if not parent.is_dir():
+            raise _core.InputError(f"{args.output}: directory {parent} does not exist")
+    progress = Progress(args.quiet)
+    stats = aligner.align_fastq(
+        args.reads1, args.reads2, args.output, read_group=args.read_group,
+        sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
+        memory_bytes=args.sort_memory << 20, command_line=["gmsaccel", *argv], progress=progress)
+    progress.done()
+    wall = time.monotonic() - t0
+    reads = stats["reads"]
+    model = stats["insert_model"]
+    _log(args, f"{reads:,} reads, {stats['mapped']:,} mapped "
+               f"({100 * stats['mapped'] / max(reads, 1):.2f}%), "
+               f"{stats['properly_paired']:,} properly paired; {wall:.2f} s wall, "
+               f"{reads / max(wall, 1e-9):,.0f} reads/s; SIMD {aligner.simd}")
+    if model["valid"]:
+        _log(args, f"insert size {model['mean']:.1f} +- {model['sd']:.1f} "
+                   f"from {model['pairs_used']:,} pairs")
+    if args.metrics:
+        stats["wall_seconds"] = wall
+        Path(args.metrics).write_text(json.dumps(stats, indent=2) + "\n")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    info = {
+        "version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "simd_level": _core.simd_level(),
+        "simd_max": _core.max_simd_level(),
+        "htslib": _core.htslib_runtime_version(),
+        "cuda_compiled": False,
+        "gpu_available": False,
+        "devices": [],
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:14} {v}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gmsaccel.demo import run_demo
+
+    return run_demo(outdir=args.outdir, threads=args.threads, pairs=args.pairs, quiet=args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gmsaccel",
+        description="Short-read alignment and variant calling on GPUs and SIMD CPUs.",
+        epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"gmsaccel {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    pi = sub.add_parser("index", help="build a reference index (REF.gxi)",
+                        description="Index a FASTA reference (plain or gzip) for alignment.")
+    pi.add_argument("reference", help="FASTA file (.fa, .fa.gz)")
+    pi.add_argument("-o", "--output", help="index file (default: REFERENCE.gxi)")
+    pi.add_argument("-k", type=int, default=21, help="minimizer k-mer length (default 21)")
+    pi.add_argument("-w", type=int, default=11, help="minimizer window (default 11)")
+    pi.add_argument("--max-occ", type=int, default=500,
+                    help="skip minimizers seen more often than this (default 500)")
+    pi.add_argument("-q", "--quiet", action="store_true")
+
+    pa = sub.add_parser(
+        "align", help="align FASTQ reads to a sorted, indexed BAM",
+        description="Align single or paired short reads; writes a coordinate-sorted BAM and its "
+                    "index (or SAM/BAM to stdout with -o -).",
+        epilog="Example: gmsaccel align ref.fa.gxi r1.fq.gz r2.fq.gz -o sample.bam -t 8 "
+               "-R '@RG\\tID:s1\\tSM:sample'")
+    pa.add_argument("reference", help="index (.gxi) or FASTA (its REF.gxi is used when present)")
+    pa.add_argument("reads1", help="FASTQ (plain or gzip); '-' for stdin")
+    pa.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
+    pa.add_argument("-o", "--output", default="-", help="output BAM/SAM ('-': stdout, default)")
+    pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
+    pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
+    pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")
+    pa.add_argument("--output-fmt", choices=["bam", "sam"],
+                    help="output format (default: from the file name; bam for stdout)")
+    pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
+    pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
+                    help="force a SIMD level (default: the widest this CPU has)")
+    pa.add_argument("--batch-size", type=int, default=20000, help="reads per batch")
+    pa.add_argument("--sort-memory", type=int, default=768, help="sort buffer in MiB")
+    pa.add_argument("--metrics", help="write run statistics as JSON to this file")
+    pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+
+    pd = sub.add_parser("demo", help="align simulated reads on the bundled phage lambda genome",
+                        description="Simulate reads with planted variants from the bundled "
+                                    "genome, align them and report speed and accuracy.")
+    pd.add_argument("-o", "--outdir", help="keep outputs here (default: a temporary directory)")
+    pd.add_argument("-t", "--threads", type=int, default=2)
+    pd.add_argument("--pairs", type=int, default=20000, help="read pairs to simulate")
+    pd.add_argument("-q", "--quiet", action="store_true")
+
+    pdoc = sub.add_parser("doctor", help="report build, SIMD and GPU capabilities")
+    pdoc.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "index":
+            return cmd_index(args)
+        if args.command == "align":
+            return cmd_align(args, argv)
+        if args.command == "doctor":
+            return cmd_doctor(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+    except KeyboardInterrupt:
+        print(f"gmsaccel {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as e:
+        msg = str(e) if not isinstance(e, OSError) or not e.filename else \
+            f"{e.filename}: {e.strerror}"
+        print(f"gmsaccel {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
