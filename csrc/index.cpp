@@ -578,8 +578,10 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
     b.add_sequence(p, n, line_no);
   }
   if (r < -1) {
-    b.fail("read error after line " + std::to_string(line_no) +
-           " (truncated or corrupt compressed file?)");
+    b.fail(line_no == 0 ? std::string("read error at the start of the file (truncated or corrupt "
+                                      "gzip?)")
+                        : "read error after line " + std::to_string(line_no) +
+                              " (truncated or corrupt gzip?)");
   }
   if (bgzf_compression(fp.get()) == 2 && bgzf_check_EOF(fp.get()) == 0) {
     b.fail("BGZF end-of-file marker missing: the file is truncated");
