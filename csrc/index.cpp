@@ -624,6 +624,7 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   auto idx = std::make_unique<IndexImpl>();
   idx->map_ = map;  // unmapped by the destructor on every error path below
   idx->map_bytes_ = size;
+  ::madvise(map, size, MADV_WILLNEED);  // lookups touch pages at random: read ahead now
   const char* base = static_cast<const char*>(map);
   auto bad = [&path](const std::string& why) { return InputError(path + ": " + why); };
 
@@ -641,6 +642,11 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   if (h.byte_order != kByteOrderMark) throw bad("index written on a machine of other byte order");
   if (h.header_bytes != sizeof(FileHeader) || h.k < 1 || h.k > 28 || h.w < 1 ||
       h.bucket_bits > 2 * static_cast<uint32_t>(h.k) || h.bucket_bits > 40) {
+    throw bad("corrupt index header");
+  }
+  // Counts beyond the file size can only come from corruption; they would overflow the layout.
+  if (h.n_contigs > size || h.contigs_bytes > size || h.total_length / 4 > size ||
+      h.n_nintervals > size || h.n_keys > size || h.n_positions > size) {
     throw bad("corrupt index header");
   }
   if (size < h.file_bytes) {

@@ -2,6 +2,7 @@
 // O(w) memory, and identical output to the naive "smallest hash per window, leftmost on ties".
 #include "gmsaccel/minimizer.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -44,9 +45,11 @@ void compute_minimizers(const uint8_t* seq, uint32_t len, int k, int w,
   const int top_shift = bits - 2;
   const uint32_t n_kmers = len - static_cast<uint32_t>(k) + 1;
 
-  // Entries never span more than w+1 positions, so a power-of-two ring of that size suffices.
+  // Entries never span more than w+1 positions (nor exceed the k-mer count), so a power-of-two
+  // ring of that size suffices.
+  const uint64_t need = std::min<uint64_t>(static_cast<uint64_t>(w) + 1, uint64_t{n_kmers} + 1);
   uint32_t cap = 1;
-  while (cap < static_cast<uint32_t>(w) + 1) cap <<= 1;
+  while (cap < need) cap <<= 1;
   const uint32_t cmask = cap - 1;
   std::vector<Candidate> ring(cap);
   uint32_t head = 0, tail = 0;  // live entries are ring[head..tail) modulo cap

@@ -122,6 +122,12 @@ def test_minimizer_fields_and_strands() -> None:
     assert all(by_hash[h] == 1 - r for h, r in shared)
 
 
+def test_minimizer_window_longer_than_sequence() -> None:
+    seq = [0, 1, 2, 3, 3, 1, 0, 2, 2, 1, 4, 0, 1, 3, 3]
+    got = as_tuples(_core.minimizers(np.array(seq, dtype=np.uint8), 4, 1_000_000_000))
+    assert got == naive_minimizers(seq, 4, 10**6) and len(got) == 1
+
+
 def test_minimizer_bad_params() -> None:
     with pytest.raises(ValueError):
         _core.minimizers(b"\x00\x01", 29, 5)
