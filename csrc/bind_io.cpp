@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ constexpr size_t kIterBatch = 65536;  // reads per batch when iterating
 struct PyFastqReader {
   std::unique_ptr<FastqReader> reader;
   std::string path;
+  std::mutex mu;  // the GIL is released while reading: keep Python threads from racing
 
   FastqReader& get() {
     if (!reader) throw std::logic_error("FastqReader is closed: " + path);
@@ -35,6 +37,7 @@ struct PyFastqReader {
     ReadBatch batch;
     {
       py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(mu);
       get().read(batch, max_reads, max_bases);
     }
     py::list names, comments, seqs, quals;
@@ -59,6 +62,7 @@ struct PyBamWriter {
   std::unique_ptr<BamWriter> writer;
   bam1_t* rec = bam_init1();  // parse buffer for SAM text lines
   kstring_t line = KS_INITIALIZE;
+  std::mutex mu;  // the GIL is released while adding and closing: serialise Python threads
 
   PyBamWriter() {
     if (!rec) throw std::bad_alloc();
@@ -105,7 +109,11 @@ void bind_io(py::module_& m) {
       .def_property_readonly("path", [](const PyFastqReader& r) { return r.path; })
       .def_property_readonly("records_read",
                              [](PyFastqReader& r) { return r.get().records_read(); })
-      .def("close", [](PyFastqReader& r) { r.reader.reset(); })
+      .def("close",
+           [](PyFastqReader& r) {
+             std::lock_guard<std::mutex> lock(r.mu);
+             r.reader.reset();
+           })
       .def("__iter__", [](PyFastqReader& r) -> PyFastqReader& { return r; },
            py::return_value_policy::reference_internal)
       .def("__next__",
@@ -117,6 +125,7 @@ void bind_io(py::module_& m) {
       .def("__enter__", [](PyFastqReader& r) -> PyFastqReader& { return r; },
            py::return_value_policy::reference_internal)
       .def("__exit__", [](PyFastqReader& r, const py::args&) {
+        std::lock_guard<std::mutex> lock(r.mu);
         r.reader.reset();
         return false;
       });
@@ -147,29 +156,39 @@ void bind_io(py::module_& m) {
       .def("add_sam_line",
            [](PyBamWriter& w, const std::string& line) {
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
              w.add_line(line);
            },
            py::arg("line"), "Parses one SAM text line against the header and adds it.")
       .def("add_many_sam",
            [](PyBamWriter& w, const std::vector<std::string>& lines) {
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
              for (const auto& l : lines) w.add_line(l);
            },
            py::arg("lines"))
       .def("close",
            [](PyBamWriter& w) {
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
              w.writer->close();
            })
-      .def("abort", [](PyBamWriter& w) { w.writer->abort(); })
+      .def("abort",
+           [](PyBamWriter& w) {
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             w.writer->abort();
+           })
       .def_property_readonly("records_written",
                              [](const PyBamWriter& w) { return w.writer->records_written(); })
       .def("__enter__", [](PyBamWriter& w) -> PyBamWriter& { return w; },
            py::return_value_policy::reference_internal)
       .def("__exit__",
            [](PyBamWriter& w, const py::object& exc_type, const py::object&, const py::object&) {
-             if (exc_type.is_none()) {
-               py::gil_scoped_release nogil;
+             const bool ok = exc_type.is_none();
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             if (ok) {
                w.writer->close();
              } else {
                w.writer->abort();

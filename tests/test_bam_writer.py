@@ -237,3 +237,15 @@ def test_stdout(tmp_path: Path, fmt: str) -> None:
     out.write_bytes(proc.stdout)
     expected = write(tmp_path / f"ref.{fmt}", LINES[:500], format=fmt)
     assert proc.stdout == expected.read_bytes()
+
+
+def test_compression_level_and_use_after_close(tmp_path: Path) -> None:
+    fast = write(tmp_path / "l0.bam", LINES, compression_level=0)
+    best = write(tmp_path / "l9.bam", LINES, compression_level=9)
+    assert fast.stat().st_size > best.stat().st_size
+    assert sam_lines(fast) == sam_lines(best)
+    w = _core.BamWriter(str(tmp_path / "c.bam"), HEADER)
+    w.close()
+    w.close()  # a second close is harmless
+    with pytest.raises(RuntimeError, match="after close"):
+        w.add_sam_line(LINES[0])

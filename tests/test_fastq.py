@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pysam
@@ -223,3 +226,21 @@ def test_error_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.fq"
     with pytest.raises(gmsaccel.InputError, match="nope.fq"):
         _core.FastqReader(str(path))
+
+
+def test_stdin_gzip(tmp_path: Path) -> None:
+    recs = random_records(random.Random(5), 200)
+    code = (
+        "from gmsaccel import _core\n"
+        "r = _core.FastqReader('-')\n"
+        "print(sum(len(b['names']) for b in r), r.records_read)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(gmsaccel.__file__).parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=gzip.compress(fastq_text(recs).encode()),
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    assert proc.stdout.split() == [b"200", b"200"]
