@@ -1,6 +1,200 @@
-// Placeholder until the index stage lands.
+// Python view of the reference index, minimizer seeding and base encoding. The C++ Index in
+// index.cpp stays free of pybind11 so the aligner can use it directly.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/index.hpp"
+#include "gmsaccel/minimizer.hpp"
+#include "gmsaccel/scoring.hpp"
+
+namespace py = pybind11;
 
 namespace gms {
-void bind_index(pybind11::module_&) {}
+
+namespace {
+
+// Accepts str and os.PathLike, as Python callers expect of a path argument.
+std::string fspath(const py::object& p) {
+  return py::str(py::module_::import("os").attr("fspath")(p)).cast<std::string>();
+}
+
+size_t resolve_contig(const Index& idx, const py::object& which) {
+  if (py::isinstance<py::str>(which)) {
+    const std::string name = which.cast<std::string>();
+    for (size_t i = 0; i < idx.n_contigs(); ++i) {
+      if (idx.contig(i).name == name) return i;
+    }
+    throw py::key_error("no contig named '" + name + "'");
+  }
+  const int64_t i = which.cast<int64_t>();
+  const int64_t n = static_cast<int64_t>(idx.n_contigs());
+  if (i < -n || i >= n) throw py::index_error("contig index out of range");
+  return static_cast<size_t>(i < 0 ? i + n : i);
+}
+
+// Borrowed bytes of a bytes object or a C-contiguous uint8 array (no copy).
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  py::object keep;  // holds the buffer alive
+};
+
+ByteView byte_view(const py::object& obj) {
+  ByteView v;
+  if (py::isinstance<py::bytes>(obj)) {
+    char* p = nullptr;
+    ssize_t n = 0;
+    PyBytes_AsStringAndSize(obj.ptr(), &p, &n);
+    v.data = reinterpret_cast<const uint8_t*>(p);
+    v.size = static_cast<size_t>(n);
+    v.keep = obj;
+    return v;
+  }
+  auto arr = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!arr) throw py::type_error("expected bytes or a numpy uint8 array");
+  if (arr.ndim() != 1) throw py::value_error("expected a 1-dimensional array");
+  v.data = arr.data();
+  v.size = static_cast<size_t>(arr.size());
+  v.keep = std::move(arr);
+  return v;
+}
+
+}  // namespace
+
+void bind_index(py::module_& m) {
+  PYBIND11_NUMPY_DTYPE(Minimizer, hash, pos, rev);  // structured array fields hash, pos, rev
+  py::class_<Index, std::unique_ptr<Index>>(m, "Index",
+                                            "Reference index: contigs, packed sequence, minimizers")
+      .def_static(
+          "build",
+          [](const py::object& fasta, int k, int w, uint32_t max_occ) {
+            const std::string path = fspath(fasta);
+            py::gil_scoped_release nogil;
+            return Index::build(path, IndexParams{k, w, max_occ});
+          },
+          py::arg("fasta"), py::arg("k") = 21, py::arg("w") = 11, py::arg("max_occ") = 500,
+          "Build from a FASTA file (plain or gzip)")
+      .def_static(
+          "load",
+          [](const py::object& path) {
+            const std::string p = fspath(path);
+            py::gil_scoped_release nogil;
+            return Index::load(p);
+          },
+          py::arg("path"), "Map a saved .gxi index")
+      .def(
+          "save", [](const Index& idx, const py::object& path) {
+            const std::string p = fspath(path);
+            py::gil_scoped_release nogil;
+            idx.save(p);
+          },
+          py::arg("path"), "Write the index (to a temporary name, then renamed)")
+      .def_property_readonly("k", [](const Index& idx) { return idx.params().k; })
+      .def_property_readonly("w", [](const Index& idx) { return idx.params().w; })
+      .def_property_readonly("max_occ", [](const Index& idx) { return idx.params().max_occ; })
+      .def_property_readonly("total_length", &Index::total_length)
+      .def_property_readonly(
+          "contigs",
+          [](const Index& idx) {
+            py::list out;
+            for (size_t i = 0; i < idx.n_contigs(); ++i) {
+              const ContigInfo& c = idx.contig(i);
+              out.append(py::make_tuple(c.name, c.length, c.md5));
+            }
+            return out;
+          },
+          "List of (name, length, md5)")
+      .def_property_readonly(
+          "offsets",
+          [](const Index& idx) {
+            std::vector<uint64_t> out;
+            for (size_t i = 0; i < idx.n_contigs(); ++i) out.push_back(idx.contig(i).offset);
+            return out;
+          },
+          "Global start coordinate of each contig")
+      .def_property_readonly("stats",
+                             [](const Index& idx) {
+                               const IndexStats& s = idx.stats();
+                               py::dict d;
+                               d["n_minimizers"] = s.n_minimizers;
+                               d["n_positions"] = s.n_positions;
+                               d["n_filtered"] = s.n_filtered;
+                               d["build_seconds"] = s.build_seconds;
+                               d["file_bytes"] = s.file_bytes;
+                               return d;
+                             })
+      .def(
+          "fetch",
+          [](const Index& idx, const py::object& contig, int64_t start, int64_t end) {
+            const size_t ci = resolve_contig(idx, contig);
+            const int64_t n = end > start ? end - start : 0;
+            py::array_t<uint8_t> out(n);
+            if (n > 0) idx.fetch(ci, start, end, out.mutable_data());
+            return out;
+          },
+          py::arg("contig"), py::arg("start"), py::arg("end"),
+          "Base codes of contig (index or name) [start, end): 0-3, N=4, 5 beyond the ends")
+      .def(
+          "lookup",
+          [](const Index& idx, uint64_t hash) {
+            const auto [p, n] = idx.lookup(hash);
+            py::array_t<uint64_t> out(n);
+            if (n > 0) std::memcpy(out.mutable_data(), p, n * sizeof(uint64_t));
+            return out;
+          },
+          py::arg("hash"), "Positions (global_pos << 1 | rev) of an indexed minimizer hash")
+      .def("occurrences", &Index::occurrences, py::arg("hash"),
+           "Reference occurrences of a hash, including filtered ones")
+      .def("contig_of", &Index::contig_of, py::arg("global_pos"),
+           "Index of the contig holding a global coordinate, or -1")
+      .def("__len__", &Index::n_contigs)
+      .def("__repr__", [](const Index& idx) {
+        return "<gmsaccel Index: " + std::to_string(idx.n_contigs()) + " contigs, " +
+               std::to_string(idx.total_length()) + " bp, k=" + std::to_string(idx.params().k) +
+               " w=" + std::to_string(idx.params().w) + ">";
+      });
+
+  m.def(
+      "minimizers",
+      [](const py::object& codes, int k, int w) {
+        const ByteView v = byte_view(codes);
+        if (v.size > UINT32_MAX) throw py::value_error("sequence longer than 2^32-1");
+        std::vector<Minimizer> mins;
+        {
+          py::gil_scoped_release nogil;
+          compute_minimizers(v.data, static_cast<uint32_t>(v.size), k, w, mins);
+        }
+        py::array_t<Minimizer> out(static_cast<py::ssize_t>(mins.size()));
+        if (!mins.empty()) std::memcpy(out.mutable_data(), mins.data(), mins.size() * sizeof(Minimizer));
+        return out;
+      },
+      py::arg("codes"), py::arg("k"), py::arg("w"),
+      "(w,k)-minimizers of base codes as a structured array with fields hash, pos, rev");
+
+  m.def(
+      "encode",
+      [](const py::object& seq) {
+        std::string s;
+        if (py::isinstance<py::str>(seq)) {
+          s = seq.cast<std::string>();
+        } else if (py::isinstance<py::bytes>(seq)) {
+          s = seq.cast<std::string>();
+        } else {
+          throw py::type_error("encode expects str or bytes");
+        }
+        py::array_t<uint8_t> out(static_cast<py::ssize_t>(s.size()));
+        uint8_t* d = out.mutable_data();
+        for (size_t i = 0; i < s.size(); ++i) d[i] = base_code(s[i]);
+        return out;
+      },
+      py::arg("seq"), "Base codes of a sequence: A=0 C=1 G=2 T/U=3, anything else N=4");
+}
+
 }  // namespace gms

@@ -1,6 +1,200 @@
-// Placeholder until the io stage lands.
+// Python bindings for FASTQ input and BAM output. They exist for tests and the Python API; the
+// pipeline itself drives the C++ classes directly.
+#include <htslib/kstring.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/bam_writer.hpp"
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/errors.hpp"
+#include "gmsaccel/fastq.hpp"
+
+namespace py = pybind11;
 
 namespace gms {
-void bind_io(pybind11::module_&) {}
+
+namespace {
+
+constexpr size_t kIterBatch = 65536;  // reads per batch when iterating
+
+struct PyFastqReader {
+  std::unique_ptr<FastqReader> reader;
+  std::string path;
+  std::mutex mu;  // the GIL is released while reading: keep Python threads from racing
+
+  FastqReader& get() {
+    if (!reader) throw std::logic_error("FastqReader is closed: " + path);
+    return *reader;
+  }
+
+  py::dict read(size_t max_reads, size_t max_bases) {
+    ReadBatch batch;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(mu);
+      get().read(batch, max_reads, max_bases);
+    }
+    py::list names, comments, seqs, quals;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const size_t a = batch.offsets[i], n = batch.offsets[i + 1] - a;
+      names.append(py::str(batch.names[i]));
+      comments.append(py::str(batch.comments[i]));
+      seqs.append(py::str(batch.bases.data() + a, n));
+      quals.append(py::str(batch.quals.data() + a, n));
+    }
+    py::dict d;
+    d["names"] = names;
+    d["comments"] = comments;
+    d["seqs"] = seqs;
+    d["quals"] = quals;
+    d["first_record"] = batch.first_record;
+    return d;
+  }
+};
+
+struct PyBamWriter {
+  std::unique_ptr<BamWriter> writer;
+  bam1_t* rec = bam_init1();  // parse buffer for SAM text lines
+  kstring_t line = KS_INITIALIZE;
+  std::mutex mu;  // the GIL is released while adding and closing: serialise Python threads
+
+  PyBamWriter() {
+    if (!rec) throw std::bad_alloc();
+  }
+  ~PyBamWriter() {
+    // Destruction without close() discards the output (BamWriter's own contract).
+    writer.reset();
+    bam_destroy1(rec);
+    ks_free(&line);
+  }
+  PyBamWriter(const PyBamWriter&) = delete;
+  PyBamWriter& operator=(const PyBamWriter&) = delete;
+
+  // Caller holds no GIL; parses one SAM line against the output header and adds it.
+  void add_line(const std::string& text) {
+    size_t n = text.size();
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) --n;
+    line.l = 0;
+    if (kputsn(text.data(), n, &line) < 0) throw std::bad_alloc();
+    // sam_parse1 takes a non-const header only for lazily built lookup tables.
+    if (sam_parse1(&line, const_cast<sam_hdr_t*>(writer->header()), rec) < 0) {
+      throw InputError("cannot parse SAM line: " + text.substr(0, 80));
+    }
+    writer->add(rec);
+  }
+};
+
+}  // namespace
+
+void bind_io(py::module_& m) {
+  py::class_<PyFastqReader>(m, "FastqReader",
+                            "FASTQ reader (plain, gzip or BGZF; \"-\" is standard input). "
+                            "Iterating yields batches as read() returns them.")
+      .def(py::init([](const std::string& path, int threads) {
+             auto r = std::make_unique<PyFastqReader>();
+             r->path = path;
+             r->reader = std::make_unique<FastqReader>(path, threads);
+             return r;
+           }),
+           py::arg("path"), py::arg("threads") = 0)
+      .def("read", &PyFastqReader::read, py::arg("max_reads"), py::arg("max_bases") = SIZE_MAX,
+           "Next batch: dict of names, comments, seqs, quals (lists of str) and first_record "
+           "(1-based number of the batch's first read); empty lists at end of file.")
+      .def_property_readonly("path", [](const PyFastqReader& r) { return r.path; })
+      .def_property_readonly("records_read",
+                             [](PyFastqReader& r) { return r.get().records_read(); })
+      .def("close",
+           [](PyFastqReader& r) {
+             std::lock_guard<std::mutex> lock(r.mu);
+             r.reader.reset();
+           })
+      .def("__iter__", [](PyFastqReader& r) -> PyFastqReader& { return r; },
+           py::return_value_policy::reference_internal)
+      .def("__next__",
+           [](PyFastqReader& r) {
+             py::dict d = r.read(kIterBatch, SIZE_MAX);
+             if (py::len(d["names"]) == 0) throw py::stop_iteration();
+             return d;
+           })
+      .def("__enter__", [](PyFastqReader& r) -> PyFastqReader& { return r; },
+           py::return_value_policy::reference_internal)
+      .def("__exit__", [](PyFastqReader& r, const py::args&) {
+        std::lock_guard<std::mutex> lock(r.mu);
+        r.reader.reset();
+        return false;
+      });
+
+  py::class_<PyBamWriter>(m, "BamWriter",
+                          "Coordinate-sorted (or unsorted) BAM/SAM writer with bounded memory. "
+                          "Nothing appears at path until close() succeeds.")
+      .def(py::init([](const std::string& path, const std::string& header_text, bool sort,
+                       const std::string& format, int threads, size_t memory_bytes,
+                       bool write_index, const std::string& tmp_dir, int compression_level) {
+             BamWriterOptions o;
+             o.sort = sort;
+             o.format = format;
+             o.threads = threads;
+             o.memory_bytes = memory_bytes;
+             o.write_index = write_index;
+             o.tmp_dir = tmp_dir;
+             o.compression_level = compression_level;
+             auto w = std::make_unique<PyBamWriter>();
+             w->writer = std::make_unique<BamWriter>(path, header_text, o);
+             return w;
+           }),
+           py::arg("path"), py::arg("header_text"), py::arg("sort") = true,
+           py::arg("format") = "bam", py::arg("threads") = 1,
+           py::arg("memory_bytes") = BamWriterOptions{}.memory_bytes,
+           py::arg("write_index") = true, py::arg("tmp_dir") = "",
+           py::arg("compression_level") = -1)
+      .def("add_sam_line",
+           [](PyBamWriter& w, const std::string& line) {
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             w.add_line(line);
+           },
+           py::arg("line"), "Parses one SAM text line against the header and adds it.")
+      .def("add_many_sam",
+           [](PyBamWriter& w, const std::vector<std::string>& lines) {
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             for (const auto& l : lines) w.add_line(l);
+           },
+           py::arg("lines"))
+      .def("close",
+           [](PyBamWriter& w) {
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             w.writer->close();
+           })
+      .def("abort",
+           [](PyBamWriter& w) {
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             w.writer->abort();
+           })
+      .def_property_readonly("records_written",
+                             [](const PyBamWriter& w) { return w.writer->records_written(); })
+      .def("__enter__", [](PyBamWriter& w) -> PyBamWriter& { return w; },
+           py::return_value_policy::reference_internal)
+      .def("__exit__",
+           [](PyBamWriter& w, const py::object& exc_type, const py::object&, const py::object&) {
+             const bool ok = exc_type.is_none();
+             py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(w.mu);
+             if (ok) {
+               w.writer->close();
+             } else {
+               w.writer->abort();
+             }
+             return false;
+           });
+}
+
 }  // namespace gms

@@ -1,0 +1,426 @@
+// Sorted BAM output with bounded memory. Records are serialised into an arena; when the arena
+// reaches memory_bytes it is sorted and spilled to a level-1 temporary BAM. close() merges the
+// spills with the last in-memory run. Everything is written under temporary names and renamed
+// into place only on success, so a visible output is always complete.
+#include "gmsaccel/bam_writer.hpp"
+
+#include <htslib/hts.h>
+#include <htslib/kstring.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace gms {
+
+namespace {
+
+std::string errno_text(int e) { return e ? std::strerror(e) : "unknown error"; }
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string base_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void unlink_quiet(const std::string& path) {
+  if (!path.empty()) ::unlink(path.c_str());
+}
+
+// Sort key: unmapped-unplaced (tid < 0) after every contig, then position, then strand. Ties are
+// broken by arrival (within a run by stable order, across runs by run number).
+struct Key {
+  uint32_t tid;
+  int64_t pos;
+  uint32_t rev;
+  static Key of(const bam1_core_t& c) {
+    return Key{static_cast<uint32_t>(c.tid < 0 ? UINT32_MAX : c.tid), c.pos,
+               (c.flag & BAM_FREVERSE) ? 1u : 0u};
+  }
+  bool operator<(const Key& o) const {
+    return std::tie(tid, pos, rev) < std::tie(o.tid, o.pos, o.rev);
+  }
+};
+
+// One record in the arena: its key and where its serialised bytes start.
+struct Entry {
+  Key key;
+  const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
+};
+
+// Append-only storage in large chunks: no reallocation copies and no per-record malloc.
+class Arena {
+ public:
+  uint8_t* alloc(size_t n) {
+    if (chunks_.empty() || used_ + n > cap_) {
+      cap_ = std::max(kChunk, n);
+      chunks_.emplace_back(new uint8_t[cap_]);
+      used_ = 0;
+    }
+    uint8_t* p = chunks_.back().get() + used_;
+    used_ += n;
+    total_ += n;
+    return p;
+  }
+  // Bytes handed out; at most one partly used chunk more is held.
+  size_t used() const { return total_; }
+  void clear() {
+    chunks_.clear();
+    used_ = cap_ = total_ = 0;
+  }
+
+ private:
+  static constexpr size_t kChunk = 4u << 20;
+  std::vector<std::unique_ptr<uint8_t[]>> chunks_;
+  size_t used_ = 0, cap_ = 0, total_ = 0;
+};
+
+struct BamDeleter {
+  void operator()(bam1_t* b) const { bam_destroy1(b); }
+};
+using BamPtr = std::unique_ptr<bam1_t, BamDeleter>;
+struct HtsDeleter {
+  void operator()(htsFile* f) const { sam_close(f); }
+};
+using HtsPtr = std::unique_ptr<htsFile, HtsDeleter>;
+
+BamPtr new_bam() {
+  BamPtr b(bam_init1());
+  if (!b) throw std::bad_alloc();
+  return b;
+}
+
+// Rebuilds a bam1_t from arena bytes (the inverse of BamWriter::add's serialisation).
+void load(bam1_t* b, const uint8_t* bytes) {
+  uint32_t l_data;
+  std::memcpy(&b->core, bytes, sizeof(bam1_core_t));
+  std::memcpy(&l_data, bytes + sizeof(bam1_core_t), sizeof l_data);
+  if (b->m_data < l_data) {
+    void* p = std::realloc(b->data, l_data);
+    if (!p) throw std::bad_alloc();
+    b->data = static_cast<uint8_t*>(p);
+    b->m_data = l_data;
+  }
+  std::memcpy(b->data, bytes + sizeof(bam1_core_t) + sizeof l_data, l_data);
+  b->l_data = static_cast<int>(l_data);
+}
+
+}  // namespace
+
+struct BamWriter::Impl {
+  std::string path;        // final name, or "-"
+  std::string tmp_path;    // what is written; renamed to path on success
+  std::string idx_ext;     // ".bai" / ".csi" / "" (no index)
+  std::string tmp_idx;     // index written beside tmp_path, renamed last
+  BamWriterOptions opt;
+  sam_hdr_t* hdr = nullptr;
+  htsFile* out = nullptr;
+  bool to_stdout = false;
+  enum class State { open, closed, aborted } state = State::open;
+
+  Arena arena;
+  std::vector<Entry> entries;
+  std::vector<std::string> spills;
+  size_t spill_serial = 0;
+  static constexpr size_t kMaxFanIn = 128;
+  uint64_t added = 0;
+  BamPtr scratch = new_bam();
+
+  ~Impl() {
+    if (state == State::open) discard();
+    if (hdr) sam_hdr_destroy(hdr);
+  }
+
+  [[noreturn]] void io_fail(const std::string& what, const std::string& file, int e) {
+    throw std::runtime_error(what + " " + file + ": " + errno_text(e));
+  }
+
+  // Removes every temporary; the final path is never touched.
+  void discard() {
+    if (out) {
+      sam_close(out);
+      out = nullptr;
+    }
+    if (!to_stdout) {
+      unlink_quiet(tmp_path);
+      unlink_quiet(tmp_idx);
+    }
+    for (const auto& s : spills) unlink_quiet(s);
+    spills.clear();
+    entries.clear();
+    arena.clear();
+  }
+
+  std::string mode(bool bam, int level) const {
+    std::string m = bam ? "wb" : "w";
+    if (bam && level >= 0 && level <= 9) m += static_cast<char>('0' + level);
+    return m;
+  }
+
+  void write(htsFile* fp, const bam1_t* b, const std::string& name) {
+    errno = 0;
+    if (sam_write1(fp, hdr, b) < 0) io_fail("cannot write", name, errno);
+  }
+
+  void sort_run() {
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  }
+
+  size_t memory_used() const { return arena.used() + entries.size() * sizeof(Entry); }
+
+  // Spill files live beside the output (or in tmp_dir) and carry the pid so that two writers
+  // of the same name do not collide.
+  std::string new_spill_name() {
+    char num[24];
+    std::snprintf(num, sizeof num, "%04zu", spill_serial++);
+    const std::string dir = opt.tmp_dir.empty() ? (to_stdout ? "." : dir_of(path)) : opt.tmp_dir;
+    const std::string name = dir + "/" + (to_stdout ? std::string("stdout") : base_of(path)) +
+                             ".tmp." + std::to_string(::getpid()) + "." + num + ".bam";
+    spills.push_back(name);  // registered first so that any failure still cleans it up
+    return name;
+  }
+
+  HtsPtr create_spill(const std::string& name) {
+    errno = 0;
+    HtsPtr fp(sam_open(name.c_str(), "wb1"));
+    if (!fp) io_fail("cannot create temporary file", name, errno);
+    if (opt.threads > 1) hts_set_threads(fp.get(), opt.threads);
+    errno = 0;
+    if (sam_hdr_write(fp.get(), hdr) < 0) io_fail("cannot write temporary file", name, errno);
+    return fp;
+  }
+
+  void finish_spill(HtsPtr fp, const std::string& name) {
+    errno = 0;
+    if (sam_close(fp.release()) < 0) io_fail("cannot write temporary file", name, errno);
+  }
+
+  void spill() {
+    sort_run();
+    const std::string name = new_spill_name();
+    HtsPtr fp = create_spill(name);
+    for (const Entry& e : entries) {
+      load(scratch.get(), e.bytes);
+      write(fp.get(), scratch.get(), name);
+    }
+    finish_spill(std::move(fp), name);
+    entries.clear();
+    entries.shrink_to_fit();
+    arena.clear();
+    // Bound the merge fan-in (open files, buffers): fold all runs so far into one. They are the
+    // oldest records, so the folded run keeps its place first in arrival order.
+    if (spills.size() >= kMaxFanIn) {
+      const size_t n = spills.size();
+      const std::string folded = new_spill_name();
+      HtsPtr out_fp = create_spill(folded);
+      merge(n, false, out_fp.get(), folded);
+      finish_spill(std::move(out_fp), folded);
+      for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
+      spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
+
+  // k-way merge of spills[0, nruns) and, when with_memory, the sorted in-memory run (which
+  // counts as the last run) into dest. Equal keys come out in run order, i.e. arrival order.
+  void merge(size_t nruns, bool with_memory, htsFile* dest, const std::string& dest_name) {
+    struct Source {
+      HtsPtr fp;
+      BamPtr rec = new_bam();
+    };
+    const size_t nsrc = nruns + (with_memory ? 1 : 0);
+    std::vector<Source> src(nsrc);
+    size_t next_entry = 0;
+    auto advance = [&](size_t r) -> bool {
+      if (r == nruns) {
+        if (next_entry == entries.size()) return false;
+        load(src[r].rec.get(), entries[next_entry++].bytes);
+        return true;
+      }
+      const int ret = sam_read1(src[r].fp.get(), hdr, src[r].rec.get());
+      if (ret >= 0) return true;
+      if (ret == -1) return false;
+      throw std::runtime_error("cannot read back temporary file " + spills[r]);
+    };
+    using Item = std::pair<Key, size_t>;
+    auto later = [](const Item& a, const Item& b) {
+      return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
+    };
+    std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+    for (size_t r = 0; r < nsrc; ++r) {
+      if (r < nruns) {
+        errno = 0;
+        src[r].fp.reset(sam_open(spills[r].c_str(), "rb"));
+        sam_hdr_t* h = src[r].fp ? sam_hdr_read(src[r].fp.get()) : nullptr;
+        if (!h) io_fail("cannot read back temporary file", spills[r], errno);
+        sam_hdr_destroy(h);
+      }
+      if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
+    }
+    while (!pq.empty()) {
+      const size_t r = pq.top().second;
+      pq.pop();
+      write(dest, src[r].rec.get(), dest_name);
+      if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
+    }
+  }
+
+  void finish_sorted() {
+    sort_run();
+    if (spills.empty()) {
+      for (const Entry& e : entries) {
+        load(scratch.get(), e.bytes);
+        write(out, scratch.get(), display_out());
+      }
+    } else {
+      merge(spills.size(), true, out, display_out());
+    }
+  }
+
+  std::string display_out() const { return to_stdout ? std::string("standard output") : path; }
+};
+
+BamWriter::BamWriter(const std::string& path, const std::string& header_text,
+                     const BamWriterOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.path = path;
+  s.opt = options;
+  s.to_stdout = path == "-";
+  if (s.opt.format != "bam" && s.opt.format != "sam") {
+    throw std::invalid_argument("output format must be \"bam\" or \"sam\", not \"" +
+                                s.opt.format + "\"");
+  }
+  const bool bam = s.opt.format == "bam";
+
+  s.hdr = sam_hdr_parse(header_text.size(), header_text.c_str());
+  if (!s.hdr) throw std::invalid_argument("cannot parse the SAM header text for " + path);
+  // The @HD SO tag must say what the file really is; add an @HD line when there is none.
+  const char* so = s.opt.sort ? "coordinate" : "unsorted";
+  kstring_t ks = KS_INITIALIZE;
+  const bool has_hd = sam_hdr_find_hd(s.hdr, &ks) == 0;
+  ks_free(&ks);
+  const int rc = has_hd ? sam_hdr_update_hd(s.hdr, "SO", so)
+                        : sam_hdr_add_line(s.hdr, "HD", "VN", "1.6", "SO", so, nullptr);
+  if (rc < 0) throw std::invalid_argument("cannot set @HD SO in the header for " + path);
+
+  // An index needs sorted BGZF output in a real file.
+  if (s.opt.write_index && s.opt.sort && bam && !s.to_stdout) {
+    bool big = false;
+    for (int i = 0; i < sam_hdr_nref(s.hdr); ++i) big |= sam_hdr_tid2len(s.hdr, i) > (1LL << 29) - 1;
+    s.idx_ext = big ? ".csi" : ".bai";
+  }
+
+  s.tmp_path = s.to_stdout ? "-" : path + ".tmp-" + std::to_string(::getpid());
+  errno = 0;
+  s.out = sam_open(s.tmp_path.c_str(), s.mode(bam, s.opt.compression_level).c_str());
+  if (!s.out) s.io_fail("cannot create output", s.to_stdout ? "standard output" : s.tmp_path, errno);
+  if (bam && s.opt.threads > 1 && hts_set_threads(s.out, s.opt.threads) < 0) {
+    s.discard();
+    throw std::runtime_error("cannot start compression threads for " + path);
+  }
+  errno = 0;
+  if (sam_hdr_write(s.out, s.hdr) < 0) {
+    const int e = errno;
+    s.discard();
+    s.io_fail("cannot write", s.display_out(), e);
+  }
+  if (!s.idx_ext.empty()) {
+    s.tmp_idx = s.tmp_path + s.idx_ext;
+    // Built while writing, so the finished BAM never has to be read back.
+    if (sam_idx_init(s.out, s.hdr, s.idx_ext == ".csi" ? 14 : 0, s.tmp_idx.c_str()) < 0) {
+      s.discard();
+      throw std::runtime_error("cannot start the index for " + path);
+    }
+  }
+}
+
+BamWriter::~BamWriter() = default;
+
+const sam_hdr_t* BamWriter::header() const { return impl_->hdr; }
+
+void BamWriter::add(const bam1_t* record) {
+  Impl& s = *impl_;
+  if (s.state != Impl::State::open) throw std::logic_error("BamWriter: add() after close/abort");
+  const int nref = sam_hdr_nref(s.hdr);
+  if (record->core.tid >= nref || record->core.mtid >= nref) {
+    throw std::invalid_argument("BamWriter: record reference id beyond the header's @SQ lines");
+  }
+  ++s.added;
+  if (!s.opt.sort) {
+    s.write(s.out, record, s.display_out());
+    return;
+  }
+  const uint32_t l_data = static_cast<uint32_t>(record->l_data);
+  uint8_t* p = s.arena.alloc(sizeof(bam1_core_t) + sizeof l_data + l_data);
+  std::memcpy(p, &record->core, sizeof(bam1_core_t));
+  std::memcpy(p + sizeof(bam1_core_t), &l_data, sizeof l_data);
+  std::memcpy(p + sizeof(bam1_core_t) + sizeof l_data, record->data, l_data);
+  s.entries.push_back(Entry{Key::of(record->core), p});
+  if (s.memory_used() >= s.opt.memory_bytes) s.spill();
+}
+
+void BamWriter::close() {
+  Impl& s = *impl_;
+  if (s.state != Impl::State::open) {
+    if (s.state == Impl::State::closed) return;
+    throw std::logic_error("BamWriter: close() after abort()");
+  }
+  try {
+    if (s.opt.sort) s.finish_sorted();
+    for (const auto& sp : s.spills) unlink_quiet(sp);
+    s.spills.clear();
+    s.entries.clear();
+    s.arena.clear();
+    errno = 0;
+    if (!s.idx_ext.empty() && sam_idx_save(s.out) < 0) {
+      s.io_fail("cannot write index", s.tmp_idx, errno);
+    }
+    errno = 0;
+    const int rc = sam_close(s.out);
+    s.out = nullptr;
+    if (rc < 0) s.io_fail("cannot finish", s.display_out(), errno);
+    if (!s.to_stdout) {
+      // An index left from an earlier run would not match the new file.
+      unlink_quiet(s.path + ".bai");
+      unlink_quiet(s.path + ".csi");
+      if (std::rename(s.tmp_path.c_str(), s.path.c_str()) != 0) {
+        s.io_fail("cannot rename " + s.tmp_path + " to", s.path, errno);
+      }
+      // Index last: a visible index always belongs to the visible BAM.
+      if (!s.tmp_idx.empty() &&
+          std::rename(s.tmp_idx.c_str(), (s.path + s.idx_ext).c_str()) != 0) {
+        s.io_fail("cannot rename " + s.tmp_idx + " to", s.path + s.idx_ext, errno);
+      }
+    }
+  } catch (...) {
+    s.discard();
+    s.state = Impl::State::aborted;
+    throw;
+  }
+  s.state = Impl::State::closed;
+}
+
+void BamWriter::abort() {
+  Impl& s = *impl_;
+  if (s.state == Impl::State::open) s.discard();
+  if (s.state != Impl::State::closed) s.state = Impl::State::aborted;
+}
+
+uint64_t BamWriter::records_written() const { return impl_->added; }
+
+}  // namespace gms

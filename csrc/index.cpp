@@ -1,0 +1,712 @@
+// Reference index: FASTA parsing (plain/gzip via BGZF), 2-bit packed sequence with N intervals,
+// and a minimizer hash table laid out as flat arrays so that one mmap of the file serves lookups.
+#include "gmsaccel/index.hpp"
+
+#include <fcntl.h>
+#include <htslib/bgzf.h>
+#include <htslib/hts.h>
+#include <htslib/kstring.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "gmsaccel/errors.hpp"
+#include "gmsaccel/minimizer.hpp"
+#include "gmsaccel/scoring.hpp"
+
+namespace gms {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// File layout (all integers little-endian, every section starts on an 8-byte boundary):
+//   FileHeader | contig records | packed seq (u64) | N intervals (u64 pairs) | keys (u64)
+//   | offsets (u64, n_keys + 1) | counts (u32) | buckets (u32, 2^bucket_bits + 1) | positions (u64)
+// Filtered hashes keep their key and count but own no positions.
+constexpr char kMagic[8] = {'G', 'M', 'S', 'A', 'I', 'D', 'X', '\n'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kByteOrderMark = 0x0102030405060708ULL;
+
+struct FileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_bytes;
+  uint64_t byte_order;
+  int32_t k;
+  int32_t w;
+  uint32_t max_occ;
+  uint32_t bucket_bits;
+  uint64_t n_contigs;
+  uint64_t total_length;
+  uint64_t n_nintervals;
+  uint64_t n_keys;
+  uint64_t n_positions;
+  uint64_t n_filtered;
+  double build_seconds;
+  uint64_t contigs_bytes;  // size of the contig record section
+  uint64_t file_bytes;     // expected total size: a shorter file is truncated
+};
+static_assert(sizeof(FileHeader) % 8 == 0, "header keeps 8-byte alignment");
+
+constexpr uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
+
+// Section sizes in bytes, derived from the header counts; shared by save and load.
+struct Layout {
+  uint64_t contigs, packed, nint, keys, offs, counts, buckets, positions, total;
+  uint64_t off_contigs, off_packed, off_nint, off_keys, off_offs, off_counts, off_buckets,
+      off_positions;
+};
+
+Layout make_layout(uint64_t contigs_bytes, uint64_t total_length, uint64_t n_nint, uint64_t n_keys,
+                   uint32_t bucket_bits, uint64_t n_positions) {
+  Layout L{};
+  L.contigs = align8(contigs_bytes);
+  L.packed = ((total_length + 31) / 32) * 8;
+  L.nint = n_nint * 16;
+  L.keys = n_keys * 8;
+  L.offs = (n_keys + 1) * 8;
+  L.counts = align8(n_keys * 4);
+  L.buckets = align8(((uint64_t{1} << bucket_bits) + 1) * 4);
+  L.positions = n_positions * 8;
+  uint64_t at = sizeof(FileHeader);
+  L.off_contigs = at; at += L.contigs;
+  L.off_packed = at; at += L.packed;
+  L.off_nint = at; at += L.nint;
+  L.off_keys = at; at += L.keys;
+  L.off_offs = at; at += L.offs;
+  L.off_counts = at; at += L.counts;
+  L.off_buckets = at; at += L.buckets;
+  L.off_positions = at; at += L.positions;
+  L.total = at;
+  return L;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// ---------------------------------------------------------------------------------------------
+// The implementation reads every array through plain pointers; they point either into vectors
+// it owns (after build) or into a read-only mapping of the file (after load).
+class IndexImpl final : public Index {
+ public:
+  ~IndexImpl() override {
+    if (map_ != nullptr) munmap(map_, map_bytes_);
+  }
+
+  void save(const std::string& path) const override;
+  const IndexParams& params() const override { return params_; }
+  const IndexStats& stats() const override { return stats_; }
+  size_t n_contigs() const override { return contigs_.size(); }
+  const ContigInfo& contig(size_t i) const override {
+    if (i >= contigs_.size()) throw std::out_of_range("contig index out of range");
+    return contigs_[i];
+  }
+  uint64_t total_length() const override { return total_length_; }
+  int contig_of(uint64_t global_pos) const override;
+  void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const override;
+  std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const override;
+  uint32_t occurrences(uint64_t hash) const override;
+
+  // Filled by build_from_fasta / load_from_file.
+  IndexParams params_;
+  IndexStats stats_;
+  std::vector<ContigInfo> contigs_;
+  std::vector<uint64_t> contig_offsets_;  // starts, for contig_of's binary search
+  uint64_t total_length_ = 0;
+  uint32_t bucket_bits_ = 0;
+  int bucket_shift_ = 0;
+  uint64_t hash_limit_ = 0;  // hashes are < 2^(2k)
+
+  const uint64_t* packed_ = nullptr;
+  const uint64_t* nint_ = nullptr;  // (start, end) global pairs, sorted, disjoint
+  uint64_t n_nint_ = 0;
+  const uint64_t* keys_ = nullptr;
+  const uint64_t* offs_ = nullptr;
+  const uint32_t* counts_ = nullptr;
+  const uint32_t* buckets_ = nullptr;
+  const uint64_t* positions_ = nullptr;
+  uint64_t n_keys_ = 0;
+  uint64_t n_positions_ = 0;
+
+  // Owned storage (build).
+  std::vector<uint64_t> own_packed_, own_nint_, own_keys_, own_offs_, own_positions_;
+  std::vector<uint32_t> own_counts_, own_buckets_;
+  // Mapped storage (load).
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+
+  void set_derived() {
+    const int bits = 2 * params_.k;
+    bucket_shift_ = bits - static_cast<int>(bucket_bits_);
+    hash_limit_ = (bits >= 64) ? ~uint64_t{0} : (uint64_t{1} << bits);
+    contig_offsets_.clear();
+    for (const auto& c : contigs_) contig_offsets_.push_back(c.offset);
+  }
+  std::string serialize_contigs() const;
+  // Index into keys_ of hash, or n_keys_ if absent.
+  uint64_t find_key(uint64_t hash) const {
+    if (n_keys_ == 0 || hash >= hash_limit_) return n_keys_;
+    const uint64_t b = hash >> bucket_shift_;
+    for (uint64_t i = buckets_[b], e = buckets_[b + 1]; i < e; ++i) {
+      if (keys_[i] >= hash) return keys_[i] == hash ? i : n_keys_;
+    }
+    return n_keys_;
+  }
+};
+
+int IndexImpl::contig_of(uint64_t global_pos) const {
+  if (global_pos >= total_length_ || contig_offsets_.empty()) return -1;
+  auto it = std::upper_bound(contig_offsets_.begin(), contig_offsets_.end(), global_pos);
+  return static_cast<int>(it - contig_offsets_.begin()) - 1;
+}
+
+void IndexImpl::fetch(size_t ci, int64_t start, int64_t end, uint8_t* out) const {
+  if (ci >= contigs_.size()) throw std::out_of_range("contig index out of range");
+  if (end <= start) return;
+  const ContigInfo& c = contigs_[ci];
+  const int64_t len = static_cast<int64_t>(c.length);
+  const int64_t lo = std::clamp<int64_t>(start, 0, len);
+  const int64_t hi = std::clamp<int64_t>(end, 0, len);
+  if (hi <= lo) {  // wholly outside the contig
+    std::memset(out, kBaseOff, static_cast<size_t>(end - start));
+    return;
+  }
+  std::memset(out, kBaseOff, static_cast<size_t>(lo - start));
+  std::memset(out + (hi - start), kBaseOff, static_cast<size_t>(end - hi));
+  uint8_t* dst = out + (lo - start);
+  const uint64_t g0 = c.offset + static_cast<uint64_t>(lo);
+  const uint64_t g1 = c.offset + static_cast<uint64_t>(hi);
+  for (uint64_t g = g0; g < g1; ++g) {
+    *dst++ = static_cast<uint8_t>((packed_[g >> 5] >> ((g & 31) * 2)) & 3);
+  }
+  // N runs are stored as A in the packed array; overlay them from the interval list.
+  uint64_t a = 0, b = n_nint_;  // first interval whose end exceeds g0
+  while (a < b) {
+    const uint64_t m = (a + b) / 2;
+    if (nint_[2 * m + 1] <= g0) a = m + 1; else b = m;
+  }
+  for (uint64_t i = a; i < n_nint_ && nint_[2 * i] < g1; ++i) {
+    const uint64_t s = std::max(nint_[2 * i], g0), e = std::min(nint_[2 * i + 1], g1);
+    std::memset(out + (lo - start) + (s - g0), kBaseN, e - s);
+  }
+}
+
+std::pair<const uint64_t*, uint32_t> IndexImpl::lookup(uint64_t hash) const {
+  const uint64_t i = find_key(hash);
+  if (i == n_keys_) return {nullptr, 0};
+  const uint64_t b = offs_[i], e = offs_[i + 1];
+  if (b == e) return {nullptr, 0};  // filtered
+  return {positions_ + b, static_cast<uint32_t>(e - b)};
+}
+
+uint32_t IndexImpl::occurrences(uint64_t hash) const {
+  const uint64_t i = find_key(hash);
+  return i == n_keys_ ? 0 : counts_[i];
+}
+
+std::string IndexImpl::serialize_contigs() const {
+  std::string s;
+  auto put = [&s](const void* p, size_t n) { s.append(static_cast<const char*>(p), n); };
+  for (const auto& c : contigs_) {
+    const uint32_t name_len = static_cast<uint32_t>(c.name.size());
+    put(&c.length, 8);
+    put(&c.offset, 8);
+    put(&name_len, 4);
+    put(c.name.data(), c.name.size());
+    s.append(c.md5.size() == 32 ? c.md5 : std::string(32, '0'));
+  }
+  return s;
+}
+
+void IndexImpl::save(const std::string& path) const {
+  const std::string contig_bytes = serialize_contigs();
+  const Layout L = make_layout(contig_bytes.size(), total_length_, n_nint_, n_keys_, bucket_bits_,
+                               n_positions_);
+  FileHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.header_bytes = sizeof(FileHeader);
+  h.byte_order = kByteOrderMark;
+  h.k = params_.k;
+  h.w = params_.w;
+  h.max_occ = params_.max_occ;
+  h.bucket_bits = bucket_bits_;
+  h.n_contigs = contigs_.size();
+  h.total_length = total_length_;
+  h.n_nintervals = n_nint_;
+  h.n_keys = n_keys_;
+  h.n_positions = n_positions_;
+  h.n_filtered = stats_.n_filtered;
+  h.build_seconds = stats_.build_seconds;
+  h.contigs_bytes = contig_bytes.size();
+  h.file_bytes = L.total;
+
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) throw InputError(path + ": cannot write index: " + errno_text());
+  bool ok = true;
+  static const char zeros[8] = {};
+  auto put = [&](const void* p, uint64_t n, uint64_t padded) {
+    if (!ok) return;
+    if (n > 0 && std::fwrite(p, 1, n, f) != n) ok = false;
+    if (padded > n && std::fwrite(zeros, 1, padded - n, f) != padded - n) ok = false;
+  };
+  put(&h, sizeof h, sizeof h);
+  put(contig_bytes.data(), contig_bytes.size(), L.contigs);
+  put(packed_, L.packed, L.packed);
+  put(nint_, L.nint, L.nint);
+  put(keys_, L.keys, L.keys);
+  put(offs_, L.offs, L.offs);
+  put(counts_, n_keys_ * 4, L.counts);
+  put(buckets_, ((uint64_t{1} << bucket_bits_) + 1) * 4, L.buckets);
+  put(positions_, L.positions, L.positions);
+  const int saved_errno = errno;
+  if (std::fflush(f) != 0) ok = false;
+  if (std::fclose(f) != 0) ok = false;
+  if (!ok) {
+    errno = saved_errno;
+    const std::string why = errno_text();
+    std::remove(tmp.c_str());
+    throw InputError(path + ": cannot write index: " + why);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    std::remove(tmp.c_str());
+    throw InputError(path + ": cannot rename " + tmp + " over it: " + why);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FASTA reading.
+
+enum CharClass : uint8_t { kInvalid = 0, kSkip = 1, kBase = 2 };
+
+struct CharTable {
+  uint8_t cls[256];
+  uint8_t code[256];
+  char upper[256];
+  CharTable() {
+    for (int c = 0; c < 256; ++c) {
+      const char ch = static_cast<char>(c);
+      const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+      if (letter || ch == '*' || ch == '-') {
+        cls[c] = kBase;
+      } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f') {
+        cls[c] = kSkip;
+      } else {
+        cls[c] = kInvalid;
+      }
+      code[c] = base_code(ch);
+      upper[c] = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : ch;
+    }
+  }
+};
+
+const CharTable& char_table() {
+  static const CharTable t;
+  return t;
+}
+
+std::string printable(unsigned char c) {
+  if (c >= 33 && c < 127) return std::string("'") + static_cast<char>(c) + "'";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "byte 0x%02x", c);
+  return buf;
+}
+
+struct Md5 {
+  hts_md5_context* ctx = hts_md5_init();
+  Md5() {
+    if (ctx == nullptr) throw std::bad_alloc();
+  }
+  ~Md5() { hts_md5_destroy(ctx); }
+  Md5(const Md5&) = delete;
+  Md5& operator=(const Md5&) = delete;
+  void update(const char* p, size_t n) {
+    if (n > 0) hts_md5_update(ctx, p, static_cast<unsigned long>(n));
+  }
+  std::string hex() {
+    unsigned char digest[16];
+    char out[33];
+    hts_md5_final(digest, ctx);
+    hts_md5_hex(out, digest);
+    return std::string(out, 32);
+  }
+};
+
+// Accumulates contigs as they are parsed and finally lays out the lookup arrays.
+class Builder {
+ public:
+  Builder(const std::string& file, IndexImpl& idx) : file_(file), idx_(idx) {}
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    std::string where = file_ + ": ";
+    if (record_ > 0) where += "record " + std::to_string(record_) + " (" + name_ + "): ";
+    throw InputError(where + problem);
+  }
+
+  void start_record(const char* line, size_t n, uint64_t line_no) {
+    finish_record();
+    ++record_;
+    size_t i = 1;  // skip '>'
+    size_t j = i;
+    while (j < n && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
+    name_.assign(line + i, j - i);
+    if (name_.empty()) fail("line " + std::to_string(line_no) + ": empty contig name");
+    if (!names_.insert(name_).second) fail("duplicate contig name");
+    codes_.clear();
+    md5_ = std::make_unique<Md5>();
+    in_record_ = true;
+  }
+
+  void add_sequence(const char* line, size_t n, uint64_t line_no) {
+    const CharTable& t = char_table();
+    upper_.resize(n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const unsigned char c = static_cast<unsigned char>(line[i]);
+      const uint8_t cls = t.cls[c];
+      if (cls == kBase) {
+        upper_[m++] = t.upper[c];
+        codes_.push_back(t.code[c]);
+      } else if (cls == kInvalid) {
+        fail("line " + std::to_string(line_no) + ": invalid character " + printable(c) +
+             " in sequence");
+      }
+    }
+    md5_->update(upper_.data(), m);
+  }
+
+  void finish_record() {
+    if (!in_record_) return;
+    in_record_ = false;
+    if (codes_.empty()) fail("empty contig (no sequence)");
+    if (codes_.size() > UINT32_MAX) fail("contig longer than 4294967295 bases is not supported");
+    ContigInfo ci;
+    ci.name = name_;
+    ci.length = codes_.size();
+    ci.offset = total_;
+    ci.md5 = md5_->hex();
+    md5_.reset();
+
+    // Pack 2 bits per base; N runs become intervals (and A in the packed array).
+    packed_.resize((total_ + codes_.size() + 31) / 32, 0);
+    uint64_t g = total_;
+    bool in_n = false;
+    for (const uint8_t c : codes_) {
+      if (c >= 4) {
+        if (!in_n) {
+          nint_.push_back(g);
+          in_n = true;
+        }
+      } else {
+        if (in_n) {
+          nint_.push_back(g);
+          in_n = false;
+        }
+        packed_[g >> 5] |= static_cast<uint64_t>(c) << ((g & 31) * 2);
+      }
+      ++g;
+    }
+    if (in_n) nint_.push_back(g);
+
+    mins_.clear();
+    compute_minimizers(codes_.data(), static_cast<uint32_t>(codes_.size()), idx_.params_.k,
+                       idx_.params_.w, mins_);
+    for (const Minimizer& m : mins_) {
+      pairs_.push_back({m.hash, ((total_ + m.pos) << 1) | m.rev});
+    }
+    total_ += codes_.size();
+    idx_.contigs_.push_back(std::move(ci));
+  }
+
+  void finish() {
+    finish_record();
+    if (record_ == 0) fail("no contigs (empty FASTA)");
+    idx_.total_length_ = total_;
+    idx_.own_packed_ = std::move(packed_);
+    idx_.own_nint_ = std::move(nint_);
+    build_table();
+  }
+
+ private:
+  struct Pair {
+    uint64_t hash, value;
+    bool operator<(const Pair& o) const {
+      return hash != o.hash ? hash < o.hash : value < o.value;
+    }
+  };
+
+  void build_table() {
+    std::sort(pairs_.begin(), pairs_.end());
+    const uint32_t max_occ = idx_.params_.max_occ;
+    auto& keys = idx_.own_keys_;
+    auto& offs = idx_.own_offs_;
+    auto& counts = idx_.own_counts_;
+    auto& pos = idx_.own_positions_;
+    uint64_t n_filtered = 0;
+    for (size_t i = 0; i < pairs_.size();) {
+      size_t j = i;
+      while (j < pairs_.size() && pairs_[j].hash == pairs_[i].hash) ++j;
+      const uint64_t cnt = j - i;
+      keys.push_back(pairs_[i].hash);
+      offs.push_back(pos.size());
+      counts.push_back(static_cast<uint32_t>(std::min<uint64_t>(cnt, UINT32_MAX)));
+      if (cnt <= max_occ) {
+        for (size_t t = i; t < j; ++t) pos.push_back(pairs_[t].value);
+      } else {
+        ++n_filtered;
+      }
+      i = j;
+    }
+    offs.push_back(pos.size());
+    std::vector<Pair>().swap(pairs_);
+    if (keys.size() >= UINT32_MAX) fail("too many distinct minimizers for the bucket table");
+
+    // About one key per bucket: buckets_[b] is the first key whose top bits are >= b.
+    const int bits = 2 * idx_.params_.k;
+    uint32_t bb = 0;
+    while ((uint64_t{1} << bb) < keys.size() && static_cast<int>(bb) < bits) ++bb;
+    const int shift = bits - static_cast<int>(bb);
+    auto& buckets = idx_.own_buckets_;
+    buckets.assign((size_t{1} << bb) + 1, 0);
+    size_t ki = 0;
+    for (uint64_t b = 0; b <= (uint64_t{1} << bb); ++b) {
+      while (ki < keys.size() && (keys[ki] >> shift) < b) ++ki;
+      buckets[b] = static_cast<uint32_t>(ki);
+    }
+    idx_.bucket_bits_ = bb;
+
+    idx_.stats_.n_minimizers = keys.size() - n_filtered;
+    idx_.stats_.n_positions = pos.size();
+    idx_.stats_.n_filtered = n_filtered;
+  }
+
+  const std::string& file_;
+  IndexImpl& idx_;
+  uint64_t record_ = 0;
+  std::string name_;
+  std::unordered_set<std::string> names_;
+  std::vector<uint8_t> codes_;
+  std::vector<char> upper_;
+  std::unique_ptr<Md5> md5_;
+  bool in_record_ = false;
+  uint64_t total_ = 0;
+  std::vector<uint64_t> packed_, nint_;
+  std::vector<Minimizer> mins_;
+  std::vector<Pair> pairs_;
+};
+
+void wire_owned(IndexImpl& idx) {
+  idx.packed_ = idx.own_packed_.data();
+  idx.nint_ = idx.own_nint_.data();
+  idx.n_nint_ = idx.own_nint_.size() / 2;
+  idx.keys_ = idx.own_keys_.data();
+  idx.offs_ = idx.own_offs_.data();
+  idx.counts_ = idx.own_counts_.data();
+  idx.buckets_ = idx.own_buckets_.data();
+  idx.positions_ = idx.own_positions_.data();
+  idx.n_keys_ = idx.own_keys_.size();
+  idx.n_positions_ = idx.own_positions_.size();
+  idx.set_derived();
+}
+
+struct BgzfCloser {
+  void operator()(BGZF* f) const {
+    if (f != nullptr) bgzf_close(f);
+  }
+};
+
+struct KString {
+  kstring_t s = KS_INITIALIZE;
+  ~KString() { ks_free(&s); }
+};
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+
+std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexParams& params) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (params.k < 1 || params.k > 28 || params.w < 1) {
+    throw std::invalid_argument("index parameters need 1 <= k <= 28 and w >= 1");
+  }
+  {
+    // bgzf_open reports little on failure; check readability first for a clear message.
+    struct stat st {};
+    if (::stat(fasta_path.c_str(), &st) != 0) {
+      throw InputError(fasta_path + ": cannot open FASTA: " + errno_text());
+    }
+    if (S_ISDIR(st.st_mode)) throw InputError(fasta_path + ": cannot open FASTA: is a directory");
+  }
+  std::unique_ptr<BGZF, BgzfCloser> fp(bgzf_open(fasta_path.c_str(), "r"));
+  if (!fp) throw InputError(fasta_path + ": cannot open FASTA: " + errno_text());
+
+  auto idx = std::make_unique<IndexImpl>();
+  idx->params_ = params;
+  Builder b(fasta_path, *idx);
+  KString line;
+  uint64_t line_no = 0;
+  bool seen_header = false;
+  int r;
+  while ((r = bgzf_getline(fp.get(), '\n', &line.s)) >= 0) {
+    ++line_no;
+    const char* p = line.s.s;
+    size_t n = line.s.l;
+    if (n > 0 && p[0] == '>') {
+      b.start_record(p, n, line_no);
+      seen_header = true;
+      continue;
+    }
+    if (!seen_header) {
+      bool blank = true;
+      for (size_t i = 0; i < n && blank; ++i) {
+        blank = std::isspace(static_cast<unsigned char>(p[i])) != 0;
+      }
+      if (blank) continue;
+      b.fail("line " + std::to_string(line_no) +
+             ": not FASTA (expected a '>' header line first)");
+    }
+    b.add_sequence(p, n, line_no);
+  }
+  if (r < -1) {
+    b.fail(line_no == 0 ? std::string("read error at the start of the file (truncated or corrupt "
+                                      "gzip?)")
+                        : "read error after line " + std::to_string(line_no) +
+                              " (truncated or corrupt gzip?)");
+  }
+  if (bgzf_compression(fp.get()) == 2 && bgzf_check_EOF(fp.get()) == 0) {
+    b.fail("BGZF end-of-file marker missing: the file is truncated");
+  }
+  b.finish();
+  wire_owned(*idx);
+
+  const std::string cb = idx->serialize_contigs();
+  idx->stats_.file_bytes = make_layout(cb.size(), idx->total_length_, idx->n_nint_, idx->n_keys_,
+                                       idx->bucket_bits_, idx->n_positions_)
+                               .total;
+  idx->stats_.build_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return idx;
+}
+
+std::unique_ptr<Index> Index::load(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(path + ": cannot open index: " + errno_text());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    throw InputError(path + ": cannot stat index: " + why);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path + ": cannot open index: is a directory");
+  }
+  if (size < sizeof(kMagic)) {
+    ::close(fd);
+    throw InputError(path + ": not a gmsaccel index (file too short)");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const std::string map_err = errno_text();
+  ::close(fd);
+  if (map == MAP_FAILED) throw InputError(path + ": cannot map index: " + map_err);
+
+  auto idx = std::make_unique<IndexImpl>();
+  idx->map_ = map;  // unmapped by the destructor on every error path below
+  idx->map_bytes_ = size;
+  ::madvise(map, size, MADV_WILLNEED);  // lookups touch pages at random: read ahead now
+  const char* base = static_cast<const char*>(map);
+  auto bad = [&path](const std::string& why) { return InputError(path + ": " + why); };
+
+  if (std::memcmp(base, kMagic, sizeof kMagic) != 0) throw bad("not a gmsaccel index");
+  if (size < 16) throw bad("truncated index (header incomplete)");
+  uint32_t version = 0;
+  std::memcpy(&version, base + 8, 4);
+  if (version != kVersion) {
+    throw bad("index format version " + std::to_string(version) + " but this gmsaccel reads " +
+              std::to_string(kVersion) + "; rebuild the index");
+  }
+  if (size < sizeof(FileHeader)) throw bad("truncated index (header incomplete)");
+  FileHeader h;
+  std::memcpy(&h, base, sizeof h);
+  if (h.byte_order != kByteOrderMark) throw bad("index written on a machine of other byte order");
+  if (h.header_bytes != sizeof(FileHeader) || h.k < 1 || h.k > 28 || h.w < 1 ||
+      h.bucket_bits > 2 * static_cast<uint32_t>(h.k) || h.bucket_bits > 40) {
+    throw bad("corrupt index header");
+  }
+  // Counts beyond the file size can only come from corruption; they would overflow the layout.
+  if (h.n_contigs > size || h.contigs_bytes > size || h.total_length / 4 > size ||
+      h.n_nintervals > size || h.n_keys > size || h.n_positions > size) {
+    throw bad("corrupt index header");
+  }
+  if (size < h.file_bytes) {
+    throw bad("truncated index (" + std::to_string(size) + " of " + std::to_string(h.file_bytes) +
+              " bytes)");
+  }
+  const Layout L = make_layout(h.contigs_bytes, h.total_length, h.n_nintervals, h.n_keys,
+                               h.bucket_bits, h.n_positions);
+  if (L.total != h.file_bytes) throw bad("corrupt index header (section sizes disagree)");
+
+  idx->params_ = IndexParams{h.k, h.w, h.max_occ};
+  idx->total_length_ = h.total_length;
+  idx->bucket_bits_ = h.bucket_bits;
+
+  // Contig records: length, offset, name length, name, md5; checked against the section bounds.
+  const char* cp = base + L.off_contigs;
+  const char* ce = cp + h.contigs_bytes;
+  uint64_t expect_offset = 0;
+  for (uint64_t i = 0; i < h.n_contigs; ++i) {
+    ContigInfo c;
+    uint32_t name_len = 0;
+    if (ce - cp < 20) throw bad("corrupt index (contig table)");
+    std::memcpy(&c.length, cp, 8);
+    std::memcpy(&c.offset, cp + 8, 8);
+    std::memcpy(&name_len, cp + 16, 4);
+    cp += 20;
+    if (static_cast<uint64_t>(ce - cp) < uint64_t{name_len} + 32) {
+      throw bad("corrupt index (contig table)");
+    }
+    c.name.assign(cp, name_len);
+    cp += name_len;
+    c.md5.assign(cp, 32);
+    cp += 32;
+    if (c.offset != expect_offset || c.length == 0) throw bad("corrupt index (contig table)");
+    expect_offset += c.length;
+    idx->contigs_.push_back(std::move(c));
+  }
+  if (expect_offset != h.total_length) throw bad("corrupt index (contig lengths)");
+
+  idx->packed_ = reinterpret_cast<const uint64_t*>(base + L.off_packed);
+  idx->nint_ = reinterpret_cast<const uint64_t*>(base + L.off_nint);
+  idx->n_nint_ = h.n_nintervals;
+  idx->keys_ = reinterpret_cast<const uint64_t*>(base + L.off_keys);
+  idx->offs_ = reinterpret_cast<const uint64_t*>(base + L.off_offs);
+  idx->counts_ = reinterpret_cast<const uint32_t*>(base + L.off_counts);
+  idx->buckets_ = reinterpret_cast<const uint32_t*>(base + L.off_buckets);
+  idx->positions_ = reinterpret_cast<const uint64_t*>(base + L.off_positions);
+  idx->n_keys_ = h.n_keys;
+  idx->n_positions_ = h.n_positions;
+  if (idx->offs_[h.n_keys] != h.n_positions || idx->buckets_[uint64_t{1} << h.bucket_bits] !=
+                                                    h.n_keys) {
+    throw bad("corrupt index (table bounds)");
+  }
+  idx->set_derived();
+  idx->stats_.n_minimizers = h.n_keys - h.n_filtered;
+  idx->stats_.n_positions = h.n_positions;
+  idx->stats_.n_filtered = h.n_filtered;
+  idx->stats_.build_seconds = h.build_seconds;
+  idx->stats_.file_bytes = size;
+  return idx;
+}
+
+}  // namespace gms

@@ -1,0 +1,251 @@
+"""BamWriter: sorted output with spills, byte-identical results, temporaries, and failures."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pysam
+import pytest
+
+import gmsaccel
+from gmsaccel import _core
+
+CONTIGS = [("chr1", 50_000), ("chr2", 30_000), ("chrM", 16_569)]
+HEADER = "@HD\tVN:1.6\n" + "".join(f"@SQ\tSN:{n}\tLN:{ln}\n" for n, ln in CONTIGS)
+
+
+def random_sam_lines(rng: random.Random, n: int) -> list[str]:
+    lines = []
+    for i in range(n):
+        seq = "".join(rng.choice("ACGT") for _ in range(rng.randint(20, 60)))
+        qual = "".join(chr(33 + rng.randint(2, 40)) for _ in seq)
+        kind = rng.random()
+        if kind < 0.1:  # unmapped, unplaced
+            fields = [f"q{i}", "4", "*", "0", "0", "*", "*", "0", "0"]
+        elif kind < 0.2:  # unmapped, placed at its mate's position
+            ref, length = rng.choice(CONTIGS)
+            pos = str(rng.randint(1, length - 100))
+            fields = [f"q{i}", "69", ref, pos, "0", "*", "=", pos, "0"]
+        else:
+            ref, length = rng.choice(CONTIGS)
+            # A narrow position range so that ties (same pos and strand) are common.
+            pos = rng.randint(1, min(length - 100, 400)) if rng.random() < 0.3 else None
+            pos = pos or rng.randint(1, length - 100)
+            flag = 16 if rng.random() < 0.5 else 0
+            fields = [f"q{i}", str(flag), ref, str(pos), "60", f"{len(seq)}M", "*", "0", "0"]
+        lines.append("\t".join([*fields, seq, qual, f"XI:i:{i}"]))
+    return lines
+
+
+LINES = random_sam_lines(random.Random(2024), 3000)
+
+
+def write(path: Path, lines: list[str], **kw: object) -> Path:
+    with _core.BamWriter(str(path), HEADER, **kw) as w:
+        w.add_many_sam(lines)
+    assert w.records_written == len(lines)
+    return path
+
+
+def records(path: Path) -> list[pysam.AlignedSegment]:
+    with pysam.AlignmentFile(str(path), check_sq=False) as f:
+        return list(f.fetch(until_eof=True))
+
+
+def record_keys(lines: list[str]) -> Counter[str]:
+    return Counter(lines)
+
+
+def sam_lines(path: Path) -> list[str]:
+    return [r.to_string() for r in records(path)]
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".tmp" in p.name)
+
+
+def test_sorted_output_is_valid_indexed_and_complete(tmp_path: Path) -> None:
+    out = write(tmp_path / "out.bam", LINES)
+    pysam.samtools.quickcheck(str(out))  # raises on failure
+    assert (tmp_path / "out.bam.bai").exists()
+    assert leftovers(tmp_path) == []
+    with pysam.AlignmentFile(str(out)) as f:
+        assert f.header.to_dict()["HD"]["SO"] == "coordinate"
+        assert f.mapped + f.unmapped == len(LINES) and f.nocoordinate > 0
+        # The index works: a region query returns exactly the overlapping records.
+        assert sum(1 for _ in f.fetch("chr2", 0, 1000)) > 0
+    recs = records(out)
+    keys = [
+        (r.reference_id if r.reference_id >= 0 else 1 << 31, r.reference_start, r.is_reverse)
+        for r in recs
+    ]
+    assert keys == sorted(keys)
+    # Ties keep arrival order (XI is the arrival number).
+    for a, b in zip(recs, recs[1:], strict=False):
+        ka = (a.reference_id, a.reference_start, a.is_reverse)
+        if ka == (b.reference_id, b.reference_start, b.is_reverse):
+            assert a.get_tag("XI") < b.get_tag("XI")
+    assert Counter(sam_lines(out)) == record_keys(LINES)
+
+
+def test_spills_give_byte_identical_output(tmp_path: Path) -> None:
+    ref = write(tmp_path / "mem.bam", LINES).read_bytes()
+    # 2 kB per run: a few dozen records each, more than 128 runs, so runs are also folded.
+    spilled = write(tmp_path / "spill.bam", LINES, memory_bytes=2000)
+    assert spilled.read_bytes() == ref
+    assert (tmp_path / "spill.bam.bai").read_bytes() == (tmp_path / "mem.bam.bai").read_bytes()
+    spilled1 = write(tmp_path / "one.bam", LINES[:300], memory_bytes=1)  # a run per record
+    assert spilled1.read_bytes() == write(tmp_path / "one_mem.bam", LINES[:300]).read_bytes()
+    assert leftovers(tmp_path) == []
+
+
+def test_spills_in_tmp_dir(tmp_path: Path) -> None:
+    spill_dir = tmp_path / "spills"
+    spill_dir.mkdir()
+    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, tmp_dir=str(spill_dir))
+    w.add_many_sam(LINES[:500])
+    assert leftovers(spill_dir), "spills should be in tmp_dir"
+    w.close()
+    assert leftovers(spill_dir) == [] and leftovers(tmp_path) == []
+
+
+def test_threads_do_not_change_output(tmp_path: Path) -> None:
+    one = write(tmp_path / "t1.bam", LINES, threads=1).read_bytes()
+    two = write(tmp_path / "t2.bam", LINES, threads=2, memory_bytes=50_000).read_bytes()
+    assert one == two
+
+
+def test_abort_leaves_nothing(tmp_path: Path) -> None:
+    w = _core.BamWriter(str(tmp_path / "a.bam"), HEADER, memory_bytes=5000)
+    w.add_many_sam(LINES[:500])
+    assert leftovers(tmp_path)  # temporaries exist while writing
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_in_context_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with _core.BamWriter(str(tmp_path / "x.bam"), HEADER, memory_bytes=5000) as w:
+            w.add_many_sam(LINES[:500])
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unclosed_writer_leaves_nothing(tmp_path: Path) -> None:
+    w = _core.BamWriter(str(tmp_path / "u.bam"), HEADER, memory_bytes=5000)
+    w.add_many_sam(LINES[:500])
+    del w
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_old_output_kept_until_success(tmp_path: Path) -> None:
+    out = write(tmp_path / "keep.bam", LINES[:10])
+    before = out.read_bytes()
+    w = _core.BamWriter(str(out), HEADER)
+    w.add_many_sam(LINES)
+    w.abort()
+    assert out.read_bytes() == before
+    assert (tmp_path / "keep.bam.bai").exists()
+
+
+def test_unsorted_keeps_order(tmp_path: Path) -> None:
+    out = write(tmp_path / "u.bam", LINES, sort=False)
+    with pysam.AlignmentFile(str(out)) as f:
+        assert f.header.to_dict()["HD"]["SO"] == "unsorted"
+    assert [r.get_tag("XI") for r in records(out)] == list(range(len(LINES)))
+    assert not (tmp_path / "u.bam.bai").exists()
+
+
+def test_header_without_hd_gets_one(tmp_path: Path) -> None:
+    header = "".join(f"@SQ\tSN:{n}\tLN:{ln}\n" for n, ln in CONTIGS)
+    w = _core.BamWriter(str(tmp_path / "h.bam"), header)
+    w.add_many_sam(LINES[:20])
+    w.close()
+    with pysam.AlignmentFile(str(tmp_path / "h.bam")) as f:
+        assert f.header.to_dict()["HD"]["SO"] == "coordinate"
+
+
+def test_sam_format(tmp_path: Path) -> None:
+    out = write(tmp_path / "o.sam", LINES, format="sam")
+    text = out.read_text()
+    assert text.startswith("@HD\tVN:1.6\tSO:coordinate\n")
+    body = [ln for ln in text.splitlines() if not ln.startswith("@")]
+    assert Counter(body) == record_keys(LINES)
+    assert not (tmp_path / "o.sam.bai").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_csi_for_long_contigs(tmp_path: Path) -> None:
+    header = "@SQ\tSN:big\tLN:600000000\n"
+    w = _core.BamWriter(str(tmp_path / "big.bam"), header)
+    w.add_sam_line("r1\t0\tbig\t550000000\t60\t4M\t*\t0\t0\tACGT\tIIII")
+    w.add_sam_line("r2\t0\tbig\t10\t60\t4M\t*\t0\t0\tACGT\tIIII")
+    w.close()
+    assert (tmp_path / "big.bam.csi").exists() and not (tmp_path / "big.bam.bai").exists()
+    with pysam.AlignmentFile(str(tmp_path / "big.bam")) as f:
+        assert [r.query_name for r in f.fetch("big", 549_999_990, 550_000_010)] == ["r1"]
+
+
+def test_unwritable_directory_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="missing_dir"):
+        _core.BamWriter(str(tmp_path / "missing_dir" / "o.bam"), HEADER)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(RuntimeError, match="file/o.bam"):
+        _core.BamWriter(str(blocker / "o.bam"), HEADER)
+    if os.geteuid() != 0:  # root ignores directory permissions
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(RuntimeError, match="ro/o.bam"):
+            _core.BamWriter(str(ro / "o.bam"), HEADER)
+
+
+def test_bad_sam_line_and_bad_format(tmp_path: Path) -> None:
+    with _core.BamWriter(str(tmp_path / "b.bam"), HEADER) as w:
+        with pytest.raises(ValueError, match="cannot parse SAM line"):
+            w.add_sam_line("r1\tnot-a-flag\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIIII")
+    with pytest.raises(ValueError, match="format"):
+        _core.BamWriter(str(tmp_path / "c.bam"), HEADER, format="cram")
+
+
+@pytest.mark.parametrize("fmt", ["sam", "bam"])
+def test_stdout(tmp_path: Path, fmt: str) -> None:
+    # A child process, so that the writer really owns file descriptor 1.
+    code = (
+        "import sys; from gmsaccel import _core\n"
+        "lines = [ln.rstrip('\\n') for ln in sys.stdin]\n"
+        f"w = _core.BamWriter('-', {HEADER!r}, format={fmt!r}, memory_bytes=3000)\n"
+        "w.add_many_sam(lines)\n"
+        "w.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(gmsaccel.__file__).parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input="\n".join(LINES[:500]).encode(),
+        capture_output=True,
+        cwd=tmp_path,
+        env=env,
+        check=True,
+    )
+    assert list(tmp_path.iterdir()) == []  # spills went to the working directory and are gone
+    out = tmp_path / f"o.{fmt}"
+    out.write_bytes(proc.stdout)
+    expected = write(tmp_path / f"ref.{fmt}", LINES[:500], format=fmt)
+    assert proc.stdout == expected.read_bytes()
+
+
+def test_compression_level_and_use_after_close(tmp_path: Path) -> None:
+    fast = write(tmp_path / "l0.bam", LINES, compression_level=0)
+    best = write(tmp_path / "l9.bam", LINES, compression_level=9)
+    assert fast.stat().st_size > best.stat().st_size
+    assert sam_lines(fast) == sam_lines(best)
+    w = _core.BamWriter(str(tmp_path / "c.bam"), HEADER)
+    w.close()
+    w.close()  # a second close is harmless
+    with pytest.raises(RuntimeError, match="after close"):
+        w.add_sam_line(LINES[0])

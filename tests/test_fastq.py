@@ -1,0 +1,246 @@
+"""FastqReader: formats, batching, and one-line errors that name the file and the record."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pysam
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gmsaccel
+from gmsaccel import _core
+
+Record = tuple[str, str, str]
+
+
+def random_records(rng: random.Random, n: int, max_len: int = 150) -> list[Record]:
+    recs = []
+    for i in range(n):
+        length = rng.randint(0, max_len)
+        seq = "".join(rng.choice("ACGTN") for _ in range(length))
+        qual = "".join(chr(33 + rng.randint(0, 41)) for _ in range(length))
+        recs.append((f"read_{i}/{1 + i % 2}", seq, qual))
+    return recs
+
+
+def fastq_text(recs: list[Record], eol: str = "\n") -> str:
+    return "".join(f"@{n} comment x{eol}{s}{eol}+{eol}{q}{eol}" for n, s, q in recs)
+
+
+def write(path: Path, text: str, kind: str) -> Path:
+    if kind == "plain":
+        path.write_text(text)
+    elif kind == "gzip":
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:  # bgzf
+        plain = path.with_name(path.name + ".plain")
+        plain.write_text(text)
+        pysam.tabix_compress(str(plain), str(path), force=True)
+        plain.unlink()
+    return path
+
+
+def read_all(path: Path, threads: int = 0, max_reads: int = 1000) -> list[Record]:
+    reader = _core.FastqReader(str(path), threads)
+    out: list[Record] = []
+    while True:
+        batch = reader.read(max_reads)
+        if not batch["names"]:
+            return out
+        assert batch["first_record"] == len(out) + 1
+        out.extend(zip(batch["names"], batch["seqs"], batch["quals"], strict=True))
+
+
+def test_input_error_is_value_error() -> None:
+    assert gmsaccel.InputError is _core.InputError
+    assert issubclass(gmsaccel.InputError, ValueError)
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "bgzf"])
+@pytest.mark.parametrize("threads", [0, 2])
+def test_round_trip(tmp_path: Path, kind: str, threads: int) -> None:
+    recs = random_records(random.Random(7), 2500)
+    path = write(tmp_path / f"r.fq.{kind}", fastq_text(recs), kind)
+    assert read_all(path, threads) == recs
+
+
+def test_comments_crlf_and_empty_reads(tmp_path: Path) -> None:
+    recs = [("a", "ACGT", "IIII"), ("b", "", ""), ("c", "N", "#")]
+    path = write(tmp_path / "crlf.fq", fastq_text(recs, eol="\r\n"), "plain")
+    batch = _core.FastqReader(str(path)).read(10)
+    assert list(zip(batch["names"], batch["seqs"], batch["quals"], strict=True)) == recs
+    assert batch["comments"] == ["comment x"] * 3
+
+
+def test_empty_file_and_trailing_blank_lines(tmp_path: Path) -> None:
+    assert read_all(write(tmp_path / "e.fq", "", "plain")) == []
+    assert read_all(write(tmp_path / "e.fq.gz", "", "gzip")) == []
+    text = fastq_text([("a", "AC", "II")]) + "\n\n"
+    assert read_all(write(tmp_path / "t.fq", text, "plain")) == [("a", "AC", "II")]
+
+
+def test_no_final_newline(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.fq", "@a\nACG\n+\nIII", "plain")
+    assert read_all(path) == [("a", "ACG", "III")]
+
+
+def test_batch_boundaries(tmp_path: Path) -> None:
+    recs = [(f"r{i}", "A" * 10, "I" * 10) for i in range(25)]
+    path = write(tmp_path / "b.fq", fastq_text(recs), "plain")
+    reader = _core.FastqReader(str(path))
+    sizes, firsts = [], []
+    while batch := reader.read(10):
+        if not batch["names"]:
+            break
+        sizes.append(len(batch["names"]))
+        firsts.append(batch["first_record"])
+    assert sizes == [10, 10, 5]
+    assert firsts == [1, 11, 21]
+    assert reader.records_read == 25
+
+    # max_bases: 35 bases allow 3 reads of 10 (a 4th would exceed it).
+    reader = _core.FastqReader(str(path))
+    b1 = reader.read(100, max_bases=35)
+    assert b1["names"] == ["r0", "r1", "r2"] and b1["first_record"] == 1
+    b2 = reader.read(100, max_bases=35)
+    assert b2["names"] == ["r3", "r4", "r5"] and b2["first_record"] == 4
+    assert reader.records_read == 6
+    # At least one record even when it alone exceeds max_bases.
+    b3 = reader.read(100, max_bases=1)
+    assert b3["names"] == ["r6"] and b3["first_record"] == 7
+    # An exact fit stops the batch.
+    assert reader.read(100, max_bases=20)["names"] == ["r7", "r8"]
+
+
+def test_iteration(tmp_path: Path) -> None:
+    recs = random_records(random.Random(3), 50)
+    path = write(tmp_path / "i.fq.gz", fastq_text(recs), "gzip")
+    with _core.FastqReader(str(path)) as reader:
+        batches = list(reader)
+    assert [n for b in batches for n in b["names"]] == [r[0] for r in recs]
+
+
+name_chars = st.characters(min_codepoint=33, max_codepoint=126)
+records_strategy = st.lists(
+    st.tuples(
+        st.text(name_chars, min_size=1, max_size=20),
+        st.integers(0, 40),
+        st.randoms(use_true_random=False),
+    ),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=records_strategy, crlf=st.booleans(), kind=st.sampled_from(["plain", "gzip", "bgzf"]))
+def test_property_round_trip(
+    tmp_path: Path, spec: list[tuple[str, int, random.Random]], crlf: bool, kind: str
+) -> None:
+    recs = [
+        (
+            name,
+            "".join(rnd.choice("ACGTNacgtn") for _ in range(n)),
+            "".join(chr(rnd.randint(33, 126)) for _ in range(n)),
+        )
+        for name, n, rnd in spec
+    ]
+    path = write(tmp_path / f"p.fq.{kind}", fastq_text(recs, "\r\n" if crlf else "\n"), kind)
+    assert read_all(path, max_reads=7) == recs
+
+
+def expect_error(path: Path, *fragments: str) -> str:
+    with pytest.raises(gmsaccel.InputError) as info:
+        read_all(path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert path.name in msg
+    for frag in fragments:
+        assert frag in msg, msg
+    return msg
+
+
+GOOD = "@r1\nACGT\n+\nIIII\n@r2\nAC\n+\nII\n"
+
+
+def test_error_missing_plus(tmp_path: Path) -> None:
+    path = write(tmp_path / "plus.fq", GOOD + "@r3\nACG\nIII\n@r4\nA\n+\nI\n", "plain")
+    expect_error(path, "record 3", "(r3)", "missing '+' line")
+
+
+def test_error_length_mismatch(tmp_path: Path) -> None:
+    path = write(tmp_path / "len.fq.gz", GOOD + "@read_77\nACGTA\n+\nIIII\n", "gzip")
+    expect_error(path, "record 3 (read_77): SEQ and QUAL lengths differ (5 vs 4)")
+
+
+def test_error_bad_header(tmp_path: Path) -> None:
+    path = write(tmp_path / "hdr.fq", GOOD + ">r3\nACG\n+\nIII\n", "plain")
+    expect_error(path, "record 3", "does not start with '@'")
+
+
+def test_error_blank_line_inside(tmp_path: Path) -> None:
+    path = write(tmp_path / "blank.fq", "@r1\nA\n+\nI\n\n@r2\nA\n+\nI\n", "plain")
+    expect_error(path, "record 2")
+
+
+@pytest.mark.parametrize(
+    "tail", ["@r3\n", "@r3\nACG\n", "@r3\nACG\n+\n"], ids=["header", "seq", "plus"]
+)
+def test_error_truncated_record(tmp_path: Path, tail: str) -> None:
+    path = write(tmp_path / "trunc.fq", GOOD + tail, "plain")
+    expect_error(path, "record 3 (r3)", "truncated record")
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_error_truncated_gzip(tmp_path: Path, threads: int) -> None:
+    recs = random_records(random.Random(11), 400)
+    full = write(tmp_path / "full.fq.gz", fastq_text(recs), "gzip").read_bytes()
+    path = tmp_path / "cut.fq.gz"
+    path.write_bytes(full[:-20])
+    with pytest.raises(gmsaccel.InputError, match=r"cut\.fq\.gz: record \d+.*truncated or corrupt"):
+        read_all(path, threads)
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+def test_error_truncated_bgzf(tmp_path: Path, threads: int) -> None:
+    recs = random_records(random.Random(12), 3000)
+    full = write(tmp_path / "full.fq.bgz", fastq_text(recs), "bgzf").read_bytes()
+    path = tmp_path / "cut.fq.bgz"
+    path.write_bytes(full[: -28 - 100])  # drop the EOF block and the end of the last data block
+    with pytest.raises(
+        gmsaccel.InputError, match=r"cut\.fq\.bgz: record \d+.*truncated or corrupt"
+    ):
+        read_all(path, threads)
+
+
+def test_error_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.fq"
+    with pytest.raises(gmsaccel.InputError, match="nope.fq"):
+        _core.FastqReader(str(path))
+
+
+def test_stdin_gzip(tmp_path: Path) -> None:
+    recs = random_records(random.Random(5), 200)
+    code = (
+        "from gmsaccel import _core\n"
+        "r = _core.FastqReader('-')\n"
+        "print(sum(len(b['names']) for b in r), r.records_read)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(gmsaccel.__file__).parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=gzip.compress(fastq_text(recs).encode()),
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    assert proc.stdout.split() == [b"200", b"200"]
