@@ -82,7 +82,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
   const size_t L = static_cast<size_t>(lanes);
   std::vector<const ExtendJob*> lane_job(L);
   std::vector<int16_t> query, target, tscore, h, f;
-  std::vector<uint8_t> dirs;
+  std::vector<uint8_t> dirs, stage;
   std::vector<int32_t> score(L), r_end(L), k_end(L);
   size_t i = 0;
   while (i < order.size()) {
@@ -109,6 +109,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
     h.resize((static_cast<size_t>(band) + 1) * L);
     f.resize(h.size());
     dirs.resize(rows * static_cast<size_t>(band) * L);
+    stage.resize(tlen * L);
     for (size_t l = 0; l < L; ++l) lane_job[l] = l < live ? &jobs[order[i + l]] : nullptr;
     GroupWork w;
     w.lane_job = lane_job.data();
@@ -120,6 +121,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
     w.h = h.data();
     w.f = f.data();
     w.dirs = dirs.data();
+    w.stage = stage.data();
     w.score = score.data();
     w.r_end = r_end.data();
     w.k_end = k_end.data();

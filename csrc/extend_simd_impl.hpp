@@ -28,6 +28,7 @@ struct GroupWork {
   int16_t* query = nullptr;   // max_qlen * lanes codes, lane-interleaved
   int16_t* target = nullptr;  // (max_qlen + band - 1) * lanes codes, lane-interleaved
   int16_t* tscore = nullptr;  // as target: the score of an N / off-contig target base
+  uint8_t* stage = nullptr;   // lanes * (max_qlen + band - 1) bytes for the transposition
   int16_t* h = nullptr;       // (band + 1) * lanes: H of the previous row
   int16_t* f = nullptr;       // (band + 1) * lanes: F of the previous row
   uint8_t* dirs = nullptr;    // max_qlen * band * lanes traceback bytes, cell-major, lane-minor
@@ -83,23 +84,48 @@ void extend_group_kernel(const detail::GroupWork& w, const Scoring& sc) {
   const int32_t B = w.band, M = w.max_qlen;
   const int32_t T = M + B - 1;
 
-  // Lane-interleave the codes; idle lanes and positions past a job's end get harmless codes
-  // whose cells the end tracking below never looks at.
+  // Lane-interleave the codes: stage each lane's bases contiguously (padding past a job's end and
+  // idle lanes with codes whose cells the end tracking never looks at), then transpose with
+  // contiguous writes.
   alignas(64) int16_t qlen_lane[L];
+  uint8_t* const stage = w.stage;
   for (int l = 0; l < L; ++l) {
     const ExtendJob* job = w.lane_job[l];
     const int32_t m = job ? job->qlen : 0;
     qlen_lane[l] = static_cast<int16_t>(m);
-    for (int32_t r = 0; r < M; ++r) w.query[r * L + l] = r < m ? job->query[r] : 0;
-    const int32_t tl = job ? m + B - 1 : 0;
+    uint8_t* row = stage + static_cast<size_t>(l) * T;
+    if (m > 0) std::memcpy(row, job->query, static_cast<size_t>(m));
+    std::memset(row + m, 0, static_cast<size_t>(M - m));
+  }
+  for (int32_t r = 0; r < M; ++r) {
+    int16_t* out = w.query + r * L;
+    for (int l = 0; l < L; ++l) out[l] = stage[static_cast<size_t>(l) * T + r];
+  }
+  for (int l = 0; l < L; ++l) {
+    const ExtendJob* job = w.lane_job[l];
+    const int32_t tl = job ? job->qlen + B - 1 : 0;
+    uint8_t* row = stage + static_cast<size_t>(l) * T;
+    if (tl > 0) std::memcpy(row, job->target, static_cast<size_t>(tl));
+    std::memset(row + tl, kBaseOff, static_cast<size_t>(T - tl));
+  }
+  {
+    const V off = simd_splat<V>(kBaseOff), off_score = simd_splat<V>(-kOffContigPenalty);
+    const V n_score = simd_splat<V>(-sc.n_penalty);
     for (int32_t j = 0; j < T; ++j) {
-      const int16_t c = j < tl ? job->target[j] : kBaseOff;
-      w.target[j * L + l] = c;
-      w.tscore[j * L + l] =
-          static_cast<int16_t>(c == kBaseOff ? -kOffContigPenalty : -sc.n_penalty);
+      int16_t* out = w.target + j * L;
+      for (int l = 0; l < L; ++l) out[l] = stage[static_cast<size_t>(l) * T + j];
+      // score of an N or off-contig target base, used where the code is > 3
+      simd_store(w.tscore + j * L, simd_load<V>(out) == off ? off_score : n_score);
     }
   }
-  for (int32_t i = 0; i < (B + 1) * L; ++i) { w.h[i] = kNegInf; w.f[i] = kNegInf; }
+  // Local copies: the byte stores below may alias anything, which would force reloads of w.*.
+  int16_t* const hbuf = w.h;
+  int16_t* const fbuf = w.f;
+  const int16_t* const qbuf = w.query;
+  const int16_t* const tbuf = w.target;
+  const int16_t* const tsbuf = w.tscore;
+  uint8_t* const dbuf = w.dirs;
+  for (int32_t i = 0; i < (B + 1) * L; ++i) { hbuf[i] = kNegInf; fbuf[i] = kNegInf; }
 
   const V neg = simd_splat<V>(kNegInf);
   const V oe = simd_splat<V>(sc.gap_open + sc.gap_extend), ge = simd_splat<V>(sc.gap_extend);
@@ -110,20 +136,20 @@ void extend_group_kernel(const detail::GroupWork& w, const Scoring& sc) {
   V best = simd_splat<V>(kNegInf - 1), best_r = zero, best_k = zero;
 
   for (int32_t r = 0; r < M; ++r) {
-    const V qv = simd_load<V>(w.query + r * L);
+    const V qv = simd_load<V>(qbuf + r * L);
     const V q_is_n = qv == simd_splat<V>(kBaseN);
     const V row_match = q_is_n ? n_pen : v_match;
     const V row_mis = q_is_n ? n_pen : v_mis;
     const V start = simd_splat<V>(r == 0 ? 0 : -sc.clip);
-    const int16_t* tr = w.target + r * L;
-    const int16_t* tsr = w.tscore + r * L;
-    uint8_t* dr = w.dirs + static_cast<size_t>(r) * B * L;
+    const int16_t* tr = tbuf + r * L;
+    const int16_t* tsr = tsbuf + r * L;
+    uint8_t* dr = dbuf + static_cast<size_t>(r) * B * L;
     V h_left = neg, e_left = neg;
     V row_max = simd_splat<V>(INT16_MIN), row_arg = zero, kv = zero;
 
     // One cell; the flags are compile-time so the edge cases cost nothing in the band interior.
     auto cell = [&](auto first_row, auto first_col, auto last_col, int32_t k) {
-      const V hd = simd_load<V>(w.h + k * L);
+      const V hd = simd_load<V>(hbuf + k * L);
       const V tv = simd_load<V>(tr + k * L);
       V s = tv == qv ? row_match : row_mis;
       s = tv > three ? simd_load<V>(tsr + k * L) : s;  // N or off-contig target base
@@ -133,8 +159,8 @@ void extend_group_kernel(const detail::GroupWork& w, const Scoring& sc) {
       V ev = simd_max(eo, ex);
       d |= (eo < ex) & kDirEExtend;
       if constexpr (decltype(first_col)::value) ev = neg;
-      const V fo = simd_load<V>(w.h + (k + 1) * L) - oe;
-      const V fx = simd_load<V>(w.f + (k + 1) * L) - ge;
+      const V fo = simd_load<V>(hbuf + (k + 1) * L) - oe;
+      const V fx = simd_load<V>(fbuf + (k + 1) * L) - ge;
       V fv = simd_max(fo, fx);
       d |= (fo < fx) & kDirFExtend;
       if constexpr (decltype(first_row)::value || decltype(last_col)::value) fv = neg;
@@ -146,8 +172,8 @@ void extend_group_kernel(const detail::GroupWork& w, const Scoring& sc) {
       d = take_f ? (d | kDirF) : (take_e ? ((d & ~one) | kDirE) : d);
       const VB db = __builtin_convertvector(d, VB);
       std::memcpy(dr + static_cast<size_t>(k) * L, &db, sizeof db);
-      simd_store(w.h + k * L, hv);
-      simd_store(w.f + k * L, fv);
+      simd_store(hbuf + k * L, hv);
+      simd_store(fbuf + k * L, fv);
       h_left = hv;
       e_left = ev;
       // first maximum of the row; the end penalty is constant along a row
