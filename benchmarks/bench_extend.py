@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
 
 from gmsaccel import _core
 
@@ -40,7 +41,7 @@ def make_batch(band: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndar
         for i, name in enumerate(LEVELS)
     ],
 )
-def test_extend_batch_gcups(benchmark, level: str, band: int) -> None:  # type: ignore[no-untyped-def]
+def test_extend_batch_gcups(benchmark: BenchmarkFixture, level: str, band: int) -> None:
     queries, targets, bands = make_batch(band)
     cells = N_READS * QLEN * band
     result = benchmark.pedantic(
