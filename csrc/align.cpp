@@ -2,6 +2,7 @@
 // SIMD kernel, hits are deduplicated and scored, and pairs are resolved into BAM records.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "align_internal.hpp"
 
@@ -247,15 +248,16 @@ std::vector<EncodedRead> encode_batch(const ReadBatch& b) {
   return out;
 }
 
-// A supplementary alignment: another hit explaining a clipped part of the read elsewhere.
-const Hit* pick_supplementary(const std::vector<Hit>& hits, int32_t chosen,
-                              const AlignOptions& opt) {
-  if (chosen < 0) return nullptr;
+// A supplementary alignment: another hit explaining a clipped part of the read elsewhere, with a
+// MAPQ of its own (never above the primary's).
+std::optional<Hit> pick_supplementary(const std::vector<Hit>& hits, int32_t chosen,
+                                      const AlignOptions& opt, int k) {
+  if (chosen < 0) return std::nullopt;
   const Hit& p = hits[chosen];
   int32_t pb, pe;
   forward_interval(p, pb, pe);
   const int32_t m = query_length(p.cigar);
-  if (pb < opt.min_supplementary && m - pe < opt.min_supplementary) return nullptr;
+  if (pb < opt.min_supplementary && m - pe < opt.min_supplementary) return std::nullopt;
   for (size_t i = 0; i < hits.size(); ++i) {
     if (static_cast<int32_t>(i) == chosen) continue;
     int32_t b, e;
@@ -263,10 +265,20 @@ const Hit* pick_supplementary(const std::vector<Hit>& hits, int32_t chosen,
     const int32_t len = e - b;
     if (len < opt.min_supplementary) continue;
     if (overlap(pb, pe, b, e) * 5 > len) continue;  // mostly new read bases
-    if (e - b - overlap(pb, pe, b, e) < opt.min_supplementary) continue;
-    return &hits[i];
+    if (len - overlap(pb, pe, b, e) < opt.min_supplementary) continue;
+    Hit s = hits[i];
+    int32_t sub = 0;
+    for (size_t j = 0; j < hits.size(); ++j) {
+      if (j == i || static_cast<int32_t>(j) == chosen) continue;
+      int32_t b2, e2;
+      forward_interval(hits[j], b2, e2);
+      if (2 * overlap(b, e, b2, e2) >= std::min(len, e2 - b2)) sub = std::max(sub, hits[j].score);
+    }
+    s.sub_score = sub;
+    s.mapq = std::min(p.mapq, mapq_from_scores(s.score, sub, len, opt.scoring, k));
+    return s;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -307,12 +319,12 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
   if (r2 == nullptr) {
     for (size_t i = 0; i < n; ++i) {
       const int32_t chosen = h1[i].empty() ? -1 : 0;
-      const Hit* supp = pick_supplementary(h1[i], chosen, opt_);
+      const auto supp = pick_supplementary(h1[i], chosen, opt_, k);
       ++stats.reads;
       stats.mapped += chosen >= 0;
-      stats.supplementary += supp != nullptr;
+      stats.supplementary += supp.has_value();
       append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
-                          chosen, supp, nullptr, false, 0, 0, out);
+                          chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, out);
     }
     return;
   }
@@ -337,23 +349,24 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    const PairChoice pc = choose_pair(opt_, model, h1[i], h2[i], k);
+    const PairChoice pc = choose_pair(opt_, model, h1[i], h2[i]);
     const Hit* a = pc.i1 >= 0 ? &h1[i][pc.i1] : nullptr;
     const Hit* b = pc.i2 >= 0 ? &h2[i][pc.i2] : nullptr;
     if (a) h1[i][pc.i1].mapq = pc.mapq1;
     if (b) h2[i][pc.i2].mapq = pc.mapq2;
-    const Hit* s1 = pick_supplementary(h1[i], pc.i1, opt_);
-    const Hit* s2 = pick_supplementary(h2[i], pc.i2, opt_);
+    const auto s1 = pick_supplementary(h1[i], pc.i1, opt_, k);
+    const auto s2 = pick_supplementary(h2[i], pc.i2, opt_, k);
     const int64_t tlen = (a && b) ? template_length(*a, *b) : 0;
     uint16_t flags = BAM_FPAIRED | (pc.proper ? BAM_FPROPER_PAIR : 0);
     stats.reads += 2;
     stats.mapped += (a != nullptr) + (b != nullptr);
     stats.properly_paired += pc.proper ? 2 : 0;
-    stats.supplementary += (s1 != nullptr) + (s2 != nullptr);
+    stats.supplementary += s1.has_value() + s2.has_value();
     append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
-                        pc.i1, s1, b, true, flags | BAM_FREAD1, tlen, out);
+                        pc.i1, s1 ? &*s1 : nullptr, b, true, flags | BAM_FREAD1, tlen, out);
     append_read_records(ctx, r2->names[i], seq_of(*r2, i), qual_of(*r2, i), len_of(*r2, i),
-                        h2[i], pc.i2, s2, a, true, flags | BAM_FREAD2, -tlen, out);
+                        h2[i], pc.i2, s2 ? &*s2 : nullptr, a, true, flags | BAM_FREAD2, -tlen,
+                        out);
   }
 }
 

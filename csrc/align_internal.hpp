@@ -82,7 +82,7 @@ void rescue_placements(const Index& index, const AlignOptions& opt, const Insert
                        const std::vector<Hit>& h1, const std::vector<Hit>& h2,
                        std::vector<Placement>& out1, std::vector<Placement>& out2);
 PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
-                       const std::vector<Hit>& h1, const std::vector<Hit>& h2, int k);
+                       const std::vector<Hit>& h1, const std::vector<Hit>& h2);
 bool is_proper(const InsertModel& model, const Hit& a, const Hit& b, int64_t* tlen = nullptr);
 
 // record.cpp

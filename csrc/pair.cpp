@@ -9,15 +9,6 @@ namespace gms {
 
 namespace {
 
-int32_t clipped_len(const Hit& h) {
-  int32_t m = 0;
-  for (uint32_t c : h.cigar) {
-    const uint32_t op = c & 0xf;
-    if (op == BAM_CMATCH || op == BAM_CINS || op == BAM_CSOFT_CLIP) m += c >> 4;
-  }
-  return m;
-}
-
 // Template span of a forward/reverse pair (forward one upstream), or -1 when not FR on one contig.
 int64_t fr_span(const Hit& a, const Hit& b) {
   if (a.contig != b.contig || a.rev == b.rev) return -1;
@@ -124,7 +115,7 @@ void rescue_placements(const Index& index, const AlignOptions& opt, const Insert
 }
 
 PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
-                       const std::vector<Hit>& h1, const std::vector<Hit>& h2, int k) {
+                       const std::vector<Hit>& h1, const std::vector<Hit>& h2) {
   PairChoice pc;
   if (h1.empty() && h2.empty()) return pc;
   if (h1.empty() || h2.empty()) {
@@ -165,15 +156,12 @@ PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
   pc.i2 = bj;
   pc.proper = true;
   const int32_t sub = std::max(o2, unpaired);
-  const int32_t len = clipped_len(h1[bi]) + clipped_len(h2[bj]);
   const int32_t aligned = (h1[bi].q_end - h1[bi].q_begin) + (h2[bj].q_end - h2[bj].q_begin);
-  (void)len;
   const int32_t q_pe = mapq_from_scores(o1, sub, aligned, opt.scoring, 0);
   const int32_t q1 = bi == 0 ? h1[0].mapq : 0;
   const int32_t q2 = bj == 0 ? h2[0].mapq : 0;
   pc.mapq1 = std::max(q1, std::min(q_pe, q1 + 40));
   pc.mapq2 = std::max(q2, std::min(q_pe, q2 + 40));
-  (void)k;
   return pc;
 }
 

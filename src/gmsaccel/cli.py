@@ -67,7 +67,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     stats = aligner.align_fastq(
         args.reads1, args.reads2, args.output, read_group=args.read_group,
         sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
-        memory_bytes=args.sort_memory << 20, command_line=["gmsaccel", *argv], progress=progress)
+        memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
+        command_line=["gmsaccel", *argv], progress=progress)
     progress.done()
     wall = time.monotonic() - t0
     reads = stats["reads"]
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")
     pa.add_argument("--output-fmt", choices=["bam", "sam"],
                     help="output format (default: from the file name; bam for stdout)")
+    pa.add_argument("-l", "--compression-level", type=int, default=1, metavar="0-9",
+                    help="BGZF compression level of the BAM (default 1: fast; 6 for archives)")
     pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
     pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
                     help="force a SIMD level (default: the widest this CPU has)")

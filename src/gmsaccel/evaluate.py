@@ -11,7 +11,15 @@ import pysam
 THRESHOLDS = (0, 1, 10, 20, 30, 40, 50, 60)
 
 
-def true_origin(name: str, is_read2: bool) -> tuple[str, int]:
+def true_origin(
+    name: str, is_read2: bool, contigs: frozenset[str] = frozenset()
+) -> tuple[str, int]:
+    """(contig, 1-based position) from a simulated read's name. Known contig names are matched
+    first, so that names which themselves end in '_<digits>' parse correctly."""
+    for c in sorted((c for c in contigs if name.startswith(c + "_")), key=len, reverse=True):
+        rest = name[len(c) + 1:].split("_")
+        if len(rest) >= 2 and rest[0].isdigit() and rest[1].isdigit():
+            return c, int(rest[1] if is_read2 else rest[0])
     fields = name.split("_")
     for i in range(1, len(fields) - 1):
         if fields[i].isdigit() and fields[i + 1].isdigit():
@@ -38,6 +46,7 @@ def mapping_accuracy(path: str | os.PathLike, tolerance: int = 20) -> MappingAcc
     within tolerance of the truth."""
     acc = MappingAccuracy()
     with pysam.AlignmentFile(os.fspath(path), check_sq=False) as f:
+        contigs = frozenset(f.references)
         for r in f:
             if r.is_secondary or r.is_supplementary:
                 continue
@@ -45,7 +54,7 @@ def mapping_accuracy(path: str | os.PathLike, tolerance: int = 20) -> MappingAcc
             if r.is_unmapped:
                 acc.unmapped += 1
                 continue
-            chrom, pos = true_origin(r.query_name, r.is_read2)
+            chrom, pos = true_origin(r.query_name, r.is_read2, contigs)
             cig = r.cigartuples or []
             clip = cig[0][1] if cig and cig[0][0] == 4 else 0
             ok = r.reference_name == chrom and abs(r.reference_start + 1 - clip - pos) <= tolerance

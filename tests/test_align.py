@@ -1,0 +1,240 @@
+"""Aligner: known placements and edits, edge cases, and output checked against independent
+recomputation from the reference (positions, CIGAR, NM, MD, mate fields)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pysam
+import pytest
+
+from gmsaccel import _core
+from gmsaccel.align import Aligner, Index
+from gmsaccel.evaluate import mapping_accuracy
+from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq
+
+COMP = str.maketrans("ACGTN", "TGCAN")
+
+
+def revcomp(s: str) -> str:
+    return s.translate(COMP)[::-1]
+
+
+def random_seq(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("ACGT") for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    rng = random.Random(11)
+    chrom = random_seq(rng, 60_000)
+    repeat = random_seq(rng, 1_500)
+    # an exact 1.5 kb repeat at two places on chr1
+    chrom = chrom[:10_000] + repeat + chrom[11_500:40_000] + repeat + chrom[41_500:]
+    contigs = {"chr1": chrom, "plasmid_1": random_seq(rng, 8_000)}
+    path = tmp_path_factory.mktemp("genome") / "ref.fa"
+    path.write_text("".join(f">{n}\n{s}\n" for n, s in contigs.items()))
+    return path, contigs
+
+
+@pytest.fixture(scope="module")
+def aligner(genome: tuple[Path, dict[str, str]]) -> Aligner:
+    return Aligner(Index.build(genome[0]))
+
+
+def test_exact_reads_both_strands(aligner: Aligner, genome) -> None:
+    _, contigs = genome
+    seq = contigs["chr1"][20_000:20_150]
+    for read, strand in ((seq, 1), (revcomp(seq), -1)):
+        hits = aligner.map(read)
+        assert hits, "exact read must map"
+        h = hits[0]
+        assert (h.ctg, h.r_st, h.r_en, h.strand) == ("chr1", 20_000, 20_150, strand)
+        assert (h.cigar, h.NM, h.MD, h.mapq, h.q_st, h.q_en) == ("150M", 0, "150", 60, 0, 150)
+        assert h.score == 150 and h.is_primary
+
+
+def test_mismatches_report_nm_and_md(aligner: Aligner, genome) -> None:
+    ref = genome[1]["chr1"][30_000:30_150]
+    read = list(ref)
+    for p in (20, 75, 130):
+        read[p] = {"A": "C", "C": "G", "G": "T", "T": "A"}[read[p]]
+    h = aligner.map("".join(read))[0]
+    assert (h.r_st, h.cigar, h.NM) == (30_000, "150M", 3)
+    assert h.MD == f"20{ref[20]}54{ref[75]}54{ref[130]}19"
+
+
+def _left_shift(seq: str, start: int, length: int) -> int:
+    """Leftmost start of an equivalent deletion of seq[start:start+length]."""
+    while start > 0 and seq[start - 1] == seq[start - 1 + length]:
+        start -= 1
+    return start
+
+
+def test_deletion_and_insertion_cigars(aligner: Aligner, genome) -> None:
+    chrom = genome[1]["chr1"]
+    for at in range(5_040, 5_100, 7):  # 3 bases deleted at several offsets
+        deleted = chrom[5_000:at] + chrom[at + 3:5_153]
+        h = aligner.map(deleted)[0]
+        left = _left_shift(chrom, at, 3) - 5_000  # gaps come back left-aligned
+        assert (h.r_st, h.r_en, h.NM) == (5_000, 5_153, 3)
+        assert h.cigar == f"{left}M3D{150 - left}M"
+        assert h.MD == f"{left}^{chrom[5_000 + left:5_003 + left]}{150 - left}"
+    inserted = chrom[7_000:7_060] + "GA" + chrom[7_060:7_148]
+    h = aligner.map(revcomp(inserted))[0]
+    assert (h.r_st, h.r_en, h.strand, h.NM) == (7_000, 7_148, -1, 2)
+    ins_at = _left_shift(inserted, 60, 2)
+    assert h.cigar == f"{ins_at}M2I{148 - ins_at}M"
+
+
+def test_read_past_contig_end_is_clipped(aligner: Aligner, genome) -> None:
+    plasmid = genome[1]["plasmid_1"]
+    read = plasmid[-100:] + random_seq(random.Random(3), 50)
+    h = aligner.map(read)[0]
+    assert (h.ctg, h.r_st, h.r_en, h.q_st, h.q_en) == ("plasmid_1", 7_900, 8_000, 0, 100)
+    assert h.cigar == "100M50S"
+
+
+def test_short_and_all_n_reads_are_unmapped(aligner: Aligner, genome) -> None:
+    assert aligner.map(genome[1]["chr1"][100:115]) == []  # shorter than k
+    assert aligner.map("N" * 150) == []
+    assert aligner.map("") == []
+
+
+def test_repeat_gets_mapq_zero_and_sub_score(aligner: Aligner, genome) -> None:
+    chrom = genome[1]["chr1"]
+    hits = aligner.map(chrom[10_500:10_650])
+    assert hits[0].mapq == 0
+    assert hits[0].sub_score == hits[0].score == 150
+    assert sorted(h.r_st for h in hits[:2]) == [10_500, 40_500]
+
+
+def test_batch_equals_single(aligner: Aligner, genome) -> None:
+    rng = random.Random(5)
+    chrom = genome[1]["chr1"]
+    reads = []
+    for _ in range(60):
+        p = rng.randrange(0, len(chrom) - 150)
+        s = chrom[p:p + 150]
+        reads.append(revcomp(s) if rng.random() < 0.5 else s)
+    batch = aligner.map_batch(reads)
+    assert batch == [aligner.map(r) for r in reads]
+    assert batch == aligner.map_batch([r.encode() for r in reads])
+
+
+def _write_single(path: Path, reads: list[tuple[str, str]]) -> Path:
+    with open(path, "w") as f:
+        for name, seq in reads:
+            f.write(f"@{name}\n{seq}\n+\n{'I' * len(seq)}\n")
+    return path
+
+
+def test_circular_origin_read_gets_supplementary(aligner: Aligner, genome, tmp_path) -> None:
+    plasmid = genome[1]["plasmid_1"]
+    fq = _write_single(tmp_path / "r.fq", [("across_origin", plasmid[-80:] + plasmid[:70])])
+    out = tmp_path / "o.bam"
+    aligner.align_fastq(fq, None, out)
+    recs = list(pysam.AlignmentFile(str(out)))
+    assert len(recs) == 2
+    primary = next(r for r in recs if not r.is_supplementary)
+    supp = next(r for r in recs if r.is_supplementary)
+    assert (primary.reference_start, primary.cigarstring) == (7_920, "80M70S")
+    assert (supp.reference_start, supp.cigarstring) == (0, "80S70M")
+    assert primary.get_tag("SA") == f"plasmid_1,1,+,80S70M,{supp.mapping_quality},0;"
+    assert supp.get_tag("SA") == f"plasmid_1,7921,+,80M70S,{primary.mapping_quality},0;"
+
+
+def _simulate(genome, tmp_path: Path, n_pairs: int, seed: int) -> tuple[Path, Path]:
+    _, contigs = genome
+    haps, _ = plant_variants(contigs, rate=0.002, seed=seed)
+    r1, r2 = simulate_pairs(haps, n_pairs, seed=seed + 1)
+    return write_fastq(tmp_path / "r1.fq.gz", r1), write_fastq(tmp_path / "r2.fq.gz", r2)
+
+
+def _records(path: Path) -> list[str]:
+    with pysam.AlignmentFile(str(path)) as f:
+        return [r.to_string() for r in f]
+
+
+def _nm_md(read: pysam.AlignedSegment, ref: str) -> tuple[int, str]:
+    """NM and MD recomputed from the reference and the CIGAR, independently of the aligner."""
+    seq = read.query_sequence
+    qi, ti, nm, run, md = 0, read.reference_start, 0, 0, ""
+    for op, n in read.cigartuples:
+        if op == 4:
+            qi += n
+        elif op == 0:
+            for _ in range(n):
+                if seq[qi] == ref[ti] and seq[qi] != "N":
+                    run += 1
+                else:
+                    md += f"{run}{ref[ti]}"
+                    run, nm = 0, nm + 1
+                qi, ti = qi + 1, ti + 1
+        elif op == 1:
+            qi, nm = qi + n, nm + n
+        elif op == 2:
+            md += f"{run}^{ref[ti:ti + n]}"
+            run, nm, ti = 0, nm + n, ti + n
+    return nm, md + str(run)
+
+
+def test_paired_run_is_accurate_and_consistent(aligner: Aligner, genome, tmp_path) -> None:
+    r1, r2 = _simulate(genome, tmp_path, 3_000, seed=21)
+    out = tmp_path / "pairs.bam"
+    stats = aligner.align_fastq(r1, r2, out, read_group="@RG\\tID:g1\\tSM:s")
+    assert stats["reads"] == 6_000
+    model = stats["insert_model"]
+    assert model["valid"] and abs(model["mean"] - 400) < 10 and abs(model["sd"] - 40) < 8
+    pysam.samtools.quickcheck(str(out))
+    assert Path(str(out) + ".bai").exists()
+    acc = mapping_accuracy(out)
+    assert acc.reads == 6_000
+    assert acc.mapped_fraction(20) > 0.95
+    assert acc.wrong_fraction(20) < 0.002
+    contigs = genome[1]
+    by_name: dict[str, dict[bool, pysam.AlignedSegment]] = {}
+    last = (-1, -1)
+    with pysam.AlignmentFile(str(out)) as f:
+        for r in f:
+            key = (r.reference_id if r.reference_id >= 0 else 1 << 30, r.reference_start)
+            assert key >= last, "output must be coordinate-sorted"
+            last = key
+            assert r.get_tag("RG") == "g1"
+            if r.is_unmapped or r.is_supplementary:
+                continue
+            nm, md = _nm_md(r, contigs[r.reference_name])
+            assert (r.get_tag("NM"), r.get_tag("MD")) == (nm, md), r.to_string()
+            assert r.get_tag("AS") <= r.query_alignment_length
+            by_name.setdefault(r.query_name, {})[r.is_read1] = r
+    proper = 0
+    for pair in by_name.values():
+        if len(pair) != 2:
+            continue
+        a, b = pair[True], pair[False]
+        for x, y in ((a, b), (b, a)):
+            assert (x.next_reference_id, x.next_reference_start) == (y.reference_id,
+                                                                     y.reference_start)
+            assert x.mate_is_reverse == y.is_reverse
+            assert x.get_tag("MC") == y.cigarstring
+            assert x.get_tag("MQ") == y.mapping_quality
+        if a.is_proper_pair:
+            proper += 1
+            assert b.is_proper_pair and a.is_reverse != b.is_reverse
+            assert a.template_length == -b.template_length != 0
+    assert proper > 0.95 * 3_000
+
+
+@pytest.mark.parametrize("level", ["scalar", "avx2", "avx512"])
+def test_output_identical_for_simd_threads_and_batch(genome, tmp_path, level: str) -> None:
+    if _core.simd_level() == "scalar" and level != "scalar":
+        pytest.skip("CPU without AVX2")
+    r1, r2 = _simulate(genome, tmp_path, 800, seed=33)
+    idx = Index.build(genome[0])
+    base = tmp_path / "base.bam"
+    Aligner(idx, simd="scalar").align_fastq(r1, r2, base)
+    other = tmp_path / f"{level}.bam"
+    Aligner(idx, simd=level, threads=2).align_fastq(r1, r2, other, batch_reads=37,
+                                                    memory_bytes=50_000)
+    assert _records(base) == _records(other)
