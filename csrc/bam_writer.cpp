@@ -197,7 +197,7 @@ struct BamWriter::Impl {
 
   HtsPtr create_spill(const std::string& name) {
     errno = 0;
-    HtsPtr fp(sam_open(name.c_str(), "wb1"));
+    HtsPtr fp(sam_open(name.c_str(), "wbu"));  // uncompressed: spills are read back once, soon
     if (!fp) io_fail("cannot create temporary file", name, errno);
     if (opt.threads > 1) hts_set_threads(fp.get(), opt.threads);
     errno = 0;

@@ -191,7 +191,7 @@ class Aligner:
         sort: bool = True,
         output_format: str | None = None,
         batch_reads: int = 20000,
-        memory_bytes: int = 768 << 20,
+        memory_bytes: int = 64 << 20,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         command_line: Sequence[str] | None = None,
         progress: Callable[[int], None] | None = None,

@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
                     help="force a SIMD level (default: the widest this CPU has)")
     pa.add_argument("--batch-size", type=int, default=20000, help="reads per batch")
-    pa.add_argument("--sort-memory", type=int, default=768, help="sort buffer in MiB")
+    pa.add_argument("--sort-memory", type=int, default=64, metavar="MIB",
+                    help="sort buffer in MiB; larger runs spill to temporary files (default 64)")
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
