@@ -264,12 +264,14 @@ py::tuple random_jobs_py(size_t n_jobs, int32_t qlen, int32_t band, uint64_t see
 }
 
 py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, uint64_t seed,
-                        int device, const std::string& scratch, size_t chunk_jobs) {
+                        int device, const std::string& scratch, size_t chunk_jobs,
+                        bool emulate) {
   if (repeats < 1) throw py::value_error("repeats must be >= 1");
   const Generated g = generate(n_jobs, qlen, band, seed);
   CudaExtendOptions opt;
   opt.scratch = parse_scratch(scratch);
   opt.chunk_jobs = chunk_jobs;
+  opt.emulate = emulate;
   const Scoring sc;
   double best_kernel = 1e300, best_e2e = 1e300;
   CudaExtendStats st;
@@ -345,11 +347,11 @@ PYBIND11_MODULE(_cuda, m) {
         "Read-like random jobs as (queries, targets, bands), the ones time_extend runs");
   m.def("time_extend", &time_extend_py, py::arg("n_jobs"), py::arg("qlen"), py::arg("band"),
         py::arg("repeats") = 3, py::arg("seed") = 0, py::arg("device") = 0,
-        py::arg("scratch") = "auto", py::arg("chunk_jobs") = 0,
+        py::arg("scratch") = "auto", py::arg("chunk_jobs") = 0, py::arg("emulate") = false,
         "Times extension of random_jobs(n_jobs, qlen, band, seed) on the GPU after a warm-up.\n"
         "Returns a dict with the best kernel-only seconds (cudaEvent), the best end-to-end\n"
         "seconds (packing, transfers, kernels, unpacking) and their GCUPS (cells = qlen * band\n"
-        "per job).");
+        "per job). emulate=True times the host emulation (for dry runs of scripts).");
   m.def("release_workspaces", &release_workspaces,
         "Frees the device and pinned buffers cached between calls");
 }
