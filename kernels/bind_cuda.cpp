@@ -1,0 +1,357 @@
+// gmsaccel._cuda: Python bindings of the CUDA extension kernels. Host C++ only (no CUDA headers),
+// so importing the module never touches the driver; device queries report 0 devices when there is
+// no GPU or no driver.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/extend.hpp"
+#include "gmsaccel/extend_batch.hpp"
+#include "gpu_extend.hpp"
+
+namespace py = pybind11;
+
+namespace gms::cuda {
+namespace {
+
+// ---- argument conversion (same rules and messages as _core.extend_batch) ---------------------
+
+struct CodeView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+CodeView code_view(const py::handle& obj, const char* what, size_t index,
+                   std::vector<py::object>& keep) {
+  const std::string name = std::string(what) + "[" + std::to_string(index) + "]";
+  CodeView v;
+  if (py::isinstance<py::bytes>(obj)) {
+    char* buf = nullptr;
+    Py_ssize_t len = 0;
+    if (PyBytes_AsStringAndSize(obj.ptr(), &buf, &len) != 0) throw py::error_already_set();
+    v.data = reinterpret_cast<const uint8_t*>(buf);
+    v.size = static_cast<size_t>(len);
+  } else if (py::isinstance<py::array>(obj)) {
+    auto arr = py::reinterpret_borrow<py::array>(obj);
+    if (!arr.dtype().is(py::dtype::of<uint8_t>()) || arr.ndim() != 1) {
+      throw py::value_error(name + " must be a 1-D uint8 array of base codes");
+    }
+    auto c = py::array_t<uint8_t, py::array::c_style>::ensure(arr);  // strided -> contiguous
+    if (!c) throw py::error_already_set();
+    v.data = c.data();
+    v.size = static_cast<size_t>(c.size());
+    keep.push_back(std::move(c));
+  } else {
+    throw py::type_error(name + " must be bytes or a numpy uint8 array of base codes");
+  }
+  for (size_t i = 0; i < v.size; ++i) {
+    if (v.data[i] > kBaseOff) {
+      throw py::value_error(name + " has base code " + std::to_string(v.data[i]) + " at " +
+                            std::to_string(i) + " (codes are 0..5)");
+    }
+  }
+  return v;
+}
+
+int32_t checked_score(int64_t value, const char* name) {
+  if (value < 0 || value > (1 << 20)) {
+    throw py::value_error(std::string(name) + " must be in 0..1048576, got " +
+                          std::to_string(value));
+  }
+  return static_cast<int32_t>(value);
+}
+
+Scoring make_scoring(int64_t match, int64_t mismatch, int64_t gap_open, int64_t gap_extend,
+                     int64_t clip, int64_t n_penalty) {
+  Scoring sc;
+  sc.match = checked_score(match, "match");
+  sc.mismatch = checked_score(mismatch, "mismatch");
+  sc.gap_open = checked_score(gap_open, "gap_open");
+  sc.gap_extend = checked_score(gap_extend, "gap_extend");
+  sc.clip = checked_score(clip, "clip");
+  sc.n_penalty = checked_score(n_penalty, "n_penalty");
+  return sc;
+}
+
+// Jobs borrowing the Python objects' buffers (kept alive by `keep` and the caller's arguments).
+std::vector<ExtendJob> make_jobs(const py::sequence& queries, const py::sequence& targets,
+                                 const py::object& bands_obj, std::vector<py::object>& keep) {
+  const size_t n = py::len(queries);
+  if (py::len(targets) != n) {
+    throw py::value_error("queries and targets differ in length (" + std::to_string(n) + " vs " +
+                          std::to_string(py::len(targets)) + ")");
+  }
+  auto bands = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(bands_obj);
+  if (!bands) throw py::error_already_set();
+  if (bands.ndim() != 1 || static_cast<size_t>(bands.size()) != n) {
+    throw py::value_error("bands must be a 1-D sequence with one band per query");
+  }
+  std::vector<ExtendJob> jobs(n);
+  const int64_t* b = bands.data();
+  for (size_t i = 0; i < n; ++i) {
+    const CodeView q = code_view(queries[i], "queries", i, keep);
+    const CodeView t = code_view(targets[i], "targets", i, keep);
+    if (b[i] < 1 || b[i] > (1 << 20)) {
+      throw py::value_error("bands[" + std::to_string(i) + "] must be in 1..1048576, got " +
+                            std::to_string(b[i]));
+    }
+    if (q.size < 1 || q.size > (1u << 24)) {
+      throw py::value_error("queries[" + std::to_string(i) + "] must hold 1..16777216 bases");
+    }
+    const size_t need = q.size + static_cast<size_t>(b[i]) - 1;
+    if (t.size != need) {
+      throw py::value_error("targets[" + std::to_string(i) + "] has " + std::to_string(t.size) +
+                            " bases; qlen + band - 1 = " + std::to_string(need) +
+                            " are required");
+    }
+    jobs[i] = ExtendJob{q.data, t.data, static_cast<int32_t>(q.size), static_cast<int32_t>(b[i])};
+  }
+  keep.push_back(std::move(bands));
+  return jobs;
+}
+
+// Same return shape as _core.extend_batch: five int32 arrays and a list of CIGAR strings.
+py::tuple to_python(const ExtendBatchOutput& out, size_t n) {
+  py::array_t<int32_t> score(n), q_begin(n), q_end(n), t_begin(n), t_end(n);
+  auto s = score.mutable_unchecked<1>();
+  auto qb = q_begin.mutable_unchecked<1>();
+  auto qe = q_end.mutable_unchecked<1>();
+  auto tb = t_begin.mutable_unchecked<1>();
+  auto te = t_end.mutable_unchecked<1>();
+  py::list cigars(n);
+  std::string text;
+  for (size_t i = 0; i < n; ++i) {
+    const ExtendResult& r = out.results[i];
+    const auto k = static_cast<py::ssize_t>(i);
+    s(k) = r.score;
+    qb(k) = r.q_begin;
+    qe(k) = r.q_end;
+    tb(k) = r.t_begin;
+    te(k) = r.t_end;
+    text.clear();
+    for (uint32_t c = out.cigar_offset[i]; c < out.cigar_offset[i + 1]; ++c) {
+      text += std::to_string(out.cigar[c] >> 4);
+      text += "MID"[out.cigar[c] & 0xf];
+    }
+    cigars[i] = py::str(text);
+  }
+  return py::make_tuple(score, q_begin, q_end, t_begin, t_end, cigars);
+}
+
+ScratchMode parse_scratch(const std::string& s) {
+  if (s == "auto") return ScratchMode::Auto;
+  if (s == "shared") return ScratchMode::Shared;
+  if (s == "global") return ScratchMode::Global;
+  throw py::value_error("scratch must be 'auto', 'shared' or 'global', got '" + s + "'");
+}
+
+// ---- entry points -----------------------------------------------------------------------------
+
+py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targets,
+                          const py::object& bands, int device, int64_t match, int64_t mismatch,
+                          int64_t gap_open, int64_t gap_extend, int64_t clip, int64_t n_penalty,
+                          const std::string& scratch, size_t chunk_jobs, uint64_t memory_budget,
+                          bool emulate) {
+  const Scoring sc = make_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
+  CudaExtendOptions opt;
+  opt.scratch = parse_scratch(scratch);
+  opt.chunk_jobs = chunk_jobs;
+  opt.memory_budget = memory_budget;
+  opt.emulate = emulate;
+  std::vector<py::object> keep;
+  const std::vector<ExtendJob> jobs = make_jobs(queries, targets, bands, keep);
+  ExtendBatchOutput out;
+  {
+    py::gil_scoped_release release;
+    extend_batch_cuda(jobs.data(), jobs.size(), sc, out, device, opt);
+  }
+  return to_python(out, jobs.size());
+}
+
+// The shared definition compiled by the host compiler, job by job: the CPU side of the GPU
+// equivalence tests even where _core lacks extend_batch.
+py::tuple extend_batch_host_py(const py::sequence& queries, const py::sequence& targets,
+                               const py::object& bands, int64_t match, int64_t mismatch,
+                               int64_t gap_open, int64_t gap_extend, int64_t clip,
+                               int64_t n_penalty) {
+  const Scoring sc = make_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
+  std::vector<py::object> keep;
+  const std::vector<ExtendJob> jobs = make_jobs(queries, targets, bands, keep);
+  ExtendBatchOutput out;
+  {
+    py::gil_scoped_release release;
+    out.results.resize(jobs.size());
+    out.cigar_offset.assign(jobs.size() + 1, 0);
+    std::vector<uint8_t> dirs;
+    std::vector<int32_t> h, f;
+    std::vector<uint32_t> ops;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const ExtendJob& j = jobs[i];
+      dirs.resize(static_cast<size_t>(j.qlen) * static_cast<size_t>(j.band));
+      h.resize(static_cast<size_t>(j.band) + 1);
+      f.resize(h.size());
+      ops.resize(2 * static_cast<size_t>(j.qlen) + static_cast<size_t>(j.band));
+      out.results[i] = extend_scalar(j, sc, dirs.data(), 1, h.data(), f.data());
+      const int32_t n = extend_traceback(dirs.data(), 1, j.band, out.results[i], ops.data());
+      out.cigar.insert(out.cigar.end(), ops.begin(), ops.begin() + n);
+      out.cigar_offset[i + 1] = static_cast<uint32_t>(out.cigar.size());
+    }
+  }
+  return to_python(out, jobs.size());
+}
+
+// Read-like jobs: the query is the target window's centre diagonal with ~1% substitutions, 0.1%
+// N, and rare 1-base indels, so alignments look like real extensions (not pure noise).
+struct Generated {
+  std::vector<uint8_t> seq;
+  std::vector<ExtendJob> jobs;
+};
+
+Generated generate(size_t n_jobs, int32_t qlen, int32_t band, uint64_t seed) {
+  if (qlen < 1 || band < 1) throw py::value_error("qlen and band must be >= 1");
+  Generated g;
+  const size_t ql = static_cast<size_t>(qlen), tl = ql + static_cast<size_t>(band) - 1;
+  g.seq.resize(n_jobs * (ql + tl));
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> base(0, 3);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (size_t i = 0; i < n_jobs; ++i) {
+    uint8_t* q = g.seq.data() + i * (ql + tl);
+    uint8_t* t = q + ql;
+    for (size_t k = 0; k < tl; ++k) t[k] = static_cast<uint8_t>(u(rng) < 0.001 ? kBaseN : base(rng));
+    size_t pos = static_cast<size_t>(band - 1) / 2;
+    for (size_t r = 0; r < ql; ++r) {
+      const double x = u(rng);
+      if (x < 0.002) {  // insertion: a base the target lacks
+        q[r] = static_cast<uint8_t>(base(rng));
+        continue;
+      }
+      if (x < 0.004) ++pos;  // deletion: skip a target base
+      uint8_t b = pos < tl ? t[pos] : static_cast<uint8_t>(base(rng));
+      if (u(rng) < 0.01) b = static_cast<uint8_t>((b + 1 + base(rng) % 3) % 4);
+      q[r] = b;
+      ++pos;
+    }
+  }
+  g.jobs.resize(n_jobs);
+  for (size_t i = 0; i < n_jobs; ++i) {
+    const uint8_t* q = g.seq.data() + i * (ql + tl);
+    g.jobs[i] = ExtendJob{q, q + ql, qlen, band};
+  }
+  return g;
+}
+
+py::tuple random_jobs_py(size_t n_jobs, int32_t qlen, int32_t band, uint64_t seed) {
+  const Generated g = generate(n_jobs, qlen, band, seed);
+  py::list queries(n_jobs), targets(n_jobs);
+  py::array_t<int64_t> bands(n_jobs);
+  auto b = bands.mutable_unchecked<1>();
+  for (size_t i = 0; i < n_jobs; ++i) {
+    const ExtendJob& j = g.jobs[i];
+    queries[i] = py::bytes(reinterpret_cast<const char*>(j.query), static_cast<size_t>(j.qlen));
+    targets[i] = py::bytes(reinterpret_cast<const char*>(j.target),
+                           static_cast<size_t>(j.qlen + j.band - 1));
+    b(static_cast<py::ssize_t>(i)) = j.band;
+  }
+  return py::make_tuple(queries, targets, bands);
+}
+
+py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, uint64_t seed,
+                        int device, const std::string& scratch, size_t chunk_jobs,
+                        bool emulate) {
+  if (repeats < 1) throw py::value_error("repeats must be >= 1");
+  const Generated g = generate(n_jobs, qlen, band, seed);
+  CudaExtendOptions opt;
+  opt.scratch = parse_scratch(scratch);
+  opt.chunk_jobs = chunk_jobs;
+  opt.emulate = emulate;
+  const Scoring sc;
+  double best_kernel = 1e300, best_e2e = 1e300;
+  CudaExtendStats st;
+  {
+    py::gil_scoped_release release;
+    ExtendBatchOutput out;
+    // warm-up: context, module load, workspace allocation and pinning stay out of the timings
+    extend_batch_cuda(g.jobs.data(), n_jobs, sc, out, device, opt, &st);
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      extend_batch_cuda(g.jobs.data(), n_jobs, sc, out, device, opt, &st);
+      const auto t1 = std::chrono::steady_clock::now();
+      best_e2e = std::min(best_e2e, std::chrono::duration<double>(t1 - t0).count());
+      best_kernel = std::min(best_kernel, st.kernel_seconds);
+    }
+  }
+  const double cells = static_cast<double>(n_jobs) * qlen * band;
+  py::dict d;
+  d["n_jobs"] = n_jobs;
+  d["qlen"] = qlen;
+  d["band"] = band;
+  d["cells"] = cells;
+  d["kernel_s"] = best_kernel;
+  d["end_to_end_s"] = best_e2e;
+  d["gcups_kernel"] = cells / best_kernel * 1e-9;
+  d["gcups_end_to_end"] = cells / best_e2e * 1e-9;
+  d["chunks"] = st.chunks;
+  d["threads_per_block"] = st.threads_per_block;
+  d["shared_scratch"] = st.shared_scratch;
+  return d;
+}
+
+py::list devices_py() {
+  py::list out;
+  for (const DeviceInfo& d : devices()) {
+    py::dict e;
+    e["index"] = d.index;
+    e["name"] = d.name;
+    e["total_memory"] = d.total_memory;
+    e["compute_capability"] = py::make_tuple(d.major, d.minor);
+    e["multiprocessors"] = d.multiprocessors;
+    out.append(e);
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace gms::cuda
+
+PYBIND11_MODULE(_cuda, m) {
+  using namespace gms::cuda;
+  m.doc() = "gmsaccel CUDA kernels: batched banded extension on the GPU";
+  m.def("device_count", &device_count, "Number of usable CUDA devices (0 without GPU or driver)");
+  m.def("devices", &devices_py,
+        "One dict per device: index, name, total_memory (bytes), compute_capability (major, "
+        "minor), multiprocessors");
+  m.def("extend_batch", &extend_batch_py, py::arg("queries"), py::arg("targets"),
+        py::arg("bands"), py::arg("device") = 0, py::arg("match") = 1, py::arg("mismatch") = 4,
+        py::arg("gap_open") = 6, py::arg("gap_extend") = 1, py::arg("clip") = 5,
+        py::arg("n_penalty") = 1, py::kw_only(), py::arg("scratch") = "auto",
+        py::arg("chunk_jobs") = 0, py::arg("memory_budget") = 0, py::arg("emulate") = false,
+        "_core.extend_batch on a CUDA device: same arguments (device instead of level), same\n"
+        "results. For tests and tuning: scratch (auto|shared|global) places the DP rows,\n"
+        "chunk_jobs caps the jobs per kernel launch and memory_budget the device bytes per\n"
+        "buffer slot (0 = automatic), and emulate=True runs the whole pipeline with the kernel's\n"
+        "threads executed on the host (no GPU needed).");
+  m.def("extend_batch_host", &extend_batch_host_py, py::arg("queries"), py::arg("targets"),
+        py::arg("bands"), py::arg("match") = 1, py::arg("mismatch") = 4, py::arg("gap_open") = 6,
+        py::arg("gap_extend") = 1, py::arg("clip") = 5, py::arg("n_penalty") = 1,
+        "Reference: the shared scalar definition run on the host, job by job (no GPU needed)");
+  m.def("random_jobs", &random_jobs_py, py::arg("n_jobs"), py::arg("qlen"), py::arg("band"),
+        py::arg("seed") = 0,
+        "Read-like random jobs as (queries, targets, bands), the ones time_extend runs");
+  m.def("time_extend", &time_extend_py, py::arg("n_jobs"), py::arg("qlen"), py::arg("band"),
+        py::arg("repeats") = 3, py::arg("seed") = 0, py::arg("device") = 0,
+        py::arg("scratch") = "auto", py::arg("chunk_jobs") = 0, py::arg("emulate") = false,
+        "Times extension of random_jobs(n_jobs, qlen, band, seed) on the GPU after a warm-up.\n"
+        "Returns a dict with the best kernel-only seconds (cudaEvent), the best end-to-end\n"
+        "seconds (packing, transfers, kernels, unpacking) and their GCUPS (cells = qlen * band\n"
+        "per job). emulate=True times the host emulation (for dry runs of scripts).");
+  m.def("release_workspaces", &release_workspaces,
+        "Frees the device and pinned buffers cached between calls");
+}

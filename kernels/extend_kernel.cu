@@ -1,0 +1,618 @@
+// Batched banded extension on the GPU: one job per thread (inter-sequence parallelism), each
+// thread running the shared GMS_HD definition (extend_scalar + extend_traceback) unchanged, so the
+// GPU's results are those of the CPU by construction.
+//
+// Memory layout of one launch ("chunk"):
+//  - jobs are sorted by (band, qlen) descending so that a warp's 32 jobs have near-equal work
+//    (little divergence) and a chunk's first job has its largest band;
+//  - traceback bytes are interleaved within each warp: cell c of lane l lives at
+//    warp_base + c * lanes + l, so the warp's byte stores of one cell are one coalesced segment;
+//    a warp's region is lanes * (its largest qlen * band), which sorting keeps tight;
+//  - the two DP rows (H and F, band + 1 int32 each) live in shared memory when they fit, one
+//    contiguous run per thread with an odd word stride (conflict-free banks); otherwise in global
+//    memory;
+//  - each thread's traceback writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a
+//    packed buffer through one atomicAdd, so only the ops actually produced cross PCIe.
+// Two slots of buffers and two streams let the host pack chunk c+1 and unpack chunk c-1 while
+// the GPU runs chunk c.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/extend.hpp"
+#include "gpu_extend.hpp"
+
+namespace gms::cuda {
+namespace {
+
+void check(cudaError_t err, const char* call, int line) {
+  if (err == cudaSuccess) return;
+  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
+                           cudaGetErrorString(err) + ") in " + call + " at extend_kernel.cu:" +
+                           std::to_string(line));
+}
+#define GMS_CUDA(call) check((call), #call, __LINE__)
+
+constexpr int kWarp = 32;
+// Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
+constexpr size_t kMaxSharedBytes = 96 * 1024;
+constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
+constexpr uint64_t kMaxChunkOps = uint64_t{1} << 31;  // packed offsets are uint32
+
+struct DevJob {
+  uint64_t q_off, t_off;  // into the chunk's sequence buffer
+  uint64_t dir_off;       // traceback byte of cell 0 (lane-interleaved, see above)
+  uint64_t slot_off;      // CIGAR slot: 2 * qlen + band ops
+  uint64_t scr_off;       // global-memory DP rows (global scratch mode only)
+  int32_t qlen, band;
+  int32_t stride;  // lanes of this job's warp = traceback stride
+  int32_t pad_;
+};
+
+struct JobOut {
+  ExtendResult res;
+  uint32_t n_ops;
+  uint32_t off;  // first op in the chunk's packed buffer
+};
+
+// One job: the body of the kernel's thread i, also run on the host by the emulation (tests).
+template <bool kShared>
+GMS_HD void extend_one(unsigned i, const DevJob* __restrict__ jobs,
+                       const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
+                       int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
+                       uint32_t* __restrict__ packed, JobOut* __restrict__ out,
+                       uint32_t* __restrict__ counter, const Scoring& sc, int32_t* my_smem) {
+  const DevJob d = jobs[i];
+  int32_t* h_row = kShared ? my_smem : gscratch + d.scr_off;
+  int32_t* f_row = h_row + d.band + 1;
+  const ExtendJob job{seq + d.q_off, seq + d.t_off, d.qlen, d.band};
+  uint8_t* my_dirs = dirs + d.dir_off;
+  const size_t stride = static_cast<size_t>(d.stride);
+  ExtendResult res = extend_scalar(job, sc, my_dirs, stride, h_row, f_row);
+  uint32_t* slot = slots + d.slot_off;
+  const int32_t n_ops = extend_traceback(my_dirs, stride, d.band, res, slot);
+#if defined(__CUDA_ARCH__)
+  const uint32_t off = atomicAdd(counter, static_cast<uint32_t>(n_ops));
+#else
+  const uint32_t off = *counter;  // the emulation runs jobs one at a time
+  *counter += static_cast<uint32_t>(n_ops);
+#endif
+  for (int32_t k = 0; k < n_ops; ++k) packed[off + k] = slot[k];
+  out[i] = JobOut{res, static_cast<uint32_t>(n_ops), off};
+}
+
+template <bool kShared>
+__global__ void extend_kernel(const DevJob* __restrict__ jobs, int n_jobs,
+                              const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
+                              int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
+                              uint32_t* __restrict__ packed, JobOut* __restrict__ out,
+                              uint32_t* __restrict__ counter, Scoring sc, int smem_stride) {
+  extern __shared__ int32_t smem[];
+  const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= static_cast<unsigned>(n_jobs)) return;  // no barrier below: early exit is safe
+  extend_one<kShared>(i, jobs, seq, dirs, gscratch, slots, packed, out, counter, sc,
+                      smem + static_cast<size_t>(threadIdx.x) * smem_stride);
+}
+
+// Grow-only device buffer (plain host memory under emulation).
+template <typename T>
+struct DevBuf {
+  T* ptr = nullptr;
+  size_t cap = 0;
+  bool host = false;
+  void reserve(size_t n, bool emulate) {
+    if (n <= cap) return;
+    release();
+    const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+    if (emulate) {
+      ptr = static_cast<T*>(std::malloc(bytes));
+      if (!ptr) throw std::bad_alloc();
+    } else {
+      GMS_CUDA(cudaMalloc(&ptr, bytes));
+    }
+    host = emulate;
+    cap = n;
+  }
+  void release() {
+    if (ptr && host) std::free(ptr);
+    else if (ptr) cudaFree(ptr);  // teardown: errors are not actionable here
+    ptr = nullptr;
+    cap = 0;
+  }
+};
+
+// Grow-only pinned host buffer (pinned so that the async copies really are asynchronous).
+template <typename T>
+struct HostBuf {
+  T* ptr = nullptr;
+  size_t cap = 0;
+  bool plain = false;
+  void reserve(size_t n, bool emulate) {
+    if (n <= cap) return;
+    release();
+    const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+    if (emulate) {
+      ptr = static_cast<T*>(std::malloc(bytes));
+      if (!ptr) throw std::bad_alloc();
+    } else {
+      GMS_CUDA(cudaMallocHost(&ptr, bytes));
+    }
+    plain = emulate;
+    cap = n;
+  }
+  void release() {
+    if (ptr && plain) std::free(ptr);
+    else if (ptr) cudaFreeHost(ptr);
+    ptr = nullptr;
+    cap = 0;
+  }
+};
+
+struct Slot {
+  DevBuf<DevJob> d_jobs;
+  DevBuf<uint8_t> d_seq, d_dirs;
+  DevBuf<int32_t> d_scratch;
+  DevBuf<uint32_t> d_slots, d_packed, d_counter;
+  DevBuf<JobOut> d_out;
+  HostBuf<DevJob> h_jobs;
+  HostBuf<uint8_t> h_seq;
+  HostBuf<JobOut> h_out;
+  HostBuf<uint32_t> h_counter;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t k_start = nullptr, k_stop = nullptr, done = nullptr;
+  double emu_kernel_s = 0;  // emulation: host time of the last "launch"
+
+  void release() {
+    d_jobs.release(); d_seq.release(); d_dirs.release(); d_scratch.release();
+    d_slots.release(); d_packed.release(); d_counter.release(); d_out.release();
+    h_jobs.release(); h_seq.release(); h_out.release(); h_counter.release();
+    if (stream) cudaStreamDestroy(stream);
+    if (k_start) cudaEventDestroy(k_start);
+    if (k_stop) cudaEventDestroy(k_stop);
+    if (done) cudaEventDestroy(done);
+    stream = nullptr;
+    k_start = k_stop = done = nullptr;
+  }
+};
+
+// Per-device cache of buffers, streams and events: allocation and pinning cost far more than a
+// typical batch's transfers, so they survive between calls (released by release_workspaces()).
+// Key -1 is the host emulation's.
+struct Workspace {
+  std::mutex mu;
+  Slot slots[2];
+  bool ready = false;
+  bool smem_attr_set = false;
+};
+
+std::mutex g_ws_mu;
+std::map<int, std::unique_ptr<Workspace>> g_ws;
+
+Workspace& workspace(int key) {
+  std::lock_guard<std::mutex> lock(g_ws_mu);
+  auto& ws = g_ws[key];
+  if (!ws) ws = std::make_unique<Workspace>();
+  return *ws;
+}
+
+struct Chunk {
+  size_t begin = 0, end = 0;  // range of the sorted order
+  uint64_t seq_bytes = 0, dir_bytes = 0, slot_ops = 0, scratch_words = 0;
+  int32_t max_band = 0;
+  bool shared = false;
+  int threads = 128;
+};
+
+// Shared-memory words per thread for the rows of bands <= max_band; odd so that the 32 threads
+// of a warp, reading the same column, hit 32 different banks.
+size_t smem_stride_words(int32_t max_band) {
+  return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
+}
+
+// Picks shared or global rows and the block size for a chunk whose largest band is max_band.
+void choose_launch(Chunk& c, ScratchMode mode) {
+  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
+  c.shared = false;
+  c.threads = 128;
+  if (mode == ScratchMode::Global) return;
+  for (int t : {128, 64, 32}) {
+    if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
+      c.shared = true;
+      c.threads = t;
+      return;
+    }
+  }
+  if (mode == ScratchMode::Shared) {
+    throw std::invalid_argument("band " + std::to_string(c.max_band) +
+                                " is too wide for shared-memory DP rows (scratch='shared')");
+  }
+}
+
+uint64_t cells_of(const ExtendJob& j) {
+  return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
+}
+uint64_t ops_of(const ExtendJob& j) {
+  return 2 * static_cast<uint64_t>(j.qlen) + static_cast<uint64_t>(j.band);
+}
+uint64_t seq_of(const ExtendJob& j) {
+  return 2 * static_cast<uint64_t>(j.qlen) + static_cast<uint64_t>(j.band) - 1;
+}
+
+// Device bytes of a chunk (both CIGAR buffers, rows, per-job records included).
+uint64_t chunk_bytes(const Chunk& c, size_t n) {
+  return c.seq_bytes + c.dir_bytes + 2 * 4 * c.slot_ops + 4 * c.scratch_words +
+         n * (sizeof(DevJob) + sizeof(JobOut));
+}
+
+// Splits the sorted jobs into launches that fit `budget` bytes of device memory each.
+std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t>& order,
+                               uint64_t budget, size_t max_jobs, ScratchMode mode) {
+  std::vector<Chunk> chunks;
+  size_t i = 0;
+  while (i < order.size()) {
+    Chunk c;
+    c.begin = i;
+    c.max_band = jobs[order[i]].band;  // sorted by band descending
+    choose_launch(c, mode);
+    uint64_t closed_warps = 0, warp_max = 0;
+    size_t n = 0;
+    for (; i < order.size() && n < max_jobs; ++i, ++n) {
+      const ExtendJob& j = jobs[order[i]];
+      const size_t lane = n % kWarp;
+      const uint64_t new_closed = lane == 0 ? closed_warps + warp_max * kWarp : closed_warps;
+      const uint64_t new_max = lane == 0 ? cells_of(j) : std::max(warp_max, cells_of(j));
+      Chunk t = c;
+      // the open warp is charged for lanes 0..lane; the final layout uses the same sizes
+      t.dir_bytes = new_closed + new_max * (lane + 1);
+      t.seq_bytes += seq_of(j);
+      t.slot_ops += ops_of(j);
+      if (!c.shared) t.scratch_words += 2 * (static_cast<uint64_t>(j.band) + 1);
+      if (n > 0 && (chunk_bytes(t, n + 1) > budget || t.slot_ops > kMaxChunkOps)) break;
+      if (n == 0 && (chunk_bytes(t, 1) > budget || t.slot_ops > kMaxChunkOps)) {
+        throw std::runtime_error("extension job " + std::to_string(order[i]) + " (qlen " +
+                                 std::to_string(j.qlen) + ", band " + std::to_string(j.band) +
+                                 ") needs " + std::to_string(chunk_bytes(t, 1)) +
+                                 " bytes of GPU memory; " + std::to_string(budget) +
+                                 " are available");
+      }
+      c.seq_bytes = t.seq_bytes;
+      c.dir_bytes = t.dir_bytes;
+      c.slot_ops = t.slot_ops;
+      c.scratch_words = t.scratch_words;
+      if (lane == 0) closed_warps = new_closed;
+      warp_max = new_max;
+    }
+    c.end = i;
+    chunks.push_back(c);
+  }
+  return chunks;
+}
+
+void ensure_ready(Workspace& ws, bool emulate) {
+  if (ws.ready) return;
+  for (Slot& s : ws.slots) {
+    if (!emulate) {
+      // non-blocking: the legacy default stream must not serialise the two slots
+      GMS_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+      GMS_CUDA(cudaEventCreate(&s.k_start));
+      GMS_CUDA(cudaEventCreate(&s.k_stop));
+      GMS_CUDA(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+    }
+    s.h_counter.reserve(1, emulate);
+    s.d_counter.reserve(1, emulate);
+  }
+  ws.ready = true;
+}
+
+uint64_t held_bytes(const Workspace& ws) {
+  uint64_t held = 0;
+  for (const Slot& s : ws.slots) {
+    held += s.d_jobs.cap * sizeof(DevJob) + s.d_seq.cap + s.d_dirs.cap + s.d_scratch.cap * 4 +
+            s.d_slots.cap * 4 + s.d_packed.cap * 4 + s.d_out.cap * sizeof(JobOut);
+  }
+  return held;
+}
+
+// Runs a chunk's threads on the host, blocks in reverse order so that the packed CIGAR offsets
+// differ from job order as they may on the GPU.
+template <bool kShared>
+void emulate_launch(Slot& s, unsigned blocks, int threads, int n, const Scoring& sc,
+                    int smem_stride) {
+  std::vector<int32_t> smem(kShared ? static_cast<size_t>(threads) * smem_stride : 0);
+  for (unsigned b = blocks; b-- > 0;) {
+    for (int t = 0; t < threads; ++t) {
+      const unsigned i = b * static_cast<unsigned>(threads) + static_cast<unsigned>(t);
+      if (i >= static_cast<unsigned>(n)) continue;
+      extend_one<kShared>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+                          s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc,
+                          kShared ? smem.data() + static_cast<size_t>(t) * smem_stride : nullptr);
+    }
+  }
+}
+
+}  // namespace
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the recorded error so that later calls start clean
+    return 0;
+  }
+  return n;
+}
+
+std::vector<DeviceInfo> devices() {
+  std::vector<DeviceInfo> list;
+  const int n = device_count();
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    DeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.total_memory = p.totalGlobalMem;
+    d.major = p.major;
+    d.minor = p.minor;
+    d.multiprocessors = p.multiProcessorCount;
+    list.push_back(d);
+  }
+  return list;
+}
+
+void release_workspaces() {
+  std::lock_guard<std::mutex> lock(g_ws_mu);
+  for (auto& [dev, ws] : g_ws) {
+    if (dev >= 0 && cudaSetDevice(dev) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    std::lock_guard<std::mutex> wl(ws->mu);
+    for (Slot& s : ws->slots) s.release();
+    ws->ready = false;
+    ws->smem_attr_set = false;
+  }
+  g_ws.clear();
+}
+
+void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                       ExtendBatchOutput& out, int device_id, const CudaExtendOptions& opt,
+                       CudaExtendStats* stats) {
+  const bool emu = opt.emulate;
+  if (!emu) {
+    const int n_dev = device_count();
+    if (device_id < 0 || device_id >= n_dev) {
+      throw std::invalid_argument("CUDA device " + std::to_string(device_id) +
+                                  " does not exist (" + std::to_string(n_dev) +
+                                  " device(s) found)");
+    }
+  }
+  for (size_t i = 0; i < n_jobs; ++i) {
+    if (jobs[i].qlen < 1 || jobs[i].band < 1) {
+      throw std::invalid_argument("extension job " + std::to_string(i) +
+                                  " needs qlen >= 1 and band >= 1");
+    }
+  }
+  if (n_jobs > UINT32_MAX) throw std::invalid_argument("too many extension jobs in one batch");
+  if (!emu) GMS_CUDA(cudaSetDevice(device_id));
+  Workspace& ws = workspace(emu ? -1 : device_id);
+  std::lock_guard<std::mutex> lock(ws.mu);
+  ensure_ready(ws, emu);
+  // a call that threw part-way may have left copies in flight into the pinned buffers
+  if (!emu) {
+    for (Slot& s : ws.slots) GMS_CUDA(cudaStreamSynchronize(s.stream));
+  }
+  CudaExtendStats st;
+
+  // Similar jobs side by side: uniform warps, and each chunk starts with its widest band.
+  std::vector<uint32_t> order(n_jobs);
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
+    if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
+    if (jobs[a].qlen != jobs[b].qlen) return jobs[a].qlen > jobs[b].qlen;
+    return a < b;
+  });
+
+  // Two slots share what is free now (plus what this workspace already holds), less a margin for
+  // the context and fragmentation.
+  uint64_t budget = opt.memory_budget;
+  if (budget == 0) {
+    uint64_t usable = uint64_t{1} << 32;  // emulation: 4 GiB of host memory
+    if (!emu) {
+      size_t free_b = 0, total_b = 0;
+      GMS_CUDA(cudaMemGetInfo(&free_b, &total_b));
+      usable = static_cast<uint64_t>(static_cast<double>(free_b + held_bytes(ws)) * 0.85);
+    }
+    const uint64_t margin = uint64_t{256} << 20;
+    budget = usable > 4 * margin ? (usable - margin) / 2 : usable / 4;
+  }
+  const size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
+  const std::vector<Chunk> chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
+
+  // Size both slots for the largest chunk; release first what must grow, so that old and new
+  // allocations never coexist.
+  size_t mj = 0;
+  uint64_t mseq = 0, mdir = 0, mops = 0, mscr = 0;
+  size_t need_smem = 0;
+  for (const Chunk& c : chunks) {
+    mj = std::max(mj, c.end - c.begin);
+    mseq = std::max(mseq, c.seq_bytes);
+    mdir = std::max(mdir, c.dir_bytes);
+    mops = std::max(mops, c.slot_ops);
+    mscr = std::max(mscr, c.scratch_words);
+    if (c.shared) {
+      need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
+    }
+  }
+  for (Slot& s : ws.slots) {
+    if (s.d_dirs.cap < mdir) s.d_dirs.release();
+    if (s.d_slots.cap < mops) { s.d_slots.release(); s.d_packed.release(); }
+    if (s.d_scratch.cap < mscr) s.d_scratch.release();
+  }
+  for (Slot& s : ws.slots) {
+    s.d_jobs.reserve(mj, emu);
+    s.d_out.reserve(mj, emu);
+    s.d_seq.reserve(mseq, emu);
+    s.d_dirs.reserve(mdir, emu);
+    s.d_slots.reserve(mops, emu);
+    s.d_packed.reserve(mops, emu);
+    s.d_scratch.reserve(mscr, emu);
+    s.h_jobs.reserve(mj, emu);
+    s.h_out.reserve(mj, emu);
+    s.h_seq.reserve(mseq, emu);
+  }
+  if (!emu && need_smem > 48 * 1024 && !ws.smem_attr_set) {
+    // blocks above 48 KB of dynamic shared memory must opt in
+    GMS_CUDA(cudaFuncSetAttribute(extend_kernel<true>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(kMaxSharedBytes)));
+    ws.smem_attr_set = true;
+  }
+
+  // Copies: asynchronous on the slot's stream, or plain memcpy under emulation.
+  auto copy = [emu](void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                    cudaStream_t stream) {
+    if (bytes == 0) return;
+    if (emu) std::memcpy(dst, src, bytes);
+    else GMS_CUDA(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+  };
+
+  out.results.assign(n_jobs, ExtendResult{});
+  std::vector<uint32_t> pool;  // CIGARs in harvest order
+  std::vector<uint64_t> pool_begin(n_jobs, 0);
+  std::vector<uint32_t> pool_len(n_jobs, 0);
+
+  auto launch = [&](size_t ci) {
+    const Chunk& c = chunks[ci];
+    Slot& s = ws.slots[ci % 2];
+    const size_t n = c.end - c.begin;
+    // Pack: per-warp interleaved traceback regions, sequences back to back.
+    uint64_t seq_off = 0, dir_base = 0, slot_off = 0, scr_off = 0;
+    for (size_t w = 0; w < n; w += kWarp) {
+      const size_t lanes = std::min<size_t>(kWarp, n - w);
+      uint64_t wmax = 0;
+      for (size_t l = 0; l < lanes; ++l) {
+        wmax = std::max(wmax, cells_of(jobs[order[c.begin + w + l]]));
+      }
+      for (size_t l = 0; l < lanes; ++l) {
+        const ExtendJob& j = jobs[order[c.begin + w + l]];
+        DevJob& d = s.h_jobs.ptr[w + l];
+        const size_t ql = static_cast<size_t>(j.qlen), tl = ql + static_cast<size_t>(j.band) - 1;
+        std::memcpy(s.h_seq.ptr + seq_off, j.query, ql);
+        std::memcpy(s.h_seq.ptr + seq_off + ql, j.target, tl);
+        d.q_off = seq_off;
+        d.t_off = seq_off + ql;
+        seq_off += ql + tl;
+        d.dir_off = dir_base + l;
+        d.slot_off = slot_off;
+        slot_off += ops_of(j);
+        d.scr_off = scr_off;
+        if (!c.shared) scr_off += 2 * (static_cast<uint64_t>(j.band) + 1);
+        d.qlen = j.qlen;
+        d.band = j.band;
+        d.stride = static_cast<int32_t>(lanes);
+        d.pad_ = 0;
+      }
+      dir_base += wmax * lanes;
+    }
+    if (dir_base != c.dir_bytes || seq_off != c.seq_bytes || slot_off != c.slot_ops ||
+        scr_off != c.scratch_words) {
+      throw std::logic_error("extend_batch_cuda: chunk layout disagrees with its plan");
+    }
+    copy(s.d_jobs.ptr, s.h_jobs.ptr, n * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
+    copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
+    const int threads = c.threads;
+    const unsigned blocks = static_cast<unsigned>((n + threads - 1) / threads);
+    const int stride_words = static_cast<int>(smem_stride_words(c.max_band));
+    if (emu) {
+      *s.d_counter.ptr = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      if (c.shared) emulate_launch<true>(s, blocks, threads, static_cast<int>(n), sc, stride_words);
+      else emulate_launch<false>(s, blocks, threads, static_cast<int>(n), sc, stride_words);
+      s.emu_kernel_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      GMS_CUDA(cudaMemsetAsync(s.d_counter.ptr, 0, sizeof(uint32_t), s.stream));
+      GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
+      if (c.shared) {
+        const size_t smem = static_cast<size_t>(threads) * stride_words * sizeof(int32_t);
+        extend_kernel<true><<<blocks, threads, smem, s.stream>>>(
+            s.d_jobs.ptr, static_cast<int>(n), s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+            s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
+      } else {
+        extend_kernel<false><<<blocks, threads, 0, s.stream>>>(
+            s.d_jobs.ptr, static_cast<int>(n), s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+            s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
+      }
+      GMS_CUDA(cudaGetLastError());
+      GMS_CUDA(cudaEventRecord(s.k_stop, s.stream));
+    }
+    copy(s.h_out.ptr, s.d_out.ptr, n * sizeof(JobOut), cudaMemcpyDeviceToHost, s.stream);
+    copy(s.h_counter.ptr, s.d_counter.ptr, sizeof(uint32_t), cudaMemcpyDeviceToHost, s.stream);
+    if (!emu) GMS_CUDA(cudaEventRecord(s.done, s.stream));
+    st.threads_per_block = threads;
+    st.shared_scratch = c.shared;
+  };
+
+  auto harvest = [&](size_t ci) {
+    const Chunk& c = chunks[ci];
+    Slot& s = ws.slots[ci % 2];
+    const size_t n = c.end - c.begin;
+    if (emu) {
+      st.kernel_seconds += s.emu_kernel_s;
+    } else {
+      GMS_CUDA(cudaEventSynchronize(s.done));
+      float ms = 0;
+      GMS_CUDA(cudaEventElapsedTime(&ms, s.k_start, s.k_stop));
+      st.kernel_seconds += ms * 1e-3;
+    }
+    const uint32_t total = *s.h_counter.ptr;
+    if (total > c.slot_ops) throw std::logic_error("extend_batch_cuda: CIGAR buffer overrun");
+    const size_t base = pool.size();
+    pool.resize(base + total);
+    // pageable destination: the copy has completed once the stream is synchronised
+    copy(pool.data() + base, s.d_packed.ptr, total * sizeof(uint32_t), cudaMemcpyDeviceToHost,
+         s.stream);
+    if (!emu && total) GMS_CUDA(cudaStreamSynchronize(s.stream));
+    for (size_t p = 0; p < n; ++p) {
+      const JobOut& o = s.h_out.ptr[p];
+      const uint32_t id = order[c.begin + p];
+      out.results[id] = o.res;
+      pool_begin[id] = base + o.off;
+      pool_len[id] = o.n_ops;
+    }
+  };
+
+  // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot
+  // c % 2 is free again because chunk c-2 was unpacked in the previous iteration.
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    launch(ci);
+    if (ci > 0) harvest(ci - 1);
+  }
+  if (!chunks.empty()) harvest(chunks.size() - 1);
+
+  out.cigar.clear();
+  out.cigar.reserve(pool.size());
+  out.cigar_offset.assign(n_jobs + 1, 0);
+  for (size_t id = 0; id < n_jobs; ++id) {
+    const auto b = pool.begin() + static_cast<std::ptrdiff_t>(pool_begin[id]);
+    out.cigar.insert(out.cigar.end(), b, b + pool_len[id]);
+    out.cigar_offset[id + 1] = static_cast<uint32_t>(out.cigar.size());
+  }
+  st.chunks = chunks.size();
+  if (stats) *stats = st;
+}
+
+}  // namespace gms::cuda

@@ -1,0 +1,53 @@
+// Host interface of the CUDA extension kernels. Deliberately free of CUDA types so that the
+// pybind11 bindings (bind_cuda.cpp) compile with the host compiler alone.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/extend_batch.hpp"
+
+namespace gms::cuda {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  size_t total_memory = 0;  // bytes
+  int major = 0, minor = 0;  // compute capability
+  int multiprocessors = 0;
+};
+
+// Number of usable CUDA devices; 0 (never an exception) without a GPU or a driver.
+int device_count();
+std::vector<DeviceInfo> devices();
+
+enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2 };
+
+struct CudaExtendOptions {
+  ScratchMode scratch = ScratchMode::Auto;  // where each thread keeps its two DP rows
+  size_t chunk_jobs = 0;                    // jobs per launch at most; 0 = automatic
+  uint64_t memory_budget = 0;  // device bytes per buffer slot; 0 = from cudaMemGetInfo
+  // Runs the same planning, packing and unpacking with the kernel's threads executed on the host
+  // (no GPU needed): lets the CPU-only CI test everything but the device itself.
+  bool emulate = false;
+};
+
+struct CudaExtendStats {
+  double kernel_seconds = 0;  // sum of the extension kernels' cudaEvent times
+  size_t chunks = 0;
+  int threads_per_block = 0;  // of the last launch
+  bool shared_scratch = false;  // of the last launch
+};
+
+// Same contract as gms::extend_batch: results and CIGARs in job order, bit-identical to
+// extend_scalar + extend_traceback on each job. Throws std::invalid_argument for a bad device
+// index and std::runtime_error (naming the failing CUDA call) for any CUDA error.
+void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                       ExtendBatchOutput& out, int device_id, const CudaExtendOptions& opt = {},
+                       CudaExtendStats* stats = nullptr);
+
+// Frees the cached device and pinned buffers of every device.
+void release_workspaces();
+
+}  // namespace gms::cuda
