@@ -33,6 +33,16 @@ class Progress:
             print(file=sys.stderr)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _log(args: argparse.Namespace, msg: str) -> None:
     if not getattr(args, "quiet", False):
         print(f"[gmsaccel] {msg}", file=sys.stderr)
@@ -59,10 +69,15 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     t0 = time.monotonic()
     index = open_index(args.reference, quiet=args.quiet)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
-    if args.output != "-":
-        parent = Path(args.output).resolve().parent
+    # Check where the results go before the work, not after it.
+    for path in (args.output, args.metrics):
+        if path is None or path == "-":
+            continue
+        parent = Path(path).resolve().parent
         if not parent.is_dir():
-            raise _core.InputError(f"{args.output}: directory {parent} does not exist")
+            raise _core.InputError(f"{path}: directory {parent} does not exist")
+        if Path(path).is_dir():
+            raise _core.InputError(f"{path}: is a directory")
     progress = Progress(args.quiet)
     stats = aligner.align_fastq(
         args.reads1, args.reads2, args.output, read_group=args.read_group,
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("-o", "--output", help="index file (default: REFERENCE.gxi)")
     pi.add_argument("-k", type=int, default=21, help="minimizer k-mer length (default 21)")
     pi.add_argument("-w", type=int, default=11, help="minimizer window (default 11)")
-    pi.add_argument("--max-occ", type=int, default=500,
+    pi.add_argument("--max-occ", type=_positive_int, default=500,
                     help="skip minimizers seen more often than this (default 500)")
     pi.add_argument("-q", "--quiet", action="store_true")
 
@@ -151,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
     pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
                     help="force a SIMD level (default: the widest this CPU has)")
-    pa.add_argument("--batch-size", type=int, default=20000, help="reads per batch")
-    pa.add_argument("--sort-memory", type=int, default=64, metavar="MIB",
+    pa.add_argument("--batch-size", type=_positive_int, default=20000, help="reads per batch")
+    pa.add_argument("--sort-memory", type=_positive_int, default=64, metavar="MIB",
                     help="sort buffer in MiB; larger runs spill to temporary files (default 64)")
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
@@ -177,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in ("index", "align"):
+        # Our own errors name the file and the record in one line; htslib's log lines
+        # ("[E::bgzf_read_block] ...") for the same failure would only bury them.
+        import pysam
+
+        pysam.set_verbosity(0)
     try:
         if args.command == "index":
             return cmd_index(args)

@@ -1,0 +1,81 @@
+"""Shared fixtures: a small random reference and simulated reads, written once per session."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysam
+import pytest
+
+import gmsaccel
+from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq
+
+SRC_DIR = Path(gmsaccel.__file__).resolve().parents[1]
+
+
+def cli_env() -> dict[str, str]:
+    """Environment in which `python -m gmsaccel` imports the same package as the tests."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SRC_DIR), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def run_cli(*args: str | os.PathLike, stdin: bytes | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    """Runs `python -m gmsaccel ARGS`; stdout and stderr come back as bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "gmsaccel", *map(os.fspath, args)],
+        input=stdin, capture_output=True, env=cli_env(), timeout=timeout, check=False)
+
+
+def random_genome(seed: int, lengths: dict[str, int]) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    return [(name, "".join(rng.choices("ACGT", k=n))) for name, n in lengths.items()]
+
+
+def write_fasta(path: Path, contigs: list[tuple[str, str]], width: int = 60) -> Path:
+    with open(path, "w") as fh:
+        for name, seq in contigs:
+            fh.write(f">{name}\n")
+            for i in range(0, len(seq), width):
+                fh.write(seq[i : i + width] + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    ref: Path  # FASTA with .fai, no saved index beside it
+    contigs: list[tuple[str, str]]
+    r1: Path  # gzip FASTQ, paired with r2
+    r2: Path
+    n_pairs: int
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    d = tmp_path_factory.mktemp("data")
+    contigs = random_genome(11, {"chrA": 30_000, "chrB": 12_000})
+    ref = write_fasta(d / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    haps, _ = plant_variants(contigs, rate=0.001, seed=3)
+    n = 3000
+    r1, r2 = simulate_pairs(haps, n, read_length=150, seed=4)
+    return Dataset(ref, contigs, write_fastq(d / "r_1.fq.gz", r1),
+                   write_fastq(d / "r_2.fq.gz", r2), n)
+
+
+@pytest.fixture(scope="session")
+def index_path(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of dataset.ref saved away from the FASTA (so that ref.fa.gxi does not exist)."""
+    from gmsaccel.align import Index
+
+    out = tmp_path_factory.mktemp("index") / "ref.gxi"
+    Index.build(dataset.ref).save(out)
+    return out

@@ -1,0 +1,775 @@
+"""The command line, end to end: `python -m gmsaccel index|align|doctor` in a subprocess.
+
+Happy paths check the BAM it writes (sorted, indexed, header lines, read groups), stdout output,
+determinism over threads and batch sizes. Bad input must fail with exit status 1, one stderr line
+'gmsaccel COMMAND: error: ...' that names the file (and the record where there is one), no
+traceback, nothing at the output path and no temporary files left beside it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pysam
+import pytest
+from conftest import Dataset, cli_env, random_genome, run_cli, write_fasta
+
+from gmsaccel.evaluate import mapping_accuracy
+
+RG = r"@RG\tID:grp1\tSM:sample1"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def fastq_records(path: Path) -> list[tuple[str, str, str]]:
+    with pysam.FastxFile(str(path)) as fh:
+        return [(r.name, r.sequence, r.quality) for r in fh]
+
+
+def write_fq(path: Path, recs: list[tuple[str, str, str]]) -> Path:
+    text = "".join(f"@{n}\n{s}\n+\n{q}\n" for n, s, q in recs)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode(), mtime=0))
+    else:
+        path.write_text(text)
+    return path
+
+
+def sam_records(bam: Path | bytes) -> list[str]:
+    """All records as SAM text lines (header excluded), in file order."""
+    if isinstance(bam, bytes):
+        text = bam.decode()
+    else:
+        text = pysam.samtools.view(str(bam))
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("@")]
+
+
+def header_of(bam: Path) -> dict:
+    with pysam.AlignmentFile(str(bam)) as f:
+        return f.header.to_dict()
+
+
+def ok(proc: subprocess.CompletedProcess[bytes]) -> str:
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return err
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[bytes], command: str,
+                         *needles: str, out: Path | None = None) -> str:
+    """Exit 1, exactly one stderr line 'gmsaccel COMMAND: error: ...' containing every needle,
+    no traceback; nothing at `out` (nor its index) and nothing else left in its directory,
+    which the caller created empty."""
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert line.startswith(f"gmsaccel {command}: error: "), line
+    for n in needles:
+        assert n in line, f"{n!r} not in {line!r}"
+    if out is not None:
+        assert not out.exists()
+        assert not Path(f"{out}.bai").exists()
+        assert sorted(p.name for p in out.parent.iterdir()) == []
+    return line
+
+
+@pytest.fixture()
+def outdir(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(scope="module")
+def paired_bam(dataset: Dataset, index_path: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("paired") / "sample.bam"
+    proc = run_cli("align", index_path, dataset.r1, dataset.r2, "-o", out, "-R", RG,
+                   "--metrics", out.with_suffix(".json"))
+    return out, ok(proc)
+
+
+# ---------------------------------------------------------------------------------------------
+# help, doctor, device
+
+
+@pytest.mark.parametrize("command", [[], ["index"], ["align"], ["demo"], ["doctor"]])
+def test_help_exits_zero(command: list[str]) -> None:
+    proc = run_cli(*command, "--help")
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode()
+    assert out.startswith("usage: gmsaccel")
+    if command:
+        assert f"gmsaccel {command[0]}" in out.splitlines()[0]
+
+
+def test_version() -> None:
+    import gmsaccel
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.decode().strip() == f"gmsaccel {gmsaccel.__version__}"
+
+
+def test_doctor_text() -> None:
+    proc = run_cli("doctor")
+    ok(proc)
+    keys = {ln.split()[0] for ln in proc.stdout.decode().splitlines() if ln.strip()}
+    assert {"version", "simd_level", "cuda_compiled", "gpu_available", "devices"} <= keys
+
+
+def test_doctor_json() -> None:
+    import gmsaccel
+    from gmsaccel import _core
+
+    proc = run_cli("doctor", "--json")
+    ok(proc)
+    info = json.loads(proc.stdout)
+    assert {"version", "simd_level", "cuda_compiled", "gpu_available", "devices"} <= info.keys()
+    assert info["version"] == gmsaccel.__version__
+    assert info["simd_level"] == _core.simd_level()
+    assert isinstance(info["cuda_compiled"], bool)
+    assert isinstance(info["gpu_available"], bool)
+    assert isinstance(info["devices"], list)
+    if not info["gpu_available"]:
+        assert info["devices"] == []
+
+
+@pytest.mark.parametrize("device", ["gpu", "gpu:0"])
+def test_device_gpu_without_cuda(dataset: Dataset, index_path: Path, outdir: Path,
+                                 device: str) -> None:
+    info = json.loads(run_cli("doctor", "--json").stdout)
+    if info["cuda_compiled"]:
+        pytest.skip("this build has CUDA kernels")
+    out = outdir / "x.bam"
+    proc = run_cli("align", index_path, dataset.r1, dataset.r2, "-o", out, "--device", device)
+    assert_clean_failure(proc, "align", f"--device {device}", "CUDA", out=out)
+
+
+def test_unknown_device(dataset: Dataset, index_path: Path, outdir: Path) -> None:
+    out = outdir / "x.bam"
+    proc = run_cli("align", index_path, dataset.r1, "-o", out, "--device", "tpu")
+    assert_clean_failure(proc, "align", "tpu", out=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# index
+
+
+def test_index_writes_gxi_and_reports(dataset: Dataset, tmp_path: Path) -> None:
+    ref = tmp_path / "genome.fa"
+    shutil.copy(dataset.ref, ref)
+    proc = run_cli("index", ref)
+    err = ok(proc)
+    gxi = tmp_path / "genome.fa.gxi"
+    assert gxi.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.fa", "genome.fa.gxi"]
+    assert f"wrote {gxi}" in err
+    assert re.search(r"indexed 2 contigs, 42,000 bp, [\d,]+ minimizers in \d+\.\d+ s", err), err
+    mb = re.search(r"\((\d+\.\d) MB\)", err)
+    assert mb and abs(float(mb.group(1)) - gxi.stat().st_size / 1e6) <= 0.05, err
+
+    from gmsaccel.align import Index
+
+    idx = Index.load(gxi)
+    assert [(c.name, c.length) for c in idx.contigs] == [
+        (n, len(s)) for n, s in dataset.contigs]
+
+
+def test_index_output_option_and_quiet(dataset: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "other.gxi"
+    proc = run_cli("index", dataset.ref, "-o", out, "-q")
+    assert ok(proc) == ""
+    assert out.stat().st_size > 0
+
+
+def _index_failure(tmp_path: Path, fasta_text: str, *needles: str) -> None:
+    d = tmp_path / "ref"
+    d.mkdir()
+    fa = d / "bad.fa"
+    fa.write_text(fasta_text)
+    proc = run_cli("index", fa)
+    assert_clean_failure(proc, "index", str(fa), *needles)
+    assert sorted(p.name for p in d.iterdir()) == ["bad.fa"]
+
+
+def test_index_duplicate_contig(tmp_path: Path) -> None:
+    _index_failure(tmp_path, ">c1\nACGTACGTAC\n>c2 x\nACGTAAAA\n>c1\nGGGGCCCC\n",
+                   "record 3", "c1", "duplicate")
+
+
+def test_index_empty_contig(tmp_path: Path) -> None:
+    _index_failure(tmp_path, ">c1\nACGTACGTAC\n>empty\n>c3\nGGGGCCCC\n",
+                   "record 2", "empty")
+
+
+def test_index_empty_last_contig(tmp_path: Path) -> None:
+    _index_failure(tmp_path, ">c1\nACGTACGTAC\n>tail\n", "record 2", "tail", "empty")
+
+
+def test_index_missing_fasta(tmp_path: Path) -> None:
+    fa = tmp_path / "nope.fa"
+    proc = run_cli("index", fa)
+    assert_clean_failure(proc, "index", str(fa))
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# align: happy paths
+
+
+def test_align_paired_bam(paired_bam: tuple[Path, str], dataset: Dataset) -> None:
+    bam, err = paired_bam
+    assert pysam.samtools.quickcheck(str(bam)) == ""
+    assert Path(f"{bam}.bai").exists()
+    assert sorted(p.name for p in bam.parent.iterdir()) == [
+        "sample.bam", "sample.bam.bai", "sample.json"]
+    assert re.search(r"6,000 reads, [\d,]+ mapped", err), err
+
+    hdr = header_of(bam)
+    assert hdr["HD"]["SO"] == "coordinate"
+    want_sq = [{"SN": n, "LN": len(s), "M5": hashlib.md5(s.upper().encode()).hexdigest()}
+               for n, s in dataset.contigs]
+    assert [{k: sq[k] for k in ("SN", "LN", "M5")} for sq in hdr["SQ"]] == want_sq
+    assert hdr["RG"] == [{"ID": "grp1", "SM": "sample1"}]
+    (pg,) = [p for p in hdr["PG"] if p["ID"] == "gmsaccel"]
+    assert pg["CL"].startswith("gmsaccel align ")
+    assert str(dataset.r1) in pg["CL"] and str(dataset.r2) in pg["CL"]
+    assert "ID:grp1" in pg["CL"]
+
+    keys = []
+    n = 0
+    with pysam.AlignmentFile(str(bam)) as f:
+        for r in f:
+            n += 1
+            assert r.get_tag("RG") == "grp1"
+            keys.append((r.reference_id if r.reference_id >= 0 else 1 << 30,
+                         r.reference_start))
+    assert n >= 2 * dataset.n_pairs
+    assert keys == sorted(keys)
+    # the .bai works
+    with pysam.AlignmentFile(str(bam)) as f:
+        assert f.count(dataset.contigs[1][0], 1000, 2000) > 0
+
+    acc = mapping_accuracy(bam)
+    assert acc.reads == 2 * dataset.n_pairs
+    assert acc.mapped_fraction(0) > 0.99
+    assert acc.wrong_fraction(20) < 0.01
+
+
+def test_metrics_json(paired_bam: tuple[Path, str], dataset: Dataset) -> None:
+    bam, _ = paired_bam
+    m = json.loads(bam.with_suffix(".json").read_text())
+    assert m["reads"] == 2 * dataset.n_pairs
+    assert 0.99 * m["reads"] <= m["mapped"] <= m["reads"]
+    assert m["insert_model"]["valid"]
+    assert abs(m["insert_model"]["mean"] - 400) < 20
+
+
+def test_align_single_end(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "se.bam"
+    ok(run_cli("align", index_path, dataset.r1, "-o", out, "-t", "2", "-q"))
+    assert pysam.samtools.quickcheck(str(out)) == ""
+    assert Path(f"{out}.bai").exists()
+    assert header_of(out)["HD"]["SO"] == "coordinate"
+    with pysam.AlignmentFile(str(out)) as f:
+        recs = [r for r in f if not (r.is_secondary or r.is_supplementary)]
+    assert len(recs) == dataset.n_pairs
+    assert not any(r.is_paired for r in recs)
+    assert sum(not r.is_unmapped for r in recs) > 0.99 * dataset.n_pairs
+
+
+def test_stdout_bam(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    proc = run_cli("align", index_path, dataset.r1, dataset.r2, "-o", "-", "-q")
+    assert ok(proc) == ""
+    assert proc.stdout[:2] == b"\x1f\x8b"  # BGZF
+    path = tmp_path / "stdout.bam"
+    path.write_bytes(proc.stdout)
+    assert pysam.samtools.quickcheck(str(path)) == ""
+    with pysam.AlignmentFile(str(path)) as f:
+        assert f.header.to_dict()["HD"]["SO"] == "coordinate"
+        assert sum(1 for _ in f) >= 2 * dataset.n_pairs
+    assert list(tmp_path.iterdir()) == [path]  # no index, no temporaries in the cwd either
+
+
+def test_stdout_is_default_and_sam_format(dataset: Dataset, index_path: Path,
+                                          paired_bam: tuple[Path, str]) -> None:
+    proc = run_cli("align", index_path, dataset.r1, dataset.r2, "--output-fmt", "sam",
+                   "-R", RG)
+    ok(proc)
+    text = proc.stdout.decode()
+    assert text.startswith("@HD\tVN:1.6\tSO:coordinate\n")
+    assert sam_records(proc.stdout) == sam_records(paired_bam[0])
+
+
+def test_sam_file_by_extension(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.sam"
+    ok(run_cli("align", index_path, dataset.r1, "-o", out, "-q"))
+    assert out.read_text().startswith("@HD")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.sam"]
+
+
+def test_unsorted_keeps_input_order(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "u.bam"
+    ok(run_cli("align", index_path, dataset.r1, dataset.r2, "-o", out, "--unsorted", "-t", "2",
+               "--batch-size", "100"))
+    assert header_of(out)["HD"]["SO"] == "unsorted"
+    assert not Path(f"{out}.bai").exists()
+    names = [n for n, _, _ in fastq_records(dataset.r1)]
+    with pysam.AlignmentFile(str(out)) as f:
+        prim = [(r.query_name, r.is_read1) for r in f
+                if not (r.is_secondary or r.is_supplementary)]
+    assert prim == [(n, first) for n in names for first in (True, False)]
+
+
+def test_fasta_with_saved_index_is_used(dataset: Dataset, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.fa"
+    shutil.copy(dataset.ref, ref)
+    shutil.copy(f"{dataset.ref}.fai", f"{ref}.fai")
+    ok(run_cli("index", ref, "-q"))
+    gxi = Path(f"{ref}.gxi")
+    before = gxi.stat().st_mtime_ns
+    out = tmp_path / "a.bam"
+    err = ok(run_cli("align", ref, dataset.r1, "-o", out))
+    assert "indexing" not in err  # the saved index was loaded, not rebuilt
+    assert gxi.stat().st_mtime_ns == before
+    assert pysam.samtools.quickcheck(str(out)) == ""
+
+
+def test_fasta_without_index_is_indexed_on_the_fly(dataset: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "a.bam"
+    err = ok(run_cli("align", dataset.ref, dataset.r1, "-o", out))
+    assert f"indexing {dataset.ref}" in err
+    assert not Path(f"{dataset.ref}.gxi").exists()
+    assert pysam.samtools.quickcheck(str(out)) == ""
+
+
+def test_reads_from_stdin(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stdin.bam"
+    ok(run_cli("align", index_path, "-", "-o", out, "-q", stdin=dataset.r1.read_bytes()))
+    with pysam.AlignmentFile(str(out)) as f:
+        assert sum(not r.is_secondary and not r.is_supplementary for r in f) == dataset.n_pairs
+
+
+def test_overwrites_existing_output_and_index(dataset: Dataset, index_path: Path,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "o.bam"
+    out.write_bytes(b"old")
+    Path(f"{out}.bai").write_bytes(b"old")
+    ok(run_cli("align", index_path, dataset.r1, "-o", out, "-q"))
+    assert pysam.samtools.quickcheck(str(out)) == ""
+    with pysam.AlignmentFile(str(out)) as f:
+        assert f.count(dataset.contigs[0][0]) > 0  # uses the new .bai
+
+
+# ---------------------------------------------------------------------------------------------
+# determinism
+
+
+@pytest.fixture(scope="module")
+def baseline_records(dataset: Dataset, index_path: Path,
+                     tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    out = tmp_path_factory.mktemp("det") / "t1.bam"
+    ok(run_cli("align", index_path, dataset.r1, dataset.r2, "-o", out, "-t", "1", "-q",
+               "-R", RG))
+    return sam_records(out)
+
+
+@pytest.mark.parametrize("opts", [["-t", "2"], ["-t", "3"], ["--batch-size", "7"],
+                                  ["--batch-size", "7", "-t", "2"],
+                                  ["--sort-memory", "1"]],
+                         ids=lambda o: " ".join(o))
+def test_deterministic(dataset: Dataset, index_path: Path, tmp_path: Path,
+                       baseline_records: list[str], opts: list[str]) -> None:
+    out = tmp_path / "x.bam"
+    ok(run_cli("align", index_path, dataset.r1, dataset.r2, "-o", out, "-q", "-R", RG, *opts))
+    assert sam_records(out) == baseline_records
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bam", "x.bam.bai"]
+
+
+# ---------------------------------------------------------------------------------------------
+# align: bad input
+
+
+def _align_fail(index: Path, reads: list[Path], outdir: Path, *needles: str,
+                extra: tuple[str, ...] = ()) -> str:
+    out = outdir / "x.bam"
+    proc = run_cli("align", index, *reads, "-o", out, *extra)
+    return assert_clean_failure(proc, "align", *needles, out=out)
+
+
+def test_missing_reads_file(index_path: Path, tmp_path: Path, outdir: Path) -> None:
+    missing = tmp_path / "missing_1.fq.gz"
+    _align_fail(index_path, [missing], outdir, str(missing), "No such file")
+
+
+def test_missing_mate_file(dataset: Dataset, index_path: Path, tmp_path: Path,
+                           outdir: Path) -> None:
+    missing = tmp_path / "missing_2.fq"
+    _align_fail(index_path, [dataset.r1, missing], outdir, str(missing))
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root can read any file")
+def test_unreadable_reads_file(dataset: Dataset, index_path: Path, tmp_path: Path,
+                               outdir: Path) -> None:
+    r1 = tmp_path / "locked.fq.gz"
+    shutil.copy(dataset.r1, r1)
+    r1.chmod(0)
+    try:
+        _align_fail(index_path, [r1], outdir, str(r1), "Permission denied")
+    finally:
+        r1.chmod(0o644)
+
+
+def test_truncated_gzip(dataset: Dataset, index_path: Path, tmp_path: Path,
+                        outdir: Path) -> None:
+    data = dataset.r1.read_bytes()
+    assert len(data) > 100_000
+    r1 = tmp_path / "cut.fq.gz"
+    r1.write_bytes(data[:-1000])
+    line = _align_fail(index_path, [r1], outdir, str(r1), "truncated")
+    assert re.search(r"record \d+", line), line
+
+
+def test_truncated_gzip_paired_threads(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                       outdir: Path) -> None:
+    data = dataset.r2.read_bytes()
+    r2 = tmp_path / "cut_2.fq.gz"
+    r2.write_bytes(data[:-1000])
+    _align_fail(index_path, [dataset.r1, r2], outdir, str(r2),
+                extra=("-t", "2", "--batch-size", "50"))
+
+
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _bgzip(path: Path, recs: list[tuple[str, str, str]]) -> bytes:
+    plain = write_fq(path.with_suffix(".plain"), recs)
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    plain.unlink()
+    return path.read_bytes()
+
+
+def test_truncated_bgzf_mid_block(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                  outdir: Path) -> None:
+    r1 = tmp_path / "cut.fq.bgz"
+    data = _bgzip(r1, fastq_records(dataset.r1))
+    assert len(data) > 100_000
+    r1.write_bytes(data[:-5000])
+    _align_fail(index_path, [r1], outdir, str(r1), "record", extra=("-t", "2"))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "csrc/fastq.cpp FastqReader never calls bgzf_check_EOF: a BGZF FASTQ cut at a block "
+    "boundary (EOF marker block missing) is read as complete and align exits 0"))
+def test_bgzf_without_eof_marker(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                 outdir: Path) -> None:
+    r1 = tmp_path / "noeof.fq.gz"
+    data = _bgzip(r1, fastq_records(dataset.r1)[:1000])
+    assert data.endswith(BGZF_EOF)
+    r1.write_bytes(data[: -len(BGZF_EOF)])
+    _align_fail(index_path, [r1], outdir, str(r1), "truncated")
+
+
+def test_index_truncated_gzip_fasta(dataset: Dataset, tmp_path: Path) -> None:
+    fa = tmp_path / "ref.fa.gz"
+    data = gzip.compress(dataset.ref.read_bytes(), mtime=0)
+    fa.write_bytes(data[: len(data) // 2])
+    proc = run_cli("index", fa)
+    assert_clean_failure(proc, "index", str(fa), "truncated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.fa.gz"]
+
+
+def test_fastq_missing_plus_line(index_path: Path, tmp_path: Path, outdir: Path) -> None:
+    r1 = tmp_path / "noplus.fq"
+    r1.write_text("@a\nACGT\n+\nIIII\n@b\nACGT\n+\nIIII\n@c\nACGT\nIIII\n@d\nACGT\n+\nIIII\n")
+    _align_fail(index_path, [r1], outdir, str(r1), "record 3", "(c)", "'+'")
+
+
+def test_fastq_seq_qual_mismatch(index_path: Path, tmp_path: Path, outdir: Path) -> None:
+    r1 = tmp_path / "len.fq.gz"
+    recs = [(f"q{i}", "ACGTACGT", "IIIIIIII") for i in range(5)]
+    recs[3] = ("q3", "ACGTACGT", "IIIIIII")
+    write_fq(r1, recs)
+    _align_fail(index_path, [r1], outdir, str(r1), "record 4", "(q3)", "8 vs 7")
+
+
+def test_mate_files_with_different_counts(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                          outdir: Path) -> None:
+    recs = fastq_records(dataset.r2)
+    r2 = write_fq(tmp_path / "short_2.fq", recs[:-10])
+    _align_fail(index_path, [dataset.r1, r2], outdir, str(r2), str(dataset.r1),
+                f"after {len(recs) - 10} records")
+
+
+def test_mate_files_r1_shorter(dataset: Dataset, index_path: Path, tmp_path: Path,
+                               outdir: Path) -> None:
+    recs = fastq_records(dataset.r1)
+    r1 = write_fq(tmp_path / "short_1.fq", recs[:25])
+    _align_fail(index_path, [r1, dataset.r2], outdir, str(r1), "after 25 records",
+                extra=("-t", "2", "--batch-size", "10"))
+
+
+def test_mate_files_with_mismatched_names(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                          outdir: Path) -> None:
+    recs = fastq_records(dataset.r2)
+    recs[1500], recs[1501] = recs[1501], recs[1500]
+    r2 = write_fq(tmp_path / "swapped_2.fq.gz", recs)
+    _align_fail(index_path, [dataset.r1, r2], outdir, str(r2), str(dataset.r1), "record 1501",
+                f"({recs[1500][0]})", extra=("-t", "2"))
+
+
+def test_index_of_other_reference_beside_fasta(dataset: Dataset, index_path: Path,
+                                               tmp_path: Path, outdir: Path) -> None:
+    other = write_fasta(tmp_path / "B.fa", random_genome(99, {"chr1": 20_000}))
+    pysam.faidx(str(other))
+    shutil.copy(index_path, f"{other}.gxi")
+    _align_fail(other, [dataset.r1], outdir, f"{other}.gxi", str(other), "different reference")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open_index (src/gmsaccel/align.py) compares only contig names and lengths from the .fai "
+    "with the saved REF.fa.gxi; a reference with the same names and lengths but other sequence "
+    "is aligned against the stale index without a word"))
+def test_index_of_other_reference_same_names(dataset: Dataset, index_path: Path,
+                                             tmp_path: Path, outdir: Path) -> None:
+    lengths = {n: len(s) for n, s in dataset.contigs}
+    other = write_fasta(tmp_path / "B.fa", random_genome(99, lengths))
+    pysam.faidx(str(other))
+    shutil.copy(index_path, f"{other}.gxi")
+    _align_fail(other, [dataset.r1], outdir, f"{other}.gxi", "different reference")
+
+
+def test_not_an_index(dataset: Dataset, tmp_path: Path, outdir: Path) -> None:
+    fake = tmp_path / "fake.gxi"
+    shutil.copy(dataset.ref, fake)  # a FASTA under an index name
+    _align_fail(fake, [dataset.r1], outdir, str(fake), "not a gmsaccel index")
+
+
+def test_empty_file_as_index(dataset: Dataset, tmp_path: Path, outdir: Path) -> None:
+    fake = tmp_path / "empty.gxi"
+    fake.write_bytes(b"")
+    _align_fail(fake, [dataset.r1], outdir, str(fake), "not a gmsaccel index")
+
+
+def test_truncated_index(dataset: Dataset, index_path: Path, tmp_path: Path,
+                         outdir: Path) -> None:
+    cut = tmp_path / "cut.gxi"
+    cut.write_bytes(index_path.read_bytes()[:-100])
+    _align_fail(cut, [dataset.r1], outdir, str(cut), "truncated")
+
+
+def test_missing_reference(dataset: Dataset, tmp_path: Path, outdir: Path) -> None:
+    for ref in (tmp_path / "none.fa", tmp_path / "none.gxi"):
+        _align_fail(ref, [dataset.r1], outdir, str(ref))
+
+
+def test_output_directory_missing(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "no" / "such" / "x.bam"
+    proc = run_cli("align", index_path, dataset.r1, "-o", out)
+    assert_clean_failure(proc, "align", str(out), "does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("rg", [r"@RG\tSM:y", r"@RG\tID:\tSM:y", "ID:x", r"@RG\tIDx"])
+def test_malformed_read_group(dataset: Dataset, index_path: Path, outdir: Path,
+                              rg: str) -> None:
+    line = _align_fail(index_path, [dataset.r1], outdir, extra=("-R", rg))
+    assert "read group" in line
+
+
+def test_output_is_a_directory(dataset: Dataset, index_path: Path, outdir: Path) -> None:
+    proc = run_cli("align", index_path, dataset.r1, "-o", outdir)
+    assert_clean_failure(proc, "align", str(outdir), "is a directory")
+    assert list(outdir.iterdir()) == []
+    assert sorted(p.name for p in outdir.parent.iterdir()) == ["out"]
+
+
+def test_metrics_directory_missing(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                   outdir: Path) -> None:
+    metrics = tmp_path / "nodir" / "m.json"
+    _align_fail(index_path, [dataset.r1], outdir, str(metrics), "does not exist",
+                extra=("--metrics", str(metrics)))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open_index (src/gmsaccel/align.py) prints 'gmsaccel: indexing DIR ...' for a reference "
+    "that exists but is a directory, before the one-line error: two stderr lines"))
+def test_reference_is_a_directory(dataset: Dataset, tmp_path: Path, outdir: Path) -> None:
+    ref = tmp_path / "refdir"
+    ref.mkdir()
+    _align_fail(ref, [dataset.r1], outdir, str(ref), "is a directory")
+
+
+@pytest.fixture(scope="module")
+def big_fastq(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 150,000 single-end reads (plain text), enough for a second or more of work."""
+    path = tmp_path_factory.mktemp("big") / "big.fq"
+    path.write_bytes(gzip.decompress(dataset.r1.read_bytes()) * 50)
+    return path
+
+
+@pytest.mark.parametrize("threads", [
+    "1",
+    pytest.param("2", marks=pytest.mark.xfail(strict=True, reason=(
+        "csrc/pipeline.cpp align_fastq_files: an exception from the progress callback "
+        "(KeyboardInterrupt raised in Python) escapes worker() outside any try while the "
+        "other std::threads are joinable: std::terminate, SIGABRT, and out.bam.tmp-PID is "
+        "left in the output directory"))),
+])
+def test_interrupt_cleans_up(big_fastq: Path, index_path: Path, outdir: Path,
+                             threads: str) -> None:
+    out = outdir / "x.bam"
+    cmd = [sys.executable, "-m", "gmsaccel", "align", str(index_path), str(big_fastq),
+           "-o", str(out), "-t", threads, "--batch-size", "500"]
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(outdir.iterdir()):  # the writer has started: alignment is under way
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert text.strip().splitlines() == ["gmsaccel align: interrupted"]
+    assert list(outdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["align", "--batch-size", "0"], ["align", "--batch-size", "-5"],
+    ["align", "--sort-memory", "-1"], ["align", "--batch-size", "x"],
+    ["index", "--max-occ", "-1"],
+], ids=" ".join)
+def test_bad_numeric_options(dataset: Dataset, index_path: Path, outdir: Path,
+                             args: list[str]) -> None:
+    command, *opts = args
+    files = [index_path, dataset.r1, "-o", outdir / "x.bam"] if command == "align" else [
+        dataset.ref, "-o", outdir / "x.gxi"]
+    proc = run_cli(command, *files, *opts)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(
+        f"gmsaccel {command}: error: argument {opts[0]}: "), err
+    assert list(outdir.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "csrc/pipeline.cpp: with batch_reads=0 PairedSource::next reads 0 records, which the "
+    "workers take for the end of input: only the first insert_model_pairs (10,000) reads are "
+    "aligned, the rest dropped silently; the CLI now refuses --batch-size 0, the API does not"))
+def test_api_batch_reads_zero(big_fastq: Path, index_path: Path, tmp_path: Path) -> None:
+    from gmsaccel.align import align_fastq
+
+    n = sum(1 for _ in pysam.FastxFile(str(big_fastq)))
+    assert n > 10_000
+    try:
+        stats = align_fastq(index_path, big_fastq, None, tmp_path / "z.bam", batch_reads=0)
+    except ValueError:
+        return
+    assert stats["reads"] == n
+
+
+def test_mate_suffixes_are_stripped(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
+    recs1 = fastq_records(dataset.r1)[:50]
+    recs2 = fastq_records(dataset.r2)[:50]
+    r1 = write_fq(tmp_path / "s_1.fq", [(f"{n}/1", s, q) for n, s, q in recs1])
+    r2 = write_fq(tmp_path / "s_2.fq", [(f"{n}/2", s, q) for n, s, q in recs2])
+    out = tmp_path / "s.bam"
+    ok(run_cli("align", index_path, r1, r2, "-o", out, "--unsorted", "-q"))
+    with pysam.AlignmentFile(str(out)) as f:
+        names = [r.query_name for r in f if not (r.is_secondary or r.is_supplementary)]
+    assert names == [n for n, _, _ in recs1 for _ in (1, 2)]
+
+
+def test_failure_keeps_existing_output(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                       outdir: Path) -> None:
+    out = outdir / "x.bam"
+    out.write_bytes(b"previous")
+    Path(f"{out}.bai").write_bytes(b"previous")
+    r1 = tmp_path / "cut.fq.gz"
+    r1.write_bytes(dataset.r1.read_bytes()[:-1000])
+    proc = run_cli("align", index_path, r1, "-o", out)
+    assert proc.returncode == 1
+    assert out.read_bytes() == b"previous"
+    assert Path(f"{out}.bai").read_bytes() == b"previous"
+    assert sorted(p.name for p in outdir.iterdir()) == ["x.bam", "x.bam.bai"]
+
+
+# ---------------------------------------------------------------------------------------------
+# align: edge inputs that must succeed
+
+
+def test_empty_fastq(index_path: Path, tmp_path: Path) -> None:
+    for paired in (False, True):
+        r1 = tmp_path / "empty_1.fq"
+        r1.write_text("")
+        r2 = tmp_path / "empty_2.fq.gz"
+        r2.write_bytes(gzip.compress(b""))
+        out = tmp_path / f"empty{int(paired)}.bam"
+        ok(run_cli("align", index_path, r1, *([r2] if paired else []), "-o", out, "-R", RG))
+        assert pysam.samtools.quickcheck(str(out)) == ""
+        assert Path(f"{out}.bai").exists()
+        hdr = header_of(out)
+        assert hdr["HD"]["SO"] == "coordinate" and len(hdr["SQ"]) == 2
+        assert hdr["RG"][0]["ID"] == "grp1"
+        assert sam_records(out) == []
+
+
+def test_short_and_all_n_reads_are_unmapped(dataset: Dataset, index_path: Path,
+                                            tmp_path: Path) -> None:
+    chr_a = dataset.contigs[0][1]
+    recs = [
+        ("short20", chr_a[5000:5020], "I" * 20),
+        ("short1", "A", "I"),
+        ("empty", "", ""),
+        ("allN", "N" * 150, "#" * 150),
+        ("good", chr_a[8000:8150], "I" * 150),
+    ]
+    r1 = write_fq(tmp_path / "edge.fq", recs)
+    out = tmp_path / "edge.bam"
+    ok(run_cli("align", index_path, r1, "-o", out, "--unsorted", "-q"))
+    with pysam.AlignmentFile(str(out)) as f:
+        got = {r.query_name: r for r in f}
+    assert set(got) == {n for n, _, _ in recs}
+    for name in ("short20", "short1", "empty", "allN"):
+        assert got[name].flag == 4, name
+        assert got[name].reference_id == -1
+    assert got["allN"].query_sequence == "N" * 150
+    assert got["good"].flag == 0 and got["good"].reference_start == 8000
+
+
+def test_duplicate_names_single_end(dataset: Dataset, index_path: Path,
+                                    tmp_path: Path) -> None:
+    chr_a = dataset.contigs[0][1]
+    recs = [("dup", chr_a[1000:1150], "I" * 150), ("dup", chr_a[20000:20150], "I" * 150)]
+    r1 = write_fq(tmp_path / "dup.fq", recs)
+    out = tmp_path / "dup.bam"
+    ok(run_cli("align", index_path, r1, "-o", out, "-q"))
+    with pysam.AlignmentFile(str(out)) as f:
+        got = [(r.query_name, r.reference_start) for r in f]
+    assert got == [("dup", 1000), ("dup", 20000)]
