@@ -41,6 +41,7 @@ struct FastqReader::Impl {
   bool has_pending = false;
   std::string p_name, p_comment, p_seq, p_qual;
 
+  bool eof_marker_missing = false;
   ~Impl() {
     if (fp) bgzf_close(fp);
     ks_free(&line);
@@ -130,6 +131,10 @@ FastqReader::FastqReader(const std::string& path, int decompression_threads)
     throw InputError(path + ": cannot open (" + (e ? std::strerror(e) : "not a readable file") +
                      ")");
   }
+  // A BGZF file cut at a block boundary decompresses cleanly: only its missing end-of-file
+  // marker tells. (Not checkable on pipes, where bgzf_check_EOF answers 2.)
+  impl_->eof_marker_missing =
+      bgzf_compression(impl_->fp) == bgzf && bgzf_check_EOF(impl_->fp) == 0;
   // Only BGZF has independent blocks to decompress in parallel; plain gzip is one stream.
   if (decompression_threads > 0 && bgzf_compression(impl_->fp) == bgzf) {
     if (bgzf_mt(impl_->fp, decompression_threads, 256) < 0) {
@@ -148,6 +153,10 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
   while (batch.size() < max_reads) {
     if (!s.has_pending) {
       if (s.eof || !s.parse_record()) {
+        if (!s.eof && s.eof_marker_missing) {
+          throw InputError(s.path + ": record " + std::to_string(s.records + 1) +
+                           ": truncated (file ends without the BGZF end-of-file marker)");
+        }
         s.eof = true;
         break;
       }

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -79,6 +80,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
                                  const std::string& header_text, const PipelineOptions& options,
                                  const std::function<void(uint64_t)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (options.batch_reads == 0) throw std::invalid_argument("batch size must be at least 1");
   PipelineResult result;
   PairedSource source(r1_path, r2_path, options.batch_reads);
   BamWriter writer(out_path, header_text, options.writer);
@@ -91,7 +93,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
 
   std::mutex in_mu, out_mu;
   std::map<uint64_t, std::vector<bam1_t*>> ready;
-  uint64_t next_to_write = 0, reads_done = 0;
+  uint64_t next_to_write = 0;
   std::exception_ptr failure;
   bool first_taken = false;
 
@@ -139,12 +141,19 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
           std::lock_guard<std::mutex> lk2(in_mu);
           if (!failure) failure = std::current_exception();
         }
-        reads_done += source.paired() ? b.r1.size() : 0;
         for (bam1_t* r : recs) bam_destroy1(r);
         ready.erase(ready.begin());
         ++next_to_write;
       }
-      if (progress) progress(result.stats.reads);
+      if (progress) {
+        try {
+          progress(result.stats.reads);
+        } catch (...) {  // e.g. KeyboardInterrupt raised in the Python callback
+          std::lock_guard<std::mutex> lk2(in_mu);
+          if (!failure) failure = std::current_exception();
+          return;
+        }
+      }
     }
   };
   const int n = std::max(1, options.threads);

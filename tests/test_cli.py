@@ -355,7 +355,7 @@ def test_fasta_with_saved_index_is_used(dataset: Dataset, tmp_path: Path) -> Non
 def test_fasta_without_index_is_indexed_on_the_fly(dataset: Dataset, tmp_path: Path) -> None:
     out = tmp_path / "a.bam"
     err = ok(run_cli("align", dataset.ref, dataset.r1, "-o", out))
-    assert f"indexing {dataset.ref}" in err
+    assert f"indexed {dataset.ref} in memory" in err
     assert not Path(f"{dataset.ref}.gxi").exists()
     assert pysam.samtools.quickcheck(str(out)) == ""
 
@@ -476,9 +476,6 @@ def test_truncated_bgzf_mid_block(dataset: Dataset, index_path: Path, tmp_path: 
     _align_fail(index_path, [r1], outdir, str(r1), "record", extra=("-t", "2"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "csrc/fastq.cpp FastqReader never calls bgzf_check_EOF: a BGZF FASTQ cut at a block "
-    "boundary (EOF marker block missing) is read as complete and align exits 0"))
 def test_bgzf_without_eof_marker(dataset: Dataset, index_path: Path, tmp_path: Path,
                                  outdir: Path) -> None:
     r1 = tmp_path / "noeof.fq.gz"
@@ -544,10 +541,6 @@ def test_index_of_other_reference_beside_fasta(dataset: Dataset, index_path: Pat
     _align_fail(other, [dataset.r1], outdir, f"{other}.gxi", str(other), "different reference")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open_index (src/gmsaccel/align.py) compares only contig names and lengths from the .fai "
-    "with the saved REF.fa.gxi; a reference with the same names and lengths but other sequence "
-    "is aligned against the stale index without a word"))
 def test_index_of_other_reference_same_names(dataset: Dataset, index_path: Path,
                                              tmp_path: Path, outdir: Path) -> None:
     lengths = {n: len(s) for n, s in dataset.contigs}
@@ -609,9 +602,6 @@ def test_metrics_directory_missing(dataset: Dataset, index_path: Path, tmp_path:
                 extra=("--metrics", str(metrics)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open_index (src/gmsaccel/align.py) prints 'gmsaccel: indexing DIR ...' for a reference "
-    "that exists but is a directory, before the one-line error: two stderr lines"))
 def test_reference_is_a_directory(dataset: Dataset, tmp_path: Path, outdir: Path) -> None:
     ref = tmp_path / "refdir"
     ref.mkdir()
@@ -628,11 +618,7 @@ def big_fastq(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.mark.parametrize("threads", [
     "1",
-    pytest.param("2", marks=pytest.mark.xfail(strict=True, reason=(
-        "csrc/pipeline.cpp align_fastq_files: an exception from the progress callback "
-        "(KeyboardInterrupt raised in Python) escapes worker() outside any try while the "
-        "other std::threads are joinable: std::terminate, SIGABRT, and out.bam.tmp-PID is "
-        "left in the output directory"))),
+    "2",
 ])
 def test_interrupt_cleans_up(big_fastq: Path, index_path: Path, outdir: Path,
                              threads: str) -> None:
@@ -678,10 +664,6 @@ def test_bad_numeric_options(dataset: Dataset, index_path: Path, outdir: Path,
     assert list(outdir.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "csrc/pipeline.cpp: with batch_reads=0 PairedSource::next reads 0 records, which the "
-    "workers take for the end of input: only the first insert_model_pairs (10,000) reads are "
-    "aligned, the rest dropped silently; the CLI now refuses --batch-size 0, the API does not"))
 def test_api_batch_reads_zero(big_fastq: Path, index_path: Path, tmp_path: Path) -> None:
     from gmsaccel.align import align_fastq
 

@@ -80,28 +80,66 @@ def _fai_contigs(fasta: Path) -> list[tuple[str, int]] | None:
     return out
 
 
+_CODE_LETTERS = "ACGTN"
+
+
+def _sequence_mismatch(index: Index, fasta: Path, samples: int = 16, width: int = 64) -> str | None:
+    """Compares windows spread along every contig of an faidx-indexed FASTA with the index: a
+    cheap check that catches an index built from another sequence with the same names and
+    lengths. Returns a description of the first difference, or None."""
+    import pysam
+
+    with pysam.FastaFile(str(fasta)) as fa:
+        for i, c in enumerate(index.contigs):
+            step = max(1, c.length // samples)
+            for start in range(0, c.length, step):
+                end = min(c.length, start + width)
+                ref = fa.fetch(c.name, start, end).upper()
+                ours = "".join(_CODE_LETTERS[x] for x in index.fetch(i, start, end))
+                ref_n = "".join(b if b in "ACGT" else "N" for b in ref)
+                if ref_n != ours:
+                    return f"contig {c.name} differs at {start + 1}-{end}"
+    return None
+
+
 def open_index(reference: str | os.PathLike, *, quiet: bool = True) -> Index:
-    """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa."""
+    """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa.
+    A saved index is checked against the FASTA (contig names, lengths and sampled sequence)."""
     ref = Path(reference)
     if ref.suffix == INDEX_SUFFIX:
         return Index.load(ref)
     if not ref.exists():
         raise _core.InputError(f"{ref}: no such file")
+    if not ref.is_file():
+        raise _core.InputError(f"{ref}: not a FASTA file (is a directory?)")
     saved = Path(str(ref) + INDEX_SUFFIX)
     if saved.exists():
         index = Index.load(saved)
         fai = _fai_contigs(ref)
+        if fai is None:
+            try:  # samtools-style: index the FASTA beside itself so that it can be checked
+                import pysam
+
+                pysam.faidx(str(ref))
+                fai = _fai_contigs(ref)
+            except (OSError, pysam.SamtoolsError):
+                fai = None  # plain-gzip or read-only FASTA: names/lengths cannot be checked
+        problem = None
         if fai is not None and fai != [(c.name, c.length) for c in index.contigs]:
+            problem = "contig names or lengths differ from its .fai"
+        elif fai is not None:
+            problem = _sequence_mismatch(index, ref)
+        if problem:
             raise _core.InputError(
-                f"{saved}: index was built from a different reference than {ref} "
-                "(contig names or lengths differ from its .fai); rebuild it with "
-                f"'gmsaccel index {ref}'"
+                f"{saved}: index was built from a different reference than {ref} ({problem}); "
+                f"rebuild it with 'gmsaccel index {ref}'"
             )
         return index
+    index = Index.build(ref)
     if not quiet:
-        print(f"gmsaccel: indexing {ref} (save time next run: gmsaccel index {ref})",
+        print(f"[gmsaccel] indexed {ref} in memory (save time next run: gmsaccel index {ref})",
               file=sys.stderr)
-    return Index.build(ref)
+    return index
 
 
 @dataclass(frozen=True)

@@ -79,12 +79,14 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if Path(path).is_dir():
             raise _core.InputError(f"{path}: is a directory")
     progress = Progress(args.quiet)
-    stats = aligner.align_fastq(
-        args.reads1, args.reads2, args.output, read_group=args.read_group,
-        sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
-        memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
-        command_line=["gmsaccel", *argv], progress=progress)
-    progress.done()
+    try:
+        stats = aligner.align_fastq(
+            args.reads1, args.reads2, args.output, read_group=args.read_group,
+            sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
+            memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
+            command_line=["gmsaccel", *argv], progress=progress)
+    finally:
+        progress.done()
     wall = time.monotonic() - t0
     reads = stats["reads"]
     model = stats["insert_model"]
