@@ -238,3 +238,28 @@ def test_output_identical_for_simd_threads_and_batch(genome, tmp_path, level: st
     Aligner(idx, simd=level, threads=2).align_fastq(r1, r2, other, batch_reads=37,
                                                     memory_bytes=50_000)
     assert _records(base) == _records(other)
+
+
+def test_python_bam_writer_sorts_and_indexes(aligner: Aligner, genome, tmp_path) -> None:
+    from gmsaccel.align import bam_writer, sam_line
+
+    chrom = genome[1]["chr1"]
+    starts = [50_000, 3_000, 27_000, 12_345]
+    reads = [(f"r{i}", chrom[p:p + 100]) for i, p in enumerate(starts)]
+    reads[1] = ("r1", revcomp(reads[1][1]))
+    out = tmp_path / "api.bam"
+    with bam_writer(out, aligner.index, read_group="@RG\\tID:api\\tSM:s") as w:
+        for name, seq in reads:
+            hits = aligner.map(seq)
+            w.add_sam_line(sam_line(name, seq, hits[0] if hits else None, read_group="api"))
+        w.add_sam_line(sam_line("unmapped", "N" * 50, None, read_group="api"))
+    pysam.samtools.quickcheck(str(out))
+    with pysam.AlignmentFile(str(out)) as f:
+        recs = list(f)
+        assert f.header["HD"]["SO"] == "coordinate"
+    assert [r.reference_start for r in recs[:4]] == sorted(starts)
+    assert recs[-1].is_unmapped and recs[-1].query_name == "unmapped"
+    assert all(r.get_tag("RG") == "api" for r in recs)
+    rc = next(r for r in recs if r.query_name == "r1")
+    assert rc.is_reverse and rc.query_sequence == chrom[3_000:3_100]
+    assert Path(str(out) + ".bai").exists()

@@ -254,3 +254,37 @@ def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,
                 threads: int = 1, device: str = "auto", **kwargs) -> dict:
     """One call from FASTQ to a sorted, indexed BAM."""
     return Aligner(reference, threads=threads, device=device).align_fastq(r1, r2, out, **kwargs)
+
+
+def _sam_quals(qual: str | None, n: int) -> str:
+    return qual if qual is not None else "*" if n == 0 else "I" * n
+
+
+def sam_line(name: str, seq: str, hit: Hit | None, qual: str | None = None,
+             read_group: str | None = None) -> str:
+    """A single-end SAM record (text) for a read and one of its hits (None: unmapped)."""
+    rg = f"\tRG:Z:{read_group}" if read_group else ""
+    if hit is None:
+        return f"{name}\t4\t*\t0\t0\t*\t*\t0\t0\t{seq or '*'}\t{_sam_quals(qual, len(seq))}{rg}"
+    flag = (16 if hit.strand < 0 else 0) | (0 if hit.is_primary else 256)
+    if hit.strand < 0:
+        seq = seq.translate(str.maketrans("ACGTacgt", "TGCAtgca"))[::-1]
+        qual = qual[::-1] if qual is not None else None
+    tags = f"NM:i:{hit.NM}\tMD:Z:{hit.MD}\tAS:i:{hit.score}"
+    if hit.sub_score:
+        tags += f"\tXS:i:{hit.sub_score}"
+    return (f"{name}\t{flag}\t{hit.ctg}\t{hit.r_st + 1}\t{hit.mapq}\t{hit.cigar}\t*\t0\t0\t"
+            f"{seq}\t{_sam_quals(qual, len(seq))}\t{tags}{rg}")
+
+
+def bam_writer(path: str | os.PathLike, index: Index, *, read_group: str | None = None,
+               sort: bool = True, threads: int = 1, memory_bytes: int = 64 << 20,
+               command_line: Sequence[str] | None = None) -> _core.BamWriter:
+    """A BAM writer for alignments to index that sorts, indexes and renames into place on close
+    (use it as a context manager: an exception abandons the output). Add records with
+    add_sam_line(sam_line(...))."""
+    rg_line = parse_read_group(read_group)[0] if read_group else None
+    header = sam_header([(c.name, c.length, c.md5) for c in index.contigs], sorted_output=sort,
+                        read_group_line=rg_line, command_line=command_line)
+    return _core.BamWriter(os.fspath(path), header, sort=sort, threads=threads,
+                           memory_bytes=memory_bytes)
