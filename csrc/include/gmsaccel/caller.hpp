@@ -1,0 +1,55 @@
+// Variant calling over a region shard: reads -> candidates -> active windows -> haplotypes ->
+// read/haplotype likelihoods -> genotypes, jointly over samples.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmsaccel/haplotype.hpp"
+#include "gmsaccel/pileup.hpp"
+
+namespace gms {
+
+struct CallerOptions {
+  int ploidy = 2;                  // 1 or 2
+  ReadFilter filter;
+  CandidateOptions candidates;
+  HaplotypeScoring scoring;
+  double heterozygosity = 1e-3;    // prior of a heterozygous SNV per site
+  double indel_heterozygosity = 1.25e-4;
+  int max_window_candidates = 6;   // more candidates in a window: split the window
+  int window_padding = 12;         // reference bases added either side of a window's candidates
+  double min_qual = 0;             // records with lower QUAL are not emitted at all
+  double low_qual = 20;            // records below are emitted with FILTER LowQual
+  int simd_level = 0;
+};
+
+// Per sample genotype of one record.
+struct SampleCall {
+  std::vector<int> gt;             // allele indices (ploidy entries), -1 = missing
+  std::vector<int> ad;             // reads supporting each allele (REF first)
+  int dp = 0;                      // reads spanning the site
+  int gq = 0;
+  std::vector<int> pl;             // VCF order over the record's alleles
+};
+
+struct VariantRecord {
+  int tid = -1;
+  int64_t pos = 0;                 // 0-based
+  std::string ref;
+  std::vector<std::string> alts;
+  double qual = 0;
+  bool low_qual = false;
+  int dp = 0;                      // total over samples
+  int mq = 0;                      // RMS mapping quality of spanning reads
+  std::vector<SampleCall> samples;
+};
+
+// Calls [start, end) of contig tid from one AlignmentSource per sample; ref_codes covers the
+// contig in full (base codes). Records come out sorted by position.
+std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources, int tid,
+                                       int64_t start, int64_t end, const uint8_t* ref_codes,
+                                       int64_t contig_length, const CallerOptions& opt,
+                                       LoadStats* stats);
+
+}  // namespace gms

@@ -1,0 +1,114 @@
+// Reads for calling: alignments of one region loaded from an indexed BAM/CRAM through htslib,
+// filtered and decoded once; per-position counts; candidate alleles.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <htslib/sam.h>
+
+namespace gms {
+
+struct ReadFilter {
+  int min_mapq = 0;        // reads below are skipped
+  int min_baseq = 13;      // bases below count as no evidence (quality set to 0)
+  uint16_t skip_flags = BAM_FUNMAP | BAM_FSECONDARY | BAM_FQCFAIL | BAM_FDUP;
+  int max_depth = 1000;    // reads starting where this many already overlap are skipped
+};
+
+// One filtered alignment, decoded. Bases of the second mate that overlap its mate's aligned span
+// (same fragment) get quality 0, so each fragment counts once.
+struct ShardRead {
+  int64_t pos = 0, end = 0;        // reference span [pos, end)
+  uint8_t mapq = 0;
+  bool rev = false;
+  std::vector<uint32_t> cigar;     // BAM encoding; M/=/X, I, D, N, S, H, P all accepted
+  std::vector<uint8_t> seq;        // base codes A=0 C=1 G=2 T=3 N=4
+  std::vector<uint8_t> qual;       // phred; 0 = no evidence (low quality or mate overlap)
+};
+
+struct LoadStats {
+  uint64_t loaded = 0;
+  uint64_t filtered = 0;       // skipped by flags or MAPQ
+  uint64_t depth_capped = 0;   // skipped by max_depth
+};
+
+struct ContigDesc {
+  std::string name;
+  int64_t length = 0;
+};
+
+// An indexed BAM or CRAM. Thread-compatible: one AlignmentSource per thread.
+class AlignmentSource {
+ public:
+  // Opens path (CRAM needs reference_fasta). Throws InputError naming the file for: missing or
+  // unreadable file, not SAM/BAM/CRAM, no index ("... has no index: run 'samtools index FILE'"),
+  // unsorted (@HD SO other than coordinate), CRAM without a reference.
+  AlignmentSource(const std::string& path, const std::string& reference_fasta,
+                  int decompression_threads = 1);
+  ~AlignmentSource();
+  AlignmentSource(const AlignmentSource&) = delete;
+  AlignmentSource& operator=(const AlignmentSource&) = delete;
+
+  const std::string& path() const;
+  const std::vector<ContigDesc>& contigs() const;  // @SQ order
+  int contig_id(const std::string& name) const;    // -1 when absent
+  // Sample name from the first @RG SM (else the file name without extension).
+  const std::string& sample() const;
+
+  // Appends the filtered reads overlapping [start, end) of contig `tid`, in coordinate order.
+  // Throws InputError naming the file and read when a record is corrupt or out of order.
+  LoadStats load(int tid, int64_t start, int64_t end, const ReadFilter& filter,
+                 std::vector<ShardRead>& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Per-position evidence over [start, start + n): counts of A,C,G,T,N (bases with quality > 0),
+// deletions spanning the position, insertions after it, and total depth (reads spanning the
+// position, including deletions). Index: i * 5 + base.
+struct Pileup {
+  int64_t start = 0;
+  int64_t n = 0;
+  std::vector<uint32_t> base_counts;   // n * 5
+  std::vector<uint32_t> base_qual_sums;  // n * 5, sum of base qualities
+  std::vector<uint32_t> deletions;     // n
+  std::vector<uint32_t> insertions;    // n: reads with an insertion right after position i
+  std::vector<uint32_t> depth;         // n
+};
+void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pileup& out);
+
+// A candidate variant allele, VCF style: pos is the 0-based position of ref's first base; indels
+// are anchored on the preceding base, left-normalised against the reference, and parsimonious.
+struct CandidateAllele {
+  int64_t pos = 0;
+  std::string ref, alt;   // uppercase ACGT(N) strings
+  uint32_t support = 0;   // reads showing it (with base quality > 0 for SNVs)
+  uint32_t depth = 0;     // reads spanning pos
+  bool operator<(const CandidateAllele& o) const {
+    if (pos != o.pos) return pos < o.pos;
+    if (ref != o.ref) return ref < o.ref;
+    return alt < o.alt;
+  }
+  bool operator==(const CandidateAllele& o) const {
+    return pos == o.pos && ref == o.ref && alt == o.alt;
+  }
+};
+
+struct CandidateOptions {
+  uint32_t min_support = 2;        // reads
+  double min_fraction = 0.05;      // of depth at the position
+  uint32_t min_qual_sum = 40;      // SNVs: summed base quality of the supporting bases
+};
+
+// Candidates with pos in [start, end), sorted and unique. ref_codes covers [ref_start, ref_end)
+// of the contig (base codes) and must extend at least 200 bases beyond [start, end) on both
+// sides where the contig allows (for normalisation); ref_start is its contig coordinate.
+void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_codes,
+                     int64_t ref_start, int64_t ref_end, int64_t start, int64_t end,
+                     const CandidateOptions& opt, std::vector<CandidateAllele>& out);
+
+}  // namespace gms
