@@ -34,7 +34,6 @@ struct SampleCall {
 };
 
 struct VariantRecord {
-  int tid = -1;
   int64_t pos = 0;                 // 0-based
   std::string ref;
   std::vector<std::string> alts;
@@ -45,10 +44,11 @@ struct VariantRecord {
   std::vector<SampleCall> samples;
 };
 
-// Calls [start, end) of contig tid from one AlignmentSource per sample; ref_codes covers the
-// contig in full (base codes). Records come out sorted by position.
-std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources, int tid,
-                                       int64_t start, int64_t end, const uint8_t* ref_codes,
+// Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the
+// contig contributes no reads); ref_codes covers the contig in full (base codes). Records come
+// out sorted by position.
+std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
+                                       const std::string& contig, int64_t start, int64_t end, const uint8_t* ref_codes,
                                        int64_t contig_length, const CallerOptions& opt,
                                        LoadStats* stats);
 

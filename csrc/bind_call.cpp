@@ -1,0 +1,87 @@
+// Python binding of region calling: returns plain records (dicts) for the Python VCF writer.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "gmsaccel/bindings.hpp"
+#include "gmsaccel/caller.hpp"
+#include "gmsaccel/errors.hpp"
+#include "gmsaccel/simd.hpp"
+
+namespace py = pybind11;
+
+namespace gms {
+
+void bind_call(py::module_& m) {
+  m.def(
+      "call_region",
+      [](const std::vector<std::string>& bams, const std::string& reference,
+         py::array_t<uint8_t, py::array::c_style | py::array::forcecast> ref_codes,
+         const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
+         int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
+         double low_qual, double min_qual, const std::string& simd) {
+        if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
+        if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
+        CallerOptions opt;
+        opt.ploidy = ploidy;
+        opt.filter.min_mapq = min_mapq;
+        opt.filter.min_baseq = min_baseq;
+        opt.filter.max_depth = max_depth;
+        opt.candidates.min_support = min_support;
+        opt.candidates.min_fraction = min_fraction;
+        opt.low_qual = low_qual;
+        opt.min_qual = min_qual;
+        opt.simd_level = static_cast<int>(simd.empty() ? detect_simd_level()
+                                                       : parse_simd_level(simd));
+        const uint8_t* ref = ref_codes.data();
+        const int64_t len = ref_codes.shape(0);
+        std::vector<VariantRecord> recs;
+        LoadStats stats;
+        {
+          py::gil_scoped_release nogil;
+          std::vector<std::unique_ptr<AlignmentSource>> owned;
+          std::vector<AlignmentSource*> sources;
+          for (const auto& b : bams) {
+            owned.push_back(std::make_unique<AlignmentSource>(b, reference, 1));
+            sources.push_back(owned.back().get());
+          }
+          recs = call_region(sources, contig, start, end, ref, len, opt, &stats);
+        }
+        py::list out;
+        for (const auto& r : recs) {
+          py::dict d;
+          d["pos"] = r.pos;
+          d["ref"] = r.ref;
+          d["alts"] = r.alts;
+          d["qual"] = r.qual;
+          d["filter"] = r.low_qual ? "LowQual" : "PASS";
+          d["dp"] = r.dp;
+          d["mq"] = r.mq;
+          py::list samples;
+          for (const auto& s : r.samples) {
+            py::dict sd;
+            sd["gt"] = s.gt;
+            sd["ad"] = s.ad;
+            sd["dp"] = s.dp;
+            sd["gq"] = s.gq;
+            sd["pl"] = s.pl;
+            samples.append(sd);
+          }
+          d["samples"] = samples;
+          out.append(d);
+        }
+        py::dict st;
+        st["loaded"] = stats.loaded;
+        st["filtered"] = stats.filtered;
+        st["depth_capped"] = stats.depth_capped;
+        return py::make_tuple(out, st);
+      },
+      py::arg("bams"), py::arg("reference"), py::arg("ref_codes"), py::arg("contig"),
+      py::arg("start"), py::arg("end"), py::kw_only(), py::arg("ploidy") = 2,
+      py::arg("min_mapq") = 0, py::arg("min_baseq") = 13, py::arg("max_depth") = 1000,
+      py::arg("min_support") = 2, py::arg("min_fraction") = 0.05, py::arg("low_qual") = 20.0,
+      py::arg("min_qual") = 0.0, py::arg("simd") = "",
+      "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each)");
+}
+
+}  // namespace gms
