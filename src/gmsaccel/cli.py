@@ -104,6 +104,9 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from gmsaccel.align import cuda_module
+
+    cuda = cuda_module()
     info = {
         "version": __version__,
         "python": platform.python_version(),
@@ -111,9 +114,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "simd_level": _core.simd_level(),
         "simd_max": _core.max_simd_level(),
         "htslib": _core.htslib_runtime_version(),
-        "cuda_compiled": False,
-        "gpu_available": False,
-        "devices": [],
+        "cuda_compiled": cuda is not None,
+        "gpu_available": bool(cuda is not None and cuda.device_count() > 0),
+        "devices": cuda.devices() if cuda is not None else [],
         "cpus": os.cpu_count(),
     }
     if args.json:
