@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gmsaccel import _core
-from gmsaccel.align import INDEX_SUFFIX, _check_device, open_index
+from gmsaccel.align import INDEX_SUFFIX, Index, _check_device, open_index
 from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
@@ -403,18 +403,19 @@ class Caller:
     """Calls SNVs and indels jointly over one or more samples (one BAM/CRAM per sample) against
     a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
     min_baseq, max_depth), threads; further engine options (min_support, min_fraction,
-    low_qual, min_qual, simd) as keywords."""
+    low_qual, min_qual, simd) as keywords. An Index already loaded for `reference` may be
+    passed as index= to skip loading it again."""
 
     def __init__(self, reference: str | os.PathLike, ploidy: int = 2, device: str = "auto",
                  min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 1000,
-                 threads: int = 1, **engine_options: Any):
+                 threads: int = 1, *, index: Index | None = None, **engine_options: Any):
         if ploidy not in (1, 2):
             raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
         if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
             raise ValueError("min_mapq and min_baseq must be >= 0 and max_depth >= 1")
         self.reference = os.fspath(reference)
         self.device = _check_device(device)
-        self.index = open_index(self.reference)
+        self.index = index if index is not None else open_index(self.reference)
         # the FASTA itself (CRAM decoding, ##reference); none when given only an index
         self.fasta = "" if self.reference.endswith(INDEX_SUFFIX) else self.reference
         self.contigs = [(c.name, c.length) for c in self.index.contigs]
@@ -615,3 +616,21 @@ def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]
                                       np.zeros((n, len(zero_pl)), np.int64),
                                       np.zeros(n, np.int64), spans, MAX_BLOCK))
     return sorted(blocks + extra, key=lambda b: b.start)
+
+
+def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 10_000) -> float:
+    """Mean depth estimated from the BAM index: mapped reads (index statistics) times the mean
+    aligned length of the first `sample_reads` mapped primary reads, over the genome length."""
+    import pysam
+
+    with pysam.AlignmentFile(os.fspath(bam)) as f:
+        mapped = sum(s.mapped for s in f.get_index_statistics())
+        n = total = 0
+        for r in f.fetch(until_eof=True):
+            if r.is_unmapped or r.is_secondary or r.is_supplementary:
+                continue
+            n += 1
+            total += r.reference_length or 0
+            if n >= sample_reads:
+                break
+    return mapped * (total / n) / genome_length if n and genome_length else 0.0
