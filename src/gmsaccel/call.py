@@ -218,7 +218,9 @@ def resolve_regions(region: RegionSpec | Region, contigs: Sequence[tuple[str, in
     return merged
 
 
-def shards(regions: Iterable[Region], size: int = SHARD_SIZE) -> list[Region]:
+def shards(regions: Iterable[Region], size: int | None = None) -> list[Region]:
+    """Regions cut into pieces of at most size (default SHARD_SIZE) bases."""
+    size = size or SHARD_SIZE
     return [Region(r.contig, s, min(s + size, r.end))
             for r in regions for s in range(r.start, r.end, size)]
 
@@ -551,10 +553,10 @@ class Caller:
             [os.fspath(b) for b in bams]
         out = os.fspath(out)
         regions = self.regions(region)
-        samples = self.check_inputs(bam_list, None if region is None else regions)
         if gvcf and len(bam_list) != 1:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")
+        samples = self.check_inputs(bam_list, None if region is None else regions)
         if out != "-":
             parent = Path(out).resolve().parent
             if not parent.is_dir():

@@ -85,30 +85,50 @@ def _fai_contigs(reference: str) -> list[tuple[str, int]]:
 
 def _clean_vcf(src: str, dst: str, contigs: list[tuple[str, int]]) -> None:
     """A copy without INFO (truth sets often use undeclared keys) whose ##contig lines come
-    from the reference's .fai (a truth set may lack them)."""
+    from the reference's .fai (a truth set may lack them), with undeclared FILTERs declared."""
     import gzip
+    import shutil
 
     with open(src, "rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
     known = {c for c, _ in contigs}
-    with (gzip.open(src, "rt") if gz else open(src)) as fin, open(dst, "w") as out:
+    header: list[str] = []
+    filters: set[str] = set()
+    declared: set[str] = {"PASS"}
+    body = dst + ".body"
+    chrom_line = ""
+    with (gzip.open(src, "rt") if gz else open(src)) as fin, open(body, "w") as out:
         for line in fin:
-            if line.startswith("##INFO") or line.startswith("##contig"):
-                continue
-            if line.startswith("#CHROM"):
-                out.writelines(f"##contig=<ID={c},length={n}>\n" for c, n in contigs)
-                out.write(line)
+            if line.startswith("##"):
+                if line.startswith("##FILTER=<ID="):
+                    declared.add(line[len("##FILTER=<ID="):].split(",")[0].rstrip(">\n"))
+                if not line.startswith(("##INFO", "##contig")):
+                    header.append(line)
                 continue
             if line.startswith("#"):
-                out.write(line)
+                header.extend(f"##contig=<ID={c},length={n}>\n" for c, n in contigs)
+                chrom_line = line
                 continue
             f = line.rstrip("\n").split("\t")
             if len(f) < 8:
                 continue
             if f[0] not in known:
                 raise ValueError(f"{src}: contig {f[0]} is not in the reference")
+            if f[6] not in (".", "PASS"):
+                filters.update(f[6].split(";"))
             f[7] = "."
             out.write("\t".join(f) + "\n")
+    if not chrom_line:
+        os.unlink(body)
+        raise ValueError(f"{src}: not a VCF file (no #CHROM line)")
+    with open(dst, "w") as out:
+        out.writelines(header)
+        out.writelines(f'##FILTER=<ID={x},Description="{x}">\n'
+                       for x in sorted(filters - declared))
+        out.write(chrom_line)
+        with open(body) as fin:
+            shutil.copyfileobj(fin, out)
+    os.unlink(body)
 
 
 def _norm(reference: str, src: str, dst: str) -> None:
