@@ -309,7 +309,7 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
       }
       if (type & 1) q += len;
       if (type & 2) ref += len;
-      if (ref >= end) break;
+      if (ref > end) break;
     }
   }
 }
