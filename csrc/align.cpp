@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <stdexcept>
 
 #include "align_internal.hpp"
 
@@ -116,7 +117,13 @@ void extend_placements(const Index& index, const AlignOptions& opt,
   }
   stats.extend_jobs += n;
   ExtendBatchOutput out;
-  extend_batch(jobs.data(), n, opt.scoring, out, opt.simd);
+  if (opt.device >= 0) {
+    const ExtendBackendFn gpu = extend_backend();
+    if (!gpu) throw std::runtime_error("GPU extension requested but no GPU backend is loaded");
+    gpu(jobs.data(), n, opt.scoring, out, opt.device, opt.device_emulate);
+  } else {
+    extend_batch(jobs.data(), n, opt.scoring, out, opt.simd);
+  }
   for (size_t i = 0; i < n; ++i) {
     const ExtendResult& r = out.results[i];
     if (r.score < opt.min_score) continue;  // hits[i].contig stays -1

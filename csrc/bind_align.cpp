@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "gmsaccel/align.hpp"
+#include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/pipeline.hpp"
 
@@ -58,6 +59,13 @@ ReadBatch batch_of(const std::vector<std::string>& seqs) {
 }  // namespace
 
 void bind_align(py::module_& m) {
+  m.def("set_extend_backend", [](py::capsule cap) {
+        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.extend_backend")
+          throw std::invalid_argument("not a gmsaccel extension backend");
+        set_extend_backend(reinterpret_cast<ExtendBackendFn>(cap.get_pointer()));
+      }, "Registers the GPU extension backend (a capsule from gmsaccel._cuda.extend_backend())");
+  m.def("has_extend_backend", [] { return extend_backend() != nullptr; });
+
   py::class_<Hit>(m, "Hit", "One alignment of a read (0-based, half-open coordinates)")
       .def_readonly("contig", &Hit::contig)
       .def_readonly("pos", &Hit::pos)
@@ -75,8 +83,12 @@ void bind_align(py::module_& m) {
   py::class_<Aligner>(m, "Aligner")
       .def(py::init([](const Index& index, const std::string& simd, int min_score,
                        int max_candidates, int match, int mismatch, int gap_open,
-                       int gap_extend, int clip) {
+                       int gap_extend, int clip, int device, bool device_emulate) {
              AlignOptions o;
+             o.device = device;
+             o.device_emulate = device_emulate;
+             if (device >= 0 && !extend_backend())
+               throw std::runtime_error("no GPU backend registered (import gmsaccel._cuda)");
              o.simd = simd.empty() ? detect_simd_level() : parse_simd_level(simd);
              o.min_score = min_score;
              o.max_candidates = max_candidates;
@@ -90,7 +102,7 @@ void bind_align(py::module_& m) {
            py::arg("index"), py::arg("simd") = "", py::arg("min_score") = 30,
            py::arg("max_candidates") = 8, py::arg("match") = 1, py::arg("mismatch") = 4,
            py::arg("gap_open") = 6, py::arg("gap_extend") = 1, py::arg("clip") = 5,
-           py::keep_alive<1, 2>())
+           py::arg("device") = -1, py::arg("device_emulate") = false, py::keep_alive<1, 2>())
       .def_property_readonly("simd", [](const Aligner& a) {
         return std::string(simd_level_name(a.options().simd));
       })

@@ -1,5 +1,6 @@
 // Batched extension: level dispatch, and the group driver shared by the SIMD kernels (kept here,
 // in a translation unit built for the baseline ISA; see extend_simd_impl.hpp).
+#include <atomic>
 #include "gmsaccel/extend_batch.hpp"
 
 #include <algorithm>
@@ -165,5 +166,12 @@ void extend_batch(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc, Exten
   }
   extend_batch_scalar(jobs, n_jobs, sc, out);
 }
+
+namespace {
+std::atomic<ExtendBackendFn> g_backend{nullptr};
+}  // namespace
+
+void set_extend_backend(ExtendBackendFn fn) { g_backend.store(fn); }
+ExtendBackendFn extend_backend() { return g_backend.load(); }
 
 }  // namespace gms

@@ -18,4 +18,7 @@ PYBIND11_MODULE(_core, m) {
   gms::bind_index(m);
   gms::bind_io(m);
   gms::bind_align(m);
+  gms::bind_pileup(m);
+  gms::bind_haplotype(m);
+  gms::bind_call(m);
 }

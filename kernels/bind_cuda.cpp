@@ -21,6 +21,14 @@ namespace py = pybind11;
 namespace gms::cuda {
 namespace {
 
+// The C-style entry point handed to _core through a capsule (gms::ExtendBackendFn).
+void extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                          ExtendBatchOutput& out, int device, bool emulate) {
+  CudaExtendOptions opt;
+  opt.emulate = emulate;
+  extend_batch_cuda(jobs, n_jobs, sc, out, device, opt);
+}
+
 // ---- argument conversion (same rules and messages as _core.extend_batch) ---------------------
 
 struct CodeView {
@@ -324,6 +332,10 @@ py::list devices_py() {
 PYBIND11_MODULE(_cuda, m) {
   using namespace gms::cuda;
   m.doc() = "gmsaccel CUDA kernels: batched banded extension on the GPU";
+  m.def("extend_backend", [] {
+        const gms::ExtendBackendFn fn = &extend_backend_entry;
+        return py::capsule(reinterpret_cast<void*>(fn), "gmsaccel.extend_backend");
+      }, "Capsule of the GPU extension entry point, for gmsaccel._core.set_extend_backend");
   m.def("device_count", &device_count, "Number of usable CUDA devices (0 without GPU or driver)");
   m.def("devices", &devices_py,
         "One dict per device: index, name, total_memory (bytes), compute_capability (major, "

@@ -173,14 +173,44 @@ def _to_hits(index: Index, raw: Sequence, read_len: int) -> list[Hit]:
     return hits
 
 
-def _check_device(device: str) -> str:
-    if device in ("auto", "cpu"):
-        return "cpu"
-    if device == "gpu" or device.startswith("gpu:"):
-        raise RuntimeError(
-            f"--device {device}: this build of gmsaccel has no CUDA kernels; use --device cpu"
-        )
-    raise ValueError(f"unknown device {device!r}: use auto, cpu or gpu[:N]")
+def cuda_module():
+    """The optional CUDA kernels module, or None when this build has none."""
+    try:
+        from gmsaccel import _cuda
+    except ImportError:
+        return None
+    return _cuda
+
+
+def resolve_device(device: str) -> tuple[str, int, bool]:
+    """Maps --device (auto, cpu, gpu, gpu:N) to (kind, GPU index or -1, emulate). 'auto' takes
+    GPU 0 when the build has CUDA kernels and a device is visible. GMSACCEL_GPU_EMULATE=1 runs
+    the GPU code path with host-executed threads (for testing without a GPU)."""
+    if device == "cpu":
+        return "cpu", -1, False
+    if device != "auto" and device != "gpu" and not device.startswith("gpu:"):
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, gpu or gpu:N")
+    emulate = os.environ.get("GMSACCEL_GPU_EMULATE") == "1"
+    cuda = cuda_module()
+    count = cuda.device_count() if cuda is not None else 0
+    if device == "auto":
+        if cuda is None or (count == 0 and not emulate):
+            return "cpu", -1, False
+        index = 0
+    else:
+        if cuda is None:
+            raise RuntimeError(f"--device {device}: this build of gmsaccel has no CUDA kernels "
+                               "(build it where a CUDA toolkit is installed); use --device cpu")
+        if count == 0 and not emulate:
+            raise RuntimeError(f"--device {device}: no CUDA device is visible; use --device cpu")
+        try:
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+        except ValueError:
+            raise ValueError(f"unknown device {device!r}: use gpu:N with a number") from None
+        if not emulate and not 0 <= index < count:
+            raise RuntimeError(f"--device {device}: only {count} CUDA device(s) visible")
+    _core.set_extend_backend(cuda.extend_backend())
+    return "gpu", index, emulate
 
 
 def _as_strings(reads: Sequence[str] | Sequence[bytes] | np.ndarray) -> list[str]:
@@ -200,8 +230,9 @@ class Aligner:
                  simd: str | None = None, min_score: int = 30):
         self.index = index if isinstance(index, Index) else open_index(index)
         self.threads = max(1, int(threads))
-        self.device = _check_device(device)
-        self._core = _core.Aligner(self.index._core, simd=simd or "", min_score=min_score)
+        self.device, gpu_index, emulate = resolve_device(device)
+        self._core = _core.Aligner(self.index._core, simd=simd or "", min_score=min_score,
+                                   device=gpu_index, device_emulate=emulate)
 
     @property
     def simd(self) -> str:

@@ -1,4 +1,4 @@
-"""The gmsaccel command line: index, align, demo, doctor."""
+"""The gmsaccel command line: index, align, call, run, demo, doctor."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
     return value
 
 
@@ -103,7 +113,112 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _caller(args: argparse.Namespace, index: object = None):  # -> gmsaccel.call.Caller
+    from gmsaccel.call import Caller
+
+    return Caller(args.reference, ploidy=args.ploidy, device=args.device,
+                  min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
+                  threads=args.threads, index=index)
+
+
+def _summary_line(stats: dict) -> str:
+    v = stats["variants"]
+    titv = f"{stats['titv']:.2f}" if stats["titv"] is not None else "n/a"
+    return (f"{stats['pass']:,} PASS records ({stats['low_qual']:,} LowQual): "
+            f"{v['SNV']:,} SNVs, {v['insertion']:,} insertions, {v['deletion']:,} deletions, "
+            f"{v['MNP']:,} MNPs; Ti/Tv {titv}; het {stats['het']:,}, hom {stats['hom']:,}")
+
+
+def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from gmsaccel.call import read_bed
+
+    t0 = time.monotonic()
+    caller = _caller(args)
+    region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
+        else args.region
+    stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
+                             command_line=["gmsaccel", *argv])
+    _log(args, f"{_summary_line(stats)}; {time.monotonic() - t0:.2f} s wall")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from gmsaccel.align import Aligner, open_index
+    from gmsaccel.call import _require_engine, mean_depth
+
+    name = args.sample
+    if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
+        raise _core.InputError(f"--sample {name!r}: use a plain name (no '/', spaces or "
+                               "leading '.')")
+    for fq in (args.reads1, args.reads2):
+        if fq and not Path(fq).is_file():
+            raise _core.InputError(f"{fq}: no such file")
+    _require_engine()  # before hours of alignment, not after
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise _core.InputError(f"{outdir}: not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    bam, vcf = outdir / f"{name}.bam", outdir / f"{name}.vcf.gz"
+    metrics_path = outdir / f"{name}.metrics.json"
+    finals = [bam, Path(f"{bam}.bai"), vcf, Path(f"{vcf}.tbi"), metrics_path]
+    existed = {p for p in finals if p.exists()}
+    t0 = time.monotonic()
+    try:
+        index = open_index(args.reference, quiet=args.quiet)
+        aligner = Aligner(index, threads=args.threads, device=args.device)
+        progress = Progress(args.quiet)
+        try:
+            astats = aligner.align_fastq(
+                args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
+                command_line=["gmsaccel", *argv], progress=progress)
+        finally:
+            progress.done()
+        t1 = time.monotonic()
+        _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
+                   f"{t1 - t0:.2f} s -> {bam}")
+        caller = _caller(args, index=index)
+        vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv])
+        t2 = time.monotonic()
+        _log(args, f"called in {t2 - t1:.2f} s -> {vcf}: {_summary_line(vstats)}")
+        genome = sum(length for _, length in caller.contigs)
+        reads = astats["reads"]
+        metrics = {
+            "sample": name,
+            "reads": reads,
+            "mapped": astats["mapped"],
+            "mapped_fraction": astats["mapped"] / reads if reads else 0.0,
+            "properly_paired": astats["properly_paired"],
+            "properly_paired_fraction": astats["properly_paired"] / reads if reads else 0.0,
+            "genome_length": genome,
+            "mean_depth": mean_depth(bam, genome),
+            "variants": vstats["variants"],
+            "pass": vstats["pass"],
+            "low_qual": vstats["low_qual"],
+            "titv": vstats["titv"],
+            "het": vstats["het"],
+            "hom": vstats["hom"],
+            "het_hom_ratio": vstats["het_hom_ratio"],
+            "align_seconds": t1 - t0,
+            "call_seconds": t2 - t1,
+            "bam": str(bam),
+            "vcf": str(vcf),
+        }
+        tmp = metrics_path.with_name(f"{metrics_path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        os.replace(tmp, metrics_path)
+    except BaseException:
+        for p in finals:  # a failed run leaves none of its outputs behind
+            if p not in existed:
+                p.unlink(missing_ok=True)
+        raise
+    _log(args, f"mean depth {metrics['mean_depth']:.1f}x; metrics -> {metrics_path}")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from gmsaccel.align import cuda_module
+
+    cuda = cuda_module()
     info = {
         "version": __version__,
         "python": platform.python_version(),
@@ -111,9 +226,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "simd_level": _core.simd_level(),
         "simd_max": _core.max_simd_level(),
         "htslib": _core.htslib_runtime_version(),
-        "cuda_compiled": False,
-        "gpu_available": False,
-        "devices": [],
+        "variant_caller": hasattr(_core, "call_region"),
+        "cuda_compiled": cuda is not None,
+        "gpu_available": bool(cuda is not None and cuda.device_count() > 0),
+        "devices": cuda.devices() if cuda is not None else [],
         "cpus": os.cpu_count(),
     }
     if args.json:
@@ -174,7 +290,53 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
-    pd = sub.add_parser("demo", help="align simulated reads on the bundled phage lambda genome",
+    def caller_options(pp: argparse.ArgumentParser) -> None:
+        pp.add_argument("-t", "--threads", type=_positive_int, default=1,
+                        help="threads (default 1)")
+        pp.add_argument("--ploidy", type=int, choices=[1, 2], default=2,
+                        help="1 (haploid) or 2 (diploid, default)")
+        pp.add_argument("--min-mapq", type=_nonneg_int, default=0, metavar="Q",
+                        help="skip reads with a lower mapping quality (default 0)")
+        pp.add_argument("--min-baseq", type=_nonneg_int, default=13, metavar="Q",
+                        help="bases below this quality are not evidence (default 13)")
+        pp.add_argument("--max-depth", type=_positive_int, default=1000, metavar="N",
+                        help="reads kept per position (default 1000)")
+        pp.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
+        pp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+
+    pc = sub.add_parser(
+        "call", help="call SNVs and indels from sorted, indexed BAMs to a VCF",
+        description="Call small variants jointly over one or more samples (one BAM/CRAM each, "
+                    "coordinate-sorted and indexed). Output .vcf.gz is bgzipped and "
+                    "tabix-indexed; '-o -' writes plain VCF to stdout.",
+        epilog="Example: gmsaccel call -f ref.fa sample.bam -o sample.vcf.gz -t 8")
+    pc.add_argument("-f", "--reference", required=True,
+                    help="FASTA the reads were aligned to (or its .gxi index)")
+    pc.add_argument("bams", nargs="+", metavar="IN.bam", help="sorted, indexed BAM/CRAM files")
+    pc.add_argument("-o", "--output", default="-",
+                    help="output VCF (.vcf.gz: bgzip + .tbi; .vcf: plain; '-': stdout)")
+    where = pc.add_mutually_exclusive_group()
+    where.add_argument("-r", "--region", action="append", metavar="CHR[:START-END]",
+                       help="call only here (1-based, inclusive; repeatable)")
+    where.add_argument("-R", "--regions-file", metavar="BED",
+                       help="call only in the regions of this BED file")
+    pc.add_argument("--gvcf", action="store_true",
+                    help="gVCF: reference blocks banded by GQ between variants (one BAM)")
+    caller_options(pc)
+
+    pr = sub.add_parser(
+        "run", help="FASTQ to BAM, VCF and metrics for one sample",
+        description="Align reads (gmsaccel align), call variants (gmsaccel call) and write "
+                    "OUTDIR/NAME.bam, OUTDIR/NAME.vcf.gz and OUTDIR/NAME.metrics.json.",
+        epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
+    pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
+    pr.add_argument("reads1", help="FASTQ (plain or gzip)")
+    pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
+    pr.add_argument("--sample", required=True, help="sample name (read group SM, file names)")
+    pr.add_argument("-o", "--outdir", required=True, help="output directory (created)")
+    caller_options(pr)
+
+    pd = sub.add_parser("demo", help="align and call simulated reads on the bundled phage lambda",
                         description="Simulate reads with planted variants from the bundled "
                                     "genome, align them and report speed and accuracy.")
     pd.add_argument("-o", "--outdir", help="keep outputs here (default: a temporary directory)")
@@ -194,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in ("index", "align"):
+    if args.command in ("index", "align", "call", "run"):
         # Our own errors name the file and the record in one line; htslib's log lines
         # ("[E::bgzf_read_block] ...") for the same failure would only bury them.
         import pysam
@@ -205,6 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_index(args)
         if args.command == "align":
             return cmd_align(args, argv)
+        if args.command == "call":
+            return cmd_call(args, argv)
+        if args.command == "run":
+            return cmd_run(args, argv)
         if args.command == "doctor":
             return cmd_doctor(args)
         if args.command == "demo":

@@ -25,6 +25,8 @@ struct AlignOptions {
   int32_t max_rescue = 2;          // mate rescues tried per end
   int32_t insert_model_pairs = 10000;  // first pairs used to estimate the insert-size model
   SimdLevel simd = SimdLevel::Scalar;
+  int device = -1;              // GPU index for extension (the registered backend); -1: CPU
+  bool device_emulate = false;  // GPU code path with host-executed threads (testing)
 };
 
 // One alignment of a read. Coordinates are 0-based; the query interval refers to the read in the

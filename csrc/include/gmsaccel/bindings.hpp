@@ -7,4 +7,7 @@ void bind_extend(pybind11::module_& m);  // bind_extend.cpp: SIMD level, batched
 void bind_index(pybind11::module_& m);   // bind_index.cpp: Index build/load/save/fetch/lookup
 void bind_io(pybind11::module_& m);      // bind_io.cpp: FASTQ reader, BAM writer
 void bind_align(pybind11::module_& m);   // bind_align.cpp: Aligner, streaming pipeline
+void bind_pileup(pybind11::module_& m);  // bind_pileup.cpp: BAM/CRAM regions, pileup, candidates
+void bind_haplotype(pybind11::module_& m);  // bind_haplotype.cpp: read-vs-haplotype costs
+void bind_call(pybind11::module_& m);    // bind_call.cpp: region calling
 }  // namespace gms

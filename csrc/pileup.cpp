@@ -1,0 +1,452 @@
+// Reads for calling: region loads from an indexed BAM/CRAM, per-position counts and candidate
+// alleles. See pileup.hpp for the contracts.
+#include "gmsaccel/pileup.hpp"
+
+#include <htslib/hts.h>
+#include <htslib/kstring.h>
+#include <htslib/sam.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <queue>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "gmsaccel/errors.hpp"
+#include "gmsaccel/scoring.hpp"
+
+namespace gms {
+
+namespace {
+
+constexpr uint8_t kMissingQual = 0xff;  // BAM's "no qualities" marker
+constexpr uint8_t kDefaultQual = 30;    // assumed when a record has no qualities
+constexpr char kBaseChars[] = "ACGTN";
+
+// htslib's 4-bit base codes (=ACMGRSVTWYHKDBN) to A=0 C=1 G=2 T=3, anything ambiguous N.
+constexpr uint8_t kNt16ToCode[16] = {4, 0, 1, 4, 2, 4, 4, 4, 3, 4, 4, 4, 4, 4, 4, 4};
+
+std::string base_name(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const size_t dot = name.find('.');
+  if (dot != std::string::npos && dot > 0) name.resize(dot);
+  return name;
+}
+
+// Consumes reference bases?
+inline bool consumes_ref(int op) { return bam_cigar_type(op) & 2; }
+
+}  // namespace
+
+struct AlignmentSource::Impl {
+  std::string path;
+  samFile* fp = nullptr;
+  sam_hdr_t* hdr = nullptr;
+  hts_idx_t* idx = nullptr;
+  bam1_t* rec = nullptr;
+  std::vector<ContigDesc> contigs;
+  std::string sample;
+
+  ~Impl() {
+    if (rec) bam_destroy1(rec);
+    if (idx) hts_idx_destroy(idx);
+    if (hdr) sam_hdr_destroy(hdr);
+    if (fp) sam_close(fp);
+  }
+};
+
+AlignmentSource::AlignmentSource(const std::string& path, const std::string& reference_fasta,
+                                 int decompression_threads)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.path = path;
+  // Check first so that the message is ours rather than htslib's stderr line.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw InputError("cannot open " + path + ": " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw InputError("cannot open " + path + ": it is a directory");
+  s.fp = sam_open(path.c_str(), "r");
+  if (!s.fp) throw InputError("cannot open " + path + ": " + std::strerror(errno));
+  const htsFormat* fmt = hts_get_format(s.fp);
+  if (fmt->category != sequence_data ||
+      (fmt->format != sam && fmt->format != bam && fmt->format != cram))
+    throw InputError(path + " is not a SAM, BAM or CRAM file");
+  if (fmt->format == cram) {
+    if (reference_fasta.empty()) throw InputError("CRAM " + path + " needs the reference (-f)");
+    // hts_set_fai_filename sets CRAM_OPT_REFERENCE and loads (or builds) the .fai.
+    if (hts_set_fai_filename(s.fp, reference_fasta.c_str()) != 0)
+      throw InputError("cannot use reference " + reference_fasta + " for " + path);
+  }
+  if (decompression_threads > 1) hts_set_threads(s.fp, decompression_threads);
+  s.hdr = sam_hdr_read(s.fp);
+  if (!s.hdr) throw InputError("cannot read the header of " + path);
+
+  // A sort order that rules out region queries; checked before the index because an unsorted
+  // file cannot be indexed anyway and sorting is what the user has to do first.
+  kstring_t ks = KS_INITIALIZE;
+  if (sam_hdr_find_tag_hd(s.hdr, "SO", &ks) == 0 && ks.s &&
+      (std::strcmp(ks.s, "unsorted") == 0 || std::strcmp(ks.s, "queryname") == 0)) {
+    ks_free(&ks);
+    throw InputError(path + " is not coordinate-sorted: sort it with 'samtools sort'");
+  }
+  ks_clear(&ks);
+  if (sam_hdr_find_tag_pos(s.hdr, "RG", 0, "SM", &ks) == 0 && ks.s && ks.l > 0) s.sample = ks.s;
+  ks_free(&ks);
+  if (s.sample.empty()) s.sample = base_name(path);
+
+  s.idx = sam_index_load3(s.fp, path.c_str(), nullptr, HTS_IDX_SILENT_FAIL);
+  if (!s.idx)
+    throw InputError(path + " has no index: run 'samtools index " + path + "'");
+
+  const int n = sam_hdr_nref(s.hdr);
+  s.contigs.reserve(n);
+  for (int i = 0; i < n; ++i)
+    s.contigs.push_back({sam_hdr_tid2name(s.hdr, i), static_cast<int64_t>(sam_hdr_tid2len(s.hdr, i))});
+  s.rec = bam_init1();
+  if (!s.rec) throw std::bad_alloc();
+}
+
+AlignmentSource::~AlignmentSource() = default;
+
+const std::string& AlignmentSource::path() const { return impl_->path; }
+const std::vector<ContigDesc>& AlignmentSource::contigs() const { return impl_->contigs; }
+const std::string& AlignmentSource::sample() const { return impl_->sample; }
+
+int AlignmentSource::contig_id(const std::string& name) const {
+  for (size_t i = 0; i < impl_->contigs.size(); ++i)
+    if (impl_->contigs[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+namespace {
+
+// Sets to 0 the qualities of query bases of `r` aligned within [beg, end) of the reference,
+// including insertions strictly inside that span.
+void mask_span(ShardRead& r, int64_t beg, int64_t end) {
+  int64_t ref = r.pos;
+  size_t q = 0;
+  for (uint32_t c : r.cigar) {
+    const int op = bam_cigar_op(c);
+    const int64_t len = bam_cigar_oplen(c);
+    const int type = bam_cigar_type(op);
+    if (type == 3) {  // M, =, X
+      const int64_t a = std::max(ref, beg), b = std::min(ref + len, end);
+      for (int64_t p = a; p < b; ++p) r.qual[q + (p - ref)] = 0;
+    } else if (type == 1 && ref > beg && ref < end) {  // I inside the span
+      std::fill(r.qual.begin() + q, r.qual.begin() + q + len, 0);
+    }
+    if (type & 1) q += len;
+    if (type & 2) ref += len;
+    if (ref >= end) break;
+  }
+}
+
+struct PendingMate {
+  size_t index;      // into the output vector
+  int64_t mate_pos;  // where the other mate starts: past it, it can no longer arrive
+  uint16_t which;    // BAM_FREAD1 / BAM_FREAD2 bits of the pending read
+};
+
+}  // namespace
+
+LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadFilter& filter,
+                                std::vector<ShardRead>& out) {
+  Impl& s = *impl_;
+  LoadStats stats;
+  if (tid < 0 || tid >= static_cast<int>(s.contigs.size()))
+    throw InputError("contig id " + std::to_string(tid) + " is not in " + s.path);
+  start = std::max<int64_t>(start, 0);
+  end = std::min(end, s.contigs[tid].length);
+  if (start >= end) return stats;
+
+  hts_itr_t* itr = sam_itr_queryi(s.idx, tid, start, end);
+  if (!itr)
+    throw InputError("cannot query " + s.contigs[tid].name + " in " + s.path + " (bad index?)");
+  // RAII for the iterator: every throw below must free it.
+  std::unique_ptr<hts_itr_t, void (*)(hts_itr_t*)> itr_guard(itr, hts_itr_destroy);
+
+  // Ends of accepted reads still overlapping the current position (min-heap), for max_depth.
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
+  std::unordered_map<std::string, PendingMate> pending;
+  size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
+  int64_t last_pos = -1;
+  std::string last_name;
+  bam1_t* b = s.rec;
+  int ret;
+  while ((ret = sam_itr_next(s.fp, itr, b)) >= 0) {
+    const bam1_core_t& c = b->core;
+    const char* qname = bam_get_qname(b);
+    if (c.pos < last_pos)
+      throw InputError(s.path + ": read " + qname + " at " + s.contigs[tid].name + ":" +
+                       std::to_string(c.pos + 1) + " comes after " + last_name + " at " +
+                       std::to_string(last_pos + 1) +
+                       ": the file is not coordinate-sorted; sort it with 'samtools sort'");
+    last_pos = c.pos;
+    last_name = qname;
+    // Records without a CIGAR have no aligned span (e.g. unmapped reads placed by their mate).
+    if ((c.flag & filter.skip_flags) || c.qual < filter.min_mapq || c.n_cigar == 0) {
+      ++stats.filtered;
+      continue;
+    }
+    const int64_t rend = bam_endpos(b);
+    while (!active.empty() && active.top() <= c.pos) active.pop();
+    if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
+      ++stats.depth_capped;
+      continue;
+    }
+    active.push(rend);
+
+    ShardRead r;
+    r.pos = c.pos;
+    r.end = rend;
+    r.mapq = c.qual;
+    r.rev = c.flag & BAM_FREVERSE;
+    const uint32_t* cig = bam_get_cigar(b);
+    r.cigar.assign(cig, cig + c.n_cigar);
+    const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
+    if (c.l_qseq == 0) {
+      // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
+      r.seq.assign(qlen, kBaseN);
+      r.qual.assign(qlen, 0);
+    } else {
+      if (c.l_qseq != qlen)
+        throw InputError(s.path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
+                         " bases but its CIGAR covers " + std::to_string(qlen));
+      const uint8_t* seq = bam_get_seq(b);
+      const uint8_t* qual = bam_get_qual(b);
+      r.seq.resize(qlen);
+      r.qual.resize(qlen);
+      const bool no_qual = qual[0] == kMissingQual;
+      for (int64_t i = 0; i < qlen; ++i) {
+        r.seq[i] = kNt16ToCode[bam_seqi(seq, i)];
+        const uint8_t q = no_qual ? kDefaultQual : qual[i];
+        r.qual[i] = q < filter.min_baseq ? 0 : q;
+      }
+    }
+
+    // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
+    const size_t index = out.size();
+    bool keep_pending = false;
+    const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
+    if (c.flag & BAM_FPAIRED) {
+      auto it = pending.find(qname);
+      if (it != pending.end() && it->second.which != which) {
+        ShardRead& mate = out[it->second.index];
+        pending.erase(it);
+        if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
+      } else if (!(c.flag & BAM_FMUNMAP) && c.mtid == tid && c.mpos >= c.pos && c.mpos < rend &&
+                 which != 0 && which != (BAM_FREAD1 | BAM_FREAD2)) {
+        // The mate comes later and starts inside this read: it will overlap.
+        keep_pending = true;
+      }
+    }
+    out.push_back(std::move(r));
+    if (keep_pending) {
+      pending[qname] = {index, c.mpos, which};
+      if (pending.size() > sweep_at) {
+        // Mates filtered out never arrive: drop entries whose mate position has passed.
+        for (auto it = pending.begin(); it != pending.end();)
+          it = it->second.mate_pos < c.pos ? pending.erase(it) : std::next(it);
+        sweep_at = std::max<size_t>(4096, pending.size() * 2);
+      }
+    }
+  }
+  if (ret < -1)
+    throw InputError(s.path + ": corrupt or truncated record after " +
+                     (last_name.empty() ? std::string("the start of ") + s.contigs[tid].name
+                                        : "read " + last_name));
+  stats.loaded = out.size();
+  return stats;
+}
+
+void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pileup& out) {
+  const int64_t n = std::max<int64_t>(0, end - start);
+  out.start = start;
+  out.n = n;
+  out.base_counts.assign(n * 5, 0);
+  out.base_qual_sums.assign(n * 5, 0);
+  out.deletions.assign(n, 0);
+  out.insertions.assign(n, 0);
+  out.depth.assign(n, 0);
+  if (n == 0) return;
+  for (const ShardRead& r : reads) {
+    if (r.end <= start || r.pos >= end) continue;
+    int64_t ref = r.pos;
+    size_t q = 0;
+    int64_t last_ins = -2;  // count one insertion per read and position (I P I)
+    for (uint32_t c : r.cigar) {
+      const int op = bam_cigar_op(c);
+      const int64_t len = bam_cigar_oplen(c);
+      const int type = bam_cigar_type(op);
+      if (type == 3) {  // M, =, X
+        const int64_t a = std::max(ref, start), b = std::min(ref + len, end);
+        for (int64_t p = a; p < b; ++p) {
+          const size_t i = p - start, k = q + (p - ref);
+          ++out.depth[i];
+          if (r.qual[k] > 0) {
+            out.base_counts[i * 5 + r.seq[k]] += 1;
+            out.base_qual_sums[i * 5 + r.seq[k]] += r.qual[k];
+          }
+        }
+      } else if (op == BAM_CDEL) {
+        const int64_t a = std::max(ref, start), b = std::min(ref + len, end);
+        for (int64_t p = a; p < b; ++p) {
+          ++out.depth[p - start];
+          ++out.deletions[p - start];
+        }
+      } else if (op == BAM_CINS) {
+        const int64_t p = ref - 1;  // the base before the insertion
+        if (p != last_ins && p >= start && p < end) ++out.insertions[p - start];
+        last_ins = p;
+      }
+      if (type & 1) q += len;
+      if (type & 2) ref += len;
+      if (ref > end) break;
+    }
+  }
+}
+
+namespace {
+
+// Left-aligns and trims an allele pair against the reference, as `bcftools norm` does: while the
+// alleles end in the same base drop it, extending both on the left from the reference when one
+// becomes empty; then drop shared leading bases while both keep at least one. Stops at the start
+// of the available reference window.
+void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* ref_codes,
+               int64_t ref_start) {
+  for (;;) {
+    if (ref.empty() || alt.empty()) {
+      if (pos <= ref_start) break;
+      --pos;
+      const char base = kBaseChars[std::min<uint8_t>(ref_codes[pos - ref_start], 4)];
+      ref.insert(ref.begin(), base);
+      alt.insert(alt.begin(), base);
+    } else if (ref.back() == alt.back() && (ref.size() > 1 || alt.size() > 1)) {
+      ref.pop_back();
+      alt.pop_back();
+    } else {
+      break;
+    }
+  }
+  size_t trim = 0;
+  while (trim + 1 < ref.size() && trim + 1 < alt.size() && ref[trim] == alt[trim]) ++trim;
+  if (trim) {
+    ref.erase(0, trim);
+    alt.erase(0, trim);
+    pos += static_cast<int64_t>(trim);
+  }
+}
+
+using AlleleKey = std::tuple<int64_t, std::string, std::string>;
+
+}  // namespace
+
+void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_codes,
+                     int64_t ref_start, int64_t ref_end, int64_t start, int64_t end,
+                     const CandidateOptions& opt, std::vector<CandidateAllele>& out) {
+  out.clear();
+  start = std::max(start, ref_start);
+  end = std::min(end, ref_end);
+  if (start >= end) return;
+  Pileup pile;
+  pileup(reads, start, end, pile);
+  auto ref_char = [&](int64_t p) { return kBaseChars[std::min<uint8_t>(ref_codes[p - ref_start], 4)]; };
+  auto passes = [&](uint32_t support, uint32_t depth) {
+    return support >= opt.min_support && support > 0 &&
+           static_cast<double>(support) >= opt.min_fraction * depth;
+  };
+
+  // SNVs straight from the counts (bases with quality > 0 only). Reference N: no SNV is called.
+  for (int64_t i = 0; i < pile.n; ++i) {
+    const int64_t p = start + i;
+    const uint8_t rb = ref_codes[p - ref_start];
+    if (rb > 3) continue;
+    for (uint8_t a = 0; a < 4; ++a) {
+      if (a == rb) continue;
+      const uint32_t support = pile.base_counts[i * 5 + a];
+      if (!passes(support, pile.depth[i]) || pile.base_qual_sums[i * 5 + a] < opt.min_qual_sum)
+        continue;
+      CandidateAllele c;
+      c.pos = p;
+      c.ref = std::string(1, kBaseChars[rb]);
+      c.alt = std::string(1, kBaseChars[a]);
+      c.support = support;
+      c.depth = pile.depth[i];
+      out.push_back(std::move(c));
+    }
+  }
+
+  // Indels from CIGARs, normalised so that the same event written differently by the aligner in
+  // different reads merges. An event counts only when a neighbouring aligned base has quality > 0,
+  // so that a mate's overlapping copy (masked by load) does not count the fragment twice.
+  std::map<AlleleKey, uint32_t> indels;
+  std::vector<AlleleKey> per_read;
+  for (const ShardRead& r : reads) {
+    if (r.end + 1 < start || r.pos > end + 1) continue;
+    per_read.clear();
+    int64_t ref = r.pos;
+    size_t q = 0;
+    const size_t nc = r.cigar.size();
+    for (size_t ci = 0; ci < nc; ++ci) {
+      const int op = bam_cigar_op(r.cigar[ci]);
+      const int64_t len = bam_cigar_oplen(r.cigar[ci]);
+      if ((op == BAM_CINS || op == BAM_CDEL) && len > 0) {
+        const int64_t anchor = ref - 1;
+        const int64_t after = op == BAM_CDEL ? ref + len : ref;
+        if (anchor >= ref_start && after <= ref_end) {
+          // Quality of the aligned query bases next to the event (0 when not aligned).
+          const size_t qafter = op == BAM_CINS ? q + len : q;
+          const bool prev_aligned = ci > 0 && bam_cigar_type(bam_cigar_op(r.cigar[ci - 1])) == 3;
+          const bool next_aligned =
+              ci + 1 < nc && bam_cigar_type(bam_cigar_op(r.cigar[ci + 1])) == 3;
+          const bool evidence = (prev_aligned && q > 0 && r.qual[q - 1] > 0) ||
+                                (next_aligned && qafter < r.qual.size() && r.qual[qafter] > 0);
+          if (evidence) {
+            int64_t pos = anchor;
+            std::string ra(1, ref_char(anchor)), aa = ra;
+            if (op == BAM_CDEL) {
+              for (int64_t p = ref; p < ref + len; ++p) ra.push_back(ref_char(p));
+            } else {
+              for (int64_t k = 0; k < len; ++k) aa.push_back(kBaseChars[r.seq[q + k]]);
+            }
+            normalise(pos, ra, aa, ref_codes, ref_start);
+            if (pos >= start && pos < end && ra != aa)
+              per_read.emplace_back(pos, std::move(ra), std::move(aa));
+          }
+        }
+      }
+      const int type = bam_cigar_type(op);
+      if (type & 1) q += len;
+      if (type & 2) ref += len;
+    }
+    // One read supports an allele once, however many of its CIGAR events normalise onto it.
+    std::sort(per_read.begin(), per_read.end());
+    per_read.erase(std::unique(per_read.begin(), per_read.end()), per_read.end());
+    for (auto& k : per_read) ++indels[k];
+  }
+  for (auto& [key, support] : indels) {
+    const int64_t pos = std::get<0>(key);
+    // A read with an insertion right after a soft clip may not span the anchor itself.
+    const uint32_t depth = std::max(pile.depth[pos - start], support);
+    if (!passes(support, depth)) continue;
+    CandidateAllele c;
+    c.pos = pos;
+    c.ref = std::get<1>(key);
+    c.alt = std::get<2>(key);
+    c.support = support;
+    c.depth = depth;
+    out.push_back(std::move(c));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+}  // namespace gms

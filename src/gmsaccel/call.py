@@ -1,0 +1,638 @@
+"""Python API of the variant caller: Caller.call / write_vcf / pileup over sorted, indexed BAMs.
+
+The work is split into shards of at most SHARD_SIZE bases; shards run on a thread pool (the
+engine releases the GIL) and come back in shard order, so the output is the same for any thread
+count. Every call into the C++ engine goes through the `_engine_*` functions below.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from gmsaccel import _core
+from gmsaccel.align import INDEX_SUFFIX, Index, _check_device, open_index
+from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
+from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
+
+SHARD_SIZE = 1_000_000
+MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
+
+RegionSpec = str | Sequence[tuple[str, int, int]] | None
+
+# ---------------------------------------------------------------------------------------------
+# engine adapter: the only place that calls _core's calling functions
+
+
+def engine_available() -> bool:
+    """Whether this build of gmsaccel._core has the variant calling engine."""
+    return hasattr(_core, "call_region")
+
+
+def _require_engine() -> None:
+    if not engine_available():
+        raise RuntimeError("variant calling is unavailable in this build "
+                           "(gmsaccel._core has no call_region); rebuild gmsaccel")
+
+
+def _engine_call_region(bams: list[str], reference: str, ref_codes: np.ndarray, contig: str,
+                        start: int, end: int, options: Mapping[str, Any]
+                        ) -> tuple[list[dict], dict]:
+    records, stats = _core.call_region(bams, reference, ref_codes, contig, start, end, **options)
+    return list(records), dict(stats)
+
+
+def _engine_pileup(bam: str, contig: str, start: int, end: int, reference: str,
+                   options: Mapping[str, Any]) -> dict:
+    return dict(_core.pileup(bam, contig, start, end, reference=reference, **options))
+
+
+@dataclass(frozen=True)
+class AlignmentInfo:
+    path: str
+    contigs: list[tuple[str, int]]
+    sample: str
+
+
+def _sample_from_name(path: str) -> str:
+    name = Path(path).name
+    for ext in (".bam", ".cram", ".sam"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _open_alignments(path: str, reference: str) -> AlignmentInfo:
+    """Header facts of an indexed, coordinate-sorted BAM/CRAM. Errors name the file."""
+    if not os.path.exists(path):
+        raise _core.InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise _core.InputError(f"{path}: is a directory, not a BAM/CRAM file")
+    if hasattr(_core, "AlignmentSource"):
+        src = _core.AlignmentSource(path, reference=reference)
+        return AlignmentInfo(path, [(str(n), int(ln)) for n, ln in src.contigs], str(src.sample))
+    import pysam
+
+    try:
+        f = pysam.AlignmentFile(path, reference_filename=reference or None)
+    except (ValueError, OSError) as e:
+        raise _core.InputError(f"{path}: not a SAM/BAM/CRAM file ({e})") from None
+    with f:
+        hd = f.header.to_dict()
+        so = hd.get("HD", {}).get("SO")
+        if so is not None and so != "coordinate":
+            raise _core.InputError(f"{path}: not coordinate-sorted (@HD SO:{so}); "
+                                   f"run 'samtools sort'")
+        if not f.has_index():
+            raise _core.InputError(f"{path} has no index: run 'samtools index {path}'")
+        sample = next((rg["SM"] for rg in hd.get("RG", []) if rg.get("SM")), None)
+        return AlignmentInfo(path, list(zip(f.references, map(int, f.lengths), strict=True)),
+                             sample or _sample_from_name(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# regions
+
+
+@dataclass(frozen=True, order=True)
+class Region:
+    """[start, end) of contig, 0-based half-open."""
+
+    contig: str
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.contig}:{self.start + 1}-{self.end}"
+
+
+def _parse_int(text: str, what: str) -> int:
+    t = text.replace(",", "").replace("_", "").strip()
+    if not t.isdigit():
+        raise ValueError(what)
+    return int(t)
+
+
+def parse_region(text: str, contigs: Mapping[str, int]) -> Region:
+    """'chr', 'chr:start-end' (1-based, inclusive, commas allowed) or 'chr:start' (to the end)."""
+    text = text.strip()
+    if text in contigs:
+        return Region(text, 0, contigs[text])
+    name, sep, span = text.rpartition(":")
+    if not sep or not name:
+        raise _core.InputError(f"region {text}: unknown contig {text!r}")
+    if name not in contigs:
+        raise _core.InputError(f"region {text}: unknown contig {name!r}")
+    length = contigs[name]
+    bad = f"region {text}: expected CONTIG, CONTIG:START-END or CONTIG:START"
+    try:
+        if "-" in span:
+            a, b = span.split("-", 1)
+            start, end = _parse_int(a, bad), _parse_int(b, bad)
+        else:
+            start, end = _parse_int(span, bad), length
+    except ValueError:
+        raise _core.InputError(bad) from None
+    if start < 1 or end < start:
+        raise _core.InputError(f"region {text}: start must be at least 1 and at most the end")
+    if end > length:
+        raise _core.InputError(f"region {text}: outside contig {name} (length {length:,})")
+    return Region(name, start - 1, end)
+
+
+def check_region(region: Region, contigs: Mapping[str, int], label: str | None = None) -> Region:
+    label = label or str(region)
+    if region.contig not in contigs:
+        raise _core.InputError(f"region {label}: unknown contig {region.contig!r}")
+    length = contigs[region.contig]
+    if region.start < 0 or region.end <= region.start:
+        raise _core.InputError(f"region {label}: empty or negative interval")
+    if region.end > length:
+        raise _core.InputError(f"region {label}: outside contig {region.contig} "
+                               f"(length {length:,})")
+    return region
+
+
+def read_bed(path: str | os.PathLike, contigs: Mapping[str, int]) -> list[Region]:
+    """Regions of a BED file (0-based, half-open; header, track and comment lines skipped)."""
+    import gzip
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise _core.InputError(f"{path}: no such file")
+    opener = gzip.open if path.endswith(".gz") else open
+    out = []
+    with opener(path, "rt") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            f = line.rstrip("\n").split("\t")
+            if len(f) < 3:
+                f = line.split()
+            try:
+                r = Region(f[0], int(f[1]), int(f[2]))
+            except (IndexError, ValueError):
+                raise _core.InputError(f"{path} line {lineno}: not a BED record") from None
+            out.append(check_region(r, contigs, f"{r.contig}:{r.start}-{r.end} "
+                                                f"({path} line {lineno})"))
+    if not out:
+        raise _core.InputError(f"{path}: no regions")
+    return out
+
+
+def resolve_regions(region: RegionSpec | Region, contigs: Sequence[tuple[str, int]]
+                    ) -> list[Region]:
+    """Regions to call, in reference order, overlapping ones merged."""
+    lengths = dict(contigs)
+    if region is None:
+        regs = [Region(n, 0, ln) for n, ln in contigs if ln > 0]
+    elif isinstance(region, Region):
+        regs = [check_region(region, lengths)]
+    elif isinstance(region, str):
+        regs = [parse_region(region, lengths)]
+    else:
+        regs = []
+        for item in region:
+            if isinstance(item, str):
+                regs.append(parse_region(item, lengths))
+            else:
+                c, s, e = item
+                regs.append(check_region(Region(str(c), int(s), int(e)), lengths))
+    order = {n: i for i, (n, _) in enumerate(contigs)}
+    regs.sort(key=lambda r: (order[r.contig], r.start, r.end))
+    merged: list[Region] = []
+    for r in regs:
+        if merged and merged[-1].contig == r.contig and r.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Region(r.contig, last.start, max(last.end, r.end))
+        else:
+            merged.append(r)
+    return merged
+
+
+def shards(regions: Iterable[Region], size: int | None = None) -> list[Region]:
+    """Regions cut into pieces of at most size (default SHARD_SIZE) bases."""
+    size = size or SHARD_SIZE
+    return [Region(r.contig, s, min(s + size, r.end))
+            for r in regions for s in range(r.start, r.end, size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# variants and summaries
+
+
+def variant_type(ref: str, alt: str) -> str | None:
+    """SNV, MNP, insertion or deletion (by allele lengths); None for symbolic alleles."""
+    if alt.startswith("<") or alt in ("*", ".") or not alt:
+        return None
+    if len(ref) == len(alt):
+        return "SNV" if len(ref) == 1 else "MNP"
+    return "insertion" if len(alt) > len(ref) else "deletion"
+
+
+_TRANSITIONS = {frozenset("AG"), frozenset("CT")}
+
+
+def is_transition(ref: str, alt: str) -> bool:
+    return frozenset((ref.upper(), alt.upper())) in _TRANSITIONS
+
+
+@dataclass
+class VariantSummary:
+    """Counts over PASS records: alleles by type, Ti/Tv of SNVs, called genotypes het/hom."""
+
+    records: int = 0
+    passed: int = 0
+    low_qual: int = 0
+    types: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("SNV", "insertion", "deletion", "MNP"), 0))
+    transitions: int = 0
+    transversions: int = 0
+    het: int = 0
+    hom: int = 0
+
+    def add(self, ref: str, alts: Sequence[str], filt: str | None,
+            gts: Iterable[Sequence[int]] = ()) -> None:
+        self.records += 1
+        if filt not in (None, "PASS", "."):
+            self.low_qual += filt == "LowQual"
+            return
+        self.passed += 1
+        for alt in alts:
+            t = variant_type(ref, alt)
+            if t is None:
+                continue
+            self.types[t] += 1
+            if t == "SNV":
+                if is_transition(ref, alt):
+                    self.transitions += 1
+                else:
+                    self.transversions += 1
+        for gt in gts:
+            called = [int(a) for a in gt if a is not None and int(a) >= 0]
+            if not called or max(called) == 0:
+                continue
+            if len(set(called)) > 1:
+                self.het += 1
+            else:
+                self.hom += 1
+
+    @property
+    def titv(self) -> float | None:
+        return self.transitions / self.transversions if self.transversions else None
+
+    @property
+    def het_hom(self) -> float | None:
+        return self.het / self.hom if self.hom else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "pass": self.passed, "low_qual": self.low_qual,
+                "variants": dict(self.types), "transitions": self.transitions,
+                "transversions": self.transversions, "titv": self.titv, "het": self.het,
+                "hom": self.hom, "het_hom_ratio": self.het_hom}
+
+
+def summarize_vcf(path: str | os.PathLike) -> dict[str, Any]:
+    """VariantSummary of a VCF file (all samples)."""
+    import pysam
+
+    s = VariantSummary()
+    with pysam.VariantFile(os.fspath(path)) as vf:
+        for rec in vf:
+            filt = ",".join(rec.filter.keys()) or None
+            gts = [smp.get("GT") or () for smp in rec.samples.values()]
+            s.add(rec.ref, [a for a in (rec.alts or ()) if a != "<*>"], filt, gts)
+    return s.as_dict()
+
+
+@dataclass
+class Variant:
+    """One called record. pos is 1-based; per-sample arrays have one row per sample: gt
+    (n_samples x ploidy, -1 = missing), ad (n_samples x alleles), dp, gq, pl
+    (n_samples x genotypes)."""
+
+    contig: str
+    pos: int
+    ref: str
+    alts: list[str]
+    qual: float
+    filter: str
+    info: dict[str, int]
+    gt: np.ndarray
+    ad: np.ndarray
+    dp: np.ndarray
+    gq: np.ndarray
+    pl: np.ndarray
+
+    @property
+    def types(self) -> list[str | None]:
+        return [variant_type(self.ref, a) for a in self.alts]
+
+    @classmethod
+    def from_record(cls, contig: str, rec: Mapping[str, Any], ploidy: int) -> Variant:
+        samples = rec.get("samples") or []
+        n_al = 1 + len(rec["alts"])
+        n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
+        gt = np.full((len(samples), ploidy), -1, dtype=np.int8)
+        ad = np.zeros((len(samples), n_al), dtype=np.int32)
+        pl = np.zeros((len(samples), n_gt), dtype=np.int32)
+        for i, s in enumerate(samples):
+            g = list(s.get("gt", []))[:ploidy]
+            gt[i, : len(g)] = [-1 if a is None else a for a in g]
+            a = list(s.get("ad", []))[:n_al]
+            ad[i, : len(a)] = a
+            p = list(s.get("pl", []))[:n_gt]
+            pl[i, : len(p)] = p
+        info = {k.upper(): int(rec[k]) for k in ("dp", "mq") if rec.get(k) is not None}
+        return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
+                   float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
+                   np.array([s.get("dp", 0) for s in samples], dtype=np.int32),
+                   np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl)
+
+    def to_record(self) -> dict[str, Any]:
+        """The engine's record form (0-based pos), as VcfWriter.write takes it."""
+        return {"pos": self.pos - 1, "ref": self.ref, "alts": list(self.alts), "qual": self.qual,
+                "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
+                "samples": [{"gt": self.gt[i].tolist(), "ad": self.ad[i].tolist(),
+                             "dp": int(self.dp[i]), "gq": int(self.gq[i]),
+                             "pl": self.pl[i].tolist()} for i in range(self.gt.shape[0])]}
+
+
+# ---------------------------------------------------------------------------------------------
+# the caller
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ordered_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Iterator[R]:
+    """fn over items on `threads` threads, results in item order, at most 2 x threads in
+    flight (so a slow consumer does not pile up results)."""
+    if threads <= 1 or len(items) <= 1:
+        for it in items:
+            yield fn(it)
+        return
+    ex = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gmsaccel-call")
+    pending: deque[Future[R]] = deque()
+    try:
+        for it in items:
+            pending.append(ex.submit(fn, it))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _ShardResult:
+    shard: Region
+    records: list[dict]
+    stats: dict
+    blocks: list[RefBlock] | None = None
+
+
+class Caller:
+    """Calls SNVs and indels jointly over one or more samples (one BAM/CRAM per sample) against
+    a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
+    min_baseq, max_depth), threads; further engine options (min_support, min_fraction,
+    low_qual, min_qual, simd) as keywords. An Index already loaded for `reference` may be
+    passed as index= to skip loading it again."""
+
+    def __init__(self, reference: str | os.PathLike, ploidy: int = 2, device: str = "auto",
+                 min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 1000,
+                 threads: int = 1, *, index: Index | None = None, **engine_options: Any):
+        if ploidy not in (1, 2):
+            raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
+        if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
+            raise ValueError("min_mapq and min_baseq must be >= 0 and max_depth >= 1")
+        self.reference = os.fspath(reference)
+        self.device = _check_device(device)
+        self.index = index if index is not None else open_index(self.reference)
+        # the FASTA itself (CRAM decoding, ##reference); none when given only an index
+        self.fasta = "" if self.reference.endswith(INDEX_SUFFIX) else self.reference
+        self.contigs = [(c.name, c.length) for c in self.index.contigs]
+        self._contig_id = {n: i for i, (n, _) in enumerate(self.contigs)}
+        self.ploidy = ploidy
+        self.threads = max(1, int(threads))
+        self.filters = {"min_mapq": int(min_mapq), "min_baseq": int(min_baseq),
+                        "max_depth": int(max_depth)}
+        unknown = set(engine_options) - {"min_support", "min_fraction", "low_qual", "min_qual",
+                                         "simd"}
+        if unknown:
+            raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
+        self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
+        self.options = {"ploidy": ploidy, **self.filters, **engine_options}
+        self._codes: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._codes_lock = threading.Lock()
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def ref_codes(self, contig: str) -> np.ndarray:
+        """Base codes of a whole contig (A0 C1 G2 T3 N4), the two most recent kept."""
+        with self._codes_lock:
+            codes = self._codes.get(contig)
+            if codes is None:
+                length = dict(self.contigs)[contig]
+                codes = np.ascontiguousarray(
+                    self.index.fetch(self._contig_id[contig], 0, length), dtype=np.uint8)
+                self._codes[contig] = codes
+                while len(self._codes) > 2:
+                    self._codes.popitem(last=False)
+            else:
+                self._codes.move_to_end(contig)
+            return codes
+
+    def regions(self, region: RegionSpec | Region = None) -> list[Region]:
+        return resolve_regions(region, self.contigs)
+
+    def check_inputs(self, bams: Sequence[str | os.PathLike],
+                     regions: Sequence[Region] | None = None) -> list[str]:
+        """Opens every BAM and checks its contigs against the reference: each contig called
+        (every @SQ when regions is None) must be in the FASTA with the same length. Returns
+        the sample names (one per BAM, distinct)."""
+        if not bams:
+            raise ValueError("no BAM/CRAM files given")
+        lengths = dict(self.contigs)
+        used = None if regions is None else {r.contig for r in regions}
+        samples: dict[str, str] = {}
+        for b in bams:
+            info = _open_alignments(os.fspath(b), self.fasta)
+            for name, length in info.contigs:
+                if used is not None and name not in used:
+                    continue
+                if name not in lengths:
+                    raise _core.InputError(f"{info.path}: contig {name} (length {length:,}) is "
+                                           f"not in the reference {self.reference}")
+                if lengths[name] != length:
+                    raise _core.InputError(
+                        f"{info.path}: contig {name} has length {length:,} but "
+                        f"{lengths[name]:,} in the reference {self.reference}")
+            if info.sample in samples:
+                raise _core.InputError(f"{info.path}: sample {info.sample!r} is also the sample "
+                                       f"of {samples[info.sample]}; give each BAM its own "
+                                       f"sample (@RG SM)")
+            samples[info.sample] = info.path
+        return list(samples)
+
+    # -- work ------------------------------------------------------------------------------
+
+    def _call_shard(self, bams: list[str], shard: Region, gvcf: bool) -> _ShardResult:
+        codes = self.ref_codes(shard.contig)
+        records, stats = _engine_call_region(bams, self.fasta, codes, shard.contig,
+                                             shard.start, shard.end, self.options)
+        records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
+                         key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
+        blocks = None
+        if gvcf:
+            pile = _engine_pileup(bams[0], shard.contig, shard.start, shard.end, self.fasta,
+                                  self.filters)
+            start = int(pile.get("start", shard.start))
+            n = len(pile["depth"])
+            gq, pl, depth = homref_likelihoods(pile, codes[start : start + n], self.ploidy)
+            spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
+            blocks = list(reference_blocks(start, gq, pl, depth, spans, MAX_BLOCK))
+            if start > shard.start or start + n < shard.end:  # positions the pileup left out
+                blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
+        return _ShardResult(shard, records, stats, blocks)
+
+    def _results(self, bams: list[str], regions: list[Region], gvcf: bool
+                 ) -> Iterator[_ShardResult]:
+        work = shards(regions)
+        return ordered_map(lambda s: self._call_shard(bams, s, gvcf), work, self.threads)
+
+    def call(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
+             region: RegionSpec | Region = None) -> Iterator[Variant]:
+        """Variants over the region(s) (default: the whole reference), sorted. Inputs are
+        checked before this returns; the calling happens as the iterator is consumed."""
+        bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
+            [os.fspath(b) for b in bams]
+        regions = self.regions(region)
+        self.check_inputs(bam_list, None if region is None else regions)
+        _require_engine()
+
+        def gen() -> Iterator[Variant]:
+            for res in self._results(bam_list, regions, gvcf=False):
+                for rec in res.records:
+                    yield Variant.from_record(res.shard.contig, rec, self.ploidy)
+
+        return gen()
+
+    def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int]
+               ) -> dict[str, np.ndarray]:
+        """Per-position counts over one region: base_counts (n,5) A,C,G,T,N, base_qual_sums
+        (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,)."""
+        regs = self.regions([region] if isinstance(region, tuple) else region)
+        if len(regs) != 1:
+            raise ValueError("pileup takes one region")
+        r = regs[0]
+        self.check_inputs([os.fspath(bam)], regs)
+        if not hasattr(_core, "pileup"):
+            _require_engine()
+        out = _engine_pileup(os.fspath(bam), r.contig, r.start, r.end, self.fasta, self.filters)
+        start = int(out.get("start", r.start))
+        out["ref_codes"] = self.ref_codes(r.contig)[start : start + len(out["depth"])]
+        return out
+
+    def write_vcf(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
+                  out: str | os.PathLike, region: RegionSpec | Region = None, gvcf: bool = False,
+                  command_line: Sequence[str] | None = None) -> dict[str, Any]:
+        """Calls and writes a VCF (gVCF with reference blocks when gvcf=True: one BAM only).
+        '.gz' output is bgzipped and tabix-indexed; nothing is left at `out` on failure.
+        Returns a summary: variants by type, Ti/Tv, het/hom, read counts."""
+        bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
+            [os.fspath(b) for b in bams]
+        out = os.fspath(out)
+        regions = self.regions(region)
+        if gvcf and len(bam_list) != 1:
+            raise _core.InputError("gVCF output takes one BAM (one sample); "
+                                   f"got {len(bam_list)}")
+        samples = self.check_inputs(bam_list, None if region is None else regions)
+        if out != "-":
+            parent = Path(out).resolve().parent
+            if not parent.is_dir():
+                raise _core.InputError(f"{out}: directory {parent} does not exist")
+            if Path(out).is_dir():
+                raise _core.InputError(f"{out}: is a directory")
+        _require_engine()
+        summary = VariantSummary()
+        loads = {"loaded": 0, "filtered": 0, "depth_capped": 0}
+        covered = ("", 0)  # end of the last record written: a deletion reaching into the next
+        # shard hides that shard's reference blocks up to its end (no overlapping records)
+        with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
+                       low_qual=self.low_qual) as w:
+            for res in self._results(bam_list, regions, gvcf):
+                for k in loads:
+                    loads[k] += int(res.stats.get(k, 0))
+                contig = res.shard.contig
+                if contig != covered[0]:
+                    covered = (contig, 0)
+                codes = self.ref_codes(contig) if gvcf else None
+                blocks = iter(res.blocks or ())
+                block = next(blocks, None)
+                for rec in res.records:
+                    pos = int(rec["pos"])
+                    while block is not None and block.start < pos:
+                        covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
+                        block = next(blocks, None)
+                    w.write(contig, rec)
+                    covered = (contig, max(covered[1], pos + len(rec["ref"])))
+                    summary.add(rec["ref"], rec["alts"], rec.get("filter"),
+                                (s.get("gt", ()) for s in rec.get("samples", ())))
+                while block is not None:
+                    covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
+                    block = next(blocks, None)
+        return {**summary.as_dict(), "samples": samples, "reads": loads}
+
+    @staticmethod
+    def _write_block(w: VcfWriter, contig: str, b: RefBlock, codes: np.ndarray | None,
+                     covered: int) -> int:
+        """Writes the part of block b after `covered`; returns the new covered end."""
+        start = max(b.start, covered)
+        if start >= b.end:
+            return covered
+        base = "ACGTN"[min(int(codes[start]), 4)] if codes is not None else None
+        w.write_block(contig, start, b.end, b.min_dp, b.gq, b.pl, dp=b.dp, ref=base)
+        return b.end
+
+
+def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],
+                blocks: list[RefBlock], ploidy: int) -> list[RefBlock]:
+    """Adds zero-coverage blocks for the parts of the shard outside the pileup's [lo, hi)."""
+    zero_pl = (0,) * (3 if ploidy == 2 else 2)
+    extra = []
+    for a, b in ((shard.start, lo), (hi, shard.end)):
+        if a >= b:
+            continue
+        n = b - a
+        extra.extend(reference_blocks(a, np.zeros(n, np.int64),
+                                      np.zeros((n, len(zero_pl)), np.int64),
+                                      np.zeros(n, np.int64), spans, MAX_BLOCK))
+    return sorted(blocks + extra, key=lambda b: b.start)
+
+
+def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 10_000) -> float:
+    """Mean depth estimated from the BAM index: mapped reads (index statistics) times the mean
+    aligned length of the first `sample_reads` mapped primary reads, over the genome length."""
+    import pysam
+
+    with pysam.AlignmentFile(os.fspath(bam)) as f:
+        mapped = sum(s.mapped for s in f.get_index_statistics())
+        n = total = 0
+        for r in f.fetch(until_eof=True):
+            if r.is_unmapped or r.is_secondary or r.is_supplementary:
+                continue
+            n += 1
+            total += r.reference_length or 0
+            if n >= sample_reads:
+                break
+    return mapped * (total / n) / genome_length if n and genome_length else 0.0

@@ -1,0 +1,123 @@
+"""gVCF reference blocks: per-position hom-ref confidence from pileup counts, banded by GQ.
+
+Model (per position, one sample). Reads carrying the reference base are `r`; reads carrying any
+other evidence (another base, a deletion, or an insertion after the position) are `a`. Each base
+is wrong with probability e, taken from the mean base quality at the position (capped to
+[1e-6, 0.25]). Treating "some other allele" as one allele X:
+
+    0/0:  P(ref read) = 1 - e,                 P(other read) = e
+    0/X:  P(ref read) = P(other read) = 1/2    (diploid only)
+    X/X:  P(ref read) = e,                     P(other read) = 1 - e
+
+PL over (REF, <*>) is -10 log10 of each genotype's likelihood, minus the smallest. GQ of hom-ref
+is the second smallest PL when 0/0 is the most likely genotype, else 0; capped at 99. No prior
+is applied, so GQ reflects the evidence alone (as GATK's reference confidence does). Positions
+without coverage get DP 0, GQ 0, PL 0,0,0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Lower bounds of GQ bands: a block holds consecutive positions whose GQ falls in one band
+# [0,1), [1,10), [10,20), [20,30), [30,40), [40,60), [60,99), [99, inf).
+GQ_BANDS: tuple[int, ...] = (0, 1, 10, 20, 30, 40, 60, 99)
+MAX_GQ = 99
+MAX_PL = 9999
+
+
+def homref_likelihoods(pileup: Mapping[str, np.ndarray], ref_codes: np.ndarray,
+                       ploidy: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gq, pl, depth) per position from a pileup dict (base_counts (n,5), base_qual_sums
+    (n,5), deletions, insertions, depth) and the reference codes of the same positions.
+    pl is (n, 3) for ploidy 2 and (n, 2) for ploidy 1; gq and depth are int arrays."""
+    if ploidy not in (1, 2):
+        raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
+    counts = np.asarray(pileup["base_counts"], dtype=np.float64)
+    qsums = np.asarray(pileup["base_qual_sums"], dtype=np.float64)
+    dels = np.asarray(pileup["deletions"], dtype=np.float64)
+    ins = np.asarray(pileup["insertions"], dtype=np.float64)
+    depth = np.asarray(pileup["depth"], dtype=np.int64)
+    codes = np.asarray(ref_codes, dtype=np.int64)
+    n = counts.shape[0]
+    if codes.shape[0] != n:
+        raise ValueError(f"pileup covers {n} positions but ref_codes {codes.shape[0]}")
+    acgt = counts[:, :4]
+    rows = np.arange(n)
+    is_base = codes < 4
+    ref_n = np.where(is_base, acgt[rows, np.minimum(codes, 3)], 0.0)
+    # at an N reference base no read supports the reference
+    other = acgt.sum(axis=1) - ref_n + dels + ins
+    nbases = counts.sum(axis=1)
+    mean_q = np.divide(qsums.sum(axis=1), nbases, out=np.full(n, 30.0), where=nbases > 0)
+    e = np.clip(10.0 ** (-mean_q / 10.0), 1e-6, 0.25)
+    le, l1e, lhalf = np.log10(e), np.log10(1.0 - e), np.log10(0.5)
+    ll_ref = ref_n * l1e + other * le          # 0/0 (or 0 haploid)
+    ll_alt = ref_n * le + other * l1e          # X/X (or X haploid)
+    if ploidy == 2:
+        ll = np.stack([ll_ref, (ref_n + other) * lhalf, ll_alt], axis=1)
+    else:
+        ll = np.stack([ll_ref, ll_alt], axis=1)
+    pl = -10.0 * (ll - ll.max(axis=1, keepdims=True))
+    pl = np.minimum(np.rint(pl), MAX_PL).astype(np.int64)
+    best_is_ref = pl[:, 0] == 0
+    gq = np.where(best_is_ref, np.sort(pl, axis=1)[:, 1], 0)
+    gq = np.minimum(gq, MAX_GQ)
+    uncovered = (ref_n + other) == 0
+    gq[uncovered] = 0
+    pl[uncovered] = 0
+    return gq.astype(np.int64), pl, depth
+
+
+def gq_band(gq: np.ndarray | int) -> np.ndarray:
+    """Index of each GQ's band in GQ_BANDS."""
+    return np.searchsorted(np.asarray(GQ_BANDS), np.asarray(gq), side="right") - 1
+
+
+@dataclass(frozen=True)
+class RefBlock:
+    start: int  # 0-based
+    end: int  # exclusive
+    gq: int  # minimum over the block
+    min_dp: int
+    dp: int  # mean depth, rounded
+    pl: tuple[int, ...]  # element-wise minimum over the block (0 for hom-ref)
+
+
+def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
+                     excluded: Sequence[tuple[int, int]] = (),
+                     max_block: int = 0) -> Iterator[RefBlock]:
+    """Blocks covering [start, start + len(gq)) outside the excluded intervals (0-based,
+    half-open, e.g. the spans of variant records), each a run of positions in one GQ band (and
+    at most max_block long when max_block > 0)."""
+    n = len(gq)
+    keep = np.ones(n, dtype=bool)
+    for s, e in excluded:
+        lo, hi = max(s - start, 0), min(e - start, n)
+        if lo < hi:
+            keep[lo:hi] = False
+    band = gq_band(gq)
+    # a new run starts wherever kept-ness or band changes
+    change = np.ones(n, dtype=bool)
+    if n > 1:
+        change[1:] = (band[1:] != band[:-1]) | (keep[1:] != keep[:-1])
+    bounds = np.flatnonzero(change).tolist() + [n]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if not keep[lo]:
+            continue
+        step = max_block if max_block > 0 else hi - lo
+        for a in range(lo, hi, step):
+            b = min(a + step, hi)
+            yield RefBlock(start + a, start + b, int(gq[a:b].min()), int(depth[a:b].min()),
+                           int(np.rint(depth[a:b].mean())),
+                           _block_pl(pl[a:b]))
+
+
+def _block_pl(pl: np.ndarray) -> tuple[int, ...]:
+    """Element-wise minimum over the block's positions (the weakest evidence against each
+    genotype), renormalised so that its smallest entry is 0."""
+    m = pl.min(axis=0)
+    return tuple(int(x) for x in m - m.min())

@@ -1,0 +1,281 @@
+"""VCF and gVCF output through pysam: bgzip + tabix index written beside a temporary name and
+renamed into place on success, so that a failed run leaves nothing at the final path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from itertools import combinations_with_replacement
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pysam
+
+from gmsaccel import __version__
+
+NON_REF = "<*>"
+DEFAULT_LOW_QUAL = 20.0
+
+
+def genotype_index(alleles: Sequence[int]) -> int:
+    """Position of an unphased genotype in a VCF Number=G list (the VCF 4.2 ordering): for ploidy
+    1 the allele itself; for ploidy 2 (j, k) with j <= k is k * (k + 1) / 2 + j."""
+    a = sorted(alleles)
+    if len(a) == 1:
+        return a[0]
+    if len(a) == 2:
+        j, k = a
+        return k * (k + 1) // 2 + j
+    raise ValueError(f"ploidy {len(a)} is not supported")
+
+
+def genotypes(n_alleles: int, ploidy: int) -> list[tuple[int, ...]]:
+    """All unphased genotypes over n_alleles alleles, in VCF Number=G order."""
+    if ploidy == 1:
+        return [(a,) for a in range(n_alleles)]
+    if ploidy == 2:
+        gts = list(combinations_with_replacement(range(n_alleles), 2))
+        return sorted(gts, key=genotype_index)
+    raise ValueError(f"ploidy {ploidy} is not supported")
+
+
+def ploidy_of_pl(n_pl: int, n_alleles: int) -> int:
+    if n_pl == n_alleles:
+        return 1
+    if n_pl == n_alleles * (n_alleles + 1) // 2:
+        return 2
+    raise ValueError(f"{n_pl} PL values do not fit {n_alleles} alleles at ploidy 1 or 2")
+
+
+def extend_pl_non_ref(pl: Sequence[int], n_alleles: int, ploidy: int) -> list[int]:
+    """PL over the alleles plus a trailing <*> allele. Nothing supports <*> (it was not called),
+    so a genotype carrying it is scored as its least likely form with every <*> copy replaced by
+    one of the called alleles: never more likely than any called genotype it could stand for,
+    and the called genotype keeps PL 0."""
+    if not pl:
+        return []
+    star = n_alleles
+    out = []
+    for gt in genotypes(n_alleles + 1, ploidy):
+        if star not in gt:
+            out.append(int(pl[genotype_index(gt)]))
+            continue
+        fixed = [a for a in gt if a != star]
+        copies = len(gt) - len(fixed)
+        worst = max(int(pl[genotype_index(fixed + list(rep))])
+                    for rep in combinations_with_replacement(range(n_alleles), copies))
+        out.append(worst)
+    return out
+
+
+def _gt_tuple(gt: Sequence[int]) -> tuple[int | None, ...]:
+    return tuple(None if a is None or a < 0 else int(a) for a in gt)
+
+
+class VcfWriter:
+    """Writes a VCF 4.2 (gVCF with gvcf=True) for the given contigs and samples.
+
+    Output '*.gz' is BGZF-compressed and tabix-indexed; '*.vcf' (or anything else) is plain text
+    without an index; '-' is plain text on stdout. Files are written to PATH.tmp-PID.vcf[.gz]
+    and renamed into place by close() (the .tbi last); abort(), or an exception inside a
+    `with` block, removes them instead.
+    """
+
+    def __init__(self, path: str | os.PathLike, contigs: Sequence[tuple[str, int]],
+                 samples: Sequence[str], reference: str | os.PathLike = "",
+                 command_line: Sequence[str] | None = None, gvcf: bool = False,
+                 low_qual: float = DEFAULT_LOW_QUAL):
+        self.path = os.fspath(path)
+        self.gvcf = gvcf
+        self.samples = list(samples)
+        self.reference = os.fspath(reference) if reference else ""
+        self.contigs = [(str(n), int(ln)) for n, ln in contigs]
+        self._lengths = dict(self.contigs)
+        self._fasta: pysam.FastaFile | None = None
+        self.compressed = self.path != "-" and self.path.endswith(".gz")
+        if self.path == "-":
+            self.tmp = "-"
+        else:
+            suffix = ".vcf.gz" if self.compressed else ".vcf"
+            self.tmp = f"{self.path}.tmp-{os.getpid()}{suffix}"
+        self.header = self._header(command_line, low_qual)
+        self._closed = False
+        self.records = 0
+        # htslib warns that VCF 4.3 declares MQ a Float; this file is VCF 4.2 (Integer)
+        verbosity = pysam.set_verbosity(0)
+        try:
+            self._vf = pysam.VariantFile(self.tmp, "wz" if self.compressed else "w",
+                                         header=self.header)
+        finally:
+            pysam.set_verbosity(verbosity)
+
+    def _header(self, command_line: Sequence[str] | None, low_qual: float) -> pysam.VariantHeader:
+        h = pysam.VariantHeader()  # starts with ##fileformat=VCFv4.2 and FILTER PASS
+        h.add_line(f"##source=gmsaccel-{__version__}")
+        if self.reference:
+            h.add_line(f"##reference=file://{os.path.abspath(self.reference)}")
+        if command_line:
+            h.add_line("##gmsaccelCommand=" + " ".join(str(a) for a in command_line))
+        for name, length in self.contigs:
+            h.contigs.add(name, length=length)
+        h.add_line(f'##FILTER=<ID=LowQual,Description="Low quality (QUAL < {low_qual:g})">')
+        if self.gvcf:
+            h.add_line('##ALT=<ID=*,Description="Any allele not already represented at this '
+                       'position (gVCF reference blocks and unobserved alternatives)">')
+        h.add_line('##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth over samples '
+                   '(reads spanning the site)">')
+        h.add_line('##INFO=<ID=MQ,Number=1,Type=Integer,Description="RMS mapping quality of '
+                   'the reads spanning the site">')
+        if self.gvcf:
+            h.add_line('##INFO=<ID=END,Number=1,Type=Integer,Description="Last position '
+                       '(1-based, inclusive) of a reference block">')
+        h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+        h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '
+                   'allele (REF first)">')
+        h.add_line('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Reads spanning the '
+                   'site (mean over a reference block)">')
+        h.add_line('##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality '
+                   '(minimum over a reference block)">')
+        h.add_line('##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled genotype '
+                   'likelihoods, normalised to 0 for the most likely genotype">')
+        if self.gvcf:
+            h.add_line('##FORMAT=<ID=MIN_DP,Number=1,Type=Integer,Description="Minimum depth '
+                       'in a reference block">')
+        for s in self.samples:
+            h.add_sample(s)
+        return h
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _check_pos(self, contig: str, start: int, end: int) -> None:
+        length = self._lengths.get(contig)
+        if length is None:
+            raise ValueError(f"{self.path}: contig {contig!r} is not in the VCF header")
+        if start < 0 or end > length or end <= start:
+            raise ValueError(f"{self.path}: record {contig}:{start + 1}-{end} lies outside "
+                             f"{contig} (length {length})")
+
+    def write(self, contig: str, record: Mapping[str, Any]) -> None:
+        """One variant record in the engine's form: pos (0-based), ref, alts, qual, filter, dp,
+        mq, samples [{gt, ad, dp, gq, pl}] in sample order."""
+        pos = int(record["pos"])
+        ref = str(record["ref"])
+        alts = [str(a) for a in record["alts"]]
+        self._check_pos(contig, pos, pos + len(ref))
+        alleles = [ref, *alts] + ([NON_REF] if self.gvcf else [])
+        samples = record.get("samples") or []
+        if len(samples) != len(self.samples):
+            raise ValueError(f"{self.path}: record at {contig}:{pos + 1} has {len(samples)} "
+                             f"samples, the header {len(self.samples)}")
+        # pysam gives a record with a symbolic allele (<*>) an INFO END; stop keeps it right
+        rec = self._vf.new_record(contig=contig, start=pos, stop=pos + len(ref), alleles=alleles,
+                                  qual=float(record["qual"]),
+                                  filter=record.get("filter") or "PASS")
+        if record.get("dp") is not None:
+            rec.info["DP"] = int(record["dp"])
+        if record.get("mq") is not None:
+            rec.info["MQ"] = int(record["mq"])
+        n_alleles = 1 + len(alts)
+        for name, s in zip(self.samples, samples, strict=True):
+            call = rec.samples[name]
+            call["GT"] = _gt_tuple(s["gt"])
+            ad = [int(x) for x in s.get("ad", [])]
+            pl = [int(x) for x in s.get("pl", [])]
+            if self.gvcf:
+                if ad:
+                    ad.append(0)
+                if pl:
+                    pl = extend_pl_non_ref(pl, n_alleles, ploidy_of_pl(len(pl), n_alleles))
+            if ad:
+                call["AD"] = ad
+            call["DP"] = int(s.get("dp", 0))
+            call["GQ"] = int(s.get("gq", 0))
+            if pl:
+                call["PL"] = pl
+        self._vf.write(rec)
+        self.records += 1
+
+    def _ref_base(self, contig: str, start: int) -> str:
+        if not self.reference:
+            raise ValueError("write_block needs the reference base or a reference FASTA")
+        if self._fasta is None:
+            self._fasta = pysam.FastaFile(self.reference)
+        return self._fasta.fetch(contig, start, start + 1).upper() or "N"
+
+    def write_block(self, contig: str, start: int, end: int, min_dp: int, gq: int,
+                    pl: Sequence[int], *, dp: int | None = None, ref: str | None = None) -> None:
+        """A gVCF reference block over [start, end) (0-based) for every sample: ALT <*>,
+        INFO END, FORMAT GT 0/0 (0 when pl has 2 values: haploid), DP, GQ, MIN_DP, PL over
+        (REF, <*>). ref is the base at start (read from the reference FASTA when omitted)."""
+        if not self.gvcf:
+            raise ValueError("write_block needs a gVCF writer (gvcf=True)")
+        self._check_pos(contig, start, end)
+        base = (ref or self._ref_base(contig, start))[0].upper()
+        if base not in "ACGTN":
+            base = "N"
+        pl = [int(x) for x in pl]
+        ploidy = ploidy_of_pl(len(pl), 2)
+        rec = self._vf.new_record(contig=contig, start=start, stop=end,
+                                  alleles=(base, NON_REF), filter=None)
+        for name in self.samples:
+            call = rec.samples[name]
+            call["GT"] = (0,) * ploidy
+            call["DP"] = int(min_dp if dp is None else dp)
+            call["GQ"] = int(gq)
+            call["MIN_DP"] = int(min_dp)
+            call["PL"] = pl
+        self._vf.write(rec)
+        self.records += 1
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _close_handles(self) -> None:
+        self._vf.close()
+        if self._fasta is not None:
+            self._fasta.close()
+            self._fasta = None
+
+    def close(self) -> None:
+        """Finishes the file: index (for .gz) and rename into place, the index last."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._close_handles()
+            if self.tmp == "-":
+                return
+            if self.compressed:
+                pysam.tabix_index(self.tmp, preset="vcf", force=True)
+                Path(self.path + ".tbi").unlink(missing_ok=True)  # never pair new data, old index
+                os.replace(self.tmp, self.path)
+                os.replace(self.tmp + ".tbi", self.path + ".tbi")
+            else:
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            self._remove_tmp()
+            raise
+
+    def _remove_tmp(self) -> None:
+        if self.tmp != "-":
+            for p in (self.tmp, self.tmp + ".tbi", self.tmp + ".csi"):
+                Path(p).unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Abandons the output: removes the temporary files; the final path is not touched."""
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(Exception):  # best effort: the files go regardless
+                self._close_handles()
+        self._remove_tmp()
+
+    def __enter__(self) -> VcfWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

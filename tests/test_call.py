@@ -1,0 +1,296 @@
+"""Variant calling end to end: simulate a genome with planted variants, align, call, compare.
+
+Tests that need the C++ calling engine skip when gmsaccel._core has no call_region. Input
+checks that happen before the engine runs (missing or unindexed BAM, contig lengths, regions)
+are tested in every build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysam
+import pysam.bcftools
+import pytest
+from conftest import random_genome, run_cli, write_fasta
+
+from gmsaccel import _core
+from gmsaccel.align import Aligner, Index
+from gmsaccel.call import Caller, engine_available
+from gmsaccel.evaluate import variant_accuracy
+from gmsaccel.simulate import Variant, plant_variants, simulate_pairs, write_fastq, write_truth_vcf
+
+needs_engine = pytest.mark.skipif(not hasattr(_core, "call_region"),
+                                  reason="calling engine (_core.call_region) not in this build")
+
+DEPTH = 30
+READ_LEN = 150
+
+
+@dataclass(frozen=True)
+class Sample:
+    ref: Path
+    bam: Path
+    truth: Path
+    variants: list[Variant]
+    r1: Path
+    r2: Path
+    ploidy: int
+
+
+def make_sample(d: Path, ploidy: int, seed: int) -> Sample:
+    contigs = random_genome(seed, {"chr1": 40_000, "chr2": 15_000})
+    ref = write_fasta(d / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    haps, variants = plant_variants(contigs, rate=0.002, indel_fraction=0.2, ploidy=ploidy,
+                                    seed=seed + 1)
+    genome = sum(len(s) for _, s in contigs)
+    # reads are drawn over all haplotypes, so each haplotype gets 1 / ploidy of them
+    pairs = DEPTH * genome // (2 * READ_LEN)
+    r1, r2 = simulate_pairs(haps, pairs, read_length=READ_LEN, seed=seed + 2)
+    fq1, fq2 = write_fastq(d / "r_1.fq.gz", r1), write_fastq(d / "r_2.fq.gz", r2)
+    truth = write_truth_vcf(d / "truth.vcf.gz", ref, variants)
+    index = Index.build(ref)
+    bam = d / "sample.bam"
+    Aligner(index, threads=2).align_fastq(fq1, fq2, bam, read_group=r"@RG\tID:s\tSM:sample")
+    return Sample(ref, bam, truth, variants, fq1, fq2, ploidy)
+
+
+@pytest.fixture(scope="module")
+def diploid(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("dip"), 2, 21)
+
+
+@pytest.fixture(scope="module")
+def haploid(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return make_sample(tmp_path_factory.mktemp("hap"), 1, 31)
+
+
+def records(vcf: Path) -> list[pysam.VariantRecord]:
+    with pysam.VariantFile(str(vcf)) as vf:
+        return list(vf)
+
+
+def assert_clean_failure(proc, command: str, *needles: str, outdir: Path | None = None,
+                         allowed: tuple[str, ...] = ()) -> str:
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"gmsaccel {command}: error: "), err
+    for n in needles:
+        assert n in lines[0], (n, err)
+    if outdir is not None:
+        assert sorted(os.listdir(outdir)) == sorted(allowed), os.listdir(outdir)
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# calling accuracy (engine)
+
+
+@needs_engine
+def test_snvs_found_with_genotypes(diploid: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "calls.vcf.gz"
+    stats = Caller(diploid.ref, threads=2).write_vcf(diploid.bam, out)
+    assert stats["pass"] > 0
+    called = {}
+    for r in records(out):
+        if "PASS" in r.filter.keys():
+            for a in r.alts:
+                called[(r.contig, r.pos, r.ref, a)] = r.samples[0]["GT"]
+    missing, wrong_gt = [], []
+    for v in diploid.variants:
+        if len(v.ref) == len(v.alt) == 1:
+            gt = called.get((v.contig, v.pos, v.ref, v.alt))
+            if gt is None:
+                missing.append(v)
+            elif (len(set(gt)) > 1) != (len(set(v.genotype)) > 1):
+                wrong_gt.append((v, gt))
+    assert not missing, missing[:5]
+    assert not wrong_gt, wrong_gt[:5]
+    acc = variant_accuracy(diploid.ref, diploid.truth, out)
+    assert acc["snv"]["recall"] == 1.0 and acc["snv"]["precision"] >= 0.98, acc
+    assert acc["indel"]["recall"] >= 0.9 and acc["indel"]["precision"] >= 0.9, acc
+    pysam.bcftools.norm("--check-ref", "e", "-f", str(diploid.ref), "-Ov", str(out))
+
+
+@needs_engine
+def test_threads_give_identical_output(diploid: Sample, tmp_path: Path) -> None:
+    texts = []
+    for t in (1, 2):
+        out = tmp_path / f"t{t}.vcf"
+        Caller(diploid.ref, threads=t).write_vcf(diploid.bam, out, command_line=["x"])
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]
+
+
+@needs_engine
+def test_api_variants_match_vcf(diploid: Sample, tmp_path: Path) -> None:
+    caller = Caller(diploid.ref)
+    vs = list(caller.call([diploid.bam], region="chr1:1-20000"))
+    assert vs and all(v.contig == "chr1" and 1 <= v.pos <= 20000 for v in vs)
+    assert [v.pos for v in vs] == sorted(v.pos for v in vs)
+    assert all(v.gt.shape == (1, 2) for v in vs)
+    pile = caller.pileup(diploid.bam, "chr1:1001-1100")
+    assert pile["base_counts"].shape == (100, 5) and pile["depth"].mean() > DEPTH / 3
+
+
+@needs_engine
+def test_haploid_genotypes(haploid: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "h.vcf.gz"
+    Caller(haploid.ref, ploidy=1).write_vcf(haploid.bam, out)
+    recs = records(out)
+    assert recs and all(len(r.samples[0]["GT"]) == 1 for r in recs)
+    acc = variant_accuracy(haploid.ref, haploid.truth, out)
+    assert acc["snv"]["recall"] >= 0.98, acc
+
+
+@needs_engine
+def test_gvcf_end_to_end(diploid: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "s.g.vcf.gz"
+    Caller(diploid.ref, threads=2).write_vcf(diploid.bam, out, region="chr2", gvcf=True)
+    recs = records(out)
+    end = 0
+    for r in recs:
+        assert r.alts[-1] == "<*>"
+        if r.start >= end:
+            assert r.start == end
+        end = max(end, r.stop)
+    assert end == 15_000
+    pysam.bcftools.norm("--check-ref", "e", "-f", str(diploid.ref), "-Ov", str(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+@needs_engine
+def test_cli_call_happy_path(diploid: Sample, tmp_path: Path) -> None:
+    out = tmp_path / "c.vcf.gz"
+    proc = run_cli("call", "-f", diploid.ref, diploid.bam, "-o", out, "-t", "2",
+                   "-r", "chr1:1-30,000", "--min-mapq", "1")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["c.vcf.gz", "c.vcf.gz.tbi"]
+    hdr = str(pysam.VariantFile(str(out)).header)
+    assert "##gmsaccelCommand=gmsaccel call -f" in hdr
+    assert all(r.contig == "chr1" and r.pos <= 30_000 for r in records(out))
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t0\t5000\n")
+    proc = run_cli("call", "-f", diploid.ref, diploid.bam, "-R", bed, "-o", "-", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    body = [ln for ln in proc.stdout.decode().splitlines() if not ln.startswith("#")]
+    assert body and all(ln.startswith("chr2\t") and int(ln.split("\t")[1]) <= 5000
+                        for ln in body)
+
+
+@needs_engine
+def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
+    outdir = tmp_path / "out"
+    proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "NA1",
+                   "-o", outdir, "-t", "2")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert sorted(os.listdir(outdir)) == ["NA1.bam", "NA1.bam.bai", "NA1.metrics.json",
+                                          "NA1.vcf.gz", "NA1.vcf.gz.tbi"]
+    m = json.loads((outdir / "NA1.metrics.json").read_text())
+    assert m["reads"] > 0 and m["mapped"] / m["reads"] > 0.95
+    assert DEPTH * 0.7 < m["mean_depth"] < DEPTH * 1.3
+    assert m["variants"]["SNV"] > 0 and m["titv"] is None or m["titv"] > 0
+    assert m["het"] + m["hom"] > 0
+    assert pysam.VariantFile(str(outdir / "NA1.vcf.gz")).header.samples[0] == "NA1"
+
+
+def test_cli_help_lists_commands() -> None:
+    proc = run_cli("--help")
+    text = proc.stdout.decode()
+    assert proc.returncode == 0 and "call" in text and "run" in text
+    for cmd in ("call", "run"):
+        assert run_cli(cmd, "--help").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A reference and a small aligned BAM for the bad-input tests."""
+    d = tmp_path_factory.mktemp("small")
+    contigs = random_genome(41, {"chr1": 8000, "chr2": 3000})
+    ref = write_fasta(d / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    haps, _ = plant_variants(contigs, rate=0.002, seed=42)
+    r1, r2 = simulate_pairs(haps, 300, seed=43)
+    bam = d / "s.bam"
+    Aligner(Index.build(ref)).align_fastq(write_fastq(d / "1.fq", r1), write_fastq(d / "2.fq", r2),
+                                          bam, read_group=r"@RG\tID:s\tSM:s")
+    return ref, bam
+
+
+def test_cli_call_missing_bam(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, _ = small
+    missing = tmp_path / "nope.bam"
+    proc = run_cli("call", "-f", ref, missing, "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", str(missing), outdir=tmp_path)
+
+
+def test_cli_call_unindexed_bam(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, bam = small
+    copy = tmp_path / "copy.bam"
+    copy.write_bytes(bam.read_bytes())
+    proc = run_cli("call", "-f", ref, copy, "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", str(copy), "index", outdir=tmp_path, allowed=("copy.bam",))
+
+
+def test_cli_call_contig_length_differs(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, bam = small
+    with pysam.FastaFile(str(ref)) as fa:
+        other = write_fasta(tmp_path / "other.fa", [("chr1", fa.fetch("chr1")[:7000]),
+                                                    ("chr2", fa.fetch("chr2"))])
+    proc = run_cli("call", "-f", other, bam, "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", "chr1", str(bam), str(other), outdir=tmp_path,
+                         allowed=("other.fa",) + tuple(p.name for p in tmp_path.glob("other.fa.*")))
+
+
+def test_cli_call_region_outside_contig(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, bam = small
+    proc = run_cli("call", "-f", ref, bam, "-r", "chr2:2,900-3,100", "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", "chr2:2,900-3,100", "outside", outdir=tmp_path)
+    proc = run_cli("call", "-f", ref, bam, "-r", "chrZ", "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", "chrZ", outdir=tmp_path)
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr1\t7990\t8010\n")
+    proc = run_cli("call", "-f", ref, bam, "-R", bed, "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", "chr1:7990-8010", str(bed), outdir=tmp_path,
+                         allowed=("r.bed",))
+
+
+def test_cli_call_without_engine(small: tuple[Path, Path], tmp_path: Path) -> None:
+    if engine_available():
+        pytest.skip("this build has the calling engine")
+    ref, bam = small
+    proc = run_cli("call", "-f", ref, bam, "-o", tmp_path / "o.vcf.gz")
+    assert_clean_failure(proc, "call", "unavailable", outdir=tmp_path)
+    proc = run_cli("run", "-f", ref, bam, "--sample", "x", "-o", tmp_path / "run")
+    assert_clean_failure(proc, "run", "unavailable", outdir=tmp_path)
+
+
+def test_cli_run_bad_input(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, _ = small
+    proc = run_cli("run", "-f", ref, tmp_path / "missing.fq", "--sample", "x",
+                   "-o", tmp_path / "out")
+    assert_clean_failure(proc, "run", "missing.fq", outdir=tmp_path)
+    proc = run_cli("run", "-f", ref, tmp_path / "missing.fq", "--sample", "a/b",
+                   "-o", tmp_path / "out")
+    assert_clean_failure(proc, "run", "--sample", outdir=tmp_path)
+
+
+@needs_engine
+def test_cli_run_bad_fastq_leaves_nothing(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, _ = small
+    bad = tmp_path / "bad.fq"
+    bad.write_text("@r1\nACGT\n+\nII\n")
+    outdir = tmp_path / "out"
+    proc = run_cli("run", "-f", ref, bad, "--sample", "x", "-o", outdir)
+    assert_clean_failure(proc, "run", str(bad))
+    assert not outdir.exists() or os.listdir(outdir) == []
