@@ -23,18 +23,23 @@ constexpr int32_t kInt16Max = 32767;
 
 // The int16 saturation value: ceiling + any single step (substitution, gap open or extend) must
 // stay <= INT16_MAX. Returns <= 0 when no ceiling works (then everything runs scalar).
+// quals are bytes, so no substitution costs more than 255 or the off-haplotype cost
+int32_t max_sub_cost(const HaplotypeScoring& sc) {
+  return std::max(std::min(sc.max_qual, 255), kOffHaplotypeCost);
+}
+
 int32_t simd_ceiling(const HaplotypeScoring& sc) {
-  // quals are bytes, so no substitution costs more than 255 or the off-haplotype cost
-  const int32_t max_sub = std::max(std::min(sc.max_qual, 255), kOffHaplotypeCost);
-  const int32_t step = std::max({max_sub, sc.gap_open, sc.gap_extend});
-  return kInt16Max - step;
+  return kInt16Max - std::max({max_sub_cost(sc), sc.gap_open, sc.gap_extend});
 }
 
 // Whether the int16 kernel returns this job's exact cost: the all-match path along diagonal 0 is
 // one alignment, so its cost bounds the optimum, and an optimum below the ceiling is reproduced
 // exactly (see haplotype_simd_impl.hpp).
-bool simd_job_ok(const HaplotypeJob& job, const HaplotypeScoring& sc, int32_t ceiling) {
+bool simd_job_ok(const HaplotypeJob& job, const HaplotypeScoring& sc, int32_t ceiling,
+                 int32_t max_sub) {
   if (job.len > kInt16Max || job.band > kMaxSimdBand) return false;
+  // Usual case, decided without touching the job's bases (a cache miss per job otherwise).
+  if (static_cast<int64_t>(job.len) * max_sub < ceiling) return true;
   int32_t diag = 0;
   for (int32_t r = 0; r < job.len; ++r) {
     diag += haplotype_sub_cost(job.read[r], job.qual[r], job.hap[r], sc.max_qual);
@@ -78,13 +83,16 @@ void haplotype_costs_scalar(const HaplotypeJob* jobs, size_t n, const HaplotypeS
 
 void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                              int32_t* costs, int lanes, HapGroupKernel kernel) {
-  const int32_t ceiling = simd_ceiling(sc);
+  const int32_t ceiling = simd_ceiling(sc), max_sub = max_sub_cost(sc);
   std::vector<int32_t> rows;
   std::vector<uint32_t> order, rest;
   order.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (ceiling > 0 && simd_job_ok(jobs[i], sc, ceiling)) order.push_back(static_cast<uint32_t>(i));
-    else rest.push_back(static_cast<uint32_t>(i));
+    if (ceiling > 0 && simd_job_ok(jobs[i], sc, ceiling, max_sub)) {
+      order.push_back(static_cast<uint32_t>(i));
+    } else {
+      rest.push_back(static_cast<uint32_t>(i));
+    }
   }
   scalar_jobs(jobs, rest.data(), rest.size(), sc, costs, rows);
   // Same band per group (the kernel needs it); similar lengths per group (less padding).
@@ -97,7 +105,7 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
   const size_t L = static_cast<size_t>(lanes);
   std::vector<const HaplotypeJob*> lane_job(L);
   std::vector<int16_t> read, qcost, hap, tcost, h, iv;
-  std::vector<uint8_t> row_end;
+  std::vector<uint8_t> row_end, stage;
   std::vector<int32_t> out(L);
   size_t i = 0;
   while (i < order.size()) {
@@ -120,6 +128,7 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
     h.resize((static_cast<size_t>(band) + 1) * L);
     iv.resize(h.size());
     row_end.assign(rows_n, 0);
+    stage.resize(2 * tlen * L);
     for (size_t l = 0; l < L; ++l) {
       lane_job[l] = l < live ? &jobs[order[i + l]] : nullptr;
       if (l < live) row_end[static_cast<size_t>(lane_job[l]->len) - 1] = 1;
@@ -134,6 +143,7 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
     w.hap = hap.data();
     w.tcost = tcost.data();
     w.row_end = row_end.data();
+    w.stage = stage.data();
     w.h = h.data();
     w.i = iv.data();
     w.cost = out.data();

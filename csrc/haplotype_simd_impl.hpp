@@ -26,6 +26,7 @@ struct HapGroupWork {
   int32_t band = 0;
   int32_t max_len = 0;
   int32_t ceiling = 0;         // the int16 saturation value, standing in for kCostInf
+  uint8_t* stage = nullptr;    // 2 * lanes * (max_len + band - 1) bytes for the transposition
   int16_t* read = nullptr;     // max_len * lanes read codes, lane-interleaved
   int16_t* qcost = nullptr;    // as read: the mismatch cost of each read base
   int16_t* hap = nullptr;      // (max_len + band - 1) * lanes haplotype codes, lane-interleaved
@@ -83,29 +84,64 @@ void haplotype_group_kernel(const detail::HapGroupWork& w, const HaplotypeScorin
   const int32_t T = M + B - 1;
   const int32_t max_qual = sc.max_qual;
 
-  // Lane-interleave the inputs, folding the N / zero-quality / max_qual rules into one cost per
-  // read base and the N / off rules into one cost per haplotype base. Padding rows (past a
-  // lane's read) only feed cells no result reads; padding haplotype bases are off-haplotype.
+  // Lane-interleave the inputs: stage each lane's bytes contiguously (padding past a job's end
+  // and idle lanes; padding rows only feed cells no result reads, padding haplotype bases are
+  // off-haplotype), then transpose with contiguous writes. Branch-free loops here matter: for
+  // short bands this setup costs as much as the DP.
   alignas(64) int16_t last_row[L];
+  uint8_t* const stage = w.stage;  // 2 * lanes * T bytes: read codes and quals, or haplotype
+  uint8_t* const stage_q = stage + static_cast<size_t>(L) * T;
   for (int l = 0; l < L; ++l) {
     const HaplotypeJob* job = w.lane_job[l];
     const int32_t m = job ? job->len : 0;
     last_row[l] = static_cast<int16_t>(m - 1);  // -1 for an idle lane: never captured
-    for (int32_t r = 0; r < M; ++r) {
-      int16_t code = 0, qc = 0;
-      if (r < m) {
-        const uint8_t q = job->read[r], qq = job->qual[r];
-        code = q;
-        qc = static_cast<int16_t>(q == kBaseN || qq == 0 ? 0 : (qq < max_qual ? qq : max_qual));
-      }
-      w.read[r * L + l] = code;
-      w.qcost[r * L + l] = qc;
+    uint8_t* row = stage + static_cast<size_t>(l) * T;
+    uint8_t* qrow = stage_q + static_cast<size_t>(l) * T;
+    if (m > 0) {
+      std::memcpy(row, job->read, static_cast<size_t>(m));
+      std::memcpy(qrow, job->qual, static_cast<size_t>(m));
     }
-    const int32_t tl = job ? m + B - 1 : 0;
+    std::memset(row + m, 0, static_cast<size_t>(M - m));
+    std::memset(qrow + m, 0, static_cast<size_t>(M - m));
+  }
+  {
+    // quals are bytes: capping max_qual at 255 first keeps it in int16 without changing a cost
+    const V cap = hap_splat<V>(max_qual < 255 ? max_qual : 255);
+    const V n_code = hap_splat<V>(kBaseN), zero = V{};
+    for (int32_t r = 0; r < M; ++r) {
+      int16_t* out = w.read + r * L;
+      int16_t* qout = w.qcost + r * L;
+      for (int l = 0; l < L; ++l) {
+        out[l] = stage[static_cast<size_t>(l) * T + r];
+        qout[l] = stage_q[static_cast<size_t>(l) * T + r];
+      }
+    }
+    // A second pass: loading a vector right after its lane-wise stores would stall on store
+    // forwarding every row.
+    for (int32_t r = 0; r < M; ++r) {
+      int16_t* qout = w.qcost + r * L;
+      const V qv = hap_load<V>(w.read + r * L), qual = hap_load<V>(qout);
+      // N or quality 0: a mismatch costs nothing; otherwise min(qual, max_qual)
+      hap_store(qout, (qv == n_code) | (qual == zero) ? zero : hap_min(qual, cap));
+    }
+  }
+  for (int l = 0; l < L; ++l) {
+    const HaplotypeJob* job = w.lane_job[l];
+    const int32_t tl = job ? job->len + B - 1 : 0;
+    uint8_t* row = stage + static_cast<size_t>(l) * T;
+    if (tl > 0) std::memcpy(row, job->hap, static_cast<size_t>(tl));
+    std::memset(row + tl, kBaseOff, static_cast<size_t>(T - tl));
+  }
+  {
+    int16_t* const hout = w.hap;
+    int16_t* const tcout = w.tcost;
     for (int32_t j = 0; j < T; ++j) {
-      const uint8_t t = j < tl ? job->hap[j] : kBaseOff;
-      w.hap[j * L + l] = t;
-      w.tcost[j * L + l] = static_cast<int16_t>(t == kBaseOff ? kOffHaplotypeCost : 0);
+      for (int l = 0; l < L; ++l) hout[j * L + l] = stage[static_cast<size_t>(l) * T + j];
+    }
+    // cost of an N (0) or off-haplotype base, used where the code is > 3 (second pass as above)
+    const V off = hap_splat<V>(kBaseOff), off_cost = hap_splat<V>(kOffHaplotypeCost);
+    for (int32_t j = 0; j < T; ++j) {
+      hap_store(tcout + j * L, hap_load<V>(hout + j * L) == off ? off_cost : V{});
     }
   }
 

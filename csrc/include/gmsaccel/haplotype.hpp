@@ -18,9 +18,9 @@
 //   H = min(M, D, I); result = min over k of H(m-1, k).
 // D at row 0 is allowed (it only shifts the start; never cheaper than starting later).
 // Out-of-band neighbours are kCostInf, and every D, I and H value saturates at kCostInf (min with
-// it), so a job whose optimum exceeds kCostInf scores kCostInf. Saturation commutes with min and with
-// adding a non-negative cost, which lets narrower kernels saturate at their own ceiling and still
-// return the same numbers for every job whose optimum lies below that ceiling.
+// it), so a job whose optimum exceeds kCostInf scores kCostInf. Saturation commutes with min and
+// with adding a non-negative cost, which lets narrower kernels saturate at their own ceiling and
+// still return the same numbers for every job whose optimum lies below that ceiling.
 // Scoring parameters must lie in 0..kMaxHaplotypeParam (kCostInf + a parameter fits int32).
 #pragma once
 #include <cstddef>
@@ -69,12 +69,16 @@ GMS_HD int32_t haplotype_cost_scalar(const HaplotypeJob& job, const HaplotypeSco
   for (int32_t k = 0; k <= B; ++k) { row_h[k] = kCostInf; row_i[k] = kCostInf; }
   for (int32_t r = 0; r < m; ++r) {
     const uint8_t qb = job.read[r], qq = job.qual[r];
+    // haplotype_sub_cost with the read-only rules hoisted out of the row and written without
+    // short-circuits, so random bases cost no mispredicted branches
+    const int32_t qc = (qb == kBaseN) | (qq == 0) ? 0 : haplotype_min(qq, sc.max_qual);
     const int32_t start = r == 0 ? 0 : kCostInf;  // row 0 may start in any column
     const uint8_t* t = job.hap + r;
     int32_t h_left = kCostInf, d_left = kCostInf;  // H and D of cell (r, k-1)
     for (int32_t k = 0; k < B; ++k) {
       // both terms are <= kCostInf + parameter, far from int32 overflow
-      const int32_t sub = haplotype_sub_cost(qb, qq, t[k], sc.max_qual);
+      const uint8_t tb = t[k];
+      const int32_t sub = tb == kBaseOff ? kOffHaplotypeCost : (tb == qb) | (tb == kBaseN) ? 0 : qc;
       const int32_t mv = haplotype_min(row_h[k], start) + sub;
       const int32_t dv = haplotype_min(haplotype_min(h_left + go, d_left + ge), kCostInf);
       const int32_t iv =
