@@ -177,6 +177,7 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
   std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
   std::unordered_map<std::string, PendingMate> pending;
   size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
+  const size_t first_index = out.size();  // out is appended to
   int64_t last_pos = -1;
   std::string last_name;
   bam1_t* b = s.rec;
@@ -234,20 +235,22 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
 
     // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
     const size_t index = out.size();
-    bool keep_pending = false;
     const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
-    if (c.flag & BAM_FPAIRED) {
+    const bool mate_here = (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid == tid &&
+                           which != 0 && which != (BAM_FREAD1 | BAM_FREAD2);
+    bool found = false;
+    // Only a read whose mate starts at or before it can find that mate already loaded.
+    if (mate_here && c.mpos <= c.pos && !pending.empty()) {
       auto it = pending.find(qname);
       if (it != pending.end() && it->second.which != which) {
-        ShardRead& mate = out[it->second.index];
-        pending.erase(it);
+        const ShardRead& mate = out[it->second.index];
         if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
-      } else if (!(c.flag & BAM_FMUNMAP) && c.mtid == tid && c.mpos >= c.pos && c.mpos < rend &&
-                 which != 0 && which != (BAM_FREAD1 | BAM_FREAD2)) {
-        // The mate comes later and starts inside this read: it will overlap.
-        keep_pending = true;
+        pending.erase(it);
+        found = true;
       }
     }
+    // The mate comes later and starts inside this read: it will overlap, so wait for it.
+    const bool keep_pending = !found && mate_here && c.mpos >= c.pos && c.mpos < rend;
     out.push_back(std::move(r));
     if (keep_pending) {
       pending[qname] = {index, c.mpos, which};
@@ -263,7 +266,7 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
     throw InputError(s.path + ": corrupt or truncated record after " +
                      (last_name.empty() ? std::string("the start of ") + s.contigs[tid].name
                                         : "read " + last_name));
-  stats.loaded = out.size();
+  stats.loaded = out.size() - first_index;
   return stats;
 }
 

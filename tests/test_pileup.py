@@ -398,6 +398,28 @@ def test_mate_overlap_masked_once(tmp_path: Path) -> None:
     assert (_core.pileup(bam, name, 0, len(ref))["base_counts"].sum(1)[200:250] == 2).all()
 
 
+def test_overlapping_mates_support_an_indel_once(tmp_path: Path) -> None:
+    (name, ref), = random_genome(12, {"m": 1000})
+    flags = (0x1 | 0x2 | 0x20 | 0x40, 0x1 | 0x2 | 0x10 | 0x80)
+    reads = []
+    for k, (pos, mate) in enumerate(((100, 150), (150, 100))):
+        # Both mates carry the same 2-base deletion at 220 (inside the 100-base overlap).
+        seq = ref[pos:220] + ref[222:pos + 152]
+        reads.append(dict(name="p", contig=name, pos=pos, cigar=[(M, 220 - pos), (D, 2),
+                                                                  (M, pos + 150 - 220)],
+                          seq=seq, qual=[30] * 150, flag=flags[k], mate=(name, mate)))
+    bam = write_bam(tmp_path / "pairdel.bam", [(name, len(ref))], reads)
+    cands = _core.candidates(bam, _core.encode(ref), name, 0, len(ref), min_support=1)
+    dels = [c for c in cands if len(c[1]) > len(c[2])]
+    assert len(dels) == 1 and dels[0][3] == 1 and dels[0][4] == 2
+    # Unpaired, the same two records are two reads.
+    for r in reads:
+        r["flag"] &= 0x10
+    bam = write_bam(tmp_path / "twodel.bam", [(name, len(ref))], reads)
+    cands = _core.candidates(bam, _core.encode(ref), name, 0, len(ref), min_support=1)
+    assert [c[3] for c in cands if len(c[1]) > len(c[2])] == [2]
+
+
 def test_missing_qualities_count_as_30(tmp_path: Path) -> None:
     (name, ref), = random_genome(2, {"q": 500})
     reads = [dict(name="nq", contig=name, pos=10, cigar=[(M, 50)], seq=ref[10:60], qual=None),
