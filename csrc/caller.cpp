@@ -15,12 +15,6 @@ namespace {
 constexpr char kLetters[] = "ACGTN";
 constexpr int32_t kLoadPad = 300;  // reads starting this far before a region can reach into it
 
-std::string ref_string(const uint8_t* ref, int64_t a, int64_t b) {
-  std::string s;
-  s.reserve(static_cast<size_t>(std::max<int64_t>(0, b - a)));
-  for (int64_t i = a; i < b; ++i) s += kLetters[std::min<uint8_t>(ref[i], 4)];
-  return s;
-}
 
 uint8_t code_of(char c) { return base_code(c); }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ class Index:
     def __init__(self, core: _core.Index, path: str | None = None):
         self._core = core
         self.path = path
+        self.built_from: str | None = None  # the FASTA, when built in this process
 
     @classmethod
     def build(cls, fasta: str | os.PathLike, k: int = 21, w: int = 11, max_occ: int = 500) -> Index:
@@ -102,7 +102,7 @@ def _sequence_mismatch(index: Index, fasta: Path, samples: int = 16, width: int 
     return None
 
 
-def open_index(reference: str | os.PathLike, *, quiet: bool = True) -> Index:
+def open_index(reference: str | os.PathLike) -> Index:
     """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa.
     A saved index is checked against the FASTA (contig names, lengths and sampled sequence)."""
     ref = Path(reference)
@@ -136,10 +136,14 @@ def open_index(reference: str | os.PathLike, *, quiet: bool = True) -> Index:
             )
         return index
     index = Index.build(ref)
-    if not quiet:
-        print(f"[gmsaccel] indexed {ref} in memory (save time next run: gmsaccel index {ref})",
-              file=sys.stderr)
+    index.built_from = str(ref)
     return index
+
+
+def in_memory_note(index: Index) -> str | None:
+    """A hint for indexes built on the fly from a FASTA, printed once a command succeeds."""
+    ref = index.built_from
+    return f"indexed {ref} in memory (save time next run: gmsaccel index {ref})" if ref else None
 
 
 @dataclass(frozen=True)

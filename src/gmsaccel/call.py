@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gmsaccel import _core
-from gmsaccel.align import INDEX_SUFFIX, Index, _check_device, open_index
+from gmsaccel.align import INDEX_SUFFIX, Index, open_index
 from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
@@ -203,6 +203,8 @@ def resolve_regions(region: RegionSpec | Region, contigs: Sequence[tuple[str, in
         for item in region:
             if isinstance(item, str):
                 regs.append(parse_region(item, lengths))
+            elif isinstance(item, Region):
+                regs.append(check_region(item, lengths))
             else:
                 c, s, e = item
                 regs.append(check_region(Region(str(c), int(s), int(e)), lengths))
@@ -401,6 +403,14 @@ class _ShardResult:
     blocks: list[RefBlock] | None = None
 
 
+def _caller_device(device: str) -> str:
+    if device in ("auto", "cpu"):
+        return "cpu"
+    if device == "gpu" or device.startswith("gpu:"):
+        raise RuntimeError(f"--device {device}: calling has no GPU kernels yet; use --device cpu")
+    raise ValueError(f"unknown device {device!r}: use auto, cpu or gpu[:N]")
+
+
 class Caller:
     """Calls SNVs and indels jointly over one or more samples (one BAM/CRAM per sample) against
     a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
@@ -416,7 +426,7 @@ class Caller:
         if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
             raise ValueError("min_mapq and min_baseq must be >= 0 and max_depth >= 1")
         self.reference = os.fspath(reference)
-        self.device = _check_device(device)
+        self.device = _caller_device(device)
         self.index = index if index is not None else open_index(self.reference)
         # the FASTA itself (CRAM decoding, ##reference); none when given only an index
         self.fasta = "" if self.reference.endswith(INDEX_SUFFIX) else self.reference

@@ -74,10 +74,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import Aligner, open_index
+    from gmsaccel.align import Aligner, in_memory_note, open_index
 
     t0 = time.monotonic()
-    index = open_index(args.reference, quiet=args.quiet)
+    index = open_index(args.reference)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
     # Check where the results go before the work, not after it.
     for path in (args.output, args.metrics):
@@ -100,6 +100,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     wall = time.monotonic() - t0
     reads = stats["reads"]
     model = stats["insert_model"]
+    if note := in_memory_note(index):
+        _log(args, note)
     _log(args, f"{reads:,} reads, {stats['mapped']:,} mapped "
                f"({100 * stats['mapped'] / max(reads, 1):.2f}%), "
                f"{stats['properly_paired']:,} properly paired; {wall:.2f} s wall, "
@@ -143,7 +145,7 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import Aligner, open_index
+    from gmsaccel.align import Aligner, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
 
     name = args.sample
@@ -164,7 +166,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     existed = {p for p in finals if p.exists()}
     t0 = time.monotonic()
     try:
-        index = open_index(args.reference, quiet=args.quiet)
+        index = open_index(args.reference)
         aligner = Aligner(index, threads=args.threads, device=args.device)
         progress = Progress(args.quiet)
         try:
@@ -174,6 +176,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finally:
             progress.done()
         t1 = time.monotonic()
+        if note := in_memory_note(index):
+            _log(args, note)
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{t1 - t0:.2f} s -> {bam}")
         caller = _caller(args, index=index)
