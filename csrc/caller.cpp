@@ -13,7 +13,8 @@ namespace gms {
 namespace {
 
 constexpr char kLetters[] = "ACGTN";
-constexpr int32_t kLoadPad = 300;  // reads starting this far before a region can reach into it
+constexpr int32_t kLoadPad = 300;
+constexpr int kThirdPhred = 5;  // 10 log10(3), rounded  // reads starting this far before a region can reach into it
 
 
 uint8_t code_of(char c) { return base_code(c); }
@@ -202,7 +203,14 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     std::vector<CandidateAllele> c;
     find_candidates(samples[s].reads, ref, 0, contig_length, start, end, opt.candidates, c);
     cands.insert(cands.end(), c.begin(), c.end());
+    // A base error shows one particular wrong base a third of the time: a mismatch against a
+    // haplotype costs the base quality plus 10 log10(3) (the kernel charges the given quality).
+    for (ShardRead& r : samples[s].reads)
+      for (uint8_t& q : r.qual)
+        if (q > 0) q = static_cast<uint8_t>(std::min<int>(q, opt.scoring.max_qual) + kThirdPhred);
   }
+  HaplotypeScoring scoring = opt.scoring;
+  scoring.max_qual += kThirdPhred;
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
   if (cands.empty()) return out;
@@ -266,7 +274,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     for (size_t j = 0; j < jobs.size(); ++j) jobs[j].hap = windows_buf[j].data();
     std::vector<int32_t> costs(jobs.size());
     if (!jobs.empty())
-      haplotype_costs(jobs.data(), jobs.size(), opt.scoring, costs.data(), opt.simd_level);
+      haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
 
     // log10 likelihood of each read under each haplotype, mapping quality folded in: a read that
     // may be misplaced explains every haplotype about as well as its best one.
