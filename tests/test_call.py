@@ -294,3 +294,91 @@ def test_cli_run_bad_fastq_leaves_nothing(small: tuple[Path, Path], tmp_path: Pa
     proc = run_cli("run", "-f", ref, bad, "--sample", "x", "-o", outdir)
     assert_clean_failure(proc, "run", str(bad))
     assert not outdir.exists() or os.listdir(outdir) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# several samples jointly, extreme piles, empty stretches
+
+
+@needs_engine
+def test_two_samples_called_jointly(diploid: Sample, tmp_path: Path) -> None:
+    contigs = [(n, s) for n, s in random_genome(21, {"chr1": 40_000, "chr2": 15_000})]
+    haps, other = plant_variants(contigs, rate=0.002, indel_fraction=0.2, seed=77)
+    r1, r2 = simulate_pairs(haps, DEPTH * 55_000 // (2 * READ_LEN), seed=78)
+    bam_b = tmp_path / "b.bam"
+    Aligner(Index.build(diploid.ref), threads=2).align_fastq(
+        write_fastq(tmp_path / "b1.fq.gz", r1), write_fastq(tmp_path / "b2.fq.gz", r2), bam_b,
+        read_group=r"@RG\tID:b\tSM:second")
+    out = tmp_path / "joint.vcf.gz"
+    Caller(diploid.ref, threads=2).write_vcf([diploid.bam, bam_b], out)
+    with pysam.VariantFile(str(out)) as vf:
+        assert list(vf.header.samples) == ["sample", "second"]
+        calls = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in vf if r.filter.keys() == ["PASS"]}
+    mine = {(v.contig, v.pos, v.ref, v.alt) for v in diploid.variants}
+    theirs = {(v.contig, v.pos, v.ref, v.alt) for v in other}
+    only_a = [k for k in mine - theirs if k in calls]
+    only_b = [k for k in theirs - mine if k in calls]
+    assert len(only_a) > 0.9 * len(mine - theirs) and len(only_b) > 0.9 * len(theirs - mine)
+    for k in only_a:  # the second sample is hom-ref where only the first carries the allele
+        assert calls[k].samples["second"]["GT"] == (0, 0), k
+        assert 1 in calls[k].samples["sample"]["GT"], k
+    for k in only_b:
+        assert calls[k].samples["sample"]["GT"] == (0, 0), k
+
+
+def _pile_bam(path: Path, ref: str, depth: int) -> None:
+    """depth identical-position reads carrying an A>C/T>G SNV at 100 (half of them)."""
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "c", "LN": len(ref)}]}
+    seq = ref[50:200]
+    alt = seq[:50] + {"A": "C", "C": "G", "G": "T", "T": "A"}[seq[50]] + seq[51:]
+    with pysam.AlignmentFile(str(path), "wb", header=header) as f:
+        for i in range(depth):
+            a = pysam.AlignedSegment(f.header)
+            a.query_name = f"r{i}"
+            a.query_sequence = alt if i % 2 else seq
+            a.flag = 0
+            a.reference_id, a.reference_start, a.mapping_quality = 0, 50, 60
+            a.cigarstring = "150M"
+            a.query_qualities = pysam.qualitystring_to_array("I" * 150)
+            f.write(a)
+    pysam.index(str(path))
+
+
+@needs_engine
+def test_ten_thousand_x_pile_is_capped_and_called(tmp_path: Path) -> None:
+    ref_seq = random_genome(5, {"c": 3_000})[0][1]
+    ref = write_fasta(tmp_path / "ref.fa", [("c", ref_seq)])
+    pysam.faidx(str(ref))
+    bam = tmp_path / "pile.bam"
+    _pile_bam(bam, ref_seq, 10_000)
+    out = tmp_path / "pile.vcf.gz"
+    proc = run_cli("call", "-f", ref, bam, "-o", out, "--max-depth", "500")
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "warning: 9,500 reads skipped where depth exceeded --max-depth 500" in err
+    recs = records(out)
+    assert [(r.pos, r.ref, r.alts) for r in recs] == [
+        (101, ref_seq[100], ({"A": "C", "C": "G", "G": "T", "T": "A"}[ref_seq[100]],))]
+    assert recs[0].samples[0]["GT"] == (0, 1)
+
+
+@needs_engine
+def test_zero_coverage_stretches(diploid: Sample, tmp_path: Path) -> None:
+    # chr2 of the diploid sample, but a region past all its reads' reach is empty: no records,
+    # and a gVCF covers it with DP 0 blocks
+    out = tmp_path / "empty.vcf.gz"
+    caller = Caller(diploid.ref)
+    length = dict(caller.contigs)["chr2"]
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
+              "SQ": [{"SN": n, "LN": ln} for n, ln in caller.contigs]}
+    empty = tmp_path / "empty.bam"
+    with pysam.AlignmentFile(str(empty), "wb", header=header):
+        pass
+    pysam.index(str(empty))
+    caller.write_vcf([empty], out, region=f"chr2:1-{length}")
+    assert records(out) == []
+    gout = tmp_path / "empty.g.vcf.gz"
+    caller.write_vcf([empty], gout, region=f"chr2:1-{length}", gvcf=True)
+    blocks = records(gout)
+    assert blocks and blocks[0].pos == 1 and blocks[-1].stop == length
+    assert all(b.alts == ("<*>",) and b.samples[0]["MIN_DP"] == 0 for b in blocks)

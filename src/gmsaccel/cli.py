@@ -140,8 +140,17 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         else args.region
     stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
                              command_line=["gmsaccel", *argv])
+    _warn_depth_cap(stats, args.max_depth)
     _log(args, f"{_summary_line(stats)}; {time.monotonic() - t0:.2f} s wall")
     return 0
+
+
+def _warn_depth_cap(stats: dict, max_depth: int) -> None:
+    """Extreme piles are capped, never silently: say how many reads were left out."""
+    capped = int(stats.get("reads", {}).get("depth_capped", 0))
+    if capped:
+        print(f"[gmsaccel] warning: {capped:,} reads skipped where depth exceeded --max-depth "
+              f"{max_depth}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
