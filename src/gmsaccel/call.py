@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import pysam
 
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, open_index
@@ -403,6 +404,26 @@ class _ShardResult:
     blocks: list[RefBlock] | None = None
 
 
+# ASCII -> base code (A0 C1 G2 T3, anything else N4), lower case (soft-masked) included.
+_BASE_CODES = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate("ACGT"):
+    _BASE_CODES[ord(_b)] = _BASE_CODES[ord(_b.lower())] = _i
+
+
+def _open_reference(reference: str) -> tuple[Index | None, pysam.FastaFile | None]:
+    """A .gxi index (mmap), or the FASTA through htslib's faidx (making its .fai like samtools
+    does) so that calling never builds a minimizer table; a FASTA faidx cannot read (plain
+    gzip) falls back to an in-memory index."""
+    if reference.endswith(INDEX_SUFFIX) or os.path.exists(reference + INDEX_SUFFIX):
+        return open_index(reference), None
+    if not os.path.isfile(reference):
+        raise _core.InputError(f"{reference}: no such file")
+    try:
+        return None, pysam.FastaFile(reference)
+    except (OSError, ValueError):
+        return open_index(reference), None
+
+
 def _caller_device(device: str) -> str:
     if device in ("auto", "cpu"):
         return "cpu"
@@ -427,10 +448,17 @@ class Caller:
             raise ValueError("min_mapq and min_baseq must be >= 0 and max_depth >= 1")
         self.reference = os.fspath(reference)
         self.device = _caller_device(device)
-        self.index = index if index is not None else open_index(self.reference)
+        self.index = index
+        self._fasta_file = None
+        if index is None:
+            self.index, self._fasta_file = _open_reference(self.reference)
         # the FASTA itself (CRAM decoding, ##reference); none when given only an index
         self.fasta = "" if self.reference.endswith(INDEX_SUFFIX) else self.reference
-        self.contigs = [(c.name, c.length) for c in self.index.contigs]
+        if self.index is not None:
+            self.contigs = [(c.name, c.length) for c in self.index.contigs]
+        else:
+            self.contigs = list(zip(self._fasta_file.references, self._fasta_file.lengths,
+                                    strict=True))
         self._contig_id = {n: i for i, (n, _) in enumerate(self.contigs)}
         self.ploidy = ploidy
         self.threads = max(1, int(threads))
@@ -453,8 +481,12 @@ class Caller:
             codes = self._codes.get(contig)
             if codes is None:
                 length = dict(self.contigs)[contig]
-                codes = np.ascontiguousarray(
-                    self.index.fetch(self._contig_id[contig], 0, length), dtype=np.uint8)
+                if self.index is not None:
+                    codes = np.ascontiguousarray(
+                        self.index.fetch(self._contig_id[contig], 0, length), dtype=np.uint8)
+                else:
+                    seq = self._fasta_file.fetch(contig).encode("ascii")
+                    codes = _BASE_CODES[np.frombuffer(seq, dtype=np.uint8)]
                 self._codes[contig] = codes
                 while len(self._codes) > 2:
                     self._codes.popitem(last=False)
