@@ -441,6 +441,10 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     budget = usable > 4 * margin ? (usable - margin) / share : usable / (2 * share);
   }
   size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
+  if (emu && opt.emulate_alloc_limit) {
+    // the simulated limit applies to allocations: start without the cached (grown) buffers
+    for (Slot& s : ws.slots) s.release_buffers();
+  }
   std::vector<Chunk> chunks;
   for (;;) {
     chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
