@@ -19,7 +19,8 @@ void bind_call(py::module_& m) {
          py::array_t<uint8_t, py::array::c_style | py::array::forcecast> ref_codes,
          const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
-         double low_qual, double min_qual, const std::string& simd) {
+         double low_qual, double min_qual, const std::string& simd, int device,
+         bool device_emulate) {
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
         CallerOptions opt;
@@ -33,6 +34,11 @@ void bind_call(py::module_& m) {
         opt.min_qual = min_qual;
         opt.simd_level = static_cast<int>(simd.empty() ? detect_simd_level()
                                                        : parse_simd_level(simd));
+        opt.device = device < 0 ? -1 : device;
+        opt.device_emulate = device_emulate;
+        if (opt.device >= 0 && !haplotype_backend())
+          throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
+                                   "and call set_haplotype_backend)");
         const uint8_t* ref = ref_codes.data();
         const int64_t len = ref_codes.shape(0);
         std::vector<VariantRecord> recs;
@@ -80,8 +86,10 @@ void bind_call(py::module_& m) {
       py::arg("start"), py::arg("end"), py::kw_only(), py::arg("ploidy") = 2,
       py::arg("min_mapq") = 0, py::arg("min_baseq") = 13, py::arg("max_depth") = 1000,
       py::arg("min_support") = 2, py::arg("min_fraction") = 0.05, py::arg("low_qual") = 20.0,
-      py::arg("min_qual") = 0.0, py::arg("simd") = "",
-      "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each)");
+      py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
+      py::arg("device_emulate") = false,
+      "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
+      "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first)");
 }
 
 }  // namespace gms

@@ -130,6 +130,13 @@ py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::seq
 }  // namespace
 
 void bind_haplotype(py::module_& m) {
+  m.def("set_haplotype_backend", [](py::capsule cap) {
+        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.haplotype_backend")
+          throw std::invalid_argument("not a gmsaccel haplotype backend");
+        set_haplotype_backend(reinterpret_cast<HaplotypeBackendFn>(cap.get_pointer()));
+      }, "Registers the GPU haplotype-cost backend (a capsule from "
+         "gmsaccel._cuda.haplotype_backend()), which call_region(device=N) uses");
+  m.def("has_haplotype_backend", [] { return haplotype_backend() != nullptr; });
   m.def("haplotype_costs", &haplotype_costs_py, py::arg("reads"), py::arg("quals"),
         py::arg("haps"), py::arg("bands"), py::arg("level") = py::none(),
         py::arg("gap_open") = 45, py::arg("gap_extend") = 10, py::arg("max_qual") = 40,

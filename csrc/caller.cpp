@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <stdexcept>
 
 namespace gms {
 
@@ -175,6 +176,202 @@ struct SampleReads {
   std::vector<ShardRead> reads;
 };
 
+// One read's segment in a window; its costs are costs[job0 .. job0 + number of haplotypes).
+struct ReadEval {
+  size_t sample;
+  const ShardRead* read;
+  Segment seg;
+  size_t job0;  // first job index in the batch (one job per haplotype)
+};
+
+struct WindowWork {
+  const Window* w = nullptr;
+  std::vector<Haplotype> haps;
+  std::vector<ReadEval> evals;
+};
+
+// Jobs per costing batch: ~40 MB of haplotype windows at most, enough work for a GPU launch.
+constexpr size_t kBatchJobs = 200000;
+
+// Genotypes one window from its reads' costs against its haplotypes (costs[ev.job0 + h]) and
+// appends its records.
+void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
+                     const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
+                     int ploidy, const CallerOptions& opt, double log_het_snv,
+                     double log_het_indel, std::vector<VariantRecord>& out) {
+  const size_t nh = haps.size();
+  // log10 likelihood of each read under each haplotype, mapping quality folded in: a read that
+  // may be misplaced explains every haplotype about as well as its best one.
+  std::vector<double> ll(evals.size() * nh);
+  for (size_t e = 0; e < evals.size(); ++e) {
+    int32_t cmin = kCostInf;
+    for (size_t h = 0; h < nh; ++h) cmin = std::min(cmin, costs[evals[e].job0 + h]);
+    const double pm = std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0);
+    const double lpm = std::log10(std::max(pm, 1e-30));
+    const double l1pm = std::log10(std::max(1.0 - pm, 1e-30));
+    for (size_t h = 0; h < nh; ++h) {
+      const double lh = -costs[evals[e].job0 + h] / 10.0;
+      ll[e * nh + h] = log10_sum(l1pm + lh, lpm + (-cmin / 10.0));
+    }
+  }
+
+  // Prior of a haplotype pair: each candidate allele carried costs its heterozygosity.
+  auto prior = [&](size_t i, size_t j) {
+    double p = 0;
+    for (size_t c = 0; c < w.cands.size(); ++c) {
+      int copies = 0;
+      for (int x : haps[i].cands) copies += x == static_cast<int>(c);
+      if (ploidy == 2) for (int x : haps[j].cands) copies += x == static_cast<int>(c);
+      if (copies == 0) continue;
+      const bool indel = w.cands[c].ref.size() != w.cands[c].alt.size();
+      const double lh = indel ? log_het_indel : log_het_snv;
+      p += copies == 1 ? lh : lh - std::log10(2.0);
+    }
+    return p;
+  };
+  // genotype units: pairs (i <= j) for diploid, singles for haploid
+  std::vector<std::pair<size_t, size_t>> units;
+  for (size_t i = 0; i < nh; ++i)
+    for (size_t j = (ploidy == 2 ? i : i); j < (ploidy == 2 ? nh : i + 1); ++j)
+      units.emplace_back(i, j);
+  // per sample: log10 likelihood and log10 posterior (unnormalised) of each unit
+  std::vector<std::vector<double>> unit_ll(ns, std::vector<double>(units.size(), 0.0));
+  std::vector<std::vector<double>> unit_post(ns, std::vector<double>(units.size(), 0.0));
+  for (size_t e = 0; e < evals.size(); ++e) {
+    const size_t s = evals[e].sample;
+    for (size_t u = 0; u < units.size(); ++u) {
+      const auto [i, j] = units[u];
+      const double v = ploidy == 2
+          ? log10_sum(ll[e * nh + i], ll[e * nh + j]) - std::log10(2.0)
+          : ll[e * nh + i];
+      unit_ll[s][u] += v;
+    }
+  }
+  for (size_t s = 0; s < ns; ++s)
+    for (size_t u = 0; u < units.size(); ++u)
+      unit_post[s][u] = unit_ll[s][u] + prior(units[u].first, units[u].second);
+
+  // One record per candidate position (alleles at the same position merge).
+  for (size_t c0 = 0; c0 < w.cands.size();) {
+    size_t c1 = c0;
+    while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
+    const int64_t pos = w.cands[c0].pos;
+    std::string rec_ref;
+    for (size_t c = c0; c < c1; ++c)
+      if (w.cands[c].ref.size() > rec_ref.size()) rec_ref = w.cands[c].ref;
+    // allele index of candidate c in this record: c - c0 + 1
+    auto allele_of = [&](size_t h) {
+      for (int x : haps[h].cands)
+        if (static_cast<size_t>(x) >= c0 && static_cast<size_t>(x) < c1)
+          return static_cast<int>(x - c0 + 1);
+      return 0;
+    };
+    const int n_alleles = static_cast<int>(c1 - c0) + 1;
+    VariantRecord rec;
+    rec.pos = pos;
+    rec.ref = rec_ref;
+    double log_all_ref = 0;  // log10 P(every sample hom-ref here)
+    std::vector<int> used(n_alleles, 0);
+    used[0] = 1;
+    for (size_t s = 0; s < ns; ++s) {
+      SampleCall sc;
+      // posterior over units, normalised
+      double norm = -std::numeric_limits<double>::infinity();
+      for (double v : unit_post[s]) norm = log10_sum(norm, v);
+      double ref_mass = -std::numeric_limits<double>::infinity();
+      size_t best = 0;
+      for (size_t u = 0; u < units.size(); ++u) {
+        if (unit_post[s][u] > unit_post[s][best]) best = u;
+        const bool is_ref = allele_of(units[u].first) == 0 &&
+                            (ploidy == 1 || allele_of(units[u].second) == 0);
+        if (is_ref) ref_mass = log10_sum(ref_mass, unit_post[s][u]);
+      }
+      log_all_ref += ref_mass - norm;
+      int a1 = allele_of(units[best].first), a2 = ploidy == 2 ? allele_of(units[best].second) : -1;
+      if (ploidy == 2 && a1 > a2) std::swap(a1, a2);
+      sc.gt = ploidy == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
+      for (int a : sc.gt) if (a > 0) used[a] = 1;
+      rec.samples.push_back(std::move(sc));
+    }
+    // keep alleles some sample carries
+    std::vector<int> keep;
+    for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
+    if (keep.size() < 2) { c0 = c1; continue; }
+    for (size_t k = 1; k < keep.size(); ++k) {
+      const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
+      rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));
+    }
+    std::vector<int> remap(n_alleles, -1);
+    for (size_t k = 0; k < keep.size(); ++k) remap[keep[k]] = static_cast<int>(k);
+    rec.qual = std::min(99999.0, -10.0 * log_all_ref);
+    if (!(rec.qual >= opt.min_qual)) { c0 = c1; continue; }
+    rec.low_qual = rec.qual < opt.low_qual;
+    // per sample PL, GQ, AD, DP over kept alleles
+    double mq_sq = 0;
+    int mq_n = 0;
+    for (size_t s = 0; s < ns; ++s) {
+      SampleCall& sc = rec.samples[s];
+      for (int& a : sc.gt) a = a >= 0 ? remap[a] : -1;
+      const int na = static_cast<int>(keep.size());
+      // genotype index in VCF order: (j, k) k <= j -> j(j+1)/2 + k; haploid: allele
+      const int ng = ploidy == 2 ? na * (na + 1) / 2 : na;
+      std::vector<double> gl(ng, -std::numeric_limits<double>::infinity());
+      for (size_t u = 0; u < units.size(); ++u) {
+        int x = remap[allele_of(units[u].first)];
+        int y = ploidy == 2 ? remap[allele_of(units[u].second)] : 0;
+        if (x < 0 || y < 0) continue;  // carries a dropped allele
+        int g;
+        if (ploidy == 2) { if (x < y) std::swap(x, y); g = x * (x + 1) / 2 + y; }
+        else g = x;
+        gl[g] = std::max(gl[g], unit_ll[s][u]);
+      }
+      double top = -std::numeric_limits<double>::infinity();
+      for (double v : gl) top = std::max(top, v);
+      sc.pl.clear();
+      for (double v : gl) {
+        const double p = std::isinf(v) ? 255.0 : std::min(255.0, -10.0 * (v - top));
+        sc.pl.push_back(static_cast<int>(std::lround(p)));
+      }
+      int g_called;
+      if (ploidy == 2) {
+        int x = sc.gt[0], y = sc.gt[1];
+        if (x < y) std::swap(x, y);
+        g_called = x * (x + 1) / 2 + y;
+      } else {
+        g_called = sc.gt[0];
+      }
+      int gq = 99;
+      for (int g = 0; g < ng; ++g)
+        if (g != g_called) gq = std::min(gq, sc.pl[g] - sc.pl[g_called]);
+      sc.gq = std::clamp(gq, 0, 99);
+      // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos
+      sc.ad.assign(keep.size(), 0);
+      for (size_t e = 0; e < evals.size(); ++e) {
+        if (evals[e].sample != s) continue;
+        const ShardRead& r = *evals[e].read;
+        if (r.pos > pos || r.end <= pos) continue;
+        ++sc.dp;
+        mq_sq += static_cast<double>(r.mapq) * r.mapq;
+        ++mq_n;
+        std::vector<int32_t> best_cost(n_alleles, kCostInf);
+        for (size_t h = 0; h < nh; ++h) {
+          const int a = allele_of(h);
+          best_cost[a] = std::min(best_cost[a], costs[evals[e].job0 + h]);
+        }
+        int ba = 0;
+        for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
+        int32_t second = kCostInf;
+        for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
+        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
+      }
+      rec.dp += sc.dp;
+    }
+    rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
+    out.push_back(std::move(rec));
+    c0 = c1;
+  }
+}
+
 }  // namespace
 
 std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
@@ -221,231 +418,83 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   // index of the first read of each sample that may overlap the current window
   std::vector<size_t> first_read(ns, 0);
 
-  for (const Window& w : windows) {
-    int max_indel = 0;
-    for (const auto& c : w.cands)
-      max_indel = std::max<int>(max_indel, std::abs(static_cast<int>(c.alt.size()) -
-                                                    static_cast<int>(c.ref.size())));
-    const int32_t half = max_indel + 8;
-    const int64_t hs = std::max<int64_t>(0, w.start - half - 4);
-    const int64_t he = std::min(contig_length, w.end + half + 4);
-    const std::vector<Haplotype> haps = make_haplotypes(w, ref, hs, he);
-    const size_t nh = haps.size();
-
-    // Gather read segments and jobs for every sample.
-    struct ReadEval {
-      size_t sample;
-      const ShardRead* read;
-      Segment seg;
-      size_t job0;  // first job index (nh jobs per read)
-    };
-    std::vector<ReadEval> evals;
-    std::vector<HaplotypeJob> jobs;
-    std::vector<std::vector<uint8_t>> windows_buf;  // targets, one per job
-    for (size_t s = 0; s < ns; ++s) {
-      auto& rs = samples[s].reads;
-      while (first_read[s] < rs.size() && rs[first_read[s]].end + 200 < w.start) ++first_read[s];
-      for (size_t i = first_read[s]; i < rs.size() && rs[i].pos < w.end + 200; ++i) {
-        const ShardRead& r = rs[i];
-        if (r.end <= w.start || r.pos >= w.end) {
-          // soft clips may still project into the window
-          if (r.end + 150 <= w.start || r.pos >= w.end + 150) continue;
-        }
-        const Segment seg = read_segment(r, w.start, w.end);
-        if (!seg.ok) continue;
-        ReadEval ev{s, &r, seg, jobs.size()};
-        const int32_t m = seg.q1 - seg.q0;
-        const int32_t band = 2 * half + 1;
-        for (size_t h = 0; h < nh; ++h) {
-          const int64_t off = hap_offset(haps[h], w, hs, seg.ref0) - half;
-          std::vector<uint8_t> t(static_cast<size_t>(m + band - 1));
-          const int64_t hl = static_cast<int64_t>(haps[h].seq.size());
-          for (int64_t k = 0; k < static_cast<int64_t>(t.size()); ++k) {
-            const int64_t p = off + k;
-            t[k] = (p >= 0 && p < hl) ? haps[h].seq[p] : kBaseOff;
+  // Windows are scored in batches: the jobs of consecutive windows (up to kBatchJobs, at least
+  // one window) are collected first and costed in one call, which is what keeps a GPU busy
+  // (a window alone has ~10-100 jobs); then the windows are genotyped one by one. Costs are per
+  // job, so the batch composition changes no result. The batch bound keeps memory bounded.
+  std::vector<WindowWork> batch;
+  std::vector<HaplotypeJob> jobs;
+  std::vector<uint8_t> hap_buf;  // every job's haplotype window, back to back
+  std::vector<size_t> hap_off;   // job j's window starts at hap_buf[hap_off[j]]
+  std::vector<int32_t> costs;
+  for (size_t wi = 0; wi < windows.size();) {
+    batch.clear();
+    jobs.clear();
+    hap_buf.clear();
+    hap_off.clear();
+    while (wi < windows.size() && (batch.empty() || jobs.size() < kBatchJobs)) {
+      const Window& w = windows[wi++];
+      int max_indel = 0;
+      for (const auto& c : w.cands)
+        max_indel = std::max<int>(max_indel, std::abs(static_cast<int>(c.alt.size()) -
+                                                      static_cast<int>(c.ref.size())));
+      const int32_t half = max_indel + 8;
+      const int64_t hs = std::max<int64_t>(0, w.start - half - 4);
+      const int64_t he = std::min(contig_length, w.end + half + 4);
+      WindowWork& ww = batch.emplace_back();
+      ww.w = &w;
+      ww.haps = make_haplotypes(w, ref, hs, he);
+      const std::vector<Haplotype>& haps = ww.haps;
+      const size_t nh = haps.size();
+      // Gather read segments and jobs for every sample.
+      for (size_t s = 0; s < ns; ++s) {
+        auto& rs = samples[s].reads;
+        while (first_read[s] < rs.size() && rs[first_read[s]].end + 200 < w.start) ++first_read[s];
+        for (size_t i = first_read[s]; i < rs.size() && rs[i].pos < w.end + 200; ++i) {
+          const ShardRead& r = rs[i];
+          if (r.end <= w.start || r.pos >= w.end) {
+            // soft clips may still project into the window
+            if (r.end + 150 <= w.start || r.pos >= w.end + 150) continue;
           }
-          windows_buf.push_back(std::move(t));
-          jobs.push_back(HaplotypeJob{r.seq.data() + seg.q0, r.qual.data() + seg.q0, nullptr, m,
-                                      band});
-        }
-        evals.push_back(ev);
-      }
-    }
-    for (size_t j = 0; j < jobs.size(); ++j) jobs[j].hap = windows_buf[j].data();
-    std::vector<int32_t> costs(jobs.size());
-    if (!jobs.empty())
-      haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
-
-    // log10 likelihood of each read under each haplotype, mapping quality folded in: a read that
-    // may be misplaced explains every haplotype about as well as its best one.
-    std::vector<double> ll(evals.size() * nh);
-    for (size_t e = 0; e < evals.size(); ++e) {
-      int32_t cmin = kCostInf;
-      for (size_t h = 0; h < nh; ++h) cmin = std::min(cmin, costs[evals[e].job0 + h]);
-      const double pm = std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0);
-      const double lpm = std::log10(std::max(pm, 1e-30));
-      const double l1pm = std::log10(std::max(1.0 - pm, 1e-30));
-      for (size_t h = 0; h < nh; ++h) {
-        const double lh = -costs[evals[e].job0 + h] / 10.0;
-        ll[e * nh + h] = log10_sum(l1pm + lh, lpm + (-cmin / 10.0));
-      }
-    }
-
-    // Prior of a haplotype pair: each candidate allele carried costs its heterozygosity.
-    auto prior = [&](size_t i, size_t j) {
-      double p = 0;
-      for (size_t c = 0; c < w.cands.size(); ++c) {
-        int copies = 0;
-        for (int x : haps[i].cands) copies += x == static_cast<int>(c);
-        if (ploidy == 2) for (int x : haps[j].cands) copies += x == static_cast<int>(c);
-        if (copies == 0) continue;
-        const bool indel = w.cands[c].ref.size() != w.cands[c].alt.size();
-        const double lh = indel ? log_het_indel : log_het_snv;
-        p += copies == 1 ? lh : lh - std::log10(2.0);
-      }
-      return p;
-    };
-    // genotype units: pairs (i <= j) for diploid, singles for haploid
-    std::vector<std::pair<size_t, size_t>> units;
-    for (size_t i = 0; i < nh; ++i)
-      for (size_t j = (ploidy == 2 ? i : i); j < (ploidy == 2 ? nh : i + 1); ++j)
-        units.emplace_back(i, j);
-    // per sample: log10 likelihood and log10 posterior (unnormalised) of each unit
-    std::vector<std::vector<double>> unit_ll(ns, std::vector<double>(units.size(), 0.0));
-    std::vector<std::vector<double>> unit_post(ns, std::vector<double>(units.size(), 0.0));
-    for (size_t e = 0; e < evals.size(); ++e) {
-      const size_t s = evals[e].sample;
-      for (size_t u = 0; u < units.size(); ++u) {
-        const auto [i, j] = units[u];
-        const double v = ploidy == 2
-            ? log10_sum(ll[e * nh + i], ll[e * nh + j]) - std::log10(2.0)
-            : ll[e * nh + i];
-        unit_ll[s][u] += v;
-      }
-    }
-    for (size_t s = 0; s < ns; ++s)
-      for (size_t u = 0; u < units.size(); ++u)
-        unit_post[s][u] = unit_ll[s][u] + prior(units[u].first, units[u].second);
-
-    // One record per candidate position (alleles at the same position merge).
-    for (size_t c0 = 0; c0 < w.cands.size();) {
-      size_t c1 = c0;
-      while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
-      const int64_t pos = w.cands[c0].pos;
-      std::string rec_ref;
-      for (size_t c = c0; c < c1; ++c)
-        if (w.cands[c].ref.size() > rec_ref.size()) rec_ref = w.cands[c].ref;
-      // allele index of candidate c in this record: c - c0 + 1
-      auto allele_of = [&](size_t h) {
-        for (int x : haps[h].cands)
-          if (static_cast<size_t>(x) >= c0 && static_cast<size_t>(x) < c1)
-            return static_cast<int>(x - c0 + 1);
-        return 0;
-      };
-      const int n_alleles = static_cast<int>(c1 - c0) + 1;
-      VariantRecord rec;
-      rec.pos = pos;
-      rec.ref = rec_ref;
-      double log_all_ref = 0;  // log10 P(every sample hom-ref here)
-      std::vector<int> used(n_alleles, 0);
-      used[0] = 1;
-      for (size_t s = 0; s < ns; ++s) {
-        SampleCall sc;
-        // posterior over units, normalised
-        double norm = -std::numeric_limits<double>::infinity();
-        for (double v : unit_post[s]) norm = log10_sum(norm, v);
-        double ref_mass = -std::numeric_limits<double>::infinity();
-        size_t best = 0;
-        for (size_t u = 0; u < units.size(); ++u) {
-          if (unit_post[s][u] > unit_post[s][best]) best = u;
-          const bool is_ref = allele_of(units[u].first) == 0 &&
-                              (ploidy == 1 || allele_of(units[u].second) == 0);
-          if (is_ref) ref_mass = log10_sum(ref_mass, unit_post[s][u]);
-        }
-        log_all_ref += ref_mass - norm;
-        int a1 = allele_of(units[best].first), a2 = ploidy == 2 ? allele_of(units[best].second) : -1;
-        if (ploidy == 2 && a1 > a2) std::swap(a1, a2);
-        sc.gt = ploidy == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
-        for (int a : sc.gt) if (a > 0) used[a] = 1;
-        rec.samples.push_back(std::move(sc));
-      }
-      // keep alleles some sample carries
-      std::vector<int> keep;
-      for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
-      if (keep.size() < 2) { c0 = c1; continue; }
-      for (size_t k = 1; k < keep.size(); ++k) {
-        const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
-        rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));
-      }
-      std::vector<int> remap(n_alleles, -1);
-      for (size_t k = 0; k < keep.size(); ++k) remap[keep[k]] = static_cast<int>(k);
-      rec.qual = std::min(99999.0, -10.0 * log_all_ref);
-      if (!(rec.qual >= opt.min_qual)) { c0 = c1; continue; }
-      rec.low_qual = rec.qual < opt.low_qual;
-      // per sample PL, GQ, AD, DP over kept alleles
-      double mq_sq = 0;
-      int mq_n = 0;
-      for (size_t s = 0; s < ns; ++s) {
-        SampleCall& sc = rec.samples[s];
-        for (int& a : sc.gt) a = a >= 0 ? remap[a] : -1;
-        const int na = static_cast<int>(keep.size());
-        // genotype index in VCF order: (j, k) k <= j -> j(j+1)/2 + k; haploid: allele
-        const int ng = ploidy == 2 ? na * (na + 1) / 2 : na;
-        std::vector<double> gl(ng, -std::numeric_limits<double>::infinity());
-        for (size_t u = 0; u < units.size(); ++u) {
-          int x = remap[allele_of(units[u].first)];
-          int y = ploidy == 2 ? remap[allele_of(units[u].second)] : 0;
-          if (x < 0 || y < 0) continue;  // carries a dropped allele
-          int g;
-          if (ploidy == 2) { if (x < y) std::swap(x, y); g = x * (x + 1) / 2 + y; }
-          else g = x;
-          gl[g] = std::max(gl[g], unit_ll[s][u]);
-        }
-        double top = -std::numeric_limits<double>::infinity();
-        for (double v : gl) top = std::max(top, v);
-        sc.pl.clear();
-        for (double v : gl) {
-          const double p = std::isinf(v) ? 255.0 : std::min(255.0, -10.0 * (v - top));
-          sc.pl.push_back(static_cast<int>(std::lround(p)));
-        }
-        int g_called;
-        if (ploidy == 2) {
-          int x = sc.gt[0], y = sc.gt[1];
-          if (x < y) std::swap(x, y);
-          g_called = x * (x + 1) / 2 + y;
-        } else {
-          g_called = sc.gt[0];
-        }
-        int gq = 99;
-        for (int g = 0; g < ng; ++g)
-          if (g != g_called) gq = std::min(gq, sc.pl[g] - sc.pl[g_called]);
-        sc.gq = std::clamp(gq, 0, 99);
-        // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos
-        sc.ad.assign(keep.size(), 0);
-        for (size_t e = 0; e < evals.size(); ++e) {
-          if (evals[e].sample != s) continue;
-          const ShardRead& r = *evals[e].read;
-          if (r.pos > pos || r.end <= pos) continue;
-          ++sc.dp;
-          mq_sq += static_cast<double>(r.mapq) * r.mapq;
-          ++mq_n;
-          std::vector<int32_t> best_cost(n_alleles, kCostInf);
+          const Segment seg = read_segment(r, w.start, w.end);
+          if (!seg.ok) continue;
+          ReadEval ev{s, &r, seg, jobs.size()};
+          const int32_t m = seg.q1 - seg.q0;
+          const int32_t band = 2 * half + 1;
           for (size_t h = 0; h < nh; ++h) {
-            const int a = allele_of(h);
-            best_cost[a] = std::min(best_cost[a], costs[evals[e].job0 + h]);
+            const int64_t off = hap_offset(haps[h], w, hs, seg.ref0) - half;
+            const int64_t tl = m + band - 1;
+            const int64_t hl = static_cast<int64_t>(haps[h].seq.size());
+            hap_off.push_back(hap_buf.size());
+            hap_buf.resize(hap_buf.size() + static_cast<size_t>(tl));
+            uint8_t* t = hap_buf.data() + hap_off.back();
+            for (int64_t k = 0; k < tl; ++k) {
+              const int64_t p = off + k;
+              t[k] = (p >= 0 && p < hl) ? haps[h].seq[p] : kBaseOff;
+            }
+            jobs.push_back(HaplotypeJob{r.seq.data() + seg.q0, r.qual.data() + seg.q0, nullptr,
+                                        m, band});
           }
-          int ba = 0;
-          for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
-          int32_t second = kCostInf;
-          for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
-          if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
+          ww.evals.push_back(ev);
         }
-        rec.dp += sc.dp;
       }
-      rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
-      out.push_back(std::move(rec));
-      c0 = c1;
     }
+    // hap_buf has stopped growing: the windows' addresses are final now
+    for (size_t j = 0; j < jobs.size(); ++j) jobs[j].hap = hap_buf.data() + hap_off[j];
+    costs.resize(jobs.size());
+    if (!jobs.empty()) {
+      if (opt.device >= 0) {
+        const HaplotypeBackendFn gpu = haplotype_backend();
+        if (!gpu) throw std::runtime_error("GPU haplotype costs requested but no GPU backend is "
+                                           "loaded");
+        gpu(jobs.data(), jobs.size(), scoring, costs.data(), opt.device, opt.device_emulate);
+      } else {
+        haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
+      }
+    }
+    for (const WindowWork& ww : batch)
+      genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, ploidy, opt, log_het_snv,
+                      log_het_indel, out);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // shared by the SIMD kernels (kept here, in a translation unit built for the baseline ISA; see
 // haplotype_simd_impl.hpp).
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -154,6 +155,13 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
 }
 
 }  // namespace detail
+
+namespace {
+std::atomic<HaplotypeBackendFn> g_haplotype_backend{nullptr};
+}  // namespace
+
+void set_haplotype_backend(HaplotypeBackendFn fn) { g_haplotype_backend.store(fn); }
+HaplotypeBackendFn haplotype_backend() { return g_haplotype_backend.load(); }
 
 void haplotype_costs(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                      int32_t* costs, int simd_level) {

@@ -14,7 +14,9 @@
 
 #include "gmsaccel/extend.hpp"
 #include "gmsaccel/extend_batch.hpp"
+#include "gmsaccel/haplotype.hpp"
 #include "gpu_extend.hpp"
+#include "gpu_haplotype.hpp"
 
 namespace py = pybind11;
 
@@ -29,6 +31,12 @@ void extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
   extend_batch_cuda(jobs, n_jobs, sc, out, device, opt);
 }
 
+// The C-style entry point handed to _core through a capsule (gms::HaplotypeBackendFn).
+void haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
+                             int32_t* costs, int device, bool emulate) {
+  haplotype_costs_cuda(jobs, n, sc, costs, device, emulate);
+}
+
 // ---- argument conversion (same rules and messages as _core.extend_batch) ---------------------
 
 struct CodeView {
@@ -37,7 +45,7 @@ struct CodeView {
 };
 
 CodeView code_view(const py::handle& obj, const char* what, size_t index,
-                   std::vector<py::object>& keep) {
+                   std::vector<py::object>& keep, bool check_codes = true) {
   const std::string name = std::string(what) + "[" + std::to_string(index) + "]";
   CodeView v;
   if (py::isinstance<py::bytes>(obj)) {
@@ -59,7 +67,7 @@ CodeView code_view(const py::handle& obj, const char* what, size_t index,
   } else {
     throw py::type_error(name + " must be bytes or a numpy uint8 array of base codes");
   }
-  for (size_t i = 0; i < v.size; ++i) {
+  for (size_t i = 0; check_codes && i < v.size; ++i) {
     if (v.data[i] > kBaseOff) {
       throw py::value_error(name + " has base code " + std::to_string(v.data[i]) + " at " +
                             std::to_string(i) + " (codes are 0..5)");
@@ -312,6 +320,210 @@ py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, 
   return d;
 }
 
+// ---- haplotype costs -------------------------------------------------------------------------
+
+int32_t checked_hap_param(int64_t value, const char* name) {
+  if (value < 0 || value > kMaxHaplotypeParam) {
+    throw py::value_error(std::string(name) + " must be in 0.." +
+                          std::to_string(kMaxHaplotypeParam) + ", got " + std::to_string(value));
+  }
+  return static_cast<int32_t>(value);
+}
+
+HaplotypeScoring make_hap_scoring(int64_t gap_open, int64_t gap_extend, int64_t max_qual) {
+  HaplotypeScoring sc;
+  sc.gap_open = checked_hap_param(gap_open, "gap_open");
+  sc.gap_extend = checked_hap_param(gap_extend, "gap_extend");
+  sc.max_qual = checked_hap_param(max_qual, "max_qual");
+  return sc;
+}
+
+// Same argument rules as _core.haplotype_costs; the jobs borrow the Python buffers.
+std::vector<HaplotypeJob> make_hap_jobs(const py::sequence& reads, const py::sequence& quals,
+                                        const py::sequence& haps, const py::object& bands_obj,
+                                        std::vector<py::object>& keep) {
+  const size_t n = py::len(reads);
+  if (py::len(quals) != n || py::len(haps) != n) {
+    throw py::value_error("reads, quals and haps differ in length (" + std::to_string(n) + ", " +
+                          std::to_string(py::len(quals)) + ", " + std::to_string(py::len(haps)) +
+                          ")");
+  }
+  auto bands = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(bands_obj);
+  if (!bands) throw py::error_already_set();
+  if (bands.ndim() != 1 || static_cast<size_t>(bands.size()) != n) {
+    throw py::value_error("bands must be a 1-D sequence with one band per read");
+  }
+  std::vector<HaplotypeJob> jobs(n);
+  const int64_t* b = bands.data();
+  for (size_t i = 0; i < n; ++i) {
+    const CodeView r = code_view(reads[i], "reads", i, keep);
+    const CodeView q = code_view(quals[i], "quals", i, keep, false);
+    const CodeView h = code_view(haps[i], "haps", i, keep);
+    if (b[i] < 1 || b[i] > (1 << 20)) {
+      throw py::value_error("bands[" + std::to_string(i) + "] must be in 1..1048576, got " +
+                            std::to_string(b[i]));
+    }
+    if (r.size < 1 || r.size > (1u << 24)) {
+      throw py::value_error("reads[" + std::to_string(i) + "] must hold 1..16777216 bases");
+    }
+    if (q.size != r.size) {
+      throw py::value_error("quals[" + std::to_string(i) + "] has " + std::to_string(q.size) +
+                            " qualities for " + std::to_string(r.size) + " bases");
+    }
+    const size_t want = r.size + static_cast<size_t>(b[i]) - 1;
+    if (h.size != want) {
+      throw py::value_error("haps[" + std::to_string(i) + "] has " + std::to_string(h.size) +
+                            " bases; len + band - 1 = " + std::to_string(want) +
+                            " are required");
+    }
+    jobs[i] = HaplotypeJob{r.data, q.data, h.data, static_cast<int32_t>(r.size),
+                           static_cast<int32_t>(b[i])};
+  }
+  keep.push_back(std::move(bands));
+  return jobs;
+}
+
+py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::sequence& quals,
+                                        const py::sequence& haps, const py::object& bands,
+                                        int device, int64_t gap_open, int64_t gap_extend,
+                                        int64_t max_qual, const std::string& scratch,
+                                        size_t chunk_jobs, uint64_t memory_budget, bool emulate,
+                                        uint64_t emulate_alloc_limit, const py::object& stats) {
+  const HaplotypeScoring sc = make_hap_scoring(gap_open, gap_extend, max_qual);
+  CudaHaplotypeOptions opt;
+  opt.scratch = parse_scratch(scratch);
+  opt.chunk_jobs = chunk_jobs;
+  opt.memory_budget = memory_budget;
+  opt.emulate = emulate;
+  opt.emulate_alloc_limit = emulate_alloc_limit;
+  std::vector<py::object> keep;
+  const std::vector<HaplotypeJob> jobs = make_hap_jobs(reads, quals, haps, bands, keep);
+  py::array_t<int32_t> costs(jobs.size());
+  int32_t* out = costs.mutable_data();
+  CudaHaplotypeStats st;
+  {
+    py::gil_scoped_release release;
+    haplotype_costs_cuda(jobs.data(), jobs.size(), sc, out, device, opt, &st);
+  }
+  if (!stats.is_none()) {  // a dict to fill, for tests of the chunking and the retry
+    py::dict d = stats.cast<py::dict>();
+    d["chunks"] = st.chunks;
+    d["oom_retries"] = st.oom_retries;
+    d["chunk_jobs"] = st.chunk_jobs;
+    d["threads_per_block"] = st.threads_per_block;
+    d["shared_scratch"] = st.shared_scratch;
+  }
+  return costs;
+}
+
+// Caller-like jobs: the read is the haplotype window's centre diagonal with ~1% substitutions
+// and rare 1-base indels, qualities 2..41 (some 0), rare N, and off-haplotype codes (5) at the
+// window's ends as near contig ends.
+struct HapGenerated {
+  std::vector<uint8_t> seq;
+  std::vector<HaplotypeJob> jobs;
+};
+
+HapGenerated generate_hap(size_t n_jobs, int32_t len, int32_t band, uint64_t seed) {
+  if (len < 1 || band < 1) throw py::value_error("len and band must be >= 1");
+  HapGenerated g;
+  const size_t m = static_cast<size_t>(len), hl = m + static_cast<size_t>(band) - 1;
+  const size_t per = 2 * m + hl;
+  g.seq.resize(n_jobs * per);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> base(0, 3), qual(2, 41);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (size_t i = 0; i < n_jobs; ++i) {
+    uint8_t* r = g.seq.data() + i * per;
+    uint8_t* q = r + m;
+    uint8_t* h = q + m;
+    for (size_t k = 0; k < hl; ++k) h[k] = static_cast<uint8_t>(u(rng) < 0.001 ? kBaseN : base(rng));
+    if (u(rng) < 0.02) {  // window overhanging a contig end
+      const size_t cut = static_cast<size_t>(u(rng) * static_cast<double>(hl) * 0.3);
+      const bool left = u(rng) < 0.5;
+      for (size_t k = 0; k < cut; ++k) h[left ? k : hl - 1 - k] = kBaseOff;
+    }
+    size_t pos = static_cast<size_t>(band - 1) / 2;
+    for (size_t k = 0; k < m; ++k) {
+      const double x = u(rng);
+      q[k] = static_cast<uint8_t>(u(rng) < 0.01 ? 0 : qual(rng));
+      if (x < 0.002) {  // insertion: a base the haplotype lacks
+        r[k] = static_cast<uint8_t>(base(rng));
+        continue;
+      }
+      if (x < 0.004) ++pos;  // deletion: skip a haplotype base
+      uint8_t b = pos < hl && h[pos] < kBaseN ? h[pos] : static_cast<uint8_t>(base(rng));
+      if (u(rng) < 0.01) b = static_cast<uint8_t>((b + 1 + base(rng) % 3) % 4);
+      if (u(rng) < 0.001) b = kBaseN;
+      r[k] = b;
+      ++pos;
+    }
+  }
+  g.jobs.resize(n_jobs);
+  for (size_t i = 0; i < n_jobs; ++i) {
+    const uint8_t* r = g.seq.data() + i * per;
+    g.jobs[i] = HaplotypeJob{r, r + m, r + 2 * m, len, band};
+  }
+  return g;
+}
+
+py::tuple random_haplotype_jobs_py(size_t n_jobs, int32_t len, int32_t band, uint64_t seed) {
+  const HapGenerated g = generate_hap(n_jobs, len, band, seed);
+  py::list reads(n_jobs), quals(n_jobs), haps(n_jobs);
+  py::array_t<int64_t> bands(n_jobs);
+  auto b = bands.mutable_unchecked<1>();
+  for (size_t i = 0; i < n_jobs; ++i) {
+    const HaplotypeJob& j = g.jobs[i];
+    const size_t m = static_cast<size_t>(j.len);
+    reads[i] = py::bytes(reinterpret_cast<const char*>(j.read), m);
+    quals[i] = py::bytes(reinterpret_cast<const char*>(j.qual), m);
+    haps[i] = py::bytes(reinterpret_cast<const char*>(j.hap), m + j.band - 1);
+    b(static_cast<py::ssize_t>(i)) = j.band;
+  }
+  return py::make_tuple(reads, quals, haps, bands);
+}
+
+py::dict time_haplotype_py(size_t n_jobs, int32_t len, int32_t band, int repeats, uint64_t seed,
+                           int device, const std::string& scratch, size_t chunk_jobs,
+                           bool emulate) {
+  if (repeats < 1) throw py::value_error("repeats must be >= 1");
+  const HapGenerated g = generate_hap(n_jobs, len, band, seed);
+  CudaHaplotypeOptions opt;
+  opt.scratch = parse_scratch(scratch);
+  opt.chunk_jobs = chunk_jobs;
+  opt.emulate = emulate;
+  const HaplotypeScoring sc;
+  double best_kernel = 1e300, best_e2e = 1e300;
+  CudaHaplotypeStats st;
+  std::vector<int32_t> costs(n_jobs);
+  {
+    py::gil_scoped_release release;
+    // warm-up: context, module load, workspace allocation and pinning stay out of the timings
+    haplotype_costs_cuda(g.jobs.data(), n_jobs, sc, costs.data(), device, opt, &st);
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      haplotype_costs_cuda(g.jobs.data(), n_jobs, sc, costs.data(), device, opt, &st);
+      const auto t1 = std::chrono::steady_clock::now();
+      best_e2e = std::min(best_e2e, std::chrono::duration<double>(t1 - t0).count());
+      best_kernel = std::min(best_kernel, st.kernel_seconds);
+    }
+  }
+  const double cells = static_cast<double>(n_jobs) * len * band;
+  py::dict d;
+  d["n_jobs"] = n_jobs;
+  d["len"] = len;
+  d["band"] = band;
+  d["cells"] = cells;
+  d["kernel_s"] = best_kernel;
+  d["end_to_end_s"] = best_e2e;
+  d["gcups_kernel"] = cells / best_kernel * 1e-9;
+  d["gcups_end_to_end"] = cells / best_e2e * 1e-9;
+  d["chunks"] = st.chunks;
+  d["threads_per_block"] = st.threads_per_block;
+  d["shared_scratch"] = st.shared_scratch;
+  return d;
+}
+
 py::list devices_py() {
   py::list out;
   for (const DeviceInfo& d : devices()) {
@@ -331,7 +543,7 @@ py::list devices_py() {
 
 PYBIND11_MODULE(_cuda, m) {
   using namespace gms::cuda;
-  m.doc() = "gmsaccel CUDA kernels: batched banded extension on the GPU";
+  m.doc() = "gmsaccel CUDA kernels: batched banded extension and haplotype costs on the GPU";
   m.def("extend_backend", [] {
         const gms::ExtendBackendFn fn = &extend_backend_entry;
         return py::capsule(reinterpret_cast<void*>(fn), "gmsaccel.extend_backend");
@@ -364,6 +576,33 @@ PYBIND11_MODULE(_cuda, m) {
         "Returns a dict with the best kernel-only seconds (cudaEvent), the best end-to-end\n"
         "seconds (packing, transfers, kernels, unpacking) and their GCUPS (cells = qlen * band\n"
         "per job). emulate=True times the host emulation (for dry runs of scripts).");
-  m.def("release_workspaces", &release_workspaces,
+  m.def("haplotype_backend", [] {
+        const gms::HaplotypeBackendFn fn = &haplotype_backend_entry;
+        return py::capsule(reinterpret_cast<void*>(fn), "gmsaccel.haplotype_backend");
+      }, "Capsule of the GPU haplotype-cost entry point, for "
+         "gmsaccel._core.set_haplotype_backend");
+  m.def("haplotype_costs", &haplotype_costs_py, py::arg("reads"), py::arg("quals"),
+        py::arg("haps"), py::arg("bands"), py::arg("device") = 0, py::arg("gap_open") = 45,
+        py::arg("gap_extend") = 10, py::arg("max_qual") = 40, py::kw_only(),
+        py::arg("scratch") = "auto", py::arg("chunk_jobs") = 0, py::arg("memory_budget") = 0,
+        py::arg("emulate") = false, py::arg("emulate_alloc_limit") = 0,
+        py::arg("stats") = py::none(),
+        "_core.haplotype_costs on a CUDA device: same arguments (device instead of level), same\n"
+        "costs. For tests and tuning: scratch (auto|shared|global), chunk_jobs (jobs per launch\n"
+        "at most), memory_budget (device bytes per buffer slot), emulate=True (kernel threads\n"
+        "run on the host), emulate_alloc_limit (emulation: device allocations above this many\n"
+        "bytes fail as out of memory, to exercise the halving retry), stats (a dict to fill).");
+  m.def("random_haplotype_jobs", &random_haplotype_jobs_py, py::arg("n_jobs"), py::arg("len"),
+        py::arg("band"), py::arg("seed") = 0,
+        "Caller-like random jobs as (reads, quals, haps, bands), the ones time_haplotype runs");
+  m.def("time_haplotype", &time_haplotype_py, py::arg("n_jobs"), py::arg("len"), py::arg("band"),
+        py::arg("repeats") = 3, py::arg("seed") = 0, py::arg("device") = 0,
+        py::arg("scratch") = "auto", py::arg("chunk_jobs") = 0, py::arg("emulate") = false,
+        "Times haplotype costs of random_haplotype_jobs(n_jobs, len, band, seed) on the GPU after\n"
+        "a warm-up: best kernel-only and end-to-end seconds and GCUPS (cells = len * band).");
+  m.def("release_workspaces", [] {
+        release_workspaces();
+        release_haplotype_workspaces();
+      },
         "Frees the device and pinned buffers cached between calls");
 }

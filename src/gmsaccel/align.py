@@ -189,7 +189,16 @@ def cuda_module():
 def resolve_device(device: str) -> tuple[str, int, bool]:
     """Maps --device (auto, cpu, gpu, gpu:N) to (kind, GPU index or -1, emulate). 'auto' takes
     GPU 0 when the build has CUDA kernels and a device is visible. GMSACCEL_GPU_EMULATE=1 runs
-    the GPU code path with host-executed threads (for testing without a GPU)."""
+    the GPU code path with host-executed threads (for testing without a GPU). Registers the GPU
+    extension backend with _core when the answer is a GPU."""
+    kind, index, emulate = select_device(device)
+    if kind == "gpu":
+        _core.set_extend_backend(cuda_module().extend_backend())
+    return kind, index, emulate
+
+
+def select_device(device: str) -> tuple[str, int, bool]:
+    """resolve_device without registering a backend (shared with the caller's device logic)."""
     if device == "cpu":
         return "cpu", -1, False
     if device != "auto" and device != "gpu" and not device.startswith("gpu:"):
@@ -213,7 +222,6 @@ def resolve_device(device: str) -> tuple[str, int, bool]:
             raise ValueError(f"unknown device {device!r}: use gpu:N with a number") from None
         if not emulate and not 0 <= index < count:
             raise RuntimeError(f"--device {device}: only {count} CUDA device(s) visible")
-    _core.set_extend_backend(cuda.extend_backend())
     return "gpu", index, emulate
 
 

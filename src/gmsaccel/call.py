@@ -20,7 +20,7 @@ import numpy as np
 import pysam
 
 from gmsaccel import _core
-from gmsaccel.align import INDEX_SUFFIX, Index, open_index
+from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
 from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
@@ -424,12 +424,22 @@ def _open_reference(reference: str) -> tuple[Index | None, pysam.FastaFile | Non
         return open_index(reference), None
 
 
-def _caller_device(device: str) -> str:
-    if device in ("auto", "cpu"):
-        return "cpu"
-    if device == "gpu" or device.startswith("gpu:"):
-        raise RuntimeError(f"--device {device}: calling has no GPU kernels yet; use --device cpu")
-    raise ValueError(f"unknown device {device!r}: use auto, cpu or gpu[:N]")
+def resolve_call_device(device: str) -> tuple[str, int, bool]:
+    """Like align.resolve_device (auto, cpu, gpu, gpu:N; GMSACCEL_GPU_EMULATE=1 for host
+    emulation), for the read/haplotype likelihoods: registers the GPU haplotype backend with
+    _core and returns (kind, GPU index or -1, emulate). 'auto' falls back to the CPU when the
+    build's kernels or engine lack GPU haplotype costs."""
+    kind, index, emulate = select_device(device)
+    if kind == "cpu":
+        return kind, index, emulate
+    cuda = cuda_module()
+    if not hasattr(cuda, "haplotype_backend") or not hasattr(_core, "set_haplotype_backend"):
+        if device == "auto":
+            return "cpu", -1, False
+        raise RuntimeError(f"--device {device}: this build of gmsaccel has no GPU haplotype "
+                           "kernels (rebuild it); use --device cpu")
+    _core.set_haplotype_backend(cuda.haplotype_backend())
+    return kind, index, emulate
 
 
 class Caller:
@@ -447,7 +457,7 @@ class Caller:
         if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
             raise ValueError("min_mapq and min_baseq must be >= 0 and max_depth >= 1")
         self.reference = os.fspath(reference)
-        self.device = _caller_device(device)
+        self.device, gpu_index, emulate = resolve_call_device(device)
         self.index = index
         self._fasta_file = None
         if index is None:
@@ -470,6 +480,8 @@ class Caller:
             raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
         self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
         self.options = {"ploidy": ploidy, **self.filters, **engine_options}
+        if self.device == "gpu":  # only then: engines without the device option still run
+            self.options.update(device=gpu_index, device_emulate=emulate)
         self._codes: OrderedDict[str, np.ndarray] = OrderedDict()
         self._codes_lock = threading.Lock()
 

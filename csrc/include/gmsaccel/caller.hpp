@@ -22,6 +22,10 @@ struct CallerOptions {
   double min_qual = 0;             // records with lower QUAL are not emitted at all
   double low_qual = 20;            // records below are emitted with FILTER LowQual
   int simd_level = 0;
+  // >= 0: read/haplotype costs on this GPU through the registered haplotype_backend() (same
+  // results); device_emulate runs that path with host-executed kernel threads.
+  int device = -1;
+  bool device_emulate = false;
 };
 
 // Per sample genotype of one record.

@@ -100,4 +100,13 @@ GMS_HD int32_t haplotype_cost_scalar(const HaplotypeJob& job, const HaplotypeSco
 void haplotype_costs(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                      int32_t* costs, int simd_level /* SimdLevel as int */);
 
+// A device implementation of haplotype_costs (same costs), registered at run time by the optional
+// gmsaccel._cuda module so that _core never links CUDA. device: GPU index; emulate: run the device
+// code path with its threads executed on the host (for machines without a GPU).
+using HaplotypeBackendFn = void (*)(const HaplotypeJob* jobs, size_t n,
+                                    const HaplotypeScoring& sc, int32_t* costs, int device,
+                                    bool emulate);
+void set_haplotype_backend(HaplotypeBackendFn fn);
+HaplotypeBackendFn haplotype_backend();
+
 }  // namespace gms

@@ -1,0 +1,563 @@
+// Read-versus-haplotype costs (the caller's pair-HMM) on the GPU: one job per thread, each thread
+// running the shared GMS_HD definition haplotype_cost_scalar unchanged, so the GPU's costs are the
+// CPU's by construction (integer arithmetic, no reassociation).
+//
+// Layout of one launch ("chunk"):
+//  - jobs are sorted by (band, len) descending (a counting sort: both are small integers), so that
+//    a warp's 32 jobs have near-equal work and a chunk's first job has its widest band;
+//  - each job's bytes are packed back to back: read codes, qualities, haplotype window;
+//  - the two DP rows (band + 1 int32 each) live in shared memory when they fit, one run per
+//    thread with an odd word stride (the warp's threads reading the same column hit distinct
+//    banks); otherwise in global memory.
+// Two slots (buffers + stream) per workspace let the host pack chunk c+1 and unpack chunk c-1
+// while the GPU runs chunk c. Several workspaces per device let concurrent callers (the variant
+// caller's shard threads) pack and launch at the same time on their own streams instead of
+// queueing behind one lock.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gpu_haplotype.hpp"
+
+namespace gms::cuda {
+namespace {
+
+void check(cudaError_t err, const char* call, int line) {
+  if (err == cudaSuccess) return;
+  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
+                           cudaGetErrorString(err) + ") in " + call +
+                           " at haplotype_kernel.cu:" + std::to_string(line));
+}
+#define GMS_CUDA(call) check((call), #call, __LINE__)
+
+// Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
+constexpr size_t kMaxSharedBytes = 96 * 1024;
+// ~1000 blocks of 128 threads: several waves on an H100, and 8 chunks per million jobs to overlap
+// packing with the kernels.
+constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
+constexpr size_t kMaxWorkspaces = 4;  // per device: concurrent callers beyond this wait
+constexpr int32_t kCountingSortMax = 1 << 16;
+
+struct DevJob {
+  uint64_t off;      // read at off, qualities at off + len, haplotype at off + 2 * len
+  uint64_t scr_off;  // global-memory DP rows (global scratch mode only)
+  int32_t len, band;
+};
+
+// One job: the body of the kernel's thread i, also run on the host by the emulation.
+template <bool kShared>
+GMS_HD void haplotype_one(unsigned i, const DevJob* __restrict__ jobs,
+                          const uint8_t* __restrict__ seq, int32_t* __restrict__ gscratch,
+                          int32_t* __restrict__ out, const HaplotypeScoring& sc,
+                          int32_t* my_smem) {
+  const DevJob d = jobs[i];
+  int32_t* row_h = kShared ? my_smem : gscratch + d.scr_off;
+  int32_t* row_i = row_h + d.band + 1;
+  const uint8_t* r = seq + d.off;
+  const HaplotypeJob job{r, r + d.len, r + 2 * static_cast<size_t>(d.len), d.len, d.band};
+  out[i] = haplotype_cost_scalar(job, sc, row_h, row_i);
+}
+
+template <bool kShared>
+__global__ void haplotype_kernel(const DevJob* __restrict__ jobs, int n_jobs,
+                                 const uint8_t* __restrict__ seq, int32_t* __restrict__ gscratch,
+                                 int32_t* __restrict__ out, HaplotypeScoring sc,
+                                 int smem_stride) {
+  extern __shared__ int32_t smem[];
+  const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= static_cast<unsigned>(n_jobs)) return;  // no barrier below: early exit is safe
+  haplotype_one<kShared>(i, jobs, seq, gscratch, out, sc,
+                         smem + static_cast<size_t>(threadIdx.x) * smem_stride);
+}
+
+enum class Mem { Device, Pinned };
+
+// Grow-only buffer: device or pinned host memory, plain host memory under emulation. reserve()
+// returns the allocation's error instead of throwing, so that out-of-memory can be retried.
+template <typename T>
+struct Buf {
+  T* ptr = nullptr;
+  size_t cap = 0;
+  Mem mem = Mem::Device;
+  bool host = false;
+
+  cudaError_t reserve(size_t n, Mem m, bool emulate, uint64_t emu_limit) {
+    if (n <= cap) return cudaSuccess;
+    release();
+    const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+    void* p = nullptr;
+    if (emulate) {
+      if (m == Mem::Device && emu_limit && bytes > emu_limit) return cudaErrorMemoryAllocation;
+      p = std::malloc(bytes);
+      if (!p) return cudaErrorMemoryAllocation;
+    } else {
+      const cudaError_t e = m == Mem::Device ? cudaMalloc(&p, bytes) : cudaMallocHost(&p, bytes);
+      if (e != cudaSuccess) return e;
+    }
+    ptr = static_cast<T*>(p);
+    cap = n;
+    mem = m;
+    host = emulate;
+    return cudaSuccess;
+  }
+  void release() {
+    if (ptr && host) std::free(ptr);
+    else if (ptr && mem == Mem::Device) cudaFree(ptr);  // teardown: errors are not actionable
+    else if (ptr) cudaFreeHost(ptr);
+    ptr = nullptr;
+    cap = 0;
+  }
+};
+
+struct Slot {
+  Buf<DevJob> d_jobs, h_jobs;
+  Buf<uint8_t> d_seq, h_seq;
+  Buf<int32_t> d_scratch, d_out, h_out;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t k_start = nullptr, k_stop = nullptr, done = nullptr;
+  double emu_kernel_s = 0;
+
+  void release_buffers() {
+    d_jobs.release(); h_jobs.release(); d_seq.release(); h_seq.release();
+    d_scratch.release(); d_out.release(); h_out.release();
+  }
+  void release() {
+    release_buffers();
+    if (stream) cudaStreamDestroy(stream);
+    if (k_start) cudaEventDestroy(k_start);
+    if (k_stop) cudaEventDestroy(k_stop);
+    if (done) cudaEventDestroy(done);
+    stream = nullptr;
+    k_start = k_stop = done = nullptr;
+  }
+  uint64_t device_bytes() const {
+    return d_jobs.cap * sizeof(DevJob) + d_seq.cap + 4 * (d_scratch.cap + d_out.cap);
+  }
+};
+
+// Buffers, streams and events cached between calls (allocation and pinning cost more than a
+// typical batch's transfers). A workspace serves one call at a time.
+struct Workspace {
+  Slot slots[2];
+  bool ready = false;
+  bool busy = false;
+};
+
+std::mutex g_mu;
+std::condition_variable g_cv;
+std::map<int, std::vector<std::unique_ptr<Workspace>>> g_pools;  // key -1: the emulation's
+
+// Exclusive use of one of the device's workspaces for the lifetime of this object.
+class Lease {
+ public:
+  explicit Lease(int key) {
+    std::unique_lock<std::mutex> lock(g_mu);
+    auto& pool = g_pools[key];
+    for (;;) {
+      for (auto& w : pool) {
+        if (!w->busy) {
+          ws_ = w.get();
+          break;
+        }
+      }
+      if (!ws_ && pool.size() < kMaxWorkspaces) {
+        pool.push_back(std::make_unique<Workspace>());
+        ws_ = pool.back().get();
+      }
+      if (ws_) break;
+      g_cv.wait(lock);
+    }
+    ws_->busy = true;
+  }
+  ~Lease() {
+    {
+      std::lock_guard<std::mutex> lock(g_mu);
+      ws_->busy = false;
+    }
+    g_cv.notify_one();
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Workspace& ws() { return *ws_; }
+
+ private:
+  Workspace* ws_ = nullptr;
+};
+
+struct Chunk {
+  size_t begin = 0, end = 0;  // range of the sorted order
+  uint64_t seq_bytes = 0, scratch_words = 0;
+  int32_t max_band = 0;
+  bool shared = false;
+  int threads = 128;
+};
+
+// Shared-memory words per thread for bands <= max_band; odd for conflict-free banks.
+size_t smem_stride_words(int32_t max_band) {
+  return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
+}
+
+void choose_launch(Chunk& c, ScratchMode mode) {
+  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
+  c.shared = false;
+  c.threads = 128;
+  if (mode == ScratchMode::Global) return;
+  for (int t : {128, 64, 32}) {
+    if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
+      c.shared = true;
+      c.threads = t;
+      return;
+    }
+  }
+  if (mode == ScratchMode::Shared) {
+    throw std::invalid_argument("band " + std::to_string(c.max_band) +
+                                " is too wide for shared-memory DP rows (scratch='shared')");
+  }
+}
+
+uint64_t seq_of(const HaplotypeJob& j) {
+  return 3 * static_cast<uint64_t>(j.len) + static_cast<uint64_t>(j.band) - 1;
+}
+
+uint64_t chunk_bytes(const Chunk& c, size_t n) {
+  return c.seq_bytes + 4 * c.scratch_words + n * (sizeof(DevJob) + sizeof(int32_t));
+}
+
+std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint32_t>& order,
+                               uint64_t budget, size_t max_jobs, ScratchMode mode) {
+  std::vector<Chunk> chunks;
+  size_t i = 0;
+  while (i < order.size()) {
+    Chunk c;
+    c.begin = i;
+    c.max_band = jobs[order[i]].band;  // sorted by band descending
+    choose_launch(c, mode);
+    size_t n = 0;
+    for (; i < order.size() && n < max_jobs; ++i, ++n) {
+      const HaplotypeJob& j = jobs[order[i]];
+      Chunk t = c;
+      t.seq_bytes += seq_of(j);
+      if (!c.shared) t.scratch_words += 2 * (static_cast<uint64_t>(j.band) + 1);
+      if (chunk_bytes(t, n + 1) > budget) {
+        if (n > 0) break;
+        throw std::runtime_error("haplotype job " + std::to_string(order[i]) + " (len " +
+                                 std::to_string(j.len) + ", band " + std::to_string(j.band) +
+                                 ") needs " + std::to_string(chunk_bytes(t, 1)) +
+                                 " bytes of GPU memory; " + std::to_string(budget) +
+                                 " are available");
+      }
+      c.seq_bytes = t.seq_bytes;
+      c.scratch_words = t.scratch_words;
+    }
+    c.end = i;
+    chunks.push_back(c);
+  }
+  return chunks;
+}
+
+// Job order by (band, len) descending, ties by index: two stable counting sorts (linear time;
+// a comparison sort of a million jobs would cost more than their kernel), std::sort for huge keys.
+std::vector<uint32_t> sorted_order(const HaplotypeJob* jobs, size_t n) {
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  int32_t max_len = 0, max_band = 0;
+  for (size_t i = 0; i < n; ++i) {
+    max_len = std::max(max_len, jobs[i].len);
+    max_band = std::max(max_band, jobs[i].band);
+  }
+  if (max_len > kCountingSortMax || max_band > kCountingSortMax) {
+    std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
+      if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
+      if (jobs[a].len != jobs[b].len) return jobs[a].len > jobs[b].len;
+      return a < b;
+    });
+    return order;
+  }
+  std::vector<uint32_t> tmp(n);
+  auto pass = [&](auto key, int32_t max_key) {  // stable, descending key
+    std::vector<size_t> start(static_cast<size_t>(max_key) + 2, 0);
+    for (uint32_t id : order) ++start[static_cast<size_t>(max_key - key(id)) + 1];
+    for (size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+    for (uint32_t id : order) tmp[start[static_cast<size_t>(max_key - key(id))]++] = id;
+    order.swap(tmp);
+  };
+  pass([jobs](uint32_t id) { return jobs[id].len; }, max_len);
+  pass([jobs](uint32_t id) { return jobs[id].band; }, max_band);
+  return order;
+}
+
+void ensure_ready(Workspace& ws, bool emulate) {
+  if (ws.ready) return;
+  if (!emulate) {
+    for (Slot& s : ws.slots) {
+      // non-blocking: the legacy default stream must not serialise the slots and workspaces
+      GMS_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+      GMS_CUDA(cudaEventCreate(&s.k_start));
+      GMS_CUDA(cudaEventCreate(&s.k_stop));
+      GMS_CUDA(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+    }
+  }
+  ws.ready = true;
+}
+
+// Sizes both slots for the largest chunk: the first allocation error (buffers that must grow are
+// released first, so that old and new allocations never coexist).
+cudaError_t reserve_slots(Workspace& ws, const std::vector<Chunk>& chunks, bool emu,
+                          uint64_t emu_limit) {
+  size_t mj = 0;
+  uint64_t mseq = 0, mscr = 0;
+  for (const Chunk& c : chunks) {
+    mj = std::max(mj, c.end - c.begin);
+    mseq = std::max(mseq, c.seq_bytes);
+    mscr = std::max(mscr, c.scratch_words);
+  }
+  for (Slot& s : ws.slots) {
+    if (s.d_seq.cap < mseq) { s.d_seq.release(); s.h_seq.release(); }
+    if (s.d_jobs.cap < mj) { s.d_jobs.release(); s.h_jobs.release(); }
+    if (s.d_out.cap < mj) { s.d_out.release(); s.h_out.release(); }
+    if (s.d_scratch.cap < mscr) s.d_scratch.release();
+  }
+  for (Slot& s : ws.slots) {
+    for (cudaError_t e :
+         {s.d_jobs.reserve(mj, Mem::Device, emu, emu_limit),
+          s.d_out.reserve(mj, Mem::Device, emu, emu_limit),
+          s.d_seq.reserve(mseq, Mem::Device, emu, emu_limit),
+          s.d_scratch.reserve(mscr, Mem::Device, emu, emu_limit),
+          s.h_jobs.reserve(mj, Mem::Pinned, emu, emu_limit),
+          s.h_out.reserve(mj, Mem::Pinned, emu, emu_limit),
+          s.h_seq.reserve(mseq, Mem::Pinned, emu, emu_limit)}) {
+      if (e != cudaSuccess) return e;
+    }
+  }
+  return cudaSuccess;
+}
+
+template <bool kShared>
+void emulate_launch(Slot& s, unsigned blocks, int threads, int n, const HaplotypeScoring& sc,
+                    int smem_stride) {
+  std::vector<int32_t> smem(kShared ? static_cast<size_t>(threads) * smem_stride : 0);
+  for (unsigned b = blocks; b-- > 0;) {  // reverse block order: no reliance on launch order
+    for (int t = 0; t < threads; ++t) {
+      const unsigned i = b * static_cast<unsigned>(threads) + static_cast<unsigned>(t);
+      if (i >= static_cast<unsigned>(n)) continue;
+      haplotype_one<kShared>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
+                             kShared ? smem.data() + static_cast<size_t>(t) * smem_stride
+                                     : nullptr);
+    }
+  }
+}
+
+void validate(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc) {
+  for (int32_t p : {sc.gap_open, sc.gap_extend, sc.max_qual}) {
+    if (p < 0 || p > kMaxHaplotypeParam) {
+      throw std::invalid_argument("haplotype scoring parameters must lie in 0.." +
+                                  std::to_string(kMaxHaplotypeParam));
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (jobs[i].len < 1 || jobs[i].band < 1) {
+      throw std::invalid_argument("haplotype job " + std::to_string(i) +
+                                  " needs len >= 1 and band >= 1");
+    }
+  }
+  if (n > UINT32_MAX) throw std::invalid_argument("too many haplotype jobs in one batch");
+}
+
+}  // namespace
+
+void release_haplotype_workspaces() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  for (auto& [dev, pool] : g_pools) {
+    if (dev >= 0 && cudaSetDevice(dev) != cudaSuccess) {
+      cudaGetLastError();
+      continue;
+    }
+    // workspaces in use stay (their callers still need them)
+    pool.erase(std::remove_if(pool.begin(), pool.end(),
+                              [](std::unique_ptr<Workspace>& w) {
+                                if (w->busy) return false;
+                                for (Slot& s : w->slots) s.release();
+                                return true;
+                              }),
+               pool.end());
+  }
+}
+
+void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
+                          int32_t* costs, int device_id, const CudaHaplotypeOptions& opt,
+                          CudaHaplotypeStats* stats) {
+  const bool emu = opt.emulate;
+  if (!emu) {
+    const int n_dev = device_count();
+    if (device_id < 0 || device_id >= n_dev) {
+      throw std::invalid_argument("CUDA device " + std::to_string(device_id) +
+                                  " does not exist (" + std::to_string(n_dev) +
+                                  " device(s) found)");
+    }
+  }
+  validate(jobs, n, sc);
+  CudaHaplotypeStats st;
+  if (n == 0) {
+    if (stats) *stats = st;
+    return;
+  }
+  if (!emu) GMS_CUDA(cudaSetDevice(device_id));
+  const std::vector<uint32_t> order = sorted_order(jobs, n);
+
+  Lease lease(emu ? -1 : device_id);
+  Workspace& ws = lease.ws();
+  ensure_ready(ws, emu);
+  // a call that threw part-way may have left copies in flight into the pinned buffers
+  if (!emu) {
+    for (Slot& s : ws.slots) GMS_CUDA(cudaStreamSynchronize(s.stream));
+  }
+
+  // Each slot of each workspace may take an equal share of what is free now (plus what this
+  // workspace already holds), less a margin for the context and fragmentation. An allocation
+  // that fails anyway (another process, another workspace) halves the chunk and retries.
+  uint64_t budget = opt.memory_budget;
+  if (budget == 0) {
+    uint64_t usable = uint64_t{1} << 32;  // emulation: 4 GiB of host memory
+    if (!emu) {
+      size_t free_b = 0, total_b = 0;
+      GMS_CUDA(cudaMemGetInfo(&free_b, &total_b));
+      uint64_t held = 0;
+      for (const Slot& s : ws.slots) held += s.device_bytes();
+      usable = static_cast<uint64_t>(static_cast<double>(free_b + held) * 0.85);
+    }
+    const uint64_t margin = uint64_t{256} << 20;
+    const uint64_t share = 2 * kMaxWorkspaces;
+    budget = usable > 4 * margin ? (usable - margin) / share : usable / (2 * share);
+  }
+  size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
+  if (emu && opt.emulate_alloc_limit) {
+    // the simulated limit applies to allocations: start without the cached (grown) buffers
+    for (Slot& s : ws.slots) s.release_buffers();
+  }
+  std::vector<Chunk> chunks;
+  for (;;) {
+    chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
+    const cudaError_t e = reserve_slots(ws, chunks, emu, opt.emulate_alloc_limit);
+    if (e == cudaSuccess) break;
+    if (e != cudaErrorMemoryAllocation) check(e, "cudaMalloc/cudaMallocHost", __LINE__);
+    if (!emu) cudaGetLastError();  // not sticky, but leave no recorded error behind
+    for (Slot& s : ws.slots) s.release_buffers();
+    size_t largest = 0;
+    for (const Chunk& c : chunks) largest = std::max(largest, c.end - c.begin);
+    if (largest <= 1) {
+      throw std::runtime_error("CUDA error cudaErrorMemoryAllocation: out of GPU memory for a "
+                               "single haplotype job (haplotype_kernel.cu)");
+    }
+    max_jobs = largest / 2;
+    budget = std::max<uint64_t>(budget / 2, 1);
+    ++st.oom_retries;
+  }
+  size_t need_smem = 0;
+  for (const Chunk& c : chunks) {
+    if (c.shared) {
+      need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
+    }
+  }
+  if (!emu && need_smem > 48 * 1024) {
+    // blocks above 48 KB of dynamic shared memory must opt in (per device; cheap to repeat)
+    GMS_CUDA(cudaFuncSetAttribute(haplotype_kernel<true>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(kMaxSharedBytes)));
+  }
+
+  auto copy = [emu](void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                    cudaStream_t stream) {
+    if (bytes == 0) return;
+    if (emu) std::memcpy(dst, src, bytes);
+    else GMS_CUDA(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+  };
+
+  auto launch = [&](size_t ci) {
+    const Chunk& c = chunks[ci];
+    Slot& s = ws.slots[ci % 2];
+    const size_t cn = c.end - c.begin;
+    uint64_t seq_off = 0, scr_off = 0;
+    for (size_t p = 0; p < cn; ++p) {
+      const HaplotypeJob& j = jobs[order[c.begin + p]];
+      const size_t m = static_cast<size_t>(j.len), hl = m + static_cast<size_t>(j.band) - 1;
+      uint8_t* dst = s.h_seq.ptr + seq_off;
+      std::memcpy(dst, j.read, m);
+      std::memcpy(dst + m, j.qual, m);
+      std::memcpy(dst + 2 * m, j.hap, hl);
+      s.h_jobs.ptr[p] = DevJob{seq_off, scr_off, j.len, j.band};
+      seq_off += 2 * m + hl;
+      if (!c.shared) scr_off += 2 * (static_cast<uint64_t>(j.band) + 1);
+    }
+    if (seq_off != c.seq_bytes || scr_off != c.scratch_words) {
+      throw std::logic_error("haplotype_costs_cuda: chunk layout disagrees with its plan");
+    }
+    copy(s.d_jobs.ptr, s.h_jobs.ptr, cn * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
+    copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
+    const int threads = c.threads;
+    const unsigned blocks = static_cast<unsigned>((cn + threads - 1) / threads);
+    const int stride_words = static_cast<int>(smem_stride_words(c.max_band));
+    if (emu) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (c.shared) emulate_launch<true>(s, blocks, threads, static_cast<int>(cn), sc, stride_words);
+      else emulate_launch<false>(s, blocks, threads, static_cast<int>(cn), sc, stride_words);
+      s.emu_kernel_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
+      if (c.shared) {
+        const size_t smem = static_cast<size_t>(threads) * stride_words * sizeof(int32_t);
+        haplotype_kernel<true><<<blocks, threads, smem, s.stream>>>(
+            s.d_jobs.ptr, static_cast<int>(cn), s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
+            stride_words);
+      } else {
+        haplotype_kernel<false><<<blocks, threads, 0, s.stream>>>(
+            s.d_jobs.ptr, static_cast<int>(cn), s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
+            stride_words);
+      }
+      GMS_CUDA(cudaGetLastError());
+      GMS_CUDA(cudaEventRecord(s.k_stop, s.stream));
+    }
+    copy(s.h_out.ptr, s.d_out.ptr, cn * sizeof(int32_t), cudaMemcpyDeviceToHost, s.stream);
+    if (!emu) GMS_CUDA(cudaEventRecord(s.done, s.stream));
+    st.threads_per_block = threads;
+    st.shared_scratch = c.shared;
+  };
+
+  auto harvest = [&](size_t ci) {
+    const Chunk& c = chunks[ci];
+    Slot& s = ws.slots[ci % 2];
+    if (emu) {
+      st.kernel_seconds += s.emu_kernel_s;
+    } else {
+      GMS_CUDA(cudaEventSynchronize(s.done));
+      float ms = 0;
+      GMS_CUDA(cudaEventElapsedTime(&ms, s.k_start, s.k_stop));
+      st.kernel_seconds += ms * 1e-3;
+    }
+    for (size_t p = c.begin; p < c.end; ++p) costs[order[p]] = s.h_out.ptr[p - c.begin];
+  };
+
+  // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot
+  // c % 2 is free again because chunk c-2 was unpacked in the previous iteration.
+  for (size_t ci = 0; ci < chunks.size(); ++ci) {
+    launch(ci);
+    if (ci > 0) harvest(ci - 1);
+  }
+  harvest(chunks.size() - 1);
+  st.chunks = chunks.size();
+  st.chunk_jobs = max_jobs;
+  if (stats) *stats = st;
+}
+
+}  // namespace gms::cuda
