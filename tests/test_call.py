@@ -382,3 +382,17 @@ def test_zero_coverage_stretches(diploid: Sample, tmp_path: Path) -> None:
     blocks = records(gout)
     assert blocks and blocks[0].pos == 1 and blocks[-1].stop == length
     assert all(b.alts == ("<*>",) and b.samples[0]["MIN_DP"] == 0 for b in blocks)
+
+
+@needs_engine
+def test_cram_calls_equal_bam_calls(diploid: Sample, tmp_path: Path) -> None:
+    cram = tmp_path / "sample.cram"
+    pysam.view("-C", "-T", str(diploid.ref), "-o", str(cram), str(diploid.bam),
+               catch_stdout=False)
+    pysam.index(str(cram))
+    caller = Caller(diploid.ref, threads=2)
+    from_bam, from_cram = tmp_path / "b.vcf.gz", tmp_path / "c.vcf.gz"
+    caller.write_vcf([diploid.bam], from_bam)
+    caller.write_vcf([cram], from_cram)
+    body = [str(r) for r in records(from_bam)]
+    assert len(body) > 50 and body == [str(r) for r in records(from_cram)]
