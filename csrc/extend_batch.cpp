@@ -7,14 +7,13 @@
 #include <numeric>
 #include <vector>
 
+#include "band_groups.hpp"
 #include "extend_simd_impl.hpp"
 
 namespace gms {
 namespace detail {
 
 namespace {
-// A group with fewer live lanes than this costs more in lockstep than job by job.
-constexpr size_t kMinSimdLanes = 2;
 // Keeps every score the recurrences produce well inside int16 (kNegInf is -16384).
 constexpr int32_t kMaxSimdParam = 2048;
 constexpr int64_t kMaxSimdScore = 16000;
@@ -62,46 +61,30 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
   std::vector<int32_t> sh, se;
   std::vector<uint32_t> ops;
 
+  const auto scalar_one = [&](size_t id) {
+    pool_begin[id] = pool.size();
+    scalar_job(jobs[id], sc, sdirs, sh, se, ops, out.results[id], pool);
+    pool_len[id] = pool.size() - pool_begin[id];
+  };
+
   std::vector<uint32_t> order;
   order.reserve(n_jobs);
   for (size_t i = 0; i < n_jobs; ++i) {
     if (simd_job_ok(jobs[i], sc)) {
       order.push_back(static_cast<uint32_t>(i));
     } else {
-      pool_begin[i] = pool.size();
-      scalar_job(jobs[i], sc, sdirs, sh, se, ops, out.results[i], pool);
-      pool_len[i] = pool.size() - pool_begin[i];
+      scalar_one(i);
     }
   }
-  // Same band per group (the kernel needs it); similar lengths per group (less padding).
-  std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
-    if (jobs[a].band != jobs[b].band) return jobs[a].band < jobs[b].band;
-    if (jobs[a].qlen != jobs[b].qlen) return jobs[a].qlen < jobs[b].qlen;
-    return a < b;
-  });
-
   const size_t L = static_cast<size_t>(lanes);
   std::vector<const ExtendJob*> lane_job(L);
   std::vector<int16_t> query, target, tscore, h, f;
   std::vector<uint8_t> dirs, stage;
   std::vector<int32_t> score(L), r_end(L), k_end(L);
-  size_t i = 0;
-  while (i < order.size()) {
-    const int32_t band = jobs[order[i]].band;
-    size_t j = i + 1;
-    while (j < order.size() && j - i < L && jobs[order[j]].band == band) ++j;
-    const size_t live = j - i;
-    if (live < kMinSimdLanes) {
-      for (size_t g = i; g < j; ++g) {
-        const uint32_t id = order[g];
-        pool_begin[id] = pool.size();
-        scalar_job(jobs[id], sc, sdirs, sh, se, ops, out.results[id], pool);
-        pool_len[id] = pool.size() - pool_begin[id];
-      }
-      i = j;
-      continue;
-    }
-    const int32_t max_qlen = jobs[order[j - 1]].qlen;  // sorted by qlen within a band
+  const auto scalar = [&](const uint32_t* ids, size_t count) {
+    for (size_t g = 0; g < count; ++g) scalar_one(ids[g]);
+  };
+  const auto group = [&](const uint32_t* ids, size_t live, int32_t band, int32_t max_qlen) {
     const size_t rows = static_cast<size_t>(max_qlen);
     const size_t tlen = rows + static_cast<size_t>(band) - 1;
     query.resize(rows * L);
@@ -111,7 +94,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
     f.resize(h.size());
     dirs.resize(rows * static_cast<size_t>(band) * L);
     stage.resize(tlen * L);
-    for (size_t l = 0; l < L; ++l) lane_job[l] = l < live ? &jobs[order[i + l]] : nullptr;
+    for (size_t l = 0; l < L; ++l) lane_job[l] = l < live ? &jobs[ids[l]] : nullptr;
     GroupWork w;
     w.lane_job = lane_job.data();
     w.band = band;
@@ -130,7 +113,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
     const size_t max_ops = 2 * rows + static_cast<size_t>(band);
     if (ops.size() < max_ops) ops.resize(max_ops);
     for (size_t l = 0; l < live; ++l) {
-      const uint32_t id = order[i + l];
+      const uint32_t id = ids[l];
       ExtendResult& res = out.results[id];
       res.score = score[l];
       res.q_end = r_end[l] + 1;
@@ -140,8 +123,8 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
       pool_len[id] = static_cast<size_t>(n);
       pool.insert(pool.end(), ops.begin(), ops.begin() + n);
     }
-    i = j;
-  }
+  };
+  for_each_band_group(jobs, order, &ExtendJob::qlen, L, scalar, group);
 
   out.cigar.clear();
   out.cigar.reserve(pool.size());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gmsaccel/haplotype.hpp"
+#include "band_groups.hpp"
 #include "gmsaccel/simd.hpp"
 #include "haplotype_simd_impl.hpp"
 
@@ -16,8 +17,6 @@ namespace gms {
 namespace detail {
 
 namespace {
-// A group with fewer live lanes than this costs more in lockstep than job by job.
-constexpr size_t kMinSimdLanes = 2;
 // Wider bands would make a group's scratch large for little gain; they run scalar.
 constexpr int32_t kMaxSimdBand = 4096;
 constexpr int32_t kInt16Max = 32767;
@@ -96,30 +95,15 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
     }
   }
   scalar_jobs(jobs, rest.data(), rest.size(), sc, costs, rows);
-  // Same band per group (the kernel needs it); similar lengths per group (less padding).
-  std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
-    if (jobs[a].band != jobs[b].band) return jobs[a].band < jobs[b].band;
-    if (jobs[a].len != jobs[b].len) return jobs[a].len < jobs[b].len;
-    return a < b;
-  });
-
   const size_t L = static_cast<size_t>(lanes);
   std::vector<const HaplotypeJob*> lane_job(L);
   std::vector<int16_t> read, qcost, hap, tcost, h, iv;
   std::vector<uint8_t> row_end, stage;
   std::vector<int32_t> out(L);
-  size_t i = 0;
-  while (i < order.size()) {
-    const int32_t band = jobs[order[i]].band;
-    size_t j = i + 1;
-    while (j < order.size() && j - i < L && jobs[order[j]].band == band) ++j;
-    const size_t live = j - i;
-    if (live < kMinSimdLanes) {
-      scalar_jobs(jobs, order.data() + i, live, sc, costs, rows);
-      i = j;
-      continue;
-    }
-    const int32_t max_len = jobs[order[j - 1]].len;  // sorted by len within a band
+  const auto scalar = [&](const uint32_t* ids, size_t count) {
+    scalar_jobs(jobs, ids, count, sc, costs, rows);
+  };
+  const auto group = [&](const uint32_t* ids, size_t live, int32_t band, int32_t max_len) {
     const size_t rows_n = static_cast<size_t>(max_len);
     const size_t tlen = rows_n + static_cast<size_t>(band) - 1;
     read.resize(rows_n * L);
@@ -131,7 +115,7 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
     row_end.assign(rows_n, 0);
     stage.resize(2 * tlen * L);
     for (size_t l = 0; l < L; ++l) {
-      lane_job[l] = l < live ? &jobs[order[i + l]] : nullptr;
+      lane_job[l] = l < live ? &jobs[ids[l]] : nullptr;
       if (l < live) row_end[static_cast<size_t>(lane_job[l]->len) - 1] = 1;
     }
     HapGroupWork w;
@@ -149,9 +133,9 @@ void haplotype_costs_grouped(const HaplotypeJob* jobs, size_t n, const Haplotype
     w.i = iv.data();
     w.cost = out.data();
     kernel(w, sc);
-    for (size_t l = 0; l < live; ++l) costs[order[i + l]] = out[l];
-    i = j;
-  }
+    for (size_t l = 0; l < live; ++l) costs[ids[l]] = out[l];
+  };
+  for_each_band_group(jobs, order, &HaplotypeJob::len, L, scalar, group);
 }
 
 }  // namespace detail

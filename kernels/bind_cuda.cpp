@@ -15,6 +15,7 @@
 #include "gmsaccel/extend.hpp"
 #include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/haplotype.hpp"
+#include "gmsaccel/py_batches.hpp"
 #include "gpu_extend.hpp"
 #include "gpu_haplotype.hpp"
 
@@ -37,128 +38,13 @@ void haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const Haplotype
   haplotype_costs_cuda(jobs, n, sc, costs, device, emulate);
 }
 
-// ---- argument conversion (same rules and messages as _core.extend_batch) ---------------------
-
-struct CodeView {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-};
-
-CodeView code_view(const py::handle& obj, const char* what, size_t index,
-                   std::vector<py::object>& keep, bool check_codes = true) {
-  const std::string name = std::string(what) + "[" + std::to_string(index) + "]";
-  CodeView v;
-  if (py::isinstance<py::bytes>(obj)) {
-    char* buf = nullptr;
-    Py_ssize_t len = 0;
-    if (PyBytes_AsStringAndSize(obj.ptr(), &buf, &len) != 0) throw py::error_already_set();
-    v.data = reinterpret_cast<const uint8_t*>(buf);
-    v.size = static_cast<size_t>(len);
-  } else if (py::isinstance<py::array>(obj)) {
-    auto arr = py::reinterpret_borrow<py::array>(obj);
-    if (!arr.dtype().is(py::dtype::of<uint8_t>()) || arr.ndim() != 1) {
-      throw py::value_error(name + " must be a 1-D uint8 array of base codes");
-    }
-    auto c = py::array_t<uint8_t, py::array::c_style>::ensure(arr);  // strided -> contiguous
-    if (!c) throw py::error_already_set();
-    v.data = c.data();
-    v.size = static_cast<size_t>(c.size());
-    keep.push_back(std::move(c));
-  } else {
-    throw py::type_error(name + " must be bytes or a numpy uint8 array of base codes");
-  }
-  for (size_t i = 0; check_codes && i < v.size; ++i) {
-    if (v.data[i] > kBaseOff) {
-      throw py::value_error(name + " has base code " + std::to_string(v.data[i]) + " at " +
-                            std::to_string(i) + " (codes are 0..5)");
-    }
-  }
-  return v;
-}
-
-int32_t checked_score(int64_t value, const char* name) {
-  if (value < 0 || value > (1 << 20)) {
-    throw py::value_error(std::string(name) + " must be in 0..1048576, got " +
-                          std::to_string(value));
-  }
-  return static_cast<int32_t>(value);
-}
-
-Scoring make_scoring(int64_t match, int64_t mismatch, int64_t gap_open, int64_t gap_extend,
-                     int64_t clip, int64_t n_penalty) {
-  Scoring sc;
-  sc.match = checked_score(match, "match");
-  sc.mismatch = checked_score(mismatch, "mismatch");
-  sc.gap_open = checked_score(gap_open, "gap_open");
-  sc.gap_extend = checked_score(gap_extend, "gap_extend");
-  sc.clip = checked_score(clip, "clip");
-  sc.n_penalty = checked_score(n_penalty, "n_penalty");
-  return sc;
-}
+// ---- argument conversion (py_batches.hpp: same rules and messages as _core.extend_batch) -----
 
 // Jobs borrowing the Python objects' buffers (kept alive by `keep` and the caller's arguments).
 std::vector<ExtendJob> make_jobs(const py::sequence& queries, const py::sequence& targets,
                                  const py::object& bands_obj, std::vector<py::object>& keep) {
-  const size_t n = py::len(queries);
-  if (py::len(targets) != n) {
-    throw py::value_error("queries and targets differ in length (" + std::to_string(n) + " vs " +
-                          std::to_string(py::len(targets)) + ")");
-  }
-  auto bands = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(bands_obj);
-  if (!bands) throw py::error_already_set();
-  if (bands.ndim() != 1 || static_cast<size_t>(bands.size()) != n) {
-    throw py::value_error("bands must be a 1-D sequence with one band per query");
-  }
-  std::vector<ExtendJob> jobs(n);
-  const int64_t* b = bands.data();
-  for (size_t i = 0; i < n; ++i) {
-    const CodeView q = code_view(queries[i], "queries", i, keep);
-    const CodeView t = code_view(targets[i], "targets", i, keep);
-    if (b[i] < 1 || b[i] > (1 << 20)) {
-      throw py::value_error("bands[" + std::to_string(i) + "] must be in 1..1048576, got " +
-                            std::to_string(b[i]));
-    }
-    if (q.size < 1 || q.size > (1u << 24)) {
-      throw py::value_error("queries[" + std::to_string(i) + "] must hold 1..16777216 bases");
-    }
-    const size_t need = q.size + static_cast<size_t>(b[i]) - 1;
-    if (t.size != need) {
-      throw py::value_error("targets[" + std::to_string(i) + "] has " + std::to_string(t.size) +
-                            " bases; qlen + band - 1 = " + std::to_string(need) +
-                            " are required");
-    }
-    jobs[i] = ExtendJob{q.data, t.data, static_cast<int32_t>(q.size), static_cast<int32_t>(b[i])};
-  }
-  keep.push_back(std::move(bands));
-  return jobs;
-}
-
-// Same return shape as _core.extend_batch: five int32 arrays and a list of CIGAR strings.
-py::tuple to_python(const ExtendBatchOutput& out, size_t n) {
-  py::array_t<int32_t> score(n), q_begin(n), q_end(n), t_begin(n), t_end(n);
-  auto s = score.mutable_unchecked<1>();
-  auto qb = q_begin.mutable_unchecked<1>();
-  auto qe = q_end.mutable_unchecked<1>();
-  auto tb = t_begin.mutable_unchecked<1>();
-  auto te = t_end.mutable_unchecked<1>();
-  py::list cigars(n);
-  std::string text;
-  for (size_t i = 0; i < n; ++i) {
-    const ExtendResult& r = out.results[i];
-    const auto k = static_cast<py::ssize_t>(i);
-    s(k) = r.score;
-    qb(k) = r.q_begin;
-    qe(k) = r.q_end;
-    tb(k) = r.t_begin;
-    te(k) = r.t_end;
-    text.clear();
-    for (uint32_t c = out.cigar_offset[i]; c < out.cigar_offset[i + 1]; ++c) {
-      text += std::to_string(out.cigar[c] >> 4);
-      text += "MID"[out.cigar[c] & 0xf];
-    }
-    cigars[i] = py::str(text);
-  }
-  return py::make_tuple(score, q_begin, q_end, t_begin, t_end, cigars);
+  const pybatch::BandArray bands = pybatch::extend_bands(queries, targets, bands_obj);
+  return pybatch::extend_jobs(queries, targets, bands, keep);
 }
 
 ScratchMode parse_scratch(const std::string& s) {
@@ -175,7 +61,8 @@ py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targe
                           int64_t gap_open, int64_t gap_extend, int64_t clip, int64_t n_penalty,
                           const std::string& scratch, size_t chunk_jobs, uint64_t memory_budget,
                           bool emulate) {
-  const Scoring sc = make_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
+  const Scoring sc =
+      pybatch::extend_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
   CudaExtendOptions opt;
   opt.scratch = parse_scratch(scratch);
   opt.chunk_jobs = chunk_jobs;
@@ -188,7 +75,7 @@ py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targe
     py::gil_scoped_release release;
     extend_batch_cuda(jobs.data(), jobs.size(), sc, out, device, opt);
   }
-  return to_python(out, jobs.size());
+  return pybatch::extend_results(out, jobs.size());
 }
 
 // The shared definition compiled by the host compiler, job by job: the CPU side of the GPU
@@ -197,7 +84,8 @@ py::tuple extend_batch_host_py(const py::sequence& queries, const py::sequence& 
                                const py::object& bands, int64_t match, int64_t mismatch,
                                int64_t gap_open, int64_t gap_extend, int64_t clip,
                                int64_t n_penalty) {
-  const Scoring sc = make_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
+  const Scoring sc =
+      pybatch::extend_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
   std::vector<py::object> keep;
   const std::vector<ExtendJob> jobs = make_jobs(queries, targets, bands, keep);
   ExtendBatchOutput out;
@@ -220,7 +108,7 @@ py::tuple extend_batch_host_py(const py::sequence& queries, const py::sequence& 
       out.cigar_offset[i + 1] = static_cast<uint32_t>(out.cigar.size());
     }
   }
-  return to_python(out, jobs.size());
+  return pybatch::extend_results(out, jobs.size());
 }
 
 // Read-like jobs: the query is the target window's centre diagonal with ~1% substitutions, 0.1%
@@ -322,65 +210,14 @@ py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, 
 
 // ---- haplotype costs -------------------------------------------------------------------------
 
-int32_t checked_hap_param(int64_t value, const char* name) {
-  if (value < 0 || value > kMaxHaplotypeParam) {
-    throw py::value_error(std::string(name) + " must be in 0.." +
-                          std::to_string(kMaxHaplotypeParam) + ", got " + std::to_string(value));
-  }
-  return static_cast<int32_t>(value);
-}
-
-HaplotypeScoring make_hap_scoring(int64_t gap_open, int64_t gap_extend, int64_t max_qual) {
-  HaplotypeScoring sc;
-  sc.gap_open = checked_hap_param(gap_open, "gap_open");
-  sc.gap_extend = checked_hap_param(gap_extend, "gap_extend");
-  sc.max_qual = checked_hap_param(max_qual, "max_qual");
-  return sc;
-}
-
-// Same argument rules as _core.haplotype_costs; the jobs borrow the Python buffers.
+// Same argument rules as _core.haplotype_costs (type errors keep this module's "of base codes"
+// wording); the jobs borrow the Python buffers.
 std::vector<HaplotypeJob> make_hap_jobs(const py::sequence& reads, const py::sequence& quals,
                                         const py::sequence& haps, const py::object& bands_obj,
                                         std::vector<py::object>& keep) {
-  const size_t n = py::len(reads);
-  if (py::len(quals) != n || py::len(haps) != n) {
-    throw py::value_error("reads, quals and haps differ in length (" + std::to_string(n) + ", " +
-                          std::to_string(py::len(quals)) + ", " + std::to_string(py::len(haps)) +
-                          ")");
-  }
-  auto bands = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(bands_obj);
-  if (!bands) throw py::error_already_set();
-  if (bands.ndim() != 1 || static_cast<size_t>(bands.size()) != n) {
-    throw py::value_error("bands must be a 1-D sequence with one band per read");
-  }
-  std::vector<HaplotypeJob> jobs(n);
-  const int64_t* b = bands.data();
-  for (size_t i = 0; i < n; ++i) {
-    const CodeView r = code_view(reads[i], "reads", i, keep);
-    const CodeView q = code_view(quals[i], "quals", i, keep, false);
-    const CodeView h = code_view(haps[i], "haps", i, keep);
-    if (b[i] < 1 || b[i] > (1 << 20)) {
-      throw py::value_error("bands[" + std::to_string(i) + "] must be in 1..1048576, got " +
-                            std::to_string(b[i]));
-    }
-    if (r.size < 1 || r.size > (1u << 24)) {
-      throw py::value_error("reads[" + std::to_string(i) + "] must hold 1..16777216 bases");
-    }
-    if (q.size != r.size) {
-      throw py::value_error("quals[" + std::to_string(i) + "] has " + std::to_string(q.size) +
-                            " qualities for " + std::to_string(r.size) + " bases");
-    }
-    const size_t want = r.size + static_cast<size_t>(b[i]) - 1;
-    if (h.size != want) {
-      throw py::value_error("haps[" + std::to_string(i) + "] has " + std::to_string(h.size) +
-                            " bases; len + band - 1 = " + std::to_string(want) +
-                            " are required");
-    }
-    jobs[i] = HaplotypeJob{r.data, q.data, h.data, static_cast<int32_t>(r.size),
-                           static_cast<int32_t>(b[i])};
-  }
-  keep.push_back(std::move(bands));
-  return jobs;
+  const pybatch::BandArray bands = pybatch::haplotype_bands(reads, quals, haps, bands_obj);
+  return pybatch::haplotype_jobs(reads, quals, haps, bands, keep,
+                                 pybatch::SpanWording::BaseCodes);
 }
 
 py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::sequence& quals,
@@ -389,7 +226,7 @@ py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::seq
                                         int64_t max_qual, const std::string& scratch,
                                         size_t chunk_jobs, uint64_t memory_budget, bool emulate,
                                         uint64_t emulate_alloc_limit, const py::object& stats) {
-  const HaplotypeScoring sc = make_hap_scoring(gap_open, gap_extend, max_qual);
+  const HaplotypeScoring sc = pybatch::haplotype_scoring(gap_open, gap_extend, max_qual);
   CudaHaplotypeOptions opt;
   opt.scratch = parse_scratch(scratch);
   opt.chunk_jobs = chunk_jobs;

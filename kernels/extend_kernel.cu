@@ -30,22 +30,13 @@
 #include <vector>
 
 #include "gmsaccel/extend.hpp"
+#include "gpu_common.hpp"
 #include "gpu_extend.hpp"
 
 namespace gms::cuda {
 namespace {
 
-void check(cudaError_t err, const char* call, int line) {
-  if (err == cudaSuccess) return;
-  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
-                           cudaGetErrorString(err) + ") in " + call + " at extend_kernel.cu:" +
-                           std::to_string(line));
-}
-#define GMS_CUDA(call) check((call), #call, __LINE__)
-
 constexpr int kWarp = 32;
-// Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
-constexpr size_t kMaxSharedBytes = 96 * 1024;
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
 constexpr uint64_t kMaxChunkOps = uint64_t{1} << 31;  // packed offsets are uint32
 
@@ -158,7 +149,7 @@ struct HostBuf {
   }
 };
 
-struct Slot {
+struct Slot : SlotStreams {
   DevBuf<DevJob> d_jobs;
   DevBuf<uint8_t> d_seq, d_dirs;
   DevBuf<int32_t> d_scratch;
@@ -168,20 +159,13 @@ struct Slot {
   HostBuf<uint8_t> h_seq;
   HostBuf<JobOut> h_out;
   HostBuf<uint32_t> h_counter;
-  cudaStream_t stream = nullptr;
-  cudaEvent_t k_start = nullptr, k_stop = nullptr, done = nullptr;
   double emu_kernel_s = 0;  // emulation: host time of the last "launch"
 
   void release() {
     d_jobs.release(); d_seq.release(); d_dirs.release(); d_scratch.release();
     d_slots.release(); d_packed.release(); d_counter.release(); d_out.release();
     h_jobs.release(); h_seq.release(); h_out.release(); h_counter.release();
-    if (stream) cudaStreamDestroy(stream);
-    if (k_start) cudaEventDestroy(k_start);
-    if (k_stop) cudaEventDestroy(k_stop);
-    if (done) cudaEventDestroy(done);
-    stream = nullptr;
-    k_start = k_stop = done = nullptr;
+    destroy_streams();
   }
 };
 
@@ -212,31 +196,6 @@ struct Chunk {
   bool shared = false;
   int threads = 128;
 };
-
-// Shared-memory words per thread for the rows of bands <= max_band; odd so that the 32 threads
-// of a warp, reading the same column, hit 32 different banks.
-size_t smem_stride_words(int32_t max_band) {
-  return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
-}
-
-// Picks shared or global rows and the block size for a chunk whose largest band is max_band.
-void choose_launch(Chunk& c, ScratchMode mode) {
-  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
-  c.shared = false;
-  c.threads = 128;
-  if (mode == ScratchMode::Global) return;
-  for (int t : {128, 64, 32}) {
-    if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
-      c.shared = true;
-      c.threads = t;
-      return;
-    }
-  }
-  if (mode == ScratchMode::Shared) {
-    throw std::invalid_argument("band " + std::to_string(c.max_band) +
-                                " is too wide for shared-memory DP rows (scratch='shared')");
-  }
-}
 
 uint64_t cells_of(const ExtendJob& j) {
   return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
@@ -301,13 +260,7 @@ std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t
 void ensure_ready(Workspace& ws, bool emulate) {
   if (ws.ready) return;
   for (Slot& s : ws.slots) {
-    if (!emulate) {
-      // non-blocking: the legacy default stream must not serialise the two slots
-      GMS_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-      GMS_CUDA(cudaEventCreate(&s.k_start));
-      GMS_CUDA(cudaEventCreate(&s.k_stop));
-      GMS_CUDA(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
-    }
+    if (!emulate) s.create_streams();
     s.h_counter.reserve(1, emulate);
     s.d_counter.reserve(1, emulate);
   }

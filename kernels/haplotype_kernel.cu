@@ -28,21 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "gpu_common.hpp"
 #include "gpu_haplotype.hpp"
 
 namespace gms::cuda {
 namespace {
 
-void check(cudaError_t err, const char* call, int line) {
-  if (err == cudaSuccess) return;
-  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
-                           cudaGetErrorString(err) + ") in " + call +
-                           " at haplotype_kernel.cu:" + std::to_string(line));
-}
-#define GMS_CUDA(call) check((call), #call, __LINE__)
-
-// Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
-constexpr size_t kMaxSharedBytes = 96 * 1024;
 // ~1000 blocks of 128 threads: several waves on an H100, and 8 chunks per million jobs to overlap
 // packing with the kernels.
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
@@ -120,12 +111,10 @@ struct Buf {
   }
 };
 
-struct Slot {
+struct Slot : SlotStreams {
   Buf<DevJob> d_jobs, h_jobs;
   Buf<uint8_t> d_seq, h_seq;
   Buf<int32_t> d_scratch, d_out, h_out;
-  cudaStream_t stream = nullptr;
-  cudaEvent_t k_start = nullptr, k_stop = nullptr, done = nullptr;
   double emu_kernel_s = 0;
 
   void release_buffers() {
@@ -134,12 +123,7 @@ struct Slot {
   }
   void release() {
     release_buffers();
-    if (stream) cudaStreamDestroy(stream);
-    if (k_start) cudaEventDestroy(k_start);
-    if (k_stop) cudaEventDestroy(k_stop);
-    if (done) cudaEventDestroy(done);
-    stream = nullptr;
-    k_start = k_stop = done = nullptr;
+    destroy_streams();
   }
   uint64_t device_bytes() const {
     return d_jobs.cap * sizeof(DevJob) + d_seq.cap + 4 * (d_scratch.cap + d_out.cap);
@@ -202,29 +186,6 @@ struct Chunk {
   bool shared = false;
   int threads = 128;
 };
-
-// Shared-memory words per thread for bands <= max_band; odd for conflict-free banks.
-size_t smem_stride_words(int32_t max_band) {
-  return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
-}
-
-void choose_launch(Chunk& c, ScratchMode mode) {
-  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
-  c.shared = false;
-  c.threads = 128;
-  if (mode == ScratchMode::Global) return;
-  for (int t : {128, 64, 32}) {
-    if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
-      c.shared = true;
-      c.threads = t;
-      return;
-    }
-  }
-  if (mode == ScratchMode::Shared) {
-    throw std::invalid_argument("band " + std::to_string(c.max_band) +
-                                " is too wide for shared-memory DP rows (scratch='shared')");
-  }
-}
 
 uint64_t seq_of(const HaplotypeJob& j) {
   return 3 * static_cast<uint64_t>(j.len) + static_cast<uint64_t>(j.band) - 1;
@@ -300,13 +261,7 @@ std::vector<uint32_t> sorted_order(const HaplotypeJob* jobs, size_t n) {
 void ensure_ready(Workspace& ws, bool emulate) {
   if (ws.ready) return;
   if (!emulate) {
-    for (Slot& s : ws.slots) {
-      // non-blocking: the legacy default stream must not serialise the slots and workspaces
-      GMS_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-      GMS_CUDA(cudaEventCreate(&s.k_start));
-      GMS_CUDA(cudaEventCreate(&s.k_stop));
-      GMS_CUDA(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
-    }
+    for (Slot& s : ws.slots) s.create_streams();
   }
   ws.ready = true;
 }
@@ -450,7 +405,9 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
     const cudaError_t e = reserve_slots(ws, chunks, emu, opt.emulate_alloc_limit);
     if (e == cudaSuccess) break;
-    if (e != cudaErrorMemoryAllocation) check(e, "cudaMalloc/cudaMallocHost", __LINE__);
+    if (e != cudaErrorMemoryAllocation) {
+      cuda_check(e, "cudaMalloc/cudaMallocHost", __FILE__, __LINE__);
+    }
     if (!emu) cudaGetLastError();  // not sticky, but leave no recorded error behind
     for (Slot& s : ws.slots) s.release_buffers();
     size_t largest = 0;

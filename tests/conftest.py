@@ -13,9 +13,23 @@ import pysam
 import pytest
 
 import gmsaccel
+from gmsaccel import _core
 from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq
 
 SRC_DIR = Path(gmsaccel.__file__).resolve().parents[1]
+
+# SIMD levels of _core.extend_batch / haplotype_costs, narrowest first; SIMD_LEVELS are the
+# non-scalar ones as parameters that skip where this CPU lacks them.
+LEVELS = ["scalar", "avx2", "avx512"]
+RANK = {name: i for i, name in enumerate(LEVELS)}
+HW_RANK = RANK[_core.max_simd_level()]
+SIMD_LEVELS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(RANK[name] > HW_RANK, reason=f"CPU lacks {name}"),
+    )
+    for name in LEVELS[1:]
+]
 
 
 def cli_env() -> dict[str, str]:

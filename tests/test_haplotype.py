@@ -6,21 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HW_RANK, LEVELS, SIMD_LEVELS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gmsaccel import _core
-
-LEVELS = ["scalar", "avx2", "avx512"]
-RANK = {name: i for i, name in enumerate(LEVELS)}
-HW_RANK = RANK[_core.max_simd_level()]
-SIMD_LEVELS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(RANK[name] > HW_RANK, reason=f"CPU lacks {name}"),
-    )
-    for name in LEVELS[1:]
-]
 
 N, OFF = 4, 5
 OFF_COST = 60

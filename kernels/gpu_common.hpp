@@ -1,0 +1,79 @@
+// Host-side pieces shared by extend_kernel.cu and haplotype_kernel.cu: the CUDA error check, the
+// per-slot stream and events, and the choice between shared- and global-memory DP rows. Only what
+// both files do identically lives here; their buffers, workspaces and chunk plans differ.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "gpu_extend.hpp"  // ScratchMode
+
+namespace gms::cuda {
+
+// Throws on a CUDA error, naming the call and "file.cu:line" (the file's base name).
+inline void cuda_check(cudaError_t err, const char* call, const char* file, int line) {
+  if (err == cudaSuccess) return;
+  const char* slash = std::strrchr(file, '/');
+  throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
+                           cudaGetErrorString(err) + ") in " + call + " at " +
+                           (slash ? slash + 1 : file) + ":" + std::to_string(line));
+}
+#define GMS_CUDA(call) ::gms::cuda::cuda_check((call), #call, __FILE__, __LINE__)
+
+// Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
+constexpr size_t kMaxSharedBytes = 96 * 1024;
+
+// Shared-memory words per thread for the two rows of bands <= max_band; odd so that the 32
+// threads of a warp, reading the same column, hit 32 different banks.
+inline size_t smem_stride_words(int32_t max_band) {
+  return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
+}
+
+// Picks shared or global rows and the block size for a chunk (any type with max_band, shared
+// and threads) whose largest band is c.max_band.
+template <class Chunk>
+void choose_launch(Chunk& c, ScratchMode mode) {
+  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
+  c.shared = false;
+  c.threads = 128;
+  if (mode == ScratchMode::Global) return;
+  for (int t : {128, 64, 32}) {
+    if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
+      c.shared = true;
+      c.threads = t;
+      return;
+    }
+  }
+  if (mode == ScratchMode::Shared) {
+    throw std::invalid_argument("band " + std::to_string(c.max_band) +
+                                " is too wide for shared-memory DP rows (scratch='shared')");
+  }
+}
+
+// A buffer slot's stream and its kernel-timing / completion events (none under emulation).
+struct SlotStreams {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t k_start = nullptr, k_stop = nullptr, done = nullptr;
+
+  void create_streams() {
+    // non-blocking: the legacy default stream must not serialise the slots and workspaces
+    GMS_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    GMS_CUDA(cudaEventCreate(&k_start));
+    GMS_CUDA(cudaEventCreate(&k_stop));
+    GMS_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  }
+  void destroy_streams() {  // teardown: errors are not actionable here
+    if (stream) cudaStreamDestroy(stream);
+    if (k_start) cudaEventDestroy(k_start);
+    if (k_stop) cudaEventDestroy(k_stop);
+    if (done) cudaEventDestroy(done);
+    stream = nullptr;
+    k_start = k_stop = done = nullptr;
+  }
+};
+
+}  // namespace gms::cuda
