@@ -60,7 +60,7 @@ py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targe
                           const py::object& bands, int device, int64_t match, int64_t mismatch,
                           int64_t gap_open, int64_t gap_extend, int64_t clip, int64_t n_penalty,
                           const std::string& scratch, size_t chunk_jobs, uint64_t memory_budget,
-                          bool emulate) {
+                          bool emulate, uint64_t emulate_alloc_limit, const py::object& stats) {
   const Scoring sc =
       pybatch::extend_scoring(match, mismatch, gap_open, gap_extend, clip, n_penalty);
   CudaExtendOptions opt;
@@ -68,12 +68,19 @@ py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targe
   opt.chunk_jobs = chunk_jobs;
   opt.memory_budget = memory_budget;
   opt.emulate = emulate;
+  opt.emulate_alloc_limit = emulate_alloc_limit;
   std::vector<py::object> keep;
   const std::vector<ExtendJob> jobs = make_jobs(queries, targets, bands, keep);
   ExtendBatchOutput out;
+  CudaExtendStats st;
   {
     py::gil_scoped_release release;
-    extend_batch_cuda(jobs.data(), jobs.size(), sc, out, device, opt);
+    extend_batch_cuda(jobs.data(), jobs.size(), sc, out, device, opt, &st);
+  }
+  if (!stats.is_none()) {  // a dict to fill, for tests of the chunking and the retry
+    py::dict d = stats.cast<py::dict>();
+    d["chunks"] = st.chunks;
+    d["oom_retries"] = st.oom_retries;
   }
   return pybatch::extend_results(out, jobs.size());
 }
@@ -394,6 +401,7 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("gap_open") = 6, py::arg("gap_extend") = 1, py::arg("clip") = 5,
         py::arg("n_penalty") = 1, py::kw_only(), py::arg("scratch") = "auto",
         py::arg("chunk_jobs") = 0, py::arg("memory_budget") = 0, py::arg("emulate") = false,
+        py::arg("emulate_alloc_limit") = 0, py::arg("stats") = py::none(),
         "_core.extend_batch on a CUDA device: same arguments (device instead of level), same\n"
         "results. For tests and tuning: scratch (auto|shared|global) places the DP rows,\n"
         "chunk_jobs caps the jobs per kernel launch and memory_budget the device bytes per\n"

@@ -101,10 +101,13 @@ struct DevBuf {
   T* ptr = nullptr;
   size_t cap = 0;
   bool host = false;
-  void reserve(size_t n, bool emulate) {
+  void reserve(size_t n, bool emulate, uint64_t emulate_limit = 0) {
     if (n <= cap) return;
     release();
     const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+    if (emulate && emulate_limit && bytes > emulate_limit) {
+      throw CudaOutOfMemory("emulated out of GPU memory (emulate_alloc_limit)");
+    }
     if (emulate) {
       ptr = static_cast<T*>(std::malloc(bytes));
       if (!ptr) throw std::bad_alloc();
@@ -340,6 +343,49 @@ void release_workspaces() {
   g_ws.clear();
 }
 
+// Sizes both slots for the largest chunk, releasing first what must grow so that old and new
+// allocations never coexist. Returns the dynamic shared memory the chunks need per block.
+static size_t reserve_for_chunks(Workspace& ws, const std::vector<Chunk>& chunks, bool emu,
+                                 uint64_t lim) {
+  size_t mj = 0;
+  uint64_t mseq = 0, mdir = 0, mops = 0, mscr = 0;
+  size_t need_smem = 0;
+  for (const Chunk& c : chunks) {
+    mj = std::max(mj, c.end - c.begin);
+    mseq = std::max(mseq, c.seq_bytes);
+    mdir = std::max(mdir, c.dir_bytes);
+    mops = std::max(mops, c.slot_ops);
+    mscr = std::max(mscr, c.scratch_words);
+    if (c.shared) {
+      need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
+    }
+  }
+  for (Slot& s : ws.slots) {
+    if (s.d_dirs.cap < mdir) s.d_dirs.release();
+    if (s.d_slots.cap < mops) { s.d_slots.release(); s.d_packed.release(); }
+    if (s.d_scratch.cap < mscr) s.d_scratch.release();
+  }
+  for (Slot& s : ws.slots) {
+    s.d_jobs.reserve(mj, emu, lim);
+    s.d_out.reserve(mj, emu, lim);
+    s.d_seq.reserve(mseq, emu, lim);
+    s.d_dirs.reserve(mdir, emu, lim);
+    s.d_slots.reserve(mops, emu, lim);
+    s.d_packed.reserve(mops, emu, lim);
+    s.d_scratch.reserve(mscr, emu, lim);
+    s.h_jobs.reserve(mj, emu);
+    s.h_out.reserve(mj, emu);
+    s.h_seq.reserve(mseq, emu);
+  }
+  return need_smem;
+}
+
+static void release_slot_buffers(Slot& s) {
+  s.d_jobs.release(); s.d_out.release(); s.d_seq.release(); s.d_dirs.release();
+  s.d_slots.release(); s.d_packed.release(); s.d_scratch.release();
+  s.h_jobs.release(); s.h_out.release(); s.h_seq.release();
+}
+
 void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                        ExtendBatchOutput& out, int device_id, const CudaExtendOptions& opt,
                        CudaExtendStats* stats) {
@@ -391,40 +437,28 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     const uint64_t margin = uint64_t{256} << 20;
     budget = usable > 4 * margin ? (usable - margin) / 2 : usable / 4;
   }
-  const size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
-  const std::vector<Chunk> chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
-
-  // Size both slots for the largest chunk; release first what must grow, so that old and new
-  // allocations never coexist.
-  size_t mj = 0;
-  uint64_t mseq = 0, mdir = 0, mops = 0, mscr = 0;
+  size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
+  std::vector<Chunk> chunks;
   size_t need_smem = 0;
-  for (const Chunk& c : chunks) {
-    mj = std::max(mj, c.end - c.begin);
-    mseq = std::max(mseq, c.seq_bytes);
-    mdir = std::max(mdir, c.dir_bytes);
-    mops = std::max(mops, c.slot_ops);
-    mscr = std::max(mscr, c.scratch_words);
-    if (c.shared) {
-      need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
+  size_t oom_retries = 0;
+  if (emu && opt.emulate_alloc_limit) {
+    for (Slot& s : ws.slots) release_slot_buffers(s);  // the limit applies to fresh allocations
+  }
+  // Out of memory (another process, another workspace): halve the chunks and try again.
+  for (;;) {
+    chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
+    try {
+      need_smem = reserve_for_chunks(ws, chunks, emu, opt.emulate_alloc_limit);
+      break;
+    } catch (const CudaOutOfMemory&) {
+      for (Slot& s : ws.slots) release_slot_buffers(s);
+      size_t largest = 0;
+      for (const Chunk& c : chunks) largest = std::max(largest, c.end - c.begin);
+      if (largest <= 1) throw;
+      max_jobs = largest / 2;
+      budget = std::max<uint64_t>(budget / 2, 1);
+      ++oom_retries;
     }
-  }
-  for (Slot& s : ws.slots) {
-    if (s.d_dirs.cap < mdir) s.d_dirs.release();
-    if (s.d_slots.cap < mops) { s.d_slots.release(); s.d_packed.release(); }
-    if (s.d_scratch.cap < mscr) s.d_scratch.release();
-  }
-  for (Slot& s : ws.slots) {
-    s.d_jobs.reserve(mj, emu);
-    s.d_out.reserve(mj, emu);
-    s.d_seq.reserve(mseq, emu);
-    s.d_dirs.reserve(mdir, emu);
-    s.d_slots.reserve(mops, emu);
-    s.d_packed.reserve(mops, emu);
-    s.d_scratch.reserve(mscr, emu);
-    s.h_jobs.reserve(mj, emu);
-    s.h_out.reserve(mj, emu);
-    s.h_seq.reserve(mseq, emu);
   }
   if (!emu && need_smem > 48 * 1024 && !ws.smem_attr_set) {
     // blocks above 48 KB of dynamic shared memory must opt in
@@ -565,6 +599,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     out.cigar_offset[id + 1] = static_cast<uint32_t>(out.cigar.size());
   }
   st.chunks = chunks.size();
+  st.oom_retries = oom_retries;
   if (stats) *stats = st;
 }
 

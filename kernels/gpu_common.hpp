@@ -15,9 +15,19 @@
 namespace gms::cuda {
 
 // Throws on a CUDA error, naming the call and "file.cu:line" (the file's base name).
+// Out of device (or pinned host) memory: callers that can work in smaller pieces catch this.
+struct CudaOutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 inline void cuda_check(cudaError_t err, const char* call, const char* file, int line) {
   if (err == cudaSuccess) return;
   const char* slash = std::strrchr(file, '/');
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // allocation failures are not sticky; leave no recorded error behind
+    throw CudaOutOfMemory(std::string("CUDA error cudaErrorMemoryAllocation (out of memory) in ") +
+                          call + " at " + (slash ? slash + 1 : file) + ":" + std::to_string(line));
+  }
   throw std::runtime_error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
                            cudaGetErrorString(err) + ") in " + call + " at " +
                            (slash ? slash + 1 : file) + ":" + std::to_string(line));

@@ -31,6 +31,9 @@ struct CudaExtendOptions {
   // Runs the same planning, packing and unpacking with the kernel's threads executed on the host
   // (no GPU needed): lets the CPU-only CI test everything but the device itself.
   bool emulate = false;
+  // Emulation only: device allocations above this many bytes fail as out of memory, so that
+  // tests reach the halve-and-retry path (0 = no limit).
+  uint64_t emulate_alloc_limit = 0;
 };
 
 struct CudaExtendStats {
@@ -38,6 +41,7 @@ struct CudaExtendStats {
   size_t chunks = 0;
   int threads_per_block = 0;  // of the last launch
   bool shared_scratch = false;  // of the last launch
+  size_t oom_retries = 0;       // times the chunks were halved after running out of memory
 };
 
 // Same contract as gms::extend_batch: results and CIGARs in job order, bit-identical to

@@ -120,6 +120,17 @@ def test_memory_budget_splits_batch(backend: str) -> None:
     assert_same(run(backend, q, t, b, memory_budget=200_000), cpu(q, t, b))
 
 
+def test_out_of_memory_halves_chunks_and_retries() -> None:
+    q, t, b = mixed_batch(22, 300)
+    stats: dict = {}
+    # emulated device allocations above 64 KB fail: the batch is redone in smaller chunks
+    got = _cuda.extend_batch(q, t, b, emulate=True, emulate_alloc_limit=64 << 10, stats=stats)
+    assert_same(got, cpu(q, t, b))
+    assert stats["oom_retries"] > 0 and stats["chunks"] > 1
+    with pytest.raises(RuntimeError, match="out of"):  # not even one job fits
+        _cuda.extend_batch(q, t, b, emulate=True, emulate_alloc_limit=16)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_memory_budget_too_small_for_one_job(backend: str) -> None:
     q, t, b = mixed_batch(21, 3)
