@@ -368,7 +368,11 @@ def report(results: dict[str, object]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def resolve_data(args: argparse.Namespace, kit: Path | None) -> tuple[Path, Path]:
+def resolve_data(args: argparse.Namespace, kit: Path | None,
+                 need: tuple[str, ...] = ("ref.fa", "sub_1.fq.gz", "sub_2.fq.gz")
+                 ) -> tuple[Path, Path]:
+    """The shared kit and its kp/ data (made by prepare.sh when --data is not given), checked
+    to hold the files `need` names."""
     if kit is None:
         raise SystemExit("no shared/bench directory above this script; pass --kit")
     if args.data:
@@ -377,14 +381,16 @@ def resolve_data(args: argparse.Namespace, kit: Path | None) -> tuple[Path, Path
         out = subprocess.run(["bash", str(kit / "prepare.sh")], check=True,
                              capture_output=True, text=True).stdout
         data = Path(out.strip().splitlines()[-1])
-    for name in ("ref.fa", "sub_1.fq.gz", "sub_2.fq.gz"):
+    for name in need:
         if not (data / name).exists():
             raise SystemExit(f"{data / name} missing: run {kit / 'prepare.sh'}")
     return kit, data
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def common_parser(description: str, cache_help: str, workdir_help: str
+                  ) -> argparse.ArgumentParser:
+    """Options every benchmark script shares; each adds its own."""
+    p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", "-t", type=int, default=2, help="threads for every tool (2)")
     p.add_argument("--data", help="the kp/ data directory (default: what prepare.sh prints)")
@@ -393,19 +399,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="gmsaccel command line, e.g. "
                         "\"env PYTHONPATH=/work/main/src python3 -m gmsaccel\" (default gmsaccel)")
     p.add_argument("--skip-gmsaccel", action="store_true", help="measure the peers only")
+    p.add_argument("--repeats", type=int, default=1, help="runs per timed command; min wall (1)")
+    p.add_argument("--rss", choices=["auto", "time", "python"], default="auto",
+                   help="peak-RSS probe: GNU /usr/bin/time or a Python wrapper (auto)")
+    p.add_argument("--cache", help=cache_help)
+    p.add_argument("--workdir", help=workdir_help)
+    p.add_argument("--out", help="write the results as JSON to this file")
+    p.add_argument("--verbose", "-v", action="store_true", help="print each command")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = common_parser(__doc__.split("\n\n")[0],
+                      "where the .mmi and read subsets are kept "
+                      "(default: DATA/../bench_align-cache)",
+                      "keep BAMs and logs here (default: a temporary directory)")
     p.add_argument("--skip-peers", action="store_true", help="measure gmsaccel only")
     p.add_argument("--full", action="store_true",
                    help="also run every tool on the full 500k-pair set, and memory scaling")
     p.add_argument("--memory-scaling", action="store_true",
                    help=f"gmsaccel peak RSS on 100k vs the first {SUBSET_PAIRS // 1000}k pairs")
-    p.add_argument("--repeats", type=int, default=1, help="runs per timed command; min wall (1)")
-    p.add_argument("--rss", choices=["auto", "time", "python"], default="auto",
-                   help="peak-RSS probe: GNU /usr/bin/time or a Python wrapper (auto)")
-    p.add_argument("--cache", help="where the .mmi and read subsets are kept "
-                                   "(default: DATA/../bench_align-cache)")
-    p.add_argument("--workdir", help="keep BAMs and logs here (default: a temporary directory)")
-    p.add_argument("--out", help="write the results as JSON to this file")
-    p.add_argument("--verbose", "-v", action="store_true", help="print each command")
     args = p.parse_args(argv)
     if args.threads < 1 or args.repeats < 1:
         p.error("--threads and --repeats must be >= 1")

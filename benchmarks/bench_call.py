@@ -40,9 +40,11 @@ from pathlib import Path
 from bench_align import (
     BenchError,
     Timer,
+    common_parser,
     find_bench_kit,
     fmt,
     machine_info,
+    resolve_data,
     tool_version,
     verdict,
 )
@@ -323,48 +325,17 @@ def report(results: dict[str, object]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def resolve_data(args: argparse.Namespace, kit: Path | None) -> tuple[Path, Path]:
-    if kit is None:
-        raise SystemExit("no shared/bench directory above this script; pass --kit")
-    if args.data:
-        data = Path(args.data).resolve()
-    else:
-        out = subprocess.run(["bash", str(kit / "prepare.sh")], check=True,
-                             capture_output=True, text=True).stdout
-        data = Path(out.strip().splitlines()[-1])
-    need = ["ref.fa", "bwa.bam", "truth.vcf.gz"]
-    if args.own_bam:
-        need += ["reads_1.fq.gz", "reads_2.fq.gz"]
-    for name in need:
-        if not (data / name).exists():
-            raise SystemExit(f"{data / name} missing: run {kit / 'prepare.sh'}")
-    return kit, data
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", "-t", type=int, default=2, help="threads for every tool (2)")
-    p.add_argument("--data", help="the kp/ data directory (default: what prepare.sh prints)")
-    p.add_argument("--kit", help="the shared/bench directory (default: found above this script)")
-    p.add_argument("--gmsaccel", default="gmsaccel", metavar="CMD",
-                   help="gmsaccel command line, e.g. "
-                        "\"env PYTHONPATH=/work/main/src python3 -m gmsaccel\" (default gmsaccel)")
-    p.add_argument("--skip-gmsaccel", action="store_true", help="measure the peers only")
+    p = common_parser(__doc__.split("\n\n")[0],
+                      "where the haploid set and own BAM are kept "
+                      "(default: DATA/../bench_call-cache)",
+                      "keep VCFs and logs here (default: a temporary directory)")
     p.add_argument("--skip-freebayes", action="store_true", help="leave out freebayes (slow)")
     p.add_argument("--skip-haploid", action="store_true", help="leave out the haploid set")
     p.add_argument("--own-bam", action="store_true",
                    help="also call on gmsaccel align's BAM of reads_{1,2} (made once, cached)")
     p.add_argument("--haploid-pairs", type=int, default=HAPLOID_PAIRS,
                    help=f"read pairs in the simulated haploid set ({HAPLOID_PAIRS})")
-    p.add_argument("--repeats", type=int, default=1, help="runs per timed command; min wall (1)")
-    p.add_argument("--rss", choices=["auto", "time", "python"], default="auto",
-                   help="peak-RSS probe: GNU /usr/bin/time or a Python wrapper (auto)")
-    p.add_argument("--cache", help="where the haploid set and own BAM are kept "
-                                   "(default: DATA/../bench_call-cache)")
-    p.add_argument("--workdir", help="keep VCFs and logs here (default: a temporary directory)")
-    p.add_argument("--out", help="write the results as JSON to this file")
-    p.add_argument("--verbose", "-v", action="store_true", help="print each command")
     args = p.parse_args(argv)
     if args.threads < 1 or args.repeats < 1 or args.haploid_pairs < 1:
         p.error("--threads, --repeats and --haploid-pairs must be >= 1")
@@ -376,7 +347,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     kit = Path(args.kit).resolve() if args.kit else find_bench_kit(Path(__file__).resolve())
-    kit, data = resolve_data(args, kit)
+    need = ("ref.fa", "bwa.bam", "truth.vcf.gz")
+    if args.own_bam:
+        need += ("reads_1.fq.gz", "reads_2.fq.gz")
+    kit, data = resolve_data(args, kit, need)
     tools = ["bcftools", "bgzip", "samtools"]
     tools += [] if args.skip_freebayes else ["freebayes"]
     tools += [] if args.skip_haploid else ["dwgsim", "bwa"]
