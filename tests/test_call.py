@@ -195,7 +195,7 @@ def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
                    "-o", outdir, "-t", "2")
     assert proc.returncode == 0, proc.stderr.decode()
     assert sorted(os.listdir(outdir)) == ["NA1.bam", "NA1.bam.bai", "NA1.metrics.json",
-                                          "NA1.vcf.gz", "NA1.vcf.gz.tbi"]
+                                          "NA1.report.html", "NA1.vcf.gz", "NA1.vcf.gz.tbi"]
     m = json.loads((outdir / "NA1.metrics.json").read_text())
     assert m["reads"] > 0 and m["mapped"] / m["reads"] > 0.95
     assert DEPTH * 0.7 < m["mean_depth"] < DEPTH * 1.3

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -171,7 +173,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     bam, vcf = outdir / f"{name}.bam", outdir / f"{name}.vcf.gz"
     metrics_path = outdir / f"{name}.metrics.json"
+    report = None if args.no_report else outdir / f"{name}.report.html"
     finals = [bam, Path(f"{bam}.bai"), vcf, Path(f"{vcf}.tbi"), metrics_path]
+    if report is not None:
+        finals.append(report)
     existed = {p for p in finals if p.exists()}
     t0 = time.monotonic()
     try:
@@ -197,6 +202,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         reads = astats["reads"]
         metrics = {
             "sample": name,
+            "command": shlex.join(["gmsaccel", *argv]),
+            "version": __version__,
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "reads": reads,
             "mapped": astats["mapped"],
             "mapped_fraction": astats["mapped"] / reads if reads else 0.0,
@@ -215,17 +223,34 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "call_seconds": t2 - t1,
             "bam": str(bam),
             "vcf": str(vcf),
+            "report": str(report) if report is not None else None,
         }
-        tmp = metrics_path.with_name(f"{metrics_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        os.replace(tmp, metrics_path)
+        _write_json(metrics_path, metrics)
+        if report is not None:
+            from gmsaccel.report import write_report
+
+            try:
+                write_report(report, metrics, bam, vcf)
+            except Exception as e:  # BAM, VCF and metrics are done: keep them
+                report.unlink(missing_ok=True)
+                _log(args, f"warning: no report: {type(e).__name__}: {e}")
+                metrics["report"] = report = None
+                _write_json(metrics_path, metrics)
     except BaseException:
         for p in finals:  # a failed run leaves none of its outputs behind
             if p not in existed:
                 p.unlink(missing_ok=True)
         raise
     _log(args, f"mean depth {metrics['mean_depth']:.1f}x; metrics -> {metrics_path}")
+    if report is not None:
+        _log(args, f"report -> {report}")
     return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -340,13 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser(
         "run", help="FASTQ to BAM, VCF and metrics for one sample",
         description="Align reads (gmsaccel align), call variants (gmsaccel call) and write "
-                    "OUTDIR/NAME.bam, OUTDIR/NAME.vcf.gz and OUTDIR/NAME.metrics.json.",
+                    "OUTDIR/NAME.bam, OUTDIR/NAME.vcf.gz, OUTDIR/NAME.metrics.json and "
+                    "OUTDIR/NAME.report.html.",
         epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
     pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
     pr.add_argument("reads1", help="FASTQ (plain or gzip)")
     pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
     pr.add_argument("--sample", required=True, help="sample name (read group SM, file names)")
     pr.add_argument("-o", "--outdir", required=True, help="output directory (created)")
+    pr.add_argument("--no-report", action="store_true",
+                    help="skip OUTDIR/NAME.report.html (summary page with charts)")
     caller_options(pr)
 
     pd = sub.add_parser("demo", help="align and call simulated reads on the bundled phage lambda",
