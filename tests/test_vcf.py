@@ -107,7 +107,7 @@ def test_vcf_gz_roundtrip(tmp_path: Path, ref: tuple[Path, dict[str, str]]) -> N
     assert f"##reference=file://{fa.resolve()}" in hdr
     assert "##source=gmsaccel-" in hdr and "##gmsaccelCommand=gmsaccel call x" in hdr
     assert '##FILTER=<ID=LowQual,Description="Low quality (QUAL < 20)">' in hdr
-    for line in ("INFO=<ID=DP,Number=1,Type=Integer", "INFO=<ID=MQ,Number=1,Type=Integer",
+    for line in ("INFO=<ID=DP,Number=1,Type=Integer", "INFO=<ID=MQ,Number=1,Type=Float",
                  "FORMAT=<ID=AD,Number=R", "FORMAT=<ID=PL,Number=G", "FORMAT=<ID=GQ"):
         assert line in hdr
     # the index works

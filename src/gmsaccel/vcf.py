@@ -103,13 +103,8 @@ class VcfWriter:
         self.header = self._header(command_line, low_qual)
         self._closed = False
         self.records = 0
-        # htslib warns that VCF 4.3 declares MQ a Float; this file is VCF 4.2 (Integer)
-        verbosity = pysam.set_verbosity(0)
-        try:
-            self._vf = pysam.VariantFile(self.tmp, "wz" if self.compressed else "w",
-                                         header=self.header)
-        finally:
-            pysam.set_verbosity(verbosity)
+        self._vf = pysam.VariantFile(self.tmp, "wz" if self.compressed else "w",
+                                     header=self.header)
 
     def _header(self, command_line: Sequence[str] | None, low_qual: float) -> pysam.VariantHeader:
         h = pysam.VariantHeader()  # starts with ##fileformat=VCFv4.2 and FILTER PASS
@@ -126,7 +121,7 @@ class VcfWriter:
                        'position (gVCF reference blocks and unobserved alternatives)">')
         h.add_line('##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth over samples '
                    '(reads spanning the site)">')
-        h.add_line('##INFO=<ID=MQ,Number=1,Type=Integer,Description="RMS mapping quality of '
+        h.add_line('##INFO=<ID=MQ,Number=1,Type=Float,Description="RMS mapping quality of '
                    'the reads spanning the site">')
         if self.gvcf:
             h.add_line('##INFO=<ID=END,Number=1,Type=Integer,Description="Last position '
@@ -176,7 +171,7 @@ class VcfWriter:
         if record.get("dp") is not None:
             rec.info["DP"] = int(record["dp"])
         if record.get("mq") is not None:
-            rec.info["MQ"] = int(record["mq"])
+            rec.info["MQ"] = float(record["mq"])
         n_alleles = 1 + len(alts)
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
