@@ -25,12 +25,6 @@ inline uint64_t kmer_hash(uint64_t x, int bits, uint64_t mask) {
   return x;
 }
 
-struct Candidate {
-  uint64_t hash;
-  uint32_t pos;
-  uint32_t rev;
-};
-
 }  // namespace
 
 void compute_minimizers(const uint8_t* seq, uint32_t len, int k, int w,
@@ -44,54 +38,56 @@ void compute_minimizers(const uint8_t* seq, uint32_t len, int k, int w,
   const uint64_t mask = (bits == 64) ? ~0ULL : ((1ULL << bits) - 1);
   const int top_shift = bits - 2;
   const uint32_t n_kmers = len - static_cast<uint32_t>(k) + 1;
+  constexpr uint64_t kNone = ~0ULL;  // no candidate: an N inside, or a palindrome
 
-  // Entries never span more than w+1 positions (nor exceed the k-mer count), so a power-of-two
-  // ring of that size suffices.
-  const uint64_t need = std::min<uint64_t>(static_cast<uint64_t>(w) + 1, uint64_t{n_kmers} + 1);
-  uint32_t cap = 1;
-  while (cap < need) cap <<= 1;
-  const uint32_t cmask = cap - 1;
-  std::vector<Candidate> ring(cap);
-  uint32_t head = 0, tail = 0;  // live entries are ring[head..tail) modulo cap
-
+  // Pass 1: every k-mer's canonical hash (kNone when it is no candidate). Separating it from the
+  // window scan keeps both loops free of data-dependent branches on the hot path.
+  thread_local std::vector<uint64_t> hash;
+  thread_local std::vector<uint8_t> strand;
+  hash.resize(n_kmers);
+  strand.resize(n_kmers);
   uint64_t fwd = 0, rc = 0;
   int valid = 0;  // consecutive non-N bases ending at the current one
-  bool have_last = false;
-  uint32_t last_pos = 0;
-
-  auto emit = [&](const Candidate& c) {
-    if (have_last && c.pos == last_pos) return;  // the same k-mer can win several windows
-    out.push_back(Minimizer{c.hash, c.pos, c.rev});
-    have_last = true;
-    last_pos = c.pos;
-  };
-
   for (uint32_t i = 0; i < len; ++i) {
     const uint8_t c = seq[i];
-    if (c < 4) {
-      fwd = ((fwd << 2) | c) & mask;
-      rc = (rc >> 2) | (static_cast<uint64_t>(3 - c) << top_shift);
-      ++valid;
-    } else {
-      valid = 0;
-    }
+    const bool base = c < 4;
+    const uint64_t cc = base ? c : 0;
+    fwd = ((fwd << 2) | cc) & mask;
+    rc = (rc >> 2) | ((3 - cc) << top_shift);
+    valid = base ? valid + 1 : 0;
     if (i + 1 < static_cast<uint32_t>(k)) continue;
-    const uint32_t p = i + 1 - static_cast<uint32_t>(k);  // start of the k-mer ending at i
-
-    if (valid >= k && fwd != rc) {  // palindromes have no strand, so they are skipped
-      const bool is_rev = rc < fwd;
-      const Candidate cand{kmer_hash(is_rev ? rc : fwd, bits, mask), p, is_rev ? 1u : 0u};
-      // Strictly greater: equal hashes stay, so the front holds the leftmost minimum.
-      while (tail != head && ring[(tail - 1) & cmask].hash > cand.hash) --tail;
-      ring[tail & cmask] = cand;
-      ++tail;
-    }
-    // Window of k-mers [p - w + 1, p]: drop candidates that slid out.
-    while (tail != head && ring[head & cmask].pos + static_cast<uint32_t>(w) <= p) ++head;
-    if (p + 1 >= static_cast<uint32_t>(w) && tail != head) emit(ring[head & cmask]);
+    const uint32_t p = i + 1 - static_cast<uint32_t>(k);
+    const bool is_rev = rc < fwd;
+    hash[p] = (valid >= k && fwd != rc) ? kmer_hash(is_rev ? rc : fwd, bits, mask) : kNone;
+    strand[p] = is_rev ? 1 : 0;
   }
-  // A sequence with fewer than w k-mers is treated as one (short) window.
-  if (n_kmers < static_cast<uint32_t>(w) && tail != head) emit(ring[head & cmask]);
+
+  // Pass 2: window minima. The current minimum is kept until it leaves the window, then the
+  // window is rescanned; ties keep the leftmost k-mer, and a k-mer winning several windows is
+  // reported once.
+  const uint32_t win = std::min<uint32_t>(static_cast<uint32_t>(w), n_kmers);
+  bool have_last = false;
+  uint32_t last_pos = 0;
+  auto emit = [&](uint32_t p) {
+    if (hash[p] == kNone || (have_last && p == last_pos)) return;
+    out.push_back(Minimizer{hash[p], p, strand[p]});
+    have_last = true;
+    last_pos = p;
+  };
+  auto rescan = [&](uint32_t lo, uint32_t hi) {  // leftmost minimum of hash[lo, hi)
+    uint32_t best = lo;
+    for (uint32_t j = lo + 1; j < hi; ++j)
+      if (hash[j] < hash[best]) best = j;
+    return best;
+  };
+  uint32_t cur = rescan(0, win);
+  emit(cur);
+  for (uint32_t end = win; end < n_kmers; ++end) {  // window [end - win + 1, end]
+    const uint32_t lo = end - win + 1;
+    if (cur < lo) cur = rescan(lo, end + 1);
+    else if (hash[end] < hash[cur]) cur = end;
+    emit(cur);
+  }
 }
 
 }  // namespace gms
