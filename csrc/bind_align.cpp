@@ -14,12 +14,6 @@ namespace gms {
 
 namespace {
 
-std::string cigar_str(const std::vector<uint32_t>& cigar) {
-  std::string s;
-  for (uint32_t c : cigar) s += std::to_string(c >> 4) + BAM_CIGAR_STR[c & 0xf];
-  return s;
-}
-
 py::dict stats_dict(const AlignStats& s) {
   py::dict d;
   d["reads"] = s.reads;
@@ -78,7 +72,7 @@ void bind_align(py::module_& m) {
       .def_readonly("nm", &Hit::nm)
       .def_readonly("sub_score", &Hit::sub_score)
       .def_readonly("md", &Hit::md)
-      .def_property_readonly("cigar", [](const Hit& h) { return cigar_str(h.cigar); });
+      .def_property_readonly("cigar", [](const Hit& h) { return cigar_string(h.cigar); });
 
   py::class_<Aligner>(m, "Aligner")
       .def(py::init([](const Index& index, const std::string& simd, int min_score,

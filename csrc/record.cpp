@@ -8,8 +8,6 @@
 
 namespace gms {
 
-namespace {
-
 std::string cigar_string(const std::vector<uint32_t>& cigar) {
   std::string s;
   for (uint32_t c : cigar) {
@@ -18,6 +16,8 @@ std::string cigar_string(const std::vector<uint32_t>& cigar) {
   }
   return s;
 }
+
+namespace {
 
 char complement(char c) {
   switch (c) {

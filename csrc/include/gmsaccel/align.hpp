@@ -44,6 +44,9 @@ struct Hit {
   std::string md;
 };
 
+// SAM text of a BAM-encoded CIGAR.
+std::string cigar_string(const std::vector<uint32_t>& cigar);
+
 struct InsertModel {
   bool valid = false;
   double mean = 0, sd = 0;
