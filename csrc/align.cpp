@@ -303,20 +303,23 @@ std::vector<std::vector<Hit>> Aligner::map_batch(const ReadBatch& batch) const {
   return hits_for_reads(index_, opt_, encode_batch(batch), stats);
 }
 
-InsertModel Aligner::estimate_insert_model(const ReadBatch& r1, const ReadBatch& r2) const {
-  AlignStats stats;
-  auto h1 = hits_for_reads(index_, opt_, encode_batch(r1), stats);
-  auto h2 = hits_for_reads(index_, opt_, encode_batch(r2), stats);
-  return estimate_insert(h1, h2);
+Aligner::PairHits Aligner::map_pairs(const ReadBatch& r1, const ReadBatch& r2,
+                                     AlignStats& stats) const {
+  return PairHits{hits_for_reads(index_, opt_, encode_batch(r1), stats),
+                  hits_for_reads(index_, opt_, encode_batch(r2), stats)};
+}
+
+InsertModel Aligner::estimate_insert_model(const PairHits& hits) {
+  return estimate_insert(hits.h1, hits.h2);
 }
 
 void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
                           const std::string& read_group, std::vector<bam1_t*>& out,
-                          AlignStats& stats) const {
+                          AlignStats& stats, PairHits* hits) const {
   const int k = index_.params().k;
   const RecordContext ctx{&index_, &read_group};
   const auto e1 = encode_batch(r1);
-  auto h1 = hits_for_reads(index_, opt_, e1, stats);
+  auto h1 = hits ? std::move(hits->h1) : hits_for_reads(index_, opt_, e1, stats);
   const size_t n = r1.size();
   auto seq_of = [](const ReadBatch& b, size_t i) { return b.bases.data() + b.offsets[i]; };
   auto qual_of = [](const ReadBatch& b, size_t i) { return b.quals.data() + b.offsets[i]; };
@@ -336,7 +339,7 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     return;
   }
   const auto e2 = encode_batch(*r2);
-  auto h2 = hits_for_reads(index_, opt_, e2, stats);
+  auto h2 = hits ? std::move(hits->h2) : hits_for_reads(index_, opt_, e2, stats);
   if (model.valid) {
     // Mate rescue: look for each end near where a confident placement of its mate predicts it.
     std::vector<Placement> p1, p2;

@@ -88,8 +88,14 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size.
   Batch first;
   bool have_first = source.next(first, static_cast<size_t>(aligner.options().insert_model_pairs));
-  if (have_first && source.paired())
-    result.model = aligner.estimate_insert_model(first.r1, first.r2);
+  // Those pairs' single-end hits serve the model and then their own alignment.
+  Aligner::PairHits first_hits;
+  bool first_mapped = false;
+  if (have_first && source.paired()) {
+    first_hits = aligner.map_pairs(first.r1, first.r2, result.stats);
+    result.model = Aligner::estimate_insert_model(first_hits);
+    first_mapped = true;
+  }
 
   std::mutex in_mu, out_mu;
   std::map<uint64_t, std::vector<bam1_t*>> ready;
@@ -102,6 +108,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
     AlignStats local;
     for (;;) {
       Batch b;
+      Aligner::PairHits* pre = nullptr;  // hits already computed for this batch
       {
         std::lock_guard<std::mutex> lk(in_mu);
         if (failure) return;
@@ -110,6 +117,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
             first_taken = true;
             if (!have_first) return;
             b = std::move(first);
+            if (first_mapped) pre = &first_hits;
           } else if (!source.next(b, options.batch_reads)) {
             return;
           }
@@ -121,7 +129,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
       records.clear();
       try {
         aligner.align_batch(b.r1, source.paired() ? &b.r2 : nullptr, result.model,
-                            options.read_group, records, local);
+                            options.read_group, records, local, pre);
       } catch (...) {
         for (bam1_t* r : records) bam_destroy1(r);
         std::lock_guard<std::mutex> lk(in_mu);

@@ -74,14 +74,22 @@ class Aligner {
   // Single-end hits of many reads (best first for each), batched through the extension kernel.
   std::vector<std::vector<Hit>> map_batch(const ReadBatch& reads) const;
 
+  // Single-end hits of each end of a batch of pairs: the first stage of align_batch, exposed so
+  // that the pairs which estimate the insert-size model are aligned only once.
+  struct PairHits {
+    std::vector<std::vector<Hit>> h1, h2;
+  };
+  PairHits map_pairs(const ReadBatch& r1, const ReadBatch& r2, AlignStats& stats) const;
+
   // Estimates the insert-size model from pairs whose ends map uniquely.
-  InsertModel estimate_insert_model(const ReadBatch& r1, const ReadBatch& r2) const;
+  static InsertModel estimate_insert_model(const PairHits& hits);
 
   // Aligns a batch of single reads (r2 == nullptr) or pairs and appends BAM records to out
   // (caller frees them). Records of read i precede those of read i+1; R1 precedes R2.
+  // `hits`, when given, is map_pairs' result for these very pairs (it is consumed).
   void align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
                    const std::string& read_group, std::vector<bam1_t*>& out,
-                   AlignStats& stats) const;
+                   AlignStats& stats, PairHits* hits = nullptr) const;
 
   const Index& index() const { return index_; }
   const AlignOptions& options() const { return opt_; }
