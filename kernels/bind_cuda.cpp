@@ -174,35 +174,26 @@ py::tuple random_jobs_py(size_t n_jobs, int32_t qlen, int32_t band, uint64_t see
   return py::make_tuple(queries, targets, bands);
 }
 
-py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, uint64_t seed,
-                        int device, const std::string& scratch, size_t chunk_jobs,
-                        bool emulate) {
-  if (repeats < 1) throw py::value_error("repeats must be >= 1");
-  const Generated g = generate(n_jobs, qlen, band, seed);
-  CudaExtendOptions opt;
-  opt.scratch = parse_scratch(scratch);
-  opt.chunk_jobs = chunk_jobs;
-  opt.emulate = emulate;
-  const Scoring sc;
+// Warm-up run, then the best of `repeats` end-to-end wall times and kernel times of run(),
+// returned with the GCUPS figures both timing functions report. run() fills *stats.
+template <typename Stats, typename Run>
+py::dict best_of(Run run, int repeats, double cells, const char* len_key, int32_t len,
+                 size_t n_jobs, int32_t band, Stats& st) {
   double best_kernel = 1e300, best_e2e = 1e300;
-  CudaExtendStats st;
   {
     py::gil_scoped_release release;
-    ExtendBatchOutput out;
-    // warm-up: context, module load, workspace allocation and pinning stay out of the timings
-    extend_batch_cuda(g.jobs.data(), n_jobs, sc, out, device, opt, &st);
+    run();  // context, module load, workspace allocation and pinning stay out of the timings
     for (int r = 0; r < repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      extend_batch_cuda(g.jobs.data(), n_jobs, sc, out, device, opt, &st);
+      run();
       const auto t1 = std::chrono::steady_clock::now();
       best_e2e = std::min(best_e2e, std::chrono::duration<double>(t1 - t0).count());
       best_kernel = std::min(best_kernel, st.kernel_seconds);
     }
   }
-  const double cells = static_cast<double>(n_jobs) * qlen * band;
   py::dict d;
   d["n_jobs"] = n_jobs;
-  d["qlen"] = qlen;
+  d[len_key] = len;
   d["band"] = band;
   d["cells"] = cells;
   d["kernel_s"] = best_kernel;
@@ -213,6 +204,23 @@ py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, 
   d["threads_per_block"] = st.threads_per_block;
   d["shared_scratch"] = st.shared_scratch;
   return d;
+}
+
+py::dict time_extend_py(size_t n_jobs, int32_t qlen, int32_t band, int repeats, uint64_t seed,
+                        int device, const std::string& scratch, size_t chunk_jobs,
+                        bool emulate) {
+  if (repeats < 1) throw py::value_error("repeats must be >= 1");
+  const Generated g = generate(n_jobs, qlen, band, seed);
+  CudaExtendOptions opt;
+  opt.scratch = parse_scratch(scratch);
+  opt.chunk_jobs = chunk_jobs;
+  opt.emulate = emulate;
+  const Scoring sc;
+  CudaExtendStats st;
+  ExtendBatchOutput out;
+  auto run = [&] { extend_batch_cuda(g.jobs.data(), n_jobs, sc, out, device, opt, &st); };
+  return best_of(run, repeats, static_cast<double>(n_jobs) * qlen * band, "qlen", qlen, n_jobs,
+                 band, st);
 }
 
 // ---- haplotype costs -------------------------------------------------------------------------
@@ -337,35 +345,13 @@ py::dict time_haplotype_py(size_t n_jobs, int32_t len, int32_t band, int repeats
   opt.chunk_jobs = chunk_jobs;
   opt.emulate = emulate;
   const HaplotypeScoring sc;
-  double best_kernel = 1e300, best_e2e = 1e300;
   CudaHaplotypeStats st;
   std::vector<int32_t> costs(n_jobs);
-  {
-    py::gil_scoped_release release;
-    // warm-up: context, module load, workspace allocation and pinning stay out of the timings
+  auto run = [&] {
     haplotype_costs_cuda(g.jobs.data(), n_jobs, sc, costs.data(), device, opt, &st);
-    for (int r = 0; r < repeats; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      haplotype_costs_cuda(g.jobs.data(), n_jobs, sc, costs.data(), device, opt, &st);
-      const auto t1 = std::chrono::steady_clock::now();
-      best_e2e = std::min(best_e2e, std::chrono::duration<double>(t1 - t0).count());
-      best_kernel = std::min(best_kernel, st.kernel_seconds);
-    }
-  }
-  const double cells = static_cast<double>(n_jobs) * len * band;
-  py::dict d;
-  d["n_jobs"] = n_jobs;
-  d["len"] = len;
-  d["band"] = band;
-  d["cells"] = cells;
-  d["kernel_s"] = best_kernel;
-  d["end_to_end_s"] = best_e2e;
-  d["gcups_kernel"] = cells / best_kernel * 1e-9;
-  d["gcups_end_to_end"] = cells / best_e2e * 1e-9;
-  d["chunks"] = st.chunks;
-  d["threads_per_block"] = st.threads_per_block;
-  d["shared_scratch"] = st.shared_scratch;
-  return d;
+  };
+  return best_of(run, repeats, static_cast<double>(n_jobs) * len * band, "len", len, n_jobs,
+                 band, st);
 }
 
 py::list devices_py() {
