@@ -97,9 +97,10 @@ GMS_HD ExtendResult extend_scalar(const ExtendJob& job, const Scoring& sc, uint8
 
 // Walks the traceback from the chosen end cell, fills q_begin/t_begin and writes the CIGAR
 // (BAM encoding: len << 4 | op with M=0, I=1, D=2) in alignment order. Returns its length.
-// cigar needs room for 2*qlen + band operations.
-GMS_HD int32_t extend_traceback(const uint8_t* dirs, size_t stride, int32_t band,
-                                ExtendResult& res, uint32_t* cigar) {
+// cigar needs room for 2*qlen + band operations. dir_at(r, k) returns cell (r, k)'s direction
+// byte, wherever a kernel keeps it; the walk only moves to lower rows or lower target bases.
+template <class DirAt>
+GMS_HD int32_t extend_traceback_at(DirAt&& dir_at, ExtendResult& res, uint32_t* cigar) {
   int32_t r = res.q_end - 1, k = res.t_end - 1 - r;
   int32_t n = 0;
   int state = 0;  // 0 = H, 1 = E, 2 = F
@@ -108,7 +109,7 @@ GMS_HD int32_t extend_traceback(const uint8_t* dirs, size_t stride, int32_t band
     else cigar[n++] = (1u << 4) | op;
   };
   for (;;) {
-    const uint8_t d = dirs[(static_cast<size_t>(r) * band + k) * stride];
+    const uint8_t d = dir_at(r, k);
     if (state == 0) {
       const uint8_t src = d & 3;
       if (src == kDirMContinue && r > 0) { push(0); --r; continue; }
@@ -132,6 +133,14 @@ GMS_HD int32_t extend_traceback(const uint8_t* dirs, size_t stride, int32_t band
     uint32_t t = cigar[i]; cigar[i] = cigar[j]; cigar[j] = t;
   }
   return n;
+}
+
+// The traceback over extend_scalar's layout: cell (r, k) at dirs[(r * band + k) * stride].
+GMS_HD int32_t extend_traceback(const uint8_t* dirs, size_t stride, int32_t band,
+                                ExtendResult& res, uint32_t* cigar) {
+  return extend_traceback_at(
+      [=](int32_t r, int32_t k) { return dirs[(static_cast<size_t>(r) * band + k) * stride]; },
+      res, cigar);
 }
 
 }  // namespace gms

@@ -6,3 +6,11 @@
 #else
 #define GMS_HD inline
 #endif
+
+// Full unrolling of a fixed-trip loop in device code (registers instead of local arrays); the
+// host compilers unroll on their own and would warn about the pragma.
+#if defined(__CUDA_ARCH__)
+#define GMS_UNROLL _Pragma("unroll")
+#else
+#define GMS_UNROLL
+#endif
