@@ -51,7 +51,8 @@ ScratchMode parse_scratch(const std::string& s) {
   if (s == "auto") return ScratchMode::Auto;
   if (s == "shared") return ScratchMode::Shared;
   if (s == "global") return ScratchMode::Global;
-  throw py::value_error("scratch must be 'auto', 'shared' or 'global', got '" + s + "'");
+  if (s == "tiles") return ScratchMode::Tiles;
+  throw py::value_error("scratch must be 'auto', 'tiles', 'shared' or 'global', got '" + s + "'");
 }
 
 // ---- entry points -----------------------------------------------------------------------------
@@ -81,6 +82,7 @@ py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targe
     py::dict d = stats.cast<py::dict>();
     d["chunks"] = st.chunks;
     d["oom_retries"] = st.oom_retries;
+    d["layout"] = st.layout;
   }
   return pybatch::extend_results(out, jobs.size());
 }
@@ -202,7 +204,7 @@ py::dict best_of(Run run, int repeats, double cells, const char* len_key, int32_
   d["gcups_end_to_end"] = cells / best_e2e * 1e-9;
   d["chunks"] = st.chunks;
   d["threads_per_block"] = st.threads_per_block;
-  d["shared_scratch"] = st.shared_scratch;
+  d["layout"] = st.layout;
   return d;
 }
 
@@ -263,7 +265,7 @@ py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::seq
     d["oom_retries"] = st.oom_retries;
     d["chunk_jobs"] = st.chunk_jobs;
     d["threads_per_block"] = st.threads_per_block;
-    d["shared_scratch"] = st.shared_scratch;
+    d["layout"] = st.layout;
   }
   return costs;
 }
@@ -389,7 +391,8 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("chunk_jobs") = 0, py::arg("memory_budget") = 0, py::arg("emulate") = false,
         py::arg("emulate_alloc_limit") = 0, py::arg("stats") = py::none(),
         "_core.extend_batch on a CUDA device: same arguments (device instead of level), same\n"
-        "results. For tests and tuning: scratch (auto|shared|global) places the DP rows,\n"
+        "results. For tests and tuning: scratch places the DP state (auto = tiles: register\n"
+        "tiles with a strip edge in global memory; shared | global: the scalar rows there),\n"
         "chunk_jobs caps the jobs per kernel launch and memory_budget the device bytes per\n"
         "buffer slot (0 = automatic), and emulate=True runs the whole pipeline with the kernel's\n"
         "threads executed on the host (no GPU needed).");
@@ -419,7 +422,8 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("emulate") = false, py::arg("emulate_alloc_limit") = 0,
         py::arg("stats") = py::none(),
         "_core.haplotype_costs on a CUDA device: same arguments (device instead of level), same\n"
-        "costs. For tests and tuning: scratch (auto|shared|global), chunk_jobs (jobs per launch\n"
+        "costs. For tests and tuning: scratch (auto = tiles | shared | global: where the DP\n"
+        "state lives, as for extend_batch), chunk_jobs (jobs per launch\n"
         "at most), memory_budget (device bytes per buffer slot), emulate=True (kernel threads\n"
         "run on the host), emulate_alloc_limit (emulation: device allocations above this many\n"
         "bytes fail as out of memory, to exercise the halving retry), stats (a dict to fill).");

@@ -1,18 +1,19 @@
 // Batched banded extension on the GPU: one job per thread (inter-sequence parallelism), each
-// thread running the shared GMS_HD definition (extend_scalar + extend_traceback) unchanged, so the
-// GPU's results are those of the CPU by construction.
+// thread running shared GMS_HD code, so the GPU's results are those of the CPU by construction.
 //
-// Memory layout of one launch ("chunk"):
-//  - jobs are sorted by (band, qlen) descending so that a warp's 32 jobs have near-equal work
-//    (little divergence) and a chunk's first job has its largest band;
-//  - traceback bytes are interleaved within each warp: cell c of lane l lives at
-//    warp_base + c * lanes + l, so the warp's byte stores of one cell are one coalesced segment;
-//    a warp's region is lanes * (its largest qlen * band), which sorting keeps tight;
-//  - the two DP rows (H and F, band + 1 int32 each) live in shared memory when they fit, one
-//    contiguous run per thread with an odd word stride (conflict-free banks); otherwise in global
-//    memory;
-//  - each thread's traceback writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a
-//    packed buffer through one atomicAdd, so only the ops actually produced cross PCIe.
+// Two DP-state layouts (CudaExtendOptions::scratch):
+//  - tiles (default): extend_tiled + extend_tiled_traceback (extend_tiled.hpp), the scalar
+//    recurrences evaluated in strips of 8 target bases whose cells live in registers; only each
+//    strip's left edge (8 bytes per row) and one 64-bit traceback word per strip row go to global
+//    memory, both lane-interleaved within the warp (value i of lane l at base + i * lanes + l), so
+//    a warp's loads and stores are coalesced 256-byte segments;
+//  - rows: extend_scalar + extend_traceback unchanged, the two DP rows (band + 1 int32 each) in
+//    shared memory (one run per thread, odd word stride: conflict-free banks) or global memory,
+//    and traceback bytes lane-interleaved (cell c of lane l at warp_base + c * lanes + l).
+// In both, jobs are sorted by (band, qlen) descending so that a warp's 32 jobs have near-equal
+// work (little divergence, tight warp regions) and a chunk's first job has its largest band;
+// each thread's traceback writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a
+// packed buffer through one atomicAdd, so only the ops actually produced cross PCIe.
 // Two slots of buffers and two streams let the host pack chunk c+1 and unpack chunk c-1 while
 // the GPU runs chunk c.
 #include <cuda_runtime.h>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "gmsaccel/extend.hpp"
+#include "gmsaccel/extend_tiled.hpp"
 #include "gpu_common.hpp"
 #include "gpu_extend.hpp"
 
@@ -42,9 +44,9 @@ constexpr uint64_t kMaxChunkOps = uint64_t{1} << 31;  // packed offsets are uint
 
 struct DevJob {
   uint64_t q_off, t_off;  // into the chunk's sequence buffer
-  uint64_t dir_off;       // traceback byte of cell 0 (lane-interleaved, see above)
+  uint64_t dir_off;       // first traceback byte (rows) or 64-bit word (tiles), lane-interleaved
   uint64_t slot_off;      // CIGAR slot: 2 * qlen + band ops
-  uint64_t scr_off;       // global-memory DP rows (global scratch mode only)
+  uint64_t scr_off;       // global rows: first int32; tiles: first TileEdge (lane-interleaved)
   int32_t qlen, band;
   int32_t stride;  // lanes of this job's warp = traceback stride
   int32_t pad_;
@@ -57,21 +59,30 @@ struct JobOut {
 };
 
 // One job: the body of the kernel's thread i, also run on the host by the emulation (tests).
-template <bool kShared>
+template <Layout kLayout>
 GMS_HD void extend_one(unsigned i, const DevJob* __restrict__ jobs,
                        const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
                        int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
                        uint32_t* __restrict__ packed, JobOut* __restrict__ out,
                        uint32_t* __restrict__ counter, const Scoring& sc, int32_t* my_smem) {
   const DevJob d = jobs[i];
-  int32_t* h_row = kShared ? my_smem : gscratch + d.scr_off;
-  int32_t* f_row = h_row + d.band + 1;
   const ExtendJob job{seq + d.q_off, seq + d.t_off, d.qlen, d.band};
-  uint8_t* my_dirs = dirs + d.dir_off;
   const size_t stride = static_cast<size_t>(d.stride);
-  ExtendResult res = extend_scalar(job, sc, my_dirs, stride, h_row, f_row);
   uint32_t* slot = slots + d.slot_off;
-  const int32_t n_ops = extend_traceback(my_dirs, stride, d.band, res, slot);
+  ExtendResult res;
+  int32_t n_ops;
+  if constexpr (kLayout == Layout::Tiles) {
+    uint64_t* my_dirs = reinterpret_cast<uint64_t*>(dirs) + d.dir_off;
+    TileEdge* edge = reinterpret_cast<TileEdge*>(gscratch) + d.scr_off;
+    res = extend_tiled(job, sc, my_dirs, stride, edge, stride);
+    n_ops = extend_tiled_traceback(my_dirs, stride, d.qlen, d.band, res, slot);
+  } else {
+    int32_t* h_row = kLayout == Layout::SharedRows ? my_smem : gscratch + d.scr_off;
+    int32_t* f_row = h_row + d.band + 1;
+    uint8_t* my_dirs = dirs + d.dir_off;
+    res = extend_scalar(job, sc, my_dirs, stride, h_row, f_row);
+    n_ops = extend_traceback(my_dirs, stride, d.band, res, slot);
+  }
 #if defined(__CUDA_ARCH__)
   const uint32_t off = atomicAdd(counter, static_cast<uint32_t>(n_ops));
 #else
@@ -82,7 +93,7 @@ GMS_HD void extend_one(unsigned i, const DevJob* __restrict__ jobs,
   out[i] = JobOut{res, static_cast<uint32_t>(n_ops), off};
 }
 
-template <bool kShared>
+template <Layout kLayout>
 __global__ void extend_kernel(const DevJob* __restrict__ jobs, int n_jobs,
                               const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
                               int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
@@ -91,7 +102,7 @@ __global__ void extend_kernel(const DevJob* __restrict__ jobs, int n_jobs,
   extern __shared__ int32_t smem[];
   const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= static_cast<unsigned>(n_jobs)) return;  // no barrier below: early exit is safe
-  extend_one<kShared>(i, jobs, seq, dirs, gscratch, slots, packed, out, counter, sc,
+  extend_one<kLayout>(i, jobs, seq, dirs, gscratch, slots, packed, out, counter, sc,
                       smem + static_cast<size_t>(threadIdx.x) * smem_stride);
 }
 
@@ -196,18 +207,26 @@ struct Chunk {
   size_t begin = 0, end = 0;  // range of the sorted order
   uint64_t seq_bytes = 0, dir_bytes = 0, slot_ops = 0, scratch_words = 0;
   int32_t max_band = 0;
-  bool shared = false;
+  Layout layout = Layout::Tiles;
   int threads = 128;
 };
 
-uint64_t cells_of(const ExtendJob& j) {
-  return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
-}
 uint64_t ops_of(const ExtendJob& j) {
   return 2 * static_cast<uint64_t>(j.qlen) + static_cast<uint64_t>(j.band);
 }
 uint64_t seq_of(const ExtendJob& j) {
   return 2 * static_cast<uint64_t>(j.qlen) + static_cast<uint64_t>(j.band) - 1;
+}
+// Traceback bytes of one job (warp-interleaved in both layouts).
+uint64_t dir_bytes_of(const ExtendJob& j, Layout layout) {
+  if (layout == Layout::Tiles) return 8 * tiled_dir_words(j.qlen, j.band);
+  return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
+}
+// int32 scratch words of one job: tiles' strip edge (warp-interleaved), global rows (per job).
+uint64_t scratch_words_of(const ExtendJob& j, Layout layout) {
+  if (layout == Layout::Tiles) return 2 * static_cast<uint64_t>(j.qlen);
+  if (layout == Layout::GlobalRows) return 2 * (static_cast<uint64_t>(j.band) + 1);
+  return 0;
 }
 
 // Device bytes of a chunk (both CIGAR buffers, rows, per-job records included).
@@ -226,19 +245,21 @@ std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t
     c.begin = i;
     c.max_band = jobs[order[i]].band;  // sorted by band descending
     choose_launch(c, mode);
-    uint64_t closed_warps = 0, warp_max = 0;
+    const bool tiles = c.layout == Layout::Tiles;
+    WarpRegions dir_regions, edge_regions;
     size_t n = 0;
     for (; i < order.size() && n < max_jobs; ++i, ++n) {
       const ExtendJob& j = jobs[order[i]];
       const size_t lane = n % kWarp;
-      const uint64_t new_closed = lane == 0 ? closed_warps + warp_max * kWarp : closed_warps;
-      const uint64_t new_max = lane == 0 ? cells_of(j) : std::max(warp_max, cells_of(j));
+      const uint64_t dir_need = dir_bytes_of(j, c.layout);
+      const uint64_t scr_need = scratch_words_of(j, c.layout);
       Chunk t = c;
       // the open warp is charged for lanes 0..lane; the final layout uses the same sizes
-      t.dir_bytes = new_closed + new_max * (lane + 1);
+      t.dir_bytes = dir_regions.with(lane, dir_need, kWarp);
       t.seq_bytes += seq_of(j);
       t.slot_ops += ops_of(j);
-      if (!c.shared) t.scratch_words += 2 * (static_cast<uint64_t>(j.band) + 1);
+      t.scratch_words = tiles ? edge_regions.with(lane, scr_need, kWarp)
+                              : t.scratch_words + scr_need;
       if (n > 0 && (chunk_bytes(t, n + 1) > budget || t.slot_ops > kMaxChunkOps)) break;
       if (n == 0 && (chunk_bytes(t, 1) > budget || t.slot_ops > kMaxChunkOps)) {
         throw std::runtime_error("extension job " + std::to_string(order[i]) + " (qlen " +
@@ -251,8 +272,8 @@ std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t
       c.dir_bytes = t.dir_bytes;
       c.slot_ops = t.slot_ops;
       c.scratch_words = t.scratch_words;
-      if (lane == 0) closed_warps = new_closed;
-      warp_max = new_max;
+      dir_regions.commit(lane, dir_need, kWarp);
+      if (tiles) edge_regions.commit(lane, scr_need, kWarp);
     }
     c.end = i;
     chunks.push_back(c);
@@ -281,15 +302,16 @@ uint64_t held_bytes(const Workspace& ws) {
 
 // Runs a chunk's threads on the host, blocks in reverse order so that the packed CIGAR offsets
 // differ from job order as they may on the GPU.
-template <bool kShared>
+template <Layout kLayout>
 void emulate_launch(Slot& s, unsigned blocks, int threads, int n, const Scoring& sc,
                     int smem_stride) {
+  constexpr bool kShared = kLayout == Layout::SharedRows;
   std::vector<int32_t> smem(kShared ? static_cast<size_t>(threads) * smem_stride : 0);
   for (unsigned b = blocks; b-- > 0;) {
     for (int t = 0; t < threads; ++t) {
       const unsigned i = b * static_cast<unsigned>(threads) + static_cast<unsigned>(t);
       if (i >= static_cast<unsigned>(n)) continue;
-      extend_one<kShared>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+      extend_one<kLayout>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
                           s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc,
                           kShared ? smem.data() + static_cast<size_t>(t) * smem_stride : nullptr);
     }
@@ -356,7 +378,7 @@ static size_t reserve_for_chunks(Workspace& ws, const std::vector<Chunk>& chunks
     mdir = std::max(mdir, c.dir_bytes);
     mops = std::max(mops, c.slot_ops);
     mscr = std::max(mscr, c.scratch_words);
-    if (c.shared) {
+    if (c.layout == Layout::SharedRows) {
       need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
     }
   }
@@ -462,7 +484,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   }
   if (!emu && need_smem > 48 * 1024 && !ws.smem_attr_set) {
     // blocks above 48 KB of dynamic shared memory must opt in
-    GMS_CUDA(cudaFuncSetAttribute(extend_kernel<true>,
+    GMS_CUDA(cudaFuncSetAttribute(extend_kernel<Layout::SharedRows>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(kMaxSharedBytes)));
     ws.smem_attr_set = true;
@@ -485,13 +507,17 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t n = c.end - c.begin;
-    // Pack: per-warp interleaved traceback regions, sequences back to back.
+    // Pack: per-warp interleaved traceback (and, for tiles, strip-edge) regions, sequences back
+    // to back.
+    const bool tiles = c.layout == Layout::Tiles;
     uint64_t seq_off = 0, dir_base = 0, slot_off = 0, scr_off = 0;
     for (size_t w = 0; w < n; w += kWarp) {
       const size_t lanes = std::min<size_t>(kWarp, n - w);
-      uint64_t wmax = 0;
+      uint64_t dir_max = 0, edge_max = 0;
       for (size_t l = 0; l < lanes; ++l) {
-        wmax = std::max(wmax, cells_of(jobs[order[c.begin + w + l]]));
+        const ExtendJob& j = jobs[order[c.begin + w + l]];
+        dir_max = std::max(dir_max, dir_bytes_of(j, c.layout));
+        edge_max = std::max(edge_max, scratch_words_of(j, c.layout));
       }
       for (size_t l = 0; l < lanes; ++l) {
         const ExtendJob& j = jobs[order[c.begin + w + l]];
@@ -502,17 +528,23 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
         d.q_off = seq_off;
         d.t_off = seq_off + ql;
         seq_off += ql + tl;
-        d.dir_off = dir_base + l;
+        // tiles count in 64-bit words and 8-byte edge records, rows in bytes and int32 words
+        d.dir_off = tiles ? dir_base / 8 + l : dir_base + l;
         d.slot_off = slot_off;
         slot_off += ops_of(j);
-        d.scr_off = scr_off;
-        if (!c.shared) scr_off += 2 * (static_cast<uint64_t>(j.band) + 1);
+        if (tiles) {
+          d.scr_off = scr_off / 2 + l;
+        } else {
+          d.scr_off = scr_off;
+          scr_off += scratch_words_of(j, c.layout);
+        }
         d.qlen = j.qlen;
         d.band = j.band;
         d.stride = static_cast<int32_t>(lanes);
         d.pad_ = 0;
       }
-      dir_base += wmax * lanes;
+      dir_base += dir_max * lanes;
+      if (tiles) scr_off += edge_max * lanes;
     }
     if (dir_base != c.dir_bytes || seq_off != c.seq_bytes || slot_off != c.slot_ops ||
         scr_off != c.scratch_words) {
@@ -523,26 +555,35 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     const int threads = c.threads;
     const unsigned blocks = static_cast<unsigned>((n + threads - 1) / threads);
     const int stride_words = static_cast<int>(smem_stride_words(c.max_band));
+    const int ni = static_cast<int>(n);
     if (emu) {
       *s.d_counter.ptr = 0;
       const auto t0 = std::chrono::steady_clock::now();
-      if (c.shared) emulate_launch<true>(s, blocks, threads, static_cast<int>(n), sc, stride_words);
-      else emulate_launch<false>(s, blocks, threads, static_cast<int>(n), sc, stride_words);
+      switch (c.layout) {
+        case Layout::Tiles:
+          emulate_launch<Layout::Tiles>(s, blocks, threads, ni, sc, stride_words);
+          break;
+        case Layout::SharedRows:
+          emulate_launch<Layout::SharedRows>(s, blocks, threads, ni, sc, stride_words);
+          break;
+        case Layout::GlobalRows:
+          emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
+          break;
+      }
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
       GMS_CUDA(cudaMemsetAsync(s.d_counter.ptr, 0, sizeof(uint32_t), s.stream));
       GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
-      if (c.shared) {
-        const size_t smem = static_cast<size_t>(threads) * stride_words * sizeof(int32_t);
-        extend_kernel<true><<<blocks, threads, smem, s.stream>>>(
-            s.d_jobs.ptr, static_cast<int>(n), s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
-            s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
-      } else {
-        extend_kernel<false><<<blocks, threads, 0, s.stream>>>(
-            s.d_jobs.ptr, static_cast<int>(n), s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
-            s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
-      }
+      const size_t smem = c.layout == Layout::SharedRows
+                              ? static_cast<size_t>(threads) * stride_words * sizeof(int32_t)
+                              : 0;
+      auto kernel = c.layout == Layout::Tiles        ? extend_kernel<Layout::Tiles>
+                    : c.layout == Layout::SharedRows ? extend_kernel<Layout::SharedRows>
+                                                     : extend_kernel<Layout::GlobalRows>;
+      kernel<<<blocks, threads, smem, s.stream>>>(
+          s.d_jobs.ptr, ni, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr, s.d_slots.ptr,
+          s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
       GMS_CUDA(cudaGetLastError());
       GMS_CUDA(cudaEventRecord(s.k_stop, s.stream));
     }
@@ -550,7 +591,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     copy(s.h_counter.ptr, s.d_counter.ptr, sizeof(uint32_t), cudaMemcpyDeviceToHost, s.stream);
     if (!emu) GMS_CUDA(cudaEventRecord(s.done, s.stream));
     st.threads_per_block = threads;
-    st.shared_scratch = c.shared;
+    st.layout = layout_name(c.layout);
   };
 
   auto harvest = [&](size_t ci) {

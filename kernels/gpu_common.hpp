@@ -1,9 +1,10 @@
 // Host-side pieces shared by extend_kernel.cu and haplotype_kernel.cu: the CUDA error check, the
-// per-slot stream and events, and the choice between shared- and global-memory DP rows. Only what
+// per-slot stream and events, the choice of DP-state layout and warp-interleaved sizing. Only what
 // both files do identically lives here; their buffers, workspaces and chunk plans differ.
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -43,26 +44,52 @@ inline size_t smem_stride_words(int32_t max_band) {
   return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
 }
 
-// Picks shared or global rows and the block size for a chunk (any type with max_band, shared
-// and threads) whose largest band is c.max_band.
+// A launch's DP-state layout (see ScratchMode).
+enum class Layout { Tiles, SharedRows, GlobalRows };
+
+inline const char* layout_name(Layout l) {
+  return l == Layout::Tiles ? "tiles" : l == Layout::SharedRows ? "shared rows" : "global rows";
+}
+
+// Picks the layout and block size for a chunk (any type with max_band, layout and threads) whose
+// largest band is c.max_band.
 template <class Chunk>
 void choose_launch(Chunk& c, ScratchMode mode) {
-  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
-  c.shared = false;
   c.threads = 128;
+  if (mode == ScratchMode::Auto || mode == ScratchMode::Tiles) {
+    c.layout = Layout::Tiles;
+    return;
+  }
+  c.layout = Layout::GlobalRows;
   if (mode == ScratchMode::Global) return;
+  const size_t per_thread = smem_stride_words(c.max_band) * sizeof(int32_t);
   for (int t : {128, 64, 32}) {
     if (static_cast<size_t>(t) * per_thread <= kMaxSharedBytes) {
-      c.shared = true;
+      c.layout = Layout::SharedRows;
       c.threads = t;
       return;
     }
   }
-  if (mode == ScratchMode::Shared) {
-    throw std::invalid_argument("band " + std::to_string(c.max_band) +
-                                " is too wide for shared-memory DP rows (scratch='shared')");
-  }
+  throw std::invalid_argument("band " + std::to_string(c.max_band) +
+                              " is too wide for shared-memory DP rows (scratch='shared')");
 }
+
+// Sizes a warp-interleaved region (a value of lane l at base + i * lanes + l): each warp takes
+// its lanes times its largest per-lane need. Jobs are added in launch order.
+struct WarpRegions {
+  uint64_t closed = 0;    // units of the completed warps
+  uint64_t warp_max = 0;  // largest need in the open warp
+  // Total units with one more job (need units) as lane `lane` of the open warp; commit() keeps it.
+  uint64_t with(size_t lane, uint64_t need, size_t warp) const {
+    const uint64_t c = lane == 0 ? closed + warp_max * warp : closed;
+    const uint64_t mx = lane == 0 ? need : std::max(warp_max, need);
+    return c + mx * (lane + 1);
+  }
+  void commit(size_t lane, uint64_t need, size_t warp) {
+    if (lane == 0) closed += warp_max * warp;
+    warp_max = lane == 0 ? need : std::max(warp_max, need);
+  }
+};
 
 // A buffer slot's stream and its kernel-timing / completion events (none under emulation).
 struct SlotStreams {

@@ -22,10 +22,12 @@ struct DeviceInfo {
 int device_count();
 std::vector<DeviceInfo> devices();
 
-enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2 };
+// Where each thread keeps its DP state: register tiles with a strip edge in global memory
+// (extend_tiled.hpp; Auto), or the scalar definition's two rows in shared or global memory.
+enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2, Tiles = 3 };
 
 struct CudaExtendOptions {
-  ScratchMode scratch = ScratchMode::Auto;  // where each thread keeps its two DP rows
+  ScratchMode scratch = ScratchMode::Auto;
   size_t chunk_jobs = 0;                    // jobs per launch at most; 0 = automatic
   uint64_t memory_budget = 0;  // device bytes per buffer slot; 0 = from cudaMemGetInfo
   // Runs the same planning, packing and unpacking with the kernel's threads executed on the host
@@ -40,7 +42,7 @@ struct CudaExtendStats {
   double kernel_seconds = 0;  // sum of the extension kernels' cudaEvent times
   size_t chunks = 0;
   int threads_per_block = 0;  // of the last launch
-  bool shared_scratch = false;  // of the last launch
+  const char* layout = "";      // of the last launch: "tiles", "shared rows" or "global rows"
   size_t oom_retries = 0;       // times the chunks were halved after running out of memory
 };
 

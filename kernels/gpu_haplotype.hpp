@@ -10,7 +10,7 @@
 namespace gms::cuda {
 
 struct CudaHaplotypeOptions {
-  ScratchMode scratch = ScratchMode::Auto;  // where each thread keeps its two DP rows
+  ScratchMode scratch = ScratchMode::Auto;  // where each thread keeps its DP state
   size_t chunk_jobs = 0;                    // jobs per launch at most; 0 = automatic
   uint64_t memory_budget = 0;  // device bytes per buffer slot; 0 = from cudaMemGetInfo
   bool emulate = false;        // kernel threads executed on the host (no GPU needed)
@@ -25,7 +25,7 @@ struct CudaHaplotypeStats {
   size_t oom_retries = 0;       // times an allocation failed and the chunk was halved
   size_t chunk_jobs = 0;        // jobs per launch at most, after any halving
   int threads_per_block = 0;    // of the last launch
-  bool shared_scratch = false;  // of the last launch
+  const char* layout = "";      // of the last launch: "tiles", "shared rows" or "global rows"
 };
 
 // costs[i] = haplotype_cost_scalar(jobs[i]) for every job, computed on the GPU (bit-identical to

@@ -1,14 +1,17 @@
 // Read-versus-haplotype costs (the caller's pair-HMM) on the GPU: one job per thread, each thread
-// running the shared GMS_HD definition haplotype_cost_scalar unchanged, so the GPU's costs are the
-// CPU's by construction (integer arithmetic, no reassociation).
+// running shared GMS_HD code, so the GPU's costs are the CPU's by construction (integer
+// arithmetic, no reassociation).
 //
-// Layout of one launch ("chunk"):
-//  - jobs are sorted by (band, len) descending (a counting sort: both are small integers), so that
-//    a warp's 32 jobs have near-equal work and a chunk's first job has its widest band;
-//  - each job's bytes are packed back to back: read codes, qualities, haplotype window;
-//  - the two DP rows (band + 1 int32 each) live in shared memory when they fit, one run per
-//    thread with an odd word stride (the warp's threads reading the same column hit distinct
-//    banks); otherwise in global memory.
+// Two DP-state layouts (CudaHaplotypeOptions::scratch):
+//  - tiles (default): haplotype_cost_tiled (haplotype_tiled.hpp), the scalar recurrences in
+//    strips of 8 haplotype bases held in registers; only each strip's left edge (8 bytes per row)
+//    goes to global memory, lane-interleaved within the warp (row r of lane l at
+//    base + r * lanes + l), so a warp's edge loads and stores are coalesced;
+//  - rows: haplotype_cost_scalar unchanged, its two DP rows (band + 1 int32 each) in shared
+//    memory (one run per thread, odd word stride: conflict-free banks) or global memory.
+// Jobs are sorted by (band, len) descending (a counting sort: both are small integers), so that a
+// warp's 32 jobs have near-equal work and a chunk's first job has its widest band; each job's
+// bytes are packed back to back: read codes, qualities, haplotype window.
 // Two slots (buffers + stream) per workspace let the host pack chunk c+1 and unpack chunk c-1
 // while the GPU runs chunk c. Several workspaces per device let concurrent callers (the variant
 // caller's shard threads) pack and launch at the same time on their own streams instead of
@@ -28,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "gmsaccel/haplotype_tiled.hpp"
 #include "gpu_common.hpp"
 #include "gpu_haplotype.hpp"
 
@@ -40,27 +44,36 @@ constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
 constexpr size_t kMaxWorkspaces = 4;  // per device: concurrent callers beyond this wait
 constexpr int32_t kCountingSortMax = 1 << 16;
 
+constexpr size_t kWarp = 32;
+
 struct DevJob {
   uint64_t off;      // read at off, qualities at off + len, haplotype at off + 2 * len
-  uint64_t scr_off;  // global-memory DP rows (global scratch mode only)
+  uint64_t scr_off;  // global rows: first int32; tiles: first TileEdge (lane-interleaved)
   int32_t len, band;
+  int32_t stride;  // tiles: lanes of this job's warp = edge stride
+  int32_t pad_;
 };
 
 // One job: the body of the kernel's thread i, also run on the host by the emulation.
-template <bool kShared>
+template <Layout kLayout>
 GMS_HD void haplotype_one(unsigned i, const DevJob* __restrict__ jobs,
                           const uint8_t* __restrict__ seq, int32_t* __restrict__ gscratch,
                           int32_t* __restrict__ out, const HaplotypeScoring& sc,
                           int32_t* my_smem) {
   const DevJob d = jobs[i];
-  int32_t* row_h = kShared ? my_smem : gscratch + d.scr_off;
-  int32_t* row_i = row_h + d.band + 1;
   const uint8_t* r = seq + d.off;
   const HaplotypeJob job{r, r + d.len, r + 2 * static_cast<size_t>(d.len), d.len, d.band};
-  out[i] = haplotype_cost_scalar(job, sc, row_h, row_i);
+  if constexpr (kLayout == Layout::Tiles) {
+    TileEdge* edge = reinterpret_cast<TileEdge*>(gscratch) + d.scr_off;
+    out[i] = haplotype_cost_tiled(job, sc, edge, static_cast<size_t>(d.stride));
+  } else {
+    int32_t* row_h = kLayout == Layout::SharedRows ? my_smem : gscratch + d.scr_off;
+    int32_t* row_i = row_h + d.band + 1;
+    out[i] = haplotype_cost_scalar(job, sc, row_h, row_i);
+  }
 }
 
-template <bool kShared>
+template <Layout kLayout>
 __global__ void haplotype_kernel(const DevJob* __restrict__ jobs, int n_jobs,
                                  const uint8_t* __restrict__ seq, int32_t* __restrict__ gscratch,
                                  int32_t* __restrict__ out, HaplotypeScoring sc,
@@ -68,7 +81,7 @@ __global__ void haplotype_kernel(const DevJob* __restrict__ jobs, int n_jobs,
   extern __shared__ int32_t smem[];
   const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= static_cast<unsigned>(n_jobs)) return;  // no barrier below: early exit is safe
-  haplotype_one<kShared>(i, jobs, seq, gscratch, out, sc,
+  haplotype_one<kLayout>(i, jobs, seq, gscratch, out, sc,
                          smem + static_cast<size_t>(threadIdx.x) * smem_stride);
 }
 
@@ -183,12 +196,18 @@ struct Chunk {
   size_t begin = 0, end = 0;  // range of the sorted order
   uint64_t seq_bytes = 0, scratch_words = 0;
   int32_t max_band = 0;
-  bool shared = false;
+  Layout layout = Layout::Tiles;
   int threads = 128;
 };
 
 uint64_t seq_of(const HaplotypeJob& j) {
   return 3 * static_cast<uint64_t>(j.len) + static_cast<uint64_t>(j.band) - 1;
+}
+// int32 scratch words of one job: tiles' strip edge (warp-interleaved), global rows (per job).
+uint64_t scratch_words_of(const HaplotypeJob& j, Layout layout) {
+  if (layout == Layout::Tiles) return 2 * static_cast<uint64_t>(j.len);
+  if (layout == Layout::GlobalRows) return 2 * (static_cast<uint64_t>(j.band) + 1);
+  return 0;
 }
 
 uint64_t chunk_bytes(const Chunk& c, size_t n) {
@@ -204,12 +223,17 @@ std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint3
     c.begin = i;
     c.max_band = jobs[order[i]].band;  // sorted by band descending
     choose_launch(c, mode);
+    const bool tiles = c.layout == Layout::Tiles;
+    WarpRegions edge_regions;
     size_t n = 0;
     for (; i < order.size() && n < max_jobs; ++i, ++n) {
       const HaplotypeJob& j = jobs[order[i]];
+      const size_t lane = n % kWarp;
+      const uint64_t scr_need = scratch_words_of(j, c.layout);
       Chunk t = c;
       t.seq_bytes += seq_of(j);
-      if (!c.shared) t.scratch_words += 2 * (static_cast<uint64_t>(j.band) + 1);
+      t.scratch_words = tiles ? edge_regions.with(lane, scr_need, kWarp)
+                              : t.scratch_words + scr_need;
       if (chunk_bytes(t, n + 1) > budget) {
         if (n > 0) break;
         throw std::runtime_error("haplotype job " + std::to_string(order[i]) + " (len " +
@@ -220,6 +244,7 @@ std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint3
       }
       c.seq_bytes = t.seq_bytes;
       c.scratch_words = t.scratch_words;
+      if (tiles) edge_regions.commit(lane, scr_need, kWarp);
     }
     c.end = i;
     chunks.push_back(c);
@@ -298,15 +323,16 @@ cudaError_t reserve_slots(Workspace& ws, const std::vector<Chunk>& chunks, bool 
   return cudaSuccess;
 }
 
-template <bool kShared>
+template <Layout kLayout>
 void emulate_launch(Slot& s, unsigned blocks, int threads, int n, const HaplotypeScoring& sc,
                     int smem_stride) {
+  constexpr bool kShared = kLayout == Layout::SharedRows;
   std::vector<int32_t> smem(kShared ? static_cast<size_t>(threads) * smem_stride : 0);
   for (unsigned b = blocks; b-- > 0;) {  // reverse block order: no reliance on launch order
     for (int t = 0; t < threads; ++t) {
       const unsigned i = b * static_cast<unsigned>(threads) + static_cast<unsigned>(t);
       if (i >= static_cast<unsigned>(n)) continue;
-      haplotype_one<kShared>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
+      haplotype_one<kLayout>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
                              kShared ? smem.data() + static_cast<size_t>(t) * smem_stride
                                      : nullptr);
     }
@@ -422,13 +448,13 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
   }
   size_t need_smem = 0;
   for (const Chunk& c : chunks) {
-    if (c.shared) {
+    if (c.layout == Layout::SharedRows) {
       need_smem = std::max(need_smem, c.threads * smem_stride_words(c.max_band) * 4);
     }
   }
   if (!emu && need_smem > 48 * 1024) {
     // blocks above 48 KB of dynamic shared memory must opt in (per device; cheap to repeat)
-    GMS_CUDA(cudaFuncSetAttribute(haplotype_kernel<true>,
+    GMS_CUDA(cudaFuncSetAttribute(haplotype_kernel<Layout::SharedRows>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(kMaxSharedBytes)));
   }
@@ -444,17 +470,29 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t cn = c.end - c.begin;
+    const bool tiles = c.layout == Layout::Tiles;
     uint64_t seq_off = 0, scr_off = 0;
-    for (size_t p = 0; p < cn; ++p) {
-      const HaplotypeJob& j = jobs[order[c.begin + p]];
-      const size_t m = static_cast<size_t>(j.len), hl = m + static_cast<size_t>(j.band) - 1;
-      uint8_t* dst = s.h_seq.ptr + seq_off;
-      std::memcpy(dst, j.read, m);
-      std::memcpy(dst + m, j.qual, m);
-      std::memcpy(dst + 2 * m, j.hap, hl);
-      s.h_jobs.ptr[p] = DevJob{seq_off, scr_off, j.len, j.band};
-      seq_off += 2 * m + hl;
-      if (!c.shared) scr_off += 2 * (static_cast<uint64_t>(j.band) + 1);
+    for (size_t w = 0; w < cn; w += kWarp) {
+      const size_t lanes = std::min(kWarp, cn - w);
+      uint64_t edge_max = 0;
+      for (size_t l = 0; l < lanes && tiles; ++l) {
+        edge_max = std::max(edge_max, scratch_words_of(jobs[order[c.begin + w + l]], c.layout));
+      }
+      for (size_t l = 0; l < lanes; ++l) {
+        const size_t p = w + l;
+        const HaplotypeJob& j = jobs[order[c.begin + p]];
+        const size_t m = static_cast<size_t>(j.len), hl = m + static_cast<size_t>(j.band) - 1;
+        uint8_t* dst = s.h_seq.ptr + seq_off;
+        std::memcpy(dst, j.read, m);
+        std::memcpy(dst + m, j.qual, m);
+        std::memcpy(dst + 2 * m, j.hap, hl);
+        // tiles count in 8-byte edge records (lane-interleaved), rows in int32 words
+        const uint64_t scr = tiles ? scr_off / 2 + l : scr_off;
+        s.h_jobs.ptr[p] = DevJob{seq_off, scr, j.len, j.band, static_cast<int32_t>(lanes), 0};
+        seq_off += 2 * m + hl;
+        if (!tiles) scr_off += scratch_words_of(j, c.layout);
+      }
+      if (tiles) scr_off += edge_max * lanes;
     }
     if (seq_off != c.seq_bytes || scr_off != c.scratch_words) {
       throw std::logic_error("haplotype_costs_cuda: chunk layout disagrees with its plan");
@@ -464,31 +502,40 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     const int threads = c.threads;
     const unsigned blocks = static_cast<unsigned>((cn + threads - 1) / threads);
     const int stride_words = static_cast<int>(smem_stride_words(c.max_band));
+    const int ni = static_cast<int>(cn);
     if (emu) {
       const auto t0 = std::chrono::steady_clock::now();
-      if (c.shared) emulate_launch<true>(s, blocks, threads, static_cast<int>(cn), sc, stride_words);
-      else emulate_launch<false>(s, blocks, threads, static_cast<int>(cn), sc, stride_words);
+      switch (c.layout) {
+        case Layout::Tiles:
+          emulate_launch<Layout::Tiles>(s, blocks, threads, ni, sc, stride_words);
+          break;
+        case Layout::SharedRows:
+          emulate_launch<Layout::SharedRows>(s, blocks, threads, ni, sc, stride_words);
+          break;
+        case Layout::GlobalRows:
+          emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
+          break;
+      }
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
       GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
-      if (c.shared) {
-        const size_t smem = static_cast<size_t>(threads) * stride_words * sizeof(int32_t);
-        haplotype_kernel<true><<<blocks, threads, smem, s.stream>>>(
-            s.d_jobs.ptr, static_cast<int>(cn), s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
-            stride_words);
-      } else {
-        haplotype_kernel<false><<<blocks, threads, 0, s.stream>>>(
-            s.d_jobs.ptr, static_cast<int>(cn), s.d_seq.ptr, s.d_scratch.ptr, s.d_out.ptr, sc,
-            stride_words);
-      }
+      const size_t smem = c.layout == Layout::SharedRows
+                              ? static_cast<size_t>(threads) * stride_words * sizeof(int32_t)
+                              : 0;
+      auto kernel = c.layout == Layout::Tiles        ? haplotype_kernel<Layout::Tiles>
+                    : c.layout == Layout::SharedRows ? haplotype_kernel<Layout::SharedRows>
+                                                     : haplotype_kernel<Layout::GlobalRows>;
+      kernel<<<blocks, threads, smem, s.stream>>>(s.d_jobs.ptr, ni, s.d_seq.ptr,
+                                                  s.d_scratch.ptr, s.d_out.ptr, sc,
+                                                  stride_words);
       GMS_CUDA(cudaGetLastError());
       GMS_CUDA(cudaEventRecord(s.k_stop, s.stream));
     }
     copy(s.h_out.ptr, s.d_out.ptr, cn * sizeof(int32_t), cudaMemcpyDeviceToHost, s.stream);
     if (!emu) GMS_CUDA(cudaEventRecord(s.done, s.stream));
     st.threads_per_block = threads;
-    st.shared_scratch = c.shared;
+    st.layout = layout_name(c.layout);
   };
 
   auto harvest = [&](size_t ci) {

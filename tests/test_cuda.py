@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 try:
     from gmsaccel import _core, _cuda
@@ -19,6 +21,7 @@ HAS_GPU = _cuda.device_count() > 0
 gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
 N, OFF = 4, 5
 BACKENDS = [pytest.param("gpu", marks=gpu), "emulated"]
+LAYOUTS = ["tiles", "shared", "global"]  # scratch= values; auto is tiles
 
 
 def cpu(queries, targets, bands, **scores):
@@ -105,12 +108,52 @@ def test_mixed_batches_match_cpu(backend: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("scratch", ["shared", "global"])
+@pytest.mark.parametrize("scratch", LAYOUTS)
 @pytest.mark.parametrize("chunk_jobs", [0, 1, 33, 250])
 def test_scratch_and_chunking(backend: str, scratch: str, chunk_jobs: int) -> None:
     q, t, b = mixed_batch(10 + chunk_jobs, 300 if chunk_jobs != 1 else 40)
-    got = run(backend, q, t, b, scratch=scratch, chunk_jobs=chunk_jobs)
+    stats: dict = {}
+    got = run(backend, q, t, b, scratch=scratch, chunk_jobs=chunk_jobs, stats=stats)
     assert_same(got, cpu(q, t, b))
+    assert stats["layout"] == {"tiles": "tiles", "shared": "shared rows",
+                               "global": "global rows"}[scratch]
+
+
+def test_tiles_are_the_default_layout() -> None:
+    q, t, b = mixed_batch(11, 50)
+    stats: dict = {}
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True, stats=stats), cpu(q, t, b))
+    assert stats["layout"] == "tiles"
+
+
+@st.composite
+def strip_shaped_batches(draw: st.DrawFn):
+    """Jobs whose shapes stress the tiled layout's strip geometry: bands and lengths around the
+    strip width (8) and its multiples, band 1, one-base reads, warps of unequal jobs."""
+    shape = st.sampled_from([1, 2, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 40])
+    n = draw(st.integers(1, 40))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    queries, targets, bands = [], [], []
+    for _ in range(n):
+        qlen, band = draw(shape), draw(shape)
+        target = rng.integers(0, 6 if rng.random() < 0.3 else 4, qlen + band - 1).astype(np.uint8)
+        start = int(rng.integers(0, band))
+        query = target[start : start + qlen].copy()
+        query = np.concatenate([query, rng.integers(0, 4, qlen - query.size)]).astype(np.uint8)
+        hits = rng.random(qlen) < 0.15
+        query[hits] = rng.integers(0, 6, int(hits.sum()))
+        queries.append(query)
+        targets.append(target)
+        bands.append(band)
+    return queries, targets, bands
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=strip_shaped_batches())
+def test_tiles_match_scalar_on_strip_edge_shapes(batch) -> None:
+    q, t, b = batch
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True, scratch="tiles"), cpu(q, t, b))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -191,7 +234,7 @@ def test_large_batch_matches_cpu() -> None:
 def test_wide_band_batch_matches_cpu() -> None:
     q, t, b = _cuda.random_jobs(3_000, 150, 129, seed=8)
     want = cpu(q, t, b)
-    for scratch in ("shared", "global"):
+    for scratch in LAYOUTS:
         assert_same(_cuda.extend_batch(q, t, b, scratch=scratch), want)
 
 
@@ -251,4 +294,4 @@ def test_time_extend_reports_rates() -> None:
     assert r["cells"] == 2_000 * 150 * 33
     assert 0 < r["kernel_s"] <= r["end_to_end_s"]
     assert r["gcups_kernel"] >= r["gcups_end_to_end"] > 0
-    assert r["shared_scratch"] and r["chunks"] == 1
+    assert r["layout"] == "tiles" and r["chunks"] == 1

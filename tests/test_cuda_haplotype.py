@@ -11,6 +11,8 @@ import numpy as np
 import pysam
 import pytest
 from conftest import random_genome, write_fasta
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 try:
     from gmsaccel import _core, _cuda
@@ -65,10 +67,23 @@ def random_jobs(seed: int, n: int, max_len: int = 200, max_band: int = 65):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("scratch", ["auto", "global"])
+@pytest.mark.parametrize("scratch", ["auto", "tiles", "shared", "global"])
 def test_random_jobs_equal_cpu(backend: str, scratch: str) -> None:
     jobs = random_jobs(1, 1500)
-    assert_same(run(backend, *jobs, scratch=scratch), cpu(*jobs))
+    stats: dict = {}
+    assert_same(run(backend, *jobs, scratch=scratch, stats=stats), cpu(*jobs))
+    assert stats["layout"] == {"auto": "tiles", "tiles": "tiles", "shared": "shared rows",
+                               "global": "global rows"}[scratch]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40),
+       shape=st.lists(st.sampled_from([1, 2, 7, 8, 9, 16, 17, 24, 25, 33]), min_size=2,
+                      max_size=2))
+def test_tiles_match_scalar_on_strip_edge_shapes(seed: int, n: int, shape: list[int]) -> None:
+    # lengths and bands around the strip width (8) and its multiples, where strips start and end
+    jobs = random_jobs(seed, n, max_len=shape[0], max_band=shape[1])
+    assert_same(run("emulated", *jobs, scratch="tiles"), cpu(*jobs))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -133,7 +148,7 @@ def test_backend_capsule_registers() -> None:
 
 def test_time_haplotype_reports_rates() -> None:
     r = _cuda.time_haplotype(500, 60, 17, repeats=1, emulate=True)
-    assert r["cells"] == 500 * 60 * 17 and r["gcups_end_to_end"] > 0 and r["shared_scratch"]
+    assert r["cells"] == 500 * 60 * 17 and r["gcups_end_to_end"] > 0 and r["layout"] == "tiles"
 
 
 # ---- the caller's GPU path -----------------------------------------------------------------
