@@ -25,7 +25,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -251,6 +250,8 @@ std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t
     for (; i < order.size() && n < max_jobs; ++i, ++n) {
       const ExtendJob& j = jobs[order[i]];
       const size_t lane = n % kWarp;
+      // the launch is sized by its first job's band (shared rows, block size)
+      if (j.band > c.max_band) throw std::logic_error("plan_chunks: jobs not sorted by band");
       const uint64_t dir_need = dir_bytes_of(j, c.layout);
       const uint64_t scr_need = scratch_words_of(j, c.layout);
       Chunk t = c;
@@ -436,15 +437,10 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     for (Slot& s : ws.slots) GMS_CUDA(cudaStreamSynchronize(s.stream));
   }
   CudaExtendStats st;
+  PhaseTimer order_timer;
 
   // Similar jobs side by side: uniform warps, and each chunk starts with its widest band.
-  std::vector<uint32_t> order(n_jobs);
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
-    if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
-    if (jobs[a].qlen != jobs[b].qlen) return jobs[a].qlen > jobs[b].qlen;
-    return a < b;
-  });
+  const std::vector<uint32_t> order = sorted_order(jobs, n_jobs, &ExtendJob::qlen);
 
   // Two slots share what is free now (plus what this workspace already holds), less a margin for
   // the context and fragmentation.
@@ -482,6 +478,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       ++oom_retries;
     }
   }
+  order_timer.lap(&st.host.order_s);
   if (!emu && need_smem > 48 * 1024 && !ws.smem_attr_set) {
     // blocks above 48 KB of dynamic shared memory must opt in
     GMS_CUDA(cudaFuncSetAttribute(extend_kernel<Layout::SharedRows>,
@@ -507,6 +504,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t n = c.end - c.begin;
+    PhaseTimer pack_timer;
     // Pack: per-warp interleaved traceback (and, for tiles, strip-edge) regions, sequences back
     // to back.
     const bool tiles = c.layout == Layout::Tiles;
@@ -550,6 +548,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
         scr_off != c.scratch_words) {
       throw std::logic_error("extend_batch_cuda: chunk layout disagrees with its plan");
     }
+    pack_timer.lap(&st.host.pack_s);
     copy(s.d_jobs.ptr, s.h_jobs.ptr, n * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
     copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
     const int threads = c.threads;
@@ -614,6 +613,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     copy(pool.data() + base, s.d_packed.ptr, total * sizeof(uint32_t), cudaMemcpyDeviceToHost,
          s.stream);
     if (!emu && total) GMS_CUDA(cudaStreamSynchronize(s.stream));
+    PhaseTimer unpack_timer;
     for (size_t p = 0; p < n; ++p) {
       const JobOut& o = s.h_out.ptr[p];
       const uint32_t id = order[c.begin + p];
@@ -621,6 +621,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       pool_begin[id] = base + o.off;
       pool_len[id] = o.n_ops;
     }
+    unpack_timer.lap(&st.host.unpack_s);
   };
 
   // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot
@@ -631,6 +632,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   }
   if (!chunks.empty()) harvest(chunks.size() - 1);
 
+  PhaseTimer unpack_timer;
   out.cigar.clear();
   out.cigar.reserve(pool.size());
   out.cigar_offset.assign(n_jobs + 1, 0);
@@ -639,6 +641,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     out.cigar.insert(out.cigar.end(), b, b + pool_len[id]);
     out.cigar_offset[id + 1] = static_cast<uint32_t>(out.cigar.size());
   }
+  unpack_timer.lap(&st.host.unpack_s);
   st.chunks = chunks.size();
   st.oom_retries = oom_retries;
   if (stats) *stats = st;

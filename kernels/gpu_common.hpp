@@ -5,11 +5,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "gpu_extend.hpp"  // ScratchMode
 
@@ -89,6 +91,61 @@ struct WarpRegions {
     if (lane == 0) closed += warp_max * warp;
     warp_max = lane == 0 ? need : std::max(warp_max, need);
   }
+};
+
+// Job order for a launch: band descending, then length descending, then index ascending, so that
+// a warp's jobs have near-equal work and a chunk's first job has its widest band. A two-digit
+// radix sort of (key, index) pairs (linear time, sequential passes; a comparison sort of a million
+// jobs costs more than their kernel); std::sort where a band or length exceeds a digit.
+template <class Job>
+std::vector<uint32_t> sorted_order(const Job* jobs, size_t n, int32_t Job::*len) {
+  constexpr uint32_t kDigit = 1u << 16;
+  std::vector<uint32_t> order(n);
+  int32_t max_len = 0, max_band = 0;
+  for (size_t i = 0; i < n; ++i) {
+    max_len = std::max(max_len, jobs[i].*len);
+    max_band = std::max(max_band, jobs[i].band);
+  }
+  if (static_cast<uint32_t>(max_len) >= kDigit || static_cast<uint32_t>(max_band) >= kDigit) {
+    for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+    std::sort(order.begin(), order.end(), [jobs, len](uint32_t a, uint32_t b) {
+      if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
+      if (jobs[a].*len != jobs[b].*len) return jobs[a].*len > jobs[b].*len;
+      return a < b;
+    });
+    return order;
+  }
+  // ascending (max_band - band, max_len - len), index in the low half: stable passes keep it
+  std::vector<uint64_t> a(n), b(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t key = static_cast<uint64_t>(max_band - jobs[i].band) << 16 |
+                         static_cast<uint64_t>(max_len - jobs[i].*len);
+    a[i] = key << 32 | i;
+  }
+  std::vector<size_t> start(kDigit + 1);
+  for (int shift : {32, 48}) {
+    std::fill(start.begin(), start.end(), 0);
+    for (uint64_t v : a) ++start[((v >> shift) & (kDigit - 1)) + 1];
+    for (size_t k = 1; k <= kDigit; ++k) start[k] += start[k - 1];
+    for (uint64_t v : a) b[start[(v >> shift) & (kDigit - 1)]++] = v;
+    a.swap(b);
+  }
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(a[i]);
+  return order;
+}
+
+// Adds the seconds since construction (or the last lap) to *into at each lap().
+class PhaseTimer {
+ public:
+  PhaseTimer() : t_(std::chrono::steady_clock::now()) {}
+  void lap(double* into) {
+    const auto now = std::chrono::steady_clock::now();
+    *into += std::chrono::duration<double>(now - t_).count();
+    t_ = now;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t_;
 };
 
 // A buffer slot's stream and its kernel-timing / completion events (none under emulation).

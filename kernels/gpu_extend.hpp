@@ -38,7 +38,15 @@ struct CudaExtendOptions {
   uint64_t emulate_alloc_limit = 0;
 };
 
+// Host seconds of one call, by phase (the rest of a call's wall time is waiting for the GPU).
+struct HostPhases {
+  double order_s = 0;   // sorting the jobs and planning the chunks
+  double pack_s = 0;    // writing the jobs into the pinned buffers
+  double unpack_s = 0;  // reading results back into job order (after each chunk completes)
+};
+
 struct CudaExtendStats {
+  HostPhases host;
   double kernel_seconds = 0;  // sum of the extension kernels' cudaEvent times
   size_t chunks = 0;
   int threads_per_block = 0;  // of the last launch

@@ -20,6 +20,7 @@ struct CudaHaplotypeOptions {
 };
 
 struct CudaHaplotypeStats {
+  HostPhases host;
   double kernel_seconds = 0;  // sum of the kernels' cudaEvent times
   size_t chunks = 0;
   size_t oom_retries = 0;       // times an allocation failed and the chunk was halved

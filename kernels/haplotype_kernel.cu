@@ -26,7 +26,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,7 +41,6 @@ namespace {
 // packing with the kernels.
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
 constexpr size_t kMaxWorkspaces = 4;  // per device: concurrent callers beyond this wait
-constexpr int32_t kCountingSortMax = 1 << 16;
 
 constexpr size_t kWarp = 32;
 
@@ -229,6 +227,8 @@ std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint3
     for (; i < order.size() && n < max_jobs; ++i, ++n) {
       const HaplotypeJob& j = jobs[order[i]];
       const size_t lane = n % kWarp;
+      // the launch is sized by its first job's band (shared rows, block size)
+      if (j.band > c.max_band) throw std::logic_error("plan_chunks: jobs not sorted by band");
       const uint64_t scr_need = scratch_words_of(j, c.layout);
       Chunk t = c;
       t.seq_bytes += seq_of(j);
@@ -250,37 +250,6 @@ std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint3
     chunks.push_back(c);
   }
   return chunks;
-}
-
-// Job order by (band, len) descending, ties by index: two stable counting sorts (linear time;
-// a comparison sort of a million jobs would cost more than their kernel), std::sort for huge keys.
-std::vector<uint32_t> sorted_order(const HaplotypeJob* jobs, size_t n) {
-  std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  int32_t max_len = 0, max_band = 0;
-  for (size_t i = 0; i < n; ++i) {
-    max_len = std::max(max_len, jobs[i].len);
-    max_band = std::max(max_band, jobs[i].band);
-  }
-  if (max_len > kCountingSortMax || max_band > kCountingSortMax) {
-    std::sort(order.begin(), order.end(), [jobs](uint32_t a, uint32_t b) {
-      if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
-      if (jobs[a].len != jobs[b].len) return jobs[a].len > jobs[b].len;
-      return a < b;
-    });
-    return order;
-  }
-  std::vector<uint32_t> tmp(n);
-  auto pass = [&](auto key, int32_t max_key) {  // stable, descending key
-    std::vector<size_t> start(static_cast<size_t>(max_key) + 2, 0);
-    for (uint32_t id : order) ++start[static_cast<size_t>(max_key - key(id)) + 1];
-    for (size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
-    for (uint32_t id : order) tmp[start[static_cast<size_t>(max_key - key(id))]++] = id;
-    order.swap(tmp);
-  };
-  pass([jobs](uint32_t id) { return jobs[id].len; }, max_len);
-  pass([jobs](uint32_t id) { return jobs[id].band; }, max_band);
-  return order;
 }
 
 void ensure_ready(Workspace& ws, bool emulate) {
@@ -394,7 +363,8 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     return;
   }
   if (!emu) GMS_CUDA(cudaSetDevice(device_id));
-  const std::vector<uint32_t> order = sorted_order(jobs, n);
+  PhaseTimer order_timer;
+  const std::vector<uint32_t> order = sorted_order(jobs, n, &HaplotypeJob::len);
 
   Lease lease(emu ? -1 : device_id);
   Workspace& ws = lease.ws();
@@ -446,6 +416,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     budget = std::max<uint64_t>(budget / 2, 1);
     ++st.oom_retries;
   }
+  order_timer.lap(&st.host.order_s);
   size_t need_smem = 0;
   for (const Chunk& c : chunks) {
     if (c.layout == Layout::SharedRows) {
@@ -470,6 +441,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t cn = c.end - c.begin;
+    PhaseTimer pack_timer;
     const bool tiles = c.layout == Layout::Tiles;
     uint64_t seq_off = 0, scr_off = 0;
     for (size_t w = 0; w < cn; w += kWarp) {
@@ -497,6 +469,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     if (seq_off != c.seq_bytes || scr_off != c.scratch_words) {
       throw std::logic_error("haplotype_costs_cuda: chunk layout disagrees with its plan");
     }
+    pack_timer.lap(&st.host.pack_s);
     copy(s.d_jobs.ptr, s.h_jobs.ptr, cn * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
     copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
     const int threads = c.threads;
@@ -549,7 +522,9 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
       GMS_CUDA(cudaEventElapsedTime(&ms, s.k_start, s.k_stop));
       st.kernel_seconds += ms * 1e-3;
     }
+    PhaseTimer unpack_timer;
     for (size_t p = c.begin; p < c.end; ++p) costs[order[p]] = s.h_out.ptr[p - c.begin];
+    unpack_timer.lap(&st.host.unpack_s);
   };
 
   // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot

@@ -214,6 +214,16 @@ def test_other_scores(backend: str, scores: dict[str, int]) -> None:
     assert_same(run(backend, q, t, b, **scores), cpu(q, t, b, **scores))
 
 
+def test_band_beyond_the_radix_digit_sorts_back_to_job_order() -> None:
+    # a band over 65535 takes the comparison sort instead of the two-digit radix sort
+    q, t, b = mixed_batch(12, 60, max_qlen=30, max_band=40)
+    rng = np.random.default_rng(12)
+    q.insert(17, rng.integers(0, 4, 3, dtype=np.uint8))
+    t.insert(17, rng.integers(0, 4, 3 + 70_000 - 1, dtype=np.uint8))
+    b.insert(17, 70_000)
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True), cpu(q, t, b))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_read_like_jobs(backend: str) -> None:
     q, t, b = _cuda.random_jobs(500, 150, 33, seed=5)

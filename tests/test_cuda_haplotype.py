@@ -115,6 +115,18 @@ def test_mixed_bands_sort_back_to_job_order() -> None:
         run("emulated", *jobs, scratch="shared")
 
 
+def test_band_beyond_the_radix_digit_sorts_back_to_job_order() -> None:
+    # a band over 65535 takes the comparison sort instead of the two-digit radix sort
+    reads, quals, haps, bands = random_jobs(6, 80, max_len=30, max_band=40)
+    rng = np.random.default_rng(6)
+    reads.insert(5, rng.integers(0, 4, 2, dtype=np.uint8).tobytes())
+    quals.insert(5, bytes([30, 30]))
+    haps.insert(5, rng.integers(0, 4, 2 + 70_000 - 1, dtype=np.uint8).tobytes())
+    bands = np.insert(bands, 5, 70_000)
+    jobs = (reads, quals, haps, bands)
+    assert_same(run("emulated", *jobs), cpu(*jobs))
+
+
 def test_out_of_memory_halves_the_chunk() -> None:
     jobs = random_jobs(5, 2000, max_len=100, max_band=33)
     stats: dict = {}

@@ -33,13 +33,17 @@ GMS_HD int32_t tiled_last_row(int32_t c, int32_t qlen) {
 GMS_HD int32_t tiled_strip_rows(int32_t c, int32_t qlen, int32_t band) {
   return tiled_last_row(c, qlen) - tiled_first_row(c, band) + 1;
 }
-// Rows of all strips of a job (extension: its traceback words, one per strip row).
+// Rows of all strips of a job (extension: its traceback words, one per strip row), in closed form:
+// the sum over strips s of min(qlen - 1, sW + W - 1) - max(0, sW - band + 1) + 1, W = kTileWidth.
 GMS_HD uint64_t tiled_dir_words(int32_t qlen, int32_t band) {
-  uint64_t n = 0;
-  for (int32_t c = 0; c < qlen + band - 1; c += kTileWidth) {
-    n += static_cast<uint64_t>(tiled_strip_rows(c, qlen, band));
-  }
-  return n;
+  const uint64_t W = kTileWidth, m = static_cast<uint64_t>(qlen), B = static_cast<uint64_t>(band);
+  const uint64_t ns = static_cast<uint64_t>(tiled_strips(qlen, band));
+  const uint64_t sa = m / W;  // strips whose last column is a row the matrix still has
+  const uint64_t last = sa * (sa - 1) / 2 * W + sa * (W - 1) + (ns - sa) * (m - 1);
+  const uint64_t sc = (B + W - 1) / W;  // first strip whose first row is below row 0
+  const uint64_t first =
+      ns > sc ? W * ((ns - 1) * ns / 2 - (sc - 1) * sc / 2) - (ns - sc) * (B - 1) : 0;
+  return last - first + ns;
 }
 
 // Visits every strip of a job, and in each its rows [first, last] top to bottom, calling
