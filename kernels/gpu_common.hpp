@@ -94,20 +94,24 @@ struct WarpRegions {
 };
 
 // Job order for a launch: band descending, then length descending, then index ascending, so that
-// a warp's jobs have near-equal work and a chunk's first job has its widest band. A two-digit
-// radix sort of (key, index) pairs (linear time, sequential passes; a comparison sort of a million
-// jobs costs more than their kernel); std::sort where a band or length exceeds a digit.
+// a warp's jobs have near-equal work and a chunk's first job has its widest band. Two stable
+// counting-sort passes (length, then band) over precomputed keys, each histogram as wide as the
+// batch's range of that key: linear time, and no fixed cost for small batches (a comparison sort
+// of a million jobs costs more than their kernel); std::sort where a range is huge.
 template <class Job>
 std::vector<uint32_t> sorted_order(const Job* jobs, size_t n, int32_t Job::*len) {
-  constexpr uint32_t kDigit = 1u << 16;
+  constexpr int32_t kMaxRange = 1 << 16;
   std::vector<uint32_t> order(n);
-  int32_t max_len = 0, max_band = 0;
-  for (size_t i = 0; i < n; ++i) {
-    max_len = std::max(max_len, jobs[i].*len);
-    max_band = std::max(max_band, jobs[i].band);
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  if (n == 0) return order;
+  int32_t len_lo = jobs[0].*len, len_hi = len_lo, band_lo = jobs[0].band, band_hi = band_lo;
+  for (size_t i = 1; i < n; ++i) {
+    len_lo = std::min(len_lo, jobs[i].*len);
+    len_hi = std::max(len_hi, jobs[i].*len);
+    band_lo = std::min(band_lo, jobs[i].band);
+    band_hi = std::max(band_hi, jobs[i].band);
   }
-  if (static_cast<uint32_t>(max_len) >= kDigit || static_cast<uint32_t>(max_band) >= kDigit) {
-    for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  if (len_hi - len_lo >= kMaxRange || band_hi - band_lo >= kMaxRange) {
     std::sort(order.begin(), order.end(), [jobs, len](uint32_t a, uint32_t b) {
       if (jobs[a].band != jobs[b].band) return jobs[a].band > jobs[b].band;
       if (jobs[a].*len != jobs[b].*len) return jobs[a].*len > jobs[b].*len;
@@ -115,22 +119,23 @@ std::vector<uint32_t> sorted_order(const Job* jobs, size_t n, int32_t Job::*len)
     });
     return order;
   }
-  // ascending (max_band - band, max_len - len), index in the low half: stable passes keep it
-  std::vector<uint64_t> a(n), b(n);
+  // keys ascend as band and length descend
+  std::vector<uint16_t> len_key(n), band_key(n);
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t key = static_cast<uint64_t>(max_band - jobs[i].band) << 16 |
-                         static_cast<uint64_t>(max_len - jobs[i].*len);
-    a[i] = key << 32 | i;
+    len_key[i] = static_cast<uint16_t>(len_hi - jobs[i].*len);
+    band_key[i] = static_cast<uint16_t>(band_hi - jobs[i].band);
   }
-  std::vector<size_t> start(kDigit + 1);
-  for (int shift : {32, 48}) {
-    std::fill(start.begin(), start.end(), 0);
-    for (uint64_t v : a) ++start[((v >> shift) & (kDigit - 1)) + 1];
-    for (size_t k = 1; k <= kDigit; ++k) start[k] += start[k - 1];
-    for (uint64_t v : a) b[start[(v >> shift) & (kDigit - 1)]++] = v;
-    a.swap(b);
-  }
-  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(a[i]);
+  std::vector<uint32_t> tmp(n);
+  std::vector<size_t> start;
+  auto pass = [&](const std::vector<uint16_t>& key, int32_t range) {  // stable
+    start.assign(static_cast<size_t>(range) + 1, 0);
+    for (uint32_t id : order) ++start[key[id] + 1u];
+    for (size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+    for (uint32_t id : order) tmp[start[key[id]]++] = id;
+    order.swap(tmp);
+  };
+  pass(len_key, len_hi - len_lo + 1);
+  pass(band_key, band_hi - band_lo + 1);
   return order;
 }
 
