@@ -214,8 +214,8 @@ def test_other_scores(backend: str, scores: dict[str, int]) -> None:
     assert_same(run(backend, q, t, b, **scores), cpu(q, t, b, **scores))
 
 
-def test_band_beyond_the_radix_digit_sorts_back_to_job_order() -> None:
-    # a band over 65535 takes the comparison sort instead of the two-digit radix sort
+def test_huge_band_range_sorts_back_to_job_order() -> None:
+    # a band range over 65535 takes the comparison sort instead of the counting sort
     q, t, b = mixed_batch(12, 60, max_qlen=30, max_band=40)
     rng = np.random.default_rng(12)
     q.insert(17, rng.integers(0, 4, 3, dtype=np.uint8))

@@ -115,8 +115,8 @@ def test_mixed_bands_sort_back_to_job_order() -> None:
         run("emulated", *jobs, scratch="shared")
 
 
-def test_band_beyond_the_radix_digit_sorts_back_to_job_order() -> None:
-    # a band over 65535 takes the comparison sort instead of the two-digit radix sort
+def test_huge_band_range_sorts_back_to_job_order() -> None:
+    # a band range over 65535 takes the comparison sort instead of the counting sort
     reads, quals, haps, bands = random_jobs(6, 80, max_len=30, max_band=40)
     rng = np.random.default_rng(6)
     reads.insert(5, rng.integers(0, 4, 2, dtype=np.uint8).tobytes())
