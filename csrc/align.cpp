@@ -99,6 +99,7 @@ void extend_placements(const Index& index, const AlignOptions& opt,
                        const std::vector<EncodedRead>& reads,
                        const std::vector<Placement>& placements, std::vector<Hit>& hits,
                        AlignStats& stats) {
+  StageClock clock;
   const size_t n = placements.size();
   hits.assign(n, Hit{});
   if (n == 0) return;
@@ -131,6 +132,7 @@ void extend_placements(const Index& index, const AlignOptions& opt,
     result_to_hit(r, out.cigar.data() + c0, c1 - c0, placements[i], jobs[i].query, jobs[i].qlen,
                   jobs[i].target, hits[i]);
   }
+  stats.stage.extend += clock.lap();
 }
 
 int32_t mapq_from_scores(int32_t best, int32_t sub, int32_t aligned_len, const Scoring& sc,
@@ -198,6 +200,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
   std::vector<Chain> chains;
   std::vector<Placement> placements;
   std::vector<int64_t> centres;  // local diagonal of each ungapped probe
+  StageClock clock;  // extend_placements times itself: the clock skips over it
   for (uint32_t r = 0; r < reads.size(); ++r) {
     const EncodedRead& rd = reads[r];
     collect_anchors(index, rd.fwd.data(), rd.len(), scratch, anchors);
@@ -217,8 +220,10 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
       placements.push_back(pl);
     }
   }
+  stats.stage.seed += clock.lap();
   std::vector<Hit> hits;
   extend_placements(index, opt, reads, placements, hits, stats);
+  clock.lap();
   // Ungapped probes that lose more than one gap could cost go to a banded pass.
   const int32_t gap_cost = opt.scoring.gap_open + opt.scoring.gap_extend;
   std::vector<Placement> again;
@@ -239,12 +244,15 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
     again_of.push_back(i);
   }
   std::vector<Hit> hits2;
+  stats.stage.seed += clock.lap();  // choosing the placements for the banded pass
   extend_placements(index, opt, reads, again, hits2, stats);
+  clock.lap();
   for (size_t j = 0; j < again.size(); ++j) hits[again_of[j]] = std::move(hits2[j]);
   std::vector<std::vector<Hit>> per_read(reads.size());
   for (size_t i = 0; i < placements.size(); ++i)
     if (hits[i].contig >= 0) per_read[placements[i].read].push_back(std::move(hits[i]));
   for (auto& h : per_read) finish_hits(h, opt, k);
+  stats.stage.pair += clock.lap();  // MAPQ of single-end placements
   return per_read;
 }
 
@@ -318,8 +326,13 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
                           AlignStats& stats, PairHits* hits) const {
   const int k = index_.params().k;
   const RecordContext ctx{&index_, &read_group};
+  // One clock, lapped into the stage that just ran; hits_for_reads and extend_placements time
+  // their own stages, and the clock skips over them.
+  StageClock clock;
   const auto e1 = encode_batch(r1);
+  stats.stage.seed += clock.lap();
   auto h1 = hits ? std::move(hits->h1) : hits_for_reads(index_, opt_, e1, stats);
+  clock.lap();
   const size_t n = r1.size();
   auto seq_of = [](const ReadBatch& b, size_t i) { return b.bases.data() + b.offsets[i]; };
   auto qual_of = [](const ReadBatch& b, size_t i) { return b.quals.data() + b.offsets[i]; };
@@ -333,21 +346,27 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
       ++stats.reads;
       stats.mapped += chosen >= 0;
       stats.supplementary += supp.has_value();
+      stats.stage.pair += clock.lap();
       append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
                           chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, out);
+      stats.stage.records += clock.lap();
     }
     return;
   }
   const auto e2 = encode_batch(*r2);
+  stats.stage.seed += clock.lap();
   auto h2 = hits ? std::move(hits->h2) : hits_for_reads(index_, opt_, e2, stats);
+  clock.lap();
   if (model.valid) {
     // Mate rescue: look for each end near where a confident placement of its mate predicts it.
     std::vector<Placement> p1, p2;
     for (uint32_t i = 0; i < n; ++i)
       rescue_placements(index_, opt_, model, i, e1[i], e2[i], h1[i], h2[i], p1, p2);
     std::vector<Hit> x1, x2;
+    stats.stage.pair += clock.lap();
     extend_placements(index_, opt_, e1, p1, x1, stats);
     extend_placements(index_, opt_, e2, p2, x2, stats);
+    clock.lap();
     std::vector<uint8_t> touched1(n, 0), touched2(n, 0);
     for (size_t j = 0; j < p1.size(); ++j)
       if (x1[j].contig >= 0) { h1[p1[j].read].push_back(std::move(x1[j])); touched1[p1[j].read] = 1; }
@@ -372,11 +391,13 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     stats.mapped += (a != nullptr) + (b != nullptr);
     stats.properly_paired += pc.proper ? 2 : 0;
     stats.supplementary += s1.has_value() + s2.has_value();
+    stats.stage.pair += clock.lap();
     append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
                         pc.i1, s1 ? &*s1 : nullptr, b, true, flags | BAM_FREAD1, tlen, out);
     append_read_records(ctx, r2->names[i], seq_of(*r2, i), qual_of(*r2, i), len_of(*r2, i),
                         h2[i], pc.i2, s2 ? &*s2 : nullptr, a, true, flags | BAM_FREAD2, -tlen,
                         out);
+    stats.stage.records += clock.lap();
   }
 }
 

@@ -87,7 +87,9 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
 
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size.
   Batch first;
+  StageClock read_clock;
   bool have_first = source.next(first, static_cast<size_t>(aligner.options().insert_model_pairs));
+  result.stats.stage.read += read_clock.lap();
   // Those pairs' single-end hits serve the model and then their own alignment.
   Aligner::PairHits first_hits;
   bool first_mapped = false;
@@ -118,8 +120,11 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
             if (!have_first) return;
             b = std::move(first);
             if (first_mapped) pre = &first_hits;
-          } else if (!source.next(b, options.batch_reads)) {
-            return;
+          } else {
+            StageClock clock;
+            const bool more = source.next(b, options.batch_reads);
+            local.stage.read += clock.lap();
+            if (!more) return;
           }
         } catch (...) {
           failure = std::current_exception();
@@ -144,7 +149,9 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
       while (!ready.empty() && ready.begin()->first == next_to_write) {
         auto& recs = ready.begin()->second;
         try {
+          StageClock clock;
           for (bam1_t* r : recs) writer.add(r);
+          result.stats.stage.write += clock.lap();
         } catch (...) {
           std::lock_guard<std::mutex> lk2(in_mu);
           if (!failure) failure = std::current_exception();
@@ -175,7 +182,9 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
     writer.abort();
     std::rethrow_exception(failure);
   }
+  StageClock close_clock;
   writer.close();
+  result.stats.stage.write += close_clock.lap();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;

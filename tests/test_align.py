@@ -185,6 +185,11 @@ def test_paired_run_is_accurate_and_consistent(aligner: Aligner, genome, tmp_pat
     out = tmp_path / "pairs.bam"
     stats = aligner.align_fastq(r1, r2, out, read_group="@RG\\tID:g1\\tSM:s")
     assert stats["reads"] == 6_000
+    # where the run's time went: every stage ran, and threads x wall bounds their sum
+    stages = stats["stage_seconds"]
+    assert set(stages) == {"read", "seed", "extend", "pair", "records", "write"}
+    assert all(v > 0 for v in stages.values()), stages
+    assert sum(stages.values()) <= aligner.threads * stats["seconds"] * 1.05 + 0.01
     model = stats["insert_model"]
     assert model["valid"] and abs(model["mean"] - 400) < 10 and abs(model["sd"] - 40) < 8
     pysam.samtools.quickcheck(str(out))

@@ -1,5 +1,6 @@
 // Read alignment: seeds -> diagonal chains -> banded extension -> pairing -> MAPQ -> records.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -54,14 +55,47 @@ struct InsertModel {
   uint64_t pairs_used = 0;
 };
 
+// Thread-seconds by stage, summed over the threads that ran it: where a run's time goes. Stages
+// are timed per batch (records and pairing per read pair: two clock reads, ~50 ns, against tens
+// of microseconds of work).
+struct StageSeconds {
+  double read = 0;     // FASTQ decompression and parsing
+  double seed = 0;     // minimizers, anchors, chains, placements
+  double extend = 0;   // reference windows, the extension kernel (CPU or GPU), hits
+  double pair = 0;     // MAPQ, mate rescue planning, pair choice, supplementary alignments
+  double records = 0;  // BAM records
+  double write = 0;    // sorting, spilling, compression, the final merge and index
+  void add(const StageSeconds& o) {
+    read += o.read; seed += o.seed; extend += o.extend; pair += o.pair; records += o.records;
+    write += o.write;
+  }
+};
+
 struct AlignStats {
   uint64_t reads = 0, mapped = 0, properly_paired = 0, supplementary = 0, rescued = 0;
   uint64_t extend_jobs = 0, ungapped_accepted = 0, cells = 0;
+  StageSeconds stage;
   void add(const AlignStats& o) {
     reads += o.reads; mapped += o.mapped; properly_paired += o.properly_paired;
     supplementary += o.supplementary; rescued += o.rescued; extend_jobs += o.extend_jobs;
     ungapped_accepted += o.ungapped_accepted; cells += o.cells;
+    stage.add(o.stage);
   }
+};
+
+// Seconds since construction or the previous lap().
+class StageClock {
+ public:
+  StageClock() : t_(std::chrono::steady_clock::now()) {}
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - t_).count();
+    t_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t_;
 };
 
 class Aligner {
