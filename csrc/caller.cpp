@@ -9,6 +9,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "gmsaccel/stage_clock.hpp"
+
 namespace gms {
 
 namespace {
@@ -386,6 +388,8 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   const int ploidy = opt.ploidy == 1 ? 1 : 2;
   std::vector<SampleReads> samples(ns);
   std::vector<CandidateAllele> cands;
+  CallStageSeconds stage;
+  StageClock clock;  // lapped into the stage that just ran
   for (size_t s = 0; s < ns; ++s) {
     const int tid = sources[s]->contig_id(contig);
     if (tid < 0) continue;  // this sample has no reads on the contig
@@ -397,6 +401,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
       stats->filtered += ls.filtered;
       stats->depth_capped += ls.depth_capped;
     }
+    stage.load += clock.lap();
     std::vector<CandidateAllele> c;
     find_candidates(samples[s].reads, ref, 0, contig_length, start, end, opt.candidates, c);
     cands.insert(cands.end(), c.begin(), c.end());
@@ -410,7 +415,14 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   scoring.max_qual += kThirdPhred;
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
-  if (cands.empty()) return out;
+  stage.candidates += clock.lap();
+  auto report = [&] {
+    if (stats) stats->stage.add(stage);
+  };
+  if (cands.empty()) {
+    report();
+    return out;
+  }
 
   const double log_het_snv = std::log10(opt.heterozygosity);
   const double log_het_indel = std::log10(opt.indel_heterozygosity);
@@ -482,6 +494,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     // hap_buf has stopped growing: the windows' addresses are final now
     for (size_t j = 0; j < jobs.size(); ++j) jobs[j].hap = hap_buf.data() + hap_off[j];
     costs.resize(jobs.size());
+    stage.jobs += clock.lap();
     if (!jobs.empty()) {
       if (opt.device >= 0) {
         const HaplotypeBackendFn gpu = haplotype_backend();
@@ -492,10 +505,13 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
         haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
       }
     }
+    stage.costs += clock.lap();
     for (const WindowWork& ww : batch)
       genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, ploidy, opt, log_het_snv,
                       log_het_indel, out);
+    stage.genotype += clock.lap();
   }
+  report();
   return out;
 }
 

@@ -172,10 +172,19 @@ def test_gvcf_end_to_end(diploid: Sample, tmp_path: Path) -> None:
 @needs_engine
 def test_cli_call_happy_path(diploid: Sample, tmp_path: Path) -> None:
     out = tmp_path / "c.vcf.gz"
+    metrics = tmp_path / "c.json"
     proc = run_cli("call", "-f", diploid.ref, diploid.bam, "-o", out, "-t", "2",
-                   "-r", "chr1:1-30,000", "--min-mapq", "1")
+                   "-r", "chr1:1-30,000", "--min-mapq", "1", "--metrics", metrics)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert sorted(os.listdir(tmp_path)) == ["c.vcf.gz", "c.vcf.gz.tbi"]
+    assert sorted(os.listdir(tmp_path)) == ["c.json", "c.vcf.gz", "c.vcf.gz.tbi"]
+    m = json.loads(metrics.read_text())
+    assert m["pass"] + m["low_qual"] == len(list(records(out))) and m["device"] == "cpu"
+    assert m["reads"]["loaded"] > 0
+    # where the time went: every stage ran, and threads x wall bounds their sum
+    stages = m["stage_seconds"]
+    assert set(stages) == {"load", "candidates", "jobs", "costs", "genotype"}
+    assert all(v > 0 for v in stages.values()), stages
+    assert sum(stages.values()) <= 2 * m["wall_seconds"]
     hdr = str(pysam.VariantFile(str(out)).header)
     assert "##gmsaccelCommand=gmsaccel call -f" in hdr
     assert all(r.contig == "chr1" and r.pos <= 30_000 for r in records(out))
@@ -201,6 +210,7 @@ def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
     assert DEPTH * 0.7 < m["mean_depth"] < DEPTH * 1.3
     assert m["variants"]["SNV"] > 0 and m["titv"] is None or m["titv"] > 0
     assert m["het"] + m["hom"] > 0
+    assert m["align_stage_seconds"]["seed"] > 0 and m["call_stage_seconds"]["costs"] > 0
     assert pysam.VariantFile(str(outdir / "NA1.vcf.gz")).header.samples[0] == "NA1"
 
 
@@ -225,6 +235,13 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     Aligner(Index.build(ref)).align_fastq(write_fastq(d / "1.fq", r1), write_fastq(d / "2.fq", r2),
                                           bam, read_group=r"@RG\tID:s\tSM:s")
     return ref, bam
+
+
+def test_cli_call_metrics_directory_missing(small: tuple[Path, Path], tmp_path: Path) -> None:
+    ref, bam = small
+    metrics = tmp_path / "no" / "m.json"
+    proc = run_cli("call", "-f", ref, bam, "-o", tmp_path / "o.vcf.gz", "--metrics", metrics)
+    assert_clean_failure(proc, "call", str(metrics), "does not exist", outdir=tmp_path)
 
 
 def test_cli_call_missing_bam(small: tuple[Path, Path], tmp_path: Path) -> None:

@@ -620,6 +620,7 @@ class Caller:
         _require_engine()
         summary = VariantSummary()
         loads = {"loaded": 0, "filtered": 0, "depth_capped": 0}
+        stages: dict[str, float] = {}  # thread-seconds by stage, over all shards
         covered = ("", 0)  # end of the last record written: a deletion reaching into the next
         # shard hides that shard's reference blocks up to its end (no overlapping records)
         with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
@@ -627,6 +628,8 @@ class Caller:
             for res in self._results(bam_list, regions, gvcf):
                 for k in loads:
                     loads[k] += int(res.stats.get(k, 0))
+                for k, v in res.stats.get("stage_seconds", {}).items():
+                    stages[k] = stages.get(k, 0.0) + float(v)
                 contig = res.shard.contig
                 if contig != covered[0]:
                     covered = (contig, 0)
@@ -645,7 +648,8 @@ class Caller:
                 while block is not None:
                     covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
                     block = next(blocks, None)
-        return {**summary.as_dict(), "samples": samples, "reads": loads}
+        return {**summary.as_dict(), "samples": samples, "reads": loads,
+                "stage_seconds": stages}
 
     @staticmethod
     def _write_block(w: VcfWriter, contig: str, b: RefBlock, codes: np.ndarray | None,

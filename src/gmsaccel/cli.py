@@ -75,6 +75,18 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_dir(path: str | None) -> None:
+    """An output path whose directory is missing, or that is a directory, fails before the work
+    (None and '-' are no file)."""
+    if path is None or path == "-":
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise _core.InputError(f"{path}: directory {parent} does not exist")
+    if Path(path).is_dir():
+        raise _core.InputError(f"{path}: is a directory")
+
+
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import Aligner, in_memory_note, open_index
 
@@ -83,13 +95,7 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
     # Check where the results go before the work, not after it.
     for path in (args.output, args.metrics):
-        if path is None or path == "-":
-            continue
-        parent = Path(path).resolve().parent
-        if not parent.is_dir():
-            raise _core.InputError(f"{path}: directory {parent} does not exist")
-        if Path(path).is_dir():
-            raise _core.InputError(f"{path}: is a directory")
+        _check_output_dir(path)
     progress = Progress(args.quiet)
     try:
         stats = aligner.align_fastq(
@@ -137,13 +143,17 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.call import read_bed
 
     t0 = time.monotonic()
+    _check_output_dir(args.metrics)
     caller = _caller(args)
     region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
         else args.region
     stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
                              command_line=["gmsaccel", *argv])
+    wall = time.monotonic() - t0
     _warn_depth_cap(stats, args.max_depth)
-    _log(args, f"{_summary_line(stats)}; {time.monotonic() - t0:.2f} s wall")
+    _log(args, f"{_summary_line(stats)}; {wall:.2f} s wall")
+    if args.metrics:
+        _write_json(Path(args.metrics), {**stats, "device": caller.device, "wall_seconds": wall})
     return 0
 
 
@@ -221,6 +231,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "het_hom_ratio": vstats["het_hom_ratio"],
             "align_seconds": t1 - t0,
             "call_seconds": t2 - t1,
+            # thread-seconds by stage: where each half of the run's time went
+            "align_stage_seconds": astats["stage_seconds"],
+            "call_stage_seconds": vstats["stage_seconds"],
             "bam": str(bam),
             "vcf": str(vcf),
             "report": str(report) if report is not None else None,
@@ -360,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="call only in the regions of this BED file")
     pc.add_argument("--gvcf", action="store_true",
                     help="gVCF: reference blocks banded by GQ between variants (one BAM)")
+    pc.add_argument("--metrics", help="write call statistics as JSON to this file (variants, "
+                                      "reads, thread-seconds by stage)")
     caller_options(pc)
 
     pr = sub.add_parser(

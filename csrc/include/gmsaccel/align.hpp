@@ -1,6 +1,5 @@
 // Read alignment: seeds -> diagonal chains -> banded extension -> pairing -> MAPQ -> records.
 #pragma once
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "gmsaccel/index.hpp"
 #include "gmsaccel/scoring.hpp"
 #include "gmsaccel/simd.hpp"
+#include "gmsaccel/stage_clock.hpp"
 
 namespace gms {
 
@@ -83,20 +83,6 @@ struct AlignStats {
   }
 };
 
-// Seconds since construction or the previous lap().
-class StageClock {
- public:
-  StageClock() : t_(std::chrono::steady_clock::now()) {}
-  double lap() {
-    const auto now = std::chrono::steady_clock::now();
-    const double s = std::chrono::duration<double>(now - t_).count();
-    t_ = now;
-    return s;
-  }
-
- private:
-  std::chrono::steady_clock::time_point t_;
-};
 
 class Aligner {
  public:

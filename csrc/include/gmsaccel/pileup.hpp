@@ -28,10 +28,24 @@ struct ShardRead {
   std::vector<uint8_t> qual;       // phred; 0 = no evidence (low quality or mate overlap)
 };
 
+// Thread-seconds of calling by stage, summed over shards: where a call's time goes.
+struct CallStageSeconds {
+  double load = 0;        // BAM/CRAM decoding, read filters, overlapping mates
+  double candidates = 0;  // candidate alleles from the pileup
+  double jobs = 0;        // active windows, candidate haplotypes, read segments, cost jobs
+  double costs = 0;       // read-versus-haplotype costs (the pair-HMM kernel: CPU or GPU)
+  double genotype = 0;    // likelihoods, genotypes, records
+  void add(const CallStageSeconds& o) {
+    load += o.load; candidates += o.candidates; jobs += o.jobs; costs += o.costs;
+    genotype += o.genotype;
+  }
+};
+
 struct LoadStats {
   uint64_t loaded = 0;
   uint64_t filtered = 0;       // skipped by flags or MAPQ
   uint64_t depth_capped = 0;   // skipped by max_depth
+  CallStageSeconds stage;      // filled by call_region
 };
 
 struct ContigDesc {
