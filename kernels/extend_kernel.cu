@@ -15,16 +15,15 @@
 // each thread's traceback writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a
 // packed buffer through one atomicAdd, so only the ops actually produced cross PCIe.
 // Two slots of buffers and two streams let the host pack chunk c+1 and unpack chunk c-1 while
-// the GPU runs chunk c.
+// the GPU runs chunk c. Several workspaces per device let concurrent callers (the aligner's
+// worker threads) pack and launch at the same time on their own streams instead of queueing
+// behind one lock.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -182,25 +181,20 @@ struct Slot : SlotStreams {
   }
 };
 
-// Per-device cache of buffers, streams and events: allocation and pinning cost far more than a
-// typical batch's transfers, so they survive between calls (released by release_workspaces()).
-// Key -1 is the host emulation's.
+// A workspace: two buffer slots (see WorkspacePool).
 struct Workspace {
-  std::mutex mu;
   Slot slots[2];
   bool ready = false;
   bool smem_attr_set = false;
+  bool busy = false;
+  void release() {
+    for (Slot& s : slots) s.release();
+    ready = false;
+    smem_attr_set = false;
+  }
 };
 
-std::mutex g_ws_mu;
-std::map<int, std::unique_ptr<Workspace>> g_ws;
-
-Workspace& workspace(int key) {
-  std::lock_guard<std::mutex> lock(g_ws_mu);
-  auto& ws = g_ws[key];
-  if (!ws) ws = std::make_unique<Workspace>();
-  return *ws;
-}
+WorkspacePool<Workspace> g_pool;
 
 struct Chunk {
   size_t begin = 0, end = 0;  // range of the sorted order
@@ -351,20 +345,7 @@ std::vector<DeviceInfo> devices() {
   return list;
 }
 
-void release_workspaces() {
-  std::lock_guard<std::mutex> lock(g_ws_mu);
-  for (auto& [dev, ws] : g_ws) {
-    if (dev >= 0 && cudaSetDevice(dev) != cudaSuccess) {
-      cudaGetLastError();
-      continue;
-    }
-    std::lock_guard<std::mutex> wl(ws->mu);
-    for (Slot& s : ws->slots) s.release();
-    ws->ready = false;
-    ws->smem_attr_set = false;
-  }
-  g_ws.clear();
-}
+void release_workspaces() { g_pool.release_idle(); }
 
 // Sizes both slots for the largest chunk, releasing first what must grow so that old and new
 // allocations never coexist. Returns the dynamic shared memory the chunks need per block.
@@ -429,8 +410,8 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   }
   if (n_jobs > UINT32_MAX) throw std::invalid_argument("too many extension jobs in one batch");
   if (!emu) GMS_CUDA(cudaSetDevice(device_id));
-  Workspace& ws = workspace(emu ? -1 : device_id);
-  std::lock_guard<std::mutex> lock(ws.mu);
+  WorkspacePool<Workspace>::Lease lease(g_pool, emu ? -1 : device_id);
+  Workspace& ws = lease.ws();
   ensure_ready(ws, emu);
   // a call that threw part-way may have left copies in flight into the pinned buffers
   if (!emu) {
@@ -442,8 +423,8 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   // Similar jobs side by side: uniform warps, and each chunk starts with its widest band.
   const std::vector<uint32_t> order = sorted_order(jobs, n_jobs, &ExtendJob::qlen);
 
-  // Two slots share what is free now (plus what this workspace already holds), less a margin for
-  // the context and fragmentation.
+  // Each slot of each workspace may take an equal share of what is free now (plus what this
+  // workspace already holds), less a margin for the context and fragmentation.
   uint64_t budget = opt.memory_budget;
   if (budget == 0) {
     uint64_t usable = uint64_t{1} << 32;  // emulation: 4 GiB of host memory
@@ -453,7 +434,8 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       usable = static_cast<uint64_t>(static_cast<double>(free_b + held_bytes(ws)) * 0.85);
     }
     const uint64_t margin = uint64_t{256} << 20;
-    budget = usable > 4 * margin ? (usable - margin) / 2 : usable / 4;
+    const uint64_t share = 2 * kMaxWorkspaces;
+    budget = usable > 4 * margin ? (usable - margin) / share : usable / (2 * share);
   }
   size_t max_jobs = opt.chunk_jobs ? opt.chunk_jobs : kDefaultChunkJobs;
   std::vector<Chunk> chunks;

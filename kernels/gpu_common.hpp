@@ -6,9 +6,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -151,6 +155,78 @@ class PhaseTimer {
 
  private:
   std::chrono::steady_clock::time_point t_;
+};
+
+// Per device (key -1: the host emulation), up to kMaxWorkspaces workspaces of buffers, streams and
+// events, cached between calls (allocation and pinning cost more than a typical batch's
+// transfers). A call leases one for its duration, so concurrent callers (the aligner's and the
+// caller's worker threads) pack, copy and launch on their own streams at the same time; beyond
+// kMaxWorkspaces they wait. W needs `bool busy` and `void release()` (frees everything).
+constexpr size_t kMaxWorkspaces = 4;
+
+template <class W>
+class WorkspacePool {
+ public:
+  // Exclusive use of one of a device's workspaces for the lifetime of this object.
+  class Lease {
+   public:
+    Lease(WorkspacePool& pool, int key) : pool_(pool) {
+      std::unique_lock<std::mutex> lock(pool_.mu_);
+      auto& list = pool_.pools_[key];
+      for (;;) {
+        for (auto& w : list) {
+          if (!w->busy) {
+            ws_ = w.get();
+            break;
+          }
+        }
+        if (!ws_ && list.size() < kMaxWorkspaces) {
+          list.push_back(std::make_unique<W>());
+          ws_ = list.back().get();
+        }
+        if (ws_) break;
+        pool_.cv_.wait(lock);
+      }
+      ws_->busy = true;
+    }
+    ~Lease() {
+      {
+        std::lock_guard<std::mutex> lock(pool_.mu_);
+        ws_->busy = false;
+      }
+      pool_.cv_.notify_one();
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    W& ws() { return *ws_; }
+
+   private:
+    WorkspacePool& pool_;
+    W* ws_ = nullptr;
+  };
+
+  // Frees the idle workspaces of every device (those in use stay: their callers need them).
+  void release_idle() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [dev, list] : pools_) {
+      if (dev >= 0 && cudaSetDevice(dev) != cudaSuccess) {
+        cudaGetLastError();
+        continue;
+      }
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [](std::unique_ptr<W>& w) {
+                                  if (w->busy) return false;
+                                  w->release();
+                                  return true;
+                                }),
+                 list.end());
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int, std::vector<std::unique_ptr<W>>> pools_;
 };
 
 // A buffer slot's stream and its kernel-timing / completion events (none under emulation).

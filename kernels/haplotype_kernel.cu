@@ -20,12 +20,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,7 +36,6 @@ namespace {
 // ~1000 blocks of 128 threads: several waves on an H100, and 8 chunks per million jobs to overlap
 // packing with the kernels.
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
-constexpr size_t kMaxWorkspaces = 4;  // per device: concurrent callers beyond this wait
 
 constexpr size_t kWarp = 32;
 
@@ -141,54 +136,18 @@ struct Slot : SlotStreams {
   }
 };
 
-// Buffers, streams and events cached between calls (allocation and pinning cost more than a
-// typical batch's transfers). A workspace serves one call at a time.
+// A workspace: two buffer slots (see WorkspacePool).
 struct Workspace {
   Slot slots[2];
   bool ready = false;
   bool busy = false;
+  void release() {
+    for (Slot& s : slots) s.release();
+    ready = false;
+  }
 };
 
-std::mutex g_mu;
-std::condition_variable g_cv;
-std::map<int, std::vector<std::unique_ptr<Workspace>>> g_pools;  // key -1: the emulation's
-
-// Exclusive use of one of the device's workspaces for the lifetime of this object.
-class Lease {
- public:
-  explicit Lease(int key) {
-    std::unique_lock<std::mutex> lock(g_mu);
-    auto& pool = g_pools[key];
-    for (;;) {
-      for (auto& w : pool) {
-        if (!w->busy) {
-          ws_ = w.get();
-          break;
-        }
-      }
-      if (!ws_ && pool.size() < kMaxWorkspaces) {
-        pool.push_back(std::make_unique<Workspace>());
-        ws_ = pool.back().get();
-      }
-      if (ws_) break;
-      g_cv.wait(lock);
-    }
-    ws_->busy = true;
-  }
-  ~Lease() {
-    {
-      std::lock_guard<std::mutex> lock(g_mu);
-      ws_->busy = false;
-    }
-    g_cv.notify_one();
-  }
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  Workspace& ws() { return *ws_; }
-
- private:
-  Workspace* ws_ = nullptr;
-};
+WorkspacePool<Workspace> g_pool;
 
 struct Chunk {
   size_t begin = 0, end = 0;  // range of the sorted order
@@ -326,23 +285,7 @@ void validate(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc) {
 
 }  // namespace
 
-void release_haplotype_workspaces() {
-  std::lock_guard<std::mutex> lock(g_mu);
-  for (auto& [dev, pool] : g_pools) {
-    if (dev >= 0 && cudaSetDevice(dev) != cudaSuccess) {
-      cudaGetLastError();
-      continue;
-    }
-    // workspaces in use stay (their callers still need them)
-    pool.erase(std::remove_if(pool.begin(), pool.end(),
-                              [](std::unique_ptr<Workspace>& w) {
-                                if (w->busy) return false;
-                                for (Slot& s : w->slots) s.release();
-                                return true;
-                              }),
-               pool.end());
-  }
-}
+void release_haplotype_workspaces() { g_pool.release_idle(); }
 
 void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                           int32_t* costs, int device_id, const CudaHaplotypeOptions& opt,
@@ -366,7 +309,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
   PhaseTimer order_timer;
   const std::vector<uint32_t> order = sorted_order(jobs, n, &HaplotypeJob::len);
 
-  Lease lease(emu ? -1 : device_id);
+  WorkspacePool<Workspace>::Lease lease(g_pool, emu ? -1 : device_id);
   Workspace& ws = lease.ws();
   ensure_ready(ws, emu);
   // a call that threw part-way may have left copies in flight into the pinned buffers

@@ -249,6 +249,18 @@ def test_wide_band_batch_matches_cpu() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_callers_get_their_own_results(backend: str) -> None:
+    # more threads than workspaces per device: some lease at once, the others wait their turn
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [mixed_batch(60 + i, 120, max_qlen=120, max_band=65) for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda qtb: run(backend, *qtb, chunk_jobs=50), batches))
+    for g, (q, t, b) in zip(got, batches, strict=True):
+        assert_same(g, cpu(q, t, b))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_empty_batch(backend: str) -> None:
     got = run(backend, [], [], [])
     assert [x.size for x in got[:5]] == [0] * 5

@@ -115,6 +115,18 @@ def test_mixed_bands_sort_back_to_job_order() -> None:
         run("emulated", *jobs, scratch="shared")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_callers_get_their_own_results(backend: str) -> None:
+    # more threads than workspaces per device: some lease at once, the others wait their turn
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [random_jobs(70 + i, 300, max_len=120, max_band=33) for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda jobs: run(backend, *jobs, chunk_jobs=70), batches))
+    for g, jobs in zip(got, batches, strict=True):
+        assert_same(g, cpu(*jobs))
+
+
 def test_huge_band_range_sorts_back_to_job_order() -> None:
     # a band range over 65535 takes the comparison sort instead of the counting sort
     reads, quals, haps, bands = random_jobs(6, 80, max_len=30, max_band=40)
