@@ -1,13 +1,17 @@
-// Streaming alignment of FASTQ files: workers take batches in turn from the readers and hand their
-// records back in batch order to one sorted BAM writer.
+// Streaming alignment of FASTQ files: reader threads (one per file) decompress and parse ahead,
+// workers take batches in turn and hand their records back in batch order to one sorted BAM
+// writer.
 #include "gmsaccel/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <map>
-#include <stdexcept>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -29,24 +33,113 @@ struct Batch {
   ReadBatch r1, r2;
 };
 
+// Reads one FASTQ file ahead of the aligner on a thread of its own: batches of `first` reads, then
+// of `rest`, into a queue of at most kAhead. Errors (a bad record, a truncated file) travel
+// through the queue to the consumer. R1 and R2 each get one, so the two decompress side by side
+// and neither holds up the workers, which only pop.
+class FileReader {
+ public:
+  static constexpr size_t kAhead = 2;
+
+  FileReader(const std::string& path, size_t first, size_t rest)
+      : reader_(path, 1), first_(first), rest_(rest), thread_([this] { run(); }) {}
+  ~FileReader() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+
+  // The next batch (empty at the end of the file); rethrows the reader's error.
+  ReadBatch pop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [this] { return !queue_.empty() || error_ || done_; });
+    if (queue_.empty()) {
+      if (error_) std::rethrow_exception(error_);
+      return ReadBatch{};  // done: end of file
+    }
+    ReadBatch b = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return b;
+  }
+  const std::string& path() const { return reader_.path(); }
+  double read_seconds() const {  // after the reader is done
+    std::lock_guard<std::mutex> lk(mu_);
+    return seconds_;
+  }
+
+ private:
+  void run() {
+    size_t n = first_;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [this] { return stop_ || queue_.size() < kAhead; });
+        if (stop_) return;
+      }
+      ReadBatch b;
+      StageClock clock;
+      try {
+        reader_.read(b, n);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        error_ = std::current_exception();
+        cv_.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      seconds_ += clock.lap();
+      if (b.size() == 0) {
+        done_ = true;
+        cv_.notify_all();
+        return;
+      }
+      queue_.push_back(std::move(b));
+      cv_.notify_all();
+      n = rest_;
+    }
+  }
+
+  FastqReader reader_;
+  const size_t first_, rest_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ReadBatch> queue_;
+  std::exception_ptr error_;
+  bool done_ = false, stop_ = false;
+  double seconds_ = 0;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// Batches of reads or pairs, in file order. Pairing checks (equal counts, equal names) happen
+// here, as batches are taken.
 class PairedSource {
  public:
-  PairedSource(const std::string& p1, const std::string& p2, size_t batch)
-      : f1_(p1, 1), batch_(batch) {
-    if (!p2.empty()) f2_ = std::make_unique<FastqReader>(p2, 1);
+  PairedSource(const std::string& p1, const std::string& p2, size_t first, size_t rest)
+      : f1_(p1, first, rest) {
+    if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest);
   }
   bool paired() const { return f2_ != nullptr; }
 
-  // Fills b with up to n reads (pairs); false at the end of input.
-  bool next(Batch& b, size_t n) {
-    const size_t got = f1_.read(b.r1, n);
+  // Fills b with the next batch; false at the end of input.
+  bool next(Batch& b) {
+    b.r1 = f1_.pop();
+    const size_t got = b.r1.size();
     if (f2_) {
-      const size_t got2 = f2_->read(b.r2, n);
+      b.r2 = f2_->pop();
+      const size_t got2 = b.r2.size();
       if (got2 != got) {
         const bool r1_short = got < got2;
-        const FastqReader& s = r1_short ? f1_ : *f2_;
-        throw InputError(s.path() + ": ends after " + std::to_string(s.records_read()) +
-                         " records but its mate file " + (r1_short ? f2_->path() : f1_.path()) +
+        const ReadBatch& shorter = r1_short ? b.r1 : b.r2;
+        const uint64_t total = (r1_short ? seen1_ : seen2_) + shorter.size();
+        throw InputError((r1_short ? f1_.path() : f2_->path()) + ": ends after " +
+                         std::to_string(total) + " records but its mate file " +
+                         (r1_short ? f2_->path() : f1_.path()) +
                          " has more: R1 and R2 must hold the same reads in the same order");
       }
       for (size_t i = 0; i < got; ++i) {
@@ -58,19 +151,21 @@ class PairedSource {
                            std::to_string(b.r1.first_record + i) + " (" + b.r1.names[i] +
                            ") of " + f1_.path() + ": R1 and R2 must be in the same order");
       }
+      seen2_ += got2;
     } else {
       for (auto& nm : b.r1.names) nm = base_name(nm);
     }
+    seen1_ += got;
     b.id = next_id_++;
     return got > 0;
   }
-  size_t batch_size() const { return batch_; }
+  // Thread-seconds the readers spent decompressing and parsing.
+  double read_seconds() const { return f1_.read_seconds() + (f2_ ? f2_->read_seconds() : 0); }
 
  private:
-  FastqReader f1_;
-  std::unique_ptr<FastqReader> f2_;
-  size_t batch_;
-  uint64_t next_id_ = 0;
+  FileReader f1_;
+  std::unique_ptr<FileReader> f2_;
+  uint64_t next_id_ = 0, seen1_ = 0, seen2_ = 0;
 };
 
 }  // namespace
@@ -82,14 +177,15 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   const auto t0 = std::chrono::steady_clock::now();
   if (options.batch_reads == 0) throw std::invalid_argument("batch size must be at least 1");
   PipelineResult result;
-  PairedSource source(r1_path, r2_path, options.batch_reads);
+  // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
+  // the first batch has that many.
+  PairedSource source(r1_path, r2_path,
+                      static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
+                      options.batch_reads);
   BamWriter writer(out_path, header_text, options.writer);
 
-  // The insert-size model comes from a fixed number of leading pairs, whatever the batch size.
   Batch first;
-  StageClock read_clock;
-  bool have_first = source.next(first, static_cast<size_t>(aligner.options().insert_model_pairs));
-  result.stats.stage.read += read_clock.lap();
+  bool have_first = source.next(first);
   // Those pairs' single-end hits serve the model and then their own alignment.
   Aligner::PairHits first_hits;
   bool first_mapped = false;
@@ -120,11 +216,8 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
             if (!have_first) return;
             b = std::move(first);
             if (first_mapped) pre = &first_hits;
-          } else {
-            StageClock clock;
-            const bool more = source.next(b, options.batch_reads);
-            local.stage.read += clock.lap();
-            if (!more) return;
+          } else if (!source.next(b)) {
+            return;
           }
         } catch (...) {
           failure = std::current_exception();
@@ -178,6 +271,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   for (auto& t : pool) t.join();
   for (auto& kv : ready)
     for (bam1_t* r : kv.second) bam_destroy1(r);
+  result.stats.stage.read += source.read_seconds();
   if (failure) {
     writer.abort();
     std::rethrow_exception(failure);
