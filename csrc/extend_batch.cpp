@@ -14,10 +14,6 @@ namespace gms {
 namespace detail {
 
 namespace {
-// Keeps every score the recurrences produce well inside int16 (kNegInf is -16384).
-constexpr int32_t kMaxSimdParam = 2048;
-constexpr int64_t kMaxSimdScore = 16000;
-
 // Runs one job through the scalar definition, appending its CIGAR to `pool`.
 void scalar_job(const ExtendJob& job, const Scoring& sc, std::vector<uint8_t>& dirs,
                 std::vector<int32_t>& h, std::vector<int32_t>& e, std::vector<uint32_t>& ops,
@@ -34,18 +30,9 @@ void scalar_job(const ExtendJob& job, const Scoring& sc, std::vector<uint8_t>& d
 }
 }  // namespace
 
-bool simd_scoring_ok(const Scoring& sc) {
-  for (int32_t p : {sc.match, sc.mismatch, sc.gap_open, sc.gap_extend, sc.clip, sc.n_penalty}) {
-    if (p < 0 || p > kMaxSimdParam) return false;
-  }
-  return true;
-}
+bool simd_scoring_ok(const Scoring& sc) { return extend_scoring_fits_int16(sc); }
 
-bool simd_job_ok(const ExtendJob& job, const Scoring& sc) {
-  return job.qlen >= 1 && job.band >= 1 && job.qlen <= kMaxSimdScore &&
-         job.band <= kMaxSimdScore &&
-         static_cast<int64_t>(job.qlen) * sc.match <= kMaxSimdScore;
-}
+bool simd_job_ok(const ExtendJob& job, const Scoring& sc) { return extend_job_fits_int16(job, sc); }
 
 void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                           ExtendBatchOutput& out, int lanes, GroupKernel kernel) {

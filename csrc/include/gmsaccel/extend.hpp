@@ -42,6 +42,26 @@ struct ExtendResult {
   int32_t t_begin = 0, t_end = 0;  // aligned target bases [t_begin, t_end), window coordinates
 };
 
+// Whether every value the recurrences can produce for this job fits 16-bit lanes (the SIMD
+// kernels' int16 lanes, the GPU's 16x2 pairs): parameters in 0..2048, qlen and band at most 16000,
+// qlen * match at most 16000. Then scores stay within +-16000 of zero, kNegInf minus a gap within
+// -16384 - 4096, and a run of up to 8 cells beyond the band's edge within 32767 (16000 + 8 * 2048).
+constexpr int32_t kMaxInt16Param = 2048;
+constexpr int64_t kMaxInt16Score = 16000;
+GMS_HD bool extend_scoring_fits_int16(const Scoring& sc) {
+  const int32_t params[] = {sc.match, sc.mismatch, sc.gap_open, sc.gap_extend, sc.clip,
+                            sc.n_penalty};
+  for (int32_t p : params) {
+    if (p < 0 || p > kMaxInt16Param) return false;
+  }
+  return true;
+}
+GMS_HD bool extend_job_fits_int16(const ExtendJob& job, const Scoring& sc) {
+  return job.qlen >= 1 && job.band >= 1 && job.qlen <= kMaxInt16Score &&
+         job.band <= kMaxInt16Score &&
+         static_cast<int64_t>(job.qlen) * sc.match <= kMaxInt16Score;
+}
+
 // Scalar DP over one job. dirs receives qlen*band traceback bytes at dirs[(r*band + k) * stride]
 // (stride > 1 lets batched kernels share the traceback). h and ef are scratch rows of band+1
 // int32 each.
