@@ -52,7 +52,9 @@ ScratchMode parse_scratch(const std::string& s) {
   if (s == "shared") return ScratchMode::Shared;
   if (s == "global") return ScratchMode::Global;
   if (s == "tiles") return ScratchMode::Tiles;
-  throw py::value_error("scratch must be 'auto', 'tiles', 'shared' or 'global', got '" + s + "'");
+  if (s == "tiles32") return ScratchMode::Tiles32;
+  throw py::value_error("scratch must be 'auto', 'tiles', 'tiles32', 'shared' or 'global', got '" +
+                        s + "'");
 }
 
 // ---- entry points -----------------------------------------------------------------------------
@@ -401,7 +403,8 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("emulate_alloc_limit") = 0, py::arg("stats") = py::none(),
         "_core.extend_batch on a CUDA device: same arguments (device instead of level), same\n"
         "results. For tests and tuning: scratch places the DP state (auto = tiles: register\n"
-        "tiles with a strip edge in global memory; shared | global: the scalar rows there),\n"
+        "tiles with a strip edge in global memory, two jobs per thread in 16-bit lanes where\n"
+        "they fit; tiles32: one job per thread in 32 bits; shared | global: the scalar rows),\n"
         "chunk_jobs caps the jobs per kernel launch and memory_budget the device bytes per\n"
         "buffer slot (0 = automatic), and emulate=True runs the whole pipeline with the kernel's\n"
         "threads executed on the host (no GPU needed).");

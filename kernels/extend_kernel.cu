@@ -30,6 +30,7 @@
 
 #include "gmsaccel/extend.hpp"
 #include "gmsaccel/extend_tiled.hpp"
+#include "gmsaccel/extend_tiled_pair.hpp"
 #include "gpu_common.hpp"
 #include "gpu_extend.hpp"
 
@@ -46,15 +47,31 @@ struct DevJob {
   uint64_t slot_off;      // CIGAR slot: 2 * qlen + band ops
   uint64_t scr_off;       // global rows: first int32; tiles: first TileEdge (lane-interleaved)
   int32_t qlen, band;
-  int32_t stride;  // lanes of this job's warp = traceback stride
-  int32_t pad_;
+  int32_t stride;  // traceback stride: lanes of this job's warp (tile pairs: twice that)
+  int32_t flags;   // kDuplicate: tile pairs' second lane repeating the first job (no output)
 };
+constexpr int32_t kDuplicate = 1;
 
 struct JobOut {
   ExtendResult res;
   uint32_t n_ops;
   uint32_t off;  // first op in the chunk's packed buffer
 };
+
+// Appends job i's traced CIGAR (n_ops ops in its slot) to the packed buffer and records its
+// output.
+GMS_HD void publish(unsigned i, const ExtendResult& res, int32_t n_ops,
+                    const uint32_t* __restrict__ slot, uint32_t* __restrict__ packed,
+                    JobOut* __restrict__ out, uint32_t* __restrict__ counter) {
+#if defined(__CUDA_ARCH__)
+  const uint32_t off = atomicAdd(counter, static_cast<uint32_t>(n_ops));
+#else
+  const uint32_t off = *counter;  // the emulation runs jobs one at a time
+  *counter += static_cast<uint32_t>(n_ops);
+#endif
+  for (int32_t k = 0; k < n_ops; ++k) packed[off + k] = slot[k];
+  out[i] = JobOut{res, static_cast<uint32_t>(n_ops), off};
+}
 
 // One job: the body of the kernel's thread i, also run on the host by the emulation (tests).
 template <Layout kLayout>
@@ -81,14 +98,43 @@ GMS_HD void extend_one(unsigned i, const DevJob* __restrict__ jobs,
     res = extend_scalar(job, sc, my_dirs, stride, h_row, f_row);
     n_ops = extend_traceback(my_dirs, stride, d.band, res, slot);
   }
-#if defined(__CUDA_ARCH__)
-  const uint32_t off = atomicAdd(counter, static_cast<uint32_t>(n_ops));
-#else
-  const uint32_t off = *counter;  // the emulation runs jobs one at a time
-  *counter += static_cast<uint32_t>(n_ops);
-#endif
-  for (int32_t k = 0; k < n_ops; ++k) packed[off + k] = slot[k];
-  out[i] = JobOut{res, static_cast<uint32_t>(n_ops), off};
+  publish(i, res, n_ops, slot, packed, out, counter);
+}
+
+// Two jobs of one shape (jobs 2t and 2t + 1; the second may repeat the first, kDuplicate): the
+// body of the tile-pair kernel's thread t. Their directions go to lanes 2l and 2l + 1 of the
+// warp's traceback region (stride 2 * lanes), their shared edge record to lane l.
+GMS_HD void extend_pair_one(unsigned t, const DevJob* __restrict__ jobs,
+                            const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
+                            int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
+                            uint32_t* __restrict__ packed, JobOut* __restrict__ out,
+                            uint32_t* __restrict__ counter, const Scoring& sc) {
+  const DevJob da = jobs[2 * t], db = jobs[2 * t + 1];
+  const ExtendJob a{seq + da.q_off, seq + da.t_off, da.qlen, da.band};
+  const ExtendJob b{seq + db.q_off, seq + db.t_off, db.qlen, db.band};
+  const size_t stride = static_cast<size_t>(da.stride);
+  uint64_t* dirs_a = reinterpret_cast<uint64_t*>(dirs) + da.dir_off;
+  uint64_t* dirs_b = reinterpret_cast<uint64_t*>(dirs) + db.dir_off;
+  TileEdge* edge = reinterpret_cast<TileEdge*>(gscratch) + da.scr_off;
+  ExtendResult ra, rb;
+  extend_tiled_pair(a, b, sc, dirs_a, dirs_b, stride, edge, stride / 2, ra, rb);
+  uint32_t* slot_a = slots + da.slot_off;
+  publish(2 * t, ra, extend_tiled_traceback(dirs_a, stride, a.qlen, a.band, ra, slot_a), slot_a,
+          packed, out, counter);
+  if (db.flags & kDuplicate) return;
+  uint32_t* slot_b = slots + db.slot_off;
+  publish(2 * t + 1, rb, extend_tiled_traceback(dirs_b, stride, b.qlen, b.band, rb, slot_b),
+          slot_b, packed, out, counter);
+}
+
+__global__ void extend_pair_kernel(const DevJob* __restrict__ jobs, int n_units,
+                                   const uint8_t* __restrict__ seq, uint8_t* __restrict__ dirs,
+                                   int32_t* __restrict__ gscratch, uint32_t* __restrict__ slots,
+                                   uint32_t* __restrict__ packed, JobOut* __restrict__ out,
+                                   uint32_t* __restrict__ counter, Scoring sc) {
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= static_cast<unsigned>(n_units)) return;  // no barrier below: early exit is safe
+  extend_pair_one(t, jobs, seq, dirs, gscratch, slots, packed, out, counter, sc);
 }
 
 template <Layout kLayout>
@@ -196,8 +242,16 @@ struct Workspace {
 
 WorkspacePool<Workspace> g_pool;
 
+// A kernel thread's work: one job, or in tile-pair chunks two jobs of one shape (b == kNoJob:
+// the thread runs job a in both lanes and keeps one).
+constexpr uint32_t kNoJob = UINT32_MAX;
+struct Unit {
+  uint32_t a, b;
+};
+
 struct Chunk {
-  size_t begin = 0, end = 0;  // range of the sorted order
+  size_t begin = 0, end = 0;  // range of the units
+  size_t entries = 0;         // DevJob records: one per unit, two per tile-pair unit
   uint64_t seq_bytes = 0, dir_bytes = 0, slot_ops = 0, scratch_words = 0;
   int32_t max_band = 0;
   Layout layout = Layout::Tiles;
@@ -210,56 +264,94 @@ uint64_t ops_of(const ExtendJob& j) {
 uint64_t seq_of(const ExtendJob& j) {
   return 2 * static_cast<uint64_t>(j.qlen) + static_cast<uint64_t>(j.band) - 1;
 }
-// Traceback bytes of one job (warp-interleaved in both layouts).
+// Traceback bytes of one job (warp-interleaved in every layout).
 uint64_t dir_bytes_of(const ExtendJob& j, Layout layout) {
-  if (layout == Layout::Tiles) return 8 * tiled_dir_words(j.qlen, j.band);
+  if (layout == Layout::Tiles || layout == Layout::TilePairs) {
+    return 8 * tiled_dir_words(j.qlen, j.band);
+  }
   return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
 }
-// int32 scratch words of one job: tiles' strip edge (warp-interleaved), global rows (per job).
+// int32 scratch words of one unit: the tiles' strip edge (warp-interleaved; a pair's two jobs
+// share one record per row), global rows (per job).
 uint64_t scratch_words_of(const ExtendJob& j, Layout layout) {
-  if (layout == Layout::Tiles) return 2 * static_cast<uint64_t>(j.qlen);
+  if (layout == Layout::Tiles || layout == Layout::TilePairs) return 2 * static_cast<uint64_t>(j.qlen);
   if (layout == Layout::GlobalRows) return 2 * (static_cast<uint64_t>(j.band) + 1);
   return 0;
 }
 
 // Device bytes of a chunk (both CIGAR buffers, rows, per-job records included).
-uint64_t chunk_bytes(const Chunk& c, size_t n) {
+uint64_t chunk_bytes(const Chunk& c, size_t entries) {
   return c.seq_bytes + c.dir_bytes + 2 * 4 * c.slot_ops + 4 * c.scratch_words +
-         n * (sizeof(DevJob) + sizeof(JobOut));
+         entries * (sizeof(DevJob) + sizeof(JobOut));
 }
 
-// Splits the sorted jobs into launches that fit `budget` bytes of device memory each.
-std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t>& order,
-                               uint64_t budget, size_t max_jobs, ScratchMode mode) {
-  std::vector<Chunk> chunks;
-  size_t i = 0;
-  while (i < order.size()) {
+// The units of a batch in sorted job order: first the single jobs the 32-bit layouts take, then
+// (tiles, when the scores fit 16-bit lanes) the tile pairs: neighbours of one shape that both fit
+// extend_job_fits_int16 pair up; a fitting job without such a neighbour runs alone in a pair.
+// Returns the units and how many of them come first as singles.
+std::vector<Unit> make_units(const ExtendJob* jobs, const std::vector<uint32_t>& order,
+                             const Scoring& sc, ScratchMode mode, size_t& n_single) {
+  std::vector<Unit> single, pairs;
+  const bool pairing = (mode == ScratchMode::Auto || mode == ScratchMode::Tiles) &&
+                       extend_scoring_fits_int16(sc);
+  for (size_t i = 0; i < order.size();) {
+    const ExtendJob& j = jobs[order[i]];
+    if (!pairing || !extend_job_fits_int16(j, sc)) {
+      single.push_back(Unit{order[i++], kNoJob});
+      continue;
+    }
+    if (i + 1 < order.size()) {
+      const ExtendJob& k = jobs[order[i + 1]];
+      if (k.qlen == j.qlen && k.band == j.band && extend_job_fits_int16(k, sc)) {
+        pairs.push_back(Unit{order[i], order[i + 1]});
+        i += 2;
+        continue;
+      }
+    }
+    pairs.push_back(Unit{order[i++], kNoJob});
+  }
+  n_single = single.size();
+  single.insert(single.end(), pairs.begin(), pairs.end());
+  return single;
+}
+
+// Splits units [from, to) (one kind) into launches that fit `budget` bytes of device memory each.
+void plan_range(const ExtendJob* jobs, const std::vector<Unit>& units, size_t from, size_t to,
+                bool pairs, uint64_t budget, size_t max_entries, ScratchMode mode,
+                std::vector<Chunk>& chunks) {
+  size_t i = from;
+  while (i < to) {
     Chunk c;
     c.begin = i;
-    c.max_band = jobs[order[i]].band;  // sorted by band descending
+    c.max_band = jobs[units[i].a].band;  // sorted by band descending
     choose_launch(c, mode);
-    const bool tiles = c.layout == Layout::Tiles;
+    if (pairs) c.layout = Layout::TilePairs;
+    const bool tiled = c.layout == Layout::Tiles || c.layout == Layout::TilePairs;
+    const size_t per_unit = pairs ? 2 : 1;
     WarpRegions dir_regions, edge_regions;
     size_t n = 0;
-    for (; i < order.size() && n < max_jobs; ++i, ++n) {
-      const ExtendJob& j = jobs[order[i]];
-      const size_t lane = n % kWarp;
+    for (; i < to && (n + 1) * per_unit <= std::max(max_entries, per_unit); ++i, ++n) {
+      const Unit& u = units[i];
+      const ExtendJob& j = jobs[u.a];
       // the launch is sized by its first job's band (shared rows, block size)
       if (j.band > c.max_band) throw std::logic_error("plan_chunks: jobs not sorted by band");
-      const uint64_t dir_need = dir_bytes_of(j, c.layout);
+      const size_t lane = n % kWarp;
+      const bool second = pairs && u.b != kNoJob;
+      // a pair's lanes share the shape: two lanes' traceback words per unit lane
+      const uint64_t dir_need = dir_bytes_of(j, c.layout) * per_unit;
       const uint64_t scr_need = scratch_words_of(j, c.layout);
       Chunk t = c;
-      // the open warp is charged for lanes 0..lane; the final layout uses the same sizes
       t.dir_bytes = dir_regions.with(lane, dir_need, kWarp);
-      t.seq_bytes += seq_of(j);
-      t.slot_ops += ops_of(j);
-      t.scratch_words = tiles ? edge_regions.with(lane, scr_need, kWarp)
+      t.seq_bytes += seq_of(j) + (second ? seq_of(jobs[u.b]) : 0);
+      t.slot_ops += ops_of(j) + (second ? ops_of(jobs[u.b]) : 0);
+      t.scratch_words = tiled ? edge_regions.with(lane, scr_need, kWarp)
                               : t.scratch_words + scr_need;
-      if (n > 0 && (chunk_bytes(t, n + 1) > budget || t.slot_ops > kMaxChunkOps)) break;
-      if (n == 0 && (chunk_bytes(t, 1) > budget || t.slot_ops > kMaxChunkOps)) {
-        throw std::runtime_error("extension job " + std::to_string(order[i]) + " (qlen " +
+      const size_t entries = (n + 1) * per_unit;
+      if (n > 0 && (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps)) break;
+      if (n == 0 && (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps)) {
+        throw std::runtime_error("extension job " + std::to_string(u.a) + " (qlen " +
                                  std::to_string(j.qlen) + ", band " + std::to_string(j.band) +
-                                 ") needs " + std::to_string(chunk_bytes(t, 1)) +
+                                 ") needs " + std::to_string(chunk_bytes(t, entries)) +
                                  " bytes of GPU memory; " + std::to_string(budget) +
                                  " are available");
       }
@@ -268,11 +360,21 @@ std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<uint32_t
       c.slot_ops = t.slot_ops;
       c.scratch_words = t.scratch_words;
       dir_regions.commit(lane, dir_need, kWarp);
-      if (tiles) edge_regions.commit(lane, scr_need, kWarp);
+      if (tiled) edge_regions.commit(lane, scr_need, kWarp);
     }
     c.end = i;
+    c.entries = n * per_unit;
     chunks.push_back(c);
   }
+}
+
+// Launches for every unit: the singles first, then the tile pairs.
+std::vector<Chunk> plan_chunks(const ExtendJob* jobs, const std::vector<Unit>& units,
+                               size_t n_single, uint64_t budget, size_t max_entries,
+                               ScratchMode mode) {
+  std::vector<Chunk> chunks;
+  plan_range(jobs, units, 0, n_single, false, budget, max_entries, mode, chunks);
+  plan_range(jobs, units, n_single, units.size(), true, budget, max_entries, mode, chunks);
   return chunks;
 }
 
@@ -306,9 +408,15 @@ void emulate_launch(Slot& s, unsigned blocks, int threads, int n, const Scoring&
     for (int t = 0; t < threads; ++t) {
       const unsigned i = b * static_cast<unsigned>(threads) + static_cast<unsigned>(t);
       if (i >= static_cast<unsigned>(n)) continue;
-      extend_one<kLayout>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
-                          s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc,
-                          kShared ? smem.data() + static_cast<size_t>(t) * smem_stride : nullptr);
+      if constexpr (kLayout == Layout::TilePairs) {
+        extend_pair_one(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+                        s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc);
+      } else {
+        extend_one<kLayout>(i, s.d_jobs.ptr, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr,
+                            s.d_slots.ptr, s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc,
+                            kShared ? smem.data() + static_cast<size_t>(t) * smem_stride
+                                    : nullptr);
+      }
     }
   }
 }
@@ -355,7 +463,7 @@ static size_t reserve_for_chunks(Workspace& ws, const std::vector<Chunk>& chunks
   uint64_t mseq = 0, mdir = 0, mops = 0, mscr = 0;
   size_t need_smem = 0;
   for (const Chunk& c : chunks) {
-    mj = std::max(mj, c.end - c.begin);
+    mj = std::max(mj, c.entries);
     mseq = std::max(mseq, c.seq_bytes);
     mdir = std::max(mdir, c.dir_bytes);
     mops = std::max(mops, c.slot_ops);
@@ -422,6 +530,8 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
 
   // Similar jobs side by side: uniform warps, and each chunk starts with its widest band.
   const std::vector<uint32_t> order = sorted_order(jobs, n_jobs, &ExtendJob::qlen);
+  size_t n_single = 0;
+  const std::vector<Unit> units = make_units(jobs, order, sc, opt.scratch, n_single);
 
   // Each slot of each workspace may take an equal share of what is free now (plus what this
   // workspace already holds), less a margin for the context and fragmentation.
@@ -446,16 +556,19 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   }
   // Out of memory (another process, another workspace): halve the chunks and try again.
   for (;;) {
-    chunks = plan_chunks(jobs, order, budget, max_jobs, opt.scratch);
+    chunks = plan_chunks(jobs, units, n_single, budget, max_jobs, opt.scratch);
     try {
       need_smem = reserve_for_chunks(ws, chunks, emu, opt.emulate_alloc_limit);
       break;
     } catch (const CudaOutOfMemory&) {
       for (Slot& s : ws.slots) release_slot_buffers(s);
-      size_t largest = 0;
-      for (const Chunk& c : chunks) largest = std::max(largest, c.end - c.begin);
-      if (largest <= 1) throw;
-      max_jobs = largest / 2;
+      size_t largest = 0, largest_units = 0;
+      for (const Chunk& c : chunks) {
+        largest = std::max(largest, c.entries);
+        largest_units = std::max(largest_units, c.end - c.begin);
+      }
+      if (largest_units <= 1) throw;  // a single unit per launch does not fit
+      max_jobs = std::max<size_t>(largest / 2, 1);
       budget = std::max<uint64_t>(budget / 2, 1);
       ++oom_retries;
     }
@@ -485,53 +598,71 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   auto launch = [&](size_t ci) {
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
-    const size_t n = c.end - c.begin;
+    const size_t n = c.end - c.begin;  // units
     PhaseTimer pack_timer;
     // Pack: per-warp interleaved traceback (and, for tiles, strip-edge) regions, sequences back
-    // to back.
-    const bool tiles = c.layout == Layout::Tiles;
+    // to back. Tile pairs: unit l of a warp has traceback lanes 2l and 2l + 1 (stride twice the
+    // warp's units) and edge lane l.
+    const bool pairs = c.layout == Layout::TilePairs;
+    const bool tiled = pairs || c.layout == Layout::Tiles;
+    const size_t per_unit = pairs ? 2 : 1;
     uint64_t seq_off = 0, dir_base = 0, slot_off = 0, scr_off = 0;
+    auto place = [&](DevJob& d, const ExtendJob& j, uint64_t dir_lane, size_t stride) {
+      const size_t ql = static_cast<size_t>(j.qlen), tl = ql + static_cast<size_t>(j.band) - 1;
+      std::memcpy(s.h_seq.ptr + seq_off, j.query, ql);
+      std::memcpy(s.h_seq.ptr + seq_off + ql, j.target, tl);
+      d.q_off = seq_off;
+      d.t_off = seq_off + ql;
+      seq_off += ql + tl;
+      // tiles count in 64-bit words and 8-byte edge records, rows in bytes and int32 words
+      d.dir_off = tiled ? dir_base / 8 + dir_lane : dir_base + dir_lane;
+      d.slot_off = slot_off;
+      slot_off += ops_of(j);
+      d.qlen = j.qlen;
+      d.band = j.band;
+      d.stride = static_cast<int32_t>(stride);
+      d.flags = 0;
+    };
     for (size_t w = 0; w < n; w += kWarp) {
       const size_t lanes = std::min<size_t>(kWarp, n - w);
       uint64_t dir_max = 0, edge_max = 0;
       for (size_t l = 0; l < lanes; ++l) {
-        const ExtendJob& j = jobs[order[c.begin + w + l]];
-        dir_max = std::max(dir_max, dir_bytes_of(j, c.layout));
+        const ExtendJob& j = jobs[units[c.begin + w + l].a];
+        dir_max = std::max(dir_max, dir_bytes_of(j, c.layout) * per_unit);
         edge_max = std::max(edge_max, scratch_words_of(j, c.layout));
       }
       for (size_t l = 0; l < lanes; ++l) {
-        const ExtendJob& j = jobs[order[c.begin + w + l]];
-        DevJob& d = s.h_jobs.ptr[w + l];
-        const size_t ql = static_cast<size_t>(j.qlen), tl = ql + static_cast<size_t>(j.band) - 1;
-        std::memcpy(s.h_seq.ptr + seq_off, j.query, ql);
-        std::memcpy(s.h_seq.ptr + seq_off + ql, j.target, tl);
-        d.q_off = seq_off;
-        d.t_off = seq_off + ql;
-        seq_off += ql + tl;
-        // tiles count in 64-bit words and 8-byte edge records, rows in bytes and int32 words
-        d.dir_off = tiles ? dir_base / 8 + l : dir_base + l;
-        d.slot_off = slot_off;
-        slot_off += ops_of(j);
-        if (tiles) {
-          d.scr_off = scr_off / 2 + l;
-        } else {
-          d.scr_off = scr_off;
-          scr_off += scratch_words_of(j, c.layout);
+        const Unit& u = units[c.begin + w + l];
+        DevJob* d = s.h_jobs.ptr + (w + l) * per_unit;
+        const ExtendJob& a = jobs[u.a];
+        place(d[0], a, pairs ? 2 * l : l, lanes * per_unit);
+        if (pairs) {
+          if (u.b != kNoJob) {
+            place(d[1], jobs[u.b], 2 * l + 1, 2 * lanes);
+          } else {  // lane 1 repeats job a: its own traceback lane, no output
+            d[1] = d[0];
+            d[1].dir_off += 1;
+            d[1].flags = kDuplicate;
+          }
         }
-        d.qlen = j.qlen;
-        d.band = j.band;
-        d.stride = static_cast<int32_t>(lanes);
-        d.pad_ = 0;
+        if (tiled) {
+          d[0].scr_off = scr_off / 2 + l;
+          if (pairs) d[1].scr_off = d[0].scr_off;
+        } else {
+          d[0].scr_off = scr_off;
+          scr_off += scratch_words_of(a, c.layout);
+        }
       }
       dir_base += dir_max * lanes;
-      if (tiles) scr_off += edge_max * lanes;
+      if (tiled) scr_off += edge_max * lanes;
     }
     if (dir_base != c.dir_bytes || seq_off != c.seq_bytes || slot_off != c.slot_ops ||
         scr_off != c.scratch_words) {
       throw std::logic_error("extend_batch_cuda: chunk layout disagrees with its plan");
     }
     pack_timer.lap(&st.host.pack_s);
-    copy(s.d_jobs.ptr, s.h_jobs.ptr, n * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
+    copy(s.d_jobs.ptr, s.h_jobs.ptr, c.entries * sizeof(DevJob), cudaMemcpyHostToDevice,
+         s.stream);
     copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
     const int threads = c.threads;
     const unsigned blocks = static_cast<unsigned>((n + threads - 1) / threads);
@@ -550,6 +681,9 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
         case Layout::GlobalRows:
           emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
           break;
+        case Layout::TilePairs:
+          emulate_launch<Layout::TilePairs>(s, blocks, threads, ni, sc, stride_words);
+          break;
       }
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -559,16 +693,23 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       const size_t smem = c.layout == Layout::SharedRows
                               ? static_cast<size_t>(threads) * stride_words * sizeof(int32_t)
                               : 0;
-      auto kernel = c.layout == Layout::Tiles        ? extend_kernel<Layout::Tiles>
-                    : c.layout == Layout::SharedRows ? extend_kernel<Layout::SharedRows>
-                                                     : extend_kernel<Layout::GlobalRows>;
-      kernel<<<blocks, threads, smem, s.stream>>>(
-          s.d_jobs.ptr, ni, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr, s.d_slots.ptr,
-          s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
+      if (pairs) {
+        extend_pair_kernel<<<blocks, threads, 0, s.stream>>>(
+            s.d_jobs.ptr, ni, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr, s.d_slots.ptr,
+            s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc);
+      } else {
+        auto kernel = c.layout == Layout::Tiles        ? extend_kernel<Layout::Tiles>
+                      : c.layout == Layout::SharedRows ? extend_kernel<Layout::SharedRows>
+                                                       : extend_kernel<Layout::GlobalRows>;
+        kernel<<<blocks, threads, smem, s.stream>>>(
+            s.d_jobs.ptr, ni, s.d_seq.ptr, s.d_dirs.ptr, s.d_scratch.ptr, s.d_slots.ptr,
+            s.d_packed.ptr, s.d_out.ptr, s.d_counter.ptr, sc, stride_words);
+      }
       GMS_CUDA(cudaGetLastError());
       GMS_CUDA(cudaEventRecord(s.k_stop, s.stream));
     }
-    copy(s.h_out.ptr, s.d_out.ptr, n * sizeof(JobOut), cudaMemcpyDeviceToHost, s.stream);
+    copy(s.h_out.ptr, s.d_out.ptr, c.entries * sizeof(JobOut), cudaMemcpyDeviceToHost,
+         s.stream);
     copy(s.h_counter.ptr, s.d_counter.ptr, sizeof(uint32_t), cudaMemcpyDeviceToHost, s.stream);
     if (!emu) GMS_CUDA(cudaEventRecord(s.done, s.stream));
     st.threads_per_block = threads;
@@ -578,7 +719,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   auto harvest = [&](size_t ci) {
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
-    const size_t n = c.end - c.begin;
+    const size_t per_unit = c.layout == Layout::TilePairs ? 2 : 1;
     if (emu) {
       st.kernel_seconds += s.emu_kernel_s;
     } else {
@@ -596,9 +737,11 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
          s.stream);
     if (!emu && total) GMS_CUDA(cudaStreamSynchronize(s.stream));
     PhaseTimer unpack_timer;
-    for (size_t p = 0; p < n; ++p) {
+    for (size_t p = 0; p < c.entries; ++p) {
+      const Unit& u = units[c.begin + p / per_unit];
+      const uint32_t id = p % per_unit == 0 ? u.a : u.b;
+      if (id == kNoJob) continue;  // a pair's repeated lane
       const JobOut& o = s.h_out.ptr[p];
-      const uint32_t id = order[c.begin + p];
       out.results[id] = o.res;
       pool_begin[id] = base + o.off;
       pool_len[id] = o.n_ops;

@@ -50,11 +50,18 @@ inline size_t smem_stride_words(int32_t max_band) {
   return (2 * (static_cast<size_t>(max_band) + 1)) | 1;
 }
 
-// A launch's DP-state layout (see ScratchMode).
-enum class Layout { Tiles, SharedRows, GlobalRows };
+// A launch's DP-state layout (see ScratchMode). TilePairs: tiles with two jobs per thread in
+// 16-bit lanes (extension only).
+enum class Layout { Tiles, SharedRows, GlobalRows, TilePairs };
 
 inline const char* layout_name(Layout l) {
-  return l == Layout::Tiles ? "tiles" : l == Layout::SharedRows ? "shared rows" : "global rows";
+  switch (l) {
+    case Layout::Tiles: return "tiles";
+    case Layout::SharedRows: return "shared rows";
+    case Layout::GlobalRows: return "global rows";
+    case Layout::TilePairs: return "tile pairs";
+  }
+  return "?";
 }
 
 // Picks the layout and block size for a chunk (any type with max_band, layout and threads) whose
@@ -62,7 +69,7 @@ inline const char* layout_name(Layout l) {
 template <class Chunk>
 void choose_launch(Chunk& c, ScratchMode mode) {
   c.threads = 128;
-  if (mode == ScratchMode::Auto || mode == ScratchMode::Tiles) {
+  if (mode == ScratchMode::Auto || mode == ScratchMode::Tiles || mode == ScratchMode::Tiles32) {
     c.layout = Layout::Tiles;
     return;
   }

@@ -23,8 +23,11 @@ int device_count();
 std::vector<DeviceInfo> devices();
 
 // Where each thread keeps its DP state: register tiles with a strip edge in global memory
-// (extend_tiled.hpp; Auto), or the scalar definition's two rows in shared or global memory.
-enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2, Tiles = 3 };
+// (Auto, Tiles: two jobs per thread in 16-bit lanes where they fit, extend_tiled_pair.hpp, and
+// one in 32 bits otherwise, extend_tiled.hpp; Tiles32: always one in 32 bits), or the scalar
+// definition's two rows in shared or global memory. The haplotype kernel has no pair form: its
+// Tiles and Tiles32 are the same.
+enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2, Tiles = 3, Tiles32 = 4 };
 
 struct CudaExtendOptions {
   ScratchMode scratch = ScratchMode::Auto;
@@ -50,7 +53,7 @@ struct CudaExtendStats {
   double kernel_seconds = 0;  // sum of the extension kernels' cudaEvent times
   size_t chunks = 0;
   int threads_per_block = 0;  // of the last launch
-  const char* layout = "";      // of the last launch: "tiles", "shared rows" or "global rows"
+  const char* layout = "";  // of the last launch: "tile pairs", "tiles", "shared rows", "global rows"
   size_t oom_retries = 0;       // times the chunks were halved after running out of memory
 };
 

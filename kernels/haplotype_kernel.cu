@@ -431,6 +431,8 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
         case Layout::GlobalRows:
           emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
           break;
+        case Layout::TilePairs:  // extension only: never planned here
+          throw std::logic_error("haplotype_costs_cuda: no tile-pair layout");
       }
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

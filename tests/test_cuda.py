@@ -21,7 +21,9 @@ HAS_GPU = _cuda.device_count() > 0
 gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
 N, OFF = 4, 5
 BACKENDS = [pytest.param("gpu", marks=gpu), "emulated"]
-LAYOUTS = ["tiles", "shared", "global"]  # scratch= values; auto is tiles
+LAYOUTS = ["tiles", "tiles32", "shared", "global"]  # scratch= values; auto is tiles
+LAYOUT_NAMES = {"tiles": "tile pairs", "tiles32": "tiles", "shared": "shared rows",
+                "global": "global rows"}  # of the last launch
 
 
 def cpu(queries, targets, bands, **scores):
@@ -115,15 +117,14 @@ def test_scratch_and_chunking(backend: str, scratch: str, chunk_jobs: int) -> No
     stats: dict = {}
     got = run(backend, q, t, b, scratch=scratch, chunk_jobs=chunk_jobs, stats=stats)
     assert_same(got, cpu(q, t, b))
-    assert stats["layout"] == {"tiles": "tiles", "shared": "shared rows",
-                               "global": "global rows"}[scratch]
+    assert stats["layout"] == LAYOUT_NAMES[scratch]
 
 
 def test_tiles_are_the_default_layout() -> None:
     q, t, b = mixed_batch(11, 50)
     stats: dict = {}
     assert_same(_cuda.extend_batch(q, t, b, emulate=True, stats=stats), cpu(q, t, b))
-    assert stats["layout"] == "tiles"
+    assert stats["layout"] == "tile pairs"
 
 
 @st.composite
@@ -150,10 +151,53 @@ def strip_shaped_batches(draw: st.DrawFn):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batch=strip_shaped_batches())
-def test_tiles_match_scalar_on_strip_edge_shapes(batch) -> None:
+@given(batch=strip_shaped_batches(), scratch=st.sampled_from(["tiles", "tiles32"]))
+def test_tiles_match_scalar_on_strip_edge_shapes(batch, scratch: str) -> None:
     q, t, b = batch
-    assert_same(_cuda.extend_batch(q, t, b, emulate=True, scratch="tiles"), cpu(q, t, b))
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True, scratch=scratch), cpu(q, t, b))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 90),
+       shapes=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1,
+                       max_size=4))
+def test_tile_pairs_match_scalar(seed: int, n: int, shapes: list[tuple[int, int]]) -> None:
+    # few shapes among many jobs: most pair up, some shapes have an odd count (a lone job in a
+    # pair), and neighbours of another shape never share a pair
+    rng = np.random.default_rng(seed)
+    q, t, b = [], [], []
+    for _ in range(n):
+        qlen, band = shapes[int(rng.integers(0, len(shapes)))]
+        target = rng.integers(0, 6 if rng.random() < 0.3 else 4, qlen + band - 1).astype(np.uint8)
+        start = int(rng.integers(0, band))
+        query = target[start : start + qlen].copy()
+        query = np.concatenate([query, rng.integers(0, 4, qlen - query.size)]).astype(np.uint8)
+        hits = rng.random(qlen) < 0.15
+        query[hits] = rng.integers(0, 6, int(hits.sum()))
+        q.append(query)
+        t.append(target)
+        b.append(band)
+    stats: dict = {}
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True, stats=stats), cpu(q, t, b))
+    assert stats["layout"] == "tile pairs"
+
+
+def test_tile_pairs_beside_jobs_too_long_for_16_bits() -> None:
+    # reads over 16000 bases (qlen * match > 16000) run in 32-bit tiles, the rest in pairs
+    q, t, b = mixed_batch(13, 40, max_qlen=60, max_band=20)
+    rng = np.random.default_rng(13)
+    for qlen in (16_001, 16_050):
+        target = rng.integers(0, 4, qlen + 4, dtype=np.uint8)
+        q.append(target[2 : 2 + qlen].copy())
+        t.append(target)
+        b.append(5)
+    assert_same(_cuda.extend_batch(q, t, b, emulate=True), cpu(q, t, b))
+    scores = {"match": 3000, "mismatch": 4, "gap_open": 6, "gap_extend": 1, "clip": 5,
+              "n_penalty": 1}  # a parameter over 2048: no 16-bit lanes for any job
+    stats: dict = {}
+    got = _cuda.extend_batch(q[:40], t[:40], b[:40], emulate=True, stats=stats, **scores)
+    assert_same(got, cpu(q[:40], t[:40], b[:40], **scores))
+    assert stats["layout"] == "tiles"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -316,4 +360,4 @@ def test_time_extend_reports_rates() -> None:
     assert r["cells"] == 2_000 * 150 * 33
     assert 0 < r["kernel_s"] <= r["end_to_end_s"]
     assert r["gcups_kernel"] >= r["gcups_end_to_end"] > 0
-    assert r["layout"] == "tiles" and r["chunks"] == 1
+    assert r["layout"] == "tile pairs" and r["chunks"] == 1

@@ -67,13 +67,13 @@ def random_jobs(seed: int, n: int, max_len: int = 200, max_band: int = 65):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("scratch", ["auto", "tiles", "shared", "global"])
+@pytest.mark.parametrize("scratch", ["auto", "tiles", "tiles32", "shared", "global"])
 def test_random_jobs_equal_cpu(backend: str, scratch: str) -> None:
     jobs = random_jobs(1, 1500)
     stats: dict = {}
     assert_same(run(backend, *jobs, scratch=scratch, stats=stats), cpu(*jobs))
-    assert stats["layout"] == {"auto": "tiles", "tiles": "tiles", "shared": "shared rows",
-                               "global": "global rows"}[scratch]
+    assert stats["layout"] == {"auto": "tiles", "tiles": "tiles", "tiles32": "tiles",
+                               "shared": "shared rows", "global": "global rows"}[scratch]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
