@@ -671,20 +671,9 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     if (emu) {
       *s.d_counter.ptr = 0;
       const auto t0 = std::chrono::steady_clock::now();
-      switch (c.layout) {
-        case Layout::Tiles:
-          emulate_launch<Layout::Tiles>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::SharedRows:
-          emulate_launch<Layout::SharedRows>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::GlobalRows:
-          emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::TilePairs:
-          emulate_launch<Layout::TilePairs>(s, blocks, threads, ni, sc, stride_words);
-          break;
-      }
+      with_layout(c.layout, [&](auto layout) {
+        emulate_launch<decltype(layout)::value>(s, blocks, threads, ni, sc, stride_words);
+      });
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gpu_extend.hpp"  // ScratchMode
@@ -62,6 +63,18 @@ inline const char* layout_name(Layout l) {
     case Layout::TilePairs: return "tile pairs";
   }
   return "?";
+}
+
+// Calls f(std::integral_constant<Layout, L>{}) for layout l: run-time layout to template argument
+// (the emulation's launches).
+template <class F>
+void with_layout(Layout l, F&& f) {
+  switch (l) {
+    case Layout::Tiles: f(std::integral_constant<Layout, Layout::Tiles>{}); return;
+    case Layout::SharedRows: f(std::integral_constant<Layout, Layout::SharedRows>{}); return;
+    case Layout::GlobalRows: f(std::integral_constant<Layout, Layout::GlobalRows>{}); return;
+    case Layout::TilePairs: f(std::integral_constant<Layout, Layout::TilePairs>{}); return;
+  }
 }
 
 // Picks the layout and block size for a chunk (any type with max_band, layout and threads) whose

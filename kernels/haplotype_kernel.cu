@@ -421,19 +421,14 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     const int ni = static_cast<int>(cn);
     if (emu) {
       const auto t0 = std::chrono::steady_clock::now();
-      switch (c.layout) {
-        case Layout::Tiles:
-          emulate_launch<Layout::Tiles>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::SharedRows:
-          emulate_launch<Layout::SharedRows>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::GlobalRows:
-          emulate_launch<Layout::GlobalRows>(s, blocks, threads, ni, sc, stride_words);
-          break;
-        case Layout::TilePairs:  // extension only: never planned here
+      with_layout(c.layout, [&](auto layout) {
+        constexpr Layout kLayout = decltype(layout)::value;
+        if constexpr (kLayout == Layout::TilePairs) {  // extension only: never planned here
           throw std::logic_error("haplotype_costs_cuda: no tile-pair layout");
-      }
+        } else {
+          emulate_launch<kLayout>(s, blocks, threads, ni, sc, stride_words);
+        }
+      });
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {

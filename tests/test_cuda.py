@@ -127,6 +127,18 @@ def test_tiles_are_the_default_layout() -> None:
     assert stats["layout"] == "tile pairs"
 
 
+def read_like_job(rng: np.random.Generator, qlen: int, band: int):
+    """A query drawn from its target window (15% of bases changed, some targets with N and
+    off-contig codes): alignments with gaps and clips, across the band."""
+    target = rng.integers(0, 6 if rng.random() < 0.3 else 4, qlen + band - 1).astype(np.uint8)
+    start = int(rng.integers(0, band))
+    query = target[start : start + qlen].copy()
+    query = np.concatenate([query, rng.integers(0, 4, qlen - query.size)]).astype(np.uint8)
+    hits = rng.random(qlen) < 0.15
+    query[hits] = rng.integers(0, 6, int(hits.sum()))
+    return query, target
+
+
 @st.composite
 def strip_shaped_batches(draw: st.DrawFn):
     """Jobs whose shapes stress the tiled layout's strip geometry: bands and lengths around the
@@ -138,12 +150,7 @@ def strip_shaped_batches(draw: st.DrawFn):
     queries, targets, bands = [], [], []
     for _ in range(n):
         qlen, band = draw(shape), draw(shape)
-        target = rng.integers(0, 6 if rng.random() < 0.3 else 4, qlen + band - 1).astype(np.uint8)
-        start = int(rng.integers(0, band))
-        query = target[start : start + qlen].copy()
-        query = np.concatenate([query, rng.integers(0, 4, qlen - query.size)]).astype(np.uint8)
-        hits = rng.random(qlen) < 0.15
-        query[hits] = rng.integers(0, 6, int(hits.sum()))
+        query, target = read_like_job(rng, qlen, band)
         queries.append(query)
         targets.append(target)
         bands.append(band)
@@ -168,12 +175,7 @@ def test_tile_pairs_match_scalar(seed: int, n: int, shapes: list[tuple[int, int]
     q, t, b = [], [], []
     for _ in range(n):
         qlen, band = shapes[int(rng.integers(0, len(shapes)))]
-        target = rng.integers(0, 6 if rng.random() < 0.3 else 4, qlen + band - 1).astype(np.uint8)
-        start = int(rng.integers(0, band))
-        query = target[start : start + qlen].copy()
-        query = np.concatenate([query, rng.integers(0, 4, qlen - query.size)]).astype(np.uint8)
-        hits = rng.random(qlen) < 0.15
-        query[hits] = rng.integers(0, 6, int(hits.sum()))
+        query, target = read_like_job(rng, qlen, band)
         q.append(query)
         t.append(target)
         b.append(band)
