@@ -1,19 +1,23 @@
-// Batched banded extension on the GPU: one job per thread (inter-sequence parallelism), each
-// thread running shared GMS_HD code, so the GPU's results are those of the CPU by construction.
+// Batched banded extension on the GPU (inter-sequence parallelism: each thread aligns its own
+// jobs), every thread running shared GMS_HD code, so the GPU's results are those of the CPU by
+// construction.
 //
-// Two DP-state layouts (CudaExtendOptions::scratch):
-//  - tiles (default): extend_tiled + extend_tiled_traceback (extend_tiled.hpp), the scalar
-//    recurrences evaluated in strips of 8 target bases whose cells live in registers; only each
-//    strip's left edge (8 bytes per row) and one 64-bit traceback word per strip row go to global
-//    memory, both lane-interleaved within the warp (value i of lane l at base + i * lanes + l), so
-//    a warp's loads and stores are coalesced 256-byte segments;
+// DP-state layouts (CudaExtendOptions::scratch):
+//  - tile pairs (default where the scores fit 16 bits): extend_tiled_pair, two jobs of one shape
+//    per thread in 16-bit lanes; their directions go to traceback lanes 2l and 2l + 1 of the warp
+//    (stride twice the warp's threads), their shared edge record to lane l;
+//  - tiles (32-bit; default for the other jobs, `tiles32` for all): extend_tiled, one job per
+//    thread. Both tiles layouts evaluate the scalar recurrences in strips of 8 target bases whose
+//    cells live in registers; only each strip's left edge (8 bytes per row) and one 64-bit
+//    traceback word per strip row go to global memory, lane-interleaved within the warp (value i
+//    of lane l at base + i * lanes + l), so a warp's loads and stores are coalesced;
 //  - rows: extend_scalar + extend_traceback unchanged, the two DP rows (band + 1 int32 each) in
 //    shared memory (one run per thread, odd word stride: conflict-free banks) or global memory,
 //    and traceback bytes lane-interleaved (cell c of lane l at warp_base + c * lanes + l).
-// In both, jobs are sorted by (band, qlen) descending so that a warp's 32 jobs have near-equal
-// work (little divergence, tight warp regions) and a chunk's first job has its largest band;
-// each thread's traceback writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a
-// packed buffer through one atomicAdd, so only the ops actually produced cross PCIe.
+// Jobs are sorted by (band, qlen) descending so that a warp's jobs have near-equal work (little
+// divergence, tight warp regions) and a chunk's first job has its largest band; each traceback
+// writes a CIGAR slot of 2 * qlen + band ops, then appends the ops to a packed buffer through one
+// atomicAdd, so only the ops actually produced cross PCIe.
 // Two slots of buffers and two streams let the host pack chunk c+1 and unpack chunk c-1 while
 // the GPU runs chunk c. Several workspaces per device let concurrent callers (the aligner's
 // worker threads) pack and launch at the same time on their own streams instead of queueing
