@@ -30,13 +30,9 @@ void scalar_job(const ExtendJob& job, const Scoring& sc, std::vector<uint8_t>& d
 }
 }  // namespace
 
-bool simd_scoring_ok(const Scoring& sc) { return extend_scoring_fits_int16(sc); }
-
-bool simd_job_ok(const ExtendJob& job, const Scoring& sc) { return extend_job_fits_int16(job, sc); }
-
 void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                           ExtendBatchOutput& out, int lanes, GroupKernel kernel) {
-  if (!simd_scoring_ok(sc)) {
+  if (!extend_scoring_fits_int16(sc)) {
     extend_batch_scalar(jobs, n_jobs, sc, out);
     return;
   }
@@ -57,7 +53,7 @@ void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
   std::vector<uint32_t> order;
   order.reserve(n_jobs);
   for (size_t i = 0; i < n_jobs; ++i) {
-    if (simd_job_ok(jobs[i], sc)) {
+    if (extend_job_fits_int16(jobs[i], sc)) {
       order.push_back(static_cast<uint32_t>(i));
     } else {
       scalar_one(i);

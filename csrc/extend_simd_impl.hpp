@@ -39,13 +39,9 @@ struct GroupWork {
 
 using GroupKernel = void (*)(const GroupWork&, const Scoring&);
 
-// Whether every value the scalar recurrences can produce under these scores fits an int16 lane
-// (see simd_job_ok for the per-job part). Defined in extend_batch.cpp.
-bool simd_scoring_ok(const Scoring& sc);
-bool simd_job_ok(const ExtendJob& job, const Scoring& sc);
-
 // Sorts jobs into same-band groups of `lanes`, runs `kernel` on each and assembles `out` in job
-// order; jobs the int16 kernel cannot take, and nearly empty groups, go through extend_scalar.
+// order; jobs the int16 kernel cannot take (extend_job_fits_int16), and nearly empty groups, go
+// through extend_scalar.
 void extend_batch_grouped(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                           ExtendBatchOutput& out, int lanes, GroupKernel kernel);
 

@@ -83,7 +83,6 @@ struct AlignStats {
   }
 };
 
-
 class Aligner {
  public:
   Aligner(const Index& index, const AlignOptions& options) : index_(index), opt_(options) {}
