@@ -54,14 +54,13 @@ class FileReader {
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
 
-  // The next batch (empty at the end of the file); rethrows the reader's error.
+  // The next batch, in file order; the last one is empty (its first_record one past the file's
+  // records). Rethrows the reader's error.
   ReadBatch pop() {
     std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return !queue_.empty() || error_ || done_; });
-    if (queue_.empty()) {
-      if (error_) std::rethrow_exception(error_);
-      return ReadBatch{};  // done: end of file
-    }
+    cv_.wait(lk, [this] { return !queue_.empty() || error_; });
+    if (queue_.empty()) std::rethrow_exception(error_);
+    if (queue_.front().size() == 0) return queue_.front();  // the end stays for every caller
     ReadBatch b = std::move(queue_.front());
     queue_.pop_front();
     cv_.notify_all();
@@ -94,13 +93,10 @@ class FileReader {
       }
       std::lock_guard<std::mutex> lk(mu_);
       seconds_ += clock.lap();
-      if (b.size() == 0) {
-        done_ = true;
-        cv_.notify_all();
-        return;
-      }
+      const bool end = b.size() == 0;
       queue_.push_back(std::move(b));
       cv_.notify_all();
+      if (end) return;
       n = rest_;
     }
   }
@@ -111,7 +107,7 @@ class FileReader {
   std::condition_variable cv_;
   std::deque<ReadBatch> queue_;
   std::exception_ptr error_;
-  bool done_ = false, stop_ = false;
+  bool stop_ = false;
   double seconds_ = 0;
   std::thread thread_;  // last: starts once the members above exist
 };
@@ -135,8 +131,8 @@ class PairedSource {
       const size_t got2 = b.r2.size();
       if (got2 != got) {
         const bool r1_short = got < got2;
-        const ReadBatch& shorter = r1_short ? b.r1 : b.r2;
-        const uint64_t total = (r1_short ? seen1_ : seen2_) + shorter.size();
+        const ReadBatch& shorter = r1_short ? b.r1 : b.r2;  // the last batch of its file
+        const uint64_t total = shorter.first_record - 1 + shorter.size();
         throw InputError((r1_short ? f1_.path() : f2_->path()) + ": ends after " +
                          std::to_string(total) + " records but its mate file " +
                          (r1_short ? f2_->path() : f1_.path()) +
@@ -151,11 +147,9 @@ class PairedSource {
                            std::to_string(b.r1.first_record + i) + " (" + b.r1.names[i] +
                            ") of " + f1_.path() + ": R1 and R2 must be in the same order");
       }
-      seen2_ += got2;
     } else {
       for (auto& nm : b.r1.names) nm = base_name(nm);
     }
-    seen1_ += got;
     b.id = next_id_++;
     return got > 0;
   }
@@ -165,7 +159,7 @@ class PairedSource {
  private:
   FileReader f1_;
   std::unique_ptr<FileReader> f2_;
-  uint64_t next_id_ = 0, seen1_ = 0, seen2_ = 0;
+  uint64_t next_id_ = 0;
 };
 
 }  // namespace
