@@ -35,13 +35,13 @@
 #include "gmsaccel/extend.hpp"
 #include "gmsaccel/extend_tiled.hpp"
 #include "gmsaccel/extend_tiled_pair.hpp"
+#include "gmsaccel/stage_clock.hpp"
 #include "gpu_common.hpp"
 #include "gpu_extend.hpp"
 
 namespace gms::cuda {
 namespace {
 
-constexpr int kWarp = 32;
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
 constexpr uint64_t kMaxChunkOps = uint64_t{1} << 31;  // packed offsets are uint32
 
@@ -270,15 +270,13 @@ uint64_t seq_of(const ExtendJob& j) {
 }
 // Traceback bytes of one job (warp-interleaved in every layout).
 uint64_t dir_bytes_of(const ExtendJob& j, Layout layout) {
-  if (layout == Layout::Tiles || layout == Layout::TilePairs) {
-    return 8 * tiled_dir_words(j.qlen, j.band);
-  }
+  if (is_tiled(layout)) return 8 * tiled_dir_words(j.qlen, j.band);
   return static_cast<uint64_t>(j.qlen) * static_cast<uint64_t>(j.band);
 }
 // int32 scratch words of one unit: the tiles' strip edge (warp-interleaved; a pair's two jobs
 // share one record per row), global rows (per job).
 uint64_t scratch_words_of(const ExtendJob& j, Layout layout) {
-  if (layout == Layout::Tiles || layout == Layout::TilePairs) return 2 * static_cast<uint64_t>(j.qlen);
+  if (is_tiled(layout)) return 2 * static_cast<uint64_t>(j.qlen);
   if (layout == Layout::GlobalRows) return 2 * (static_cast<uint64_t>(j.band) + 1);
   return 0;
 }
@@ -330,7 +328,7 @@ void plan_range(const ExtendJob* jobs, const std::vector<Unit>& units, size_t fr
     c.max_band = jobs[units[i].a].band;  // sorted by band descending
     choose_launch(c, mode);
     if (pairs) c.layout = Layout::TilePairs;
-    const bool tiled = c.layout == Layout::Tiles || c.layout == Layout::TilePairs;
+    const bool tiled = is_tiled(c.layout);
     const size_t per_unit = pairs ? 2 : 1;
     WarpRegions dir_regions, edge_regions;
     size_t n = 0;
@@ -351,8 +349,8 @@ void plan_range(const ExtendJob* jobs, const std::vector<Unit>& units, size_t fr
       t.scratch_words = tiled ? edge_regions.with(lane, scr_need, kWarp)
                               : t.scratch_words + scr_need;
       const size_t entries = (n + 1) * per_unit;
-      if (n > 0 && (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps)) break;
-      if (n == 0 && (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps)) {
+      if (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps) {
+        if (n > 0) break;
         throw std::runtime_error("extension job " + std::to_string(u.a) + " (qlen " +
                                  std::to_string(j.qlen) + ", band " + std::to_string(j.band) +
                                  ") needs " + std::to_string(chunk_bytes(t, entries)) +
@@ -530,7 +528,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     for (Slot& s : ws.slots) GMS_CUDA(cudaStreamSynchronize(s.stream));
   }
   CudaExtendStats st;
-  PhaseTimer order_timer;
+  StageClock order_timer;
 
   // Similar jobs side by side: uniform warps, and each chunk starts with its widest band.
   const std::vector<uint32_t> order = sorted_order(jobs, n_jobs, &ExtendJob::qlen);
@@ -577,7 +575,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       ++oom_retries;
     }
   }
-  order_timer.lap(&st.host.order_s);
+  st.host.order_s += order_timer.lap();
   if (!emu && need_smem > 48 * 1024 && !ws.smem_attr_set) {
     // blocks above 48 KB of dynamic shared memory must opt in
     GMS_CUDA(cudaFuncSetAttribute(extend_kernel<Layout::SharedRows>,
@@ -603,12 +601,12 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t n = c.end - c.begin;  // units
-    PhaseTimer pack_timer;
+    StageClock pack_timer;
     // Pack: per-warp interleaved traceback (and, for tiles, strip-edge) regions, sequences back
     // to back. Tile pairs: unit l of a warp has traceback lanes 2l and 2l + 1 (stride twice the
     // warp's units) and edge lane l.
     const bool pairs = c.layout == Layout::TilePairs;
-    const bool tiled = pairs || c.layout == Layout::Tiles;
+    const bool tiled = is_tiled(c.layout);
     const size_t per_unit = pairs ? 2 : 1;
     uint64_t seq_off = 0, dir_base = 0, slot_off = 0, scr_off = 0;
     auto place = [&](DevJob& d, const ExtendJob& j, uint64_t dir_lane, size_t stride) {
@@ -664,7 +662,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
         scr_off != c.scratch_words) {
       throw std::logic_error("extend_batch_cuda: chunk layout disagrees with its plan");
     }
-    pack_timer.lap(&st.host.pack_s);
+    st.host.pack_s += pack_timer.lap();
     copy(s.d_jobs.ptr, s.h_jobs.ptr, c.entries * sizeof(DevJob), cudaMemcpyHostToDevice,
          s.stream);
     copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
@@ -729,7 +727,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     copy(pool.data() + base, s.d_packed.ptr, total * sizeof(uint32_t), cudaMemcpyDeviceToHost,
          s.stream);
     if (!emu && total) GMS_CUDA(cudaStreamSynchronize(s.stream));
-    PhaseTimer unpack_timer;
+    StageClock unpack_timer;
     for (size_t p = 0; p < c.entries; ++p) {
       const Unit& u = units[c.begin + p / per_unit];
       const uint32_t id = p % per_unit == 0 ? u.a : u.b;
@@ -739,7 +737,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
       pool_begin[id] = base + o.off;
       pool_len[id] = o.n_ops;
     }
-    unpack_timer.lap(&st.host.unpack_s);
+    st.host.unpack_s += unpack_timer.lap();
   };
 
   // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot
@@ -750,7 +748,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
   }
   if (!chunks.empty()) harvest(chunks.size() - 1);
 
-  PhaseTimer unpack_timer;
+  StageClock unpack_timer;
   out.cigar.clear();
   out.cigar.reserve(pool.size());
   out.cigar_offset.assign(n_jobs + 1, 0);
@@ -759,7 +757,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
     out.cigar.insert(out.cigar.end(), b, b + pool_len[id]);
     out.cigar_offset[id + 1] = static_cast<uint32_t>(out.cigar.size());
   }
-  unpack_timer.lap(&st.host.unpack_s);
+  st.host.unpack_s += unpack_timer.lap();
   st.chunks = chunks.size();
   st.oom_retries = oom_retries;
   if (stats) *stats = st;

@@ -5,7 +5,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +53,11 @@ inline size_t smem_stride_words(int32_t max_band) {
 // A launch's DP-state layout (see ScratchMode). TilePairs: tiles with two jobs per thread in
 // 16-bit lanes (extension only).
 enum class Layout { Tiles, SharedRows, GlobalRows, TilePairs };
+
+// Register-tiled layouts (strip edges in scratch, 64-bit traceback words).
+inline bool is_tiled(Layout l) { return l == Layout::Tiles || l == Layout::TilePairs; }
+
+constexpr size_t kWarp = 32;
 
 inline const char* layout_name(Layout l) {
   switch (l) {
@@ -162,20 +166,6 @@ std::vector<uint32_t> sorted_order(const Job* jobs, size_t n, int32_t Job::*len)
   pass(band_key, band_hi - band_lo + 1);
   return order;
 }
-
-// Adds the seconds since construction (or the last lap) to *into at each lap().
-class PhaseTimer {
- public:
-  PhaseTimer() : t_(std::chrono::steady_clock::now()) {}
-  void lap(double* into) {
-    const auto now = std::chrono::steady_clock::now();
-    *into += std::chrono::duration<double>(now - t_).count();
-    t_ = now;
-  }
-
- private:
-  std::chrono::steady_clock::time_point t_;
-};
 
 // Per device (key -1: the host emulation), up to kMaxWorkspaces workspaces of buffers, streams and
 // events, cached between calls (allocation and pinning cost more than a typical batch's

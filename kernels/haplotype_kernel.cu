@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "gmsaccel/haplotype_tiled.hpp"
+#include "gmsaccel/stage_clock.hpp"
 #include "gpu_common.hpp"
 #include "gpu_haplotype.hpp"
 
@@ -37,7 +38,6 @@ namespace {
 // packing with the kernels.
 constexpr size_t kDefaultChunkJobs = size_t{1} << 17;
 
-constexpr size_t kWarp = 32;
 
 struct DevJob {
   uint64_t off;      // read at off, qualities at off + len, haplotype at off + 2 * len
@@ -306,7 +306,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     return;
   }
   if (!emu) GMS_CUDA(cudaSetDevice(device_id));
-  PhaseTimer order_timer;
+  StageClock order_timer;
   const std::vector<uint32_t> order = sorted_order(jobs, n, &HaplotypeJob::len);
 
   WorkspacePool<Workspace>::Lease lease(g_pool, emu ? -1 : device_id);
@@ -359,7 +359,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     budget = std::max<uint64_t>(budget / 2, 1);
     ++st.oom_retries;
   }
-  order_timer.lap(&st.host.order_s);
+  st.host.order_s += order_timer.lap();
   size_t need_smem = 0;
   for (const Chunk& c : chunks) {
     if (c.layout == Layout::SharedRows) {
@@ -384,7 +384,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     const Chunk& c = chunks[ci];
     Slot& s = ws.slots[ci % 2];
     const size_t cn = c.end - c.begin;
-    PhaseTimer pack_timer;
+    StageClock pack_timer;
     const bool tiles = c.layout == Layout::Tiles;
     uint64_t seq_off = 0, scr_off = 0;
     for (size_t w = 0; w < cn; w += kWarp) {
@@ -412,7 +412,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     if (seq_off != c.seq_bytes || scr_off != c.scratch_words) {
       throw std::logic_error("haplotype_costs_cuda: chunk layout disagrees with its plan");
     }
-    pack_timer.lap(&st.host.pack_s);
+    st.host.pack_s += pack_timer.lap();
     copy(s.d_jobs.ptr, s.h_jobs.ptr, cn * sizeof(DevJob), cudaMemcpyHostToDevice, s.stream);
     copy(s.d_seq.ptr, s.h_seq.ptr, seq_off, cudaMemcpyHostToDevice, s.stream);
     const int threads = c.threads;
@@ -462,9 +462,9 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
       GMS_CUDA(cudaEventElapsedTime(&ms, s.k_start, s.k_stop));
       st.kernel_seconds += ms * 1e-3;
     }
-    PhaseTimer unpack_timer;
+    StageClock unpack_timer;
     for (size_t p = c.begin; p < c.end; ++p) costs[order[p]] = s.h_out.ptr[p - c.begin];
-    unpack_timer.lap(&st.host.unpack_s);
+    st.host.unpack_s += unpack_timer.lap();
   };
 
   // Chunk c is queued before chunk c-1 is unpacked, so the GPU never waits for the host; slot
