@@ -28,9 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TILE_WIDTH = 8
 # header -> the row's query-N branch, compiled out for the count
 QUERY_N_BRANCHES = {
-    "extend_tiled.hpp": "if (qb == kBaseN) row_impl<kMasked, true>(c, r, qb);",
-    "extend_tiled_pair.hpp": "if (qa == kBaseN || qb == kBaseN) row_impl<kMasked, true>(c, r, "
-                             "qa, qb);",
+    "extend_tiled.hpp": "if (any_n) row_impl<kMasked, true>(c, r, q);",
 }
 # what: (source, kernel function name part, jobs per thread)
 KERNELS = {

@@ -34,7 +34,6 @@
 
 #include "gmsaccel/extend.hpp"
 #include "gmsaccel/extend_tiled.hpp"
-#include "gmsaccel/extend_tiled_pair.hpp"
 #include "gmsaccel/stage_clock.hpp"
 #include "gpu_common.hpp"
 #include "gpu_extend.hpp"

@@ -23,9 +23,9 @@ int device_count();
 std::vector<DeviceInfo> devices();
 
 // Where each thread keeps its DP state: register tiles with a strip edge in global memory
-// (Auto, Tiles: two jobs per thread in 16-bit lanes where they fit, extend_tiled_pair.hpp, and
-// one in 32 bits otherwise, extend_tiled.hpp; Tiles32: always one in 32 bits), or the scalar
-// definition's two rows in shared or global memory. The haplotype kernel has no pair form: its
+// (extend_tiled.hpp; Auto, Tiles: two jobs per thread in 16-bit lanes where they fit,
+// extend_tiled_pair, one in 32 bits otherwise, extend_tiled; Tiles32: always one in 32 bits), or
+// the scalar definition's two rows in shared or global memory. The haplotype kernel has no pair form: its
 // Tiles and Tiles32 are the same.
 enum class ScratchMode : int { Auto = 0, Shared = 1, Global = 2, Tiles = 3, Tiles32 = 4 };
 
