@@ -24,14 +24,7 @@ py::dict stats_dict(const AlignStats& s) {
   d["extend_jobs"] = s.extend_jobs;
   d["ungapped_accepted"] = s.ungapped_accepted;
   d["cells"] = s.cells;
-  py::dict st;  // thread-seconds by stage
-  st["read"] = s.stage.read;
-  st["seed"] = s.stage.seed;
-  st["extend"] = s.stage.extend;
-  st["pair"] = s.stage.pair;
-  st["records"] = s.stage.records;
-  st["write"] = s.stage.write;
-  d["stage_seconds"] = st;
+  d["stage_seconds"] = stage_dict(s.stage);
   return d;
 }
 

@@ -80,13 +80,7 @@ void bind_call(py::module_& m) {
         st["loaded"] = stats.loaded;
         st["filtered"] = stats.filtered;
         st["depth_capped"] = stats.depth_capped;
-        py::dict stage;  // thread-seconds by stage
-        stage["load"] = stats.stage.load;
-        stage["candidates"] = stats.stage.candidates;
-        stage["jobs"] = stats.stage.jobs;
-        stage["costs"] = stats.stage.costs;
-        stage["genotype"] = stats.stage.genotype;
-        st["stage_seconds"] = stage;
+        st["stage_seconds"] = stage_dict(stats.stage);
         return py::make_tuple(out, st);
       },
       py::arg("bams"), py::arg("reference"), py::arg("ref_codes"), py::arg("contig"),

@@ -69,6 +69,11 @@ struct StageSeconds {
     read += o.read; seed += o.seed; extend += o.extend; pair += o.pair; records += o.records;
     write += o.write;
   }
+  template <class F>
+  void each(F&& f) const {  // f(name, seconds) for every stage, in pipeline order
+    f("read", read); f("seed", seed); f("extend", extend); f("pair", pair);
+    f("records", records); f("write", write);
+  }
 };
 
 struct AlignStats {

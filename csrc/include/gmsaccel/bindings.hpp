@@ -10,4 +10,13 @@ void bind_align(pybind11::module_& m);   // bind_align.cpp: Aligner, streaming p
 void bind_pileup(pybind11::module_& m);  // bind_pileup.cpp: BAM/CRAM regions, pileup, candidates
 void bind_haplotype(pybind11::module_& m);  // bind_haplotype.cpp: read-vs-haplotype costs
 void bind_call(pybind11::module_& m);    // bind_call.cpp: region calling
+
+// {stage: thread-seconds} of any stage-seconds struct with each(f) (StageSeconds,
+// CallStageSeconds): the metrics' stage_seconds.
+template <class Stages>
+pybind11::dict stage_dict(const Stages& stages) {
+  pybind11::dict d;
+  stages.each([&](const char* name, double seconds) { d[name] = seconds; });
+  return d;
+}
 }  // namespace gms

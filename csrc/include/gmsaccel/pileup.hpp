@@ -39,6 +39,11 @@ struct CallStageSeconds {
     load += o.load; candidates += o.candidates; jobs += o.jobs; costs += o.costs;
     genotype += o.genotype;
   }
+  template <class F>
+  void each(F&& f) const {  // f(name, seconds) for every stage, in calling order
+    f("load", load); f("candidates", candidates); f("jobs", jobs); f("costs", costs);
+    f("genotype", genotype);
+  }
 };
 
 struct LoadStats {
