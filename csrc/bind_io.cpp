@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/fastq.hpp"
+#include "gmsaccel/gzip_inflate.hpp"
 
 namespace py = pybind11;
 
@@ -96,17 +98,27 @@ void bind_io(py::module_& m) {
   py::class_<PyFastqReader>(m, "FastqReader",
                             "FASTQ reader (plain, gzip or BGZF; \"-\" is standard input). "
                             "Iterating yields batches as read() returns them.")
-      .def(py::init([](const std::string& path, int threads) {
+      .def(py::init([](const std::string& path, int threads, const std::string& inflater) {
+             if (inflater != "auto" && inflater != "htslib") {
+               throw py::value_error("inflater must be 'auto' or 'htslib', not '" + inflater + "'");
+             }
              auto r = std::make_unique<PyFastqReader>();
              r->path = path;
-             r->reader = std::make_unique<FastqReader>(path, threads);
+             r->reader = std::make_unique<FastqReader>(
+                 path, threads,
+                 inflater == "auto" ? FastqReader::Inflater::Auto : FastqReader::Inflater::Htslib);
              return r;
            }),
-           py::arg("path"), py::arg("threads") = 0)
+           py::arg("path"), py::arg("threads") = 0, py::arg("inflater") = "auto",
+           "threads: BGZF decompression threads; inflater: 'auto' (ISA-L where built with it) "
+           "or 'htslib' (zlib).")
       .def("read", &PyFastqReader::read, py::arg("max_reads"), py::arg("max_bases") = SIZE_MAX,
            "Next batch: dict of names, comments, seqs, quals (lists of str) and first_record "
            "(1-based number of the batch's first read); empty lists at end of file.")
       .def_property_readonly("path", [](const PyFastqReader& r) { return r.path; })
+      .def_property_readonly("inflater",
+                             [](PyFastqReader& r) { return std::string(r.get().inflater()); },
+                             "'isa-l' or 'htslib': who inflates this file")
       .def_property_readonly("records_read",
                              [](PyFastqReader& r) { return r.get().records_read(); })
       .def("close",
@@ -195,6 +207,29 @@ void bind_io(py::module_& m) {
              }
              return false;
            });
+
+  m.def("fast_inflate_library", &fast_inflate_library,
+        "'isa-l X.Y.Z' when this build inflates gzip input with ISA-L, else ''.");
+  m.def(
+      "_inflate_gzip_file",
+      [](const std::string& path, size_t input_chunk, size_t output_chunk) {
+        std::string out;
+        {
+          py::gil_scoped_release nogil;
+          GzipFileInflater z(path, input_chunk);
+          std::string buf(std::max<size_t>(output_chunk, 1), '\0');
+          for (;;) {
+            const std::ptrdiff_t n = z.read(buf.data(), buf.size());
+            if (n < 0) throw InputError(path + ": " + z.problem());
+            if (n == 0) break;
+            out.append(buf.data(), static_cast<size_t>(n));
+          }
+        }
+        return py::bytes(out);
+      },
+      py::arg("path"), py::arg("input_chunk") = size_t{1} << 18,
+      py::arg("output_chunk") = size_t{1} << 18,
+      "Test hook: the whole file inflated by the ISA-L reader, read in the given chunk sizes.");
 }
 
 }  // namespace gms

@@ -1,16 +1,21 @@
-// FASTQ reader on htslib's BGZF layer, which transparently reads plain text, gzip and BGZF.
+// FASTQ reader. Plain text, gzip and BGZF come through htslib's BGZF layer; in builds with ISA-L,
+// compressed files (not standard input, not BGZF read with threads) are inflated by igzip
+// instead, which is faster than zlib on this serial stage. Lines are split here, over whichever
+// byte source is in use.
 #include "gmsaccel/fastq.hpp"
 
 #include <htslib/bgzf.h>
 #include <htslib/hts.h>
-#include <htslib/kstring.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/gzip_inflate.hpp"
 
 namespace gms {
 
@@ -28,13 +33,19 @@ std::string excerpt(const char* s, size_t n) {
   return out;
 }
 
+constexpr size_t kReadChunk = size_t{1} << 18;
+
 }  // namespace
 
 struct FastqReader::Impl {
   std::string path;
-  BGZF* fp = nullptr;
-  kstring_t line = KS_INITIALIZE;
-  uint64_t records = 0;  // records fully parsed (including a pending one)
+  BGZF* fp = nullptr;                        // htslib source, or
+  std::unique_ptr<GzipFileInflater> isal;  // igzip source
+  std::vector<char> buf;                     // unparsed bytes are buf[pos, end)
+  size_t pos = 0, end = 0;
+  bool source_end = false;
+  std::string_view line;  // the current line, valid until the next next_line()
+  uint64_t records = 0;   // records fully parsed (including a pending one)
   bool eof = false;
 
   // A record parsed but not yet placed in a batch because it would have exceeded max_bases.
@@ -44,7 +55,6 @@ struct FastqReader::Impl {
   bool eof_marker_missing = false;
   ~Impl() {
     if (fp) bgzf_close(fp);
-    ks_free(&line);
   }
 
   [[noreturn]] void fail(uint64_t record, const std::string& name, const std::string& what) const {
@@ -53,19 +63,52 @@ struct FastqReader::Impl {
     throw InputError(msg + ": " + what);
   }
 
-  // Reads one line into `line` without its '\n' or a trailing '\r'. Returns false at a clean end
-  // of file; a decompression error (or a stream that stopped early) is an error, not an EOF.
-  bool next_line(uint64_t record, const std::string& name) {
-    errno = 0;
-    const int r = bgzf_getline(fp, '\n', &line);
-    // A stream that stops early can look like EOF (-1); errcode tells the two apart. It is not
-    // checked on success: with decompression threads it may be set ahead of the data consumed.
-    if (r <= -2 || (r == -1 && fp->errcode)) {
-      fail(record, name, "truncated or corrupt compressed input (" + decompress_problem() + ")");
+  // Appends source bytes at buf[end...); false on a decompression or read error.
+  bool fill(uint64_t record, const std::string& name) {
+    if (pos > 0) {  // slide the partial line to the front
+      std::memmove(buf.data(), buf.data() + pos, end - pos);
+      end -= pos;
+      pos = 0;
     }
-    if (r == -1) return false;
-    if (line.l > 0 && line.s[line.l - 1] == '\r') line.s[--line.l] = '\0';
-    return true;
+    if (buf.size() - end < kReadChunk) buf.resize(end + kReadChunk);
+    errno = 0;
+    const std::ptrdiff_t n = isal ? isal->read(buf.data() + end, buf.size() - end)
+                                  : bgzf_read(fp, buf.data() + end, buf.size() - end);
+    if (n < 0) {
+      fail(record, name, "truncated or corrupt compressed input (" +
+                             (isal ? isal->problem() : decompress_problem()) + ")");
+    }
+    source_end = n == 0;
+    end += static_cast<size_t>(n);
+    return n > 0;
+  }
+
+  // Sets `line` to the next line without its '\n' or a trailing '\r'. Returns false at a clean
+  // end of input; a decompression error (or a stream that stopped early) is an error, not an EOF.
+  bool next_line(uint64_t record, const std::string& name) {
+    size_t scanned = pos;
+    for (;;) {
+      const void* nl = std::memchr(buf.data() + scanned, '\n', end - scanned);
+      if (nl) {
+        const size_t at = static_cast<const char*>(nl) - buf.data();
+        set_line(pos, at);
+        pos = at + 1;
+        return true;
+      }
+      if (source_end) {  // a last line without its newline
+        if (pos == end) return false;
+        set_line(pos, end);
+        pos = end;
+        return true;
+      }
+      scanned = end - pos;  // fill() moves the partial line to the front
+      fill(record, name);
+    }
+  }
+
+  void set_line(size_t b, size_t e) {
+    if (e > b && buf[e - 1] == '\r') --e;
+    line = std::string_view(buf.data() + b, e - b);
   }
 
   std::string decompress_problem() const {
@@ -81,36 +124,38 @@ struct FastqReader::Impl {
   bool parse_record() {
     const uint64_t rec = records + 1;
     if (!next_line(rec, "")) return false;
-    if (line.l == 0) {
+    if (line.empty()) {
       // Blank lines are tolerated only at the very end (editors and `echo` leave them).
       while (next_line(rec, "")) {
-        if (line.l != 0) fail(rec, "", "blank line where a header line starting with '@' was expected");
+        if (!line.empty()) {
+          fail(rec, "", "blank line where a header line starting with '@' was expected");
+        }
       }
       return false;
     }
-    if (line.s[0] != '@') {
-      fail(rec, "", "header line does not start with '@' (found \"" + excerpt(line.s, line.l) +
-                        "\"; only 4-line FASTQ is supported)");
+    if (line[0] != '@') {
+      fail(rec, "", "header line does not start with '@' (found \"" +
+                        excerpt(line.data(), line.size()) + "\"; only 4-line FASTQ is supported)");
     }
     // Name: up to the first space or tab; comment: what follows the whitespace.
     size_t i = 1;
-    while (i < line.l && line.s[i] != ' ' && line.s[i] != '\t') ++i;
-    p_name.assign(line.s + 1, i - 1);
-    while (i < line.l && (line.s[i] == ' ' || line.s[i] == '\t')) ++i;
-    p_comment.assign(line.s + i, line.l - i);
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    p_name.assign(line.data() + 1, i - 1);
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    p_comment.assign(line.data() + i, line.size() - i);
     if (p_name.empty()) fail(rec, "", "empty read name after '@'");
 
     if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no SEQ line)");
-    p_seq.assign(line.s, line.l);
+    p_seq.assign(line.data(), line.size());
 
     if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no '+' line)");
-    if (line.l == 0 || line.s[0] != '+') {
-      fail(rec, p_name, "missing '+' line (found \"" + excerpt(line.s, line.l) +
+    if (line.empty() || line[0] != '+') {
+      fail(rec, p_name, "missing '+' line (found \"" + excerpt(line.data(), line.size()) +
                             "\"; only 4-line FASTQ is supported)");
     }
 
     if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no QUAL line)");
-    p_qual.assign(line.s, line.l);
+    p_qual.assign(line.data(), line.size());
     if (p_qual.size() != p_seq.size()) {
       fail(rec, p_name, "SEQ and QUAL lengths differ (" + std::to_string(p_seq.size()) + " vs " +
                             std::to_string(p_qual.size()) + ")");
@@ -120,26 +165,32 @@ struct FastqReader::Impl {
   }
 };
 
-FastqReader::FastqReader(const std::string& path, int decompression_threads)
+FastqReader::FastqReader(const std::string& path, int decompression_threads, Inflater inflater)
     : impl_(std::make_unique<Impl>()) {
-  impl_->path = path;
+  Impl& s = *impl_;
+  s.path = path;
   errno = 0;
   // bgzf_open goes through hopen, which maps "-" to standard input.
-  impl_->fp = bgzf_open(path.c_str(), "r");
-  if (!impl_->fp) {
+  s.fp = bgzf_open(path.c_str(), "r");
+  if (!s.fp) {
     const int e = errno;
     throw InputError(path + ": cannot open (" + (e ? std::strerror(e) : "not a readable file") +
                      ")");
   }
+  const int kind = bgzf_compression(s.fp);  // an htsCompression value
   // A BGZF file cut at a block boundary decompresses cleanly: only its missing end-of-file
   // marker tells. (Not checkable on pipes, where bgzf_check_EOF answers 2.)
-  impl_->eof_marker_missing =
-      bgzf_compression(impl_->fp) == bgzf && bgzf_check_EOF(impl_->fp) == 0;
+  s.eof_marker_missing = kind == bgzf && bgzf_check_EOF(s.fp) == 0;
   // Only BGZF has independent blocks to decompress in parallel; plain gzip is one stream.
-  if (decompression_threads > 0 && bgzf_compression(impl_->fp) == bgzf) {
-    if (bgzf_mt(impl_->fp, decompression_threads, 256) < 0) {
-      throw InputError(path + ": cannot start decompression threads");
-    }
+  const bool threaded = decompression_threads > 0 && kind == bgzf;
+  const bool igzip = inflater == Inflater::Auto && fast_inflate_library()[0] != '\0' &&
+                     (kind == gzip || (kind == bgzf && !threaded)) && path != "-";
+  if (igzip) {
+    bgzf_close(s.fp);
+    s.fp = nullptr;
+    s.isal = std::make_unique<GzipFileInflater>(path);
+  } else if (threaded && bgzf_mt(s.fp, decompression_threads, 256) < 0) {
+    throw InputError(path + ": cannot start decompression threads");
   }
 }
 
@@ -176,6 +227,7 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
 }
 
 const std::string& FastqReader::path() const { return impl_->path; }
+const char* FastqReader::inflater() const { return impl_->isal ? "isa-l" : "htslib"; }
 
 uint64_t FastqReader::records_read() const {
   return impl_->records - (impl_->has_pending ? 1 : 0);

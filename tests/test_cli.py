@@ -144,6 +144,7 @@ def test_doctor_json() -> None:
     assert {"version", "simd_level", "cuda_compiled", "gpu_available", "devices"} <= info.keys()
     assert info["version"] == gmsaccel.__version__
     assert info["simd_level"] == _core.simd_level()
+    assert info["gzip_inflater"] == (_core.fast_inflate_library() or "htslib (zlib)")
     assert isinstance(info["cuda_compiled"], bool)
     assert isinstance(info["gpu_available"], bool)
     assert isinstance(info["devices"], list)

@@ -48,8 +48,15 @@ def write(path: Path, text: str, kind: str) -> Path:
     return path
 
 
-def read_all(path: Path, threads: int = 0, max_reads: int = 1000) -> list[Record]:
-    reader = _core.FastqReader(str(path), threads)
+ISAL = bool(_core.fast_inflate_library())
+# Every format through both inflaters where the build has ISA-L ("auto" then means ISA-L).
+INFLATERS = ["auto", "htslib"] if ISAL else ["htslib"]
+
+
+def read_all(
+    path: Path, threads: int = 0, max_reads: int = 1000, inflater: str = "auto"
+) -> list[Record]:
+    reader = _core.FastqReader(str(path), threads, inflater)
     out: list[Record] = []
     while True:
         batch = reader.read(max_reads)
@@ -66,10 +73,40 @@ def test_input_error_is_value_error() -> None:
 
 @pytest.mark.parametrize("kind", ["plain", "gzip", "bgzf"])
 @pytest.mark.parametrize("threads", [0, 2])
-def test_round_trip(tmp_path: Path, kind: str, threads: int) -> None:
+@pytest.mark.parametrize("inflater", INFLATERS)
+def test_round_trip(tmp_path: Path, kind: str, threads: int, inflater: str) -> None:
     recs = random_records(random.Random(7), 2500)
     path = write(tmp_path / f"r.fq.{kind}", fastq_text(recs), kind)
-    assert read_all(path, threads) == recs
+    assert read_all(path, threads, inflater=inflater) == recs
+
+
+def test_inflater_choice(tmp_path: Path) -> None:
+    text = fastq_text(random_records(random.Random(8), 20))
+    fast = "isa-l" if ISAL else "htslib"
+    for kind, threads, expected in [
+        ("plain", 0, "htslib"),
+        ("gzip", 0, fast),
+        ("gzip", 2, fast),  # plain gzip is one stream: threads would not help
+        ("bgzf", 0, fast),
+        ("bgzf", 2, "htslib"),  # BGZF blocks inflate in parallel in htslib
+    ]:
+        path = write(tmp_path / f"c.fq.{kind}", text, kind)
+        assert _core.FastqReader(str(path), threads).inflater == expected, (kind, threads)
+        assert _core.FastqReader(str(path), threads, "htslib").inflater == "htslib"
+    with pytest.raises(ValueError, match="inflater must be"):
+        _core.FastqReader(str(path), 0, "zlib")
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip"])
+@pytest.mark.parametrize("inflater", INFLATERS)
+def test_lines_longer_than_the_read_buffer(tmp_path: Path, kind: str, inflater: str) -> None:
+    rng = random.Random(9)
+    recs = [
+        (f"long{i}", "".join(rng.choice("ACGT") for _ in range(n)), "I" * n)
+        for i, n in enumerate([700_000, 3, 300_000])
+    ]
+    path = write(tmp_path / f"long.fq.{kind}", fastq_text(recs), kind)
+    assert read_all(path, inflater=inflater) == recs
 
 
 def test_comments_crlf_and_empty_reads(tmp_path: Path) -> None:
@@ -142,9 +179,18 @@ records_strategy = st.lists(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(spec=records_strategy, crlf=st.booleans(), kind=st.sampled_from(["plain", "gzip", "bgzf"]))
+@given(
+    spec=records_strategy,
+    crlf=st.booleans(),
+    kind=st.sampled_from(["plain", "gzip", "bgzf"]),
+    inflater=st.sampled_from(INFLATERS),
+)
 def test_property_round_trip(
-    tmp_path: Path, spec: list[tuple[str, int, random.Random]], crlf: bool, kind: str
+    tmp_path: Path,
+    spec: list[tuple[str, int, random.Random]],
+    crlf: bool,
+    kind: str,
+    inflater: str,
 ) -> None:
     recs = [
         (
@@ -155,12 +201,12 @@ def test_property_round_trip(
         for name, n, rnd in spec
     ]
     path = write(tmp_path / f"p.fq.{kind}", fastq_text(recs, "\r\n" if crlf else "\n"), kind)
-    assert read_all(path, max_reads=7) == recs
+    assert read_all(path, max_reads=7, inflater=inflater) == recs
 
 
-def expect_error(path: Path, *fragments: str) -> str:
+def expect_error(path: Path, *fragments: str, inflater: str = "auto") -> str:
     with pytest.raises(gmsaccel.InputError) as info:
-        read_all(path)
+        read_all(path, inflater=inflater)
     msg = str(info.value)
     assert "\n" not in msg
     assert path.name in msg
@@ -201,17 +247,29 @@ def test_error_truncated_record(tmp_path: Path, tail: str) -> None:
 
 
 @pytest.mark.parametrize("threads", [0, 2])
-def test_error_truncated_gzip(tmp_path: Path, threads: int) -> None:
+@pytest.mark.parametrize("inflater", INFLATERS)
+def test_error_truncated_gzip(tmp_path: Path, threads: int, inflater: str) -> None:
     recs = random_records(random.Random(11), 400)
     full = write(tmp_path / "full.fq.gz", fastq_text(recs), "gzip").read_bytes()
     path = tmp_path / "cut.fq.gz"
     path.write_bytes(full[:-20])
     with pytest.raises(gmsaccel.InputError, match=r"cut\.fq\.gz: record \d+.*truncated or corrupt"):
-        read_all(path, threads)
+        read_all(path, threads, inflater=inflater)
+
+
+@pytest.mark.parametrize("inflater", INFLATERS)
+@pytest.mark.parametrize("damage", ["crc", "trailing"])
+def test_error_corrupt_gzip(tmp_path: Path, inflater: str, damage: str) -> None:
+    full = write(tmp_path / "ok.fq.gz", GOOD, "gzip").read_bytes()
+    bad = full[:-8] + bytes([full[-8] ^ 1]) + full[-7:] if damage == "crc" else full + b"junk"
+    path = tmp_path / "bad.fq.gz"
+    path.write_bytes(bad)
+    expect_error(path, "record ", "truncated or corrupt compressed input", inflater=inflater)
 
 
 @pytest.mark.parametrize("threads", [0, 2])
-def test_error_truncated_bgzf(tmp_path: Path, threads: int) -> None:
+@pytest.mark.parametrize("inflater", INFLATERS)
+def test_error_truncated_bgzf(tmp_path: Path, threads: int, inflater: str) -> None:
     recs = random_records(random.Random(12), 3000)
     full = write(tmp_path / "full.fq.bgz", fastq_text(recs), "bgzf").read_bytes()
     path = tmp_path / "cut.fq.bgz"
@@ -219,7 +277,7 @@ def test_error_truncated_bgzf(tmp_path: Path, threads: int) -> None:
     with pytest.raises(
         gmsaccel.InputError, match=r"cut\.fq\.bgz: record \d+.*truncated or corrupt"
     ):
-        read_all(path, threads)
+        read_all(path, threads, inflater=inflater)
 
 
 def test_error_missing_file(tmp_path: Path) -> None:

@@ -22,8 +22,13 @@ struct ReadBatch {
 
 class FastqReader {
  public:
+  // Who inflates gzip and BGZF input: Auto takes ISA-L where the build has it (files only, and
+  // not BGZF given decompression threads), else htslib; Htslib always uses htslib (zlib).
+  enum class Inflater { Auto, Htslib };
+
   // Opens path ("-" for stdin). Throws InputError naming the file when it cannot.
-  explicit FastqReader(const std::string& path, int decompression_threads = 0);
+  explicit FastqReader(const std::string& path, int decompression_threads = 0,
+                       Inflater inflater = Inflater::Auto);
   ~FastqReader();
   FastqReader(const FastqReader&) = delete;
   FastqReader& operator=(const FastqReader&) = delete;
@@ -35,6 +40,8 @@ class FastqReader {
   size_t read(ReadBatch& batch, size_t max_reads, size_t max_bases = SIZE_MAX);
 
   const std::string& path() const;
+  // "isa-l" or "htslib": which inflater this reader uses.
+  const char* inflater() const;
   uint64_t records_read() const;
 
  private:
