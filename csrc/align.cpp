@@ -195,7 +195,6 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
                                              const std::vector<EncodedRead>& reads,
                                              AlignStats& stats) {
   const int k = index.params().k;
-  std::vector<Minimizer> scratch;
   std::vector<Anchor> anchors;
   std::vector<Chain> chains;
   std::vector<Placement> placements;
@@ -203,7 +202,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
   StageClock clock;  // extend_placements times itself: the clock skips over it
   for (uint32_t r = 0; r < reads.size(); ++r) {
     const EncodedRead& rd = reads[r];
-    collect_anchors(index, rd.fwd.data(), rd.len(), scratch, anchors);
+    collect_anchors(index, rd.fwd.data(), rd.len(), anchors);
     chain_anchors(anchors, k, opt, chains);
     for (const Chain& c : chains) {
       const int64_t mid = (c.diag_lo + c.diag_hi) / 2 + (c.q_lo + c.q_hi) / 2;

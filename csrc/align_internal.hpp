@@ -8,16 +8,9 @@
 #include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/index.hpp"
 #include "gmsaccel/minimizer.hpp"
+#include "gmsaccel/seed.hpp"
 
 namespace gms {
-
-// A seed hit: the read (in orientation rev) and the reference share a k-mer on diagonal
-// diag = global reference position - position in the oriented read.
-struct Anchor {
-  uint32_t rev;
-  int32_t qpos;
-  int64_t diag;
-};
 
 // Anchors of one orientation whose diagonals lie close together: one candidate placement.
 struct Chain {
@@ -30,7 +23,7 @@ struct Chain {
 
 // seed.cpp
 void collect_anchors(const Index& index, const uint8_t* fwd, int32_t len,
-                     std::vector<Minimizer>& scratch, std::vector<Anchor>& out);
+                     std::vector<Anchor>& out);
 // chain.cpp: chains best first (cover descending), at most opt.max_candidates.
 void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
                    std::vector<Chain>& out);

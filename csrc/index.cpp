@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -114,6 +115,7 @@ class IndexImpl final : public Index {
   void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const override;
   std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const override;
   uint32_t occurrences(uint64_t hash) const override;
+  const MinimizerTable& minimizer_table() const override { return table_; }
 
   // Filled by build_from_fasta / load_from_file.
   IndexParams params_;
@@ -122,8 +124,7 @@ class IndexImpl final : public Index {
   std::vector<uint64_t> contig_offsets_;  // starts, for contig_of's binary search
   uint64_t total_length_ = 0;
   uint32_t bucket_bits_ = 0;
-  int bucket_shift_ = 0;
-  uint64_t hash_limit_ = 0;  // hashes are < 2^(2k)
+  MinimizerTable table_;  // set_derived() points it at the arrays below
 
   const uint64_t* packed_ = nullptr;
   const uint64_t* nint_ = nullptr;  // (start, end) global pairs, sorted, disjoint
@@ -144,22 +145,15 @@ class IndexImpl final : public Index {
   size_t map_bytes_ = 0;
 
   void set_derived() {
+    static std::atomic<uint64_t> next_id{1};
     const int bits = 2 * params_.k;
-    bucket_shift_ = bits - static_cast<int>(bucket_bits_);
-    hash_limit_ = (bits >= 64) ? ~uint64_t{0} : (uint64_t{1} << bits);
+    table_ = MinimizerTable{buckets_, keys_, offs_, positions_, uint64_t{1} << bucket_bits_,
+                            n_keys_, n_positions_, bits - static_cast<int>(bucket_bits_),
+                            (bits >= 64) ? ~uint64_t{0} : (uint64_t{1} << bits), next_id++};
     contig_offsets_.clear();
     for (const auto& c : contigs_) contig_offsets_.push_back(c.offset);
   }
   std::string serialize_contigs() const;
-  // Index into keys_ of hash, or n_keys_ if absent.
-  uint64_t find_key(uint64_t hash) const {
-    if (n_keys_ == 0 || hash >= hash_limit_) return n_keys_;
-    const uint64_t b = hash >> bucket_shift_;
-    for (uint64_t i = buckets_[b], e = buckets_[b + 1]; i < e; ++i) {
-      if (keys_[i] >= hash) return keys_[i] == hash ? i : n_keys_;
-    }
-    return n_keys_;
-  }
 };
 
 int IndexImpl::contig_of(uint64_t global_pos) const {
@@ -200,15 +194,13 @@ void IndexImpl::fetch(size_t ci, int64_t start, int64_t end, uint8_t* out) const
 }
 
 std::pair<const uint64_t*, uint32_t> IndexImpl::lookup(uint64_t hash) const {
-  const uint64_t i = find_key(hash);
-  if (i == n_keys_) return {nullptr, 0};
-  const uint64_t b = offs_[i], e = offs_[i + 1];
-  if (b == e) return {nullptr, 0};  // filtered
-  return {positions_ + b, static_cast<uint32_t>(e - b)};
+  uint32_t count = 0;
+  const uint64_t* values = table_.lookup(hash, count);
+  return {values, count};
 }
 
 uint32_t IndexImpl::occurrences(uint64_t hash) const {
-  const uint64_t i = find_key(hash);
+  const uint64_t i = table_.find(hash);
   return i == n_keys_ ? 0 : counts_[i];
 }
 

@@ -14,3 +14,10 @@
 #else
 #define GMS_UNROLL
 #endif
+
+// A hint to start loading a cache line (host compilers); device code leaves it to the caches.
+#if defined(__CUDA_ARCH__)
+#define GMS_PREFETCH(addr) ((void)(addr))
+#else
+#define GMS_PREFETCH(addr) __builtin_prefetch(addr)
+#endif

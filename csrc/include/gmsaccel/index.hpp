@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "gmsaccel/seed.hpp"
+
 namespace gms {
 
 struct ContigInfo {
@@ -59,6 +61,9 @@ class Index {
   virtual std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const = 0;
   // Occurrence count of a hash, including filtered ones (0 when absent).
   virtual uint32_t occurrences(uint64_t hash) const = 0;
+  // The lookup table as plain arrays (valid while this Index lives): what seeding reads, on the
+  // CPU and, copied once to a device, on the GPU.
+  virtual const MinimizerTable& minimizer_table() const = 0;
 };
 
 }  // namespace gms
