@@ -200,9 +200,30 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
   std::vector<Placement> placements;
   std::vector<int64_t> centres;  // local diagonal of each ungapped probe
   StageClock clock;  // extend_placements times itself: the clock skips over it
+  // On a GPU the whole batch is seeded in one call (same anchors as collect_anchors).
+  SeedBatchOutput gpu_seeds;
+  const SeedBackendFn gpu_seed = opt.device >= 0 ? seed_backend() : nullptr;
+  bool seeded_on_gpu = false;
+  if (gpu_seed && index.params().w <= kGpuSeedMaxWindow) {
+    std::vector<const uint8_t*> seqs(reads.size());
+    std::vector<uint32_t> lens(reads.size());
+    for (size_t r = 0; r < reads.size(); ++r) {
+      seqs[r] = reads[r].fwd.data();
+      lens[r] = static_cast<uint32_t>(reads[r].len());
+    }
+    seeded_on_gpu = gpu_seed(index.minimizer_table(), k, index.params().w, seqs.data(),
+                             lens.data(), reads.size(), gpu_seeds, opt.device,
+                             opt.device_emulate);
+    if (seeded_on_gpu) stats.gpu_seeded_reads += reads.size();
+  }
   for (uint32_t r = 0; r < reads.size(); ++r) {
     const EncodedRead& rd = reads[r];
-    collect_anchors(index, rd.fwd.data(), rd.len(), anchors);
+    if (seeded_on_gpu) {
+      anchors.assign(gpu_seeds.anchors.begin() + gpu_seeds.offsets[r],
+                     gpu_seeds.anchors.begin() + gpu_seeds.offsets[r + 1]);
+    } else {
+      collect_anchors(index, rd.fwd.data(), rd.len(), anchors);
+    }
     chain_anchors(anchors, k, opt, chains);
     for (const Chain& c : chains) {
       const int64_t mid = (c.diag_lo + c.diag_hi) / 2 + (c.q_lo + c.q_hi) / 2;

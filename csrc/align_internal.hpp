@@ -9,6 +9,7 @@
 #include "gmsaccel/index.hpp"
 #include "gmsaccel/minimizer.hpp"
 #include "gmsaccel/seed.hpp"
+#include "gmsaccel/seed_batch.hpp"
 
 namespace gms {
 
@@ -21,9 +22,6 @@ struct Chain {
   int32_t n_anchors = 0;
 };
 
-// seed.cpp
-void collect_anchors(const Index& index, const uint8_t* fwd, int32_t len,
-                     std::vector<Anchor>& out);
 // chain.cpp: chains best first (cover descending), at most opt.max_candidates.
 void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
                    std::vector<Chain>& out);

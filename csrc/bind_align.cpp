@@ -6,6 +6,7 @@
 #include "gmsaccel/align.hpp"
 #include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/seed_batch.hpp"
 #include "gmsaccel/pipeline.hpp"
 
 namespace py = pybind11;
@@ -23,6 +24,7 @@ py::dict stats_dict(const AlignStats& s) {
   d["rescued"] = s.rescued;
   d["extend_jobs"] = s.extend_jobs;
   d["ungapped_accepted"] = s.ungapped_accepted;
+  d["gpu_seeded_reads"] = s.gpu_seeded_reads;
   d["cells"] = s.cells;
   d["stage_seconds"] = stage_dict(s.stage);
   return d;
@@ -60,6 +62,12 @@ void bind_align(py::module_& m) {
         set_extend_backend(reinterpret_cast<ExtendBackendFn>(cap.get_pointer()));
       }, "Registers the GPU extension backend (a capsule from gmsaccel._cuda.extend_backend())");
   m.def("has_extend_backend", [] { return extend_backend() != nullptr; });
+  m.def("set_seed_backend", [](py::capsule cap) {
+        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.seed_backend")
+          throw std::invalid_argument("not a gmsaccel seeding backend");
+        set_seed_backend(reinterpret_cast<SeedBackendFn>(cap.get_pointer()));
+      }, "Registers the GPU seeding backend (a capsule from gmsaccel._cuda.seed_backend())");
+  m.def("has_seed_backend", [] { return seed_backend() != nullptr; });
 
   py::class_<Hit>(m, "Hit", "One alignment of a read (0-based, half-open coordinates)")
       .def_readonly("contig", &Hit::contig)

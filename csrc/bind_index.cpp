@@ -7,11 +7,14 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/index.hpp"
 #include "gmsaccel/minimizer.hpp"
+#include "gmsaccel/py_batches.hpp"
+#include "gmsaccel/seed_batch.hpp"
 #include "gmsaccel/scoring.hpp"
 
 namespace py = pybind11;
@@ -150,6 +153,30 @@ void bind_index(py::module_& m) {
             return out;
           },
           py::arg("hash"), "Positions (global_pos << 1 | rev) of an indexed minimizer hash")
+      .def(
+          "table_arrays",
+          [](const py::object& self) {
+            const MinimizerTable& t = self.cast<const Index&>().minimizer_table();
+            auto view = [&self](const auto* ptr, uint64_t n) {
+              using T = std::remove_cv_t<std::remove_pointer_t<decltype(ptr)>>;
+              py::array_t<T> a({static_cast<py::ssize_t>(n)}, {sizeof(T)}, ptr, self);
+              a.attr("setflags")(py::arg("write") = false);  // the index may be a read-only map
+              return a;
+            };
+            py::dict d;
+            d["buckets"] = view(t.buckets, t.n_buckets + 1);
+            d["keys"] = view(t.keys, t.n_keys);
+            d["offs"] = view(t.offs, t.n_keys + 1);
+            d["positions"] = view(t.positions, t.n_positions);
+            d["bucket_shift"] = t.bucket_shift;
+            d["hash_limit"] = t.hash_limit;
+            d["id"] = t.id;
+            d["k"] = self.cast<const Index&>().params().k;
+            d["w"] = self.cast<const Index&>().params().w;
+            return d;
+          },
+          "The minimizer lookup table as read-only array views (buckets, keys, offs, positions) "
+          "and its parameters: what the GPU seed kernel copies to a device")
       .def("occurrences", &Index::occurrences, py::arg("hash"),
            "Reference occurrences of a hash, including filtered ones")
       .def("contig_of", &Index::contig_of, py::arg("global_pos"),
@@ -161,6 +188,37 @@ void bind_index(py::module_& m) {
                " w=" + std::to_string(idx.params().w) + ">";
       });
 
+  m.def(
+      "batch_anchors",
+      [](const Index& idx, const py::sequence& reads, int device, bool emulate) {
+        std::vector<py::object> keep;
+        const pybatch::SeedReads r = pybatch::seed_reads(reads, keep);
+        SeedBatchOutput out;
+        const int k = idx.params().k, w = idx.params().w;
+        if (device >= 0) {
+          const SeedBackendFn gpu = seed_backend();
+          if (!gpu) throw py::value_error("no GPU seeding backend is registered");
+          py::gil_scoped_release nogil;
+          if (!gpu(idx.minimizer_table(), k, w, r.data.data(), r.lens.data(), r.data.size(), out,
+                   device, emulate)) {
+            throw std::runtime_error("the index's table does not fit in the GPU's memory");
+          }
+        } else {
+          py::gil_scoped_release nogil;
+          std::vector<Anchor> one;
+          out.offsets.assign(1, 0);
+          for (size_t i = 0; i < r.data.size(); ++i) {
+            collect_anchors(idx, r.data[i], static_cast<int32_t>(r.lens[i]), one);
+            out.anchors.insert(out.anchors.end(), one.begin(), one.end());
+            out.offsets.push_back(out.anchors.size());
+          }
+        }
+        return pybatch::anchor_arrays(out);
+      },
+      py::arg("index"), py::arg("reads"), py::arg("device") = -1, py::arg("emulate") = false,
+      "Anchors of each read (base codes) as (offsets, rev, qpos, diag): the CPU seeding\n"
+      "(device -1) or the registered GPU backend (device >= 0; emulate runs its threads on\n"
+      "the host).");
   m.def(
       "minimizers",
       [](const py::object& codes, int k, int w) {

@@ -1,8 +1,11 @@
-// Seeding on the CPU: for_each_anchor (seed.hpp) over the index's minimizer table.
+// Seeding on the CPU: for_each_anchor (seed.hpp) over the index's minimizer table; and the
+// registry of the GPU seeding backend.
+#include <atomic>
 #include <vector>
 
 #include "align_internal.hpp"
 #include "gmsaccel/seed.hpp"
+#include "gmsaccel/seed_batch.hpp"
 
 namespace gms {
 
@@ -22,5 +25,12 @@ void collect_anchors(const Index& index, const uint8_t* fwd, int32_t len,
   for_each_anchor(index.minimizer_table(), k, w, fwd, n, ring_hash.data(), ring_strand.data(),
                   ring - 1, [&out](const Anchor& a) { out.push_back(a); });
 }
+
+namespace {
+std::atomic<SeedBackendFn> g_seed_backend{nullptr};
+}  // namespace
+
+void set_seed_backend(SeedBackendFn fn) { g_seed_backend.store(fn); }
+SeedBackendFn seed_backend() { return g_seed_backend.load(); }
 
 }  // namespace gms

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gmsaccel/extend.hpp"
@@ -18,6 +19,7 @@
 #include "gmsaccel/py_batches.hpp"
 #include "gpu_extend.hpp"
 #include "gpu_haplotype.hpp"
+#include "gpu_seed.hpp"
 
 namespace py = pybind11;
 
@@ -36,6 +38,15 @@ void extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& s
 void haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                              int32_t* costs, int device, bool emulate) {
   haplotype_costs_cuda(jobs, n, sc, costs, device, emulate);
+}
+
+// The C-style entry point handed to _core through a capsule (gms::SeedBackendFn).
+bool seed_backend_entry(const MinimizerTable& table, int k, int w, const uint8_t* const* reads,
+                        const uint32_t* lens, size_t n, SeedBatchOutput& out, int device,
+                        bool emulate) {
+  CudaSeedOptions opt;
+  opt.emulate = emulate;
+  return seed_anchors_cuda(table, k, w, reads, lens, n, out, device, opt);
 }
 
 // ---- argument conversion (py_batches.hpp: same rules and messages as _core.extend_batch) -----
@@ -58,6 +69,58 @@ ScratchMode parse_scratch(const std::string& s) {
 }
 
 // ---- entry points -----------------------------------------------------------------------------
+
+py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int device,
+                          bool emulate, uint64_t emulate_alloc_limit, const py::object& stats) {
+  // Views of the index's arrays (kept alive by the dict's arrays, which hold the index).
+  auto arr = [&table](const char* name, auto* type_tag) {
+    using T = std::remove_pointer_t<decltype(type_tag)>;
+    auto a = py::array_t<T, py::array::c_style>::ensure(table[name]);
+    if (!a) throw py::type_error(std::string("table['") + name + "'] has the wrong type");
+    return a;
+  };
+  const auto buckets = arr("buckets", static_cast<uint32_t*>(nullptr));
+  const auto keys = arr("keys", static_cast<uint64_t*>(nullptr));
+  const auto offs = arr("offs", static_cast<uint64_t*>(nullptr));
+  const auto positions = arr("positions", static_cast<uint64_t*>(nullptr));
+  MinimizerTable t;
+  t.buckets = buckets.data();
+  t.keys = keys.data();
+  t.offs = offs.data();
+  t.positions = positions.data();
+  t.n_buckets = static_cast<uint64_t>(buckets.size()) - 1;
+  t.n_keys = static_cast<uint64_t>(keys.size());
+  t.n_positions = static_cast<uint64_t>(positions.size());
+  t.bucket_shift = table["bucket_shift"].cast<int>();
+  t.hash_limit = table["hash_limit"].cast<uint64_t>();
+  t.id = table["id"].cast<uint64_t>();
+  const int k = table["k"].cast<int>(), w = table["w"].cast<int>();
+  std::vector<py::object> keep;
+  const pybatch::SeedReads r = pybatch::seed_reads(reads, keep);
+  CudaSeedOptions opt;
+  opt.emulate = emulate;
+  opt.emulate_alloc_limit = emulate_alloc_limit;
+  CudaSeedStats st;
+  SeedBatchOutput out;
+  bool fitted = false;
+  {
+    py::gil_scoped_release nogil;
+    fitted = seed_anchors_cuda(t, k, w, r.data.data(), r.lens.data(), r.data.size(), out, device,
+                               opt, &st);
+  }
+  if (!fitted) throw std::runtime_error("the index's table does not fit in the GPU's memory");
+  if (!stats.is_none()) {
+    py::dict d = stats.cast<py::dict>();
+    d["upload_s"] = st.upload_s;
+    d["pack_s"] = st.pack_s;
+    d["unpack_s"] = st.unpack_s;
+    d["kernel_seconds"] = st.kernel_seconds;
+    d["anchors"] = st.anchors;
+    d["oom_splits"] = st.oom_splits;
+  }
+  return pybatch::anchor_arrays(out);
+}
+
 
 py::tuple extend_batch_py(const py::sequence& queries, const py::sequence& targets,
                           const py::object& bands, int device, int64_t match, int64_t mismatch,
@@ -391,6 +454,17 @@ PYBIND11_MODULE(_cuda, m) {
         const gms::ExtendBackendFn fn = &extend_backend_entry;
         return py::capsule(reinterpret_cast<void*>(fn), "gmsaccel.extend_backend");
       }, "Capsule of the GPU extension entry point, for gmsaccel._core.set_extend_backend");
+  m.def("seed_backend", [] {
+        const gms::SeedBackendFn fn = &seed_backend_entry;
+        return py::capsule(reinterpret_cast<void*>(fn), "gmsaccel.seed_backend");
+      }, "Capsule of the GPU seeding entry point, for gmsaccel._core.set_seed_backend");
+  m.def("seed_anchors", &seed_anchors_py, py::arg("table"), py::arg("reads"),
+        py::arg("device") = 0, py::kw_only(), py::arg("emulate") = false,
+        py::arg("emulate_alloc_limit") = 0, py::arg("stats") = py::none(),
+        "Anchors of each read (base codes) on a CUDA device, as _core.batch_anchors returns\n"
+        "them: table is Index.table_arrays() of the index. emulate=True runs the kernel's\n"
+        "threads on the host; emulate_alloc_limit (emulation) makes larger device allocations\n"
+        "fail as out of memory, to exercise the halving retry; stats, a dict to fill.");
   m.def("device_count", &device_count, "Number of usable CUDA devices (0 without GPU or driver)");
   m.def("devices", &devices_py,
         "One dict per device: index, name, total_memory (bytes), compute_capability (major, "
@@ -450,6 +524,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("release_workspaces", [] {
         release_workspaces();
         release_haplotype_workspaces();
+        release_seed_workspaces();
       },
         "Frees the device and pinned buffers cached between calls");
 }

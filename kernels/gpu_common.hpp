@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -237,6 +238,45 @@ class WorkspacePool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<int, std::vector<std::unique_ptr<W>>> pools_;
+};
+
+enum class Mem { Device, Pinned };
+
+// Grow-only buffer: device or pinned host memory, plain host memory under emulation. reserve()
+// returns the allocation's error instead of throwing, so that out-of-memory can be retried.
+template <typename T>
+struct Buf {
+  T* ptr = nullptr;
+  size_t cap = 0;
+  Mem mem = Mem::Device;
+  bool host = false;
+
+  cudaError_t reserve(size_t n, Mem m, bool emulate, uint64_t emu_limit) {
+    if (n <= cap) return cudaSuccess;
+    release();
+    const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+    void* p = nullptr;
+    if (emulate) {
+      if (m == Mem::Device && emu_limit && bytes > emu_limit) return cudaErrorMemoryAllocation;
+      p = std::malloc(bytes);
+      if (!p) return cudaErrorMemoryAllocation;
+    } else {
+      const cudaError_t e = m == Mem::Device ? cudaMalloc(&p, bytes) : cudaMallocHost(&p, bytes);
+      if (e != cudaSuccess) return e;
+    }
+    ptr = static_cast<T*>(p);
+    cap = n;
+    mem = m;
+    host = emulate;
+    return cudaSuccess;
+  }
+  void release() {
+    if (ptr && host) std::free(ptr);
+    else if (ptr && mem == Mem::Device) cudaFree(ptr);  // teardown: errors are not actionable
+    else if (ptr) cudaFreeHost(ptr);
+    ptr = nullptr;
+    cap = 0;
+  }
 };
 
 // A buffer slot's stream and its kernel-timing / completion events (none under emulation).

@@ -38,11 +38,14 @@ def test_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) -> None
     index = Index.build(ref)
     cpu = tmp_path / "cpu.bam"
     gpu = tmp_path / "gpu.bam"
-    Aligner(index, device="cpu").align_fastq(f1, f2, cpu)
+    cpu_stats = Aligner(index, device="cpu").align_fastq(f1, f2, cpu)
     aligner = Aligner(index, device="gpu", threads=2)
     assert aligner.device == "gpu"
-    aligner.align_fastq(f1, f2, gpu, batch_reads=97)
+    gpu_stats = aligner.align_fastq(f1, f2, gpu, batch_reads=97)
     assert _records(cpu) == _records(gpu)
+    # seeding ran on the GPU path for every read (each end's batch in one call)
+    assert cpu_stats["gpu_seeded_reads"] == 0
+    assert gpu_stats["gpu_seeded_reads"] == gpu_stats["reads"] == 1200
 
 
 def test_gpu_without_device_is_a_clear_error(monkeypatch) -> None:

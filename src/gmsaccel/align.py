@@ -190,10 +190,12 @@ def resolve_device(device: str) -> tuple[str, int, bool]:
     """Maps --device (auto, cpu, gpu, gpu:N) to (kind, GPU index or -1, emulate). 'auto' takes
     GPU 0 when the build has CUDA kernels and a device is visible. GMSACCEL_GPU_EMULATE=1 runs
     the GPU code path with host-executed threads (for testing without a GPU). Registers the GPU
-    extension backend with _core when the answer is a GPU."""
+    seeding and extension backends with _core when the answer is a GPU."""
     kind, index, emulate = select_device(device)
     if kind == "gpu":
-        _core.set_extend_backend(cuda_module().extend_backend())
+        cuda = cuda_module()
+        _core.set_extend_backend(cuda.extend_backend())
+        _core.set_seed_backend(cuda.seed_backend())
     return kind, index, emulate
 
 

@@ -79,11 +79,13 @@ struct StageSeconds {
 struct AlignStats {
   uint64_t reads = 0, mapped = 0, properly_paired = 0, supplementary = 0, rescued = 0;
   uint64_t extend_jobs = 0, ungapped_accepted = 0, cells = 0;
+  uint64_t gpu_seeded_reads = 0;  // reads whose anchors came from the GPU seed kernel
   StageSeconds stage;
   void add(const AlignStats& o) {
     reads += o.reads; mapped += o.mapped; properly_paired += o.properly_paired;
     supplementary += o.supplementary; rescued += o.rescued; extend_jobs += o.extend_jobs;
     ungapped_accepted += o.ungapped_accepted; cells += o.cells;
+    gpu_seeded_reads += o.gpu_seeded_reads;
     stage.add(o.stage);
   }
 };

@@ -7,6 +7,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -15,6 +16,7 @@
 #include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/haplotype.hpp"
 #include "gmsaccel/scoring.hpp"
+#include "gmsaccel/seed_batch.hpp"
 
 namespace gms::pybatch {
 
@@ -232,6 +234,42 @@ inline std::vector<HaplotypeJob> haplotype_jobs(const py::sequence& reads,
                            static_cast<int32_t>(b[i])};
   }
   return jobs;
+}
+
+// Seeding entry points (_core.batch_anchors, _cuda.seed_anchors): reads as base-code spans.
+struct SeedReads {
+  std::vector<const uint8_t*> data;
+  std::vector<uint32_t> lens;
+};
+
+inline SeedReads seed_reads(const py::sequence& reads, std::vector<py::object>& keep) {
+  SeedReads r;
+  const size_t n = py::len(reads);
+  r.data.reserve(n);
+  r.lens.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const ByteSpan s = byte_span(reads[i], "reads", i, keep);
+    if (s.size > UINT32_MAX) throw py::value_error(item("reads", i) + " is longer than 2^32-1");
+    r.data.push_back(s.data);
+    r.lens.push_back(static_cast<uint32_t>(s.size));
+  }
+  return r;
+}
+
+// (offsets, rev, qpos, diag): read i's anchors are entries offsets[i] .. offsets[i + 1].
+inline py::tuple anchor_arrays(const SeedBatchOutput& out) {
+  const size_t n = out.anchors.size();
+  py::array_t<uint64_t> offsets(static_cast<py::ssize_t>(out.offsets.size()));
+  py::array_t<uint32_t> rev(static_cast<py::ssize_t>(n));
+  py::array_t<int32_t> qpos(static_cast<py::ssize_t>(n));
+  py::array_t<int64_t> diag(static_cast<py::ssize_t>(n));
+  std::copy(out.offsets.begin(), out.offsets.end(), offsets.mutable_data());
+  for (size_t i = 0; i < n; ++i) {
+    rev.mutable_data()[i] = out.anchors[i].rev;
+    qpos.mutable_data()[i] = out.anchors[i].qpos;
+    diag.mutable_data()[i] = out.anchors[i].diag;
+  }
+  return py::make_tuple(offsets, rev, qpos, diag);
 }
 
 }  // namespace gms::pybatch
