@@ -98,7 +98,8 @@ void bind_io(py::module_& m) {
   py::class_<PyFastqReader>(m, "FastqReader",
                             "FASTQ reader (plain, gzip or BGZF; \"-\" is standard input). "
                             "Iterating yields batches as read() returns them.")
-      .def(py::init([](const std::string& path, int threads, const std::string& inflater) {
+      .def(py::init([](const std::string& path, int threads, const std::string& inflater,
+                       bool read_ahead) {
              if (inflater != "auto" && inflater != "htslib") {
                throw py::value_error("inflater must be 'auto' or 'htslib', not '" + inflater + "'");
              }
@@ -106,12 +107,14 @@ void bind_io(py::module_& m) {
              r->path = path;
              r->reader = std::make_unique<FastqReader>(
                  path, threads,
-                 inflater == "auto" ? FastqReader::Inflater::Auto : FastqReader::Inflater::Htslib);
+                 inflater == "auto" ? FastqReader::Inflater::Auto : FastqReader::Inflater::Htslib,
+                 read_ahead);
              return r;
            }),
            py::arg("path"), py::arg("threads") = 0, py::arg("inflater") = "auto",
+           py::arg("read_ahead") = false,
            "threads: BGZF decompression threads; inflater: 'auto' (ISA-L where built with it) "
-           "or 'htslib' (zlib).")
+           "or 'htslib' (zlib); read_ahead: inflate on a thread of its own, ahead of parsing.")
       .def("read", &PyFastqReader::read, py::arg("max_reads"), py::arg("max_bases") = SIZE_MAX,
            "Next batch: dict of names, comments, seqs, quals (lists of str) and first_record "
            "(1-based number of the batch's first read); empty lists at end of file.")
@@ -119,6 +122,9 @@ void bind_io(py::module_& m) {
       .def_property_readonly("inflater",
                              [](PyFastqReader& r) { return std::string(r.get().inflater()); },
                              "'isa-l' or 'htslib': who inflates this file")
+      .def_property_readonly("reads_ahead",
+                             [](PyFastqReader& r) { return r.get().reads_ahead(); },
+                             "whether a read-ahead thread inflates this file")
       .def_property_readonly("records_read",
                              [](PyFastqReader& r) { return r.get().records_read(); })
       .def("close",

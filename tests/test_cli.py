@@ -392,7 +392,8 @@ def baseline_records(dataset: Dataset, index_path: Path,
     return sam_records(out)
 
 
-@pytest.mark.parametrize("opts", [["-t", "2"], ["-t", "3"], ["--batch-size", "7"],
+# -t 4: each gzip input also gets an inflating thread (kInflateAheadThreads)
+@pytest.mark.parametrize("opts", [["-t", "2"], ["-t", "3"], ["-t", "4"], ["--batch-size", "7"],
                                   ["--batch-size", "7", "-t", "2"],
                                   ["--sort-memory", "1"]],
                          ids=lambda o: " ".join(o))
@@ -449,13 +450,14 @@ def test_truncated_gzip(dataset: Dataset, index_path: Path, tmp_path: Path,
     assert re.search(r"record \d+", line), line
 
 
+@pytest.mark.parametrize("threads", ["2", "4"])
 def test_truncated_gzip_paired_threads(dataset: Dataset, index_path: Path, tmp_path: Path,
-                                       outdir: Path) -> None:
+                                       outdir: Path, threads: str) -> None:
     data = dataset.r2.read_bytes()
     r2 = tmp_path / "cut_2.fq.gz"
     r2.write_bytes(data[:-1000])
     _align_fail(index_path, [dataset.r1, r2], outdir, str(r2),
-                extra=("-t", "2", "--batch-size", "50"))
+                extra=("-t", threads, "--batch-size", "50"))
 
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")

@@ -54,9 +54,13 @@ INFLATERS = ["auto", "htslib"] if ISAL else ["htslib"]
 
 
 def read_all(
-    path: Path, threads: int = 0, max_reads: int = 1000, inflater: str = "auto"
+    path: Path,
+    threads: int = 0,
+    max_reads: int = 1000,
+    inflater: str = "auto",
+    read_ahead: bool = False,
 ) -> list[Record]:
-    reader = _core.FastqReader(str(path), threads, inflater)
+    reader = _core.FastqReader(str(path), threads, inflater, read_ahead)
     out: list[Record] = []
     while True:
         batch = reader.read(max_reads)
@@ -74,10 +78,27 @@ def test_input_error_is_value_error() -> None:
 @pytest.mark.parametrize("kind", ["plain", "gzip", "bgzf"])
 @pytest.mark.parametrize("threads", [0, 2])
 @pytest.mark.parametrize("inflater", INFLATERS)
-def test_round_trip(tmp_path: Path, kind: str, threads: int, inflater: str) -> None:
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_round_trip(
+    tmp_path: Path, kind: str, threads: int, inflater: str, read_ahead: bool
+) -> None:
     recs = random_records(random.Random(7), 2500)
     path = write(tmp_path / f"r.fq.{kind}", fastq_text(recs), kind)
-    assert read_all(path, threads, inflater=inflater) == recs
+    assert read_all(path, threads, inflater=inflater, read_ahead=read_ahead) == recs
+
+
+def test_read_ahead_only_where_it_helps(tmp_path: Path) -> None:
+    text = fastq_text(random_records(random.Random(10), 20))
+    for kind, threads, expected in [
+        ("plain", 0, False),  # nothing to inflate
+        ("gzip", 0, True),
+        ("bgzf", 0, True),
+        ("bgzf", 2, False),  # htslib's threads inflate ahead already
+    ]:
+        path = write(tmp_path / f"a.fq.{kind}", text, kind)
+        reader = _core.FastqReader(str(path), threads, "auto", True)
+        assert reader.reads_ahead == expected, (kind, threads)
+        assert not _core.FastqReader(str(path), threads).reads_ahead
 
 
 def test_inflater_choice(tmp_path: Path) -> None:
@@ -258,13 +279,22 @@ def test_error_truncated_gzip(tmp_path: Path, threads: int, inflater: str) -> No
 
 
 @pytest.mark.parametrize("inflater", INFLATERS)
-@pytest.mark.parametrize("damage", ["crc", "trailing"])
-def test_error_corrupt_gzip(tmp_path: Path, inflater: str, damage: str) -> None:
-    full = write(tmp_path / "ok.fq.gz", GOOD, "gzip").read_bytes()
-    bad = full[:-8] + bytes([full[-8] ^ 1]) + full[-7:] if damage == "crc" else full + b"junk"
+@pytest.mark.parametrize("damage", ["crc", "trailing", "cut"])
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_error_corrupt_gzip(tmp_path: Path, inflater: str, damage: str, read_ahead: bool) -> None:
+    recs = random_records(random.Random(13), 3000)  # several read-ahead blocks
+    full = write(tmp_path / "ok.fq.gz", fastq_text(recs), "gzip").read_bytes()
+    bad = {
+        "crc": full[:-8] + bytes([full[-8] ^ 1]) + full[-7:],
+        "trailing": full + b"junk",
+        "cut": full[: len(full) * 2 // 3],
+    }[damage]
     path = tmp_path / "bad.fq.gz"
     path.write_bytes(bad)
-    expect_error(path, "record ", "truncated or corrupt compressed input", inflater=inflater)
+    with pytest.raises(gmsaccel.InputError) as info:
+        read_all(path, inflater=inflater, read_ahead=read_ahead)
+    msg = str(info.value)
+    assert "bad.fq.gz: record " in msg and "truncated or corrupt compressed input" in msg, msg
 
 
 @pytest.mark.parametrize("threads", [0, 2])

@@ -26,9 +26,11 @@ class FastqReader {
   // not BGZF given decompression threads), else htslib; Htslib always uses htslib (zlib).
   enum class Inflater { Auto, Htslib };
 
-  // Opens path ("-" for stdin). Throws InputError naming the file when it cannot.
+  // Opens path ("-" for stdin). Throws InputError naming the file when it cannot. read_ahead:
+  // compressed input (not BGZF given decompression threads) is inflated on a thread of its own,
+  // a few blocks ahead of parsing.
   explicit FastqReader(const std::string& path, int decompression_threads = 0,
-                       Inflater inflater = Inflater::Auto);
+                       Inflater inflater = Inflater::Auto, bool read_ahead = false);
   ~FastqReader();
   FastqReader(const FastqReader&) = delete;
   FastqReader& operator=(const FastqReader&) = delete;
@@ -42,6 +44,10 @@ class FastqReader {
   const std::string& path() const;
   // "isa-l" or "htslib": which inflater this reader uses.
   const char* inflater() const;
+  // Whether a read-ahead thread inflates; its busy seconds, and read()'s seconds waiting for it.
+  bool reads_ahead() const;
+  double read_ahead_seconds() const;
+  double read_ahead_waited_seconds() const;
   uint64_t records_read() const;
 
  private:

@@ -10,6 +10,9 @@
 
 namespace gms {
 
+// From this many threads on, each compressed FASTQ file also gets an inflating thread of its own.
+constexpr int kInflateAheadThreads = 4;
+
 struct PipelineOptions {
   int threads = 1;
   size_t batch_reads = 20000;  // reads (pairs) per batch
