@@ -4,6 +4,7 @@
 // into place only on success, so a visible output is always complete.
 #include "gmsaccel/bam_writer.hpp"
 
+#include <fcntl.h>
 #include <htslib/hts.h>
 #include <htslib/kstring.h>
 #include <unistd.h>
@@ -12,12 +13,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <queue>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include "gmsaccel/bam_deflate.hpp"
 
 namespace gms {
 
@@ -128,7 +132,10 @@ struct BamWriter::Impl {
   std::string tmp_idx;     // index written beside tmp_path, renamed last
   BamWriterOptions opt;
   sam_hdr_t* hdr = nullptr;
-  htsFile* out = nullptr;
+  htsFile* out = nullptr;                 // htslib output, or
+  std::unique_ptr<IsalBamOutput> fast;  // ISA-L-deflated BAM on out_fd
+  int out_fd = -1;
+  bool deflated_by_isal = false;
   bool to_stdout = false;
   enum class State { open, closed, aborted } state = State::open;
 
@@ -155,6 +162,9 @@ struct BamWriter::Impl {
       sam_close(out);
       out = nullptr;
     }
+    fast.reset();
+    if (out_fd > 1) ::close(out_fd);
+    out_fd = -1;
     if (!to_stdout) {
       unlink_quiet(tmp_path);
       unlink_quiet(tmp_idx);
@@ -174,6 +184,11 @@ struct BamWriter::Impl {
   void write(htsFile* fp, const bam1_t* b, const std::string& name) {
     errno = 0;
     if (sam_write1(fp, hdr, b) < 0) io_fail("cannot write", name, errno);
+  }
+  // A record to the final output.
+  void emit(const bam1_t* b) {
+    if (fast) fast->write(b);
+    else write(out, b, display_out());
   }
 
   void sort_run() {
@@ -228,7 +243,7 @@ struct BamWriter::Impl {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
       HtsPtr out_fp = create_spill(folded);
-      merge(n, false, out_fp.get(), folded);
+      merge(n, false, [&](const bam1_t* b) { write(out_fp.get(), b, folded); });
       finish_spill(std::move(out_fp), folded);
       for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
@@ -237,7 +252,7 @@ struct BamWriter::Impl {
 
   // k-way merge of spills[0, nruns) and, when with_memory, the sorted in-memory run (which
   // counts as the last run) into dest. Equal keys come out in run order, i.e. arrival order.
-  void merge(size_t nruns, bool with_memory, htsFile* dest, const std::string& dest_name) {
+  void merge(size_t nruns, bool with_memory, const std::function<void(const bam1_t*)>& dest) {
     struct Source {
       HtsPtr fp;
       BamPtr rec = new_bam();
@@ -274,7 +289,7 @@ struct BamWriter::Impl {
     while (!pq.empty()) {
       const size_t r = pq.top().second;
       pq.pop();
-      write(dest, src[r].rec.get(), dest_name);
+      dest(src[r].rec.get());
       if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
     }
   }
@@ -284,10 +299,10 @@ struct BamWriter::Impl {
     if (spills.empty()) {
       for (const Entry& e : entries) {
         load(scratch.get(), e.bytes);
-        write(out, scratch.get(), display_out());
+        emit(scratch.get());
       }
     } else {
-      merge(spills.size(), true, out, display_out());
+      merge(spills.size(), true, [this](const bam1_t* b) { emit(b); });
     }
   }
 
@@ -326,6 +341,24 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
   }
 
   s.tmp_path = s.to_stdout ? "-" : path + ".tmp-" + std::to_string(::getpid());
+  if (!s.idx_ext.empty()) s.tmp_idx = s.tmp_path + s.idx_ext;
+  // Compressed BAM goes through ISA-L where the build has it (level 0 stays with htslib).
+  if (bam && s.opt.fast_deflate && s.opt.compression_level != 0 && fast_bam_deflate_available()) {
+    errno = 0;
+    s.out_fd = s.to_stdout ? 1 : ::open(s.tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                        0644);
+    if (s.out_fd < 0) s.io_fail("cannot create output", s.tmp_path, errno);
+    try {
+      s.fast = std::make_unique<IsalBamOutput>(s.out_fd, s.display_out(), s.hdr,
+                                               s.opt.compression_level, s.opt.threads, s.tmp_idx,
+                                               s.idx_ext == ".csi" ? 14 : 0);
+      s.deflated_by_isal = true;
+    } catch (...) {
+      s.discard();
+      throw;
+    }
+    return;
+  }
   errno = 0;
   s.out = sam_open(s.tmp_path.c_str(), s.mode(bam, s.opt.compression_level).c_str());
   if (!s.out) s.io_fail("cannot create output", s.to_stdout ? "standard output" : s.tmp_path, errno);
@@ -340,7 +373,6 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
     s.io_fail("cannot write", s.display_out(), e);
   }
   if (!s.idx_ext.empty()) {
-    s.tmp_idx = s.tmp_path + s.idx_ext;
     // Built while writing, so the finished BAM never has to be read back.
     if (sam_idx_init(s.out, s.hdr, s.idx_ext == ".csi" ? 14 : 0, s.tmp_idx.c_str()) < 0) {
       s.discard();
@@ -362,7 +394,7 @@ void BamWriter::add(const bam1_t* record) {
   }
   ++s.added;
   if (!s.opt.sort) {
-    s.write(s.out, record, s.display_out());
+    s.emit(record);
     return;
   }
   const uint32_t l_data = static_cast<uint32_t>(record->l_data);
@@ -386,14 +418,23 @@ void BamWriter::close() {
     s.spills.clear();
     s.entries.clear();
     s.arena.clear();
-    errno = 0;
-    if (!s.idx_ext.empty() && sam_idx_save(s.out) < 0) {
-      s.io_fail("cannot write index", s.tmp_idx, errno);
+    if (s.fast) {
+      s.fast->finish();
+      s.fast.reset();
+      errno = 0;
+      const int rc = s.out_fd > 1 ? ::close(s.out_fd) : 0;
+      s.out_fd = -1;
+      if (rc < 0) s.io_fail("cannot finish", s.display_out(), errno);
+    } else {
+      errno = 0;
+      if (!s.idx_ext.empty() && sam_idx_save(s.out) < 0) {
+        s.io_fail("cannot write index", s.tmp_idx, errno);
+      }
+      errno = 0;
+      const int rc = sam_close(s.out);
+      s.out = nullptr;
+      if (rc < 0) s.io_fail("cannot finish", s.display_out(), errno);
     }
-    errno = 0;
-    const int rc = sam_close(s.out);
-    s.out = nullptr;
-    if (rc < 0) s.io_fail("cannot finish", s.display_out(), errno);
     if (!s.to_stdout) {
       // An index left from an earlier run would not match the new file.
       unlink_quiet(s.path + ".bai");
@@ -422,5 +463,6 @@ void BamWriter::abort() {
 }
 
 uint64_t BamWriter::records_written() const { return impl_->added; }
+const char* BamWriter::deflater() const { return impl_->deflated_by_isal ? "isa-l" : "htslib"; }
 
 }  // namespace gms

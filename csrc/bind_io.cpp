@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/bam_writer.hpp"
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/errors.hpp"
@@ -153,8 +154,13 @@ void bind_io(py::module_& m) {
                           "Nothing appears at path until close() succeeds.")
       .def(py::init([](const std::string& path, const std::string& header_text, bool sort,
                        const std::string& format, int threads, size_t memory_bytes,
-                       bool write_index, const std::string& tmp_dir, int compression_level) {
+                       bool write_index, const std::string& tmp_dir, int compression_level,
+                       const std::string& deflater) {
+             if (deflater != "auto" && deflater != "htslib") {
+               throw py::value_error("deflater must be 'auto' or 'htslib', not '" + deflater + "'");
+             }
              BamWriterOptions o;
+             o.fast_deflate = deflater == "auto";
              o.sort = sort;
              o.format = format;
              o.threads = threads;
@@ -170,7 +176,8 @@ void bind_io(py::module_& m) {
            py::arg("format") = "bam", py::arg("threads") = 1,
            py::arg("memory_bytes") = BamWriterOptions{}.memory_bytes,
            py::arg("write_index") = true, py::arg("tmp_dir") = "",
-           py::arg("compression_level") = -1)
+           py::arg("compression_level") = -1, py::arg("deflater") = "auto",
+           "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'")
       .def("add_sam_line",
            [](PyBamWriter& w, const std::string& line) {
              py::gil_scoped_release nogil;
@@ -199,6 +206,9 @@ void bind_io(py::module_& m) {
            })
       .def_property_readonly("records_written",
                              [](const PyBamWriter& w) { return w.writer->records_written(); })
+      .def_property_readonly(
+          "deflater", [](const PyBamWriter& w) { return std::string(w.writer->deflater()); },
+          "'isa-l' or 'htslib': who compresses the output")
       .def("__enter__", [](PyBamWriter& w) -> PyBamWriter& { return w; },
            py::return_value_policy::reference_internal)
       .def("__exit__",
@@ -214,6 +224,8 @@ void bind_io(py::module_& m) {
              return false;
            });
 
+  m.def("fast_bam_deflate_available", &fast_bam_deflate_available,
+        "Whether compressed BAM output is deflated by ISA-L in this build.");
   m.def("fast_inflate_library", &fast_inflate_library,
         "'isa-l X.Y.Z' when this build inflates gzip input with ISA-L, else ''.");
   m.def(

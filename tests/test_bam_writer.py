@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import subprocess
@@ -249,3 +250,81 @@ def test_compression_level_and_use_after_close(tmp_path: Path) -> None:
     w.close()  # a second close is harmless
     with pytest.raises(RuntimeError, match="after close"):
         w.add_sam_line(LINES[0])
+
+
+# ---- ISA-L deflate (bam_deflate.cpp) against htslib's writer -----------------------------------
+
+ISAL = _core.BamWriter(os.devnull, HEADER, sort=False, write_index=False).deflater == "isa-l"
+needs_isal = pytest.mark.skipif(not ISAL, reason="this build has no ISA-L BAM writer")
+
+
+def inflated(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes())
+
+
+def samtools_index(bam: Path, csi: bool = False) -> bytes:
+    """The index samtools builds by reading the file: the oracle for the one written with it."""
+    out = bam.with_name(bam.name + (".check.csi" if csi else ".check.bai"))
+    pysam.samtools.index(*(["-c"] if csi else []), str(bam), str(out))
+    return out.read_bytes()
+
+
+def long_lines() -> list[str]:
+    """Records from 1 base to more than a BGZF block (0xff00 bytes) long, and runs of records
+    that end exactly where a block ends."""
+    rng = random.Random(77)
+    lines = []
+    for i, n in enumerate([1, 70_000, 5, 40_000, 40_000, 3, 130_000] + [rng.randint(1, 400)
+                                                                        for _ in range(400)]):
+        seq = "".join(rng.choice("ACGT") for _ in range(n))
+        pos = rng.randint(1, 40_000 - min(n, 39_000)) if n < 39_000 else 1
+        lines.append(f"L{i}\t0\tchr1\t{pos}\t60\t{n}M\t*\t0\t0\t{seq}\t{'I' * n}")
+    return lines
+
+
+@needs_isal
+@pytest.mark.parametrize("sort", [True, False])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("lines", ["random", "long"])
+def test_isal_and_htslib_write_the_same_bam(tmp_path: Path, sort: bool, threads: int,
+                                            lines: str) -> None:
+    recs = LINES if lines == "random" else long_lines()
+    kw = {"sort": sort, "threads": threads, "memory_bytes": 200_000}
+    fast = write(tmp_path / "fast.bam", recs, **kw)
+    ref = write(tmp_path / "ref.bam", recs, deflater="htslib", **kw)
+    with _core.BamWriter(str(tmp_path / "probe.bam"), HEADER, sort=sort) as probe:
+        assert probe.deflater == "isa-l"
+    pysam.samtools.quickcheck(str(fast))
+    assert inflated(fast) == inflated(ref)  # header and records byte for byte
+    if sort:
+        assert (tmp_path / "fast.bam.bai").read_bytes() == samtools_index(fast)
+        with pysam.AlignmentFile(str(fast)) as a, pysam.AlignmentFile(str(ref)) as b:
+            for contig, length in CONTIGS:
+                for start in range(0, length, 7_919):
+                    got = [r.to_string() for r in a.fetch(contig, start, start + 5_000)]
+                    assert got == [r.to_string() for r in b.fetch(contig, start, start + 5_000)]
+            assert a.nocoordinate == b.nocoordinate and a.mapped == b.mapped
+
+
+@needs_isal
+def test_isal_csi_index_matches_samtools(tmp_path: Path) -> None:
+    header = "@SQ\tSN:big\tLN:600000000\n@SQ\tSN:small\tLN:1000\n"
+    w = _core.BamWriter(str(tmp_path / "big.bam"), header)
+    for i, pos in enumerate([550_000_000, 10, 123_456_789, 599_999_000]):
+        w.add_sam_line(f"r{i}\t0\tbig\t{pos}\t60\t4M\t*\t0\t0\tACGT\tIIII")
+    w.add_sam_line("u1\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII")
+    assert w.deflater == "isa-l"
+    w.close()
+    assert (tmp_path / "big.bam.csi").read_bytes() == samtools_index(tmp_path / "big.bam", True)
+
+
+@needs_isal
+def test_level_zero_stays_with_htslib(tmp_path: Path) -> None:
+    with _core.BamWriter(str(tmp_path / "l0.bam"), HEADER, compression_level=0) as w:
+        assert w.deflater == "htslib"
+    with _core.BamWriter(str(tmp_path / "l9.bam"), HEADER, compression_level=9) as w:
+        assert w.deflater == "isa-l"
+    with _core.BamWriter(str(tmp_path / "x.sam"), HEADER, format="sam") as w:
+        assert w.deflater == "htslib"
+    with pytest.raises(ValueError, match="deflater must be"):
+        _core.BamWriter(str(tmp_path / "y.bam"), HEADER, deflater="zlib")

@@ -145,6 +145,8 @@ def test_doctor_json() -> None:
     assert info["version"] == gmsaccel.__version__
     assert info["simd_level"] == _core.simd_level()
     assert info["gzip_inflater"] == (_core.fast_inflate_library() or "htslib (zlib)")
+    assert info["bam_deflater"].startswith("isa-l" if _core.fast_bam_deflate_available()
+                                           else "htslib")
     assert isinstance(info["cuda_compiled"], bool)
     assert isinstance(info["gpu_available"], bool)
     assert isinstance(info["devices"], list)

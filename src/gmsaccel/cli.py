@@ -279,6 +279,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "htslib": _core.htslib_runtime_version(),
         # who inflates FASTQ.gz: ISA-L where the build found it, else htslib's zlib
         "gzip_inflater": _core.fast_inflate_library() or "htslib (zlib)",
+        # who deflates BAM output (the same library, where the build found it)
+        "bam_deflater": (_core.fast_inflate_library() or "htslib (zlib)")
+        if _core.fast_bam_deflate_available() else "htslib (zlib)",
         "variant_caller": hasattr(_core, "call_region"),
         "cuda_compiled": cuda is not None,
         "gpu_available": bool(cuda is not None and cuda.device_count() > 0),

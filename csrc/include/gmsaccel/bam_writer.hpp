@@ -17,6 +17,9 @@ struct BamWriterOptions {
   int compression_level = -1;    // htslib default when -1
   bool write_index = true;       // .bai (or .csi when a contig exceeds 2^29 - 1 bases)
   std::string tmp_dir;           // spill directory; default: beside the output
+  // Compressed BAM output deflated by ISA-L where the build has it (bam_deflate.hpp); false:
+  // always htslib's zlib. Records, header and index mean the same either way.
+  bool fast_deflate = true;
 };
 
 class BamWriter {
@@ -38,6 +41,8 @@ class BamWriter {
   void abort();
 
   uint64_t records_written() const;
+  // "isa-l" or "htslib": who compresses this writer's output.
+  const char* deflater() const;
 
  private:
   struct Impl;

@@ -1,0 +1,362 @@
+// BAM output deflated by ISA-L: BGZF blocks of up to 0xff00 bytes, compressed in order-preserving
+// parallel, indexed with htslib as each block reaches the file (see bam_deflate.hpp).
+#include "gmsaccel/bam_deflate.hpp"
+
+#include <htslib/hts.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#if GMSACCEL_HAVE_ISAL
+#include <isa-l.h>
+#endif
+
+namespace gms {
+
+#if GMSACCEL_HAVE_ISAL
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "BAM is little-endian: this writer "
+                                                          "copies host integers as they are");
+
+bool fast_bam_deflate_available() { return true; }
+
+namespace {
+
+constexpr size_t kBlockData = 0xff00;  // uncompressed bytes per block, as htslib
+constexpr size_t kMaxBlock = 65536;     // a BGZF block's largest size
+constexpr size_t kHeader = 18, kFooter = 8;
+constexpr uint8_t kEofBlock[28] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43,
+                                   2,    0,    0x1b, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// A record whose last byte lies in this block: what the index needs of it.
+struct IndexEntry {
+  int tid;
+  hts_pos_t beg, end;
+  uint32_t end_in_block;  // offset just past the record in the block's data
+  bool mapped;
+};
+
+struct Block {
+  std::vector<uint8_t> data;  // uncompressed
+  std::vector<uint8_t> out;   // the BGZF block
+  std::vector<IndexEntry> entries;
+  bool ready = false;
+};
+
+void put16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+void put32(uint8_t* p, uint32_t v) {
+  put16(p, v);
+  put16(p + 2, v >> 16);
+}
+
+int isal_level(int zlib_level) {
+  if (zlib_level >= 0 && zlib_level <= 1) return 1;
+  if (zlib_level >= 2 && zlib_level <= 5) return 2;
+  return 3;  // 6-9, and -1 (zlib's default, 6)
+}
+
+size_t level_buffer_size(int level) {
+  switch (level) {
+    case 1: return ISAL_DEF_LVL1_DEFAULT;
+    case 2: return ISAL_DEF_LVL2_DEFAULT;
+    default: return ISAL_DEF_LVL3_DEFAULT;
+  }
+}
+
+// Deflates b.data into b.out as one BGZF block; a stored block when deflate would not fit.
+void compress(Block& b, int level) {
+  thread_local std::vector<uint8_t> level_buf;
+  if (level_buf.size() < level_buffer_size(level)) level_buf.resize(level_buffer_size(level));
+  const size_t n = b.data.size();
+  b.out.resize(kMaxBlock);
+  uint8_t* o = b.out.data();
+  const uint8_t head[16] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0};
+  std::memcpy(o, head, sizeof head);
+  isal_zstream z;
+  isal_deflate_stateless_init(&z);
+  z.level = static_cast<uint32_t>(level);
+  z.level_buf = level_buf.data();
+  z.level_buf_size = static_cast<uint32_t>(level_buf.size());
+  z.gzip_flag = IGZIP_DEFLATE;
+  z.end_of_stream = 1;
+  z.flush = NO_FLUSH;
+  z.next_in = b.data.data();
+  z.avail_in = static_cast<uint32_t>(n);
+  z.next_out = o + kHeader;
+  z.avail_out = static_cast<uint32_t>(kMaxBlock - kHeader - kFooter);
+  size_t clen;
+  if (isal_deflate_stateless(&z) == COMP_OK) {
+    clen = z.total_out;
+  } else {  // incompressible: one stored deflate block (n <= 0xff00 always fits)
+    o[kHeader] = 1;  // BFINAL, BTYPE 00
+    put16(o + kHeader + 1, static_cast<uint32_t>(n));
+    put16(o + kHeader + 3, static_cast<uint32_t>(~n & 0xffff));
+    std::memcpy(o + kHeader + 5, b.data.data(), n);
+    clen = n + 5;
+  }
+  const size_t total = kHeader + clen + kFooter;
+  put16(o + 16, static_cast<uint32_t>(total - 1));
+  put32(o + kHeader + clen, crc32_gzip_refl(0, b.data.data(), n));
+  put32(o + kHeader + clen + 4, static_cast<uint32_t>(n));
+  b.out.resize(total);
+}
+
+}  // namespace
+
+struct IsalBamOutput::Impl {
+  int fd = -1;
+  std::string name;
+  int level = 1;
+  uint64_t written = 0;  // compressed bytes in the file so far
+  std::unique_ptr<Block> current = std::make_unique<Block>();
+
+  // Blocks handed to the compressors, in file order.
+  std::deque<std::unique_ptr<Block>> inflight;
+  std::deque<Block*> todo;  // not yet taken by a compressor
+  size_t max_inflight = 1;
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable cv_work, cv_done;
+  bool stop = false;
+
+  hts_idx_t* idx = nullptr;
+  std::string idx_path;
+  int idx_fmt = HTS_FMT_BAI;
+  int min_shift = 14, n_lvls = 5;
+  int n_ref = 0;
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      stop = true;
+    }
+    cv_work.notify_all();
+    for (auto& t : workers) t.join();
+    if (idx) hts_idx_destroy(idx);
+  }
+
+  [[noreturn]] void fail(const std::string& what, int e = 0) const {
+    throw std::runtime_error(what + " " + name + (e ? std::string(": ") + std::strerror(e) : ""));
+  }
+
+  void work() {
+    for (;;) {
+      Block* b;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv_work.wait(lk, [this] { return stop || !todo.empty(); });
+        if (stop) return;
+        b = todo.front();
+        todo.pop_front();
+      }
+      compress(*b, level);
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        b->ready = true;
+      }
+      cv_done.notify_all();
+    }
+  }
+
+  void write_all(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::write(fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) fail("cannot write", errno);
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  }
+
+  // The oldest block is compressed: write it and index the records ending in it.
+  void land(Block& b) {
+    const uint64_t at = written;
+    write_all(b.out.data(), b.out.size());
+    written += b.out.size();
+    for (const IndexEntry& e : b.entries) {
+      // A record ending exactly at the block's end ends where the next block starts.
+      const uint64_t voff = e.end_in_block == b.data.size()
+                                ? written << 16
+                                : (at << 16) | e.end_in_block;
+      if (idx && hts_idx_push(idx, e.tid, e.beg, e.end, voff, e.mapped) < 0) {
+        fail("cannot index (records out of order?)");
+      }
+    }
+  }
+
+  void pop_front_block() {
+    std::unique_ptr<Block> b;
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      cv_done.wait(lk, [this] { return inflight.front()->ready; });
+      b = std::move(inflight.front());
+      inflight.pop_front();
+    }
+    land(*b);
+  }
+
+  // Ends the current block (if it holds anything) and queues it.
+  void seal() {
+    if (current->data.empty()) return;
+    if (workers.empty()) {
+      compress(*current, level);
+      land(*current);
+      current->data.clear();
+      current->entries.clear();
+      return;
+    }
+    while (inflight.size() >= max_inflight) pop_front_block();
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      todo.push_back(current.get());
+      inflight.push_back(std::move(current));
+    }
+    cv_work.notify_one();
+    current = std::make_unique<Block>();
+  }
+
+  void drain() {
+    seal();
+    while (!inflight.empty()) pop_front_block();
+  }
+
+  // Appends bytes, sealing full blocks.
+  void append(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      if (current->data.size() == kBlockData) seal();
+      if (current->data.capacity() < kBlockData) current->data.reserve(kBlockData);
+      const size_t take = std::min(n, kBlockData - current->data.size());
+      current->data.insert(current->data.end(), p, p + take);
+      p += take;
+      n -= take;
+    }
+  }
+};
+
+IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_hdr_t* hdr,
+                             int level, int threads, const std::string& index_path,
+                             int csi_min_shift)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.fd = fd;
+  s.name = display_name;
+  s.level = isal_level(level);
+  s.idx_path = index_path;
+  s.n_ref = sam_hdr_nref(hdr);
+  if (threads > 1) {
+    s.max_inflight = static_cast<size_t>(threads) * 4;
+    for (int t = 0; t < threads; ++t) s.workers.emplace_back([&s] { s.work(); });
+  }
+  // Header: "BAM\1", the text, the references; then a block boundary, as htslib writes it.
+  std::vector<uint8_t> h(4);
+  std::memcpy(h.data(), "BAM\1", 4);
+  auto i32 = [&h](int64_t v) {
+    const uint32_t u = static_cast<uint32_t>(v);
+    const uint8_t b[4] = {static_cast<uint8_t>(u), static_cast<uint8_t>(u >> 8),
+                          static_cast<uint8_t>(u >> 16), static_cast<uint8_t>(u >> 24)};
+    h.insert(h.end(), b, b + 4);
+  };
+  const char* text = sam_hdr_str(const_cast<sam_hdr_t*>(hdr));
+  const size_t l_text = text ? std::strlen(text) : 0;
+  i32(static_cast<int64_t>(l_text));
+  h.insert(h.end(), text, text + l_text);
+  i32(s.n_ref);
+  int64_t max_len = 0;
+  for (int i = 0; i < s.n_ref; ++i) {
+    const char* nm = sam_hdr_tid2name(hdr, i);
+    const size_t ln = std::strlen(nm) + 1;
+    const hts_pos_t len = sam_hdr_tid2len(hdr, i);
+    if (len > INT32_MAX) throw std::invalid_argument(display_name + ": contig longer than 2^31-1");
+    max_len = std::max<int64_t>(max_len, len);
+    i32(static_cast<int64_t>(ln));
+    h.insert(h.end(), nm, nm + ln);
+    i32(len);
+  }
+  s.append(h.data(), h.size());
+  s.drain();
+  if (!index_path.empty()) {
+    if (csi_min_shift > 0) {
+      s.idx_fmt = HTS_FMT_CSI;
+      s.min_shift = csi_min_shift;
+      int64_t span = int64_t{1} << csi_min_shift;
+      s.n_lvls = 0;
+      for (max_len += 256; max_len > span; span <<= 3) ++s.n_lvls;
+    }
+    s.idx = hts_idx_init(s.n_ref, s.idx_fmt, s.written << 16, s.min_shift, s.n_lvls);
+    if (!s.idx) throw std::runtime_error("cannot start the index for " + display_name);
+  }
+}
+
+IsalBamOutput::~IsalBamOutput() = default;
+
+void IsalBamOutput::write(const bam1_t* b) {
+  Impl& s = *impl_;
+  const bam1_core_t& c = b->core;
+  const uint32_t name_len = static_cast<uint32_t>(c.l_qname - c.l_extranul);
+  if (name_len > 255) s.fail("read name longer than 254 characters in");
+  if (c.n_cigar > 0xffff) s.fail("more than 65535 CIGAR operations (not supported here) in");
+  if (c.pos > INT32_MAX || c.mpos > INT32_MAX || c.isize > INT32_MAX || c.isize < INT32_MIN) {
+    s.fail("position beyond 2^31-1 (BAM cannot hold it) in");
+  }
+  const uint32_t rest = static_cast<uint32_t>(b->l_data - c.l_qname);
+  const uint32_t block_len = 32 + name_len + rest;
+  uint32_t x[9];
+  x[0] = block_len;
+  x[1] = static_cast<uint32_t>(c.tid);
+  x[2] = static_cast<uint32_t>(c.pos);
+  x[3] = static_cast<uint32_t>(c.bin) << 16 | static_cast<uint32_t>(c.qual) << 8 | name_len;
+  x[4] = static_cast<uint32_t>(c.flag) << 16 | c.n_cigar;
+  x[5] = static_cast<uint32_t>(c.l_qseq);
+  x[6] = static_cast<uint32_t>(c.mtid);
+  x[7] = static_cast<uint32_t>(c.mpos);
+  x[8] = static_cast<uint32_t>(c.isize);
+  // A record that fits in a block never straddles two (htslib's bgzf_flush_try).
+  if (!s.current->data.empty() && s.current->data.size() + 4 + block_len > kBlockData) s.seal();
+  s.append(reinterpret_cast<const uint8_t*>(x), sizeof x);
+  s.append(b->data, name_len);
+  s.append(b->data + c.l_qname, rest);
+  s.current->entries.push_back(IndexEntry{c.tid, c.pos, bam_endpos(b),
+                                          static_cast<uint32_t>(s.current->data.size()),
+                                          !(c.flag & BAM_FUNMAP)});
+}
+
+void IsalBamOutput::finish() {
+  Impl& s = *impl_;
+  s.drain();
+  s.write_all(kEofBlock, sizeof kEofBlock);
+  if (s.idx) {
+    if (hts_idx_finish(s.idx, s.written << 16) < 0) s.fail("cannot finish the index of");
+    if (hts_idx_save_as(s.idx, s.idx_path.c_str(), s.idx_path.c_str(), s.idx_fmt) < 0) {
+      s.fail("cannot write index " + s.idx_path + " for", errno);
+    }
+  }
+}
+
+#else  // no ISA-L in this build
+
+bool fast_bam_deflate_available() { return false; }
+
+struct IsalBamOutput::Impl {};
+
+IsalBamOutput::IsalBamOutput(int, const std::string&, const sam_hdr_t*, int, int,
+                             const std::string&, int) {
+  throw std::logic_error("this build of gmsaccel has no ISA-L BAM writer");
+}
+IsalBamOutput::~IsalBamOutput() = default;
+void IsalBamOutput::write(const bam1_t*) {}
+void IsalBamOutput::finish() {}
+
+#endif
+
+}  // namespace gms
