@@ -6,6 +6,7 @@
 
 #include <htslib/bgzf.h>
 #include <htslib/hts.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -289,8 +290,12 @@ FastqReader::FastqReader(const std::string& path, int decompression_threads, Inf
   s.eof_marker_missing = kind == bgzf && bgzf_check_EOF(s.fp) == 0;
   // Only BGZF has independent blocks to decompress in parallel; plain gzip is one stream.
   const bool threaded = decompression_threads > 0 && kind == bgzf;
+  // igzip reopens the file by name and the read-ahead thread may block in a read: both only for
+  // regular files (not "-", pipes, process substitution or URLs, where htslib keeps the stream).
+  struct stat st {};
+  const bool regular = path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
   const bool igzip = inflater == Inflater::Auto && fast_inflate_library()[0] != '\0' &&
-                     (kind == gzip || (kind == bgzf && !threaded)) && path != "-";
+                     (kind == gzip || (kind == bgzf && !threaded)) && regular;
   if (igzip) {
     bgzf_close(s.fp);
     s.fp = nullptr;
@@ -299,7 +304,7 @@ FastqReader::FastqReader(const std::string& path, int decompression_threads, Inf
     throw InputError(path + ": cannot start decompression threads");
   }
   // htslib's threads already inflate BGZF ahead; plain text needs no helper.
-  if (read_ahead && !threaded && kind != no_compression) {
+  if (read_ahead && !threaded && kind != no_compression && regular) {
     s.ahead = std::make_unique<ReadAhead>(
         [&s](char* out, size_t cap) { return s.source_read(out, cap); });
   }

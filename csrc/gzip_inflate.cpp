@@ -122,6 +122,8 @@ struct GzipFileInflater::Impl {
   }
 
   std::ptrdiff_t read(char* out, size_t cap) {
+    // igzip makes no progress into an empty buffer: 0 would spin (and 0 means the end).
+    if (cap == 0) throw std::invalid_argument("GzipFileInflater::read: empty output buffer");
     cap = std::min<size_t>(cap, UINT32_MAX);
     for (;;) {
       if (st.avail_in == 0 && !file_end && !refill()) return -1;

@@ -83,6 +83,17 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
   const auto keys = arr("keys", static_cast<uint64_t*>(nullptr));
   const auto offs = arr("offs", static_cast<uint64_t*>(nullptr));
   const auto positions = arr("positions", static_cast<uint64_t*>(nullptr));
+  // The kernel trusts these arrays: check that they form a table (Index.table_arrays()).
+  const auto nb = static_cast<size_t>(buckets.size()), nk = static_cast<size_t>(keys.size());
+  const int shift = table["bucket_shift"].cast<int>();
+  const uint64_t limit = table["hash_limit"].cast<uint64_t>();
+  bool ok = nb >= 2 && static_cast<size_t>(offs.size()) == nk + 1 && shift >= 0 && shift < 64 &&
+            (limit >> shift) == nb - 1 && buckets.data()[nb - 1] == nk && offs.data()[0] == 0 &&
+            offs.data()[nk] == static_cast<uint64_t>(positions.size()) && buckets.data()[0] == 0;
+  for (size_t i = 1; ok && i < nb; ++i) ok = buckets.data()[i - 1] <= buckets.data()[i];
+  for (size_t i = 1; ok && i <= nk; ++i) ok = offs.data()[i - 1] <= offs.data()[i];
+  if (!ok) throw py::value_error("table is not a minimizer table (use Index.table_arrays())");
+  if (table["id"].cast<uint64_t>() == 0) throw py::value_error("table['id'] must be nonzero");
   MinimizerTable t;
   t.buckets = buckets.data();
   t.keys = keys.data();
@@ -108,7 +119,10 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
     fitted = seed_anchors_cuda(t, k, w, r.data.data(), r.lens.data(), r.data.size(), out, device,
                                opt, &st);
   }
-  if (!fitted) throw std::runtime_error("the index's table does not fit in the GPU's memory");
+  if (!fitted) {
+    throw std::runtime_error("GPU seeding does not fit in the device's memory (the index's "
+                             "table or one read's buffers)");
+  }
   if (!stats.is_none()) {
     py::dict d = stats.cast<py::dict>();
     d["upload_s"] = st.upload_s;

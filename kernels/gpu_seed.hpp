@@ -26,8 +26,10 @@ struct CudaSeedStats {
 
 // Anchors of every read, identical to collect_anchors on each (one thread per read: a counting
 // pass, a host prefix sum, a writing pass). The table is copied to the device once per index and
-// device and kept (at most two indexes per device); false when it does not fit there. Batches
-// whose buffers do not fit are halved and retried. Throws std::invalid_argument for w above
+// device and kept (at most two indexes per device). Batches whose buffers do not fit are halved
+// and retried. false (nothing computed: seed on the CPU) when the table does not fit on the
+// device even after dropping unused copies (remembered until release_seed_workspaces), or a
+// single read's buffers do not. Throws std::invalid_argument for w above
 // kGpuSeedMaxWindow or k outside [1, 28], std::runtime_error for a CUDA error.
 bool seed_anchors_cuda(const MinimizerTable& table, int k, int w, const uint8_t* const* reads,
                        const uint32_t* lens, size_t n_reads, SeedBatchOutput& out, int device_id,

@@ -10,8 +10,10 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmsaccel/seed.hpp"
@@ -65,15 +67,20 @@ struct DeviceTable {
   int device = -1;      // -1: emulation
   std::vector<void*> blocks;
   ~DeviceTable() {
+    int prev = -1;
+    if (device >= 0 && cudaGetDevice(&prev) == cudaSuccess) cudaSetDevice(device);
     for (void* p : blocks) {
       if (device < 0) std::free(p);
       else cudaFree(p);  // teardown: errors are not actionable here
     }
+    if (prev >= 0) cudaSetDevice(prev);
+    cudaGetLastError();
   }
 };
 
 std::mutex g_tables_mu;
 std::list<std::shared_ptr<DeviceTable>> g_tables;  // most recently used first
+std::set<std::pair<int, uint64_t>> g_no_fit;        // (device, table id) that did not fit
 constexpr size_t kTablesPerDevice = 2;
 
 template <typename T>
@@ -96,7 +103,20 @@ T* upload(DeviceTable& t, const T* src, uint64_t count, const CudaSeedOptions& o
   return static_cast<T*>(p);
 }
 
-// The device's copy of the table, made on first use (the caller has set the device).
+std::shared_ptr<DeviceTable> copy_table(const MinimizerTable& host, int key,
+                                        const CudaSeedOptions& opt) {
+  auto t = std::make_shared<DeviceTable>();
+  t->device = key;
+  t->view = host;
+  t->view.buckets = upload(*t, host.buckets, host.n_buckets + 1, opt);
+  t->view.keys = upload(*t, host.keys, host.n_keys, opt);
+  t->view.offs = upload(*t, host.offs, host.n_keys + 1, opt);
+  t->view.positions = upload(*t, host.positions, host.n_positions, opt);
+  return t;
+}
+
+// The device's copy of the table, made on first use (the caller has set the device); nullptr
+// when it does not fit even after dropping this device's unused copies (remembered).
 std::shared_ptr<DeviceTable> device_table(const MinimizerTable& host, int key,
                                           const CudaSeedOptions& opt, CudaSeedStats* stats) {
   std::lock_guard<std::mutex> lock(g_tables_mu);
@@ -106,14 +126,23 @@ std::shared_ptr<DeviceTable> device_table(const MinimizerTable& host, int key,
       return g_tables.front();
     }
   }
+  if (g_no_fit.count({key, host.id})) return nullptr;
   StageClock clock;
-  auto t = std::make_shared<DeviceTable>();
-  t->device = key;
-  t->view = host;
-  t->view.buckets = upload(*t, host.buckets, host.n_buckets + 1, opt);
-  t->view.keys = upload(*t, host.keys, host.n_keys, opt);
-  t->view.offs = upload(*t, host.offs, host.n_keys + 1, opt);
-  t->view.positions = upload(*t, host.positions, host.n_positions, opt);
+  std::shared_ptr<DeviceTable> t;
+  try {
+    t = copy_table(host, key, opt);
+  } catch (const CudaOutOfMemory&) {
+    // Copies of indexes no call is using (perhaps of indexes already gone) may be in the way.
+    g_tables.remove_if([key](const std::shared_ptr<DeviceTable>& d) {
+      return d->device == key && d.use_count() == 1;
+    });
+    try {
+      t = copy_table(host, key, opt);
+    } catch (const CudaOutOfMemory&) {
+      g_no_fit.insert({key, host.id});
+      return nullptr;
+    }
+  }
   // Keep the newest kTablesPerDevice of this device; a table still in use by another call lives
   // on through that call's reference.
   size_t kept = 0;
@@ -281,12 +310,8 @@ bool seed_anchors_cuda(const MinimizerTable& table, int k, int w, const uint8_t*
   out.offsets.assign(1, 0);
   if (n_reads == 0) return true;
   const int key = emu ? -1 : device_id;
-  std::shared_ptr<DeviceTable> dev;
-  try {
-    dev = device_table(table, key, opt, stats);
-  } catch (const CudaOutOfMemory&) {
-    return false;
-  }
+  const std::shared_ptr<DeviceTable> dev = device_table(table, key, opt, stats);
+  if (!dev) return false;
   WorkspacePool<Workspace>::Lease lease(g_pool, key);
   Workspace& ws = lease.ws();
   if (!ws.ready) {
@@ -294,7 +319,13 @@ bool seed_anchors_cuda(const MinimizerTable& table, int k, int w, const uint8_t*
     ws.ready = true;
   }
   Call call{ws, dev->view, k, w, emu, opt.emulate_alloc_limit, stats};
-  call.run_split(reads, lens, 0, n_reads, out);
+  try {
+    call.run_split(reads, lens, 0, n_reads, out);
+  } catch (const CudaOutOfMemory&) {  // one read alone does not fit: the CPU seeds the batch
+    out.anchors.clear();
+    out.offsets.assign(1, 0);
+    return false;
+  }
   return true;
 }
 
@@ -302,6 +333,7 @@ void release_seed_workspaces() {
   {
     std::lock_guard<std::mutex> lock(g_tables_mu);
     g_tables.clear();
+    g_no_fit.clear();
   }
   g_pool.release_idle();
 }

@@ -105,3 +105,15 @@ def test_window_too_wide_for_the_kernel(genome) -> None:
 def test_no_reads(index) -> None:
     offsets, rev, qpos, diag = _cuda.seed_anchors(index.table_arrays(), [], emulate=True)
     assert offsets.tolist() == [0] and len(rev) == len(qpos) == len(diag) == 0
+
+
+def test_tables_that_are_not_tables_are_refused(index) -> None:
+    good = index.table_arrays()
+    bad_shift = {**good, "bucket_shift": good["bucket_shift"] + 1}
+    bad_offs = {**good, "offs": good["offs"][:-1]}
+    bad_id = {**good, "id": 0}
+    for table in (bad_shift, bad_offs):
+        with pytest.raises(ValueError, match="not a minimizer table"):
+            _cuda.seed_anchors(table, [b"\x00" * 50], emulate=True)
+    with pytest.raises(ValueError, match="nonzero"):
+        _cuda.seed_anchors(bad_id, [b"\x00" * 50], emulate=True)

@@ -332,3 +332,22 @@ def test_stdin_gzip(tmp_path: Path) -> None:
         check=True,
     )
     assert proc.stdout.split() == [b"200", b"200"]
+
+
+def test_pipes_keep_htslib(tmp_path: Path) -> None:
+    # A FIFO cannot be reopened by name: the fast inflater and read-ahead are for regular files.
+    recs = random_records(random.Random(14), 3000)
+    data = gzip.compress(fastq_text(recs).encode())
+    fifo = tmp_path / "r.fq.gz"
+    os.mkfifo(fifo)
+    src = tmp_path / "src.gz"
+    src.write_bytes(data)
+    # another process feeds the FIFO (opening it blocks until both ends are open)
+    with subprocess.Popen(["dd", f"if={src}", f"of={fifo}", "bs=65536", "status=none"]) as feeder:
+        reader = _core.FastqReader(str(fifo), 0, "auto", True)
+        assert reader.inflater == "htslib" and not reader.reads_ahead
+        got = []
+        for batch in reader:
+            got.extend(zip(batch["names"], batch["seqs"], batch["quals"], strict=True))
+    assert feeder.returncode == 0
+    assert got == recs

@@ -22,7 +22,7 @@ class GzipFileInflater {
   GzipFileInflater(const GzipFileInflater&) = delete;
   GzipFileInflater& operator=(const GzipFileInflater&) = delete;
 
-  // Inflates up to cap bytes into out. Returns the number written, 0 once the last member has
+  // Inflates up to cap (> 0) bytes into out. Returns the number written, 0 once the last member has
   // ended cleanly at the end of the file, or -1 on an error that problem() describes: a read
   // error, a corrupt stream, a checksum or length mismatch, data after a member that is not
   // another gzip member, or a file that stops inside a member.
