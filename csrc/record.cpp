@@ -1,6 +1,8 @@
 // SAM/BAM records of one read: FLAG, placement, CIGAR, mate fields and the NM/MD/AS/XS/MC/MQ/SA/RG
 // tags, built straight into htslib's bam1_t.
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -38,41 +40,72 @@ struct Placed {
   int64_t pos = -1;
 };
 
-bam1_t* make_record(const RecordContext& ctx, const std::string& name, uint16_t flag,
-                    const Hit* h, Placed self, const std::string& seq, const std::string& qual,
-                    Placed mate, int64_t tlen, int32_t mapq) {
+// A record's optional fields, serialised as BAM stores them: each tag, its type and its value.
+// Integers take the smallest type that holds them, as htslib's bam_aux_update_int chooses.
+class AuxFields {
+ public:
+  void add_int(const char* tag, int64_t v) {
+    char type;
+    int size;
+    if (v < 0) {
+      type = v >= INT8_MIN ? 'c' : v >= INT16_MIN ? 's' : 'i';
+    } else {
+      type = v <= UINT8_MAX ? 'C' : v <= UINT16_MAX ? 'S' : 'I';
+    }
+    size = (type == 'c' || type == 'C') ? 1 : (type == 's' || type == 'S') ? 2 : 4;
+    bytes_.append(tag, 2);
+    bytes_ += type;
+    const uint32_t u = static_cast<uint32_t>(v);  // two's complement, little-endian
+    for (int i = 0; i < size; ++i) bytes_ += static_cast<char>((u >> (8 * i)) & 0xff);
+  }
+  void add_str(const char* tag, const std::string& v) {
+    bytes_.append(tag, 2);
+    bytes_ += 'Z';
+    bytes_.append(v.c_str(), v.size() + 1);
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
+                      const std::string& sa) {
+  AuxFields aux;
+  if (h) {
+    aux.add_int("NM", h->nm);
+    aux.add_str("MD", h->md);
+    aux.add_int("AS", h->score);
+    if (h->sub_score > 0) aux.add_int("XS", h->sub_score);
+  }
+  if (mate) {
+    aux.add_str("MC", cigar_string(mate->cigar));
+    aux.add_int("MQ", mate->mapq);
+  }
+  if (!sa.empty()) aux.add_str("SA", sa);
+  if (!ctx.read_group->empty()) aux.add_str("RG", *ctx.read_group);
+  return aux;
+}
+
+bam1_t* make_record(const std::string& name, uint16_t flag, const Hit* h, Placed self,
+                    const std::string& seq, const std::string& qual, Placed mate, int64_t tlen,
+                    int32_t mapq, const AuxFields& aux) {
   bam1_t* b = bam_init1();
   if (!b) throw std::bad_alloc();
   const size_t n_cigar = h ? h->cigar.size() : 0;
+  const std::string& tags = aux.bytes();
+  // bam_set1 reserves room for the tags, which are then copied in whole.
   const int rc = bam_set1(b, name.size(), name.c_str(), flag, self.tid, self.pos,
                           static_cast<uint8_t>(mapq), n_cigar, h ? h->cigar.data() : nullptr,
                           mate.tid, mate.pos, tlen, seq.size(), seq.c_str(),
-                          qual.empty() ? nullptr : qual.data(), 64);
+                          qual.empty() ? nullptr : qual.data(), tags.size());
   if (rc < 0) {
     bam_destroy1(b);
     throw std::runtime_error("cannot encode a BAM record for read " + name);
   }
-  (void)ctx;
+  std::memcpy(b->data + b->l_data, tags.data(), tags.size());
+  b->l_data += static_cast<int>(tags.size());
   return b;
-}
-
-void add_tags(const RecordContext& ctx, bam1_t* b, const Hit* h, const Hit* mate,
-              const std::string& sa) {
-  if (h) {
-    bam_aux_update_int(b, "NM", h->nm);
-    bam_aux_update_str(b, "MD", static_cast<int>(h->md.size() + 1), h->md.c_str());
-    bam_aux_update_int(b, "AS", h->score);
-    if (h->sub_score > 0) bam_aux_update_int(b, "XS", h->sub_score);
-  }
-  if (mate) {
-    const std::string mc = cigar_string(mate->cigar);
-    bam_aux_update_str(b, "MC", static_cast<int>(mc.size() + 1), mc.c_str());
-    bam_aux_update_int(b, "MQ", mate->mapq);
-  }
-  if (!sa.empty()) bam_aux_update_str(b, "SA", static_cast<int>(sa.size() + 1), sa.c_str());
-  if (!ctx.read_group->empty())
-    bam_aux_update_str(b, "RG", static_cast<int>(ctx.read_group->size() + 1),
-                       ctx.read_group->c_str());
 }
 
 }  // namespace
@@ -122,16 +155,16 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
     sa_primary = sa_entry(*ctx.index, *supplementary);
     sa_supp = sa_entry(*ctx.index, *h);
   }
-  bam1_t* b = make_record(ctx, name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq);
-  add_tags(ctx, b, h, paired ? mate : nullptr, sa_primary);
+  bam1_t* b = make_record(name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq,
+                          record_tags(ctx, h, paired ? mate : nullptr, sa_primary));
   out.push_back(b);
   if (h && supplementary) {
     uint16_t sflag = static_cast<uint16_t>((flag | BAM_FSUPPLEMENTARY) & ~BAM_FREVERSE);
     if (supplementary->rev) sflag |= BAM_FREVERSE;
-    bam1_t* s = make_record(ctx, name, sflag, supplementary,
-                            {supplementary->contig, supplementary->pos}, seq_for(supplementary),
-                            qual_for(supplementary), mate_pl, tlen, supplementary->mapq);
-    add_tags(ctx, s, supplementary, paired ? mate : nullptr, sa_supp);
+    bam1_t* s = make_record(name, sflag, supplementary, {supplementary->contig, supplementary->pos},
+                            seq_for(supplementary), qual_for(supplementary), mate_pl, tlen,
+                            supplementary->mapq,
+                            record_tags(ctx, supplementary, paired ? mate : nullptr, sa_supp));
     out.push_back(s);
   }
 }
