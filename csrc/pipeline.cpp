@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/gzip_inflate.hpp"
 
 namespace gms {
 
@@ -33,6 +34,21 @@ struct Batch {
   ReadBatch r1, r2;
 };
 
+// Helper threads for each input file. An inflating thread pays where cores outnumber what the
+// readers and workers need. BGZF inputs can inflate block-parallel on htslib's threads (zlib);
+// ISA-L on one thread is about 2.5x zlib, so htslib's threads take over only from 8 threads on.
+struct ReadThreads {
+  bool inflate_ahead = false;
+  int bgzf_threads = 0;
+};
+ReadThreads read_threads(int threads) {
+  ReadThreads t;
+  t.inflate_ahead = threads >= kInflateAheadThreads;
+  const bool isal = fast_inflate_library()[0] != '\0';
+  t.bgzf_threads = isal ? (threads >= 8 ? threads / 4 : 0) : std::max(1, threads / 4);
+  return t;
+}
+
 // Reads one FASTQ file ahead of the aligner on a thread of its own: batches of `first` reads, then
 // of `rest`, into a queue of at most kAhead. Errors (a bad record, a truncated file) travel
 // through the queue to the consumer. R1 and R2 each get one, so the two decompress side by side
@@ -42,8 +58,8 @@ class FileReader {
  public:
   static constexpr size_t kAhead = 2;
 
-  FileReader(const std::string& path, size_t first, size_t rest, bool inflate_ahead)
-      : reader_(path, 1, FastqReader::Inflater::Auto, inflate_ahead),
+  FileReader(const std::string& path, size_t first, size_t rest, const ReadThreads& t)
+      : reader_(path, t.bgzf_threads, FastqReader::Inflater::Auto, t.inflate_ahead),
         first_(first),
         rest_(rest),
         thread_([this] { run(); }) {}
@@ -121,9 +137,9 @@ class FileReader {
 class PairedSource {
  public:
   PairedSource(const std::string& p1, const std::string& p2, size_t first, size_t rest,
-               bool inflate_ahead)
-      : f1_(p1, first, rest, inflate_ahead) {
-    if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, inflate_ahead);
+               const ReadThreads& t)
+      : f1_(p1, first, rest, t) {
+    if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t);
   }
   bool paired() const { return f2_ != nullptr; }
 
@@ -178,11 +194,9 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   PipelineResult result;
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
-  // An inflating thread per file pays where cores outnumber the readers and workers' needs.
-  const bool inflate_ahead = options.threads >= kInflateAheadThreads;
   PairedSource source(r1_path, r2_path,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
-                      options.batch_reads, inflate_ahead);
+                      options.batch_reads, read_threads(options.threads));
   BamWriter writer(out_path, header_text, options.writer);
 
   Batch first;

@@ -407,6 +407,19 @@ def test_deterministic(dataset: Dataset, index_path: Path, tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bam", "x.bam.bai"]
 
 
+@pytest.mark.parametrize("threads", ["1", "4", "8"])
+def test_deterministic_bgzf_inputs(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                   baseline_records: list[str], threads: str) -> None:
+    # BGZF FASTQ: ISA-L on the reader's thread, then read-ahead (-t 4), then htslib's
+    # block-parallel threads (-t 8); always the records of gzip input at -t 1
+    r1, r2 = tmp_path / "r1.fq.bgz", tmp_path / "r2.fq.bgz"
+    _bgzip(r1, fastq_records(dataset.r1))
+    _bgzip(r2, fastq_records(dataset.r2))
+    out = tmp_path / "x.bam"
+    ok(run_cli("align", index_path, r1, r2, "-o", out, "-q", "-R", RG, "-t", threads))
+    assert sam_records(out) == baseline_records
+
+
 # ---------------------------------------------------------------------------------------------
 # align: bad input
 
