@@ -65,27 +65,34 @@ Segment read_segment(const ShardRead& r, int64_t a, int64_t b) {
   int32_t qp = 0;
   int32_t first = -1, last = -1;
   int64_t first_ref = 0;
-  auto take = [&](int32_t q, int64_t refpos) {
-    if (refpos < a || refpos >= b) return;
-    if (first < 0) { first = q; first_ref = refpos; }
-    last = q;
+  // Query bases q0 + j, j in [0, len), project to ref0 + j * step: take those in [a, b), in
+  // closed form (the per-base walk was most of a shard's time).
+  auto take_run = [&](int32_t q0, int64_t ref0, uint32_t len, bool step) {
+    int64_t lo = 0, hi = len;  // j range
+    if (step) {
+      lo = std::max<int64_t>(0, a - ref0);
+      hi = std::min<int64_t>(len, b - ref0);
+    } else if (ref0 < a || ref0 >= b) {
+      return;
+    }
+    if (lo >= hi) return;
+    if (first < 0) {
+      first = q0 + static_cast<int32_t>(lo);
+      first_ref = ref0 + (step ? lo : 0);
+    }
+    last = q0 + static_cast<int32_t>(hi - 1);
   };
   for (size_t i = 0; i < r.cigar.size(); ++i) {
     const uint32_t op = r.cigar[i] & 0xf, len = r.cigar[i] >> 4;
     switch (op) {
       case BAM_CMATCH: case BAM_CEQUAL: case BAM_CDIFF:
-        for (uint32_t j = 0; j < len; ++j) take(qp + static_cast<int32_t>(j), rp + j);
+        take_run(qp, rp, len, true);
         qp += len; rp += len; break;
       case BAM_CINS:
-        for (uint32_t j = 0; j < len; ++j) take(qp + static_cast<int32_t>(j), rp);
+        take_run(qp, rp, len, false);
         qp += len; break;
       case BAM_CSOFT_CLIP:
-        if (i == 0) {
-          for (uint32_t j = 0; j < len; ++j)
-            take(qp + static_cast<int32_t>(j), rp - static_cast<int64_t>(len) + j);
-        } else {
-          for (uint32_t j = 0; j < len; ++j) take(qp + static_cast<int32_t>(j), rp + j);
-        }
+        take_run(qp, i == 0 ? rp - static_cast<int64_t>(len) : rp, len, true);
         qp += len; break;
       case BAM_CDEL: case BAM_CREF_SKIP: rp += len; break;
       default: break;  // H, P

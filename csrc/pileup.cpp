@@ -280,8 +280,16 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
   out.insertions.assign(n, 0);
   out.depth.assign(n, 0);
   if (n == 0) return;
+  // Plain pointers: through the vectors the compiler reloads every base pointer per base.
+  uint32_t* __restrict__ depth = out.depth.data();
+  uint32_t* __restrict__ counts = out.base_counts.data();
+  uint32_t* __restrict__ qual_sums = out.base_qual_sums.data();
+  uint32_t* __restrict__ deletions = out.deletions.data();
+  uint32_t* __restrict__ insertions = out.insertions.data();
   for (const ShardRead& r : reads) {
     if (r.end <= start || r.pos >= end) continue;
+    const uint8_t* __restrict__ seq = r.seq.data();
+    const uint8_t* __restrict__ qual = r.qual.data();
     int64_t ref = r.pos;
     size_t q = 0;
     int64_t last_ins = -2;  // count one insertion per read and position (I P I)
@@ -293,21 +301,21 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
         const int64_t a = std::max(ref, start), b = std::min(ref + len, end);
         for (int64_t p = a; p < b; ++p) {
           const size_t i = p - start, k = q + (p - ref);
-          ++out.depth[i];
-          if (r.qual[k] > 0) {
-            out.base_counts[i * 5 + r.seq[k]] += 1;
-            out.base_qual_sums[i * 5 + r.seq[k]] += r.qual[k];
+          ++depth[i];
+          if (qual[k] > 0) {
+            counts[i * 5 + seq[k]] += 1;
+            qual_sums[i * 5 + seq[k]] += qual[k];
           }
         }
       } else if (op == BAM_CDEL) {
         const int64_t a = std::max(ref, start), b = std::min(ref + len, end);
         for (int64_t p = a; p < b; ++p) {
-          ++out.depth[p - start];
-          ++out.deletions[p - start];
+          ++depth[p - start];
+          ++deletions[p - start];
         }
       } else if (op == BAM_CINS) {
         const int64_t p = ref - 1;  // the base before the insertion
-        if (p != last_ins && p >= start && p < end) ++out.insertions[p - start];
+        if (p != last_ins && p >= start && p < end) ++insertions[p - start];
         last_ins = p;
       }
       if (type & 1) q += len;
