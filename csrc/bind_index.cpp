@@ -72,7 +72,6 @@ ByteView byte_view(const py::object& obj) {
 }  // namespace
 
 void bind_index(py::module_& m) {
-  PYBIND11_NUMPY_DTYPE(Minimizer, hash, pos, rev);  // structured array fields hash, pos, rev
   py::class_<Index, std::unique_ptr<Index>>(m, "Index",
                                             "Reference index: contigs, packed sequence, minimizers")
       .def_static(
@@ -230,6 +229,14 @@ void bind_index(py::module_& m) {
           py::gil_scoped_release nogil;
           compute_minimizers(v.data, static_cast<uint32_t>(v.size), k, w, mins);
         }
+        // Registered on first use, not at import: registering imports numpy, which the
+        // command line's align path otherwise never needs (its import and OpenBLAS's thread
+        // start-up cost about 0.1 s of CPU per run).
+        static const bool registered = [] {
+          PYBIND11_NUMPY_DTYPE(Minimizer, hash, pos, rev);  // fields hash, pos, rev
+          return true;
+        }();
+        (void)registered;
         py::array_t<Minimizer> out(static_cast<py::ssize_t>(mins.size()));
         if (!mins.empty()) std::memcpy(out.mutable_data(), mins.data(), mins.size() * sizeof(Minimizer));
         return out;
