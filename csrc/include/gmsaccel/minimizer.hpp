@@ -76,8 +76,13 @@ GMS_HD void scan_minimizers(const uint8_t* seq, uint32_t len, int k, int w, uint
     const uint32_t lo = p + 1 - win;  // the window is [lo, p]
     if (p + 1 == win || cur < lo) {   // the first window, or the minimum left: rescan
       cur = lo;
-      for (uint32_t j = lo + 1; j <= p; ++j)
-        if (ring_hash[j & ring_mask] < ring_hash[cur & ring_mask]) cur = j;
+      uint64_t best = ring_hash[lo & ring_mask];
+      for (uint32_t j = lo + 1; j <= p; ++j) {  // selects, not branches: the order is random
+        const uint64_t h = ring_hash[j & ring_mask];
+        const bool lower = h < best;
+        cur = lower ? j : cur;
+        best = lower ? h : best;
+      }
     } else if (ring_hash[p & ring_mask] < ring_hash[cur & ring_mask]) {
       cur = p;
     }
