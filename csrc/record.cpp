@@ -29,6 +29,24 @@ char complement(char c) {
   }
 }
 
+// SEQ as written: A, C, G, T (U read as T, as the aligner does), every other byte as N; and the
+// complement of what that leaves.
+struct SeqTables {
+  char normal[256];
+  char complement[256];
+  SeqTables() {
+    for (int c = 0; c < 256; ++c) {
+      normal[c] = "ACGTN"[base_code(static_cast<char>(c))];
+      complement[c] = gms::complement(static_cast<char>(c));
+    }
+  }
+};
+
+const SeqTables& seq_tables() {
+  static const SeqTables tables;
+  return tables;
+}
+
 std::string sa_entry(const Index& index, const Hit& h) {
   return index.contig(h.contig).name + "," + std::to_string(h.pos + 1) + "," +
          (h.rev ? "-" : "+") + "," + cigar_string(h.cigar) + "," + std::to_string(h.mapq) +
@@ -116,15 +134,23 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                          bool paired, uint16_t pair_flags, int64_t tlen,
                          std::vector<bam1_t*>& out) {
   const Hit* h = chosen >= 0 ? &hits[chosen] : nullptr;
-  std::string fwd_seq(seq, static_cast<size_t>(len)), fwd_qual(static_cast<size_t>(len), '\0');
-  for (int32_t i = 0; i < len; ++i) {
-    fwd_qual[i] = static_cast<char>(std::max(0, qual[i] - 33));
-    const char c = fwd_seq[i];
-    fwd_seq[i] = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
-    if (base_code(fwd_seq[i]) == kBaseN) fwd_seq[i] = 'N';
+  // Both orientations in one pass through plain pointers (per-character string access reloads
+  // the string's pointer after every store).
+  const SeqTables& tab = seq_tables();
+  const size_t n = static_cast<size_t>(len);
+  std::string fwd_seq(n, '\0'), fwd_qual(n, '\0'), rev_seq(n, '\0'), rev_qual(n, '\0');
+  char* fs = fwd_seq.data();
+  char* fq = fwd_qual.data();
+  char* rs = rev_seq.data();
+  char* rq = rev_qual.data();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = tab.normal[static_cast<uint8_t>(seq[i])];
+    const char q = static_cast<char>(std::max(0, qual[i] - 33));
+    fs[i] = c;
+    fq[i] = q;
+    rs[n - 1 - i] = tab.complement[static_cast<uint8_t>(c)];
+    rq[n - 1 - i] = q;
   }
-  std::string rev_seq(fwd_seq.rbegin(), fwd_seq.rend()), rev_qual(fwd_qual.rbegin(), fwd_qual.rend());
-  for (char& c : rev_seq) c = complement(c);
   auto seq_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_seq : fwd_seq; };
   auto qual_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_qual : fwd_qual; };
 

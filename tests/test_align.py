@@ -130,6 +130,24 @@ def _write_single(path: Path, reads: list[tuple[str, str]]) -> Path:
     return path
 
 
+def test_seq_is_upper_case_with_n_for_non_bases(aligner: Aligner, genome, tmp_path) -> None:
+    ref = genome[1]["chr1"][25_000:25_150]
+    # soft-masked (lower case) bases, IUPAC codes, a '.' and U (read as T) in the input
+    odd = (ref[:20].lower() + "R" + ref[21:60] + "." + ref[61:100] + "u" + ref[101:140] + "y"
+           + ref[141:])
+    comp = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
+    odd_rc = "".join(comp.get(c, c) for c in reversed(odd.upper().replace("U", "T")))
+    fq = _write_single(tmp_path / "odd.fq", [("fwd", odd), ("rev", odd_rc)])
+    out = tmp_path / "odd.bam"
+    aligner.align_fastq(fq, None, out)
+    want = "".join(c if c in "ACGT" else "N" for c in odd.upper().replace("U", "T"))
+    with pysam.AlignmentFile(str(out)) as f:
+        recs = {r.query_name: r for r in f}
+    assert not recs["fwd"].is_reverse and recs["fwd"].query_sequence == want
+    # the reverse complement maps to the reverse strand, where SEQ is stored forward again
+    assert recs["rev"].is_reverse and recs["rev"].query_sequence == want
+
+
 def test_circular_origin_read_gets_supplementary(aligner: Aligner, genome, tmp_path) -> None:
     plasmid = genome[1]["plasmid_1"]
     fq = _write_single(tmp_path / "r.fq", [("across_origin", plasmid[-80:] + plasmid[:70])])
