@@ -97,10 +97,10 @@ struct BamDeleter {
   void operator()(bam1_t* b) const { bam_destroy1(b); }
 };
 using BamPtr = std::unique_ptr<bam1_t, BamDeleter>;
-struct HtsDeleter {
-  void operator()(htsFile* f) const { sam_close(f); }
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
 };
-using HtsPtr = std::unique_ptr<htsFile, HtsDeleter>;
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 BamPtr new_bam() {
   BamPtr b(bam_init1());
@@ -205,33 +205,72 @@ struct BamWriter::Impl {
     std::snprintf(num, sizeof num, "%04zu", spill_serial++);
     const std::string dir = opt.tmp_dir.empty() ? (to_stdout ? "." : dir_of(path)) : opt.tmp_dir;
     const std::string name = dir + "/" + (to_stdout ? std::string("stdout") : base_of(path)) +
-                             ".tmp." + std::to_string(::getpid()) + "." + num + ".bam";
+                             ".tmp." + std::to_string(::getpid()) + "." + num + ".run";
     spills.push_back(name);  // registered first so that any failure still cleans it up
     return name;
   }
 
-  HtsPtr create_spill(const std::string& name) {
+  // Spill runs are this writer's own files: records as the arena holds them (bam1_core_t,
+  // uint32 l_data, data), back to back and uncompressed, so that reading them back needs no BGZF
+  // framing, checksums or BAM decoding.
+  static constexpr size_t kSpillBuffer = 128u << 10;
+
+  FilePtr create_spill(const std::string& name) {
     errno = 0;
-    HtsPtr fp(sam_open(name.c_str(), "wbu"));  // uncompressed: spills are read back once, soon
-    if (!fp) io_fail("cannot create temporary file", name, errno);
-    if (opt.threads > 1) hts_set_threads(fp.get(), opt.threads);
-    errno = 0;
-    if (sam_hdr_write(fp.get(), hdr) < 0) io_fail("cannot write temporary file", name, errno);
-    return fp;
+    FilePtr f(std::fopen(name.c_str(), "wb"));
+    if (!f) io_fail("cannot create temporary file", name, errno);
+    std::setvbuf(f.get(), nullptr, _IOFBF, kSpillBuffer);
+    return f;
   }
 
-  void finish_spill(HtsPtr fp, const std::string& name) {
+  void spill_bytes(std::FILE* f, const void* p, size_t n, const std::string& name) {
     errno = 0;
-    if (sam_close(fp.release()) < 0) io_fail("cannot write temporary file", name, errno);
+    if (n && std::fwrite(p, n, 1, f) != 1) io_fail("cannot write temporary file", name, errno);
+  }
+
+  void spill_record(std::FILE* f, const bam1_t* b, const std::string& name) {
+    const uint32_t l_data = static_cast<uint32_t>(b->l_data);
+    spill_bytes(f, &b->core, sizeof(bam1_core_t), name);
+    spill_bytes(f, &l_data, sizeof l_data, name);
+    spill_bytes(f, b->data, l_data, name);
+  }
+
+  // The next record of a spill into b; false at its end.
+  static bool read_spilled(std::FILE* f, bam1_t* b, const std::string& name) {
+    bam1_core_t core;
+    const size_t got = std::fread(&core, 1, sizeof core, f);
+    if (got == 0 && std::feof(f)) return false;
+    uint32_t l_data = 0;
+    if (got != sizeof core || std::fread(&l_data, sizeof l_data, 1, f) != 1) {
+      throw std::runtime_error("cannot read back temporary file " + name);
+    }
+    if (b->m_data < l_data) {
+      void* q = std::realloc(b->data, l_data);
+      if (!q) throw std::bad_alloc();
+      b->data = static_cast<uint8_t*>(q);
+      b->m_data = l_data;
+    }
+    if (l_data && std::fread(b->data, l_data, 1, f) != 1) {
+      throw std::runtime_error("cannot read back temporary file " + name);
+    }
+    b->core = core;
+    b->l_data = static_cast<int>(l_data);
+    return true;
+  }
+
+  void finish_spill(FilePtr f, const std::string& name) {
+    errno = 0;
+    if (std::fclose(f.release()) != 0) io_fail("cannot write temporary file", name, errno);
   }
 
   void spill() {
     sort_run();
     const std::string name = new_spill_name();
-    HtsPtr fp = create_spill(name);
+    FilePtr fp = create_spill(name);
     for (const Entry& e : entries) {
-      load(scratch.get(), e.bytes);
-      write(fp.get(), scratch.get(), name);
+      uint32_t l_data;
+      std::memcpy(&l_data, e.bytes + sizeof(bam1_core_t), sizeof l_data);
+      spill_bytes(fp.get(), e.bytes, sizeof(bam1_core_t) + sizeof l_data + l_data, name);
     }
     finish_spill(std::move(fp), name);
     entries.clear();
@@ -242,8 +281,8 @@ struct BamWriter::Impl {
     if (spills.size() >= kMaxFanIn) {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
-      HtsPtr out_fp = create_spill(folded);
-      merge(n, false, [&](const bam1_t* b) { write(out_fp.get(), b, folded); });
+      FilePtr out_fp = create_spill(folded);
+      merge(n, false, [&](const bam1_t* b) { spill_record(out_fp.get(), b, folded); });
       finish_spill(std::move(out_fp), folded);
       for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
@@ -254,7 +293,7 @@ struct BamWriter::Impl {
   // counts as the last run) into dest. Equal keys come out in run order, i.e. arrival order.
   void merge(size_t nruns, bool with_memory, const std::function<void(const bam1_t*)>& dest) {
     struct Source {
-      HtsPtr fp;
+      FilePtr fp;
       BamPtr rec = new_bam();
     };
     const size_t nsrc = nruns + (with_memory ? 1 : 0);
@@ -266,10 +305,7 @@ struct BamWriter::Impl {
         load(src[r].rec.get(), entries[next_entry++].bytes);
         return true;
       }
-      const int ret = sam_read1(src[r].fp.get(), hdr, src[r].rec.get());
-      if (ret >= 0) return true;
-      if (ret == -1) return false;
-      throw std::runtime_error("cannot read back temporary file " + spills[r]);
+      return read_spilled(src[r].fp.get(), src[r].rec.get(), spills[r]);
     };
     using Item = std::pair<Key, size_t>;
     auto later = [](const Item& a, const Item& b) {
@@ -279,10 +315,9 @@ struct BamWriter::Impl {
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
         errno = 0;
-        src[r].fp.reset(sam_open(spills[r].c_str(), "rb"));
-        sam_hdr_t* h = src[r].fp ? sam_hdr_read(src[r].fp.get()) : nullptr;
-        if (!h) io_fail("cannot read back temporary file", spills[r], errno);
-        sam_hdr_destroy(h);
+        src[r].fp.reset(std::fopen(spills[r].c_str(), "rb"));
+        if (!src[r].fp) io_fail("cannot read back temporary file", spills[r], errno);
+        std::setvbuf(src[r].fp.get(), nullptr, _IOFBF, kSpillBuffer);
       }
       if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
     }
