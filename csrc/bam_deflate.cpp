@@ -133,8 +133,6 @@ struct IsalBamOutput::Impl {
   hts_idx_t* idx = nullptr;
   std::string idx_path;
   int idx_fmt = HTS_FMT_BAI;
-  int min_shift = 14, n_lvls = 5;
-  int n_ref = 0;
 
   ~Impl() {
     {
@@ -253,7 +251,7 @@ IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_
   s.name = display_name;
   s.level = isal_level(level);
   s.idx_path = index_path;
-  s.n_ref = sam_hdr_nref(hdr);
+  const int n_ref = sam_hdr_nref(hdr);
   if (threads > 1) {
     s.max_inflight = static_cast<size_t>(threads) * 4;
     for (int t = 0; t < threads; ++t) s.workers.emplace_back([&s] { s.work(); });
@@ -271,9 +269,9 @@ IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_
   const size_t l_text = text ? std::strlen(text) : 0;
   i32(static_cast<int64_t>(l_text));
   h.insert(h.end(), text, text + l_text);
-  i32(s.n_ref);
+  i32(n_ref);
   int64_t max_len = 0;
-  for (int i = 0; i < s.n_ref; ++i) {
+  for (int i = 0; i < n_ref; ++i) {
     const char* nm = sam_hdr_tid2name(hdr, i);
     const size_t ln = std::strlen(nm) + 1;
     const hts_pos_t len = sam_hdr_tid2len(hdr, i);
@@ -286,14 +284,15 @@ IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_
   s.append(h.data(), h.size());
   s.drain();
   if (!index_path.empty()) {
-    if (csi_min_shift > 0) {
+    int min_shift = 14, n_lvls = 5;  // BAI's fixed binning
+    if (csi_min_shift > 0) {  // levels enough for the longest contig, as htslib sizes them
       s.idx_fmt = HTS_FMT_CSI;
-      s.min_shift = csi_min_shift;
+      min_shift = csi_min_shift;
       int64_t span = int64_t{1} << csi_min_shift;
-      s.n_lvls = 0;
-      for (max_len += 256; max_len > span; span <<= 3) ++s.n_lvls;
+      n_lvls = 0;
+      for (max_len += 256; max_len > span; span <<= 3) ++n_lvls;
     }
-    s.idx = hts_idx_init(s.n_ref, s.idx_fmt, s.written << 16, s.min_shift, s.n_lvls);
+    s.idx = hts_idx_init(n_ref, s.idx_fmt, s.written << 16, min_shift, n_lvls);
     if (!s.idx) throw std::runtime_error("cannot start the index for " + display_name);
   }
 }

@@ -108,17 +108,21 @@ BamPtr new_bam() {
   return b;
 }
 
+// Room for n bytes of variable-length data in b.
+void reserve_data(bam1_t* b, uint32_t n) {
+  if (b->m_data >= n) return;
+  void* p = std::realloc(b->data, n);
+  if (!p) throw std::bad_alloc();
+  b->data = static_cast<uint8_t*>(p);
+  b->m_data = n;
+}
+
 // Rebuilds a bam1_t from arena bytes (the inverse of BamWriter::add's serialisation).
 void load(bam1_t* b, const uint8_t* bytes) {
   uint32_t l_data;
   std::memcpy(&b->core, bytes, sizeof(bam1_core_t));
   std::memcpy(&l_data, bytes + sizeof(bam1_core_t), sizeof l_data);
-  if (b->m_data < l_data) {
-    void* p = std::realloc(b->data, l_data);
-    if (!p) throw std::bad_alloc();
-    b->data = static_cast<uint8_t*>(p);
-    b->m_data = l_data;
-  }
+  reserve_data(b, l_data);
   std::memcpy(b->data, bytes + sizeof(bam1_core_t) + sizeof l_data, l_data);
   b->l_data = static_cast<int>(l_data);
 }
@@ -244,12 +248,7 @@ struct BamWriter::Impl {
     if (got != sizeof core || std::fread(&l_data, sizeof l_data, 1, f) != 1) {
       throw std::runtime_error("cannot read back temporary file " + name);
     }
-    if (b->m_data < l_data) {
-      void* q = std::realloc(b->data, l_data);
-      if (!q) throw std::bad_alloc();
-      b->data = static_cast<uint8_t*>(q);
-      b->m_data = l_data;
-    }
+    reserve_data(b, l_data);
     if (l_data && std::fread(b->data, l_data, 1, f) != 1) {
       throw std::runtime_error("cannot read back temporary file " + name);
     }

@@ -294,7 +294,7 @@ FastqReader::FastqReader(const std::string& path, int decompression_threads, Inf
   // regular files (not "-", pipes, process substitution or URLs, where htslib keeps the stream).
   struct stat st {};
   const bool regular = path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-  const bool igzip = inflater == Inflater::Auto && fast_inflate_library()[0] != '\0' &&
+  const bool igzip = inflater == Inflater::Auto && fast_inflate_available() &&
                      (kind == gzip || (kind == bgzf && !threaded)) && regular;
   if (igzip) {
     bgzf_close(s.fp);

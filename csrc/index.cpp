@@ -124,18 +124,14 @@ class IndexImpl final : public Index {
   std::vector<uint64_t> contig_offsets_;  // starts, for contig_of's binary search
   uint64_t total_length_ = 0;
   uint32_t bucket_bits_ = 0;
-  MinimizerTable table_;  // set_derived() points it at the arrays below
+  // The minimizer lookup arrays and their sizes (set by build or load); set_derived() fills in
+  // the rest.
+  MinimizerTable table_;
 
   const uint64_t* packed_ = nullptr;
   const uint64_t* nint_ = nullptr;  // (start, end) global pairs, sorted, disjoint
   uint64_t n_nint_ = 0;
-  const uint64_t* keys_ = nullptr;
-  const uint64_t* offs_ = nullptr;
   const uint32_t* counts_ = nullptr;
-  const uint32_t* buckets_ = nullptr;
-  const uint64_t* positions_ = nullptr;
-  uint64_t n_keys_ = 0;
-  uint64_t n_positions_ = 0;
 
   // Owned storage (build).
   std::vector<uint64_t> own_packed_, own_nint_, own_keys_, own_offs_, own_positions_;
@@ -147,9 +143,10 @@ class IndexImpl final : public Index {
   void set_derived() {
     static std::atomic<uint64_t> next_id{1};
     const int bits = 2 * params_.k;
-    table_ = MinimizerTable{buckets_, keys_, offs_, positions_, uint64_t{1} << bucket_bits_,
-                            n_keys_, n_positions_, bits - static_cast<int>(bucket_bits_),
-                            (bits >= 64) ? ~uint64_t{0} : (uint64_t{1} << bits), next_id++};
+    table_.n_buckets = uint64_t{1} << bucket_bits_;
+    table_.bucket_shift = bits - static_cast<int>(bucket_bits_);
+    table_.hash_limit = (bits >= 64) ? ~uint64_t{0} : (uint64_t{1} << bits);
+    table_.id = next_id++;
     contig_offsets_.clear();
     for (const auto& c : contigs_) contig_offsets_.push_back(c.offset);
   }
@@ -201,7 +198,7 @@ std::pair<const uint64_t*, uint32_t> IndexImpl::lookup(uint64_t hash) const {
 
 uint32_t IndexImpl::occurrences(uint64_t hash) const {
   const uint64_t i = table_.find(hash);
-  return i == n_keys_ ? 0 : counts_[i];
+  return i == table_.n_keys ? 0 : counts_[i];
 }
 
 std::string IndexImpl::serialize_contigs() const {
@@ -220,8 +217,8 @@ std::string IndexImpl::serialize_contigs() const {
 
 void IndexImpl::save(const std::string& path) const {
   const std::string contig_bytes = serialize_contigs();
-  const Layout L = make_layout(contig_bytes.size(), total_length_, n_nint_, n_keys_, bucket_bits_,
-                               n_positions_);
+  const Layout L = make_layout(contig_bytes.size(), total_length_, n_nint_, table_.n_keys,
+                               bucket_bits_, table_.n_positions);
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -234,8 +231,8 @@ void IndexImpl::save(const std::string& path) const {
   h.n_contigs = contigs_.size();
   h.total_length = total_length_;
   h.n_nintervals = n_nint_;
-  h.n_keys = n_keys_;
-  h.n_positions = n_positions_;
+  h.n_keys = table_.n_keys;
+  h.n_positions = table_.n_positions;
   h.n_filtered = stats_.n_filtered;
   h.build_seconds = stats_.build_seconds;
   h.contigs_bytes = contig_bytes.size();
@@ -255,11 +252,11 @@ void IndexImpl::save(const std::string& path) const {
   put(contig_bytes.data(), contig_bytes.size(), L.contigs);
   put(packed_, L.packed, L.packed);
   put(nint_, L.nint, L.nint);
-  put(keys_, L.keys, L.keys);
-  put(offs_, L.offs, L.offs);
-  put(counts_, n_keys_ * 4, L.counts);
-  put(buckets_, ((uint64_t{1} << bucket_bits_) + 1) * 4, L.buckets);
-  put(positions_, L.positions, L.positions);
+  put(table_.keys, L.keys, L.keys);
+  put(table_.offs, L.offs, L.offs);
+  put(counts_, table_.n_keys * 4, L.counts);
+  put(table_.buckets, ((uint64_t{1} << bucket_bits_) + 1) * 4, L.buckets);
+  put(table_.positions, L.positions, L.positions);
   const int saved_errno = errno;
   if (std::fflush(f) != 0) ok = false;
   if (std::fclose(f) != 0) ok = false;
@@ -463,7 +460,7 @@ class Builder {
     std::vector<Pair>().swap(pairs_);
     if (keys.size() >= UINT32_MAX) fail("too many distinct minimizers for the bucket table");
 
-    // About one key per bucket: buckets_[b] is the first key whose top bits are >= b.
+    // About one key per bucket: buckets[b] is the first key whose top bits are >= b.
     const int bits = 2 * idx_.params_.k;
     uint32_t bb = 0;
     while ((uint64_t{1} << bb) < keys.size() && static_cast<int>(bb) < bits) ++bb;
@@ -501,13 +498,13 @@ void wire_owned(IndexImpl& idx) {
   idx.packed_ = idx.own_packed_.data();
   idx.nint_ = idx.own_nint_.data();
   idx.n_nint_ = idx.own_nint_.size() / 2;
-  idx.keys_ = idx.own_keys_.data();
-  idx.offs_ = idx.own_offs_.data();
+  idx.table_.keys = idx.own_keys_.data();
+  idx.table_.offs = idx.own_offs_.data();
   idx.counts_ = idx.own_counts_.data();
-  idx.buckets_ = idx.own_buckets_.data();
-  idx.positions_ = idx.own_positions_.data();
-  idx.n_keys_ = idx.own_keys_.size();
-  idx.n_positions_ = idx.own_positions_.size();
+  idx.table_.buckets = idx.own_buckets_.data();
+  idx.table_.positions = idx.own_positions_.data();
+  idx.table_.n_keys = idx.own_keys_.size();
+  idx.table_.n_positions = idx.own_positions_.size();
   idx.set_derived();
 }
 
@@ -582,8 +579,9 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
   wire_owned(*idx);
 
   const std::string cb = idx->serialize_contigs();
-  idx->stats_.file_bytes = make_layout(cb.size(), idx->total_length_, idx->n_nint_, idx->n_keys_,
-                                       idx->bucket_bits_, idx->n_positions_)
+  idx->stats_.file_bytes = make_layout(cb.size(), idx->total_length_, idx->n_nint_,
+                                       idx->table_.n_keys, idx->bucket_bits_,
+                                       idx->table_.n_positions)
                                .total;
   idx->stats_.build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -681,15 +679,15 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   idx->packed_ = reinterpret_cast<const uint64_t*>(base + L.off_packed);
   idx->nint_ = reinterpret_cast<const uint64_t*>(base + L.off_nint);
   idx->n_nint_ = h.n_nintervals;
-  idx->keys_ = reinterpret_cast<const uint64_t*>(base + L.off_keys);
-  idx->offs_ = reinterpret_cast<const uint64_t*>(base + L.off_offs);
+  idx->table_.keys = reinterpret_cast<const uint64_t*>(base + L.off_keys);
+  idx->table_.offs = reinterpret_cast<const uint64_t*>(base + L.off_offs);
   idx->counts_ = reinterpret_cast<const uint32_t*>(base + L.off_counts);
-  idx->buckets_ = reinterpret_cast<const uint32_t*>(base + L.off_buckets);
-  idx->positions_ = reinterpret_cast<const uint64_t*>(base + L.off_positions);
-  idx->n_keys_ = h.n_keys;
-  idx->n_positions_ = h.n_positions;
-  if (idx->offs_[h.n_keys] != h.n_positions || idx->buckets_[uint64_t{1} << h.bucket_bits] !=
-                                                    h.n_keys) {
+  idx->table_.buckets = reinterpret_cast<const uint32_t*>(base + L.off_buckets);
+  idx->table_.positions = reinterpret_cast<const uint64_t*>(base + L.off_positions);
+  idx->table_.n_keys = h.n_keys;
+  idx->table_.n_positions = h.n_positions;
+  if (idx->table_.offs[h.n_keys] != h.n_positions ||
+      idx->table_.buckets[uint64_t{1} << h.bucket_bits] != h.n_keys) {
     throw bad("corrupt index (table bounds)");
   }
   idx->set_derived();

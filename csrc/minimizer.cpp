@@ -13,15 +13,20 @@ void compute_minimizers(const uint8_t* seq, uint32_t len, int k, int w,
                                 std::to_string(k) + ", w=" + std::to_string(w) + ")");
   }
   if (len < static_cast<uint32_t>(k)) return;
-  thread_local std::vector<uint64_t> ring_hash;
-  thread_local std::vector<uint8_t> ring_strand;
-  const uint32_t ring = minimizer_ring_size(len, k, w);
-  if (ring_hash.size() < ring) {
-    ring_hash.resize(ring);
-    ring_strand.resize(ring);
-  }
-  scan_minimizers(seq, len, k, w, ring_hash.data(), ring_strand.data(), ring - 1,
+  const MinimizerRing ring = thread_minimizer_ring(len, k, w);
+  scan_minimizers(seq, len, k, w, ring.hash, ring.strand, ring.mask,
                   [&out](const Minimizer& m) { out.push_back(m); });
+}
+
+MinimizerRing thread_minimizer_ring(uint32_t len, int k, int w) {
+  thread_local std::vector<uint64_t> hash;
+  thread_local std::vector<uint8_t> strand;
+  const uint32_t size = minimizer_ring_size(len, k, w);
+  if (hash.size() < size) {
+    hash.resize(size);
+    strand.resize(size);
+  }
+  return MinimizerRing{hash.data(), strand.data(), size - 1};
 }
 
 }  // namespace gms

@@ -44,8 +44,8 @@ struct ReadThreads {
 ReadThreads read_threads(int threads) {
   ReadThreads t;
   t.inflate_ahead = threads >= kInflateAheadThreads;
-  const bool isal = fast_inflate_library()[0] != '\0';
-  t.bgzf_threads = isal ? (threads >= 8 ? threads / 4 : 0) : std::max(1, threads / 4);
+  t.bgzf_threads =
+      fast_inflate_available() ? (threads >= 8 ? threads / 4 : 0) : std::max(1, threads / 4);
   return t;
 }
 

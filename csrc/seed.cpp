@@ -14,16 +14,10 @@ void collect_anchors(const Index& index, const uint8_t* fwd, int32_t len,
   out.clear();
   const int k = index.params().k, w = index.params().w;
   if (len < k) return;
-  thread_local std::vector<uint64_t> ring_hash;
-  thread_local std::vector<uint8_t> ring_strand;
   const uint32_t n = static_cast<uint32_t>(len);
-  const uint32_t ring = minimizer_ring_size(n, k, w);
-  if (ring_hash.size() < ring) {
-    ring_hash.resize(ring);
-    ring_strand.resize(ring);
-  }
-  for_each_anchor(index.minimizer_table(), k, w, fwd, n, ring_hash.data(), ring_strand.data(),
-                  ring - 1, [&out](const Anchor& a) { out.push_back(a); });
+  const MinimizerRing ring = thread_minimizer_ring(n, k, w);
+  for_each_anchor(index.minimizer_table(), k, w, fwd, n, ring.hash, ring.strand, ring.mask,
+                  [&out](const Anchor& a) { out.push_back(a); });
 }
 
 namespace {

@@ -11,6 +11,7 @@ namespace gms {
 
 // "isa-l X.Y.Z" when this build has the fast inflater, else "".
 const char* fast_inflate_library();
+inline bool fast_inflate_available() { return *fast_inflate_library() != '\0'; }
 
 class GzipFileInflater {
  public:

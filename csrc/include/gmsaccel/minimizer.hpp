@@ -94,6 +94,15 @@ GMS_HD void scan_minimizers(const uint8_t* seq, uint32_t len, int k, int w, uint
   }
 }
 
+// This thread's ring scratch for scan_minimizers over len bases (CPU callers; grows, never
+// shrinks).
+struct MinimizerRing {
+  uint64_t* hash;
+  uint8_t* strand;
+  uint32_t mask;
+};
+MinimizerRing thread_minimizer_ring(uint32_t len, int k, int w);
+
 // Appends the (w,k)-minimizers of seq[0..len) to out (scan_minimizers). Throws
 // std::invalid_argument unless 1 <= k <= 28 and w >= 1.
 void compute_minimizers(const uint8_t* seq, uint32_t len, int k, int w,
