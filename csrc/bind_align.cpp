@@ -56,16 +56,14 @@ ReadBatch batch_of(const std::vector<std::string>& seqs) {
 }  // namespace
 
 void bind_align(py::module_& m) {
-  m.def("set_extend_backend", [](py::capsule cap) {
-        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.extend_backend")
-          throw std::invalid_argument("not a gmsaccel extension backend");
-        set_extend_backend(reinterpret_cast<ExtendBackendFn>(cap.get_pointer()));
+  m.def("set_extend_backend", [](const py::capsule& cap) {
+        set_extend_backend(backend_from_capsule<ExtendBackendFn>(cap, "gmsaccel.extend_backend",
+                                                                 "extension"));
       }, "Registers the GPU extension backend (a capsule from gmsaccel._cuda.extend_backend())");
   m.def("has_extend_backend", [] { return extend_backend() != nullptr; });
-  m.def("set_seed_backend", [](py::capsule cap) {
-        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.seed_backend")
-          throw std::invalid_argument("not a gmsaccel seeding backend");
-        set_seed_backend(reinterpret_cast<SeedBackendFn>(cap.get_pointer()));
+  m.def("set_seed_backend", [](const py::capsule& cap) {
+        set_seed_backend(
+            backend_from_capsule<SeedBackendFn>(cap, "gmsaccel.seed_backend", "seeding"));
       }, "Registers the GPU seeding backend (a capsule from gmsaccel._cuda.seed_backend())");
   m.def("has_seed_backend", [] { return seed_backend() != nullptr; });
 

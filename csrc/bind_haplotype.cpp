@@ -41,10 +41,9 @@ py::array_t<int32_t> haplotype_costs_py(const py::sequence& reads, const py::seq
 }  // namespace
 
 void bind_haplotype(py::module_& m) {
-  m.def("set_haplotype_backend", [](py::capsule cap) {
-        if (std::string(cap.name() ? cap.name() : "") != "gmsaccel.haplotype_backend")
-          throw std::invalid_argument("not a gmsaccel haplotype backend");
-        set_haplotype_backend(reinterpret_cast<HaplotypeBackendFn>(cap.get_pointer()));
+  m.def("set_haplotype_backend", [](const py::capsule& cap) {
+        set_haplotype_backend(backend_from_capsule<HaplotypeBackendFn>(
+            cap, "gmsaccel.haplotype_backend", "haplotype"));
       }, "Registers the GPU haplotype-cost backend (a capsule from "
          "gmsaccel._cuda.haplotype_backend()), which call_region(device=N) uses");
   m.def("has_haplotype_backend", [] { return haplotype_backend() != nullptr; });

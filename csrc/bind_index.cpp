@@ -200,8 +200,7 @@ void bind_index(py::module_& m) {
           py::gil_scoped_release nogil;
           if (!gpu(idx.minimizer_table(), k, w, r.data.data(), r.lens.data(), r.data.size(), out,
                    device, emulate)) {
-            throw std::runtime_error("GPU seeding does not fit in the device's memory (the "
-                                     "index's table or one read's buffers)");
+            throw std::runtime_error(kGpuSeedDoesNotFit);
           }
         } else {
           py::gil_scoped_release nogil;

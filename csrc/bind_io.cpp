@@ -93,6 +93,14 @@ struct PyBamWriter {
   }
 };
 
+// The "auto" (ISA-L where built with it) or "htslib" choice of the inflater / deflater arguments.
+bool use_fast_codec(const std::string& value, const char* arg) {
+  if (value != "auto" && value != "htslib") {
+    throw py::value_error(std::string(arg) + " must be 'auto' or 'htslib', not '" + value + "'");
+  }
+  return value == "auto";
+}
+
 }  // namespace
 
 void bind_io(py::module_& m) {
@@ -101,14 +109,11 @@ void bind_io(py::module_& m) {
                             "Iterating yields batches as read() returns them.")
       .def(py::init([](const std::string& path, int threads, const std::string& inflater,
                        bool read_ahead) {
-             if (inflater != "auto" && inflater != "htslib") {
-               throw py::value_error("inflater must be 'auto' or 'htslib', not '" + inflater + "'");
-             }
+             const bool fast = use_fast_codec(inflater, "inflater");
              auto r = std::make_unique<PyFastqReader>();
              r->path = path;
              r->reader = std::make_unique<FastqReader>(
-                 path, threads,
-                 inflater == "auto" ? FastqReader::Inflater::Auto : FastqReader::Inflater::Htslib,
+                 path, threads, fast ? FastqReader::Inflater::Auto : FastqReader::Inflater::Htslib,
                  read_ahead);
              return r;
            }),
@@ -156,11 +161,8 @@ void bind_io(py::module_& m) {
                        const std::string& format, int threads, size_t memory_bytes,
                        bool write_index, const std::string& tmp_dir, int compression_level,
                        const std::string& deflater) {
-             if (deflater != "auto" && deflater != "htslib") {
-               throw py::value_error("deflater must be 'auto' or 'htslib', not '" + deflater + "'");
-             }
              BamWriterOptions o;
-             o.fast_deflate = deflater == "auto";
+             o.fast_deflate = use_fast_codec(deflater, "deflater");
              o.sort = sort;
              o.format = format;
              o.threads = threads;

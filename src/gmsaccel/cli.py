@@ -277,11 +277,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "simd_level": _core.simd_level(),
         "simd_max": _core.max_simd_level(),
         "htslib": _core.htslib_runtime_version(),
-        # who inflates FASTQ.gz: ISA-L where the build found it, else htslib's zlib
+        # who inflates FASTQ.gz and deflates BAM: ISA-L where the build found it, else zlib
         "gzip_inflater": _core.fast_inflate_library() or "htslib (zlib)",
-        # who deflates BAM output (the same library, where the build found it)
-        "bam_deflater": (_core.fast_inflate_library() or "htslib (zlib)")
-        if _core.fast_bam_deflate_available() else "htslib (zlib)",
+        "bam_deflater": _core.fast_inflate_library() if _core.fast_bam_deflate_available()
+        else "htslib (zlib)",
         "variant_caller": hasattr(_core, "call_region"),
         "cuda_compiled": cuda is not None,
         "gpu_available": bool(cuda is not None and cuda.device_count() > 0),

@@ -25,8 +25,12 @@ struct SeedBatchOutput {
 // seeded on the CPU.
 constexpr int kGpuSeedMaxWindow = 64;
 
-// Returns false, computing nothing, when the index's table does not fit in the device's memory
-// (the caller seeds on the CPU then).
+// What the Python entry points say when a backend returns false.
+constexpr const char* kGpuSeedDoesNotFit =
+    "GPU seeding does not fit in the device's memory (the index's table or one read's buffers)";
+
+// Returns false, computing nothing, when the index's table or one read's buffers do not fit in
+// the device's memory (the caller seeds on the CPU then).
 using SeedBackendFn = bool (*)(const MinimizerTable& table, int k, int w,
                                const uint8_t* const* reads, const uint32_t* lens, size_t n_reads,
                                SeedBatchOutput& out, int device, bool emulate);
