@@ -99,11 +99,11 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
   t.keys = keys.data();
   t.offs = offs.data();
   t.positions = positions.data();
-  t.n_buckets = static_cast<uint64_t>(buckets.size()) - 1;
-  t.n_keys = static_cast<uint64_t>(keys.size());
+  t.n_buckets = nb - 1;
+  t.n_keys = nk;
   t.n_positions = static_cast<uint64_t>(positions.size());
-  t.bucket_shift = table["bucket_shift"].cast<int>();
-  t.hash_limit = table["hash_limit"].cast<uint64_t>();
+  t.bucket_shift = shift;
+  t.hash_limit = limit;
   t.id = table["id"].cast<uint64_t>();
   const int k = table["k"].cast<int>(), w = table["w"].cast<int>();
   std::vector<py::object> keep;
@@ -119,10 +119,7 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
     fitted = seed_anchors_cuda(t, k, w, r.data.data(), r.lens.data(), r.data.size(), out, device,
                                opt, &st);
   }
-  if (!fitted) {
-    throw std::runtime_error("GPU seeding does not fit in the device's memory (the index's "
-                             "table or one read's buffers)");
-  }
+  if (!fitted) throw std::runtime_error(kGpuSeedDoesNotFit);
   if (!stats.is_none()) {
     py::dict d = stats.cast<py::dict>();
     d["upload_s"] = st.upload_s;

@@ -503,14 +503,7 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                        ExtendBatchOutput& out, int device_id, const CudaExtendOptions& opt,
                        CudaExtendStats* stats) {
   const bool emu = opt.emulate;
-  if (!emu) {
-    const int n_dev = device_count();
-    if (device_id < 0 || device_id >= n_dev) {
-      throw std::invalid_argument("CUDA device " + std::to_string(device_id) +
-                                  " does not exist (" + std::to_string(n_dev) +
-                                  " device(s) found)");
-    }
-  }
+  if (!emu) check_device(device_id);
   for (size_t i = 0; i < n_jobs; ++i) {
     if (jobs[i].qlen < 1 || jobs[i].band < 1) {
       throw std::invalid_argument("extension job " + std::to_string(i) +

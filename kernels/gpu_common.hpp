@@ -42,6 +42,16 @@ inline void cuda_check(cudaError_t err, const char* call, const char* file, int 
 }
 #define GMS_CUDA(call) ::gms::cuda::cuda_check((call), #call, __FILE__, __LINE__)
 
+// Throws std::invalid_argument unless device_id names a visible CUDA device.
+inline void check_device(int device_id) {
+  const int n_dev = device_count();
+  if (device_id < 0 || device_id >= n_dev) {
+    throw std::invalid_argument("CUDA device " + std::to_string(device_id) +
+                                " does not exist (" + std::to_string(n_dev) +
+                                " device(s) found)");
+  }
+}
+
 // Above this per-block shared memory the occupancy is too low to pay; rows move to global memory.
 constexpr size_t kMaxSharedBytes = 96 * 1024;
 

@@ -252,14 +252,7 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
                           int32_t* costs, int device_id, const CudaHaplotypeOptions& opt,
                           CudaHaplotypeStats* stats) {
   const bool emu = opt.emulate;
-  if (!emu) {
-    const int n_dev = device_count();
-    if (device_id < 0 || device_id >= n_dev) {
-      throw std::invalid_argument("CUDA device " + std::to_string(device_id) +
-                                  " does not exist (" + std::to_string(n_dev) +
-                                  " device(s) found)");
-    }
-  }
+  if (!emu) check_device(device_id);
   validate(jobs, n, sc);
   CudaHaplotypeStats st;
   if (n == 0) {

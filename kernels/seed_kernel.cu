@@ -5,7 +5,6 @@
 // once and kept while that index is in use; reads travel as one byte per base.
 #include <cuda_runtime.h>
 
-#include <chrono>
 #include <cstring>
 #include <list>
 #include <memory>
@@ -65,14 +64,12 @@ __global__ void seed_kernel(MinimizerTable table, int k, int w, const uint8_t* _
 struct DeviceTable {
   MinimizerTable view;  // pointers into the copy
   int device = -1;      // -1: emulation
-  std::vector<void*> blocks;
-  ~DeviceTable() {
+  Buf<uint32_t> buckets;
+  Buf<uint64_t> keys, offs, positions;
+  ~DeviceTable() {  // on the table's device, whichever is current
     int prev = -1;
     if (device >= 0 && cudaGetDevice(&prev) == cudaSuccess) cudaSetDevice(device);
-    for (void* p : blocks) {
-      if (device < 0) std::free(p);
-      else cudaFree(p);  // teardown: errors are not actionable here
-    }
+    buckets.release(); keys.release(); offs.release(); positions.release();
     if (prev >= 0) cudaSetDevice(prev);
     cudaGetLastError();
   }
@@ -84,23 +81,12 @@ std::set<std::pair<int, uint64_t>> g_no_fit;        // (device, table id) that d
 constexpr size_t kTablesPerDevice = 2;
 
 template <typename T>
-T* upload(DeviceTable& t, const T* src, uint64_t count, const CudaSeedOptions& opt) {
-  const size_t bytes = std::max<uint64_t>(count, 1) * sizeof(T);
-  void* p = nullptr;
-  if (t.device < 0) {
-    if (opt.emulate_alloc_limit && bytes > opt.emulate_alloc_limit) {
-      throw CudaOutOfMemory("emulated out of GPU memory (index table)");
-    }
-    p = std::malloc(bytes);
-    if (!p) throw std::bad_alloc();
-    t.blocks.push_back(p);
-    if (count) std::memcpy(p, src, count * sizeof(T));
-  } else {
-    GMS_CUDA(cudaMalloc(&p, bytes));
-    t.blocks.push_back(p);
-    if (count) GMS_CUDA(cudaMemcpy(p, src, count * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  return static_cast<T*>(p);
+const T* upload(Buf<T>& buf, const T* src, uint64_t count, bool emu, const CudaSeedOptions& opt) {
+  GMS_CUDA(buf.reserve(count, Mem::Device, emu, opt.emulate_alloc_limit));
+  if (count == 0) return buf.ptr;
+  if (emu) std::memcpy(buf.ptr, src, count * sizeof(T));
+  else GMS_CUDA(cudaMemcpy(buf.ptr, src, count * sizeof(T), cudaMemcpyHostToDevice));
+  return buf.ptr;
 }
 
 std::shared_ptr<DeviceTable> copy_table(const MinimizerTable& host, int key,
@@ -108,10 +94,11 @@ std::shared_ptr<DeviceTable> copy_table(const MinimizerTable& host, int key,
   auto t = std::make_shared<DeviceTable>();
   t->device = key;
   t->view = host;
-  t->view.buckets = upload(*t, host.buckets, host.n_buckets + 1, opt);
-  t->view.keys = upload(*t, host.keys, host.n_keys, opt);
-  t->view.offs = upload(*t, host.offs, host.n_keys + 1, opt);
-  t->view.positions = upload(*t, host.positions, host.n_positions, opt);
+  const bool emu = key < 0;
+  t->view.buckets = upload(t->buckets, host.buckets, host.n_buckets + 1, emu, opt);
+  t->view.keys = upload(t->keys, host.keys, host.n_keys, emu, opt);
+  t->view.offs = upload(t->offs, host.offs, host.n_keys + 1, emu, opt);
+  t->view.positions = upload(t->positions, host.positions, host.n_positions, emu, opt);
   return t;
 }
 
@@ -174,14 +161,6 @@ struct Workspace {
 
 WorkspacePool<Workspace> g_pool;
 
-void need(cudaError_t e, const char* what) {
-  if (e == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    throw CudaOutOfMemory(std::string("out of memory reserving ") + what);
-  }
-  if (e != cudaSuccess) cuda_check(e, what, __FILE__, __LINE__);
-}
-
 struct Call {
   Workspace& ws;
   const MinimizerTable& table;  // the device copy's view
@@ -202,11 +181,11 @@ struct Call {
   template <bool kWrite>
   double launch(int n) {
     if (emu) {
-      const auto t0 = std::chrono::steady_clock::now();
+      StageClock clock;
       for (int i = n; i-- > 0;)  // reverse order: no reliance on launch order
         seed_one<kWrite>(static_cast<unsigned>(i), table, k, w, ws.d_seq.ptr, ws.d_read_off.ptr,
                          ws.d_slot.ptr, ws.d_anchors.ptr);
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return clock.lap();
     }
     const unsigned blocks = static_cast<unsigned>((n + kThreads - 1) / kThreads);
     GMS_CUDA(cudaEventRecord(ws.io.k_start, ws.io.stream));
@@ -227,12 +206,12 @@ struct Call {
     const size_t n = e - b;
     uint64_t bases = 0;
     for (size_t i = b; i < e; ++i) bases += lens[i];
-    need(ws.d_seq.reserve(bases, Mem::Device, emu, emu_limit), "reads");
-    need(ws.h_seq.reserve(bases, Mem::Pinned, emu, emu_limit), "reads (pinned)");
-    need(ws.d_read_off.reserve(n + 1, Mem::Device, emu, emu_limit), "read offsets");
-    need(ws.h_read_off.reserve(n + 1, Mem::Pinned, emu, emu_limit), "read offsets (pinned)");
-    need(ws.d_slot.reserve(n + 1, Mem::Device, emu, emu_limit), "anchor offsets");
-    need(ws.h_slot.reserve(n + 1, Mem::Pinned, emu, emu_limit), "anchor offsets (pinned)");
+    GMS_CUDA(ws.d_seq.reserve(bases, Mem::Device, emu, emu_limit));
+    GMS_CUDA(ws.h_seq.reserve(bases, Mem::Pinned, emu, emu_limit));
+    GMS_CUDA(ws.d_read_off.reserve(n + 1, Mem::Device, emu, emu_limit));
+    GMS_CUDA(ws.h_read_off.reserve(n + 1, Mem::Pinned, emu, emu_limit));
+    GMS_CUDA(ws.d_slot.reserve(n + 1, Mem::Device, emu, emu_limit));
+    GMS_CUDA(ws.h_slot.reserve(n + 1, Mem::Pinned, emu, emu_limit));
     uint64_t at = 0;
     for (size_t i = b; i < e; ++i) {
       ws.h_read_off.ptr[i - b] = at;
@@ -254,8 +233,8 @@ struct Call {
       total += c;
     }
     ws.h_slot.ptr[n] = total;
-    need(ws.d_anchors.reserve(total, Mem::Device, emu, emu_limit), "anchors");
-    need(ws.h_anchors.reserve(total, Mem::Pinned, emu, emu_limit), "anchors (pinned)");
+    GMS_CUDA(ws.d_anchors.reserve(total, Mem::Device, emu, emu_limit));
+    GMS_CUDA(ws.h_anchors.reserve(total, Mem::Pinned, emu, emu_limit));
     copy(ws.d_slot.ptr, ws.h_slot.ptr, n * sizeof(uint64_t), cudaMemcpyHostToDevice);
     kernel_s += launch<true>(static_cast<int>(n));
     copy(ws.h_anchors.ptr, ws.d_anchors.ptr, total * sizeof(Anchor), cudaMemcpyDeviceToHost);
@@ -299,11 +278,7 @@ bool seed_anchors_cuda(const MinimizerTable& table, int k, int w, const uint8_t*
   }
   const bool emu = opt.emulate;
   if (!emu) {
-    const int count = device_count();
-    if (device_id < 0 || device_id >= count) {
-      throw std::invalid_argument("no CUDA device " + std::to_string(device_id) + " (" +
-                                  std::to_string(count) + " visible)");
-    }
+    check_device(device_id);
     GMS_CUDA(cudaSetDevice(device_id));
   }
   out.anchors.clear();

@@ -117,3 +117,8 @@ def test_tables_that_are_not_tables_are_refused(index) -> None:
             _cuda.seed_anchors(table, [b"\x00" * 50], emulate=True)
     with pytest.raises(ValueError, match="nonzero"):
         _cuda.seed_anchors(bad_id, [b"\x00" * 50], emulate=True)
+
+
+def test_missing_device_is_a_clear_error(index) -> None:
+    with pytest.raises(ValueError, match="CUDA device 99 does not exist"):
+        _cuda.seed_anchors(index.table_arrays(), [b"\x00" * 50], device=99)
