@@ -42,11 +42,15 @@ struct MinimizerTable {
     return n_keys;
   }
 
-  // Positions of an indexed hash (count 0 when absent or filtered).
-  GMS_HD const uint64_t* lookup(uint64_t hash, uint32_t& count) const {
-    const uint64_t i = find(hash);
+  // Positions of key i (find()'s answer; count 0 for n_keys or a filtered key).
+  GMS_HD const uint64_t* positions_of(uint64_t i, uint32_t& count) const {
     count = i == n_keys ? 0 : static_cast<uint32_t>(offs[i + 1] - offs[i]);
     return count ? positions + offs[i] : nullptr;
+  }
+
+  // Positions of an indexed hash (count 0 when absent or filtered).
+  GMS_HD const uint64_t* lookup(uint64_t hash, uint32_t& count) const {
+    return positions_of(find(hash), count);
   }
 };
 
@@ -83,10 +87,8 @@ GMS_HD void for_each_anchor(const MinimizerTable& table, int k, int w, const uin
     }
     for (int b = 0; b < n; ++b) {
       const Minimizer& mz = batch[b];
-      const uint64_t ki = key[b];
-      const uint32_t count =
-          ki == table.n_keys ? 0 : static_cast<uint32_t>(table.offs[ki + 1] - table.offs[ki]);
-      const uint64_t* values = count ? table.positions + table.offs[ki] : nullptr;
+      uint32_t count = 0;
+      const uint64_t* values = table.positions_of(key[b], count);
       for (uint32_t i = 0; i < count; ++i) {
         const uint64_t v = values[i];
         const int64_t gpos = static_cast<int64_t>(v >> 1);
