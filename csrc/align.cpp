@@ -342,7 +342,7 @@ InsertModel Aligner::estimate_insert_model(const PairHits& hits) {
 }
 
 void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
-                          const std::string& read_group, std::vector<bam1_t*>& out,
+                          const std::string& read_group, RecordBatch& out,
                           AlignStats& stats, PairHits* hits) const {
   const int k = index_.params().k;
   const RecordContext ctx{&index_, &read_group};

@@ -87,6 +87,6 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool mate_present, uint16_t pair_flags, int64_t tlen,
-                         std::vector<bam1_t*>& out);
+                         RecordBatch& out);
 
 }  // namespace gms

@@ -5,6 +5,7 @@
 #include "gmsaccel/bam_writer.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <htslib/hts.h>
 #include <htslib/kstring.h>
 #include <unistd.h>
@@ -66,31 +67,60 @@ struct Entry {
   const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
 };
 
-// Append-only storage in large chunks: no reallocation copies and no per-record malloc.
+// Append-only storage in large chunks: no reallocation copies and no per-record malloc. The
+// chunks are mapped from the system, not malloc'd, and a spill rewinds rather than frees them:
+// the next run refills the same pages, so the sort buffer costs memory_bytes once however many
+// runs spill. (Freed to malloc they raised glibc's mmap threshold and came back as heap space
+// between the batches' small blocks, which grew the peak with input size.)
 class Arena {
  public:
+  Arena() = default;
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+  ~Arena() { release(); }
+
   uint8_t* alloc(size_t n) {
-    if (chunks_.empty() || used_ + n > cap_) {
-      cap_ = std::max(kChunk, n);
-      chunks_.emplace_back(new uint8_t[cap_]);
+    if (chunks_.empty() || used_ + n > chunks_[current_].size) {
+      if (!chunks_.empty()) ++current_;
+      if (current_ == chunks_.size()) {
+        chunks_.push_back(map_chunk(std::max(kChunk, n)));
+      } else if (chunks_[current_].size < n) {  // a retained chunk too small for a huge record
+        unmap_chunk(chunks_[current_]);
+        chunks_[current_] = map_chunk(n);
+      }
       used_ = 0;
     }
-    uint8_t* p = chunks_.back().get() + used_;
+    uint8_t* p = chunks_[current_].base + used_;
     used_ += n;
     total_ += n;
     return p;
   }
-  // Bytes handed out; at most one partly used chunk more is held.
+  // Bytes handed out since the last rewind.
   size_t used() const { return total_; }
-  void clear() {
+  // Forgets the contents but keeps the chunks for the next run.
+  void rewind() { current_ = used_ = total_ = 0; }
+  // Returns every chunk to the system.
+  void release() {
+    for (Chunk& c : chunks_) unmap_chunk(c);
     chunks_.clear();
-    used_ = cap_ = total_ = 0;
+    rewind();
   }
 
  private:
+  struct Chunk {
+    uint8_t* base;
+    size_t size;
+  };
+  static Chunk map_chunk(size_t n) {
+    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return Chunk{static_cast<uint8_t*>(p), n};
+  }
+  static void unmap_chunk(const Chunk& c) { ::munmap(c.base, c.size); }
+
   static constexpr size_t kChunk = 4u << 20;
-  std::vector<std::unique_ptr<uint8_t[]>> chunks_;
-  size_t used_ = 0, cap_ = 0, total_ = 0;
+  std::vector<Chunk> chunks_;
+  size_t current_ = 0, used_ = 0, total_ = 0;
 };
 
 struct BamDeleter {
@@ -106,25 +136,6 @@ BamPtr new_bam() {
   BamPtr b(bam_init1());
   if (!b) throw std::bad_alloc();
   return b;
-}
-
-// Room for n bytes of variable-length data in b.
-void reserve_data(bam1_t* b, uint32_t n) {
-  if (b->m_data >= n) return;
-  void* p = std::realloc(b->data, n);
-  if (!p) throw std::bad_alloc();
-  b->data = static_cast<uint8_t*>(p);
-  b->m_data = n;
-}
-
-// Rebuilds a bam1_t from arena bytes (the inverse of BamWriter::add's serialisation).
-void load(bam1_t* b, const uint8_t* bytes) {
-  uint32_t l_data;
-  std::memcpy(&b->core, bytes, sizeof(bam1_core_t));
-  std::memcpy(&l_data, bytes + sizeof(bam1_core_t), sizeof l_data);
-  reserve_data(b, l_data);
-  std::memcpy(b->data, bytes + sizeof(bam1_core_t) + sizeof l_data, l_data);
-  b->l_data = static_cast<int>(l_data);
 }
 
 }  // namespace
@@ -176,7 +187,7 @@ struct BamWriter::Impl {
     for (const auto& s : spills) unlink_quiet(s);
     spills.clear();
     entries.clear();
-    arena.clear();
+    arena.release();
   }
 
   std::string mode(bool bam, int level) const {
@@ -248,7 +259,7 @@ struct BamWriter::Impl {
     if (got != sizeof core || std::fread(&l_data, sizeof l_data, 1, f) != 1) {
       throw std::runtime_error("cannot read back temporary file " + name);
     }
-    reserve_data(b, l_data);
+    RecordBatch::reserve_data(b, l_data);
     if (l_data && std::fread(b->data, l_data, 1, f) != 1) {
       throw std::runtime_error("cannot read back temporary file " + name);
     }
@@ -272,9 +283,8 @@ struct BamWriter::Impl {
       spill_bytes(fp.get(), e.bytes, sizeof(bam1_core_t) + sizeof l_data + l_data, name);
     }
     finish_spill(std::move(fp), name);
-    entries.clear();
-    entries.shrink_to_fit();
-    arena.clear();
+    entries.clear();  // keeps its capacity, as the arena keeps its chunks, for the next run
+    arena.rewind();
     // Bound the merge fan-in (open files, buffers): fold all runs so far into one. They are the
     // oldest records, so the folded run keeps its place first in arrival order.
     if (spills.size() >= kMaxFanIn) {
@@ -301,7 +311,7 @@ struct BamWriter::Impl {
     auto advance = [&](size_t r) -> bool {
       if (r == nruns) {
         if (next_entry == entries.size()) return false;
-        load(src[r].rec.get(), entries[next_entry++].bytes);
+        RecordBatch::load_record(entries[next_entry++].bytes, src[r].rec.get());
         return true;
       }
       return read_spilled(src[r].fp.get(), src[r].rec.get(), spills[r]);
@@ -332,12 +342,27 @@ struct BamWriter::Impl {
     sort_run();
     if (spills.empty()) {
       for (const Entry& e : entries) {
-        load(scratch.get(), e.bytes);
+        RecordBatch::load_record(e.bytes, scratch.get());
         emit(scratch.get());
       }
     } else {
       merge(spills.size(), true, [this](const bam1_t* b) { emit(b); });
     }
+  }
+
+  // Counts a record about to be added, after checking that the writer takes it.
+  void check_addable(const bam1_core_t& c) {
+    if (state != State::open) throw std::logic_error("BamWriter: add() after close/abort");
+    const int nref = sam_hdr_nref(hdr);
+    if (c.tid >= nref || c.mtid >= nref) {
+      throw std::invalid_argument("BamWriter: record reference id beyond the header's @SQ lines");
+    }
+    ++added;
+  }
+  // Files a record just copied into the arena at p; spills when the buffer is full.
+  void stored(const bam1_core_t& c, const uint8_t* p) {
+    entries.push_back(Entry{Key::of(c), p});
+    if (memory_used() >= opt.memory_bytes) spill();
   }
 
   std::string display_out() const { return to_stdout ? std::string("standard output") : path; }
@@ -421,23 +446,36 @@ const sam_hdr_t* BamWriter::header() const { return impl_->hdr; }
 
 void BamWriter::add(const bam1_t* record) {
   Impl& s = *impl_;
-  if (s.state != Impl::State::open) throw std::logic_error("BamWriter: add() after close/abort");
-  const int nref = sam_hdr_nref(s.hdr);
-  if (record->core.tid >= nref || record->core.mtid >= nref) {
-    throw std::invalid_argument("BamWriter: record reference id beyond the header's @SQ lines");
-  }
-  ++s.added;
+  s.check_addable(record->core);
   if (!s.opt.sort) {
     s.emit(record);
     return;
   }
   const uint32_t l_data = static_cast<uint32_t>(record->l_data);
-  uint8_t* p = s.arena.alloc(sizeof(bam1_core_t) + sizeof l_data + l_data);
+  uint8_t* p = s.arena.alloc(RecordBatch::kHeaderBytes + l_data);
   std::memcpy(p, &record->core, sizeof(bam1_core_t));
   std::memcpy(p + sizeof(bam1_core_t), &l_data, sizeof l_data);
-  std::memcpy(p + sizeof(bam1_core_t) + sizeof l_data, record->data, l_data);
-  s.entries.push_back(Entry{Key::of(record->core), p});
-  if (s.memory_used() >= s.opt.memory_bytes) s.spill();
+  std::memcpy(p + RecordBatch::kHeaderBytes, record->data, l_data);
+  s.stored(record->core, p);
+}
+
+void BamWriter::add(const RecordBatch& records) {
+  Impl& s = *impl_;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const bam1_core_t core = records.core(i);
+    s.check_addable(core);
+    if (!s.opt.sort) {
+      records.load(i, s.scratch.get());
+      s.emit(s.scratch.get());
+      continue;
+    }
+    // Already in the arena's layout: one copy.
+    const uint8_t* src = records.bytes(i);
+    const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(src);
+    uint8_t* p = s.arena.alloc(n);
+    std::memcpy(p, src, n);
+    s.stored(core, p);
+  }
 }
 
 void BamWriter::close() {
@@ -451,7 +489,7 @@ void BamWriter::close() {
     for (const auto& sp : s.spills) unlink_quiet(sp);
     s.spills.clear();
     s.entries.clear();
-    s.arena.clear();
+    s.arena.release();
     if (s.fast) {
       s.fast->finish();
       s.fast.reset();

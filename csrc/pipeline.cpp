@@ -86,6 +86,12 @@ class FileReader {
     cv_.notify_all();
     return b;
   }
+  // Takes back a batch the consumer is done with, so that the next one fills its buffers
+  // instead of allocating new ones.
+  void recycle(ReadBatch&& b) {
+    std::lock_guard<std::mutex> lk(mu_);
+    spares_.push_back(std::move(b));
+  }
   const std::string& path() const { return reader_.path(); }
   double read_seconds() const {  // after the reader is done: parsing plus inflating, not waits
     std::lock_guard<std::mutex> lk(mu_);
@@ -96,12 +102,16 @@ class FileReader {
   void run() {
     size_t n = first_;
     for (;;) {
+      ReadBatch b;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [this] { return stop_ || queue_.size() < kAhead; });
         if (stop_) return;
+        if (!spares_.empty()) {
+          b = std::move(spares_.back());
+          spares_.pop_back();
+        }
       }
-      ReadBatch b;
       StageClock clock;
       try {
         reader_.read(b, n);
@@ -126,6 +136,7 @@ class FileReader {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ReadBatch> queue_;
+  std::vector<ReadBatch> spares_;
   std::exception_ptr error_;
   bool stop_ = false;
   double seconds_ = 0;
@@ -174,6 +185,11 @@ class PairedSource {
     b.id = next_id_++;
     return got > 0;
   }
+  // Hands a batch's buffers back to the readers.
+  void recycle(Batch&& b) {
+    f1_.recycle(std::move(b.r1));
+    if (f2_) f2_->recycle(std::move(b.r2));
+  }
   // Thread-seconds the readers spent decompressing and parsing.
   double read_seconds() const { return f1_.read_seconds() + (f2_ ? f2_->read_seconds() : 0); }
 
@@ -211,13 +227,16 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   }
 
   std::mutex in_mu, out_mu;
-  std::map<uint64_t, std::vector<bam1_t*>> ready;
+  // Batches' records wait here to be written in batch order; written batches' buffers wait in
+  // spare_records for the next batch to fill.
+  std::map<uint64_t, RecordBatch> ready;
+  std::vector<RecordBatch> spare_records;
   uint64_t next_to_write = 0;
   std::exception_ptr failure;
   bool first_taken = false;
 
   auto worker = [&]() {
-    std::vector<bam1_t*> records;
+    RecordBatch records;
     AlignStats local;
     for (;;) {
       Batch b;
@@ -244,29 +263,35 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
         aligner.align_batch(b.r1, source.paired() ? &b.r2 : nullptr, result.model,
                             options.read_group, records, local, pre);
       } catch (...) {
-        for (bam1_t* r : records) bam_destroy1(r);
         std::lock_guard<std::mutex> lk(in_mu);
         if (!failure) failure = std::current_exception();
         return;
       }
+      const uint64_t id = b.id;
+      source.recycle(std::move(b));
       std::lock_guard<std::mutex> lk(out_mu);
       result.stats.add(local);
       local = AlignStats{};
-      ready[b.id] = std::move(records);
-      records = {};
+      ready.emplace(id, std::move(records));
       while (!ready.empty() && ready.begin()->first == next_to_write) {
-        auto& recs = ready.begin()->second;
+        RecordBatch& recs = ready.begin()->second;
         try {
           StageClock clock;
-          for (bam1_t* r : recs) writer.add(r);
+          writer.add(recs);
           result.stats.stage.write += clock.lap();
         } catch (...) {
           std::lock_guard<std::mutex> lk2(in_mu);
           if (!failure) failure = std::current_exception();
         }
-        for (bam1_t* r : recs) bam_destroy1(r);
+        spare_records.push_back(std::move(recs));
         ready.erase(ready.begin());
         ++next_to_write;
+      }
+      if (spare_records.empty()) {
+        records = RecordBatch();
+      } else {
+        records = std::move(spare_records.back());
+        spare_records.pop_back();
       }
       if (progress) {
         try {
@@ -284,8 +309,6 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   for (int i = 1; i < n; ++i) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  for (auto& kv : ready)
-    for (bam1_t* r : kv.second) bam_destroy1(r);
   result.stats.stage.read += source.read_seconds();
   if (failure) {
     writer.abort();

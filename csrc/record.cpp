@@ -105,11 +105,11 @@ AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
   return aux;
 }
 
-bam1_t* make_record(const std::string& name, uint16_t flag, const Hit* h, Placed self,
-                    const std::string& seq, const std::string& qual, Placed mate, int64_t tlen,
-                    int32_t mapq, const AuxFields& aux) {
-  bam1_t* b = bam_init1();
-  if (!b) throw std::bad_alloc();
+// Builds the record in out's scratch (htslib encodes it) and appends it to out.
+void add_record(RecordBatch& out, const std::string& name, uint16_t flag, const Hit* h,
+                Placed self, const std::string& seq, const std::string& qual, Placed mate,
+                int64_t tlen, int32_t mapq, const AuxFields& aux) {
+  bam1_t* b = out.scratch();
   const size_t n_cigar = h ? h->cigar.size() : 0;
   const std::string& tags = aux.bytes();
   // bam_set1 reserves room for the tags, which are then copied in whole.
@@ -117,13 +117,10 @@ bam1_t* make_record(const std::string& name, uint16_t flag, const Hit* h, Placed
                           static_cast<uint8_t>(mapq), n_cigar, h ? h->cigar.data() : nullptr,
                           mate.tid, mate.pos, tlen, seq.size(), seq.c_str(),
                           qual.empty() ? nullptr : qual.data(), tags.size());
-  if (rc < 0) {
-    bam_destroy1(b);
-    throw std::runtime_error("cannot encode a BAM record for read " + name);
-  }
+  if (rc < 0) throw std::runtime_error("cannot encode a BAM record for read " + name);
   std::memcpy(b->data + b->l_data, tags.data(), tags.size());
   b->l_data += static_cast<int>(tags.size());
-  return b;
+  out.append(b);
 }
 
 }  // namespace
@@ -132,7 +129,7 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool paired, uint16_t pair_flags, int64_t tlen,
-                         std::vector<bam1_t*>& out) {
+                         RecordBatch& out) {
   const Hit* h = chosen >= 0 ? &hits[chosen] : nullptr;
   // Both orientations in one pass through plain pointers (per-character string access reloads
   // the string's pointer after every store).
@@ -181,17 +178,15 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
     sa_primary = sa_entry(*ctx.index, *supplementary);
     sa_supp = sa_entry(*ctx.index, *h);
   }
-  bam1_t* b = make_record(name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq,
-                          record_tags(ctx, h, paired ? mate : nullptr, sa_primary));
-  out.push_back(b);
+  add_record(out, name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq,
+             record_tags(ctx, h, paired ? mate : nullptr, sa_primary));
   if (h && supplementary) {
     uint16_t sflag = static_cast<uint16_t>((flag | BAM_FSUPPLEMENTARY) & ~BAM_FREVERSE);
     if (supplementary->rev) sflag |= BAM_FREVERSE;
-    bam1_t* s = make_record(name, sflag, supplementary, {supplementary->contig, supplementary->pos},
-                            seq_for(supplementary), qual_for(supplementary), mate_pl, tlen,
-                            supplementary->mapq,
-                            record_tags(ctx, supplementary, paired ? mate : nullptr, sa_supp));
-    out.push_back(s);
+    add_record(out, name, sflag, supplementary, {supplementary->contig, supplementary->pos},
+               seq_for(supplementary), qual_for(supplementary), mate_pl, tlen,
+               supplementary->mapq,
+               record_tags(ctx, supplementary, paired ? mate : nullptr, sa_supp));
   }
 }
 

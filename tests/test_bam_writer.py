@@ -105,6 +105,24 @@ def test_spills_give_byte_identical_output(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_records_larger_than_a_sort_buffer_chunk(tmp_path: Path) -> None:
+    # The sort buffer holds records in 4 MiB chunks that later runs reuse; a record larger than a
+    # chunk gets one of its own, and replaces a retained chunk too small for it.
+    def placed_unmapped(i: int, pos: int, n: int) -> str:
+        seq = ("ACGTTGCA" * (n // 8 + 1))[:n]
+        return "\t".join([f"r{i}", "69", "chr1", str(pos), "0", "*", "=", str(pos), "0", seq,
+                          "I" * n])
+    sizes = [(900, 40), (100, 3_000_000), (700, 50), (300, 3_500_000), (500, 30)]
+    lines = [placed_unmapped(i, pos, n) for i, (pos, n) in enumerate(sizes)]
+    in_memory = write(tmp_path / "mem.bam", lines)
+    spilled = write(tmp_path / "spill.bam", lines, memory_bytes=1)  # a run per record
+    assert spilled.read_bytes() == in_memory.read_bytes()
+    got = [(r.query_name, r.reference_start + 1, r.query_length) for r in records(spilled)]
+    assert got == sorted([(f"r{i}", pos, n) for i, (pos, n) in enumerate(sizes)],
+                         key=lambda t: t[1])
+    assert leftovers(tmp_path) == []
+
+
 def test_spills_in_tmp_dir(tmp_path: Path) -> None:
     spill_dir = tmp_path / "spills"
     spill_dir.mkdir()

@@ -8,6 +8,7 @@
 
 #include "gmsaccel/fastq.hpp"
 #include "gmsaccel/index.hpp"
+#include "gmsaccel/record_batch.hpp"
 #include "gmsaccel/scoring.hpp"
 #include "gmsaccel/simd.hpp"
 #include "gmsaccel/stage_clock.hpp"
@@ -110,11 +111,11 @@ class Aligner {
   // Estimates the insert-size model from pairs whose ends map uniquely.
   static InsertModel estimate_insert_model(const PairHits& hits);
 
-  // Aligns a batch of single reads (r2 == nullptr) or pairs and appends BAM records to out
-  // (caller frees them). Records of read i precede those of read i+1; R1 precedes R2.
+  // Aligns a batch of single reads (r2 == nullptr) or pairs and appends their BAM records to
+  // out. Records of read i precede those of read i+1; R1 precedes R2.
   // `hits`, when given, is map_pairs' result for these very pairs (it is consumed).
   void align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
-                   const std::string& read_group, std::vector<bam1_t*>& out,
+                   const std::string& read_group, RecordBatch& out,
                    AlignStats& stats, PairHits* hits = nullptr) const;
 
   const Index& index() const { return index_; }

@@ -7,6 +7,8 @@
 
 #include <htslib/sam.h>
 
+#include "gmsaccel/record_batch.hpp"
+
 namespace gms {
 
 struct BamWriterOptions {
@@ -35,6 +37,8 @@ class BamWriter {
   // Copies the record. Sort order: (tid with unmapped-unplaced last, pos, reverse flag), ties in
   // the order added, so output is independent of thread count and spill boundaries.
   void add(const bam1_t* record);
+  // Copies every record of the batch, in its order (the same as add() on each).
+  void add(const RecordBatch& records);
   // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
   void close();
   // Abandons the output (same as destroying an unclosed writer).
