@@ -152,7 +152,7 @@ void bind_align(py::module_& m) {
              return d;
            },
            py::arg("r1"), py::arg("r2"), py::arg("out"), py::arg("header_text"),
-           py::arg("threads") = 1, py::arg("batch_reads") = 20000, py::arg("read_group") = "",
+           py::arg("threads") = 1, py::arg("batch_reads") = 10000, py::arg("read_group") = "",
            py::arg("sort") = true, py::arg("format") = "bam",
            py::arg("memory_bytes") = size_t(64) << 20, py::arg("write_index") = true,
            py::arg("tmp_dir") = "", py::arg("compression_level") = -1,

@@ -273,7 +273,7 @@ class Aligner:
         read_group: str | None = None,
         sort: bool = True,
         output_format: str | None = None,
-        batch_reads: int = 20000,
+        batch_reads: int = 10000,
         memory_bytes: int = 64 << 20,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         command_line: Sequence[str] | None = None,

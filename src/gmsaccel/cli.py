@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
     pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
                     help="force a SIMD level (default: the widest this CPU has)")
-    pa.add_argument("--batch-size", type=_positive_int, default=20000, help="reads per batch")
+    pa.add_argument("--batch-size", type=_positive_int, default=10000,
+                    help="reads (pairs) per batch (default 10000)")
     pa.add_argument("--sort-memory", type=_positive_int, default=64, metavar="MIB",
                     help="sort buffer in MiB; larger runs spill to temporary files (default 64)")
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")

@@ -15,7 +15,7 @@ constexpr int kInflateAheadThreads = 4;
 
 struct PipelineOptions {
   int threads = 1;
-  size_t batch_reads = 20000;  // reads (pairs) per batch
+  size_t batch_reads = 10000;  // reads (pairs) per batch
   std::string read_group;      // RG tag value, empty for none
   BamWriterOptions writer;
 };
