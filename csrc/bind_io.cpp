@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gmsaccel/bam_deflate.hpp"
+#include "gmsaccel/bam_region_reader.hpp"
 #include "gmsaccel/bam_writer.hpp"
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/errors.hpp"
@@ -228,6 +229,8 @@ void bind_io(py::module_& m) {
 
   m.def("fast_bam_deflate_available", &fast_bam_deflate_available,
         "Whether compressed BAM output is deflated by ISA-L in this build.");
+  m.def("fast_bam_inflate_available", &BamRegionReader::available,
+        "Whether region loads of BGZF BAM for calling are inflated by ISA-L in this build.");
   m.def("fast_inflate_library", &fast_inflate_library,
         "'isa-l X.Y.Z' when this build inflates gzip input with ISA-L, else ''.");
   m.def(

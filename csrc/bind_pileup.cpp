@@ -31,10 +31,11 @@ struct PySource {
   std::unique_ptr<AlignmentSource> src;
   std::mutex mu;  // the GIL is released while loading: one load at a time per source
 
-  PySource(const py::object& path, const py::object& reference, int threads) {
+  PySource(const py::object& path, const py::object& reference, int threads,
+           bool fast_inflate = true) {
     const std::string p = fspath(path), r = reference.is_none() ? "" : fspath(reference);
     py::gil_scoped_release nogil;
-    src = std::make_unique<AlignmentSource>(p, r, threads);
+    src = std::make_unique<AlignmentSource>(p, r, threads, fast_inflate);
   }
 
   int tid(const std::string& contig) const {
@@ -148,9 +149,12 @@ void bind_pileup(py::module_& m) {
 
   py::class_<PySource>(m, "AlignmentSource",
                        "An indexed, coordinate-sorted BAM or CRAM (CRAM needs reference)")
-      .def(py::init<const py::object&, const py::object&, int>(), py::arg("path"),
-           py::arg("reference") = "", py::arg("threads") = 1)
+      .def(py::init<const py::object&, const py::object&, int, bool>(), py::arg("path"),
+           py::arg("reference") = "", py::arg("threads") = 1, py::arg("fast_inflate") = true)
       .def_property_readonly("path", [](const PySource& s) { return s.src->path(); })
+      .def_property_readonly("inflater", [](const PySource& s) { return s.src->inflater(); },
+                             "who inflates the records: 'isa-l' (BGZF BAM, at most 2 threads, "
+                             "fast_inflate) or 'htslib'")
       .def_property_readonly("contigs",
                              [](const PySource& s) {
                                py::list l;

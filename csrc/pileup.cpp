@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "gmsaccel/bam_region_reader.hpp"
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/scoring.hpp"
 
@@ -52,6 +53,7 @@ struct AlignmentSource::Impl {
   sam_hdr_t* hdr = nullptr;
   hts_idx_t* idx = nullptr;
   bam1_t* rec = nullptr;
+  std::unique_ptr<BamRegionReader> fast;  // ISA-L reads of BAM regions, where used
   std::vector<ContigDesc> contigs;
   std::string sample;
 
@@ -64,7 +66,7 @@ struct AlignmentSource::Impl {
 };
 
 AlignmentSource::AlignmentSource(const std::string& path, const std::string& reference_fasta,
-                                 int decompression_threads)
+                                 int decompression_threads, bool fast_inflate)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.path = path;
@@ -112,6 +114,9 @@ AlignmentSource::AlignmentSource(const std::string& path, const std::string& ref
     s.contigs.push_back({sam_hdr_tid2name(s.hdr, i), static_cast<int64_t>(sam_hdr_tid2len(s.hdr, i))});
   s.rec = bam_init1();
   if (!s.rec) throw std::bad_alloc();
+  if (fast_inflate && decompression_threads <= 2 && fmt->format == bam &&
+      fmt->compression == bgzf && BamRegionReader::available())
+    s.fast = std::make_unique<BamRegionReader>(path);
 }
 
 AlignmentSource::~AlignmentSource() = default;
@@ -119,6 +124,7 @@ AlignmentSource::~AlignmentSource() = default;
 const std::string& AlignmentSource::path() const { return impl_->path; }
 const std::vector<ContigDesc>& AlignmentSource::contigs() const { return impl_->contigs; }
 const std::string& AlignmentSource::sample() const { return impl_->sample; }
+const char* AlignmentSource::inflater() const { return impl_->fast ? "isa-l" : "htslib"; }
 
 int AlignmentSource::contig_id(const std::string& name) const {
   for (size_t i = 0; i < impl_->contigs.size(); ++i)
@@ -173,111 +179,133 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
   // RAII for the iterator: every throw below must free it.
   std::unique_ptr<hts_itr_t, void (*)(hts_itr_t*)> itr_guard(itr, hts_itr_destroy);
 
-  // Ends of accepted reads still overlapping the current position (min-heap), for max_depth.
-  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
-  std::unordered_map<std::string, PendingMate> pending;
-  size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
   const size_t first_index = out.size();  // out is appended to
-  int64_t last_pos = -1;
-  std::string last_name;
   bam1_t* b = s.rec;
-  int ret;
-  while ((ret = sam_itr_next(s.fp, itr, b)) >= 0) {
-    const bam1_core_t& c = b->core;
-    const char* qname = bam_get_qname(b);
-    if (c.pos < last_pos)
-      throw InputError(s.path + ": read " + qname + " at " + s.contigs[tid].name + ":" +
-                       std::to_string(c.pos + 1) + " comes after " + last_name + " at " +
-                       std::to_string(last_pos + 1) +
-                       ": the file is not coordinate-sorted; sort it with 'samtools sort'");
-    last_pos = c.pos;
-    last_name = qname;
-    // Records without a CIGAR have no aligned span (e.g. unmapped reads placed by their mate).
-    if ((c.flag & filter.skip_flags) || c.qual < filter.min_mapq || c.n_cigar == 0) {
-      ++stats.filtered;
-      continue;
-    }
-    const int64_t rend = bam_endpos(b);
-    while (!active.empty() && active.top() <= c.pos) active.pop();
-    if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
-      ++stats.depth_capped;
-      continue;
-    }
-    active.push(rend);
-
-    ShardRead r;
-    r.pos = c.pos;
-    r.end = rend;
-    r.mapq = c.qual;
-    r.rev = c.flag & BAM_FREVERSE;
-    const uint32_t* cig = bam_get_cigar(b);
-    r.cigar.assign(cig, cig + c.n_cigar);
-    const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
-    if (c.l_qseq == 0) {
-      // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
-      r.seq.assign(qlen, kBaseN);
-      r.qual.assign(qlen, 0);
-    } else {
-      if (c.l_qseq != qlen)
-        throw InputError(s.path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
-                         " bases but its CIGAR covers " + std::to_string(qlen));
-      const uint8_t* seq = bam_get_seq(b);
-      const uint8_t* qual = bam_get_qual(b);
-      r.seq.resize(qlen);
-      r.qual.resize(qlen);
-      // Two bases per packed byte, through plain pointers (per-base vector access was most of
-      // this loop's time).
-      uint8_t* __restrict__ codes = r.seq.data();
-      uint8_t* __restrict__ quals = r.qual.data();
-      for (int64_t i = 0; i + 1 < qlen; i += 2) {
-        const uint8_t two = seq[i >> 1];
-        codes[i] = kNt16ToCode[two >> 4];
-        codes[i + 1] = kNt16ToCode[two & 15];
-      }
-      if (qlen & 1) codes[qlen - 1] = kNt16ToCode[seq[qlen >> 1] >> 4];
-      const int min_q = filter.min_baseq;
-      if (qual[0] == kMissingQual) {
-        std::memset(quals, kDefaultQual < min_q ? 0 : kDefaultQual, static_cast<size_t>(qlen));
+  // Through ISA-L where this source has it; a record that reader leaves to htslib restarts the
+  // load there.
+  for (bool use_fast = s.fast != nullptr;; use_fast = false) {
+    if (use_fast) s.fast->start(itr);
+    // Ends of accepted reads still overlapping the current position (min-heap), for max_depth.
+    std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
+    std::unordered_map<std::string, PendingMate> pending;
+    size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
+    int64_t last_pos = -1;
+    std::string last_name;
+    int ret;  // sam_itr_next's: >= 0 a record, -1 the end, below that an error
+    bool restart = false;
+    for (;;) {
+      if (!use_fast) {
+        ret = sam_itr_next(s.fp, itr, b);
       } else {
-        for (int64_t i = 0; i < qlen; ++i) quals[i] = qual[i] < min_q ? 0 : qual[i];
+        const BamRegionReader::Next got = s.fast->next(b);
+        restart = got == BamRegionReader::Next::unsupported;
+        ret = got == BamRegionReader::Next::record ? 0
+              : got == BamRegionReader::Next::end  ? -1
+                                                   : -2;
       }
-    }
+      if (ret < 0) break;
+      const bam1_core_t& c = b->core;
+      const char* qname = bam_get_qname(b);
+      if (c.pos < last_pos)
+        throw InputError(s.path + ": read " + qname + " at " + s.contigs[tid].name + ":" +
+                         std::to_string(c.pos + 1) + " comes after " + last_name + " at " +
+                         std::to_string(last_pos + 1) +
+                         ": the file is not coordinate-sorted; sort it with 'samtools sort'");
+      last_pos = c.pos;
+      last_name = qname;
+      // Records without a CIGAR have no aligned span (e.g. unmapped reads placed by their mate).
+      if ((c.flag & filter.skip_flags) || c.qual < filter.min_mapq || c.n_cigar == 0) {
+        ++stats.filtered;
+        continue;
+      }
+      const int64_t rend = bam_endpos(b);
+      while (!active.empty() && active.top() <= c.pos) active.pop();
+      if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
+        ++stats.depth_capped;
+        continue;
+      }
+      active.push(rend);
 
-    // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
-    const size_t index = out.size();
-    const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
-    const bool mate_here = (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid == tid &&
-                           which != 0 && which != (BAM_FREAD1 | BAM_FREAD2);
-    bool found = false;
-    // Only a read whose mate starts at or before it can find that mate already loaded.
-    if (mate_here && c.mpos <= c.pos && !pending.empty()) {
-      auto it = pending.find(qname);
-      if (it != pending.end() && it->second.which != which) {
-        const ShardRead& mate = out[it->second.index];
-        if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
-        pending.erase(it);
-        found = true;
+      ShardRead r;
+      r.pos = c.pos;
+      r.end = rend;
+      r.mapq = c.qual;
+      r.rev = c.flag & BAM_FREVERSE;
+      const uint32_t* cig = bam_get_cigar(b);
+      r.cigar.assign(cig, cig + c.n_cigar);
+      const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
+      if (c.l_qseq == 0) {
+        // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
+        r.seq.assign(qlen, kBaseN);
+        r.qual.assign(qlen, 0);
+      } else {
+        if (c.l_qseq != qlen)
+          throw InputError(s.path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
+                           " bases but its CIGAR covers " + std::to_string(qlen));
+        const uint8_t* seq = bam_get_seq(b);
+        const uint8_t* qual = bam_get_qual(b);
+        r.seq.resize(qlen);
+        r.qual.resize(qlen);
+        // Two bases per packed byte, through plain pointers (per-base vector access was most of
+        // this loop's time).
+        uint8_t* __restrict__ codes = r.seq.data();
+        uint8_t* __restrict__ quals = r.qual.data();
+        for (int64_t i = 0; i + 1 < qlen; i += 2) {
+          const uint8_t two = seq[i >> 1];
+          codes[i] = kNt16ToCode[two >> 4];
+          codes[i + 1] = kNt16ToCode[two & 15];
+        }
+        if (qlen & 1) codes[qlen - 1] = kNt16ToCode[seq[qlen >> 1] >> 4];
+        const int min_q = filter.min_baseq;
+        if (qual[0] == kMissingQual) {
+          std::memset(quals, kDefaultQual < min_q ? 0 : kDefaultQual, static_cast<size_t>(qlen));
+        } else {
+          for (int64_t i = 0; i < qlen; ++i) quals[i] = qual[i] < min_q ? 0 : qual[i];
+        }
+      }
+
+      // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
+      const size_t index = out.size();
+      const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
+      const bool mate_here = (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid == tid &&
+                             which != 0 && which != (BAM_FREAD1 | BAM_FREAD2);
+      bool found = false;
+      // Only a read whose mate starts at or before it can find that mate already loaded.
+      if (mate_here && c.mpos <= c.pos && !pending.empty()) {
+        auto it = pending.find(qname);
+        if (it != pending.end() && it->second.which != which) {
+          const ShardRead& mate = out[it->second.index];
+          if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
+          pending.erase(it);
+          found = true;
+        }
+      }
+      // The mate comes later and starts inside this read: it will overlap, so wait for it.
+      const bool keep_pending = !found && mate_here && c.mpos >= c.pos && c.mpos < rend;
+      out.push_back(std::move(r));
+      if (keep_pending) {
+        pending[qname] = {index, c.mpos, which};
+        if (pending.size() > sweep_at) {
+          // Mates filtered out never arrive: drop entries whose mate position has passed.
+          for (auto it = pending.begin(); it != pending.end();)
+            it = it->second.mate_pos < c.pos ? pending.erase(it) : std::next(it);
+          sweep_at = std::max<size_t>(4096, pending.size() * 2);
+        }
       }
     }
-    // The mate comes later and starts inside this read: it will overlap, so wait for it.
-    const bool keep_pending = !found && mate_here && c.mpos >= c.pos && c.mpos < rend;
-    out.push_back(std::move(r));
-    if (keep_pending) {
-      pending[qname] = {index, c.mpos, which};
-      if (pending.size() > sweep_at) {
-        // Mates filtered out never arrive: drop entries whose mate position has passed.
-        for (auto it = pending.begin(); it != pending.end();)
-          it = it->second.mate_pos < c.pos ? pending.erase(it) : std::next(it);
-        sweep_at = std::max<size_t>(4096, pending.size() * 2);
-      }
+    if (restart) {
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(first_index), out.end());
+      stats = LoadStats{};
+      continue;
     }
+    if (ret < -1)
+      throw InputError(s.path + ": corrupt or truncated record after " +
+                       (last_name.empty() ? std::string("the start of ") + s.contigs[tid].name
+                                          : "read " + last_name) +
+                       (use_fast ? " (" + s.fast->problem() + ")" : std::string()));
+    stats.loaded = out.size() - first_index;
+    return stats;
   }
-  if (ret < -1)
-    throw InputError(s.path + ": corrupt or truncated record after " +
-                     (last_name.empty() ? std::string("the start of ") + s.contigs[tid].name
-                                        : "read " + last_name));
-  stats.loaded = out.size() - first_index;
-  return stats;
 }
 
 void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pileup& out) {

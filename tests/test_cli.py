@@ -147,6 +147,8 @@ def test_doctor_json() -> None:
     assert info["gzip_inflater"] == (_core.fast_inflate_library() or "htslib (zlib)")
     assert info["bam_deflater"].startswith("isa-l" if _core.fast_bam_deflate_available()
                                            else "htslib")
+    assert info["bam_inflater"].startswith("isa-l" if _core.fast_bam_inflate_available()
+                                           else "htslib")
     assert isinstance(info["cuda_compiled"], bool)
     assert isinstance(info["gpu_available"], bool)
     assert isinstance(info["devices"], list)

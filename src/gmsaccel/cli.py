@@ -277,8 +277,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "simd_level": _core.simd_level(),
         "simd_max": _core.max_simd_level(),
         "htslib": _core.htslib_runtime_version(),
-        # who inflates FASTQ.gz and deflates BAM: ISA-L where the build found it, else zlib
+        # who inflates FASTQ.gz and BAM and deflates BAM: ISA-L where the build found it, else zlib
         "gzip_inflater": _core.fast_inflate_library() or "htslib (zlib)",
+        "bam_inflater": _core.fast_inflate_library() if _core.fast_bam_inflate_available()
+        else "htslib (zlib)",
         "bam_deflater": _core.fast_inflate_library() if _core.fast_bam_deflate_available()
         else "htslib (zlib)",
         "variant_caller": hasattr(_core, "call_region"),

@@ -64,8 +64,11 @@ class AlignmentSource {
   // Opens path (CRAM needs reference_fasta). Throws InputError naming the file for: missing or
   // unreadable file, not SAM/BAM/CRAM, no index ("... has no index: run 'samtools index FILE'"),
   // unsorted (@HD SO other than coordinate), CRAM without a reference.
+  // A BGZF-compressed BAM read with at most two decompression threads is inflated by ISA-L
+  // where the build has it (bam_region_reader.hpp), unless fast_inflate is false; everything
+  // else, and any more threads, goes through htslib. The reads loaded are the same either way.
   AlignmentSource(const std::string& path, const std::string& reference_fasta,
-                  int decompression_threads = 1);
+                  int decompression_threads = 1, bool fast_inflate = true);
   ~AlignmentSource();
   AlignmentSource(const AlignmentSource&) = delete;
   AlignmentSource& operator=(const AlignmentSource&) = delete;
@@ -75,6 +78,8 @@ class AlignmentSource {
   int contig_id(const std::string& name) const;    // -1 when absent
   // Sample name from the first @RG SM (else the file name without extension).
   const std::string& sample() const;
+  // "isa-l" or "htslib": who inflates this file's records.
+  const char* inflater() const;
 
   // Appends the filtered reads overlapping [start, end) of contig `tid`, in coordinate order.
   // Throws InputError naming the file and read when a record is corrupt or out of order.
