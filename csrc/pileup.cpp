@@ -30,6 +30,8 @@ namespace {
 constexpr uint8_t kMissingQual = 0xff;  // BAM's "no qualities" marker
 constexpr uint8_t kDefaultQual = 30;    // assumed when a record has no qualities
 constexpr char kBaseChars[] = "ACGTN";
+// Positions piled up at a time while finding candidates.
+constexpr int64_t kCandidateWindow = 65536;
 
 // htslib's 4-bit base codes (=ACMGRSVTWYHKDBN) to A=0 C=1 G=2 T=3, anything ambiguous N.
 constexpr uint8_t kNt16ToCode[16] = {4, 0, 1, 4, 2, 4, 4, 4, 3, 4, 4, 4, 4, 4, 4, 4};
@@ -405,33 +407,13 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
   start = std::max(start, ref_start);
   end = std::min(end, ref_end);
   if (start >= end) return;
-  Pileup pile;
-  pileup(reads, start, end, pile);
-  auto ref_char = [&](int64_t p) { return kBaseChars[std::min<uint8_t>(ref_codes[p - ref_start], 4)]; };
+  auto ref_char = [&](int64_t p) {
+    return kBaseChars[std::min<uint8_t>(ref_codes[p - ref_start], 4)];
+  };
   auto passes = [&](uint32_t support, uint32_t depth) {
     return support >= opt.min_support && support > 0 &&
            static_cast<double>(support) >= opt.min_fraction * depth;
   };
-
-  // SNVs straight from the counts (bases with quality > 0 only). Reference N: no SNV is called.
-  for (int64_t i = 0; i < pile.n; ++i) {
-    const int64_t p = start + i;
-    const uint8_t rb = ref_codes[p - ref_start];
-    if (rb > 3) continue;
-    for (uint8_t a = 0; a < 4; ++a) {
-      if (a == rb) continue;
-      const uint32_t support = pile.base_counts[i * 5 + a];
-      if (!passes(support, pile.depth[i]) || pile.base_qual_sums[i * 5 + a] < opt.min_qual_sum)
-        continue;
-      CandidateAllele c;
-      c.pos = p;
-      c.ref = std::string(1, kBaseChars[rb]);
-      c.alt = std::string(1, kBaseChars[a]);
-      c.support = support;
-      c.depth = pile.depth[i];
-      out.push_back(std::move(c));
-    }
-  }
 
   // Indels from CIGARs, normalised so that the same event written differently by the aligner in
   // different reads merges. An event counts only when a neighbouring aligned base has quality > 0,
@@ -481,18 +463,47 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
     per_read.erase(std::unique(per_read.begin(), per_read.end()), per_read.end());
     for (auto& k : per_read) ++indels[k];
   }
-  for (auto& [key, support] : indels) {
-    const int64_t pos = std::get<0>(key);
-    // A read with an insertion right after a soft clip may not span the anchor itself.
-    const uint32_t depth = std::max(pile.depth[pos - start], support);
-    if (!passes(support, depth)) continue;
-    CandidateAllele c;
-    c.pos = pos;
-    c.ref = std::get<1>(key);
-    c.alt = std::get<2>(key);
-    c.support = support;
-    c.depth = depth;
-    out.push_back(std::move(c));
+
+  // The counts a window at a time: a whole shard's would be 52 bytes per position (50 MB for a
+  // 1 Mbp shard), a window's a few MB. SNVs come straight from the counts (bases with quality > 0
+  // only; reference N: no SNV); indels take their depth from the window holding their position.
+  Pileup pile;
+  auto indel = indels.begin();
+  for (int64_t wstart = start; wstart < end; wstart += kCandidateWindow) {
+    const int64_t wend = std::min(end, wstart + kCandidateWindow);
+    pileup(reads, wstart, wend, pile);
+    for (int64_t i = 0; i < pile.n; ++i) {
+      const int64_t p = wstart + i;
+      const uint8_t rb = ref_codes[p - ref_start];
+      if (rb > 3) continue;
+      for (uint8_t a = 0; a < 4; ++a) {
+        if (a == rb) continue;
+        const uint32_t support = pile.base_counts[i * 5 + a];
+        if (!passes(support, pile.depth[i]) || pile.base_qual_sums[i * 5 + a] < opt.min_qual_sum)
+          continue;
+        CandidateAllele c;
+        c.pos = p;
+        c.ref = std::string(1, kBaseChars[rb]);
+        c.alt = std::string(1, kBaseChars[a]);
+        c.support = support;
+        c.depth = pile.depth[i];
+        out.push_back(std::move(c));
+      }
+    }
+    for (; indel != indels.end() && std::get<0>(indel->first) < wend; ++indel) {
+      const auto& [key, support] = *indel;
+      const int64_t pos = std::get<0>(key);
+      // A read with an insertion right after a soft clip may not span the anchor itself.
+      const uint32_t depth = std::max(pile.depth[pos - wstart], support);
+      if (!passes(support, depth)) continue;
+      CandidateAllele c;
+      c.pos = pos;
+      c.ref = std::get<1>(key);
+      c.alt = std::get<2>(key);
+      c.support = support;
+      c.depth = depth;
+      out.push_back(std::move(c));
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

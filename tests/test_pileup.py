@@ -586,6 +586,46 @@ def test_indel_next_to_soft_clip_and_window_edges(repeat_genome, tmp_path: Path)
     assert _core.candidates(bam, codes, "r", 700, 800) == []
 
 
+def test_candidates_across_count_windows(tmp_path: Path) -> None:
+    """Counts are piled up 65,536 positions at a time: events on either side of those edges, and
+    indels that normalise across one, come out as from any other split of the region."""
+    (name, ref), = random_genome(9, {"w": 140_000})
+    edges = (65_536, 131_072)
+    # A homopolymer straddling each window edge, so that deletions in it normalise across it.
+    for e in edges:
+        ref = ref[:e - 4] + "C" + "A" * 8 + "G" + ref[e + 6:]
+    events = []
+    for e in edges:
+        events += [("X", e - 1, "T" if ref[e - 1] != "T" else "G"),
+                   ("X", e, "T" if ref[e] != "T" else "G"),
+                   ("D", e + 3, "A"),           # in the run: normalises to its left end
+                   ("I", e + 40, "GGT"), ("D", e - 30, ref[e - 30:e - 27])]
+    reads = []
+    rng = random.Random(13)
+    for i in range(1200):
+        s = rng.randint(0, len(ref) - 200)
+        reads.append(dict(name=f"ref{i}", contig=name, pos=s, cigar=[(M, 150)],
+                          seq=ref[s:s + 150], qual=[30] * 150))
+    for k, (kind, pos, what) in enumerate(events):
+        for j in range(6):
+            s = pos - rng.randint(20, 120)
+            cigar, seq = _cigar_for(ref, s, 150, (kind, pos, what))
+            reads.append(dict(name=f"ev{k}_{j}", contig=name, pos=s, cigar=cigar, seq=seq,
+                              qual=[30] * len(seq)))
+    bam = write_bam(tmp_path / "win.bam", [(name, len(ref))], reads)
+    codes = _core.encode(ref)
+    whole = _core.candidates(bam, codes, name, 0, len(ref), min_support=2, min_fraction=0.02)
+    pieces = []
+    for a, b in ((0, 40_000), (40_000, 65_530), (65_530, 100_003), (100_003, len(ref))):
+        pieces += _core.candidates(bam, codes, name, a, b, min_support=2, min_fraction=0.02)
+    assert whole == pieces
+    found = {(p, r, a): sup for p, r, a, sup, _ in whole}
+    for e in edges:
+        assert found[(e - 1, ref[e - 1], events[0][2] if e == edges[0] else events[5][2])] == 6
+        assert found[(e - 4, "CA", "C")] == 6  # the deletion, anchored before the run
+    assert sum(1 for _ in found) == len(events)
+
+
 # ---------------------------------------------------------------------------------------------
 # Files and bad input
 
