@@ -413,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # numpy's BLAS is never used here, and its thread pool (one thread per core, spinning after
+    # start-up) only competes with the engine's threads; set before numpy is first imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
