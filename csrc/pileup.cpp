@@ -310,7 +310,11 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
   }
 }
 
-void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pileup& out) {
+namespace {
+
+// pileup() over the reads [first, last).
+void pileup_range(const ShardRead* first, const ShardRead* last, int64_t start, int64_t end,
+                  Pileup& out) {
   const int64_t n = std::max<int64_t>(0, end - start);
   out.start = start;
   out.n = n;
@@ -326,7 +330,8 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
   uint32_t* __restrict__ qual_sums = out.base_qual_sums.data();
   uint32_t* __restrict__ deletions = out.deletions.data();
   uint32_t* __restrict__ insertions = out.insertions.data();
-  for (const ShardRead& r : reads) {
+  for (const ShardRead* it = first; it != last; ++it) {
+    const ShardRead& r = *it;
     if (r.end <= start || r.pos >= end) continue;
     const uint8_t* __restrict__ seq = r.seq.data();
     const uint8_t* __restrict__ qual = r.qual.data();
@@ -363,6 +368,12 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
       if (ref > end) break;
     }
   }
+}
+
+}  // namespace
+
+void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pileup& out) {
+  pileup_range(reads.data(), reads.data() + reads.size(), start, end, out);
 }
 
 namespace {
@@ -467,11 +478,28 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
   // The counts a window at a time: a whole shard's would be 52 bytes per position (50 MB for a
   // 1 Mbp shard), a window's a few MB. SNVs come straight from the counts (bases with quality > 0
   // only; reference N: no SNV); indels take their depth from the window holding their position.
+  // Reads in position order (as load gives them) are piled up a window's worth at a time: those
+  // starting in the window or at most the longest read's span before it.
+  const bool by_pos =
+      std::is_sorted(reads.begin(), reads.end(),
+                     [](const ShardRead& a, const ShardRead& b) { return a.pos < b.pos; });
+  int64_t max_span = 0;
+  for (const ShardRead& r : reads) max_span = std::max(max_span, r.end - r.pos);
+  const ShardRead* first = reads.data();
+  const ShardRead* last = first;
+  const ShardRead* const reads_end = reads.data() + reads.size();
   Pileup pile;
   auto indel = indels.begin();
   for (int64_t wstart = start; wstart < end; wstart += kCandidateWindow) {
     const int64_t wend = std::min(end, wstart + kCandidateWindow);
-    pileup(reads, wstart, wend, pile);
+    if (by_pos) {
+      while (first != reads_end && first->pos < wstart - max_span) ++first;
+      last = std::max(last, first);
+      while (last != reads_end && last->pos < wend) ++last;
+    } else {
+      last = reads_end;
+    }
+    pileup_range(first, last, wstart, wend, pile);
     for (int64_t i = 0; i < pile.n; ++i) {
       const int64_t p = wstart + i;
       const uint8_t rb = ref_codes[p - ref_start];
