@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pysam
@@ -396,6 +396,62 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Itera
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+class Executor(Protocol):
+    """What runs shards elsewhere: a concurrent.futures executor or a dask.distributed Client
+    (anything whose submit(fn, *args) returns a future with result() and cancel())."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
+
+
+def executor_slots(executor: Executor) -> int:
+    """Tasks the executor runs at once: a Dask cluster's worker threads, a pool's workers."""
+    nthreads = getattr(executor, "nthreads", None)  # dask.distributed.Client
+    if callable(nthreads):
+        try:
+            return max(1, sum(nthreads().values()))
+        except Exception:  # noqa: BLE001 - a client without workers yet
+            return 1
+    return max(1, int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1))
+
+
+def ordered_submit(executor: Executor, fn: Callable[..., R], args: Sequence[tuple],
+                   window: int | None = None) -> Iterator[R]:
+    """fn(*a) for each a in args on the executor, results in order, at most `window` (default
+    twice the executor's slots) submitted and not yet consumed; the rest are cancelled when the
+    consumer stops or a task fails."""
+    window = window or 2 * executor_slots(executor)
+    pending: deque[Any] = deque()
+    try:
+        for a in args:
+            pending.append(executor.submit(fn, *a))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+# Callers made by _call_shard_in_worker, one per spec and process.
+_worker_callers: dict[tuple, Caller] = {}
+_worker_lock = threading.Lock()
+
+
+def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
+                          gvcf: bool) -> _ShardResult:
+    """One shard where an executor runs it (another process, another node): the Caller for
+    spec is opened once per process and kept. Paths must name the same files there."""
+    with _worker_lock:
+        caller = _worker_callers.get(spec)
+        if caller is None:
+            reference, ploidy, device, min_mapq, min_baseq, max_depth, engine = spec
+            caller = Caller(reference, ploidy, device, min_mapq, min_baseq, max_depth, threads=1,
+                            **dict(engine))
+            _worker_callers[spec] = caller
+    return caller._call_shard(bams, shard, gvcf)
+
+
 @dataclass
 class _ShardResult:
     shard: Region
@@ -447,11 +503,14 @@ class Caller:
     a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
     min_baseq, max_depth), threads; further engine options (min_support, min_fraction,
     low_qual, min_qual, simd) as keywords. An Index already loaded for `reference` may be
-    passed as index= to skip loading it again."""
+    passed as index= to skip loading it again. With executor= (a dask.distributed Client, or
+    any concurrent.futures executor) the shards run there instead of on local threads, each
+    worker opening the reference and BAMs by the same paths; the output is the same."""
 
     def __init__(self, reference: str | os.PathLike, ploidy: int = 2, device: str = "auto",
                  min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 1000,
-                 threads: int = 1, *, index: Index | None = None, **engine_options: Any):
+                 threads: int = 1, *, index: Index | None = None,
+                 executor: Executor | None = None, **engine_options: Any):
         if ploidy not in (1, 2):
             raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
         if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
@@ -484,6 +543,11 @@ class Caller:
             self.options.update(device=gpu_index, device_emulate=emulate)
         self._codes: OrderedDict[str, np.ndarray] = OrderedDict()
         self._codes_lock = threading.Lock()
+        # How another process makes the same Caller: for shards sent to an executor.
+        self.executor = executor
+        self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
+                      self.filters["min_baseq"], self.filters["max_depth"],
+                      tuple(sorted(engine_options.items())))
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -562,6 +626,9 @@ class Caller:
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool
                  ) -> Iterator[_ShardResult]:
         work = shards(regions)
+        if self.executor is not None:
+            return ordered_submit(self.executor, _call_shard_in_worker,
+                                  [(self._spec, bams, s, gvcf) for s in work])
         return ordered_map(lambda s: self._call_shard(bams, s, gvcf), work, self.threads)
 
     def call(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,

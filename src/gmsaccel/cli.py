@@ -123,12 +123,24 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _caller(args: argparse.Namespace, index: object = None):  # -> gmsaccel.call.Caller
+def _caller(args: argparse.Namespace, index: object = None,
+            executor: object = None):  # -> gmsaccel.call.Caller
     from gmsaccel.call import Caller
 
     return Caller(args.reference, ploidy=args.ploidy, device=args.device,
                   min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
-                  threads=args.threads, index=index)
+                  threads=args.threads, index=index, executor=executor)
+
+
+def _dask_client(address: str):  # -> distributed.Client
+    try:
+        from distributed import Client
+    except ImportError:
+        raise RuntimeError("--dask-scheduler needs Dask: pip install 'gmsaccel[dist]'") from None
+    try:
+        return Client(address, timeout=30)
+    except (OSError, TimeoutError) as e:
+        raise RuntimeError(f"--dask-scheduler {address}: cannot connect ({e})") from None
 
 
 def _summary_line(stats: dict) -> str:
@@ -144,11 +156,16 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     t0 = time.monotonic()
     _check_output_dir(args.metrics)
-    caller = _caller(args)
-    region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
-        else args.region
-    stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
-                             command_line=["gmsaccel", *argv])
+    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
+    try:
+        caller = _caller(args, executor=client)
+        region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
+            else args.region
+        stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
+                                 command_line=["gmsaccel", *argv])
+    finally:
+        if client is not None:
+            client.close()
     wall = time.monotonic() - t0
     _warn_depth_cap(stats, args.max_depth)
     _log(args, f"{_summary_line(stats)}; {wall:.2f} s wall")
@@ -382,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gVCF: reference blocks banded by GQ between variants (one BAM)")
     pc.add_argument("--metrics", help="write call statistics as JSON to this file (variants, "
                                       "reads, thread-seconds by stage)")
+    pc.add_argument("--dask-scheduler", metavar="ADDRESS",
+                    help="run the region shards on this Dask cluster (e.g. tcp://host:8786, "
+                         "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]); "
+                         "its workers must see the reference and BAMs at the same paths")
     caller_options(pc)
 
     pr = sub.add_parser(
