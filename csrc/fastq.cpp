@@ -150,7 +150,7 @@ struct FastqReader::Impl {
 
   // A record parsed but not yet placed in a batch because it would have exceeded max_bases.
   bool has_pending = false;
-  std::string p_name, p_comment, p_seq, p_qual;
+  ReadBatch pending;
 
   bool eof_marker_missing = false;
   ~Impl() {
@@ -226,8 +226,9 @@ struct FastqReader::Impl {
     return "stream cut short or unreadable";
   }
 
-  // Parses the next record into the p_* fields. Returns false at end of input.
-  bool parse_record() {
+  // Parses the next record and appends it to batch (name, comment, bases, quals, offsets), the
+  // lines copied straight from the input buffer. Returns false at end of input.
+  bool parse_into(ReadBatch& batch) {
     const uint64_t rec = records + 1;
     if (!next_line(rec, "")) return false;
     if (line.empty()) {
@@ -246,28 +247,48 @@ struct FastqReader::Impl {
     // Name: up to the first space or tab; comment: what follows the whitespace.
     size_t i = 1;
     while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    p_name.assign(line.data() + 1, i - 1);
+    if (i == 1) fail(rec, "", "empty read name after '@'");
+    const std::string& name = batch.names.emplace_back(line.data() + 1, i - 1);
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    p_comment.assign(line.data() + i, line.size() - i);
-    if (p_name.empty()) fail(rec, "", "empty read name after '@'");
+    batch.comments.emplace_back(line.data() + i, line.size() - i);
 
-    if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no SEQ line)");
-    p_seq.assign(line.data(), line.size());
+    if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no SEQ line)");
+    const size_t seq_len = line.size();
+    batch.bases.append(line.data(), seq_len);
 
-    if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no '+' line)");
+    if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no '+' line)");
     if (line.empty() || line[0] != '+') {
-      fail(rec, p_name, "missing '+' line (found \"" + excerpt(line.data(), line.size()) +
-                            "\"; only 4-line FASTQ is supported)");
+      fail(rec, name, "missing '+' line (found \"" + excerpt(line.data(), line.size()) +
+                          "\"; only 4-line FASTQ is supported)");
     }
 
-    if (!next_line(rec, p_name)) fail(rec, p_name, "truncated record at end of file (no QUAL line)");
-    p_qual.assign(line.data(), line.size());
-    if (p_qual.size() != p_seq.size()) {
-      fail(rec, p_name, "SEQ and QUAL lengths differ (" + std::to_string(p_seq.size()) + " vs " +
-                            std::to_string(p_qual.size()) + ")");
+    if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no QUAL line)");
+    if (line.size() != seq_len) {
+      fail(rec, name, "SEQ and QUAL lengths differ (" + std::to_string(seq_len) + " vs " +
+                          std::to_string(line.size()) + ")");
     }
+    batch.quals.append(line.data(), line.size());
+    batch.offsets.push_back(batch.bases.size());
     ++records;
     return true;
+  }
+
+  // Moves the batch's last record into pending (it goes first into the next batch).
+  void hold_back_last(ReadBatch& batch) {
+    const size_t n = batch.size();
+    const size_t from = batch.offsets[n - 1];
+    pending.clear();
+    pending.names.push_back(std::move(batch.names.back()));
+    pending.comments.push_back(std::move(batch.comments.back()));
+    pending.bases.assign(batch.bases, from, std::string::npos);
+    pending.quals.assign(batch.quals, from, std::string::npos);
+    pending.offsets.push_back(pending.bases.size());
+    batch.names.pop_back();
+    batch.comments.pop_back();
+    batch.bases.resize(from);
+    batch.quals.resize(from);
+    batch.offsets.pop_back();
+    has_pending = true;
   }
 };
 
@@ -317,27 +338,28 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
   Impl& s = *impl_;
   batch.first_record = s.records + 1 - (s.has_pending ? 1 : 0);
   if (max_reads == 0) return 0;
-  while (batch.size() < max_reads) {
-    if (!s.has_pending) {
-      if (s.eof || !s.parse_record()) {
-        if (!s.eof && s.eof_marker_missing) {
-          throw InputError(s.path + ": record " + std::to_string(s.records + 1) +
-                           ": truncated (file ends without the BGZF end-of-file marker)");
-        }
-        s.eof = true;
-        break;
-      }
-      s.has_pending = true;
-    }
-    // Keep the base limit, but always deliver at least one record so progress is guaranteed.
-    if (batch.size() > 0 && batch.bases.size() + s.p_seq.size() > max_bases) break;
-    batch.names.push_back(std::move(s.p_name));
-    batch.comments.push_back(std::move(s.p_comment));
-    batch.bases += s.p_seq;
-    batch.quals += s.p_qual;
+  if (s.has_pending) {
+    batch.names.push_back(std::move(s.pending.names[0]));
+    batch.comments.push_back(std::move(s.pending.comments[0]));
+    batch.bases += s.pending.bases;
+    batch.quals += s.pending.quals;
     batch.offsets.push_back(batch.bases.size());
     s.has_pending = false;
-    if (batch.bases.size() >= max_bases) break;
+  }
+  while (batch.size() < max_reads && batch.bases.size() < max_bases) {
+    if (s.eof || !s.parse_into(batch)) {
+      if (!s.eof && s.eof_marker_missing) {
+        throw InputError(s.path + ": record " + std::to_string(s.records + 1) +
+                         ": truncated (file ends without the BGZF end-of-file marker)");
+      }
+      s.eof = true;
+      break;
+    }
+    // Keep the base limit, but always deliver at least one record so progress is guaranteed.
+    if (batch.size() > 1 && batch.bases.size() > max_bases) {
+      s.hold_back_last(batch);
+      break;
+    }
   }
   return batch.size();
 }
