@@ -143,6 +143,17 @@ def _dask_client(address: str):  # -> distributed.Client
         raise RuntimeError(f"--dask-scheduler {address}: cannot connect ({e})") from None
 
 
+def _return_freed_memory() -> None:
+    """Hands memory freed to glibc's malloc back to the system (malloc_trim), so that a later
+    stage's peak does not sit on top of an earlier one's; a no-op elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _summary_line(stats: dict) -> str:
     v = stats["variants"]
     titv = f"{stats['titv']:.2f}" if stats["titv"] is not None else "n/a"
@@ -221,6 +232,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             _log(args, note)
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{t1 - t0:.2f} s -> {bam}")
+        _return_freed_memory()  # the aligner's buffers, before the caller makes its own
         caller = _caller(args, index=index)
         vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv])
         t2 = time.monotonic()
