@@ -5,7 +5,6 @@
 #include "gmsaccel/bam_writer.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <htslib/hts.h>
 #include <htslib/kstring.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "gmsaccel/bam_deflate.hpp"
+#include "gmsaccel/chunk_arena.hpp"
 
 namespace gms {
 
@@ -67,62 +67,6 @@ struct Entry {
   const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
 };
 
-// Append-only storage in large chunks: no reallocation copies and no per-record malloc. The
-// chunks are mapped from the system, not malloc'd, and a spill rewinds rather than frees them:
-// the next run refills the same pages, so the sort buffer costs memory_bytes once however many
-// runs spill. (Freed to malloc they raised glibc's mmap threshold and came back as heap space
-// between the batches' small blocks, which grew the peak with input size.)
-class Arena {
- public:
-  Arena() = default;
-  Arena(const Arena&) = delete;
-  Arena& operator=(const Arena&) = delete;
-  ~Arena() { release(); }
-
-  uint8_t* alloc(size_t n) {
-    if (chunks_.empty() || used_ + n > chunks_[current_].size) {
-      if (!chunks_.empty()) ++current_;
-      if (current_ == chunks_.size()) {
-        chunks_.push_back(map_chunk(std::max(kChunk, n)));
-      } else if (chunks_[current_].size < n) {  // a retained chunk too small for a huge record
-        unmap_chunk(chunks_[current_]);
-        chunks_[current_] = map_chunk(n);
-      }
-      used_ = 0;
-    }
-    uint8_t* p = chunks_[current_].base + used_;
-    used_ += n;
-    total_ += n;
-    return p;
-  }
-  // Bytes handed out since the last rewind.
-  size_t used() const { return total_; }
-  // Forgets the contents but keeps the chunks for the next run.
-  void rewind() { current_ = used_ = total_ = 0; }
-  // Returns every chunk to the system.
-  void release() {
-    for (Chunk& c : chunks_) unmap_chunk(c);
-    chunks_.clear();
-    rewind();
-  }
-
- private:
-  struct Chunk {
-    uint8_t* base;
-    size_t size;
-  };
-  static Chunk map_chunk(size_t n) {
-    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    return Chunk{static_cast<uint8_t*>(p), n};
-  }
-  static void unmap_chunk(const Chunk& c) { ::munmap(c.base, c.size); }
-
-  static constexpr size_t kChunk = 4u << 20;
-  std::vector<Chunk> chunks_;
-  size_t current_ = 0, used_ = 0, total_ = 0;
-};
-
 struct BamDeleter {
   void operator()(bam1_t* b) const { bam_destroy1(b); }
 };
@@ -154,7 +98,9 @@ struct BamWriter::Impl {
   bool to_stdout = false;
   enum class State { open, closed, aborted } state = State::open;
 
-  Arena arena;
+  // The sort buffer: a spill rewinds it rather than frees it, so the next run refills the same
+  // pages and the buffer costs memory_bytes once however many runs spill.
+  ChunkArena arena{size_t{4} << 20};
   std::vector<Entry> entries;
   std::vector<std::string> spills;
   size_t spill_serial = 0;

@@ -53,9 +53,9 @@ struct PySource {
   }
 
   LoadStats load(int t, int64_t start, int64_t end, const ReadFilter& f,
-                 std::vector<ShardRead>& reads) {
+                 std::vector<ShardRead>& reads, ReadStore& store) {
     std::lock_guard<std::mutex> lock(mu);
-    return src->load(t, start, end, f, reads);
+    return src->load(t, start, end, f, reads, store);
   }
 
   py::dict pileup(const std::string& contig, int64_t start, int64_t end, const ReadFilter& f) {
@@ -66,7 +66,8 @@ struct PySource {
     {
       py::gil_scoped_release nogil;
       std::vector<ShardRead> reads;
-      st = load(t, start, end, f, reads);
+      ReadStore store;
+      st = load(t, start, end, f, reads, store);
       gms::pileup(reads, start, end, pile);
     }
     const py::ssize_t n = pile.n;
@@ -105,7 +106,8 @@ struct PySource {
     {
       py::gil_scoped_release nogil;
       std::vector<ShardRead> reads;
-      load(t, start, end, f, reads);
+      ReadStore store;
+      load(t, start, end, f, reads, store);
       find_candidates(reads, codes.data(), 0, len, start, end, opt, out);
     }
     py::list result;

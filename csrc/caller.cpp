@@ -183,6 +183,7 @@ int64_t hap_offset(const Haplotype& h, const Window& w, int64_t hs, int64_t p) {
 
 struct SampleReads {
   std::vector<ShardRead> reads;
+  ReadStore store;  // the reads' arrays
 };
 
 // One read's segment in a window; its costs are costs[job0 .. job0 + number of haplotypes).
@@ -402,7 +403,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     if (tid < 0) continue;  // this sample has no reads on the contig
     LoadStats ls = sources[s]->load(tid, std::max<int64_t>(0, start - kLoadPad),
                                     std::min(contig_length, end + kLoadPad), opt.filter,
-                                    samples[s].reads);
+                                    samples[s].reads, samples[s].store);
     if (stats) {
       stats->loaded += ls.loaded;
       stats->filtered += ls.filtered;

@@ -166,7 +166,7 @@ struct PendingMate {
 }  // namespace
 
 LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadFilter& filter,
-                                std::vector<ShardRead>& out) {
+                                std::vector<ShardRead>& out, ReadStore& store) {
   Impl& s = *impl_;
   LoadStats stats;
   if (tid < 0 || tid >= static_cast<int>(s.contigs.size()))
@@ -234,20 +234,22 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
       r.mapq = c.qual;
       r.rev = c.flag & BAM_FREVERSE;
       const uint32_t* cig = bam_get_cigar(b);
-      r.cigar.assign(cig, cig + c.n_cigar);
+      const ArrayRef<uint32_t> cigar = store.alloc_array<uint32_t>(c.n_cigar);
+      std::memcpy(cigar.data(), cig, c.n_cigar * sizeof(uint32_t));
+      r.cigar = {cigar.data(), cigar.size()};
       const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
+      r.seq = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
+      r.qual = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
       if (c.l_qseq == 0) {
         // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
-        r.seq.assign(qlen, kBaseN);
-        r.qual.assign(qlen, 0);
+        std::fill(r.seq.begin(), r.seq.end(), kBaseN);
+        std::fill(r.qual.begin(), r.qual.end(), 0);
       } else {
         if (c.l_qseq != qlen)
           throw InputError(s.path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
                            " bases but its CIGAR covers " + std::to_string(qlen));
         const uint8_t* seq = bam_get_seq(b);
         const uint8_t* qual = bam_get_qual(b);
-        r.seq.resize(qlen);
-        r.qual.resize(qlen);
         // Two bases per packed byte, through plain pointers (per-base vector access was most of
         // this loop's time).
         uint8_t* __restrict__ codes = r.seq.data();

@@ -8,6 +8,8 @@
 
 #include <htslib/sam.h>
 
+#include "gmsaccel/chunk_arena.hpp"
+
 namespace gms {
 
 struct ReadFilter {
@@ -19,13 +21,21 @@ struct ReadFilter {
 
 // One filtered alignment, decoded. Bases of the second mate that overlap its mate's aligned span
 // (same fragment) get quality 0, so each fragment counts once.
+// Its arrays live in the ReadStore the load was given.
 struct ShardRead {
   int64_t pos = 0, end = 0;        // reference span [pos, end)
   uint8_t mapq = 0;
   bool rev = false;
-  std::vector<uint32_t> cigar;     // BAM encoding; M/=/X, I, D, N, S, H, P all accepted
-  std::vector<uint8_t> seq;        // base codes A=0 C=1 G=2 T=3 N=4
-  std::vector<uint8_t> qual;       // phred; 0 = no evidence (low quality or mate overlap)
+  ArrayRef<const uint32_t> cigar;  // BAM encoding; M/=/X, I, D, N, S, H, P all accepted
+  ArrayRef<uint8_t> seq;           // base codes A=0 C=1 G=2 T=3 N=4
+  ArrayRef<uint8_t> qual;          // phred; 0 = no evidence (low quality or mate overlap)
+};
+
+// Where loaded reads keep their arrays: a few large chunks for a region's reads instead of three
+// heap blocks per read. Reads are valid while their store lives.
+class ReadStore : public ChunkArena {
+ public:
+  ReadStore() : ChunkArena(size_t{1} << 20) {}
 };
 
 // Thread-seconds of calling by stage, summed over shards: where a call's time goes.
@@ -84,7 +94,7 @@ class AlignmentSource {
   // Appends the filtered reads overlapping [start, end) of contig `tid`, in coordinate order.
   // Throws InputError naming the file and read when a record is corrupt or out of order.
   LoadStats load(int tid, int64_t start, int64_t end, const ReadFilter& filter,
-                 std::vector<ShardRead>& out);
+                 std::vector<ShardRead>& out, ReadStore& store);
 
  private:
   struct Impl;
