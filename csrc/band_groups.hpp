@@ -21,11 +21,28 @@ constexpr size_t kMinSimdLanes = 2;
 template <class Job, class Scalar, class Group>
 void for_each_band_group(const Job* jobs, std::vector<uint32_t>& order, int32_t Job::*len,
                          size_t lanes, Scalar&& scalar, Group&& group) {
-  std::sort(order.begin(), order.end(), [jobs, len](uint32_t a, uint32_t b) {
-    if (jobs[a].band != jobs[b].band) return jobs[a].band < jobs[b].band;
-    if (jobs[a].*len != jobs[b].*len) return jobs[a].*len < jobs[b].*len;
-    return a < b;
-  });
+  // The same order through one 64-bit key per job (band, length, index) when band and length
+  // fit in 16 bits each, as they do for short reads: a plain integer sort, without a comparator
+  // that loads two jobs at random for every comparison.
+  thread_local std::vector<uint64_t> keys;
+  keys.resize(order.size());
+  bool packed = true;
+  for (size_t i = 0; i < order.size() && packed; ++i) {
+    const Job& j = jobs[order[i]];
+    const int32_t band = j.band, length = j.*len;
+    packed = band >= 0 && band <= 0xffff && length >= 0 && length <= 0xffff;
+    keys[i] = uint64_t(uint32_t(band)) << 48 | uint64_t(uint32_t(length)) << 32 | order[i];
+  }
+  if (packed) {
+    std::sort(keys.begin(), keys.end());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(keys[i]);
+  } else {
+    std::sort(order.begin(), order.end(), [jobs, len](uint32_t a, uint32_t b) {
+      if (jobs[a].band != jobs[b].band) return jobs[a].band < jobs[b].band;
+      if (jobs[a].*len != jobs[b].*len) return jobs[a].*len < jobs[b].*len;
+      return a < b;
+    });
+  }
   size_t i = 0;
   while (i < order.size()) {
     const int32_t band = jobs[order[i]].band;
