@@ -9,13 +9,24 @@
 
 namespace gms {
 
-void encode_read(const char* seq, size_t len, EncodedRead& out) {
-  out.fwd.resize(len);
-  out.rev.resize(len);
-  for (size_t i = 0; i < len; ++i) {
-    const uint8_t c = base_code(seq[i]);
-    out.fwd[i] = c;
-    out.rev[len - 1 - i] = c < 4 ? 3 - c : c;
+void encode_reads(const char* seqs, const uint64_t* offsets, size_t n, EncodedReads& out) {
+  const uint64_t total = offsets[n] - offsets[0];
+  out.codes.resize(2 * total);
+  out.reads.resize(n);
+  uint8_t* fwd_all = out.codes.data();
+  uint8_t* rev_all = fwd_all + total;
+  for (size_t r = 0; r < n; ++r) {
+    const uint64_t at = offsets[r] - offsets[0];
+    const size_t len = offsets[r + 1] - offsets[r];
+    const char* seq = seqs + offsets[r];
+    uint8_t* fwd = fwd_all + at;
+    uint8_t* rev = rev_all + at;
+    for (size_t i = 0; i < len; ++i) {
+      const uint8_t c = base_code(seq[i]);
+      fwd[i] = c;
+      rev[len - 1 - i] = c < 4 ? 3 - c : c;
+    }
+    out.reads[r] = EncodedRead{fwd, rev, static_cast<int32_t>(len)};
   }
 }
 
@@ -208,7 +219,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
     std::vector<const uint8_t*> seqs(reads.size());
     std::vector<uint32_t> lens(reads.size());
     for (size_t r = 0; r < reads.size(); ++r) {
-      seqs[r] = reads[r].fwd.data();
+      seqs[r] = reads[r].fwd;
       lens[r] = static_cast<uint32_t>(reads[r].len());
     }
     seeded_on_gpu = gpu_seed(index.minimizer_table(), k, index.params().w, seqs.data(),
@@ -222,7 +233,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
       anchors.assign(gpu_seeds.anchors.begin() + gpu_seeds.offsets[r],
                      gpu_seeds.anchors.begin() + gpu_seeds.offsets[r + 1]);
     } else {
-      collect_anchors(index, rd.fwd.data(), rd.len(), anchors);
+      collect_anchors(index, rd.fwd, rd.len(), anchors);
     }
     chain_anchors(anchors, k, opt, chains);
     for (const Chain& c : chains) {
@@ -276,10 +287,9 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
   return per_read;
 }
 
-std::vector<EncodedRead> encode_batch(const ReadBatch& b) {
-  std::vector<EncodedRead> out(b.size());
-  for (size_t i = 0; i < b.size(); ++i)
-    encode_read(b.bases.data() + b.offsets[i], b.offsets[i + 1] - b.offsets[i], out[i]);
+EncodedReads encode_batch(const ReadBatch& b) {
+  EncodedReads out;
+  encode_reads(b.bases.data(), b.offsets.data(), b.size(), out);
   return out;
 }
 
@@ -319,22 +329,23 @@ std::optional<Hit> pick_supplementary(const std::vector<Hit>& hits, int32_t chos
 }  // namespace
 
 std::vector<Hit> Aligner::map(const std::string& seq) const {
-  std::vector<EncodedRead> reads(1);
-  encode_read(seq.data(), seq.size(), reads[0]);
+  EncodedReads reads;
+  const uint64_t offsets[2] = {0, seq.size()};
+  encode_reads(seq.data(), offsets, 1, reads);
   AlignStats stats;
-  auto h = hits_for_reads(index_, opt_, reads, stats);
+  auto h = hits_for_reads(index_, opt_, reads.reads, stats);
   return std::move(h[0]);
 }
 
 std::vector<std::vector<Hit>> Aligner::map_batch(const ReadBatch& batch) const {
   AlignStats stats;
-  return hits_for_reads(index_, opt_, encode_batch(batch), stats);
+  return hits_for_reads(index_, opt_, encode_batch(batch).reads, stats);
 }
 
 Aligner::PairHits Aligner::map_pairs(const ReadBatch& r1, const ReadBatch& r2,
                                      AlignStats& stats) const {
-  return PairHits{hits_for_reads(index_, opt_, encode_batch(r1), stats),
-                  hits_for_reads(index_, opt_, encode_batch(r2), stats)};
+  return PairHits{hits_for_reads(index_, opt_, encode_batch(r1).reads, stats),
+                  hits_for_reads(index_, opt_, encode_batch(r2).reads, stats)};
 }
 
 InsertModel Aligner::estimate_insert_model(const PairHits& hits) {
@@ -349,7 +360,8 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
   // One clock, lapped into the stage that just ran; hits_for_reads and extend_placements time
   // their own stages, and the clock skips over them.
   StageClock clock;
-  const auto e1 = encode_batch(r1);
+  const EncodedReads encoded1 = encode_batch(r1);
+  const std::vector<EncodedRead>& e1 = encoded1.reads;
   stats.stage.seed += clock.lap();
   auto h1 = hits ? std::move(hits->h1) : hits_for_reads(index_, opt_, e1, stats);
   clock.lap();
@@ -373,7 +385,8 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     }
     return;
   }
-  const auto e2 = encode_batch(*r2);
+  const EncodedReads encoded2 = encode_batch(*r2);
+  const std::vector<EncodedRead>& e2 = encoded2.reads;
   stats.stage.seed += clock.lap();
   auto h2 = hits ? std::move(hits->h2) : hits_for_reads(index_, opt_, e2, stats);
   clock.lap();

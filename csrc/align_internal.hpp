@@ -27,12 +27,21 @@ void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
                    std::vector<Chain>& out);
 
 // A read's two orientations as base codes.
+// A read as base codes on both strands: a view into its batch's EncodedReads.
 struct EncodedRead {
-  std::vector<uint8_t> fwd, rev;
-  int32_t len() const { return static_cast<int32_t>(fwd.size()); }
-  const uint8_t* strand(bool r) const { return r ? rev.data() : fwd.data(); }
+  const uint8_t* fwd = nullptr;
+  const uint8_t* rev = nullptr;
+  int32_t n = 0;
+  int32_t len() const { return n; }
+  const uint8_t* strand(bool r) const { return r ? rev : fwd; }
 };
-void encode_read(const char* seq, size_t len, EncodedRead& out);
+// A batch's reads encoded into one buffer (two allocations per batch, not two per read).
+struct EncodedReads {
+  std::vector<uint8_t> codes;  // every read's forward codes, then every read's reverse complement
+  std::vector<EncodedRead> reads;
+};
+// Reads i in [0, n) are seqs[offsets[i] .. offsets[i + 1]).
+void encode_reads(const char* seqs, const uint64_t* offsets, size_t n, EncodedReads& out);
 
 // extend stage (align.cpp): a placement to align, either from a chain or from mate rescue.
 struct Placement {
