@@ -39,6 +39,13 @@ struct EncodedRead {
 struct EncodedReads {
   std::vector<uint8_t> codes;  // every read's forward codes, then every read's reverse complement
   std::vector<EncodedRead> reads;
+
+  EncodedReads() = default;
+  // Moving keeps the views valid (the buffer stays where it is); a copy would not.
+  EncodedReads(EncodedReads&&) = default;
+  EncodedReads& operator=(EncodedReads&&) = default;
+  EncodedReads(const EncodedReads&) = delete;
+  EncodedReads& operator=(const EncodedReads&) = delete;
 };
 // Reads i in [0, n) are seqs[offsets[i] .. offsets[i + 1]).
 void encode_reads(const char* seqs, const uint64_t* offsets, size_t n, EncodedReads& out);

@@ -50,10 +50,12 @@ struct BamRegionReader::Impl {
   std::string path;
   int fd = -1;
   uint64_t file_size = 0;
+  int32_t n_targets = 0;  // @SQ lines: valid reference ids are -1 .. n_targets - 1
 
   // File bytes [window_at, window_at + window.size()).
   std::vector<uint8_t> window;
   uint64_t window_at = 0;
+  uint64_t window_hint = kWindow;  // bytes a fresh window should hold
 
   // The block being read: inflated bytes, where it starts in the file, where the next starts.
   std::vector<uint8_t> block = std::vector<uint8_t>(kMaxBlock);
@@ -68,7 +70,6 @@ struct BamRegionReader::Impl {
   uint64_t curr_off = 0;
   bool finished = true;
 
-  std::vector<uint8_t> record;  // one record's bytes after its length
   std::string problem;
 
   ~Impl() {
@@ -91,7 +92,10 @@ struct BamRegionReader::Impl {
       if (at + n > file_size)
         return fail("BGZF block at offset " + std::to_string(at) +
                     " runs past the end of the file");
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(kWindow, file_size - at));
+      // A window reaching the current chunk's last block (sparse queries seek between chunks),
+      // at most kWindow.
+      const uint64_t span = std::max<uint64_t>(n, std::min<uint64_t>(kWindow, window_hint));
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(span, file_size - at));
       window.resize(want);
       size_t got = 0;
       while (got < want) {
@@ -185,20 +189,20 @@ struct BamRegionReader::Impl {
     return true;
   }
 
-  // The next record of the stream into b, decoded as bam_read1 does.
+  // The next record of the stream into b, decoded as bam_read1 does (and checked as htslib's
+  // BAM reader checks it: reference ids within the header).
   Next read_record(bam1_t* b) {
-    uint8_t len_bytes[4];
+    uint8_t head[4 + kCoreBytes];  // block_size, then the fixed fields
     size_t got;
-    if (!read_bytes(len_bytes, 4, got)) return Next::corrupt;
+    if (!read_bytes(head, 4, got)) return Next::corrupt;
     if (got == 0) return Next::end;
     if (got < 4) return corrupt("the file ends inside a record");
-    const uint32_t block_size = le32(len_bytes);
+    const uint32_t block_size = le32(head);
     if (block_size < kCoreBytes || block_size > INT_MAX)
       return corrupt("impossible record length " + std::to_string(block_size));
-    record.resize(block_size);
-    if (!read_bytes(record.data(), block_size, got)) return Next::corrupt;
-    if (got < block_size) return corrupt("the file ends inside a record");
-    const uint8_t* p = record.data();
+    if (!read_bytes(head + 4, kCoreBytes, got)) return Next::corrupt;
+    if (got < kCoreBytes) return corrupt("the file ends inside a record");
+    const uint8_t* p = head + 4;
     bam1_core_t& c = b->core;
     c.tid = static_cast<int32_t>(le32(p));
     c.pos = static_cast<int32_t>(le32(p + 4));
@@ -221,15 +225,24 @@ struct BamRegionReader::Impl {
                             static_cast<uint32_t>(c.l_qseq);
     if (l_data > INT_MAX || c.l_qseq < 0 || l_read_name < 1 || needed > l_data)
       return corrupt("record fields exceed its length");
-    // A name without its NUL is mended by htslib: leave such a record to it.
-    if (p[kCoreBytes + l_read_name - 1] != '\0') return Next::unsupported;
+    if (c.tid < -1 || c.tid >= n_targets || c.mtid < -1 || c.mtid >= n_targets)
+      return corrupt("reference id " + std::to_string(c.tid < -1 || c.tid >= n_targets ? c.tid
+                                                                                       : c.mtid) +
+                     " is not in the header");
+    // Straight into b: the name, its NUL padding, then the rest.
     RecordBatch::reserve_data(b, static_cast<uint32_t>(l_data));
-    std::memcpy(b->data, p + kCoreBytes, l_read_name);
+    b->l_data = 0;
+    if (!read_bytes(b->data, l_read_name, got)) return Next::corrupt;
+    const uint32_t rest = block_size - kCoreBytes - l_read_name;
+    size_t got_rest = 0;
+    if (got == l_read_name && !read_bytes(b->data + l_read_name + extranul, rest, got_rest))
+      return Next::corrupt;
+    if (got < l_read_name || got_rest < rest) return corrupt("the file ends inside a record");
     std::memset(b->data + l_read_name, 0, extranul);
-    std::memcpy(b->data + l_read_name + extranul, p + kCoreBytes + l_read_name,
-                block_size - kCoreBytes - l_read_name);
     c.l_qname = static_cast<uint16_t>(l_read_name + extranul);
     b->l_data = static_cast<int>(l_data);
+    // A name without its NUL is mended by htslib: leave such a record to it.
+    if (b->data[l_read_name - 1] != '\0') return Next::unsupported;
     if (c.n_cigar > 0) {
       const uint32_t* cigar = bam_get_cigar(b);
       // A first operation that soft-clips the whole read is how BAM stands in for a CIGAR kept
@@ -253,8 +266,10 @@ struct BamRegionReader::Impl {
     for (;;) {
       if (curr_off == 0 || curr_off >= itr->off[chunk].v) {  // on to the next chunk
         if (chunk == itr->n_off - 1) break;
-        if (chunk < 0 || itr->off[chunk].v != itr->off[chunk + 1].u) {
-          if (!seek(itr->off[chunk + 1].u)) return Next::corrupt;
+        const hts_pair64_max_t& to = itr->off[chunk + 1];
+        window_hint = (to.v >> 16) - std::min(to.v >> 16, to.u >> 16) + 2 * kMaxBlock;
+        if (chunk < 0 || itr->off[chunk].v != to.u) {
+          if (!seek(to.u)) return Next::corrupt;
           curr_off = tell();
         }
         ++chunk;
@@ -276,9 +291,11 @@ struct BamRegionReader::Impl {
 
 bool BamRegionReader::available() { return little_endian(); }
 
-BamRegionReader::BamRegionReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+BamRegionReader::BamRegionReader(const std::string& path, int n_targets)
+    : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.path = path;
+  s.n_targets = n_targets;
   s.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (s.fd < 0) throw InputError("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};
@@ -305,7 +322,7 @@ struct BamRegionReader::Impl {
 };
 
 bool BamRegionReader::available() { return false; }
-BamRegionReader::BamRegionReader(const std::string&) {
+BamRegionReader::BamRegionReader(const std::string&, int) {
   throw std::logic_error("this build of gmsaccel has no ISA-L inflater");
 }
 void BamRegionReader::start(const hts_itr_t*) {}

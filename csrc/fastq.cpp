@@ -346,7 +346,8 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
     batch.offsets.push_back(batch.bases.size());
     s.has_pending = false;
   }
-  while (batch.size() < max_reads && batch.bases.size() < max_bases) {
+  // Keep the base limit, but always deliver at least one record so progress is guaranteed.
+  while (batch.size() < max_reads && (batch.size() == 0 || batch.bases.size() < max_bases)) {
     if (s.eof || !s.parse_into(batch)) {
       if (!s.eof && s.eof_marker_missing) {
         throw InputError(s.path + ": record " + std::to_string(s.records + 1) +
@@ -355,7 +356,6 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
       s.eof = true;
       break;
     }
-    // Keep the base limit, but always deliver at least one record so progress is guaranteed.
     if (batch.size() > 1 && batch.bases.size() > max_bases) {
       s.hold_back_last(batch);
       break;

@@ -118,7 +118,7 @@ AlignmentSource::AlignmentSource(const std::string& path, const std::string& ref
   if (!s.rec) throw std::bad_alloc();
   if (fast_inflate && decompression_threads <= 2 && fmt->format == bam &&
       fmt->compression == bgzf && BamRegionReader::available())
-    s.fast = std::make_unique<BamRegionReader>(path);
+    s.fast = std::make_unique<BamRegionReader>(path, sam_hdr_nref(s.hdr));
 }
 
 AlignmentSource::~AlignmentSource() = default;

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -278,3 +279,63 @@ def test_damaged_files_never_give_silent_differences(small_bam: Path, tmp_path: 
     for key in ARRAYS:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
     assert [got[k] for k in STATS] == [want[k] for k in STATS]
+
+
+def _stored_bam_with(tmp_path: Path, name: str, damage) -> Path:
+    """A BAM written with stored (level 0) BGZF blocks and indexed, then one record changed in
+    place and its block's CRC recomputed: the damage reaches the record decoder, and the blocks
+    keep their sizes, so the index still fits."""
+    (ref_name, ref), = random_genome(23, {"t": 5000})
+    header = pysam.AlignmentHeader.from_dict({
+        "HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": ref_name, "LN": len(ref)}]})
+    good = tmp_path / "stored.bam"
+    with pysam.AlignmentFile(str(good), "wb0", header=header) as out:
+        for i in range(100):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.reference_name, a.reference_start = f"r{i:02d}", ref_name, 40 * i
+            a.mapping_quality, a.cigartuples = 60, [(M, 100)]
+            a.query_sequence = ref[40 * i:40 * i + 100]
+            a.query_qualities = pysam.qualitystring_to_array("I" * 100)
+            out.write(a)
+    pysam.index(str(good))
+    data = bytearray(good.read_bytes())
+    at = 0
+    while at < len(data):
+        bsize = int.from_bytes(data[at + 16:at + 18], "little") + 1
+        raw = zlib.decompress(bytes(data[at + 18:at + bsize - 8]), -15)
+        changed = damage(bytearray(raw))
+        if changed is not None:
+            packer = zlib.compressobj(0, zlib.DEFLATED, -15)
+            packed = packer.compress(bytes(changed)) + packer.flush()
+            assert len(packed) == bsize - 26, "stored blocks changed size"
+            data[at + 18:at + bsize - 8] = packed
+            data[at + bsize - 8:at + bsize - 4] = zlib.crc32(changed).to_bytes(4, "little")
+            break
+        at += bsize
+    else:
+        raise AssertionError("nothing damaged")
+    bad = tmp_path / name
+    bad.write_bytes(bytes(data))
+    shutil.copy(str(good) + ".bai", str(bad) + ".bai")
+    return bad
+
+
+@pytest.mark.parametrize("field", [4, 24], ids=["tid", "mtid"])
+def test_reference_ids_outside_the_header_are_errors(tmp_path: Path, field: int) -> None:
+    # htslib rejects a record whose reference id (or its mate's) is not in the header; so must
+    # this reader, instead of ending the region early or taking the record.
+    def damage(raw: bytearray) -> bytearray | None:
+        name = raw.find(b"r61\x00")
+        if name < 0:
+            return None
+        start = name - 36  # block_size, then refID at +4 ... next_refID at +24, read_name at +36
+        raw[start + field:start + field + 4] = (7).to_bytes(4, "little")
+        return raw
+
+    bad = _stored_bam_with(tmp_path, "badid.bam", damage)
+    for fast in (True, False):
+        src = _core.AlignmentSource(bad, fast_inflate=fast)
+        with pytest.raises(_core.InputError, match=r"badid\.bam: corrupt or truncated record"):
+            src.pileup("t", 0, 5000)
+    with pytest.raises(_core.InputError, match=r"reference id 7 is not in the header"):
+        _core.AlignmentSource(bad).pileup("t", 0, 5000)

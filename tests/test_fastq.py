@@ -176,6 +176,12 @@ def test_batch_boundaries(tmp_path: Path) -> None:
     assert b3["names"] == ["r6"] and b3["first_record"] == 7
     # An exact fit stops the batch.
     assert reader.read(100, max_bases=20)["names"] == ["r7", "r8"]
+    # No base budget at all still delivers one record (0 would read as the end of the file).
+    assert reader.read(100, max_bases=0)["names"] == ["r9"]
+    # A record held back over the limit comes first in the next batch, whatever its limit.
+    assert reader.read(100, max_bases=15)["names"] == ["r10"]
+    assert reader.read(100, max_bases=0)["names"] == ["r11"]
+    assert reader.records_read == 12
 
 
 def test_iteration(tmp_path: Path) -> None:

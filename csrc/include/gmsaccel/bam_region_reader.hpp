@@ -18,9 +18,9 @@ class BamRegionReader {
   // Whether this build can read BAM this way (it has ISA-L).
   static bool available();
 
-  // Opens path for reading. Throws InputError naming the file when it cannot, and
-  // std::logic_error in a build without ISA-L.
-  explicit BamRegionReader(const std::string& path);
+  // Opens path for reading; its header has n_targets reference sequences. Throws InputError
+  // naming the file when it cannot, and std::logic_error in a build without ISA-L.
+  BamRegionReader(const std::string& path, int n_targets);
   ~BamRegionReader();
   BamRegionReader(const BamRegionReader&) = delete;
   BamRegionReader& operator=(const BamRegionReader&) = delete;

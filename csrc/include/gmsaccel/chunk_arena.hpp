@@ -45,13 +45,23 @@ class ChunkArena {
   uint8_t* alloc(size_t n, size_t align = 1) {
     size_t at = (used_ + align - 1) & ~(align - 1);
     if (chunks_.empty() || at + n > chunks_[current_].size) {
-      if (!chunks_.empty()) ++current_;
-      if (current_ == chunks_.size()) {
-        chunks_.push_back(map_chunk(std::max(chunk_, n)));
-      } else if (chunks_[current_].size < n) {  // a retained chunk too small for this piece
-        unmap_chunk(chunks_[current_]);
-        chunks_[current_] = map_chunk(n);
+      // The state changes only once the chunk is there: a failed mapping (bad_alloc) leaves the
+      // arena as it was.
+      const size_t next = chunks_.empty() ? 0 : current_ + 1;
+      if (next == chunks_.size()) {
+        const Chunk fresh = map_chunk(std::max(chunk_, n));
+        try {
+          chunks_.push_back(fresh);
+        } catch (...) {
+          unmap_chunk(fresh);
+          throw;
+        }
+      } else if (chunks_[next].size < n) {  // a retained chunk too small for this piece
+        const Chunk bigger = map_chunk(n);
+        unmap_chunk(chunks_[next]);
+        chunks_[next] = bigger;
       }
+      current_ = next;
       at = used_ = 0;
     }
     uint8_t* p = chunks_[current_].base + at;
