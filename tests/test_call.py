@@ -158,6 +158,19 @@ def test_executor_gives_identical_output(diploid: Sample, tmp_path: Path,
 
 
 @needs_engine
+def test_write_vcf_reports_progress(diploid: Sample, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", 7_000)
+    for region, total in ((None, 55_000), ("chr1:1001-30000", 29_000)):
+        seen: list[tuple[int, int]] = []
+        Caller(diploid.ref, threads=2).write_vcf(diploid.bam, tmp_path / "p.vcf", region=region,
+                                                 progress=lambda d, t, s=seen: s.append((d, t)))
+        done = [d for d, _ in seen]
+        assert len(seen) >= 4 and {t for _, t in seen} == {total}
+        assert done == sorted(done) and done[-1] == total
+
+
+@needs_engine
 def test_dask_cluster_gives_identical_output(diploid: Sample, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     want = tmp_path / "local.vcf.gz"

@@ -666,9 +666,11 @@ class Caller:
 
     def write_vcf(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
                   out: str | os.PathLike, region: RegionSpec | Region = None, gvcf: bool = False,
-                  command_line: Sequence[str] | None = None) -> dict[str, Any]:
+                  command_line: Sequence[str] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Calls and writes a VCF (gVCF with reference blocks when gvcf=True: one BAM only).
         '.gz' output is bgzipped and tabix-indexed; nothing is left at `out` on failure.
+        progress(done, total) is called with reference bases done after each shard is written.
         Returns a summary: variants by type, Ti/Tv, het/hom, read counts."""
         bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
             [os.fspath(b) for b in bams]
@@ -690,6 +692,8 @@ class Caller:
         stages: dict[str, float] = {}  # thread-seconds by stage, over all shards
         covered = ("", 0)  # end of the last record written: a deletion reaching into the next
         # shard hides that shard's reference blocks up to its end (no overlapping records)
+        total_bp = sum(r.end - r.start for r in regions)
+        done_bp = 0
         with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
                        low_qual=self.low_qual) as w:
             for res in self._results(bam_list, regions, gvcf):
@@ -715,6 +719,9 @@ class Caller:
                 while block is not None:
                     covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
                     block = next(blocks, None)
+                done_bp += res.shard.end - res.shard.start
+                if progress is not None:
+                    progress(done_bp, total_bp)
         return {**summary.as_dict(), "samples": samples, "reads": loads,
                 "stage_seconds": stages}
 

@@ -35,6 +35,18 @@ class Progress:
             print(file=sys.stderr)
 
 
+class CallProgress(Progress):
+    """Reference bases called, on one self-rewriting stderr line; silent unless stderr is a
+    terminal."""
+
+    def __call__(self, done: int, total: int) -> None:  # type: ignore[override]
+        if self.on:
+            rate = done / max(time.monotonic() - self.t0, 1e-9) / 1e6
+            pct = 100 * done / total if total else 100.0
+            print(f"\r{done / 1e6:,.1f} of {total / 1e6:,.1f} Mbp called ({pct:.0f}%)  "
+                  f"{rate:,.2f} Mbp/s", end="", file=sys.stderr, flush=True)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -172,8 +184,12 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         caller = _caller(args, executor=client)
         region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
             else args.region
-        stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
-                                 command_line=["gmsaccel", *argv])
+        progress = CallProgress(args.quiet)
+        try:
+            stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
+                                     command_line=["gmsaccel", *argv], progress=progress)
+        finally:
+            progress.done()
     finally:
         if client is not None:
             client.close()
@@ -234,7 +250,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                    f"{t1 - t0:.2f} s -> {bam}")
         _return_freed_memory()  # the aligner's buffers, before the caller makes its own
         caller = _caller(args, index=index)
-        vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv])
+        call_progress = CallProgress(args.quiet)
+        try:
+            vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
+                                      progress=call_progress)
+        finally:
+            call_progress.done()
         t2 = time.monotonic()
         _log(args, f"called in {t2 - t1:.2f} s -> {vcf}: {_summary_line(vstats)}")
         genome = sum(length for _, length in caller.contigs)
