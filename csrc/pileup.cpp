@@ -182,6 +182,7 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
   std::unique_ptr<hts_itr_t, void (*)(hts_itr_t*)> itr_guard(itr, hts_itr_destroy);
 
   const size_t first_index = out.size();  // out is appended to
+  const ReadStore::Mark store_mark = store.mark();
   bam1_t* b = s.rec;
   // Through ISA-L where this source has it; a record that reader leaves to htslib restarts the
   // load there.
@@ -299,6 +300,7 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
     }
     if (restart) {
       out.erase(out.begin() + static_cast<std::ptrdiff_t>(first_index), out.end());
+      store.rewind_to(store_mark);
       stats = LoadStats{};
       continue;
     }

@@ -78,6 +78,16 @@ class ChunkArena {
   size_t used() const { return total_; }
   // Forgets the contents but keeps the chunks for reuse.
   void rewind() { current_ = used_ = total_ = 0; }
+  // Where the next piece would go: rewind_to(mark()) forgets only what came after.
+  struct Mark {
+    size_t current, used, total;
+  };
+  Mark mark() const { return Mark{current_, used_, total_}; }
+  void rewind_to(const Mark& m) {
+    current_ = m.current;
+    used_ = m.used;
+    total_ = m.total;
+  }
   // Returns every chunk to the system.
   void release() {
     for (Chunk& c : chunks_) unmap_chunk(c);
