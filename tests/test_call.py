@@ -184,10 +184,20 @@ def test_dask_cluster_gives_identical_output(diploid: Sample, tmp_path: Path) ->
         proc = run_cli("call", "-f", diploid.ref, diploid.bam, "-o", cli, "-q",
                        "--dask-scheduler", cluster.scheduler_address)
         assert proc.returncode == 0, proc.stderr.decode()
+        # run: aligned here, called on the cluster
+        outdir = tmp_path / "run"
+        proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "S",
+                       "-o", outdir, "-q", "--no-report",
+                       "--dask-scheduler", cluster.scheduler_address)
+        assert proc.returncode == 0, proc.stderr.decode()
     body = _vcf_body(want)
     assert len(body) > 10 and _vcf_body(api) == body
     # The command line differs (## lines); the records do not.
     assert _vcf_body(cli) == body
+    local_run = tmp_path / "local-run"
+    assert run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "S",
+                   "-o", local_run, "-q", "--no-report").returncode == 0
+    assert _vcf_body(outdir / "S.vcf.gz") == _vcf_body(local_run / "S.vcf.gz")
 
 
 def test_dask_scheduler_without_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

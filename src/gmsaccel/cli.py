@@ -221,6 +221,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if fq and not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
     _require_engine()  # before hours of alignment, not after
+    # Likewise the cluster that will call: a wrong address fails now.
+    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
@@ -249,13 +251,15 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{t1 - t0:.2f} s -> {bam}")
         _return_freed_memory()  # the aligner's buffers, before the caller makes its own
-        caller = _caller(args, index=index)
+        caller = _caller(args, index=index, executor=client)
         call_progress = CallProgress(args.quiet)
         try:
             vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
                                       progress=call_progress)
         finally:
             call_progress.done()
+            if client is not None:
+                client.close()
         t2 = time.monotonic()
         _log(args, f"called in {t2 - t1:.2f} s -> {vcf}: {_summary_line(vstats)}")
         genome = sum(length for _, length in caller.contigs)
@@ -303,6 +307,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for p in finals:  # a failed run leaves none of its outputs behind
             if p not in existed:
                 p.unlink(missing_ok=True)
+        if client is not None:
+            client.close()
         raise
     _log(args, f"mean depth {metrics['mean_depth']:.1f}x; metrics -> {metrics_path}")
     if report is not None:
@@ -410,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
         pp.add_argument("--max-depth", type=_positive_int, default=1000, metavar="N",
                         help="reads kept per position (default 1000)")
         pp.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
+        pp.add_argument("--dask-scheduler", metavar="ADDRESS",
+                        help="call the region shards on this Dask cluster (e.g. tcp://host:8786, "
+                             "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]);"
+                             " its workers must see the reference and BAMs at the same paths")
         pp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     pc = sub.add_parser(
@@ -432,10 +442,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gVCF: reference blocks banded by GQ between variants (one BAM)")
     pc.add_argument("--metrics", help="write call statistics as JSON to this file (variants, "
                                       "reads, thread-seconds by stage)")
-    pc.add_argument("--dask-scheduler", metavar="ADDRESS",
-                    help="run the region shards on this Dask cluster (e.g. tcp://host:8786, "
-                         "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]); "
-                         "its workers must see the reference and BAMs at the same paths")
     caller_options(pc)
 
     pr = sub.add_parser(
