@@ -87,25 +87,30 @@ def _segment(header: pysam.AlignmentHeader, rng: random.Random, i: int, contig: 
     return a
 
 
-@pytest.fixture(scope="module")
-def varied_bam(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("region_reader")
-    genome = random_genome(11, CONTIGS)
+def _random_bam(d: Path, seed: int, contigs: dict[str, int], reads_per_contig) -> Path:
+    """Sorted, indexed BAM of _segment reads over a random genome (reads_per_contig(length))."""
+    genome = random_genome(seed, contigs)
     header = pysam.AlignmentHeader.from_dict({
         "HD": {"VN": "1.6", "SO": "coordinate"},
         "SQ": [{"SN": n, "LN": len(s)} for n, s in genome]})
-    rng = random.Random(5)
+    rng = random.Random(seed + 1)
     raw = d / "raw.bam"
     with pysam.AlignmentFile(str(raw), "wb", header=header) as out:
         i = 0
         for name, ref in genome:
-            for _ in range(len(ref) // 10):
+            for _ in range(reads_per_contig(len(ref))):
                 out.write(_segment(header, rng, i, name, ref))
                 i += 1
-    bam = d / "varied.bam"
+    bam = d / "reads.bam"
     pysam.sort("-o", str(bam), str(raw))
     pysam.index(str(bam))
     return bam
+
+
+@pytest.fixture(scope="module")
+def varied_bam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _random_bam(tmp_path_factory.mktemp("region_reader"), 11, CONTIGS,
+                       lambda length: length // 10)
 
 
 def _same_loads(path: Path, contig: str, start: int, end: int, **filters: int) -> dict:
@@ -222,20 +227,7 @@ def test_damaged_blocks_are_errors(varied_bam: Path, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def small_bam(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A few BGZF blocks of short reads: small enough to damage thousands of ways."""
-    d = tmp_path_factory.mktemp("fuzz")
-    genome = random_genome(17, {"f": 6000})
-    header = pysam.AlignmentHeader.from_dict({
-        "HD": {"VN": "1.6", "SO": "coordinate"},
-        "SQ": [{"SN": n, "LN": len(s)} for n, s in genome]})
-    rng = random.Random(8)
-    raw = d / "raw.bam"
-    with pysam.AlignmentFile(str(raw), "wb", header=header) as out:
-        for i in range(600):
-            out.write(_segment(header, rng, i, *genome[0]))
-    bam = d / "small.bam"
-    pysam.sort("-o", str(bam), str(raw))
-    pysam.index(str(bam))
-    return bam
+    return _random_bam(tmp_path_factory.mktemp("fuzz"), 17, {"f": 6000}, lambda _: 600)
 
 
 def _load_all(path: Path, fast: bool) -> dict | None:
