@@ -14,6 +14,8 @@ import pysam
 import pysam.bcftools
 import pytest
 from conftest import cli_env, random_genome, write_fasta
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gmsaccel.call as gcall
 from gmsaccel import InputError
@@ -257,6 +259,51 @@ def test_reference_blocks_bands_and_exclusions() -> None:
     split = list(reference_blocks(0, np.full(10, 99), np.zeros((10, 3), int),
                                   np.full(10, 30), max_block=4))
     assert [(b.start, b.end) for b in split] == [(0, 4), (4, 8), (8, 10)]
+
+
+def _blocks_one_by_one(start, gq, pl, depth, excluded, max_block):
+    """reference_blocks' definition, a block at a time: runs of one GQ band outside the
+    excluded spans, cut every max_block; min GQ, min and mean depth, element-wise min PL."""
+    n = len(gq)
+    keep = [not any(s <= start + i < e for s, e in excluded) for i in range(n)]
+    band = [int(gq_band(g)) for g in gq]
+    out, i = [], 0
+    while i < n:
+        j = i + 1
+        while j < n and keep[j] == keep[i] and band[j] == band[i]:
+            j += 1
+        if keep[i]:
+            step = max_block if max_block > 0 else j - i
+            for a in range(i, j, step):
+                b = min(a + step, j)
+                m = [min(int(pl[r][c]) for r in range(a, b)) for c in range(len(pl[0]))]
+                out.append((start + a, start + b, min(int(x) for x in gq[a:b]),
+                            min(int(x) for x in depth[a:b]),
+                            round(sum(int(x) for x in depth[a:b]) / (b - a) + 0.0),
+                            tuple(x - min(m) for x in m)))
+        i = j
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_reference_blocks_match_their_definition(data: st.DataObject) -> None:
+    n = data.draw(st.integers(0, 60))
+    ploidy = data.draw(st.sampled_from([1, 2]))
+    gq = np.array(data.draw(st.lists(st.sampled_from([0, 0, 3, 12, 25, 50, 75, 99]), min_size=n,
+                                     max_size=n)), dtype=np.int64)
+    pl = np.array(data.draw(st.lists(st.lists(st.integers(0, 300), min_size=ploidy + 1,
+                                              max_size=ploidy + 1), min_size=n, max_size=n)),
+                  dtype=np.int64).reshape(n, ploidy + 1)
+    depth = np.array(data.draw(st.lists(st.integers(0, 80), min_size=n, max_size=n)),
+                     dtype=np.int64)
+    start = data.draw(st.integers(0, 1000))
+    excluded = [(start + a, start + a + w) for a, w in data.draw(
+        st.lists(st.tuples(st.integers(-5, 65), st.integers(1, 10)), max_size=4))]
+    max_block = data.draw(st.sampled_from([0, 0, 1, 3, 7]))
+    got = [(b.start, b.end, b.gq, b.min_dp, b.dp, b.pl)
+           for b in reference_blocks(start, gq, pl, depth, excluded, max_block)]
+    assert got == _blocks_one_by_one(start, gq, pl, depth, excluded, max_block)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,6 +94,11 @@ def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarr
     half-open, e.g. the spans of variant records), each a run of positions in one GQ band (and
     at most max_block long when max_block > 0)."""
     n = len(gq)
+    if n == 0:
+        return
+    gq = np.asarray(gq)
+    pl = np.asarray(pl)
+    depth = np.asarray(depth)
     keep = np.ones(n, dtype=bool)
     for s, e in excluded:
         lo, hi = max(s - start, 0), min(e - start, n)
@@ -104,20 +109,24 @@ def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarr
     change = np.ones(n, dtype=bool)
     if n > 1:
         change[1:] = (band[1:] != band[:-1]) | (keep[1:] != keep[:-1])
-    bounds = np.flatnonzero(change).tolist() + [n]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        if not keep[lo]:
-            continue
-        step = max_block if max_block > 0 else hi - lo
-        for a in range(lo, hi, step):
-            b = min(a + step, hi)
-            yield RefBlock(start + a, start + b, int(gq[a:b].min()), int(depth[a:b].min()),
-                           int(np.rint(depth[a:b].mean())),
-                           _block_pl(pl[a:b]))
-
-
-def _block_pl(pl: np.ndarray) -> tuple[int, ...]:
-    """Element-wise minimum over the block's positions (the weakest evidence against each
-    genotype), renormalised so that its smallest entry is 0."""
-    m = pl.min(axis=0)
-    return tuple(int(x) for x in m - m.min())
+    lo = np.flatnonzero(change)
+    if max_block > 0:  # runs longer than max_block are cut every max_block positions
+        run_len = np.diff(np.append(lo, n))
+        pieces = (run_len + max_block - 1) // max_block
+        lo = np.repeat(lo, pieces) + max_block * (
+            np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+    hi = np.append(lo[1:], n)
+    # Every block's statistics at once (reductions over all runs, then the kept ones): with a
+    # block every few positions, per-block numpy calls were most of a gVCF's time.
+    kept = keep[lo]
+    gq_min = np.minimum.reduceat(gq, lo)[kept]
+    dp_min = np.minimum.reduceat(depth, lo)[kept]
+    dp_sum = np.add.reduceat(depth.astype(np.float64), lo)[kept]
+    pl_min = np.minimum.reduceat(pl, lo, axis=0)[kept]
+    pl_min = pl_min - pl_min.min(axis=1, keepdims=True)
+    lo, hi = lo[kept], hi[kept]
+    dp_mean = np.rint(dp_sum / (hi - lo))
+    for a, b, g, dmin, dmean, p in zip((lo + start).tolist(), (hi + start).tolist(),
+                                       gq_min.tolist(), dp_min.tolist(), dp_mean.tolist(),
+                                       pl_min.tolist(), strict=True):
+        yield RefBlock(a, b, g, dmin, int(dmean), tuple(p))
