@@ -242,6 +242,20 @@ def test_gvcf_end_to_end(diploid: Sample, tmp_path: Path) -> None:
     pysam.bcftools.norm("--check-ref", "e", "-f", str(diploid.ref), "-Ov", str(out))
 
 
+@needs_engine
+def test_gvcf_pieces_do_not_change_output(diploid: Sample, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reference confidence is computed 65,536 positions at a time; any piece size gives the
+    # same blocks.
+    whole = tmp_path / "whole.g.vcf.gz"
+    Caller(diploid.ref).write_vcf(diploid.bam, whole, region="chr1", gvcf=True)
+    monkeypatch.setattr(gmsaccel.call, "GVCF_PIECE", 997)
+    pieces = tmp_path / "pieces.g.vcf.gz"
+    Caller(diploid.ref).write_vcf(diploid.bam, pieces, region="chr1", gvcf=True)
+    body = _vcf_body(whole)
+    assert len(body) > 100 and _vcf_body(pieces) == body
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 

@@ -25,6 +25,7 @@ from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
 SHARD_SIZE = 1_000_000
+GVCF_PIECE = 65_536  # positions whose reference confidence is computed together
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -616,7 +617,16 @@ class Caller:
                                   self.filters)
             start = int(pile.get("start", shard.start))
             n = len(pile["depth"])
-            gq, pl, depth = homref_likelihoods(pile, codes[start : start + n], self.ploidy)
+            # A piece at a time: the likelihoods' float temporaries are several times the
+            # pileup's size.
+            parts = [homref_likelihoods({k: v[a:a + GVCF_PIECE] for k, v in pile.items()
+                                         if isinstance(v, np.ndarray)},
+                                        codes[start + a : start + min(n, a + GVCF_PIECE)],
+                                        self.ploidy)
+                     for a in range(0, n, GVCF_PIECE)] or [homref_likelihoods(
+                         pile, codes[start:start], self.ploidy)]
+            gq, pl, depth = (np.concatenate([p[i] for p in parts]) for i in range(3))
+            del parts
             spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
             blocks = list(reference_blocks(start, gq, pl, depth, spans, MAX_BLOCK))
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
