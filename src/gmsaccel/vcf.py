@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from itertools import combinations_with_replacement
 from pathlib import Path
@@ -103,8 +104,17 @@ class VcfWriter:
         self.header = self._header(command_line, low_qual)
         self._closed = False
         self.records = 0
-        self._vf = pysam.VariantFile(self.tmp, "wz" if self.compressed else "w",
-                                     header=self.header)
+        # Records are formatted to text here (variants by pysam, reference blocks directly: a
+        # gVCF has a block every few bases) and written in large pieces.
+        if self.tmp == "-":
+            self._out: Any = sys.stdout.buffer
+        elif self.compressed:
+            self._out = pysam.BGZFile(self.tmp, "wb")
+        else:
+            self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()/abort()
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._emit(str(self.header))
 
     def _header(self, command_line: Sequence[str] | None, low_qual: float) -> pysam.VariantHeader:
         h = pysam.VariantHeader()  # starts with ##fileformat=VCFv4.2 and FILTER PASS
@@ -144,6 +154,18 @@ class VcfWriter:
 
     # -- records ---------------------------------------------------------------------------
 
+    def _emit(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= 1 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._out.write("".join(self._pending).encode())
+            self._pending.clear()
+            self._pending_chars = 0
+
     def _check_pos(self, contig: str, start: int, end: int) -> None:
         length = self._lengths.get(contig)
         if length is None:
@@ -165,7 +187,8 @@ class VcfWriter:
             raise ValueError(f"{self.path}: record at {contig}:{pos + 1} has {len(samples)} "
                              f"samples, the header {len(self.samples)}")
         # pysam gives a record with a symbolic allele (<*>) an INFO END; stop keeps it right
-        rec = self._vf.new_record(contig=contig, start=pos, stop=pos + len(ref), alleles=alleles,
+        rec = self.header.new_record(contig=contig, start=pos, stop=pos + len(ref),
+                                     alleles=alleles,
                                   qual=float(record["qual"]),
                                   filter=record.get("filter") or "PASS")
         if record.get("dp") is not None:
@@ -189,7 +212,7 @@ class VcfWriter:
             call["GQ"] = int(s.get("gq", 0))
             if pl:
                 call["PL"] = pl
-        self._vf.write(rec)
+        self._emit(str(rec))
         self.records += 1
 
     def _ref_base(self, contig: str, start: int) -> str:
@@ -210,24 +233,23 @@ class VcfWriter:
         base = (ref or self._ref_base(contig, start))[0].upper()
         if base not in "ACGTN":
             base = "N"
-        pl = [int(x) for x in pl]
-        ploidy = ploidy_of_pl(len(pl), 2)
-        rec = self._vf.new_record(contig=contig, start=start, stop=end,
-                                  alleles=(base, NON_REF), filter=None)
-        for name in self.samples:
-            call = rec.samples[name]
-            call["GT"] = (0,) * ploidy
-            call["DP"] = int(min_dp if dp is None else dp)
-            call["GQ"] = int(gq)
-            call["MIN_DP"] = int(min_dp)
-            call["PL"] = pl
-        self._vf.write(rec)
+        pl_text = ",".join(str(int(x)) for x in pl)
+        gt = "/".join("0" * ploidy_of_pl(len(pl), 2))
+        call = f"\t{gt}:{int(min_dp if dp is None else dp)}:{int(gq)}:{int(min_dp)}:{pl_text}"
+        self._emit(f"{contig}\t{start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={end}"
+                   f"\tGT:DP:GQ:MIN_DP:PL{call * len(self.samples)}\n")
         self.records += 1
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def _close_handles(self) -> None:
-        self._vf.close()
+        try:
+            self._flush()
+        finally:
+            if self._out is sys.stdout.buffer:
+                self._out.flush()
+            else:
+                self._out.close()
         if self._fasta is not None:
             self._fasta.close()
             self._fasta = None
