@@ -7,6 +7,7 @@ count. Every call into the C++ engine goes through the `_engine_*` functions bel
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 from collections import OrderedDict, deque
@@ -715,20 +716,22 @@ class Caller:
                 if contig != covered[0]:
                     covered = (contig, 0)
                 codes = self.ref_codes(contig) if gvcf else None
-                blocks = iter(res.blocks or ())
-                block = next(blocks, None)
+                blocks = res.blocks or []
+                block_starts = [b.start for b in blocks]
+                next_block = 0
                 for rec in res.records:
                     pos = int(rec["pos"])
-                    while block is not None and block.start < pos:
-                        covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
-                        block = next(blocks, None)
+                    # the blocks before this record, a run at a time
+                    upto = bisect.bisect_left(block_starts, pos, lo=next_block)
+                    covered = (contig, self._write_blocks(w, contig, blocks[next_block:upto],
+                                                          codes, covered[1]))
+                    next_block = upto
                     w.write(contig, rec)
                     covered = (contig, max(covered[1], pos + len(rec["ref"])))
                     summary.add(rec["ref"], rec["alts"], rec.get("filter"),
                                 (s.get("gt", ()) for s in rec.get("samples", ())))
-                while block is not None:
-                    covered = (contig, self._write_block(w, contig, block, codes, covered[1]))
-                    block = next(blocks, None)
+                covered = (contig, self._write_blocks(w, contig, blocks[next_block:], codes,
+                                                      covered[1]))
                 done_bp += res.shard.end - res.shard.start
                 if progress is not None:
                     progress(done_bp, total_bp)
@@ -736,15 +739,21 @@ class Caller:
                 "stage_seconds": stages}
 
     @staticmethod
-    def _write_block(w: VcfWriter, contig: str, b: RefBlock, codes: np.ndarray | None,
-                     covered: int) -> int:
-        """Writes the part of block b after `covered`; returns the new covered end."""
-        start = max(b.start, covered)
-        if start >= b.end:
-            return covered
-        base = "ACGTN"[min(int(codes[start]), 4)] if codes is not None else None
-        w.write_block(contig, start, b.end, b.min_dp, b.gq, b.pl, dp=b.dp, ref=base)
-        return b.end
+    def _write_blocks(w: VcfWriter, contig: str, blocks: Sequence[RefBlock],
+                      codes: np.ndarray | None, covered: int) -> int:
+        """Writes the parts of the (ascending, disjoint) blocks after `covered`; returns the new
+        covered end."""
+        parts = []
+        for b in blocks:
+            start = max(b.start, covered)
+            if start >= b.end:
+                continue
+            base = "ACGTN"[min(int(codes[start]), 4)] if codes is not None else None
+            parts.append((start, b.end, b.min_dp, b.gq, b.pl, b.dp, base))
+            covered = b.end
+        if parts:
+            w.write_blocks(contig, parts)
+        return covered
 
 
 def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],

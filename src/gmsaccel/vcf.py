@@ -227,18 +227,36 @@ class VcfWriter:
         """A gVCF reference block over [start, end) (0-based) for every sample: ALT <*>,
         INFO END, FORMAT GT 0/0 (0 when pl has 2 values: haploid), DP, GQ, MIN_DP, PL over
         (REF, <*>). ref is the base at start (read from the reference FASTA when omitted)."""
+        self.write_blocks(contig, [(start, end, min_dp, gq, pl, dp, ref)])
+
+    def write_blocks(self, contig: str,
+                     blocks: Sequence[tuple[int, int, int, int, Sequence[int], int | None,
+                                            str | None]]) -> None:
+        """Reference blocks (start, end, min_dp, gq, pl, dp, ref) in ascending, disjoint order,
+        as write_block writes each."""
         if not self.gvcf:
             raise ValueError("write_block needs a gVCF writer (gvcf=True)")
-        self._check_pos(contig, start, end)
-        base = (ref or self._ref_base(contig, start))[0].upper()
-        if base not in "ACGTN":
-            base = "N"
-        pl_text = ",".join(str(int(x)) for x in pl)
-        gt = "/".join("0" * ploidy_of_pl(len(pl), 2))
-        call = f"\t{gt}:{int(min_dp if dp is None else dp)}:{int(gq)}:{int(min_dp)}:{pl_text}"
-        self._emit(f"{contig}\t{start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={end}"
-                   f"\tGT:DP:GQ:MIN_DP:PL{call * len(self.samples)}\n")
-        self.records += 1
+        if not blocks:
+            return
+        length = self._lengths.get(contig)
+        first, last = blocks[0], blocks[-1]
+        if length is None or first[0] < 0 or last[1] > length or \
+                any(b[1] <= b[0] for b in blocks):
+            for b in blocks:  # the one at fault, named as write_block names it
+                self._check_pos(contig, b[0], b[1])
+        lines = []
+        n_samples = len(self.samples)
+        for start, end, min_dp, gq, pl, dp, ref in blocks:
+            base = (ref or self._ref_base(contig, start))[0].upper()
+            if base not in "ACGTN":
+                base = "N"
+            gt = "0/0" if len(pl) == 3 else "/".join("0" * ploidy_of_pl(len(pl), 2))
+            call = (f"\t{gt}:{int(min_dp if dp is None else dp)}:{int(gq)}:{int(min_dp)}:"
+                    f"{','.join(str(int(x)) for x in pl)}")
+            lines.append(f"{contig}\t{start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={end}"
+                         f"\tGT:DP:GQ:MIN_DP:PL{call * n_samples}\n")
+        self._emit("".join(lines))
+        self.records += len(blocks)
 
     # -- lifecycle -------------------------------------------------------------------------
 
