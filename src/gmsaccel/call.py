@@ -7,7 +7,6 @@ count. Every call into the C++ engine goes through the `_engine_*` functions bel
 
 from __future__ import annotations
 
-import bisect
 import os
 import threading
 from collections import OrderedDict, deque
@@ -22,7 +21,7 @@ import pysam
 
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
-from gmsaccel.gvcf import RefBlock, homref_likelihoods, reference_blocks
+from gmsaccel.gvcf import BlockArrays, homref_likelihoods, reference_block_arrays
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
 SHARD_SIZE = 1_000_000
@@ -459,8 +458,10 @@ class _ShardResult:
     shard: Region
     records: list[dict]
     stats: dict
-    blocks: list[RefBlock] | None = None
+    blocks: BlockArrays | None = None
 
+
+_BASE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)  # base code -> ASCII letter
 
 # ASCII -> base code (A0 C1 G2 T3, anything else N4), lower case (soft-masked) included.
 _BASE_CODES = np.full(256, 4, dtype=np.uint8)
@@ -629,7 +630,7 @@ class Caller:
             gq, pl, depth = (np.concatenate([p[i] for p in parts]) for i in range(3))
             del parts
             spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
-            blocks = list(reference_blocks(start, gq, pl, depth, spans, MAX_BLOCK))
+            blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
                 blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
         return _ShardResult(shard, records, stats, blocks)
@@ -716,22 +717,24 @@ class Caller:
                 if contig != covered[0]:
                     covered = (contig, 0)
                 codes = self.ref_codes(contig) if gvcf else None
-                blocks = res.blocks or []
-                block_starts = [b.start for b in blocks]
+                blocks = res.blocks
+                n_blocks = len(blocks) if blocks is not None else 0
                 next_block = 0
                 for rec in res.records:
                     pos = int(rec["pos"])
                     # the blocks before this record, a run at a time
-                    upto = bisect.bisect_left(block_starts, pos, lo=next_block)
-                    covered = (contig, self._write_blocks(w, contig, blocks[next_block:upto],
-                                                          codes, covered[1]))
-                    next_block = upto
+                    upto = int(np.searchsorted(blocks.start, pos)) if n_blocks else 0
+                    if upto > next_block:
+                        covered = (contig, self._write_blocks(w, contig, blocks, next_block,
+                                                              upto, codes, covered[1]))
+                    next_block = max(next_block, upto)
                     w.write(contig, rec)
                     covered = (contig, max(covered[1], pos + len(rec["ref"])))
                     summary.add(rec["ref"], rec["alts"], rec.get("filter"),
                                 (s.get("gt", ()) for s in rec.get("samples", ())))
-                covered = (contig, self._write_blocks(w, contig, blocks[next_block:], codes,
-                                                      covered[1]))
+                if n_blocks > next_block:
+                    covered = (contig, self._write_blocks(w, contig, blocks, next_block,
+                                                          n_blocks, codes, covered[1]))
                 done_bp += res.shard.end - res.shard.start
                 if progress is not None:
                     progress(done_bp, total_bp)
@@ -739,36 +742,36 @@ class Caller:
                 "stage_seconds": stages}
 
     @staticmethod
-    def _write_blocks(w: VcfWriter, contig: str, blocks: Sequence[RefBlock],
+    def _write_blocks(w: VcfWriter, contig: str, blocks: BlockArrays, i: int, j: int,
                       codes: np.ndarray | None, covered: int) -> int:
-        """Writes the parts of the (ascending, disjoint) blocks after `covered`; returns the new
-        covered end."""
-        parts = []
-        for b in blocks:
-            start = max(b.start, covered)
-            if start >= b.end:
-                continue
-            base = "ACGTN"[min(int(codes[start]), 4)] if codes is not None else None
-            parts.append((start, b.end, b.min_dp, b.gq, b.pl, b.dp, base))
-            covered = b.end
-        if parts:
-            w.write_blocks(contig, parts)
-        return covered
+        """Writes the parts of blocks [i, j) after `covered`; returns the new covered end."""
+        start, end = blocks.start[i:j], blocks.end[i:j]
+        first = int(np.searchsorted(end, covered, side="right"))  # ends ascend: skip the hidden
+        if first == len(start):
+            return covered
+        start = start[first:].copy()
+        start[0] = max(int(start[0]), covered)
+        sl = slice(i + first, j)
+        bases = (_BASE_LETTERS[np.minimum(codes[start], 4)].tobytes().decode()
+                 if codes is not None else None)
+        w.write_block_columns(contig, start, blocks.end[sl], blocks.min_dp[sl], blocks.gq[sl],
+                              blocks.pl[sl], blocks.dp[sl], bases)
+        return int(blocks.end[j - 1])
 
 
 def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],
-                blocks: list[RefBlock], ploidy: int) -> list[RefBlock]:
+                blocks: BlockArrays, ploidy: int) -> BlockArrays:
     """Adds zero-coverage blocks for the parts of the shard outside the pileup's [lo, hi)."""
-    zero_pl = (0,) * (3 if ploidy == 2 else 2)
-    extra = []
+    n_pl = 3 if ploidy == 2 else 2
+    parts = [blocks]
     for a, b in ((shard.start, lo), (hi, shard.end)):
         if a >= b:
             continue
         n = b - a
-        extra.extend(reference_blocks(a, np.zeros(n, np.int64),
-                                      np.zeros((n, len(zero_pl)), np.int64),
-                                      np.zeros(n, np.int64), spans, MAX_BLOCK))
-    return sorted(blocks + extra, key=lambda b: b.start)
+        parts.append(reference_block_arrays(a, np.zeros(n, np.int64),
+                                            np.zeros((n, n_pl), np.int64),
+                                            np.zeros(n, np.int64), spans, MAX_BLOCK))
+    return BlockArrays.merge(parts)
 
 
 def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 10_000) -> float:

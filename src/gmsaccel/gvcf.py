@@ -87,18 +87,46 @@ class RefBlock:
     pl: tuple[int, ...]  # element-wise minimum over the block (0 for hom-ref)
 
 
-def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
-                     excluded: Sequence[tuple[int, int]] = (),
-                     max_block: int = 0) -> Iterator[RefBlock]:
-    """Blocks covering [start, start + len(gq)) outside the excluded intervals (0-based,
-    half-open, e.g. the spans of variant records), each a run of positions in one GQ band (and
-    at most max_block long when max_block > 0)."""
-    n = len(gq)
-    if n == 0:
-        return
+@dataclass(frozen=True)
+class BlockArrays:
+    """Reference blocks as columns (what reference_blocks yields one by one), ascending by
+    start: a shard's blocks without an object each."""
+
+    start: np.ndarray  # 0-based
+    end: np.ndarray  # exclusive
+    gq: np.ndarray
+    min_dp: np.ndarray
+    dp: np.ndarray
+    pl: np.ndarray  # (blocks, genotypes)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @staticmethod
+    def empty(n_pl: int) -> BlockArrays:
+        z = np.zeros(0, np.int64)
+        return BlockArrays(z, z, z, z, z, np.zeros((0, n_pl), np.int64))
+
+    @staticmethod
+    def merge(parts: Sequence[BlockArrays]) -> BlockArrays:
+        """The blocks of disjoint parts, in start order."""
+        cols = [np.concatenate([getattr(p, f) for p in parts]) for f in
+                ("start", "end", "gq", "min_dp", "dp", "pl")]
+        order = np.argsort(cols[0], kind="stable")
+        return BlockArrays(*(c[order] for c in cols))
+
+
+def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
+                           excluded: Sequence[tuple[int, int]] = (),
+                           max_block: int = 0) -> BlockArrays:
+    """The blocks of reference_blocks, as columns."""
     gq = np.asarray(gq)
     pl = np.asarray(pl)
     depth = np.asarray(depth)
+    n = len(gq)
+    n_pl = pl.shape[1] if pl.ndim == 2 else 0
+    if n == 0:
+        return BlockArrays.empty(n_pl)
     keep = np.ones(n, dtype=bool)
     for s, e in excluded:
         lo, hi = max(s - start, 0), min(e - start, n)
@@ -125,8 +153,19 @@ def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarr
     pl_min = np.minimum.reduceat(pl, lo, axis=0)[kept]
     pl_min = pl_min - pl_min.min(axis=1, keepdims=True)
     lo, hi = lo[kept], hi[kept]
-    dp_mean = np.rint(dp_sum / (hi - lo))
-    for a, b, g, dmin, dmean, p in zip((lo + start).tolist(), (hi + start).tolist(),
-                                       gq_min.tolist(), dp_min.tolist(), dp_mean.tolist(),
-                                       pl_min.tolist(), strict=True):
-        yield RefBlock(a, b, g, dmin, int(dmean), tuple(p))
+    dp_mean = np.rint(dp_sum / (hi - lo)).astype(np.int64)
+    return BlockArrays(lo + start, hi + start, gq_min.astype(np.int64),
+                       dp_min.astype(np.int64), dp_mean, pl_min.astype(np.int64))
+
+
+def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
+                     excluded: Sequence[tuple[int, int]] = (),
+                     max_block: int = 0) -> Iterator[RefBlock]:
+    """Blocks covering [start, start + len(gq)) outside the excluded intervals (0-based,
+    half-open, e.g. the spans of variant records), each a run of positions in one GQ band (and
+    at most max_block long when max_block > 0)."""
+    b = reference_block_arrays(start, gq, pl, depth, excluded, max_block)
+    for a, e, g, dmin, dmean, p in zip(b.start.tolist(), b.end.tolist(), b.gq.tolist(),
+                                       b.min_dp.tolist(), b.dp.tolist(), b.pl.tolist(),
+                                       strict=True):
+        yield RefBlock(a, e, g, dmin, dmean, tuple(p))

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pysam
 
 from gmsaccel import __version__
@@ -257,6 +258,19 @@ class VcfWriter:
                          f"\tGT:DP:GQ:MIN_DP:PL{call * n_samples}\n")
         self._emit("".join(lines))
         self.records += len(blocks)
+
+    def write_block_columns(self, contig: str, start: Any, end: Any, min_dp: Any, gq: Any,
+                            pl: Any, dp: Any, bases: str | None = None) -> None:
+        """Reference blocks given as columns (numpy arrays or sequences, pl one row per
+        block), ascending and disjoint; bases holds each block's first base (read from the
+        reference FASTA when None)."""
+        def ints(col: Any) -> list:
+            return np.asarray(col, dtype=np.int64).tolist()
+
+        starts = ints(start)
+        refs = list(bases) if bases is not None else [None] * len(starts)
+        self.write_blocks(contig, list(zip(starts, ints(end), ints(min_dp), ints(gq), ints(pl),
+                                           ints(dp), refs, strict=True)))
 
     # -- lifecycle -------------------------------------------------------------------------
 
