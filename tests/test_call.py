@@ -21,6 +21,7 @@ import pytest
 from conftest import random_genome, run_cli, write_fasta
 
 import gmsaccel.call
+import gmsaccel.gvcf
 from gmsaccel import _core, cli
 from gmsaccel.align import Aligner, Index
 from gmsaccel.call import Caller, engine_available
@@ -245,11 +246,11 @@ def test_gvcf_end_to_end(diploid: Sample, tmp_path: Path) -> None:
 @needs_engine
 def test_gvcf_pieces_do_not_change_output(diploid: Sample, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reference confidence is computed 65,536 positions at a time; any piece size gives the
-    # same blocks.
+    # Reference confidence is computed 65,536 positions at a time (gvcf.LIKELIHOOD_PIECE); any
+    # piece size gives the same blocks.
     whole = tmp_path / "whole.g.vcf.gz"
     Caller(diploid.ref).write_vcf(diploid.bam, whole, region="chr1", gvcf=True)
-    monkeypatch.setattr(gmsaccel.call, "GVCF_PIECE", 997)
+    monkeypatch.setattr(gmsaccel.gvcf, "LIKELIHOOD_PIECE", 997)
     pieces = tmp_path / "pieces.g.vcf.gz"
     Caller(diploid.ref).write_vcf(diploid.bam, pieces, region="chr1", gvcf=True)
     body = _vcf_body(whole)

@@ -25,7 +25,6 @@ from gmsaccel.gvcf import BlockArrays, homref_likelihoods, reference_block_array
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
 SHARD_SIZE = 1_000_000
-GVCF_PIECE = 65_536  # positions whose reference confidence is computed together
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -619,16 +618,7 @@ class Caller:
                                   self.filters)
             start = int(pile.get("start", shard.start))
             n = len(pile["depth"])
-            # A piece at a time: the likelihoods' float temporaries are several times the
-            # pileup's size.
-            parts = [homref_likelihoods({k: v[a:a + GVCF_PIECE] for k, v in pile.items()
-                                         if isinstance(v, np.ndarray)},
-                                        codes[start + a : start + min(n, a + GVCF_PIECE)],
-                                        self.ploidy)
-                     for a in range(0, n, GVCF_PIECE)] or [homref_likelihoods(
-                         pile, codes[start:start], self.ploidy)]
-            gq, pl, depth = (np.concatenate([p[i] for p in parts]) for i in range(3))
-            del parts
+            gq, pl, depth = homref_likelihoods(pile, codes[start : start + n], self.ploidy)
             spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
@@ -753,7 +743,7 @@ class Caller:
         start[0] = max(int(start[0]), covered)
         sl = slice(i + first, j)
         bases = (_BASE_LETTERS[np.minimum(codes[start], 4)].tobytes().decode()
-                 if codes is not None else None)
+                 if codes is not None else None)  # a str: one letter per block
         w.write_block_columns(contig, start, blocks.end[sl], blocks.min_dp[sl], blocks.gq[sl],
                               blocks.pl[sl], blocks.dp[sl], bases)
         return int(blocks.end[j - 1])

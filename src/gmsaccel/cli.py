@@ -221,8 +221,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if fq and not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
     _require_engine()  # before hours of alignment, not after
-    # Likewise the cluster that will call: a wrong address fails now.
-    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
@@ -234,6 +232,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
+    # Likewise the cluster that will call: a wrong address fails before aligning.
+    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
     try:
         index = open_index(args.reference)
@@ -258,8 +258,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                       progress=call_progress)
         finally:
             call_progress.done()
-            if client is not None:
-                client.close()
         t2 = time.monotonic()
         _log(args, f"called in {t2 - t1:.2f} s -> {vcf}: {_summary_line(vstats)}")
         genome = sum(length for _, length in caller.contigs)
@@ -307,9 +305,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for p in finals:  # a failed run leaves none of its outputs behind
             if p not in existed:
                 p.unlink(missing_ok=True)
+        raise
+    finally:
         if client is not None:
             client.close()
-        raise
     _log(args, f"mean depth {metrics['mean_depth']:.1f}x; metrics -> {metrics_path}")
     if report is not None:
         _log(args, f"report -> {report}")

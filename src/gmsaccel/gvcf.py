@@ -18,7 +18,7 @@ without coverage get DP 0, GQ 0, PL 0,0,0.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -29,6 +29,12 @@ MAX_GQ = 99
 MAX_PL = 9999
 
 
+# Positions computed together by homref_likelihoods: its float temporaries are several times
+# the size of the pileup they come from, so a 1 Mbp shard goes a piece at a time.
+LIKELIHOOD_PIECE = 65_536
+_PILEUP_KEYS = ("base_counts", "base_qual_sums", "deletions", "insertions", "depth")
+
+
 def homref_likelihoods(pileup: Mapping[str, np.ndarray], ref_codes: np.ndarray,
                        ploidy: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gq, pl, depth) per position from a pileup dict (base_counts (n,5), base_qual_sums
@@ -36,6 +42,20 @@ def homref_likelihoods(pileup: Mapping[str, np.ndarray], ref_codes: np.ndarray,
     pl is (n, 3) for ploidy 2 and (n, 2) for ploidy 1; gq and depth are int arrays."""
     if ploidy not in (1, 2):
         raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
+    n = len(pileup["depth"])
+    if len(ref_codes) != n:
+        raise ValueError(f"pileup covers {n} positions but ref_codes {len(ref_codes)}")
+    if n <= LIKELIHOOD_PIECE:
+        return _homref_piece(pileup, ref_codes, ploidy)
+    parts = [_homref_piece({k: pileup[k][a:a + LIKELIHOOD_PIECE] for k in _PILEUP_KEYS},
+                           ref_codes[a:a + LIKELIHOOD_PIECE], ploidy)
+             for a in range(0, n, LIKELIHOOD_PIECE)]
+    gq, pl, depth = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    return gq, pl, depth
+
+
+def _homref_piece(pileup: Mapping[str, np.ndarray], ref_codes: np.ndarray,
+                  ploidy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     counts = np.asarray(pileup["base_counts"], dtype=np.float64)
     qsums = np.asarray(pileup["base_qual_sums"], dtype=np.float64)
     dels = np.asarray(pileup["deletions"], dtype=np.float64)
@@ -43,8 +63,6 @@ def homref_likelihoods(pileup: Mapping[str, np.ndarray], ref_codes: np.ndarray,
     depth = np.asarray(pileup["depth"], dtype=np.int64)
     codes = np.asarray(ref_codes, dtype=np.int64)
     n = counts.shape[0]
-    if codes.shape[0] != n:
-        raise ValueError(f"pileup covers {n} positions but ref_codes {codes.shape[0]}")
     acgt = counts[:, :4]
     rows = np.arange(n)
     is_base = codes < 4
@@ -110,8 +128,7 @@ class BlockArrays:
     @staticmethod
     def merge(parts: Sequence[BlockArrays]) -> BlockArrays:
         """The blocks of disjoint parts, in start order."""
-        cols = [np.concatenate([getattr(p, f) for p in parts]) for f in
-                ("start", "end", "gq", "min_dp", "dp", "pl")]
+        cols = [np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(BlockArrays)]
         order = np.argsort(cols[0], kind="stable")
         return BlockArrays(*(c[order] for c in cols))
 

@@ -4,6 +4,7 @@ renamed into place on success, so that a failed run leaves nothing at the final 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,12 @@ def extend_pl_non_ref(pl: Sequence[int], n_alleles: int, ploidy: int) -> list[in
 
 def _gt_tuple(gt: Sequence[int]) -> tuple[int | None, ...]:
     return tuple(None if a is None or a < 0 else int(a) for a in gt)
+
+
+@functools.cache
+def _block_gt(n_pl: int) -> str:
+    """A reference block's GT for a PL of n_pl values over (REF, <*>): 0/0, or 0 haploid."""
+    return "/".join("0" * ploidy_of_pl(n_pl, 2))
 
 
 class VcfWriter:
@@ -189,9 +196,8 @@ class VcfWriter:
                              f"samples, the header {len(self.samples)}")
         # pysam gives a record with a symbolic allele (<*>) an INFO END; stop keeps it right
         rec = self.header.new_record(contig=contig, start=pos, stop=pos + len(ref),
-                                     alleles=alleles,
-                                  qual=float(record["qual"]),
-                                  filter=record.get("filter") or "PASS")
+                                     alleles=alleles, qual=float(record["qual"]),
+                                     filter=record.get("filter") or "PASS")
         if record.get("dp") is not None:
             rec.info["DP"] = int(record["dp"])
         if record.get("mq") is not None:
@@ -228,49 +234,41 @@ class VcfWriter:
         """A gVCF reference block over [start, end) (0-based) for every sample: ALT <*>,
         INFO END, FORMAT GT 0/0 (0 when pl has 2 values: haploid), DP, GQ, MIN_DP, PL over
         (REF, <*>). ref is the base at start (read from the reference FASTA when omitted)."""
-        self.write_blocks(contig, [(start, end, min_dp, gq, pl, dp, ref)])
-
-    def write_blocks(self, contig: str,
-                     blocks: Sequence[tuple[int, int, int, int, Sequence[int], int | None,
-                                            str | None]]) -> None:
-        """Reference blocks (start, end, min_dp, gq, pl, dp, ref) in ascending, disjoint order,
-        as write_block writes each."""
-        if not self.gvcf:
-            raise ValueError("write_block needs a gVCF writer (gvcf=True)")
-        if not blocks:
-            return
-        length = self._lengths.get(contig)
-        first, last = blocks[0], blocks[-1]
-        if length is None or first[0] < 0 or last[1] > length or \
-                any(b[1] <= b[0] for b in blocks):
-            for b in blocks:  # the one at fault, named as write_block names it
-                self._check_pos(contig, b[0], b[1])
-        lines = []
-        n_samples = len(self.samples)
-        for start, end, min_dp, gq, pl, dp, ref in blocks:
-            base = (ref or self._ref_base(contig, start))[0].upper()
-            if base not in "ACGTN":
-                base = "N"
-            gt = "0/0" if len(pl) == 3 else "/".join("0" * ploidy_of_pl(len(pl), 2))
-            call = (f"\t{gt}:{int(min_dp if dp is None else dp)}:{int(gq)}:{int(min_dp)}:"
-                    f"{','.join(str(int(x)) for x in pl)}")
-            lines.append(f"{contig}\t{start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={end}"
-                         f"\tGT:DP:GQ:MIN_DP:PL{call * n_samples}\n")
-        self._emit("".join(lines))
-        self.records += len(blocks)
+        self.write_block_columns(contig, [start], [end], [min_dp], [gq], [list(pl)],
+                                 [min_dp if dp is None else dp], [ref])
 
     def write_block_columns(self, contig: str, start: Any, end: Any, min_dp: Any, gq: Any,
-                            pl: Any, dp: Any, bases: str | None = None) -> None:
-        """Reference blocks given as columns (numpy arrays or sequences, pl one row per
-        block), ascending and disjoint; bases holds each block's first base (read from the
-        reference FASTA when None)."""
+                            pl: Any, dp: Any, bases: Sequence[str | None] | None = None) -> None:
+        """Reference blocks given as columns (numpy arrays or sequences; pl one row per block),
+        ascending and disjoint, each written as write_block writes one. bases holds each block's
+        first base (None, or a None entry: read from the reference FASTA)."""
+        if not self.gvcf:
+            raise ValueError("write_block needs a gVCF writer (gvcf=True)")
+
         def ints(col: Any) -> list:
             return np.asarray(col, dtype=np.int64).tolist()
 
-        starts = ints(start)
-        refs = list(bases) if bases is not None else [None] * len(starts)
-        self.write_blocks(contig, list(zip(starts, ints(end), ints(min_dp), ints(gq), ints(pl),
-                                           ints(dp), refs, strict=True)))
+        starts, ends = ints(start), ints(end)
+        if not starts:
+            return
+        length = self._lengths.get(contig)
+        if length is None or starts[0] < 0 or ends[-1] > length:
+            self._check_pos(contig, starts[0], ends[-1])  # raises, naming the contig or span
+        refs = bases if bases is not None else [None] * len(starts)
+        lines = []
+        n_samples = len(self.samples)
+        for b_start, b_end, b_min_dp, b_gq, b_pl, b_dp, ref in zip(
+                starts, ends, ints(min_dp), ints(gq), ints(pl), ints(dp), refs, strict=True):
+            if b_end <= b_start:
+                self._check_pos(contig, b_start, b_end)  # raises
+            base = (ref or self._ref_base(contig, b_start))[0].upper()
+            if base not in "ACGTN":
+                base = "N"
+            call = f"\t{_block_gt(len(b_pl))}:{b_dp}:{b_gq}:{b_min_dp}:{','.join(map(str, b_pl))}"
+            lines.append(f"{contig}\t{b_start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={b_end}"
+                         f"\tGT:DP:GQ:MIN_DP:PL{call * n_samples}\n")
+        self._emit("".join(lines))
+        self.records += len(lines)
 
     # -- lifecycle -------------------------------------------------------------------------
 
