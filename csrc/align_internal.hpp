@@ -26,7 +26,6 @@ struct Chain {
 void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
                    std::vector<Chain>& out);
 
-// A read's two orientations as base codes.
 // A read as base codes on both strands: a view into its batch's EncodedReads.
 struct EncodedRead {
   const uint8_t* fwd = nullptr;

@@ -1,5 +1,6 @@
-// Region reads of a BGZF-compressed BAM with ISA-L inflating each block (compiled in full only
-// where CMake found ISA-L). Records selection follows sam_itr_next: the query's chunks in order,
+// Region reads of a BGZF-compressed BAM with ISA-L inflating each block (through
+// gzip_inflate.hpp; available only where the build has ISA-L). Records selection follows
+// sam_itr_next: the query's chunks in order,
 // seeking only between chunks that do not touch, stopping at the first record on another contig
 // or at or past the query's end, and returning those that overlap it.
 #include "gmsaccel/bam_region_reader.hpp"
@@ -16,15 +17,10 @@
 #include <vector>
 
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/gzip_inflate.hpp"
 #include "gmsaccel/record_batch.hpp"
 
-#if GMSACCEL_HAVE_ISAL
-#include <isa-l.h>
-#endif
-
 namespace gms {
-
-#if GMSACCEL_HAVE_ISAL
 
 namespace {
 
@@ -37,12 +33,8 @@ uint32_t le32(const uint8_t* p) {
 }
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 
-bool little_endian() {
-  const uint16_t one = 1;
-  uint8_t first;
-  std::memcpy(&first, &one, 1);
-  return first == 1;
-}
+// Records are decoded in place: only where the machine's byte order is BAM's.
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 }  // namespace
 
@@ -62,7 +54,6 @@ struct BamRegionReader::Impl {
   size_t block_len = 0, block_pos = 0;
   uint64_t block_at = 0, next_block_at = 0;
   bool have_block = false;
-  inflate_state inflater{};
 
   // The query.
   const hts_itr_t* itr = nullptr;
@@ -137,17 +128,10 @@ struct BamRegionReader::Impl {
     if (bsize < 12 + xlen + 8) return fail(where + ": no valid BGZF block size");
     const uint8_t* whole;
     if (!file_bytes(at, bsize, whole)) return false;
-    isal_inflate_init(&inflater);
-    inflater.crc_flag = ISAL_GZIP;  // header parsed here, CRC-32 and length checked
-    inflater.next_in = const_cast<uint8_t*>(whole);
-    inflater.avail_in = static_cast<uint32_t>(bsize);
-    inflater.next_out = block.data();
-    inflater.avail_out = static_cast<uint32_t>(block.size());
-    const int rc = isal_inflate(&inflater);
-    if (rc == ISAL_INCORRECT_CHECKSUM) return fail(where + ": checksum mismatch");
-    if (rc != ISAL_DECOMP_OK || inflater.block_state != ISAL_BLOCK_FINISH || inflater.avail_in != 0)
-      return fail(where + ": corrupt deflate data");
-    block_len = block.size() - inflater.avail_out;
+    std::string why;
+    const std::ptrdiff_t got = inflate_gzip_member(whole, bsize, block.data(), block.size(), why);
+    if (got < 0) return fail(where + ": " + why);
+    block_len = static_cast<size_t>(got);
     block_pos = 0;
     block_at = at;
     next_block_at = at + bsize;
@@ -289,7 +273,7 @@ struct BamRegionReader::Impl {
   }
 };
 
-bool BamRegionReader::available() { return little_endian(); }
+bool BamRegionReader::available() { return kLittleEndian && fast_inflate_available(); }
 
 BamRegionReader::BamRegionReader(const std::string& path, int n_targets)
     : impl_(std::make_unique<Impl>()) {
@@ -314,21 +298,6 @@ void BamRegionReader::start(const hts_itr_t* itr) {
 }
 
 BamRegionReader::Next BamRegionReader::next(bam1_t* b) { return impl_->next(b); }
-
-#else  // no ISA-L in this build
-
-struct BamRegionReader::Impl {
-  std::string problem;
-};
-
-bool BamRegionReader::available() { return false; }
-BamRegionReader::BamRegionReader(const std::string&, int) {
-  throw std::logic_error("this build of gmsaccel has no ISA-L inflater");
-}
-void BamRegionReader::start(const hts_itr_t*) {}
-BamRegionReader::Next BamRegionReader::next(bam1_t*) { return Next::corrupt; }
-
-#endif
 
 BamRegionReader::~BamRegionReader() = default;
 const std::string& BamRegionReader::problem() const { return impl_->problem; }

@@ -67,10 +67,7 @@ struct Entry {
   const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
 };
 
-struct BamDeleter {
-  void operator()(bam1_t* b) const { bam_destroy1(b); }
-};
-using BamPtr = std::unique_ptr<bam1_t, BamDeleter>;
+using BamPtr = std::unique_ptr<bam1_t, BamFree>;
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
@@ -397,11 +394,8 @@ void BamWriter::add(const bam1_t* record) {
     s.emit(record);
     return;
   }
-  const uint32_t l_data = static_cast<uint32_t>(record->l_data);
-  uint8_t* p = s.arena.alloc(RecordBatch::kHeaderBytes + l_data);
-  std::memcpy(p, &record->core, sizeof(bam1_core_t));
-  std::memcpy(p + sizeof(bam1_core_t), &l_data, sizeof l_data);
-  std::memcpy(p + RecordBatch::kHeaderBytes, record->data, l_data);
+  uint8_t* p = s.arena.alloc(RecordBatch::serialised_size(record));
+  RecordBatch::serialise(record, p);
   s.stored(record->core, p);
 }
 

@@ -67,6 +67,31 @@ constexpr size_t kMaxGatheredHeader = size_t{1} << 20;  // past this igzip strea
 
 }  // namespace
 
+std::ptrdiff_t inflate_gzip_member(const uint8_t* in, size_t n, uint8_t* out, size_t cap,
+                                   std::string& problem) {
+  thread_local inflate_state st;
+  isal_inflate_init(&st);
+  st.crc_flag = ISAL_GZIP;  // header parsed, CRC-32 and length checked
+  st.next_in = const_cast<uint8_t*>(in);
+  st.avail_in = static_cast<uint32_t>(std::min<size_t>(n, UINT32_MAX));
+  st.next_out = out;
+  st.avail_out = static_cast<uint32_t>(std::min<size_t>(cap, UINT32_MAX));
+  const int rc = isal_inflate(&st);
+  if (rc != ISAL_DECOMP_OK) {
+    problem = describe(rc, 0);
+    return -1;
+  }
+  if (st.block_state != ISAL_BLOCK_FINISH) {
+    problem = st.avail_out == 0 ? "member inflates to more than its block" : "stream cut short";
+    return -1;
+  }
+  if (st.avail_in != 0) {
+    problem = "data after the gzip member";
+    return -1;
+  }
+  return static_cast<std::ptrdiff_t>(cap - st.avail_out);
+}
+
 struct GzipFileInflater::Impl {
   std::string path;
   int fd = -1;
@@ -181,6 +206,12 @@ const std::string& GzipFileInflater::problem() const { return impl_->problem; }
 #else  // no ISA-L in this build
 
 const char* fast_inflate_library() { return ""; }
+
+std::ptrdiff_t inflate_gzip_member(const uint8_t*, size_t, uint8_t*, size_t,
+                                   std::string& problem) {
+  problem = "this build of gmsaccel has no ISA-L inflater";
+  return -1;
+}
 
 struct GzipFileInflater::Impl {
   std::string problem;

@@ -59,6 +59,9 @@ struct AlignmentSource::Impl {
   std::vector<ContigDesc> contigs;
   std::string sample;
 
+  bool load_pass(int tid, hts_itr_t* itr, const ReadFilter& filter, bool use_fast,
+                 std::vector<ShardRead>& out, ReadStore& store, LoadStats& stats);
+
   ~Impl() {
     if (rec) bam_destroy1(rec);
     if (idx) hts_idx_destroy(idx);
@@ -165,6 +168,133 @@ struct PendingMate {
 
 }  // namespace
 
+// One pass over the query's records into out (from out's current end) and store, through the
+// ISA-L reader when use_fast; false when that reader met a record it leaves to htslib (the
+// caller then drops what this pass added and runs another, use_fast off).
+bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter& filter,
+                                      bool use_fast, std::vector<ShardRead>& out,
+                                      ReadStore& store, LoadStats& stats) {
+  bam1_t* b = rec;
+  if (use_fast) fast->start(itr);
+  // Ends of accepted reads still overlapping the current position (min-heap), for max_depth.
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
+  std::unordered_map<std::string, PendingMate> pending;
+  size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
+  int64_t last_pos = -1;
+  std::string last_name;
+  int ret;  // sam_itr_next's: >= 0 a record, -1 the end, below that an error
+  bool restart = false;
+  for (;;) {
+    if (!use_fast) {
+      ret = sam_itr_next(fp, itr, b);
+    } else {
+      const BamRegionReader::Next got = fast->next(b);
+      restart = got == BamRegionReader::Next::unsupported;
+      ret = got == BamRegionReader::Next::record ? 0
+            : got == BamRegionReader::Next::end  ? -1
+                                                 : -2;
+    }
+    if (ret < 0) break;
+    const bam1_core_t& c = b->core;
+    const char* qname = bam_get_qname(b);
+    if (c.pos < last_pos)
+      throw InputError(path + ": read " + qname + " at " + contigs[tid].name + ":" +
+                       std::to_string(c.pos + 1) + " comes after " + last_name + " at " +
+                       std::to_string(last_pos + 1) +
+                       ": the file is not coordinate-sorted; sort it with 'samtools sort'");
+    last_pos = c.pos;
+    last_name = qname;
+    // Records without a CIGAR have no aligned span (e.g. unmapped reads placed by their mate).
+    if ((c.flag & filter.skip_flags) || c.qual < filter.min_mapq || c.n_cigar == 0) {
+      ++stats.filtered;
+      continue;
+    }
+    const int64_t rend = bam_endpos(b);
+    while (!active.empty() && active.top() <= c.pos) active.pop();
+    if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
+      ++stats.depth_capped;
+      continue;
+    }
+    active.push(rend);
+
+    ShardRead r;
+    r.pos = c.pos;
+    r.end = rend;
+    r.mapq = c.qual;
+    r.rev = c.flag & BAM_FREVERSE;
+    const uint32_t* cig = bam_get_cigar(b);
+    const ArrayRef<uint32_t> cigar = store.alloc_array<uint32_t>(c.n_cigar);
+    std::memcpy(cigar.data(), cig, c.n_cigar * sizeof(uint32_t));
+    r.cigar = {cigar.data(), cigar.size()};
+    const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
+    r.seq = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
+    r.qual = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
+    if (c.l_qseq == 0) {
+      // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
+      std::fill(r.seq.begin(), r.seq.end(), kBaseN);
+      std::fill(r.qual.begin(), r.qual.end(), 0);
+    } else {
+      if (c.l_qseq != qlen)
+        throw InputError(path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
+                         " bases but its CIGAR covers " + std::to_string(qlen));
+      const uint8_t* seq = bam_get_seq(b);
+      const uint8_t* qual = bam_get_qual(b);
+      // Two bases per packed byte, through plain pointers (per-base vector access was most of
+      // this loop's time).
+      uint8_t* __restrict__ codes = r.seq.data();
+      uint8_t* __restrict__ quals = r.qual.data();
+      for (int64_t i = 0; i + 1 < qlen; i += 2) {
+        const uint8_t two = seq[i >> 1];
+        codes[i] = kNt16ToCode[two >> 4];
+        codes[i + 1] = kNt16ToCode[two & 15];
+      }
+      if (qlen & 1) codes[qlen - 1] = kNt16ToCode[seq[qlen >> 1] >> 4];
+      const int min_q = filter.min_baseq;
+      if (qual[0] == kMissingQual) {
+        std::memset(quals, kDefaultQual < min_q ? 0 : kDefaultQual, static_cast<size_t>(qlen));
+      } else {
+        for (int64_t i = 0; i < qlen; ++i) quals[i] = qual[i] < min_q ? 0 : qual[i];
+      }
+    }
+
+    // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
+    const size_t index = out.size();
+    const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
+    const bool mate_here = (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid == tid &&
+                           which != 0 && which != (BAM_FREAD1 | BAM_FREAD2);
+    bool found = false;
+    // Only a read whose mate starts at or before it can find that mate already loaded.
+    if (mate_here && c.mpos <= c.pos && !pending.empty()) {
+      auto it = pending.find(qname);
+      if (it != pending.end() && it->second.which != which) {
+        const ShardRead& mate = out[it->second.index];
+        if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
+        pending.erase(it);
+        found = true;
+      }
+    }
+    // The mate comes later and starts inside this read: it will overlap, so wait for it.
+    const bool keep_pending = !found && mate_here && c.mpos >= c.pos && c.mpos < rend;
+    out.push_back(std::move(r));
+    if (keep_pending) {
+      pending[qname] = {index, c.mpos, which};
+      if (pending.size() > sweep_at) {
+        // Mates filtered out never arrive: drop entries whose mate position has passed.
+        for (auto it = pending.begin(); it != pending.end();)
+          it = it->second.mate_pos < c.pos ? pending.erase(it) : std::next(it);
+        sweep_at = std::max<size_t>(4096, pending.size() * 2);
+      }
+    }
+  }
+  if (restart) return false;
+  if (ret < -1)
+    throw InputError(path + ": corrupt or truncated record after " +
+                     (last_name.empty() ? std::string("the start of ") + contigs[tid].name
+                                        : "read " + last_name) +
+                     (use_fast ? " (" + fast->problem() + ")" : std::string()));
+  return true;
+}
+
 LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadFilter& filter,
                                 std::vector<ShardRead>& out, ReadStore& store) {
   Impl& s = *impl_;
@@ -183,135 +313,16 @@ LoadStats AlignmentSource::load(int tid, int64_t start, int64_t end, const ReadF
 
   const size_t first_index = out.size();  // out is appended to
   const ReadStore::Mark store_mark = store.mark();
-  bam1_t* b = s.rec;
   // Through ISA-L where this source has it; a record that reader leaves to htslib restarts the
   // load there.
-  for (bool use_fast = s.fast != nullptr;; use_fast = false) {
-    if (use_fast) s.fast->start(itr);
-    // Ends of accepted reads still overlapping the current position (min-heap), for max_depth.
-    std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>> active;
-    std::unordered_map<std::string, PendingMate> pending;
-    size_t sweep_at = 4096;  // prune stale pending mates when the map grows past this
-    int64_t last_pos = -1;
-    std::string last_name;
-    int ret;  // sam_itr_next's: >= 0 a record, -1 the end, below that an error
-    bool restart = false;
-    for (;;) {
-      if (!use_fast) {
-        ret = sam_itr_next(s.fp, itr, b);
-      } else {
-        const BamRegionReader::Next got = s.fast->next(b);
-        restart = got == BamRegionReader::Next::unsupported;
-        ret = got == BamRegionReader::Next::record ? 0
-              : got == BamRegionReader::Next::end  ? -1
-                                                   : -2;
-      }
-      if (ret < 0) break;
-      const bam1_core_t& c = b->core;
-      const char* qname = bam_get_qname(b);
-      if (c.pos < last_pos)
-        throw InputError(s.path + ": read " + qname + " at " + s.contigs[tid].name + ":" +
-                         std::to_string(c.pos + 1) + " comes after " + last_name + " at " +
-                         std::to_string(last_pos + 1) +
-                         ": the file is not coordinate-sorted; sort it with 'samtools sort'");
-      last_pos = c.pos;
-      last_name = qname;
-      // Records without a CIGAR have no aligned span (e.g. unmapped reads placed by their mate).
-      if ((c.flag & filter.skip_flags) || c.qual < filter.min_mapq || c.n_cigar == 0) {
-        ++stats.filtered;
-        continue;
-      }
-      const int64_t rend = bam_endpos(b);
-      while (!active.empty() && active.top() <= c.pos) active.pop();
-      if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
-        ++stats.depth_capped;
-        continue;
-      }
-      active.push(rend);
-
-      ShardRead r;
-      r.pos = c.pos;
-      r.end = rend;
-      r.mapq = c.qual;
-      r.rev = c.flag & BAM_FREVERSE;
-      const uint32_t* cig = bam_get_cigar(b);
-      const ArrayRef<uint32_t> cigar = store.alloc_array<uint32_t>(c.n_cigar);
-      std::memcpy(cigar.data(), cig, c.n_cigar * sizeof(uint32_t));
-      r.cigar = {cigar.data(), cigar.size()};
-      const int64_t qlen = bam_cigar2qlen(c.n_cigar, cig);
-      r.seq = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
-      r.qual = store.alloc_array<uint8_t>(static_cast<size_t>(qlen));
-      if (c.l_qseq == 0) {
-        // SEQ "*": aligned but no bases; keep the span (depth) with no base evidence.
-        std::fill(r.seq.begin(), r.seq.end(), kBaseN);
-        std::fill(r.qual.begin(), r.qual.end(), 0);
-      } else {
-        if (c.l_qseq != qlen)
-          throw InputError(s.path + ": read " + qname + " has " + std::to_string(c.l_qseq) +
-                           " bases but its CIGAR covers " + std::to_string(qlen));
-        const uint8_t* seq = bam_get_seq(b);
-        const uint8_t* qual = bam_get_qual(b);
-        // Two bases per packed byte, through plain pointers (per-base vector access was most of
-        // this loop's time).
-        uint8_t* __restrict__ codes = r.seq.data();
-        uint8_t* __restrict__ quals = r.qual.data();
-        for (int64_t i = 0; i + 1 < qlen; i += 2) {
-          const uint8_t two = seq[i >> 1];
-          codes[i] = kNt16ToCode[two >> 4];
-          codes[i + 1] = kNt16ToCode[two & 15];
-        }
-        if (qlen & 1) codes[qlen - 1] = kNt16ToCode[seq[qlen >> 1] >> 4];
-        const int min_q = filter.min_baseq;
-        if (qual[0] == kMissingQual) {
-          std::memset(quals, kDefaultQual < min_q ? 0 : kDefaultQual, static_cast<size_t>(qlen));
-        } else {
-          for (int64_t i = 0; i < qlen; ++i) quals[i] = qual[i] < min_q ? 0 : qual[i];
-        }
-      }
-
-      // Mate overlap: the mate loaded first keeps its bases, this one loses the shared span.
-      const size_t index = out.size();
-      const uint16_t which = c.flag & (BAM_FREAD1 | BAM_FREAD2);
-      const bool mate_here = (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid == tid &&
-                             which != 0 && which != (BAM_FREAD1 | BAM_FREAD2);
-      bool found = false;
-      // Only a read whose mate starts at or before it can find that mate already loaded.
-      if (mate_here && c.mpos <= c.pos && !pending.empty()) {
-        auto it = pending.find(qname);
-        if (it != pending.end() && it->second.which != which) {
-          const ShardRead& mate = out[it->second.index];
-          if (mate.pos < r.end && r.pos < mate.end) mask_span(r, mate.pos, mate.end);
-          pending.erase(it);
-          found = true;
-        }
-      }
-      // The mate comes later and starts inside this read: it will overlap, so wait for it.
-      const bool keep_pending = !found && mate_here && c.mpos >= c.pos && c.mpos < rend;
-      out.push_back(std::move(r));
-      if (keep_pending) {
-        pending[qname] = {index, c.mpos, which};
-        if (pending.size() > sweep_at) {
-          // Mates filtered out never arrive: drop entries whose mate position has passed.
-          for (auto it = pending.begin(); it != pending.end();)
-            it = it->second.mate_pos < c.pos ? pending.erase(it) : std::next(it);
-          sweep_at = std::max<size_t>(4096, pending.size() * 2);
-        }
-      }
-    }
-    if (restart) {
-      out.erase(out.begin() + static_cast<std::ptrdiff_t>(first_index), out.end());
-      store.rewind_to(store_mark);
-      stats = LoadStats{};
-      continue;
-    }
-    if (ret < -1)
-      throw InputError(s.path + ": corrupt or truncated record after " +
-                       (last_name.empty() ? std::string("the start of ") + s.contigs[tid].name
-                                          : "read " + last_name) +
-                       (use_fast ? " (" + s.fast->problem() + ")" : std::string()));
-    stats.loaded = out.size() - first_index;
-    return stats;
+  if (!s.load_pass(tid, itr, filter, s.fast != nullptr, out, store, stats)) {
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(first_index), out.end());
+    store.rewind_to(store_mark);
+    stats = LoadStats{};
+    s.load_pass(tid, itr, filter, false, out, store, stats);
   }
+  stats.loaded = out.size() - first_index;
+  return stats;
 }
 
 namespace {

@@ -19,7 +19,7 @@ class BamRegionReader {
   static bool available();
 
   // Opens path for reading; its header has n_targets reference sequences. Throws InputError
-  // naming the file when it cannot, and std::logic_error in a build without ISA-L.
+  // naming the file when it cannot. Without available(), every block read is an error.
   BamRegionReader(const std::string& path, int n_targets);
   ~BamRegionReader();
   BamRegionReader(const BamRegionReader&) = delete;

@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
-#include <utility>
 #include <vector>
 
 namespace gms {
@@ -32,12 +31,6 @@ class ChunkArena {
   explicit ChunkArena(size_t chunk_bytes) : chunk_(chunk_bytes) {}
   ChunkArena(const ChunkArena&) = delete;
   ChunkArena& operator=(const ChunkArena&) = delete;
-  ChunkArena(ChunkArena&& o) noexcept
-      : chunk_(o.chunk_), chunks_(std::move(o.chunks_)), current_(o.current_), used_(o.used_),
-        total_(o.total_) {
-    o.chunks_.clear();
-    o.rewind();
-  }
   ~ChunkArena() { release(); }
 
   // n bytes, aligned to align (a power of two up to the page size). What is handed out stays

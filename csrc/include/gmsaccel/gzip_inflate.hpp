@@ -4,6 +4,7 @@
 // read here too.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,13 @@ namespace gms {
 // "isa-l X.Y.Z" when this build has the fast inflater, else "".
 const char* fast_inflate_library();
 inline bool fast_inflate_available() { return *fast_inflate_library() != '\0'; }
+
+// Inflates one whole gzip member held in in[0, n) (a BGZF block, say) into out[0, cap), checking
+// its CRC-32 and length. Returns the bytes written, or -1 with problem set: corrupt data, a
+// checksum or length mismatch, more than cap bytes, bytes after the member, or a build without
+// ISA-L.
+std::ptrdiff_t inflate_gzip_member(const uint8_t* in, size_t n, uint8_t* out, size_t cap,
+                                   std::string& problem);
 
 class GzipFileInflater {
  public:

@@ -13,6 +13,11 @@
 
 namespace gms {
 
+// Frees a bam1_t owned by a unique_ptr.
+struct BamFree {
+  void operator()(bam1_t* b) const { bam_destroy1(b); }
+};
+
 class RecordBatch {
  public:
   // Each record is bam1_core_t, then uint32 l_data, then its l_data bytes of data: the layout
@@ -35,14 +40,21 @@ class RecordBatch {
   bam1_t* scratch() { return scratch_.get(); }
 
   void append(const bam1_t* b) {
-    const uint32_t l_data = static_cast<uint32_t>(b->l_data);
     const size_t at = bytes_.size();
-    bytes_.resize(at + kHeaderBytes + l_data);
-    uint8_t* p = bytes_.data() + at;
+    bytes_.resize(at + serialised_size(b));
+    serialise(b, bytes_.data() + at);
+    starts_.push_back(at);
+  }
+
+  // This layout for any record: its size, and the record written at p (serialised_size bytes).
+  static size_t serialised_size(const bam1_t* b) {
+    return kHeaderBytes + static_cast<uint32_t>(b->l_data);
+  }
+  static void serialise(const bam1_t* b, uint8_t* p) {
+    const uint32_t l_data = static_cast<uint32_t>(b->l_data);
     std::memcpy(p, &b->core, sizeof(bam1_core_t));
     std::memcpy(p + sizeof(bam1_core_t), &l_data, sizeof l_data);
     std::memcpy(p + kHeaderBytes, b->data, l_data);
-    starts_.push_back(at);
   }
 
   // Record i's serialised bytes (not aligned for bam1_core_t: copy the core out).
@@ -78,9 +90,6 @@ class RecordBatch {
   }
 
  private:
-  struct BamFree {
-    void operator()(bam1_t* b) const { bam_destroy1(b); }
-  };
   std::vector<uint8_t> bytes_;
   std::vector<size_t> starts_;
   std::unique_ptr<bam1_t, BamFree> scratch_;
