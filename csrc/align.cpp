@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "align_internal.hpp"
+#include "gmsaccel/markdup.hpp"
 
 namespace gms {
 
@@ -353,10 +354,10 @@ InsertModel Aligner::estimate_insert_model(const PairHits& hits) {
 }
 
 void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
-                          const std::string& read_group, RecordBatch& out,
+                          const RecordOptions& records, RecordBatch& out,
                           AlignStats& stats, PairHits* hits) const {
   const int k = index_.params().k;
-  const RecordContext ctx{&index_, &read_group};
+  const RecordContext ctx{&index_, &records.read_group};
   // One clock, lapped into the stage that just ran; hits_for_reads and extend_placements time
   // their own stages, and the clock skips over them.
   StageClock clock;
@@ -380,7 +381,7 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
       stats.supplementary += supp.has_value();
       stats.stage.pair += clock.lap();
       append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
-                          chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, out);
+                          chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, -1, out);
       stats.stage.records += clock.lap();
     }
     return;
@@ -425,11 +426,18 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     stats.properly_paired += pc.proper ? 2 : 0;
     stats.supplementary += s1.has_value() + s2.has_value();
     stats.stage.pair += clock.lap();
+    // Each end carries its mate's score (ms) when duplicates are to be marked.
+    auto score_of = [&](const ReadBatch& r) -> int64_t {
+      if (!records.mate_scores) return -1;
+      return duplicate_score(reinterpret_cast<const uint8_t*>(qual_of(r, i)),
+                             static_cast<size_t>(len_of(r, i)), 33);
+    };
     append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
-                        pc.i1, s1 ? &*s1 : nullptr, b, true, flags | BAM_FREAD1, tlen, out);
+                        pc.i1, s1 ? &*s1 : nullptr, b, true, flags | BAM_FREAD1, tlen,
+                        score_of(*r2), out);
     append_read_records(ctx, r2->names[i], seq_of(*r2, i), qual_of(*r2, i), len_of(*r2, i),
                         h2[i], pc.i2, s2 ? &*s2 : nullptr, a, true, flags | BAM_FREAD2, -tlen,
-                        out);
+                        score_of(r1), out);
     stats.stage.records += clock.lap();
   }
 }

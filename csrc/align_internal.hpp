@@ -98,10 +98,11 @@ struct RecordContext {
 };
 // Appends the records of one read (primary or unmapped, then supplementary).
 // mate may be nullptr (single-end or mate unmapped); flags carries BAM_FPAIRED etc. as known.
+// mate_score >= 0 adds it as the ms tag (the mate's duplicate_score) beside MC and MQ.
 void append_read_records(const RecordContext& ctx, const std::string& name, const char* seq,
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool mate_present, uint16_t pair_flags, int64_t tlen,
-                         RecordBatch& out);
+                         int64_t mate_score, RecordBatch& out);
 
 }  // namespace gms

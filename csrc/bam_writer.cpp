@@ -104,6 +104,8 @@ struct BamWriter::Impl {
   static constexpr size_t kMaxFanIn = 128;
   uint64_t added = 0;
   BamPtr scratch = new_bam();
+  int64_t duplicate_reach = 0;  // the most a record lies past its 5' end (markdup.hpp)
+  DuplicateStats duplicates;
 
   ~Impl() {
     if (state == State::open) discard();
@@ -234,7 +236,7 @@ struct BamWriter::Impl {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
-      merge(n, false, [&](const bam1_t* b) { spill_record(out_fp.get(), b, folded); });
+      merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); });
       finish_spill(std::move(out_fp), folded);
       for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
@@ -243,7 +245,8 @@ struct BamWriter::Impl {
 
   // k-way merge of spills[0, nruns) and, when with_memory, the sorted in-memory run (which
   // counts as the last run) into dest. Equal keys come out in run order, i.e. arrival order.
-  void merge(size_t nruns, bool with_memory, const std::function<void(const bam1_t*)>& dest) {
+  // dest may take the record's buffers (it is reloaded from its run after each call).
+  void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest) {
     struct Source {
       FilePtr fp;
       BamPtr rec = new_bam();
@@ -283,13 +286,24 @@ struct BamWriter::Impl {
 
   void finish_sorted() {
     sort_run();
+    std::unique_ptr<DuplicateMarker> marker;
+    std::function<void(bam1_t*)> dest = [this](bam1_t* b) { emit(b); };
+    if (opt.mark_duplicates) {
+      marker = std::make_unique<DuplicateMarker>(duplicate_reach,
+                                                 [this](const bam1_t* b) { emit(b); });
+      dest = [&marker](bam1_t* b) { marker->push(b); };
+    }
     if (spills.empty()) {
       for (const Entry& e : entries) {
         RecordBatch::load_record(e.bytes, scratch.get());
-        emit(scratch.get());
+        dest(scratch.get());
       }
     } else {
-      merge(spills.size(), true, [this](const bam1_t* b) { emit(b); });
+      merge(spills.size(), true, dest);
+    }
+    if (marker) {
+      marker->finish();
+      duplicates = marker->stats();
     }
   }
 
@@ -305,6 +319,9 @@ struct BamWriter::Impl {
   // Files a record just copied into the arena at p; spills when the buffer is full.
   void stored(const bam1_core_t& c, const uint8_t* p) {
     entries.push_back(Entry{Key::of(c), p});
+    if (opt.mark_duplicates) {
+      duplicate_reach = std::max(duplicate_reach, DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
+    }
     if (memory_used() >= opt.memory_bytes) spill();
   }
 
@@ -323,6 +340,9 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
                                 s.opt.format + "\"");
   }
   const bool bam = s.opt.format == "bam";
+  if (s.opt.mark_duplicates && !s.opt.sort) {
+    throw std::invalid_argument("marking duplicates needs coordinate-sorted output");
+  }
 
   s.hdr = sam_hdr_parse(header_text.size(), header_text.c_str());
   if (!s.hdr) throw std::invalid_argument("cannot parse the SAM header text for " + path);
@@ -475,6 +495,7 @@ void BamWriter::abort() {
 }
 
 uint64_t BamWriter::records_written() const { return impl_->added; }
+const DuplicateStats& BamWriter::duplicate_stats() const { return impl_->duplicates; }
 const char* BamWriter::deflater() const { return impl_->deflated_by_isal ? "isa-l" : "htslib"; }
 
 }  // namespace gms

@@ -121,7 +121,7 @@ void bind_align(py::module_& m) {
               const std::string& out, const std::string& header_text, int threads,
               size_t batch_reads, const std::string& read_group, bool sort,
               const std::string& format, size_t memory_bytes, bool write_index,
-              const std::string& tmp_dir, int compression_level,
+              const std::string& tmp_dir, int compression_level, bool mark_duplicates,
               const std::function<void(uint64_t)>& progress) {
              PipelineOptions po;
              po.threads = threads;
@@ -134,6 +134,7 @@ void bind_align(py::module_& m) {
              po.writer.write_index = write_index;
              po.writer.tmp_dir = tmp_dir;
              po.writer.compression_level = compression_level;
+             po.writer.mark_duplicates = mark_duplicates;
              std::function<void(uint64_t)> cb;
              if (progress) {
                cb = [progress](uint64_t n) {
@@ -148,6 +149,7 @@ void bind_align(py::module_& m) {
              }
              py::dict d = stats_dict(res.stats);
              d["insert_model"] = model_dict(res.model);
+             if (mark_duplicates) d["duplicates"] = duplicates_dict(res.duplicates);
              d["seconds"] = res.seconds;
              return d;
            },
@@ -156,7 +158,7 @@ void bind_align(py::module_& m) {
            py::arg("sort") = true, py::arg("format") = "bam",
            py::arg("memory_bytes") = size_t(64) << 20, py::arg("write_index") = true,
            py::arg("tmp_dir") = "", py::arg("compression_level") = -1,
-           py::arg("progress") = nullptr);
+           py::arg("mark_duplicates") = false, py::arg("progress") = nullptr);
 }
 
 }  // namespace gms

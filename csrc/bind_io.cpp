@@ -161,7 +161,7 @@ void bind_io(py::module_& m) {
       .def(py::init([](const std::string& path, const std::string& header_text, bool sort,
                        const std::string& format, int threads, size_t memory_bytes,
                        bool write_index, const std::string& tmp_dir, int compression_level,
-                       const std::string& deflater) {
+                       const std::string& deflater, bool mark_duplicates) {
              BamWriterOptions o;
              o.fast_deflate = use_fast_codec(deflater, "deflater");
              o.sort = sort;
@@ -171,6 +171,7 @@ void bind_io(py::module_& m) {
              o.write_index = write_index;
              o.tmp_dir = tmp_dir;
              o.compression_level = compression_level;
+             o.mark_duplicates = mark_duplicates;
              auto w = std::make_unique<PyBamWriter>();
              w->writer = std::make_unique<BamWriter>(path, header_text, o);
              return w;
@@ -180,7 +181,10 @@ void bind_io(py::module_& m) {
            py::arg("memory_bytes") = BamWriterOptions{}.memory_bytes,
            py::arg("write_index") = true, py::arg("tmp_dir") = "",
            py::arg("compression_level") = -1, py::arg("deflater") = "auto",
-           "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'")
+           py::arg("mark_duplicates") = false,
+           "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'; "
+           "mark_duplicates: flag duplicates (0x400) as the sorted records are written, from "
+           "unclipped 5' ends, MC tags and (for a pair's score) ms tags")
       .def("add_sam_line",
            [](PyBamWriter& w, const std::string& line) {
              py::gil_scoped_release nogil;
@@ -207,6 +211,11 @@ void bind_io(py::module_& m) {
              std::lock_guard<std::mutex> lock(w.mu);
              w.writer->abort();
            })
+      .def_property_readonly("duplicate_stats",
+                             [](const PyBamWriter& w) {
+                               return duplicates_dict(w.writer->duplicate_stats());
+                             },
+                             "what marking duplicates found, as align's metrics report it")
       .def_property_readonly("records_written",
                              [](const PyBamWriter& w) { return w.writer->records_written(); })
       .def_property_readonly(

@@ -214,6 +214,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads));
   BamWriter writer(out_path, header_text, options.writer);
+  const RecordOptions record_options{options.read_group, options.writer.mark_duplicates};
 
   Batch first;
   bool have_first = source.next(first);
@@ -261,7 +262,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
       records.clear();
       try {
         aligner.align_batch(b.r1, source.paired() ? &b.r2 : nullptr, result.model,
-                            options.read_group, records, local, pre);
+                            record_options, records, local, pre);
       } catch (...) {
         std::lock_guard<std::mutex> lk(in_mu);
         if (!failure) failure = std::current_exception();
@@ -317,6 +318,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   StageClock close_clock;
   writer.close();
   result.stats.stage.write += close_clock.lap();
+  result.duplicates = writer.duplicate_stats();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;

@@ -92,7 +92,7 @@ class AuxFields {
 
 // The tags go into `bytes` (overwritten).
 AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
-                      const std::string& sa, std::string& bytes) {
+                      int64_t mate_score, const std::string& sa, std::string& bytes) {
   AuxFields aux(bytes);
   if (h) {
     aux.add_int("NM", h->nm);
@@ -103,6 +103,7 @@ AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
   if (mate) {
     aux.add_str("MC", cigar_string(mate->cigar));
     aux.add_int("MQ", mate->mapq);
+    if (mate_score >= 0) aux.add_int("ms", mate_score);
   }
   if (!sa.empty()) aux.add_str("SA", sa);
   if (!ctx.read_group->empty()) aux.add_str("RG", *ctx.read_group);
@@ -133,7 +134,7 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool paired, uint16_t pair_flags, int64_t tlen,
-                         RecordBatch& out) {
+                         int64_t mate_score, RecordBatch& out) {
   const Hit* h = chosen >= 0 ? &hits[chosen] : nullptr;
   // Both orientations in one pass through plain pointers (per-character string access reloads
   // the string's pointer after every store).
@@ -185,14 +186,15 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
     sa_supp = sa_entry(*ctx.index, *h);
   }
   add_record(out, name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq,
-             record_tags(ctx, h, paired ? mate : nullptr, sa_primary, tag_bytes));
+             record_tags(ctx, h, paired ? mate : nullptr, mate_score, sa_primary, tag_bytes));
   if (h && supplementary) {
     uint16_t sflag = static_cast<uint16_t>((flag | BAM_FSUPPLEMENTARY) & ~BAM_FREVERSE);
     if (supplementary->rev) sflag |= BAM_FREVERSE;
     add_record(out, name, sflag, supplementary, {supplementary->contig, supplementary->pos},
                seq_for(supplementary), qual_for(supplementary), mate_pl, tlen,
                supplementary->mapq,
-               record_tags(ctx, supplementary, paired ? mate : nullptr, sa_supp, tag_bytes));
+               record_tags(ctx, supplementary, paired ? mate : nullptr, mate_score, sa_supp,
+                           tag_bytes));
   }
 }
 

@@ -304,6 +304,20 @@ def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
     assert m["het"] + m["hom"] > 0
     assert m["align_stage_seconds"]["seed"] > 0 and m["call_stage_seconds"]["costs"] > 0
     assert pysam.VariantFile(str(outdir / "NA1.vcf.gz")).header.samples[0] == "NA1"
+    # duplicates are marked by default: the BAM's flags agree with the metrics
+    with pysam.AlignmentFile(str(outdir / "NA1.bam")) as f:
+        recs = [r for r in f if not (r.is_secondary or r.is_supplementary)]
+    assert m["duplicates"]["reads_marked"] == sum(r.is_duplicate for r in recs)
+    assert m["duplicates"]["pairs_examined"] == sum(
+        1 for r in recs if r.is_read1 and not r.is_unmapped and not r.mate_is_unmapped)
+    assert m["duplicate_fraction"] == m["duplicates"]["fraction"] < 0.05
+    assert all(r.has_tag("ms") for r in recs if not r.is_unmapped and not r.mate_is_unmapped)
+    proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "NA2",
+                   "-o", outdir, "--no-mark-duplicates", "--no-report", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads((outdir / "NA2.metrics.json").read_text())["duplicates"] is None
+    with pysam.AlignmentFile(str(outdir / "NA2.bam")) as f:
+        assert not any(r.is_duplicate or r.has_tag("ms") for r in f)
 
 
 def test_cli_help_lists_commands() -> None:

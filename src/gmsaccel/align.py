@@ -276,12 +276,20 @@ class Aligner:
         batch_reads: int = 10000,
         memory_bytes: int = 64 << 20,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+        mark_duplicates: bool = False,
         command_line: Sequence[str] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or SAM with
-        output_format='sam'; '-' writes to stdout). Returns run statistics."""
+        output_format='sam'; '-' writes to stdout). Returns run statistics.
+
+        mark_duplicates flags PCR and optical duplicates (FLAG 0x400: same unclipped 5' ends and
+        strands, the best sum of base qualities >= 15 kept) as the sorted output is written,
+        adds each pair's ms tag (the mate's score), and reports what it found under
+        "duplicates". It needs sorted output."""
         out = os.fspath(out)
+        if mark_duplicates and not sort:
+            raise ValueError("mark_duplicates needs sorted output (sort=True)")
         fmt = output_format or ("sam" if out.endswith(".sam") else "bam")
         rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
@@ -291,7 +299,8 @@ class Aligner:
             os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt == "bam",
-            compression_level=compression_level, progress=progress)
+            compression_level=compression_level, mark_duplicates=mark_duplicates,
+            progress=progress)
 
 
 def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,

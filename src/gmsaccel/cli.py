@@ -102,6 +102,8 @@ def _check_output_dir(path: str | None) -> None:
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import Aligner, in_memory_note, open_index
 
+    if args.mark_duplicates and args.unsorted:
+        raise ValueError("--mark-duplicates needs sorted output: drop --unsorted")
     t0 = time.monotonic()
     index = open_index(args.reference)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
@@ -114,7 +116,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             args.reads1, args.reads2, args.output, read_group=args.read_group,
             sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
-            command_line=["gmsaccel", *argv], progress=progress)
+            mark_duplicates=args.mark_duplicates, command_line=["gmsaccel", *argv],
+            progress=progress)
     finally:
         progress.done()
     wall = time.monotonic() - t0
@@ -129,10 +132,18 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if model["valid"]:
         _log(args, f"insert size {model['mean']:.1f} +- {model['sd']:.1f} "
                    f"from {model['pairs_used']:,} pairs")
+    if "duplicates" in stats:
+        _log(args, _duplicates_line(stats["duplicates"]))
     if args.metrics:
         stats["wall_seconds"] = wall
         Path(args.metrics).write_text(json.dumps(stats, indent=2) + "\n")
     return 0
+
+
+def _duplicates_line(d: dict) -> str:
+    return (f"duplicates: {d['reads_marked']:,} reads marked ({100 * d['fraction']:.2f}%; "
+            f"{d['pair_duplicates']:,} of {d['pairs_examined']:,} pairs, "
+            f"{d['unpaired_duplicates']:,} of {d['unpaired_examined']:,} unpaired reads)")
 
 
 def _caller(args: argparse.Namespace, index: object = None,
@@ -242,6 +253,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         try:
             astats = aligner.align_fastq(
                 args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
+                mark_duplicates=not args.no_mark_duplicates,
                 command_line=["gmsaccel", *argv], progress=progress)
         finally:
             progress.done()
@@ -250,6 +262,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             _log(args, note)
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{t1 - t0:.2f} s -> {bam}")
+        if "duplicates" in astats:
+            _log(args, _duplicates_line(astats["duplicates"]))
         _return_freed_memory()  # the aligner's buffers, before the caller makes its own
         caller = _caller(args, index=index, executor=client)
         call_progress = CallProgress(args.quiet)
@@ -272,6 +286,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "mapped_fraction": astats["mapped"] / reads if reads else 0.0,
             "properly_paired": astats["properly_paired"],
             "properly_paired_fraction": astats["properly_paired"] / reads if reads else 0.0,
+            "duplicates": astats.get("duplicates"),
+            "duplicate_fraction": astats["duplicates"]["fraction"] if "duplicates" in astats
+            else None,
             "genome_length": genome,
             "mean_depth": mean_depth(bam, genome),
             "variants": vstats["variants"],
@@ -400,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reads (pairs) per batch (default 10000)")
     pa.add_argument("--sort-memory", type=_positive_int, default=64, metavar="MIB",
                     help="sort buffer in MiB; larger runs spill to temporary files (default 64)")
+    pa.add_argument("--mark-duplicates", action="store_true",
+                    help="flag duplicate reads (0x400; same unclipped 5' ends and strands, the "
+                         "highest base-quality sum kept) as the sorted BAM is written")
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -454,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
     pr.add_argument("--sample", required=True, help="sample name (read group SM, file names)")
     pr.add_argument("-o", "--outdir", required=True, help="output directory (created)")
+    pr.add_argument("--no-mark-duplicates", action="store_true",
+                    help="do not flag duplicate reads in the BAM (marked by default; the caller "
+                         "skips them)")
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     caller_options(pr)

@@ -31,6 +31,12 @@ struct AlignOptions {
   bool device_emulate = false;  // GPU code path with host-executed threads (testing)
 };
 
+// What records carry beyond the alignment itself.
+struct RecordOptions {
+  std::string read_group;    // RG tag value, empty for none
+  bool mate_scores = false;  // ms tags on paired records (the mate's score, for markdup.hpp)
+};
+
 // One alignment of a read. Coordinates are 0-based; the query interval refers to the read in the
 // aligned orientation (reverse-complemented when rev).
 struct Hit {
@@ -115,7 +121,7 @@ class Aligner {
   // out. Records of read i precede those of read i+1; R1 precedes R2.
   // `hits`, when given, is map_pairs' result for these very pairs (it is consumed).
   void align_batch(const ReadBatch& r1, const ReadBatch* r2, const InsertModel& model,
-                   const std::string& read_group, RecordBatch& out,
+                   const RecordOptions& records, RecordBatch& out,
                    AlignStats& stats, PairHits* hits = nullptr) const;
 
   const Index& index() const { return index_; }

@@ -7,6 +7,7 @@
 
 #include <htslib/sam.h>
 
+#include "gmsaccel/markdup.hpp"
 #include "gmsaccel/record_batch.hpp"
 
 namespace gms {
@@ -22,6 +23,8 @@ struct BamWriterOptions {
   // Compressed BAM output deflated by ISA-L where the build has it (bam_deflate.hpp); false:
   // always htslib's zlib. Records, header and index mean the same either way.
   bool fast_deflate = true;
+  // Flag duplicates (markdup.hpp) as the sorted records are written; needs sort.
+  bool mark_duplicates = false;
 };
 
 class BamWriter {
@@ -45,6 +48,8 @@ class BamWriter {
   void abort();
 
   uint64_t records_written() const;
+  // What duplicate marking found (all zero without mark_duplicates; complete after close()).
+  const DuplicateStats& duplicate_stats() const;
   // "isa-l" or "htslib": who compresses this writer's output.
   const char* deflater() const;
 

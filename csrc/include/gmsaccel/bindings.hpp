@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "gmsaccel/markdup.hpp"
+
 namespace gms {
 void bind_extend(pybind11::module_& m);  // bind_extend.cpp: SIMD level, batched extension
 void bind_index(pybind11::module_& m);   // bind_index.cpp: Index build/load/save/fetch/lookup
@@ -30,6 +32,18 @@ template <class Stages>
 pybind11::dict stage_dict(const Stages& stages) {
   pybind11::dict d;
   stages.each([&](const char* name, double seconds) { d[name] = seconds; });
+  return d;
+}
+
+// Duplicate marking's findings, as align's metrics and BamWriter.duplicate_stats report them.
+inline pybind11::dict duplicates_dict(const DuplicateStats& s) {
+  pybind11::dict d;
+  d["unpaired_examined"] = s.unpaired_examined;
+  d["pairs_examined"] = s.pairs_examined;
+  d["unpaired_duplicates"] = s.unpaired_duplicates;
+  d["pair_duplicates"] = s.pair_duplicates;
+  d["reads_marked"] = s.unpaired_duplicates + 2 * s.pair_duplicates;
+  d["fraction"] = s.fraction();
   return d;
 }
 }  // namespace gms

@@ -23,6 +23,7 @@ struct PipelineOptions {
 struct PipelineResult {
   AlignStats stats;
   InsertModel model;
+  DuplicateStats duplicates;  // with options.writer.mark_duplicates
   double seconds = 0;
 };
 
