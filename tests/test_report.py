@@ -84,6 +84,7 @@ def test_run_writes_report(run_out: Path) -> None:
     body = "".join(p.text)
     assert "S1" in body and m["command"] in body
     assert f"{m['reads']:,}" in body and f"{m['pass']:,}" in body
+    assert f"{m['duplicates']['reads_marked']:,} reads marked" in body
     for title in ("Insert size", "Mapping quality", "Mean depth per contig", "Variant QUAL",
                   "Variant density: chrA", "Variant density: chrB"):
         assert title in body, title
