@@ -89,22 +89,24 @@ bool considered(const bam1_core_t& c) {
 // The template kept so far in a set, and whether another beats it: the higher score, on equal
 // scores the smaller read name, so that the choice does not depend on input order.
 struct Best {
-  int64_t score = -1;
+  bool any = false;
+  int64_t score = 0;
   uint64_t seq = 0;
   std::string name;
   void reset() {
-    score = -1;
-    seq = 0;
+    any = false;
     name.clear();  // keeps its capacity for the next set
   }
   void offer(int64_t s, uint64_t at, const char* qname) {
-    if (s > score || (s == score && std::strcmp(qname, name.c_str()) < 0)) {
+    if (!any || s > score || (s == score && std::strcmp(qname, name.c_str()) < 0)) {
+      any = true;
       score = s;
       seq = at;
       name = qname;
     }
   }
 };
+
 bool mate_placed(const bam1_core_t& c) {
   return (c.flag & BAM_FPAIRED) && !(c.flag & BAM_FMUNMAP) && c.mtid >= 0;
 }

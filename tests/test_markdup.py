@@ -221,6 +221,19 @@ def test_equal_scores_keep_the_smallest_name(tmp_path) -> None:
     assert stats["fraction"] == pytest.approx(4 / 6)
 
 
+def test_one_copy_is_kept_whatever_the_scores(tmp_path) -> None:
+    """Scores below zero (an ms tag from elsewhere) still leave one template of a set kept."""
+    reads = build([("pair", 0, 100, "44M", False, 0, 30, "44M", True)] * 2)
+    for i, r in enumerate(reads):
+        r.name = f"q{i // 2}"
+    lines = [r.sam().replace(f"ms:i:{score(r.mate.qual)}", "ms:i:-500") for r in reads]
+    out = tmp_path / "neg.bam"
+    w = _core.BamWriter(str(out), HEADER, mark_duplicates=True)
+    w.add_many_sam(lines)
+    w.close()
+    assert [(n, d) for n, _, d in flags(out)] == [("q0", True), ("q1", False)] * 2
+
+
 def test_marking_is_the_same_across_spilled_runs(tmp_path) -> None:
     rng = random.Random(5)
     templates = [(rng.choice(["pair", "pair", "single", "mate_unmapped"]), rng.randint(0, 1),
