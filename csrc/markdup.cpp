@@ -1,6 +1,7 @@
 // Streaming duplicate marking (see markdup.hpp for the rule and why the window is bounded).
 #include "gmsaccel/markdup.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -59,23 +60,6 @@ CigarShape shape_of_record(const bam1_core_t& c, const uint8_t* data) {
     std::memcpy(&op, cigar + 4 * i, sizeof op);
     return op;
   });
-}
-
-// An MC tag's CIGAR text, as BAM operations; false when it is not a CIGAR.
-bool parse_cigar_text(const char* s, std::vector<uint32_t>& ops) {
-  ops.clear();
-  if (*s == '*' ) return false;
-  while (*s) {
-    uint64_t len = 0;
-    const char* digits = s;
-    while (*s >= '0' && *s <= '9') len = len * 10 + static_cast<uint64_t>(*s++ - '0');
-    if (s == digits || len > (1u << 28)) return false;
-    const char* at = std::strchr(BAM_CIGAR_STR, *s);
-    if (!*s || !at) return false;
-    ops.push_back(bam_cigar_gen(static_cast<uint32_t>(len), static_cast<uint32_t>(at - BAM_CIGAR_STR)));
-    ++s;
-  }
-  return !ops.empty();
 }
 
 uint32_t tid_key(int32_t tid) { return tid < 0 ? UINT32_MAX : static_cast<uint32_t>(tid); }
@@ -206,7 +190,9 @@ struct DuplicateMarker::Impl {
   uint32_t cur_tid = 0;
   int64_t cur_pos = INT64_MIN;
   DuplicateStats stats;
-  std::vector<uint32_t> mate_ops;
+  // The last MC tag's operations, parsed by htslib into this malloc'd buffer.
+  std::unique_ptr<uint32_t, decltype(&std::free)> mate_ops{nullptr, &std::free};
+  size_t mate_ops_room = 0;
 
   std::unique_ptr<bam1_t, BamFree> take_record() {
     if (!spare.empty()) {
@@ -222,12 +208,20 @@ struct DuplicateMarker::Impl {
   End mate_end(const bam1_t* b) {
     const uint8_t* mc = bam_aux_get(b, "MC");
     const char* text = mc ? bam_aux2Z(mc) : nullptr;
-    if (!text || !parse_cigar_text(text, mate_ops)) {
+    ssize_t n = -1;
+    char* rest = nullptr;
+    if (text) {
+      uint32_t* ops = mate_ops.release();
+      n = sam_parse_cigar(text, &rest, &ops, &mate_ops_room);
+      mate_ops.reset(ops);
+    }
+    if (n <= 0 || *rest != '\0') {
       throw InputError(std::string("record ") + bam_get_qname(b) +
                        ": its mate is mapped but it has no valid MC tag (mate CIGAR), which "
                        "marking duplicates needs");
     }
-    const CigarShape s = shape_of(mate_ops.size(), [this](size_t i) { return mate_ops[i]; });
+    const uint32_t* ops = mate_ops.get();
+    const CigarShape s = shape_of(static_cast<size_t>(n), [ops](size_t i) { return ops[i]; });
     const bool mrev = (b->core.flag & BAM_FMREVERSE) != 0;
     return End{tid_key(b->core.mtid), five_prime(b->core.mpos, mrev, s), mrev};
   }

@@ -288,8 +288,6 @@ class Aligner:
         adds each pair's ms tag (the mate's score), and reports what it found under
         "duplicates". It needs sorted output."""
         out = os.fspath(out)
-        if mark_duplicates and not sort:
-            raise ValueError("mark_duplicates needs sorted output (sort=True)")
         fmt = output_format or ("sam" if out.endswith(".sam") else "bam")
         rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],

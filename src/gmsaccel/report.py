@@ -276,16 +276,15 @@ def _num(x: Any, fmt: str = ",") -> str:
 
 def _cards(m: dict[str, Any]) -> str:
     types = m.get("variants") or {}
+    dups = m.get("duplicates")
     reads = m.get("reads")
     rows = [
         _card("Reads", _num(reads), f"{_num(m.get('mapped'))} mapped"),
         _card("Mapped", _pct(m.get("mapped_fraction"))),
         _card("Properly paired", _pct(m.get("properly_paired_fraction")),
               f"{_num(m.get('properly_paired'))} reads"),
-        _card("Duplicates", _pct(m.get("duplicate_fraction")) if m.get("duplicates")
-              else "not marked",
-              f"{_num(m['duplicates']['reads_marked'])} reads marked"
-              if m.get("duplicates") else ""),
+        _card("Duplicates", _pct(dups["fraction"]) if dups else "not marked",
+              f"{_num(dups['reads_marked'])} reads marked" if dups else ""),
         _card("Mean depth", f"{_num(m.get('mean_depth'), '.1f')}×",
               f"genome {_num(m.get('genome_length'))} bp"),
         _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual"),
