@@ -211,13 +211,24 @@ void bind_io(py::module_& m) {
              std::lock_guard<std::mutex> lock(w.mu);
              w.writer->abort();
            })
+      // Read under the writer's lock, which another thread adding or closing holds.
       .def_property_readonly("duplicate_stats",
-                             [](const PyBamWriter& w) {
-                               return duplicates_dict(w.writer->duplicate_stats());
+                             [](PyBamWriter& w) {
+                               DuplicateStats s;
+                               {
+                                 py::gil_scoped_release nogil;
+                                 std::lock_guard<std::mutex> lock(w.mu);
+                                 s = w.writer->duplicate_stats();
+                               }
+                               return duplicates_dict(s);
                              },
                              "what marking duplicates found, as align's metrics report it")
       .def_property_readonly("records_written",
-                             [](const PyBamWriter& w) { return w.writer->records_written(); })
+                             [](PyBamWriter& w) {
+                               py::gil_scoped_release nogil;
+                               std::lock_guard<std::mutex> lock(w.mu);
+                               return w.writer->records_written();
+                             })
       .def_property_readonly(
           "deflater", [](const PyBamWriter& w) { return std::string(w.writer->deflater()); },
           "'isa-l' or 'htslib': who compresses the output")

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <string>
 #include <utility>
 #include <tuple>
@@ -70,8 +72,9 @@ bool considered(const bam1_core_t& c) {
          c.tid >= 0;
 }
 
-// The template kept so far in a set, and whether another beats it: the higher score, on equal
-// scores the smaller read name, so that the choice does not depend on input order.
+// The template kept so far in a set, and whether another beats it: the higher score; on equal
+// scores pairs keep the smaller read name and fragments the first in the stream, as samtools
+// markdup does, so that the choice does not depend on how the aligner's threads ordered pairs.
 struct Best {
   bool any = false;
   int64_t score = 0;
@@ -81,8 +84,9 @@ struct Best {
     any = false;
     name.clear();  // keeps its capacity for the next set
   }
-  void offer(int64_t s, uint64_t at, const char* qname) {
-    if (!any || s > score || (s == score && std::strcmp(qname, name.c_str()) < 0)) {
+  void offer(int64_t s, uint64_t at, const char* qname, bool ties_by_name) {
+    if (!any || s > score ||
+        (s == score && ties_by_name && std::strcmp(qname, name.c_str()) < 0)) {
       any = true;
       score = s;
       seq = at;
@@ -114,16 +118,21 @@ struct PairKeyHash {
   size_t operator()(const PairKey& k) const { return hash_end(hash_end(0, k.lead), k.follow); }
 };
 
-// All the pairs whose leading end (the end first by 5' position) lies at one End.
+// All the pairs at one pair of ends. Leaders are counted as they come; followers too, since a
+// follower may come before its leader (it is reverse, its leader forward). The group is done
+// once every leader and follower that came has been released and the stream is past the
+// followers' 5' end plus reach, after which no more can come.
 struct PairGroup {
-  uint32_t leaders = 0, leaders_released = 0, followers_released = 0;
+  uint32_t leaders = 0, leaders_released = 0, followers = 0, followers_released = 0;
+  bool follower_kept = false;  // one follower of the set is kept: the first with best's name
   Best best;
   void reset() {
-    leaders = leaders_released = followers_released = 0;
+    leaders = leaders_released = followers = followers_released = 0;
+    follower_kept = false;
     best.reset();
   }
-  bool finished() const {
-    return leaders_released == leaders && (leaders == 1 || followers_released == leaders);
+  bool all_released() const {
+    return leaders_released == leaders && followers_released == followers;
   }
 };
 
@@ -158,6 +167,7 @@ class RecyclingMap {
   }
   typename Map::iterator find(const Key& key) { return map_.find(key); }
   typename Map::iterator end() { return map_.end(); }
+  size_t size() const { return map_.size(); }
   void erase(typename Map::iterator it) { spare_.push_back(map_.extract(it)); }
 
  private:
@@ -190,6 +200,14 @@ struct DuplicateMarker::Impl {
   uint32_t cur_tid = 0;
   int64_t cur_pos = INT64_MIN;
   DuplicateStats stats;
+  // Pair groups whose leaders were released before their followers could all have come.
+  struct Lingering {
+    uint32_t tid;
+    int64_t until;
+    PairKey key;
+    bool operator>(const Lingering& o) const { return std::tie(tid, until) > std::tie(o.tid, o.until); }
+  };
+  std::priority_queue<Lingering, std::vector<Lingering>, std::greater<Lingering>> lingering;
   // The last MC tag's operations, parsed by htslib into this malloc'd buffer.
   std::unique_ptr<uint32_t, decltype(&std::free)> mate_ops{nullptr, &std::free};
   size_t mate_ops_room = 0;
@@ -250,27 +268,63 @@ struct DuplicateMarker::Impl {
         const bool leads = slot.end < mate || (slot.end == mate && (c.flag & BAM_FREAD1));
         slot.role = leads ? Role::leader : Role::follower;
         slot.pair = leads ? PairKey{slot.end, mate} : PairKey{mate, slot.end};
+        PairGroup& pg = pairs.get(slot.pair);
         if (leads) {
           ++stats.pairs_examined;
-          const uint8_t* ms = bam_aux_get(b, "ms");
-          const int64_t pair_score = score + (ms ? bam_aux2i(ms) : 0);
-          PairGroup& pg = pairs.get(slot.pair);
           ++pg.leaders;
-          pg.best.offer(pair_score, slot.seq, bam_get_qname(b));
+          pg.best.offer(score + mate_score(b), slot.seq, bam_get_qname(b), true);
+        } else {
+          ++pg.followers;
         }
       } else {
         ++stats.unpaired_examined;
         slot.role = Role::fragment;
-        fg.best.offer(score, slot.seq, bam_get_qname(b));
+        fg.best.offer(score, slot.seq, bam_get_qname(b), false);
       }
     }
+    const uint64_t held = pairs.size() + fragments.size();
+    if (held > stats.peak_sets_held) stats.peak_sets_held = held;
     window.push_back(std::move(slot));
     release(false);
   }
 
-  bool ready(const Slot& s) const {
-    if (s.role == Role::pass) return true;
-    return cur_tid > s.tid || (cur_tid == s.tid && cur_pos > s.release_after);
+  // Whether the stream has moved past position pos of contig tid.
+  bool past(uint32_t tid, int64_t pos) const {
+    return cur_tid > tid || (cur_tid == tid && cur_pos > pos);
+  }
+  bool ready(const Slot& s) const { return s.role == Role::pass || past(s.tid, s.release_after); }
+
+  // The mate's share of a pair's score, which the aligner writes as the ms tag.
+  static int64_t mate_score(const bam1_t* b) {
+    const uint8_t* ms = bam_aux_get(b, "ms");
+    if (!ms || !std::strchr("cCsSiI", static_cast<char>(ms[0]))) {
+      throw InputError(std::string("record ") + bam_get_qname(b) +
+                       ": its mate is mapped but it has no integer ms tag (the mate's base "
+                       "quality score), which marking duplicates needs");
+    }
+    return bam_aux2i(ms);
+  }
+
+  // A pair group whose leaders are all released is dropped as soon as nothing more can join it.
+  void retire(std::unordered_map<PairKey, PairGroup, PairKeyHash>::iterator pg) {
+    const PairGroup& g = pg->second;
+    if (g.leaders_released != g.leaders) return;
+    const End& follow = pg->first.follow;
+    if (!past(follow.tid, follow.five + reach)) {
+      // Its followers may still come (or never will, when they failed QC): look again later.
+      if (g.followers_released == g.followers) lingering.push({follow.tid, follow.five + reach, pg->first});
+      return;
+    }
+    if (g.all_released()) pairs.erase(pg);
+  }
+
+  void sweep_lingering() {
+    while (!lingering.empty() && past(lingering.top().tid, lingering.top().until)) {
+      auto pg = pairs.find(lingering.top().key);
+      lingering.pop();
+      // Followers still held drop the group themselves when released.
+      if (pg != pairs.end() && pg->second.all_released()) pairs.erase(pg);
+    }
   }
 
   // Whether the slot's record is a duplicate; retires its share of the groups it belongs to.
@@ -283,16 +337,20 @@ struct DuplicateMarker::Impl {
       auto pg = pairs.find(s.pair);
       dup = pg->second.best.seq != s.seq;
       ++pg->second.leaders_released;
-      if (pg->second.finished()) pairs.erase(pg);
+      retire(pg);
     } else if (s.role == Role::follower) {
-      // The follower's set is complete by now (its 5' end is not before the leader's), and it
-      // outlives the leaders' release when it has duplicates in it.
+      // The set is complete by now (every leader's 5' end is not after the follower's). The
+      // follower kept is the first whose name is the kept leader's, so that one follower is
+      // kept even when templates in the set share a name.
       auto pg = pairs.find(s.pair);
-      if (pg != pairs.end()) {
-        dup = pg->second.leaders > 1 && pg->second.best.name != bam_get_qname(s.rec.get());
-        ++pg->second.followers_released;
-        if (pg->second.finished()) pairs.erase(pg);
+      PairGroup& g = pg->second;
+      if (g.leaders > 1) {
+        const bool kept = !g.follower_kept && g.best.name == bam_get_qname(s.rec.get());
+        g.follower_kept |= kept;
+        dup = !kept;
       }
+      ++g.followers_released;
+      retire(pg);
     }
     if (dup) {
       if (s.role == Role::fragment) ++stats.unpaired_duplicates;
@@ -312,6 +370,7 @@ struct DuplicateMarker::Impl {
       spare.push_back(std::move(s.rec));
       window.pop_front();
     }
+    sweep_lingering();
   }
 };
 

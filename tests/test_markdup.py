@@ -165,8 +165,8 @@ def reference_marks(path: Path) -> set[tuple[str, bool]]:
     paired = {id(r) for r in recs if r.is_paired and not r.mate_is_unmapped}
     pair_sets: dict[tuple, list[tuple[int, str]]] = {}
     ends_with_pairs: set[tuple] = set()
-    fragment_sets: dict[tuple, list[tuple[int, str, bool]]] = {}
-    for r in recs:
+    fragment_sets: dict[tuple, list[tuple[int, int, str, bool]]] = {}
+    for at, r in enumerate(recs):
         end = five_prime(r)
         own = score(r.qual)
         if id(r) in paired:
@@ -176,7 +176,7 @@ def reference_marks(path: Path) -> set[tuple[str, bool]]:
                 pair_sets.setdefault((end, mate), []).append((own + r.get_tag("ms"),
                                                               r.query_name))
         else:
-            fragment_sets.setdefault(end, []).append((own, r.query_name, r.is_read1))
+            fragment_sets.setdefault(end, []).append((own, -at, r.query_name, r.is_read1))
     dups: set[tuple[str, bool]] = set()
     for members in pair_sets.values():
         keep = max(members, key=lambda m: (m[0], _reversed(m[1])))[1]  # ties: smallest name
@@ -184,9 +184,9 @@ def reference_marks(path: Path) -> set[tuple[str, bool]]:
             if n != keep:
                 dups |= {(n, True), (n, False)}
     for end, members in fragment_sets.items():
-        best = max(members, key=lambda m: (m[0], _reversed(m[1])))
-        keep = (best[1], best[2])
-        for _, n, r1 in members:
+        best = max(members)  # ties: the first in the file
+        keep = (best[2], best[3])
+        for _, _, n, r1 in members:
             if end in ends_with_pairs or (n, r1) != keep:
                 dups.add((n, r1))
     return dups
@@ -219,6 +219,70 @@ def test_equal_scores_keep_the_smallest_name(tmp_path) -> None:
         ("p1", True), ("p0", False), ("p2", True), ("p1", True), ("p0", False), ("p2", True)]
     assert stats["pairs_examined"] == 3 and stats["pair_duplicates"] == 2
     assert stats["fraction"] == pytest.approx(4 / 6)
+
+
+def test_equal_fragments_keep_the_first_in_the_file(tmp_path) -> None:
+    """As samtools does; pairs, above, are settled by name."""
+    reads = build([("single", 0, 100, "44M", rev, 0, 0, "44M", False)
+                   for rev in (False, False, False, True, True)])
+    for r, name in zip(reads, ["f2", "f0", "f1", "g1", "g0"], strict=True):
+        r.name, r.qual = name, "I" * len(r.qual)
+    out, theirs = tmp_path / "ties.bam", tmp_path / "samtools.bam"
+    stats = write(out, reads, mark=True)
+    assert [(n, d) for n, _, d in flags(out)] == [
+        ("f2", False), ("f0", True), ("f1", True), ("g1", False), ("g0", True)]
+    assert stats["unpaired_duplicates"] == 3
+    write(tmp_path / "plain.bam", reads, mark=False)
+    pysam.samtools.markdup("-m", "s", str(tmp_path / "plain.bam"), str(theirs),
+                           catch_stdout=False)
+    assert flags(out) == flags(theirs)
+
+
+def test_templates_sharing_a_name_keep_one_whole_copy(tmp_path) -> None:
+    """Two templates of one set named alike: one leader and one follower are kept, not both
+    followers of the name (nor neither)."""
+    reads = build([("pair", 0, 100, "44M", False, 0, 30, "44M", True)] * 3)
+    for i, r in enumerate(reads):
+        r.name = ["s", "s", "t"][i // 2]
+        r.qual = "I" * len(r.qual)
+    out = tmp_path / "same.bam"
+    write(out, reads, mark=True)
+    marks = flags(out)
+    for read1 in (True, False):
+        kept = [n for n, r1, d in marks if r1 == read1 and not d]
+        assert kept == ["s"]
+
+
+def test_sets_are_let_go_when_mates_never_come(tmp_path) -> None:
+    """Duplicate pairs whose other ends all failed QC: each set is dropped once the stream is
+    past where its followers would be, so the marker's memory does not grow with the input."""
+    reads = []
+    for k in range(600):
+        pos = 100 + 60 * k
+        copies = build([("pair", 0, pos, "44M", False, 0, 200, "44M", True)] * 3)
+        for i, r in enumerate(copies):
+            r.name = f"k{k}_{i // 2}"
+            if r.flag & 128:
+                r.flag |= 0x200  # QC-failed: never considered, so never releases the set
+        reads += copies
+    header = "@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:c1\tLN:100000\n@SQ\tSN:c2\tLN:100\n"
+    w = _core.BamWriter(str(tmp_path / "qc.bam"), header, mark_duplicates=True)
+    w.add_many_sam([r.sam() for r in reads])
+    w.close()
+    stats = w.duplicate_stats
+    assert stats["pairs_examined"] == 1800 and stats["pair_duplicates"] == 1200
+    assert stats["peak_sets_held"] < 30
+
+
+def test_a_pair_without_ms_is_an_input_error(tmp_path) -> None:
+    reads = build([("pair", 0, 100, "44M", False, 0, 30, "44M", True)])
+    lines = [re.sub(r"\tms:i:-?\d+", "", r.sam()) for r in reads]
+    out = tmp_path / "noms.bam"
+    w = _core.BamWriter(str(out), HEADER, mark_duplicates=True)
+    w.add_many_sam(lines)
+    with pytest.raises(_core.InputError, match="record t001: .*ms tag"):
+        w.close()
+    assert not out.exists()
 
 
 def test_one_copy_is_kept_whatever_the_scores(tmp_path) -> None:

@@ -44,6 +44,7 @@ inline pybind11::dict duplicates_dict(const DuplicateStats& s) {
   d["pair_duplicates"] = s.pair_duplicates;
   d["reads_marked"] = s.unpaired_duplicates + 2 * s.pair_duplicates;
   d["fraction"] = s.fraction();
+  d["peak_sets_held"] = s.peak_sets_held;
   return d;
 }
 }  // namespace gms

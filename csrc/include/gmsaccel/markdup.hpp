@@ -4,10 +4,10 @@
 // strands: for pairs both ends, for fragments (single reads, or pairs whose mate is unmapped)
 // the one end. In each set of duplicates the template with the highest sum of base qualities
 // of at least 15 (both ends for a pair, the mate's sum from its ms tag) is kept and the others
-// get FLAG 0x400; on equal scores the smallest read name is kept. A fragment that shares its 5'
-// end with an end of a pair is a duplicate of that pair. Secondary, supplementary, QC-failed
-// and unmapped records pass unchanged. This is the rule of samtools markdup -m s (and, but for
-// ties, of Picard MarkDuplicates).
+// get FLAG 0x400; on equal scores the pair with the smallest read name, or the fragment first in
+// the stream, is kept. A fragment that shares its 5' end with an end of a pair is a duplicate of
+// that pair. Secondary, supplementary, QC-failed and unmapped records pass unchanged. This is the
+// rule of samtools markdup -m s (and, but for ties, of Picard MarkDuplicates).
 //
 // Records are held back only while a later record could still join their sets: a record's 5'
 // end lies at most `reach` bases before its position (reach is measured over all records as
@@ -40,6 +40,7 @@ struct DuplicateStats {
   uint64_t pairs_examined = 0;     // templates with both ends mapped (counted once)
   uint64_t unpaired_duplicates = 0;
   uint64_t pair_duplicates = 0;    // templates (each marks two records)
+  uint64_t peak_sets_held = 0;     // most duplicate sets open at once: the marker's memory
   // Picard's PERCENT_DUPLICATION, as a fraction.
   double fraction() const {
     const double reads = static_cast<double>(unpaired_examined + 2 * pairs_examined);
@@ -59,7 +60,7 @@ class DuplicateMarker {
   // Takes the next record in coordinate order: its contents move into the marker, and b is
   // left holding other buffers (allocated, contents unspecified) for its owner to reuse.
   // Throws InputError for a record whose mate is mapped but which has no MC tag to place the
-  // mate's 5' end.
+  // mate's 5' end, or (for the pair's leading end) no integer ms tag with the mate's score.
   void push(bam1_t* b);
   // Passes on every record still held.
   void finish();
