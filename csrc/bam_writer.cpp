@@ -21,8 +21,11 @@
 #include <tuple>
 #include <vector>
 
+#include <htslib/thread_pool.h>
+
 #include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/chunk_arena.hpp"
+#include "gmsaccel/errors.hpp"
 
 namespace gms {
 
@@ -106,6 +109,8 @@ struct BamWriter::Impl {
   BamPtr scratch = new_bam();
   int64_t duplicate_reach = 0;  // the most a record lies past its 5' end (markdup.hpp)
   DuplicateStats duplicates;
+  // Sorted BAMs merged in at close() after this writer's own records (add_sorted_part).
+  std::vector<std::string> parts;
 
   ~Impl() {
     if (state == State::open) discard();
@@ -243,18 +248,80 @@ struct BamWriter::Impl {
     }
   }
 
-  // k-way merge of spills[0, nruns) and, when with_memory, the sorted in-memory run (which
-  // counts as the last run) into dest. Equal keys come out in run order, i.e. arrival order.
-  // dest may take the record's buffers (it is reloaded from its run after each call).
-  void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest) {
+  // One sorted BAM given to add_sorted_part, read record by record with its order checked.
+  struct PartReader {
+    std::string path;
+    htsFile* fp = nullptr;
+    sam_hdr_t* hdr = nullptr;
+    uint64_t records = 0;
+    Key last{0, INT64_MIN, 0};
+    PartReader(const std::string& p, const sam_hdr_t* want, hts_tpool* pool) : path(p) {
+      fp = sam_open(p.c_str(), "r");
+      if (!fp) throw InputError(p + ": cannot open (" + errno_text(errno) + ")");
+      if (pool) {
+        htsThreadPool tp{pool, 0};
+        hts_set_opt(fp, HTS_OPT_THREAD_POOL, &tp);
+      }
+      hdr = sam_hdr_read(fp);
+      if (!hdr) throw InputError(p + ": cannot read its BAM header");
+      bool same = sam_hdr_nref(hdr) == sam_hdr_nref(want);
+      for (int i = 0; same && i < sam_hdr_nref(hdr); ++i) {
+        same = std::strcmp(sam_hdr_tid2name(hdr, i), sam_hdr_tid2name(want, i)) == 0 &&
+               sam_hdr_tid2len(hdr, i) == sam_hdr_tid2len(want, i);
+      }
+      if (!same) throw InputError(p + ": its @SQ lines differ from the output's");
+    }
+    ~PartReader() {
+      if (hdr) sam_hdr_destroy(hdr);
+      if (fp) sam_close(fp);
+    }
+    PartReader(const PartReader&) = delete;
+    PartReader& operator=(const PartReader&) = delete;
+    // The next record into b; false at the end.
+    bool next(bam1_t* b) {
+      const int rc = sam_read1(fp, hdr, b);
+      if (rc == -1) return false;
+      if (rc < -1) {
+        throw InputError(path + ": record " + std::to_string(records + 1) +
+                         " is truncated or corrupt");
+      }
+      ++records;
+      const Key k = Key::of(b->core);
+      if (k < last) {
+        throw InputError(path + ": record " + std::to_string(records) + " (" + bam_get_qname(b) +
+                         ") comes before the one above it: the part is not coordinate-sorted");
+      }
+      last = k;
+      return true;
+    }
+  };
+
+  // Decompression threads shared by the parts being merged.
+  struct PoolFree {
+    void operator()(hts_tpool* p) const { hts_tpool_destroy(p); }
+  };
+  std::unique_ptr<hts_tpool, PoolFree> part_pool;
+  hts_tpool* pool_for_parts() {
+    if (!part_pool && opt.threads > 1) part_pool.reset(hts_tpool_init(opt.threads));
+    return part_pool.get();
+  }
+
+  // k-way merge of spills[0, nruns), when with_memory the sorted in-memory run, then
+  // parts[part_begin, part_end), into dest. Equal keys come out in that order of runs, i.e.
+  // arrival order. dest may take the record's buffers (reloaded from its run after each call).
+  void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest,
+             size_t part_begin = 0, size_t part_end = 0) {
     struct Source {
       FilePtr fp;
+      std::unique_ptr<PartReader> part;
       BamPtr rec = new_bam();
     };
-    const size_t nsrc = nruns + (with_memory ? 1 : 0);
+    const size_t mem = with_memory ? 1 : 0;
+    const size_t nsrc = nruns + mem + (part_end - part_begin);
     std::vector<Source> src(nsrc);
     size_t next_entry = 0;
     auto advance = [&](size_t r) -> bool {
+      if (src[r].part) return src[r].part->next(src[r].rec.get());
       if (r == nruns) {
         if (next_entry == entries.size()) return false;
         RecordBatch::load_record(entries[next_entry++].bytes, src[r].rec.get());
@@ -273,19 +340,44 @@ struct BamWriter::Impl {
         src[r].fp.reset(std::fopen(spills[r].c_str(), "rb"));
         if (!src[r].fp) io_fail("cannot read back temporary file", spills[r], errno);
         std::setvbuf(src[r].fp.get(), nullptr, _IOFBF, kSpillBuffer);
+      } else if (r >= nruns + mem) {
+        src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
+                                                   pool_for_parts());
       }
       if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
     }
     while (!pq.empty()) {
       const size_t r = pq.top().second;
       pq.pop();
+      if (src[r].part) check_addable(src[r].rec->core);
       dest(src[r].rec.get());
       if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
     }
   }
 
+  // Bounds the final merge's fan-in when there are many parts: the oldest parts are folded
+  // into spill runs, which keep their place before the parts that remain.
+  void fold_parts() {
+    size_t done = 0;
+    while (spills.size() + 1 + (parts.size() - done) > kMaxFanIn) {
+      const size_t n = std::min(kMaxFanIn, parts.size() - done);
+      const std::string folded = new_spill_name();
+      FilePtr out_fp = create_spill(folded);
+      merge(0, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); }, done, done + n);
+      finish_spill(std::move(out_fp), folded);
+      done += n;
+    }
+    parts.erase(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+
   void finish_sorted() {
     sort_run();
+    if (!parts.empty()) {
+      if (!entries.empty() || !spills.empty()) {
+        throw std::logic_error("BamWriter: records added beside sorted parts");
+      }
+      fold_parts();
+    }
     std::unique_ptr<DuplicateMarker> marker;
     std::function<void(bam1_t*)> dest = [this](bam1_t* b) { emit(b); };
     if (opt.mark_duplicates) {
@@ -293,13 +385,13 @@ struct BamWriter::Impl {
                                                  [this](const bam1_t* b) { emit(b); });
       dest = [&marker](bam1_t* b) { marker->push(b); };
     }
-    if (spills.empty()) {
+    if (spills.empty() && parts.empty()) {
       for (const Entry& e : entries) {
         RecordBatch::load_record(e.bytes, scratch.get());
         dest(scratch.get());
       }
     } else {
-      merge(spills.size(), true, dest);
+      merge(spills.size(), true, dest, 0, parts.size());
     }
     if (marker) {
       marker->finish();
@@ -319,9 +411,8 @@ struct BamWriter::Impl {
   // Files a record just copied into the arena at p; spills when the buffer is full.
   void stored(const bam1_core_t& c, const uint8_t* p) {
     entries.push_back(Entry{Key::of(c), p});
-    if (opt.mark_duplicates) {
-      duplicate_reach = std::max(duplicate_reach, DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
-    }
+    // Measured whether or not this writer marks: a writer of a part tells the merging one.
+    duplicate_reach = std::max(duplicate_reach, DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
     if (memory_used() >= opt.memory_bytes) spill();
   }
 
@@ -493,6 +584,17 @@ void BamWriter::abort() {
   if (s.state == Impl::State::open) s.discard();
   if (s.state != Impl::State::closed) s.state = Impl::State::aborted;
 }
+
+void BamWriter::add_sorted_part(const std::string& bam_path, int64_t duplicate_reach) {
+  Impl& s = *impl_;
+  if (s.state != Impl::State::open) throw std::logic_error("BamWriter: add_sorted_part() after close/abort");
+  if (!s.opt.sort) throw std::invalid_argument("sorted parts need a coordinate-sorted writer");
+  if (s.added > 0) throw std::logic_error("BamWriter: sorted parts and added records cannot mix");
+  s.parts.push_back(bam_path);
+  s.duplicate_reach = std::max(s.duplicate_reach, duplicate_reach);
+}
+
+int64_t BamWriter::duplicate_reach() const { return impl_->duplicate_reach; }
 
 uint64_t BamWriter::records_written() const { return impl_->added; }
 const DuplicateStats& BamWriter::duplicate_stats() const { return impl_->duplicates; }

@@ -41,6 +41,18 @@ py::dict model_dict(const InsertModel& m) {
   return d;
 }
 
+// The inverse of model_dict: a model a run reported, for another run to use.
+InsertModel model_of(const py::dict& d) {
+  InsertModel m;
+  m.valid = d["valid"].cast<bool>();
+  m.mean = d["mean"].cast<double>();
+  m.sd = d["sd"].cast<double>();
+  m.low = d["low"].cast<int64_t>();
+  m.high = d["high"].cast<int64_t>();
+  m.pairs_used = d["pairs_used"].cast<uint64_t>();
+  return m;
+}
+
 ReadBatch batch_of(const std::vector<std::string>& seqs) {
   ReadBatch b;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -84,8 +96,11 @@ void bind_align(py::module_& m) {
   py::class_<Aligner>(m, "Aligner")
       .def(py::init([](const Index& index, const std::string& simd, int min_score,
                        int max_candidates, int match, int mismatch, int gap_open,
-                       int gap_extend, int clip, int device, bool device_emulate) {
+                       int gap_extend, int clip, int device, bool device_emulate,
+                       int insert_model_pairs) {
+             if (insert_model_pairs < 1) throw py::value_error("insert_model_pairs must be >= 1");
              AlignOptions o;
+             o.insert_model_pairs = insert_model_pairs;
              o.device = device;
              o.device_emulate = device_emulate;
              if (device >= 0 && !extend_backend())
@@ -103,10 +118,15 @@ void bind_align(py::module_& m) {
            py::arg("index"), py::arg("simd") = "", py::arg("min_score") = 30,
            py::arg("max_candidates") = 8, py::arg("match") = 1, py::arg("mismatch") = 4,
            py::arg("gap_open") = 6, py::arg("gap_extend") = 1, py::arg("clip") = 5,
-           py::arg("device") = -1, py::arg("device_emulate") = false, py::keep_alive<1, 2>())
+           py::arg("device") = -1, py::arg("device_emulate") = false,
+           py::arg("insert_model_pairs") = AlignOptions{}.insert_model_pairs,
+           py::keep_alive<1, 2>())
       .def_property_readonly("simd", [](const Aligner& a) {
         return std::string(simd_level_name(a.options().simd));
       })
+      .def_property_readonly(
+          "insert_model_pairs", [](const Aligner& a) { return a.options().insert_model_pairs; },
+          "leading pairs the insert-size model is estimated from")
       .def("map", [](const Aligner& a, const std::string& seq) {
              py::gil_scoped_release nogil;
              return a.map(seq);
@@ -122,8 +142,11 @@ void bind_align(py::module_& m) {
               size_t batch_reads, const std::string& read_group, bool sort,
               const std::string& format, size_t memory_bytes, bool write_index,
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
-              const std::function<void(uint64_t)>& progress) {
+              const std::function<void(uint64_t)>& progress, const py::object& insert_model,
+              bool mate_scores) {
              PipelineOptions po;
+             if (!insert_model.is_none()) po.insert_model = model_of(insert_model.cast<py::dict>());
+             po.mate_scores = mate_scores;
              po.threads = threads;
              po.batch_reads = batch_reads;
              po.read_group = read_group;
@@ -150,6 +173,7 @@ void bind_align(py::module_& m) {
              py::dict d = stats_dict(res.stats);
              d["insert_model"] = model_dict(res.model);
              if (mark_duplicates) d["duplicates"] = duplicates_dict(res.duplicates);
+             if (sort) d["duplicate_reach"] = res.duplicate_reach;
              d["seconds"] = res.seconds;
              return d;
            },
@@ -158,7 +182,11 @@ void bind_align(py::module_& m) {
            py::arg("sort") = true, py::arg("format") = "bam",
            py::arg("memory_bytes") = size_t(64) << 20, py::arg("write_index") = true,
            py::arg("tmp_dir") = "", py::arg("compression_level") = -1,
-           py::arg("mark_duplicates") = false, py::arg("progress") = nullptr);
+           py::arg("mark_duplicates") = false, py::arg("progress") = nullptr,
+           py::arg("insert_model") = py::none(), py::arg("mate_scores") = false,
+           "insert_model: a run's reported insert_model, used instead of estimating one (for "
+           "shards of one input); mate_scores: ms tags without marking (for parts marked when "
+           "merged)");
 }
 
 }  // namespace gms

@@ -60,7 +60,40 @@ struct PyFastqReader {
     d["first_record"] = batch.first_record;
     return d;
   }
+
+  // The next batch, with the GIL released (or already released, for the _nogil form).
+  void read_batch(ReadBatch& batch, size_t max_reads) {
+    py::gil_scoped_release nogil;
+    read_batch_nogil(batch, max_reads);
+  }
+  void read_batch_nogil(ReadBatch& batch, size_t max_reads) {
+    std::lock_guard<std::mutex> lock(mu);
+    get().read(batch, max_reads, SIZE_MAX);
+  }
 };
+
+// A batch as FASTQ text, four lines a record, names and comments as read.
+std::string fastq_text(const ReadBatch& batch) {
+  std::string text;
+  size_t room = 2 * batch.bases.size() + 6 * batch.size();
+  for (size_t i = 0; i < batch.size(); ++i) room += batch.names[i].size() + batch.comments[i].size();
+  text.reserve(room);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const size_t a = batch.offsets[i], n = batch.offsets[i + 1] - a;
+    text += '@';
+    text += batch.names[i];
+    if (!batch.comments[i].empty()) {
+      text += ' ';
+      text += batch.comments[i];
+    }
+    text += '\n';
+    text.append(batch.bases, a, n);
+    text += "\n+\n";
+    text.append(batch.quals, a, n);
+    text += '\n';
+  }
+  return text;
+}
 
 struct PyBamWriter {
   std::unique_ptr<BamWriter> writer;
@@ -155,6 +188,28 @@ void bind_io(py::module_& m) {
         return false;
       });
 
+  m.def("read_fastq_shard",
+        [](PyFastqReader& r1, PyFastqReader* r2, size_t max_reads) {
+          ReadBatch b1, b2;
+          r1.read_batch(b1, max_reads);
+          std::string t1, t2;
+          {
+            py::gil_scoped_release nogil;
+            if (r2) {
+              r2->read_batch_nogil(b2, max_reads);
+              check_mates(b1, b2, r1.path, r2->path);
+              t2 = fastq_text(b2);
+            }
+            t1 = fastq_text(b1);
+          }
+          return py::make_tuple(py::bytes(t1), r2 ? py::object(py::bytes(t2)) : py::none(),
+                                b1.size(), b1.first_record);
+        },
+        py::arg("r1"), py::arg("r2"), py::arg("max_reads"),
+        "The next max_reads records (pairs, with r2) as FASTQ text, the mates checked as the "
+        "aligner checks them: (r1 bytes, r2 bytes or None, reads, first record number); no "
+        "reads at the end.");
+
   py::class_<PyBamWriter>(m, "BamWriter",
                           "Coordinate-sorted (or unsorted) BAM/SAM writer with bounded memory. "
                           "Nothing appears at path until close() succeeds.")
@@ -199,6 +254,21 @@ void bind_io(py::module_& m) {
              for (const auto& l : lines) w.add_line(l);
            },
            py::arg("lines"))
+      .def("add_sorted_part",
+           [](PyBamWriter& w, const std::string& path, int64_t duplicate_reach) {
+             std::lock_guard<std::mutex> lock(w.mu);
+             w.writer->add_sorted_part(path, duplicate_reach);
+           },
+           py::arg("path"), py::arg("duplicate_reach") = 0,
+           "Merges a coordinate-sorted BAM with the same @SQ lines into the output at close(), "
+           "after the parts added before it (a writer takes parts or records, not both); "
+           "duplicate_reach: that part's writer's duplicate_reach, for marking duplicates.")
+      .def_property_readonly("duplicate_reach",
+                             [](PyBamWriter& w) {
+                               std::lock_guard<std::mutex> lock(w.mu);
+                               return w.writer->duplicate_reach();
+                             },
+                             "the most any record added lies past its unclipped 5' end")
       .def("close",
            [](PyBamWriter& w) {
              py::gil_scoped_release nogil;

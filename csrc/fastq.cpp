@@ -378,4 +378,29 @@ uint64_t FastqReader::records_read() const {
   return impl_->records - (impl_->has_pending ? 1 : 0);
 }
 
+std::string mate_base_name(const std::string& n) {
+  if (n.size() > 2 && n[n.size() - 2] == '/' && (n.back() == '1' || n.back() == '2'))
+    return n.substr(0, n.size() - 2);
+  return n;
+}
+
+void check_mates(const ReadBatch& r1, const ReadBatch& r2, const std::string& path1,
+                 const std::string& path2) {
+  if (r1.size() != r2.size()) {
+    const bool r1_short = r1.size() < r2.size();
+    const ReadBatch& shorter = r1_short ? r1 : r2;  // the last batch of its file
+    const uint64_t total = shorter.first_record - 1 + shorter.size();
+    throw InputError((r1_short ? path1 : path2) + ": ends after " + std::to_string(total) +
+                     " records but its mate file " + (r1_short ? path2 : path1) +
+                     " has more: R1 and R2 must hold the same reads in the same order");
+  }
+  for (size_t i = 0; i < r1.size(); ++i) {
+    const std::string a = mate_base_name(r1.names[i]), b = mate_base_name(r2.names[i]);
+    if (a != b)
+      throw InputError(path2 + ": record " + std::to_string(r2.first_record + i) + " (" + b +
+                       ") does not match record " + std::to_string(r1.first_record + i) + " (" +
+                       a + ") of " + path1 + ": R1 and R2 must be in the same order");
+  }
+}
+
 }  // namespace gms

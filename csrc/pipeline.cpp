@@ -22,13 +22,6 @@ namespace gms {
 
 namespace {
 
-// Read name without a trailing /1 or /2.
-std::string base_name(const std::string& n) {
-  if (n.size() > 2 && n[n.size() - 2] == '/' && (n.back() == '1' || n.back() == '2'))
-    return n.substr(0, n.size() - 2);
-  return n;
-}
-
 struct Batch {
   uint64_t id = 0;
   ReadBatch r1, r2;
@@ -160,27 +153,13 @@ class PairedSource {
     const size_t got = b.r1.size();
     if (f2_) {
       b.r2 = f2_->pop();
-      const size_t got2 = b.r2.size();
-      if (got2 != got) {
-        const bool r1_short = got < got2;
-        const ReadBatch& shorter = r1_short ? b.r1 : b.r2;  // the last batch of its file
-        const uint64_t total = shorter.first_record - 1 + shorter.size();
-        throw InputError((r1_short ? f1_.path() : f2_->path()) + ": ends after " +
-                         std::to_string(total) + " records but its mate file " +
-                         (r1_short ? f2_->path() : f1_.path()) +
-                         " has more: R1 and R2 must hold the same reads in the same order");
-      }
+      check_mates(b.r1, b.r2, f1_.path(), f2_->path());
       for (size_t i = 0; i < got; ++i) {
-        b.r1.names[i] = base_name(b.r1.names[i]);
-        b.r2.names[i] = base_name(b.r2.names[i]);
-        if (b.r1.names[i] != b.r2.names[i])
-          throw InputError(f2_->path() + ": record " + std::to_string(b.r2.first_record + i) +
-                           " (" + b.r2.names[i] + ") does not match record " +
-                           std::to_string(b.r1.first_record + i) + " (" + b.r1.names[i] +
-                           ") of " + f1_.path() + ": R1 and R2 must be in the same order");
+        b.r1.names[i] = mate_base_name(b.r1.names[i]);
+        b.r2.names[i] = mate_base_name(b.r2.names[i]);
       }
     } else {
-      for (auto& nm : b.r1.names) nm = base_name(nm);
+      for (auto& nm : b.r1.names) nm = mate_base_name(nm);
     }
     b.id = next_id_++;
     return got > 0;
@@ -214,14 +193,17 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads));
   BamWriter writer(out_path, header_text, options.writer);
-  const RecordOptions record_options{options.read_group, options.writer.mark_duplicates};
+  const RecordOptions record_options{options.read_group,
+                                     options.writer.mark_duplicates || options.mate_scores};
 
   Batch first;
   bool have_first = source.next(first);
   // Those pairs' single-end hits serve the model and then their own alignment.
   Aligner::PairHits first_hits;
   bool first_mapped = false;
-  if (have_first && source.paired()) {
+  if (options.insert_model) {
+    result.model = *options.insert_model;
+  } else if (have_first && source.paired()) {
     first_hits = aligner.map_pairs(first.r1, first.r2, result.stats);
     result.model = Aligner::estimate_insert_model(first_hits);
     first_mapped = true;
@@ -319,6 +301,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   writer.close();
   result.stats.stage.write += close_clock.lap();
   result.duplicates = writer.duplicate_stats();
+  result.duplicate_reach = writer.duplicate_reach();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;

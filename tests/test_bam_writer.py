@@ -346,3 +346,56 @@ def test_level_zero_stays_with_htslib(tmp_path: Path) -> None:
         assert w.deflater == "htslib"
     with pytest.raises(ValueError, match="deflater must be"):
         _core.BamWriter(str(tmp_path / "y.bam"), HEADER, deflater="zlib")
+
+
+# --- sorted parts merged at close ------------------------------------------------------------
+
+def merge_parts(out: Path, parts: list[Path], **kw: object) -> _core.BamWriter:
+    with _core.BamWriter(str(out), HEADER, **kw) as w:
+        for p in parts:
+            w.add_sorted_part(str(p))
+    return w
+
+
+@pytest.mark.parametrize("n_parts", [1, 3, 140], ids=["one", "three", "folded"])
+def test_parts_merge_to_what_one_writer_writes(tmp_path: Path, n_parts: int) -> None:
+    """Consecutive stretches of the records, each written sorted, merge into the BAM of all the
+    records written at once: ties keep the part order (140 parts: more than merge at once)."""
+    whole = write(tmp_path / "whole.bam", LINES)
+    cut = [len(LINES) * i // n_parts for i in range(n_parts + 1)]
+    parts = [write(tmp_path / f"p{i}.bam", LINES[a:b], write_index=False)
+             for i, (a, b) in enumerate(zip(cut, cut[1:], strict=False))]
+    w = merge_parts(tmp_path / "merged.bam", parts, threads=2)
+    assert w.records_written == len(LINES)
+    assert (tmp_path / "merged.bam").read_bytes() == whole.read_bytes()
+    assert leftovers(tmp_path) == []
+
+
+def test_bad_parts_are_input_errors(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.bam", LINES[:100], write_index=False)
+    unsorted = write(tmp_path / "unsorted.bam", LINES[:100], sort=False)
+    other = tmp_path / "other.bam"
+    with _core.BamWriter(str(other), "@SQ\tSN:chr1\tLN:50000\n") as w:
+        w.add_sam_line("r\t0\tchr1\t5\t60\t4M\t*\t0\t0\tACGT\tIIII")
+    truncated = tmp_path / "truncated.bam"
+    truncated.write_bytes(good.read_bytes()[:-2000])
+    out = tmp_path / "out.bam"
+    cases = [(unsorted, r"unsorted\.bam: record \d+ \(q\d+\) comes before"),
+             (other, r"other\.bam: its @SQ lines differ"),
+             (truncated, r"truncated\.bam: record \d+ is truncated or corrupt"),
+             (tmp_path / "missing.bam", r"missing\.bam: cannot open")]
+    for part, message in cases:
+        with pytest.raises(_core.InputError, match=message):
+            merge_parts(out, [good, part])
+        assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_parts_and_records_do_not_mix(tmp_path: Path) -> None:
+    part = write(tmp_path / "p.bam", LINES[:10])
+    w = _core.BamWriter(str(tmp_path / "a.bam"), HEADER)
+    w.add_sam_line(LINES[0])
+    with pytest.raises(RuntimeError, match="cannot mix"):
+        w.add_sorted_part(str(part))
+    w.abort()
+    with pytest.raises(ValueError, match="sorted"):
+        _core.BamWriter(str(tmp_path / "u.bam"), HEADER, sort=False).add_sorted_part(str(part))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gmsaccel import _core
 from gmsaccel.header import parse_read_group, sam_header
+from gmsaccel.scaleout import Executor
 
 if TYPE_CHECKING:  # numpy is imported lazily: the CLI's alignment path never needs it
     import numpy as np
@@ -238,15 +239,20 @@ def _as_strings(reads: Sequence[str] | Sequence[bytes] | np.ndarray) -> list[str
 
 
 class Aligner:
-    """Maps reads to an index. `simd` forces a SIMD level (scalar, avx2, avx512)."""
+    """Maps reads to an index. `simd` forces a SIMD level (scalar, avx2, avx512);
+    insert_model_pairs: the leading pairs of a paired input the insert-size model is estimated
+    from."""
 
     def __init__(self, index: Index | str | os.PathLike, threads: int = 1, device: str = "auto",
-                 simd: str | None = None, min_score: int = 30):
+                 simd: str | None = None, min_score: int = 30, insert_model_pairs: int = 10000):
         self.index = index if isinstance(index, Index) else open_index(index)
         self.threads = max(1, int(threads))
+        # as asked, for workers of a sharded run to resolve on their own machines
+        self.requested_device, self.requested_simd, self.min_score = device, simd, min_score
         self.device, gpu_index, emulate = resolve_device(device)
         self._core = _core.Aligner(self.index._core, simd=simd or "", min_score=min_score,
-                                   device=gpu_index, device_emulate=emulate)
+                                   device=gpu_index, device_emulate=emulate,
+                                   insert_model_pairs=insert_model_pairs)
 
     @property
     def simd(self) -> str:
@@ -279,6 +285,10 @@ class Aligner:
         mark_duplicates: bool = False,
         command_line: Sequence[str] | None = None,
         progress: Callable[[int], None] | None = None,
+        executor: Executor | None = None,
+        shard_pairs: int | None = None,
+        shard_threads: int = 1,
+        tmp_dir: str | os.PathLike | None = None,
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or SAM with
         output_format='sam'; '-' writes to stdout). Returns run statistics.
@@ -286,19 +296,37 @@ class Aligner:
         mark_duplicates flags PCR and optical duplicates (FLAG 0x400: same unclipped 5' ends and
         strands, the best sum of base qualities >= 15 kept) as the sorted output is written,
         adds each pair's ms tag (the mate's score), and reports what it found under
-        "duplicates". It needs sorted output."""
+        "duplicates". It needs sorted output.
+
+        With executor= (a dask.distributed Client, or any concurrent.futures executor) the
+        reads are aligned there in shards of shard_pairs pairs (shard_threads threads each)
+        and the sorted parts merged here into the same BAM a local run writes; workers open
+        the index by its path and write parts under tmp_dir (default: beside out), so on a
+        cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
         out = os.fspath(out)
         fmt = output_format or ("sam" if out.endswith(".sam") else "bam")
         rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
                             sorted_output=sort, read_group_line=rg_line,
                             command_line=command_line)
+        if executor is not None:
+            if not sort:
+                raise ValueError("sharded alignment writes sorted output only")
+            from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
+
+            return align_fastq_sharded(
+                self, os.fspath(r1), os.fspath(r2) if r2 else None, out, header,
+                executor=executor, shard_pairs=shard_pairs or DEFAULT_SHARD_PAIRS,
+                shard_threads=shard_threads, read_group=rg_id, batch_reads=batch_reads,
+                memory_bytes=memory_bytes, compression_level=compression_level,
+                output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
+                tmp_dir=os.fspath(tmp_dir) if tmp_dir else None, progress=progress)
         return self._core.align_fastq(
             os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt == "bam",
             compression_level=compression_level, mark_duplicates=mark_duplicates,
-            progress=progress)
+            progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "")
 
 
 def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pysam
@@ -22,6 +22,7 @@ import pysam
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
 from gmsaccel.gvcf import BlockArrays, homref_likelihoods, reference_block_arrays
+from gmsaccel.scaleout import Executor, ordered_submit
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
 SHARD_SIZE = 1_000_000
@@ -394,43 +395,6 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> Itera
             yield pending.popleft().result()
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
-
-
-class Executor(Protocol):
-    """What runs shards elsewhere: a concurrent.futures executor or a dask.distributed Client
-    (anything whose submit(fn, *args) returns a future with result() and cancel())."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
-
-
-def executor_slots(executor: Executor) -> int:
-    """Tasks the executor runs at once: a Dask cluster's worker threads, a pool's workers."""
-    nthreads = getattr(executor, "nthreads", None)  # dask.distributed.Client
-    if callable(nthreads):
-        try:
-            return max(1, sum(nthreads().values()))
-        except Exception:  # noqa: BLE001 - a client without workers yet
-            return 1
-    return max(1, int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1))
-
-
-def ordered_submit(executor: Executor, fn: Callable[..., R], args: Sequence[tuple],
-                   window: int | None = None) -> Iterator[R]:
-    """fn(*a) for each a in args on the executor, results in order, at most `window` (default
-    twice the executor's slots) submitted and not yet consumed; the rest are cancelled when the
-    consumer stops or a task fails."""
-    window = window or 2 * executor_slots(executor)
-    pending: deque[Any] = deque()
-    try:
-        for a in args:
-            pending.append(executor.submit(fn, *a))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for f in pending:
-            f.cancel()
 
 
 # Callers made by _call_shard_in_worker, one per spec and process.

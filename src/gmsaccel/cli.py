@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gmsaccel import __version__, _core
+from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
 
@@ -104,12 +105,19 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.mark_duplicates and args.unsorted:
         raise ValueError("--mark-duplicates needs sorted output: drop --unsorted")
+    if args.dask_scheduler and args.unsorted:
+        raise ValueError("--dask-scheduler writes sorted output: drop --unsorted")
+    if args.dask_scheduler and args.reads1 == "-":
+        raise ValueError("--dask-scheduler reads FASTQ files, not standard input")
     t0 = time.monotonic()
     index = open_index(args.reference)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
     # Check where the results go before the work, not after it.
     for path in (args.output, args.metrics):
         _check_output_dir(path)
+    if args.tmp_dir and not Path(args.tmp_dir).is_dir():
+        raise _core.InputError(f"--tmp-dir {args.tmp_dir}: not a directory")
+    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     progress = Progress(args.quiet)
     try:
         stats = aligner.align_fastq(
@@ -117,9 +125,12 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
             mark_duplicates=args.mark_duplicates, command_line=["gmsaccel", *argv],
-            progress=progress)
+            progress=progress, executor=client, shard_pairs=args.shard_pairs,
+            tmp_dir=args.tmp_dir)
     finally:
         progress.done()
+        if client is not None:
+            client.close()
     wall = time.monotonic() - t0
     reads = stats["reads"]
     model = stats["insert_model"]
@@ -128,7 +139,9 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _log(args, f"{reads:,} reads, {stats['mapped']:,} mapped "
                f"({100 * stats['mapped'] / max(reads, 1):.2f}%), "
                f"{stats['properly_paired']:,} properly paired; {wall:.2f} s wall, "
-               f"{reads / max(wall, 1e-9):,.0f} reads/s; SIMD {aligner.simd}")
+               f"{reads / max(wall, 1e-9):,.0f} reads/s; "
+               + (f"{stats['shards']:,} shards on Dask" if "shards" in stats
+                  else f"SIMD {aligner.simd}"))
     if model["valid"]:
         _log(args, f"insert size {model['mean']:.1f} +- {model['sd']:.1f} "
                    f"from {model['pairs_used']:,} pairs")
@@ -243,7 +256,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
-    # Likewise the cluster that will call: a wrong address fails before aligning.
+    # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
     try:
@@ -254,7 +267,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             astats = aligner.align_fastq(
                 args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
                 mark_duplicates=not args.no_mark_duplicates,
-                command_line=["gmsaccel", *argv], progress=progress)
+                command_line=["gmsaccel", *argv], progress=progress, executor=client)
         finally:
             progress.done()
         t1 = time.monotonic()
@@ -420,6 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--mark-duplicates", action="store_true",
                     help="flag duplicate reads (0x400; same unclipped 5' ends and strands, the "
                          "highest base-quality sum kept) as the sorted BAM is written")
+    pa.add_argument("--tmp-dir", metavar="DIR",
+                    help="sort spills and (with --dask-scheduler) shard parts go here "
+                         "(default: beside the output)")
+    pa.add_argument("--dask-scheduler", metavar="ADDRESS",
+                    help="align the reads in shards on this Dask cluster (e.g. tcp://host:8786; "
+                         "needs gmsaccel[dist]) and merge them here into the same BAM; its "
+                         "workers must see the index and --tmp-dir at the same paths")
+    pa.add_argument("--shard-pairs", type=_positive_int, default=DEFAULT_SHARD_PAIRS,
+                    metavar="N", help="pairs (reads) per shard with --dask-scheduler "
+                                      f"(default {DEFAULT_SHARD_PAIRS})")
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -436,9 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reads kept per position (default 1000)")
         pp.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
         pp.add_argument("--dask-scheduler", metavar="ADDRESS",
-                        help="call the region shards on this Dask cluster (e.g. tcp://host:8786, "
-                             "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]);"
-                             " its workers must see the reference and BAMs at the same paths")
+                        help="run the shards on this Dask cluster (e.g. tcp://host:8786, "
+                             "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]):"
+                             " the region shards of calling, and for run also the read shards "
+                             "of alignment; its workers must see the reference, inputs and "
+                             "outputs at the same paths")
         pp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     pc = sub.add_parser(

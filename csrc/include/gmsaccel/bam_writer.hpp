@@ -42,12 +42,20 @@ class BamWriter {
   void add(const bam1_t* record);
   // Copies every record of the batch, in its order (the same as add() on each).
   void add(const RecordBatch& records);
+  // Merges a coordinate-sorted BAM (with the same @SQ lines) into the output at close(), after
+  // any part added before it: the output is what adding its records in order would give, but
+  // without sorting them again. duplicate_reach is the part's writer's duplicate_reach() (for
+  // marking). Throws InputError at close() for a part that is unreadable, differs in its @SQ
+  // lines or is out of order. A writer takes parts or records, not both.
+  void add_sorted_part(const std::string& bam_path, int64_t duplicate_reach);
   // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
   void close();
   // Abandons the output (same as destroying an unclosed writer).
   void abort();
 
   uint64_t records_written() const;
+  // The most any record added lies past its unclipped 5' end (sorted writers; markdup.hpp).
+  int64_t duplicate_reach() const;
   // What duplicate marking found (all zero without mark_duplicates; complete after close()).
   const DuplicateStats& duplicate_stats() const;
   // "isa-l" or "htslib": who compresses this writer's output.

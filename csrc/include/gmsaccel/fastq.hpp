@@ -55,4 +55,13 @@ class FastqReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// Read name without a trailing /1 or /2.
+std::string mate_base_name(const std::string& name);
+
+// Throws InputError unless batches read side by side from R1 (path1) and R2 (path2) hold the
+// same reads in the same order: equal counts (else one file ended first) and equal names but
+// for /1 and /2.
+void check_mates(const ReadBatch& r1, const ReadBatch& r2, const std::string& path1,
+                 const std::string& path2);
+
 }  // namespace gms

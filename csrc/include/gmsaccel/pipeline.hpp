@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "gmsaccel/align.hpp"
@@ -18,12 +19,19 @@ struct PipelineOptions {
   size_t batch_reads = 10000;  // reads (pairs) per batch
   std::string read_group;      // RG tag value, empty for none
   BamWriterOptions writer;
+  // Pairs are aligned with this model instead of one estimated from the leading pairs: a shard
+  // of a larger input uses the model of the input's start, so that its records are the same.
+  std::optional<InsertModel> insert_model;
+  // ms tags (the mate's score) on paired records even without marking here: a shard's part is
+  // marked later, when the parts are merged.
+  bool mate_scores = false;
 };
 
 struct PipelineResult {
   AlignStats stats;
   InsertModel model;
   DuplicateStats duplicates;  // with options.writer.mark_duplicates
+  int64_t duplicate_reach = 0;  // the writer's (sorted output), for merging the BAM as a part
   double seconds = 0;
 };
 

@@ -1,0 +1,173 @@
+"""Alignment scaled out over an executor (a dask.distributed Client, or any concurrent.futures
+executor): the reads are cut into shards of consecutive pairs, each shard is aligned where the
+executor runs it into a sorted part BAM, and the parts are merged here into the one sorted,
+indexed BAM, duplicates marked on the merge.
+
+The BAM is the same, record for record, as one process aligning the whole input writes:
+- every pair is aligned with the insert-size model of the input's leading pairs (the first
+  shard holds them; its model is handed to the others);
+- the parts are consecutive stretches of the input, so merging them with ties in part order
+  keeps the order of arrival a single sorted writer keeps;
+- duplicates are marked only on the merge, where all of a set's copies meet (parts carry each
+  pair's ms tag for it).
+
+Workers open the index by the path the driver names, and write their parts into a folder the
+driver reads (beside the output unless tmp_dir says otherwise), so on a cluster both must be on
+storage every node sees, as for calling. The reads themselves travel with the tasks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from gmsaccel import _core
+from gmsaccel.scaleout import Executor, executor_slots, ordered_submit
+
+DEFAULT_SHARD_PAIRS = 50_000
+
+# Aligners made by _align_shard, one per spec and process.
+_worker_aligners: dict[tuple, Any] = {}
+_worker_lock = threading.Lock()
+
+
+def _aligner_for(spec: tuple):  # -> gmsaccel.align.Aligner
+    from gmsaccel.align import Aligner
+
+    with _worker_lock:
+        aligner = _worker_aligners.get(spec)
+        if aligner is None:
+            reference, device, simd, min_score, model_pairs = spec
+            aligner = Aligner(reference, threads=1, device=device, simd=simd or None,
+                              min_score=min_score, insert_model_pairs=model_pairs)
+            _worker_aligners[spec] = aligner
+    return aligner
+
+
+def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, header: str,
+                 options: dict[str, Any]) -> dict:
+    """One shard where the executor runs it: its reads go to a scratch FASTQ on the worker's
+    own disk, and come back as the sorted part BAM at `part`; returns the run's statistics."""
+    aligner = _aligner_for(spec)
+    with tempfile.TemporaryDirectory(prefix="gmsaccel-shard-") as scratch:
+        r1 = os.path.join(scratch, "r1.fq")
+        Path(r1).write_bytes(r1_text)
+        r2 = ""
+        if r2_text is not None:
+            r2 = os.path.join(scratch, "r2.fq")
+            Path(r2).write_bytes(r2_text)
+        stats = aligner._core.align_fastq(
+            r1, r2, part, header, sort=True, format="bam", write_index=False,
+            compression_level=1, mark_duplicates=False, **options)
+    stats["part"] = part
+    return stats
+
+
+def _shards(r1: str, r2: str | None, first: int, size: int) -> Iterator[tuple[int, bytes,
+                                                                               bytes | None]]:
+    """(first record number, R1 text, R2 text) of each shard: `first` pairs, then `size`."""
+    with _core.FastqReader(r1) as f1:
+        f2 = _core.FastqReader(r2) if r2 else None
+        try:
+            want = first
+            while True:
+                t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want)
+                if n == 0:
+                    return
+                yield first_record, t1, t2
+                want = size
+        finally:
+            if f2 is not None:
+                f2.close()
+
+
+def _add_stats(total: dict, part: dict) -> None:
+    for key, value in part.items():
+        if key in ("insert_model", "duplicate_reach", "seconds"):
+            continue
+        if isinstance(value, dict):
+            _add_stats(total.setdefault(key, {}), value)
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str, *,
+                        executor: Executor, shard_pairs: int = DEFAULT_SHARD_PAIRS,
+                        shard_threads: int = 1, read_group: str = "", batch_reads: int = 10000,
+                        memory_bytes: int = 64 << 20, compression_level: int = -1,
+                        output_format: str = "bam", threads: int = 1,
+                        mark_duplicates: bool = False, tmp_dir: str | None = None,
+                        progress: Callable[[int], None] | None = None) -> dict:
+    """Aligns r1 (and r2) on the executor and writes the merged, sorted BAM to out; returns the
+    statistics align_fastq returns, summed over the shards, with "shards" added."""
+    if shard_pairs < 1:
+        raise ValueError("shard_pairs must be at least 1")
+    start = time.perf_counter()
+    reference = aligner.index.path or aligner.index.built_from
+    if not reference:
+        raise ValueError("sharded alignment needs an index or FASTA on disk for the workers")
+    spec = (os.path.abspath(reference), aligner.requested_device, aligner.requested_simd,
+            aligner.min_score, aligner._core.insert_model_pairs)
+    options = {"threads": max(1, int(shard_threads)), "batch_reads": batch_reads,
+               "read_group": read_group, "memory_bytes": memory_bytes,
+               "mate_scores": mark_duplicates}
+    # Somewhere the workers see too, as they see the output's folder (not the driver's /tmp).
+    where = tmp_dir or (os.getcwd() if out == "-" else os.path.dirname(os.path.abspath(out)))
+    parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
+    stats: dict[str, Any] = {}
+    parts: list[tuple[str, int]] = []
+
+    def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
+        for first_record, t1, t2 in shards:
+            part = os.path.join(parts_dir, f"part-{first_record:012d}.bam")
+            opts = options if model is None else dict(options, insert_model=model)
+            yield spec, t1, t2, part, header, opts
+
+    def collect(part_stats: dict) -> None:
+        parts.append((part_stats.pop("part"), part_stats["duplicate_reach"]))
+        stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first shard's
+        _add_stats(stats, part_stats)
+        if progress:
+            progress(stats["reads"])
+
+    try:
+        # Pairs: the shard of the leading pairs goes first, alone, and its insert-size model is
+        # every other shard's.
+        leading = aligner._core.insert_model_pairs if r2 else shard_pairs
+        shards = _shards(r1, r2, leading, shard_pairs)
+        model = None
+        if r2:
+            first = next(tasks(shards, None), None)
+            if first is not None:
+                collect(executor.submit(_align_shard, *first).result())
+                model = stats["insert_model"]
+        for part_stats in ordered_submit(executor, _align_shard, tasks(shards, model),
+                                         executor_slots(executor) + 1, drain=True):
+            collect(part_stats)
+        writer = _core.BamWriter(out, header, sort=True, format=output_format, threads=threads,
+                                 memory_bytes=memory_bytes,
+                                 write_index=out != "-" and output_format == "bam",
+                                 compression_level=compression_level,
+                                 mark_duplicates=mark_duplicates)
+        try:
+            for path, reach in parts:
+                writer.add_sorted_part(path, reach)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    if mark_duplicates:
+        stats["duplicates"] = writer.duplicate_stats
+    stats.setdefault("reads", 0)
+    stats.setdefault("insert_model", None)
+    stats["duplicate_reach"] = max((reach for _, reach in parts), default=0)
+    stats["shards"] = len(parts)
+    stats["seconds"] = time.perf_counter() - start
+    return stats

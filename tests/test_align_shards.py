@@ -1,0 +1,160 @@
+"""Alignment in shards on an executor: the merged BAM equals the one a single process writes,
+record for record (duplicate flags included), on thread pools, process pools and Dask; bad
+input fails as the local run fails, with nothing left behind."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import pysam
+import pytest
+from conftest import run_cli
+
+from gmsaccel import _core
+from gmsaccel.align import Aligner
+from gmsaccel.simulate import write_fastq
+
+MODEL_PAIRS = 500  # leading pairs: a small first shard, so that the test data makes many shards
+
+
+def records(path: Path) -> list[str]:
+    with pysam.AlignmentFile(str(path)) as f:
+        return [r.to_string() for r in f]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".parts-" in p.name or ".tmp" in p.name)
+
+
+def read_fastq(path: Path) -> list[tuple[str, str, str]]:
+    with gzip.open(path, "rt") as f:
+        lines = f.read().splitlines()
+    return [(lines[i][1:], lines[i + 1], lines[i + 3]) for i in range(0, len(lines), 4)]
+
+
+@pytest.fixture(scope="module")
+def copied_library(dataset, tmp_path_factory):
+    """The dataset's pairs with every tenth of the first 1200 copied again at the end of the
+    files, under new names: a duplicate and its original are in different shards."""
+    d = tmp_path_factory.mktemp("copies")
+    r1, r2 = read_fastq(dataset.r1), read_fastq(dataset.r2)
+    extra1 = [(f"copy{i}/1", s, q[::-1]) for i, (_, s, q) in enumerate(r1[:1200:10])]
+    extra2 = [(f"copy{i}/2", s, q) for i, (_, s, q) in enumerate(r2[:1200:10])]
+    return write_fastq(d / "c_1.fq.gz", r1 + extra1), write_fastq(d / "c_2.fq.gz", r2 + extra2)
+
+
+@pytest.fixture(scope="module")
+def aligner(index_path):
+    return Aligner(index_path, threads=2, insert_model_pairs=MODEL_PAIRS)
+
+
+@pytest.mark.parametrize("mark", [False, True], ids=["plain", "marked"])
+def test_sharded_bam_equals_the_local_one(aligner, copied_library, tmp_path, mark) -> None:
+    r1, r2 = copied_library
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    want = aligner.align_fastq(r1, r2, local, mark_duplicates=mark, read_group="@RG\tID:s1\tSM:x")
+    with ThreadPoolExecutor(3) as ex:
+        got = aligner.align_fastq(r1, r2, sharded, mark_duplicates=mark, executor=ex,
+                                  shard_pairs=400, read_group="@RG\tID:s1\tSM:x")
+    assert got["shards"] == 1 + -(-(len(read_fastq(r1)) - MODEL_PAIRS) // 400)
+    assert records(sharded) == records(local)
+    assert got["insert_model"] == want["insert_model"]
+    for key in ("reads", "mapped", "properly_paired", "supplementary", "rescued"):
+        assert got[key] == want[key], key
+    if mark:
+        assert got["duplicates"] == want["duplicates"]
+        assert got["duplicates"]["pair_duplicates"] >= 100  # the copies, found across shards
+    pysam.index(str(sharded), str(tmp_path / "check.bai"))  # samtools reads it back whole
+    assert (tmp_path / "sharded.bam.bai").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_processes_single_end_and_many_parts(aligner, dataset, tmp_path) -> None:
+    """Single-end reads in more shards than the writer merges at once (so parts are folded),
+    aligned in other processes."""
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(dataset.r1, None, local)
+    with ProcessPoolExecutor(2) as ex:
+        got = aligner.align_fastq(dataset.r1, None, sharded, executor=ex, shard_pairs=20)
+    assert got["shards"] == dataset.n_pairs // 20 and got["shards"] > 128
+    assert records(sharded) == records(local)
+
+
+def test_dask_cluster(aligner, copied_library, tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    r1, r2 = copied_library
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(r1, r2, local, mark_duplicates=True)
+    with distributed.Client(n_workers=2, threads_per_worker=1, processes=True,
+                            dashboard_address=None) as client:
+        aligner.align_fastq(r1, r2, sharded, mark_duplicates=True, executor=client,
+                            shard_pairs=1000)
+    assert records(sharded) == records(local)
+
+
+def test_bad_input_fails_as_locally(aligner, dataset, tmp_path) -> None:
+    r1 = read_fastq(dataset.r1)
+    r2 = read_fastq(dataset.r2)
+    # record 1700 of R2 renamed: found while cutting shards, after some shards have run
+    r2[1699] = ("stranger/2", *r2[1699][1:])
+    bad2 = write_fastq(tmp_path / "bad_2.fq.gz", r2)
+    out = tmp_path / "out.bam"
+    with ThreadPoolExecutor(2) as ex, pytest.raises(
+            _core.InputError, match=r"bad_2\.fq\.gz: record 1700 \(stranger\) does not match"):
+        aligner.align_fastq(dataset.r1, bad2, out, executor=ex, shard_pairs=300)
+    short = write_fastq(tmp_path / "short_1.fq.gz", r1[:-1])
+    with ThreadPoolExecutor(2) as ex, pytest.raises(_core.InputError, match="short_1.fq.gz: ends"):
+        aligner.align_fastq(short, dataset.r2, out, executor=ex, shard_pairs=300)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_failed_shard_leaves_nothing(aligner, dataset, tmp_path) -> None:
+    out = tmp_path / "out.bam"
+
+    class Failing(ThreadPoolExecutor):
+        calls = 0
+
+        def submit(self, fn, /, *args):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise OSError("worker lost")
+            return super().submit(fn, *args)
+
+    with Failing(2) as ex, pytest.raises(OSError, match="worker lost"):
+        aligner.align_fastq(dataset.r1, dataset.r2, out, executor=ex, shard_pairs=500)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_needs_sorted_output_and_an_index_on_disk(dataset, index_path, tmp_path) -> None:
+    with ThreadPoolExecutor(1) as ex:
+        with pytest.raises(ValueError, match="sorted"):
+            Aligner(index_path).align_fastq(dataset.r1, dataset.r2, tmp_path / "u.bam",
+                                            sort=False, executor=ex)
+        # an index built in memory from a FASTA is rebuilt by the workers from that FASTA
+        got = Aligner(dataset.ref, insert_model_pairs=MODEL_PAIRS).align_fastq(
+            dataset.r1, dataset.r2, tmp_path / "f.bam", executor=ex, shard_pairs=1000)
+    assert got["shards"] == 4
+    assert records(tmp_path / "f.bam") == records_local(dataset, index_path, tmp_path)
+
+
+def records_local(dataset, index_path, tmp_path) -> list[str]:
+    out = tmp_path / "l.bam"
+    Aligner(index_path, insert_model_pairs=MODEL_PAIRS).align_fastq(dataset.r1, dataset.r2, out)
+    return records(out)
+
+
+def test_cli_align_on_dask(dataset, index_path, tmp_path) -> None:
+    distributed = pytest.importorskip("distributed")
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    run_cli("align", index_path, dataset.r1, dataset.r2, "-o", local, "--mark-duplicates")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = run_cli("align", index_path, dataset.r1, dataset.r2, "-o", sharded,
+                      "--mark-duplicates", "--dask-scheduler", cluster.scheduler_address,
+                      "--shard-pairs", "1000")
+    assert res.returncode == 0, res.stderr
+    assert records(sharded) == records(local)
+    assert os.path.exists(str(sharded) + ".bai")
