@@ -67,6 +67,10 @@ def test_sharded_bam_equals_the_local_one(aligner, copied_library, tmp_path, mar
     if mark:
         assert got["duplicates"] == want["duplicates"]
         assert got["duplicates"]["pair_duplicates"] >= 100  # the copies, found across shards
+    # The driver's own wall time by phase: each spent, and together within the whole run's.
+    phases = got["driver_seconds"]
+    assert set(phases) == {"cut", "leading_shard", "merge"}
+    assert all(v > 0 for v in phases.values()) and sum(phases.values()) <= got["seconds"]
     pysam.index(str(sharded), str(tmp_path / "check.bai"))  # samtools reads it back whole
     assert (tmp_path / "sharded.bam.bai").exists()
     assert leftovers(tmp_path) == []

@@ -68,15 +68,18 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
     return stats
 
 
-def _shards(r1: str, r2: str | None, first: int, size: int) -> Iterator[tuple[int, bytes,
-                                                                               bytes | None]]:
-    """(first record number, R1 text, R2 text) of each shard: `first` pairs, then `size`."""
+def _shards(r1: str, r2: str | None, first: int, size: int,
+            clock: dict[str, float]) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """(first record number, R1 text, R2 text) of each shard: `first` pairs, then `size`;
+    the seconds spent reading and cutting are added to clock["cut"]."""
     with _core.FastqReader(r1) as f1:
         f2 = _core.FastqReader(r2) if r2 else None
         try:
             want = first
             while True:
+                t = time.perf_counter()
                 t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want)
+                clock["cut"] += time.perf_counter() - t
                 if n == 0:
                     return
                 yield first_record, t1, t2
@@ -121,11 +124,20 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
     stats: dict[str, Any] = {}
     parts: list[tuple[str, int]] = []
+    # Wall seconds of the driver's own work: cutting shards (reading and checking the FASTQ),
+    # waiting for the leading shard alone, and merging the parts (and marking duplicates).
+    clock = {"cut": 0.0, "leading_shard": 0.0, "merge": 0.0}
+
+    # A Dask client is handed the reads as data on a worker, not inside the task itself (which
+    # the scheduler would relay, warning of a large graph).
+    scatter = getattr(executor, "scatter", None)
 
     def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
         for first_record, t1, t2 in shards:
             part = os.path.join(parts_dir, f"part-{first_record:012d}.bam")
             opts = options if model is None else dict(options, insert_model=model)
+            if scatter is not None:
+                t1, t2 = scatter([t1, t2], hash=False)
             yield spec, t1, t2, part, header, opts
 
     def collect(part_stats: dict) -> None:
@@ -139,16 +151,19 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
         # Pairs: the shard of the leading pairs goes first, alone, and its insert-size model is
         # every other shard's.
         leading = aligner._core.insert_model_pairs if r2 else shard_pairs
-        shards = _shards(r1, r2, leading, shard_pairs)
+        shards = _shards(r1, r2, leading, shard_pairs, clock)
         model = None
         if r2:
+            t = time.perf_counter()
             first = next(tasks(shards, None), None)
             if first is not None:
                 collect(executor.submit(_align_shard, *first).result())
                 model = stats["insert_model"]
+            clock["leading_shard"] = time.perf_counter() - t
         for part_stats in ordered_submit(executor, _align_shard, tasks(shards, model),
                                          executor_slots(executor) + 1, drain=True):
             collect(part_stats)
+        t = time.perf_counter()
         writer = _core.BamWriter(out, header, sort=True, format=output_format, threads=threads,
                                  memory_bytes=memory_bytes,
                                  write_index=out != "-" and output_format == "bam",
@@ -161,6 +176,7 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
         except BaseException:
             writer.abort()
             raise
+        clock["merge"] = time.perf_counter() - t
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
     if mark_duplicates:
@@ -169,5 +185,6 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     stats.setdefault("insert_model", None)
     stats["duplicate_reach"] = max((reach for _, reach in parts), default=0)
     stats["shards"] = len(parts)
+    stats["driver_seconds"] = clock
     stats["seconds"] = time.perf_counter() - start
     return stats
