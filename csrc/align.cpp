@@ -2,8 +2,11 @@
 // SIMD kernel, hits are deduplicated and scored, and pairs are resolved into BAM records.
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <optional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "align_internal.hpp"
 #include "gmsaccel/markdup.hpp"
@@ -344,9 +347,37 @@ std::vector<std::vector<Hit>> Aligner::map_batch(const ReadBatch& batch) const {
 }
 
 Aligner::PairHits Aligner::map_pairs(const ReadBatch& r1, const ReadBatch& r2,
-                                     AlignStats& stats) const {
-  return PairHits{hits_for_reads(index_, opt_, encode_batch(r1).reads, stats),
-                  hits_for_reads(index_, opt_, encode_batch(r2).reads, stats)};
+                                     AlignStats& stats, int threads) const {
+  const EncodedReads e1 = encode_batch(r1), e2 = encode_batch(r2);
+  const size_t n1 = e1.reads.size(), n = n1 + e2.reads.size();
+  PairHits out;
+  out.h1.resize(n1);
+  out.h2.resize(n - n1);
+  // Both ends' reads as one list cut into consecutive pieces, one per thread.
+  const size_t pieces = std::min<size_t>(std::max(1, threads), std::max<size_t>(n, 1));
+  std::vector<AlignStats> piece_stats(pieces);
+  std::vector<std::exception_ptr> failures(pieces);
+  auto map_piece = [&](size_t p) {
+    try {
+      const size_t lo = n * p / pieces, hi = n * (p + 1) / pieces;
+      std::vector<EncodedRead> reads;
+      reads.reserve(hi - lo);
+      for (size_t i = lo; i < hi; ++i) reads.push_back(i < n1 ? e1.reads[i] : e2.reads[i - n1]);
+      auto hits = hits_for_reads(index_, opt_, reads, piece_stats[p]);
+      for (size_t i = lo; i < hi; ++i)
+        (i < n1 ? out.h1[i] : out.h2[i - n1]) = std::move(hits[i - lo]);
+    } catch (...) {
+      failures[p] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t p = 1; p < pieces; ++p) pool.emplace_back(map_piece, p);
+  map_piece(0);
+  for (auto& t : pool) t.join();
+  for (const auto& f : failures)
+    if (f) std::rethrow_exception(f);
+  for (const AlignStats& s : piece_stats) stats.add(s);
+  return out;
 }
 
 InsertModel Aligner::estimate_insert_model(const PairHits& hits) {

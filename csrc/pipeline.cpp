@@ -204,7 +204,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   if (options.insert_model) {
     result.model = *options.insert_model;
   } else if (have_first && source.paired()) {
-    first_hits = aligner.map_pairs(first.r1, first.r2, result.stats);
+    first_hits = aligner.map_pairs(first.r1, first.r2, result.stats, options.threads);
     result.model = Aligner::estimate_insert_model(first_hits);
     first_mapped = true;
   }

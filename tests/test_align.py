@@ -263,6 +263,23 @@ def test_output_identical_for_simd_threads_and_batch(genome, tmp_path, level: st
     assert _records(base) == _records(other)
 
 
+@pytest.mark.parametrize("n_pairs", [3, 301])
+def test_leading_pairs_split_over_threads(genome, tmp_path, n_pairs: int) -> None:
+    # The pairs that estimate the insert-size model are mapped before any batch, split over the
+    # threads in pieces (more threads than reads included): same records and counts as one.
+    r1, r2 = _simulate(genome, tmp_path, n_pairs, seed=71)
+    idx = Index.build(genome[0])
+    runs = {}
+    for threads in (1, 4):
+        out = tmp_path / f"t{threads}.bam"
+        stats = Aligner(idx, threads=threads, insert_model_pairs=n_pairs).align_fastq(
+            r1, r2, out, batch_reads=7)
+        runs[threads] = (_records(out), {k: stats[k] for k in
+                                         ("reads", "mapped", "extend_jobs", "cells")})
+    assert runs[1][1]["mapped"] > 0.9 * 2 * n_pairs
+    assert runs[4] == runs[1]
+
+
 def test_python_bam_writer_sorts_and_indexes(aligner: Aligner, genome, tmp_path) -> None:
     from gmsaccel.align import bam_writer, sam_line
 

@@ -112,7 +112,10 @@ class Aligner {
   struct PairHits {
     std::vector<std::vector<Hit>> h1, h2;
   };
-  PairHits map_pairs(const ReadBatch& r1, const ReadBatch& r2, AlignStats& stats) const;
+  // With threads > 1 the reads are split over that many threads (the hits are per read, so
+  // the result is the same): the leading pairs are mapped before any other batch can start.
+  PairHits map_pairs(const ReadBatch& r1, const ReadBatch& r2, AlignStats& stats,
+                     int threads = 1) const;
 
   // Estimates the insert-size model from pairs whose ends map uniquely.
   static InsertModel estimate_insert_model(const PairHits& hits);
