@@ -26,6 +26,7 @@ from gmsaccel.call import (
     parse_region,
     read_bed,
     resolve_regions,
+    shard_size,
     shards,
     summarize_vcf,
     variant_type,
@@ -334,9 +335,24 @@ def test_resolve_regions_merges_and_orders() -> None:
                                               Region("chr2", 0, 1000)]
     with pytest.raises(InputError, match="outside contig chr2"):
         resolve_regions([("chr2", 0, 1001)], CONTIGS)
-    sh = shards([Region("chr1", 0, 2_500_000), Region("chr2", 0, 1000)])
+    sh = shards([Region("chr1", 0, 2_500_000), Region("chr2", 0, 1000)], 1_000_000)
     assert sh == [Region("chr1", 0, 1_000_000), Region("chr1", 1_000_000, 2_000_000),
                   Region("chr1", 2_000_000, 2_500_000), Region("chr2", 0, 1000)]
+
+
+def test_shard_size_follows_the_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    human = [Region(f"chr{i}", 0, 150_000_000) for i in range(20)]
+    assert shard_size(human) == 1_000_000
+    isolate = [Region("chr", 0, 5_400_000), Region("plasmid", 0, 120_000)]
+    assert shard_size(isolate) == 50_000  # 5.52 Mbp / 128, up to the floor
+    assert shard_size([Region("c", 0, 20_000_000)]) == 160_000  # 156,250 in 10 kbp steps
+    assert shard_size([Region("c", 10, 20)]) == 50_000
+    cut = shards(isolate)
+    assert len(cut) == 108 + 3 and max(r.end - r.start for r in cut) == 50_000
+    assert [(r.start, r.end) for r in cut if r.contig == "plasmid"] == [
+        (0, 50_000), (50_000, 100_000), (100_000, 120_000)]
+    monkeypatch.setattr(gcall, "SHARD_SIZE", 7_000)  # a cap below the floor wins
+    assert shard_size(isolate) == 7_000
 
 
 def test_read_bed(tmp_path: Path) -> None:

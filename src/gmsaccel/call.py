@@ -1,8 +1,9 @@
 """Python API of the variant caller: Caller.call / write_vcf / pileup over sorted, indexed BAMs.
 
-The work is split into shards of at most SHARD_SIZE bases; shards run on a thread pool (the
-engine releases the GIL) and come back in shard order, so the output is the same for any thread
-count. Every call into the C++ engine goes through the `_engine_*` functions below.
+The work is split into shards (`shard_size`: sized from the regions alone, between 50 kbp and
+1 Mbp); shards run on a thread pool (the engine releases the GIL) or an executor and come back
+in shard order, so the output is the same for any thread count. Every call into the C++ engine
+goes through the `_engine_*` functions below.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from gmsaccel.gvcf import BlockArrays, homref_likelihoods, reference_block_array
 from gmsaccel.scaleout import Executor, ordered_submit
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
+# Shards hold at most SHARD_SIZE bases. Regions shorter than TARGET_SHARDS of those are cut
+# finer, down to MIN_SHARD_SIZE, so that a bacterial genome (5.7 Mbp: 6 shards of 1 Mbp) still
+# gives every thread of a GPU node, or worker of a cluster, work of its own. The size depends on
+# the regions only, never on the threads, so the output stays the same for any thread count.
 SHARD_SIZE = 1_000_000
+MIN_SHARD_SIZE = 50_000
+TARGET_SHARDS = 128
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -222,9 +229,18 @@ def resolve_regions(region: RegionSpec | Region, contigs: Sequence[tuple[str, in
     return merged
 
 
+def shard_size(regions: Iterable[Region]) -> int:
+    """Bases per shard for these regions: about TARGET_SHARDS shards in all (a multiple of
+    10 kbp), within [MIN_SHARD_SIZE, SHARD_SIZE] (a SHARD_SIZE set below the minimum wins)."""
+    total = sum(r.end - r.start for r in regions)
+    even = -(-total // TARGET_SHARDS)
+    return min(SHARD_SIZE, max(MIN_SHARD_SIZE, -(-even // 10_000) * 10_000))
+
+
 def shards(regions: Iterable[Region], size: int | None = None) -> list[Region]:
-    """Regions cut into pieces of at most size (default SHARD_SIZE) bases."""
-    size = size or SHARD_SIZE
+    """Regions cut into pieces of at most size (default shard_size(regions)) bases."""
+    regions = list(regions)
+    size = size or shard_size(regions)
     return [Region(r.contig, s, min(s + size, r.end))
             for r in regions for s in range(r.start, r.end, size)]
 
