@@ -10,14 +10,19 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #if GMSACCEL_HAVE_ISAL
 #include <isa-l.h>
 #endif
+
+#include "gmsaccel/record_batch.hpp"
 
 namespace gms {
 
@@ -44,12 +49,88 @@ struct IndexEntry {
   bool mapped;
 };
 
+// A slice of one record's BAM bytes, placed in a block by write_records.
+struct Piece {
+  const uint8_t* record;  // the sorted writer's layout (record_batch.hpp)
+  uint32_t from, len, total;
+};
+
 struct Block {
   std::vector<uint8_t> data;  // uncompressed
   std::vector<uint8_t> out;   // the BGZF block
   std::vector<IndexEntry> entries;
+  // Appended to data (with their index entries) on a compressing thread, before deflating.
+  std::vector<Piece> pieces;
+  std::vector<std::shared_ptr<const void>> keep;  // owners of the pieces' records
+  const char* error = nullptr;  // why a piece's record cannot be written as BAM
   bool ready = false;
 };
+
+// Why BAM cannot hold a record (completed with the file's name), or nullptr.
+const char* unfit_for_bam(const bam1_core_t& c) {
+  if (c.l_qname - c.l_extranul > 255) return "read name longer than 254 characters in";
+  if (c.n_cigar > 0xffff) return "more than 65535 CIGAR operations (not supported here) in";
+  if (c.pos > INT32_MAX || c.mpos > INT32_MAX || c.isize > INT32_MAX || c.isize < INT32_MIN) {
+    return "position beyond 2^31-1 (BAM cannot hold it) in";
+  }
+  return nullptr;
+}
+
+// A record's BAM bytes (bam_record_size of them) at out: block_size and the fixed fields, the
+// name without its extra NULs, then CIGAR, sequence, qualities and tags, as bam_write1 writes.
+void serialise_bam(const bam1_core_t& c, const uint8_t* data, uint32_t l_data, uint8_t* out) {
+  const uint32_t name_len = static_cast<uint32_t>(c.l_qname - c.l_extranul);
+  const uint32_t rest = l_data - static_cast<uint32_t>(c.l_qname);
+  const uint32_t x[9] = {
+      32 + name_len + rest,
+      static_cast<uint32_t>(c.tid),
+      static_cast<uint32_t>(c.pos),
+      static_cast<uint32_t>(c.bin) << 16 | static_cast<uint32_t>(c.qual) << 8 | name_len,
+      static_cast<uint32_t>(c.flag) << 16 | c.n_cigar,
+      static_cast<uint32_t>(c.l_qseq),
+      static_cast<uint32_t>(c.mtid),
+      static_cast<uint32_t>(c.mpos),
+      static_cast<uint32_t>(c.isize)};
+  std::memcpy(out, x, sizeof x);
+  std::memcpy(out + sizeof x, data, name_len);
+  std::memcpy(out + sizeof x + name_len, data + c.l_qname, rest);
+}
+
+IndexEntry index_entry(const bam1_core_t& c, const uint8_t* data, uint32_t l_data,
+                       size_t end_in_block) {
+  bam1_t view{};  // bam_endpos only reads the core and the CIGAR
+  view.core = c;
+  view.data = const_cast<uint8_t*>(data);
+  view.l_data = static_cast<int>(l_data);
+  return IndexEntry{c.tid, c.pos, bam_endpos(&view), static_cast<uint32_t>(end_in_block),
+                    !(c.flag & BAM_FUNMAP)};
+}
+
+// Appends a block's pieces to its data, with an index entry for each record ending there.
+void fill(Block& b) {
+  thread_local std::vector<uint8_t> whole;  // a record split over blocks, serialised once here
+  if (b.data.capacity() < kBlockData) b.data.reserve(kBlockData);
+  for (const Piece& p : b.pieces) {
+    bam1_core_t c;
+    uint32_t l_data;
+    std::memcpy(&c, p.record, sizeof c);
+    std::memcpy(&l_data, p.record + sizeof c, sizeof l_data);
+    const uint8_t* data = p.record + RecordBatch::kHeaderBytes;
+    if ((b.error = unfit_for_bam(c))) break;
+    const size_t at = b.data.size();
+    b.data.resize(at + p.len);
+    if (p.from == 0 && p.len == p.total) {
+      serialise_bam(c, data, l_data, b.data.data() + at);
+    } else {
+      whole.resize(p.total);
+      serialise_bam(c, data, l_data, whole.data());
+      std::memcpy(b.data.data() + at, whole.data() + p.from, p.len);
+    }
+    if (p.from + p.len == p.total) b.entries.push_back(index_entry(c, data, l_data, b.data.size()));
+  }
+  b.pieces.clear();
+  b.keep.clear();
+}
 
 void put16(uint8_t* p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v);
@@ -158,13 +239,18 @@ struct IsalBamOutput::Impl {
         b = todo.front();
         todo.pop_front();
       }
-      compress(*b, level);
+      process(*b);
       {
         std::lock_guard<std::mutex> lk(mu);
         b->ready = true;
       }
       cv_done.notify_all();
     }
+  }
+
+  void process(Block& b) {
+    if (!b.pieces.empty()) fill(b);
+    if (!b.error) compress(b, level);
   }
 
   void write_all(const uint8_t* p, size_t n) {
@@ -179,6 +265,7 @@ struct IsalBamOutput::Impl {
 
   // The oldest block is compressed: write it and index the records ending in it.
   void land(Block& b) {
+    if (b.error) fail(b.error);
     const uint64_t at = written;
     write_all(b.out.data(), b.out.size());
     written += b.out.size();
@@ -206,9 +293,10 @@ struct IsalBamOutput::Impl {
 
   // Ends the current block (if it holds anything) and queues it.
   void seal() {
-    if (current->data.empty()) return;
+    if (current->data.empty() && current->pieces.empty()) return;
+    open_bytes = 0;
     if (workers.empty()) {
-      compress(*current, level);
+      process(*current);
       land(*current);
       current->data.clear();
       current->entries.clear();
@@ -232,14 +320,18 @@ struct IsalBamOutput::Impl {
   // Appends bytes, sealing full blocks.
   void append(const uint8_t* p, size_t n) {
     while (n > 0) {
-      if (current->data.size() == kBlockData) seal();
+      if (open_bytes == kBlockData) seal();
       if (current->data.capacity() < kBlockData) current->data.reserve(kBlockData);
-      const size_t take = std::min(n, kBlockData - current->data.size());
+      const size_t take = std::min(n, kBlockData - open_bytes);
       current->data.insert(current->data.end(), p, p + take);
+      open_bytes += take;
       p += take;
       n -= take;
     }
   }
+
+  // Bytes in the open block, its pieces included (they are filled in when it is sealed).
+  size_t open_bytes = 0;
 };
 
 IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_hdr_t* hdr,
@@ -302,33 +394,45 @@ IsalBamOutput::~IsalBamOutput() = default;
 void IsalBamOutput::write(const bam1_t* b) {
   Impl& s = *impl_;
   const bam1_core_t& c = b->core;
-  const uint32_t name_len = static_cast<uint32_t>(c.l_qname - c.l_extranul);
-  if (name_len > 255) s.fail("read name longer than 254 characters in");
-  if (c.n_cigar > 0xffff) s.fail("more than 65535 CIGAR operations (not supported here) in");
-  if (c.pos > INT32_MAX || c.mpos > INT32_MAX || c.isize > INT32_MAX || c.isize < INT32_MIN) {
-    s.fail("position beyond 2^31-1 (BAM cannot hold it) in");
-  }
-  const uint32_t rest = static_cast<uint32_t>(b->l_data - c.l_qname);
-  const uint32_t block_len = 32 + name_len + rest;
-  uint32_t x[9];
-  x[0] = block_len;
-  x[1] = static_cast<uint32_t>(c.tid);
-  x[2] = static_cast<uint32_t>(c.pos);
-  x[3] = static_cast<uint32_t>(c.bin) << 16 | static_cast<uint32_t>(c.qual) << 8 | name_len;
-  x[4] = static_cast<uint32_t>(c.flag) << 16 | c.n_cigar;
-  x[5] = static_cast<uint32_t>(c.l_qseq);
-  x[6] = static_cast<uint32_t>(c.mtid);
-  x[7] = static_cast<uint32_t>(c.mpos);
-  x[8] = static_cast<uint32_t>(c.isize);
+  if (const char* why = unfit_for_bam(c)) s.fail(why);
+  const uint32_t l_data = static_cast<uint32_t>(b->l_data);
+  const uint32_t size = bam_record_size(c, l_data);
   // A record that fits in a block never straddles two (htslib's bgzf_flush_try).
-  if (!s.current->data.empty() && s.current->data.size() + 4 + block_len > kBlockData) s.seal();
-  s.append(reinterpret_cast<const uint8_t*>(x), sizeof x);
-  s.append(b->data, name_len);
-  s.append(b->data + c.l_qname, rest);
-  s.current->entries.push_back(IndexEntry{c.tid, c.pos, bam_endpos(b),
-                                          static_cast<uint32_t>(s.current->data.size()),
-                                          !(c.flag & BAM_FUNMAP)});
+  if (s.open_bytes != 0 && s.open_bytes + size > kBlockData) s.seal();
+  thread_local std::vector<uint8_t> bytes;
+  bytes.resize(size);
+  serialise_bam(c, b->data, l_data, bytes.data());
+  s.append(bytes.data(), size);
+  s.current->entries.push_back(index_entry(c, b->data, l_data, s.current->data.size()));
 }
+
+void IsalBamOutput::write_records(const uint8_t* const* records, const uint32_t* bam_sizes,
+                                  size_t n, std::shared_ptr<const void> keep) {
+  Impl& s = *impl_;
+  // Records are placed by write()'s rule: a new block when the next record would overflow
+  // this one (records longer than a block are split over several). Sealed blocks are filled
+  // in on the compressing threads; the open one here, before returning.
+  auto place = [&](const uint8_t* rec, uint32_t total) {
+    if (s.open_bytes != 0 && s.open_bytes + total > kBlockData) s.seal();
+    for (uint32_t from = 0; from < total;) {
+      if (s.open_bytes == kBlockData) s.seal();
+      const uint32_t take = static_cast<uint32_t>(
+          std::min<size_t>(total - from, kBlockData - s.open_bytes));
+      Block& b = *s.current;
+      if (keep && (b.keep.empty() || b.keep.back() != keep)) b.keep.push_back(keep);
+      b.pieces.push_back(Piece{rec, from, take, total});
+      s.open_bytes += take;
+      from += take;
+    }
+  };
+  for (size_t i = 0; i < n; ++i) place(records[i], bam_sizes[i]);
+  if (!s.current->pieces.empty()) {
+    fill(*s.current);
+    if (s.current->error) s.fail(s.current->error);
+  }
+}
+
+void IsalBamOutput::flush() { impl_->drain(); }
 
 void IsalBamOutput::finish() {
   Impl& s = *impl_;
@@ -354,6 +458,9 @@ IsalBamOutput::IsalBamOutput(int, const std::string&, const sam_hdr_t*, int, int
 }
 IsalBamOutput::~IsalBamOutput() = default;
 void IsalBamOutput::write(const bam1_t*) {}
+void IsalBamOutput::write_records(const uint8_t* const*, const uint32_t*, size_t,
+                                  std::shared_ptr<const void>) {}
+void IsalBamOutput::flush() {}
 void IsalBamOutput::finish() {}
 
 #endif

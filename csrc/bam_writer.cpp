@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <htslib/hts.h>
 #include <htslib/kstring.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,11 +54,11 @@ void unlink_quiet(const std::string& path) {
 // Sort key: unmapped-unplaced (tid < 0) after every contig, then position, then strand. Ties are
 // broken by arrival (within a run by stable order, across runs by run number).
 struct Key {
-  uint32_t tid;
   int64_t pos;
+  uint32_t tid;
   uint32_t rev;
   static Key of(const bam1_core_t& c) {
-    return Key{static_cast<uint32_t>(c.tid < 0 ? UINT32_MAX : c.tid), c.pos,
+    return Key{c.pos, static_cast<uint32_t>(c.tid < 0 ? UINT32_MAX : c.tid),
                (c.flag & BAM_FREVERSE) ? 1u : 0u};
   }
   bool operator<(const Key& o) const {
@@ -64,10 +66,11 @@ struct Key {
   }
 };
 
-// One record in the arena: its key and where its serialised bytes start.
+// One record in the arena: its key, where its serialised bytes start and its size in a BAM.
 struct Entry {
   Key key;
   const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
+  uint32_t bam_bytes;    // bam_record_size
 };
 
 using BamPtr = std::unique_ptr<bam1_t, BamFree>;
@@ -127,7 +130,8 @@ struct BamWriter::Impl {
       sam_close(out);
       out = nullptr;
     }
-    fast.reset();
+    fast.reset();  // its threads stop before the records they might read are unmapped
+    mapped_spills.clear();
     if (out_fd > 1) ::close(out_fd);
     out_fd = -1;
     if (!to_stdout) {
@@ -150,10 +154,60 @@ struct BamWriter::Impl {
     errno = 0;
     if (sam_write1(fp, hdr, b) < 0) io_fail("cannot write", name, errno);
   }
-  // A record to the final output.
+  // A record to the final output. For the ISA-L writer records are copied into rounds, whose
+  // blocks are then serialised and compressed on its threads.
   void emit(const bam1_t* b) {
-    if (fast) fast->write(b);
+    if (fast) to_round(b);
     else write(out, b, display_out());
+  }
+
+  // Records copied for the ISA-L writer (from spills, parts, the duplicate marker or unsorted
+  // adds), handed over a round at a time and owned by the blocks that hold them.
+  struct Round {
+    std::vector<uint8_t> bytes;  // records in the arena's layout
+    std::vector<size_t> starts;
+    std::vector<uint32_t> sizes;  // bam_record_size
+    std::vector<const uint8_t*> records;  // filled when the round is handed over
+  };
+  static constexpr size_t kRoundBytes = 4u << 20;
+  std::shared_ptr<Round> round;
+  void to_round(const bam1_t* b) {
+    flush_direct();  // records keep their order across the two ways
+    const size_t n = RecordBatch::serialised_size(b);
+    if (round && round->bytes.size() + n > round->bytes.capacity()) flush_round();
+    if (!round) {
+      round = std::make_shared<Round>();
+      round->bytes.reserve(std::max(kRoundBytes, n));
+    }
+    const size_t at = round->bytes.size();
+    round->bytes.resize(at + n);  // within capacity: earlier records stay put
+    RecordBatch::serialise(b, round->bytes.data() + at);
+    round->starts.push_back(at);
+    round->sizes.push_back(bam_record_size(b->core, static_cast<uint32_t>(b->l_data)));
+  }
+  // Records handed to the ISA-L writer where they lie (arena, mapped spills), in steps.
+  static constexpr size_t kDirectStep = 1u << 16;
+  std::vector<const uint8_t*> direct_records;
+  std::vector<uint32_t> direct_sizes;
+  void to_direct(const uint8_t* record, uint32_t bam_bytes) {
+    flush_round();
+    direct_records.push_back(record);
+    direct_sizes.push_back(bam_bytes);
+    if (direct_records.size() == kDirectStep) flush_direct();
+  }
+  void flush_direct() {
+    if (direct_records.empty()) return;
+    fast->write_records(direct_records.data(), direct_sizes.data(), direct_records.size());
+    direct_records.clear();
+    direct_sizes.clear();
+  }
+  void flush_round() {
+    if (!round) return;
+    std::shared_ptr<Round> r = std::move(round);
+    round.reset();
+    r->records.reserve(r->starts.size());
+    for (size_t at : r->starts) r->records.push_back(r->bytes.data() + at);
+    fast->write_records(r->records.data(), r->sizes.data(), r->records.size(), r);
   }
 
   void sort_run() {
@@ -200,28 +254,49 @@ struct BamWriter::Impl {
     spill_bytes(f, b->data, l_data, name);
   }
 
-  // The next record of a spill into b; false at its end.
-  static bool read_spilled(std::FILE* f, bam1_t* b, const std::string& name) {
-    bam1_core_t core;
-    const size_t got = std::fread(&core, 1, sizeof core, f);
-    if (got == 0 && std::feof(f)) return false;
-    uint32_t l_data = 0;
-    if (got != sizeof core || std::fread(&l_data, sizeof l_data, 1, f) != 1) {
-      throw std::runtime_error("cannot read back temporary file " + name);
-    }
-    RecordBatch::reserve_data(b, l_data);
-    if (l_data && std::fread(b->data, l_data, 1, f) != 1) {
-      throw std::runtime_error("cannot read back temporary file " + name);
-    }
-    b->core = core;
-    b->l_data = static_cast<int>(l_data);
-    return true;
-  }
-
   void finish_spill(FilePtr f, const std::string& name) {
     errno = 0;
     if (std::fclose(f.release()) != 0) io_fail("cannot write temporary file", name, errno);
   }
+
+  // A spill run mapped into memory: merging reads its records where they lie, and the ISA-L
+  // writer serialises them from there on its own threads.
+  struct MappedSpill {
+    const uint8_t* base = nullptr;
+    size_t size = 0;
+    explicit MappedSpill(const std::string& name) {
+      errno = 0;
+      const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw std::runtime_error("cannot read back temporary file " + name + ": " +
+                                           errno_text(errno));
+      struct stat st;
+      if (::fstat(fd, &st) != 0) {
+        const int e = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot read back temporary file " + name + ": " + errno_text(e));
+      }
+      size = static_cast<size_t>(st.st_size);
+      if (size > 0) {
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        const int e = errno;
+        ::close(fd);
+        if (p == MAP_FAILED) {
+          throw std::runtime_error("cannot map temporary file " + name + ": " + errno_text(e));
+        }
+        ::madvise(p, size, MADV_SEQUENTIAL);
+        base = static_cast<const uint8_t*>(p);
+      } else {
+        ::close(fd);
+      }
+    }
+    ~MappedSpill() {
+      if (base) ::munmap(const_cast<uint8_t*>(base), size);
+    }
+    MappedSpill(const MappedSpill&) = delete;
+    MappedSpill& operator=(const MappedSpill&) = delete;
+  };
+  // The final merge's spills, mapped until the ISA-L writer has serialised their records.
+  std::vector<std::unique_ptr<MappedSpill>> mapped_spills;
 
   void spill() {
     sort_run();
@@ -241,7 +316,11 @@ struct BamWriter::Impl {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
-      merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); });
+      merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); },
+            [&](const uint8_t* r) {
+              spill_bytes(out_fp.get(), r,
+                          RecordBatch::kHeaderBytes + RecordBatch::data_length(r), folded);
+            });
       finish_spill(std::move(out_fp), folded);
       for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
@@ -254,7 +333,7 @@ struct BamWriter::Impl {
     htsFile* fp = nullptr;
     sam_hdr_t* hdr = nullptr;
     uint64_t records = 0;
-    Key last{0, INT64_MIN, 0};
+    Key last{INT64_MIN, 0, 0};
     PartReader(const std::string& p, const sam_hdr_t* want, hts_tpool* pool) : path(p) {
       fp = sam_open(p.c_str(), "r");
       if (!fp) throw InputError(p + ": cannot open (" + errno_text(errno) + ")");
@@ -309,25 +388,48 @@ struct BamWriter::Impl {
   // k-way merge of spills[0, nruns), when with_memory the sorted in-memory run, then
   // parts[part_begin, part_end), into dest. Equal keys come out in that order of runs, i.e.
   // arrival order. dest may take the record's buffers (reloaded from its run after each call).
+  // Records held as bytes (spills, the in-memory run) go to dest_bytes instead where it is
+  // given, without a copy; keep_maps then takes the spills' mappings, which hold them.
   void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest,
-             size_t part_begin = 0, size_t part_end = 0) {
+             const std::function<void(const uint8_t*)>& dest_bytes = nullptr,
+             size_t part_begin = 0, size_t part_end = 0,
+             std::vector<std::unique_ptr<MappedSpill>>* keep_maps = nullptr) {
     struct Source {
-      FilePtr fp;
+      std::unique_ptr<MappedSpill> map;
+      const uint8_t* next = nullptr;  // a spill's next record
       std::unique_ptr<PartReader> part;
-      BamPtr rec = new_bam();
+      BamPtr rec = new_bam();           // a part's current record, or a loaded copy for dest
+      const uint8_t* bytes = nullptr;   // a spill's or the memory run's current record
+      bam1_core_t core;
     };
     const size_t mem = with_memory ? 1 : 0;
     const size_t nsrc = nruns + mem + (part_end - part_begin);
     std::vector<Source> src(nsrc);
     size_t next_entry = 0;
     auto advance = [&](size_t r) -> bool {
-      if (src[r].part) return src[r].part->next(src[r].rec.get());
-      if (r == nruns) {
-        if (next_entry == entries.size()) return false;
-        RecordBatch::load_record(entries[next_entry++].bytes, src[r].rec.get());
+      Source& s = src[r];
+      if (s.part) {
+        if (!s.part->next(s.rec.get())) return false;
+        s.core = s.rec->core;
         return true;
       }
-      return read_spilled(src[r].fp.get(), src[r].rec.get(), spills[r]);
+      if (r == nruns) {
+        if (next_entry == entries.size()) return false;
+        s.bytes = entries[next_entry++].bytes;
+      } else {
+        const uint8_t* end = s.map->base + s.map->size;
+        if (s.next == end) return false;
+        const size_t left = static_cast<size_t>(end - s.next);
+        if (left < RecordBatch::kHeaderBytes ||
+            left - RecordBatch::kHeaderBytes < RecordBatch::data_length(s.next)) {
+          throw std::runtime_error("cannot read back temporary file " + spills[r] +
+                                   ": it ends inside a record");
+        }
+        s.bytes = s.next;
+        s.next += RecordBatch::kHeaderBytes + RecordBatch::data_length(s.next);
+      }
+      std::memcpy(&s.core, s.bytes, sizeof s.core);
+      return true;
     };
     using Item = std::pair<Key, size_t>;
     auto later = [](const Item& a, const Item& b) {
@@ -336,22 +438,32 @@ struct BamWriter::Impl {
     std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
-        errno = 0;
-        src[r].fp.reset(std::fopen(spills[r].c_str(), "rb"));
-        if (!src[r].fp) io_fail("cannot read back temporary file", spills[r], errno);
-        std::setvbuf(src[r].fp.get(), nullptr, _IOFBF, kSpillBuffer);
+        src[r].map = std::make_unique<MappedSpill>(spills[r]);
+        src[r].next = src[r].map->base;
       } else if (r >= nruns + mem) {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
       }
-      if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
+      if (advance(r)) pq.emplace(Key::of(src[r].core), r);
     }
     while (!pq.empty()) {
       const size_t r = pq.top().second;
       pq.pop();
-      if (src[r].part) check_addable(src[r].rec->core);
-      dest(src[r].rec.get());
-      if (advance(r)) pq.emplace(Key::of(src[r].rec->core), r);
+      Source& s = src[r];
+      if (s.part) {
+        check_addable(s.core);
+        dest(s.rec.get());
+      } else if (dest_bytes) {
+        dest_bytes(s.bytes);
+      } else {
+        RecordBatch::load_record(s.bytes, s.rec.get());
+        dest(s.rec.get());
+      }
+      if (advance(r)) pq.emplace(Key::of(s.core), r);
+    }
+    if (keep_maps) {
+      for (Source& s : src)
+        if (s.map) keep_maps->push_back(std::move(s.map));
     }
   }
 
@@ -363,7 +475,8 @@ struct BamWriter::Impl {
       const size_t n = std::min(kMaxFanIn, parts.size() - done);
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
-      merge(0, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); }, done, done + n);
+      merge(0, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); }, nullptr, done,
+            done + n);
       finish_spill(std::move(out_fp), folded);
       done += n;
     }
@@ -385,18 +498,39 @@ struct BamWriter::Impl {
                                                  [this](const bam1_t* b) { emit(b); });
       dest = [&marker](bam1_t* b) { marker->push(b); };
     }
+    // Without marking, the ISA-L writer takes records where they lie (the arena, the mapped
+    // spills) and serialises them on its threads.
+    const bool direct = fast && !marker;
     if (spills.empty() && parts.empty()) {
       for (const Entry& e : entries) {
+        if (direct) {
+          to_direct(e.bytes, e.bam_bytes);
+          continue;
+        }
         RecordBatch::load_record(e.bytes, scratch.get());
         dest(scratch.get());
       }
     } else {
-      merge(spills.size(), true, dest, 0, parts.size());
+      std::function<void(const uint8_t*)> dest_bytes;
+      if (direct) {
+        dest_bytes = [this](const uint8_t* r) {
+          bam1_core_t c;
+          std::memcpy(&c, r, sizeof c);
+          to_direct(r, bam_record_size(c, RecordBatch::data_length(r)));
+        };
+      }
+      merge(spills.size(), true, dest, dest_bytes, 0, parts.size(), &mapped_spills);
     }
     if (marker) {
       marker->finish();
       duplicates = marker->stats();
     }
+    if (fast) {  // every block written before the arena and the mappings that hold records go
+      flush_direct();
+      flush_round();
+      fast->flush();
+    }
+    mapped_spills.clear();
   }
 
   // Counts a record about to be added, after checking that the writer takes it.
@@ -410,7 +544,7 @@ struct BamWriter::Impl {
   }
   // Files a record just copied into the arena at p; spills when the buffer is full.
   void stored(const bam1_core_t& c, const uint8_t* p) {
-    entries.push_back(Entry{Key::of(c), p});
+    entries.push_back(Entry{Key::of(c), p, bam_record_size(c, RecordBatch::data_length(p))});
     // Measured whether or not this writer marks: a writer of a part tells the merging one.
     duplicate_reach = std::max(duplicate_reach, DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
     if (memory_used() >= opt.memory_bytes) spill();
@@ -542,6 +676,7 @@ void BamWriter::close() {
     s.entries.clear();
     s.arena.release();
     if (s.fast) {
+      s.flush_round();  // unsorted output's last records
       s.fast->finish();
       s.fast.reset();
       errno = 0;

@@ -175,6 +175,7 @@ void bind_align(py::module_& m) {
              if (mark_duplicates) d["duplicates"] = duplicates_dict(res.duplicates);
              if (sort) d["duplicate_reach"] = res.duplicate_reach;
              d["seconds"] = res.seconds;
+             d["close_seconds"] = res.close_seconds;
              return d;
            },
            py::arg("r1"), py::arg("r2"), py::arg("out"), py::arg("header_text"),

@@ -299,7 +299,8 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   }
   StageClock close_clock;
   writer.close();
-  result.stats.stage.write += close_clock.lap();
+  result.close_seconds = close_clock.lap();
+  result.stats.stage.write += result.close_seconds;
   result.duplicates = writer.duplicate_stats();
   result.duplicate_reach = writer.duplicate_reach();
   result.seconds =

@@ -6,6 +6,7 @@
 #pragma once
 #include <htslib/sam.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,12 @@ namespace gms {
 
 // Whether this build has the ISA-L BAM writer.
 bool fast_bam_deflate_available();
+
+// The bytes a record takes in a BAM file (its block_size field included).
+inline uint32_t bam_record_size(const bam1_core_t& c, uint32_t l_data) {
+  return 36u + static_cast<uint32_t>(c.l_qname - c.l_extranul) +
+         (l_data - static_cast<uint32_t>(c.l_qname));
+}
 
 class IsalBamOutput {
  public:
@@ -26,6 +33,15 @@ class IsalBamOutput {
   IsalBamOutput& operator=(const IsalBamOutput&) = delete;
 
   void write(const bam1_t* b);
+  // Records in the sorted writer's layout (bam1_core_t, uint32 l_data, data: record_batch.hpp),
+  // in output order, with their bam_record_size()s: the same bytes and index entries as write()
+  // on each, but the records are serialised and indexed on the compressing threads, block by
+  // block, so that the caller's thread only places them. They must stay valid until flush() or
+  // finish() returns, or be owned by keep (held until their blocks are compressed).
+  void write_records(const uint8_t* const* records, const uint32_t* bam_sizes, size_t n,
+                     std::shared_ptr<const void> keep = nullptr);
+  // Writes out every block so far, the last one possibly short (as finish() would).
+  void flush();
   // Flushes the last blocks, appends the BGZF end-of-file block and saves the index.
   void finish();
 

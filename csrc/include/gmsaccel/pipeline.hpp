@@ -33,6 +33,9 @@ struct PipelineResult {
   DuplicateStats duplicates;  // with options.writer.mark_duplicates
   int64_t duplicate_reach = 0;  // the writer's (sorted output), for merging the BAM as a part
   double seconds = 0;
+  // Wall seconds of the writer's close() after the last batch: the sorted output's final merge,
+  // serialising, compressing and indexing, which no other work overlaps.
+  double close_seconds = 0;
 };
 
 // progress(reads_done) is called from the writing thread after each batch (may be empty).
