@@ -1,32 +1,35 @@
-// Sorted BAM output with bounded memory. Records are serialised into an arena; when the arena
-// reaches memory_bytes it is sorted and spilled to a level-1 temporary BAM. close() merges the
-// spills with the last in-memory run. Everything is written under temporary names and renamed
-// into place only on success, so a visible output is always complete.
+// Sorted BAM output with bounded memory. Batches of records arrive keyed and sorted (prepare(),
+// on the callers' threads) and are kept as runs without a copy; when the runs reach the sort
+// memory they are merged into a spill file (raw records, on a thread of their own), and close()
+// merges the spills with the runs still in memory. Everything is written under temporary names
+// and renamed into place only on success, so a visible output is always complete.
 #include "gmsaccel/bam_writer.hpp"
 
 #include <fcntl.h>
 #include <htslib/hts.h>
 #include <htslib/kstring.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <htslib/thread_pool.h>
 
 #include "gmsaccel/bam_deflate.hpp"
-#include "gmsaccel/chunk_arena.hpp"
 #include "gmsaccel/errors.hpp"
 
 namespace gms {
@@ -66,7 +69,7 @@ struct Key {
   }
 };
 
-// One record in the arena: its key, where its serialised bytes start and its size in a BAM.
+// One record of a run: its key, where its serialised bytes start and its size in a BAM.
 struct Entry {
   Key key;
   const uint8_t* bytes;  // bam1_core_t, then uint32 l_data, then data
@@ -87,6 +90,21 @@ BamPtr new_bam() {
 
 }  // namespace
 
+// A batch's records (RecordBatch's layout, in bytes) and their entries, sorted by key (stably:
+// ties keep the batch's order) for sorted output, else in the batch's order.
+struct BamWriter::Run {
+  std::vector<uint8_t> bytes;
+  std::vector<size_t> starts;
+  std::vector<Entry> entries;
+  int64_t duplicate_reach = 0;  // the most a record lies past its 5' end (markdup.hpp)
+  size_t memory() const {
+    return bytes.capacity() + starts.capacity() * sizeof(size_t) +
+           entries.capacity() * sizeof(Entry);
+  }
+};
+
+void BamWriter::RunDeleter::operator()(Run* run) const { delete run; }
+
 struct BamWriter::Impl {
   std::string path;        // final name, or "-"
   std::string tmp_path;    // what is written; renamed to path on success
@@ -101,10 +119,23 @@ struct BamWriter::Impl {
   bool to_stdout = false;
   enum class State { open, closed, aborted } state = State::open;
 
-  // The sort buffer: a spill rewinds it rather than frees it, so the next run refills the same
-  // pages and the buffer costs memory_bytes once however many runs spill.
-  ChunkArena arena{size_t{4} << 20};
-  std::vector<Entry> entries;
+  // Sorted runs in memory, in arrival order; records added one at a time gather in `open`
+  // until a run is added or the runs are spilled or merged.
+  std::vector<RunPtr> runs;
+  RecordBatch open;
+  size_t held = 0;  // memory of `runs`
+  // The spill in progress (threads > 1) and the memory of the runs it is writing.
+  std::thread spilling;
+  std::exception_ptr spill_failure;
+  size_t spilling_bytes = 0;
+  double spill_thread_seconds = 0;  // written by the spilling thread, read after joining it
+  // Buffers of spilled runs, for the next batches (recycle()): batches then refill the same
+  // buffers run after run instead of growing new ones (and fragmenting the heap). They are
+  // kept up to the sort memory, the most that runs hold at once.
+  std::mutex spare_mu;
+  std::vector<std::pair<std::vector<uint8_t>, std::vector<size_t>>> spare;
+  size_t spare_bytes = 0;
+  size_t last_run_bytes = 0, last_run_records = 0;  // a new batch's buffers are sized like these
   std::vector<std::string> spills;
   size_t spill_serial = 0;
   static constexpr size_t kMaxFanIn = 128;
@@ -130,18 +161,18 @@ struct BamWriter::Impl {
       sam_close(out);
       out = nullptr;
     }
-    fast.reset();  // its threads stop before the records they might read are unmapped
-    mapped_spills.clear();
+    fast.reset();  // its threads stop before the runs whose records they might read go
     if (out_fd > 1) ::close(out_fd);
     out_fd = -1;
     if (!to_stdout) {
       unlink_quiet(tmp_path);
       unlink_quiet(tmp_idx);
     }
+    if (spilling.joinable()) spilling.join();  // its failure no longer matters
     for (const auto& s : spills) unlink_quiet(s);
     spills.clear();
-    entries.clear();
-    arena.release();
+    runs.clear();
+    open = RecordBatch();
   }
 
   std::string mode(bool bam, int level) const {
@@ -185,19 +216,28 @@ struct BamWriter::Impl {
     round->starts.push_back(at);
     round->sizes.push_back(bam_record_size(b->core, static_cast<uint32_t>(b->l_data)));
   }
-  // Records handed to the ISA-L writer where they lie (arena, mapped spills), in steps.
-  static constexpr size_t kDirectStep = 1u << 16;
+  // Records handed to the ISA-L writer where they lie (runs in memory, spill chunks), in
+  // steps; the step's blocks hold the chunks its records lie in.
+  static constexpr size_t kDirectStep = 1u << 14;
   std::vector<const uint8_t*> direct_records;
   std::vector<uint32_t> direct_sizes;
-  void to_direct(const uint8_t* record, uint32_t bam_bytes) {
+  std::shared_ptr<std::vector<std::shared_ptr<const void>>> direct_owners;
+  void to_direct(const uint8_t* record, uint32_t bam_bytes,
+                 const std::shared_ptr<const void>& owner = nullptr) {
     flush_round();
     direct_records.push_back(record);
     direct_sizes.push_back(bam_bytes);
+    if (owner) {
+      if (!direct_owners) direct_owners = std::make_shared<std::vector<std::shared_ptr<const void>>>();
+      if (direct_owners->empty() || direct_owners->back() != owner) direct_owners->push_back(owner);
+    }
     if (direct_records.size() == kDirectStep) flush_direct();
   }
   void flush_direct() {
     if (direct_records.empty()) return;
-    fast->write_records(direct_records.data(), direct_sizes.data(), direct_records.size());
+    fast->write_records(direct_records.data(), direct_sizes.data(), direct_records.size(),
+                        std::move(direct_owners));
+    direct_owners.reset();
     direct_records.clear();
     direct_sizes.clear();
   }
@@ -210,12 +250,112 @@ struct BamWriter::Impl {
     fast->write_records(r->records.data(), r->sizes.data(), r->records.size(), r);
   }
 
-  void sort_run() {
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  // The runs' records at most this much memory; with a spilling thread, half of it, so that
+  // one half is written while the other fills.
+  size_t spill_threshold() const {
+    return opt.threads > 1 ? opt.memory_bytes / 2 : opt.memory_bytes;
   }
 
-  size_t memory_used() const { return arena.used() + entries.size() * sizeof(Entry); }
+  // Keys (and sorts) a batch's records into a run.
+  RunPtr make_run(RecordBatch& records) const {
+    RunPtr run(new Run);
+    const size_t n = records.size();
+    run->entries.reserve(n);
+    const int nref = sam_hdr_nref(hdr);
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = records.bytes(i);
+      const bam1_core_t c = records.core(i);
+      if (c.tid >= nref || c.mtid >= nref) {
+        throw std::invalid_argument("BamWriter: record reference id beyond the header's @SQ lines");
+      }
+      run->entries.push_back(Entry{Key::of(c), nullptr,
+                                   bam_record_size(c, RecordBatch::data_length(p))});
+      // Measured whether or not this writer marks: a writer of a part tells the merging one.
+      run->duplicate_reach = std::max(run->duplicate_reach,
+                                      DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
+    }
+    records.swap_buffers(run->bytes, run->starts);  // the buffers move, not the records
+    for (size_t i = 0; i < n; ++i) run->entries[i].bytes = run->bytes.data() + run->starts[i];
+    if (opt.sort) {
+      std::stable_sort(run->entries.begin(), run->entries.end(),
+                       [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    }
+    return run;
+  }
+
+  void keep(RunPtr run) {
+    held += run->memory();
+    duplicate_reach = std::max(duplicate_reach, run->duplicate_reach);
+    runs.push_back(std::move(run));
+  }
+  // The records added one at a time, as a run.
+  void seal_open() {
+    if (open.size() > 0) keep(make_run(open));
+  }
+
+  // Takes a run (sorted output): spills the runs in memory once they reach the threshold.
+  void take(RunPtr run) {
+    seal_open();
+    keep(std::move(run));
+    if (held >= spill_threshold()) start_spill();
+  }
+  // After a record went into `open`.
+  void opened() {
+    if (held + open.memory() >= spill_threshold()) {
+      seal_open();
+      start_spill();
+    }
+  }
+
+  // Waits for the spill in progress; rethrows its failure.
+  void wait_spill() {
+    if (spilling.joinable()) spilling.join();
+    spilling_bytes = 0;
+    if (spill_failure) std::rethrow_exception(std::exchange(spill_failure, nullptr));
+  }
+
+  // Spills the runs in memory: on a thread of its own (threads > 1), after the previous spill.
+  void start_spill() {
+    wait_spill();
+    auto job = std::make_shared<std::vector<RunPtr>>(std::move(runs));
+    runs.clear();
+    spilling_bytes = held;
+    held = 0;
+    const std::string name = new_spill_name();  // named now: spills keep arrival order
+    auto work = [this, job, name] {
+      write_spill(*job, name);
+      give_back(*job);
+    };
+    if (opt.threads <= 1) {
+      work();
+      spilling_bytes = 0;
+      return;
+    }
+    spilling = std::thread([this, work] {
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        work();
+      } catch (...) {
+        spill_failure = std::current_exception();
+      }
+      spill_thread_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
+  }
+
+  // Spilled runs' buffers, kept for recycle().
+  void give_back(std::vector<RunPtr>& done) {
+    std::lock_guard<std::mutex> lk(spare_mu);
+    for (RunPtr& r : done) {
+      const size_t bytes = r->bytes.capacity() + r->starts.capacity() * sizeof(size_t);
+      if (spare_bytes + bytes > opt.memory_bytes) break;
+      spare_bytes += bytes;
+      r->bytes.clear();
+      r->starts.clear();
+      spare.emplace_back(std::move(r->bytes), std::move(r->starts));
+    }
+    done.clear();
+  }
 
   // Spill files live beside the output (or in tmp_dir) and carry the pid so that two writers
   // of the same name do not collide.
@@ -259,57 +399,77 @@ struct BamWriter::Impl {
     if (std::fclose(f.release()) != 0) io_fail("cannot write temporary file", name, errno);
   }
 
-  // A spill run mapped into memory: merging reads its records where they lie, and the ISA-L
-  // writer serialises them from there on its own threads.
-  struct MappedSpill {
-    const uint8_t* base = nullptr;
-    size_t size = 0;
-    explicit MappedSpill(const std::string& name) {
+  // A spill run read back a chunk at a time. Records are handed out where they lie in the
+  // chunk, and a chunk lives as long as anything holds it (the ISA-L writer's blocks, until
+  // their records are serialised), so reading back costs one copy, from the page cache.
+  class SpillReader {
+   public:
+    explicit SpillReader(const std::string& name) : name_(name) {
       errno = 0;
-      const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw std::runtime_error("cannot read back temporary file " + name + ": " +
-                                           errno_text(errno));
-      struct stat st;
-      if (::fstat(fd, &st) != 0) {
-        const int e = errno;
-        ::close(fd);
-        throw std::runtime_error("cannot read back temporary file " + name + ": " + errno_text(e));
-      }
-      size = static_cast<size_t>(st.st_size);
-      if (size > 0) {
-        void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        const int e = errno;
-        ::close(fd);
-        if (p == MAP_FAILED) {
-          throw std::runtime_error("cannot map temporary file " + name + ": " + errno_text(e));
-        }
-        ::madvise(p, size, MADV_SEQUENTIAL);
-        base = static_cast<const uint8_t*>(p);
-      } else {
-        ::close(fd);
-      }
+      fp_.reset(std::fopen(name.c_str(), "rb"));
+      if (!fp_) throw std::runtime_error("cannot read back temporary file " + name + ": " +
+                                         errno_text(errno));
+      std::setvbuf(fp_.get(), nullptr, _IONBF, 0);  // reads are whole chunks already
     }
-    ~MappedSpill() {
-      if (base) ::munmap(const_cast<uint8_t*>(base), size);
+    // The next record, or nullptr at the end of the run.
+    const uint8_t* next() {
+      if (!have(RecordBatch::kHeaderBytes)) return nullptr;
+      const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(chunk_->data + at_);
+      if (!have(n)) broken();
+      const uint8_t* r = chunk_->data + at_;
+      at_ += n;
+      return r;
     }
-    MappedSpill(const MappedSpill&) = delete;
-    MappedSpill& operator=(const MappedSpill&) = delete;
-  };
-  // The final merge's spills, mapped until the ISA-L writer has serialised their records.
-  std::vector<std::unique_ptr<MappedSpill>> mapped_spills;
+    // What holds the last record handed out.
+    std::shared_ptr<const void> owner() const { return chunk_; }
 
-  void spill() {
-    sort_run();
-    const std::string name = new_spill_name();
-    FilePtr fp = create_spill(name);
-    for (const Entry& e : entries) {
-      uint32_t l_data;
-      std::memcpy(&l_data, e.bytes + sizeof(bam1_core_t), sizeof l_data);
-      spill_bytes(fp.get(), e.bytes, sizeof(bam1_core_t) + sizeof l_data + l_data, name);
+   private:
+    struct Chunk {
+      explicit Chunk(size_t n) : data(new uint8_t[n]), size(n) {}
+      ~Chunk() { delete[] data; }
+      Chunk(const Chunk&) = delete;
+      Chunk& operator=(const Chunk&) = delete;
+      uint8_t* data;
+      size_t size;
+    };
+    static constexpr size_t kChunk = 128u << 10;  // per run: the merge reads 128 or fewer
+    [[noreturn]] void broken() const {
+      throw std::runtime_error("cannot read back temporary file " + name_ +
+                               ": it ends inside a record");
     }
+    // At least n bytes from at_ on (false at the run's end); a new chunk each time, since the
+    // old one may still be held: the part of a record it ends with is carried over.
+    bool have(size_t n) {
+      if (end_ - at_ >= n) return true;
+      const size_t carry = end_ - at_;
+      auto fresh = std::make_shared<Chunk>(std::max(kChunk, n));
+      if (carry) std::memcpy(fresh->data, chunk_->data + at_, carry);
+      errno = 0;
+      const size_t got = std::fread(fresh->data + carry, 1, fresh->size - carry, fp_.get());
+      if (got < fresh->size - carry && std::ferror(fp_.get())) {
+        throw std::runtime_error("cannot read back temporary file " + name_ + ": " +
+                                 errno_text(errno));
+      }
+      chunk_ = std::move(fresh);
+      at_ = 0;
+      end_ = carry + got;
+      if (end_ >= n) return true;
+      if (end_ == 0) return false;
+      broken();
+    }
+    std::string name_;
+    FilePtr fp_;
+    std::shared_ptr<Chunk> chunk_;
+    size_t at_ = 0, end_ = 0;
+  };
+
+  // Merges runs (sorted) into the spill file `name`; folds the spills when they are too many.
+  void write_spill(const std::vector<RunPtr>& job, const std::string& name) {
+    FilePtr fp = create_spill(name);
+    merge_runs(job, [&](const uint8_t* r) {
+      spill_bytes(fp.get(), r, RecordBatch::kHeaderBytes + RecordBatch::data_length(r), name);
+    });
     finish_spill(std::move(fp), name);
-    entries.clear();  // keeps its capacity, as the arena keeps its chunks, for the next run
-    arena.rewind();
     // Bound the merge fan-in (open files, buffers): fold all runs so far into one. They are the
     // oldest records, so the folded run keeps its place first in arrival order.
     if (spills.size() >= kMaxFanIn) {
@@ -317,13 +477,37 @@ struct BamWriter::Impl {
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
       merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); },
-            [&](const uint8_t* r) {
+            [&](const uint8_t* r, const std::shared_ptr<const void>&) {
               spill_bytes(out_fp.get(), r,
                           RecordBatch::kHeaderBytes + RecordBatch::data_length(r), folded);
             });
       finish_spill(std::move(out_fp), folded);
       for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+  }
+
+  // The records of sorted runs in key order, ties in run order, to dest.
+  static void merge_runs(const std::vector<RunPtr>& job,
+                         const std::function<void(const uint8_t*)>& dest) {
+    if (job.size() == 1) {
+      for (const Entry& e : job[0]->entries) dest(e.bytes);
+      return;
+    }
+    using Item = std::pair<Key, size_t>;
+    auto later = [](const Item& a, const Item& b) {
+      return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
+    };
+    std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+    std::vector<size_t> next(job.size(), 0);
+    for (size_t r = 0; r < job.size(); ++r)
+      if (!job[r]->entries.empty()) pq.emplace(job[r]->entries[0].key, r);
+    while (!pq.empty()) {
+      const size_t r = pq.top().second;
+      pq.pop();
+      const std::vector<Entry>& es = job[r]->entries;
+      dest(es[next[r]++].bytes);
+      if (next[r] < es.size()) pq.emplace(es[next[r]].key, r);
     }
   }
 
@@ -385,27 +569,26 @@ struct BamWriter::Impl {
     return part_pool.get();
   }
 
-  // k-way merge of spills[0, nruns), when with_memory the sorted in-memory run, then
+  // k-way merge of spills[0, nruns), when with_memory the runs in memory, then
   // parts[part_begin, part_end), into dest. Equal keys come out in that order of runs, i.e.
   // arrival order. dest may take the record's buffers (reloaded from its run after each call).
-  // Records held as bytes (spills, the in-memory run) go to dest_bytes instead where it is
-  // given, without a copy; keep_maps then takes the spills' mappings, which hold them.
+  // Records held as bytes (spills, runs in memory) go to dest_bytes instead where it is given,
+  // without a copy, with what holds them (a spill's chunk; nullptr for runs in memory).
+  using BytesDest = std::function<void(const uint8_t*, const std::shared_ptr<const void>&)>;
   void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest,
-             const std::function<void(const uint8_t*)>& dest_bytes = nullptr,
-             size_t part_begin = 0, size_t part_end = 0,
-             std::vector<std::unique_ptr<MappedSpill>>* keep_maps = nullptr) {
+             const BytesDest& dest_bytes = nullptr, size_t part_begin = 0,
+             size_t part_end = 0) {
     struct Source {
-      std::unique_ptr<MappedSpill> map;
-      const uint8_t* next = nullptr;  // a spill's next record
+      std::unique_ptr<SpillReader> spill;
       std::unique_ptr<PartReader> part;
       BamPtr rec = new_bam();           // a part's current record, or a loaded copy for dest
       const uint8_t* bytes = nullptr;   // a spill's or the memory run's current record
       bam1_core_t core;
     };
-    const size_t mem = with_memory ? 1 : 0;
+    const size_t mem = with_memory ? runs.size() : 0;
     const size_t nsrc = nruns + mem + (part_end - part_begin);
     std::vector<Source> src(nsrc);
-    size_t next_entry = 0;
+    std::vector<size_t> next_entry(mem, 0);
     auto advance = [&](size_t r) -> bool {
       Source& s = src[r];
       if (s.part) {
@@ -413,20 +596,14 @@ struct BamWriter::Impl {
         s.core = s.rec->core;
         return true;
       }
-      if (r == nruns) {
-        if (next_entry == entries.size()) return false;
-        s.bytes = entries[next_entry++].bytes;
+      if (r >= nruns) {
+        const std::vector<Entry>& es = runs[r - nruns]->entries;
+        size_t& i = next_entry[r - nruns];
+        if (i == es.size()) return false;
+        s.bytes = es[i++].bytes;
       } else {
-        const uint8_t* end = s.map->base + s.map->size;
-        if (s.next == end) return false;
-        const size_t left = static_cast<size_t>(end - s.next);
-        if (left < RecordBatch::kHeaderBytes ||
-            left - RecordBatch::kHeaderBytes < RecordBatch::data_length(s.next)) {
-          throw std::runtime_error("cannot read back temporary file " + spills[r] +
-                                   ": it ends inside a record");
-        }
-        s.bytes = s.next;
-        s.next += RecordBatch::kHeaderBytes + RecordBatch::data_length(s.next);
+        s.bytes = s.spill->next();
+        if (!s.bytes) return false;
       }
       std::memcpy(&s.core, s.bytes, sizeof s.core);
       return true;
@@ -438,8 +615,7 @@ struct BamWriter::Impl {
     std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
-        src[r].map = std::make_unique<MappedSpill>(spills[r]);
-        src[r].next = src[r].map->base;
+        src[r].spill = std::make_unique<SpillReader>(spills[r]);
       } else if (r >= nruns + mem) {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
@@ -454,16 +630,12 @@ struct BamWriter::Impl {
         check_addable(s.core);
         dest(s.rec.get());
       } else if (dest_bytes) {
-        dest_bytes(s.bytes);
+        dest_bytes(s.bytes, s.spill ? s.spill->owner() : nullptr);
       } else {
         RecordBatch::load_record(s.bytes, s.rec.get());
         dest(s.rec.get());
       }
       if (advance(r)) pq.emplace(Key::of(s.core), r);
-    }
-    if (keep_maps) {
-      for (Source& s : src)
-        if (s.map) keep_maps->push_back(std::move(s.map));
     }
   }
 
@@ -484,9 +656,10 @@ struct BamWriter::Impl {
   }
 
   void finish_sorted() {
-    sort_run();
+    seal_open();
+    wait_spill();
     if (!parts.empty()) {
-      if (!entries.empty() || !spills.empty()) {
+      if (!runs.empty() || !spills.empty()) {
         throw std::logic_error("BamWriter: records added beside sorted parts");
       }
       fold_parts();
@@ -498,39 +671,26 @@ struct BamWriter::Impl {
                                                  [this](const bam1_t* b) { emit(b); });
       dest = [&marker](bam1_t* b) { marker->push(b); };
     }
-    // Without marking, the ISA-L writer takes records where they lie (the arena, the mapped
+    // Without marking, the ISA-L writer takes records where they lie (the runs, the mapped
     // spills) and serialises them on its threads.
-    const bool direct = fast && !marker;
-    if (spills.empty() && parts.empty()) {
-      for (const Entry& e : entries) {
-        if (direct) {
-          to_direct(e.bytes, e.bam_bytes);
-          continue;
-        }
-        RecordBatch::load_record(e.bytes, scratch.get());
-        dest(scratch.get());
-      }
-    } else {
-      std::function<void(const uint8_t*)> dest_bytes;
-      if (direct) {
-        dest_bytes = [this](const uint8_t* r) {
-          bam1_core_t c;
-          std::memcpy(&c, r, sizeof c);
-          to_direct(r, bam_record_size(c, RecordBatch::data_length(r)));
-        };
-      }
-      merge(spills.size(), true, dest, dest_bytes, 0, parts.size(), &mapped_spills);
+    BytesDest dest_bytes;
+    if (fast && !marker) {
+      dest_bytes = [this](const uint8_t* r, const std::shared_ptr<const void>& owner) {
+        bam1_core_t c;
+        std::memcpy(&c, r, sizeof c);
+        to_direct(r, bam_record_size(c, RecordBatch::data_length(r)), owner);
+      };
     }
+    merge(spills.size(), true, dest, dest_bytes, 0, parts.size());
     if (marker) {
       marker->finish();
       duplicates = marker->stats();
     }
-    if (fast) {  // every block written before the arena and the mappings that hold records go
+    if (fast) {  // every block written before the runs that hold records go
       flush_direct();
       flush_round();
       fast->flush();
     }
-    mapped_spills.clear();
   }
 
   // Counts a record about to be added, after checking that the writer takes it.
@@ -542,14 +702,6 @@ struct BamWriter::Impl {
     }
     ++added;
   }
-  // Files a record just copied into the arena at p; spills when the buffer is full.
-  void stored(const bam1_core_t& c, const uint8_t* p) {
-    entries.push_back(Entry{Key::of(c), p, bam_record_size(c, RecordBatch::data_length(p))});
-    // Measured whether or not this writer marks: a writer of a part tells the merging one.
-    duplicate_reach = std::max(duplicate_reach, DuplicateMarker::lag(c, p + RecordBatch::kHeaderBytes));
-    if (memory_used() >= opt.memory_bytes) spill();
-  }
-
   std::string display_out() const { return to_stdout ? std::string("standard output") : path; }
 };
 
@@ -639,28 +791,61 @@ void BamWriter::add(const bam1_t* record) {
     s.emit(record);
     return;
   }
-  uint8_t* p = s.arena.alloc(RecordBatch::serialised_size(record));
-  RecordBatch::serialise(record, p);
-  s.stored(record->core, p);
+  s.open.append(record);
+  s.opened();
 }
 
 void BamWriter::add(const RecordBatch& records) {
   Impl& s = *impl_;
   for (size_t i = 0; i < records.size(); ++i) {
-    const bam1_core_t core = records.core(i);
-    s.check_addable(core);
+    s.check_addable(records.core(i));
     if (!s.opt.sort) {
       records.load(i, s.scratch.get());
       s.emit(s.scratch.get());
       continue;
     }
-    // Already in the arena's layout: one copy.
-    const uint8_t* src = records.bytes(i);
-    const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(src);
-    uint8_t* p = s.arena.alloc(n);
-    std::memcpy(p, src, n);
-    s.stored(core, p);
+    s.open.append_serialised(records.bytes(i));
+    s.opened();
   }
+}
+
+BamWriter::RunPtr BamWriter::prepare(RecordBatch& records) const {
+  return impl_->make_run(records);
+}
+
+void BamWriter::add(RunPtr run) {
+  Impl& s = *impl_;
+  if (s.state != Impl::State::open) throw std::logic_error("BamWriter: add() after close/abort");
+  s.added += run->entries.size();
+  {
+    std::lock_guard<std::mutex> lk(s.spare_mu);
+    s.last_run_bytes = run->bytes.size();
+    s.last_run_records = run->starts.size();
+  }
+  if (s.opt.sort) {
+    s.take(std::move(run));
+    return;
+  }
+  for (const Entry& e : run->entries) {
+    RecordBatch::load_record(e.bytes, s.scratch.get());
+    s.emit(s.scratch.get());
+  }
+  std::vector<RunPtr> done;
+  done.push_back(std::move(run));
+  s.give_back(done);
+}
+
+void BamWriter::recycle(RecordBatch& records) {
+  Impl& s = *impl_;
+  std::lock_guard<std::mutex> lk(s.spare_mu);
+  if (s.spare.empty()) {  // room for a batch like the last, at once rather than by doubling
+    records.reserve(s.last_run_bytes + s.last_run_bytes / 8, s.last_run_records);
+    return;
+  }
+  auto& [bytes, starts] = s.spare.back();
+  s.spare_bytes -= bytes.capacity() + starts.capacity() * sizeof(size_t);
+  records.swap_buffers(bytes, starts);
+  s.spare.pop_back();
 }
 
 void BamWriter::close() {
@@ -673,8 +858,8 @@ void BamWriter::close() {
     if (s.opt.sort) s.finish_sorted();
     for (const auto& sp : s.spills) unlink_quiet(sp);
     s.spills.clear();
-    s.entries.clear();
-    s.arena.release();
+    s.runs.clear();
+    s.open = RecordBatch();
     if (s.fast) {
       s.flush_round();  // unsorted output's last records
       s.fast->finish();
@@ -732,6 +917,7 @@ void BamWriter::add_sorted_part(const std::string& bam_path, int64_t duplicate_r
 int64_t BamWriter::duplicate_reach() const { return impl_->duplicate_reach; }
 
 uint64_t BamWriter::records_written() const { return impl_->added; }
+double BamWriter::spill_seconds() const { return impl_->spill_thread_seconds; }
 const DuplicateStats& BamWriter::duplicate_stats() const { return impl_->duplicates; }
 const char* BamWriter::deflater() const { return impl_->deflated_by_isal ? "isa-l" : "htslib"; }
 

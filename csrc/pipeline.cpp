@@ -210,10 +210,8 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   }
 
   std::mutex in_mu, out_mu;
-  // Batches' records wait here to be written in batch order; written batches' buffers wait in
-  // spare_records for the next batch to fill.
-  std::map<uint64_t, RecordBatch> ready;
-  std::vector<RecordBatch> spare_records;
+  // Batches' records, keyed and sorted by their workers, wait here to be added in batch order.
+  std::map<uint64_t, BamWriter::RunPtr> ready;
   uint64_t next_to_write = 0;
   std::exception_ptr failure;
   bool first_taken = false;
@@ -242,9 +240,14 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
         }
       }
       records.clear();
+      BamWriter::RunPtr run;
       try {
         aligner.align_batch(b.r1, source.paired() ? &b.r2 : nullptr, result.model,
                             record_options, records, local, pre);
+        // Sorting the batch here, beside the other workers, leaves the writer only the hand-over.
+        StageClock clock;
+        run = writer.prepare(records);
+        local.stage.write += clock.lap();
       } catch (...) {
         std::lock_guard<std::mutex> lk(in_mu);
         if (!failure) failure = std::current_exception();
@@ -255,27 +258,20 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
       std::lock_guard<std::mutex> lk(out_mu);
       result.stats.add(local);
       local = AlignStats{};
-      ready.emplace(id, std::move(records));
+      ready.emplace(id, std::move(run));
       while (!ready.empty() && ready.begin()->first == next_to_write) {
-        RecordBatch& recs = ready.begin()->second;
         try {
           StageClock clock;
-          writer.add(recs);
+          writer.add(std::move(ready.begin()->second));
           result.stats.stage.write += clock.lap();
         } catch (...) {
           std::lock_guard<std::mutex> lk2(in_mu);
           if (!failure) failure = std::current_exception();
         }
-        spare_records.push_back(std::move(recs));
         ready.erase(ready.begin());
         ++next_to_write;
       }
-      if (spare_records.empty()) {
-        records = RecordBatch();
-      } else {
-        records = std::move(spare_records.back());
-        spare_records.pop_back();
-      }
+      writer.recycle(records);  // buffers of spilled batches, when there are some
       if (progress) {
         try {
           progress(result.stats.reads);
@@ -300,7 +296,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   StageClock close_clock;
   writer.close();
   result.close_seconds = close_clock.lap();
-  result.stats.stage.write += result.close_seconds;
+  result.stats.stage.write += result.close_seconds + writer.spill_seconds();
   result.duplicates = writer.duplicate_stats();
   result.duplicate_reach = writer.duplicate_reach();
   result.seconds =

@@ -133,6 +133,26 @@ def test_spills_in_tmp_dir(tmp_path: Path) -> None:
     assert leftovers(spill_dir) == [] and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_failed_spill_fails_the_writer(tmp_path: Path, threads: int) -> None:
+    # With threads > 1 spills are written on a thread of their own, beside the adds: a spill
+    # that cannot be written still fails the writer (at a later add or at close), and nothing
+    # is left at the output path.
+    spill_dir = tmp_path / "spills"
+    spill_dir.mkdir()
+    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
+                        tmp_dir=str(spill_dir))
+    w.add_many_sam(LINES[:200])
+    for name in leftovers(spill_dir):
+        (spill_dir / name).unlink()
+    spill_dir.rmdir()
+    with pytest.raises(RuntimeError, match="spills"):
+        w.add_many_sam(LINES[200:])
+        w.close()
+    w.abort()
+    assert not (tmp_path / "o.bam").exists() and leftovers(tmp_path) == []
+
+
 def test_threads_do_not_change_output(tmp_path: Path) -> None:
     one = write(tmp_path / "t1.bam", LINES, threads=1).read_bytes()
     two = write(tmp_path / "t2.bam", LINES, threads=2, memory_bytes=50_000).read_bytes()

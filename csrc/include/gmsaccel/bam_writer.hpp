@@ -42,6 +42,24 @@ class BamWriter {
   void add(const bam1_t* record);
   // Copies every record of the batch, in its order (the same as add() on each).
   void add(const RecordBatch& records);
+
+  // A batch's records keyed (and, for sorted output, sorted) for add(RunPtr).
+  struct Run;
+  struct RunDeleter {
+    void operator()(Run* run) const;
+  };
+  using RunPtr = std::unique_ptr<Run, RunDeleter>;
+  // Takes the batch's records (its buffers move into the run; the batch is left empty) and keys
+  // and sorts them on the calling thread. It reads nothing that the writer changes, so worker
+  // threads prepare their batches side by side and only add(RunPtr) has to take turns.
+  // Throws std::invalid_argument for a record whose reference ids are beyond the header's.
+  RunPtr prepare(RecordBatch& records) const;
+  // Adds a prepared batch: what add(records) does with its records, without copying them.
+  // Runs that exceed the sort memory are spilled on a thread of their own (threads > 1), while
+  // later batches are added.
+  void add(RunPtr run);
+  // Gives records the buffers of a run already spilled, when there is one, for its next batch.
+  void recycle(RecordBatch& records);
   // Merges a coordinate-sorted BAM (with the same @SQ lines) into the output at close(), after
   // any part added before it: the output is what adding its records in order would give, but
   // without sorting them again. duplicate_reach is the part's writer's duplicate_reach() (for
@@ -54,6 +72,8 @@ class BamWriter {
   void abort();
 
   uint64_t records_written() const;
+  // Seconds spent spilling on the writer's own thread (threads > 1): work beside the callers'.
+  double spill_seconds() const;
   // The most any record added lies past its unclipped 5' end (sorted writers; markdup.hpp).
   int64_t duplicate_reach() const;
   // What duplicate marking found (all zero without mark_duplicates; complete after close()).

@@ -46,6 +46,15 @@ class RecordBatch {
     starts_.push_back(at);
   }
 
+  // A record already in this layout (from another batch), copied.
+  void append_serialised(const uint8_t* record) {
+    const size_t n = kHeaderBytes + data_length(record);
+    const size_t at = bytes_.size();
+    bytes_.resize(at + n);
+    std::memcpy(bytes_.data() + at, record, n);
+    starts_.push_back(at);
+  }
+
   // This layout for any record: its size, and the record written at p (serialised_size bytes).
   static size_t serialised_size(const bam1_t* b) {
     return kHeaderBytes + static_cast<uint32_t>(b->l_data);
@@ -56,6 +65,23 @@ class RecordBatch {
     std::memcpy(p + sizeof(bam1_core_t), &l_data, sizeof l_data);
     std::memcpy(p + kHeaderBytes, b->data, l_data);
   }
+
+  // Room for this many bytes of records and this many records.
+  void reserve(size_t bytes, size_t records) {
+    bytes_.reserve(bytes);
+    starts_.reserve(records);
+  }
+  // Bytes the batch's buffers hold (capacity, not size).
+  size_t memory() const { return bytes_.capacity() + starts_.capacity() * sizeof(size_t); }
+  // Moves the records out (into bytes and starts, whose old contents come in, cleared): the
+  // sorted writer keeps a batch's records without copying them, and hands spare buffers back.
+  void swap_buffers(std::vector<uint8_t>& bytes, std::vector<size_t>& starts) {
+    bytes_.swap(bytes);
+    starts_.swap(starts);
+    clear();
+  }
+  // Where record i starts in the buffer.
+  size_t start(size_t i) const { return starts_[i]; }
 
   // Record i's serialised bytes (not aligned for bam1_core_t: copy the core out).
   const uint8_t* bytes(size_t i) const { return bytes_.data() + starts_[i]; }
