@@ -164,11 +164,15 @@ void compress(Block& b, int level) {
   uint8_t* o = b.out.data();
   const uint8_t head[16] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, 0x42, 0x43, 2, 0};
   std::memcpy(o, head, sizeof head);
-  isal_zstream z;
+  // Zeroed first: the init leaves some fields (the history window's size among them) as they
+  // were, and stack leftovers there made a block's bytes depend on what ran before.
+  isal_zstream z{};
   isal_deflate_stateless_init(&z);
   z.level = static_cast<uint32_t>(level);
   z.level_buf = level_buf.data();
-  z.level_buf_size = static_cast<uint32_t>(level_buf.size());
+  // Exactly the level's size: ISA-L sizes its tables from it (a larger buffer, left by an
+  // earlier, higher level on this thread, could change the bytes).
+  z.level_buf_size = static_cast<uint32_t>(level_buffer_size(level));
   z.gzip_flag = IGZIP_DEFLATE;
   z.end_of_stream = 1;
   z.flush = NO_FLUSH;

@@ -153,6 +153,17 @@ def test_a_failed_spill_fails_the_writer(tmp_path: Path, threads: int) -> None:
     assert not (tmp_path / "o.bam").exists() and leftovers(tmp_path) == []
 
 
+def test_bytes_do_not_depend_on_what_ran_before(tmp_path: Path) -> None:
+    # The same records give the same file whatever the thread has compressed before (ISA-L's
+    # stream state once picked up stack leftovers: another writer busy on the same thread
+    # changed the blocks' bytes, though not their data).
+    want = write(tmp_path / "fresh.bam", LINES[:300], threads=1).read_bytes()
+    busy = _core.BamWriter(str(tmp_path / "busy.bam"), HEADER, memory_bytes=5000, threads=1)
+    busy.add_many_sam(LINES[:200])
+    assert write(tmp_path / "beside.bam", LINES[:300], threads=1).read_bytes() == want
+    busy.abort()
+
+
 def test_threads_do_not_change_output(tmp_path: Path) -> None:
     one = write(tmp_path / "t1.bam", LINES, threads=1).read_bytes()
     two = write(tmp_path / "t2.bam", LINES, threads=2, memory_bytes=50_000).read_bytes()
