@@ -477,7 +477,7 @@ struct BamWriter::Impl {
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
       merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); },
-            [&](const uint8_t* r, const std::shared_ptr<const void>&) {
+            [&](const uint8_t* r, uint32_t, const std::shared_ptr<const void>&) {
               spill_bytes(out_fp.get(), r,
                           RecordBatch::kHeaderBytes + RecordBatch::data_length(r), folded);
             });
@@ -574,7 +574,9 @@ struct BamWriter::Impl {
   // arrival order. dest may take the record's buffers (reloaded from its run after each call).
   // Records held as bytes (spills, runs in memory) go to dest_bytes instead where it is given,
   // without a copy, with what holds them (a spill's chunk; nullptr for runs in memory).
-  using BytesDest = std::function<void(const uint8_t*, const std::shared_ptr<const void>&)>;
+  // (record, its bam_record_size, what holds it)
+  using BytesDest =
+      std::function<void(const uint8_t*, uint32_t, const std::shared_ptr<const void>&)>;
   void merge(size_t nruns, bool with_memory, const std::function<void(bam1_t*)>& dest,
              const BytesDest& dest_bytes = nullptr, size_t part_begin = 0,
              size_t part_end = 0) {
@@ -582,8 +584,9 @@ struct BamWriter::Impl {
       std::unique_ptr<SpillReader> spill;
       std::unique_ptr<PartReader> part;
       BamPtr rec = new_bam();           // a part's current record, or a loaded copy for dest
-      const uint8_t* bytes = nullptr;   // a spill's or the memory run's current record
-      bam1_core_t core;
+      const uint8_t* bytes = nullptr;   // a spill's or a run's current record
+      Key key;                          // the current record's (a run's from its entry, so
+      uint32_t bam_bytes = 0;           // that the merge never touches the record itself)
     };
     const size_t mem = with_memory ? runs.size() : 0;
     const size_t nsrc = nruns + mem + (part_end - part_begin);
@@ -593,19 +596,25 @@ struct BamWriter::Impl {
       Source& s = src[r];
       if (s.part) {
         if (!s.part->next(s.rec.get())) return false;
-        s.core = s.rec->core;
+        s.key = Key::of(s.rec->core);
         return true;
       }
       if (r >= nruns) {
         const std::vector<Entry>& es = runs[r - nruns]->entries;
         size_t& i = next_entry[r - nruns];
         if (i == es.size()) return false;
-        s.bytes = es[i++].bytes;
-      } else {
-        s.bytes = s.spill->next();
-        if (!s.bytes) return false;
+        s.bytes = es[i].bytes;
+        s.key = es[i].key;
+        s.bam_bytes = es[i].bam_bytes;
+        ++i;
+        return true;
       }
-      std::memcpy(&s.core, s.bytes, sizeof s.core);
+      s.bytes = s.spill->next();
+      if (!s.bytes) return false;
+      bam1_core_t c;
+      std::memcpy(&c, s.bytes, sizeof c);
+      s.key = Key::of(c);
+      s.bam_bytes = bam_record_size(c, RecordBatch::data_length(s.bytes));
       return true;
     };
     using Item = std::pair<Key, size_t>;
@@ -620,22 +629,22 @@ struct BamWriter::Impl {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
       }
-      if (advance(r)) pq.emplace(Key::of(src[r].core), r);
+      if (advance(r)) pq.emplace(src[r].key, r);
     }
     while (!pq.empty()) {
       const size_t r = pq.top().second;
       pq.pop();
       Source& s = src[r];
       if (s.part) {
-        check_addable(s.core);
+        check_addable(s.rec->core);
         dest(s.rec.get());
       } else if (dest_bytes) {
-        dest_bytes(s.bytes, s.spill ? s.spill->owner() : nullptr);
+        dest_bytes(s.bytes, s.bam_bytes, s.spill ? s.spill->owner() : nullptr);
       } else {
         RecordBatch::load_record(s.bytes, s.rec.get());
         dest(s.rec.get());
       }
-      if (advance(r)) pq.emplace(Key::of(s.core), r);
+      if (advance(r)) pq.emplace(s.key, r);
     }
   }
 
@@ -675,10 +684,9 @@ struct BamWriter::Impl {
     // spills) and serialises them on its threads.
     BytesDest dest_bytes;
     if (fast && !marker) {
-      dest_bytes = [this](const uint8_t* r, const std::shared_ptr<const void>& owner) {
-        bam1_core_t c;
-        std::memcpy(&c, r, sizeof c);
-        to_direct(r, bam_record_size(c, RecordBatch::data_length(r)), owner);
+      dest_bytes = [this](const uint8_t* r, uint32_t bam_bytes,
+                          const std::shared_ptr<const void>& owner) {
+        to_direct(r, bam_bytes, owner);
       };
     }
     merge(spills.size(), true, dest, dest_bytes, 0, parts.size());
