@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -63,6 +64,7 @@ struct Block {
   std::vector<Piece> pieces;
   std::vector<std::shared_ptr<const void>> keep;  // owners of the pieces' records
   const char* error = nullptr;  // why a piece's record cannot be written as BAM
+  std::exception_ptr failure;   // anything else thrown while filling or compressing it
   bool ready = false;
 };
 
@@ -253,8 +255,12 @@ struct IsalBamOutput::Impl {
   }
 
   void process(Block& b) {
-    if (!b.pieces.empty()) fill(b);
-    if (!b.error) compress(b, level);
+    try {
+      if (!b.pieces.empty()) fill(b);
+      if (!b.error) compress(b, level);
+    } catch (...) {  // e.g. bad_alloc on a compressing thread: the writer's error, at landing
+      b.failure = std::current_exception();
+    }
   }
 
   void write_all(const uint8_t* p, size_t n) {
@@ -269,6 +275,7 @@ struct IsalBamOutput::Impl {
 
   // The oldest block is compressed: write it and index the records ending in it.
   void land(Block& b) {
+    if (b.failure) std::rethrow_exception(b.failure);
     if (b.error) fail(b.error);
     const uint64_t at = written;
     write_all(b.out.data(), b.out.size());

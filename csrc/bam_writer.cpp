@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -127,7 +129,10 @@ struct BamWriter::Impl {
   // The spill in progress (threads > 1) and the memory of the runs it is writing.
   std::thread spilling;
   std::exception_ptr spill_failure;
-  size_t spilling_bytes = 0;
+  // Set once records may have been lost (a spill that failed): every later add or close fails.
+  bool failed = false;
+  // Records in each spill file, checked when it is read back.
+  std::map<std::string, uint64_t> spill_records;
   double spill_thread_seconds = 0;  // written by the spilling thread, read after joining it
   // Buffers of spilled runs, for the next batches (recycle()): batches then refill the same
   // buffers run after run instead of growing new ones (and fragmenting the heap). They are
@@ -173,6 +178,7 @@ struct BamWriter::Impl {
     spills.clear();
     runs.clear();
     open = RecordBatch();
+    drop_spares();
   }
 
   std::string mode(bool bam, int level) const {
@@ -219,6 +225,8 @@ struct BamWriter::Impl {
   // Records handed to the ISA-L writer where they lie (runs in memory, spill chunks), in
   // steps; the step's blocks hold the chunks its records lie in.
   static constexpr size_t kDirectStep = 1u << 14;
+  static constexpr size_t kDirectStepBytes = 4u << 20;
+  size_t direct_bytes = 0;
   std::vector<const uint8_t*> direct_records;
   std::vector<uint32_t> direct_sizes;
   std::shared_ptr<std::vector<std::shared_ptr<const void>>> direct_owners;
@@ -231,7 +239,9 @@ struct BamWriter::Impl {
       if (!direct_owners) direct_owners = std::make_shared<std::vector<std::shared_ptr<const void>>>();
       if (direct_owners->empty() || direct_owners->back() != owner) direct_owners->push_back(owner);
     }
-    if (direct_records.size() == kDirectStep) flush_direct();
+    direct_bytes += bam_bytes;
+    // Steps end on bytes too: long records would otherwise hold many chunks at once.
+    if (direct_records.size() == kDirectStep || direct_bytes >= kDirectStepBytes) flush_direct();
   }
   void flush_direct() {
     if (direct_records.empty()) return;
@@ -240,6 +250,7 @@ struct BamWriter::Impl {
     direct_owners.reset();
     direct_records.clear();
     direct_sizes.clear();
+    direct_bytes = 0;
   }
   void flush_round() {
     if (!round) return;
@@ -284,13 +295,20 @@ struct BamWriter::Impl {
   }
 
   void keep(RunPtr run) {
+    {
+      std::lock_guard<std::mutex> lk(spare_mu);
+      last_run_bytes = run->bytes.size();
+      last_run_records = run->starts.size();
+    }
     held += run->memory();
     duplicate_reach = std::max(duplicate_reach, run->duplicate_reach);
     runs.push_back(std::move(run));
   }
-  // The records added one at a time, as a run.
+  // The records added one at a time, as a run; `open` goes on in a spilled run's buffers.
   void seal_open() {
-    if (open.size() > 0) keep(make_run(open));
+    if (open.size() == 0) return;
+    keep(make_run(open));
+    refill(open);
   }
 
   // Takes a run (sorted output): spills the runs in memory once they reach the threshold.
@@ -299,8 +317,12 @@ struct BamWriter::Impl {
     keep(std::move(run));
     if (held >= spill_threshold()) start_spill();
   }
-  // After a record went into `open`.
+  // After a record went into `open`: it becomes a run of its own every few MiB (one growing
+  // buffer as large as the sort memory would briefly need three times that to grow).
   void opened() {
+    const size_t run_bytes = std::max<size_t>(64u << 10, std::min<size_t>(8u << 20,
+                                                                         spill_threshold() / 4));
+    if (open.record_bytes() >= run_bytes) seal_open();
     if (held + open.memory() >= spill_threshold()) {
       seal_open();
       start_spill();
@@ -310,16 +332,25 @@ struct BamWriter::Impl {
   // Waits for the spill in progress; rethrows its failure.
   void wait_spill() {
     if (spilling.joinable()) spilling.join();
-    spilling_bytes = 0;
-    if (spill_failure) std::rethrow_exception(std::exchange(spill_failure, nullptr));
+    if (spill_failure) {
+      failed = true;
+      std::rethrow_exception(std::exchange(spill_failure, nullptr));
+    }
   }
 
   // Spills the runs in memory: on a thread of its own (threads > 1), after the previous spill.
   void start_spill() {
+    try {
+      spill_now();
+    } catch (...) {
+      failed = true;  // the runs handed to the spill may be gone
+      throw;
+    }
+  }
+  void spill_now() {
     wait_spill();
     auto job = std::make_shared<std::vector<RunPtr>>(std::move(runs));
     runs.clear();
-    spilling_bytes = held;
     held = 0;
     const std::string name = new_spill_name();  // named now: spills keep arrival order
     auto work = [this, job, name] {
@@ -328,7 +359,6 @@ struct BamWriter::Impl {
     };
     if (opt.threads <= 1) {
       work();
-      spilling_bytes = 0;
       return;
     }
     spilling = std::thread([this, work] {
@@ -341,6 +371,24 @@ struct BamWriter::Impl {
       spill_thread_seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     });
+  }
+
+  // A spilled run's buffers for records, when there is one; else room like the last run's.
+  void refill(RecordBatch& records) {
+    std::lock_guard<std::mutex> lk(spare_mu);
+    if (spare.empty()) {  // at once rather than by doubling
+      records.reserve(last_run_bytes + last_run_bytes / 8, last_run_records);
+      return;
+    }
+    auto& [bytes, starts] = spare.back();
+    spare_bytes -= bytes.capacity() + starts.capacity() * sizeof(size_t);
+    records.swap_buffers(bytes, starts);
+    spare.pop_back();
+  }
+  void drop_spares() {
+    std::lock_guard<std::mutex> lk(spare_mu);
+    spare.clear();
+    spare_bytes = 0;
   }
 
   // Spilled runs' buffers, kept for recycle().
@@ -357,11 +405,18 @@ struct BamWriter::Impl {
     done.clear();
   }
 
-  // Spill files live beside the output (or in tmp_dir) and carry the pid so that two writers
-  // of the same name do not collide.
+  // Spill files live beside the output (or in tmp_dir) and carry the pid and the writer's
+  // number in the process, so that two writers of the same name (in two processes, or in one
+  // sharing a tmp_dir) do not collide.
+  const uint64_t writer_number = next_writer_number();
+  static uint64_t next_writer_number() {
+    static std::atomic<uint64_t> n{0};
+    return n++;
+  }
   std::string new_spill_name() {
-    char num[24];
-    std::snprintf(num, sizeof num, "%04zu", spill_serial++);
+    char num[48];
+    std::snprintf(num, sizeof num, "%llu.%04zu", static_cast<unsigned long long>(writer_number),
+                  spill_serial++);
     const std::string dir = opt.tmp_dir.empty() ? (to_stdout ? "." : dir_of(path)) : opt.tmp_dir;
     const std::string name = dir + "/" + (to_stdout ? std::string("stdout") : base_of(path)) +
                              ".tmp." + std::to_string(::getpid()) + "." + num + ".run";
@@ -404,7 +459,7 @@ struct BamWriter::Impl {
   // their records are serialised), so reading back costs one copy, from the page cache.
   class SpillReader {
    public:
-    explicit SpillReader(const std::string& name) : name_(name) {
+    SpillReader(const std::string& name, uint64_t records) : name_(name), records_(records) {
       errno = 0;
       fp_.reset(std::fopen(name.c_str(), "rb"));
       if (!fp_) throw std::runtime_error("cannot read back temporary file " + name + ": " +
@@ -413,7 +468,15 @@ struct BamWriter::Impl {
     }
     // The next record, or nullptr at the end of the run.
     const uint8_t* next() {
-      if (!have(RecordBatch::kHeaderBytes)) return nullptr;
+      if (!have(RecordBatch::kHeaderBytes)) {
+        if (read_ != records_) {
+          throw std::runtime_error("cannot read back temporary file " + name_ + ": it holds " +
+                                   std::to_string(read_) + " records, not " +
+                                   std::to_string(records_));
+        }
+        return nullptr;
+      }
+      ++read_;
       const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(chunk_->data + at_);
       if (!have(n)) broken();
       const uint8_t* r = chunk_->data + at_;
@@ -461,28 +524,38 @@ struct BamWriter::Impl {
     FilePtr fp_;
     std::shared_ptr<Chunk> chunk_;
     size_t at_ = 0, end_ = 0;
+    uint64_t records_, read_ = 0;
   };
 
   // Merges runs (sorted) into the spill file `name`; folds the spills when they are too many.
   void write_spill(const std::vector<RunPtr>& job, const std::string& name) {
     FilePtr fp = create_spill(name);
+    uint64_t n_records = 0;
     merge_runs(job, [&](const uint8_t* r) {
       spill_bytes(fp.get(), r, RecordBatch::kHeaderBytes + RecordBatch::data_length(r), name);
+      ++n_records;
     });
     finish_spill(std::move(fp), name);
+    spill_records[name] = n_records;
     // Bound the merge fan-in (open files, buffers): fold all runs so far into one. They are the
     // oldest records, so the folded run keeps its place first in arrival order.
     if (spills.size() >= kMaxFanIn) {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
+      uint64_t n_records = 0;
       merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); },
             [&](const uint8_t* r, uint32_t, const std::shared_ptr<const void>&) {
               spill_bytes(out_fp.get(), r,
                           RecordBatch::kHeaderBytes + RecordBatch::data_length(r), folded);
+              ++n_records;
             });
       finish_spill(std::move(out_fp), folded);
-      for (size_t i = 0; i < n; ++i) unlink_quiet(spills[i]);
+      spill_records[folded] = n_records;
+      for (size_t i = 0; i < n; ++i) {
+        unlink_quiet(spills[i]);
+        spill_records.erase(spills[i]);
+      }
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
     }
   }
@@ -624,7 +697,9 @@ struct BamWriter::Impl {
     std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
-        src[r].spill = std::make_unique<SpillReader>(spills[r]);
+        const auto known = spill_records.find(spills[r]);
+        src[r].spill = std::make_unique<SpillReader>(
+            spills[r], known == spill_records.end() ? 0 : known->second);
       } else if (r >= nruns + mem) {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
@@ -656,9 +731,13 @@ struct BamWriter::Impl {
       const size_t n = std::min(kMaxFanIn, parts.size() - done);
       const std::string folded = new_spill_name();
       FilePtr out_fp = create_spill(folded);
-      merge(0, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); }, nullptr, done,
-            done + n);
+      uint64_t n_records = 0;
+      merge(0, false, [&](bam1_t* b) {
+        spill_record(out_fp.get(), b, folded);
+        ++n_records;
+      }, nullptr, done, done + n);
       finish_spill(std::move(out_fp), folded);
+      spill_records[folded] = n_records;
       done += n;
     }
     parts.erase(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(done));
@@ -683,7 +762,7 @@ struct BamWriter::Impl {
     // Without marking, the ISA-L writer takes records where they lie (the runs, the mapped
     // spills) and serialises them on its threads.
     BytesDest dest_bytes;
-    if (fast && !marker) {
+    if (fast && !marker && parts.empty()) {  // parts' records come as copies: all of them, then
       dest_bytes = [this](const uint8_t* r, uint32_t bam_bytes,
                           const std::shared_ptr<const void>& owner) {
         to_direct(r, bam_bytes, owner);
@@ -703,12 +782,16 @@ struct BamWriter::Impl {
 
   // Counts a record about to be added, after checking that the writer takes it.
   void check_addable(const bam1_core_t& c) {
-    if (state != State::open) throw std::logic_error("BamWriter: add() after close/abort");
+    check_usable();
     const int nref = sam_hdr_nref(hdr);
     if (c.tid >= nref || c.mtid >= nref) {
       throw std::invalid_argument("BamWriter: record reference id beyond the header's @SQ lines");
     }
     ++added;
+  }
+  void check_usable() const {
+    if (state != State::open) throw std::logic_error("BamWriter: add() after close/abort");
+    if (failed) throw std::logic_error("BamWriter: an earlier error lost records; abort()");
   }
   std::string display_out() const { return to_stdout ? std::string("standard output") : path; }
 };
@@ -823,13 +906,8 @@ BamWriter::RunPtr BamWriter::prepare(RecordBatch& records) const {
 
 void BamWriter::add(RunPtr run) {
   Impl& s = *impl_;
-  if (s.state != Impl::State::open) throw std::logic_error("BamWriter: add() after close/abort");
+  s.check_usable();
   s.added += run->entries.size();
-  {
-    std::lock_guard<std::mutex> lk(s.spare_mu);
-    s.last_run_bytes = run->bytes.size();
-    s.last_run_records = run->starts.size();
-  }
   if (s.opt.sort) {
     s.take(std::move(run));
     return;
@@ -843,18 +921,7 @@ void BamWriter::add(RunPtr run) {
   s.give_back(done);
 }
 
-void BamWriter::recycle(RecordBatch& records) {
-  Impl& s = *impl_;
-  std::lock_guard<std::mutex> lk(s.spare_mu);
-  if (s.spare.empty()) {  // room for a batch like the last, at once rather than by doubling
-    records.reserve(s.last_run_bytes + s.last_run_bytes / 8, s.last_run_records);
-    return;
-  }
-  auto& [bytes, starts] = s.spare.back();
-  s.spare_bytes -= bytes.capacity() + starts.capacity() * sizeof(size_t);
-  records.swap_buffers(bytes, starts);
-  s.spare.pop_back();
-}
+void BamWriter::recycle(RecordBatch& records) { impl_->refill(records); }
 
 void BamWriter::close() {
   Impl& s = *impl_;
@@ -863,7 +930,9 @@ void BamWriter::close() {
     throw std::logic_error("BamWriter: close() after abort()");
   }
   try {
+    if (s.failed) throw std::logic_error("BamWriter: an earlier error lost records; abort()");
     if (s.opt.sort) s.finish_sorted();
+    s.drop_spares();
     for (const auto& sp : s.spills) unlink_quiet(sp);
     s.spills.clear();
     s.runs.clear();
@@ -893,10 +962,13 @@ void BamWriter::close() {
       if (std::rename(s.tmp_path.c_str(), s.path.c_str()) != 0) {
         s.io_fail("cannot rename " + s.tmp_path + " to", s.path, errno);
       }
-      // Index last: a visible index always belongs to the visible BAM.
+      // Index last: a visible index always belongs to the visible BAM. Without its index the
+      // run has failed, and the BAM goes too.
       if (!s.tmp_idx.empty() &&
           std::rename(s.tmp_idx.c_str(), (s.path + s.idx_ext).c_str()) != 0) {
-        s.io_fail("cannot rename " + s.tmp_idx + " to", s.path + s.idx_ext, errno);
+        const int e = errno;
+        unlink_quiet(s.path);
+        s.io_fail("cannot rename " + s.tmp_idx + " to", s.path + s.idx_ext, e);
       }
     }
   } catch (...) {

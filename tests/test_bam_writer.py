@@ -143,13 +143,40 @@ def test_a_failed_spill_fails_the_writer(tmp_path: Path, threads: int) -> None:
     w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
                         tmp_dir=str(spill_dir))
     w.add_many_sam(LINES[:200])
-    for name in leftovers(spill_dir):
-        (spill_dir / name).unlink()
-    spill_dir.rmdir()
+    # The directory goes away under the writer (moved whole: a spill may be in progress).
+    spill_dir.rename(tmp_path / "gone")
     with pytest.raises(RuntimeError, match="spills"):
         w.add_many_sam(LINES[200:])
         w.close()
+    with pytest.raises(Exception, match="earlier error|after close"):
+        w.add_sam_line(LINES[0])  # records may be lost: the writer takes no more
     w.abort()
+    assert not (tmp_path / "o.bam").exists() and leftovers(tmp_path) == []
+
+
+def test_a_spill_cut_between_records_is_noticed(tmp_path: Path) -> None:
+    # Spills are raw records back to back (bam1_core_t, uint32 l_data, data): one cut short at
+    # a record boundary would read as a shorter run, so the writer counts what it reads back.
+    spill_dir = tmp_path / "spills"
+    spill_dir.mkdir()
+    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=1,
+                        tmp_dir=str(spill_dir))
+    w.add_many_sam(LINES[:300])
+    spill = spill_dir / leftovers(spill_dir)[0]
+    data = spill.read_bytes()
+    core = 48  # sizeof(bam1_core_t)
+    first = core + 4 + int.from_bytes(data[core:core + 4], "little")
+    assert 0 < first < len(data)
+    spill.write_bytes(data[:first])  # the first record only
+    with pytest.raises(RuntimeError, match="holds 1 records"):
+        w.close()
+    assert not (tmp_path / "o.bam").exists() and leftovers(spill_dir) == []
+
+
+def test_an_index_that_cannot_be_put_in_place_fails_the_run(tmp_path: Path) -> None:
+    (tmp_path / "o.bam.bai").mkdir()  # the index cannot be renamed onto a directory
+    with pytest.raises(RuntimeError, match="cannot rename"):
+        write(tmp_path / "o.bam", LINES[:100])
     assert not (tmp_path / "o.bam").exists() and leftovers(tmp_path) == []
 
 

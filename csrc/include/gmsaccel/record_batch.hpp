@@ -71,6 +71,8 @@ class RecordBatch {
     bytes_.reserve(bytes);
     starts_.reserve(records);
   }
+  // Bytes of records held.
+  size_t record_bytes() const { return bytes_.size(); }
   // Bytes the batch's buffers hold (capacity, not size).
   size_t memory() const { return bytes_.capacity() + starts_.capacity() * sizeof(size_t); }
   // Moves the records out (into bytes and starts, whose old contents come in, cleared): the
