@@ -221,13 +221,23 @@ struct IsalBamOutput::Impl {
   std::string idx_path;
   int idx_fmt = HTS_FMT_BAI;
 
+  // With workers, blocks reach the file on a thread of their own (land_loop), in order, so that
+  // the caller's thread only places records; sealed and landed count blocks, and room lets
+  // the caller wait for the lander or report its failure.
+  std::thread lander;
+  std::condition_variable cv_room;
+  uint64_t sealed = 0, landed = 0;
+  std::exception_ptr land_failure;
+
   ~Impl() {
     {
       std::lock_guard<std::mutex> lk(mu);
       stop = true;
     }
     cv_work.notify_all();
+    cv_done.notify_all();
     for (auto& t : workers) t.join();
+    if (lander.joinable()) lander.join();
     if (idx) hts_idx_destroy(idx);
   }
 
@@ -291,15 +301,37 @@ struct IsalBamOutput::Impl {
     }
   }
 
-  void pop_front_block() {
-    std::unique_ptr<Block> b;
-    {
-      std::unique_lock<std::mutex> lk(mu);
-      cv_done.wait(lk, [this] { return inflight.front()->ready; });
-      b = std::move(inflight.front());
-      inflight.pop_front();
+  void land_loop() {
+    for (;;) {
+      std::unique_ptr<Block> b;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv_done.wait(lk, [this] {
+          return stop || (!land_failure && !inflight.empty() && inflight.front()->ready);
+        });
+        if (stop) return;
+        b = std::move(inflight.front());
+        inflight.pop_front();
+      }
+      cv_room.notify_all();
+      std::exception_ptr failure;
+      try {
+        land(*b);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (failure) land_failure = failure;
+        ++landed;
+      }
+      cv_room.notify_all();
     }
-    land(*b);
+  }
+
+  // Rethrows the lander's failure (mu held).
+  void check_landed() {
+    if (land_failure) std::rethrow_exception(land_failure);
   }
 
   // Ends the current block (if it holds anything) and queues it.
@@ -313,19 +345,25 @@ struct IsalBamOutput::Impl {
       current->entries.clear();
       return;
     }
-    while (inflight.size() >= max_inflight) pop_front_block();
     {
-      std::lock_guard<std::mutex> lk(mu);
+      std::unique_lock<std::mutex> lk(mu);
+      cv_room.wait(lk, [this] { return land_failure || inflight.size() < max_inflight; });
+      check_landed();
       todo.push_back(current.get());
       inflight.push_back(std::move(current));
+      ++sealed;
     }
     cv_work.notify_one();
     current = std::make_unique<Block>();
   }
 
+  // Seals the open block and waits until every block is in the file.
   void drain() {
     seal();
-    while (!inflight.empty()) pop_front_block();
+    if (workers.empty()) return;
+    std::unique_lock<std::mutex> lk(mu);
+    cv_room.wait(lk, [this] { return land_failure || landed == sealed; });
+    check_landed();
   }
 
   // Appends bytes, sealing full blocks.
@@ -358,6 +396,7 @@ IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_
   if (threads > 1) {
     s.max_inflight = static_cast<size_t>(threads) * 4;
     for (int t = 0; t < threads; ++t) s.workers.emplace_back([&s] { s.work(); });
+    s.lander = std::thread([&s] { s.land_loop(); });
   }
   // Header: "BAM\1", the text, the references; then a block boundary, as htslib writes it.
   std::vector<uint8_t> h(4);

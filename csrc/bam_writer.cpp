@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -131,8 +132,20 @@ struct BamWriter::Impl {
   std::exception_ptr spill_failure;
   // Set once records may have been lost (a spill that failed): every later add or close fails.
   bool failed = false;
-  // Records in each spill file, checked when it is read back.
-  std::map<std::string, uint64_t> spill_records;
+  // What a spill holds: its records, and the key and byte offset of every kSampleEvery-th one,
+  // so that a merge of a key range can start reading near its first record.
+  struct SpillInfo {
+    uint64_t records = 0, bytes = 0;
+    std::vector<Key> keys;
+    std::vector<uint64_t> offsets;
+  };
+  static constexpr uint64_t kSampleEvery = 64;
+
+  std::map<std::string, SpillInfo> spill_info;
+  // Spills are read back in chunks of this many bytes (the final merge reads up to kMaxFanIn
+  // at once), or of kRangeChunk when many threads each read a key range of every spill.
+  static constexpr size_t kReadChunk = 128u << 10;
+  static constexpr size_t kRangeChunk = 32u << 10;
   double spill_thread_seconds = 0;  // written by the spilling thread, read after joining it
   // Buffers of spilled runs, for the next batches (recycle()): batches then refill the same
   // buffers run after run instead of growing new ones (and fragmenting the heap). They are
@@ -454,37 +467,53 @@ struct BamWriter::Impl {
     if (std::fclose(f.release()) != 0) io_fail("cannot write temporary file", name, errno);
   }
 
-  // A spill run read back a chunk at a time. Records are handed out where they lie in the
-  // chunk, and a chunk lives as long as anything holds it (the ISA-L writer's blocks, until
-  // their records are serialised), so reading back costs one copy, from the page cache.
+  // A spill file open for reading (pread: any number of readers, any threads).
+  class SpillFile {
+   public:
+    explicit SpillFile(const std::string& name) : name(name) {
+      errno = 0;
+      fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw std::runtime_error("cannot read back temporary file " + name + ": " +
+                                           errno_text(errno));
+    }
+    ~SpillFile() { ::close(fd); }
+    SpillFile(const SpillFile&) = delete;
+    SpillFile& operator=(const SpillFile&) = delete;
+    std::string name;
+    int fd = -1;
+  };
+
+  // A spill run read back a chunk at a time from some record on. Records are handed out where
+  // they lie in the chunk, and a chunk lives as long as anything holds it (the ISA-L writer's
+  // blocks, until their records are serialised), so reading back costs one copy.
   class SpillReader {
    public:
-    SpillReader(const std::string& name, uint64_t records) : name_(name), records_(records) {
-      errno = 0;
-      fp_.reset(std::fopen(name.c_str(), "rb"));
-      if (!fp_) throw std::runtime_error("cannot read back temporary file " + name + ": " +
-                                         errno_text(errno));
-      std::setvbuf(fp_.get(), nullptr, _IONBF, 0);  // reads are whole chunks already
-    }
+    static constexpr uint64_t kUnchecked = UINT64_MAX;
+    // From byte `from` of the file (a record's start), in chunks of about `chunk` bytes;
+    // `records`, when known, is checked against what was read at the end of the file.
+    SpillReader(const SpillFile& file, uint64_t from, size_t chunk,
+                uint64_t records = kUnchecked)
+        : file_(file), pos_(from), chunk_size_(chunk), records_(records) {}
     // The next record, or nullptr at the end of the run.
     const uint8_t* next() {
       if (!have(RecordBatch::kHeaderBytes)) {
-        if (read_ != records_) {
-          throw std::runtime_error("cannot read back temporary file " + name_ + ": it holds " +
-                                   std::to_string(read_) + " records, not " +
+        if (records_ != kUnchecked && read_ != records_) {
+          throw std::runtime_error("cannot read back temporary file " + file_.name +
+                                   ": it holds " + std::to_string(read_) + " records, not " +
                                    std::to_string(records_));
         }
         return nullptr;
       }
-      ++read_;
       const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(chunk_->data + at_);
       if (!have(n)) broken();
+      ++read_;
       const uint8_t* r = chunk_->data + at_;
       at_ += n;
       return r;
     }
     // What holds the last record handed out.
     std::shared_ptr<const void> owner() const { return chunk_; }
+    const void* owner_id() const { return chunk_.get(); }
 
    private:
     struct Chunk {
@@ -495,9 +524,8 @@ struct BamWriter::Impl {
       uint8_t* data;
       size_t size;
     };
-    static constexpr size_t kChunk = 128u << 10;  // per run: the merge reads 128 or fewer
     [[noreturn]] void broken() const {
-      throw std::runtime_error("cannot read back temporary file " + name_ +
+      throw std::runtime_error("cannot read back temporary file " + file_.name +
                                ": it ends inside a record");
     }
     // At least n bytes from at_ on (false at the run's end); a new chunk each time, since the
@@ -505,13 +533,21 @@ struct BamWriter::Impl {
     bool have(size_t n) {
       if (end_ - at_ >= n) return true;
       const size_t carry = end_ - at_;
-      auto fresh = std::make_shared<Chunk>(std::max(kChunk, n));
+      auto fresh = std::make_shared<Chunk>(std::max(chunk_size_, n));
       if (carry) std::memcpy(fresh->data, chunk_->data + at_, carry);
-      errno = 0;
-      const size_t got = std::fread(fresh->data + carry, 1, fresh->size - carry, fp_.get());
-      if (got < fresh->size - carry && std::ferror(fp_.get())) {
-        throw std::runtime_error("cannot read back temporary file " + name_ + ": " +
-                                 errno_text(errno));
+      size_t got = 0;
+      while (carry + got < fresh->size) {
+        errno = 0;
+        const ssize_t r = ::pread(file_.fd, fresh->data + carry + got,
+                                  fresh->size - carry - got, static_cast<off_t>(pos_));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+          throw std::runtime_error("cannot read back temporary file " + file_.name + ": " +
+                                   errno_text(errno));
+        }
+        if (r == 0) break;
+        got += static_cast<size_t>(r);
+        pos_ += static_cast<uint64_t>(r);
       }
       chunk_ = std::move(fresh);
       at_ = 0;
@@ -520,41 +556,67 @@ struct BamWriter::Impl {
       if (end_ == 0) return false;
       broken();
     }
-    std::string name_;
-    FilePtr fp_;
+    const SpillFile& file_;
+    uint64_t pos_;
+    size_t chunk_size_;
     std::shared_ptr<Chunk> chunk_;
     size_t at_ = 0, end_ = 0;
     uint64_t records_, read_ = 0;
   };
 
+  // Writes one spill (records in key order) and files its SpillInfo when finished.
+  class SpillWriter {
+   public:
+    SpillWriter(Impl& w, const std::string& name) : w_(w), name_(name), fp_(w.create_spill(name)) {}
+    void put(const uint8_t* r) {  // the runs' layout
+      bam1_core_t c;
+      std::memcpy(&c, r, sizeof c);
+      note(Key::of(c));
+      const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(r);
+      w_.spill_bytes(fp_.get(), r, n, name_);
+      info_.bytes += n;
+    }
+    void put(const bam1_t* b) {
+      note(Key::of(b->core));
+      w_.spill_record(fp_.get(), b, name_);
+      info_.bytes += RecordBatch::kHeaderBytes + static_cast<uint32_t>(b->l_data);
+    }
+    void finish() {
+      w_.finish_spill(std::move(fp_), name_);
+      w_.spill_info[name_] = std::move(info_);
+    }
+
+   private:
+    void note(const Key& k) {
+      if (info_.records % kSampleEvery == 0) {
+        info_.keys.push_back(k);
+        info_.offsets.push_back(info_.bytes);
+      }
+      ++info_.records;
+    }
+    Impl& w_;
+    std::string name_;
+    FilePtr fp_;
+    SpillInfo info_;
+  };
+
   // Merges runs (sorted) into the spill file `name`; folds the spills when they are too many.
   void write_spill(const std::vector<RunPtr>& job, const std::string& name) {
-    FilePtr fp = create_spill(name);
-    uint64_t n_records = 0;
-    merge_runs(job, [&](const uint8_t* r) {
-      spill_bytes(fp.get(), r, RecordBatch::kHeaderBytes + RecordBatch::data_length(r), name);
-      ++n_records;
-    });
-    finish_spill(std::move(fp), name);
-    spill_records[name] = n_records;
+    SpillWriter out(*this, name);
+    merge_runs(job, [&](const uint8_t* r) { out.put(r); });
+    out.finish();
     // Bound the merge fan-in (open files, buffers): fold all runs so far into one. They are the
     // oldest records, so the folded run keeps its place first in arrival order.
     if (spills.size() >= kMaxFanIn) {
       const size_t n = spills.size();
       const std::string folded = new_spill_name();
-      FilePtr out_fp = create_spill(folded);
-      uint64_t n_records = 0;
-      merge(n, false, [&](bam1_t* b) { spill_record(out_fp.get(), b, folded); },
-            [&](const uint8_t* r, uint32_t, const std::shared_ptr<const void>&) {
-              spill_bytes(out_fp.get(), r,
-                          RecordBatch::kHeaderBytes + RecordBatch::data_length(r), folded);
-              ++n_records;
-            });
-      finish_spill(std::move(out_fp), folded);
-      spill_records[folded] = n_records;
+      SpillWriter fold(*this, folded);
+      merge(n, false, [&](bam1_t* b) { fold.put(b); },
+            [&](const uint8_t* r, uint32_t, const std::shared_ptr<const void>&) { fold.put(r); });
+      fold.finish();
       for (size_t i = 0; i < n; ++i) {
         unlink_quiet(spills[i]);
-        spill_records.erase(spills[i]);
+        spill_info.erase(spills[i]);
       }
       spills.erase(spills.begin(), spills.begin() + static_cast<std::ptrdiff_t>(n));
     }
@@ -654,6 +716,7 @@ struct BamWriter::Impl {
              const BytesDest& dest_bytes = nullptr, size_t part_begin = 0,
              size_t part_end = 0) {
     struct Source {
+      std::unique_ptr<SpillFile> file;
       std::unique_ptr<SpillReader> spill;
       std::unique_ptr<PartReader> part;
       BamPtr rec = new_bam();           // a part's current record, or a loaded copy for dest
@@ -697,9 +760,10 @@ struct BamWriter::Impl {
     std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
-        const auto known = spill_records.find(spills[r]);
+        const auto known = spill_info.find(spills[r]);
+        src[r].file = std::make_unique<SpillFile>(spills[r]);
         src[r].spill = std::make_unique<SpillReader>(
-            spills[r], known == spill_records.end() ? 0 : known->second);
+            *src[r].file, 0, kReadChunk, known == spill_info.end() ? 0 : known->second.records);
       } else if (r >= nruns + mem) {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
@@ -723,6 +787,210 @@ struct BamWriter::Impl {
     }
   }
 
+  // The final merge for the ISA-L writer (no marking, no parts) on opt.threads threads: the
+  // keys are cut into ranges at sampled keys, each range is merged on its own (every spill read
+  // from its last sample before the range, every run from a binary search), and the ranges are
+  // handed to the writer in order, a bounded number in flight. The records, and so the bytes,
+  // are the sequential merge's; this thread only places them into blocks.
+  void merge_in_ranges() {
+    std::vector<const SpillInfo*> infos;
+    std::vector<Key> samples;
+    uint64_t total_bytes = 0;
+    for (const std::string& name : spills) {
+      const auto it = spill_info.find(name);
+      if (it == spill_info.end()) throw std::logic_error("BamWriter: spill without its record");
+      infos.push_back(&it->second);
+      samples.insert(samples.end(), it->second.keys.begin(), it->second.keys.end());
+      total_bytes += it->second.bytes;
+    }
+    for (const RunPtr& run : runs) {
+      for (size_t i = 0; i < run->entries.size(); i += kSampleEvery)
+        samples.push_back(run->entries[i].key);
+      total_bytes += run->bytes.size();
+    }
+    std::sort(samples.begin(), samples.end());
+    const size_t workers = static_cast<size_t>(std::max(1, opt.threads));
+    const size_t window = 2 * workers;  // ranges merged but not yet handed over, at most
+    const size_t range_bytes =
+        std::clamp<size_t>(opt.memory_bytes / (2 * window), size_t{256} << 10, size_t{4} << 20);
+    const size_t n_ranges =
+        std::max<size_t>(1, std::min<size_t>(samples.size(), total_bytes / range_bytes));
+    std::vector<Key> cuts;  // range r holds keys in [cuts[r - 1], cuts[r]), the ends open
+    for (size_t i = 1; i < n_ranges; ++i) {
+      const Key& k = samples[i * samples.size() / n_ranges];
+      if (cuts.empty() || cuts.back() < k) cuts.push_back(k);
+    }
+    const size_t n = cuts.size() + 1;
+    std::vector<std::unique_ptr<SpillFile>> files;
+    for (const std::string& name : spills) files.push_back(std::make_unique<SpillFile>(name));
+
+    struct RangeOut {
+      std::vector<const uint8_t*> records;
+      std::vector<uint32_t> sizes;
+      std::shared_ptr<std::vector<std::shared_ptr<const void>>> owners =
+          std::make_shared<std::vector<std::shared_ptr<const void>>>();
+      std::vector<uint64_t> from_spill;  // records read from each spill
+      std::exception_ptr failure;
+      bool done = false;
+    };
+    std::vector<RangeOut> outs(n);
+
+    auto merge_range = [&](size_t r, RangeOut& out) {
+      const bool has_lo = r > 0, has_hi = r + 1 < n;
+      const Key lo = has_lo ? cuts[r - 1] : Key{}, hi = has_hi ? cuts[r] : Key{};
+      struct Src {
+        std::unique_ptr<SpillReader> reader;
+        const void* owner_used = nullptr;  // the chunk last added to the range's owners
+        const std::vector<Entry>* entries = nullptr;
+        size_t i = 0, end = 0;
+        const uint8_t* bytes = nullptr;
+        Key key;
+        uint32_t bam_bytes = 0;
+        std::shared_ptr<const void> owner;  // holds bytes (a spill's chunk)
+      };
+      const size_t ns = spills.size();
+      std::vector<Src> src(ns + runs.size());
+      out.from_spill.assign(ns, 0);
+      auto by_key = [](const Entry& e, const Key& k) { return e.key < k; };
+      for (size_t s = 0; s < ns; ++s) {
+        const SpillInfo& info = *infos[s];
+        uint64_t from = 0;
+        if (has_lo) {  // the last sample below lo: every record before it is below lo too
+          const size_t j = static_cast<size_t>(
+              std::lower_bound(info.keys.begin(), info.keys.end(), lo) - info.keys.begin());
+          if (j > 0) from = info.offsets[j - 1];
+        }
+        src[s].reader = std::make_unique<SpillReader>(*files[s], from, kRangeChunk);
+      }
+      for (size_t k = 0; k < runs.size(); ++k) {
+        const std::vector<Entry>& es = runs[k]->entries;
+        Src& x = src[ns + k];
+        x.entries = &es;
+        x.i = has_lo ? static_cast<size_t>(std::lower_bound(es.begin(), es.end(), lo, by_key) -
+                                           es.begin())
+                     : 0;
+        x.end = has_hi ? static_cast<size_t>(std::lower_bound(es.begin(), es.end(), hi, by_key) -
+                                             es.begin())
+                       : es.size();
+      }
+      auto advance = [&](size_t s) -> bool {
+        Src& x = src[s];
+        if (x.entries) {
+          if (x.i == x.end) return false;
+          const Entry& e = (*x.entries)[x.i++];
+          x.bytes = e.bytes;
+          x.key = e.key;
+          x.bam_bytes = e.bam_bytes;
+          return true;
+        }
+        for (;;) {
+          const uint8_t* rec = x.reader->next();
+          if (!rec) return false;
+          bam1_core_t c;
+          std::memcpy(&c, rec, sizeof c);
+          const Key k = Key::of(c);
+          if (has_lo && k < lo) continue;
+          if (has_hi && !(k < hi)) return false;
+          x.bytes = rec;
+          x.key = k;
+          x.bam_bytes = bam_record_size(c, RecordBatch::data_length(rec));
+          if (x.owner.get() != x.reader->owner_id()) x.owner = x.reader->owner();
+          ++out.from_spill[s];
+          return true;
+        }
+      };
+      using Item = std::pair<Key, size_t>;
+      auto later = [](const Item& a, const Item& b) {
+        return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
+      };
+      std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+      for (size_t s = 0; s < src.size(); ++s)
+        if (advance(s)) pq.emplace(src[s].key, s);
+      while (!pq.empty()) {
+        const size_t s = pq.top().second;
+        pq.pop();
+        Src& x = src[s];
+        out.records.push_back(x.bytes);
+        out.sizes.push_back(x.bam_bytes);
+        if (x.owner && x.owner_used != x.owner.get()) {
+          out.owners->push_back(x.owner);
+          x.owner_used = x.owner.get();
+        }
+        if (advance(s)) pq.emplace(x.key, s);
+      }
+    };
+
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t next = 0, handed = 0;
+    bool stop = false;
+    auto worker = [&] {
+      for (;;) {
+        size_t r;
+        {
+          std::unique_lock<std::mutex> lk(mu);
+          cv.wait(lk, [&] { return stop || next >= n || next < handed + window; });
+          if (stop || next >= n) return;
+          r = next++;
+        }
+        try {
+          merge_range(r, outs[r]);
+        } catch (...) {
+          outs[r].failure = std::current_exception();
+        }
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          outs[r].done = true;
+        }
+        cv.notify_all();
+      }
+    };
+    std::vector<std::thread> pool;
+    auto finish = [&] {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      for (std::thread& t : pool) t.join();
+      pool.clear();
+    };
+    try {
+      for (size_t i = 0; i < std::min(workers, n); ++i) pool.emplace_back(worker);
+      std::vector<uint64_t> read(spills.size(), 0);
+      for (size_t r = 0; r < n; ++r) {
+        {
+          std::unique_lock<std::mutex> lk(mu);
+          cv.wait(lk, [&] { return outs[r].done; });
+        }
+        RangeOut& out = outs[r];
+        if (out.failure) std::rethrow_exception(out.failure);
+        for (size_t s = 0; s < read.size(); ++s) read[s] += out.from_spill[s];
+        if (!out.records.empty()) {
+          fast->write_records(out.records.data(), out.sizes.data(), out.records.size(),
+                              out.owners);
+        }
+        out = RangeOut{};  // the blocks hold what they need
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          ++handed;
+        }
+        cv.notify_all();
+      }
+      finish();
+      for (size_t s = 0; s < read.size(); ++s) {
+        if (read[s] != infos[s]->records) {
+          throw std::runtime_error("cannot read back temporary file " + spills[s] +
+                                   ": it holds " + std::to_string(read[s]) +
+                                   " records, not " + std::to_string(infos[s]->records));
+        }
+      }
+    } catch (...) {
+      finish();
+      throw;
+    }
+  }
+
   // Bounds the final merge's fan-in when there are many parts: the oldest parts are folded
   // into spill runs, which keep their place before the parts that remain.
   void fold_parts() {
@@ -730,14 +998,9 @@ struct BamWriter::Impl {
     while (spills.size() + 1 + (parts.size() - done) > kMaxFanIn) {
       const size_t n = std::min(kMaxFanIn, parts.size() - done);
       const std::string folded = new_spill_name();
-      FilePtr out_fp = create_spill(folded);
-      uint64_t n_records = 0;
-      merge(0, false, [&](bam1_t* b) {
-        spill_record(out_fp.get(), b, folded);
-        ++n_records;
-      }, nullptr, done, done + n);
-      finish_spill(std::move(out_fp), folded);
-      spill_records[folded] = n_records;
+      SpillWriter fold(*this, folded);
+      merge(0, false, [&](bam1_t* b) { fold.put(b); }, nullptr, done, done + n);
+      fold.finish();
       done += n;
     }
     parts.erase(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(done));
@@ -768,7 +1031,11 @@ struct BamWriter::Impl {
         to_direct(r, bam_bytes, owner);
       };
     }
-    merge(spills.size(), true, dest, dest_bytes, 0, parts.size());
+    if (dest_bytes && opt.threads > 1) {
+      merge_in_ranges();
+    } else {
+      merge(spills.size(), true, dest, dest_bytes, 0, parts.size());
+    }
     if (marker) {
       marker->finish();
       duplicates = marker->stats();

@@ -154,15 +154,19 @@ def test_a_failed_spill_fails_the_writer(tmp_path: Path, threads: int) -> None:
     assert not (tmp_path / "o.bam").exists() and leftovers(tmp_path) == []
 
 
-def test_a_spill_cut_between_records_is_noticed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_spill_cut_between_records_is_noticed(tmp_path: Path, threads: int) -> None:
     # Spills are raw records back to back (bam1_core_t, uint32 l_data, data): one cut short at
-    # a record boundary would read as a shorter run, so the writer counts what it reads back.
+    # a record boundary would read as a shorter run, so the writer counts what it reads back
+    # (in one merge, or, with threads, over the key ranges merged side by side).
     spill_dir = tmp_path / "spills"
     spill_dir.mkdir()
-    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=1,
+    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
                         tmp_dir=str(spill_dir))
-    w.add_many_sam(LINES[:300])
-    spill = spill_dir / leftovers(spill_dir)[0]
+    w.add_many_sam(LINES[:100])  # a few dozen spills: too few to be folded into one
+    spills = leftovers(spill_dir)
+    assert len(spills) >= 2
+    spill = spill_dir / spills[0]  # the oldest: finished before the next one began
     data = spill.read_bytes()
     core = 48  # sizeof(bam1_core_t)
     first = core + 4 + int.from_bytes(data[core:core + 4], "little")
