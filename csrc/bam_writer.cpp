@@ -139,7 +139,7 @@ struct BamWriter::Impl {
     std::vector<Key> keys;
     std::vector<uint64_t> offsets;
   };
-  static constexpr uint64_t kSampleEvery = 64;
+  static constexpr uint64_t kSampleEvery = 16;
 
   std::map<std::string, SpillInfo> spill_info;
   // Spills are read back in chunks of this many bytes (the final merge reads up to kMaxFanIn
@@ -491,9 +491,10 @@ struct BamWriter::Impl {
     static constexpr uint64_t kUnchecked = UINT64_MAX;
     // From byte `from` of the file (a record's start), in chunks of about `chunk` bytes;
     // `records`, when known, is checked against what was read at the end of the file.
+    // Nothing at or past byte `limit` is read (a record's start, or the file's end).
     SpillReader(const SpillFile& file, uint64_t from, size_t chunk,
-                uint64_t records = kUnchecked)
-        : file_(file), pos_(from), chunk_size_(chunk), records_(records) {}
+                uint64_t records = kUnchecked, uint64_t limit = UINT64_MAX)
+        : file_(file), pos_(from), limit_(limit), chunk_size_(chunk), records_(records) {}
     // The next record, or nullptr at the end of the run.
     const uint8_t* next() {
       if (!have(RecordBatch::kHeaderBytes)) {
@@ -533,13 +534,19 @@ struct BamWriter::Impl {
     bool have(size_t n) {
       if (end_ - at_ >= n) return true;
       const size_t carry = end_ - at_;
-      auto fresh = std::make_shared<Chunk>(std::max(chunk_size_, n));
+      // No larger than what is left before the limit (a range's share of a spill is often
+      // small), nor smaller than the record being read.
+      const uint64_t left = limit_ > pos_ ? limit_ - pos_ : 0;
+      auto fresh = std::make_shared<Chunk>(
+          std::max<size_t>(n, static_cast<size_t>(std::min<uint64_t>(chunk_size_, carry + left))));
       if (carry) std::memcpy(fresh->data, chunk_->data + at_, carry);
       size_t got = 0;
-      while (carry + got < fresh->size) {
+      while (carry + got < fresh->size && pos_ < limit_) {
+        const size_t want = static_cast<size_t>(
+            std::min<uint64_t>(fresh->size - carry - got, limit_ - pos_));
         errno = 0;
-        const ssize_t r = ::pread(file_.fd, fresh->data + carry + got,
-                                  fresh->size - carry - got, static_cast<off_t>(pos_));
+        const ssize_t r = ::pread(file_.fd, fresh->data + carry + got, want,
+                                  static_cast<off_t>(pos_));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
           throw std::runtime_error("cannot read back temporary file " + file_.name + ": " +
@@ -557,7 +564,7 @@ struct BamWriter::Impl {
       broken();
     }
     const SpillFile& file_;
-    uint64_t pos_;
+    uint64_t pos_, limit_;
     size_t chunk_size_;
     std::shared_ptr<Chunk> chunk_;
     size_t at_ = 0, end_ = 0;
@@ -787,42 +794,80 @@ struct BamWriter::Impl {
     }
   }
 
-  // The final merge for the ISA-L writer (no marking, no parts) on opt.threads threads: the
-  // keys are cut into ranges at sampled keys, each range is merged on its own (every spill read
-  // from its last sample before the range, every run from a binary search), and the ranges are
-  // handed to the writer in order, a bounded number in flight. The records, and so the bytes,
-  // are the sequential merge's; this thread only places them into blocks.
-  void merge_in_ranges() {
-    std::vector<const SpillInfo*> infos;
-    std::vector<Key> samples;
-    uint64_t total_bytes = 0;
-    for (const std::string& name : spills) {
-      const auto it = spill_info.find(name);
-      if (it == spill_info.end()) throw std::logic_error("BamWriter: spill without its record");
-      infos.push_back(&it->second);
-      samples.insert(samples.end(), it->second.keys.begin(), it->second.keys.end());
-      total_bytes += it->second.bytes;
+  // The final merge for the ISA-L writer (no marking, no parts) on opt.threads threads. The
+  // merged order is (key, source, rank in source): sources are the spills, oldest first, then
+  // the runs in arrival order. It is cut into ranges at sampled records (every kSampleEvery-th
+  // of each source), so that even a long run of equal keys (unmapped reads) is spread over
+  // several ranges; each range is merged on its own (spills read with pread between the
+  // samples around it, runs from their entries), and the ranges are handed to the writer in
+  // order, a bounded number in flight. The records, and so the bytes, are the sequential
+  // merge's; this thread only places them into blocks.
+  struct Cut {
+    Key key;
+    size_t source = 0;
+    uint64_t rank = 0;
+    bool operator<(const Cut& o) const {
+      if (key < o.key) return true;
+      if (o.key < key) return false;
+      return std::tie(source, rank) < std::tie(o.source, o.rank);
     }
-    for (const RunPtr& run : runs) {
-      for (size_t i = 0; i < run->entries.size(); i += kSampleEvery)
-        samples.push_back(run->entries[i].key);
-      total_bytes += run->bytes.size();
+  };
+  void merge_in_ranges() {
+    const size_t ns = spills.size(), nsrc = ns + runs.size();
+    std::vector<const SpillInfo*> infos;
+    std::vector<Cut> samples;
+    uint64_t total_bytes = 0;
+    for (size_t s = 0; s < ns; ++s) {
+      const auto it = spill_info.find(spills[s]);
+      if (it == spill_info.end()) throw std::logic_error("BamWriter: spill without its record");
+      const SpillInfo& info = it->second;
+      infos.push_back(&info);
+      for (size_t j = 0; j < info.keys.size(); ++j)
+        samples.push_back(Cut{info.keys[j], s, j * kSampleEvery});
+      total_bytes += info.bytes;
+    }
+    for (size_t k = 0; k < runs.size(); ++k) {
+      const std::vector<Entry>& es = runs[k]->entries;
+      for (size_t i = 0; i < es.size(); i += kSampleEvery)
+        samples.push_back(Cut{es[i].key, ns + k, i});
+      total_bytes += runs[k]->bytes.size();
     }
     std::sort(samples.begin(), samples.end());
     const size_t workers = static_cast<size_t>(std::max(1, opt.threads));
     const size_t window = 2 * workers;  // ranges merged but not yet handed over, at most
+    // The ranges in flight hold about half the sort memory.
     const size_t range_bytes =
-        std::clamp<size_t>(opt.memory_bytes / (2 * window), size_t{256} << 10, size_t{4} << 20);
+        opt.merge_range_bytes ? opt.merge_range_bytes
+                              : std::clamp<size_t>(opt.memory_bytes / (2 * window),
+                                                   size_t{512} << 10, size_t{4} << 20);
     const size_t n_ranges =
         std::max<size_t>(1, std::min<size_t>(samples.size(), total_bytes / range_bytes));
-    std::vector<Key> cuts;  // range r holds keys in [cuts[r - 1], cuts[r]), the ends open
+    std::vector<Cut> cuts;  // range r holds [cuts[r - 1], cuts[r]), the ends open
     for (size_t i = 1; i < n_ranges; ++i) {
-      const Key& k = samples[i * samples.size() / n_ranges];
-      if (cuts.empty() || cuts.back() < k) cuts.push_back(k);
+      const Cut& c = samples[i * samples.size() / n_ranges];
+      if (cuts.empty() || cuts.back() < c) cuts.push_back(c);
     }
     const size_t n = cuts.size() + 1;
     std::vector<std::unique_ptr<SpillFile>> files;
     for (const std::string& name : spills) files.push_back(std::make_unique<SpillFile>(name));
+
+    // Where source s starts relative to cut c: the rank of its first record at or after c.
+    // For a spill, the sample to start reading from (its rank is sample * kSampleEvery): the
+    // last one at or before that record.
+    auto first_rank = [&](size_t src_index, const Cut& c, size_t count,
+                          const auto& key_at) -> uint64_t {
+      if (src_index == c.source) return c.rank;
+      // Before the cut's source, records of the cut's key come first: start after them.
+      const bool keep_equal = src_index > c.source;
+      size_t lo = 0, hi = count;  // first index whose key is > (or >=) c.key
+      while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        const Key& k = key_at(mid);
+        if (k < c.key || (!keep_equal && !(c.key < k))) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
 
     struct RangeOut {
       std::vector<const uint8_t*> records;
@@ -836,48 +881,64 @@ struct BamWriter::Impl {
     std::vector<RangeOut> outs(n);
 
     auto merge_range = [&](size_t r, RangeOut& out) {
-      const bool has_lo = r > 0, has_hi = r + 1 < n;
-      const Key lo = has_lo ? cuts[r - 1] : Key{}, hi = has_hi ? cuts[r] : Key{};
       struct Src {
         std::unique_ptr<SpillReader> reader;
+        uint64_t rank = 0, end_rank = UINT64_MAX;  // this range's records: [rank, end_rank)
         const void* owner_used = nullptr;  // the chunk last added to the range's owners
         const std::vector<Entry>* entries = nullptr;
-        size_t i = 0, end = 0;
         const uint8_t* bytes = nullptr;
         Key key;
         uint32_t bam_bytes = 0;
         std::shared_ptr<const void> owner;  // holds bytes (a spill's chunk)
       };
-      const size_t ns = spills.size();
-      std::vector<Src> src(ns + runs.size());
+      std::vector<Src> src(nsrc);
       out.from_spill.assign(ns, 0);
-      auto by_key = [](const Entry& e, const Key& k) { return e.key < k; };
-      for (size_t s = 0; s < ns; ++s) {
-        const SpillInfo& info = *infos[s];
-        uint64_t from = 0;
-        if (has_lo) {  // the last sample below lo: every record before it is below lo too
-          const size_t j = static_cast<size_t>(
-              std::lower_bound(info.keys.begin(), info.keys.end(), lo) - info.keys.begin());
-          if (j > 0) from = info.offsets[j - 1];
+      for (size_t s = 0; s < nsrc; ++s) {
+        Src& x = src[s];
+        if (s < ns) {
+          // A spill's ranks are known only at its samples: read from the last sample at or
+          // before the range's first record to the first sample past its last one, and tell
+          // the records between by their (key, source, rank).
+          const SpillInfo& info = *infos[s];
+          const size_t m = info.keys.size();
+          auto sample_key = [&](size_t j) -> const Key& { return info.keys[j]; };
+          size_t from_sample = 0, to_sample = m;  // m: the file's end
+          if (r > 0) {
+            const Cut& c = cuts[r - 1];
+            if (s == c.source) {
+              from_sample = c.rank / kSampleEvery;  // the cut is this sample
+            } else {
+              const size_t j = first_rank(s, c, m, sample_key);
+              from_sample = j > 0 ? j - 1 : 0;
+            }
+          }
+          if (r + 1 < n) {
+            const Cut& c = cuts[r];
+            to_sample = s == c.source ? c.rank / kSampleEvery : first_rank(s, c, m, sample_key);
+          }
+          to_sample = std::max(to_sample, from_sample);
+          x.rank = from_sample * kSampleEvery;
+          const uint64_t from = from_sample < m ? info.offsets[from_sample] : info.bytes;
+          const uint64_t limit = to_sample < m ? info.offsets[to_sample] : info.bytes;
+          x.reader = std::make_unique<SpillReader>(*files[s], from, kRangeChunk,
+                                                   SpillReader::kUnchecked, limit);
+        } else {
+          const std::vector<Entry>& es = runs[s - ns]->entries;
+          auto entry_key = [&](size_t i) -> const Key& { return es[i].key; };
+          x.entries = &es;
+          x.rank = r > 0 ? first_rank(s, cuts[r - 1], es.size(), entry_key) : 0;
+          x.end_rank = r + 1 < n ? first_rank(s, cuts[r], es.size(), entry_key) : es.size();
         }
-        src[s].reader = std::make_unique<SpillReader>(*files[s], from, kRangeChunk);
       }
-      for (size_t k = 0; k < runs.size(); ++k) {
-        const std::vector<Entry>& es = runs[k]->entries;
-        Src& x = src[ns + k];
-        x.entries = &es;
-        x.i = has_lo ? static_cast<size_t>(std::lower_bound(es.begin(), es.end(), lo, by_key) -
-                                           es.begin())
-                     : 0;
-        x.end = has_hi ? static_cast<size_t>(std::lower_bound(es.begin(), es.end(), hi, by_key) -
-                                             es.begin())
-                       : es.size();
-      }
+      // Whether (key, s, rank) lies at or after cut c.
+      auto at_or_after = [](const Key& key, size_t s, uint64_t rank, const Cut& c) {
+        return !(Cut{key, s, rank} < c);
+      };
       auto advance = [&](size_t s) -> bool {
         Src& x = src[s];
         if (x.entries) {
-          if (x.i == x.end) return false;
-          const Entry& e = (*x.entries)[x.i++];
+          if (x.rank >= x.end_rank) return false;
+          const Entry& e = (*x.entries)[x.rank++];
           x.bytes = e.bytes;
           x.key = e.key;
           x.bam_bytes = e.bam_bytes;
@@ -886,11 +947,12 @@ struct BamWriter::Impl {
         for (;;) {
           const uint8_t* rec = x.reader->next();
           if (!rec) return false;
+          const uint64_t rank = x.rank++;
           bam1_core_t c;
           std::memcpy(&c, rec, sizeof c);
           const Key k = Key::of(c);
-          if (has_lo && k < lo) continue;
-          if (has_hi && !(k < hi)) return false;
+          if (r > 0 && !at_or_after(k, s, rank, cuts[r - 1])) continue;
+          if (r + 1 < n && at_or_after(k, s, rank, cuts[r])) return false;
           x.bytes = rec;
           x.key = k;
           x.bam_bytes = bam_record_size(c, RecordBatch::data_length(rec));

@@ -216,8 +216,10 @@ void bind_io(py::module_& m) {
       .def(py::init([](const std::string& path, const std::string& header_text, bool sort,
                        const std::string& format, int threads, size_t memory_bytes,
                        bool write_index, const std::string& tmp_dir, int compression_level,
-                       const std::string& deflater, bool mark_duplicates) {
+                       const std::string& deflater, bool mark_duplicates,
+                       size_t merge_range_bytes) {
              BamWriterOptions o;
+             o.merge_range_bytes = merge_range_bytes;
              o.fast_deflate = use_fast_codec(deflater, "deflater");
              o.sort = sort;
              o.format = format;
@@ -236,10 +238,12 @@ void bind_io(py::module_& m) {
            py::arg("memory_bytes") = BamWriterOptions{}.memory_bytes,
            py::arg("write_index") = true, py::arg("tmp_dir") = "",
            py::arg("compression_level") = -1, py::arg("deflater") = "auto",
-           py::arg("mark_duplicates") = false,
+           py::arg("mark_duplicates") = false, py::arg("merge_range_bytes") = 0,
            "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'; "
            "mark_duplicates: flag duplicates (0x400) as the sorted records are written, from "
-           "unclipped 5' ends, MC tags and (for a pair's score) ms tags")
+           "unclipped 5' ends, MC tags and (for a pair's score) ms tags; merge_range_bytes: "
+           "the size of the key ranges the final merge is cut into on threads (0: from the "
+           "sort memory and the threads)")
       .def("add_sam_line",
            [](PyBamWriter& w, const std::string& line) {
              py::gil_scoped_release nogil;

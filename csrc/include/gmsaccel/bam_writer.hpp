@@ -25,6 +25,9 @@ struct BamWriterOptions {
   bool fast_deflate = true;
   // Flag duplicates (markdup.hpp) as the sorted records are written; needs sort.
   bool mark_duplicates = false;
+  // Bytes of records per key range of the final merge on threads; 0: from memory_bytes and
+  // threads. The output is the same for any value (tests set it small to cut many ranges).
+  size_t merge_range_bytes = 0;
 };
 
 class BamWriter {
