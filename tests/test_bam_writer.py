@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pysam
 import pytest
@@ -123,11 +124,18 @@ def test_records_larger_than_a_sort_buffer_chunk(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_spills_in_tmp_dir(tmp_path: Path) -> None:
+def spilling_writer(tmp_path: Path, lines: int, threads: int = 1) -> tuple[Any, Path]:
+    """A writer to tmp_path/o.bam that has spilled `lines` records into tmp_path/spills."""
     spill_dir = tmp_path / "spills"
     spill_dir.mkdir()
-    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, tmp_dir=str(spill_dir))
-    w.add_many_sam(LINES[:500])
+    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
+                        tmp_dir=str(spill_dir))
+    w.add_many_sam(LINES[:lines])
+    return w, spill_dir
+
+
+def test_spills_in_tmp_dir(tmp_path: Path) -> None:
+    w, spill_dir = spilling_writer(tmp_path, 500)
     assert leftovers(spill_dir), "spills should be in tmp_dir"
     w.close()
     assert leftovers(spill_dir) == [] and leftovers(tmp_path) == []
@@ -138,11 +146,7 @@ def test_a_failed_spill_fails_the_writer(tmp_path: Path, threads: int) -> None:
     # With threads > 1 spills are written on a thread of their own, beside the adds: a spill
     # that cannot be written still fails the writer (at a later add or at close), and nothing
     # is left at the output path.
-    spill_dir = tmp_path / "spills"
-    spill_dir.mkdir()
-    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
-                        tmp_dir=str(spill_dir))
-    w.add_many_sam(LINES[:200])
+    w, spill_dir = spilling_writer(tmp_path, 200, threads)
     # The directory goes away under the writer (moved whole: a spill may be in progress).
     spill_dir.rename(tmp_path / "gone")
     with pytest.raises(RuntimeError, match="spills"):
@@ -159,11 +163,7 @@ def test_a_spill_cut_between_records_is_noticed(tmp_path: Path, threads: int) ->
     # Spills are raw records back to back (bam1_core_t, uint32 l_data, data): one cut short at
     # a record boundary would read as a shorter run, so the writer counts what it reads back
     # (in one merge, or, with threads, over the key ranges merged side by side).
-    spill_dir = tmp_path / "spills"
-    spill_dir.mkdir()
-    w = _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=5000, threads=threads,
-                        tmp_dir=str(spill_dir))
-    w.add_many_sam(LINES[:100])  # a few dozen spills: too few to be folded into one
+    w, spill_dir = spilling_writer(tmp_path, 100, threads)  # too few spills to be folded
     spills = leftovers(spill_dir)
     assert len(spills) >= 2
     spill = spill_dir / spills[0]  # the oldest: finished before the next one began
