@@ -794,14 +794,14 @@ struct BamWriter::Impl {
     }
   }
 
-  // The final merge for the ISA-L writer (no marking, no parts) on opt.threads threads. The
-  // merged order is (key, source, rank in source): sources are the spills, oldest first, then
-  // the runs in arrival order. It is cut into ranges at sampled records (every kSampleEvery-th
-  // of each source), so that even a long run of equal keys (unmapped reads) is spread over
-  // several ranges; each range is merged on its own (spills read with pread between the
-  // samples around it, runs from their entries), and the ranges are handed to the writer in
-  // order, a bounded number in flight. The records, and so the bytes, are the sequential
-  // merge's; this thread only places them into blocks.
+  // The final merge (no parts) on opt.threads threads. The merged order is (key, source, rank
+  // in source): sources are the spills, oldest first, then the runs in arrival order. It is cut
+  // into ranges at sampled records (every kSampleEvery-th of each source), so that even a long
+  // run of equal keys (unmapped reads) is spread over several ranges; each range is merged on
+  // its own (spills read with pread between the samples around it, runs from their entries),
+  // and the ranges are handed over in order, a bounded number in flight. The records, and so
+  // the bytes, are the sequential merge's; for the ISA-L writer this thread only places them
+  // into blocks.
   struct Cut {
     Key key;
     size_t source = 0;
@@ -812,7 +812,9 @@ struct BamWriter::Impl {
       return std::tie(source, rank) < std::tie(o.source, o.rank);
     }
   };
-  void merge_in_ranges() {
+  // each: where the records go, one by one, instead of to the ISA-L writer (which takes them
+  // where they lie).
+  void merge_in_ranges(const std::function<void(const uint8_t*)>& each) {
     const size_t ns = spills.size(), nsrc = ns + runs.size();
     std::vector<const SpillInfo*> infos;
     std::vector<Cut> samples;
@@ -1028,7 +1030,9 @@ struct BamWriter::Impl {
         RangeOut& out = outs[r];
         if (out.failure) std::rethrow_exception(out.failure);
         for (size_t s = 0; s < read.size(); ++s) read[s] += out.from_spill[s];
-        if (!out.records.empty()) {
+        if (each) {
+          for (const uint8_t* rec : out.records) each(rec);
+        } else if (!out.records.empty()) {
           fast->write_records(out.records.data(), out.sizes.data(), out.records.size(),
                               out.owners);
         }
@@ -1094,7 +1098,14 @@ struct BamWriter::Impl {
       };
     }
     if (dest_bytes && opt.threads > 1) {
-      merge_in_ranges();
+      merge_in_ranges(nullptr);
+    } else if (parts.empty() && opt.threads > 1) {
+      // The merge on the threads; the marker, or htslib's writer, takes the records in turn.
+      BamPtr rec = new_bam();
+      merge_in_ranges([&](const uint8_t* r) {
+        RecordBatch::load_record(r, rec.get());
+        dest(rec.get());
+      });
     } else {
       merge(spills.size(), true, dest, dest_bytes, 0, parts.size());
     }

@@ -219,6 +219,16 @@ def test_long_runs_of_equal_keys_merge_the_same_on_threads(tmp_path: Path) -> No
     names = [r.query_name for r in records(tmp_path / "one.bam")]
     unmapped = [n for n in names if n.startswith("u")]
     assert unmapped == [ln.split("\t")[0] for ln in lines if ln.startswith("u")]
+    # Marking duplicates (the piles are copies of each other), and htslib's writer, take the
+    # ranges' records in turn on the closing thread.
+    for kw in ({"mark_duplicates": True}, {"deflater": "htslib"}):
+        want = write(tmp_path / "one-k.bam", lines, threads=1, **kw).read_bytes()
+        got = write(tmp_path / "t3-k.bam", lines, threads=3, memory_bytes=20_000,
+                    merge_range_bytes=1_000, **kw)
+        assert got.read_bytes() == want, kw
+    marked = write(tmp_path / "m.bam", lines, threads=3, memory_bytes=20_000,
+                   merge_range_bytes=1_000, mark_duplicates=True)
+    assert sum(r.is_duplicate for r in records(marked)) > 1000
 
 
 def test_threads_do_not_change_output(tmp_path: Path) -> None:
