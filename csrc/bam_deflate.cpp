@@ -441,26 +441,11 @@ IsalBamOutput::IsalBamOutput(int fd, const std::string& display_name, const sam_
 
 IsalBamOutput::~IsalBamOutput() = default;
 
-void IsalBamOutput::write(const bam1_t* b) {
-  Impl& s = *impl_;
-  const bam1_core_t& c = b->core;
-  if (const char* why = unfit_for_bam(c)) s.fail(why);
-  const uint32_t l_data = static_cast<uint32_t>(b->l_data);
-  const uint32_t size = bam_record_size(c, l_data);
-  // A record that fits in a block never straddles two (htslib's bgzf_flush_try).
-  if (s.open_bytes != 0 && s.open_bytes + size > kBlockData) s.seal();
-  thread_local std::vector<uint8_t> bytes;
-  bytes.resize(size);
-  serialise_bam(c, b->data, l_data, bytes.data());
-  s.append(bytes.data(), size);
-  s.current->entries.push_back(index_entry(c, b->data, l_data, s.current->data.size()));
-}
-
 void IsalBamOutput::write_records(const uint8_t* const* records, const uint32_t* bam_sizes,
                                   size_t n, std::shared_ptr<const void> keep) {
   Impl& s = *impl_;
-  // Records are placed by write()'s rule: a new block when the next record would overflow
-  // this one (records longer than a block are split over several). Sealed blocks are filled
+  // A record that fits in a block never straddles two (htslib's bgzf_flush_try): a new block
+  // when the next record would overflow this one (records longer than a block are split). Sealed blocks are filled
   // in on the compressing threads; the open one here, before returning.
   auto place = [&](const uint8_t* rec, uint32_t total) {
     if (s.open_bytes != 0 && s.open_bytes + total > kBlockData) s.seal();
@@ -507,7 +492,6 @@ IsalBamOutput::IsalBamOutput(int, const std::string&, const sam_hdr_t*, int, int
   throw std::logic_error("this build of gmsaccel has no ISA-L BAM writer");
 }
 IsalBamOutput::~IsalBamOutput() = default;
-void IsalBamOutput::write(const bam1_t*) {}
 void IsalBamOutput::write_records(const uint8_t* const*, const uint32_t*, size_t,
                                   std::shared_ptr<const void>) {}
 void IsalBamOutput::flush() {}

@@ -1226,20 +1226,6 @@ void BamWriter::add(const bam1_t* record) {
   s.opened();
 }
 
-void BamWriter::add(const RecordBatch& records) {
-  Impl& s = *impl_;
-  for (size_t i = 0; i < records.size(); ++i) {
-    s.check_addable(records.core(i));
-    if (!s.opt.sort) {
-      records.load(i, s.scratch.get());
-      s.emit(s.scratch.get());
-      continue;
-    }
-    s.open.append_serialised(records.bytes(i));
-    s.opened();
-  }
-}
-
 BamWriter::RunPtr BamWriter::prepare(RecordBatch& records) const {
   return impl_->make_run(records);
 }

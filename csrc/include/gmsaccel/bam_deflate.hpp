@@ -32,12 +32,12 @@ class IsalBamOutput {
   IsalBamOutput(const IsalBamOutput&) = delete;
   IsalBamOutput& operator=(const IsalBamOutput&) = delete;
 
-  void write(const bam1_t* b);
   // Records in the sorted writer's layout (bam1_core_t, uint32 l_data, data: record_batch.hpp),
-  // in output order, with their bam_record_size()s: the same bytes and index entries as write()
-  // on each, but the records are serialised and indexed on the compressing threads, block by
-  // block, so that the caller's thread only places them. They must stay valid until flush() or
-  // finish() returns, or be owned by keep (held until their blocks are compressed).
+  // in output order, with their bam_record_size()s: the bytes and index entries htslib's
+  // bam_write1 would give them, block by block as its BGZF writer fills blocks. The caller's
+  // thread only places them in blocks; each block's records are serialised and indexed on the
+  // compressing threads. They must stay valid until flush() or finish() returns, or be owned
+  // by keep (held until their blocks are compressed).
   void write_records(const uint8_t* const* records, const uint32_t* bam_sizes, size_t n,
                      std::shared_ptr<const void> keep = nullptr);
   // Writes out every block so far, the last one possibly short (as finish() would).

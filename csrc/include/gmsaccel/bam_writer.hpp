@@ -43,8 +43,6 @@ class BamWriter {
   // Copies the record. Sort order: (tid with unmapped-unplaced last, pos, reverse flag), ties in
   // the order added, so output is independent of thread count and spill boundaries.
   void add(const bam1_t* record);
-  // Copies every record of the batch, in its order (the same as add() on each).
-  void add(const RecordBatch& records);
 
   // A batch's records keyed (and, for sorted output, sorted) for add(RunPtr).
   struct Run;

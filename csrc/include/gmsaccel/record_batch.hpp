@@ -46,15 +46,6 @@ class RecordBatch {
     starts_.push_back(at);
   }
 
-  // A record already in this layout (from another batch), copied.
-  void append_serialised(const uint8_t* record) {
-    const size_t n = kHeaderBytes + data_length(record);
-    const size_t at = bytes_.size();
-    bytes_.resize(at + n);
-    std::memcpy(bytes_.data() + at, record, n);
-    starts_.push_back(at);
-  }
-
   // This layout for any record: its size, and the record written at p (serialised_size bytes).
   static size_t serialised_size(const bam1_t* b) {
     return kHeaderBytes + static_cast<uint32_t>(b->l_data);
@@ -82,8 +73,6 @@ class RecordBatch {
     starts_.swap(starts);
     clear();
   }
-  // Where record i starts in the buffer.
-  size_t start(size_t i) const { return starts_[i]; }
 
   // Record i's serialised bytes (not aligned for bam1_core_t: copy the core out).
   const uint8_t* bytes(size_t i) const { return bytes_.data() + starts_[i]; }
