@@ -72,6 +72,16 @@ struct Key {
   }
 };
 
+// A k-way merge's queue of (key, source): the smallest key first, equal keys to the lower
+// source (the older run), which keeps arrival order.
+struct LaterInMerge {
+  bool operator()(const std::pair<Key, size_t>& a, const std::pair<Key, size_t>& b) const {
+    return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
+  }
+};
+using MergeQueue =
+    std::priority_queue<std::pair<Key, size_t>, std::vector<std::pair<Key, size_t>>, LaterInMerge>;
+
 // One record of a run: its key, where its serialised bytes start and its size in a BAM.
 struct Entry {
   Key key;
@@ -211,29 +221,21 @@ struct BamWriter::Impl {
     else write(out, b, display_out());
   }
 
-  // Records copied for the ISA-L writer (from spills, parts, the duplicate marker or unsorted
-  // adds), handed over a round at a time and owned by the blocks that hold them.
+  // Records copied for the ISA-L writer (from parts, the duplicate marker or unsorted adds),
+  // handed over a round at a time and owned by the blocks that hold them.
   struct Round {
-    std::vector<uint8_t> bytes;  // records in the arena's layout
-    std::vector<size_t> starts;
+    RecordBatch records;
     std::vector<uint32_t> sizes;  // bam_record_size
-    std::vector<const uint8_t*> records;  // filled when the round is handed over
+    std::vector<const uint8_t*> at;  // where each record lies, once the round is handed over
   };
   static constexpr size_t kRoundBytes = 4u << 20;
   std::shared_ptr<Round> round;
   void to_round(const bam1_t* b) {
     flush_direct();  // records keep their order across the two ways
-    const size_t n = RecordBatch::serialised_size(b);
-    if (round && round->bytes.size() + n > round->bytes.capacity()) flush_round();
-    if (!round) {
-      round = std::make_shared<Round>();
-      round->bytes.reserve(std::max(kRoundBytes, n));
-    }
-    const size_t at = round->bytes.size();
-    round->bytes.resize(at + n);  // within capacity: earlier records stay put
-    RecordBatch::serialise(b, round->bytes.data() + at);
-    round->starts.push_back(at);
+    if (!round) round = std::make_shared<Round>();
+    round->records.append(b);
     round->sizes.push_back(bam_record_size(b->core, static_cast<uint32_t>(b->l_data)));
+    if (round->records.record_bytes() >= kRoundBytes) flush_round();
   }
   // Records handed to the ISA-L writer where they lie (runs in memory, spill chunks), in
   // steps; the step's blocks hold the chunks its records lie in.
@@ -269,9 +271,9 @@ struct BamWriter::Impl {
     if (!round) return;
     std::shared_ptr<Round> r = std::move(round);
     round.reset();
-    r->records.reserve(r->starts.size());
-    for (size_t at : r->starts) r->records.push_back(r->bytes.data() + at);
-    fast->write_records(r->records.data(), r->sizes.data(), r->records.size(), r);
+    r->at.reserve(r->records.size());
+    for (size_t i = 0; i < r->records.size(); ++i) r->at.push_back(r->records.bytes(i));
+    fast->write_records(r->at.data(), r->sizes.data(), r->at.size(), r);
   }
 
   // The runs' records at most this much memory; with a spilling thread, half of it, so that
@@ -636,11 +638,7 @@ struct BamWriter::Impl {
       for (const Entry& e : job[0]->entries) dest(e.bytes);
       return;
     }
-    using Item = std::pair<Key, size_t>;
-    auto later = [](const Item& a, const Item& b) {
-      return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
-    };
-    std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+    MergeQueue pq;
     std::vector<size_t> next(job.size(), 0);
     for (size_t r = 0; r < job.size(); ++r)
       if (!job[r]->entries.empty()) pq.emplace(job[r]->entries[0].key, r);
@@ -760,11 +758,7 @@ struct BamWriter::Impl {
       s.bam_bytes = bam_record_size(c, RecordBatch::data_length(s.bytes));
       return true;
     };
-    using Item = std::pair<Key, size_t>;
-    auto later = [](const Item& a, const Item& b) {
-      return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
-    };
-    std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+    MergeQueue pq;
     for (size_t r = 0; r < nsrc; ++r) {
       if (r < nruns) {
         const auto known = spill_info.find(spills[r]);
@@ -853,19 +847,13 @@ struct BamWriter::Impl {
     std::vector<std::unique_ptr<SpillFile>> files;
     for (const std::string& name : spills) files.push_back(std::make_unique<SpillFile>(name));
 
-    // Where source s starts relative to cut c: the rank of its first record at or after c.
-    // For a spill, the sample to start reading from (its rank is sample * kSampleEvery): the
-    // last one at or before that record.
-    auto first_rank = [&](size_t src_index, const Cut& c, size_t count,
-                          const auto& key_at) -> uint64_t {
-      if (src_index == c.source) return c.rank;
-      // Before the cut's source, records of the cut's key come first: start after them.
-      const bool keep_equal = src_index > c.source;
-      size_t lo = 0, hi = count;  // first index whose key is > (or >=) c.key
+    // The first of `count` positions of source s that lies at or after cut c, position i being
+    // a record of rank i * step (a run's entries: step 1; a spill's samples: kSampleEvery).
+    auto first_at = [](const Cut& c, size_t s, size_t count, uint64_t step, const auto& key_at) {
+      size_t lo = 0, hi = count;
       while (lo < hi) {
         const size_t mid = (lo + hi) / 2;
-        const Key& k = key_at(mid);
-        if (k < c.key || (!keep_equal && !(c.key < k))) lo = mid + 1;
+        if (Cut{key_at(mid), s, mid * step} < c) lo = mid + 1;
         else hi = mid;
       }
       return lo;
@@ -885,7 +873,8 @@ struct BamWriter::Impl {
     auto merge_range = [&](size_t r, RangeOut& out) {
       struct Src {
         std::unique_ptr<SpillReader> reader;
-        uint64_t rank = 0, end_rank = UINT64_MAX;  // this range's records: [rank, end_rank)
+        uint64_t rank = 0;  // of the next record; a run's range ends before end_rank
+        uint64_t end_rank = 0;
         const void* owner_used = nullptr;  // the chunk last added to the range's owners
         const std::vector<Entry>* entries = nullptr;
         const uint8_t* bytes = nullptr;
@@ -898,27 +887,18 @@ struct BamWriter::Impl {
       for (size_t s = 0; s < nsrc; ++s) {
         Src& x = src[s];
         if (s < ns) {
-          // A spill's ranks are known only at its samples: read from the last sample at or
-          // before the range's first record to the first sample past its last one, and tell
-          // the records between by their (key, source, rank).
+          // A spill's ranks are known only at its samples: read from the last sample before
+          // the range to the first sample at or after its end, and tell the records between by
+          // their (key, source, rank).
           const SpillInfo& info = *infos[s];
           const size_t m = info.keys.size();
           auto sample_key = [&](size_t j) -> const Key& { return info.keys[j]; };
           size_t from_sample = 0, to_sample = m;  // m: the file's end
           if (r > 0) {
-            const Cut& c = cuts[r - 1];
-            if (s == c.source) {
-              from_sample = c.rank / kSampleEvery;  // the cut is this sample
-            } else {
-              const size_t j = first_rank(s, c, m, sample_key);
-              from_sample = j > 0 ? j - 1 : 0;
-            }
+            const size_t j = first_at(cuts[r - 1], s, m, kSampleEvery, sample_key);
+            from_sample = j > 0 ? j - 1 : 0;
           }
-          if (r + 1 < n) {
-            const Cut& c = cuts[r];
-            to_sample = s == c.source ? c.rank / kSampleEvery : first_rank(s, c, m, sample_key);
-          }
-          to_sample = std::max(to_sample, from_sample);
+          if (r + 1 < n) to_sample = first_at(cuts[r], s, m, kSampleEvery, sample_key);
           x.rank = from_sample * kSampleEvery;
           const uint64_t from = from_sample < m ? info.offsets[from_sample] : info.bytes;
           const uint64_t limit = to_sample < m ? info.offsets[to_sample] : info.bytes;
@@ -928,8 +908,8 @@ struct BamWriter::Impl {
           const std::vector<Entry>& es = runs[s - ns]->entries;
           auto entry_key = [&](size_t i) -> const Key& { return es[i].key; };
           x.entries = &es;
-          x.rank = r > 0 ? first_rank(s, cuts[r - 1], es.size(), entry_key) : 0;
-          x.end_rank = r + 1 < n ? first_rank(s, cuts[r], es.size(), entry_key) : es.size();
+          x.rank = r > 0 ? first_at(cuts[r - 1], s, es.size(), 1, entry_key) : 0;
+          x.end_rank = r + 1 < n ? first_at(cuts[r], s, es.size(), 1, entry_key) : es.size();
         }
       }
       // Whether (key, s, rank) lies at or after cut c.
@@ -963,11 +943,7 @@ struct BamWriter::Impl {
           return true;
         }
       };
-      using Item = std::pair<Key, size_t>;
-      auto later = [](const Item& a, const Item& b) {
-        return b.first < a.first || (!(a.first < b.first) && a.second > b.second);
-      };
-      std::priority_queue<Item, std::vector<Item>, decltype(later)> pq(later);
+      MergeQueue pq;
       for (size_t s = 0; s < src.size(); ++s)
         if (advance(s)) pq.emplace(src[s].key, s);
       while (!pq.empty()) {
