@@ -257,6 +257,24 @@ def test_gvcf_pieces_do_not_change_output(diploid: Sample, tmp_path: Path,
     assert len(body) > 100 and _vcf_body(pieces) == body
 
 
+@needs_engine
+def test_gvcf_blocks_do_not_depend_on_shards(diploid: Sample, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reference block that reaches a shard's edge is joined to the next shard's first block
+    # when they meet in one GQ band: the gVCF is the one a single shard would have written.
+    monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", 10**8)
+    monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", 10**8)
+    one = tmp_path / "one.g.vcf.gz"
+    Caller(diploid.ref, threads=2).write_vcf(diploid.bam, one, gvcf=True)
+    body = _vcf_body(one)
+    for size in (7_000, 1_234):
+        monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", size)
+        cut = tmp_path / f"cut-{size}.g.vcf.gz"
+        Caller(diploid.ref, threads=2).write_vcf(diploid.bam, cut, gvcf=True)
+        assert _vcf_body(cut) == body, size
+    assert len(body) > 100
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 

@@ -678,7 +678,8 @@ class Caller:
         done_bp = 0
         with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
                        low_qual=self.low_qual) as w:
-            for res in self._results(bam_list, regions, gvcf):
+            results = self._results(bam_list, regions, gvcf)
+            for res in _blocks_joined_across_shards(results) if gvcf else results:
                 for k in loads:
                     loads[k] += int(res.stats.get(k, 0))
                 for k, v in res.stats.get("stage_seconds", {}).items():
@@ -721,12 +722,42 @@ class Caller:
             return covered
         start = start[first:].copy()
         start[0] = max(int(start[0]), covered)
-        sl = slice(i + first, j)
+        part = blocks.take(slice(i + first, j))
         bases = (_BASE_LETTERS[np.minimum(codes[start], 4)].tobytes().decode()
                  if codes is not None else None)  # a str: one letter per block
-        w.write_block_columns(contig, start, blocks.end[sl], blocks.min_dp[sl], blocks.gq[sl],
-                              blocks.pl[sl], blocks.dp[sl], bases)
+        w.write_block_columns(contig, start, part.end, part.min_dp, part.gq, part.pl, part.dp,
+                              bases)
         return int(blocks.end[j - 1])
+
+
+def _blocks_joined_across_shards(results: Iterable[_ShardResult]) -> Iterator[_ShardResult]:
+    """The shards' results with each shard's last reference block, when it reaches the shard's
+    end, moved to the next shard of its contig and joined to that shard's first block where
+    they meet in one GQ band: the blocks one shard would have made, so that a gVCF does not
+    depend on where shards are cut. A block left over is passed on alone, with an empty shard."""
+    tail: BlockArrays | None = None
+    tail_shard: Region | None = None
+
+    def flush() -> _ShardResult:
+        assert tail is not None and tail_shard is not None
+        return _ShardResult(Region(tail_shard.contig, tail_shard.end, tail_shard.end), [], {},
+                            tail)
+
+    for res in results:
+        blocks = res.blocks
+        if tail is not None:
+            if MAX_BLOCK == 0 and blocks is not None and \
+                    res.shard.contig == tail_shard.contig and res.shard.start == tail_shard.end:
+                res.blocks = blocks = tail.join_at_edge(blocks)
+            else:
+                yield flush()
+            tail = tail_shard = None
+        if blocks is not None and len(blocks) and int(blocks.end[-1]) == res.shard.end:
+            tail, tail_shard = blocks.take(slice(-1, None)), res.shard
+            res.blocks = blocks.take(slice(None, -1))
+        yield res
+    if tail is not None:
+        yield flush()
 
 
 def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],

@@ -108,22 +108,51 @@ class RefBlock:
 @dataclass(frozen=True)
 class BlockArrays:
     """Reference blocks as columns (what reference_blocks yields one by one), ascending by
-    start: a shard's blocks without an object each."""
+    start: a shard's blocks without an object each. They hold their positions' reductions
+    (sums and minima), so that two blocks that meet at a shard's edge join into the block one
+    shard would have made (join_at_edge)."""
 
     start: np.ndarray  # 0-based
     end: np.ndarray  # exclusive
-    gq: np.ndarray
+    gq: np.ndarray  # minimum over the positions
     min_dp: np.ndarray
-    dp: np.ndarray
-    pl: np.ndarray  # (blocks, genotypes)
+    dp_sum: np.ndarray  # depth summed over the positions
+    pl_min: np.ndarray  # (blocks, genotypes): each genotype's minimum over the positions
 
     def __len__(self) -> int:
         return len(self.start)
+
+    @property
+    def dp(self) -> np.ndarray:
+        """Mean depth (rounded)."""
+        return np.rint(self.dp_sum / (self.end - self.start)).astype(np.int64)
+
+    @property
+    def pl(self) -> np.ndarray:
+        """PL: the genotypes' minima, the smallest made 0."""
+        return self.pl_min - self.pl_min.min(axis=1, keepdims=True)
 
     @staticmethod
     def empty(n_pl: int) -> BlockArrays:
         z = np.zeros(0, np.int64)
         return BlockArrays(z, z, z, z, z, np.zeros((0, n_pl), np.int64))
+
+    def take(self, index: slice) -> BlockArrays:
+        return BlockArrays(*(getattr(self, f.name)[index] for f in fields(BlockArrays)))
+
+    def join_at_edge(self, after: BlockArrays) -> BlockArrays:
+        """This one-block tail and the blocks of the next shard (which start at or after its
+        end) as one BlockArrays, the tail joined to the first block when they meet in one GQ
+        band (as one shard's run of positions would have been), else put before it."""
+        if len(after) and int(after.start[0]) == int(self.end[0]) and \
+                gq_band(self.gq[:1])[0] == gq_band(after.gq[:1])[0]:
+            head = BlockArrays(self.start[:1], after.end[:1],
+                               np.minimum(self.gq[:1], after.gq[:1]),
+                               np.minimum(self.min_dp[:1], after.min_dp[:1]),
+                               self.dp_sum[:1] + after.dp_sum[:1],
+                               np.minimum(self.pl_min[:1], after.pl_min[:1]))
+            return BlockArrays.merge([head, after.take(slice(1, None))])
+        return BlockArrays.merge([self, after])
 
     @staticmethod
     def merge(parts: Sequence[BlockArrays]) -> BlockArrays:
@@ -166,13 +195,11 @@ def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np
     kept = keep[lo]
     gq_min = np.minimum.reduceat(gq, lo)[kept]
     dp_min = np.minimum.reduceat(depth, lo)[kept]
-    dp_sum = np.add.reduceat(depth.astype(np.float64), lo)[kept]
+    dp_sum = np.add.reduceat(depth.astype(np.int64), lo)[kept]
     pl_min = np.minimum.reduceat(pl, lo, axis=0)[kept]
-    pl_min = pl_min - pl_min.min(axis=1, keepdims=True)
     lo, hi = lo[kept], hi[kept]
-    dp_mean = np.rint(dp_sum / (hi - lo)).astype(np.int64)
     return BlockArrays(lo + start, hi + start, gq_min.astype(np.int64),
-                       dp_min.astype(np.int64), dp_mean, pl_min.astype(np.int64))
+                       dp_min.astype(np.int64), dp_sum, pl_min.astype(np.int64))
 
 
 def reference_blocks(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
