@@ -21,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   gms::bind_pileup(m);
   gms::bind_haplotype(m);
   gms::bind_call(m);
+  gms::bind_vcf(m);
 }

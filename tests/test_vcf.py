@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gmsaccel.call as gcall
-from gmsaccel import InputError
+from gmsaccel import InputError, _core
 from gmsaccel.call import (
     Caller,
     Region,
@@ -208,6 +208,115 @@ def test_write_block(tmp_path: Path, ref: tuple[Path, dict[str, str]]) -> None:
     rows = [ln.split("\t") for ln in text.splitlines()]
     assert rows[0] == ["1", seqs["c1"][0], "<*>", "10", "0/0", "5", "20", "3", "0,9,90"]
     assert rows[1] == ["11", seqs["c1"][10], "<*>", "20", "0", "0", "0", "0", "0,0"]
+
+
+def block_line(contig: str, start: int, end: int, min_dp: int, gq: int, pl: list[int],
+               dp: int, base: str, n_samples: int) -> str:
+    """The definition of a reference-block line, written out plainly."""
+    letter = base.upper() if base.upper() in "ACGT" else "N"
+    gt = "0/0" if len(pl) == 3 else "0"
+    call = f"\t{gt}:{dp}:{gq}:{min_dp}:{','.join(map(str, pl))}"
+    return (f"{contig}\t{start + 1}\t.\t{letter}\t<*>\t.\t.\tEND={end}\tGT:DP:GQ:MIN_DP:PL"
+            f"{call * n_samples}\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(1, 10**6), st.integers(0, 10**4),
+                          st.integers(0, 99), st.integers(0, 10**4),
+                          st.sampled_from("ACGTNacgtnRY*")), max_size=40),
+       st.sampled_from([2, 3]), st.integers(1, 3), st.data())
+def test_reference_block_formatter_matches_definition(blocks: list, n_pl: int, n_samples: int,
+                                                      data: st.DataObject) -> None:
+    pls = [data.draw(st.lists(st.integers(0, 9999), min_size=n_pl, max_size=n_pl))
+           for _ in blocks]
+    cols = [np.array([b[i] for b in blocks], dtype=np.int64) for i in range(5)]
+    start, length, min_dp, gq, dp = cols
+    bases = "".join(b[5] for b in blocks)
+    got = _core.format_reference_blocks("chr1", start, start + length, min_dp, gq,
+                                        np.array(pls, dtype=np.int64).reshape(len(blocks), n_pl),
+                                        dp, bases, n_samples)
+    want = "".join(block_line("chr1", int(b[0]), int(b[0] + b[1]), int(b[2]), int(b[3]), pl,
+                              int(b[4]), b[5], n_samples)
+                   for b, pl in zip(blocks, pls, strict=True))
+    assert got.decode() == want
+
+
+def test_reference_block_formatter_rejects_bad_columns() -> None:
+    one = np.zeros(1, np.int64)
+    with pytest.raises(ValueError, match="2 .haploid. or 3"):
+        _core.format_reference_blocks("c", one, one + 1, one, one, np.zeros((1, 4), np.int64),
+                                      one, "A", 1)
+    with pytest.raises(ValueError, match="one letter per block"):
+        _core.format_reference_blocks("c", one, one + 1, one, one, np.zeros((1, 3), np.int64),
+                                      one, "AC", 1)
+
+
+VCF_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=c1,length=50000000>\n"
+              "##contig=<ID=c2,length=50000000>\n##contig=<ID=c3,length=50000000>\n"
+              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+
+
+def random_vcf_lines(seed: int) -> list[tuple[str, list[str], np.ndarray, np.ndarray]]:
+    """Pieces of sorted VCF lines (contig, lines, beg, end) with intervals from END. The first
+    piece's lines are 256 bytes, so that lines end exactly at 0xff00-byte block ends (the
+    header ends a block); later lengths vary, lines crossing block ends."""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for contig in ("c2", "c1", "c3"):  # not header order: tabix numbers contigs as they come
+        pos = int(rng.integers(0, 1000))
+        for _ in range(int(rng.integers(1, 6))):
+            lines, beg, end = [], [], []
+            whole_blocks = not pieces and not lines
+            for _ in range(600 if whole_blocks else int(rng.integers(0, 1500))):
+                # whole blocks: a 16 kbp window per line, so every line's start (the end of
+                # the line before, a block end for some) is a linear-index entry
+                pos += 16_384 if whole_blocks else int(rng.integers(0, 400))
+                span = int(rng.integers(1, 100 if whole_blocks else 3000))
+                head = f"{contig}\t{pos + 1}\t.\tA\t<*>\t.\t.\tEND={pos + span}\t"
+                pad = 256 - len(head) - 1 if whole_blocks else int(rng.integers(1, 300))
+                lines.append(head + "x" * pad + "\n")
+                beg.append(pos)
+                end.append(pos + span)
+            pieces.append((contig, lines, np.array(beg, np.int64), np.array(end, np.int64)))
+    return pieces
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_bgzf_output_is_what_bgzip_and_tabix_make(tmp_path: Path, threads: int) -> None:
+    """The bgzipped VCF decompresses to the text written, and its index is byte for byte the
+    one tabix builds from the finished file (the independent oracle)."""
+    out = tmp_path / "o.vcf.gz"
+    w = _core.VcfBgzfOutput(str(out), -1, threads, str(out) + ".tbi")
+    w.write_header(VCF_HEADER)
+    text = VCF_HEADER
+    for contig, lines, beg, end in random_vcf_lines(threads):
+        body = "".join(lines)
+        w.write_lines(contig, body.encode(), beg, end)
+        text += body
+    w.finish()
+    with pysam.BGZFile(str(out), "rb") as f:
+        assert f.read().decode() == text
+    copy = tmp_path / "copy.vcf.gz"
+    copy.write_bytes(out.read_bytes())
+    pysam.tabix_index(str(copy), preset="vcf", force=True)
+    assert (tmp_path / "o.vcf.gz.tbi").read_bytes() == (tmp_path / "copy.vcf.gz.tbi").read_bytes()
+    with pysam.TabixFile(str(out)) as tf:
+        assert set(tf.contigs) == {"c1", "c2", "c3"}
+
+
+def test_bgzf_output_rejects_mismatched_lines(tmp_path: Path) -> None:
+    w = _core.VcfBgzfOutput(str(tmp_path / "x.vcf.gz"), -1, 2, str(tmp_path / "x.tbi"))
+    w.write_header(VCF_HEADER)
+    one = np.array([5], np.int64)
+    with pytest.raises(ValueError, match="fewer lines than intervals"):
+        w.write_lines("c1", b"c1\t6\n", np.array([5, 9], np.int64), np.array([6, 10], np.int64))
+    with pytest.raises(ValueError, match="more lines than intervals"):
+        w.write_lines("c1", b"c1\t6\nc1\t7\n", one, one + 1)
+    with pytest.raises(ValueError, match="empty"):
+        w.write_lines("c1", b"c1\t6\n", one, one)
+    w.close()
+    with pytest.raises(RuntimeError, match="x.vcf.gz"):
+        _core.VcfBgzfOutput(str(tmp_path / "no" / "x.vcf.gz"), -1, 1, "")
 
 
 # ---------------------------------------------------------------------------------------------

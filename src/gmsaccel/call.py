@@ -677,7 +677,7 @@ class Caller:
         total_bp = sum(r.end - r.start for r in regions)
         done_bp = 0
         with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
-                       low_qual=self.low_qual) as w:
+                       low_qual=self.low_qual, threads=self.threads) as w:
             results = self._results(bam_list, regions, gvcf)
             for res in _blocks_joined_across_shards(results) if gvcf else results:
                 for k in loads:

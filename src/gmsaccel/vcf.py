@@ -1,10 +1,10 @@
-"""VCF and gVCF output through pysam: bgzip + tabix index written beside a temporary name and
+"""VCF and gVCF output: variant records formatted by pysam, reference blocks by the C++ engine;
+bgzipped on threads with the tabix index built while writing, beside a temporary name that is
 renamed into place on success, so that a failed run leaves nothing at the final path."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pysam
 
-from gmsaccel import __version__
+from gmsaccel import __version__, _core
 
 NON_REF = "<*>"
 DEFAULT_LOW_QUAL = 20.0
@@ -77,12 +77,6 @@ def _gt_tuple(gt: Sequence[int]) -> tuple[int | None, ...]:
     return tuple(None if a is None or a < 0 else int(a) for a in gt)
 
 
-@functools.cache
-def _block_gt(n_pl: int) -> str:
-    """A reference block's GT for a PL of n_pl values over (REF, <*>): 0/0, or 0 haploid."""
-    return "/".join("0" * ploidy_of_pl(n_pl, 2))
-
-
 class VcfWriter:
     """Writes a VCF 4.2 (gVCF with gvcf=True) for the given contigs and samples.
 
@@ -95,7 +89,7 @@ class VcfWriter:
     def __init__(self, path: str | os.PathLike, contigs: Sequence[tuple[str, int]],
                  samples: Sequence[str], reference: str | os.PathLike = "",
                  command_line: Sequence[str] | None = None, gvcf: bool = False,
-                 low_qual: float = DEFAULT_LOW_QUAL):
+                 low_qual: float = DEFAULT_LOW_QUAL, threads: int = 1):
         self.path = os.fspath(path)
         self.gvcf = gvcf
         self.samples = list(samples)
@@ -112,17 +106,26 @@ class VcfWriter:
         self.header = self._header(command_line, low_qual)
         self._closed = False
         self.records = 0
-        # Records are formatted to text here (variants by pysam, reference blocks directly: a
-        # gVCF has a block every few bases) and written in large pieces.
+        # Records are formatted to text here (variants by pysam, reference blocks by the C++
+        # formatter) and written in large pieces; a .gz is compressed on `threads` threads and
+        # its tabix index built as its blocks are written.
+        self._bgzf: _core.VcfBgzfOutput | None = None
+        self._out: Any = None
         if self.tmp == "-":
-            self._out: Any = sys.stdout.buffer
+            self._out = sys.stdout.buffer
         elif self.compressed:
-            self._out = pysam.BGZFile(self.tmp, "wb")
+            self._bgzf = _core.VcfBgzfOutput(self.tmp, -1, max(1, threads), self.tmp + ".tbi")
         else:
             self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()/abort()
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
+        self._pending_beg: list[Any] = []  # each line's 0-based interval, for the index
+        self._pending_end: list[Any] = []
+        self._pending_contig = ""
         self._pending_chars = 0
-        self._emit(str(self.header))
+        if self._bgzf is not None:
+            self._bgzf.write_header(str(self.header))
+        else:
+            self._out.write(str(self.header).encode())
 
     def _header(self, command_line: Sequence[str] | None, low_qual: float) -> pysam.VariantHeader:
         h = pysam.VariantHeader()  # starts with ##fileformat=VCFv4.2 and FILTER PASS
@@ -162,17 +165,32 @@ class VcfWriter:
 
     # -- records ---------------------------------------------------------------------------
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, contig: str, text: bytes, beg: Any, end: Any) -> None:
+        """Lines of one contig with their intervals [beg, end) (sequences, one per line)."""
+        if contig != self._pending_contig:
+            self._flush()
+            self._pending_contig = contig
         self._pending.append(text)
+        self._pending_beg.append(beg)
+        self._pending_end.append(end)
         self._pending_chars += len(text)
         if self._pending_chars >= 1 << 20:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            self._out.write("".join(self._pending).encode())
-            self._pending.clear()
-            self._pending_chars = 0
+        if not self._pending:
+            return
+        text = b"".join(self._pending)
+        if self._bgzf is not None:
+            beg = np.concatenate([np.asarray(b, dtype=np.int64) for b in self._pending_beg])
+            end = np.concatenate([np.asarray(e, dtype=np.int64) for e in self._pending_end])
+            self._bgzf.write_lines(self._pending_contig, text, beg, end)
+        else:
+            self._out.write(text)
+        self._pending.clear()
+        self._pending_beg.clear()
+        self._pending_end.clear()
+        self._pending_chars = 0
 
     def _check_pos(self, contig: str, start: int, end: int) -> None:
         length = self._lengths.get(contig)
@@ -219,7 +237,8 @@ class VcfWriter:
             call["GQ"] = int(s.get("gq", 0))
             if pl:
                 call["PL"] = pl
-        self._emit(str(rec))
+        # tabix's interval: POS-1 to END (pysam's END for a <*> record is pos + len(ref) too)
+        self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
         self.records += 1
 
     def _ref_base(self, contig: str, start: int) -> str:
@@ -245,30 +264,29 @@ class VcfWriter:
         if not self.gvcf:
             raise ValueError("write_block needs a gVCF writer (gvcf=True)")
 
-        def ints(col: Any) -> list:
-            return np.asarray(col, dtype=np.int64).tolist()
+        def ints(col: Any) -> np.ndarray:
+            return np.asarray(col, dtype=np.int64)
 
         starts, ends = ints(start), ints(end)
-        if not starts:
+        if not len(starts):
             return
         length = self._lengths.get(contig)
         if length is None or starts[0] < 0 or ends[-1] > length:
-            self._check_pos(contig, starts[0], ends[-1])  # raises, naming the contig or span
-        refs = bases if bases is not None else [None] * len(starts)
-        lines = []
-        n_samples = len(self.samples)
-        for b_start, b_end, b_min_dp, b_gq, b_pl, b_dp, ref in zip(
-                starts, ends, ints(min_dp), ints(gq), ints(pl), ints(dp), refs, strict=True):
-            if b_end <= b_start:
-                self._check_pos(contig, b_start, b_end)  # raises
-            base = (ref or self._ref_base(contig, b_start))[0].upper()
-            if base not in "ACGTN":
-                base = "N"
-            call = f"\t{_block_gt(len(b_pl))}:{b_dp}:{b_gq}:{b_min_dp}:{','.join(map(str, b_pl))}"
-            lines.append(f"{contig}\t{b_start + 1}\t.\t{base}\t{NON_REF}\t.\t.\tEND={b_end}"
-                         f"\tGT:DP:GQ:MIN_DP:PL{call * n_samples}\n")
-        self._emit("".join(lines))
-        self.records += len(lines)
+            self._check_pos(contig, int(starts[0]), int(ends[-1]))  # raises, naming the span
+        empty = np.flatnonzero(ends <= starts)
+        if len(empty):
+            self._check_pos(contig, int(starts[empty[0]]), int(ends[empty[0]]))  # raises
+        if isinstance(bases, str) and len(bases) == len(starts):
+            letters = bases
+        else:
+            refs = bases if bases is not None else [None] * len(starts)
+            letters = "".join((ref or self._ref_base(contig, int(b)))[0]
+                              for b, ref in zip(starts.tolist(), refs, strict=True))
+        pl_rows = ints(pl).reshape(len(starts), -1)
+        text = _core.format_reference_blocks(contig, starts, ends, ints(min_dp), ints(gq),
+                                             pl_rows, ints(dp), letters, len(self.samples))
+        self._emit(contig, text, starts, ends)
+        self.records += len(starts)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -276,7 +294,9 @@ class VcfWriter:
         try:
             self._flush()
         finally:
-            if self._out is sys.stdout.buffer:
+            if self._bgzf is not None:
+                self._bgzf.close()  # stops its threads; finish() has written the file
+            elif self._out is sys.stdout.buffer:
                 self._out.flush()
             else:
                 self._out.close()
@@ -285,22 +305,27 @@ class VcfWriter:
             self._fasta = None
 
     def close(self) -> None:
-        """Finishes the file: index (for .gz) and rename into place, the index last."""
+        """Finishes the file: EOF block and index (for .gz), renamed into place, the index
+        last."""
         if self._closed:
             return
         self._closed = True
         try:
+            self._flush()
+            if self._bgzf is not None:
+                self._bgzf.finish()
             self._close_handles()
             if self.tmp == "-":
                 return
             if self.compressed:
-                pysam.tabix_index(self.tmp, preset="vcf", force=True)
                 Path(self.path + ".tbi").unlink(missing_ok=True)  # never pair new data, old index
                 os.replace(self.tmp, self.path)
                 os.replace(self.tmp + ".tbi", self.path + ".tbi")
             else:
                 os.replace(self.tmp, self.path)
         except BaseException:
+            with contextlib.suppress(Exception):
+                self._close_handles()
             self._remove_tmp()
             raise
 

@@ -15,6 +15,7 @@ void bind_align(pybind11::module_& m);   // bind_align.cpp: Aligner, streaming p
 void bind_pileup(pybind11::module_& m);  // bind_pileup.cpp: BAM/CRAM regions, pileup, candidates
 void bind_haplotype(pybind11::module_& m);  // bind_haplotype.cpp: read-vs-haplotype costs
 void bind_call(pybind11::module_& m);    // bind_call.cpp: region calling
+void bind_vcf(pybind11::module_& m);     // bind_vcf.cpp: VCF formatting and bgzipped output
 
 // The function pointer inside a gmsaccel._cuda backend capsule named name; what says which
 // backend in the error for any other object.

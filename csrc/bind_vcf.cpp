@@ -1,0 +1,110 @@
+// Python bindings for VCF output: reference-block formatting and the bgzipped, tabix-indexed
+// writer behind gmsaccel.vcf.VcfWriter. Both release the GIL while they work, so the calling
+// threads keep running beside the writer.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "gmsaccel/bindings.hpp"
+#include "gmsaccel/vcf_output.hpp"
+
+namespace py = pybind11;
+
+namespace gms {
+
+namespace {
+
+using Column = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+const int64_t* column(const Column& a, size_t n, const char* what) {
+  if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != n) {
+    throw std::invalid_argument(std::string(what) + ": expected " + std::to_string(n) +
+                                " values, one per block");
+  }
+  return a.data();
+}
+
+py::bytes format_blocks(const std::string& contig, const Column& start, const Column& end,
+                        const Column& min_dp, const Column& gq, const Column& pl, const Column& dp,
+                        const std::string& bases, size_t n_samples) {
+  const size_t n = static_cast<size_t>(start.ndim() == 1 ? start.shape(0) : 0);
+  if (pl.ndim() != 2 || static_cast<size_t>(pl.shape(0)) != n) {
+    throw std::invalid_argument("pl: expected one row per block");
+  }
+  if (bases.size() != n) throw std::invalid_argument("bases: expected one letter per block");
+  ReferenceBlockColumns cols{column(start, n, "start"),   column(end, n, "end"),
+                             column(min_dp, n, "min_dp"), column(gq, n, "gq"),
+                             pl.data(),                   column(dp, n, "dp"),
+                             bases.data(),                n,
+                             static_cast<size_t>(pl.shape(1))};
+  std::string out;
+  {
+    py::gil_scoped_release nogil;
+    out.reserve(n * (contig.size() + 64 + 24 * n_samples));
+    format_reference_blocks(contig, cols, n_samples, out);
+  }
+  return py::bytes(out);
+}
+
+struct PyVcfBgzfOutput {
+  std::unique_ptr<VcfBgzfOutput> out;
+
+  VcfBgzfOutput& get() {
+    if (!out) throw std::logic_error("VcfBgzfOutput is closed");
+    return *out;
+  }
+};
+
+}  // namespace
+
+void bind_vcf(py::module_& m) {
+  m.def("format_reference_blocks", &format_blocks, py::arg("contig"), py::arg("start"),
+        py::arg("end"), py::arg("min_dp"), py::arg("gq"), py::arg("pl"), py::arg("dp"),
+        py::arg("bases"), py::arg("n_samples"),
+        "gVCF reference-block lines (bytes) from columns: 0-based start, exclusive end, "
+        "min_dp, gq, pl (n x 2 haploid or n x 3 diploid), dp, one reference letter per block");
+
+  py::class_<PyVcfBgzfOutput>(m, "VcfBgzfOutput",
+                              "Bgzipped VCF compressed on threads, its tabix index built while "
+                              "writing")
+      .def(py::init([](const std::string& path, int level, int threads,
+                       const std::string& index_path) {
+             return PyVcfBgzfOutput{
+                 std::make_unique<VcfBgzfOutput>(path, level, threads, index_path)};
+           }),
+           py::arg("path"), py::arg("level") = -1, py::arg("threads") = 1,
+           py::arg("index_path") = "")
+      .def("write_header",
+           [](PyVcfBgzfOutput& self, const std::string& text) {
+             py::gil_scoped_release nogil;
+             self.get().write_header(text);
+           })
+      .def("write_lines",
+           [](PyVcfBgzfOutput& self, const std::string& contig, const py::bytes& text,
+              const Column& beg, const Column& end) {
+             const size_t n = static_cast<size_t>(beg.ndim() == 1 ? beg.shape(0) : 0);
+             const int64_t* b = column(beg, n, "beg");
+             const int64_t* e = column(end, n, "end");
+             const std::string_view t = text;
+             py::gil_scoped_release nogil;
+             self.get().write_lines(contig, t, b, e, n);
+           },
+           py::arg("contig"), py::arg("text"), py::arg("beg"), py::arg("end"),
+           "n '\\n'-terminated lines of one contig with their 0-based intervals [beg, end)")
+      .def("finish",
+           [](PyVcfBgzfOutput& self) {
+             {
+               py::gil_scoped_release nogil;
+               self.get().finish();
+             }
+             self.out.reset();
+           },
+           "EOF block, index saved, file closed")
+      .def("close", [](PyVcfBgzfOutput& self) { self.out.reset(); },
+           "Abandons the output: stops the threads and closes the file");
+}
+
+}  // namespace gms

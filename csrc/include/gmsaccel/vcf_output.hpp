@@ -1,0 +1,58 @@
+// VCF output's hot paths: reference-block lines formatted in C++ (a gVCF has a block every few
+// bases), and a BGZF writer that compresses on a pool of threads and builds the tabix index as
+// blocks reach the file, instead of re-reading the finished file.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gms {
+
+// gVCF reference blocks, one line each: CHROM POS . REF <*> . . END=end GT:DP:GQ:MIN_DP:PL and
+// the same call for each of n_samples samples. pl holds n_pl values per block (2: haploid GT
+// "0", 3: diploid "0/0"); bases one reference letter per block. Appends to out.
+struct ReferenceBlockColumns {
+  const int64_t* start;  // 0-based
+  const int64_t* end;    // exclusive (written as END, 1-based inclusive)
+  const int64_t* min_dp;
+  const int64_t* gq;
+  const int64_t* pl;     // n x n_pl, row-major
+  const int64_t* dp;
+  const char* bases;     // n letters
+  size_t n, n_pl;
+};
+void format_reference_blocks(std::string_view contig, const ReferenceBlockColumns& blocks,
+                             size_t n_samples, std::string& out);
+
+}  // namespace gms
+
+namespace gms {
+
+// A bgzipped VCF written to path: BGZF blocks compressed on `threads` threads (ISA-L where the
+// build has it), and, when index_path is set, its tabix (.tbi) index built from each line's
+// interval as the blocks land: the index tabix would build from the finished file.
+class VcfBgzfOutput {
+ public:
+  VcfBgzfOutput(const std::string& path, int level, int threads, const std::string& index_path);
+  ~VcfBgzfOutput();  // without finish(): closes the file, writes nothing more
+  VcfBgzfOutput(const VcfBgzfOutput&) = delete;
+  VcfBgzfOutput& operator=(const VcfBgzfOutput&) = delete;
+
+  // The header ('#' lines), ended by a block boundary; the index starts after it.
+  void write_header(std::string_view text);
+  // n lines ('\n'-terminated) of one contig, each with its 0-based interval [beg, end) as
+  // tabix reads it (POS-1, and END or POS-1+len(REF)). Contigs are numbered in the order they
+  // first come, as tabix numbers them.
+  void write_lines(std::string_view contig, std::string_view text, const int64_t* beg,
+                   const int64_t* end, size_t n);
+  // Flushes, appends the BGZF end-of-file block, saves the index and closes the file.
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gms

@@ -1,0 +1,124 @@
+// Bgzipped VCF with its tabix index built while writing (see vcf_output.hpp). pysam's BGZFile
+// deflated on the calling thread with zlib, then tabix re-read the whole file to index it.
+#include <fcntl.h>
+#include <htslib/tbx.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gmsaccel/bgzf_writer.hpp"
+#include "gmsaccel/vcf_output.hpp"
+
+namespace gms {
+
+struct VcfBgzfOutput::Impl {
+  int fd = -1;
+  std::string path;
+  std::unique_ptr<BgzfBlockWriter> out;
+  std::string index_path;  // empty: no index
+  std::vector<std::string> contigs;  // by tabix number: order of first appearance
+  std::unordered_map<std::string, int> tid_of;
+
+  ~Impl() {
+    out.reset();  // stops the threads before the file goes
+    if (fd >= 0) ::close(fd);
+  }
+
+  // tabix's binning; its first offset is the one after the header: where the file now ends.
+  void start_index() {
+    if (!index_path.empty() && !out->index()) out->start_index(0, HTS_FMT_TBI, 14, 5, index_path);
+  }
+
+  int tid(std::string_view contig) {
+    auto it = tid_of.find(std::string(contig));
+    if (it != tid_of.end()) return it->second;
+    const int t = static_cast<int>(contigs.size());
+    contigs.emplace_back(contig);
+    tid_of.emplace(contigs.back(), t);
+    return t;
+  }
+
+  // tabix's metadata: its VCF configuration, then the contig names in number order.
+  void set_tabix_meta(hts_idx_t* idx) const {
+    std::vector<uint8_t> meta(sizeof(tbx_conf_t) + 4);
+    std::memcpy(meta.data(), &tbx_conf_vcf, sizeof(tbx_conf_t));
+    uint32_t l_names = 0;
+    for (const auto& c : contigs) l_names += static_cast<uint32_t>(c.size() + 1);
+    std::memcpy(meta.data() + sizeof(tbx_conf_t), &l_names, 4);
+    for (const auto& c : contigs) meta.insert(meta.end(), c.c_str(), c.c_str() + c.size() + 1);
+    if (hts_idx_set_meta(idx, static_cast<uint32_t>(meta.size()), meta.data(), 1) < 0) {
+      throw std::runtime_error("cannot set the tabix metadata of " + path);
+    }
+  }
+};
+
+VcfBgzfOutput::VcfBgzfOutput(const std::string& path, int level, int threads,
+                             const std::string& index_path)
+    : impl_(std::make_unique<Impl>()) {
+  static_assert(sizeof(tbx_conf_t) == 24, "tabix metadata starts with six 32-bit fields");
+  Impl& s = *impl_;
+  s.path = path;
+  s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (s.fd < 0) {
+    throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+  }
+  s.out = std::make_unique<BgzfBlockWriter>(
+      s.fd, path, level, threads, [] { return std::make_unique<BgzfBlockWriter::Block>(); });
+  s.index_path = index_path;
+}
+
+VcfBgzfOutput::~VcfBgzfOutput() = default;
+
+void VcfBgzfOutput::write_header(std::string_view text) {
+  Impl& s = *impl_;
+  s.out->append(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  s.out->drain();
+  s.start_index();
+}
+
+void VcfBgzfOutput::write_lines(std::string_view contig, std::string_view text,
+                                const int64_t* beg, const int64_t* end, size_t n) {
+  Impl& s = *impl_;
+  BgzfBlockWriter& out = *s.out;
+  const bool indexed = !s.index_path.empty();
+  if (indexed) s.start_index();
+  const int tid = indexed && n > 0 ? s.tid(contig) : -1;
+  const char* p = text.data();
+  const char* const stop = p + text.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(stop - p)));
+    if (!nl) {
+      throw std::invalid_argument("VCF text for " + s.path + " holds fewer lines than intervals");
+    }
+    if (end[i] <= beg[i] || beg[i] < 0) {
+      throw std::invalid_argument("VCF line interval [" + std::to_string(beg[i]) + ", " +
+                                  std::to_string(end[i]) + ") is empty, in " + s.path);
+    }
+    out.append(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(nl + 1 - p));
+    if (indexed) {
+      out.current().entries.push_back(BgzfBlockWriter::IndexEntry{
+          tid, beg[i], end[i], static_cast<uint32_t>(out.open_bytes), true});
+    }
+    p = nl + 1;
+  }
+  if (p != stop) {
+    throw std::invalid_argument("VCF text for " + s.path + " holds more lines than intervals");
+  }
+}
+
+void VcfBgzfOutput::finish() {
+  Impl& s = *impl_;
+  s.start_index();  // a file without lines still gets its (empty) index
+  s.out->finish([&s](hts_idx_t* idx) { s.set_tabix_meta(idx); });
+  s.out.reset();
+  const int fd = s.fd;
+  s.fd = -1;
+  if (::close(fd) != 0) throw std::runtime_error("cannot close " + s.path + ": " + std::strerror(errno));
+}
+
+}  // namespace gms
