@@ -1,4 +1,5 @@
-// Python binding of region calling: returns plain records (dicts) for the Python VCF writer.
+// Python binding of region calling: returns plain records (dicts) for the Python VCF writer,
+// with their VCF lines when asked.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -7,6 +8,7 @@
 #include "gmsaccel/caller.hpp"
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/simd.hpp"
+#include "gmsaccel/vcf_output.hpp"
 
 namespace py = pybind11;
 
@@ -20,7 +22,7 @@ void bind_call(py::module_& m) {
          const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
          double low_qual, double min_qual, const std::string& simd, int device,
-         bool device_emulate) {
+         bool device_emulate, int vcf_lines) {
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
         CallerOptions opt;
@@ -42,6 +44,7 @@ void bind_call(py::module_& m) {
         const uint8_t* ref = ref_codes.data();
         const int64_t len = ref_codes.shape(0);
         std::vector<VariantRecord> recs;
+        std::vector<std::string> lines;  // each record's VCF line, when asked for
         LoadStats stats;
         {
           py::gil_scoped_release nogil;
@@ -52,10 +55,18 @@ void bind_call(py::module_& m) {
             sources.push_back(owned.back().get());
           }
           recs = call_region(sources, contig, start, end, ref, len, opt, &stats);
+          if (vcf_lines) {  // formatted here, on the calling thread, not the writer's
+            lines.resize(recs.size());
+            for (size_t i = 0; i < recs.size(); ++i) {
+              format_variant_record(contig, recs[i], vcf_lines == 2, lines[i]);
+            }
+          }
         }
         py::list out;
-        for (const auto& r : recs) {
+        for (size_t i = 0; i < recs.size(); ++i) {
+          const VariantRecord& r = recs[i];
           py::dict d;
+          if (vcf_lines) d["line"] = py::bytes(lines[i]);
           d["pos"] = r.pos;
           d["ref"] = r.ref;
           d["alts"] = r.alts;
@@ -88,9 +99,10 @@ void bind_call(py::module_& m) {
       py::arg("min_mapq") = 0, py::arg("min_baseq") = 13, py::arg("max_depth") = 1000,
       py::arg("min_support") = 2, py::arg("min_fraction") = 0.05, py::arg("low_qual") = 20.0,
       py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
-      py::arg("device_emulate") = false,
+      py::arg("device_emulate") = false, py::arg("vcf_lines") = 0,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
-      "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first)");
+      "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
+      "vcf_lines 1 (VCF) or 2 (gVCF) adds each record's formatted line as 'line' (bytes)");
 }
 
 }  // namespace gms

@@ -3,12 +3,14 @@
 // threads keep running beside the writer.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/caller.hpp"
 #include "gmsaccel/vcf_output.hpp"
 
 namespace py = pybind11;
@@ -49,6 +51,29 @@ py::bytes format_blocks(const std::string& contig, const Column& start, const Co
   return py::bytes(out);
 }
 
+// A record dict in the engine's form (VcfWriter.write's) as the engine's VariantRecord.
+VariantRecord variant_from_dict(const py::dict& d) {
+  VariantRecord r;
+  r.pos = d["pos"].cast<int64_t>();
+  r.ref = d["ref"].cast<std::string>();
+  r.alts = d["alts"].cast<std::vector<std::string>>();
+  r.qual = d["qual"].cast<double>();
+  r.low_qual = d.contains("filter") && d["filter"].cast<std::string>() == "LowQual";
+  r.dp = d["dp"].cast<int>();
+  r.mq = d["mq"].cast<int>();
+  for (const auto& item : d["samples"]) {
+    const py::dict s = item.cast<py::dict>();
+    SampleCall c;
+    c.gt = s["gt"].cast<std::vector<int>>();
+    c.ad = s["ad"].cast<std::vector<int>>();
+    c.dp = s["dp"].cast<int>();
+    c.gq = s["gq"].cast<int>();
+    c.pl = s["pl"].cast<std::vector<int>>();
+    r.samples.push_back(std::move(c));
+  }
+  return r;
+}
+
 struct PyVcfBgzfOutput {
   std::unique_ptr<VcfBgzfOutput> out;
 
@@ -66,6 +91,21 @@ void bind_vcf(py::module_& m) {
         py::arg("bases"), py::arg("n_samples"),
         "gVCF reference-block lines (bytes) from columns: 0-based start, exclusive end, "
         "min_dp, gq, pl (n x 2 haploid or n x 3 diploid), dp, one reference letter per block");
+
+  m.def(
+      "format_variant_records",
+      [](const std::string& contig, const py::list& records, bool gvcf) {
+        std::vector<py::bytes> out;
+        for (const auto& item : records) {
+          std::string line;
+          format_variant_record(contig, variant_from_dict(item.cast<py::dict>()), gvcf, line);
+          out.emplace_back(line);
+        }
+        return out;
+      },
+      py::arg("contig"), py::arg("records"), py::arg("gvcf") = false,
+      "The VCF line (bytes) call_region(vcf_lines=1, or 2 for gVCF) gives each record dict "
+      "(VcfWriter.write's form; filter 'LowQual' or PASS, integer mq)");
 
   py::class_<PyVcfBgzfOutput>(m, "VcfBgzfOutput",
                               "Bgzipped VCF compressed on threads, its tabix index built while "

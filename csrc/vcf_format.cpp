@@ -1,9 +1,14 @@
-// gVCF reference-block lines (see vcf_output.hpp). Python formatted them one f-string per block,
-// most of a gVCF run's single-threaded time.
+// VCF lines for reference blocks and variant records (see vcf_output.hpp). Python formatted them
+// on the writing thread (blocks one f-string each, variants through a pysam record), most of a
+// gVCF run's single-threaded time.
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "gmsaccel/caller.hpp"
 #include "gmsaccel/vcf_output.hpp"
 
 namespace gms {
@@ -26,7 +31,116 @@ char block_base(char c) {
   }
 }
 
+// htslib keeps QUAL and Float INFO values as 32-bit floats and prints them as %g does.
+void put_float(std::string& out, double v) {
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof buf, "%g", static_cast<double>(static_cast<float>(v)));
+  out.append(buf, static_cast<size_t>(n));
+}
+
+template <class Ints>
+void put_list(std::string& out, const Ints& values, char sep) {
+  if (values.empty()) out.push_back('.');
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(sep);
+    put_int(out, values[i]);
+  }
+}
+
+// Position of an unphased genotype in VCF's Number=G order (j <= k: k(k+1)/2 + j).
+size_t genotype_index(int j, int k) {
+  if (j > k) std::swap(j, k);
+  return static_cast<size_t>(k) * (k + 1) / 2 + static_cast<size_t>(j);
+}
+
+// PL over the alleles plus <*>: a genotype with <*> scores as the least likely genotype of
+// called alleles it could stand for (vcf.extend_pl_non_ref's rule).
+std::vector<int> pl_with_non_ref(const std::vector<int>& pl, int n_alleles, int ploidy) {
+  const int star = n_alleles;
+  std::vector<int> out;
+  if (ploidy == 1) {
+    out.assign(pl.begin(), pl.end());
+    out.push_back(*std::max_element(pl.begin(), pl.end()));
+    return out;
+  }
+  for (int k = 0; k <= star; ++k) {
+    for (int j = 0; j <= k; ++j) {
+      int v;
+      if (k != star) {
+        v = pl[genotype_index(j, k)];
+      } else if (j != star) {  // one <*> copy: any called allele beside j
+        v = pl[genotype_index(j, 0)];
+        for (int a = 1; a < n_alleles; ++a) v = std::max(v, pl[genotype_index(j, a)]);
+      } else {  // both copies <*>: any called genotype
+        v = *std::max_element(pl.begin(), pl.end());
+      }
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+void format_variant_record(std::string_view contig, const VariantRecord& r, bool gvcf,
+                           std::string& out) {
+  const int n_alleles = 1 + static_cast<int>(r.alts.size());
+  out.append(contig);
+  out.push_back('\t');
+  put_int(out, r.pos + 1);
+  out.append("\t.\t");
+  out.append(r.ref);
+  out.push_back('\t');
+  for (size_t i = 0; i < r.alts.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append(r.alts[i]);
+  }
+  if (gvcf) out.append(r.alts.empty() ? "<*>" : ",<*>");
+  if (r.alts.empty() && !gvcf) out.push_back('.');
+  out.push_back('\t');
+  put_float(out, r.qual);
+  out.append(r.low_qual ? "\tLowQual\t" : "\tPASS\t");
+  if (gvcf) {
+    out.append("END=");
+    put_int(out, r.pos + static_cast<int64_t>(r.ref.size()));
+    out.push_back(';');
+  }
+  out.append("DP=");
+  put_int(out, r.dp);
+  out.append(";MQ=");
+  put_float(out, r.mq);
+  out.append("\tGT:AD:DP:GQ:PL");
+  for (const SampleCall& s : r.samples) {
+    out.push_back('\t');
+    for (size_t i = 0; i < s.gt.size(); ++i) {
+      if (i) out.push_back('/');
+      if (s.gt[i] < 0) {
+        out.push_back('.');
+      } else {
+        put_int(out, s.gt[i]);
+      }
+    }
+    out.push_back(':');
+    put_list(out, s.ad, ',');
+    if (gvcf && !s.ad.empty()) out.append(",0");
+    out.push_back(':');
+    put_int(out, s.dp);
+    out.push_back(':');
+    put_int(out, s.gq);
+    out.push_back(':');
+    if (gvcf && !s.pl.empty()) {
+      const size_t n = static_cast<size_t>(n_alleles);
+      const int ploidy = s.pl.size() == n ? 1 : 2;
+      if (ploidy == 2 && s.pl.size() != n * (n + 1) / 2) {
+        throw std::invalid_argument("a record's PL does not fit its alleles at ploidy 1 or 2");
+      }
+      put_list(out, pl_with_non_ref(s.pl, n_alleles, ploidy), ',');
+    } else {
+      put_list(out, s.pl, ',');
+    }
+  }
+  out.push_back('\n');
+}
 
 void format_reference_blocks(std::string_view contig, const ReferenceBlockColumns& b,
                              size_t n_samples, std::string& out) {

@@ -251,6 +251,52 @@ def test_reference_block_formatter_rejects_bad_columns() -> None:
                                       one, "AC", 1)
 
 
+@st.composite
+def engine_records(draw: st.DrawFn) -> tuple[list[dict], int]:
+    """Records in the engine's form: multi-allelic, haploid or diploid, missing genotypes,
+    LowQual, any QUAL (a float the VCF keeps as 32 bits), one or two samples."""
+    ploidy = draw(st.sampled_from([1, 2]))
+    n_samples = draw(st.integers(1, 2))
+    bases = st.text("ACGT", min_size=1, max_size=5)
+    out = []
+    pos = 0
+    for _ in range(draw(st.integers(1, 6))):
+        pos += draw(st.integers(0, 1000))
+        ref = draw(bases)
+        alts = draw(st.lists(bases.filter(lambda a, r=ref: a != r), min_size=1, max_size=3,
+                             unique=True))
+        n_al = 1 + len(alts)
+        n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
+        samples = [{"gt": draw(st.lists(st.integers(-1, n_al - 1), min_size=ploidy,
+                                        max_size=ploidy)),
+                    "ad": draw(st.lists(st.integers(0, 500), min_size=n_al, max_size=n_al)),
+                    "dp": draw(st.integers(0, 1000)), "gq": draw(st.integers(0, 99)),
+                    "pl": draw(st.lists(st.integers(0, 9999), min_size=n_gt, max_size=n_gt))}
+                   for _ in range(n_samples)]
+        out.append({"pos": pos, "ref": ref, "alts": alts,
+                    "qual": draw(st.floats(0, 1e7, allow_nan=False)),
+                    "filter": draw(st.sampled_from(["PASS", "LowQual"])),
+                    "dp": draw(st.integers(0, 10**5)), "mq": draw(st.integers(0, 60)),
+                    "samples": samples})
+    return out, n_samples
+
+
+@settings(max_examples=80, deadline=None)
+@given(engine_records(), st.booleans())
+def test_variant_lines_match_pysam_records(tmp_path_factory: pytest.TempPathFactory,
+                                           case: tuple[list[dict], int], gvcf: bool) -> None:
+    """The engine's own VCF lines are the lines VcfWriter.write makes through pysam."""
+    records, n_samples = case
+    out = tmp_path_factory.mktemp("lines") / "r.vcf"
+    with VcfWriter(out, [("c1", 10**6)], [f"S{i}" for i in range(n_samples)],
+                   gvcf=gvcf) as w:
+        for rec in records:
+            w.write("c1", rec)
+    want = [ln for ln in out.read_text().splitlines(keepends=True) if not ln.startswith("#")]
+    got = [b.decode() for b in _core.format_variant_records("c1", records, gvcf)]
+    assert got == want
+
+
 VCF_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=c1,length=50000000>\n"
               "##contig=<ID=c2,length=50000000>\n##contig=<ID=c3,length=50000000>\n"
               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
@@ -498,6 +544,19 @@ def test_variant_summary() -> None:
     assert (d["het"], d["hom"]) == (3, 3) and d["low_qual"] == 1 and d["pass"] == 7
     assert variant_type("A", "<*>") is None and variant_type("ACG", "TCA") == "MNP"
     assert VariantSummary().as_dict()["titv"] is None
+
+
+def test_variant_summaries_merge_as_one() -> None:
+    """Shards' summaries, merged, are the summary of all their records."""
+    adds = [("A", ["G"], "PASS", [[0, 1]]), ("C", ["A"], "PASS", [[1, 1]]),
+            ("AT", ["A"], "LowQual", [[0, 1]]), ("A", ["AT", "C"], None, [[1, 2]]),
+            ("AC", ["GT"], "PASS", [[0, 1]])]
+    whole, first, second = VariantSummary(), VariantSummary(), VariantSummary()
+    for i, a in enumerate(adds):
+        whole.add(*a)
+        (first if i < 2 else second).add(*a)
+    first.merge(second)
+    assert first == whole and first.as_dict() == whole.as_dict()
 
 
 def test_summarize_vcf(tmp_path: Path, ref: tuple[Path, dict[str, str]]) -> None:

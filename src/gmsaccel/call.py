@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -305,6 +305,15 @@ class VariantSummary:
             else:
                 self.hom += 1
 
+    def merge(self, other: VariantSummary) -> None:
+        """Adds other's counts to these."""
+        for f in fields(self):
+            if f.name == "types":
+                for t, n in other.types.items():
+                    self.types[t] = self.types.get(t, 0) + n
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
     @property
     def titv(self) -> float | None:
         return self.transitions / self.transversions if self.transversions else None
@@ -419,7 +428,7 @@ _worker_lock = threading.Lock()
 
 
 def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
-                          gvcf: bool) -> _ShardResult:
+                          gvcf: bool, lines: bool = False) -> _ShardResult:
     """One shard where an executor runs it (another process, another node): the Caller for
     spec is opened once per process and kept. Paths must name the same files there."""
     with _worker_lock:
@@ -429,15 +438,16 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
             caller = Caller(reference, ploidy, device, min_mapq, min_baseq, max_depth, threads=1,
                             **dict(engine))
             _worker_callers[spec] = caller
-    return caller._call_shard(bams, shard, gvcf)
+    return caller._call_shard(bams, shard, gvcf, lines)
 
 
 @dataclass
 class _ShardResult:
     shard: Region
-    records: list[dict]
+    records: list[dict]  # with their VCF lines ("line") when asked for
     stats: dict
     blocks: BlockArrays | None = None
+    summary: VariantSummary | None = None  # of the records, when lines were asked for
 
 
 _BASE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)  # base code -> ASCII letter
@@ -586,12 +596,23 @@ class Caller:
 
     # -- work ------------------------------------------------------------------------------
 
-    def _call_shard(self, bams: list[str], shard: Region, gvcf: bool) -> _ShardResult:
+    def _call_shard(self, bams: list[str], shard: Region, gvcf: bool,
+                    lines: bool = False) -> _ShardResult:
+        """One shard's records and (gvcf) reference blocks. lines: the records come with their
+        VCF lines, and the shard with their summary, made here rather than on the thread that
+        writes the file."""
         codes = self.ref_codes(shard.contig)
+        options = {**self.options, "vcf_lines": 2 if gvcf else 1} if lines else self.options
         records, stats = _engine_call_region(bams, self.fasta, codes, shard.contig,
-                                             shard.start, shard.end, self.options)
+                                             shard.start, shard.end, options)
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
                          key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
+        summary = None
+        if lines:
+            summary = VariantSummary()
+            for rec in records:
+                summary.add(rec["ref"], rec["alts"], rec.get("filter"),
+                            (s.get("gt", ()) for s in rec.get("samples", ())))
         blocks = None
         if gvcf:
             pile = _engine_pileup(bams[0], shard.contig, shard.start, shard.end, self.fasta,
@@ -603,15 +624,16 @@ class Caller:
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
                 blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
-        return _ShardResult(shard, records, stats, blocks)
+        return _ShardResult(shard, records, stats, blocks, summary)
 
-    def _results(self, bams: list[str], regions: list[Region], gvcf: bool
-                 ) -> Iterator[_ShardResult]:
+    def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
+                 lines: bool = False) -> Iterator[_ShardResult]:
         work = shards(regions)
         if self.executor is not None:
             return ordered_submit(self.executor, _call_shard_in_worker,
-                                  [(self._spec, bams, s, gvcf) for s in work])
-        return ordered_map(lambda s: self._call_shard(bams, s, gvcf), work, self.threads)
+                                  [(self._spec, bams, s, gvcf, lines) for s in work])
+        return ordered_map(lambda s: self._call_shard(bams, s, gvcf, lines), work,
+                           self.threads)
 
     def call(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
              region: RegionSpec | Region = None) -> Iterator[Variant]:
@@ -678,7 +700,7 @@ class Caller:
         done_bp = 0
         with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
                        low_qual=self.low_qual, threads=self.threads) as w:
-            results = self._results(bam_list, regions, gvcf)
+            results = self._results(bam_list, regions, gvcf, lines=True)
             for res in _blocks_joined_across_shards(results) if gvcf else results:
                 for k in loads:
                     loads[k] += int(res.stats.get(k, 0))
@@ -699,10 +721,17 @@ class Caller:
                         covered = (contig, self._write_blocks(w, contig, blocks, next_block,
                                                               upto, codes, covered[1]))
                     next_block = max(next_block, upto)
-                    w.write(contig, rec)
+                    line = rec.get("line")
+                    if line is None:  # an engine that does not format lines
+                        w.write(contig, rec)
+                    else:
+                        w.write_formatted(contig, line, pos, pos + len(rec["ref"]))
                     covered = (contig, max(covered[1], pos + len(rec["ref"])))
-                    summary.add(rec["ref"], rec["alts"], rec.get("filter"),
-                                (s.get("gt", ()) for s in rec.get("samples", ())))
+                    if res.summary is None:
+                        summary.add(rec["ref"], rec["alts"], rec.get("filter"),
+                                    (s.get("gt", ()) for s in rec.get("samples", ())))
+                if res.summary is not None:
+                    summary.merge(res.summary)
                 if n_blocks > next_block:
                     covered = (contig, self._write_blocks(w, contig, blocks, next_block,
                                                           n_blocks, codes, covered[1]))

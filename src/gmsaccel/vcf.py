@@ -241,6 +241,13 @@ class VcfWriter:
         self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
         self.records += 1
 
+    def write_formatted(self, contig: str, line: bytes, beg: int, end: int) -> None:
+        """One record already formatted as a VCF line (the engine's, '\\n'-terminated) over the
+        0-based interval [beg, end) that tabix gives it (POS-1 to END)."""
+        self._check_pos(contig, beg, end)
+        self._emit(contig, line, (beg,), (end,))
+        self.records += 1
+
     def _ref_base(self, contig: str, start: int) -> str:
         if not self.reference:
             raise ValueError("write_block needs the reference base or a reference FASTA")

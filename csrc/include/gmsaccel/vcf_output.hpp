@@ -26,6 +26,15 @@ struct ReferenceBlockColumns {
 void format_reference_blocks(std::string_view contig, const ReferenceBlockColumns& blocks,
                              size_t n_samples, std::string& out);
 
+struct VariantRecord;  // caller.hpp
+
+// A variant record's line, as pysam writes the record VcfWriter.write builds: QUAL and MQ as
+// 32-bit floats in %g form, FORMAT GT:AD:DP:GQ:PL. gvcf: the <*> allele appended, with INFO
+// END, an AD of 0 and PLs for its genotypes (each the least likely called genotype it could
+// stand for). Appends to out.
+void format_variant_record(std::string_view contig, const VariantRecord& r, bool gvcf,
+                           std::string& out);
+
 }  // namespace gms
 
 namespace gms {
