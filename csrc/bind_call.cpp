@@ -4,6 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
+#include <stdexcept>
+
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
 #include "gmsaccel/errors.hpp"
@@ -14,6 +17,27 @@ namespace py = pybind11;
 
 namespace gms {
 
+namespace {
+
+using U32 = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
+
+py::dict confidence_dict(const ReferenceConfidence& c) {
+  const auto n = static_cast<py::ssize_t>(c.size());
+  auto array = [](const std::vector<int32_t>& v, std::vector<py::ssize_t> shape) {
+    py::array_t<int32_t> a(shape);
+    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(int32_t));
+    return a;
+  };
+  py::dict d;
+  d["start"] = c.start;
+  d["gq"] = array(c.gq, {n});
+  d["pl"] = array(c.pl, {n, static_cast<py::ssize_t>(c.n_pl)});
+  d["depth"] = array(c.depth, {n});
+  return d;
+}
+
+}  // namespace
+
 void bind_call(py::module_& m) {
   m.def(
       "call_region",
@@ -22,7 +46,7 @@ void bind_call(py::module_& m) {
          const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
          double low_qual, double min_qual, const std::string& simd, int device,
-         bool device_emulate, int vcf_lines) {
+         bool device_emulate, int vcf_lines, bool reference_confidence) {
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
         CallerOptions opt;
@@ -45,6 +69,7 @@ void bind_call(py::module_& m) {
         const int64_t len = ref_codes.shape(0);
         std::vector<VariantRecord> recs;
         std::vector<std::string> lines;  // each record's VCF line, when asked for
+        ReferenceConfidence confidence;
         LoadStats stats;
         {
           py::gil_scoped_release nogil;
@@ -54,7 +79,8 @@ void bind_call(py::module_& m) {
             owned.push_back(std::make_unique<AlignmentSource>(b, reference, 1));
             sources.push_back(owned.back().get());
           }
-          recs = call_region(sources, contig, start, end, ref, len, opt, &stats);
+          recs = call_region(sources, contig, start, end, ref, len, opt, &stats,
+                             reference_confidence ? &confidence : nullptr);
           if (vcf_lines) {  // formatted here, on the calling thread, not the writer's
             lines.resize(recs.size());
             for (size_t i = 0; i < recs.size(); ++i) {
@@ -92,7 +118,8 @@ void bind_call(py::module_& m) {
         st["filtered"] = stats.filtered;
         st["depth_capped"] = stats.depth_capped;
         st["stage_seconds"] = stage_dict(stats.stage);
-        return py::make_tuple(out, st);
+        if (!reference_confidence) return py::tuple(py::make_tuple(out, st));
+        return py::tuple(py::make_tuple(out, st, confidence_dict(confidence)));
       },
       py::arg("bams"), py::arg("reference"), py::arg("ref_codes"), py::arg("contig"),
       py::arg("start"), py::arg("end"), py::kw_only(), py::arg("ploidy") = 2,
@@ -100,9 +127,42 @@ void bind_call(py::module_& m) {
       py::arg("min_support") = 2, py::arg("min_fraction") = 0.05, py::arg("low_qual") = 20.0,
       py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
       py::arg("device_emulate") = false, py::arg("vcf_lines") = 0,
+      py::arg("reference_confidence") = false,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
-      "vcf_lines 1 (VCF) or 2 (gVCF) adds each record's formatted line as 'line' (bytes)");
+      "vcf_lines 1 (VCF) or 2 (gVCF) adds each record's formatted line as 'line' (bytes);\n"
+      "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
+      "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
+
+  m.def(
+      "reference_confidence",
+      [](const U32& base_counts, const U32& base_qual_sums, const U32& deletions,
+         const U32& insertions, const U32& depth,
+         const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& ref_codes,
+         int ploidy) {
+        const size_t n = static_cast<size_t>(depth.size());
+        if (base_counts.size() != static_cast<py::ssize_t>(n * 5) ||
+            base_qual_sums.size() != static_cast<py::ssize_t>(n * 5) ||
+            deletions.size() != static_cast<py::ssize_t>(n) ||
+            insertions.size() != static_cast<py::ssize_t>(n) ||
+            ref_codes.size() != static_cast<py::ssize_t>(n)) {
+          throw std::invalid_argument("pileup arrays and ref_codes must cover the same positions");
+        }
+        Pileup pile;
+        pile.n = static_cast<int64_t>(n);
+        pile.base_counts.assign(base_counts.data(), base_counts.data() + n * 5);
+        pile.base_qual_sums.assign(base_qual_sums.data(), base_qual_sums.data() + n * 5);
+        pile.deletions.assign(deletions.data(), deletions.data() + n);
+        pile.insertions.assign(insertions.data(), insertions.data() + n);
+        pile.depth.assign(depth.data(), depth.data() + n);
+        ReferenceConfidence out;
+        add_reference_confidence(pile, ref_codes.data(), ploidy, out);
+        return confidence_dict(out);
+      },
+      py::arg("base_counts"), py::arg("base_qual_sums"), py::arg("deletions"),
+      py::arg("insertions"), py::arg("depth"), py::arg("ref_codes"), py::arg("ploidy") = 2,
+      "gVCF reference confidence of pileup counts (Caller.pileup's arrays) over reference "
+      "codes: {start, gq, pl, depth}, as call_region(reference_confidence=True) computes it");
 }
 
 }  // namespace gms

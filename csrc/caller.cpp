@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <stdexcept>
@@ -387,13 +388,16 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
 std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
                                        const std::string& contig, int64_t start, int64_t end, const uint8_t* ref,
                                        int64_t contig_length, const CallerOptions& opt,
-                                       LoadStats* stats) {
+                                       LoadStats* stats, ReferenceConfidence* confidence) {
   std::vector<VariantRecord> out;
   start = std::max<int64_t>(0, start);
   end = std::min(end, contig_length);
   if (start >= end) return out;
   const size_t ns = sources.size();
   const int ploidy = opt.ploidy == 1 ? 1 : 2;
+  if (confidence && ns != 1) {
+    throw std::invalid_argument("reference confidence (gVCF) takes one sample");
+  }
   std::vector<SampleReads> samples(ns);
   std::vector<CandidateAllele> cands;
   CallStageSeconds stage;
@@ -411,7 +415,14 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     }
     stage.load += clock.lap();
     std::vector<CandidateAllele> c;
-    find_candidates(samples[s].reads, ref, 0, contig_length, start, end, opt.candidates, c);
+    std::function<void(const Pileup&)> each_window;
+    if (confidence) {
+      each_window = [&](const Pileup& pile) {
+        add_reference_confidence(pile, ref + pile.start, ploidy, *confidence);
+      };
+    }
+    find_candidates(samples[s].reads, ref, 0, contig_length, start, end, opt.candidates, c,
+                    each_window);
     cands.insert(cands.end(), c.begin(), c.end());
     // A base error shows one particular wrong base a third of the time: a mismatch against a
     // haplotype costs the base quality plus 10 log10(3) (the kernel charges the given quality).

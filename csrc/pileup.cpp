@@ -428,7 +428,8 @@ using AlleleKey = std::tuple<int64_t, std::string, std::string>;
 
 void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_codes,
                      int64_t ref_start, int64_t ref_end, int64_t start, int64_t end,
-                     const CandidateOptions& opt, std::vector<CandidateAllele>& out) {
+                     const CandidateOptions& opt, std::vector<CandidateAllele>& out,
+                     const std::function<void(const Pileup&)>& each_window) {
   out.clear();
   start = std::max(start, ref_start);
   end = std::min(end, ref_end);
@@ -515,6 +516,7 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
       last = reads_end;
     }
     pileup_range(first, last, wstart, wend, pile);
+    if (each_window) each_window(pile);
     for (int64_t i = 0; i < pile.n; ++i) {
       const int64_t p = wstart + i;
       const uint8_t rb = ref_codes[p - ref_start];

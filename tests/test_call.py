@@ -244,17 +244,28 @@ def test_gvcf_end_to_end(diploid: Sample, tmp_path: Path) -> None:
 
 
 @needs_engine
-def test_gvcf_pieces_do_not_change_output(diploid: Sample, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reference confidence is computed 65,536 positions at a time (gvcf.LIKELIHOOD_PIECE); any
-    # piece size gives the same blocks.
-    whole = tmp_path / "whole.g.vcf.gz"
-    Caller(diploid.ref).write_vcf(diploid.bam, whole, region="chr1", gvcf=True)
+def test_gvcf_blocks_are_the_models_over_the_pileup(diploid: Sample, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine computes reference confidence from the candidates' pileup windows, over reads
+    # loaded with the caller's padding. The same blocks come from the model's definition
+    # (gvcf.homref_likelihoods, here in pieces of 997 positions) over Caller.pileup's counts of
+    # the region, a load of its own.
+    out = tmp_path / "s.g.vcf.gz"
+    caller = Caller(diploid.ref, threads=2)
+    caller.write_vcf(diploid.bam, out, region="chr1", gvcf=True)
     monkeypatch.setattr(gmsaccel.gvcf, "LIKELIHOOD_PIECE", 997)
-    pieces = tmp_path / "pieces.g.vcf.gz"
-    Caller(diploid.ref).write_vcf(diploid.bam, pieces, region="chr1", gvcf=True)
-    body = _vcf_body(whole)
-    assert len(body) > 100 and _vcf_body(pieces) == body
+    pile = caller.pileup(diploid.bam, "chr1")
+    gq, pl, depth = gmsaccel.gvcf.homref_likelihoods(pile, pile["ref_codes"], 2)
+    recs = records(out)
+    spans = [(r.start, r.start + len(r.ref)) for r in recs if r.alts != ("<*>",)]
+    want = gmsaccel.gvcf.reference_block_arrays(int(pile["start"]), gq, pl, depth, spans,
+                                                gmsaccel.call.MAX_BLOCK)
+    got = [(r.start, r.stop, r.samples[0]["GQ"], r.samples[0]["MIN_DP"], r.samples[0]["DP"],
+            tuple(r.samples[0]["PL"])) for r in recs if r.alts == ("<*>",)]
+    assert len(got) > 100 and got == list(zip(want.start.tolist(), want.end.tolist(),
+                                              want.gq.tolist(), want.min_dp.tolist(),
+                                              want.dp.tolist(), map(tuple, want.pl.tolist()),
+                                              strict=True))
 
 
 @needs_engine

@@ -381,6 +381,31 @@ def pileup_arrays(ref_codes: np.ndarray, depth: np.ndarray, alt: np.ndarray | No
             "depth": depth.astype(np.uint32), "start": 0}
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.sampled_from([1, 2]), st.integers(0, 2**31 - 1))
+def test_engine_reference_confidence_is_the_model(n: int, ploidy: int, seed: int) -> None:
+    """The engine's reference confidence (computed from the candidates' pileup when calling a
+    gVCF) equals homref_likelihoods, the model's definition, on random pileups: low and high
+    depth, no coverage, N reference bases, deletions, insertions, any base qualities."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 40, (n, 5)).astype(np.uint32)
+    counts[rng.random(n) < 0.2] = 0                        # bases without quality
+    counts[rng.random(n) < 0.3, 1:] = 0                    # mostly one base
+    quals = (counts * rng.integers(1, 45, (n, 5))).astype(np.uint32)
+    dels = (rng.random(n) < 0.1) * rng.integers(0, 10, n)
+    ins = (rng.random(n) < 0.1) * rng.integers(0, 10, n)
+    depth = counts.sum(axis=1) + dels + rng.integers(0, 3, n)
+    pile = {"base_counts": counts, "base_qual_sums": quals, "deletions": dels.astype(np.uint32),
+            "insertions": ins.astype(np.uint32), "depth": depth.astype(np.uint32)}
+    codes = rng.integers(0, 5, n).astype(np.uint8)
+    gq, pl, dp = homref_likelihoods(pile, codes, ploidy)
+    got = _core.reference_confidence(pile["base_counts"], pile["base_qual_sums"],
+                                     pile["deletions"], pile["insertions"], pile["depth"], codes,
+                                     ploidy)
+    assert np.array_equal(got["gq"], gq) and np.array_equal(got["pl"], pl)
+    assert np.array_equal(got["depth"], dp)
+
+
 def test_homref_model() -> None:
     codes = np.array([0, 1, 2, 3, 0, 1], np.uint8)
     depth = np.array([30, 0, 1, 3, 20, 20])
@@ -669,9 +694,13 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch, ref: tuple[Path, dict[str, str]
         assert ref_codes.dtype == np.uint8 and len(ref_codes) == len(seqs[contig])
         assert "".join("ACGTN"[c] for c in ref_codes[:20]) == seqs[contig][:20]
         calls.append((contig, start, end))
-        return [r for r in recs[contig] if start <= r["pos"] < end], {"loaded": 10,
-                                                                      "filtered": 1,
-                                                                      "depth_capped": 0}
+        confidence = None
+        if options.get("reference_confidence"):  # the model's definition, over pileup's counts
+            pile = pileup(bams[0], contig, start, end, reference, options)
+            gq, pl, depth = homref_likelihoods(pile, ref_codes[start:end], options["ploidy"])
+            confidence = {"start": start, "gq": gq, "pl": pl, "depth": depth}
+        return ([r for r in recs[contig] if start <= r["pos"] < end],
+                {"loaded": 10, "filtered": 1, "depth_capped": 0}, confidence)
 
     def pileup(bam, contig, start, end, reference, options):
         codes = np.array([CODE[b] for b in seqs[contig][start:end]], np.int64)

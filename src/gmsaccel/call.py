@@ -22,7 +22,7 @@ import pysam
 
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
-from gmsaccel.gvcf import BlockArrays, homref_likelihoods, reference_block_arrays
+from gmsaccel.gvcf import BlockArrays, reference_block_arrays
 from gmsaccel.scaleout import Executor, ordered_submit
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
@@ -54,9 +54,11 @@ def _require_engine() -> None:
 
 def _engine_call_region(bams: list[str], reference: str, ref_codes: np.ndarray, contig: str,
                         start: int, end: int, options: Mapping[str, Any]
-                        ) -> tuple[list[dict], dict]:
-    records, stats = _core.call_region(bams, reference, ref_codes, contig, start, end, **options)
-    return list(records), dict(stats)
+                        ) -> tuple[list[dict], dict, dict | None]:
+    """(records, stats, reference confidence: with options' reference_confidence, else None)."""
+    result = _core.call_region(bams, reference, ref_codes, contig, start, end, **options)
+    confidence = dict(result[2]) if len(result) > 2 else None
+    return list(result[0]), dict(result[1]), confidence
 
 
 def _engine_pileup(bam: str, contig: str, start: int, end: int, reference: str,
@@ -602,9 +604,13 @@ class Caller:
         VCF lines, and the shard with their summary, made here rather than on the thread that
         writes the file."""
         codes = self.ref_codes(shard.contig)
-        options = {**self.options, "vcf_lines": 2 if gvcf else 1} if lines else self.options
-        records, stats = _engine_call_region(bams, self.fasta, codes, shard.contig,
-                                             shard.start, shard.end, options)
+        options = dict(self.options)
+        if lines:
+            options["vcf_lines"] = 2 if gvcf else 1
+        if gvcf:  # from the candidates' own pileup: no second pass over the reads
+            options["reference_confidence"] = True
+        records, stats, confidence = _engine_call_region(bams, self.fasta, codes, shard.contig,
+                                                         shard.start, shard.end, options)
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
                          key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
         summary = None
@@ -615,11 +621,11 @@ class Caller:
                             (s.get("gt", ()) for s in rec.get("samples", ())))
         blocks = None
         if gvcf:
-            pile = _engine_pileup(bams[0], shard.contig, shard.start, shard.end, self.fasta,
-                                  self.filters)
-            start = int(pile.get("start", shard.start))
-            n = len(pile["depth"])
-            gq, pl, depth = homref_likelihoods(pile, codes[start : start + n], self.ploidy)
+            if confidence is None:
+                raise RuntimeError("the calling engine gave no reference confidence for a gVCF")
+            gq, pl, depth = confidence["gq"], confidence["pl"], confidence["depth"]
+            n = len(gq)
+            start = int(confidence["start"]) if n else shard.start
             spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out

@@ -7,6 +7,7 @@
 
 #include "gmsaccel/haplotype.hpp"
 #include "gmsaccel/pileup.hpp"
+#include "gmsaccel/reference_confidence.hpp"
 
 namespace gms {
 
@@ -51,9 +52,12 @@ struct VariantRecord {
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the
 // contig contributes no reads); ref_codes covers the contig in full (base codes). Records come
 // out sorted by position.
+// confidence (one sample only): also the gVCF reference confidence of [start, end), from the
+// candidates' pileup.
 std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
                                        const std::string& contig, int64_t start, int64_t end, const uint8_t* ref_codes,
                                        int64_t contig_length, const CallerOptions& opt,
-                                       LoadStats* stats);
+                                       LoadStats* stats,
+                                       ReferenceConfidence* confidence = nullptr);
 
 }  // namespace gms

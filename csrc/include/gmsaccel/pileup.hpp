@@ -2,6 +2,7 @@
 // filtered and decoded once; per-position counts; candidate alleles.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,8 +142,11 @@ struct CandidateOptions {
 // Candidates with pos in [start, end), sorted and unique. ref_codes covers [ref_start, ref_end)
 // of the contig (base codes) and must extend at least 200 bases beyond [start, end) on both
 // sides where the contig allows (for normalisation); ref_start is its contig coordinate.
+// each_window, if given, sees the pileup of every window of [start, end) the candidates come
+// from, in order (a gVCF's reference confidence is computed from them).
 void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_codes,
                      int64_t ref_start, int64_t ref_end, int64_t start, int64_t end,
-                     const CandidateOptions& opt, std::vector<CandidateAllele>& out);
+                     const CandidateOptions& opt, std::vector<CandidateAllele>& out,
+                     const std::function<void(const Pileup&)>& each_window = nullptr);
 
 }  // namespace gms

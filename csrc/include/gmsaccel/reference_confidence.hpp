@@ -1,0 +1,27 @@
+// gVCF reference confidence: per position, how sure the pileup makes us that the sample is
+// hom-ref there (gvcf.py's model: GQ and PL over REF and "any other allele" from the reference
+// and other reads, with the error rate of the position's mean base quality). Computed from the
+// candidate pileup's windows, so a gVCF costs no second pass over the reads.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "gmsaccel/pileup.hpp"
+
+namespace gms {
+
+struct ReferenceConfidence {
+  int64_t start = 0;            // 0-based position of the first value
+  int n_pl = 3;                 // 3 diploid (0/0, 0/X, X/X), 2 haploid (0, X)
+  std::vector<int32_t> gq;      // hom-ref GQ, 0..99
+  std::vector<int32_t> pl;      // n * n_pl, normalised to 0 for the most likely genotype
+  std::vector<int32_t> depth;   // reads spanning the position
+  size_t size() const { return gq.size(); }
+};
+
+// Appends the confidence of pile's positions to out (which must end where pile starts, or be
+// empty). ref_codes: base codes of pile's positions (A0 C1 G2 T3, N4). ploidy 1 or 2.
+void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int ploidy,
+                              ReferenceConfidence& out);
+
+}  // namespace gms
