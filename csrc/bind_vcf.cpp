@@ -111,12 +111,13 @@ void bind_vcf(py::module_& m) {
                               "Bgzipped VCF compressed on threads, its tabix index built while "
                               "writing")
       .def(py::init([](const std::string& path, int level, int threads,
-                       const std::string& index_path) {
-             return PyVcfBgzfOutput{
-                 std::make_unique<VcfBgzfOutput>(path, level, threads, index_path)};
+                       const std::string& index_path, int csi_min_shift) {
+             return PyVcfBgzfOutput{std::make_unique<VcfBgzfOutput>(path, level, threads,
+                                                                    index_path, csi_min_shift)};
            }),
            py::arg("path"), py::arg("level") = -1, py::arg("threads") = 1,
-           py::arg("index_path") = "")
+           py::arg("index_path") = "", py::arg("csi_min_shift") = 0,
+           "index_path: tabix index written beside (.tbi; .csi when csi_min_shift > 0)")
       .def("write_header",
            [](PyVcfBgzfOutput& self, const std::string& text) {
              py::gil_scoped_release nogil;

@@ -21,6 +21,7 @@ struct VcfBgzfOutput::Impl {
   std::string path;
   std::unique_ptr<BgzfBlockWriter> out;
   std::string index_path;  // empty: no index
+  int csi_min_shift = 0;   // 0: TBI
   std::vector<std::string> contigs;  // by tabix number: order of first appearance
   std::unordered_map<std::string, int> tid_of;
 
@@ -29,9 +30,16 @@ struct VcfBgzfOutput::Impl {
     if (fd >= 0) ::close(fd);
   }
 
-  // tabix's binning; its first offset is the one after the header: where the file now ends.
+  // tabix's binning (TBI, or CSI with levels up to tabix's largest shift); its first offset
+  // is the one after the header: where the file now ends.
   void start_index() {
-    if (!index_path.empty() && !out->index()) out->start_index(0, HTS_FMT_TBI, 14, 5, index_path);
+    if (index_path.empty() || out->index()) return;
+    if (csi_min_shift > 0) {
+      out->start_index(0, HTS_FMT_CSI, csi_min_shift, (TBX_MAX_SHIFT - csi_min_shift + 2) / 3,
+                       index_path);
+    } else {
+      out->start_index(0, HTS_FMT_TBI, 14, 5, index_path);
+    }
   }
 
   int tid(std::string_view contig) {
@@ -58,7 +66,7 @@ struct VcfBgzfOutput::Impl {
 };
 
 VcfBgzfOutput::VcfBgzfOutput(const std::string& path, int level, int threads,
-                             const std::string& index_path)
+                             const std::string& index_path, int csi_min_shift)
     : impl_(std::make_unique<Impl>()) {
   static_assert(sizeof(tbx_conf_t) == 24, "tabix metadata starts with six 32-bit fields");
   Impl& s = *impl_;
@@ -70,6 +78,7 @@ VcfBgzfOutput::VcfBgzfOutput(const std::string& path, int level, int threads,
   s.out = std::make_unique<BgzfBlockWriter>(
       s.fd, path, level, threads, [] { return std::make_unique<BgzfBlockWriter::Block>(); });
   s.index_path = index_path;
+  s.csi_min_shift = csi_min_shift;
 }
 
 VcfBgzfOutput::~VcfBgzfOutput() = default;

@@ -350,6 +350,24 @@ def test_bgzf_output_is_what_bgzip_and_tabix_make(tmp_path: Path, threads: int) 
         assert set(tf.contigs) == {"c1", "c2", "c3"}
 
 
+def test_long_contigs_get_a_csi_index(tmp_path: Path) -> None:
+    """A contig longer than a .tbi can index (2^29) gets the .csi `tabix --csi` would make."""
+    out = tmp_path / "big.vcf.gz"
+    length = 3 << 29
+    recs = [record(p, "A", ["C"], [0, 1]) for p in (5, 600_000_000, 1_500_000_000)]
+    with VcfWriter(out, [("big", length), ("small", 1000)], ["S1"], threads=2) as w:
+        for rec in recs:
+            w.write("big", rec)
+        w.write("small", record(9, "G", ["T"], [1, 1]))
+    assert sorted(os.listdir(tmp_path)) == ["big.vcf.gz", "big.vcf.gz.csi"]
+    copy = tmp_path / "copy.vcf.gz"
+    copy.write_bytes(out.read_bytes())
+    pysam.tabix_index(str(copy), preset="vcf", force=True, csi=True)
+    assert (tmp_path / "big.vcf.gz.csi").read_bytes() == (tmp_path / "copy.vcf.gz.csi").read_bytes()
+    with pysam.VariantFile(str(out)) as vf:
+        assert [r.pos for r in vf.fetch("big", 1_000_000_000, 2_000_000_000)] == [1_500_000_001]
+
+
 def test_bgzf_output_rejects_mismatched_lines(tmp_path: Path) -> None:
     w = _core.VcfBgzfOutput(str(tmp_path / "x.vcf.gz"), -1, 2, str(tmp_path / "x.tbi"))
     w.write_header(VCF_HEADER)

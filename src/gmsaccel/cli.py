@@ -252,7 +252,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bam, vcf = outdir / f"{name}.bam", outdir / f"{name}.vcf.gz"
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
-    finals = [bam, Path(f"{bam}.bai"), vcf, Path(f"{vcf}.tbi"), metrics_path]
+    finals = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), vcf, Path(f"{vcf}.tbi"),
+              Path(f"{vcf}.csi"), metrics_path]  # .csi: contigs longer than 2^29 bases
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}

@@ -19,6 +19,8 @@ import pysam
 from gmsaccel import __version__, _core
 
 NON_REF = "<*>"
+TBI_MAX_POS = 1 << 29  # positions a .tbi can index
+CSI_MIN_SHIFT = 14  # tabix --csi's default
 DEFAULT_LOW_QUAL = 20.0
 
 
@@ -82,8 +84,8 @@ class VcfWriter:
 
     Output '*.gz' is BGZF-compressed and tabix-indexed; '*.vcf' (or anything else) is plain text
     without an index; '-' is plain text on stdout. Files are written to PATH.tmp-PID.vcf[.gz]
-    and renamed into place by close() (the .tbi last); abort(), or an exception inside a
-    `with` block, removes them instead.
+    and renamed into place by close(), the index last (.tbi; .csi when a contig is longer than
+    2^29 bases); abort(), or an exception inside a `with` block, removes them instead.
     """
 
     def __init__(self, path: str | os.PathLike, contigs: Sequence[tuple[str, int]],
@@ -98,6 +100,9 @@ class VcfWriter:
         self._lengths = dict(self.contigs)
         self._fasta: pysam.FastaFile | None = None
         self.compressed = self.path != "-" and self.path.endswith(".gz")
+        # tabix's .tbi holds positions below 2^29; longer contigs (some plants, amphibians)
+        # get a .csi, as `tabix --csi` would make
+        self.index_suffix = ".csi" if any(n > TBI_MAX_POS for _, n in self.contigs) else ".tbi"
         if self.path == "-":
             self.tmp = "-"
         else:
@@ -114,7 +119,9 @@ class VcfWriter:
         if self.tmp == "-":
             self._out = sys.stdout.buffer
         elif self.compressed:
-            self._bgzf = _core.VcfBgzfOutput(self.tmp, -1, max(1, threads), self.tmp + ".tbi")
+            self._bgzf = _core.VcfBgzfOutput(self.tmp, -1, max(1, threads),
+                                             self.tmp + self.index_suffix,
+                                             CSI_MIN_SHIFT if self.index_suffix == ".csi" else 0)
         else:
             self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()/abort()
         self._pending: list[bytes] = []
@@ -325,9 +332,10 @@ class VcfWriter:
             if self.tmp == "-":
                 return
             if self.compressed:
-                Path(self.path + ".tbi").unlink(missing_ok=True)  # never pair new data, old index
+                for suffix in (".tbi", ".csi"):  # never pair new data with an old index
+                    Path(self.path + suffix).unlink(missing_ok=True)
                 os.replace(self.tmp, self.path)
-                os.replace(self.tmp + ".tbi", self.path + ".tbi")
+                os.replace(self.tmp + self.index_suffix, self.path + self.index_suffix)
             else:
                 os.replace(self.tmp, self.path)
         except BaseException:

@@ -40,11 +40,13 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
 namespace gms {
 
 // A bgzipped VCF written to path: BGZF blocks compressed on `threads` threads (ISA-L where the
-// build has it), and, when index_path is set, its tabix (.tbi) index built from each line's
-// interval as the blocks land: the index tabix would build from the finished file.
+// build has it), and, when index_path is set, its tabix index built from each line's interval
+// as the blocks land: the index tabix would build from the finished file. csi_min_shift 0: a
+// .tbi (positions below 2^29); else a .csi with that minimum shift (tabix --csi's default: 14).
 class VcfBgzfOutput {
  public:
-  VcfBgzfOutput(const std::string& path, int level, int threads, const std::string& index_path);
+  VcfBgzfOutput(const std::string& path, int level, int threads, const std::string& index_path,
+                int csi_min_shift = 0);
   ~VcfBgzfOutput();  // without finish(): closes the file, writes nothing more
   VcfBgzfOutput(const VcfBgzfOutput&) = delete;
   VcfBgzfOutput& operator=(const VcfBgzfOutput&) = delete;
