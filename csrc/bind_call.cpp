@@ -68,7 +68,8 @@ void bind_call(py::module_& m) {
         const uint8_t* ref = ref_codes.data();
         const int64_t len = ref_codes.shape(0);
         std::vector<VariantRecord> recs;
-        std::vector<std::string> lines;  // each record's VCF line, when asked for
+        // each record's VCF line and gVCF line, when asked for
+        std::vector<std::string> lines, gvcf_lines;
         ReferenceConfidence confidence;
         LoadStats stats;
         {
@@ -81,18 +82,20 @@ void bind_call(py::module_& m) {
           }
           recs = call_region(sources, contig, start, end, ref, len, opt, &stats,
                              reference_confidence ? &confidence : nullptr);
-          if (vcf_lines) {  // formatted here, on the calling thread, not the writer's
-            lines.resize(recs.size());
-            for (size_t i = 0; i < recs.size(); ++i) {
-              format_variant_record(contig, recs[i], vcf_lines == 2, lines[i]);
-            }
+          // formatted here, on the calling thread, not the writer's
+          if (vcf_lines & 1) lines.resize(recs.size());
+          if (vcf_lines & 2) gvcf_lines.resize(recs.size());
+          for (size_t i = 0; i < recs.size(); ++i) {
+            if (vcf_lines & 1) format_variant_record(contig, recs[i], false, lines[i]);
+            if (vcf_lines & 2) format_variant_record(contig, recs[i], true, gvcf_lines[i]);
           }
         }
         py::list out;
         for (size_t i = 0; i < recs.size(); ++i) {
           const VariantRecord& r = recs[i];
           py::dict d;
-          if (vcf_lines) d["line"] = py::bytes(lines[i]);
+          if (vcf_lines & 1) d["line"] = py::bytes(lines[i]);
+          if (vcf_lines & 2) d["gvcf_line"] = py::bytes(gvcf_lines[i]);
           d["pos"] = r.pos;
           d["ref"] = r.ref;
           d["alts"] = r.alts;
@@ -130,7 +133,8 @@ void bind_call(py::module_& m) {
       py::arg("reference_confidence") = false,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
-      "vcf_lines 1 (VCF) or 2 (gVCF) adds each record's formatted line as 'line' (bytes);\n"
+      "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
+      "'gvcf_line', 3 both;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
 

@@ -349,6 +349,27 @@ def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
         assert not any(r.is_duplicate or r.has_tag("ms") for r in f)
 
 
+@needs_engine
+def test_cli_run_gvcf(diploid: Sample, tmp_path: Path) -> None:
+    # --gvcf adds NAME.g.vcf.gz from the same calling pass: the gVCF `call --gvcf` writes from
+    # the run's BAM, beside the VCF `call` writes.
+    outdir = tmp_path / "out"
+    proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "G1",
+                   "-o", outdir, "-t", "2", "--gvcf", "--no-report", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert sorted(os.listdir(outdir)) == ["G1.bam", "G1.bam.bai", "G1.g.vcf.gz",
+                                          "G1.g.vcf.gz.tbi", "G1.metrics.json", "G1.vcf.gz",
+                                          "G1.vcf.gz.tbi"]
+    m = json.loads((outdir / "G1.metrics.json").read_text())
+    assert m["gvcf"] == str(outdir / "G1.g.vcf.gz")
+    for extra, name in (([], "G1.vcf.gz"), (["--gvcf"], "G1.g.vcf.gz")):
+        alone = tmp_path / f"alone-{name}"
+        assert run_cli("call", "-f", diploid.ref, outdir / "G1.bam", "-o", alone, "-t", "2",
+                       "-q", *extra).returncode == 0
+        body = _vcf_body(alone)
+        assert len(body) > 10 and _vcf_body(outdir / name) == body, name
+
+
 def test_cli_help_lists_commands() -> None:
     proc = run_cli("--help")
     text = proc.stdout.decode()

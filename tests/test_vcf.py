@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pysam
@@ -777,6 +778,39 @@ def test_caller_gvcf_covers_contigs(tmp_path: Path, ref: tuple[Path, dict[str, s
     assert sum(r[2] - r[1] for r in zero) == 60
     # GQ bands are respected inside each block
     assert all(r[4]["GQ"] <= 99 for r in blocks)
+
+
+def test_caller_writes_vcf_and_gvcf_in_one_pass(tmp_path: Path,
+                                                ref: tuple[Path, dict[str, str]],
+                                                tiny_bam: Path, fake_engine: dict,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """gvcf_out: the plain VCF and the gVCF from one pass are what two passes write."""
+    fa, _ = ref
+    caller = Caller(fa, threads=2)
+    caller.write_vcf(tiny_bam, tmp_path / "alone.vcf.gz")
+    caller.write_vcf(tiny_bam, tmp_path / "alone.g.vcf.gz", gvcf=True)
+    fake_engine["calls"].clear()
+    stats = caller.write_vcf(tiny_bam, tmp_path / "both.vcf.gz",
+                             gvcf_out=tmp_path / "both.g.vcf.gz")
+    assert len(fake_engine["calls"]) == len(set(fake_engine["calls"]))  # each shard once
+    assert stats["variants"]["SNV"] == 3 and stats["low_qual"] == 1
+    for kind in ("vcf", "g.vcf"):
+        with pysam.BGZFile(str(tmp_path / f"alone.{kind}.gz")) as a, \
+                pysam.BGZFile(str(tmp_path / f"both.{kind}.gz")) as b:
+            assert a.read() == b.read()
+    with pytest.raises(InputError, match="paths of their own"):
+        caller.write_vcf(tiny_bam, tmp_path / "x.vcf.gz", gvcf_out=tmp_path / "x.vcf.gz")
+    with pytest.raises(ValueError, match="plain VCF"):
+        caller.write_vcf(tiny_bam, tmp_path / "x.vcf.gz", gvcf=True, gvcf_out=tmp_path / "y")
+
+    # a failure part way leaves neither file
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("engine failed")
+
+    monkeypatch.setattr(gcall, "_engine_call_region", broken)
+    with pytest.raises(RuntimeError, match="engine failed"):
+        caller.write_vcf(tiny_bam, tmp_path / "f.vcf.gz", gvcf_out=tmp_path / "f.g.vcf.gz")
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("f.")]
 
 
 def test_caller_threads_deterministic(tmp_path: Path, ref: tuple[Path, dict[str, str]],

@@ -33,6 +33,7 @@ from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 SHARD_SIZE = 1_000_000
 MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
+LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -430,7 +431,7 @@ _worker_lock = threading.Lock()
 
 
 def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
-                          gvcf: bool, lines: bool = False) -> _ShardResult:
+                          gvcf: bool, lines: int = 0) -> _ShardResult:
     """One shard where an executor runs it (another process, another node): the Caller for
     spec is opened once per process and kept. Paths must name the same files there."""
     with _worker_lock:
@@ -446,7 +447,7 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
 @dataclass
 class _ShardResult:
     shard: Region
-    records: list[dict]  # with their VCF lines ("line") when asked for
+    records: list[dict]  # with their VCF lines ("line", "gvcf_line") when asked for
     stats: dict
     blocks: BlockArrays | None = None
     summary: VariantSummary | None = None  # of the records, when lines were asked for
@@ -599,14 +600,14 @@ class Caller:
     # -- work ------------------------------------------------------------------------------
 
     def _call_shard(self, bams: list[str], shard: Region, gvcf: bool,
-                    lines: bool = False) -> _ShardResult:
+                    lines: int = 0) -> _ShardResult:
         """One shard's records and (gvcf) reference blocks. lines: the records come with their
-        VCF lines, and the shard with their summary, made here rather than on the thread that
-        writes the file."""
+        VCF lines (LINE_VCF) and gVCF lines (LINE_GVCF), and the shard with their summary, made
+        here rather than on the thread that writes the file."""
         codes = self.ref_codes(shard.contig)
         options = dict(self.options)
         if lines:
-            options["vcf_lines"] = 2 if gvcf else 1
+            options["vcf_lines"] = lines
         if gvcf:  # from the candidates' own pileup: no second pass over the reads
             options["reference_confidence"] = True
         records, stats, confidence = _engine_call_region(bams, self.fasta, codes, shard.contig,
@@ -633,7 +634,7 @@ class Caller:
         return _ShardResult(shard, records, stats, blocks, summary)
 
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
-                 lines: bool = False) -> Iterator[_ShardResult]:
+                 lines: int = 0) -> Iterator[_ShardResult]:
         work = shards(regions)
         if self.executor is not None:
             return ordered_submit(self.executor, _call_shard_in_worker,
@@ -677,25 +678,36 @@ class Caller:
     def write_vcf(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
                   out: str | os.PathLike, region: RegionSpec | Region = None, gvcf: bool = False,
                   command_line: Sequence[str] | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[int, int], None] | None = None,
+                  gvcf_out: str | os.PathLike | None = None) -> dict[str, Any]:
         """Calls and writes a VCF (gVCF with reference blocks when gvcf=True: one BAM only).
+        gvcf_out: also a gVCF there, from the same pass (out stays a plain VCF).
         '.gz' output is bgzipped and tabix-indexed; nothing is left at `out` on failure.
         progress(done, total) is called with reference bases done after each shard is written.
         Returns a summary: variants by type, Ti/Tv, het/hom, read counts."""
         bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
             [os.fspath(b) for b in bams]
         out = os.fspath(out)
+        if gvcf and gvcf_out is not None:
+            raise ValueError("gvcf_out goes with a plain VCF at out (gvcf=False)")
+        vcf_path = None if gvcf else out
+        gvcf_path = out if gvcf else (os.fspath(gvcf_out) if gvcf_out is not None else None)
         regions = self.regions(region)
-        if gvcf and len(bam_list) != 1:
+        if gvcf_path is not None and len(bam_list) != 1:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")
         samples = self.check_inputs(bam_list, None if region is None else regions)
-        if out != "-":
-            parent = Path(out).resolve().parent
+        for path in (vcf_path, gvcf_path):
+            if path is None or path == "-":
+                continue
+            parent = Path(path).resolve().parent
             if not parent.is_dir():
-                raise _core.InputError(f"{out}: directory {parent} does not exist")
-            if Path(out).is_dir():
-                raise _core.InputError(f"{out}: is a directory")
+                raise _core.InputError(f"{path}: directory {parent} does not exist")
+            if Path(path).is_dir():
+                raise _core.InputError(f"{path}: is a directory")
+        if vcf_path is not None and gvcf_path is not None and \
+                (vcf_path == gvcf_path or Path(vcf_path).resolve() == Path(gvcf_path).resolve()):
+            raise _core.InputError(f"{gvcf_path}: the VCF and the gVCF need paths of their own")
         _require_engine()
         summary = VariantSummary()
         loads = {"loaded": 0, "filtered": 0, "depth_capped": 0}
@@ -704,10 +716,20 @@ class Caller:
         # shard hides that shard's reference blocks up to its end (no overlapping records)
         total_bp = sum(r.end - r.start for r in regions)
         done_bp = 0
-        with VcfWriter(out, self.contigs, samples, self.fasta, command_line, gvcf=gvcf,
-                       low_qual=self.low_qual, threads=self.threads) as w:
-            results = self._results(bam_list, regions, gvcf, lines=True)
-            for res in _blocks_joined_across_shards(results) if gvcf else results:
+        writers: list[VcfWriter] = []
+        try:
+            vw = gw = None
+            if vcf_path is not None:
+                vw = VcfWriter(vcf_path, self.contigs, samples, self.fasta, command_line,
+                               low_qual=self.low_qual, threads=self.threads)
+                writers.append(vw)
+            if gvcf_path is not None:
+                gw = VcfWriter(gvcf_path, self.contigs, samples, self.fasta, command_line,
+                               gvcf=True, low_qual=self.low_qual, threads=self.threads)
+                writers.append(gw)
+            lines = (LINE_VCF if vw else 0) | (LINE_GVCF if gw else 0)
+            results = self._results(bam_list, regions, gw is not None, lines=lines)
+            for res in _blocks_joined_across_shards(results) if gw else results:
                 for k in loads:
                     loads[k] += int(res.stats.get(k, 0))
                 for k, v in res.stats.get("stage_seconds", {}).items():
@@ -715,35 +737,43 @@ class Caller:
                 contig = res.shard.contig
                 if contig != covered[0]:
                     covered = (contig, 0)
-                codes = self.ref_codes(contig) if gvcf else None
+                codes = self.ref_codes(contig) if gw else None
                 blocks = res.blocks
                 n_blocks = len(blocks) if blocks is not None else 0
                 next_block = 0
                 for rec in res.records:
                     pos = int(rec["pos"])
-                    # the blocks before this record, a run at a time
-                    upto = int(np.searchsorted(blocks.start, pos)) if n_blocks else 0
-                    if upto > next_block:
-                        covered = (contig, self._write_blocks(w, contig, blocks, next_block,
-                                                              upto, codes, covered[1]))
-                    next_block = max(next_block, upto)
-                    line = rec.get("line")
-                    if line is None:  # an engine that does not format lines
-                        w.write(contig, rec)
-                    else:
-                        w.write_formatted(contig, line, pos, pos + len(rec["ref"]))
-                    covered = (contig, max(covered[1], pos + len(rec["ref"])))
+                    end = pos + len(rec["ref"])
+                    if gw is not None:
+                        # the blocks before this record, a run at a time
+                        upto = int(np.searchsorted(blocks.start, pos)) if n_blocks else 0
+                        if upto > next_block:
+                            covered = (contig, self._write_blocks(gw, contig, blocks, next_block,
+                                                                  upto, codes, covered[1]))
+                        next_block = max(next_block, upto)
+                        _write_record(gw, contig, rec, rec.get("gvcf_line"), pos, end)
+                        covered = (contig, max(covered[1], end))
+                    if vw is not None:
+                        _write_record(vw, contig, rec, rec.get("line"), pos, end)
                     if res.summary is None:
                         summary.add(rec["ref"], rec["alts"], rec.get("filter"),
                                     (s.get("gt", ()) for s in rec.get("samples", ())))
                 if res.summary is not None:
                     summary.merge(res.summary)
-                if n_blocks > next_block:
-                    covered = (contig, self._write_blocks(w, contig, blocks, next_block,
+                if gw is not None and n_blocks > next_block:
+                    covered = (contig, self._write_blocks(gw, contig, blocks, next_block,
                                                           n_blocks, codes, covered[1]))
                 done_bp += res.shard.end - res.shard.start
                 if progress is not None:
                     progress(done_bp, total_bp)
+            for w in writers:  # every file complete before any reaches its final path
+                w.finish()
+            for w in writers:
+                w.commit()
+        except BaseException:
+            for w in writers:
+                w.abort()
+            raise
         return {**summary.as_dict(), "samples": samples, "reads": loads,
                 "stage_seconds": stages}
 
@@ -763,6 +793,16 @@ class Caller:
         w.write_block_columns(contig, start, part.end, part.min_dp, part.gq, part.pl, part.dp,
                               bases)
         return int(blocks.end[j - 1])
+
+
+def _write_record(w: VcfWriter, contig: str, rec: dict, line: bytes | None, pos: int,
+                  end: int) -> None:
+    """A record through its engine-made line, or formatted by the writer (an engine without
+    lines)."""
+    if line is None:
+        w.write(contig, rec)
+    else:
+        w.write_formatted(contig, line, pos, end)
 
 
 def _blocks_joined_across_shards(results: Iterable[_ShardResult]) -> Iterator[_ShardResult]:

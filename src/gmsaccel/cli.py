@@ -252,8 +252,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bam, vcf = outdir / f"{name}.bam", outdir / f"{name}.vcf.gz"
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
+    gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
     finals = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), vcf, Path(f"{vcf}.tbi"),
               Path(f"{vcf}.csi"), metrics_path]  # .csi: contigs longer than 2^29 bases
+    if gvcf is not None:
+        finals += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
@@ -283,11 +286,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         call_progress = CallProgress(args.quiet)
         try:
             vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
-                                      progress=call_progress)
+                                      progress=call_progress, gvcf_out=gvcf)
         finally:
             call_progress.done()
         t2 = time.monotonic()
-        _log(args, f"called in {t2 - t1:.2f} s -> {vcf}: {_summary_line(vstats)}")
+        also = f" and {gvcf}" if gvcf is not None else ""
+        _log(args, f"called in {t2 - t1:.2f} s -> {vcf}{also}: {_summary_line(vstats)}")
         genome = sum(length for _, length in caller.contigs)
         reads = astats["reads"]
         metrics = {
@@ -319,6 +323,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "call_stage_seconds": vstats["stage_seconds"],
             "bam": str(bam),
             "vcf": str(vcf),
+            "gvcf": str(gvcf) if gvcf is not None else None,
             "report": str(report) if report is not None else None,
         }
         _write_json(metrics_path, metrics)
@@ -493,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="FASTQ to BAM, VCF and metrics for one sample",
         description="Align reads (gmsaccel align), call variants (gmsaccel call) and write "
                     "OUTDIR/NAME.bam, OUTDIR/NAME.vcf.gz, OUTDIR/NAME.metrics.json and "
-                    "OUTDIR/NAME.report.html.",
+                    "OUTDIR/NAME.report.html (with --gvcf also OUTDIR/NAME.g.vcf.gz).",
         epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
     pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
     pr.add_argument("reads1", help="FASTQ (plain or gzip)")
@@ -505,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "skips them)")
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
+    pr.add_argument("--gvcf", action="store_true",
+                    help="also OUTDIR/NAME.g.vcf.gz: the variants with GQ-banded reference "
+                         "blocks (for joint genotyping), from the same calling pass")
     caller_options(pr)
 
     pd = sub.add_parser("demo", help="align and call simulated reads on the bundled phage lambda",

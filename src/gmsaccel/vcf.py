@@ -110,6 +110,7 @@ class VcfWriter:
             self.tmp = f"{self.path}.tmp-{os.getpid()}{suffix}"
         self.header = self._header(command_line, low_qual)
         self._closed = False
+        self._committed = False
         self.records = 0
         # Records are formatted to text here (variants by pysam, reference blocks by the C++
         # formatter) and written in large pieces; a .gz is compressed on `threads` threads and
@@ -321,6 +322,11 @@ class VcfWriter:
     def close(self) -> None:
         """Finishes the file: EOF block and index (for .gz), renamed into place, the index
         last."""
+        self.finish()
+        self.commit()
+
+    def finish(self) -> None:
+        """Completes the file (and index) under its temporary name; commit() renames it."""
         if self._closed:
             return
         self._closed = True
@@ -329,6 +335,20 @@ class VcfWriter:
             if self._bgzf is not None:
                 self._bgzf.finish()
             self._close_handles()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._close_handles()
+            self._remove_tmp()
+            raise
+
+    def commit(self) -> None:
+        """Renames the finished file into place, its index last (once; after finish())."""
+        if not self._closed:
+            raise RuntimeError(f"{self.path}: commit() before finish()")
+        if self._committed:
+            return
+        self._committed = True
+        try:
             if self.tmp == "-":
                 return
             if self.compressed:
@@ -339,8 +359,6 @@ class VcfWriter:
             else:
                 os.replace(self.tmp, self.path)
         except BaseException:
-            with contextlib.suppress(Exception):
-                self._close_handles()
             self._remove_tmp()
             raise
 
@@ -355,6 +373,7 @@ class VcfWriter:
             self._closed = True
             with contextlib.suppress(Exception):  # best effort: the files go regardless
                 self._close_handles()
+        self._committed = True  # nothing left to rename
         self._remove_tmp()
 
     def __enter__(self) -> VcfWriter:
