@@ -202,12 +202,13 @@ def test_caller_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) 
         with pysam.VariantFile(str(path)) as vf:
             return [str(r) for r in vf]
 
-    want = tmp_path / "cpu.vcf"
-    Caller(ref, device="cpu", index=index).write_vcf(bam, want)
     caller = Caller(ref, device="gpu", threads=2, index=index)
     assert caller.device == "gpu"
-    got = tmp_path / "gpu.vcf"
-    caller.write_vcf(bam, got)
-    records = body(want)
-    assert len(records) > 20
-    assert body(got) == records
+    for gvcf in (False, True):  # the gVCF's blocks too
+        want = tmp_path / f"cpu-{gvcf}.vcf"
+        Caller(ref, device="cpu", index=index).write_vcf(bam, want, gvcf=gvcf)
+        got = tmp_path / f"gpu-{gvcf}.vcf"
+        caller.write_vcf(bam, got, gvcf=gvcf)
+        records = body(want)
+        assert len(records) > 20
+        assert body(got) == records
