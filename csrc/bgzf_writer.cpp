@@ -56,6 +56,9 @@ size_t level_buffer_size(int level) {
 
 // Deflates data into out as one BGZF block; a stored block when deflate would not fit.
 void compress(const std::vector<uint8_t>& data, std::vector<uint8_t>& out, int zlib_level) {
+  if (data.size() > BgzfBlockWriter::kBlockData) {
+    throw std::logic_error("BGZF block of " + std::to_string(data.size()) + " bytes");
+  }
   const int level = isal_level(zlib_level);
   thread_local std::vector<uint8_t> level_buf;
   if (level_buf.size() < level_buffer_size(level)) level_buf.resize(level_buffer_size(level));
@@ -100,6 +103,9 @@ void compress(const std::vector<uint8_t>& data, std::vector<uint8_t>& out, int z
 #else  // htslib's zlib block compressor
 
 void compress(const std::vector<uint8_t>& data, std::vector<uint8_t>& out, int zlib_level) {
+  if (data.size() > BgzfBlockWriter::kBlockData) {
+    throw std::logic_error("BGZF block of " + std::to_string(data.size()) + " bytes");
+  }
   out.resize(kMaxBlock);
   size_t len = out.size();
   if (bgzf_compress(out.data(), &len, data.data(), data.size(), zlib_level) != 0) {
@@ -148,13 +154,24 @@ BgzfBlockWriter::BgzfBlockWriter(int fd, std::string display_name, int level, in
       current_(make_block_()),
       sh_(std::make_unique<Shared>()) {
   if (threads > 1) {
+    threads = std::min(threads, kMaxThreads);
     sh_->max_inflight = static_cast<size_t>(threads) * 4;
-    for (int t = 0; t < threads; ++t) sh_->workers.emplace_back([this] { work(); });
-    sh_->lander = std::thread([this] { land_loop(); });
+    try {
+      for (int t = 0; t < threads; ++t) sh_->workers.emplace_back([this] { work(); });
+      sh_->lander = std::thread([this] { land_loop(); });
+    } catch (...) {  // no more threads to be had: stop the ones started, then fail
+      stop_threads();
+      throw;
+    }
   }
 }
 
 BgzfBlockWriter::~BgzfBlockWriter() {
+  stop_threads();
+  if (idx_) hts_idx_destroy(idx_);
+}
+
+void BgzfBlockWriter::stop_threads() {
   {
     std::lock_guard<std::mutex> lk(sh_->mu);
     sh_->stop = true;
@@ -162,8 +179,8 @@ BgzfBlockWriter::~BgzfBlockWriter() {
   sh_->cv_work.notify_all();
   sh_->cv_done.notify_all();
   for (auto& t : sh_->workers) t.join();
+  sh_->workers.clear();
   if (sh_->lander.joinable()) sh_->lander.join();
-  if (idx_) hts_idx_destroy(idx_);
 }
 
 void BgzfBlockWriter::fail(const std::string& what, int e) const {
@@ -255,19 +272,34 @@ void BgzfBlockWriter::land_loop() {
   }
 }
 
-// Rethrows the lander's failure (mu held).
+// Rethrows the writer's earlier failure, if any (mu held, or no threads): once a block has
+// failed to land, nothing more is written.
 void BgzfBlockWriter::check_landed() {
   if (sh_->land_failure) std::rethrow_exception(sh_->land_failure);
 }
 
 void BgzfBlockWriter::seal() {
-  if (open_bytes == 0 && current_->data.empty()) return;
-  open_bytes = 0;
   Shared& s = *sh_;
   if (s.workers.empty()) {
-    process(*current_);
-    land(*current_);
+    check_landed();
+    if (open_bytes == 0 && current_->data.empty()) return;
+    // The block goes whether it lands or not: a failure is kept and rethrown by every later
+    // call, so nothing piles up in an open block that can no longer be written.
+    std::unique_ptr<Block> b = std::move(current_);
     current_ = make_block_();
+    open_bytes = 0;
+    try {
+      process(*b);
+      land(*b);
+    } catch (...) {
+      s.land_failure = std::current_exception();
+      throw;
+    }
+    return;
+  }
+  if (open_bytes == 0 && current_->data.empty()) {
+    std::lock_guard<std::mutex> lk(s.mu);
+    check_landed();
     return;
   }
   {
@@ -280,6 +312,7 @@ void BgzfBlockWriter::seal() {
   }
   s.cv_work.notify_one();
   current_ = make_block_();
+  open_bytes = 0;
 }
 
 void BgzfBlockWriter::drain() {
@@ -292,6 +325,7 @@ void BgzfBlockWriter::drain() {
 }
 
 void BgzfBlockWriter::append(const uint8_t* p, size_t n) {
+  if (sh_->workers.empty()) check_landed();  // with threads, seal() reports it
   while (n > 0) {
     if (open_bytes == kBlockData) seal();
     if (current_->data.capacity() < kBlockData) current_->data.reserve(kBlockData);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +29,11 @@ struct VcfBgzfOutput::Impl {
   ~Impl() {
     out.reset();  // stops the threads before the file goes
     if (fd >= 0) ::close(fd);
+  }
+
+  BgzfBlockWriter& writer() {
+    if (!out) throw std::logic_error("VcfBgzfOutput: " + path + " is already finished");
+    return *out;
   }
 
   // tabix's binning (TBI, or CSI with levels up to tabix's largest shift); its first offset
@@ -75,8 +81,17 @@ VcfBgzfOutput::VcfBgzfOutput(const std::string& path, int level, int threads,
   if (s.fd < 0) {
     throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
   }
-  s.out = std::make_unique<BgzfBlockWriter>(
-      s.fd, path, level, threads, [] { return std::make_unique<BgzfBlockWriter::Block>(); });
+  try {
+    s.out = std::make_unique<BgzfBlockWriter>(
+        s.fd, path, level, threads, [] { return std::make_unique<BgzfBlockWriter::Block>(); });
+  } catch (const std::system_error& e) {  // its threads could not start: no file either
+    ::unlink(path.c_str());
+    throw std::runtime_error("cannot start " + std::to_string(threads) + " threads to write " +
+                             path + ": " + e.what());
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
   s.index_path = index_path;
   s.csi_min_shift = csi_min_shift;
 }
@@ -85,7 +100,7 @@ VcfBgzfOutput::~VcfBgzfOutput() = default;
 
 void VcfBgzfOutput::write_header(std::string_view text) {
   Impl& s = *impl_;
-  s.out->append(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  s.writer().append(reinterpret_cast<const uint8_t*>(text.data()), text.size());
   s.out->drain();
   s.start_index();
 }
@@ -93,12 +108,11 @@ void VcfBgzfOutput::write_header(std::string_view text) {
 void VcfBgzfOutput::write_lines(std::string_view contig, std::string_view text,
                                 const int64_t* beg, const int64_t* end, size_t n) {
   Impl& s = *impl_;
-  BgzfBlockWriter& out = *s.out;
-  const bool indexed = !s.index_path.empty();
-  if (indexed) s.start_index();
-  const int tid = indexed && n > 0 ? s.tid(contig) : -1;
+  BgzfBlockWriter& out = s.writer();
+  // Checked whole before anything is written: a bad call writes nothing.
+  const char* const stop = text.data() + text.size();
+  std::vector<const char*> line_ends(n);
   const char* p = text.data();
-  const char* const stop = p + text.size();
   for (size_t i = 0; i < n; ++i) {
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(stop - p)));
     if (!nl) {
@@ -108,20 +122,29 @@ void VcfBgzfOutput::write_lines(std::string_view contig, std::string_view text,
       throw std::invalid_argument("VCF line interval [" + std::to_string(beg[i]) + ", " +
                                   std::to_string(end[i]) + ") is empty, in " + s.path);
     }
-    out.append(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(nl + 1 - p));
-    if (indexed) {
-      out.current().entries.push_back(BgzfBlockWriter::IndexEntry{
-          tid, beg[i], end[i], static_cast<uint32_t>(out.open_bytes), true});
-    }
+    line_ends[i] = nl + 1;
     p = nl + 1;
   }
   if (p != stop) {
     throw std::invalid_argument("VCF text for " + s.path + " holds more lines than intervals");
   }
+  const bool indexed = !s.index_path.empty();
+  if (indexed) s.start_index();
+  const int tid = indexed && n > 0 ? s.tid(contig) : -1;
+  p = text.data();
+  for (size_t i = 0; i < n; ++i) {
+    out.append(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(line_ends[i] - p));
+    if (indexed) {
+      out.current().entries.push_back(BgzfBlockWriter::IndexEntry{
+          tid, beg[i], end[i], static_cast<uint32_t>(out.open_bytes), true});
+    }
+    p = line_ends[i];
+  }
 }
 
 void VcfBgzfOutput::finish() {
   Impl& s = *impl_;
+  s.writer();
   s.start_index();  // a file without lines still gets its (empty) index
   s.out->finish([&s](hts_idx_t* idx) { s.set_tabix_meta(idx); });
   s.out.reset();

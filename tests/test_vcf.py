@@ -351,6 +351,90 @@ def test_bgzf_output_is_what_bgzip_and_tabix_make(tmp_path: Path, threads: int) 
         assert set(tf.contigs) == {"c1", "c2", "c3"}
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_bgzf_output_write_failure_is_reported_and_sticks(threads: int) -> None:
+    """A write that fails (a full disk) is an error naming the file, and so is every later
+    call: nothing accumulates in a block that can no longer be written (incompressible lines
+    that would overflow one, with a single thread, once did)."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    w = _core.VcfBgzfOutput("/dev/full", -1, threads, "")
+    with pytest.raises(RuntimeError, match="cannot write /dev/full"):
+        w.write_header(VCF_HEADER)
+    rng = np.random.default_rng(7)
+    noise = rng.integers(33, 127, 200_000, dtype=np.uint8)
+    noise[rng.integers(0, len(noise), 400)] = ord("\n")
+    noise[-1] = ord("\n")
+    n = int(np.count_nonzero(noise == ord("\n")))
+    beg = np.arange(n, dtype=np.int64)
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="cannot write /dev/full"):
+            w.write_lines("c1", noise.tobytes() * 3, np.tile(beg, 3), np.tile(beg, 3) + 1)
+    with pytest.raises(RuntimeError, match="cannot write /dev/full"):
+        w.finish()
+    w.close()
+
+
+def run_limited(code: str, tmp_path: Path, *, file_size: int | None = None,
+                extra_address_space: int | None = None) -> subprocess.CompletedProcess:
+    """Python code in a child process with a file-size limit (SIGXFSZ ignored: writes past it
+    fail with EFBIG) or an address-space limit a little above what it has mapped."""
+    prelude = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"file_size, extra = {file_size!r}, {extra_address_space!r}\n"
+        "import numpy, pysam, gmsaccel.vcf, gmsaccel._core\n"
+        "if file_size is not None:\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))\n"
+        "if extra is not None:\n"
+        "    vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (vm + extra, vm + extra))\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_vcf_writer_failures_leave_nothing(tmp_path: Path, threads: int) -> None:
+    """A disk that fills while the VCF is written, or already while its header is: an error,
+    and no file left behind, temporary or final."""
+    code = f"""
+import numpy as np, sys
+from gmsaccel.vcf import VcfWriter
+where = sys.argv[-1] if len(sys.argv) > 1 else ""
+n = 200_000
+start = np.arange(n, dtype=np.int64) * 5
+try:
+    with VcfWriter("out.g.vcf.gz", [("c1", 10**7)], ["S1"], gvcf=True, threads={threads}) as w:
+        w.write_block_columns("c1", start, start + 5, start % 40, start % 99,
+                              np.zeros((n, 3), np.int64), start % 40, "A" * n)
+except (OSError, RuntimeError) as e:
+    print("failed:", e)
+"""
+    for limit in (100_000, 100):  # part way through the records; in the header
+        proc = run_limited(code, tmp_path, file_size=limit)
+        assert proc.returncode == 0, proc.stderr
+        assert "failed:" in proc.stdout and "out.g.vcf.gz" in proc.stdout, proc.stdout
+        assert os.listdir(tmp_path) == [], (limit, os.listdir(tmp_path))
+
+
+def test_bgzf_output_without_threads_to_start_is_an_error(tmp_path: Path) -> None:
+    """Threads that cannot be started (an address-space limit) are an error, not a hang."""
+    code = """
+from gmsaccel import _core
+try:
+    _core.VcfBgzfOutput("x.vcf.gz", -1, 1000, "")
+    print("started")
+except RuntimeError as e:
+    print("failed:", e)
+"""
+    proc = run_limited(code, tmp_path, extra_address_space=64 << 20)
+    assert proc.returncode == 0, proc.stderr
+    # 8 MiB stacks: a few threads fit in 64 MiB, not 256 (the most it starts)
+    assert proc.stdout.startswith("failed: cannot start") and "x.vcf.gz" in proc.stdout, \
+        proc.stdout
+    assert os.listdir(tmp_path) == []
+
+
 def test_long_contigs_get_a_csi_index(tmp_path: Path) -> None:
     """A contig longer than a .tbi can index (2^29) gets the .csi `tabix --csi` would make."""
     out = tmp_path / "big.vcf.gz"
@@ -811,6 +895,22 @@ def test_caller_writes_vcf_and_gvcf_in_one_pass(tmp_path: Path,
     with pytest.raises(RuntimeError, match="engine failed"):
         caller.write_vcf(tiny_bam, tmp_path / "f.vcf.gz", gvcf_out=tmp_path / "f.g.vcf.gz")
     assert not [n for n in os.listdir(tmp_path) if n.startswith("f.")]
+
+
+def test_vcf_and_gvcf_pair_fails_before_either_lands(tmp_path: Path,
+                                                     ref: tuple[Path, dict[str, str]],
+                                                     tiny_bam: Path, fake_engine: dict) -> None:
+    """When the second file of a VCF/gVCF pair cannot be put in place (here a directory where
+    its index goes), the first is not put in place either: an older file there stays."""
+    fa, _ = ref
+    (tmp_path / "both.vcf.gz").write_bytes(b"older")
+    (tmp_path / "both.g.vcf.gz.tbi").mkdir()
+    (tmp_path / "both.g.vcf.gz.tbi" / "x").write_text("")
+    with pytest.raises(OSError, match="is a directory"):
+        Caller(fa, threads=2).write_vcf(tiny_bam, tmp_path / "both.vcf.gz",
+                                        gvcf_out=tmp_path / "both.g.vcf.gz")
+    assert (tmp_path / "both.vcf.gz").read_bytes() == b"older"
+    assert sorted(os.listdir(tmp_path)) == ["both.g.vcf.gz.tbi", "both.vcf.gz"]
 
 
 def test_caller_threads_deterministic(tmp_path: Path, ref: tuple[Path, dict[str, str]],

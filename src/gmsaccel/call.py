@@ -766,12 +766,16 @@ class Caller:
                 done_bp += res.shard.end - res.shard.start
                 if progress is not None:
                     progress(done_bp, total_bp)
-            for w in writers:  # every file complete before any reaches its final path
+            for w in writers:  # every file complete and checked before any is put in place
                 w.finish()
+            for w in writers:
+                w.check_commit()
             for w in writers:
                 w.commit()
         except BaseException:
             for w in writers:
+                if len(writers) > 1:
+                    w.uncommit()  # one file of the pair already in place: it goes too
                 w.abort()
             raise
         return {**summary.as_dict(), "samples": samples, "reads": loads,

@@ -98,7 +98,6 @@ class VcfWriter:
         self.reference = os.fspath(reference) if reference else ""
         self.contigs = [(str(n), int(ln)) for n, ln in contigs]
         self._lengths = dict(self.contigs)
-        self._fasta: pysam.FastaFile | None = None
         self.compressed = self.path != "-" and self.path.endswith(".gz")
         # tabix's .tbi holds positions below 2^29; longer contigs (some plants, amphibians)
         # get a .csi, as `tabix --csi` would make
@@ -117,23 +116,28 @@ class VcfWriter:
         # its tabix index built as its blocks are written.
         self._bgzf: _core.VcfBgzfOutput | None = None
         self._out: Any = None
-        if self.tmp == "-":
-            self._out = sys.stdout.buffer
-        elif self.compressed:
-            self._bgzf = _core.VcfBgzfOutput(self.tmp, -1, max(1, threads),
-                                             self.tmp + self.index_suffix,
-                                             CSI_MIN_SHIFT if self.index_suffix == ".csi" else 0)
-        else:
-            self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()/abort()
+        self._fasta: pysam.FastaFile | None = None
         self._pending: list[bytes] = []
         self._pending_beg: list[Any] = []  # each line's 0-based interval, for the index
         self._pending_end: list[Any] = []
         self._pending_contig = ""
         self._pending_chars = 0
-        if self._bgzf is not None:
-            self._bgzf.write_header(str(self.header))
-        else:
-            self._out.write(str(self.header).encode())
+        try:
+            if self.tmp == "-":
+                self._out = sys.stdout.buffer
+            elif self.compressed:
+                self._bgzf = _core.VcfBgzfOutput(
+                    self.tmp, -1, max(1, threads), self.tmp + self.index_suffix,
+                    CSI_MIN_SHIFT if self.index_suffix == ".csi" else 0)
+            else:
+                self._out = open(self.tmp, "wb")  # noqa: SIM115 - closed by close()/abort()
+            if self._bgzf is not None:
+                self._bgzf.write_header(str(self.header))
+            else:
+                self._out.write(str(self.header).encode())
+        except BaseException:
+            self.abort()  # no writer to abort later: its temporary files go now
+            raise
 
     def _header(self, command_line: Sequence[str] | None, low_qual: float) -> pysam.VariantHeader:
         h = pysam.VariantHeader()  # starts with ##fileformat=VCFv4.2 and FILTER PASS
@@ -305,15 +309,20 @@ class VcfWriter:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _close_handles(self) -> None:
+    def _close_handles(self, flush: bool = True) -> None:
+        """Closes the output (writing what is pending when flush: not after a failure, when
+        the writer may no longer take it)."""
         try:
-            self._flush()
+            if flush:
+                self._flush()
+            else:
+                self._pending.clear()
         finally:
             if self._bgzf is not None:
                 self._bgzf.close()  # stops its threads; finish() has written the file
             elif self._out is sys.stdout.buffer:
                 self._out.flush()
-            else:
+            elif self._out is not None:
                 self._out.close()
         if self._fasta is not None:
             self._fasta.close()
@@ -337,28 +346,54 @@ class VcfWriter:
             self._close_handles()
         except BaseException:
             with contextlib.suppress(Exception):
-                self._close_handles()
+                self._close_handles(flush=False)
             self._remove_tmp()
             raise
 
+    def _targets(self) -> list[tuple[str, str]]:
+        """(temporary, final) paths commit() renames, in order."""
+        if self.tmp == "-":
+            return []
+        pairs = [(self.tmp, self.path)]
+        if self.compressed:
+            pairs.append((self.tmp + self.index_suffix, self.path + self.index_suffix))
+        return pairs
+
+    def check_commit(self) -> None:
+        """Raises if commit() could not rename into place (a directory in the way, a parent
+        that cannot be written), so that a caller with several files checks them all first."""
+        for _, final in self._targets():
+            if Path(final).is_dir():
+                raise OSError(f"{final}: is a directory; cannot write the output there")
+            parent = Path(final).resolve().parent
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise OSError(f"{final}: cannot write in {parent}")
+
+    def uncommit(self) -> None:
+        """Removes the files commit() put in place (another output of the same call failed)."""
+        if self._committed:
+            for _, final in self._targets():
+                Path(final).unlink(missing_ok=True)
+
     def commit(self) -> None:
-        """Renames the finished file into place, its index last (once; after finish())."""
+        """Renames the finished file into place, its index last (once; after finish()). If the
+        index cannot follow, the data goes too: a visible file always has its index."""
         if not self._closed:
             raise RuntimeError(f"{self.path}: commit() before finish()")
         if self._committed:
             return
         self._committed = True
+        placed: list[str] = []
         try:
-            if self.tmp == "-":
-                return
             if self.compressed:
                 for suffix in (".tbi", ".csi"):  # never pair new data with an old index
                     Path(self.path + suffix).unlink(missing_ok=True)
-                os.replace(self.tmp, self.path)
-                os.replace(self.tmp + self.index_suffix, self.path + self.index_suffix)
-            else:
-                os.replace(self.tmp, self.path)
+            for tmp, final in self._targets():
+                os.replace(tmp, final)
+                placed.append(final)
         except BaseException:
+            for final in placed:
+                Path(final).unlink(missing_ok=True)
             self._remove_tmp()
             raise
 
@@ -372,7 +407,7 @@ class VcfWriter:
         if not self._closed:
             self._closed = True
             with contextlib.suppress(Exception):  # best effort: the files go regardless
-                self._close_handles()
+                self._close_handles(flush=False)
         self._committed = True  # nothing left to rename
         self._remove_tmp()
 

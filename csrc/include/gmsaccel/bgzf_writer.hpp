@@ -20,6 +20,7 @@ bool bgzf_writer_uses_isal();
 class BgzfBlockWriter {
  public:
   static constexpr size_t kBlockData = 0xff00;  // uncompressed bytes per block, as htslib
+  static constexpr int kMaxThreads = 256;        // compressing threads, at most
 
   // A record (BAM record, VCF line) whose last byte lies in a block: what the index needs.
   struct IndexEntry {
@@ -56,7 +57,8 @@ class BgzfBlockWriter {
   size_t open_bytes = 0;
   // Ends the open block (if it holds anything) and queues it.
   void seal();
-  // Seals the open block and waits until every block is in the file.
+  // Seals the open block and waits until every block is in the file. After any failure to
+  // write, this and every other call rethrows it.
   void drain();
   // Appends bytes to data, sealing full blocks (a block boundary may fall anywhere in them).
   void append(const uint8_t* p, size_t n);
@@ -76,6 +78,7 @@ class BgzfBlockWriter {
   void land(Block& b);
   void land_loop();
   void check_landed();
+  void stop_threads();
 
   struct Shared;
   int fd_;
