@@ -11,6 +11,7 @@
 #include "gmsaccel/caller.hpp"
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/simd.hpp"
+#include "gmsaccel/source_cache.hpp"
 #include "gmsaccel/vcf_output.hpp"
 
 namespace py = pybind11;
@@ -74,14 +75,11 @@ void bind_call(py::module_& m) {
         LoadStats stats;
         {
           py::gil_scoped_release nogil;
-          std::vector<std::unique_ptr<AlignmentSource>> owned;
-          std::vector<AlignmentSource*> sources;
-          for (const auto& b : bams) {
-            owned.push_back(std::make_unique<AlignmentSource>(b, reference, 1));
-            sources.push_back(owned.back().get());
-          }
-          recs = call_region(sources, contig, start, end, ref, len, opt, &stats,
+          // the files stay open on this thread for its next shards
+          CachedSources sources(bams, reference);
+          recs = call_region(sources.get(), contig, start, end, ref, len, opt, &stats,
                              reference_confidence ? &confidence : nullptr);
+          sources.done();
           // formatted here, on the calling thread, not the writer's
           if (vcf_lines & 1) lines.resize(recs.size());
           if (vcf_lines & 2) gvcf_lines.resize(recs.size());

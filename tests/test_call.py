@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -226,6 +227,38 @@ def test_haploid_genotypes(haploid: Sample, tmp_path: Path) -> None:
     assert recs and all(len(r.samples[0]["GT"]) == 1 for r in recs)
     acc = variant_accuracy(haploid.ref, haploid.truth, out)
     assert acc["snv"]["recall"] >= 0.98, acc
+
+
+@needs_engine
+def test_a_bam_replaced_between_calls_is_read_anew(haploid: Sample, tmp_path: Path) -> None:
+    # Calling threads keep BAMs open between shards (loading an index each time was minutes of
+    # a human genome); a file replaced at the same path, by a new file or rewritten in place,
+    # is opened again.
+    fewer = tmp_path / "fewer.bam"
+    with pysam.AlignmentFile(str(haploid.bam)) as reads, \
+            pysam.AlignmentFile(str(fewer), "wb", template=reads) as out:
+        for i, r in enumerate(reads):
+            if i % 3:
+                out.write(r)
+    pysam.index(str(fewer))
+    caller = Caller(haploid.ref)  # one thread: every call on this thread's open files
+    expected = tmp_path / "expected.vcf"
+    caller.write_vcf(fewer, expected)
+    path = tmp_path / "s.bam"
+    for replace in ("rename", "in place"):
+        shutil.copyfile(haploid.bam, path)
+        shutil.copyfile(f"{haploid.bam}.bai", f"{path}.bai")
+        first = tmp_path / f"first-{replace}.vcf"
+        caller.write_vcf(path, first)
+        if replace == "rename":
+            shutil.copyfile(fewer, tmp_path / "new.bam")
+            os.replace(tmp_path / "new.bam", path)
+        else:
+            shutil.copyfile(fewer, path)  # the same inode, new contents
+        shutil.copyfile(f"{fewer}.bai", f"{path}.bai")
+        got = tmp_path / f"got-{replace}.vcf"
+        caller.write_vcf(path, got)
+        assert _vcf_body(got) == _vcf_body(expected) != _vcf_body(first), replace
 
 
 @needs_engine
