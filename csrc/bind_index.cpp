@@ -4,13 +4,18 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include <htslib/faidx.h>
+
 #include "gmsaccel/bindings.hpp"
+#include "gmsaccel/errors.hpp"
 #include "gmsaccel/index.hpp"
 #include "gmsaccel/minimizer.hpp"
 #include "gmsaccel/py_batches.hpp"
@@ -72,6 +77,46 @@ ByteView byte_view(const py::object& obj) {
 }  // namespace
 
 void bind_index(py::module_& m) {
+  m.def(
+      "fasta_codes",
+      [](const std::string& path, const std::string& contig) {
+        std::unique_ptr<faidx_t, decltype(&fai_destroy)> fai(nullptr, fai_destroy);
+        hts_pos_t length = 0;
+        {
+          py::gil_scoped_release nogil;
+          fai.reset(fai_load(path.c_str()));  // builds the .fai when missing, as samtools
+          if (fai) length = faidx_seq_len64(fai.get(), contig.c_str());
+        }
+        if (!fai) throw InputError(path + ": cannot open as an indexed FASTA");
+        if (length < 0) throw InputError("contig '" + contig + "' is not in " + path);
+        py::array_t<uint8_t> out(length);
+        uint8_t* dst = out.mutable_data();
+        {
+          py::gil_scoped_release nogil;  // a whole chromosome: the calling threads go on
+          hts_pos_t got = 0;
+          char* seq = faidx_fetch_seq64(fai.get(), contig.c_str(), 0, length - 1, &got);
+          if (!seq || got != length) {
+            std::free(seq);
+            throw InputError(path + ": cannot read contig '" + contig + "'");
+          }
+          static const auto codes = [] {
+            std::array<uint8_t, 256> t{};
+            t.fill(4);
+            t['A'] = t['a'] = 0;
+            t['C'] = t['c'] = 1;
+            t['G'] = t['g'] = 2;
+            t['T'] = t['t'] = 3;
+            return t;
+          }();
+          for (hts_pos_t i = 0; i < length; ++i) dst[i] = codes[static_cast<uint8_t>(seq[i])];
+          std::free(seq);
+        }
+        return out;
+      },
+      py::arg("path"), py::arg("contig"),
+      "Base codes (A0 C1 G2 T3, anything else N4; lower case too) of a whole contig of an "
+      "indexed FASTA, read by htslib's faidx with the GIL released");
+
   py::class_<Index, std::unique_ptr<Index>>(m, "Index",
                                             "Reference index: contigs, packed sequence, minimizers")
       .def_static(
@@ -138,7 +183,11 @@ void bind_index(py::module_& m) {
             const size_t ci = resolve_contig(idx, contig);
             const int64_t n = end > start ? end - start : 0;
             py::array_t<uint8_t> out(n);
-            if (n > 0) idx.fetch(ci, start, end, out.mutable_data());
+            uint8_t* dst = out.mutable_data();
+            if (n > 0) {
+              py::gil_scoped_release nogil;  // a whole chromosome: the calling threads go on
+              idx.fetch(ci, start, end, dst);
+            }
             return out;
           },
           py::arg("contig"), py::arg("start"), py::arg("end"),

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pysam.bcftools
 import pytest
@@ -227,6 +228,38 @@ def test_haploid_genotypes(haploid: Sample, tmp_path: Path) -> None:
     assert recs and all(len(r.samples[0]["GT"]) == 1 for r in recs)
     acc = variant_accuracy(haploid.ref, haploid.truth, out)
     assert acc["snv"]["recall"] >= 0.98, acc
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_reference_codes_read_ahead(tmp_path: Path, compressed: bool) -> None:
+    # The caller reads each contig's codes through htslib's faidx on a thread of its own, the
+    # next contig ahead of its shards: the codes are pysam's bases mapped A0 C1 G2 T3, else 4
+    # (lower case too), for plain and bgzipped FASTA, any line width.
+    rng = np.random.default_rng(5)
+    letters = np.frombuffer(b"ACGTacgtNnRYKM", np.uint8)
+    seqs = {f"c{i}": letters[rng.integers(0, len(letters), n)].tobytes().decode()
+            for i, n in enumerate((10_007, 1, 3_000, 777))}
+    fa = tmp_path / "ref.fa"
+    with open(fa, "w") as f:
+        for i, (name, seq) in enumerate(seqs.items()):
+            width = (7, 60, 1, 80)[i]
+            f.write(f">{name} description\n")
+            f.write("".join(seq[j:j + width] + "\n" for j in range(0, len(seq), width)))
+    if compressed:
+        pysam.tabix_compress(str(fa), str(fa) + ".gz")
+        fa = Path(str(fa) + ".gz")
+    pysam.faidx(str(fa))
+    caller = Caller(fa, index=None)
+    lut = {b: i % 4 for i, b in enumerate("ACGTacgt")}
+    for name, seq in seqs.items():
+        codes = caller.ref_codes(name)
+        assert codes.dtype == np.uint8 and codes.tolist() == [lut.get(c, 4) for c in seq]
+        i = int(name[1:])
+        if i + 1 < len(seqs):
+            assert f"c{i + 1}" in caller._codes  # asked for ahead of its first shard
+    assert len(caller._codes) <= 3
+    with pytest.raises(_core.InputError, match="'nope' is not in"):
+        _core.fasta_codes(str(fa), "nope")
 
 
 @needs_engine

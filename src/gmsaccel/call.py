@@ -455,12 +455,6 @@ class _ShardResult:
 
 _BASE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)  # base code -> ASCII letter
 
-# ASCII -> base code (A0 C1 G2 T3, anything else N4), lower case (soft-masked) included.
-_BASE_CODES = np.full(256, 4, dtype=np.uint8)
-for _i, _b in enumerate("ACGT"):
-    _BASE_CODES[ord(_b)] = _BASE_CODES[ord(_b.lower())] = _i
-
-
 def _open_reference(reference: str) -> tuple[Index | None, pysam.FastaFile | None]:
     """A .gxi index (mmap), or the FASTA through htslib's faidx (making its .fai like samtools
     does) so that calling never builds a minimizer table; a FASTA faidx cannot read (plain
@@ -536,8 +530,9 @@ class Caller:
         self.options = {"ploidy": ploidy, **self.filters, **engine_options}
         if self.device == "gpu":  # only then: engines without the device option still run
             self.options.update(device=gpu_index, device_emulate=emulate)
-        self._codes: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._codes: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
         self._codes_lock = threading.Lock()
+        self._loader: ThreadPoolExecutor | None = None
         # How another process makes the same Caller: for shards sent to an executor.
         self.executor = executor
         self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
@@ -547,23 +542,36 @@ class Caller:
     # -- inputs ----------------------------------------------------------------------------
 
     def ref_codes(self, contig: str) -> np.ndarray:
-        """Base codes of a whole contig (A0 C1 G2 T3 N4), the two most recent kept."""
+        """Base codes of a whole contig (A0 C1 G2 T3 N4). Contigs are read on a thread of
+        their own, the next contig (in reference order) ahead of its first shard, so that the
+        calling threads do not wait a second per chromosome; the three most recent are kept."""
         with self._codes_lock:
             codes = self._codes.get(contig)
             if codes is None:
-                length = dict(self.contigs)[contig]
-                if self.index is not None:
-                    codes = np.ascontiguousarray(
-                        self.index.fetch(self._contig_id[contig], 0, length), dtype=np.uint8)
-                else:
-                    seq = self._fasta_file.fetch(contig).encode("ascii")
-                    codes = _BASE_CODES[np.frombuffer(seq, dtype=np.uint8)]
-                self._codes[contig] = codes
-                while len(self._codes) > 2:
-                    self._codes.popitem(last=False)
+                codes = self._codes[contig] = self._codes_loader().submit(self._read_codes,
+                                                                        contig)
             else:
                 self._codes.move_to_end(contig)
-            return codes
+            i = self._contig_id[contig] + 1
+            if i < len(self.contigs) and self.contigs[i][0] not in self._codes:
+                after = self.contigs[i][0]
+                self._codes[after] = self._codes_loader().submit(self._read_codes, after)
+            while len(self._codes) > 3:
+                self._codes.popitem(last=False)
+        return codes.result()
+
+    def _codes_loader(self) -> ThreadPoolExecutor:
+        if self._loader is None:
+            self._loader = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="gmsaccel-reference")
+        return self._loader
+
+    def _read_codes(self, contig: str) -> np.ndarray:
+        if self.index is not None:
+            length = dict(self.contigs)[contig]
+            return np.ascontiguousarray(self.index.fetch(self._contig_id[contig], 0, length),
+                                        dtype=np.uint8)
+        return _core.fasta_codes(self.reference, contig)
 
     def regions(self, region: RegionSpec | Region = None) -> list[Region]:
         return resolve_regions(region, self.contigs)
