@@ -5,9 +5,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
@@ -74,6 +77,49 @@ VariantRecord variant_from_dict(const py::dict& d) {
   return r;
 }
 
+py::tuple gvcf_shard(const std::string& contig, const Column& start, const Column& end,
+                     const Column& min_dp, const Column& gq, const Column& pl, const Column& dp,
+                     const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& codes,
+                     const py::bytes& record_lines, const Column& line_offsets,
+                     const Column& record_beg, const Column& record_end, size_t n_samples,
+                     int64_t covered) {
+  const size_t n = static_cast<size_t>(start.ndim() == 1 ? start.shape(0) : 0);
+  if (pl.ndim() != 2 || static_cast<size_t>(pl.shape(0)) != n) {
+    throw std::invalid_argument("pl: expected one row per block");
+  }
+  const size_t n_rec = static_cast<size_t>(record_beg.ndim() == 1 ? record_beg.shape(0) : 0);
+  const std::string_view lines = record_lines;
+  const int64_t* offsets = column(line_offsets, n_rec + 1, "line_offsets");
+  for (size_t r = 0; r < n_rec; ++r) {
+    if (offsets[r] < 0 || offsets[r] > offsets[r + 1] ||
+        static_cast<size_t>(offsets[r + 1]) > lines.size()) {
+      throw std::invalid_argument("line_offsets do not cut record_lines into records");
+    }
+  }
+  GvcfShard shard{{column(start, n, "start"), column(end, n, "end"), column(min_dp, n, "min_dp"),
+                   column(gq, n, "gq"), pl.data(), column(dp, n, "dp"), nullptr, n,
+                   static_cast<size_t>(pl.shape(1))},
+                  codes.data(),
+                  static_cast<int64_t>(codes.size()),
+                  lines.data(),
+                  offsets,
+                  column(record_beg, n_rec, "record_beg"),
+                  column(record_end, n_rec, "record_end"),
+                  n_rec};
+  std::string text;
+  std::vector<int64_t> beg, end_;
+  {
+    py::gil_scoped_release nogil;
+    covered = format_gvcf_shard(contig, shard, n_samples, covered, text, beg, end_);
+  }
+  auto array = [](const std::vector<int64_t>& v) {
+    py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
+    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(int64_t));
+    return a;
+  };
+  return py::make_tuple(py::bytes(text), array(beg), array(end_), covered);
+}
+
 struct PyVcfBgzfOutput {
   std::unique_ptr<VcfBgzfOutput> out;
 
@@ -106,6 +152,14 @@ void bind_vcf(py::module_& m) {
       py::arg("contig"), py::arg("records"), py::arg("gvcf") = false,
       "The VCF line (bytes) call_region(vcf_lines=1, or 2 for gVCF) gives each record dict "
       "(VcfWriter.write's form; filter 'LowQual' or PASS, integer mq)");
+
+  m.def("format_gvcf_shard", &gvcf_shard, py::arg("contig"), py::arg("start"), py::arg("end"),
+        py::arg("min_dp"), py::arg("gq"), py::arg("pl"), py::arg("dp"), py::arg("codes"),
+        py::arg("record_lines"), py::arg("line_offsets"), py::arg("record_beg"),
+        py::arg("record_end"), py::arg("n_samples"), py::arg("covered"),
+        "A gVCF shard's lines: reference blocks (columns; letters from the contig's codes) "
+        "interleaved with its records' lines (back to back, cut at line_offsets), the parts "
+        "at or before covered left out. Returns (text, each line's beg, end, new covered)");
 
   py::class_<PyVcfBgzfOutput>(m, "VcfBgzfOutput",
                               "Bgzipped VCF compressed on threads, its tabix index built while "

@@ -142,38 +142,94 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
   out.push_back('\n');
 }
 
+namespace {
+
+void check_n_pl(size_t n_pl) {
+  if (n_pl != 2 && n_pl != 3) {
+    throw std::invalid_argument("a reference block's PL has 2 (haploid) or 3 (diploid) values, not " +
+                                std::to_string(n_pl));
+  }
+}
+
+// Block i of b as one line, starting at `start` (its own start, or later when a record before
+// it reaches into it) with reference letter `base`.
+void put_block(std::string& out, std::string_view contig, const ReferenceBlockColumns& b,
+               size_t i, int64_t start, char base, size_t n_samples) {
+  out.append(contig);
+  out.push_back('\t');
+  put_int(out, start + 1);
+  out.append("\t.\t");
+  out.push_back(block_base(base));
+  out.append("\t<*>\t.\t.\tEND=");
+  put_int(out, b.end[i]);
+  out.append("\tGT:DP:GQ:MIN_DP:PL");
+  const size_t call_at = out.size();
+  out.append(b.n_pl == 2 ? "\t0:" : "\t0/0:");
+  put_int(out, b.dp[i]);
+  out.push_back(':');
+  put_int(out, b.gq[i]);
+  out.push_back(':');
+  put_int(out, b.min_dp[i]);
+  for (size_t k = 0; k < b.n_pl; ++k) {
+    out.push_back(k ? ',' : ':');
+    put_int(out, b.pl[i * b.n_pl + k]);
+  }
+  if (n_samples == 0) out.resize(call_at);
+  if (n_samples > 1) {  // the same call for every sample (copied out: out may grow)
+    const std::string call = out.substr(call_at);
+    for (size_t s = 1; s < n_samples; ++s) out.append(call);
+  }
+  out.push_back('\n');
+}
+
+}  // namespace
+
 void format_reference_blocks(std::string_view contig, const ReferenceBlockColumns& b,
                              size_t n_samples, std::string& out) {
-  if (b.n_pl != 2 && b.n_pl != 3) {
-    throw std::invalid_argument("a reference block's PL has 2 (haploid) or 3 (diploid) values, not " +
-                                std::to_string(b.n_pl));
-  }
-  const std::string_view gt = b.n_pl == 2 ? "0" : "0/0";
-  std::string call;
-  for (size_t i = 0; i < b.n; ++i) {
-    out.append(contig);
-    out.push_back('\t');
-    put_int(out, b.start[i] + 1);
-    out.append("\t.\t");
-    out.push_back(block_base(b.bases[i]));
-    out.append("\t<*>\t.\t.\tEND=");
-    put_int(out, b.end[i]);
-    out.append("\tGT:DP:GQ:MIN_DP:PL");
-    call.assign("\t");
-    call.append(gt);
-    call.push_back(':');
-    put_int(call, b.dp[i]);
-    call.push_back(':');
-    put_int(call, b.gq[i]);
-    call.push_back(':');
-    put_int(call, b.min_dp[i]);
-    for (size_t k = 0; k < b.n_pl; ++k) {
-      call.push_back(k ? ',' : ':');
-      put_int(call, b.pl[i * b.n_pl + k]);
+  check_n_pl(b.n_pl);
+  for (size_t i = 0; i < b.n; ++i) put_block(out, contig, b, i, b.start[i], b.bases[i], n_samples);
+}
+
+int64_t format_gvcf_shard(std::string_view contig, const GvcfShard& shard, size_t n_samples,
+                          int64_t covered, std::string& out, std::vector<int64_t>& beg,
+                          std::vector<int64_t>& end) {
+  const ReferenceBlockColumns& b = shard.blocks;
+  check_n_pl(b.n_pl);
+  constexpr char kLetters[] = "ACGTN";
+  auto letter = [&](int64_t pos) {
+    return pos >= 0 && pos < shard.n_codes ? kLetters[std::min<uint8_t>(shard.codes[pos], 4)]
+                                           : 'N';
+  };
+  // Blocks [i, j), those parts after `covered` (a record may reach into them); the new covered
+  // end is the last block's end.
+  auto blocks = [&](size_t i, size_t j) {
+    size_t k = i;
+    while (k < j && b.end[k] <= covered) ++k;  // hidden whole
+    if (k == j) return;
+    for (size_t m = k; m < j; ++m) {
+      const int64_t start = m == k ? std::max(b.start[m], covered) : b.start[m];
+      put_block(out, contig, b, m, start, letter(start), n_samples);
+      beg.push_back(start);
+      end.push_back(b.end[m]);
     }
-    for (size_t s = 0; s < n_samples; ++s) out.append(call);
-    out.push_back('\n');
+    covered = b.end[j - 1];
+  };
+  size_t next_block = 0;
+  for (size_t r = 0; r < shard.n_records; ++r) {
+    const int64_t pos = shard.record_beg[r];
+    // the blocks before this record (those starting before it), a run at a time
+    const size_t upto = static_cast<size_t>(
+        std::lower_bound(b.start, b.start + b.n, pos) - b.start);
+    if (upto > next_block) blocks(next_block, upto);
+    next_block = std::max(next_block, upto);
+    const char* line = shard.record_lines + shard.line_offsets[r];
+    out.append(line, static_cast<size_t>(shard.line_offsets[r + 1] - shard.line_offsets[r]));
+    beg.push_back(pos);
+    end.push_back(shard.record_end[r]);
+    covered = std::max(covered, shard.record_end[r]);
   }
+  if (b.n > next_block) blocks(next_block, b.n);
+  return covered;
 }
 
 }  // namespace gms

@@ -444,16 +444,31 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
     return caller._call_shard(bams, shard, gvcf, lines)
 
 
+_NO_POSITIONS = np.zeros(0, np.int64)
+_NO_LINES = np.zeros(1, np.int64)  # line offsets of no lines
+
+
 @dataclass
 class _ShardResult:
     shard: Region
-    records: list[dict]  # with their VCF lines ("line", "gvcf_line") when asked for
+    records: list[dict]
     stats: dict
     blocks: BlockArrays | None = None
-    summary: VariantSummary | None = None  # of the records, when lines were asked for
+    # When lines were asked for: the records' summary, their intervals, and their VCF and
+    # gVCF lines back to back (the gVCF's cut at gvcf_offsets), made on the calling thread.
+    summary: VariantSummary | None = None
+    rec_beg: np.ndarray = field(default_factory=lambda: _NO_POSITIONS)
+    rec_end: np.ndarray = field(default_factory=lambda: _NO_POSITIONS)
+    vcf_text: bytes = b""
+    gvcf_text: bytes = b""
+    gvcf_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    # gVCF: the block the shard ends on (held back to join the next shard's first block),
+    # and the shard's lines without it, as format_gvcf_shard gives them (text, each line's
+    # beg and end, covered end) when nothing before the shard reaches into it.
+    tail: BlockArrays | None = None
+    gvcf_body: tuple[bytes, np.ndarray, np.ndarray, int] | None = None
 
 
-_BASE_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)  # base code -> ASCII letter
 
 def _open_reference(reference: str) -> tuple[Index | None, pysam.FastaFile | None]:
     """A .gxi index (mmap), or the FASTA through htslib's faidx (making its .fai like samtools
@@ -622,12 +637,21 @@ class Caller:
                                                          shard.start, shard.end, options)
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
                          key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
-        summary = None
+        result = _ShardResult(shard, records, stats)
         if lines:
-            summary = VariantSummary()
+            result.summary = VariantSummary()
             for rec in records:
-                summary.add(rec["ref"], rec["alts"], rec.get("filter"),
-                            (s.get("gt", ()) for s in rec.get("samples", ())))
+                result.summary.add(rec["ref"], rec["alts"], rec.get("filter"),
+                                   (s.get("gt", ()) for s in rec.get("samples", ())))
+            result.rec_beg = np.array([int(r["pos"]) for r in records], dtype=np.int64)
+            result.rec_end = result.rec_beg + np.array([len(r["ref"]) for r in records],
+                                                       dtype=np.int64)
+            if lines & LINE_VCF:
+                result.vcf_text = b"".join(_record_lines(shard.contig, records, "line", False))
+            if lines & LINE_GVCF:
+                gvcf_lines = _record_lines(shard.contig, records, "gvcf_line", True)
+                result.gvcf_text = b"".join(gvcf_lines)
+                result.gvcf_offsets = np.cumsum([0, *map(len, gvcf_lines)], dtype=np.int64)
         blocks = None
         if gvcf:
             if confidence is None:
@@ -639,7 +663,16 @@ class Caller:
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
                 blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
-        return _ShardResult(shard, records, stats, blocks, summary)
+            result.blocks = blocks
+            if lines & LINE_GVCF:
+                if len(blocks) and int(blocks.end[-1]) == shard.end:
+                    result.tail = blocks.take(slice(-1, None))
+                    result.blocks = blocks = blocks.take(slice(None, -1))
+                result.gvcf_body = _core.format_gvcf_shard(
+                    shard.contig, blocks.start, blocks.end, blocks.min_dp, blocks.gq,
+                    blocks.pl, blocks.dp, codes, result.gvcf_text, result.gvcf_offsets,
+                    result.rec_beg, result.rec_end, len(bams), shard.start)
+        return result
 
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
                  lines: int = 0) -> Iterator[_ShardResult]:
@@ -737,43 +770,29 @@ class Caller:
                 writers.append(gw)
             lines = (LINE_VCF if vw else 0) | (LINE_GVCF if gw else 0)
             results = self._results(bam_list, regions, gw is not None, lines=lines)
-            for res in _blocks_joined_across_shards(results) if gw else results:
+            stitch = _GvcfStitcher(gw, self.ref_codes) if gw is not None else None
+            for res in results:
                 for k in loads:
                     loads[k] += int(res.stats.get(k, 0))
                 for k, v in res.stats.get("stage_seconds", {}).items():
                     stages[k] = stages.get(k, 0.0) + float(v)
                 contig = res.shard.contig
+                if stitch is not None:  # a block held back that this shard does not continue
+                    covered = (covered[0], stitch.flush_unless_continued(res.shard, covered[1]))
                 if contig != covered[0]:
                     covered = (contig, 0)
-                codes = self.ref_codes(contig) if gw else None
-                blocks = res.blocks
-                n_blocks = len(blocks) if blocks is not None else 0
-                next_block = 0
-                for rec in res.records:
-                    pos = int(rec["pos"])
-                    end = pos + len(rec["ref"])
-                    if gw is not None:
-                        # the blocks before this record, a run at a time
-                        upto = int(np.searchsorted(blocks.start, pos)) if n_blocks else 0
-                        if upto > next_block:
-                            covered = (contig, self._write_blocks(gw, contig, blocks, next_block,
-                                                                  upto, codes, covered[1]))
-                        next_block = max(next_block, upto)
-                        _write_record(gw, contig, rec, rec.get("gvcf_line"), pos, end)
-                        covered = (contig, max(covered[1], end))
-                    if vw is not None:
-                        _write_record(vw, contig, rec, rec.get("line"), pos, end)
-                    if res.summary is None:
-                        summary.add(rec["ref"], rec["alts"], rec.get("filter"),
-                                    (s.get("gt", ()) for s in rec.get("samples", ())))
+                # A shard a call: its lines were made on its calling thread.
+                if vw is not None and res.records:
+                    vw.write_lines(contig, res.vcf_text, res.rec_beg, res.rec_end)
+                if stitch is not None:
+                    covered = (contig, stitch.write(res, covered[1]))
                 if res.summary is not None:
                     summary.merge(res.summary)
-                if gw is not None and n_blocks > next_block:
-                    covered = (contig, self._write_blocks(gw, contig, blocks, next_block,
-                                                          n_blocks, codes, covered[1]))
                 done_bp += res.shard.end - res.shard.start
                 if progress is not None:
                     progress(done_bp, total_bp)
+            if stitch is not None:
+                stitch.flush_unless_continued(None, covered[1])
             for w in writers:  # every file complete and checked before any is put in place
                 w.finish()
             for w in writers:
@@ -789,62 +808,75 @@ class Caller:
         return {**summary.as_dict(), "samples": samples, "reads": loads,
                 "stage_seconds": stages}
 
-    @staticmethod
-    def _write_blocks(w: VcfWriter, contig: str, blocks: BlockArrays, i: int, j: int,
-                      codes: np.ndarray | None, covered: int) -> int:
-        """Writes the parts of blocks [i, j) after `covered`; returns the new covered end."""
-        start, end = blocks.start[i:j], blocks.end[i:j]
-        first = int(np.searchsorted(end, covered, side="right"))  # ends ascend: skip the hidden
-        if first == len(start):
+
+
+def _record_lines(contig: str, records: list[dict], key: str, gvcf: bool) -> list[bytes]:
+    """The records' VCF (or gVCF) lines: the engine's, or formatted here for an engine that
+    does not make them (the same formatter)."""
+    if records and key not in records[0]:
+        return list(_core.format_variant_records(contig, records, gvcf))
+    return [r[key] for r in records]
+
+
+class _GvcfStitcher:
+    """Writes the shards' gVCF in order. A shard's lines come made by its calling thread, less
+    the block it ends on: that block is held back and joined to the next shard's first block
+    where they meet in one GQ band, so that the blocks are those one shard would have made and
+    the gVCF does not depend on where shards are cut. A shard that a record of the shard before
+    reaches into (a deletion across the edge, which hides blocks) is made again here."""
+
+    def __init__(self, w: VcfWriter, ref_codes: Callable[[str], np.ndarray]):
+        self.w = w
+        self.ref_codes = ref_codes
+        self.tail: BlockArrays | None = None  # held back, from tail_shard
+        self.tail_shard: Region | None = None
+
+    def _blocks(self, contig: str, blocks: BlockArrays, covered: int) -> int:
+        return self.w.write_gvcf_shard(contig, blocks.start, blocks.end, blocks.min_dp,
+                                       blocks.gq, blocks.pl, blocks.dp, self.ref_codes(contig),
+                                       b"", _NO_LINES, _NO_POSITIONS, _NO_POSITIONS, covered)
+
+    def flush_unless_continued(self, shard: Region | None, covered: int) -> int:
+        """Writes the held-back block alone unless `shard` continues it (the next shard of its
+        contig, and blocks not cut by length); returns the covered end."""
+        if self.tail is None or self.tail_shard is None:
             return covered
-        start = start[first:].copy()
-        start[0] = max(int(start[0]), covered)
-        part = blocks.take(slice(i + first, j))
-        bases = (_BASE_LETTERS[np.minimum(codes[start], 4)].tobytes().decode()
-                 if codes is not None else None)  # a str: one letter per block
-        w.write_block_columns(contig, start, part.end, part.min_dp, part.gq, part.pl, part.dp,
-                              bases)
-        return int(blocks.end[j - 1])
+        if shard is not None and MAX_BLOCK == 0 and shard.contig == self.tail_shard.contig \
+                and shard.start == self.tail_shard.end:
+            return covered
+        covered = self._blocks(self.tail_shard.contig, self.tail, covered)
+        self.tail = self.tail_shard = None
+        return covered
 
-
-def _write_record(w: VcfWriter, contig: str, rec: dict, line: bytes | None, pos: int,
-                  end: int) -> None:
-    """A record through its engine-made line, or formatted by the writer (an engine without
-    lines)."""
-    if line is None:
-        w.write(contig, rec)
-    else:
-        w.write_formatted(contig, line, pos, end)
-
-
-def _blocks_joined_across_shards(results: Iterable[_ShardResult]) -> Iterator[_ShardResult]:
-    """The shards' results with each shard's last reference block, when it reaches the shard's
-    end, moved to the next shard of its contig and joined to that shard's first block where
-    they meet in one GQ band: the blocks one shard would have made, so that a gVCF does not
-    depend on where shards are cut. A block left over is passed on alone, with an empty shard."""
-    tail: BlockArrays | None = None
-    tail_shard: Region | None = None
-
-    def flush() -> _ShardResult:
-        assert tail is not None and tail_shard is not None
-        return _ShardResult(Region(tail_shard.contig, tail_shard.end, tail_shard.end), [], {},
-                            tail)
-
-    for res in results:
-        blocks = res.blocks
-        if tail is not None:
-            if MAX_BLOCK == 0 and blocks is not None and \
-                    res.shard.contig == tail_shard.contig and res.shard.start == tail_shard.end:
-                res.blocks = blocks = tail.join_at_edge(blocks)
-            else:
-                yield flush()
-            tail = tail_shard = None
-        if blocks is not None and len(blocks) and int(blocks.end[-1]) == res.shard.end:
-            tail, tail_shard = blocks.take(slice(-1, None)), res.shard
-            res.blocks = blocks.take(slice(None, -1))
-        yield res
-    if tail is not None:
-        yield flush()
+    def write(self, res: _ShardResult, covered: int) -> int:
+        shard, contig = res.shard, res.shard.contig
+        tail, self.tail, self.tail_shard = self.tail, None, None
+        body = res.blocks if res.blocks is not None else BlockArrays.empty(
+            res.tail.pl_min.shape[1] if res.tail is not None else 3)
+        if covered > shard.start or res.gvcf_body is None:
+            # a record before the shard reaches into it: the shard made again, that in view
+            blocks = tail.join_at_edge(body) if tail is not None else body
+            covered = self.w.write_gvcf_shard(
+                contig, blocks.start, blocks.end, blocks.min_dp, blocks.gq, blocks.pl,
+                blocks.dp, self.ref_codes(contig), res.gvcf_text, res.gvcf_offsets,
+                res.rec_beg, res.rec_end, covered)
+        else:
+            text, beg, end, body_covered = res.gvcf_body
+            skip = 0  # lines of the body written here instead (the first block, when joined)
+            if tail is not None:
+                first = body.take(slice(0, 1))
+                head = tail.join_at_edge(first)
+                if len(first) and len(head) == 1:
+                    skip = 1
+                else:
+                    head = tail
+                covered = self._blocks(contig, head, covered)
+            if len(beg) > skip:
+                cut = text.index(b"\n") + 1 if skip else 0
+                self.w.write_lines(contig, text[cut:], beg[skip:], end[skip:])
+                covered = max(covered, int(body_covered))
+        self.tail, self.tail_shard = res.tail, shard
+        return covered
 
 
 def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],

@@ -260,6 +260,53 @@ class VcfWriter:
         self._emit(contig, line, (beg,), (end,))
         self.records += 1
 
+    def _check_spans(self, contig: str, beg: np.ndarray, end: np.ndarray) -> None:
+        """Raises, naming the record, unless every [beg, end) is a non-empty part of contig."""
+        if not len(beg):
+            return
+        length = self._lengths.get(contig)
+        bad = np.flatnonzero((beg < 0) | (end <= beg) | (end > (length or 0)))
+        if length is None or len(bad):
+            i = int(bad[0]) if len(bad) else 0
+            self._check_pos(contig, int(beg[i]), int(end[i]))  # raises
+
+    def write_lines(self, contig: str, text: bytes, beg: Any, end: Any) -> None:
+        """Records already formatted as VCF lines (the engine's, back to back, '\\n'-ended),
+        each over the 0-based interval [beg, end) tabix gives it (POS-1 to END)."""
+        beg = np.asarray(beg, dtype=np.int64)
+        end = np.asarray(end, dtype=np.int64)
+        self._check_spans(contig, beg, end)
+        self._emit(contig, text, beg, end)
+        self.records += len(beg)
+
+    def write_gvcf_shard(self, contig: str, start: Any, end: Any, min_dp: Any, gq: Any, pl: Any,
+                         dp: Any, codes: np.ndarray, record_lines: bytes, line_offsets: Any,
+                         record_beg: Any, record_end: Any, covered: int) -> int:
+        """A gVCF shard: reference blocks as columns (as write_block_columns takes them; their
+        letters from codes, the contig's base codes) with the records' lines (back to back,
+        cut at line_offsets) between them in order; blocks, or parts of them, at or before
+        covered (the end of what came before) are left out. Returns the new covered end."""
+        if not self.gvcf:
+            raise ValueError("write_gvcf_shard needs a gVCF writer (gvcf=True)")
+
+        def ints(col: Any) -> np.ndarray:
+            return np.asarray(col, dtype=np.int64)
+
+        starts, ends = ints(start), ints(end)
+        self._check_spans(contig, starts, ends)
+        rec_beg, rec_end = ints(record_beg), ints(record_end)
+        self._check_spans(contig, rec_beg, rec_end)
+        pl_rows = ints(pl)
+        if pl_rows.ndim != 2:
+            pl_rows = pl_rows.reshape(len(starts), -1)
+        text, beg, stop, covered = _core.format_gvcf_shard(
+            contig, starts, ends, ints(min_dp), ints(gq), pl_rows,
+            ints(dp), codes, record_lines, ints(line_offsets), rec_beg, rec_end,
+            len(self.samples), int(covered))
+        self._emit(contig, text, beg, stop)
+        self.records += len(beg)
+        return int(covered)
+
     def _ref_base(self, contig: str, start: int) -> str:
         if not self.reference:
             raise ValueError("write_block needs the reference base or a reference FASTA")

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gms {
 
@@ -25,6 +26,28 @@ struct ReferenceBlockColumns {
 };
 void format_reference_blocks(std::string_view contig, const ReferenceBlockColumns& blocks,
                              size_t n_samples, std::string& out);
+
+// A shard of a gVCF: its reference blocks (bases unused: letters come from codes, the contig's
+// base codes) and its variant records' lines, back to back (record r is
+// record_lines[line_offsets[r], line_offsets[r + 1]) over [record_beg[r], record_end[r])).
+struct GvcfShard {
+  ReferenceBlockColumns blocks;
+  const uint8_t* codes;
+  int64_t n_codes;
+  const char* record_lines;
+  const int64_t* line_offsets;  // n_records + 1
+  const int64_t* record_beg;
+  const int64_t* record_end;
+  size_t n_records;
+};
+
+// The shard's lines in order, each block before the record it precedes; blocks, or their
+// parts, at or before `covered` (the end of what was written before: a deletion reaching into
+// the shard) are left out. Appends the text to out and each line's interval to beg/end;
+// returns the new covered end.
+int64_t format_gvcf_shard(std::string_view contig, const GvcfShard& shard, size_t n_samples,
+                          int64_t covered, std::string& out, std::vector<int64_t>& beg,
+                          std::vector<int64_t>& end);
 
 struct VariantRecord;  // caller.hpp
 
