@@ -253,13 +253,6 @@ class VcfWriter:
         self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
         self.records += 1
 
-    def write_formatted(self, contig: str, line: bytes, beg: int, end: int) -> None:
-        """One record already formatted as a VCF line (the engine's, '\\n'-terminated) over the
-        0-based interval [beg, end) that tabix gives it (POS-1 to END)."""
-        self._check_pos(contig, beg, end)
-        self._emit(contig, line, (beg,), (end,))
-        self.records += 1
-
     def _check_spans(self, contig: str, beg: np.ndarray, end: np.ndarray) -> None:
         """Raises, naming the record, unless every [beg, end) is a non-empty part of contig."""
         if not len(beg):
