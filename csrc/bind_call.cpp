@@ -24,16 +24,11 @@ using U32 = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
 
 py::dict confidence_dict(const ReferenceConfidence& c) {
   const auto n = static_cast<py::ssize_t>(c.size());
-  auto array = [](const std::vector<int32_t>& v, std::vector<py::ssize_t> shape) {
-    py::array_t<int32_t> a(shape);
-    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(int32_t));
-    return a;
-  };
   py::dict d;
   d["start"] = c.start;
-  d["gq"] = array(c.gq, {n});
-  d["pl"] = array(c.pl, {n, static_cast<py::ssize_t>(c.n_pl)});
-  d["depth"] = array(c.depth, {n});
+  d["gq"] = numpy_copy(c.gq);
+  d["pl"] = numpy_copy(c.pl, {n, static_cast<py::ssize_t>(c.n_pl)});
+  d["depth"] = numpy_copy(c.depth);
   return d;
 }
 

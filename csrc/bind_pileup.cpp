@@ -71,19 +71,14 @@ struct PySource {
       gms::pileup(reads, start, end, pile);
     }
     const py::ssize_t n = pile.n;
-    auto copy = [](const std::vector<uint32_t>& v, std::vector<py::ssize_t> shape) {
-      py::array_t<uint32_t> a(shape);
-      if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(uint32_t));
-      return a;
-    };
     py::dict d;
     d["start"] = pile.start;
     d["end"] = pile.start + pile.n;
-    d["base_counts"] = copy(pile.base_counts, {n, 5});
-    d["base_qual_sums"] = copy(pile.base_qual_sums, {n, 5});
-    d["deletions"] = copy(pile.deletions, {n});
-    d["insertions"] = copy(pile.insertions, {n});
-    d["depth"] = copy(pile.depth, {n});
+    d["base_counts"] = numpy_copy(pile.base_counts, {n, 5});
+    d["base_qual_sums"] = numpy_copy(pile.base_qual_sums, {n, 5});
+    d["deletions"] = numpy_copy(pile.deletions);
+    d["insertions"] = numpy_copy(pile.insertions);
+    d["depth"] = numpy_copy(pile.depth);
     d["loaded"] = st.loaded;
     d["filtered"] = st.filtered;
     d["depth_capped"] = st.depth_capped;

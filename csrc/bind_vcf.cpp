@@ -112,12 +112,7 @@ py::tuple gvcf_shard(const std::string& contig, const Column& start, const Colum
     py::gil_scoped_release nogil;
     covered = format_gvcf_shard(contig, shard, n_samples, covered, text, beg, end_);
   }
-  auto array = [](const std::vector<int64_t>& v) {
-    py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
-    if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(int64_t));
-    return a;
-  };
-  return py::make_tuple(py::bytes(text), array(beg), array(end_), covered);
+  return py::make_tuple(py::bytes(text), numpy_copy(beg), numpy_copy(end_), covered);
 }
 
 struct PyVcfBgzfOutput {

@@ -1,6 +1,10 @@
 // One binding function per stage, all called from module.cpp.
 #pragma once
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <vector>
 
 #include <stdexcept>
 #include <string>
@@ -25,6 +29,16 @@ Fn backend_from_capsule(const pybind11::capsule& cap, const char* name, const ch
     throw std::invalid_argument(std::string("not a gmsaccel ") + what + " backend");
   }
   return reinterpret_cast<Fn>(cap.get_pointer());
+}
+
+// A numpy array of the given shape (one dimension: v's length) holding a copy of v.
+template <class T>
+pybind11::array_t<T> numpy_copy(const std::vector<T>& v,
+                                std::vector<pybind11::ssize_t> shape = {}) {
+  if (shape.empty()) shape.push_back(static_cast<pybind11::ssize_t>(v.size()));
+  pybind11::array_t<T> a(shape);
+  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
+  return a;
 }
 
 // {stage: thread-seconds} of any stage-seconds struct with each(f) (StageSeconds,
