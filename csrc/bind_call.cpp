@@ -132,6 +132,10 @@ void bind_call(py::module_& m) {
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
 
   m.def(
+      "close_kept_files", [] { SourceCache::this_thread().clear(); },
+      "Closes the alignment files the calling thread keeps open between call_region calls");
+
+  m.def(
       "reference_confidence",
       [](const U32& base_counts, const U32& base_qual_sums, const U32& deletions,
          const U32& insertions, const U32& depth,

@@ -254,12 +254,57 @@ def test_reference_codes_read_ahead(tmp_path: Path, compressed: bool) -> None:
     for name, seq in seqs.items():
         codes = caller.ref_codes(name)
         assert codes.dtype == np.uint8 and codes.tolist() == [lut.get(c, 4) for c in seq]
-        i = int(name[1:])
-        if i + 1 < len(seqs):
-            assert f"c{i + 1}" in caller._codes  # asked for ahead of its first shard
     assert len(caller._codes) <= 3
+    # a run reads ahead the contig its shards come to next (here c3 after c1), and only then
+    caller = Caller(fa, index=None)
+    caller.ref_codes("c1")
+    assert list(caller._codes) == ["c1"]
+    caller._results([], gmsaccel.call.resolve_regions(["c1", "c3"], caller.contigs), False)
+    caller.ref_codes("c1")
+    assert list(caller._codes) == ["c1", "c3"]
     with pytest.raises(_core.InputError, match="'nope' is not in"):
         _core.fasta_codes(str(fa), "nope")
+
+
+@needs_engine
+def test_no_bam_left_open_after_a_run(haploid: Sample, tmp_path: Path) -> None:
+    # Shards that ran on this thread kept their BAM open for the next; the run's end closes it
+    # (a deleted BAM's space is not held, nor descriptors piled up over many runs).
+    def open_on(path: Path) -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir()
+                   if os.path.realpath(fd) == os.path.realpath(path))
+
+    bam = tmp_path / "s.bam"
+    shutil.copyfile(haploid.bam, bam)
+    shutil.copyfile(f"{haploid.bam}.bai", f"{bam}.bai")
+    caller = Caller(haploid.ref)  # one thread: the shards run on this one
+    caller.write_vcf(bam, tmp_path / "a.vcf.gz")
+    assert open_on(bam) == 0
+    assert len(list(caller.call(bam, region="chr1:1-5000"))) >= 0 and open_on(bam) == 0
+
+
+def test_reference_loader_works_in_a_forked_child(tmp_path: Path) -> None:
+    # The reference loader's thread stays behind in a forked child (a process pool's worker):
+    # the child reads with a loader of its own instead of waiting on one that is not there.
+    fa = write_fasta(tmp_path / "ref.fa", random_genome(3, {"a": 3000, "b": 2000}))
+    pysam.faidx(str(fa))
+    caller = _FORKED["caller"] = Caller(fa)
+    assert len(caller.ref_codes("a")) == 3000
+    ctx = multiprocessing.get_context("fork")
+    try:
+        with ctx.Pool(1) as pool:
+            got = pool.apply_async(_reference_length, ("b",)).get(timeout=60)
+    finally:
+        _FORKED.clear()
+    assert got == 2000
+
+
+_FORKED: dict[str, Caller] = {}  # what a forked child inherits (a Caller does not pickle)
+
+
+def _reference_length(contig: str) -> int:
+    return len(_FORKED["caller"].ref_codes(contig))
 
 
 @needs_engine
@@ -602,9 +647,13 @@ def test_ten_thousand_x_pile_is_capped_and_called(tmp_path: Path) -> None:
 
 
 @needs_engine
-def test_zero_coverage_stretches(diploid: Sample, tmp_path: Path) -> None:
+def test_zero_coverage_stretches(diploid: Sample, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # chr2 of the diploid sample, but a region past all its reads' reach is empty: no records,
-    # and a gVCF covers it with DP 0 blocks
+    # and a gVCF covers it with one DP 0 block, however many shards it is cut into (each shard
+    # is then one block continuing the one before)
+    monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", 1_000)
+    monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", 2_500)
     out = tmp_path / "empty.vcf.gz"
     caller = Caller(diploid.ref)
     length = dict(caller.contigs)["chr2"]
@@ -619,8 +668,9 @@ def test_zero_coverage_stretches(diploid: Sample, tmp_path: Path) -> None:
     gout = tmp_path / "empty.g.vcf.gz"
     caller.write_vcf([empty], gout, region=f"chr2:1-{length}", gvcf=True)
     blocks = records(gout)
-    assert blocks and blocks[0].pos == 1 and blocks[-1].stop == length
-    assert all(b.alts == ("<*>",) and b.samples[0]["MIN_DP"] == 0 for b in blocks)
+    assert length > 3 * 2_500 and len(blocks) == 1
+    assert blocks[0].pos == 1 and blocks[0].stop == length
+    assert blocks[0].alts == ("<*>",) and blocks[0].samples[0]["MIN_DP"] == 0
 
 
 @needs_engine

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -502,6 +503,18 @@ def resolve_call_device(device: str) -> tuple[str, int, bool]:
     return kind, index, emulate
 
 
+# Callers whose reference loader a forked child must reset (the loader's thread stays behind).
+_CALLERS: weakref.WeakSet[Caller] = weakref.WeakSet()
+
+
+def _reset_callers_in_child() -> None:
+    for caller in list(_CALLERS):
+        caller._reset_reference_loader()
+
+
+os.register_at_fork(after_in_child=_reset_callers_in_child)
+
+
 class Caller:
     """Calls SNVs and indels jointly over one or more samples (one BAM/CRAM per sample) against
     a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
@@ -548,6 +561,9 @@ class Caller:
         self._codes: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
         self._codes_lock = threading.Lock()
         self._loader: ThreadPoolExecutor | None = None
+        # contig -> the contig whose shards come next in this run (read ahead of them)
+        self._read_ahead: dict[str, str] = {}
+        _CALLERS.add(self)
         # How another process makes the same Caller: for shards sent to an executor.
         self.executor = executor
         self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
@@ -567,13 +583,25 @@ class Caller:
                                                                         contig)
             else:
                 self._codes.move_to_end(contig)
-            i = self._contig_id[contig] + 1
-            if i < len(self.contigs) and self.contigs[i][0] not in self._codes:
-                after = self.contigs[i][0]
+            after = self._read_ahead.get(contig)
+            if after is not None and after not in self._codes:
                 self._codes[after] = self._codes_loader().submit(self._read_codes, after)
             while len(self._codes) > 3:
                 self._codes.popitem(last=False)
-        return codes.result()
+        try:
+            return codes.result()
+        except BaseException:
+            with self._codes_lock:  # not remembered: a later shard tries again
+                if self._codes.get(contig) is codes:
+                    del self._codes[contig]
+            raise
+
+    def _reset_reference_loader(self) -> None:
+        """In a forked child: the loader's thread did not come along, nor may its lock be free."""
+        self._codes_lock = threading.Lock()
+        self._codes = OrderedDict((c, f) for c, f in self._codes.items()
+                                  if f.done() and not f.exception())
+        self._loader = None
 
     def _codes_loader(self) -> ThreadPoolExecutor:
         if self._loader is None:
@@ -677,6 +705,8 @@ class Caller:
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
                  lines: int = 0) -> Iterator[_ShardResult]:
         work = shards(regions)
+        order = list(dict.fromkeys(s.contig for s in work))
+        self._read_ahead = dict(zip(order, order[1:], strict=False))
         if self.executor is not None:
             return ordered_submit(self.executor, _call_shard_in_worker,
                                   [(self._spec, bams, s, gvcf, lines) for s in work])
@@ -694,9 +724,12 @@ class Caller:
         _require_engine()
 
         def gen() -> Iterator[Variant]:
-            for res in self._results(bam_list, regions, gvcf=False):
-                for rec in res.records:
-                    yield Variant.from_record(res.shard.contig, rec, self.ploidy)
+            try:
+                for res in self._results(bam_list, regions, gvcf=False):
+                    for rec in res.records:
+                        yield Variant.from_record(res.shard.contig, rec, self.ploidy)
+            finally:
+                _close_kept_files()
 
         return gen()
 
@@ -805,9 +838,18 @@ class Caller:
                     w.uncommit()  # one file of the pair already in place: it goes too
                 w.abort()
             raise
+        finally:
+            _close_kept_files()
         return {**summary.as_dict(), "samples": samples, "reads": loads,
                 "stage_seconds": stages}
 
+
+
+def _close_kept_files() -> None:
+    """Closes the BAMs this thread kept open between shards (shards that ran here, inline): the
+    run is over. Shards on pool threads close theirs as the pool's threads end."""
+    if hasattr(_core, "close_kept_files"):
+        _core.close_kept_files()
 
 
 def _record_lines(contig: str, records: list[dict], key: str, gvcf: bool) -> list[bytes]:
@@ -853,6 +895,11 @@ class _GvcfStitcher:
         tail, self.tail, self.tail_shard = self.tail, None, None
         body = res.blocks if res.blocks is not None else BlockArrays.empty(
             res.tail.pl_min.shape[1] if res.tail is not None else 3)
+        if tail is not None and not len(body) and res.tail is not None:
+            joined = tail.join_at_edge(res.tail)
+            if len(joined) == 1:  # the shard is one block that continues the held-back one
+                self.tail, self.tail_shard = joined, shard
+                return covered
         if covered > shard.start or res.gvcf_body is None:
             # a record before the shard reaches into it: the shard made again, that in view
             blocks = tail.join_at_edge(body) if tail is not None else body
