@@ -4,6 +4,7 @@
 #include <htslib/tbx.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -131,14 +132,27 @@ void VcfBgzfOutput::write_lines(std::string_view contig, std::string_view text,
   const bool indexed = !s.index_path.empty();
   if (indexed) s.start_index();
   const int tid = indexed && n > 0 ? s.tid(contig) : -1;
-  p = text.data();
-  for (size_t i = 0; i < n; ++i) {
-    out.append(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(line_ends[i] - p));
+  // A block's worth of text at a time, each line's index entry in the block its end falls in
+  // (a line ending exactly at a block's end belongs to that block, as with one append a line).
+  constexpr size_t kBlock = BgzfBlockWriter::kBlockData;
+  const char* const first = text.data();
+  const size_t total = text.size();
+  size_t pos = 0, line = 0;
+  while (pos < total) {
+    if (out.open_bytes == kBlock) out.seal();
+    const size_t in_block = out.open_bytes;
+    const size_t take = std::min(total - pos, kBlock - in_block);
+    out.append(reinterpret_cast<const uint8_t*>(first + pos), take);
+    const char* const chunk_end = first + pos + take;
     if (indexed) {
-      out.current().entries.push_back(BgzfBlockWriter::IndexEntry{
-          tid, beg[i], end[i], static_cast<uint32_t>(out.open_bytes), true});
+      auto& entries = out.current().entries;
+      for (; line < n && line_ends[line] <= chunk_end; ++line) {
+        const size_t end_in_block = in_block + static_cast<size_t>(line_ends[line] - (first + pos));
+        entries.push_back(BgzfBlockWriter::IndexEntry{tid, beg[line], end[line],
+                                                      static_cast<uint32_t>(end_in_block), true});
+      }
     }
-    p = line_ends[i];
+    pos += take;
   }
 }
 
