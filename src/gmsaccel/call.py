@@ -574,8 +574,9 @@ class Caller:
 
     def ref_codes(self, contig: str) -> np.ndarray:
         """Base codes of a whole contig (A0 C1 G2 T3 N4). Contigs are read on a thread of
-        their own, the next contig (in reference order) ahead of its first shard, so that the
-        calling threads do not wait a second per chromosome; the three most recent are kept."""
+        their own, and during a run the contig its shards come to next is read ahead of them,
+        so that the calling threads do not wait a second per chromosome; the three most
+        recent are kept."""
         with self._codes_lock:
             codes = self._codes.get(contig)
             if codes is None:
