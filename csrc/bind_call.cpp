@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -21,6 +22,8 @@ namespace gms {
 namespace {
 
 using U32 = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
+using I32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
 py::dict confidence_dict(const ReferenceConfidence& c) {
   const auto n = static_cast<py::ssize_t>(c.size());
@@ -130,6 +133,42 @@ void bind_call(py::module_& m) {
       "'gvcf_line', 3 both;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
+
+  m.def(
+      "reference_block_runs",
+      [](int64_t start, const I32& gq, const I32& pl, const I32& depth, const I64& excluded_beg,
+         const I64& excluded_end, const std::vector<int>& band_floors, int64_t max_block) {
+        const size_t n = static_cast<size_t>(gq.size());
+        if (pl.ndim() != 2 || static_cast<size_t>(pl.shape(0)) != n ||
+            static_cast<size_t>(depth.size()) != n || excluded_beg.size() != excluded_end.size()) {
+          throw std::invalid_argument("gq, pl (one row each), depth must cover the same "
+                                      "positions, and excluded spans need both ends");
+        }
+        if (band_floors.empty() || !std::is_sorted(band_floors.begin(), band_floors.end())) {
+          throw std::invalid_argument("band_floors: ascending GQ band lower bounds");
+        }
+        const size_t n_pl = static_cast<size_t>(pl.shape(1));
+        ReferenceBlockRuns runs;
+        {
+          py::gil_scoped_release nogil;
+          reference_block_runs(start, gq.data(), pl.data(), n_pl, depth.data(), n,
+                               excluded_beg.data(), excluded_end.data(),
+                               static_cast<size_t>(excluded_beg.size()), band_floors,
+                               max_block, runs);
+        }
+        py::dict d;
+        d["start"] = numpy_copy(runs.start);
+        d["end"] = numpy_copy(runs.end);
+        d["gq"] = numpy_copy(runs.gq);
+        d["min_dp"] = numpy_copy(runs.min_dp);
+        d["dp_sum"] = numpy_copy(runs.dp_sum);
+        d["pl_min"] = numpy_copy(runs.pl_min, {static_cast<py::ssize_t>(runs.start.size()),
+                                               static_cast<py::ssize_t>(n_pl)});
+        return d;
+      },
+      py::arg("start"), py::arg("gq"), py::arg("pl"), py::arg("depth"), py::arg("excluded_beg"),
+      py::arg("excluded_end"), py::arg("band_floors"), py::arg("max_block") = 0,
+      "gVCF reference blocks as columns (gvcf.reference_block_arrays' definition)");
 
   m.def(
       "close_kept_files", [] { SourceCache::this_thread().clear(); },

@@ -67,4 +67,57 @@ void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int 
   }
 }
 
+void reference_block_runs(int64_t start, const int32_t* gq, const int32_t* pl, size_t n_pl,
+                          const int32_t* depth, size_t n, const int64_t* excluded_beg,
+                          const int64_t* excluded_end, size_t n_excluded,
+                          const std::vector<int>& band_floors, int64_t max_block,
+                          ReferenceBlockRuns& out) {
+  if (n == 0) return;
+  std::vector<uint8_t> keep(n, 1);
+  for (size_t k = 0; k < n_excluded; ++k) {
+    const int64_t lo = std::max<int64_t>(excluded_beg[k] - start, 0);
+    const int64_t hi = std::min<int64_t>(excluded_end[k] - start, static_cast<int64_t>(n));
+    for (int64_t i = lo; i < hi; ++i) keep[static_cast<size_t>(i)] = 0;
+  }
+  auto band = [&](int32_t g) {
+    return std::upper_bound(band_floors.begin(), band_floors.end(), g) - band_floors.begin();
+  };
+  size_t run = 0;  // the current run's first position
+  auto close = [&](size_t lo, size_t hi) {  // a run [lo, hi): a block when kept
+    if (!keep[lo]) return;
+    int64_t g = gq[lo], dmin = depth[lo], dsum = 0;
+    const size_t row = out.pl_min.size();
+    out.pl_min.insert(out.pl_min.end(), pl + lo * n_pl, pl + (lo + 1) * n_pl);
+    for (size_t i = lo; i < hi; ++i) {
+      g = std::min<int64_t>(g, gq[i]);
+      dmin = std::min<int64_t>(dmin, depth[i]);
+      dsum += depth[i];
+      for (size_t k = 0; k < n_pl; ++k) {
+        out.pl_min[row + k] = std::min<int64_t>(out.pl_min[row + k], pl[i * n_pl + k]);
+      }
+    }
+    out.start.push_back(start + static_cast<int64_t>(lo));
+    out.end.push_back(start + static_cast<int64_t>(hi));
+    out.gq.push_back(g);
+    out.min_dp.push_back(dmin);
+    out.dp_sum.push_back(dsum);
+  };
+  auto close_cut = [&](size_t lo, size_t hi) {  // runs longer than max_block are cut
+    if (max_block <= 0) return close(lo, hi);
+    for (size_t a = lo; a < hi; a += static_cast<size_t>(max_block)) {
+      close(a, std::min(hi, a + static_cast<size_t>(max_block)));
+    }
+  };
+  auto run_band = band(gq[0]);
+  for (size_t i = 1; i < n; ++i) {
+    const auto b = band(gq[i]);
+    if (b != run_band || keep[i] != keep[i - 1]) {
+      close_cut(run, i);
+      run = i;
+      run_band = b;
+    }
+  }
+  close_cut(run, n);
+}
+
 }  // namespace gms

@@ -33,7 +33,14 @@ from gmsaccel.call import (
     variant_type,
 )
 from gmsaccel.evaluate import variant_accuracy
-from gmsaccel.gvcf import GQ_BANDS, gq_band, homref_likelihoods, reference_blocks
+from gmsaccel.gvcf import (
+    GQ_BANDS,
+    gq_band,
+    homref_likelihoods,
+    reference_block_arrays,
+    reference_block_arrays_numpy,
+    reference_blocks,
+)
 from gmsaccel.vcf import VcfWriter, extend_pl_non_ref, genotype_index, genotypes
 
 CODE = {"A": 0, "C": 1, "G": 2, "T": 3}
@@ -507,6 +514,28 @@ def test_engine_reference_confidence_is_the_model(n: int, ploidy: int, seed: int
                                      ploidy)
     assert np.array_equal(got["gq"], gq) and np.array_equal(got["pl"], pl)
     assert np.array_equal(got["depth"], dp)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 400), st.sampled_from([2, 3]), st.integers(0, 2**31 - 1),
+       st.sampled_from([0, 0, 1, 7]), st.integers(0, 10**6))
+def test_engine_reference_blocks_are_the_definition(n: int, n_pl: int, seed: int,
+                                                    max_block: int, start: int) -> None:
+    """The engine's reference blocks equal reference_block_arrays_numpy's (the definition):
+    runs of one GQ band, records' spans left out (overlapping, reaching past either end),
+    long runs cut at max_block."""
+    rng = np.random.default_rng(seed)
+    runs = rng.integers(1, 30, n)  # GQ in runs, so that blocks span several positions
+    gq = np.repeat(rng.integers(0, 100, n), runs)[:n].astype(np.int32)
+    pl = rng.integers(0, 10_000, (n, n_pl)).astype(np.int32)
+    depth = rng.integers(0, 200, n).astype(np.int32)
+    spans = [(int(a), int(a + rng.integers(1, 40)))
+             for a in start + rng.integers(-20, max(n, 1) + 20, rng.integers(0, 8))]
+    got = reference_block_arrays(start, gq, pl, depth, spans, max_block)
+    want = reference_block_arrays_numpy(start, gq, pl, depth, spans, max_block)
+    for name in ("start", "end", "gq", "min_dp", "dp_sum", "pl_min"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    assert got.pl_min.shape == want.pl_min.shape
 
 
 def test_homref_model() -> None:

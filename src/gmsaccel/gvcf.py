@@ -22,6 +22,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from gmsaccel import _core
+
 # Lower bounds of GQ bands: a block holds consecutive positions whose GQ falls in one band
 # [0,1), [1,10), [10,20), [20,30), [30,40), [40,60), [60,99), [99, inf).
 GQ_BANDS: tuple[int, ...] = (0, 1, 10, 20, 30, 40, 60, 99)
@@ -165,7 +167,26 @@ class BlockArrays:
 def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
                            excluded: Sequence[tuple[int, int]] = (),
                            max_block: int = 0) -> BlockArrays:
-    """The blocks of reference_blocks, as columns."""
+    """The blocks of reference_blocks, as columns: computed by the engine (one pass in C++,
+    the GIL released, on the calling threads of a gVCF run) where the build has it, else by
+    reference_block_arrays_numpy, the definition."""
+    if not hasattr(_core, "reference_block_runs"):
+        return reference_block_arrays_numpy(start, gq, pl, depth, excluded, max_block)
+    pl = np.asarray(pl)
+    n_pl = pl.shape[1] if pl.ndim == 2 else 0
+    if len(gq) == 0:
+        return BlockArrays.empty(n_pl)
+    spans = np.array(list(excluded), dtype=np.int64).reshape(-1, 2)
+    runs = _core.reference_block_runs(int(start), gq, pl, depth, spans[:, 0].copy(),
+                                      spans[:, 1].copy(), list(GQ_BANDS), int(max_block))
+    return BlockArrays(runs["start"], runs["end"], runs["gq"], runs["min_dp"], runs["dp_sum"],
+                       runs["pl_min"])
+
+
+def reference_block_arrays_numpy(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
+                                 excluded: Sequence[tuple[int, int]] = (),
+                                 max_block: int = 0) -> BlockArrays:
+    """reference_block_arrays in numpy: the definition the engine's version is tested against."""
     gq = np.asarray(gq)
     pl = np.asarray(pl)
     depth = np.asarray(depth)

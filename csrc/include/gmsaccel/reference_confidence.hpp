@@ -24,4 +24,19 @@ struct ReferenceConfidence {
 void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int ploidy,
                               ReferenceConfidence& out);
 
+// gVCF reference blocks over positions [start, start + n) (gvcf.reference_block_arrays'
+// definition): runs of positions in one GQ band outside the excluded intervals (the records'
+// spans), cut every max_block positions when max_block > 0, each with its GQ and depth minima,
+// depth sum and each genotype's PL minimum. band_floors: the GQ bands' lower bounds, ascending
+// from 0. Columns of one row per block.
+struct ReferenceBlockRuns {
+  std::vector<int64_t> start, end, gq, min_dp, dp_sum;
+  std::vector<int64_t> pl_min;  // rows of n_pl
+};
+void reference_block_runs(int64_t start, const int32_t* gq, const int32_t* pl, size_t n_pl,
+                          const int32_t* depth, size_t n, const int64_t* excluded_beg,
+                          const int64_t* excluded_end, size_t n_excluded,
+                          const std::vector<int>& band_floors, int64_t max_block,
+                          ReferenceBlockRuns& out);
+
 }  // namespace gms
