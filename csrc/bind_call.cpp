@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <tuple>
 
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
@@ -35,6 +36,62 @@ py::dict confidence_dict(const ReferenceConfidence& c) {
   return d;
 }
 
+// VariantSummary.add over the records, as a dict of its fields: counts over PASS records of
+// alleles by type, Ti/Tv of SNVs, and called genotypes het or hom (call.py's definition).
+py::dict summary_of(const std::vector<VariantRecord>& recs) {
+  int64_t passed = 0, low = 0, snv = 0, ins = 0, del = 0, mnp = 0, ti = 0, tv = 0, het = 0,
+          hom = 0;
+  auto upper = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
+  for (const VariantRecord& r : recs) {
+    if (r.low_qual) {
+      ++low;
+      continue;
+    }
+    ++passed;
+    for (const std::string& alt : r.alts) {
+      if (alt.empty() || alt[0] == '<' || alt == "*" || alt == ".") continue;
+      if (alt.size() == r.ref.size()) {
+        if (alt.size() > 1) {
+          ++mnp;
+          continue;
+        }
+        ++snv;
+        const char a = upper(r.ref[0]), b = upper(alt[0]);
+        const bool transition = (a == 'A' && b == 'G') || (a == 'G' && b == 'A') ||
+                                (a == 'C' && b == 'T') || (a == 'T' && b == 'C');
+        ++(transition ? ti : tv);
+      } else {
+        ++(alt.size() > r.ref.size() ? ins : del);
+      }
+    }
+    for (const SampleCall& sc : r.samples) {
+      int lo = -1, hi = -1;
+      for (int a : sc.gt) {
+        if (a < 0) continue;
+        lo = lo < 0 ? a : std::min(lo, a);
+        hi = std::max(hi, a);
+      }
+      if (hi <= 0) continue;  // nothing called, or reference only
+      ++(lo != hi ? het : hom);
+    }
+  }
+  py::dict types;
+  types["SNV"] = snv;
+  types["insertion"] = ins;
+  types["deletion"] = del;
+  types["MNP"] = mnp;
+  py::dict d;
+  d["records"] = static_cast<int64_t>(recs.size());
+  d["passed"] = passed;
+  d["low_qual"] = low;
+  d["types"] = types;
+  d["transitions"] = ti;
+  d["transversions"] = tv;
+  d["het"] = het;
+  d["hom"] = hom;
+  return d;
+}
+
 }  // namespace
 
 void bind_call(py::module_& m) {
@@ -45,7 +102,8 @@ void bind_call(py::module_& m) {
          const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
          double low_qual, double min_qual, const std::string& simd, int device,
-         bool device_emulate, int vcf_lines, bool reference_confidence) {
+         bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines) {
+        if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
         CallerOptions opt;
@@ -78,6 +136,18 @@ void bind_call(py::module_& m) {
           recs = call_region(sources.get(), contig, start, end, ref, len, opt, &stats,
                              reference_confidence ? &confidence : nullptr);
           sources.done();
+          if (as_lines) {  // the shard's own records, in (pos, ref, alts) order
+            recs.erase(std::remove_if(recs.begin(), recs.end(),
+                                      [&](const VariantRecord& r) {
+                                        return r.pos < start || r.pos >= end;
+                                      }),
+                       recs.end());
+            std::stable_sort(recs.begin(), recs.end(),
+                             [](const VariantRecord& a, const VariantRecord& b) {
+                               return std::tie(a.pos, a.ref, a.alts) <
+                                      std::tie(b.pos, b.ref, b.alts);
+                             });
+          }
           // formatted here, on the calling thread, not the writer's
           if (vcf_lines & 1) lines.resize(recs.size());
           if (vcf_lines & 2) gvcf_lines.resize(recs.size());
@@ -87,6 +157,25 @@ void bind_call(py::module_& m) {
           }
         }
         py::list out;
+        py::dict packed;
+        if (as_lines) {  // no record objects: what writing a VCF needs, as arrays and text
+          std::vector<int64_t> beg(recs.size()), stop(recs.size()), offsets(recs.size() + 1, 0);
+          std::string vcf, gvcf;
+          for (size_t i = 0; i < recs.size(); ++i) {
+            beg[i] = recs[i].pos;
+            stop[i] = recs[i].pos + static_cast<int64_t>(recs[i].ref.size());
+            if (vcf_lines & 1) vcf += lines[i];
+            if (vcf_lines & 2) gvcf += gvcf_lines[i];
+            offsets[i + 1] = static_cast<int64_t>(gvcf.size());
+          }
+          packed["beg"] = numpy_copy(beg);
+          packed["end"] = numpy_copy(stop);
+          packed["vcf"] = py::bytes(vcf);
+          packed["gvcf"] = py::bytes(gvcf);
+          packed["gvcf_offsets"] = numpy_copy(offsets);
+          packed["summary"] = summary_of(recs);
+          recs.clear();
+        }
         for (size_t i = 0; i < recs.size(); ++i) {
           const VariantRecord& r = recs[i];
           py::dict d;
@@ -117,6 +206,7 @@ void bind_call(py::module_& m) {
         st["filtered"] = stats.filtered;
         st["depth_capped"] = stats.depth_capped;
         st["stage_seconds"] = stage_dict(stats.stage);
+        if (as_lines) st["lines"] = packed;
         if (!reference_confidence) return py::tuple(py::make_tuple(out, st));
         return py::tuple(py::make_tuple(out, st, confidence_dict(confidence)));
       },
@@ -126,11 +216,14 @@ void bind_call(py::module_& m) {
       py::arg("min_support") = 2, py::arg("min_fraction") = 0.05, py::arg("low_qual") = 20.0,
       py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
       py::arg("device_emulate") = false, py::arg("vcf_lines") = 0,
-      py::arg("reference_confidence") = false,
+      py::arg("reference_confidence") = false, py::arg("as_lines") = false,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
       "'gvcf_line', 3 both;\n"
+      "as_lines: no record dicts; stats['lines'] holds the shard's records (pos in [start, end),\n"
+      "in (pos, ref, alts) order) as beg/end arrays, their VCF and gVCF text, gVCF line\n"
+      "offsets and their summary;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
 

@@ -26,7 +26,7 @@ import gmsaccel.call
 import gmsaccel.gvcf
 from gmsaccel import _core, cli
 from gmsaccel.align import Aligner, Index
-from gmsaccel.call import Caller, engine_available
+from gmsaccel.call import Caller, engine_available, summarize_vcf
 from gmsaccel.evaluate import variant_accuracy
 from gmsaccel.simulate import Variant, plant_variants, simulate_pairs, write_fastq, write_truth_vcf
 
@@ -264,6 +264,18 @@ def test_reference_codes_read_ahead(tmp_path: Path, compressed: bool) -> None:
     assert list(caller._codes) == ["c1", "c3"]
     with pytest.raises(_core.InputError, match="'nope' is not in"):
         _core.fasta_codes(str(fa), "nope")
+
+
+@needs_engine
+def test_run_summary_is_the_vcfs(diploid: Sample, haploid: Sample, tmp_path: Path) -> None:
+    # The engine counts each shard's variants by type, Ti/Tv and het/hom as it makes their
+    # lines; the counts are those of the VCF written, read back by pysam.
+    for sample, ploidy in ((diploid, 2), (haploid, 1)):
+        out = tmp_path / f"p{ploidy}.vcf.gz"
+        stats = Caller(sample.ref, ploidy=ploidy, threads=2).write_vcf(sample.bam, out)
+        want = summarize_vcf(out)
+        assert want["records"] > 10
+        assert {k: stats[k] for k in want} == want
 
 
 @needs_engine

@@ -658,16 +658,23 @@ class Caller:
         here rather than on the thread that writes the file."""
         codes = self.ref_codes(shard.contig)
         options = dict(self.options)
-        if lines:
+        if lines:  # the records as lines and arrays, not objects
             options["vcf_lines"] = lines
+            options["as_lines"] = True
         if gvcf:  # from the candidates' own pileup: no second pass over the reads
             options["reference_confidence"] = True
         records, stats, confidence = _engine_call_region(bams, self.fasta, codes, shard.contig,
                                                          shard.start, shard.end, options)
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
                          key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
+        packed = stats.pop("lines", None)
         result = _ShardResult(shard, records, stats)
-        if lines:
+        if packed is not None:  # the engine's own: no record object made
+            result.summary = VariantSummary(**packed["summary"])
+            result.rec_beg, result.rec_end = packed["beg"], packed["end"]
+            result.vcf_text, result.gvcf_text = packed["vcf"], packed["gvcf"]
+            result.gvcf_offsets = packed["gvcf_offsets"]
+        elif lines:
             result.summary = VariantSummary()
             for rec in records:
                 result.summary.add(rec["ref"], rec["alts"], rec.get("filter"),
@@ -688,7 +695,8 @@ class Caller:
             gq, pl, depth = confidence["gq"], confidence["pl"], confidence["depth"]
             n = len(gq)
             start = int(confidence["start"]) if n else shard.start
-            spans = [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
+            spans = list(zip(result.rec_beg.tolist(), result.rec_end.tolist(), strict=True)) \
+                if lines else [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
                 blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
@@ -816,7 +824,7 @@ class Caller:
                 if contig != covered[0]:
                     covered = (contig, 0)
                 # A shard a call: its lines were made on its calling thread.
-                if vw is not None and res.records:
+                if vw is not None and len(res.rec_beg):
                     vw.write_lines(contig, res.vcf_text, res.rec_beg, res.rec_end)
                 if stitch is not None:
                     covered = (contig, stitch.write(res, covered[1]))
