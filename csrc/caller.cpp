@@ -18,6 +18,10 @@ namespace {
 
 constexpr char kLetters[] = "ACGTN";
 constexpr int32_t kLoadPad = 300;
+// Candidates are also found this far either side of a region, so that the windows reaching
+// over its edges are the ones a run over the whole contig makes (records outside the region
+// are left to the regions beside it).
+constexpr int32_t kCandidatePad = 300;
 constexpr int kThirdPhred = 5;  // 10 log10(3), rounded  // reads starting this far before a region can reach into it
 
 
@@ -405,9 +409,9 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   for (size_t s = 0; s < ns; ++s) {
     const int tid = sources[s]->contig_id(contig);
     if (tid < 0) continue;  // this sample has no reads on the contig
-    LoadStats ls = sources[s]->load(tid, std::max<int64_t>(0, start - kLoadPad),
-                                    std::min(contig_length, end + kLoadPad), opt.filter,
-                                    samples[s].reads, samples[s].store);
+    LoadStats ls = sources[s]->load(tid, std::max<int64_t>(0, start - kCandidatePad - kLoadPad),
+                                    std::min(contig_length, end + kCandidatePad + kLoadPad),
+                                    opt.filter, samples[s].reads, samples[s].store);
     if (stats) {
       stats->loaded += ls.loaded;
       stats->filtered += ls.filtered;
@@ -416,13 +420,14 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     stage.load += clock.lap();
     std::vector<CandidateAllele> c;
     std::function<void(const Pileup&)> each_window;
-    if (confidence) {
+    if (confidence) {  // the region's own positions only
       each_window = [&](const Pileup& pile) {
-        add_reference_confidence(pile, ref + pile.start, ploidy, *confidence);
+        add_reference_confidence(pile, ref + pile.start, ploidy, *confidence, start, end);
       };
     }
-    find_candidates(samples[s].reads, ref, 0, contig_length, start, end, opt.candidates, c,
-                    each_window);
+    find_candidates(samples[s].reads, ref, 0, contig_length,
+                    std::max<int64_t>(0, start - kCandidatePad), end + kCandidatePad,
+                    opt.candidates, c, each_window);
     cands.insert(cands.end(), c.begin(), c.end());
     // A base error shows one particular wrong base a third of the time: a mismatch against a
     // haplotype costs the base quality plus 10 log10(3) (the kernel charges the given quality).
@@ -434,6 +439,27 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   scoring.max_qual += kThirdPhred;
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
+  // Windows start afresh after a gap between candidates wider than their padding, whatever came
+  // before: grouped from the last such gap before the region, they are the whole contig's.
+  {
+    size_t i = 0, from = 0;
+    int64_t reach = INT64_MIN / 2;
+    for (; i < cands.size() && cands[i].pos < start; ++i) {
+      if (i > 0 && cands[i].pos > reach + opt.window_padding) from = i;
+      reach = std::max(reach, cands[i].pos + static_cast<int64_t>(cands[i].ref.size()));
+    }
+    if (i < cands.size() && (i == 0 || cands[i].pos > reach + opt.window_padding)) from = i;
+    cands.erase(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(from));
+    // and those past the region after a gap make windows of its neighbour only
+    reach = INT64_MIN / 2;
+    for (i = 0; i < cands.size(); ++i) {
+      if (cands[i].pos >= end && i > 0 && cands[i].pos > reach + opt.window_padding) {
+        cands.erase(cands.begin() + static_cast<std::ptrdiff_t>(i), cands.end());
+        break;
+      }
+      reach = std::max(reach, cands[i].pos + static_cast<int64_t>(cands[i].ref.size()));
+    }
+  }
   stage.candidates += clock.lap();
   auto report = [&] {
     if (stats) stats->stage.add(stage);

@@ -15,22 +15,25 @@ constexpr double kMaxPl = 9999, kMaxGq = 99;
 }
 
 void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int ploidy,
-                              ReferenceConfidence& out) {
+                              ReferenceConfidence& out, int64_t from, int64_t to) {
   if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
   const int n_pl = ploidy == 2 ? 3 : 2;
+  const int64_t lo = std::max(from, pile.start), hi = std::min(to, pile.start + pile.n);
+  if (lo >= hi) return;
   if (out.size() == 0) {
-    out.start = pile.start;
+    out.start = lo;
     out.n_pl = n_pl;
-  } else if (out.start + static_cast<int64_t>(out.size()) != pile.start || out.n_pl != n_pl) {
+  } else if (out.start + static_cast<int64_t>(out.size()) != lo || out.n_pl != n_pl) {
     throw std::logic_error("reference confidence windows must follow one another");
   }
   const double log_half = std::log10(0.5);
-  const size_t n = static_cast<size_t>(pile.n);
-  const size_t at = out.size();
-  out.gq.resize(at + n);
-  out.depth.resize(at + n);
-  out.pl.resize((at + n) * n_pl);
-  for (size_t i = 0; i < n; ++i) {
+  const size_t first = static_cast<size_t>(lo - pile.start);
+  const size_t n = static_cast<size_t>(hi - lo);
+  const size_t at = out.size() - first;  // position i of pile goes to out[at + i]
+  out.gq.resize(out.size() + n);
+  out.depth.resize(out.depth.size() + n);
+  out.pl.resize(out.depth.size() * n_pl);
+  for (size_t i = first; i < first + n; ++i) {
     const uint32_t* c = &pile.base_counts[i * 5];
     const uint32_t* qs = &pile.base_qual_sums[i * 5];
     const uint8_t code = ref_codes[i];

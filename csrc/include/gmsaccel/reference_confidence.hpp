@@ -4,6 +4,7 @@
 // candidate pileup's windows, so a gVCF costs no second pass over the reads.
 #pragma once
 #include <cstdint>
+#include <climits>
 #include <vector>
 
 #include "gmsaccel/pileup.hpp"
@@ -19,10 +20,12 @@ struct ReferenceConfidence {
   size_t size() const { return gq.size(); }
 };
 
-// Appends the confidence of pile's positions to out (which must end where pile starts, or be
-// empty). ref_codes: base codes of pile's positions (A0 C1 G2 T3, N4). ploidy 1 or 2.
+// Appends the confidence of pile's positions in [from, to) (contig coordinates; by default all
+// of them) to out, which must end where they start, or be empty. ref_codes: base codes of
+// pile's positions (A0 C1 G2 T3, N4). ploidy 1 or 2.
 void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int ploidy,
-                              ReferenceConfidence& out);
+                              ReferenceConfidence& out, int64_t from = INT64_MIN,
+                              int64_t to = INT64_MAX);
 
 // gVCF reference blocks over positions [start, start + n) (gvcf.reference_block_arrays'
 // definition): runs of positions in one GQ band outside the excluded intervals (the records'
