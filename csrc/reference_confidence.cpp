@@ -78,8 +78,9 @@ void reference_block_runs(int64_t start, const int32_t* gq, const int32_t* pl, s
   if (n == 0) return;
   std::vector<uint8_t> keep(n, 1);
   for (size_t k = 0; k < n_excluded; ++k) {
-    const int64_t lo = std::max<int64_t>(excluded_beg[k] - start, 0);
-    const int64_t hi = std::min<int64_t>(excluded_end[k] - start, static_cast<int64_t>(n));
+    // clamped before subtracting: spans may lie anywhere
+    const int64_t lo = std::max(excluded_beg[k], start) - start;
+    const int64_t hi = std::min(excluded_end[k], start + static_cast<int64_t>(n)) - start;
     for (int64_t i = lo; i < hi; ++i) keep[static_cast<size_t>(i)] = 0;
   }
   auto band = [&](int32_t g) {

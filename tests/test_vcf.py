@@ -538,6 +538,25 @@ def test_engine_reference_blocks_are_the_definition(n: int, n_pl: int, seed: int
     assert got.pl_min.shape == want.pl_min.shape
 
 
+def test_reference_blocks_at_the_edges_of_their_inputs() -> None:
+    """Values past 32 bits go to the definition's numpy (the engine's columns are 32-bit), and
+    spans at the ends of 64 bits exclude what they cover."""
+    gq = np.array([20, 25, 30, 5], np.int64)
+    pl = np.array([[0, 20, 200], [0, 25, 250], [0, 30, 2**33], [0, 5, 50]], np.int64)
+    depth = np.array([7, 2**31 + 5, 9, 1], np.int64)
+    for spans in ([], [(-(2**63), 2**63 - 1)], [(2**62, 2**62 + 3)], [(0, 1)]):
+        got = reference_block_arrays(10, gq, pl, depth, spans)
+        want = reference_block_arrays_numpy(10, gq, pl, depth, spans)
+        for name in ("start", "end", "gq", "min_dp", "dp_sum", "pl_min"):
+            assert np.array_equal(getattr(got, name), getattr(want, name)), (spans, name)
+    assert len(reference_block_arrays(10, gq, pl, depth, [(-(2**63), 2**63 - 1)])) == 0
+    # 32-bit columns (the engine's), spans from and to the ends of 64 bits: positions 11-12 left
+    small = reference_block_arrays(10, gq.astype(np.int32), pl.clip(0, 9999).astype(np.int32),
+                                   depth.clip(0, 99).astype(np.int32),
+                                   [(-(2**63), 11), (13, 2**63 - 1)])
+    assert small.start.tolist() == [11, 12] and small.end.tolist() == [12, 13]  # GQ 25 | 30
+
+
 def test_homref_model() -> None:
     codes = np.array([0, 1, 2, 3, 0, 1], np.uint8)
     depth = np.array([30, 0, 1, 3, 20, 20])

@@ -170,7 +170,7 @@ def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np
     """The blocks of reference_blocks, as columns: computed by the engine (one pass in C++,
     the GIL released, on the calling threads of a gVCF run) where the build has it, else by
     reference_block_arrays_numpy, the definition."""
-    if not hasattr(_core, "reference_block_runs"):
+    if not hasattr(_core, "reference_block_runs") or not _fits_int32(gq, pl, depth):
         return reference_block_arrays_numpy(start, gq, pl, depth, excluded, max_block)
     pl = np.asarray(pl)
     n_pl = pl.shape[1] if pl.ndim == 2 else 0
@@ -181,6 +181,18 @@ def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np
                                       spans[:, 1].copy(), list(GQ_BANDS), int(max_block))
     return BlockArrays(runs["start"], runs["end"], runs["gq"], runs["min_dp"], runs["dp_sum"],
                        runs["pl_min"])
+
+
+def _fits_int32(*columns: np.ndarray) -> bool:
+    """Whether the engine's 32-bit columns hold these values (the engine's own always do)."""
+    for col in columns:
+        a = np.asarray(col)
+        if a.dtype.kind not in "iu":
+            return False
+        if a.dtype.itemsize > 4 - (a.dtype.kind == "u") and a.size and \
+                (a.min() < -(2**31) or a.max() >= 2**31):
+            return False
+    return True
 
 
 def reference_block_arrays_numpy(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
