@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
-#include <tuple>
 
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
@@ -136,18 +135,6 @@ void bind_call(py::module_& m) {
           recs = call_region(sources.get(), contig, start, end, ref, len, opt, &stats,
                              reference_confidence ? &confidence : nullptr);
           sources.done();
-          if (as_lines) {  // the shard's own records, in (pos, ref, alts) order
-            recs.erase(std::remove_if(recs.begin(), recs.end(),
-                                      [&](const VariantRecord& r) {
-                                        return r.pos < start || r.pos >= end;
-                                      }),
-                       recs.end());
-            std::stable_sort(recs.begin(), recs.end(),
-                             [](const VariantRecord& a, const VariantRecord& b) {
-                               return std::tie(a.pos, a.ref, a.alts) <
-                                      std::tie(b.pos, b.ref, b.alts);
-                             });
-          }
           // formatted here, on the calling thread, not the writer's
           if (vcf_lines & 1) lines.resize(recs.size());
           if (vcf_lines & 2) gvcf_lines.resize(recs.size());
@@ -221,9 +208,8 @@ void bind_call(py::module_& m) {
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
       "'gvcf_line', 3 both;\n"
-      "as_lines: no record dicts; stats['lines'] holds the shard's records (pos in [start, end),\n"
-      "in (pos, ref, alts) order) as beg/end arrays, their VCF and gVCF text, gVCF line\n"
-      "offsets and their summary;\n"
+      "as_lines: no record dicts; stats['lines'] holds the records as beg/end arrays, their VCF\n"
+      "and gVCF text, gVCF line offsets and their summary;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
 

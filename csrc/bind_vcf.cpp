@@ -32,19 +32,28 @@ const int64_t* column(const Column& a, size_t n, const char* what) {
   return a.data();
 }
 
-py::bytes format_blocks(const std::string& contig, const Column& start, const Column& end,
-                        const Column& min_dp, const Column& gq, const Column& pl, const Column& dp,
-                        const std::string& bases, size_t n_samples) {
+// Blocks as the formatters take them, each column checked to hold one value (pl a row) a block.
+ReferenceBlockColumns block_columns(const Column& start, const Column& end, const Column& min_dp,
+                                    const Column& gq, const Column& pl, const Column& dp,
+                                    const char* bases) {
   const size_t n = static_cast<size_t>(start.ndim() == 1 ? start.shape(0) : 0);
   if (pl.ndim() != 2 || static_cast<size_t>(pl.shape(0)) != n) {
     throw std::invalid_argument("pl: expected one row per block");
   }
+  return ReferenceBlockColumns{column(start, n, "start"),   column(end, n, "end"),
+                               column(min_dp, n, "min_dp"), column(gq, n, "gq"),
+                               pl.data(),                   column(dp, n, "dp"),
+                               bases,                       n,
+                               static_cast<size_t>(pl.shape(1))};
+}
+
+py::bytes format_blocks(const std::string& contig, const Column& start, const Column& end,
+                        const Column& min_dp, const Column& gq, const Column& pl, const Column& dp,
+                        const std::string& bases, size_t n_samples) {
+  const ReferenceBlockColumns cols =
+      block_columns(start, end, min_dp, gq, pl, dp, bases.data());
+  const size_t n = cols.n;
   if (bases.size() != n) throw std::invalid_argument("bases: expected one letter per block");
-  ReferenceBlockColumns cols{column(start, n, "start"),   column(end, n, "end"),
-                             column(min_dp, n, "min_dp"), column(gq, n, "gq"),
-                             pl.data(),                   column(dp, n, "dp"),
-                             bases.data(),                n,
-                             static_cast<size_t>(pl.shape(1))};
   std::string out;
   {
     py::gil_scoped_release nogil;
@@ -83,10 +92,6 @@ py::tuple gvcf_shard(const std::string& contig, const Column& start, const Colum
                      const py::bytes& record_lines, const Column& line_offsets,
                      const Column& record_beg, const Column& record_end, size_t n_samples,
                      int64_t covered) {
-  const size_t n = static_cast<size_t>(start.ndim() == 1 ? start.shape(0) : 0);
-  if (pl.ndim() != 2 || static_cast<size_t>(pl.shape(0)) != n) {
-    throw std::invalid_argument("pl: expected one row per block");
-  }
   const size_t n_rec = static_cast<size_t>(record_beg.ndim() == 1 ? record_beg.shape(0) : 0);
   const std::string_view lines = record_lines;
   const int64_t* offsets = column(line_offsets, n_rec + 1, "line_offsets");
@@ -96,9 +101,7 @@ py::tuple gvcf_shard(const std::string& contig, const Column& start, const Colum
       throw std::invalid_argument("line_offsets do not cut record_lines into records");
     }
   }
-  GvcfShard shard{{column(start, n, "start"), column(end, n, "end"), column(min_dp, n, "min_dp"),
-                   column(gq, n, "gq"), pl.data(), column(dp, n, "dp"), nullptr, n,
-                   static_cast<size_t>(pl.shape(1))},
+  GvcfShard shard{block_columns(start, end, min_dp, gq, pl, dp, nullptr),
                   codes.data(),
                   static_cast<int64_t>(codes.size()),
                   lines.data(),

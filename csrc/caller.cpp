@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <stdexcept>
+#include <tuple>
 
 #include "gmsaccel/stage_clock.hpp"
 
@@ -17,12 +18,12 @@ namespace gms {
 namespace {
 
 constexpr char kLetters[] = "ACGTN";
-constexpr int32_t kLoadPad = 300;
+constexpr int32_t kLoadPad = 300;  // reads starting this far before a region can reach into it
 // Candidates are also found this far either side of a region, so that the windows reaching
 // over its edges are the ones a run over the whole contig makes (records outside the region
 // are left to the regions beside it).
 constexpr int32_t kCandidatePad = 300;
-constexpr int kThirdPhred = 5;  // 10 log10(3), rounded  // reads starting this far before a region can reach into it
+constexpr int kThirdPhred = 5;  // 10 log10(3), rounded
 
 
 uint8_t code_of(char c) { return base_code(c); }
@@ -556,6 +557,14 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
                       log_het_indel, out);
     stage.genotype += clock.lap();
   }
+  // The windows past the region's edges were genotyped for the records inside it: the others
+  // are the neighbouring regions' to write.
+  out.erase(std::remove_if(out.begin(), out.end(),
+                           [&](const VariantRecord& r) { return r.pos < start || r.pos >= end; }),
+            out.end());
+  std::stable_sort(out.begin(), out.end(), [](const VariantRecord& a, const VariantRecord& b) {
+    return std::tie(a.pos, a.ref, a.alts) < std::tie(b.pos, b.ref, b.alts);
+  });
   report();
   return out;
 }

@@ -51,7 +51,7 @@ struct VariantRecord {
 
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the
 // contig contributes no reads); ref_codes covers the contig in full (base codes). Records come
-// out sorted by position.
+// out with pos in [start, end), sorted by (pos, ref, alts).
 // confidence (one sample only): also the gVCF reference confidence of [start, end), from the
 // candidates' pileup.
 std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
