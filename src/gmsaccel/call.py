@@ -462,7 +462,7 @@ class _ShardResult:
     rec_end: np.ndarray = field(default_factory=lambda: _NO_POSITIONS)
     vcf_text: bytes = b""
     gvcf_text: bytes = b""
-    gvcf_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    gvcf_offsets: np.ndarray = field(default_factory=lambda: _NO_LINES)
     # gVCF: the block the shard ends on (held back to join the next shard's first block),
     # and the shard's lines without it, as format_gvcf_shard gives them (text, each line's
     # beg and end, covered end) when nothing before the shard reaches into it.
@@ -668,26 +668,16 @@ class Caller:
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
                          key=lambda r: (int(r["pos"]), r["ref"], list(r["alts"])))
         packed = stats.pop("lines", None)
+        if packed is None and lines:  # an engine that gives record objects only
+            packed = _pack_records(shard.contig, records, lines)
         result = _ShardResult(shard, records, stats)
-        if packed is not None:  # the engine's own: no record object made
+        if packed is not None:
             result.summary = VariantSummary(**packed["summary"])
             result.rec_beg, result.rec_end = packed["beg"], packed["end"]
             result.vcf_text, result.gvcf_text = packed["vcf"], packed["gvcf"]
             result.gvcf_offsets = packed["gvcf_offsets"]
-        elif lines:
-            result.summary = VariantSummary()
-            for rec in records:
-                result.summary.add(rec["ref"], rec["alts"], rec.get("filter"),
-                                   (s.get("gt", ()) for s in rec.get("samples", ())))
-            result.rec_beg = np.array([int(r["pos"]) for r in records], dtype=np.int64)
-            result.rec_end = result.rec_beg + np.array([len(r["ref"]) for r in records],
-                                                       dtype=np.int64)
-            if lines & LINE_VCF:
-                result.vcf_text = b"".join(_record_lines(shard.contig, records, "line", False))
-            if lines & LINE_GVCF:
-                gvcf_lines = _record_lines(shard.contig, records, "gvcf_line", True)
-                result.gvcf_text = b"".join(gvcf_lines)
-                result.gvcf_offsets = np.cumsum([0, *map(len, gvcf_lines)], dtype=np.int64)
+        else:
+            result.rec_beg, result.rec_end = _record_spans(records)
         blocks = None
         if gvcf:
             if confidence is None:
@@ -695,8 +685,7 @@ class Caller:
             gq, pl, depth = confidence["gq"], confidence["pl"], confidence["depth"]
             n = len(gq)
             start = int(confidence["start"]) if n else shard.start
-            spans = list(zip(result.rec_beg.tolist(), result.rec_end.tolist(), strict=True)) \
-                if lines else [(int(r["pos"]), int(r["pos"]) + len(r["ref"])) for r in records]
+            spans = np.column_stack((result.rec_beg, result.rec_end))
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
                 blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
@@ -706,9 +695,8 @@ class Caller:
                     result.tail = blocks.take(slice(-1, None))
                     result.blocks = blocks = blocks.take(slice(None, -1))
                 result.gvcf_body = _core.format_gvcf_shard(
-                    shard.contig, blocks.start, blocks.end, blocks.min_dp, blocks.gq,
-                    blocks.pl, blocks.dp, codes, result.gvcf_text, result.gvcf_offsets,
-                    result.rec_beg, result.rec_end, len(bams), shard.start)
+                    shard.contig, *_block_columns(blocks), codes, result.gvcf_text,
+                    result.gvcf_offsets, result.rec_beg, result.rec_end, len(bams), shard.start)
         return result
 
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
@@ -861,12 +849,35 @@ def _close_kept_files() -> None:
         _core.close_kept_files()
 
 
-def _record_lines(contig: str, records: list[dict], key: str, gvcf: bool) -> list[bytes]:
-    """The records' VCF (or gVCF) lines: the engine's, or formatted here for an engine that
-    does not make them (the same formatter)."""
-    if records and key not in records[0]:
-        return list(_core.format_variant_records(contig, records, gvcf))
-    return [r[key] for r in records]
+def _record_spans(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's interval [pos, pos + len(ref))."""
+    beg = np.array([int(r["pos"]) for r in records], dtype=np.int64)
+    return beg, beg + np.array([len(r["ref"]) for r in records], dtype=np.int64)
+
+
+def _pack_records(contig: str, records: list[dict], lines: int) -> dict[str, Any]:
+    """What call_region(as_lines=True) gives, from record objects (an engine that makes only
+    those): intervals, VCF and gVCF text (by the engine's formatter), summary."""
+    summary = VariantSummary()
+    for rec in records:
+        summary.add(rec["ref"], rec["alts"], rec.get("filter"),
+                    (s.get("gt", ()) for s in rec.get("samples", ())))
+    beg, end = _record_spans(records)
+
+    def text(gvcf: bool) -> list[bytes]:
+        return list(_core.format_variant_records(contig, records, gvcf)) if records else []
+
+    gvcf_lines = text(True) if lines & LINE_GVCF else []
+    return {"beg": beg, "end": end,
+            "vcf": b"".join(text(False)) if lines & LINE_VCF else b"",
+            "gvcf": b"".join(gvcf_lines),
+            "gvcf_offsets": np.cumsum([0, *map(len, gvcf_lines)], dtype=np.int64),
+            "summary": {f.name: getattr(summary, f.name) for f in fields(summary)}}
+
+
+def _block_columns(blocks: BlockArrays) -> tuple[np.ndarray, ...]:
+    """The columns the formatters take: start, end, min_dp, gq, pl, dp."""
+    return blocks.start, blocks.end, blocks.min_dp, blocks.gq, blocks.pl, blocks.dp
 
 
 class _GvcfStitcher:
@@ -882,10 +893,13 @@ class _GvcfStitcher:
         self.tail: BlockArrays | None = None  # held back, from tail_shard
         self.tail_shard: Region | None = None
 
-    def _blocks(self, contig: str, blocks: BlockArrays, covered: int) -> int:
-        return self.w.write_gvcf_shard(contig, blocks.start, blocks.end, blocks.min_dp,
-                                       blocks.gq, blocks.pl, blocks.dp, self.ref_codes(contig),
-                                       b"", _NO_LINES, _NO_POSITIONS, _NO_POSITIONS, covered)
+    def _blocks(self, contig: str, blocks: BlockArrays, covered: int,
+                res: _ShardResult | None = None) -> int:
+        """Writes blocks (with res's records between them, if given); returns covered."""
+        records = (res.gvcf_text, res.gvcf_offsets, res.rec_beg, res.rec_end) if res else \
+            (b"", _NO_LINES, _NO_POSITIONS, _NO_POSITIONS)
+        return self.w.write_gvcf_shard(contig, *_block_columns(blocks), self.ref_codes(contig),
+                                       *records, covered)
 
     def flush_unless_continued(self, shard: Region | None, covered: int) -> int:
         """Writes the held-back block alone unless `shard` continues it (the next shard of its
@@ -912,10 +926,7 @@ class _GvcfStitcher:
         if covered > shard.start or res.gvcf_body is None:
             # a record before the shard reaches into it: the shard made again, that in view
             blocks = tail.join_at_edge(body) if tail is not None else body
-            covered = self.w.write_gvcf_shard(
-                contig, blocks.start, blocks.end, blocks.min_dp, blocks.gq, blocks.pl,
-                blocks.dp, self.ref_codes(contig), res.gvcf_text, res.gvcf_offsets,
-                res.rec_beg, res.rec_end, covered)
+            covered = self._blocks(contig, blocks, covered, res)
         else:
             text, beg, end, body_covered = res.gvcf_body
             skip = 0  # lines of the body written here instead (the first block, when joined)
@@ -935,7 +946,7 @@ class _GvcfStitcher:
         return covered
 
 
-def _pad_blocks(shard: Region, lo: int, hi: int, spans: Sequence[tuple[int, int]],
+def _pad_blocks(shard: Region, lo: int, hi: int, spans: np.ndarray,
                 blocks: BlockArrays, ploidy: int) -> BlockArrays:
     """Adds zero-coverage blocks for the parts of the shard outside the pileup's [lo, hi)."""
     n_pl = 3 if ploidy == 2 else 2

@@ -165,9 +165,10 @@ class BlockArrays:
 
 
 def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np.ndarray,
-                           excluded: Sequence[tuple[int, int]] = (),
+                           excluded: Sequence[tuple[int, int]] | np.ndarray = (),
                            max_block: int = 0) -> BlockArrays:
-    """The blocks of reference_blocks, as columns: computed by the engine (one pass in C++,
+    """The blocks of reference_blocks, as columns (excluded: pairs, or an (n, 2) array):
+    computed by the engine (one pass in C++,
     the GIL released, on the calling threads of a gVCF run) where the build has it, else by
     reference_block_arrays_numpy, the definition."""
     if not hasattr(_core, "reference_block_runs") or not _fits_int32(gq, pl, depth):
@@ -176,7 +177,7 @@ def reference_block_arrays(start: int, gq: np.ndarray, pl: np.ndarray, depth: np
     n_pl = pl.shape[1] if pl.ndim == 2 else 0
     if len(gq) == 0:
         return BlockArrays.empty(n_pl)
-    spans = np.array(list(excluded), dtype=np.int64).reshape(-1, 2)
+    spans = np.asarray(excluded, dtype=np.int64).reshape(-1, 2)
     runs = _core.reference_block_runs(int(start), gq, pl, depth, spans[:, 0].copy(),
                                       spans[:, 1].copy(), list(GQ_BANDS), int(max_block))
     return BlockArrays(runs["start"], runs["end"], runs["gq"], runs["min_dp"], runs["dp_sum"],
@@ -189,7 +190,7 @@ def _fits_int32(*columns: np.ndarray) -> bool:
         a = np.asarray(col)
         if a.dtype.kind not in "iu":
             return False
-        if a.dtype.itemsize > 4 - (a.dtype.kind == "u") and a.size and \
+        if not np.can_cast(a.dtype, np.int32) and a.size and \
                 (a.min() < -(2**31) or a.max() >= 2**31):
             return False
     return True

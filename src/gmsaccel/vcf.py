@@ -1,6 +1,7 @@
-"""VCF and gVCF output: variant records formatted by pysam, reference blocks by the C++ engine;
-bgzipped on threads with the tabix index built while writing, beside a temporary name that is
-renamed into place on success, so that a failed run leaves nothing at the final path."""
+"""VCF and gVCF output: lines the engine formatted (records, reference blocks), or records
+formatted here through pysam; bgzipped on threads with the tabix index built while writing,
+beside a temporary name that is renamed into place on success, so that a failed run leaves
+nothing at the final path."""
 
 from __future__ import annotations
 
@@ -329,12 +330,7 @@ class VcfWriter:
         starts, ends = ints(start), ints(end)
         if not len(starts):
             return
-        length = self._lengths.get(contig)
-        if length is None or starts[0] < 0 or ends[-1] > length:
-            self._check_pos(contig, int(starts[0]), int(ends[-1]))  # raises, naming the span
-        empty = np.flatnonzero(ends <= starts)
-        if len(empty):
-            self._check_pos(contig, int(starts[empty[0]]), int(ends[empty[0]]))  # raises
+        self._check_spans(contig, starts, ends)
         if isinstance(bases, str) and len(bases) == len(starts):
             letters = bases
         else:
