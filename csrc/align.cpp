@@ -53,6 +53,8 @@ void result_to_hit(const ExtendResult& r, const uint32_t* ops, uint32_t n_ops,
                    const uint8_t* target, Hit& h) {
   h.contig = pl.contig;
   h.rev = pl.rev != 0;
+  h.cover = pl.cover;
+  h.unexplored = pl.unexplored;
   h.score = r.score;
   h.q_begin = r.q_begin;
   h.q_end = r.q_end;
@@ -196,9 +198,21 @@ void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k) {
     forward_interval(hits[i], b, e);
     if (2 * overlap(b0, e0, b, e) >= std::min(e0 - b0, e - b)) sub = std::max(sub, hits[i].score);
   }
+  // What was not looked at matters too. The best placement is not known to be unique when the
+  // candidate cap left a chain unextended that its seeds covered as well (a repeat with more
+  // copies than the cap), when its own seeds cover less than two disjoint k-mers would (the
+  // read's other minimizers too frequent to index: other copies could not be seen), or when
+  // only a mate rescue found it (cover 0: one window searched, nothing known of elsewhere).
+  bool crowded = best.cover < 2 * k;
+  for (Hit& h : hits) {
+    crowded |= h.unexplored > 0 && h.unexplored >= best.cover;
+    h.crowded = false;
+  }
+  best.crowded = crowded;
   for (Hit& h : hits) h.sub_score = 0;
-  best.sub_score = sub;
-  best.mapq = mapq_from_scores(best.score, sub, best.q_end - best.q_begin, opt.scoring, k);
+  best.sub_score = sub;  // XS: what was seen
+  best.mapq = mapq_from_scores(best.score, crowded ? std::max(sub, best.score) : sub,
+                               best.q_end - best.q_begin, opt.scoring, k);
   for (size_t i = 1; i < hits.size(); ++i) hits[i].mapq = 0;
 }
 
@@ -239,7 +253,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
     } else {
       collect_anchors(index, rd.fwd, rd.len(), anchors);
     }
-    chain_anchors(anchors, k, opt, chains);
+    const int32_t unexplored = chain_anchors(anchors, k, opt, chains);
     for (const Chain& c : chains) {
       const int64_t mid = (c.diag_lo + c.diag_hi) / 2 + (c.q_lo + c.q_hi) / 2;
       const int contig = index.contig_of(static_cast<uint64_t>(std::max<int64_t>(mid, 0)));
@@ -247,6 +261,8 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
       const int64_t off = static_cast<int64_t>(index.contig(contig).offset);
       const int64_t centre = (c.diag_lo + c.diag_hi) / 2 - off;
       Placement pl{r, c.rev, contig, centre, 1};
+      pl.cover = c.cover;
+      pl.unexplored = unexplored;
       if (c.diag_lo != c.diag_hi) {
         const int32_t half = half_band_for(c.diag_hi - c.diag_lo, opt);
         pl.window = centre - half;
@@ -432,6 +448,21 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     extend_placements(index_, opt_, e1, p1, x1, stats);
     extend_placements(index_, opt_, e2, p2, x2, stats);
     clock.lap();
+    // A second look beside what each rescue found (rescue_remainders).
+    std::vector<Placement> q1, q2;
+    for (size_t j = 0; j < p1.size(); ++j)
+      if (x1[j].contig >= 0) rescue_remainders(p1[j], x1[j], e1[p1[j].read].len(), q1);
+    for (size_t j = 0; j < p2.size(); ++j)
+      if (x2[j].contig >= 0) rescue_remainders(p2[j], x2[j], e2[p2[j].read].len(), q2);
+    stats.stage.pair += clock.lap();
+    std::vector<Hit> y1, y2;
+    extend_placements(index_, opt_, e1, q1, y1, stats);
+    extend_placements(index_, opt_, e2, q2, y2, stats);
+    clock.lap();
+    p1.insert(p1.end(), q1.begin(), q1.end());
+    p2.insert(p2.end(), q2.begin(), q2.end());
+    x1.insert(x1.end(), std::make_move_iterator(y1.begin()), std::make_move_iterator(y1.end()));
+    x2.insert(x2.end(), std::make_move_iterator(y2.begin()), std::make_move_iterator(y2.end()));
     std::vector<uint8_t> touched1(n, 0), touched2(n, 0);
     for (size_t j = 0; j < p1.size(); ++j)
       if (x1[j].contig >= 0) { h1[p1[j].read].push_back(std::move(x1[j])); touched1[p1[j].read] = 1; }

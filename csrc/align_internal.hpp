@@ -22,9 +22,10 @@ struct Chain {
   int32_t n_anchors = 0;
 };
 
-// chain.cpp: chains best first (cover descending), at most opt.max_candidates.
-void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
-                   std::vector<Chain>& out);
+// chain.cpp: chains best first (cover descending), at most opt.max_candidates. Returns the
+// largest cover among chains left out only because of that cap (0 when none were).
+int32_t chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
+                      std::vector<Chain>& out);
 
 // A read as base codes on both strands: a view into its batch's EncodedReads.
 struct EncodedRead {
@@ -57,6 +58,8 @@ struct Placement {
   int64_t window;     // contig coordinate of target base 0
   int32_t band;
   bool rescued = false;
+  int32_t cover = 0;       // the chain's cover (0 for a mate rescue)
+  int32_t unexplored = 0;  // chain_anchors' largest cover left out by the candidate cap
 };
 
 // Runs extension for the placements, returning one hit (score < min_score: contig = -1) each.
@@ -87,6 +90,11 @@ void rescue_placements(const Index& index, const AlignOptions& opt, const Insert
                        uint32_t p, const EncodedRead& r1, const EncodedRead& r2,
                        const std::vector<Hit>& h1, const std::vector<Hit>& h2,
                        std::vector<Placement>& out1, std::vector<Placement>& out2);
+// A rescue window can hold more than one copy of a tandem repeat: the parts of pl's window
+// beside what its rescue found (overlapping that by at most half a read) are searched too, so
+// that a second copy competes with the first (pairing weighs their inserts, MAPQ sees both).
+void rescue_remainders(const Placement& pl, const Hit& found, int32_t read_len,
+                       std::vector<Placement>& out);
 PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
                        const std::vector<Hit>& h1, const std::vector<Hit>& h2);
 bool is_proper(const InsertModel& model, const Hit& a, const Hit& b, int64_t* tlen = nullptr);

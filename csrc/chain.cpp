@@ -22,10 +22,10 @@ int32_t covered_bases(std::vector<Anchor>::iterator first, std::vector<Anchor>::
 
 }  // namespace
 
-void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
-                   std::vector<Chain>& out) {
+int32_t chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
+                      std::vector<Chain>& out) {
   out.clear();
-  if (anchors.empty()) return;
+  if (anchors.empty()) return 0;
   std::sort(anchors.begin(), anchors.end(), [](const Anchor& a, const Anchor& b) {
     if (a.rev != b.rev) return a.rev < b.rev;
     if (a.diag != b.diag) return a.diag < b.diag;
@@ -65,7 +65,11 @@ void chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& opt,
   while (keep < out.size() && keep < static_cast<size_t>(opt.max_candidates) &&
          out[keep].cover >= floor)
     ++keep;
-  out.resize(std::max<size_t>(keep, 1));
+  keep = std::max<size_t>(keep, 1);
+  const int32_t unexplored =
+      keep < out.size() && out[keep].cover >= floor ? out[keep].cover : 0;
+  out.resize(keep);
+  return unexplored;
 }
 
 }  // namespace gms

@@ -114,6 +114,23 @@ void rescue_placements(const Index& index, const AlignOptions& opt, const Insert
   rescue(h2, h1, r1, out1);
 }
 
+void rescue_remainders(const Placement& pl, const Hit& found, int32_t read_len,
+                       std::vector<Placement>& out) {
+  const int64_t w0 = pl.window, w1 = pl.window + read_len + pl.band - 1;
+  const int64_t half = read_len / 2;
+  auto add = [&](int64_t b, int64_t e) {
+    b = std::max(b, w0);
+    e = std::min(e, w1);
+    if (e - b < read_len) return;
+    Placement p = pl;
+    p.window = b;
+    p.band = static_cast<int32_t>(e - b - read_len + 1);
+    out.push_back(p);
+  };
+  add(w0, found.pos + half);
+  add(found.end - half, w1);
+}
+
 PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
                        const std::vector<Hit>& h1, const std::vector<Hit>& h2) {
   PairChoice pc;
@@ -157,7 +174,15 @@ PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
   pc.proper = true;
   const int32_t sub = std::max(o2, unpaired);
   const int32_t aligned = (h1[bi].q_end - h1[bi].q_begin) + (h2[bj].q_end - h2[bj].q_begin);
-  const int32_t q_pe = mapq_from_scores(o1, sub, aligned, opt.scoring, 0);
+  // Pairing lifts an end only with independent evidence from the other. An end is no such
+  // evidence when its own placement is crowded (copies may have gone unseen), nor when it was
+  // found only by a rescue from this very placement of its mate.
+  auto unsure = [](const std::vector<Hit>& h, int32_t i) {
+    return h[0].crowded || h[i].cover == 0;
+  };
+  const int32_t q_pe = unsure(h1, bi) && unsure(h2, bj)
+                           ? 0
+                           : mapq_from_scores(o1, sub, aligned, opt.scoring, 0);
   const int32_t q1 = bi == 0 ? h1[0].mapq : 0;
   const int32_t q2 = bj == 0 ? h2[0].mapq : 0;
   pc.mapq1 = std::max(q1, std::min(q_pe, q1 + 40));

@@ -110,6 +110,66 @@ def test_repeat_gets_mapq_zero_and_sub_score(aligner: Aligner, genome) -> None:
     assert sorted(h.r_st for h in hits[:2]) == [10_500, 40_500]
 
 
+def _marked_copies(tmp_path: Path, seed: int) -> tuple[Path, str, list[int]]:
+    """chr1 with eight copies of one 150-base unit, each copy with one base changed at a
+    position of its own (its marker)."""
+    rng = random.Random(seed)
+    unit = random_seq(rng, 150)
+    chrom, starts = random_seq(rng, 2_000), []
+    for i in range(8):
+        at = 20 + 15 * i
+        copy = unit[:at] + "ACGT"[("ACGT".index(unit[at]) + 1) % 4] + unit[at + 1:]
+        starts.append(len(chrom))
+        chrom += copy + random_seq(rng, 2_000)
+    path = tmp_path / "copies.fa"
+    path.write_text(f">chr1\n{chrom}\n")
+    return path, chrom, starts
+
+
+def test_thinly_seeded_placement_is_not_confident(tmp_path: Path) -> None:
+    # With the unit's minimizers too frequent to index (8 copies, max_occ 4), a read of one copy
+    # is seeded only by the k-mers over its marker: it lands on the right copy, but the other
+    # copies were never seen, so its placement cannot be called unique. Indexed in full, the
+    # other copies are seen, each a marker worse, and the MAPQ is earned.
+    fasta, chrom, starts = _marked_copies(tmp_path, 5)
+    read = chrom[starts[3]:starts[3] + 150]
+    for max_occ, confident in ((4, False), (500, True)):
+        hits = Aligner(Index.build(fasta, max_occ=max_occ)).map(read)
+        assert hits and hits[0].r_st == starts[3] and hits[0].score == 150
+        assert (hits[0].mapq >= 30) == confident, (max_occ, hits[0])
+
+
+def test_rescue_weighs_every_tandem_copy_in_its_window(tmp_path: Path) -> None:
+    # Three identical 220-base copies in tandem, too frequent to index: reads inside them have
+    # no seeds and are placed by mate rescue from unique sequence. A rescue window holds more
+    # than one copy; pairing must weigh them all (by insert size) rather than take the first
+    # copy the window's alignment reaches, and never be confident on a wrong copy.
+    rng = random.Random(8)
+    unit = random_seq(rng, 220)
+    chrom = random_seq(rng, 20_000) + unit * 3 + random_seq(rng, 20_000)
+    fasta = tmp_path / "tandem.fa"
+    fasta.write_text(f">chr1\n{chrom}\n")
+    index = Index.build(fasta, max_occ=2)
+    genome = (fasta, {"chr1": chrom})
+    r1, r2 = _simulate(genome, tmp_path, 6_000, seed=31)
+    out = tmp_path / "tandem.bam"
+    Aligner(index).align_fastq(r1, r2, out)
+    inside = confident = 0
+    with pysam.AlignmentFile(str(out)) as f:
+        for r in f:
+            if r.is_unmapped or r.is_secondary or r.is_supplementary:
+                continue
+            fields = r.query_name.split("_")
+            true = int(fields[2] if r.is_read2 else fields[1]) - 1
+            if not 20_000 <= true <= 20_660 - 150:
+                continue
+            inside += 1
+            if r.mapping_quality >= 20:
+                confident += 1
+                assert r.reference_start == true, r.to_string()
+    assert inside > 20 and confident > inside // 2
+
+
 def test_batch_equals_single(aligner: Aligner, genome) -> None:
     rng = random.Random(5)
     chrom = genome[1]["chr1"]

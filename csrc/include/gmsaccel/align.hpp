@@ -48,6 +48,9 @@ struct Hit {
   int32_t mapq = 0;
   int32_t nm = 0;
   int32_t sub_score = 0;  // best score of another placement of the same read part (XS)
+  int32_t cover = 0;       // read bases its chain's seeds covered (0: found by mate rescue)
+  int32_t unexplored = 0;  // largest cover of a chain of this read left unextended (cap)
+  bool crowded = false;    // best hit only: other copies may have gone unseen (finish_hits)
   std::vector<uint32_t> cigar;  // BAM encoding, soft clips included
   std::string md;
 };

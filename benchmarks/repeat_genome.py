@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""A synthetic genome with a human-like repeat landscape, and reads simulated from it.
+
+The shared benchmark genome (K. pneumoniae, 5.68 Mbp) has few repeats, so it says little about
+how an aligner behaves on a human genome, where about half the sequence is repeats. This
+script writes a genome of any size with the repeat classes that make human alignment hard, in
+roughly human proportions, then plants variants and simulates read pairs with dwgsim-style
+names (truth in the name, as ``shared/bench/mapeval.py`` reads it):
+
+- background: random sequence whose GC content drifts between 35% and 60% per 2 kbp;
+- SINEs (Alu-like): 3 subfamilies of a 300 bp consensus, about 10% of the genome, copies 2-20%
+  diverged (substitutions and short indels), some 5'-truncated, either strand;
+- LINEs (L1-like): a 6 kbp consensus, about 17% of the genome, copies mostly 5'-truncated
+  (mean 1.2 kbp), 3-20% diverged;
+- segmental duplications: 10-80 kbp copies of the genome (repeats included) at 0.5-4%
+  divergence, about 5%;
+- satellite arrays: 171 bp monomers in 20-200 kbp arrays, 2-5% diverged between monomers, about
+  2%; microsatellites (1-6 bp units, 20-120 bp long), about 1%;
+- N gaps of 10 kbp, one per contig.
+
+Everything is drawn from one seed, so a (size, seed) pair always gives the same files.
+
+usage: repeat_genome.py OUTDIR [--size-mbp 40] [--contigs 4] [--pairs 200000] [--seed 7]
+                        [--bwa-index]
+writes OUTDIR/ref.fa (+.fai), OUTDIR/sub_1.fq.gz, OUTDIR/sub_2.fq.gz, OUTDIR/truth.vcf.gz (and
+bwa's index beside ref.fa), the layout `bench_align.py --data OUTDIR` reads:
+
+    python3 benchmarks/repeat_genome.py /tmp/rep40 --bwa-index
+    python3 benchmarks/bench_align.py --data /tmp/rep40 --cache /tmp/rep40/cache --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
+
+
+def _random_bases(rng: np.random.Generator, n: int, gc: float) -> np.ndarray:
+    p = np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+    return rng.choice(4, size=n, p=p).astype(np.uint8)
+
+
+def _background(rng: np.random.Generator, n: int) -> np.ndarray:
+    step = 2000
+    pieces = [_random_bases(rng, min(step, n - at), rng.uniform(0.35, 0.60))
+              for at in range(0, n, step)]
+    return np.concatenate(pieces)
+
+
+def _mutate(rng: np.random.Generator, seq: np.ndarray, divergence: float) -> np.ndarray:
+    """Substitutions at 90% and 1-4 base indels at 10% of `divergence` events per base."""
+    out = seq.copy()
+    subs = rng.random(out.size) < divergence * 0.9
+    out[subs] = (out[subs] + rng.integers(1, 4, size=int(subs.sum()), dtype=np.uint8)) % 4
+    n_indels = rng.binomial(out.size, divergence * 0.1)
+    if n_indels == 0:
+        return out
+    at = np.sort(rng.integers(0, out.size, size=n_indels))
+    pieces, prev = [], 0
+    for a in at.tolist():
+        if a < prev:
+            continue
+        length = int(rng.integers(1, 5))
+        pieces.append(out[prev:a])
+        if rng.random() < 0.5:  # deletion
+            prev = a + length
+        else:
+            pieces.append(rng.integers(0, 4, size=length, dtype=np.uint8))
+            prev = a
+    pieces.append(out[prev:])
+    return np.concatenate(pieces)
+
+
+def _revcomp(seq: np.ndarray) -> np.ndarray:
+    return (3 - seq)[::-1]
+
+
+def _place(genome: np.ndarray, at: int, copy: np.ndarray) -> None:
+    end = min(genome.size, at + copy.size)
+    genome[at:end] = copy[: end - at]
+
+
+def build_genome(rng: np.random.Generator, size: int) -> np.ndarray:
+    genome = _background(rng, size)
+    # LINEs first, SINEs inside and beside them, as in real genomes (younger elements land in
+    # older ones).
+    line = _random_bases(rng, 6000, 0.42)
+    placed = 0
+    while placed < 0.17 * size:
+        length = int(min(6000, max(200, rng.exponential(1200))))
+        copy = _mutate(rng, line[6000 - length:], rng.uniform(0.03, 0.20))
+        if rng.random() < 0.5:
+            copy = _revcomp(copy)
+        _place(genome, int(rng.integers(0, size)), copy)
+        placed += copy.size
+    alu = _random_bases(rng, 300, 0.55)
+    subfamilies = [_mutate(rng, alu, 0.05) for _ in range(3)]
+    placed = 0
+    while placed < 0.10 * size:
+        source = subfamilies[int(rng.integers(0, 3))]
+        start = int(rng.integers(0, 100)) if rng.random() < 0.3 else 0
+        copy = _mutate(rng, source[start:], rng.uniform(0.02, 0.20))
+        if rng.random() < 0.5:
+            copy = _revcomp(copy)
+        _place(genome, int(rng.integers(0, size)), copy)
+        placed += copy.size
+    monomer = _random_bases(rng, 171, 0.38)
+    placed = 0
+    while placed < 0.02 * size:
+        n = int(rng.integers(20_000, 200_000) // 171)
+        array = np.concatenate([_mutate(rng, monomer, rng.uniform(0.02, 0.05)) for _ in range(n)])
+        _place(genome, int(rng.integers(0, size)), array)
+        placed += array.size
+    placed = 0
+    while placed < 0.01 * size:
+        unit = rng.integers(0, 4, size=int(rng.integers(1, 7)), dtype=np.uint8)
+        copies = int(rng.integers(20, 121)) // unit.size + 1
+        tract = _mutate(rng, np.tile(unit, copies), 0.01)
+        _place(genome, int(rng.integers(0, size)), tract)
+        placed += tract.size
+    placed = 0
+    while placed < 0.05 * size:
+        length = int(rng.integers(10_000, 80_000))
+        src = int(rng.integers(0, size - length))
+        copy = _mutate(rng, genome[src:src + length], rng.uniform(0.005, 0.04))
+        if rng.random() < 0.5:
+            copy = _revcomp(copy)
+        _place(genome, int(rng.integers(0, size)), copy)
+        placed += copy.size
+    return genome
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--size-mbp", type=float, default=40)
+    ap.add_argument("--contigs", type=int, default=4)
+    ap.add_argument("--pairs", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--bwa-index", action="store_true", help="also run `bwa index ref.fa`")
+    args = ap.parse_args(argv)
+    import pysam
+
+    from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq, write_truth_vcf
+
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    size = int(args.size_mbp * 1e6)
+    genome = build_genome(rng, size)
+    bounds = np.linspace(0, size, args.contigs + 1).astype(np.int64)
+    contigs = []
+    for i in range(args.contigs):
+        seq = genome[bounds[i]:bounds[i + 1]].copy()
+        gap = int(rng.integers(seq.size // 4, seq.size // 2))
+        seq[gap:gap + 10_000] = 4
+        contigs.append((f"chr{i + 1}", _LETTERS[seq].tobytes().decode()))
+    ref = out / "ref.fa"
+    with open(ref, "w") as f:
+        for name, seq in contigs:
+            f.write(f">{name}\n")
+            for at in range(0, len(seq), 70):
+                f.write(seq[at:at + 70] + "\n")
+    (out / "ref.fa.fai").unlink(missing_ok=True)
+    pysam.faidx(os.fspath(ref))
+    haps, variants = plant_variants(contigs, rate=0.001, seed=args.seed + 1)
+    r1, r2 = simulate_pairs(haps, args.pairs, seed=args.seed + 2)
+    write_fastq(out / "sub_1.fq.gz", r1)
+    write_fastq(out / "sub_2.fq.gz", r2)
+    write_truth_vcf(out / "truth.vcf.gz", ref, variants)
+    if args.bwa_index:
+        subprocess.run(["bwa", "index", os.fspath(ref)], check=True, capture_output=True)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
