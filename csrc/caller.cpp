@@ -112,15 +112,66 @@ Segment read_segment(const ShardRead& r, int64_t a, int64_t b) {
   return s;
 }
 
-// Splits sorted candidates into windows of nearby candidates.
+// Tandem repeats (period 1-6) at least this long hold a window edge off: an indel in one and a
+// substitution at its far end differ only past that end.
+int64_t shortest_tract(int period) { return std::max(6, 3 * period); }
+constexpr int64_t kMaxTractStretch = 100;  // an edge moves at most this far (reads loaded cover it)
+
+// The tandem repeat tract [first, last) of period p holding position m (within
+// kMaxTractStretch of it), if there is one at least shortest_tract(p) long.
+bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first, int64_t& last) {
+  // i is periodic when ref[i] == ref[i + p]; a run of periodic i in [a, c) makes [a, c + p).
+  auto periodic = [&](int64_t i) {
+    return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
+  };
+  int64_t i0;
+  if (periodic(m - p)) i0 = m - p;
+  else if (periodic(m)) i0 = m;
+  else return false;
+  int64_t a = i0, c = i0 + 1;
+  while (m - a < kMaxTractStretch && periodic(a - 1)) --a;
+  while (c - m < kMaxTractStretch && periodic(c)) ++c;
+  first = a;
+  last = c + p;
+  return last - first >= shortest_tract(p);
+}
+
+// A window's edges: `padding` reference bases beyond its candidates; and where a tandem repeat
+// tract comes within half the padding of an edge, that edge moves to half the padding past the
+// tract. A window ending inside a homopolymer scores an insertion at its start and a
+// substitution at the window's edge alike (the sequences differ only beyond it): a false SNV
+// and a missed indel.
+int64_t window_end_after(const uint8_t* ref, int64_t len, int64_t reach, int padding) {
+  const int64_t e = std::min(len, reach + padding);
+  const int64_t m = std::max<int64_t>(0, e - padding / 2);
+  int64_t out = e, first, last;
+  for (int p = 1; p <= 6; ++p)
+    if (tract_at(ref, len, m, p, first, last)) out = std::max(out, std::min(len, last + padding / 2));
+  return out;
+}
+
+int64_t window_start_before(const uint8_t* ref, int64_t len, int64_t pos, int padding) {
+  const int64_t s = std::max<int64_t>(0, pos - padding);
+  const int64_t m = std::min(len - 1, s + padding / 2);
+  int64_t out = s, first, last;
+  for (int p = 1; p <= 6; ++p)
+    if (tract_at(ref, len, m, p, first, last)) out = std::min(out, std::max<int64_t>(0, first - padding / 2));
+  return out;
+}
+
+// Splits sorted candidates into windows of nearby candidates: the next candidate joins a window
+// when it starts at or before the window's end (window_end_after).
 std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
-                                 const CallerOptions& opt, int64_t contig_length) {
+                                 const CallerOptions& opt, const uint8_t* ref,
+                                 int64_t contig_length) {
   std::vector<Window> out;
+  const int pad = opt.window_padding;
   for (size_t i = 0; i < cands.size();) {
     Window w;
     int64_t reach = cands[i].pos + static_cast<int64_t>(cands[i].ref.size());
     size_t j = i;
-    while (j < cands.size() && (j == i || cands[j].pos <= reach + opt.window_padding) &&
+    while (j < cands.size() &&
+           (j == i || cands[j].pos <= window_end_after(ref, contig_length, reach, pad)) &&
            static_cast<int>(j - i) < opt.max_window_candidates) {
       reach = std::max(reach, cands[j].pos + static_cast<int64_t>(cands[j].ref.size()));
       w.cands.push_back(cands[j]);
@@ -132,8 +183,8 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
       w.cands.push_back(cands[j]);
       ++j;
     }
-    w.start = std::max<int64_t>(0, w.cands.front().pos - opt.window_padding);
-    w.end = std::min<int64_t>(contig_length, reach + opt.window_padding);
+    w.start = window_start_before(ref, contig_length, w.cands.front().pos, pad);
+    w.end = window_end_after(ref, contig_length, reach, pad);
     out.push_back(std::move(w));
     i = j;
   }
@@ -440,21 +491,26 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   scoring.max_qual += kThirdPhred;
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
-  // Windows start afresh after a gap between candidates wider than their padding, whatever came
-  // before: grouped from the last such gap before the region, they are the whole contig's.
+  // Windows start afresh after a gap between candidates wider than a window's end (the gap
+  // make_windows splits at), whatever came before: grouped from the last such gap before the
+  // region, they are the whole contig's.
   {
+    auto gap_before = [&](size_t i, int64_t reach) {
+      return i > 0 &&
+             cands[i].pos > window_end_after(ref, contig_length, reach, opt.window_padding);
+    };
     size_t i = 0, from = 0;
-    int64_t reach = INT64_MIN / 2;
+    int64_t reach = 0;
     for (; i < cands.size() && cands[i].pos < start; ++i) {
-      if (i > 0 && cands[i].pos > reach + opt.window_padding) from = i;
+      if (gap_before(i, reach)) from = i;
       reach = std::max(reach, cands[i].pos + static_cast<int64_t>(cands[i].ref.size()));
     }
-    if (i < cands.size() && (i == 0 || cands[i].pos > reach + opt.window_padding)) from = i;
+    if (i < cands.size() && (i == 0 || gap_before(i, reach))) from = i;
     cands.erase(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(from));
     // and those past the region after a gap make windows of its neighbour only
-    reach = INT64_MIN / 2;
+    reach = 0;
     for (i = 0; i < cands.size(); ++i) {
-      if (cands[i].pos >= end && i > 0 && cands[i].pos > reach + opt.window_padding) {
+      if (cands[i].pos >= end && gap_before(i, reach)) {
         cands.erase(cands.begin() + static_cast<std::ptrdiff_t>(i), cands.end());
         break;
       }
@@ -472,7 +528,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
 
   const double log_het_snv = std::log10(opt.heterozygosity);
   const double log_het_indel = std::log10(opt.indel_heterozygosity);
-  const std::vector<Window> windows = make_windows(cands, opt, contig_length);
+  const std::vector<Window> windows = make_windows(cands, opt, ref, contig_length);
   // index of the first read of each sample that may overlap the current window
   std::vector<size_t> first_read(ns, 0);
 
