@@ -159,6 +159,28 @@ int64_t window_start_before(const uint8_t* ref, int64_t len, int64_t pos, int pa
   return out;
 }
 
+// How far right a candidate's window must reach. An indel inserts or deletes a unit U; where
+// the reference after it goes on repeating U, even imperfectly (a mismatch per 8 bases
+// allowed), the indel and a substitution at each imperfection look alike until that stretch
+// ends, so the window reaches past it.
+int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t len) {
+  const int64_t end = c.pos + static_cast<int64_t>(c.ref.size());
+  if (c.ref.size() == c.alt.size() || c.ref.empty() || c.alt.empty() || c.ref[0] != c.alt[0])
+    return end;
+  const std::string& longer = c.ref.size() > c.alt.size() ? c.ref : c.alt;
+  const int64_t unit = static_cast<int64_t>(longer.size()) - 1;
+  const int64_t q = c.pos + 1;  // the unit's first base (deletion) or the base after it
+  int64_t matched = 0, misses = 0;
+  for (int64_t j = 0; j < kMaxTractStretch && q + j < len; ++j) {
+    if (ref[q + j] == base_code(longer[1 + j % unit])) {
+      matched = j + 1;
+    } else if (++misses * 8 > j) {
+      break;
+    }
+  }
+  return std::max(end, q + matched);
+}
+
 // Splits sorted candidates into windows of nearby candidates: the next candidate joins a window
 // when it starts at or before the window's end (window_end_after).
 std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
@@ -168,18 +190,18 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
   const int pad = opt.window_padding;
   for (size_t i = 0; i < cands.size();) {
     Window w;
-    int64_t reach = cands[i].pos + static_cast<int64_t>(cands[i].ref.size());
+    int64_t reach = candidate_reach(cands[i], ref, contig_length);
     size_t j = i;
     while (j < cands.size() &&
            (j == i || cands[j].pos <= window_end_after(ref, contig_length, reach, pad)) &&
            static_cast<int>(j - i) < opt.max_window_candidates) {
-      reach = std::max(reach, cands[j].pos + static_cast<int64_t>(cands[j].ref.size()));
+      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length));
       w.cands.push_back(cands[j]);
       ++j;
     }
     // keep same-position alleles together even past the cap
     while (j < cands.size() && cands[j].pos == cands[j - 1].pos) {
-      reach = std::max(reach, cands[j].pos + static_cast<int64_t>(cands[j].ref.size()));
+      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length));
       w.cands.push_back(cands[j]);
       ++j;
     }
@@ -503,7 +525,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     int64_t reach = 0;
     for (; i < cands.size() && cands[i].pos < start; ++i) {
       if (gap_before(i, reach)) from = i;
-      reach = std::max(reach, cands[i].pos + static_cast<int64_t>(cands[i].ref.size()));
+      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length));
     }
     if (i < cands.size() && (i == 0 || gap_before(i, reach))) from = i;
     cands.erase(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(from));
@@ -514,7 +536,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
         cands.erase(cands.begin() + static_cast<std::ptrdiff_t>(i), cands.end());
         break;
       }
-      reach = std::max(reach, cands[i].pos + static_cast<int64_t>(cands[i].ref.size()));
+      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length));
     }
   }
   stage.candidates += clock.lap();
