@@ -430,26 +430,35 @@ def test_gvcf_blocks_do_not_depend_on_shards(diploid: Sample, tmp_path: Path,
     assert len(body) > 100
 
 
-def _tandem_repeat_sample(d: Path) -> tuple[Path, Path, Path, Path]:
+def _tandem_repeat_sample(d: Path, imperfect: bool = False) -> tuple[Path, Path, Path, Path]:
     """chr1 with a tandem repeat tract every 500 bases (homopolymers of 14-30 and di- and
     trinucleotide tracts of 8-12 copies), and at each tract one variant of the kinds that end
     up at a window's edge: a base inserted just inside the tract, a unit added or removed (at
-    the tract's normalised, leftmost place), or a substitution inside it."""
+    the tract's normalised, leftmost place), or a substitution inside it. imperfect: tracts of
+    4-6 base units, 6-9 copies, one base changed in the third."""
     import random
 
-    rng = random.Random(17)
+    rng = random.Random(17 + imperfect)
     seq, variants = [], []
     at = 0
     for t in range(60):
         flank = "".join(rng.choices("ACGT", k=500))
         seq.append(flank)
         at += len(flank)
-        unit = rng.choice(["A", "C", "G", "T", "AC", "AG", "CT", "ATG", "CAG"])
-        copies = rng.randint(14, 30) if len(unit) == 1 else rng.randint(8, 12)
+        if imperfect:
+            unit = rng.choice(["CTAATC", "ACATG", "AGGTC", "CAGT", "ACGTT"])
+            copies = rng.randint(6, 9)
+        else:
+            unit = rng.choice(["A", "C", "G", "T", "AC", "AG", "CT", "ATG", "CAG"])
+            copies = rng.randint(14, 30) if len(unit) == 1 else rng.randint(8, 12)
         before = seq[-1][-1]
         if before == unit[0] or before == unit[-1]:  # keep the tract's start where it is
             seq[-1] = seq[-1][:-1] + next(b for b in "ACGT" if b not in (unit[0], unit[-1]))
         tract = unit * copies
+        if imperfect:
+            at_odd = 2 * len(unit) + 1
+            odd = next(b for b in "ACGT" if b != tract[at_odd] and b != tract[at_odd - 1])
+            tract = tract[:at_odd] + odd + tract[at_odd + 1:]
         seq.append(tract)
         kind = t % 4
         gt = (1, 1) if t % 3 == 0 else (0, 1)
@@ -482,11 +491,14 @@ def _tandem_repeat_sample(d: Path) -> tuple[Path, Path, Path, Path]:
 
 
 @needs_engine
-def test_variants_in_tandem_repeats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Windows reach past the tandem repeat tracts their edges would fall in: an insertion at a
-    # homopolymer's start was once called as a substitution at the window's edge inside it (a
-    # false SNV and a missed indel). Calls stay independent of where shards are cut.
-    ref, bam, truth, d = _tandem_repeat_sample(tmp_path)
+@pytest.mark.parametrize("imperfect", [False, True], ids=["perfect", "imperfect"])
+def test_variants_in_tandem_repeats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    imperfect: bool) -> None:
+    # Windows reach past the tandem repeat tracts their edges would fall in, and past the
+    # imperfect repeats of an indel's unit: an insertion at a homopolymer's start was once
+    # called as a substitution at the window's edge inside it (a false SNV and a missed indel).
+    # Calls stay independent of where shards are cut.
+    ref, bam, truth, d = _tandem_repeat_sample(tmp_path, imperfect)
     vcf = d / "calls.vcf.gz"
     Caller(ref, threads=2).write_vcf(bam, vcf)
     acc = variant_accuracy(ref, truth, vcf)
