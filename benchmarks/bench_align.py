@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -180,8 +181,10 @@ def first_pairs(src: tuple[Path, Path], pairs: int, cache: Path) -> tuple[Path, 
 
 
 def minimap2_index(ref: Path, cache: Path) -> Path:
-    """The minimap2 short-read index of ``ref``, built once in ``cache`` (not timed)."""
-    mmi = cache / (ref.stem + ".sr.mmi")
+    """The minimap2 short-read index of ``ref``, built once in ``cache`` (not timed), named
+    after the reference's path too: data sets side by side may share a cache."""
+    tag = hashlib.sha1(str(ref.resolve()).encode()).hexdigest()[:10]
+    mmi = cache / f"{ref.stem}-{tag}.sr.mmi"
     if not mmi.exists() or mmi.stat().st_mtime < ref.stat().st_mtime:
         tmp = mmi.with_suffix(".tmp")
         subprocess.run(["minimap2", "-x", "sr", "-d", str(tmp), str(ref)], check=True,

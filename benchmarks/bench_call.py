@@ -393,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             jobs.append(("freebayes", lambda: b.freebayes("diploid", bam, truth)))
         if run_gms:
             jobs.append(("gmsaccel", lambda: b.gmsaccel("diploid", bam, truth, 2)))
-        measure("diploid", "Diploid, kp/bwa.bam (26x)", bam, truth, jobs)
+        where = "kp/bwa.bam (26x)" if data.name == "kp" else f"{data}/bwa.bam"
+        measure("diploid", f"Diploid, {where}", bam, truth, jobs)
 
         if not args.skip_haploid:
             hap = b.attempt("haploid set (simulated once, not timed)",

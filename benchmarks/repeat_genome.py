@@ -18,15 +18,23 @@ names (truth in the name, as ``shared/bench/mapeval.py`` reads it):
   2%; microsatellites (1-6 bp units, 20-120 bp long), about 1%;
 - N gaps of 10 kbp, one per contig.
 
+Variants: SNVs and 1-10 base indels at random (1 per kbp, 15% indels), and with
+--tract-indels one-unit expansions and contractions of tandem repeat tracts, the commonest
+indels in human genomes (about half of all indels there).
+
 Everything is drawn from one seed, so a (size, seed) pair always gives the same files.
 
 usage: repeat_genome.py OUTDIR [--size-mbp 40] [--contigs 4] [--pairs 200000] [--seed 7]
                         [--bwa-index]
 writes OUTDIR/ref.fa (+.fai), OUTDIR/sub_1.fq.gz, OUTDIR/sub_2.fq.gz, OUTDIR/truth.vcf.gz (and
-bwa's index beside ref.fa), the layout `bench_align.py --data OUTDIR` reads:
+bwa's index beside ref.fa, and bwa.bam), the layout `bench_align.py --data OUTDIR` and
+`bench_call.py --data OUTDIR` read:
 
     python3 benchmarks/repeat_genome.py /tmp/rep40 --bwa-index
     python3 benchmarks/bench_align.py --data /tmp/rep40 --cache /tmp/rep40/cache --repeats 3
+    python3 benchmarks/repeat_genome.py /tmp/rep10 --size-mbp 10 --contigs 2 --pairs 1000000 \
+        --seed 13 --tract-indels 100 --bwa-bam 2      # 30x, for calling
+    python3 benchmarks/bench_call.py --data /tmp/rep10 --skip-haploid --repeats 3
 """
 
 from __future__ import annotations
@@ -137,6 +145,50 @@ def build_genome(rng: np.random.Generator, size: int) -> np.ndarray:
     return genome
 
 
+def tandem_tracts(genome: np.ndarray, min_len: int = 10) -> list[tuple[int, int, int]]:
+    """(start, end, period) of the tandem repeat tracts (period 1-6, at least min_len bases, no
+    N) in base codes, each reported once, under its shortest period."""
+    tracts: dict[int, tuple[int, int, int]] = {}
+    for p in range(1, 7):
+        same = (genome[p:] == genome[:-p]) & (genome[p:] < 4)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], same.astype(np.int8), [0]))))
+        for a, c in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            if c + p - a >= max(min_len, 2 * p) and a not in tracts:
+                tracts[a] = (a, c + p, p)
+    return sorted(tracts.values())
+
+
+def tract_variants(rng: np.random.Generator, contigs: list[tuple[str, str]], per_mbp: float,
+                   taken: list) -> list:
+    """One-unit expansions and contractions of randomly chosen tandem repeat tracts (the
+    commonest indels in human genomes), written left-normalised, 50 bases clear of the
+    variants in `taken`."""
+    from gmsaccel.simulate import Variant
+
+    out = []
+    for name, seq in contigs:
+        codes = np.frombuffer(seq.encode(), dtype=np.uint8)
+        genome = np.full(codes.size, 4, dtype=np.uint8)
+        for i, c in enumerate(b"ACGT"):
+            genome[codes == c] = i
+        tracts = [t for t in tandem_tracts(genome) if 100 < t[0] < len(seq) - 200]
+        n = min(len(tracts), rng.poisson(per_mbp * len(seq) / 1e6))
+        busy = sorted(v.pos for v in taken if v.contig == name)
+        for j in sorted(rng.choice(len(tracts), size=n, replace=False).tolist()):
+            a, b, p = tracts[j]
+            near = np.searchsorted(busy, a - 50)
+            if near < len(busy) and busy[near] <= b + 50:
+                continue
+            anchor, unit = seq[a - 1], seq[a:a + p]
+            gt = (1, 1) if rng.random() < 1 / 3 else (0, 1)
+            if rng.random() < 0.5 and b - a >= 2 * p:
+                out.append(Variant(name, a, anchor + unit, anchor, gt))
+            else:
+                out.append(Variant(name, a, anchor, anchor + unit, gt))
+            busy.insert(int(near), a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
@@ -145,10 +197,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bwa-index", action="store_true", help="also run `bwa index ref.fa`")
+    ap.add_argument("--bwa-bam", type=int, default=0, metavar="THREADS",
+                    help="also align the pairs with bwa mem | samtools sort into bwa.bam (+.bai),"
+                         " the BAM bench_call.py calls from (implies --bwa-index)")
+    ap.add_argument("--tract-indels", type=float, default=0, metavar="PER_MBP",
+                    help="also expand or contract this many tandem repeat tracts per Mbp (0)")
     args = ap.parse_args(argv)
     import pysam
 
-    from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq, write_truth_vcf
+    from gmsaccel.simulate import (
+        apply_variants,
+        plant_variants,
+        simulate_pairs,
+        write_fastq,
+        write_truth_vcf,
+    )
 
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,12 +234,26 @@ def main(argv: list[str] | None = None) -> int:
     (out / "ref.fa.fai").unlink(missing_ok=True)
     pysam.faidx(os.fspath(ref))
     haps, variants = plant_variants(contigs, rate=0.001, seed=args.seed + 1)
+    if args.tract_indels > 0:
+        variants = sorted(variants + tract_variants(rng, contigs, args.tract_indels, variants),
+                          key=lambda v: (v.contig, v.pos))
+        haps = apply_variants(contigs, variants, 2)
     r1, r2 = simulate_pairs(haps, args.pairs, seed=args.seed + 2)
     write_fastq(out / "sub_1.fq.gz", r1)
     write_fastq(out / "sub_2.fq.gz", r2)
     write_truth_vcf(out / "truth.vcf.gz", ref, variants)
-    if args.bwa_index:
+    if args.bwa_index or args.bwa_bam:
         subprocess.run(["bwa", "index", os.fspath(ref)], check=True, capture_output=True)
+    if args.bwa_bam:
+        t = str(args.bwa_bam)
+        bwa = subprocess.Popen(["bwa", "mem", "-t", t, "-v", "1", os.fspath(ref),
+                                os.fspath(out / "sub_1.fq.gz"), os.fspath(out / "sub_2.fq.gz")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        subprocess.run(["samtools", "sort", f"-@{t}", "-o", os.fspath(out / "bwa.bam"), "-"],
+                       stdin=bwa.stdout, check=True, stderr=subprocess.DEVNULL)
+        if bwa.wait() != 0:
+            raise SystemExit("bwa mem failed")
+        subprocess.run(["samtools", "index", os.fspath(out / "bwa.bam")], check=True)
     print(out)
     return 0
 
