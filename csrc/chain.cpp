@@ -51,8 +51,25 @@ int32_t chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& o
     std::sort(anchors.begin() + start, anchors.begin() + i,
               [](const Anchor& a, const Anchor& b) { return a.qpos < b.qpos; });
     c.cover = covered_bases(anchors.begin() + start, anchors.begin() + i, k);
-    out.push_back(c);
     start = i;
+    // A read across an indel longer than the diagonal gap gives two chains of one strand, over
+    // disjoint parts of the read, on diagonals the indel's length apart: one placement, if one
+    // band covers both. (Chains over the same part of the read are copies, not an indel.)
+    if (!out.empty()) {
+      Chain& p = out.back();
+      const int32_t overlap = std::min(p.q_hi, c.q_hi) - std::max(p.q_lo, c.q_lo);
+      if (p.rev == c.rev && c.diag_lo - p.diag_hi <= opt.max_indel_gap &&
+          c.diag_hi - p.diag_lo <= 2 * (opt.max_half_band - opt.band_padding) &&
+          overlap <= k / 2) {
+        p.diag_hi = c.diag_hi;
+        p.n_anchors += c.n_anchors;
+        p.q_lo = std::min(p.q_lo, c.q_lo);
+        p.q_hi = std::max(p.q_hi, c.q_hi);
+        p.cover += c.cover - std::max(overlap, 0);
+        continue;
+      }
+    }
+    out.push_back(c);
   }
   std::sort(out.begin(), out.end(), [](const Chain& a, const Chain& b) {
     if (a.cover != b.cover) return a.cover > b.cover;

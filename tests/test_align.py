@@ -170,6 +170,23 @@ def test_rescue_weighs_every_tandem_copy_in_its_window(tmp_path: Path) -> None:
     assert inside > 20 and confident > inside // 2
 
 
+@pytest.mark.parametrize("length", [25, 40, 60])
+def test_long_indels_align_through(aligner: Aligner, genome, length: int) -> None:
+    # Seeds either side of an indel longer than the chaining gap (24 diagonals) form two
+    # chains over disjoint parts of the read: they are one placement, aligned across the indel
+    # instead of soft-clipped at it.
+    chrom = genome[1]["chr1"]
+    at = 25_000
+    deleted = chrom[at - 80:at] + chrom[at + length:at + length + 70]
+    inserted = chrom[at - 80:at] + random_seq(random.Random(length), length) + chrom[at:at + 70]
+    for read, op in ((deleted, "D"), (inserted, "I")):
+        if op == "I" and length > 50:
+            continue  # two 50-base flanks with a long insertion between: beyond one band
+        hit = aligner.map(read)[0]
+        assert hit.r_st == at - 80 and hit.q_st == 0 and hit.q_en == len(read), hit
+        assert hit.cigar == f"80M{length}{op}70M", hit
+
+
 def test_batch_equals_single(aligner: Aligner, genome) -> None:
     rng = random.Random(5)
     chrom = genome[1]["chr1"]

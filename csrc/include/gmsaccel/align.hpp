@@ -20,6 +20,7 @@ struct AlignOptions {
   int32_t min_score = 30;          // alignments scoring lower are not reported
   int32_t max_candidates = 8;      // chains extended per read
   int32_t max_diag_gap = 24;       // anchors further apart in diagonal start a new chain
+  int32_t max_indel_gap = 64;      // chains of disjoint read parts this close in diagonal join
   int32_t band_padding = 8;        // extra diagonals either side of a chain's span
   int32_t max_half_band = 64;      // widest extension band is 2 * this + 1
   int32_t unpaired_penalty = 17;   // cost of not pairing two ends, in score units
