@@ -18,9 +18,10 @@ names (truth in the name, as ``shared/bench/mapeval.py`` reads it):
   2%; microsatellites (1-6 bp units, 20-120 bp long), about 1%;
 - N gaps of 10 kbp, one per contig.
 
-Variants: SNVs and 1-10 base indels at random (1 per kbp, 15% indels), and with
---tract-indels one-unit expansions and contractions of tandem repeat tracts, the commonest
-indels in human genomes (about half of all indels there).
+Variants: SNVs and 1-10 base indels at random (1 per kbp, 15% indels); with --tract-indels
+one-unit expansions and contractions of tandem repeat tracts, the commonest indels in human
+genomes (about half of all indels there); with --long-indels 11-50 base deletions and
+insertions.
 
 Everything is drawn from one seed, so a (size, seed) pair always gives the same files.
 
@@ -189,6 +190,35 @@ def tract_variants(rng: np.random.Generator, contigs: list[tuple[str, str]], per
     return out
 
 
+def long_indels(rng: np.random.Generator, contigs: list[tuple[str, str]], per_mbp: float,
+                taken: list) -> list:
+    """Deletions and insertions of 11-50 bases (random inserted sequence) at random places,
+    left-normalised, 50 bases clear of the variants in `taken` and of N."""
+    from gmsaccel.simulate import Variant, left_normalize
+
+    out = []
+    for name, seq in contigs:
+        busy = sorted(v.pos for v in taken if v.contig == name)
+        for pos in sorted(rng.integers(200, len(seq) - 200, size=rng.poisson(
+                per_mbp * len(seq) / 1e6)).tolist()):
+            n = int(rng.integers(11, 51))
+            near = np.searchsorted(busy, pos - 110)
+            if near < len(busy) and busy[near] <= pos + n + 110:
+                continue
+            if "N" in seq[pos - 60:pos + n + 60]:
+                continue
+            gt = (1, 1) if rng.random() < 1 / 3 else (0, 1)
+            if rng.random() < 0.5:
+                ref, alt = seq[pos - 1:pos + n], seq[pos - 1]
+            else:
+                ref, alt = seq[pos - 1], seq[pos - 1] + "".join(rng.choice(list("ACGT"), size=n))
+            anchor, ref, alt = left_normalize(seq, pos - 1, ref, alt)  # 0-based anchor
+            p1 = anchor + 1
+            out.append(Variant(name, p1, ref, alt, gt))
+            busy.insert(int(np.searchsorted(busy, p1)), p1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
@@ -202,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                          " the BAM bench_call.py calls from (implies --bwa-index)")
     ap.add_argument("--tract-indels", type=float, default=0, metavar="PER_MBP",
                     help="also expand or contract this many tandem repeat tracts per Mbp (0)")
+    ap.add_argument("--long-indels", type=float, default=0, metavar="PER_MBP",
+                    help="also plant this many 11-50 base deletions and insertions per Mbp (0)")
     args = ap.parse_args(argv)
     import pysam
 
@@ -235,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     pysam.faidx(os.fspath(ref))
     haps, variants = plant_variants(contigs, rate=0.001, seed=args.seed + 1)
     if args.tract_indels > 0:
-        variants = sorted(variants + tract_variants(rng, contigs, args.tract_indels, variants),
-                          key=lambda v: (v.contig, v.pos))
+        variants = variants + tract_variants(rng, contigs, args.tract_indels, variants)
+    if args.long_indels > 0:
+        variants = variants + long_indels(rng, contigs, args.long_indels, variants)
+    if args.tract_indels > 0 or args.long_indels > 0:
+        variants.sort(key=lambda v: (v.contig, v.pos))
         haps = apply_variants(contigs, variants, 2)
     r1, r2 = simulate_pairs(haps, args.pairs, seed=args.seed + 2)
     write_fastq(out / "sub_1.fq.gz", r1)
