@@ -159,16 +159,22 @@ int64_t window_start_before(const uint8_t* ref, int64_t len, int64_t pos, int pa
   return out;
 }
 
-// How far right a candidate's window must reach. An indel inserts or deletes a unit U; where
-// the reference after it goes on repeating U, even imperfectly (a mismatch per 8 bases
-// allowed), the indel and a substitution at each imperfection look alike until that stretch
-// ends, so the window reaches past it.
+// The unit an anchored indel inserts or deletes (its length; 0 for other alleles).
+int64_t indel_unit(const CandidateAllele& c) {
+  if (c.ref.size() == c.alt.size() || c.ref.empty() || c.alt.empty() || c.ref[0] != c.alt[0])
+    return 0;
+  return static_cast<int64_t>(std::max(c.ref.size(), c.alt.size())) - 1;
+}
+
+// How far right a candidate's window must reach. An indel inserts or deletes a unit U: the
+// window reaches its length past it at least, and where the reference after it goes on
+// repeating U, even imperfectly (a mismatch per 8 bases allowed), past that stretch too: the
+// indel and a substitution at each imperfection look alike until the stretch ends.
 int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t len) {
   const int64_t end = c.pos + static_cast<int64_t>(c.ref.size());
-  if (c.ref.size() == c.alt.size() || c.ref.empty() || c.alt.empty() || c.ref[0] != c.alt[0])
-    return end;
+  const int64_t unit = indel_unit(c);
+  if (unit == 0) return end;
   const std::string& longer = c.ref.size() > c.alt.size() ? c.ref : c.alt;
-  const int64_t unit = static_cast<int64_t>(longer.size()) - 1;
   const int64_t q = c.pos + 1;  // the unit's first base (deletion) or the base after it
   int64_t matched = 0, misses = 0;
   for (int64_t j = 0; j < kMaxTractStretch && q + j < len; ++j) {
@@ -178,11 +184,20 @@ int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t le
       break;
     }
   }
-  return std::max(end, q + matched);
+  // (A read aligned without a long indel disagrees with the reference for about the indel's
+  // length beside it: covered, its mismatches meet the indel's haplotype instead of standing as
+  // substitutions of their own.)
+  return std::max({end, q + matched, q + unit});
 }
 
-// Splits sorted candidates into windows of nearby candidates: the next candidate joins a window
-// when it starts at or before the window's end (window_end_after).
+// Whether candidate c joins a window of candidates reaching `reach`: when it, or the indel's
+// length before it (see candidate_reach), comes at or before the window's end.
+bool joins_window(const CandidateAllele& c, int64_t reach, const uint8_t* ref, int64_t len,
+                  int padding) {
+  return c.pos - indel_unit(c) <= window_end_after(ref, len, reach, padding);
+}
+
+// Splits sorted candidates into windows of nearby candidates (joins_window).
 std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
                                  const CallerOptions& opt, const uint8_t* ref,
                                  int64_t contig_length) {
@@ -193,7 +208,7 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
     int64_t reach = candidate_reach(cands[i], ref, contig_length);
     size_t j = i;
     while (j < cands.size() &&
-           (j == i || cands[j].pos <= window_end_after(ref, contig_length, reach, pad)) &&
+           (j == i || joins_window(cands[j], reach, ref, contig_length, pad)) &&
            static_cast<int>(j - i) < opt.max_window_candidates) {
       reach = std::max(reach, candidate_reach(cands[j], ref, contig_length));
       w.cands.push_back(cands[j]);
@@ -206,6 +221,9 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
       ++j;
     }
     w.start = window_start_before(ref, contig_length, w.cands.front().pos, pad);
+    for (const CandidateAllele& c : w.cands)  // an indel's length before it too (see above)
+      if (const int64_t unit = indel_unit(c))
+        w.start = std::min(w.start, window_start_before(ref, contig_length, c.pos - unit, pad));
     w.end = window_end_after(ref, contig_length, reach, pad);
     out.push_back(std::move(w));
     i = j;
@@ -518,8 +536,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   // region, they are the whole contig's.
   {
     auto gap_before = [&](size_t i, int64_t reach) {
-      return i > 0 &&
-             cands[i].pos > window_end_after(ref, contig_length, reach, opt.window_padding);
+      return i > 0 && !joins_window(cands[i], reach, ref, contig_length, opt.window_padding);
     };
     size_t i = 0, from = 0;
     int64_t reach = 0;

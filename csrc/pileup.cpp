@@ -424,6 +424,60 @@ void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* 
 
 using AlleleKey = std::tuple<int64_t, std::string, std::string>;
 
+// An insertion too long for the aligner to write (it soft-clips the read there instead): a clip
+// of at least kMinClip bases whose far part rejoins the reference beside the aligned part
+// (kRejoin bases, at most one mismatch) holds the inserted bases before that part. The shortest
+// such insertion, up to kMaxClipInsertion bases, is reported as sink(anchor, ref, alt).
+constexpr int64_t kMinClip = 12, kRejoin = 10, kMaxClipInsertion = 60;
+
+template <class Sink>
+void clipped_insertions(const ShardRead& r, const uint8_t* ref_codes, int64_t ref_start,
+                        int64_t ref_end, Sink&& sink) {
+  const size_t nc = r.cigar.size();
+  if (nc < 2) return;
+  const int64_t n = static_cast<int64_t>(r.seq.size());
+  auto base_char = [](uint8_t code) { return kBaseChars[std::min<uint8_t>(code, 4)]; };
+  // Whether read bases [q, q + m) match reference [p, p + m) but for at most one base.
+  auto rejoins = [&](int64_t q, int64_t p, int64_t m) {
+    if (p < ref_start || p + m > ref_end) return false;
+    int misses = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      const uint8_t b = r.seq[q + i], g = ref_codes[p + i - ref_start];
+      if (b > 3 || g > 3 || b != g) {
+        if (++misses > 1) return false;
+      }
+    }
+    return true;
+  };
+  const uint32_t last = r.cigar[nc - 1], before_last = r.cigar[nc - 2];
+  if (bam_cigar_op(last) == BAM_CSOFT_CLIP && bam_cigar_type(bam_cigar_op(before_last)) == 3) {
+    const int64_t c = bam_cigar_oplen(last), q0 = n - c, x = r.end;  // clip starts at x
+    if (c >= kMinClip && q0 >= 0 && r.qual[q0] > 0 && x - 1 >= ref_start) {
+      for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
+        if (!rejoins(q0 + o, x, std::min<int64_t>(c - o, 2 * kRejoin))) continue;
+        std::string ra(1, base_char(ref_codes[x - 1 - ref_start])), aa = ra;
+        for (int64_t i = 0; i < o; ++i) aa.push_back(base_char(r.seq[q0 + i]));
+        sink(x - 1, std::move(ra), std::move(aa));
+        break;
+      }
+    }
+  }
+  const uint32_t first = r.cigar[0], second = r.cigar[1];
+  if (bam_cigar_op(first) == BAM_CSOFT_CLIP && bam_cigar_type(bam_cigar_op(second)) == 3) {
+    const int64_t c = bam_cigar_oplen(first), y = r.pos;  // the aligned part starts at y
+    if (c >= kMinClip && c <= n && r.qual[c - 1] > 0 && y - 1 >= ref_start) {
+      for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
+        const int64_t m = std::min<int64_t>(c - o, 2 * kRejoin);
+        if (!rejoins(c - o - m, y - m, m)) continue;
+        std::string ra(1, base_char(ref_codes[y - 1 - ref_start])), aa = ra;
+        for (int64_t i = c - o; i < c; ++i) aa.push_back(base_char(r.seq[i]));
+        sink(y - 1, std::move(ra), std::move(aa));
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_codes,
@@ -485,6 +539,12 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
       if (type & 1) q += len;
       if (type & 2) ref += len;
     }
+    clipped_insertions(r, ref_codes, ref_start, ref_end, [&](int64_t pos, std::string ra,
+                                                          std::string aa) {
+      normalise(pos, ra, aa, ref_codes, ref_start);
+      if (pos >= start && pos < end && ra != aa)
+        per_read.emplace_back(pos, std::move(ra), std::move(aa));
+    });
     // One read supports an allele once, however many of its CIGAR events normalise onto it.
     std::sort(per_read.begin(), per_read.end());
     per_read.erase(std::unique(per_read.begin(), per_read.end()), per_read.end());

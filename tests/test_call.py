@@ -512,6 +512,41 @@ def test_variants_in_tandem_repeats(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert _vcf_body(cut) == _vcf_body(vcf)
 
 
+@needs_engine
+def test_long_insertions_from_soft_clips(tmp_path: Path) -> None:
+    # Reads across a 40-50 base insertion are mostly soft-clipped at it (the gap costs more than
+    # the shorter flank scores). Clips whose far part rejoins the reference give the inserted
+    # bases as a candidate; and the window covers the insertion's length either side, so that
+    # reads aligned without it do not make substitutions of their own there.
+    import random
+
+    from gmsaccel.simulate import apply_variants
+
+    rng = random.Random(23)
+    seq = "".join(rng.choices("ACGT", k=80_000))
+    variants = []
+    for i, pos in enumerate(range(1_000, 79_000, 2_000)):
+        n = rng.randint(40, 50)
+        gt = (1, 1) if i % 3 == 0 else (0, 1)
+        variants.append(Variant("chr1", pos, seq[pos - 1],
+                                seq[pos - 1] + "".join(rng.choices("ACGT", k=n)), gt))
+    contigs = [("chr1", seq)]
+    ref = write_fasta(tmp_path / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    haps = apply_variants(contigs, variants, 2)
+    r1, r2 = simulate_pairs(haps, DEPTH * len(seq) // (2 * READ_LEN), seed=24)
+    fq1, fq2 = write_fastq(tmp_path / "r_1.fq.gz", r1), write_fastq(tmp_path / "r_2.fq.gz", r2)
+    truth = write_truth_vcf(tmp_path / "truth.vcf.gz", ref, variants)
+    bam = tmp_path / "ins.bam"
+    Aligner(Index.build(ref), threads=2).align_fastq(fq1, fq2, bam)
+    vcf = tmp_path / "calls.vcf.gz"
+    Caller(ref, threads=2).write_vcf(bam, vcf)
+    acc = variant_accuracy(ref, truth, vcf)
+    assert acc["indel"]["truth"] == 39
+    assert acc["indel"]["recall"] >= 0.9 and acc["indel"]["precision"] == 1.0, acc
+    assert acc["snv"]["query"] == 0, acc
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
