@@ -141,21 +141,26 @@ bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first,
 // tract. A window ending inside a homopolymer scores an insertion at its start and a
 // substitution at the window's edge alike (the sequences differ only beyond it): a false SNV
 // and a missed indel.
+// Every tract holding a base within half the padding of the edge counts, so that the end never
+// falls as reach grows (a tract left behind ends before reach + padding anyway): windows and the
+// shard gap rule, which see different reaches, then split at the same gaps.
 int64_t window_end_after(const uint8_t* ref, int64_t len, int64_t reach, int padding) {
   const int64_t e = std::min(len, reach + padding);
-  const int64_t m = std::max<int64_t>(0, e - padding / 2);
   int64_t out = e, first, last;
-  for (int p = 1; p <= 6; ++p)
-    if (tract_at(ref, len, m, p, first, last)) out = std::max(out, std::min(len, last + padding / 2));
+  for (int64_t m = std::max<int64_t>(0, e - padding / 2); m <= e && m < len; ++m)
+    for (int p = 1; p <= 6; ++p)
+      if (tract_at(ref, len, m, p, first, last))
+        out = std::max(out, std::min(len, last + padding / 2));
   return out;
 }
 
 int64_t window_start_before(const uint8_t* ref, int64_t len, int64_t pos, int padding) {
   const int64_t s = std::max<int64_t>(0, pos - padding);
-  const int64_t m = std::min(len - 1, s + padding / 2);
   int64_t out = s, first, last;
-  for (int p = 1; p <= 6; ++p)
-    if (tract_at(ref, len, m, p, first, last)) out = std::min(out, std::max<int64_t>(0, first - padding / 2));
+  for (int64_t m = s; m <= s + padding / 2 && m < len; ++m)
+    for (int p = 1; p <= 6; ++p)
+      if (tract_at(ref, len, m, p, first, last))
+        out = std::min(out, std::max<int64_t>(0, first - padding / 2));
   return out;
 }
 
