@@ -200,10 +200,12 @@ void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k) {
   }
   // What was not looked at matters too. The best placement is not known to be unique when the
   // candidate cap left a chain unextended that its seeds covered as well (a repeat with more
-  // copies than the cap), when its own seeds cover less than two disjoint k-mers would (the
-  // read's other minimizers too frequent to index: other copies could not be seen), or when
-  // only a mate rescue found it (cover 0: one window searched, nothing known of elsewhere).
-  bool crowded = best.cover < 2 * k;
+  // copies than the cap), when its own seeds cover less than two disjoint k-mers would and less
+  // than half the read (the read's other minimizers too frequent to index: other copies could
+  // not be seen; a short read's seeds cannot cover more), or when only a mate rescue found it
+  // (cover 0: one window searched, nothing known of elsewhere).
+  const int32_t read_len = query_length(best.cigar);
+  bool crowded = best.cover < std::min(2 * k, read_len / 2);
   for (Hit& h : hits) {
     crowded |= h.unexplored > 0 && h.unexplored >= best.cover;
     h.crowded = false;

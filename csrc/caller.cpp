@@ -124,27 +124,30 @@ bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first,
   auto periodic = [&](int64_t i) {
     return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
   };
-  int64_t i0;
-  if (periodic(m - p)) i0 = m - p;
-  else if (periodic(m)) i0 = m;
-  else return false;
-  int64_t a = i0, c = i0 + 1;
-  while (m - a < kMaxTractStretch && periodic(a - 1)) --a;
-  while (c - m < kMaxTractStretch && periodic(c)) ++c;
-  first = a;
-  last = c + p;
-  return last - first >= shortest_tract(p);
+  // m lies in the run through m - p, or in the one through m (they are one run when both are
+  // periodic); the longer-reaching one that is long enough counts.
+  bool found = false;
+  for (const int64_t i0 : {m - p, m}) {
+    if (!periodic(i0)) continue;
+    int64_t a = i0, c = i0 + 1;
+    while (m - a < kMaxTractStretch && periodic(a - 1)) --a;
+    while (c - m < kMaxTractStretch && periodic(c)) ++c;
+    if (c + p - a >= shortest_tract(p) && (!found || c + p > last)) {
+      first = a;
+      last = c + p;
+      found = true;
+    }
+  }
+  return found;
 }
 
-// A window's edges: `padding` reference bases beyond its candidates; and where a tandem repeat
-// tract comes within half the padding of an edge, that edge moves to half the padding past the
-// tract. A window ending inside a homopolymer scores an insertion at its start and a
-// substitution at the window's edge alike (the sequences differ only beyond it): a false SNV
-// and a missed indel.
-// Every tract holding a base within half the padding of the edge counts, so that the end never
-// falls as reach grows (a tract left behind ends before reach + padding anyway): windows and the
-// shard gap rule, which see different reaches, then split at the same gaps.
-int64_t window_end_after(const uint8_t* ref, int64_t len, int64_t reach, int padding) {
+// Where an indel's window must end so that no edge falls in or near a tandem repeat tract:
+// `padding` bases past `reach`, or half the padding past every tract holding a base within half
+// the padding of that edge. A window ending inside a homopolymer scores an insertion at its
+// start and a substitution at the window's edge alike (the sequences differ only beyond it): a
+// false SNV and a missed indel. Never falls as reach grows: a tract left behind ends before
+// reach + padding anyway.
+int64_t end_past_tracts(const uint8_t* ref, int64_t len, int64_t reach, int padding) {
   const int64_t e = std::min(len, reach + padding);
   int64_t out = e, first, last;
   for (int64_t m = std::max<int64_t>(0, e - padding / 2); m <= e && m < len; ++m)
@@ -154,7 +157,8 @@ int64_t window_end_after(const uint8_t* ref, int64_t len, int64_t reach, int pad
   return out;
 }
 
-int64_t window_start_before(const uint8_t* ref, int64_t len, int64_t pos, int padding) {
+// The same on the left: where an indel's window must start.
+int64_t start_before_tracts(const uint8_t* ref, int64_t len, int64_t pos, int padding) {
   const int64_t s = std::max<int64_t>(0, pos - padding);
   int64_t out = s, first, last;
   for (int64_t m = s; m <= s + padding / 2 && m < len; ++m)
@@ -171,11 +175,13 @@ int64_t indel_unit(const CandidateAllele& c) {
   return static_cast<int64_t>(std::max(c.ref.size(), c.alt.size())) - 1;
 }
 
-// How far right a candidate's window must reach. An indel inserts or deletes a unit U: the
-// window reaches its length past it at least, and where the reference after it goes on
-// repeating U, even imperfectly (a mismatch per 8 bases allowed), past that stretch too: the
-// indel and a substitution at each imperfection look alike until the stretch ends.
-int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t len) {
+// How far right a candidate's window must reach (its end is this plus the padding). An indel
+// inserts or deletes a unit U: the window reaches its length past it at least, and where the
+// reference after it goes on repeating U, even imperfectly (a mismatch per 8 bases allowed),
+// past that stretch too: the indel and a substitution at each imperfection look alike until
+// the stretch ends.
+int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t len,
+                        int padding) {
   const int64_t end = c.pos + static_cast<int64_t>(c.ref.size());
   const int64_t unit = indel_unit(c);
   if (unit == 0) return end;
@@ -191,15 +197,15 @@ int64_t candidate_reach(const CandidateAllele& c, const uint8_t* ref, int64_t le
   }
   // (A read aligned without a long indel disagrees with the reference for about the indel's
   // length beside it: covered, its mismatches meet the indel's haplotype instead of standing as
-  // substitutions of their own.)
-  return std::max({end, q + matched, q + unit});
+  // substitutions of their own.) Then past any tract the window's edge would fall in.
+  const int64_t reach = std::max({end, q + matched, q + unit});
+  return end_past_tracts(ref, len, reach, padding) - padding;
 }
 
-// Whether candidate c joins a window of candidates reaching `reach`: when it, or the indel's
-// length before it (see candidate_reach), comes at or before the window's end.
-bool joins_window(const CandidateAllele& c, int64_t reach, const uint8_t* ref, int64_t len,
-                  int padding) {
-  return c.pos - indel_unit(c) <= window_end_after(ref, len, reach, padding);
+// Whether candidate c joins a window of candidates reaching `reach` (candidate_reach): when it,
+// or the indel's length before it, comes at or before the window's end.
+bool joins_window(const CandidateAllele& c, int64_t reach, int64_t len, int padding) {
+  return c.pos - indel_unit(c) <= std::min(len, reach + padding);
 }
 
 // Splits sorted candidates into windows of nearby candidates (joins_window).
@@ -210,26 +216,30 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
   const int pad = opt.window_padding;
   for (size_t i = 0; i < cands.size();) {
     Window w;
-    int64_t reach = candidate_reach(cands[i], ref, contig_length);
+    int64_t reach = candidate_reach(cands[i], ref, contig_length, pad);
     size_t j = i;
     while (j < cands.size() &&
-           (j == i || joins_window(cands[j], reach, ref, contig_length, pad)) &&
+           (j == i || joins_window(cands[j], reach, contig_length, pad)) &&
            static_cast<int>(j - i) < opt.max_window_candidates) {
-      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length));
+      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length, pad));
       w.cands.push_back(cands[j]);
       ++j;
     }
     // keep same-position alleles together even past the cap
     while (j < cands.size() && cands[j].pos == cands[j - 1].pos) {
-      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length));
+      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length, pad));
       w.cands.push_back(cands[j]);
       ++j;
     }
-    w.start = window_start_before(ref, contig_length, w.cands.front().pos, pad);
-    for (const CandidateAllele& c : w.cands)  // an indel's length before it too (see above)
+    // Every window's edges stay out of tracts too (a substitution inside a homopolymer, in
+    // reads that disagree on its length, is no better judged from half of it). That widens the
+    // window only, never what joins it: windows of substitutions in a long tract stay apart.
+    w.start = start_before_tracts(ref, contig_length, w.cands.front().pos, pad);
+    for (const CandidateAllele& c : w.cands)  // an indel's length before it, and tracts there
       if (const int64_t unit = indel_unit(c))
-        w.start = std::min(w.start, window_start_before(ref, contig_length, c.pos - unit, pad));
-    w.end = window_end_after(ref, contig_length, reach, pad);
+        w.start = std::min(w.start, start_before_tracts(ref, contig_length, c.pos - unit,
+                                                        pad));
+    w.end = end_past_tracts(ref, contig_length, reach, pad);
     out.push_back(std::move(w));
     i = j;
   }
@@ -541,13 +551,13 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   // region, they are the whole contig's.
   {
     auto gap_before = [&](size_t i, int64_t reach) {
-      return i > 0 && !joins_window(cands[i], reach, ref, contig_length, opt.window_padding);
+      return i > 0 && !joins_window(cands[i], reach, contig_length, opt.window_padding);
     };
     size_t i = 0, from = 0;
     int64_t reach = 0;
     for (; i < cands.size() && cands[i].pos < start; ++i) {
       if (gap_before(i, reach)) from = i;
-      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length));
+      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length, opt.window_padding));
     }
     if (i < cands.size() && (i == 0 || gap_before(i, reach))) from = i;
     cands.erase(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(from));
@@ -558,7 +568,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
         cands.erase(cands.begin() + static_cast<std::ptrdiff_t>(i), cands.end());
         break;
       }
-      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length));
+      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length, opt.window_padding));
     }
   }
   stage.candidates += clock.lap();

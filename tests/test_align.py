@@ -187,6 +187,16 @@ def test_long_indels_align_through(aligner: Aligner, genome, length: int) -> Non
         assert hit.cigar == f"80M{length}{op}70M", hit
 
 
+@pytest.mark.parametrize("length", [36, 45, 60])
+def test_short_unique_reads_are_confident(aligner: Aligner, genome, length: int) -> None:
+    # A short read's seeds cannot cover two disjoint k-mers' worth: that alone must not make
+    # its placement "crowded" (every read under 60 bases had MAPQ 0; found by a review).
+    chrom = genome[1]["chr1"]
+    for at in range(20_000, 30_000, 1_000):
+        hit = aligner.map(chrom[at:at + length])[0]
+        assert hit.r_st == at and hit.mapq >= 30, hit
+
+
 def test_batch_equals_single(aligner: Aligner, genome) -> None:
     rng = random.Random(5)
     chrom = genome[1]["chr1"]

@@ -525,22 +525,21 @@ _CROWDED_VARIANTS = [  # (0-based position in the sequence above, ref, alt, hapl
     (121, "CTTT", "C", 1), (136, "A", "G", 1), (162, "CATAGT", "C", 0)]
 
 
-@needs_engine
-def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def _error_free_bam(d: Path, seq: str,
+                    variants: list[tuple[int, str, str, int]]) -> tuple[Path, Path]:
+    """ref.fa of seq, and a BAM of error-free 150-base reads at 30x per haplotype, aligned as
+    the haplotypes were made: variants are (0-based position, ref, alt, haplotype 0 or 1),
+    substitutions and deletions."""
     import random
 
     rng = random.Random(7)
-    flank = 1_000
-    seq = ("".join(rng.choice("ACGT") for _ in range(flank)) + _CROWDED_REPEATS +
-           "".join(rng.choice("ACGT") for _ in range(flank)))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    ref = write_fasta(d / "ref.fa", [("chr1", seq)])
     pysam.faidx(str(ref))
     header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
                                               "SQ": [{"SN": "chr1", "LN": len(seq)}]})
     reads = []
     for h in (0, 1):  # each haplotype as (base, reference position) pairs
-        changes = {flank + p: (r, a) for p, r, a, hh in _CROWDED_VARIANTS if hh == h}
+        changes = {p: (r, a) for p, r, a, hh in variants if hh == h}
         hap, i = [], 0
         while i < len(seq):
             if i in changes:
@@ -550,7 +549,7 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
             else:
                 hap.append((seq[i], i))
                 i += 1
-        for n in range(30 * len(hap) // 150):  # 30x of error-free 150-base reads
+        for n in range(30 * len(hap) // 150):
             at = rng.randrange(0, len(hap) - 150)
             part = hap[at:at + 150]
             cigar: list[tuple[int, int]] = []
@@ -562,7 +561,7 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
                     else:
                         cigar.append((op, length))
             reads.append((part[0][1], "".join(b for b, _ in part), cigar, f"h{h}_{n}"))
-    bam = tmp_path / "crowded.bam"
+    bam = d / "reads.bam"
     with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
         for start, bases, cigar, name in sorted(reads):
             a = pysam.AlignedSegment(header)
@@ -571,15 +570,59 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
             a.query_qualities = pysam.qualitystring_to_array("I" * 150)
             out.write(a)
     pysam.index(str(bam))
+    return ref, bam
+
+
+def _bodies_by_shard(ref: Path, bam: Path, d: Path, monkeypatch: pytest.MonkeyPatch,
+                     sizes: tuple[int, ...]) -> dict[int, list[str]]:
     bodies = {}
-    for size in (10**8, 1, 7, 50):
+    for size in sizes:
         monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", size)
         monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", size)
-        vcf = tmp_path / f"s{size}.vcf.gz"
+        vcf = d / f"s{size}.vcf.gz"
         Caller(ref, threads=2).write_vcf(bam, vcf)
         bodies[size] = _vcf_body(vcf)
+    return bodies
+
+
+@needs_engine
+def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    rng = random.Random(7)
+    flank = 1_000
+    seq = ("".join(rng.choice("ACGT") for _ in range(flank)) + _CROWDED_REPEATS +
+           "".join(rng.choice("ACGT") for _ in range(flank)))
+    variants = [(flank + p, r, a, h) for p, r, a, h in _CROWDED_VARIANTS]
+    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 1, 7, 50))
     assert len(bodies[10**8]) >= 8
     for size in (1, 7, 50):
+        assert bodies[size] == bodies[10**8], size
+
+
+@needs_engine
+def test_substitutions_in_a_long_tandem_repeat(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Substitutions 80 bases apart in a 600-base tract: windows of substitutions alone keep
+    # their plain edges (moving them past tracts chained the whole tract into one window, which
+    # dropped calls and made them depend on shards; found by a review).
+    import random
+
+    rng = random.Random(3)
+    flank = 1_000
+    seq = ("".join(rng.choice("ACGT") for _ in range(flank)) + "AGGTCA" * 100 +
+           "".join(rng.choice("ACGT") for _ in range(flank)))
+    variants = []
+    for n, p in enumerate(range(flank + 40, flank + 600, 80)):
+        variants.append((p, seq[p], next(b for b in "ACGT" if b != seq[p]), n % 2))
+    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 7, 50))
+    called = [(int(line.split("\t")[1]) - 1, line.split("\t")[4]) for line in bodies[10**8]
+              if not line.startswith("#") and "PASS" in line]
+    assert called == [(p, a) for p, _, a, _ in variants]
+    for size in (7, 50):
         assert bodies[size] == bodies[10**8], size
 
 
