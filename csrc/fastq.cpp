@@ -194,7 +194,9 @@ struct FastqReader::Impl {
   bool next_line(uint64_t record, const std::string& name) {
     size_t scanned = pos;
     for (;;) {
-      const void* nl = std::memchr(buf.data() + scanned, '\n', end - scanned);
+      // (an empty buffer's data() may be null, which memchr must not get even for 0 bytes)
+      const void* nl =
+          end > scanned ? std::memchr(buf.data() + scanned, '\n', end - scanned) : nullptr;
       if (nl) {
         const size_t at = static_cast<const char*>(nl) - buf.data();
         set_line(pos, at);
