@@ -141,6 +141,15 @@ bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first,
   return found;
 }
 
+// Calls f(first, last) for every tract (tract_at, any period 1-6) holding a base of [lo, hi].
+template <class F>
+void for_each_tract_near(const uint8_t* ref, int64_t len, int64_t lo, int64_t hi, F&& f) {
+  int64_t first, last;
+  for (int64_t m = std::max<int64_t>(0, lo); m <= hi && m < len; ++m)
+    for (int p = 1; p <= 6; ++p)
+      if (tract_at(ref, len, m, p, first, last)) f(first, last);
+}
+
 // Where an indel's window must end so that no edge falls in or near a tandem repeat tract:
 // `padding` bases past `reach`, or half the padding past every tract holding a base within half
 // the padding of that edge. A window ending inside a homopolymer scores an insertion at its
@@ -149,22 +158,20 @@ bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first,
 // reach + padding anyway.
 int64_t end_past_tracts(const uint8_t* ref, int64_t len, int64_t reach, int padding) {
   const int64_t e = std::min(len, reach + padding);
-  int64_t out = e, first, last;
-  for (int64_t m = std::max<int64_t>(0, e - padding / 2); m <= e && m < len; ++m)
-    for (int p = 1; p <= 6; ++p)
-      if (tract_at(ref, len, m, p, first, last))
-        out = std::max(out, std::min(len, last + padding / 2));
+  int64_t out = e;
+  for_each_tract_near(ref, len, e - padding / 2, e, [&](int64_t, int64_t last) {
+    out = std::max(out, std::min(len, last + padding / 2));
+  });
   return out;
 }
 
 // The same on the left: where an indel's window must start.
 int64_t start_before_tracts(const uint8_t* ref, int64_t len, int64_t pos, int padding) {
   const int64_t s = std::max<int64_t>(0, pos - padding);
-  int64_t out = s, first, last;
-  for (int64_t m = s; m <= s + padding / 2 && m < len; ++m)
-    for (int p = 1; p <= 6; ++p)
-      if (tract_at(ref, len, m, p, first, last))
-        out = std::min(out, std::max<int64_t>(0, first - padding / 2));
+  int64_t out = s;
+  for_each_tract_near(ref, len, s, s + padding / 2, [&](int64_t first, int64_t) {
+    out = std::min(out, std::max<int64_t>(0, first - padding / 2));
+  });
   return out;
 }
 
@@ -208,26 +215,27 @@ bool joins_window(const CandidateAllele& c, int64_t reach, int64_t len, int padd
   return c.pos - indel_unit(c) <= std::min(len, reach + padding);
 }
 
-// Splits sorted candidates into windows of nearby candidates (joins_window).
+// Splits sorted candidates into windows of nearby candidates (joins_window); reach_of[i] is
+// candidate i's candidate_reach.
 std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
-                                 const CallerOptions& opt, const uint8_t* ref,
-                                 int64_t contig_length) {
+                                 const std::vector<int64_t>& reach_of, const CallerOptions& opt,
+                                 const uint8_t* ref, int64_t contig_length) {
   std::vector<Window> out;
   const int pad = opt.window_padding;
   for (size_t i = 0; i < cands.size();) {
     Window w;
-    int64_t reach = candidate_reach(cands[i], ref, contig_length, pad);
+    int64_t reach = reach_of[i];
     size_t j = i;
     while (j < cands.size() &&
            (j == i || joins_window(cands[j], reach, contig_length, pad)) &&
            static_cast<int>(j - i) < opt.max_window_candidates) {
-      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length, pad));
+      reach = std::max(reach, reach_of[j]);
       w.cands.push_back(cands[j]);
       ++j;
     }
     // keep same-position alleles together even past the cap
     while (j < cands.size() && cands[j].pos == cands[j - 1].pos) {
-      reach = std::max(reach, candidate_reach(cands[j], ref, contig_length, pad));
+      reach = std::max(reach, reach_of[j]);
       w.cands.push_back(cands[j]);
       ++j;
     }
@@ -549,6 +557,9 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   // Windows start afresh after a gap between candidates wider than a window's end (the gap
   // make_windows splits at), whatever came before: grouped from the last such gap before the
   // region, they are the whole contig's.
+  std::vector<int64_t> reach_of(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i)
+    reach_of[i] = candidate_reach(cands[i], ref, contig_length, opt.window_padding);
   {
     auto gap_before = [&](size_t i, int64_t reach) {
       return i > 0 && !joins_window(cands[i], reach, contig_length, opt.window_padding);
@@ -557,19 +568,25 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     int64_t reach = 0;
     for (; i < cands.size() && cands[i].pos < start; ++i) {
       if (gap_before(i, reach)) from = i;
-      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length, opt.window_padding));
+      reach = std::max(reach, reach_of[i]);
     }
     if (i < cands.size() && (i == 0 || gap_before(i, reach))) from = i;
-    cands.erase(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(from));
     // and those past the region after a gap make windows of its neighbour only
+    size_t to = cands.size();
     reach = 0;
-    for (i = 0; i < cands.size(); ++i) {
-      if (cands[i].pos >= end && gap_before(i, reach)) {
-        cands.erase(cands.begin() + static_cast<std::ptrdiff_t>(i), cands.end());
+    for (i = from; i < cands.size(); ++i) {
+      if (cands[i].pos >= end && i > from && gap_before(i, reach)) {
+        to = i;
         break;
       }
-      reach = std::max(reach, candidate_reach(cands[i], ref, contig_length, opt.window_padding));
+      reach = std::max(reach, reach_of[i]);
     }
+    // cands and reach_of keep [from, to)
+    const auto f = static_cast<std::ptrdiff_t>(from), t = static_cast<std::ptrdiff_t>(to);
+    cands.erase(cands.begin() + t, cands.end());
+    cands.erase(cands.begin(), cands.begin() + f);
+    reach_of.erase(reach_of.begin() + t, reach_of.end());
+    reach_of.erase(reach_of.begin(), reach_of.begin() + f);
   }
   stage.candidates += clock.lap();
   auto report = [&] {
@@ -582,7 +599,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
 
   const double log_het_snv = std::log10(opt.heterozygosity);
   const double log_het_indel = std::log10(opt.indel_heterozygosity);
-  const std::vector<Window> windows = make_windows(cands, opt, ref, contig_length);
+  const std::vector<Window> windows = make_windows(cands, reach_of, opt, ref, contig_length);
   // index of the first read of each sample that may overlap the current window
   std::vector<size_t> first_read(ns, 0);
 

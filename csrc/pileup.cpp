@@ -449,29 +449,38 @@ void clipped_insertions(const ShardRead& r, const uint8_t* ref_codes, int64_t re
     }
     return true;
   };
-  const uint32_t last = r.cigar[nc - 1], before_last = r.cigar[nc - 2];
-  if (bam_cigar_op(last) == BAM_CSOFT_CLIP && bam_cigar_type(bam_cigar_op(before_last)) == 3) {
-    const int64_t c = bam_cigar_oplen(last), q0 = n - c, x = r.end;  // clip starts at x
-    if (c >= kMinClip && q0 >= 0 && r.qual[q0] > 0 && x - 1 >= ref_start) {
+  // The insertion of read bases [q0, q1) before reference position `before`.
+  auto emit = [&](int64_t before, int64_t q0, int64_t q1) {
+    std::string ra(1, base_char(ref_codes[before - 1 - ref_start])), aa = ra;
+    for (int64_t i = q0; i < q1; ++i) aa.push_back(base_char(r.seq[i]));
+    sink(before - 1, std::move(ra), std::move(aa));
+  };
+  auto clip_of = [&](uint32_t op, uint32_t beside) -> int64_t {  // 0: no clip to read
+    const int64_t c = bam_cigar_oplen(op);
+    return bam_cigar_op(op) == BAM_CSOFT_CLIP && bam_cigar_type(bam_cigar_op(beside)) == 3 &&
+                   c >= kMinClip && c <= n
+               ? c
+               : 0;
+  };
+  // A clip after the aligned part, from reference position x: its far part rejoins at x.
+  if (const int64_t c = clip_of(r.cigar[nc - 1], r.cigar[nc - 2])) {
+    const int64_t q0 = n - c, x = r.end;
+    if (r.qual[q0] > 0 && x - 1 >= ref_start) {
       for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
         if (!rejoins(q0 + o, x, std::min<int64_t>(c - o, 2 * kRejoin))) continue;
-        std::string ra(1, base_char(ref_codes[x - 1 - ref_start])), aa = ra;
-        for (int64_t i = 0; i < o; ++i) aa.push_back(base_char(r.seq[q0 + i]));
-        sink(x - 1, std::move(ra), std::move(aa));
+        emit(x, q0, q0 + o);
         break;
       }
     }
   }
-  const uint32_t first = r.cigar[0], second = r.cigar[1];
-  if (bam_cigar_op(first) == BAM_CSOFT_CLIP && bam_cigar_type(bam_cigar_op(second)) == 3) {
-    const int64_t c = bam_cigar_oplen(first), y = r.pos;  // the aligned part starts at y
-    if (c >= kMinClip && c <= n && r.qual[c - 1] > 0 && y - 1 >= ref_start) {
+  // A clip before the aligned part, which starts at y: its far part rejoins just before y.
+  if (const int64_t c = clip_of(r.cigar[0], r.cigar[1])) {
+    const int64_t y = r.pos;
+    if (r.qual[c - 1] > 0 && y - 1 >= ref_start) {
       for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
         const int64_t m = std::min<int64_t>(c - o, 2 * kRejoin);
         if (!rejoins(c - o - m, y - m, m)) continue;
-        std::string ra(1, base_char(ref_codes[y - 1 - ref_start])), aa = ra;
-        for (int64_t i = c - o; i < c; ++i) aa.push_back(base_char(r.seq[i]));
-        sink(y - 1, std::move(ra), std::move(aa));
+        emit(y, c - o, c);
         break;
       }
     }
