@@ -124,8 +124,11 @@ void bind_call(py::module_& m) {
         const uint8_t* ref = ref_codes.data();
         const int64_t len = ref_codes.shape(0);
         std::vector<VariantRecord> recs;
-        // each record's VCF line and gVCF line, when asked for
+        // each record's VCF line and gVCF line, when asked for (with as_lines: back to back,
+        // the records' intervals and gVCF line offsets beside them)
         std::vector<std::string> lines, gvcf_lines;
+        std::string vcf, gvcf;
+        std::vector<int64_t> beg, stop, offsets;
         ReferenceConfidence confidence;
         LoadStats stats;
         {
@@ -136,25 +139,30 @@ void bind_call(py::module_& m) {
                              reference_confidence ? &confidence : nullptr);
           sources.done();
           // formatted here, on the calling thread, not the writer's
-          if (vcf_lines & 1) lines.resize(recs.size());
-          if (vcf_lines & 2) gvcf_lines.resize(recs.size());
-          for (size_t i = 0; i < recs.size(); ++i) {
-            if (vcf_lines & 1) format_variant_record(contig, recs[i], false, lines[i]);
-            if (vcf_lines & 2) format_variant_record(contig, recs[i], true, gvcf_lines[i]);
+          const size_t n = recs.size();
+          if (as_lines) {
+            beg.resize(n);
+            stop.resize(n);
+            offsets.assign(n + 1, 0);
+          } else {
+            if (vcf_lines & 1) lines.resize(n);
+            if (vcf_lines & 2) gvcf_lines.resize(n);
+          }
+          for (size_t i = 0; i < n; ++i) {
+            if (vcf_lines & 1)
+              format_variant_record(contig, recs[i], false, as_lines ? vcf : lines[i]);
+            if (vcf_lines & 2)
+              format_variant_record(contig, recs[i], true, as_lines ? gvcf : gvcf_lines[i]);
+            if (as_lines) {
+              beg[i] = recs[i].pos;
+              stop[i] = recs[i].pos + static_cast<int64_t>(recs[i].ref.size());
+              offsets[i + 1] = static_cast<int64_t>(gvcf.size());
+            }
           }
         }
         py::list out;
         py::dict packed;
         if (as_lines) {  // no record objects: what writing a VCF needs, as arrays and text
-          std::vector<int64_t> beg(recs.size()), stop(recs.size()), offsets(recs.size() + 1, 0);
-          std::string vcf, gvcf;
-          for (size_t i = 0; i < recs.size(); ++i) {
-            beg[i] = recs[i].pos;
-            stop[i] = recs[i].pos + static_cast<int64_t>(recs[i].ref.size());
-            if (vcf_lines & 1) vcf += lines[i];
-            if (vcf_lines & 2) gvcf += gvcf_lines[i];
-            offsets[i + 1] = static_cast<int64_t>(gvcf.size());
-          }
           packed["beg"] = numpy_copy(beg);
           packed["end"] = numpy_copy(stop);
           packed["vcf"] = py::bytes(vcf);
