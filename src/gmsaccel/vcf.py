@@ -80,6 +80,11 @@ def _gt_tuple(gt: Sequence[int]) -> tuple[int | None, ...]:
     return tuple(None if a is None or a < 0 else int(a) for a in gt)
 
 
+def _ints(col: Any) -> np.ndarray:
+    """A column as int64 (the formatters' type)."""
+    return np.asarray(col, dtype=np.int64)
+
+
 class VcfWriter:
     """Writes a VCF 4.2 (gVCF with gvcf=True) for the given contigs and samples.
 
@@ -283,19 +288,16 @@ class VcfWriter:
         if not self.gvcf:
             raise ValueError("write_gvcf_shard needs a gVCF writer (gvcf=True)")
 
-        def ints(col: Any) -> np.ndarray:
-            return np.asarray(col, dtype=np.int64)
-
-        starts, ends = ints(start), ints(end)
+        starts, ends = _ints(start), _ints(end)
         self._check_spans(contig, starts, ends)
-        rec_beg, rec_end = ints(record_beg), ints(record_end)
+        rec_beg, rec_end = _ints(record_beg), _ints(record_end)
         self._check_spans(contig, rec_beg, rec_end)
-        pl_rows = ints(pl)
+        pl_rows = _ints(pl)
         if pl_rows.ndim != 2:
             pl_rows = pl_rows.reshape(len(starts), -1)
         text, beg, stop, covered = _core.format_gvcf_shard(
-            contig, starts, ends, ints(min_dp), ints(gq), pl_rows,
-            ints(dp), codes, record_lines, ints(line_offsets), rec_beg, rec_end,
+            contig, starts, ends, _ints(min_dp), _ints(gq), pl_rows,
+            _ints(dp), codes, record_lines, _ints(line_offsets), rec_beg, rec_end,
             len(self.samples), int(covered))
         self._emit(contig, text, beg, stop)
         self.records += len(beg)
@@ -324,10 +326,7 @@ class VcfWriter:
         if not self.gvcf:
             raise ValueError("write_block needs a gVCF writer (gvcf=True)")
 
-        def ints(col: Any) -> np.ndarray:
-            return np.asarray(col, dtype=np.int64)
-
-        starts, ends = ints(start), ints(end)
+        starts, ends = _ints(start), _ints(end)
         if not len(starts):
             return
         self._check_spans(contig, starts, ends)
@@ -337,9 +336,9 @@ class VcfWriter:
             refs = bases if bases is not None else [None] * len(starts)
             letters = "".join((ref or self._ref_base(contig, int(b)))[0]
                               for b, ref in zip(starts.tolist(), refs, strict=True))
-        pl_rows = ints(pl).reshape(len(starts), -1)
-        text = _core.format_reference_blocks(contig, starts, ends, ints(min_dp), ints(gq),
-                                             pl_rows, ints(dp), letters, len(self.samples))
+        pl_rows = _ints(pl).reshape(len(starts), -1)
+        text = _core.format_reference_blocks(contig, starts, ends, _ints(min_dp), _ints(gq),
+                                             pl_rows, _ints(dp), letters, len(self.samples))
         self._emit(contig, text, starts, ends)
         self.records += len(starts)
 
