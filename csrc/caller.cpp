@@ -22,7 +22,7 @@ constexpr int32_t kLoadPad = 300;  // reads starting this far before a region ca
 // Candidates are also found this far either side of a region, so that the windows reaching
 // over its edges are the ones a run over the whole contig makes (records outside the region
 // are left to the regions beside it).
-constexpr int32_t kCandidatePad = 300;
+constexpr int32_t kCandidatePad = 1000;
 constexpr int kThirdPhred = 5;  // 10 log10(3), rounded
 
 
@@ -215,30 +215,49 @@ bool joins_window(const CandidateAllele& c, int64_t reach, int64_t len, int padd
   return c.pos - indel_unit(c) <= std::min(len, reach + padding);
 }
 
-// Splits sorted candidates into windows of nearby candidates (joins_window); reach_of[i] is
-// candidate i's candidate_reach.
+// A gapless chain of candidates (a divergent stretch) can run on for thousands of bases, past
+// what a shard sees. Where a chain has gone on for kLongChain bases, it is cut at the first
+// candidate past every multiple of kChainGrid: fixed places, so that a window's candidates never
+// depend on where the shard began. Every cut is decided from the candidates at most
+// 2 * (kLongChain + kChainGrid) bases before it plus one candidate's reach, which kCandidatePad
+// covers.
+constexpr int64_t kLongChain = 128;
+constexpr int64_t kChainGrid = 128;
+static_assert(kCandidatePad >= 2 * (kLongChain + kChainGrid) + 2 * kMaxTractStretch + 200,
+              "a shard must see the candidates its first window's cuts are decided from");
+
+// Splits sorted candidates into windows of nearby candidates. A window ends before a candidate
+// that no earlier candidate reaches (joins_window over the running reach; reach_of[i] is
+// candidate i's candidate_reach), before the first candidate past a grid line in a long chain,
+// and after opt.max_window_candidates (alleles at one position stay together).
 std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
                                  const std::vector<int64_t>& reach_of, const CallerOptions& opt,
                                  const uint8_t* ref, int64_t contig_length) {
   std::vector<Window> out;
   const int pad = opt.window_padding;
-  for (size_t i = 0; i < cands.size();) {
-    Window w;
-    int64_t reach = reach_of[i];
-    size_t j = i;
-    while (j < cands.size() &&
-           (j == i || joins_window(cands[j], reach, contig_length, pad)) &&
-           static_cast<int>(j - i) < opt.max_window_candidates) {
-      reach = std::max(reach, reach_of[j]);
-      w.cands.push_back(cands[j]);
-      ++j;
+  int64_t reach = 0, chain_start = 0;
+  int in_window = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const int64_t pos = cands[i].pos;
+    bool cut = i == 0 || !joins_window(cands[i], reach, contig_length, pad);
+    if (cut) {
+      chain_start = pos;
+    } else if (pos != cands[i - 1].pos) {
+      const int64_t grid = pos / kChainGrid * kChainGrid;
+      cut = (cands[i - 1].pos < grid && grid - kLongChain >= chain_start) ||
+            in_window >= opt.max_window_candidates;
     }
-    // keep same-position alleles together even past the cap
-    while (j < cands.size() && cands[j].pos == cands[j - 1].pos) {
-      reach = std::max(reach, reach_of[j]);
-      w.cands.push_back(cands[j]);
-      ++j;
+    if (cut) {
+      out.emplace_back().end = reach_of[i];  // end: the furthest reach of its candidates
+      in_window = 0;
     }
+    Window& w = out.back();
+    w.cands.push_back(cands[i]);
+    w.end = std::max(w.end, reach_of[i]);
+    ++in_window;
+    reach = std::max(reach, reach_of[i]);
+  }
+  for (Window& w : out) {
     // Every window's edges stay out of tracts too (a substitution inside a homopolymer, in
     // reads that disagree on its length, is no better judged from half of it). That widens the
     // window only, never what joins it: windows of substitutions in a long tract stay apart.
@@ -247,9 +266,7 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
       if (const int64_t unit = indel_unit(c))
         w.start = std::min(w.start, start_before_tracts(ref, contig_length, c.pos - unit,
                                                         pad));
-    w.end = end_past_tracts(ref, contig_length, reach, pad);
-    out.push_back(std::move(w));
-    i = j;
+    w.end = end_past_tracts(ref, contig_length, w.end, pad);
   }
   return out;
 }
@@ -554,52 +571,30 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   scoring.max_qual += kThirdPhred;
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
-  // Windows start afresh after a gap between candidates wider than a window's end (the gap
-  // make_windows splits at), whatever came before: grouped from the last such gap before the
-  // region, they are the whole contig's.
   std::vector<int64_t> reach_of(cands.size());
   for (size_t i = 0; i < cands.size(); ++i)
     reach_of[i] = candidate_reach(cands[i], ref, contig_length, opt.window_padding);
-  {
-    auto gap_before = [&](size_t i, int64_t reach) {
-      return i > 0 && !joins_window(cands[i], reach, contig_length, opt.window_padding);
-    };
-    size_t i = 0, from = 0;
-    int64_t reach = 0;
-    for (; i < cands.size() && cands[i].pos < start; ++i) {
-      if (gap_before(i, reach)) from = i;
-      reach = std::max(reach, reach_of[i]);
-    }
-    if (i < cands.size() && (i == 0 || gap_before(i, reach))) from = i;
-    // and those past the region after a gap make windows of its neighbour only
-    size_t to = cands.size();
-    reach = 0;
-    for (i = from; i < cands.size(); ++i) {
-      if (cands[i].pos >= end && i > from && gap_before(i, reach)) {
-        to = i;
-        break;
-      }
-      reach = std::max(reach, reach_of[i]);
-    }
-    // cands and reach_of keep [from, to)
-    const auto f = static_cast<std::ptrdiff_t>(from), t = static_cast<std::ptrdiff_t>(to);
-    cands.erase(cands.begin() + t, cands.end());
-    cands.erase(cands.begin(), cands.begin() + f);
-    reach_of.erase(reach_of.begin() + t, reach_of.end());
-    reach_of.erase(reach_of.begin(), reach_of.begin() + f);
-  }
+  // Windows are made over all candidates found, including those past the region's edges, and
+  // those holding a candidate in the region are kept: they are the whole contig's windows
+  // (make_windows cuts at places its neighbourhood decides), and the others are the
+  // neighbouring regions' to score.
+  std::vector<Window> windows = make_windows(cands, reach_of, opt, ref, contig_length);
+  windows.erase(std::remove_if(windows.begin(), windows.end(),
+                               [&](const Window& w) {
+                                 return w.cands.back().pos < start || w.cands.front().pos >= end;
+                               }),
+                windows.end());
   stage.candidates += clock.lap();
   auto report = [&] {
     if (stats) stats->stage.add(stage);
   };
-  if (cands.empty()) {
+  if (windows.empty()) {
     report();
     return out;
   }
 
   const double log_het_snv = std::log10(opt.heterozygosity);
   const double log_het_indel = std::log10(opt.indel_heterozygosity);
-  const std::vector<Window> windows = make_windows(cands, reach_of, opt, ref, contig_length);
   // index of the first read of each sample that may overlap the current window
   std::vector<size_t> first_read(ns, 0);
 

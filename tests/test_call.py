@@ -603,6 +603,33 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
 
 
 @needs_engine
+@pytest.mark.parametrize("spacing,recall", [(9, 0.6), (17, 0.95)])
+def test_calls_in_a_long_dense_variant_stretch_do_not_depend_on_shards(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spacing: int, recall: float) -> None:
+    # Variants every few bases for 1,500 bases (a divergent stretch) make one gapless chain of
+    # candidates, longer than a shard looks back for a gap: windows in such a chain are cut at
+    # fixed places, so every shard groups them as a whole-contig run does.
+    import random
+
+    rng = random.Random(spacing)
+    flank = 1_500
+    seq = "".join(rng.choice("ACGT") for _ in range(2 * flank + 1_500))
+    variants = []
+    for n, p in enumerate(range(flank, 2 * flank, spacing)):
+        if n % 7 == 3:  # a short deletion now and then
+            variants.append((p, seq[p:p + 3], seq[p], n % 2))
+        else:
+            variants.append((p, seq[p], next(b for b in "ACGT" if b != seq[p]), n % 2))
+    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 7, 97, 333))
+    called = {int(line.split("\t")[1]) - 1 for line in bodies[10**8]
+              if not line.startswith("#") and "\tPASS\t" in line}
+    assert len(called & {p for p, *_ in variants}) >= recall * len(variants)
+    for size in (7, 97, 333):
+        assert bodies[size] == bodies[10**8], size
+
+
+@needs_engine
 def test_substitutions_in_a_long_tandem_repeat(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # Substitutions 80 bases apart in a 600-base tract: windows of substitutions alone keep
