@@ -34,6 +34,16 @@ double log10_sum(double a, double b) {  // log10(10^a + 10^b)
   return a + std::log10(1.0 + std::pow(10.0, b - a));
 }
 
+// 10^(-d / 10) for a cost difference d >= 0 (a table: costs are whole phred units).
+double tenth_power(int32_t d) {
+  static const std::vector<double> table = [] {
+    std::vector<double> t(800);
+    for (size_t i = 0; i < t.size(); ++i) t[i] = std::pow(10.0, -static_cast<double>(i) / 10.0);
+    return t;
+  }();
+  return d < static_cast<int32_t>(table.size()) ? table[static_cast<size_t>(d)] : 0.0;
+}
+
 struct Window {
   int64_t start = 0, end = 0;            // reference span scored
   std::vector<CandidateAllele> cands;    // sorted
@@ -271,11 +281,17 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
   return out;
 }
 
+// A window's haplotypes: every compatible subset of its candidates, so that a haplotype
+// carrying all of them is there too (dense variants put five or six on one haplotype); past
+// kAllSubsets candidates (several alleles at one position beyond the window's cap), the
+// reference, each candidate alone and each pair.
+constexpr int kAllSubsets = 4;
+
 std::vector<Haplotype> make_haplotypes(const Window& w, const uint8_t* ref, int64_t hs,
                                        int64_t he) {
   const int n = static_cast<int>(w.cands.size());
   std::vector<std::vector<int>> sets;
-  if (n <= 4) {
+  if (n <= kAllSubsets) {
     for (int mask = 0; mask < (1 << n); ++mask) {
       std::vector<int> s;
       for (int i = 0; i < n; ++i) if (mask >> i & 1) s.push_back(i);
@@ -347,19 +363,20 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
                      int ploidy, const CallerOptions& opt, double log_het_snv,
                      double log_het_indel, std::vector<VariantRecord>& out) {
   const size_t nh = haps.size();
-  // log10 likelihood of each read under each haplotype, mapping quality folded in: a read that
-  // may be misplaced explains every haplotype about as well as its best one.
-  std::vector<double> ll(evals.size() * nh);
+  // Each read's likelihood under each haplotype relative to its best haplotype, mapping quality
+  // folded in (a read that may be misplaced explains every haplotype about as well as its best
+  // one): lin = (1 - pm) 10^(-(cost - best cost) / 10) + pm, and the best's log10 likelihood,
+  // -best cost / 10, in top. Linear, so that genotype units below sum without logs.
+  std::vector<double> lin(evals.size() * nh), top(evals.size());
   for (size_t e = 0; e < evals.size(); ++e) {
-    int32_t cmin = kCostInf;
-    for (size_t h = 0; h < nh; ++h) cmin = std::min(cmin, costs[evals[e].job0 + h]);
-    const double pm = std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0);
-    const double lpm = std::log10(std::max(pm, 1e-30));
-    const double l1pm = std::log10(std::max(1.0 - pm, 1e-30));
-    for (size_t h = 0; h < nh; ++h) {
-      const double lh = -costs[evals[e].job0 + h] / 10.0;
-      ll[e * nh + h] = log10_sum(l1pm + lh, lpm + (-cmin / 10.0));
-    }
+    const int32_t* c = costs + evals[e].job0;
+    const int32_t cmin = *std::min_element(c, c + nh);
+    const double pm =
+        std::max(std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0), 1e-30);
+    const double placed = std::max(1.0 - pm, 1e-30);
+    for (size_t h = 0; h < nh; ++h)
+      lin[e * nh + h] = placed * tenth_power(c[h] - cmin) + pm;
+    top[e] = -cmin / 10.0;
   }
 
   // Prior of a haplotype pair: each candidate allele carried costs its heterozygosity.
@@ -384,14 +401,37 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   // per sample: log10 likelihood and log10 posterior (unnormalised) of each unit
   std::vector<std::vector<double>> unit_ll(ns, std::vector<double>(units.size(), 0.0));
   std::vector<std::vector<double>> unit_post(ns, std::vector<double>(units.size(), 0.0));
-  for (size_t e = 0; e < evals.size(); ++e) {
-    const size_t s = evals[e].sample;
-    for (size_t u = 0; u < units.size(); ++u) {
-      const auto [i, j] = units[u];
-      const double v = ploidy == 2
-          ? log10_sum(ll[e * nh + i], ll[e * nh + j]) - std::log10(2.0)
-          : ll[e * nh + i];
-      unit_ll[s][u] += v;
+  {
+    // Products of the reads' linear likelihoods (each factor at least 1e-30, the floor of pm):
+    // a log per unit every kReadsPerLog reads of a sample instead of a log and a power per read
+    // and unit (windows of 64 haplotypes have 2,080 pairs).
+    constexpr int kReadsPerLog = 8;  // products stay above 1e-240
+    std::vector<std::vector<double>> product(ns, std::vector<double>(units.size(), 1.0));
+    std::vector<int> pending(ns, 0);
+    std::vector<double> top_sum(ns, 0.0);  // every unit's log10 likelihood has it added
+    auto flush = [&](size_t s) {
+      for (size_t u = 0; u < units.size(); ++u) {
+        unit_ll[s][u] += std::log10(product[s][u]);
+        product[s][u] = 1.0;
+      }
+      pending[s] = 0;
+    };
+    for (size_t e = 0; e < evals.size(); ++e) {
+      const size_t s = evals[e].sample;
+      const double* lh = lin.data() + e * nh;
+      std::vector<double>& prod = product[s];
+      if (ploidy == 2) {
+        for (size_t u = 0; u < units.size(); ++u)
+          prod[u] *= 0.5 * (lh[units[u].first] + lh[units[u].second]);
+      } else {
+        for (size_t u = 0; u < units.size(); ++u) prod[u] *= lh[units[u].first];
+      }
+      top_sum[s] += top[e];
+      if (++pending[s] == kReadsPerLog) flush(s);
+    }
+    for (size_t s = 0; s < ns; ++s) {
+      flush(s);
+      for (double& v : unit_ll[s]) v += top_sum[s];
     }
   }
   for (size_t s = 0; s < ns; ++s)
