@@ -285,7 +285,7 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
 // carrying all of them is there too (dense variants put five or six on one haplotype); past
 // kAllSubsets candidates (several alleles at one position beyond the window's cap), the
 // reference, each candidate alone and each pair.
-constexpr int kAllSubsets = 4;
+constexpr int kAllSubsets = 6;
 
 std::vector<Haplotype> make_haplotypes(const Window& w, const uint8_t* ref, int64_t hs,
                                        int64_t he) {

@@ -603,12 +603,14 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
 
 
 @needs_engine
-@pytest.mark.parametrize("spacing,recall", [(9, 0.6), (17, 0.95)])
+@pytest.mark.parametrize("spacing", [9, 17])
 def test_calls_in_a_long_dense_variant_stretch_do_not_depend_on_shards(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spacing: int, recall: float) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spacing: int) -> None:
     # Variants every few bases for 1,500 bases (a divergent stretch) make one gapless chain of
     # candidates, longer than a shard looks back for a gap: windows in such a chain are cut at
-    # fixed places, so every shard groups them as a whole-contig run does.
+    # fixed places, so every shard groups them as a whole-contig run does. Windows of five or
+    # six candidates, three on each haplotype, once had only haplotypes of two: a third of the
+    # variants 9 bases apart were missed.
     import random
 
     rng = random.Random(spacing)
@@ -622,9 +624,12 @@ def test_calls_in_a_long_dense_variant_stretch_do_not_depend_on_shards(
             variants.append((p, seq[p], next(b for b in "ACGT" if b != seq[p]), n % 2))
     ref, bam = _error_free_bam(tmp_path, seq, variants)
     bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 7, 97, 333))
-    called = {int(line.split("\t")[1]) - 1 for line in bodies[10**8]
-              if not line.startswith("#") and "\tPASS\t" in line}
-    assert len(called & {p for p, *_ in variants}) >= recall * len(variants)
+    truth = write_truth_vcf(tmp_path / "truth.vcf.gz", ref,
+                            [Variant("chr1", p + 1, r, a, (1, 0) if h == 0 else (0, 1))
+                             for p, r, a, h in variants])
+    acc = variant_accuracy(ref, truth, tmp_path / f"s{10**8}.vcf.gz")
+    for kind in ("snv", "indel"):
+        assert acc[kind]["recall"] >= 0.98 and acc[kind]["precision"] >= 0.98, acc
     for size in (7, 97, 333):
         assert bodies[size] == bodies[10**8], size
 
