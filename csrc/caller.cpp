@@ -185,6 +185,65 @@ int64_t start_before_tracts(const uint8_t* ref, int64_t len, int64_t pos, int pa
   return out;
 }
 
+// A unit added to or removed from a long tandem repeat: reads across it are often aligned
+// without a gap, the repeat shifted one unit, with mismatches where its imperfections and its
+// far end land. Those mismatches are the only candidates the pileup gives; so for every
+// substitution in or beside a run of period 2-6, the run gains the candidates of one unit
+// inserted and one unit deleted at its start (where normalise() puts them). The haplotype
+// costs then judge them like any other candidate.
+void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, int64_t len) {
+  // Where the aligner did write an indel into a repeat, it is among the candidates already (and
+  // more would only give a second way to explain the same reads): runs holding or touching one
+  // are left alone.
+  std::vector<int64_t> indel_at;
+  for (const CandidateAllele& c : cands)
+    if (c.ref.size() != c.alt.size()) indel_at.push_back(c.pos);
+  std::sort(indel_at.begin(), indel_at.end());
+  auto indel_within = [&](int64_t a, int64_t b) {  // any indel candidate at [a, b]
+    auto it = std::lower_bound(indel_at.begin(), indel_at.end(), a);
+    return it != indel_at.end() && *it <= b;
+  };
+  std::vector<CandidateAllele> extra;
+  const size_t n = cands.size();
+  for (size_t i = 0; i < n; ++i) {
+    const CandidateAllele& c = cands[i];
+    if (c.ref.size() != 1 || c.alt.size() != 1) continue;
+    for (int p = 2; p <= 6; ++p) {
+      std::vector<std::pair<int64_t, int64_t>> runs;  // [first, last) of period p near c
+      for (const int64_t probe : {c.pos - p, c.pos, c.pos + p}) {  // runs through m-2p .. m+p
+        int64_t first, last;
+        if (probe >= 0 && tract_at(ref, len, probe, p, first, last) && first >= 1)
+          runs.emplace_back(first, last);
+      }
+      if (runs.empty()) continue;
+      int64_t lo = runs[0].first, hi = runs[0].second;
+      for (const auto& [first, last] : runs) {
+        lo = std::min(lo, first);
+        hi = std::max(hi, last);
+      }
+      if (indel_within(lo - p - 1, hi + p)) continue;
+      for (const auto& [first, last] : runs) {
+        const int64_t anchor = first - 1;
+        if (ref[anchor] > 3) continue;
+        std::string unit;
+        for (int64_t k = first; k < first + p && k < len && ref[k] <= 3; ++k)
+          unit.push_back(kLetters[ref[k]]);
+        if (static_cast<int>(unit.size()) != p) continue;
+        const std::string base(1, kLetters[ref[anchor]]);
+        CandidateAllele ins, del;
+        ins.pos = del.pos = anchor;
+        ins.ref = base;
+        ins.alt = base + unit;
+        del.ref = base + unit;
+        del.alt = base;
+        extra.push_back(std::move(ins));
+        extra.push_back(std::move(del));
+      }
+    }
+  }
+  cands.insert(cands.end(), extra.begin(), extra.end());
+}
+
 // The unit an anchored indel inserts or deletes (its length; 0 for other alleles).
 int64_t indel_unit(const CandidateAllele& c) {
   if (c.ref.size() == c.alt.size() || c.ref.empty() || c.alt.empty() || c.ref[0] != c.alt[0])
@@ -609,6 +668,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   }
   HaplotypeScoring scoring = opt.scoring;
   scoring.max_qual += kThirdPhred;
+  add_unit_changes(cands, ref, contig_length);
   std::sort(cands.begin(), cands.end());
   cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
   std::vector<int64_t> reach_of(cands.size());

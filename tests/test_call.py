@@ -693,6 +693,95 @@ def test_long_insertions_from_soft_clips(tmp_path: Path) -> None:
     assert acc["snv"]["query"] == 0, acc
 
 
+@needs_engine
+def test_unit_changes_in_repeats_aligned_without_gaps(tmp_path: Path) -> None:
+    # A unit inserted into or deleted from a long, imperfect tandem repeat, in reads aligned
+    # as a gap-averse aligner does: without a gap, the repeat shifted one unit (mismatches where
+    # its imperfection lands), the flank past the repeat soft-clipped. The pileup then has no
+    # indel, only substitutions in the repeat: the caller once called those (false SNVs) and
+    # missed the indel. Runs beside such substitutions now get one-unit indel candidates.
+    import random
+
+    rng = random.Random(29)
+    seq, variants, tracts = [], [], []
+    at = 0
+    for t in range(24):
+        flank = "".join(rng.choices("ACGT", k=600))
+        p = 3 + t % 3
+        unit = "".join(rng.choices("ACGT", k=p))
+        while len(set(unit)) < 2 or unit[0] == flank[-1] or unit[-1] == flank[-1]:
+            unit = "".join(rng.choices("ACGT", k=p))
+        tract = list(unit * rng.randint(10, 14))
+        odd = 5 * p + 1  # one base changed in the sixth unit
+        tract[odd] = next(b for b in "ACGT" if b not in (tract[odd], tract[odd - p],
+                                                          tract[(odd + p) % len(tract)]))
+        tract = "".join(tract)
+        seq += [flank, tract]
+        at += len(flank)
+        anchor = at + odd  # 0-based: the changed base; the run after it starts at anchor + 1
+        u = tract[odd + 1:odd + 1 + p]
+        gt = (1, 1) if t % 3 == 0 else (0, 1)
+        if t % 2:
+            variants.append(Variant("chr1", anchor + 1, tract[odd], tract[odd] + u, gt))
+        else:
+            variants.append(Variant("chr1", anchor + 1, tract[odd] + u, tract[odd], gt))
+        tracts.append((at, at + len(tract)))
+        at += len(tract)
+    seq.append("".join(rng.choices("ACGT", k=600)))
+    ref_seq = "".join(seq)
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", ref_seq)])
+    pysam.faidx(str(ref))
+    truth = write_truth_vcf(tmp_path / "truth.vcf.gz", ref, variants)
+
+    def tract_end(pos: int) -> int:
+        return next((e for s, e in tracts if s <= pos < e), -1)
+
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(ref_seq)}]})
+    reads = []
+    for h in (0, 1):
+        # the haplotype as (base, reference position or None for an inserted base)
+        hap, i = [], 0
+        changes = {v.pos - 1: v for v in variants if v.genotype[h]}
+        while i < len(ref_seq):
+            v = changes.get(i)
+            hap.append((ref_seq[i], i))
+            if v is not None and len(v.alt) > len(v.ref):
+                hap += [(b, None) for b in v.alt[1:]]
+            i += len(v.ref) if v is not None else 1
+        for n in range(15 * len(hap) // READ_LEN):
+            s = rng.randrange(0, len(hap) - READ_LEN)
+            part = hap[s:s + READ_LEN]
+            start = next(r for _, r in part if r is not None)
+            start -= next(k for k, (_, r) in enumerate(part) if r is not None)
+            bases = "".join(b for b, _ in part)
+            # gapless from start; past a repeat the shifted flank mismatches: clipped there
+            aligned = READ_LEN
+            for k in range(READ_LEN):
+                r = start + k
+                end = tract_end(r - 8)
+                if r >= len(ref_seq) or (end >= 0 and r >= end and bases[k] != ref_seq[r]):
+                    aligned = k
+                    break
+            cigar = [(0, aligned)] + ([(4, READ_LEN - aligned)] if aligned < READ_LEN else [])
+            reads.append((start, bases, cigar, f"h{h}_{n}"))
+    bam = tmp_path / "gapless.bam"
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for start, bases, cigar, name in sorted(reads):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
+            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
+            a.query_qualities = pysam.qualitystring_to_array("I" * READ_LEN)
+            out.write(a)
+    pysam.index(str(bam))
+    vcf = tmp_path / "calls.vcf.gz"
+    Caller(ref, threads=2).write_vcf(bam, vcf)
+    acc = variant_accuracy(ref, truth, vcf)
+    assert acc["indel"]["truth"] == 24
+    assert acc["indel"]["recall"] == 1.0 and acc["indel"]["precision"] == 1.0, acc
+    assert acc["snv"]["query"] == 0, acc
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
