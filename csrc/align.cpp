@@ -55,6 +55,7 @@ void result_to_hit(const ExtendResult& r, const uint32_t* ops, uint32_t n_ops,
   h.rev = pl.rev != 0;
   h.cover = pl.cover;
   h.unexplored = pl.unexplored;
+  h.filtered_seeds = pl.filtered_seeds;
   h.score = r.score;
   h.q_begin = r.q_begin;
   h.q_end = r.q_end;
@@ -165,6 +166,17 @@ int32_t mapq_from_scores(int32_t best, int32_t sub, int32_t aligned_len, const S
   return static_cast<int32_t>(std::min(60.0, q));
 }
 
+int32_t thin_cover(int k, int32_t read_len) { return std::min(2 * k, read_len / 2); }
+
+int32_t filtered_minimizers(const Index& index, const uint8_t* seq, int32_t len) {
+  thread_local std::vector<Minimizer> mins;
+  mins.clear();
+  compute_minimizers(seq, static_cast<uint32_t>(len), index.params().k, index.params().w, mins);
+  int32_t n = 0;
+  for (const Minimizer& m : mins) n += index.occurrences(m.hash) > index.params().max_occ;
+  return n;
+}
+
 void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k) {
   hits.erase(std::remove_if(hits.begin(), hits.end(), [](const Hit& h) { return h.contig < 0; }),
              hits.end());
@@ -201,11 +213,13 @@ void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k) {
   // What was not looked at matters too. The best placement is not known to be unique when the
   // candidate cap left a chain unextended that its seeds covered as well (a repeat with more
   // copies than the cap), when its own seeds cover less than two disjoint k-mers would and less
-  // than half the read (the read's other minimizers too frequent to index: other copies could
-  // not be seen; a short read's seeds cannot cover more), or when only a mate rescue found it
-  // (cover 0: one window searched, nothing known of elsewhere).
+  // than half the read while some of the read's minimizers were too frequent to index (other
+  // copies could not be seen; a short read's seeds cannot cover more, and a read far from the
+  // reference has few seeds anyway), or when only a mate rescue found it (cover 0: one window
+  // searched, nothing known of elsewhere).
   const int32_t read_len = query_length(best.cigar);
-  bool crowded = best.cover < std::min(2 * k, read_len / 2);
+  bool crowded = best.cover == 0 ||
+                 (best.cover < thin_cover(k, read_len) && best.filtered_seeds != 0);
   for (Hit& h : hits) {
     crowded |= h.unexplored > 0 && h.unexplored >= best.cover;
     h.crowded = false;
@@ -256,6 +270,12 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
       collect_anchors(index, rd.fwd, rd.len(), anchors);
     }
     const int32_t unexplored = chain_anchors(anchors, k, opt, chains);
+    // Whether thin seeds come of frequent minimizers (finish_hits): counted only when every
+    // chain is thin (-1, counted as some, otherwise: a thin chain rarely beats a thick one).
+    int32_t filtered = -1;
+    const int32_t thin = thin_cover(k, static_cast<int32_t>(rd.len()));
+    if (std::all_of(chains.begin(), chains.end(), [&](const Chain& c) { return c.cover < thin; }))
+      filtered = filtered_minimizers(index, rd.fwd, static_cast<int32_t>(rd.len()));
     for (const Chain& c : chains) {
       const int64_t mid = (c.diag_lo + c.diag_hi) / 2 + (c.q_lo + c.q_hi) / 2;
       const int contig = index.contig_of(static_cast<uint64_t>(std::max<int64_t>(mid, 0)));
@@ -265,6 +285,7 @@ std::vector<std::vector<Hit>> hits_for_reads(const Index& index, const AlignOpti
       Placement pl{r, c.rev, contig, centre, 1};
       pl.cover = c.cover;
       pl.unexplored = unexplored;
+      pl.filtered_seeds = filtered;
       if (c.diag_lo != c.diag_hi) {
         const int32_t half = half_band_for(c.diag_hi - c.diag_lo, opt);
         pl.window = centre - half;

@@ -60,6 +60,7 @@ struct Placement {
   bool rescued = false;
   int32_t cover = 0;       // the chain's cover (0 for a mate rescue)
   int32_t unexplored = 0;  // chain_anchors' largest cover left out by the candidate cap
+  int32_t filtered_seeds = 0;  // the read's minimizers too frequent to index (-1: not counted)
 };
 
 // Runs extension for the placements, returning one hit (score < min_score: contig = -1) each.
@@ -71,6 +72,10 @@ void extend_placements(const Index& index, const AlignOptions& opt,
 // Removes duplicates (same contig and strand, overlapping reference) keeping the best, sorts
 // best first, and fills sub_score and the single-end MAPQ of the first hit.
 void finish_hits(std::vector<Hit>& hits, const AlignOptions& opt, int k);
+// Seeds covering less than this many read bases are thin (finish_hits).
+int32_t thin_cover(int k, int32_t read_len);
+// How many of the read's minimizers the index left out as too frequent.
+int32_t filtered_minimizers(const Index& index, const uint8_t* seq, int32_t len);
 int32_t mapq_from_scores(int32_t best, int32_t sub, int32_t aligned_len, const Scoring& sc,
                          int k);
 

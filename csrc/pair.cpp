@@ -176,15 +176,20 @@ PairChoice choose_pair(const AlignOptions& opt, const InsertModel& model,
   const int32_t aligned = (h1[bi].q_end - h1[bi].q_begin) + (h2[bj].q_end - h2[bj].q_begin);
   // Pairing lifts an end only with independent evidence from the other. An end is no such
   // evidence when its own placement is crowded (copies may have gone unseen), nor when it was
-  // found only by a rescue from this very placement of its mate.
+  // found only by a rescue from this very placement of its mate. With one end unsure, what sets
+  // this pair apart from the others may be that end's score among the copies it happened to
+  // see; for a read far from the reference (over 2% of its bases differ) a few bases between
+  // copies say little, so the pair is then as sure as the other end alone.
   auto unsure = [](const std::vector<Hit>& h, int32_t i) {
     return h[0].crowded || h[i].cover == 0;
   };
-  const int32_t q_pe = unsure(h1, bi) && unsure(h2, bj)
-                           ? 0
-                           : mapq_from_scores(o1, sub, aligned, opt.scoring, 0);
   const int32_t q1 = bi == 0 ? h1[0].mapq : 0;
   const int32_t q2 = bj == 0 ? h2[0].mapq : 0;
+  const bool unsure1 = unsure(h1, bi), unsure2 = unsure(h2, bj);
+  int32_t q_pe = unsure1 && unsure2 ? 0 : mapq_from_scores(o1, sub, aligned, opt.scoring, 0);
+  auto divergent = [](const Hit& h) { return 50 * h.nm > h.q_end - h.q_begin; };
+  if (unsure1 != unsure2 && divergent(unsure1 ? h1[bi] : h2[bj]))
+    q_pe = std::min(q_pe, unsure1 ? q2 : q1);
   pc.mapq1 = std::max(q1, std::min(q_pe, q1 + 40));
   pc.mapq2 = std::max(q2, std::min(q_pe, q2 + 40));
   return pc;

@@ -51,6 +51,9 @@ struct Hit {
   int32_t sub_score = 0;  // best score of another placement of the same read part (XS)
   int32_t cover = 0;       // read bases its chain's seeds covered (0: found by mate rescue)
   int32_t unexplored = 0;  // largest cover of a chain of this read left unextended (cap)
+  // read's minimizers too frequent to index (counted only when all its chains were thin; -1:
+  // not counted)
+  int32_t filtered_seeds = 0;
   bool crowded = false;    // best hit only: other copies may have gone unseen (finish_hits)
   std::vector<uint32_t> cigar;  // BAM encoding, soft clips included
   std::string md;
