@@ -277,10 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     write_fastq(out / "sub_1.fq.gz", r1)
     write_fastq(out / "sub_2.fq.gz", r2)
     write_truth_vcf(out / "truth.vcf.gz", ref, variants)
-    if args.bwa_index or args.bwa_bam:
+    bwa_files(out, args.bwa_index, args.bwa_bam)
+    print(out)
+    return 0
+
+
+def bwa_files(out: Path, index: bool, bam_threads: int) -> None:
+    """bwa's index of out/ref.fa (index or bam_threads), and with bam_threads out/bwa.bam (+.bai)
+    of out/sub_{1,2}.fq.gz: bwa mem | samtools sort."""
+    ref = out / "ref.fa"
+    if index or bam_threads:
         subprocess.run(["bwa", "index", os.fspath(ref)], check=True, capture_output=True)
-    if args.bwa_bam:
-        t = str(args.bwa_bam)
+    if bam_threads:
+        t = str(bam_threads)
         bwa = subprocess.Popen(["bwa", "mem", "-t", t, "-v", "1", os.fspath(ref),
                                 os.fspath(out / "sub_1.fq.gz"), os.fspath(out / "sub_2.fq.gz")],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -289,8 +298,6 @@ def main(argv: list[str] | None = None) -> int:
         if bwa.wait() != 0:
             raise SystemExit("bwa mem failed")
         subprocess.run(["samtools", "index", os.fspath(out / "bwa.bam")], check=True)
-    print(out)
-    return 0
 
 
 if __name__ == "__main__":

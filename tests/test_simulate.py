@@ -166,6 +166,22 @@ def test_planted_variants_properties() -> None:
     assert any(ref[v.contig][v.pos] == ref[v.contig][v.pos + 1] for v in variants if len(v.ref) > 1)
 
 
+
+def test_planted_variants_close_together() -> None:
+    # A sample far from its reference (3% of bases): variants a few bases apart, each still a
+    # true reference allele, and the haplotypes carry them all.
+    ref = repeat_rich_genome()
+    haps, variants = plant_variants(ref, rate=0.03, ploidy=1, seed=4, min_spacing=4)
+    assert len(variants) > 0.02 * sum(len(s) for s in ref.values())
+    gaps = [w.pos - v.end for v, w in zip(variants, variants[1:], strict=False)
+            if v.contig == w.contig]
+    assert min(gaps) > 4 and sum(g <= 50 for g in gaps) > len(gaps) // 2  # (default: > 50)
+    for v in variants:
+        assert ref[v.contig][v.pos - 1:v.pos - 1 + len(v.ref)] == v.ref
+    for h in haps:
+        assert h.seq == apply_by_hand(ref[h.contig], [v for v in variants if v.contig == h.contig],
+                                      h.index)
+
 def test_apply_variants_reproduces_haplotypes() -> None:
     ref = repeat_rich_genome()
     haps, variants = plant_variants(ref, rate=0.01, indel_fraction=0.5, seed=5)

@@ -198,9 +198,10 @@ def _plant_contig(
     rate: float,
     indel_fraction: float,
     ploidy: int,
+    min_spacing: int = MIN_SPACING,
 ) -> list[Variant]:
     length = len(seq)
-    spacing = MIN_SPACING + MAX_INDEL + 2
+    spacing = min_spacing + MAX_INDEL + 2
     usable = length - 2 * END_MARGIN
     if usable <= 0 or rate <= 0:
         return []
@@ -237,7 +238,7 @@ def _plant_contig(
             ref_allele = base
             alt = base + _BASES[ins_codes[i, : lengths[i]]].tobytes().decode()
         a, ref_allele, alt = left_normalize(seq, a, ref_allele, alt)
-        if a < END_MARGIN // 2 or a - prev_end <= MIN_SPACING:
+        if a < END_MARGIN // 2 or a - prev_end <= min_spacing:
             continue  # normalisation slid it too close to an end or to its neighbour
         prev_end = a + len(ref_allele) - 1
         out.append(Variant(name, a + 1, ref_allele, alt, gts[i]))
@@ -305,13 +306,15 @@ def plant_variants(
     indel_fraction: float = 0.15,
     ploidy: int = 2,
     seed: int = 0,
+    min_spacing: int = MIN_SPACING,
 ) -> tuple[list[Haplotype], list[Variant]]:
     """Plant SNVs and 1-10 bp indels into ``ref``.
 
     Returns ``(haplotypes, variants)``: ``ploidy`` haplotypes per contig (in contig order) and the
     truth list, sorted, with anchored, left-normalised indels. Variants are at least
-    ``MIN_SPACING`` bases apart, never within ``END_MARGIN // 2`` bases of a contig end and never
-    over a non-ACGT base; with ``ploidy == 2`` about two thirds are heterozygous.
+    ``min_spacing`` bases apart (a few bases for a sample far from its reference), never within
+    ``END_MARGIN // 2`` bases of a contig end and never over a non-ACGT base; with
+    ``ploidy == 2`` about two thirds are heterozygous.
     """
     if ploidy < 1:
         raise ValueError("ploidy must be >= 1")
@@ -319,7 +322,7 @@ def plant_variants(
     contigs = _as_pairs(ref)
     variants: list[Variant] = []
     for name, seq in contigs:
-        variants.extend(_plant_contig(rng, name, seq, rate, indel_fraction, ploidy))
+        variants.extend(_plant_contig(rng, name, seq, rate, indel_fraction, ploidy, min_spacing))
     return apply_variants(contigs, variants, ploidy), variants
 
 
