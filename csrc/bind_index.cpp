@@ -78,6 +78,16 @@ ByteView byte_view(const py::object& obj) {
 
 void bind_index(py::module_& m) {
   m.def(
+      "index_limits",
+      [] {
+        py::dict d;
+        d["max_bases"] = kMaxIndexBases;
+        d["max_positions"] = kMaxIndexPositions;
+        return d;
+      },
+      "The most reference bases and minimizer positions an index holds (32-bit positions and "
+      "offsets)");
+  m.def(
       "fasta_codes",
       [](const std::string& path, const std::string& contig) {
         std::unique_ptr<faidx_t, decltype(&fai_destroy)> fai(nullptr, fai_destroy);
@@ -128,6 +138,20 @@ void bind_index(py::module_& m) {
           },
           py::arg("fasta"), py::arg("k") = 21, py::arg("w") = 11, py::arg("max_occ") = 500,
           "Build from a FASTA file (plain or gzip)")
+      .def_static(
+          "_build_with_limits",
+          [](const py::object& fasta, int k, int w, uint32_t max_occ, uint64_t max_bases,
+             uint64_t max_positions) {
+            const std::string path = fspath(fasta);
+            py::gil_scoped_release nogil;
+            return Index::build(path, IndexParams{k, w, max_occ},
+                                IndexLimits{max_bases, max_positions});
+          },
+          py::arg("fasta"), py::arg("k"), py::arg("w"), py::arg("max_occ"), py::arg("max_bases"),
+          py::arg("max_positions"),
+          "For tests: build with lower limits on the reference's bases and the indexed positions\n"
+          "(higher ones are capped at the index's own, index_limits()), to reach their errors\n"
+          "without a 4 Gbp FASTA")
       .def_static(
           "load",
           [](const py::object& path) {
@@ -195,9 +219,11 @@ void bind_index(py::module_& m) {
       .def(
           "lookup",
           [](const Index& idx, uint64_t hash) {
-            const auto [p, n] = idx.lookup(hash);
-            py::array_t<uint64_t> out(n);
-            if (n > 0) std::memcpy(out.mutable_data(), p, n * sizeof(uint64_t));
+            const std::vector<uint64_t> values = idx.lookup(hash);
+            py::array_t<uint64_t> out(static_cast<py::ssize_t>(values.size()));
+            if (!values.empty()) {
+              std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(uint64_t));
+            }
             return out;
           },
           py::arg("hash"), "Positions (global_pos << 1 | rev) of an indexed minimizer hash")
@@ -216,6 +242,7 @@ void bind_index(py::module_& m) {
             d["keys"] = view(t.keys, t.n_keys);
             d["offs"] = view(t.offs, t.n_keys + 1);
             d["positions"] = view(t.positions, t.n_positions);
+            d["rev_bits"] = view(t.rev_bits, (t.n_positions + 63) / 64);
             d["bucket_shift"] = t.bucket_shift;
             d["hash_limit"] = t.hash_limit;
             d["id"] = t.id;
@@ -223,8 +250,11 @@ void bind_index(py::module_& m) {
             d["w"] = self.cast<const Index&>().params().w;
             return d;
           },
-          "The minimizer lookup table as read-only array views (buckets, keys, offs, positions) "
-          "and its parameters: what the GPU seed kernel copies to a device")
+          "The minimizer lookup table as read-only array views and its parameters: what the GPU\n"
+          "seed kernel copies to a device. buckets, keys (a hash's bits below its bucket's, the\n"
+          "bucket being hash >> bucket_shift), offs and positions (global k-mer starts) are\n"
+          "uint32; rev_bits (uint64 words) holds each position's strand, bit j % 64 of word\n"
+          "j // 64. Only indexed minimizers are in it, not those filtered as too frequent.")
       .def("occurrences", &Index::occurrences, py::arg("hash"),
            "Reference occurrences of a hash, including filtered ones")
       .def("contig_of", &Index::contig_of, py::arg("global_pos"),

@@ -31,11 +31,22 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // File layout (all integers little-endian, every section starts on an 8-byte boundary):
-//   FileHeader | contig records | packed seq (u64) | N intervals (u64 pairs) | keys (u64)
-//   | offsets (u64, n_keys + 1) | counts (u32) | buckets (u32, 2^bucket_bits + 1) | positions (u64)
-// Filtered hashes keep their key and count but own no positions.
+//   FileHeader | contig records | packed seq (u64) | N intervals (u64 pairs)
+//   | keys (u32, n_keys: each hash's low bucket_shift bits) | offsets (u32, n_keys + 1)
+//   | buckets (u32, 2^bucket_bits + 1) | positions (u32 global k-mer starts, n_positions)
+//   | rev bits (u64 words, bit j = strand of position j) | filtered hashes (u64, n_filtered)
+//   | their occurrences (u32, n_filtered)
+// The table (keys to rev bits, MinimizerTable) holds the indexed minimizers only; the hashes
+// filtered as too frequent are listed apart, ascending, to answer occurrences().
+// Version 1 had u64 keys (filtered ones included), offsets and positions, and per-key counts.
 constexpr char kMagic[8] = {'G', 'M', 'S', 'A', 'I', 'D', 'X', '\n'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+
+// Indexed keys per bucket aimed at (1 to 2, the buckets being a power of two). Four per bucket
+// would save another 0.17 bytes per base, but seeding with a 1 GB index measured 2-3% slower than
+// the version 1 layout and 5-8% slower than one per bucket; two per bucket seeded as fast as
+// version 1.
+constexpr uint64_t kKeysPerBucket = 2;
 constexpr uint64_t kByteOrderMark = 0x0102030405060708ULL;
 
 struct FileHeader {
@@ -52,7 +63,7 @@ struct FileHeader {
   uint64_t n_nintervals;
   uint64_t n_keys;
   uint64_t n_positions;
-  uint64_t n_filtered;
+  uint64_t n_filtered;  // entries in the filtered-hash section
   double build_seconds;
   uint64_t contigs_bytes;  // size of the contig record section
   uint64_t file_bytes;     // expected total size: a shorter file is truncated
@@ -62,32 +73,39 @@ static_assert(sizeof(FileHeader) % 8 == 0, "header keeps 8-byte alignment");
 constexpr uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 // Section sizes in bytes, derived from the header counts; shared by save and load.
+uint64_t rev_words(uint64_t n_positions) { return (n_positions + 63) / 64; }
+
 struct Layout {
-  uint64_t contigs, packed, nint, keys, offs, counts, buckets, positions, total;
-  uint64_t off_contigs, off_packed, off_nint, off_keys, off_offs, off_counts, off_buckets,
-      off_positions;
+  uint64_t contigs, packed, nint, keys, offs, buckets, positions, rev_bits, filtered_hashes,
+      filtered_counts, total;
+  uint64_t off_contigs, off_packed, off_nint, off_keys, off_offs, off_buckets, off_positions,
+      off_rev_bits, off_filtered_hashes, off_filtered_counts;
 };
 
 Layout make_layout(uint64_t contigs_bytes, uint64_t total_length, uint64_t n_nint, uint64_t n_keys,
-                   uint32_t bucket_bits, uint64_t n_positions) {
+                   uint32_t bucket_bits, uint64_t n_positions, uint64_t n_filtered) {
   Layout L{};
   L.contigs = align8(contigs_bytes);
   L.packed = ((total_length + 31) / 32) * 8;
   L.nint = n_nint * 16;
-  L.keys = n_keys * 8;
-  L.offs = (n_keys + 1) * 8;
-  L.counts = align8(n_keys * 4);
+  L.keys = align8(n_keys * 4);
+  L.offs = align8((n_keys + 1) * 4);
   L.buckets = align8(((uint64_t{1} << bucket_bits) + 1) * 4);
-  L.positions = n_positions * 8;
+  L.positions = align8(n_positions * 4);
+  L.rev_bits = rev_words(n_positions) * 8;
+  L.filtered_hashes = n_filtered * 8;
+  L.filtered_counts = align8(n_filtered * 4);
   uint64_t at = sizeof(FileHeader);
   L.off_contigs = at; at += L.contigs;
   L.off_packed = at; at += L.packed;
   L.off_nint = at; at += L.nint;
   L.off_keys = at; at += L.keys;
   L.off_offs = at; at += L.offs;
-  L.off_counts = at; at += L.counts;
   L.off_buckets = at; at += L.buckets;
   L.off_positions = at; at += L.positions;
+  L.off_rev_bits = at; at += L.rev_bits;
+  L.off_filtered_hashes = at; at += L.filtered_hashes;
+  L.off_filtered_counts = at; at += L.filtered_counts;
   L.total = at;
   return L;
 }
@@ -114,7 +132,7 @@ class IndexImpl final : public Index {
   uint64_t total_length() const override { return total_length_; }
   int contig_of(uint64_t global_pos) const override;
   void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const override;
-  std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const override;
+  std::vector<uint64_t> lookup(uint64_t hash) const override;
   uint32_t occurrences(uint64_t hash) const override;
   const MinimizerTable& minimizer_table() const override { return table_; }
 
@@ -132,11 +150,14 @@ class IndexImpl final : public Index {
   const uint64_t* packed_ = nullptr;
   const uint64_t* nint_ = nullptr;  // (start, end) global pairs, sorted, disjoint
   uint64_t n_nint_ = 0;
-  const uint32_t* counts_ = nullptr;
+  // Hashes filtered as too frequent, ascending, and their occurrences.
+  const uint64_t* filtered_hashes_ = nullptr;
+  const uint32_t* filtered_counts_ = nullptr;
+  uint64_t n_filtered_ = 0;
 
   // Owned storage (build).
-  std::vector<uint64_t> own_packed_, own_nint_, own_keys_, own_offs_, own_positions_;
-  std::vector<uint32_t> own_counts_, own_buckets_;
+  std::vector<uint64_t> own_packed_, own_nint_, own_rev_bits_, own_filtered_hashes_;
+  std::vector<uint32_t> own_keys_, own_offs_, own_buckets_, own_positions_, own_filtered_counts_;
   // Mapped storage (load).
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
@@ -219,15 +240,23 @@ void IndexImpl::fetch(size_t ci, int64_t start, int64_t end, uint8_t* out) const
   }
 }
 
-std::pair<const uint64_t*, uint32_t> IndexImpl::lookup(uint64_t hash) const {
-  uint32_t count = 0;
-  const uint64_t* values = table_.lookup(hash, count);
-  return {values, count};
+std::vector<uint64_t> IndexImpl::lookup(uint64_t hash) const {
+  uint64_t first = 0;
+  const uint32_t count = table_.positions_of(table_.find(hash), first);
+  std::vector<uint64_t> values(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    values[i] = (uint64_t{table_.positions[first + i]} << 1) | table_.rev_at(first + i);
+  }
+  return values;
 }
 
 uint32_t IndexImpl::occurrences(uint64_t hash) const {
-  const uint64_t i = table_.find(hash);
-  return i == table_.n_keys ? 0 : counts_[i];
+  uint64_t first = 0;
+  const uint32_t count = table_.positions_of(table_.find(hash), first);
+  if (count > 0) return count;
+  const uint64_t* end = filtered_hashes_ + n_filtered_;
+  const uint64_t* at = std::lower_bound(filtered_hashes_, end, hash);
+  return at != end && *at == hash ? filtered_counts_[at - filtered_hashes_] : 0;
 }
 
 std::string IndexImpl::serialize_contigs() const {
@@ -247,7 +276,7 @@ std::string IndexImpl::serialize_contigs() const {
 void IndexImpl::save(const std::string& path) const {
   const std::string contig_bytes = serialize_contigs();
   const Layout L = make_layout(contig_bytes.size(), total_length_, n_nint_, table_.n_keys,
-                               bucket_bits_, table_.n_positions);
+                               bucket_bits_, table_.n_positions, n_filtered_);
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
@@ -262,7 +291,7 @@ void IndexImpl::save(const std::string& path) const {
   h.n_nintervals = n_nint_;
   h.n_keys = table_.n_keys;
   h.n_positions = table_.n_positions;
-  h.n_filtered = stats_.n_filtered;
+  h.n_filtered = n_filtered_;
   h.build_seconds = stats_.build_seconds;
   h.contigs_bytes = contig_bytes.size();
   h.file_bytes = L.total;
@@ -281,11 +310,13 @@ void IndexImpl::save(const std::string& path) const {
   put(contig_bytes.data(), contig_bytes.size(), L.contigs);
   put(packed_, L.packed, L.packed);
   put(nint_, L.nint, L.nint);
-  put(table_.keys, L.keys, L.keys);
-  put(table_.offs, L.offs, L.offs);
-  put(counts_, table_.n_keys * 4, L.counts);
+  put(table_.keys, table_.n_keys * 4, L.keys);
+  put(table_.offs, (table_.n_keys + 1) * 4, L.offs);
   put(table_.buckets, ((uint64_t{1} << bucket_bits_) + 1) * 4, L.buckets);
-  put(table_.positions, L.positions, L.positions);
+  put(table_.positions, table_.n_positions * 4, L.positions);
+  put(table_.rev_bits, L.rev_bits, L.rev_bits);
+  put(filtered_hashes_, L.filtered_hashes, L.filtered_hashes);
+  put(filtered_counts_, n_filtered_ * 4, L.filtered_counts);
   const int saved_errno = errno;
   if (std::fflush(f) != 0) ok = false;
   if (std::fclose(f) != 0) ok = false;
@@ -363,12 +394,20 @@ struct Md5 {
 // Accumulates contigs as they are parsed and finally lays out the lookup arrays.
 class Builder {
  public:
-  Builder(const std::string& file, IndexImpl& idx) : file_(file), idx_(idx) {}
+  Builder(const std::string& file, IndexImpl& idx, const IndexLimits& limits)
+      : file_(file), idx_(idx) {
+    limits_.max_bases = std::min(limits.max_bases, kMaxIndexBases);
+    limits_.max_positions = std::min(limits.max_positions, kMaxIndexPositions);
+  }
 
   [[noreturn]] void fail(const std::string& problem) const {
     std::string where = file_ + ": ";
     if (record_ > 0) where += "record " + std::to_string(record_) + " (" + name_ + "): ";
     throw InputError(where + problem);
+  }
+  // A problem of the whole reference rather than of the record last read.
+  [[noreturn]] void fail_reference(const std::string& problem) const {
+    throw InputError(file_ + ": " + problem);
   }
 
   void start_record(const char* line, size_t n, uint64_t line_no) {
@@ -408,6 +447,10 @@ class Builder {
     in_record_ = false;
     if (codes_.empty()) fail("empty contig (no sequence)");
     if (codes_.size() > UINT32_MAX) fail("contig longer than 4294967295 bases is not supported");
+    if (total_ + codes_.size() > limits_.max_bases) {
+      fail("the reference passes " + std::to_string(limits_.max_bases) +
+           " bases here, more than the index can hold (it stores 32-bit positions)");
+    }
     ContigInfo ci;
     ci.name = name_;
     ci.length = codes_.size();
@@ -463,53 +506,92 @@ class Builder {
     }
   };
 
+  // Lays out the table from the (hash, position) pairs: keys, offsets, positions and strand bits
+  // for the hashes seen at most max_occ times, the filtered list for the others.
   void build_table() {
     std::sort(pairs_.begin(), pairs_.end());
-    const uint32_t max_occ = idx_.params_.max_occ;
+    const uint64_t max_occ = idx_.params_.max_occ;
+    // First pass: the indexed keys and positions, which size the arrays and the buckets.
+    uint64_t n_keys = 0, n_positions = 0, n_filtered = 0;
+    for_each_hash([&](size_t, size_t count) {
+      if (count > max_occ) {
+        ++n_filtered;
+      } else {
+        ++n_keys;
+        n_positions += count;
+      }
+    });
+    // For the u32 offsets (and buckets: n_keys <= n_positions). A reference within max_bases
+    // meets it already, each k-mer start being reported once at most; it binds under a lower
+    // test limit.
+    if (n_positions > limits_.max_positions) {
+      fail_reference(std::to_string(n_positions) + " minimizer positions to index, more than the " +
+                     std::to_string(limits_.max_positions) + " the index can hold (32-bit offsets)");
+    }
+
+    // About kKeysPerBucket keys per bucket, but enough buckets that the bits of a hash below its
+    // bucket's fit a u32 key.
+    const int hash_bits = 2 * idx_.params_.k;
+    int bucket_bits = std::max(0, hash_bits - 32);
+    while (bucket_bits < hash_bits && (kKeysPerBucket << bucket_bits) < n_keys) ++bucket_bits;
+    idx_.bucket_bits_ = static_cast<uint32_t>(bucket_bits);
+    const int shift = hash_bits - bucket_bits;
+
     auto& keys = idx_.own_keys_;
     auto& offs = idx_.own_offs_;
-    auto& counts = idx_.own_counts_;
-    auto& pos = idx_.own_positions_;
-    uint64_t n_filtered = 0;
-    for (size_t i = 0; i < pairs_.size();) {
-      size_t j = i;
-      while (j < pairs_.size() && pairs_[j].hash == pairs_[i].hash) ++j;
-      const uint64_t cnt = j - i;
-      keys.push_back(pairs_[i].hash);
-      offs.push_back(pos.size());
-      counts.push_back(static_cast<uint32_t>(std::min<uint64_t>(cnt, UINT32_MAX)));
-      if (cnt <= max_occ) {
-        for (size_t t = i; t < j; ++t) pos.push_back(pairs_[t].value);
-      } else {
-        ++n_filtered;
+    auto& positions = idx_.own_positions_;
+    auto& rev_bits = idx_.own_rev_bits_;
+    auto& buckets = idx_.own_buckets_;
+    auto& filtered_hashes = idx_.own_filtered_hashes_;
+    auto& filtered_counts = idx_.own_filtered_counts_;
+    keys.reserve(n_keys);
+    offs.reserve(n_keys + 1);
+    positions.reserve(n_positions);
+    rev_bits.assign(rev_words(n_positions), 0);
+    buckets.assign((size_t{1} << bucket_bits) + 1, 0);
+    filtered_hashes.reserve(n_filtered);
+    filtered_counts.reserve(n_filtered);
+    for_each_hash([&](size_t first, size_t count) {
+      const uint64_t hash = pairs_[first].hash;
+      if (count > max_occ) {  // count < 2^32: there are fewer bases
+        filtered_hashes.push_back(hash);
+        filtered_counts.push_back(static_cast<uint32_t>(count));
+        return;
       }
+      const uint64_t bucket = hash >> shift;
+      keys.push_back(static_cast<uint32_t>(hash - (bucket << shift)));
+      ++buckets[bucket + 1];  // a count for now; the prefix sum below makes it an index
+      offs.push_back(static_cast<uint32_t>(positions.size()));
+      for (size_t t = first; t < first + count; ++t) {
+        const uint64_t j = positions.size();
+        positions.push_back(static_cast<uint32_t>(pairs_[t].value >> 1));
+        rev_bits[j >> 6] |= (pairs_[t].value & 1) << (j & 63);
+      }
+    });
+    offs.push_back(static_cast<uint32_t>(positions.size()));
+    std::vector<Pair>().swap(pairs_);
+    // buckets[b] becomes the first key whose bucket is >= b.
+    for (size_t b = 1; b < buckets.size(); ++b) buckets[b] += buckets[b - 1];
+
+    idx_.stats_.n_minimizers = n_keys;
+    idx_.stats_.n_positions = n_positions;
+    idx_.stats_.n_filtered = n_filtered;
+  }
+
+  // Calls fn(first, count) for each run of pairs_ sharing a hash, in hash order.
+  template <class Fn>
+  void for_each_hash(Fn&& fn) const {
+    for (size_t i = 0; i < pairs_.size();) {
+      size_t j = i + 1;
+      while (j < pairs_.size() && pairs_[j].hash == pairs_[i].hash) ++j;
+      fn(i, j - i);
       i = j;
     }
-    offs.push_back(pos.size());
-    std::vector<Pair>().swap(pairs_);
-    if (keys.size() >= UINT32_MAX) fail("too many distinct minimizers for the bucket table");
-
-    // About one key per bucket: buckets[b] is the first key whose top bits are >= b.
-    const int bits = 2 * idx_.params_.k;
-    uint32_t bb = 0;
-    while ((uint64_t{1} << bb) < keys.size() && static_cast<int>(bb) < bits) ++bb;
-    const int shift = bits - static_cast<int>(bb);
-    auto& buckets = idx_.own_buckets_;
-    buckets.assign((size_t{1} << bb) + 1, 0);
-    size_t ki = 0;
-    for (uint64_t b = 0; b <= (uint64_t{1} << bb); ++b) {
-      while (ki < keys.size() && (keys[ki] >> shift) < b) ++ki;
-      buckets[b] = static_cast<uint32_t>(ki);
-    }
-    idx_.bucket_bits_ = bb;
-
-    idx_.stats_.n_minimizers = keys.size() - n_filtered;
-    idx_.stats_.n_positions = pos.size();
-    idx_.stats_.n_filtered = n_filtered;
   }
 
   const std::string& file_;
   IndexImpl& idx_;
+  IndexLimits limits_;
   uint64_t record_ = 0;
   std::string name_;
   std::unordered_set<std::string> names_;
@@ -529,11 +611,14 @@ void wire_owned(IndexImpl& idx) {
   idx.n_nint_ = idx.own_nint_.size() / 2;
   idx.table_.keys = idx.own_keys_.data();
   idx.table_.offs = idx.own_offs_.data();
-  idx.counts_ = idx.own_counts_.data();
   idx.table_.buckets = idx.own_buckets_.data();
   idx.table_.positions = idx.own_positions_.data();
+  idx.table_.rev_bits = idx.own_rev_bits_.data();
   idx.table_.n_keys = idx.own_keys_.size();
   idx.table_.n_positions = idx.own_positions_.size();
+  idx.filtered_hashes_ = idx.own_filtered_hashes_.data();
+  idx.filtered_counts_ = idx.own_filtered_counts_.data();
+  idx.n_filtered_ = idx.own_filtered_hashes_.size();
   idx.set_derived();
 }
 
@@ -552,7 +637,8 @@ struct KString {
 
 // -----------------------------------------------------------------------------------------------
 
-std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexParams& params) {
+std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexParams& params,
+                                    const IndexLimits& limits) {
   const auto t0 = std::chrono::steady_clock::now();
   if (params.k < 1 || params.k > 28 || params.w < 1) {
     throw std::invalid_argument("index parameters need 1 <= k <= 28 and w >= 1");
@@ -570,7 +656,7 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
 
   auto idx = std::make_unique<IndexImpl>();
   idx->params_ = params;
-  Builder b(fasta_path, *idx);
+  Builder b(fasta_path, *idx, limits);
   KString line;
   uint64_t line_no = 0;
   bool seen_header = false;
@@ -610,7 +696,7 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
   const std::string cb = idx->serialize_contigs();
   idx->stats_.file_bytes = make_layout(cb.size(), idx->total_length_, idx->n_nint_,
                                        idx->table_.n_keys, idx->bucket_bits_,
-                                       idx->table_.n_positions)
+                                       idx->table_.n_positions, idx->n_filtered_)
                                .total;
   idx->stats_.build_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -659,13 +745,17 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   FileHeader h;
   std::memcpy(&h, base, sizeof h);
   if (h.byte_order != kByteOrderMark) throw bad("index written on a machine of other byte order");
+  // The bits of a hash below its bucket's must fit the u32 keys; positions and offsets are u32.
+  const uint32_t hash_bits = 2 * static_cast<uint32_t>(h.k);
   if (h.header_bytes != sizeof(FileHeader) || h.k < 1 || h.k > 28 || h.w < 1 ||
-      h.bucket_bits > 2 * static_cast<uint32_t>(h.k) || h.bucket_bits > 40) {
+      h.bucket_bits > hash_bits || h.bucket_bits + 32 < hash_bits ||
+      h.total_length > kMaxIndexBases || h.n_positions > kMaxIndexPositions ||
+      h.n_keys > h.n_positions) {
     throw bad("corrupt index header");
   }
   // Counts beyond the file size can only come from corruption; they would overflow the layout.
   if (h.n_contigs > size || h.contigs_bytes > size || h.total_length / 4 > size ||
-      h.n_nintervals > size || h.n_keys > size || h.n_positions > size) {
+      h.n_nintervals > size || h.n_keys > size || h.n_positions > size || h.n_filtered > size) {
     throw bad("corrupt index header");
   }
   if (size < h.file_bytes) {
@@ -673,7 +763,7 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
               " bytes)");
   }
   const Layout L = make_layout(h.contigs_bytes, h.total_length, h.n_nintervals, h.n_keys,
-                               h.bucket_bits, h.n_positions);
+                               h.bucket_bits, h.n_positions, h.n_filtered);
   if (L.total != h.file_bytes) throw bad("corrupt index header (section sizes disagree)");
 
   idx->params_ = IndexParams{h.k, h.w, h.max_occ};
@@ -708,19 +798,31 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   idx->packed_ = reinterpret_cast<const uint64_t*>(base + L.off_packed);
   idx->nint_ = reinterpret_cast<const uint64_t*>(base + L.off_nint);
   idx->n_nint_ = h.n_nintervals;
-  idx->table_.keys = reinterpret_cast<const uint64_t*>(base + L.off_keys);
-  idx->table_.offs = reinterpret_cast<const uint64_t*>(base + L.off_offs);
-  idx->counts_ = reinterpret_cast<const uint32_t*>(base + L.off_counts);
+  idx->table_.keys = reinterpret_cast<const uint32_t*>(base + L.off_keys);
+  idx->table_.offs = reinterpret_cast<const uint32_t*>(base + L.off_offs);
   idx->table_.buckets = reinterpret_cast<const uint32_t*>(base + L.off_buckets);
-  idx->table_.positions = reinterpret_cast<const uint64_t*>(base + L.off_positions);
+  idx->table_.positions = reinterpret_cast<const uint32_t*>(base + L.off_positions);
+  idx->table_.rev_bits = reinterpret_cast<const uint64_t*>(base + L.off_rev_bits);
   idx->table_.n_keys = h.n_keys;
   idx->table_.n_positions = h.n_positions;
-  if (idx->table_.offs[h.n_keys] != h.n_positions ||
-      idx->table_.buckets[uint64_t{1} << h.bucket_bits] != h.n_keys) {
+  if (idx->table_.offs[0] != 0 || idx->table_.offs[h.n_keys] != h.n_positions ||
+      idx->table_.buckets[0] != 0 || idx->table_.buckets[uint64_t{1} << h.bucket_bits] != h.n_keys) {
     throw bad("corrupt index (table bounds)");
   }
+  idx->filtered_hashes_ = reinterpret_cast<const uint64_t*>(base + L.off_filtered_hashes);
+  idx->filtered_counts_ = reinterpret_cast<const uint32_t*>(base + L.off_filtered_counts);
+  idx->n_filtered_ = h.n_filtered;
   idx->set_derived();
-  idx->stats_.n_minimizers = h.n_keys - h.n_filtered;
+  // occurrences() binary-searches the filtered list: it must ascend within the hash range (a
+  // short check, the list being a small fraction of the hashes).
+  for (uint64_t i = 0; i < h.n_filtered; ++i) {
+    const uint64_t hash = idx->filtered_hashes_[i];
+    if (hash >= idx->table_.hash_limit || (i > 0 && hash <= idx->filtered_hashes_[i - 1]) ||
+        idx->filtered_counts_[i] <= h.max_occ) {
+      throw bad("corrupt index (filtered minimizers)");
+    }
+  }
+  idx->stats_.n_minimizers = h.n_keys;
   idx->stats_.n_positions = h.n_positions;
   idx->stats_.n_filtered = h.n_filtered;
   idx->stats_.build_seconds = h.build_seconds;

@@ -80,16 +80,20 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
     return a;
   };
   const auto buckets = arr("buckets", static_cast<uint32_t*>(nullptr));
-  const auto keys = arr("keys", static_cast<uint64_t*>(nullptr));
-  const auto offs = arr("offs", static_cast<uint64_t*>(nullptr));
-  const auto positions = arr("positions", static_cast<uint64_t*>(nullptr));
-  // The kernel trusts these arrays: check that they form a table (Index.table_arrays()).
+  const auto keys = arr("keys", static_cast<uint32_t*>(nullptr));
+  const auto offs = arr("offs", static_cast<uint32_t*>(nullptr));
+  const auto positions = arr("positions", static_cast<uint32_t*>(nullptr));
+  const auto rev_bits = arr("rev_bits", static_cast<uint64_t*>(nullptr));
+  // The kernel trusts these arrays: check that they form a table (Index.table_arrays()). Key and
+  // position values only steer comparisons and diagonals; the sizes and offsets bound every load.
   const auto nb = static_cast<size_t>(buckets.size()), nk = static_cast<size_t>(keys.size());
+  const auto np = static_cast<uint64_t>(positions.size());
   const int shift = table["bucket_shift"].cast<int>();
   const uint64_t limit = table["hash_limit"].cast<uint64_t>();
-  bool ok = nb >= 2 && static_cast<size_t>(offs.size()) == nk + 1 && shift >= 0 && shift < 64 &&
+  bool ok = nb >= 2 && static_cast<size_t>(offs.size()) == nk + 1 && shift >= 0 && shift <= 32 &&
             (limit >> shift) == nb - 1 && buckets.data()[nb - 1] == nk && offs.data()[0] == 0 &&
-            offs.data()[nk] == static_cast<uint64_t>(positions.size()) && buckets.data()[0] == 0;
+            offs.data()[nk] == np && buckets.data()[0] == 0 &&
+            static_cast<uint64_t>(rev_bits.size()) == (np + 63) / 64;
   for (size_t i = 1; ok && i < nb; ++i) ok = buckets.data()[i - 1] <= buckets.data()[i];
   for (size_t i = 1; ok && i <= nk; ++i) ok = offs.data()[i - 1] <= offs.data()[i];
   if (!ok) throw py::value_error("table is not a minimizer table (use Index.table_arrays())");
@@ -99,9 +103,10 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
   t.keys = keys.data();
   t.offs = offs.data();
   t.positions = positions.data();
+  t.rev_bits = rev_bits.data();
   t.n_buckets = nb - 1;
   t.n_keys = nk;
-  t.n_positions = static_cast<uint64_t>(positions.size());
+  t.n_positions = np;
   t.bucket_shift = shift;
   t.hash_limit = limit;
   t.id = table["id"].cast<uint64_t>();

@@ -64,12 +64,12 @@ __global__ void seed_kernel(MinimizerTable table, int k, int w, const uint8_t* _
 struct DeviceTable {
   MinimizerTable view;  // pointers into the copy
   int device = -1;      // -1: emulation
-  Buf<uint32_t> buckets;
-  Buf<uint64_t> keys, offs, positions;
+  Buf<uint32_t> buckets, keys, offs, positions;
+  Buf<uint64_t> rev_bits;
   ~DeviceTable() {  // on the table's device, whichever is current
     int prev = -1;
     if (device >= 0 && cudaGetDevice(&prev) == cudaSuccess) cudaSetDevice(device);
-    buckets.release(); keys.release(); offs.release(); positions.release();
+    buckets.release(); keys.release(); offs.release(); positions.release(); rev_bits.release();
     if (prev >= 0) cudaSetDevice(prev);
     cudaGetLastError();
   }
@@ -99,6 +99,7 @@ std::shared_ptr<DeviceTable> copy_table(const MinimizerTable& host, int key,
   t->view.keys = upload(t->keys, host.keys, host.n_keys, emu, opt);
   t->view.offs = upload(t->offs, host.offs, host.n_keys + 1, emu, opt);
   t->view.positions = upload(t->positions, host.positions, host.n_positions, emu, opt);
+  t->view.rev_bits = upload(t->rev_bits, host.rev_bits, (host.n_positions + 63) / 64, emu, opt);
   return t;
 }
 

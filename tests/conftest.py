@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pytest
 
@@ -52,6 +53,29 @@ def run_cli(*args: str | os.PathLike, stdin: bytes | None = None,
 def random_genome(seed: int, lengths: dict[str, int]) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     return [(name, "".join(rng.choices("ACGT", k=n))) for name, n in lengths.items()]
+
+
+def table_contents(table: dict) -> dict[int, list[int]]:
+    """hash -> its (global_pos << 1 | rev) values, read from Index.table_arrays() alone: a key's
+    hash is its bucket's number above the key's own bits, a position's strand is its bit of
+    rev_bits."""
+    buckets = table["buckets"].astype(np.int64)
+    bucket_of_key = np.repeat(np.arange(len(buckets) - 1, dtype=np.uint64), np.diff(buckets))
+    hashes = (bucket_of_key << np.uint64(table["bucket_shift"])) | table["keys"].astype(np.uint64)
+    j = np.arange(len(table["positions"]), dtype=np.uint64)
+    rev = (table["rev_bits"][j >> np.uint64(6)] >> (j & np.uint64(63))) & np.uint64(1)
+    values = (table["positions"].astype(np.uint64) << np.uint64(1)) | rev
+    offs = table["offs"].tolist()
+    return {h: values[offs[i] : offs[i + 1]].tolist() for i, h in enumerate(hashes.tolist())}
+
+
+def expected_bucket_bits(k: int, n_keys: int) -> int:
+    """About two keys per bucket (csrc/index.cpp's kKeysPerBucket), but enough buckets that a
+    hash's bits below its bucket's fit the uint32 keys."""
+    bits = max(0, 2 * k - 32)
+    while bits < 2 * k and 2 << bits < n_keys:
+        bits += 1
+    return bits
 
 
 def write_fasta(path: Path, contigs: list[tuple[str, str]], width: int = 60) -> Path:

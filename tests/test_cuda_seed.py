@@ -84,7 +84,8 @@ def test_out_of_memory_halves_and_retries(index, genome) -> None:
     want = _core.batch_anchors(index, reads)
     _cuda.release_workspaces()  # fresh buffers, so that the limit applies
     table = index.table_arrays()
-    limit = max(a.nbytes for a in (table["buckets"], table["positions"], table["keys"])) + 1
+    arrays = ("buckets", "keys", "offs", "positions", "rev_bits")
+    limit = max(table[name].nbytes for name in arrays) + 1
     assert limit < 2000 * 150  # the reads alone need more than one allocation may take
     stats: dict = {}
     got = _cuda.seed_anchors(table, reads, emulate=True, emulate_alloc_limit=limit, stats=stats)
@@ -111,10 +112,19 @@ def test_tables_that_are_not_tables_are_refused(index) -> None:
     good = index.table_arrays()
     bad_shift = {**good, "bucket_shift": good["bucket_shift"] + 1}
     bad_offs = {**good, "offs": good["offs"][:-1]}
+    bad_rev = {**good, "rev_bits": good["rev_bits"][:-1]}
+    swapped = good["offs"].copy()
+    swapped[1], swapped[2] = swapped[2], swapped[1]  # ends kept, no longer ascending
+    unsorted_offs = {**good, "offs": swapped}
     bad_id = {**good, "id": 0}
-    for table in (bad_shift, bad_offs):
+    for table in (bad_shift, bad_offs, bad_rev, unsorted_offs):
         with pytest.raises(ValueError, match="not a minimizer table"):
             _cuda.seed_anchors(table, [b"\x00" * 50], emulate=True)
+    # the previous layout's 64-bit keys, offsets and positions
+    for name in ("keys", "offs", "positions"):
+        with pytest.raises(TypeError, match=f"'{name}'.*wrong type"):
+            wide = {**good, name: good[name].astype(np.uint64)}
+            _cuda.seed_anchors(wide, [b"\x00" * 50], emulate=True)
     with pytest.raises(ValueError, match="nonzero"):
         _cuda.seed_anchors(bad_id, [b"\x00" * 50], emulate=True)
 

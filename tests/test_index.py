@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import struct
 from pathlib import Path
 
 import numpy as np
 import pysam
 import pytest
+from conftest import expected_bucket_bits, table_contents
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -266,6 +268,19 @@ def test_lookup_matches_reference(index: _core.Index) -> None:
         assert got.tolist() == ([] if h in filtered else values)
 
 
+@pytest.mark.parametrize("k, w", [(K, W), (16, 5), (24, 10), (28, 4)])
+def test_table_arrays_hold_the_indexed_minimizers(fasta: Path, k: int, w: int) -> None:
+    """The table read from its arrays alone is the reference's minimizers seen at most MAX_OCC
+    times; from k = 17 the buckets take the hash bits above the keys' 32 (k = 24: exactly 32)."""
+    idx = _core.Index.build(str(fasta), k=k, w=w, max_occ=MAX_OCC)
+    t = idx.table_arrays()
+    assert len(t["buckets"]) - 1 == 1 << expected_bucket_bits(k, len(t["keys"]))
+    assert t["bucket_shift"] <= 32
+    want = {h: v for h, v in expected_table(idx).items() if len(v) <= MAX_OCC}
+    assert table_contents(t) == want
+    assert idx.stats["n_minimizers"] == len(want)
+
+
 def test_lookup_values_point_at_their_kmer(index: _core.Index) -> None:
     """Independent of compute_minimizers: re-hash the k-mer each stored value points at."""
     table = expected_table(index)
@@ -288,6 +303,21 @@ def test_lookup_absent(index: _core.Index) -> None:
             assert index.lookup(h).size == 0
             assert index.occurrences(h) == 0
     assert index.lookup(1 << 63).size == 0  # beyond the 2k-bit hash range
+
+
+def test_filtered_minimizers_keep_their_counts(index: _core.Index, tmp_path: Path) -> None:
+    """Hashes over max_occ leave the table but occurrences() still counts them, saved and loaded."""
+    filtered = {h: len(v) for h, v in expected_table(index).items() if len(v) > MAX_OCC}
+    assert filtered
+    path = tmp_path / "ref.gxi"
+    index.save(str(path))
+    loaded = _core.Index.load(path)
+    for idx in (index, loaded):
+        in_table = table_contents(idx.table_arrays())
+        for h, count in filtered.items():
+            assert h not in in_table and idx.lookup(h).size == 0
+            assert idx.occurrences(h) == count
+        assert idx.stats["n_filtered"] == len(filtered)
 
 
 def test_save_load_round_trip(index: _core.Index, tmp_path: Path) -> None:
@@ -325,6 +355,34 @@ def test_compressed_input(
     assert idx.stats["n_positions"] == index.stats["n_positions"]
     for h in list(expected_table(index))[:500]:
         assert idx.lookup(h).tolist() == index.lookup(h).tolist()
+
+
+def test_index_limits_are_32_bit() -> None:
+    assert _core.index_limits() == {"max_bases": 2**32 - 1, "max_positions": 2**32 - 1}
+
+
+def test_reference_too_long_for_the_index(fasta: Path, reference: dict[str, str]) -> None:
+    """The build's own check, reached with a lower limit than the 32-bit one (internal hook)."""
+    total = sum(len(s) for s in reference.values())
+    big = 2**64 - 1  # capped at the 32-bit limits
+    idx = _core.Index._build_with_limits(fasta, K, W, MAX_OCC, total, big)
+    assert idx.total_length == total
+    with pytest.raises(InputError) as err:
+        _core.Index._build_with_limits(fasta, K, W, MAX_OCC, total - 1, big)
+    msg = str(err.value)
+    last = len(reference)  # the one-base last record takes the reference past the limit
+    assert str(fasta) in msg and f"record {last} (tiny)" in msg and "32-bit" in msg
+    assert f"passes {total - 1} bases" in msg
+
+
+def test_too_many_positions_for_the_index(fasta: Path, index: _core.Index) -> None:
+    n = index.stats["n_positions"]
+    big = 2**64 - 1
+    assert _core.Index._build_with_limits(fasta, K, W, MAX_OCC, big, n).stats["n_positions"] == n
+    with pytest.raises(InputError) as err:
+        _core.Index._build_with_limits(fasta, K, W, MAX_OCC, big, n - 1)
+    msg = str(err.value)
+    assert str(fasta) in msg and f"{n} minimizer positions" in msg and "32-bit" in msg
 
 
 def test_minimal_and_odd_fasta(tmp_path: Path) -> None:
@@ -440,6 +498,113 @@ def test_load_truncated_and_wrong_version(tmp_path: Path, index: _core.Index) ->
     old = tmp_path / "old.gxi"
     old.write_bytes(data[:8] + (999).to_bytes(4, "little") + data[12:])
     assert "version" in load_error(old)
+    # Version 1 (u64 keys, offsets and positions) is refused before anything else is read.
+    v1 = tmp_path / "v1.gxi"
+    v1.write_bytes(data[:8] + (1).to_bytes(4, "little") + data[12:])
+    assert "index format version 1 but this gmsaccel reads 2; rebuild the index" in load_error(v1)
+
+
+# FileHeader (csrc/index.cpp): its fields, their formats and byte offsets.
+HEADER_LAYOUT = [
+    ("magic", "8s"), ("version", "I"), ("header_bytes", "I"), ("byte_order", "Q"), ("k", "i"),
+    ("w", "i"), ("max_occ", "I"), ("bucket_bits", "I"), ("n_contigs", "Q"),
+    ("total_length", "Q"), ("n_nintervals", "Q"), ("n_keys", "Q"), ("n_positions", "Q"),
+    ("n_filtered", "Q"), ("build_seconds", "d"), ("contigs_bytes", "Q"), ("file_bytes", "Q"),
+]  # fmt: skip
+HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_LAYOUT))
+HEADER_FIELDS = [name for name, _ in HEADER_LAYOUT]
+FIELD_AT = {
+    name: struct.calcsize("<" + "".join(code for _, code in HEADER_LAYOUT[:i]))
+    for i, (name, _) in enumerate(HEADER_LAYOUT)
+}
+
+
+def sections(data: bytes) -> tuple[dict, dict[str, tuple[int, int]]]:
+    """The header and each section's (offset, bytes), as the comment in csrc/index.cpp lays out
+    the file."""
+    h = dict(zip(HEADER_FIELDS, HEADER.unpack_from(data), strict=True))
+
+    def align8(n: int) -> int:
+        return (n + 7) // 8 * 8
+
+    sizes = {
+        "contigs": align8(h["contigs_bytes"]),
+        "packed": (h["total_length"] + 31) // 32 * 8,
+        "nint": h["n_nintervals"] * 16,
+        "keys": align8(h["n_keys"] * 4),
+        "offs": align8((h["n_keys"] + 1) * 4),
+        "buckets": align8(((1 << h["bucket_bits"]) + 1) * 4),
+        "positions": align8(h["n_positions"] * 4),
+        "rev_bits": (h["n_positions"] + 63) // 64 * 8,
+        "filtered_hashes": h["n_filtered"] * 8,
+        "filtered_counts": align8(h["n_filtered"] * 4),
+    }
+    at, out = HEADER.size, {}
+    for name, size in sizes.items():
+        out[name] = (at, size)
+        at += size
+    assert at == h["file_bytes"] == len(data)
+    return h, out
+
+
+def test_file_layout_is_the_documented_one(tmp_path: Path, index: _core.Index) -> None:
+    path = tmp_path / "ref.gxi"
+    index.save(str(path))
+    data = path.read_bytes()
+    h, at = sections(data)
+    t = index.table_arrays()
+    for name in ("keys", "offs", "buckets", "positions", "rev_bits"):
+        off, _ = at[name]
+        arr = np.frombuffer(data, dtype=t[name].dtype, count=len(t[name]), offset=off)
+        assert np.array_equal(arr, t[name]), name
+    n = h["n_filtered"]
+    hashes = np.frombuffer(data, np.uint64, n, at["filtered_hashes"][0]).tolist()
+    counts = np.frombuffer(data, np.uint32, n, at["filtered_counts"][0]).tolist()
+    table = expected_table(index)
+    assert hashes == sorted(h for h, v in table.items() if len(v) > MAX_OCC)
+    assert counts == [len(table[h]) for h in hashes]
+
+
+def patched(data: bytes, offset: int, value: bytes) -> bytes:
+    return data[:offset] + value + data[offset + len(value) :]
+
+
+def test_load_corrupt_sections(tmp_path: Path, index: _core.Index, fasta: Path) -> None:
+    path = tmp_path / "ref.gxi"
+    index.save(str(path))
+    data = path.read_bytes()
+    h, at = sections(data)
+
+    def error(blob: bytes, name: str) -> str:
+        bad = tmp_path / f"{name}.gxi"
+        bad.write_bytes(blob)
+        return load_error(bad)
+
+    u32, u64 = struct.Struct("<I"), struct.Struct("<Q")
+    for n_filtered in (h["n_filtered"] + 1, h["n_filtered"] - 1):
+        blob = patched(data, FIELD_AT["n_filtered"], u64.pack(n_filtered))
+        assert "section sizes disagree" in error(blob, f"nfilt{n_filtered}")
+    too_many_bits = patched(data, FIELD_AT["bucket_bits"], u32.pack(2 * K + 1))
+    assert "corrupt index header" in error(too_many_bits, "bits")
+    off_end = at["offs"][0] + 4 * h["n_keys"]
+    assert "table bounds" in error(patched(data, off_end, u32.pack(h["n_positions"] - 1)), "offs")
+    bucket_end = at["buckets"][0] + 4 * (1 << h["bucket_bits"])
+    assert "table bounds" in error(patched(data, bucket_end, u32.pack(0)), "buckets")
+    first_hash = at["filtered_hashes"][0]
+    unsorted = patched(data, first_hash, data[first_hash + 8 : first_hash + 16])
+    assert "filtered minimizers" in error(unsorted, "fsort")
+    out_of_range = patched(data, first_hash, u64.pack(1 << 2 * K))
+    assert "filtered minimizers" in error(out_of_range, "frange")
+    low_count = patched(data, at["filtered_counts"][0], u32.pack(MAX_OCC))
+    assert "filtered minimizers" in error(low_count, "fcount")
+    # A k = 24 index needs 16 bucket bits at least, so that its keys' 32 bits hold the rest.
+    wide = _core.Index.build(str(fasta), k=24, w=10, max_occ=MAX_OCC)
+    wide_path = tmp_path / "wide.gxi"
+    wide.save(str(wide_path))
+    wide_data = wide_path.read_bytes()
+    assert sections(wide_data)[0]["bucket_bits"] == 16
+    too_few_bits = patched(wide_data, FIELD_AT["bucket_bits"], u32.pack(15))
+    assert "corrupt index header" in error(too_few_bits, "fewbits")
 
 
 def test_save_to_unwritable_place(tmp_path: Path, index: _core.Index) -> None:

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import random_genome, write_fasta
+from conftest import expected_bucket_bits, random_genome, table_contents, write_fasta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -81,13 +81,23 @@ def test_table_arrays_answer_lookups(seed_index) -> None:
     idx, _ = seed_index
     t = idx.table_arrays()
     keys, offs, positions, buckets = t["keys"], t["offs"], t["positions"], t["buckets"]
-    assert len(offs) == len(keys) + 1 and offs[-1] == len(positions)
-    assert buckets[-1] == len(keys) and np.all(np.diff(keys.astype(np.float64)) > 0)
-    for i in np.linspace(0, len(keys) - 1, 50).astype(int):
-        want = idx.lookup(int(keys[i]))
-        assert np.array_equal(positions[offs[i] : offs[i + 1]], want)
-        b = int(keys[i]) >> t["bucket_shift"]
-        assert buckets[b] <= i < buckets[b + 1]
+    rev_bits = t["rev_bits"]
+    assert {a.dtype for a in (keys, offs, positions, buckets)} == {np.dtype(np.uint32)}
+    assert rev_bits.dtype == np.uint64 and len(rev_bits) == (len(positions) + 63) // 64
+    assert len(offs) == len(keys) + 1 and offs[0] == 0 and offs[-1] == len(positions)
+    assert np.all(np.diff(offs.astype(np.int64)) > 0)  # filtered hashes are not in the table
+    assert buckets[0] == 0 and buckets[-1] == len(keys)
+    assert np.all(np.diff(buckets.astype(np.int64)) >= 0)
+    n_buckets = len(buckets) - 1
+    assert n_buckets == 1 << expected_bucket_bits(idx.k, len(keys))
+    assert t["hash_limit"] >> t["bucket_shift"] == n_buckets
+    assert np.all(keys.astype(np.uint64) < np.uint64(1 << t["bucket_shift"]))
+    contents = table_contents(t)
+    hashes = np.array(list(contents), dtype=np.uint64)
+    assert len(hashes) == len(keys) == idx.stats["n_minimizers"]
+    assert np.all(hashes[1:] > hashes[:-1])
+    for h, values in contents.items():
+        assert idx.lookup(h).tolist() == values
     assert not keys.flags.writeable  # a view of the index's (possibly mmapped) memory
 
 

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "gmsaccel/seed.hpp"
@@ -24,6 +23,17 @@ struct IndexParams {
   uint32_t max_occ = 500;  // minimizers seen more often than this are not indexed for lookup
 };
 
+// The table stores 32-bit positions and offsets: the reference must have fewer than 2^32 bases in
+// all, and fewer than 2^32 minimizer positions (which follows, each k-mer start being one position
+// at most). A build may be given lower limits, so that its checks can be tested on a small FASTA;
+// higher ones are capped at these.
+constexpr uint64_t kMaxIndexBases = UINT32_MAX;
+constexpr uint64_t kMaxIndexPositions = UINT32_MAX;
+struct IndexLimits {
+  uint64_t max_bases = kMaxIndexBases;
+  uint64_t max_positions = kMaxIndexPositions;
+};
+
 struct IndexStats {
   uint64_t n_minimizers = 0;       // distinct indexed minimizer hashes
   uint64_t n_positions = 0;        // positions stored
@@ -37,8 +47,9 @@ class Index {
   virtual ~Index() = default;
 
   // Reads FASTA (plain or gzip). Errors name the file and record: missing or unreadable file,
-  // not FASTA, duplicate contig names, empty contigs, no contigs.
-  static std::unique_ptr<Index> build(const std::string& fasta_path, const IndexParams& params);
+  // not FASTA, duplicate contig names, empty contigs, no contigs, a reference over the limits.
+  static std::unique_ptr<Index> build(const std::string& fasta_path, const IndexParams& params,
+                                      const IndexLimits& limits = {});
   // mmap; errors for a missing, truncated or foreign file, or an incompatible version.
   static std::unique_ptr<Index> load(const std::string& index_path);
   // Writes path + ".tmp-<pid>", then renames over path.
@@ -55,10 +66,10 @@ class Index {
   // Base codes (0-3, N=4) of contig [start, end); positions outside [0, length) give kBaseOff.
   virtual void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const = 0;
 
-  // Positions of an indexed minimizer hash: each value is (global_pos << 1) | rev, where global_pos
-  // is the k-mer's start in global coordinates and rev is the Minimizer::rev seen in the reference.
-  // Empty (nullptr, 0) when the hash is absent or was filtered as too frequent.
-  virtual std::pair<const uint64_t*, uint32_t> lookup(uint64_t hash) const = 0;
+  // Positions of an indexed minimizer hash, ascending: each value is (global_pos << 1) | rev, where
+  // global_pos is the k-mer's start in global coordinates and rev is the Minimizer::rev seen in
+  // the reference. Empty when the hash is absent or was filtered as too frequent.
+  virtual std::vector<uint64_t> lookup(uint64_t hash) const = 0;
   // Occurrence count of a hash, including filtered ones (0 when absent).
   virtual uint32_t occurrences(uint64_t hash) const = 0;
   // The lookup table as plain arrays (valid while this Index lives): what seeding reads, on the

@@ -16,41 +16,51 @@ struct Anchor {
   int64_t diag;
 };
 
-// The index's minimizer hash table. keys ascend; buckets[b] is the first key whose top bits (the
-// hash >> bucket_shift) are >= b, for b in [0, n_buckets]; key i's positions are
-// positions[offs[i] .. offs[i + 1]), empty when it was filtered as too frequent. Each position is
-// (global_pos << 1) | rev, rev being the Minimizer::rev seen in the reference.
+// The index's minimizer hash table, for the minimizers it indexes (hashes seen more than max_occ
+// times are left out). A hash's top bits (hash >> bucket_shift) pick its bucket and keys hold only
+// the low bucket_shift bits (at most 32); keys ascend within a bucket, and buckets[b] is the first
+// key of bucket b, for b in [0, n_buckets]. Key i's positions are positions[offs[i] .. offs[i + 1]),
+// ascending global k-mer starts, and bit j of rev_bits (bit j % 64 of word j / 64) is the
+// Minimizer::rev seen in the reference at positions[j].
 struct MinimizerTable {
   const uint32_t* buckets = nullptr;
-  const uint64_t* keys = nullptr;
-  const uint64_t* offs = nullptr;
-  const uint64_t* positions = nullptr;
+  const uint32_t* keys = nullptr;
+  const uint32_t* offs = nullptr;
+  const uint32_t* positions = nullptr;
+  const uint64_t* rev_bits = nullptr;  // (n_positions + 63) / 64 words
   uint64_t n_buckets = 0;
   uint64_t n_keys = 0;
   uint64_t n_positions = 0;
-  int bucket_shift = 0;
+  int bucket_shift = 0;     // 2k - log2(n_buckets), <= 32
   uint64_t hash_limit = 0;  // hashes are < 2^(2k)
   uint64_t id = 0;          // unique to one Index object in this process (device copies key on it)
 
-  // Index into keys of hash, or n_keys if absent.
+  GMS_HD uint64_t bucket_of(uint64_t hash) const { return hash >> bucket_shift; }
+  // The bits of hash that keys store (those below its bucket's).
+  GMS_HD uint32_t key_bits(uint64_t hash) const {
+    return static_cast<uint32_t>(hash - (bucket_of(hash) << bucket_shift));
+  }
+
+  // Index into keys of hash, or n_keys if it is not indexed.
   GMS_HD uint64_t find(uint64_t hash) const {
     if (n_keys == 0 || hash >= hash_limit) return n_keys;
-    const uint64_t b = hash >> bucket_shift;
-    for (uint64_t i = buckets[b], e = buckets[b + 1]; i < e; ++i) {
-      if (keys[i] >= hash) return keys[i] == hash ? i : n_keys;
-    }
-    return n_keys;
+    const uint64_t b = bucket_of(hash);
+    const uint32_t low = key_bits(hash);
+    uint64_t i = buckets[b];
+    const uint64_t e = buckets[b + 1];
+    while (i < e && keys[i] < low) ++i;
+    return i < e && keys[i] == low ? i : n_keys;
   }
 
-  // Positions of key i (find()'s answer; count 0 for n_keys or a filtered key).
-  GMS_HD const uint64_t* positions_of(uint64_t i, uint32_t& count) const {
-    count = i == n_keys ? 0 : static_cast<uint32_t>(offs[i + 1] - offs[i]);
-    return count ? positions + offs[i] : nullptr;
+  // Key i's positions are positions[first .. first + count) (count 0 for n_keys).
+  GMS_HD uint32_t positions_of(uint64_t i, uint64_t& first) const {
+    if (i == n_keys) return 0;
+    first = offs[i];
+    return offs[i + 1] - offs[i];
   }
 
-  // Positions of an indexed hash (count 0 when absent or filtered).
-  GMS_HD const uint64_t* lookup(uint64_t hash, uint32_t& count) const {
-    return positions_of(find(hash), count);
+  GMS_HD uint32_t rev_at(uint64_t j) const {
+    return static_cast<uint32_t>(rev_bits[j >> 6] >> (j & 63)) & 1;
   }
 };
 
@@ -68,32 +78,40 @@ GMS_HD void for_each_anchor(const MinimizerTable& table, int k, int w, const uin
   int n = 0;
   uint64_t key[kAnchorLookupBatch];
   auto flush = [&]() {
-    // Each lookup is four dependent loads (bucket, key, offsets, positions); walking the batch
-    // stage by stage with prefetches keeps a batch's misses in flight together.
+    // Each lookup is four dependent loads (bucket, key, offsets, then positions with their
+    // strand bits); walking the batch stage by stage with prefetches keeps a batch's misses in
+    // flight together.
     for (int b = 0; b < n; ++b) {
       if (batch[b].hash < table.hash_limit && table.n_keys)
-        GMS_PREFETCH(table.buckets + (batch[b].hash >> table.bucket_shift));
+        GMS_PREFETCH(table.buckets + table.bucket_of(batch[b].hash));
     }
     for (int b = 0; b < n; ++b) {
-      if (batch[b].hash < table.hash_limit && table.n_keys)
-        GMS_PREFETCH(table.keys + table.buckets[batch[b].hash >> table.bucket_shift]);
+      if (batch[b].hash < table.hash_limit && table.n_keys) {
+        // A bucket's keys may cross into the next cache line: fetch its last key's line too.
+        const uint64_t bucket = table.bucket_of(batch[b].hash);
+        const uint32_t first = table.buckets[bucket], end = table.buckets[bucket + 1];
+        GMS_PREFETCH(table.keys + first);
+        GMS_PREFETCH(table.keys + (end > first ? end - 1 : first));
+      }
     }
     for (int b = 0; b < n; ++b) {
       key[b] = table.find(batch[b].hash);
       if (key[b] != table.n_keys) GMS_PREFETCH(table.offs + key[b]);
     }
     for (int b = 0; b < n; ++b) {
-      if (key[b] != table.n_keys) GMS_PREFETCH(table.positions + table.offs[key[b]]);
+      if (key[b] == table.n_keys) continue;
+      const uint32_t first = table.offs[key[b]];
+      GMS_PREFETCH(table.positions + first);
+      GMS_PREFETCH(table.rev_bits + (first >> 6));
     }
     for (int b = 0; b < n; ++b) {
       const Minimizer& mz = batch[b];
-      uint32_t count = 0;
-      const uint64_t* values = table.positions_of(key[b], count);
-      for (uint32_t i = 0; i < count; ++i) {
-        const uint64_t v = values[i];
-        const int64_t gpos = static_cast<int64_t>(v >> 1);
+      uint64_t first = 0;
+      const uint32_t count = table.positions_of(key[b], first);
+      for (uint64_t j = first; j < first + count; ++j) {
+        const int64_t gpos = table.positions[j];
         // Same canonical orientation on both sides means the read maps forward.
-        const uint32_t rev = static_cast<uint32_t>(v & 1) ^ mz.rev;
+        const uint32_t rev = table.rev_at(j) ^ mz.rev;
         const int32_t qpos = rev ? static_cast<int32_t>(len - mz.pos) - k
                                  : static_cast<int32_t>(mz.pos);
         sink(Anchor{rev, qpos, gpos - qpos});
