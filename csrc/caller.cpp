@@ -503,9 +503,6 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     size_t c1 = c0;
     while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
     const int64_t pos = w.cands[c0].pos;
-    std::string rec_ref;
-    for (size_t c = c0; c < c1; ++c)
-      if (w.cands[c].ref.size() > rec_ref.size()) rec_ref = w.cands[c].ref;
     // allele index of candidate c in this record: c - c0 + 1
     auto allele_of = [&](size_t h) {
       for (int x : haps[h].cands)
@@ -516,7 +513,6 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     const int n_alleles = static_cast<int>(c1 - c0) + 1;
     VariantRecord rec;
     rec.pos = pos;
-    rec.ref = rec_ref;
     double log_all_ref = 0;  // log10 P(every sample hom-ref here)
     std::vector<int> used(n_alleles, 0);
     used[0] = 1;
@@ -544,6 +540,14 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     std::vector<int> keep;
     for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
     if (keep.size() < 2) { c0 = c1; continue; }
+    // The record's REF: the longest of the kept alleles' (an allele dropped here, such as a
+    // unit deletion added beside a substitution, must not pad the others' representation).
+    std::string rec_ref;
+    for (size_t k = 1; k < keep.size(); ++k) {
+      const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
+      if (c.ref.size() > rec_ref.size()) rec_ref = c.ref;
+    }
+    rec.ref = rec_ref;
     for (size_t k = 1; k < keep.size(); ++k) {
       const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
       rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));

@@ -782,6 +782,25 @@ def test_unit_changes_in_repeats_aligned_without_gaps(tmp_path: Path) -> None:
     assert acc["snv"]["query"] == 0, acc
 
 
+@needs_engine
+def test_substitution_before_a_repeat_keeps_its_own_alleles(tmp_path: Path) -> None:
+    # A substitution at the base before a tandem run gets unit insertion and deletion
+    # candidates at the same position (add_unit_changes). When those are not called, the record
+    # is the substitution alone, as normalise() writes it: G>T, not GACAC>TACAC (the record's REF
+    # was once the longest of every candidate's at the position, called or not).
+    import random
+
+    rng = random.Random(5)
+    left = "".join(rng.choice("ACGT") for _ in range(500))
+    right = "".join(rng.choice("ACGT") for _ in range(500))
+    seq = left + "G" + "AC" * 8 + "T" + right
+    ref, bam = _error_free_bam(tmp_path, seq, [(500, "G", "T", 0)])
+    vcf = tmp_path / "calls.vcf.gz"
+    Caller(ref, threads=2).write_vcf(bam, vcf)
+    records = [ln.split("\t") for ln in _vcf_body(vcf) if not ln.startswith("#")]
+    assert [(r[1], r[3], r[4]) for r in records] == [("501", "G", "T")]
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
