@@ -23,7 +23,7 @@ constexpr int32_t kLoadPad = 300;  // reads starting this far before a region ca
 // Candidates are also found this far either side of a region, so that the windows reaching
 // over its edges are the ones a run over the whole contig makes (records outside the region
 // are left to the regions beside it).
-constexpr int32_t kCandidatePad = 1000;
+constexpr int32_t kCandidatePad = 1500;
 constexpr int kThirdPhred = 5;  // 10 log10(3), rounded
 
 
@@ -210,10 +210,16 @@ void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, i
     const CandidateAllele& c = cands[i];
     if (c.ref.size() != 1 || c.alt.size() != 1) continue;
     for (int p = 2; p <= 6; ++p) {
+      // A run tract_at cut short (longer than it walks) is left alone: its start, where the
+      // candidates would have to be, is out of sight.
+      auto periodic = [&](int64_t i) {
+        return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
+      };
       std::vector<std::pair<int64_t, int64_t>> runs;  // [first, last) of period p near c
       for (const int64_t probe : {c.pos - p, c.pos, c.pos + p}) {  // runs through m-2p .. m+p
         int64_t first, last;
-        if (probe >= 0 && tract_at(ref, len, probe, p, first, last) && first >= 1)
+        if (probe >= 0 && tract_at(ref, len, probe, p, first, last) && first >= 1 &&
+            !periodic(first - 1) && !periodic(last - p))
           runs.emplace_back(first, last);
       }
       if (runs.empty()) continue;
@@ -289,11 +295,13 @@ bool joins_window(const CandidateAllele& c, int64_t reach, int64_t len, int padd
 // what a shard sees. Where a chain has gone on for kLongChain bases, it is cut at the first
 // candidate past every multiple of kChainGrid: fixed places, so that a window's candidates never
 // depend on where the shard began. Every cut is decided from the candidates at most
-// 2 * (kLongChain + kChainGrid) bases before it plus one candidate's reach, which kCandidatePad
-// covers.
+// 2 * (kLongChain + kChainGrid) bases before it, plus an indel's length before the candidate
+// (joins_window) and one candidate's reach (at most its length, kMaxTractStretch of repeat
+// after it and the tracts at its window's edge), which kCandidatePad covers.
 constexpr int64_t kLongChain = 128;
 constexpr int64_t kChainGrid = 128;
-static_assert(kCandidatePad >= 2 * (kLongChain + kChainGrid) + 2 * kMaxTractStretch + 200,
+static_assert(kCandidatePad >= 2 * (kLongChain + kChainGrid) + 2 * kMaxIndelLength +
+                                   2 * kMaxTractStretch + 100,
               "a shard must see the candidates its first window's cuts are decided from");
 
 // Splits sorted candidates into windows of nearby candidates. A window ends before a candidate

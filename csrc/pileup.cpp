@@ -519,7 +519,7 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
     for (size_t ci = 0; ci < nc; ++ci) {
       const int op = bam_cigar_op(r.cigar[ci]);
       const int64_t len = bam_cigar_oplen(r.cigar[ci]);
-      if ((op == BAM_CINS || op == BAM_CDEL) && len > 0) {
+      if ((op == BAM_CINS || op == BAM_CDEL) && len > 0 && len <= kMaxIndelLength) {
         const int64_t anchor = ref - 1;
         const int64_t after = op == BAM_CDEL ? ref + len : ref;
         if (anchor >= ref_start && after <= ref_end) {

@@ -133,6 +133,10 @@ struct CandidateAllele {
   }
 };
 
+// Longer indels are structural variants, not small-variant candidates: their windows would reach
+// past what a shard loads around itself (caller.cpp's kCandidatePad budgets for this length).
+constexpr int64_t kMaxIndelLength = 300;
+
 struct CandidateOptions {
   uint32_t min_support = 2;        // reads
   double min_fraction = 0.05;      // of depth at the position
