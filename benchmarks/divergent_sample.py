@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from repeat_genome import bwa_files
+from repeat_genome import add_bwa_arguments, write_data_set, write_reference
 
 DEFAULT_REFERENCE = Path.home() / ".cache" / "gmsaccel-bench" / "kp" / "ref.fa"
 
@@ -44,19 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ploidy", type=int, choices=(1, 2), default=1)
     ap.add_argument("--depth", type=float, default=30)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--bwa-index", action="store_true", help="also run `bwa index ref.fa`")
-    ap.add_argument("--bwa-bam", type=int, default=0, metavar="THREADS",
-                    help="also align the pairs with bwa mem | samtools sort into bwa.bam (+.bai),"
-                         " the BAM bench_call.py calls from (implies --bwa-index)")
+    add_bwa_arguments(ap)
     args = ap.parse_args(argv)
-    import pysam
-
     from gmsaccel.simulate import (
         plant_variants,
         read_fasta,
         simulate_pairs,
-        write_fastq,
-        write_truth_vcf,
     )
 
     contigs = read_fasta(args.reference)
@@ -66,22 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     seq = seq[:int(args.length_mbp * 1e6)]
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
-    ref = out / "ref.fa"
-    with open(ref, "w") as f:
-        f.write(f">{name}\n")
-        for at in range(0, len(seq), 70):
-            f.write(seq[at:at + 70] + "\n")
-    (out / "ref.fa.fai").unlink(missing_ok=True)
-    pysam.faidx(os.fspath(ref))
+    write_reference(out, [(name, seq)])
     haps, variants = plant_variants([(name, seq)], rate=args.rate, indel_fraction=0.1,
                                     ploidy=args.ploidy, seed=args.seed, min_spacing=4)
     pairs = int(args.depth * len(seq) / 300)
     r1, r2 = simulate_pairs(haps, pairs, seed=args.seed + 1)
-    write_fastq(out / "sub_1.fq.gz", r1)
-    write_fastq(out / "sub_2.fq.gz", r2)
-    write_truth_vcf(out / "truth.vcf.gz", ref, variants)
-    bwa_files(out, args.bwa_index, args.bwa_bam)
-    print(out)
+    write_data_set(out, r1, r2, variants, args)
     return 0
 
 

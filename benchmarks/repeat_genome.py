@@ -226,23 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--contigs", type=int, default=4)
     ap.add_argument("--pairs", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--bwa-index", action="store_true", help="also run `bwa index ref.fa`")
-    ap.add_argument("--bwa-bam", type=int, default=0, metavar="THREADS",
-                    help="also align the pairs with bwa mem | samtools sort into bwa.bam (+.bai),"
-                         " the BAM bench_call.py calls from (implies --bwa-index)")
+    add_bwa_arguments(ap)
     ap.add_argument("--tract-indels", type=float, default=0, metavar="PER_MBP",
                     help="also expand or contract this many tandem repeat tracts per Mbp (0)")
     ap.add_argument("--long-indels", type=float, default=0, metavar="PER_MBP",
                     help="also plant this many 11-50 base deletions and insertions per Mbp (0)")
     args = ap.parse_args(argv)
-    import pysam
 
     from gmsaccel.simulate import (
         apply_variants,
         plant_variants,
         simulate_pairs,
-        write_fastq,
-        write_truth_vcf,
     )
 
     out = Path(args.outdir)
@@ -257,14 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         gap = int(rng.integers(seq.size // 4, seq.size // 2))
         seq[gap:gap + 10_000] = 4
         contigs.append((f"chr{i + 1}", _LETTERS[seq].tobytes().decode()))
-    ref = out / "ref.fa"
-    with open(ref, "w") as f:
-        for name, seq in contigs:
-            f.write(f">{name}\n")
-            for at in range(0, len(seq), 70):
-                f.write(seq[at:at + 70] + "\n")
-    (out / "ref.fa.fai").unlink(missing_ok=True)
-    pysam.faidx(os.fspath(ref))
+    write_reference(out, contigs)
     haps, variants = plant_variants(contigs, rate=0.001, seed=args.seed + 1)
     if args.tract_indels > 0:
         variants = variants + tract_variants(rng, contigs, args.tract_indels, variants)
@@ -274,12 +261,43 @@ def main(argv: list[str] | None = None) -> int:
         variants.sort(key=lambda v: (v.contig, v.pos))
         haps = apply_variants(contigs, variants, 2)
     r1, r2 = simulate_pairs(haps, args.pairs, seed=args.seed + 2)
+    write_data_set(out, r1, r2, variants, args)
+    return 0
+
+
+def add_bwa_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--bwa-index", action="store_true", help="also run `bwa index ref.fa`")
+    ap.add_argument("--bwa-bam", type=int, default=0, metavar="THREADS",
+                    help="also align the pairs with bwa mem | samtools sort into bwa.bam (+.bai),"
+                         " the BAM bench_call.py calls from (implies --bwa-index)")
+
+
+def write_reference(out: Path, contigs: list[tuple[str, str]]) -> Path:
+    """out/ref.fa (70 bases a line) and a fresh .fai beside it."""
+    import pysam
+
+    ref = out / "ref.fa"
+    with open(ref, "w") as f:
+        for name, seq in contigs:
+            f.write(f">{name}\n")
+            for at in range(0, len(seq), 70):
+                f.write(seq[at:at + 70] + "\n")
+    (out / "ref.fa.fai").unlink(missing_ok=True)
+    pysam.faidx(os.fspath(ref))
+    return ref
+
+
+def write_data_set(out: Path, r1: list, r2: list, variants: list,
+                   args: argparse.Namespace) -> None:
+    """The pairs as out/sub_{1,2}.fq.gz, the truth as out/truth.vcf.gz (against out/ref.fa), and
+    bwa's files as add_bwa_arguments asked; prints out."""
+    from gmsaccel.simulate import write_fastq, write_truth_vcf
+
     write_fastq(out / "sub_1.fq.gz", r1)
     write_fastq(out / "sub_2.fq.gz", r2)
-    write_truth_vcf(out / "truth.vcf.gz", ref, variants)
+    write_truth_vcf(out / "truth.vcf.gz", out / "ref.fa", variants)
     bwa_files(out, args.bwa_index, args.bwa_bam)
     print(out)
-    return 0
 
 
 def bwa_files(out: Path, index: bool, bam_threads: int) -> None:

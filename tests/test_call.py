@@ -532,6 +532,23 @@ _CROWDED_VARIANTS = [  # (0-based position in the sequence above, ref, alt, hapl
     (121, "CTTT", "C", 1), (136, "A", "G", 1), (162, "CATAGT", "C", 0)]
 
 
+def _write_reads_bam(bam: Path, contig_length: int,
+                     reads: list[tuple[int, str, list[tuple[int, int]], str]]) -> Path:
+    """A sorted, indexed BAM on one contig chr1 of reads (start, bases, cigar, name), every base
+    quality 40 and MAPQ 60."""
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": contig_length}]})
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for start, bases, cigar, name in sorted(reads):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
+            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
+            a.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
+            out.write(a)
+    pysam.index(str(bam))
+    return bam
+
+
 def _error_free_bam(d: Path, seq: str,
                     variants: list[tuple[int, str, str, int]]) -> tuple[Path, Path]:
     """ref.fa of seq, and a BAM of error-free 150-base reads at 30x per haplotype, aligned as
@@ -542,8 +559,6 @@ def _error_free_bam(d: Path, seq: str,
     rng = random.Random(7)
     ref = write_fasta(d / "ref.fa", [("chr1", seq)])
     pysam.faidx(str(ref))
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
     reads = []
     for h in (0, 1):  # each haplotype as (base, reference position) pairs
         changes = {p: (r, a) for p, r, a, hh in variants if hh == h}
@@ -568,16 +583,7 @@ def _error_free_bam(d: Path, seq: str,
                     else:
                         cigar.append((op, length))
             reads.append((part[0][1], "".join(b for b, _ in part), cigar, f"h{h}_{n}"))
-    bam = d / "reads.bam"
-    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
-        for start, bases, cigar, name in sorted(reads):
-            a = pysam.AlignedSegment(header)
-            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
-            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
-            a.query_qualities = pysam.qualitystring_to_array("I" * 150)
-            out.write(a)
-    pysam.index(str(bam))
-    return ref, bam
+    return ref, _write_reads_bam(d / "reads.bam", len(seq), reads)
 
 
 def _bodies_by_shard(ref: Path, bam: Path, d: Path, monkeypatch: pytest.MonkeyPatch,
@@ -778,8 +784,6 @@ def test_unit_changes_in_repeats_aligned_without_gaps(tmp_path: Path, long_runs:
     def tract_end(pos: int) -> int:
         return next((e for s, e in tracts if s <= pos < e), -1)
 
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(ref_seq)}]})
     reads = []
     for h in (0, 1):
         # the haplotype as (base, reference position or None for an inserted base)
@@ -807,15 +811,7 @@ def test_unit_changes_in_repeats_aligned_without_gaps(tmp_path: Path, long_runs:
                     break
             cigar = [(0, aligned)] + ([(4, READ_LEN - aligned)] if aligned < READ_LEN else [])
             reads.append((start, bases, cigar, f"h{h}_{n}"))
-    bam = tmp_path / "gapless.bam"
-    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
-        for start, bases, cigar, name in sorted(reads):
-            a = pysam.AlignedSegment(header)
-            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
-            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
-            a.query_qualities = pysam.qualitystring_to_array("I" * READ_LEN)
-            out.write(a)
-    pysam.index(str(bam))
+    bam = _write_reads_bam(tmp_path / "gapless.bam", len(ref_seq), reads)
     vcf = tmp_path / "calls.vcf.gz"
     Caller(ref, threads=2).write_vcf(bam, vcf)
     acc = variant_accuracy(ref, truth, vcf)
