@@ -482,8 +482,8 @@ class Builder {
     mins_.clear();
     compute_minimizers(codes_.data(), static_cast<uint32_t>(codes_.size()), idx_.params_.k,
                        idx_.params_.w, mins_);
-    for (const Minimizer& m : mins_) {
-      pairs_.push_back({m.hash, ((total_ + m.pos) << 1) | m.rev});
+    for (const Minimizer& m : mins_) {  // positions < max_bases <= 2^32 - 1 (checked above)
+      pairs_.push_back({(m.hash << 1) | m.rev, static_cast<uint32_t>(total_ + m.pos)});
     }
     total_ += codes_.size();
     idx_.contigs_.push_back(std::move(ci));
@@ -499,12 +499,19 @@ class Builder {
   }
 
  private:
+  // One minimizer of the reference: 12 bytes, not 16, since a human genome's 600 million of them
+  // are most of the build's memory. Hashes are below 2^56 (k <= 28), so the strand fits beside.
+#pragma pack(push, 4)
   struct Pair {
-    uint64_t hash, value;
+    uint64_t hash_rev;  // hash << 1 | rev
+    uint32_t pos;       // global k-mer start
+    uint64_t hash() const { return hash_rev >> 1; }
     bool operator<(const Pair& o) const {
-      return hash != o.hash ? hash < o.hash : value < o.value;
+      return hash() != o.hash() ? hash() < o.hash() : pos < o.pos;
     }
   };
+#pragma pack(pop)
+  static_assert(sizeof(Pair) == 12, "pairs are packed");
 
   // Lays out the table from the (hash, position) pairs: keys, offsets, positions and strand bits
   // for the hashes seen at most max_occ times, the filtered list for the others.
@@ -552,7 +559,7 @@ class Builder {
     filtered_hashes.reserve(n_filtered);
     filtered_counts.reserve(n_filtered);
     for_each_hash([&](size_t first, size_t count) {
-      const uint64_t hash = pairs_[first].hash;
+      const uint64_t hash = pairs_[first].hash();
       if (count > max_occ) {  // count < 2^32: there are fewer bases
         filtered_hashes.push_back(hash);
         filtered_counts.push_back(static_cast<uint32_t>(count));
@@ -564,8 +571,8 @@ class Builder {
       offs.push_back(static_cast<uint32_t>(positions.size()));
       for (size_t t = first; t < first + count; ++t) {
         const uint64_t j = positions.size();
-        positions.push_back(static_cast<uint32_t>(pairs_[t].value >> 1));
-        rev_bits[j >> 6] |= (pairs_[t].value & 1) << (j & 63);
+        positions.push_back(pairs_[t].pos);
+        rev_bits[j >> 6] |= (pairs_[t].hash_rev & 1) << (j & 63);
       }
     });
     offs.push_back(static_cast<uint32_t>(positions.size()));
@@ -583,7 +590,7 @@ class Builder {
   void for_each_hash(Fn&& fn) const {
     for (size_t i = 0; i < pairs_.size();) {
       size_t j = i + 1;
-      while (j < pairs_.size() && pairs_[j].hash == pairs_[i].hash) ++j;
+      while (j < pairs_.size() && pairs_[j].hash() == pairs_[i].hash()) ++j;
       fn(i, j - i);
       i = j;
     }
