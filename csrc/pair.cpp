@@ -92,9 +92,15 @@ void rescue_placements(const Index& index, const AlignOptions& opt, const Insert
       if (tried >= opt.max_rescue || a.score < best - 2 * (opt.scoring.mismatch + opt.scoring.match))
         break;
       ++tried;
+      // A mate hit there already spares the search, unless it is a fragment of the read (most
+      // of it clipped): seeds from a repeat at one end (a poly-C run) can place that end alone
+      // beside a copy whose whole read no seed reached.
       bool has_mate = false;
       for (const Hit& b : mates)
-        if (is_proper(model, a, b)) { has_mate = true; break; }
+        if (is_proper(model, a, b) && 5 * (b.q_end - b.q_begin) >= 4 * m) {
+          has_mate = true;
+          break;
+        }
       if (has_mate) continue;
       const int64_t len = static_cast<int64_t>(index.contig(a.contig).length);
       Placement pl;

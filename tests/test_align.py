@@ -246,6 +246,44 @@ def test_pair_not_confident_from_a_divergent_crowded_end(tmp_path: Path) -> None
     assert seen == 2 * special
 
 
+def test_rescue_not_blocked_by_a_clipped_fragment(tmp_path: Path) -> None:
+    # R1 is a repeat copy too frequent to index (99 bases) and a 51-base tail. Where R1 comes
+    # from, the reference has the tail with five bases changed (no seed), and the exact tail
+    # 30 bases on, beyond an extension band: R1's only seeds place the tail alone there
+    # (99S51M), as a proper mate for R2. That fragment used to spare the rescue that finds the
+    # whole read (150M, five mismatches) at its true place; it no longer counts as R2's mate
+    # (rep10: a read placed at MAPQ 40 130 bases from its true place).
+    rng = random.Random(52)
+    unit, tail = random_seq(rng, 99), random_seq(rng, 51)
+    changed = list(tail)
+    for p in (0, 12, 24, 36, 48):  # every k-mer of R1 over the tail differs here
+        changed[p] = "ACGT"[("ACGT".index(changed[p]) + 1) % 4]
+    parts = [random_seq(rng, 3_000)]
+    for _ in range(10):  # the repeat, ten more copies
+        parts += [unit, random_seq(rng, 2_000)]
+    true_start = sum(map(len, parts))
+    parts += [unit + "".join(changed) + random_seq(rng, 30) + tail, random_seq(rng, 3_000)]
+    chrom = "".join(parts)
+    fasta = tmp_path / "frag.fa"
+    fasta.write_text(f">chr1\n{chrom}\n")
+    r1, r2 = simulate_pairs(apply_variants([("chr1", chrom)], [], 1), 4_000, seed=53)
+    for n in range(5):
+        frag = chrom[true_start:true_start + 470 + 7 * n]
+        name = f"chr1_{true_start + 1}_{true_start + len(frag) - 149}_special{n}"
+        r1.append((name, unit + tail, "I" * 150))
+        r2.append((name, revcomp(frag[-150:]), "I" * 150))
+    out = tmp_path / "frag.bam"
+    Aligner(Index.build(fasta, max_occ=4)).align_fastq(write_fastq(tmp_path / "1.fq.gz", r1),
+                                                       write_fastq(tmp_path / "2.fq.gz", r2), out)
+    seen = 0
+    with pysam.AlignmentFile(str(out)) as f:
+        for r in f:
+            primary = not r.is_secondary and not r.is_supplementary
+            if "special" in r.query_name and r.is_read1 and primary:
+                seen += 1
+                assert (r.reference_start, r.cigarstring) == (true_start, "150M"), r.to_string()
+    assert seen == 5
+
 @pytest.mark.parametrize("length", [25, 40, 60])
 def test_long_indels_align_through(aligner: Aligner, genome, length: int) -> None:
     # Seeds either side of an indel longer than the chaining gap (24 diagonals) form two
