@@ -189,9 +189,10 @@ int64_t start_before_tracts(const uint8_t* ref, int64_t len, int64_t pos, int pa
 // A unit added to or removed from a long tandem repeat: reads across it are often aligned
 // without a gap, the repeat shifted one unit, with mismatches where its imperfections and its
 // far end land. Those mismatches are the only candidates the pileup gives; so for every
-// substitution in or beside a run of period 2-6, the run gains the candidates of one unit
-// inserted and one unit deleted at its start (where normalise() puts them). The haplotype
-// costs then judge them like any other candidate.
+// substitution in or beside a run of period 2-6 (one tract_at follows to both ends, with no
+// indel candidate near), the run gains the candidates of one unit inserted and one unit
+// deleted at its start (where normalise() puts them). The haplotype costs then judge them like
+// any other candidate.
 void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, int64_t len) {
   // Where the aligner did write an indel into a repeat, it is among the candidates already (and
   // more would only give a second way to explain the same reads): runs holding or touching one
@@ -212,8 +213,8 @@ void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, i
     for (int p = 2; p <= 6; ++p) {
       // A run tract_at cut short (longer than it walks) is left alone: its start, where the
       // candidates would have to be, is out of sight.
-      auto periodic = [&](int64_t i) {
-        return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
+      auto periodic = [&](int64_t x) {
+        return x >= 0 && x + p < len && ref[x] < 4 && ref[x] == ref[x + p];
       };
       std::vector<std::pair<int64_t, int64_t>> runs;  // [first, last) of period p near c
       for (const int64_t probe : {c.pos - p, c.pos, c.pos + p}) {  // runs through m-2p .. m+p
