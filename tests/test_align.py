@@ -110,6 +110,30 @@ def test_repeat_gets_mapq_zero_and_sub_score(aligner: Aligner, genome) -> None:
     assert sorted(h.r_st for h in hits[:2]) == [10_500, 40_500]
 
 
+def _other_base(base: str, by: int = 1) -> str:
+    return "ACGT"[("ACGT".index(base) + by) % 4]
+
+
+def _align_with_background(tmp_path: Path, chrom: str, special: list[tuple[str, str, str]],
+                           max_occ: int, seed: int) -> list[pysam.AlignedSegment]:
+    """Aligns 4,000 pairs simulated from chr1 = chrom (for the insert-size model) and then the
+    pairs (name, R1, R2) of special, with the index's max_occ; returns the primary records of
+    special's pairs."""
+    fasta = tmp_path / "chr1.fa"
+    fasta.write_text(f">chr1\n{chrom}\n")
+    r1, r2 = simulate_pairs(apply_variants([("chr1", chrom)], [], 1), 4_000, seed=seed)
+    names = {name for name, _, _ in special}
+    for name, m1, m2 in special:
+        r1.append((name, m1, "I" * len(m1)))
+        r2.append((name, m2, "I" * len(m2)))
+    out = tmp_path / "pairs.bam"
+    Aligner(Index.build(fasta, max_occ=max_occ)).align_fastq(
+        write_fastq(tmp_path / "1.fq.gz", r1), write_fastq(tmp_path / "2.fq.gz", r2), out)
+    with pysam.AlignmentFile(str(out)) as f:
+        return [r for r in f if r.query_name in names and not r.is_secondary
+                and not r.is_supplementary]
+
+
 def _marked_copies(tmp_path: Path, seed: int) -> tuple[Path, str, list[int]]:
     """chr1 with eight copies of one 150-base unit, each copy with one base changed at a
     position of its own (its marker)."""
@@ -118,7 +142,7 @@ def _marked_copies(tmp_path: Path, seed: int) -> tuple[Path, str, list[int]]:
     chrom, starts = random_seq(rng, 2_000), []
     for i in range(8):
         at = 20 + 15 * i
-        copy = unit[:at] + "ACGT"[("ACGT".index(unit[at]) + 1) % 4] + unit[at + 1:]
+        copy = unit[:at] + _other_base(unit[at]) + unit[at + 1:]
         starts.append(len(chrom))
         chrom += copy + random_seq(rng, 2_000)
     path = tmp_path / "copies.fa"
@@ -200,7 +224,7 @@ def test_pair_not_confident_from_a_divergent_crowded_end(tmp_path: Path) -> None
 
     def marked(i: int) -> str:
         at = 100 + 10 * i
-        return unit[:at] + "ACGT"[("ACGT".index(unit[at]) + 1) % 4] + unit[at + 1:]
+        return unit[:at] + _other_base(unit[at]) + unit[at + 1:]
 
     parts, starts = [random_seq(rng, 3_000)], {}
     for i in range(16):
@@ -210,40 +234,25 @@ def test_pair_not_confident_from_a_divergent_crowded_end(tmp_path: Path) -> None
         starts[f"b{i}"] = sum(map(len, parts))
         parts += [marked(i), random_seq(rng, 3_000)]
     chrom = "".join(parts)
-    fasta = tmp_path / "copies.fa"
-    fasta.write_text(f">chr1\n{chrom}\n")
-    r1, r2 = simulate_pairs(apply_variants([("chr1", chrom)], [], 1), 4_000, seed=42)
-    special = 0
+    special = []
     for n in range(6):
         frag = chrom[starts["a1"] + 180 + 5 * n:starts["b1"] + 200 + 5 * n]
-        m1 = frag[:150]
-        m2 = list(revcomp(frag[-150:]))
         # the fragment's B1 part, seen from R2: B0's marker carried, B1's lost, six other bases
         b_part = list(frag[-150:])
-        off = starts["b1"] + 200 + 5 * n - 150 - starts["b1"]  # unit offset of b_part[0]
+        off = 50 + 5 * n  # unit offset of b_part[0]
         b_part[100 - off] = marked(0)[100]
         b_part[110 - off] = unit[110]
         for p in rng.sample([p for p in range(150) if p + off not in (100, 110)], 6):
-            b_part[p] = "ACGT"[("ACGT".index(b_part[p]) + 2) % 4]
-        m2 = revcomp("".join(b_part))
+            b_part[p] = _other_base(b_part[p], 2)
         name = f"chr1_{starts['a1'] + 181 + 5 * n}_{starts['b1'] + 51 + 5 * n}_special{n}"
-        r1.append((name, m1, "I" * 150))
-        r2.append((name, m2, "I" * 150))
-        special += 1
-    out = tmp_path / "pairs.bam"
-    Aligner(Index.build(fasta, max_occ=8)).align_fastq(write_fastq(tmp_path / "1.fq.gz", r1),
-                                            write_fastq(tmp_path / "2.fq.gz", r2), out)
-    seen = 0
-    with pysam.AlignmentFile(str(out)) as f:
-        for r in f:
-            if "special" not in r.query_name or r.is_secondary or r.is_supplementary:
-                continue
-            seen += 1
-            fields = r.query_name.split("_")
-            true = int(fields[2] if r.is_read2 else fields[1]) - 1
-            if r.reference_start != true and r.mapping_quality >= 20:
-                raise AssertionError(r.to_string())
-    assert seen == 2 * special
+        special.append((name, frag[:150], revcomp("".join(b_part))))
+    records = _align_with_background(tmp_path, chrom, special, max_occ=8, seed=42)
+    assert len(records) == 2 * len(special)
+    for r in records:
+        fields = r.query_name.split("_")
+        true = int(fields[2] if r.is_read2 else fields[1]) - 1
+        if r.reference_start != true and r.mapping_quality >= 20:
+            raise AssertionError(r.to_string())
 
 
 def test_rescue_not_blocked_by_a_clipped_fragment(tmp_path: Path) -> None:
@@ -257,32 +266,24 @@ def test_rescue_not_blocked_by_a_clipped_fragment(tmp_path: Path) -> None:
     unit, tail = random_seq(rng, 99), random_seq(rng, 51)
     changed = list(tail)
     for p in (0, 12, 24, 36, 48):  # every k-mer of R1 over the tail differs here
-        changed[p] = "ACGT"[("ACGT".index(changed[p]) + 1) % 4]
+        changed[p] = _other_base(changed[p])
     parts = [random_seq(rng, 3_000)]
     for _ in range(10):  # the repeat, ten more copies
         parts += [unit, random_seq(rng, 2_000)]
     true_start = sum(map(len, parts))
     parts += [unit + "".join(changed) + random_seq(rng, 30) + tail, random_seq(rng, 3_000)]
     chrom = "".join(parts)
-    fasta = tmp_path / "frag.fa"
-    fasta.write_text(f">chr1\n{chrom}\n")
-    r1, r2 = simulate_pairs(apply_variants([("chr1", chrom)], [], 1), 4_000, seed=53)
+    special = []
     for n in range(5):
         frag = chrom[true_start:true_start + 470 + 7 * n]
         name = f"chr1_{true_start + 1}_{true_start + len(frag) - 149}_special{n}"
-        r1.append((name, unit + tail, "I" * 150))
-        r2.append((name, revcomp(frag[-150:]), "I" * 150))
-    out = tmp_path / "frag.bam"
-    Aligner(Index.build(fasta, max_occ=4)).align_fastq(write_fastq(tmp_path / "1.fq.gz", r1),
-                                                       write_fastq(tmp_path / "2.fq.gz", r2), out)
-    seen = 0
-    with pysam.AlignmentFile(str(out)) as f:
-        for r in f:
-            primary = not r.is_secondary and not r.is_supplementary
-            if "special" in r.query_name and r.is_read1 and primary:
-                seen += 1
-                assert (r.reference_start, r.cigarstring) == (true_start, "150M"), r.to_string()
-    assert seen == 5
+        special.append((name, unit + tail, revcomp(frag[-150:])))
+    records = _align_with_background(tmp_path, chrom, special, max_occ=4, seed=53)
+    firsts = [r for r in records if r.is_read1]
+    assert len(firsts) == 5
+    for r in firsts:
+        assert (r.reference_start, r.cigarstring) == (true_start, "150M"), r.to_string()
+
 
 @pytest.mark.parametrize("length", [25, 40, 60])
 def test_long_indels_align_through(aligner: Aligner, genome, length: int) -> None:
