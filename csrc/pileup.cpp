@@ -462,27 +462,29 @@ void clipped_insertions(const ShardRead& r, const uint8_t* ref_codes, int64_t re
                ? c
                : 0;
   };
+  // The shortest insertion (0: none) of a c-base clip whose far part, the next
+  // m = min(c - insertion, 2 kRejoin) bases, rejoins where rejoins_at(insertion, m) looks.
+  auto shortest = [&](int64_t c, auto&& rejoins_at) -> int64_t {
+    for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o)
+      if (rejoins_at(o, std::min<int64_t>(c - o, 2 * kRejoin))) return o;
+    return 0;
+  };
   // A clip after the aligned part, from reference position x: its far part rejoins at x.
   if (const int64_t c = clip_of(r.cigar[nc - 1], r.cigar[nc - 2])) {
     const int64_t q0 = n - c, x = r.end;
     if (r.qual[q0] > 0 && x - 1 >= ref_start) {
-      for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
-        if (!rejoins(q0 + o, x, std::min<int64_t>(c - o, 2 * kRejoin))) continue;
-        emit(x, q0, q0 + o);
-        break;
-      }
+      const int64_t o =
+          shortest(c, [&](int64_t ins, int64_t m) { return rejoins(q0 + ins, x, m); });
+      if (o) emit(x, q0, q0 + o);
     }
   }
   // A clip before the aligned part, which starts at y: its far part rejoins just before y.
   if (const int64_t c = clip_of(r.cigar[0], r.cigar[1])) {
     const int64_t y = r.pos;
     if (r.qual[c - 1] > 0 && y - 1 >= ref_start) {
-      for (int64_t o = 1; o <= std::min(kMaxClipInsertion, c - kRejoin); ++o) {
-        const int64_t m = std::min<int64_t>(c - o, 2 * kRejoin);
-        if (!rejoins(c - o - m, y - m, m)) continue;
-        emit(y, c - o, c);
-        break;
-      }
+      const int64_t o =
+          shortest(c, [&](int64_t ins, int64_t m) { return rejoins(c - ins - m, y - m, m); });
+      if (o) emit(y, c - o, c);
     }
   }
 }
@@ -510,6 +512,12 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
   // so that a mate's overlapping copy (masked by load) does not count the fragment twice.
   std::map<AlleleKey, uint32_t> indels;
   std::vector<AlleleKey> per_read;
+  // A read's event (from its CIGAR or its clips), normalised; kept when it lands in [start, end).
+  auto add_event = [&](int64_t pos, std::string ra, std::string aa) {
+    normalise(pos, ra, aa, ref_codes, ref_start);
+    if (pos >= start && pos < end && ra != aa)
+      per_read.emplace_back(pos, std::move(ra), std::move(aa));
+  };
   for (const ShardRead& r : reads) {
     if (r.end + 1 < start || r.pos > end + 1) continue;
     per_read.clear();
@@ -531,16 +539,13 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
           const bool evidence = (prev_aligned && q > 0 && r.qual[q - 1] > 0) ||
                                 (next_aligned && qafter < r.qual.size() && r.qual[qafter] > 0);
           if (evidence) {
-            int64_t pos = anchor;
             std::string ra(1, ref_char(anchor)), aa = ra;
             if (op == BAM_CDEL) {
               for (int64_t p = ref; p < ref + len; ++p) ra.push_back(ref_char(p));
             } else {
               for (int64_t k = 0; k < len; ++k) aa.push_back(kBaseChars[r.seq[q + k]]);
             }
-            normalise(pos, ra, aa, ref_codes, ref_start);
-            if (pos >= start && pos < end && ra != aa)
-              per_read.emplace_back(pos, std::move(ra), std::move(aa));
+            add_event(anchor, std::move(ra), std::move(aa));
           }
         }
       }
@@ -548,12 +553,7 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
       if (type & 1) q += len;
       if (type & 2) ref += len;
     }
-    clipped_insertions(r, ref_codes, ref_start, ref_end, [&](int64_t pos, std::string ra,
-                                                          std::string aa) {
-      normalise(pos, ra, aa, ref_codes, ref_start);
-      if (pos >= start && pos < end && ra != aa)
-        per_read.emplace_back(pos, std::move(ra), std::move(aa));
-    });
+    clipped_insertions(r, ref_codes, ref_start, ref_end, add_event);
     // One read supports an allele once, however many of its CIGAR events normalise onto it.
     std::sort(per_read.begin(), per_read.end());
     per_read.erase(std::unique(per_read.begin(), per_read.end()), per_read.end());
