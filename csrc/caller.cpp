@@ -128,13 +128,15 @@ Segment read_segment(const ShardRead& r, int64_t a, int64_t b) {
 int64_t shortest_tract(int period) { return std::max(6, 3 * period); }
 constexpr int64_t kMaxTractStretch = 100;  // an edge moves at most this far (reads loaded cover it)
 
+// Whether ref[i] repeats p bases on (a run of such i in [a, c) is a tract [a, c + p)).
+bool periodic_at(const uint8_t* ref, int64_t len, int64_t i, int p) {
+  return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
+}
+
 // The tandem repeat tract [first, last) of period p holding position m (within
 // kMaxTractStretch of it), if there is one at least shortest_tract(p) long.
 bool tract_at(const uint8_t* ref, int64_t len, int64_t m, int p, int64_t& first, int64_t& last) {
-  // i is periodic when ref[i] == ref[i + p]; a run of periodic i in [a, c) makes [a, c + p).
-  auto periodic = [&](int64_t i) {
-    return i >= 0 && i + p < len && ref[i] < 4 && ref[i] == ref[i + p];
-  };
+  auto periodic = [&](int64_t i) { return periodic_at(ref, len, i, p); };
   // m lies in the run through m - p, or in the one through m (they are one run when both are
   // periodic); the longer-reaching one that is long enough counts.
   bool found = false;
@@ -213,14 +215,11 @@ void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, i
     for (int p = 2; p <= 6; ++p) {
       // A run tract_at cut short (longer than it walks) is left alone: its start, where the
       // candidates would have to be, is out of sight.
-      auto periodic = [&](int64_t x) {
-        return x >= 0 && x + p < len && ref[x] < 4 && ref[x] == ref[x + p];
-      };
       std::vector<std::pair<int64_t, int64_t>> runs;  // [first, last) of period p near c
       for (const int64_t probe : {c.pos - p, c.pos, c.pos + p}) {  // runs through m-2p .. m+p
         int64_t first, last;
         if (probe >= 0 && tract_at(ref, len, probe, p, first, last) && first >= 1 &&
-            !periodic(first - 1) && !periodic(last - p))
+            !periodic_at(ref, len, first - 1, p) && !periodic_at(ref, len, last - p, p))
           runs.emplace_back(first, last);
       }
       if (runs.empty()) continue;
@@ -770,7 +769,8 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
             const int64_t lo = std::clamp<int64_t>(-off, 0, tl);
             const int64_t hi = std::clamp<int64_t>(hl - off, lo, tl);
             std::memset(t, kBaseOff, static_cast<size_t>(lo));
-            if (hi > lo) std::memcpy(t + lo, haps[h].seq.data() + off + lo, static_cast<size_t>(hi - lo));
+            if (hi > lo)
+              std::memcpy(t + lo, haps[h].seq.data() + off + lo, static_cast<size_t>(hi - lo));
             std::memset(t + hi, kBaseOff, static_cast<size_t>(tl - hi));
             jobs.push_back(HaplotypeJob{r.seq.data() + seg.q0, r.qual.data() + seg.q0, nullptr,
                                         m, band});
