@@ -542,7 +542,8 @@ class Builder {
     int bucket_bits = std::max(0, hash_bits - 32);
     while (bucket_bits < hash_bits && (kKeysPerBucket << bucket_bits) < n_keys) ++bucket_bits;
     idx_.bucket_bits_ = static_cast<uint32_t>(bucket_bits);
-    const int shift = hash_bits - bucket_bits;
+    MinimizerTable split;  // its bucket_of and key_bits, the lookup's own, split each hash
+    split.bucket_shift = hash_bits - bucket_bits;
 
     auto& keys = idx_.own_keys_;
     auto& offs = idx_.own_offs_;
@@ -565,9 +566,8 @@ class Builder {
         filtered_counts.push_back(static_cast<uint32_t>(count));
         return;
       }
-      const uint64_t bucket = hash >> shift;
-      keys.push_back(static_cast<uint32_t>(hash - (bucket << shift)));
-      ++buckets[bucket + 1];  // a count for now; the prefix sum below makes it an index
+      keys.push_back(split.key_bits(hash));
+      ++buckets[split.bucket_of(hash) + 1];  // a count for now; the prefix sum below makes it an index
       offs.push_back(static_cast<uint32_t>(positions.size()));
       for (size_t t = first; t < first + count; ++t) {
         const uint64_t j = positions.size();
