@@ -242,7 +242,7 @@ void bind_index(py::module_& m) {
             d["keys"] = view(t.keys, t.n_keys);
             d["offs"] = view(t.offs, t.n_keys + 1);
             d["positions"] = view(t.positions, t.n_positions);
-            d["rev_bits"] = view(t.rev_bits, (t.n_positions + 63) / 64);
+            d["rev_bits"] = view(t.rev_bits, MinimizerTable::rev_bit_words(t.n_positions));
             d["bucket_shift"] = t.bucket_shift;
             d["hash_limit"] = t.hash_limit;
             d["id"] = t.id;

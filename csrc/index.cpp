@@ -73,7 +73,6 @@ static_assert(sizeof(FileHeader) % 8 == 0, "header keeps 8-byte alignment");
 constexpr uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 // Section sizes in bytes, derived from the header counts; shared by save and load.
-uint64_t rev_words(uint64_t n_positions) { return (n_positions + 63) / 64; }
 
 struct Layout {
   uint64_t contigs, packed, nint, keys, offs, buckets, positions, rev_bits, filtered_hashes,
@@ -92,7 +91,7 @@ Layout make_layout(uint64_t contigs_bytes, uint64_t total_length, uint64_t n_nin
   L.offs = align8((n_keys + 1) * 4);
   L.buckets = align8(((uint64_t{1} << bucket_bits) + 1) * 4);
   L.positions = align8(n_positions * 4);
-  L.rev_bits = rev_words(n_positions) * 8;
+  L.rev_bits = MinimizerTable::rev_bit_words(n_positions) * 8;
   L.filtered_hashes = n_filtered * 8;
   L.filtered_counts = align8(n_filtered * 4);
   uint64_t at = sizeof(FileHeader);
@@ -555,7 +554,7 @@ class Builder {
     keys.reserve(n_keys);
     offs.reserve(n_keys + 1);
     positions.reserve(n_positions);
-    rev_bits.assign(rev_words(n_positions), 0);
+    rev_bits.assign(MinimizerTable::rev_bit_words(n_positions), 0);
     buckets.assign((size_t{1} << bucket_bits) + 1, 0);
     filtered_hashes.reserve(n_filtered);
     filtered_counts.reserve(n_filtered);
@@ -816,22 +815,15 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
       idx->table_.buckets[0] != 0 || idx->table_.buckets[uint64_t{1} << h.bucket_bits] != h.n_keys) {
     throw bad("corrupt index (table bounds)");
   }
-  // Lookups index keys by buckets and positions by offsets: both must ascend, or a corrupt file
-  // reads out of bounds. One pass over them (about a third of the file; the mapping is being
-  // read ahead anyway) against hours of alignment.
-  {
-    const uint32_t* buckets = idx->table_.buckets;
-    const uint32_t* offs = idx->table_.offs;
-    const uint64_t n_buckets = uint64_t{1} << h.bucket_bits;
-    uint32_t worse = 0;  // stays 0 while both ascend (branch-free, so that it vectorises)
-    for (uint64_t b = 1; b <= n_buckets; ++b) worse |= buckets[b] < buckets[b - 1];
-    for (uint64_t i = 1; i <= h.n_keys; ++i) worse |= offs[i] < offs[i - 1];
-    if (worse) throw bad("corrupt index (bucket or offset table not ascending)");
-  }
   idx->filtered_hashes_ = reinterpret_cast<const uint64_t*>(base + L.off_filtered_hashes);
   idx->filtered_counts_ = reinterpret_cast<const uint32_t*>(base + L.off_filtered_counts);
   idx->n_filtered_ = h.n_filtered;
   idx->set_derived();
+  // Lookups index keys by buckets and positions by offsets: both must ascend, or a corrupt file
+  // reads out of bounds. One pass over them (about a third of the file; the mapping is being
+  // read ahead anyway) against hours of alignment.
+  if (!idx->table_.tables_ascend())
+    throw bad("corrupt index (bucket or offset table not ascending)");
   // occurrences() binary-searches the filtered list: it must ascend within the hash range (a
   // short check, the list being a small fraction of the hashes).
   for (uint64_t i = 0; i < h.n_filtered; ++i) {

@@ -93,11 +93,7 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
   bool ok = nb >= 2 && static_cast<size_t>(offs.size()) == nk + 1 && shift >= 0 && shift <= 32 &&
             (limit >> shift) == nb - 1 && buckets.data()[nb - 1] == nk && offs.data()[0] == 0 &&
             offs.data()[nk] == np && buckets.data()[0] == 0 &&
-            static_cast<uint64_t>(rev_bits.size()) == (np + 63) / 64;
-  for (size_t i = 1; ok && i < nb; ++i) ok = buckets.data()[i - 1] <= buckets.data()[i];
-  for (size_t i = 1; ok && i <= nk; ++i) ok = offs.data()[i - 1] <= offs.data()[i];
-  if (!ok) throw py::value_error("table is not a minimizer table (use Index.table_arrays())");
-  if (table["id"].cast<uint64_t>() == 0) throw py::value_error("table['id'] must be nonzero");
+            static_cast<uint64_t>(rev_bits.size()) == MinimizerTable::rev_bit_words(np);
   MinimizerTable t;
   t.buckets = buckets.data();
   t.keys = keys.data();
@@ -110,6 +106,9 @@ py::tuple seed_anchors_py(const py::dict& table, const py::sequence& reads, int 
   t.bucket_shift = shift;
   t.hash_limit = limit;
   t.id = table["id"].cast<uint64_t>();
+  if (!ok || !t.tables_ascend())
+    throw py::value_error("table is not a minimizer table (use Index.table_arrays())");
+  if (t.id == 0) throw py::value_error("table['id'] must be nonzero");
   const int k = table["k"].cast<int>(), w = table["w"].cast<int>();
   std::vector<py::object> keep;
   const pybatch::SeedReads r = pybatch::seed_reads(reads, keep);

@@ -99,7 +99,8 @@ std::shared_ptr<DeviceTable> copy_table(const MinimizerTable& host, int key,
   t->view.keys = upload(t->keys, host.keys, host.n_keys, emu, opt);
   t->view.offs = upload(t->offs, host.offs, host.n_keys + 1, emu, opt);
   t->view.positions = upload(t->positions, host.positions, host.n_positions, emu, opt);
-  t->view.rev_bits = upload(t->rev_bits, host.rev_bits, (host.n_positions + 63) / 64, emu, opt);
+  t->view.rev_bits = upload(t->rev_bits, host.rev_bits,
+                            MinimizerTable::rev_bit_words(host.n_positions), emu, opt);
   return t;
 }
 

@@ -27,7 +27,7 @@ struct MinimizerTable {
   const uint32_t* keys = nullptr;
   const uint32_t* offs = nullptr;
   const uint32_t* positions = nullptr;
-  const uint64_t* rev_bits = nullptr;  // (n_positions + 63) / 64 words
+  const uint64_t* rev_bits = nullptr;  // rev_bit_words(n_positions) words
   uint64_t n_buckets = 0;
   uint64_t n_keys = 0;
   uint64_t n_positions = 0;
@@ -61,6 +61,17 @@ struct MinimizerTable {
 
   GMS_HD uint32_t rev_at(uint64_t j) const {
     return static_cast<uint32_t>(rev_bits[j >> 6] >> (j & 63)) & 1;
+  }
+  // u64 words of strand bits for n positions.
+  GMS_HD static constexpr uint64_t rev_bit_words(uint64_t n) { return (n + 63) / 64; }
+
+  // Whether buckets and offsets ascend throughout, as every lookup's bounds need (host code:
+  // checked on load and before a device copy).
+  bool tables_ascend() const {
+    uint32_t worse = 0;  // stays 0 while both ascend (branch-free, so that it vectorises)
+    for (uint64_t b = 1; b <= n_buckets; ++b) worse |= buckets[b] < buckets[b - 1];
+    for (uint64_t i = 1; i <= n_keys; ++i) worse |= offs[i] < offs[i - 1];
+    return worse == 0;
   }
 };
 
