@@ -146,6 +146,7 @@ struct FastqReader::Impl {
   bool source_end = false;
   std::string_view line;  // the current line, valid until the next next_line()
   uint64_t records = 0;   // records fully parsed (including a pending one)
+  char format = 0;        // '@' FASTQ or '>' FASTA, from the first record
   bool eof = false;
 
   // A record parsed but not yet placed in a batch because it would have exceeded max_bases.
@@ -228,48 +229,91 @@ struct FastqReader::Impl {
     return "stream cut short or unreadable";
   }
 
+  // The first byte of the next line without consuming it, or -1 at the end of input. Invalidates
+  // `line` (the buffer may move).
+  int peek(uint64_t record, const std::string& name) {
+    while (pos == end) {
+      if (source_end) return -1;
+      fill(record, name);
+    }
+    return static_cast<unsigned char>(buf[pos]);
+  }
+
   // Parses the next record and appends it to batch (name, comment, bases, quals, offsets), the
-  // lines copied straight from the input buffer. Returns false at end of input.
+  // lines copied straight from the input buffer. Returns false at end of input. Accepts what
+  // bwa and minimap2 read: 4-line FASTQ, FASTQ with wrapped SEQ and QUAL lines, and FASTA
+  // (whose reads get kNoQualities). A file's first record fixes which of FASTQ and FASTA it is.
   bool parse_into(ReadBatch& batch) {
     const uint64_t rec = records + 1;
     if (!next_line(rec, "")) return false;
     if (line.empty()) {
       // Blank lines are tolerated only at the very end (editors and `echo` leave them).
       while (next_line(rec, "")) {
-        if (!line.empty()) {
-          fail(rec, "", "blank line where a header line starting with '@' was expected");
-        }
+        if (!line.empty()) fail(rec, "", "blank line where a header line was expected");
       }
       return false;
     }
-    if (line[0] != '@') {
-      fail(rec, "", "header line does not start with '@' (found \"" +
-                        excerpt(line.data(), line.size()) + "\"; only 4-line FASTQ is supported)");
+    if (format == 0 && (line[0] == '@' || line[0] == '>')) format = line[0];
+    if (line[0] != format) {
+      const std::string wanted = format == 0     ? "'@' (FASTQ) or '>' (FASTA)"
+                                 : format == '@' ? "'@' (FASTQ file)"
+                                                 : "'>' (FASTA file)";
+      fail(rec, "", "header line does not start with " + wanted + " (found \"" +
+                        excerpt(line.data(), line.size()) + "\")");
     }
     // Name: up to the first space or tab; comment: what follows the whitespace.
     size_t i = 1;
     while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i == 1) fail(rec, "", "empty read name after '@'");
+    if (i == 1) fail(rec, "", std::string("empty read name after '") + format + "'");
     const std::string& name = batch.names.emplace_back(line.data() + 1, i - 1);
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
     batch.comments.emplace_back(line.data() + i, line.size() - i);
+    const size_t seq_start = batch.bases.size();
+
+    if (format == '>') {
+      // Sequence lines up to the next header; blank lines between them are skipped. A line
+      // starting with '@' ends the record too (so that FASTQ after FASTA is an error).
+      for (int c = peek(rec, name); c != -1 && c != '>' && c != '@'; c = peek(rec, name)) {
+        next_line(rec, name);
+        batch.bases.append(line.data(), line.size());
+      }
+      batch.quals.append(batch.bases.size() - seq_start, kNoQualities);
+      batch.offsets.push_back(batch.bases.size());
+      ++records;
+      return true;
+    }
 
     if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no SEQ line)");
-    const size_t seq_len = line.size();
-    batch.bases.append(line.data(), seq_len);
-
-    if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no '+' line)");
-    if (line.empty() || line[0] != '+') {
-      fail(rec, name, "missing '+' line (found \"" + excerpt(line.data(), line.size()) +
-                          "\"; only 4-line FASTQ is supported)");
+    batch.bases.append(line.data(), line.size());
+    // Wrapped SEQ: further lines up to the '+' line. A line that cannot be sequence (blank, or a
+    // header's first character) means the '+' line is missing.
+    bool wrapped = false;
+    for (;;) {
+      if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no '+' line)");
+      if (!line.empty() && line[0] == '+') break;
+      if (line.empty() || line[0] == '@' || line[0] == '>') {
+        fail(rec, name, "missing '+' line (found \"" + excerpt(line.data(), line.size()) + "\")");
+      }
+      batch.bases.append(line.data(), line.size());
+      wrapped = true;
     }
+    const size_t seq_len = batch.bases.size() - seq_start;
 
     if (!next_line(rec, name)) fail(rec, name, "truncated record at end of file (no QUAL line)");
-    if (line.size() != seq_len) {
-      fail(rec, name, "SEQ and QUAL lengths differ (" + std::to_string(seq_len) + " vs " +
-                          std::to_string(line.size()) + ")");
-    }
+    const size_t qual_start = batch.quals.size();
     batch.quals.append(line.data(), line.size());
+    // Wrapped QUAL (only after wrapped SEQ): lines until it is as long as SEQ. QUAL lines may
+    // begin with '@', so their length, not their first character, ends them.
+    while (wrapped && batch.quals.size() - qual_start < seq_len) {
+      if (!next_line(rec, name)) {
+        fail(rec, name, "truncated record at end of file (QUAL shorter than SEQ)");
+      }
+      batch.quals.append(line.data(), line.size());
+    }
+    if (batch.quals.size() - qual_start != seq_len) {
+      fail(rec, name, "SEQ and QUAL lengths differ (" + std::to_string(seq_len) + " vs " +
+                          std::to_string(batch.quals.size() - qual_start) + ")");
+    }
     batch.offsets.push_back(batch.bases.size());
     ++records;
     return true;

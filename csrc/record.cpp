@@ -155,6 +155,10 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
     rs[n - 1 - i] = tab.complement[static_cast<uint8_t>(c)];
     rq[n - 1 - i] = q;
   }
+  if (n > 0 && qual[0] == kNoQualities) {  // a FASTA read: SAM's '*'
+    fwd_qual.clear();
+    rev_qual.clear();
+  }
   auto seq_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_seq : fwd_seq; };
   auto qual_for = [&](const Hit* x) -> const std::string& { return x && x->rev ? rev_qual : fwd_qual; };
 

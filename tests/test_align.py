@@ -3,6 +3,7 @@ recomputation from the reference (positions, CIGAR, NM, MD, mate fields)."""
 
 from __future__ import annotations
 
+import gzip
 import random
 from pathlib import Path
 
@@ -505,3 +506,46 @@ def test_python_bam_writer_sorts_and_indexes(aligner: Aligner, genome, tmp_path)
     rc = next(r for r in recs if r.query_name == "r1")
     assert rc.is_reverse and rc.query_sequence == chrom[3_000:3_100]
     assert Path(str(out) + ".bai").exists()
+
+
+def test_wrapped_fastq_and_fasta_reads_align_alike(aligner: Aligner, genome, tmp_path) -> None:
+    """The same reads as 4-line FASTQ, as FASTQ wrapped at 60 columns and as FASTA: wrapped
+    FASTQ writes the same records; FASTA the same but for QUAL '*' and a mate score (ms) of 0."""
+    r1, r2 = _simulate(genome, tmp_path, 300, seed=41)
+    inputs = {"fastq": (r1, r2)}
+    for form in ("wrapped", "fasta"):
+        paths = []
+        for src in (r1, r2):
+            with pysam.FastxFile(str(src)) as f:
+                text = "".join(
+                    f">{r.name}\n{wrap(r.sequence)}" if form == "fasta"
+                    else f"@{r.name}\n{wrap(r.sequence)}+\n{wrap(r.quality)}"
+                    for r in f
+                )
+            dest = tmp_path / f"{form}_{src.name}"
+            with gzip.open(dest, "wt") as out:
+                out.write(text)
+            paths.append(dest)
+        inputs[form] = tuple(paths)
+    records = {}
+    for form, (a, b) in inputs.items():
+        out = tmp_path / f"{form}.bam"
+        aligner.align_fastq(a, b, out, mark_duplicates=True)
+        with pysam.AlignmentFile(str(out)) as f:
+            records[form] = list(f)
+    assert [r.to_string() for r in records["wrapped"]] == [r.to_string() for r in records["fastq"]]
+    assert len(records["fasta"]) == len(records["fastq"]) == 600
+    for fa, fq in zip(records["fasta"], records["fastq"], strict=True):
+        assert fa.query_qualities is None and fq.query_qualities is not None
+        assert fa.has_tag("ms") == fq.has_tag("ms")
+        if fa.has_tag("ms"):
+            assert fa.get_tag("ms") == 0 < fq.get_tag("ms")
+        for r in (fa, fq):
+            r.query_qualities = None
+            if r.has_tag("ms"):
+                r.set_tag("ms", None)
+        assert fa.to_string() == fq.to_string()
+
+
+def wrap(text: str, width: int = 60) -> str:
+    return "".join(text[i : i + width] + "\n" for i in range(0, len(text), width))

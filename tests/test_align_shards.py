@@ -87,6 +87,23 @@ def test_processes_single_end_and_many_parts(aligner, dataset, tmp_path) -> None
     assert records(sharded) == records(local)
 
 
+def test_fasta_reads_in_shards(aligner, dataset, tmp_path) -> None:
+    """Reads without qualities (wrapped FASTA) travel to the shards as FASTA: the same records."""
+    paths = []
+    for src in (dataset.r1, dataset.r2):
+        dest = tmp_path / (src.name + ".fa.gz")
+        with gzip.open(dest, "wt") as out:
+            out.writelines(f">{n}\n{s[:70]}\n{s[70:]}\n" for n, s, _ in read_fastq(src))
+        paths.append(dest)
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(*paths, local, mark_duplicates=True)
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(*paths, sharded, mark_duplicates=True, executor=ex, shard_pairs=400)
+    want = records(local)
+    assert len(want) >= 2 * dataset.n_pairs and all(r.split("\t")[10] == "*" for r in want)
+    assert records(sharded) == want
+
+
 def test_dask_cluster(aligner, copied_library, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     r1, r2 = copied_library

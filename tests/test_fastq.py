@@ -231,6 +231,105 @@ def test_property_round_trip(
     assert read_all(path, max_reads=7, inflater=inflater) == recs
 
 
+def wrapped_text(recs: list[Record], widths: list[int], fasta: bool) -> str:
+    """Records with SEQ and QUAL wrapped at widths[i] characters (FASTA: no QUAL, '>' headers)."""
+
+    def wrap(text: str, width: int) -> str:
+        return "".join(text[i : i + width] + "\n" for i in range(0, len(text), width)) or "\n"
+
+    out = []
+    for (name, seq, qual), width in zip(recs, widths, strict=True):
+        if fasta:
+            out.append(f">{name} c\n{wrap(seq, width)}")
+        else:
+            out.append(f"@{name} c\n{wrap(seq, width)}+\n{wrap(qual, width)}")
+    return "".join(out)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    spec=records_strategy,
+    width=st.integers(1, 40),
+    fasta=st.booleans(),
+    kind=st.sampled_from(["plain", "gzip"]),
+)
+def test_property_wrapped_fastq_and_fasta(
+    tmp_path: Path, spec: list[tuple[str, int, random.Random]], width: int, fasta: bool, kind: str
+) -> None:
+    # Quality strings start with '@' and '+' often: wrapped QUAL lines are ended by length.
+    recs = [
+        (
+            name,
+            "".join(rnd.choice("ACGTN") for _ in range(n)),
+            "".join(rnd.choice("@+!I#") for _ in range(n)),
+        )
+        for name, n, rnd in spec
+    ]
+    widths = [width + i % 3 for i in range(len(recs))]
+    text = wrapped_text(recs, widths, fasta)
+    if fasta:  # FASTA reads between blank lines, as some writers leave them
+        text = text.replace("\n>", "\n\n>")
+    path = write(tmp_path / f"w.fq.{kind}", text, kind)
+    got = read_all(path, max_reads=7)
+    # (an empty read has no quality bytes to mark: its quals are "" either way)
+    assert got == [(n, s, None if fasta and s else q) for n, s, q in recs]
+
+
+HTSLIB_TEST = Path("/usr/share/htslib-test/test")  # Debian package htslib-test
+
+
+def test_htslib_corpus_reads_as_pysam_reads_it() -> None:
+    """htslib's own FASTQ/FASTA test files (wrapped records, CASAVA and SAM-tag comments, long
+    headers, qualities starting with '@'): every record as pysam's FastxFile reads it."""
+    files = sorted(HTSLIB_TEST.glob("**/*.f[aq]"))
+    if not files:
+        pytest.skip("htslib-test is not installed")
+    checked = 0
+    for path in files:
+        # (pysam keeps all but the first of the blanks before a comment; they separate, here)
+        expected = [
+            (r.name, (r.comment or "").lstrip(" \t"), r.sequence, r.quality)
+            for r in pysam.FastxFile(str(path))
+        ]
+        if any(not name for name, *_ in expected):
+            # A record without a name cannot become a BAM record: refused, naming the record.
+            first = next(i for i, (name, *_) in enumerate(expected) if not name) + 1
+            expect_error(path, f"record {first}", "empty read name")
+            continue
+        got = []
+        for batch in _core.FastqReader(str(path)):
+            got.extend(
+                zip(batch["names"], batch["comments"], batch["seqs"], batch["quals"], strict=True)
+            )
+        assert got == expected, path
+        checked += 1
+    assert checked >= 20
+
+
+def test_errors_in_wrapped_records(tmp_path: Path) -> None:
+    cases = {
+        # QUAL runs past SEQ's length on its wrapped lines
+        "@r1\nAC\nGT\n+\nIII\nII\n": "SEQ and QUAL lengths differ (4 vs 5)",
+        # the file ends inside wrapped QUAL
+        "@r1\nAC\nGT\n+\nII\n": "QUAL shorter than SEQ",
+        # a header where the '+' line should be, after wrapped SEQ
+        "@r1\nAC\nGT\n@r2\nA\n+\nI\n": "missing '+' line (found \"@r2\")",
+        # a FASTQ file does not turn into FASTA, nor the other way round
+        GOOD + ">r3\nACG\n": "does not start with '@' (FASTQ file",
+        ">r1\nACG\n>r2\nA\n@r3\nA\n+\nI\n": "does not start with '>' (FASTA file",
+    }
+    for i, (text, fragment) in enumerate(cases.items()):
+        path = write(tmp_path / f"bad{i}.fq", text, "plain")
+        expect_error(path, "record", fragment)
+    # One-line SEQ with a short QUAL is still an error, not the start of wrapped QUAL.
+    path = write(tmp_path / "short.fq", "@r1\nACGT\n+\nII\n@r2\nA\n+\nI\n", "plain")
+    expect_error(path, "record 1 (r1): SEQ and QUAL lengths differ (4 vs 2)")
+    path = write(tmp_path / "noname.fa", ">r1\nAC\n> x\nA\n", "plain")
+    expect_error(path, "record 2: empty read name after '>'")
+
+
 def expect_error(path: Path, *fragments: str, inflater: str = "auto") -> str:
     with pytest.raises(gmsaccel.InputError) as info:
         read_all(path, inflater=inflater)
@@ -256,8 +355,10 @@ def test_error_length_mismatch(tmp_path: Path) -> None:
 
 
 def test_error_bad_header(tmp_path: Path) -> None:
-    path = write(tmp_path / "hdr.fq", GOOD + ">r3\nACG\n+\nIII\n", "plain")
+    path = write(tmp_path / "hdr.fq", GOOD + "r3\nACG\n+\nIII\n", "plain")
     expect_error(path, "record 3", "does not start with '@'")
+    path = write(tmp_path / "hdr.txt", "read r1 ACGT\n", "plain")
+    expect_error(path, "record 1", "does not start with '@' (FASTQ) or '>' (FASTA)")
 
 
 def test_error_blank_line_inside(tmp_path: Path) -> None:

@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: gmsaccel align ref.fa.gxi r1.fq.gz r2.fq.gz -o sample.bam -t 8 "
                "-R '@RG\\tID:s1\\tSM:sample'")
     pa.add_argument("reference", help="index (.gxi) or FASTA (its REF.gxi is used when present)")
-    pa.add_argument("reads1", help="FASTQ (plain or gzip); '-' for stdin")
+    pa.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF); '-' for stdin")
     pa.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
     pa.add_argument("-o", "--output", default="-", help="output BAM/SAM ('-': stdout, default)")
     pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUTDIR/NAME.report.html (with --gvcf also OUTDIR/NAME.g.vcf.gz).",
         epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
     pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
-    pr.add_argument("reads1", help="FASTQ (plain or gzip)")
+    pr.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF)")
     pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
     pr.add_argument("--sample", required=True, help="sample name (read group SM, file names)")
     pr.add_argument("-o", "--outdir", required=True, help="output directory (created)")

@@ -1,4 +1,4 @@
-// Streaming FASTQ reader (plain, gzip or BGZF) into packed batches.
+// Streaming FASTQ/FASTA reader (plain, gzip or BGZF) into packed batches.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -7,11 +7,16 @@
 
 namespace gms {
 
+// The quality bytes of a read that has none (a FASTA read): BAM's own marker for "no qualities",
+// never a FASTQ quality character (those are '!' to '~').
+constexpr char kNoQualities = '\xff';
+
 struct ReadBatch {
   std::vector<std::string> names;     // up to the first whitespace, trailing /1 or /2 kept as read
   std::vector<std::string> comments;  // the rest of the header line after the first whitespace
   std::string bases;                  // all sequences back to back, as read (ASCII)
-  std::string quals;                  // all qualities back to back (ASCII phred+33)
+  std::string quals;                  // all qualities back to back (ASCII phred+33, or
+                                      // kNoQualities for every base of a read without any)
   std::vector<uint64_t> offsets{0};   // read i is bases[offsets[i] .. offsets[i+1])
   uint64_t first_record = 0;          // 1-based record number of the batch's first read in its file
   size_t size() const { return names.size(); }
@@ -37,8 +42,9 @@ class FastqReader {
 
   // Clears batch and fills it with up to max_reads records (and at most max_bases bases, but at
   // least one record); returns the number read, 0 at end of file. Throws InputError naming the
-  // file, the record number and name, and the problem: header not starting with '@', missing '+'
-  // line, SEQ/QUAL length mismatch, truncated record, truncated or corrupt gzip.
+  // file, the record number and name, and the problem: header not starting with '@' (or '>' in
+  // a FASTA file), missing '+' line, SEQ/QUAL length mismatch, truncated record, truncated or
+  // corrupt gzip. SEQ and QUAL may be wrapped over several lines.
   size_t read(ReadBatch& batch, size_t max_reads, size_t max_bases = SIZE_MAX);
 
   const std::string& path() const;

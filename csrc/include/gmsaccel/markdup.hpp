@@ -26,7 +26,9 @@ namespace gms {
 constexpr int kDuplicateMinQuality = 15;
 
 // Sum of the qualities of at least kDuplicateMinQuality; qual[i] - offset is the Phred value.
+// A read without qualities (first byte 0xff, BAM's marker and the FASTQ reader's) scores 0.
 inline int64_t duplicate_score(const uint8_t* qual, size_t n, int offset) {
+  if (n > 0 && qual[0] == 0xff) return 0;
   int64_t s = 0;
   for (size_t i = 0; i < n; ++i) {
     const int q = qual[i] - offset;
