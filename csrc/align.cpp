@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "align_internal.hpp"
+#include "gmsaccel/errors.hpp"
 #include "gmsaccel/markdup.hpp"
 
 namespace gms {
@@ -442,6 +443,21 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
   auto len_of = [](const ReadBatch& b, size_t i) {
     return static_cast<int32_t>(b.offsets[i + 1] - b.offsets[i]);
   };
+  // The read's comment as tags where they are copied (else nothing).
+  std::string tags1, tags2;
+  auto tags_of = [&](const ReadBatch& b, size_t i, std::string& tags) -> const std::string& {
+    tags.clear();
+    if (records.copy_comments && !b.comments[i].empty()) {
+      try {
+        comment_tags(b.comments[i], tags);
+      } catch (const InputError& e) {
+        throw InputError((b.source.empty() ? "" : b.source + ": ") + "record " +
+                         std::to_string(b.first_record + i) + " (" + b.names[i] + "): " +
+                         e.what());
+      }
+    }
+    return tags;
+  };
   if (r2 == nullptr) {
     for (size_t i = 0; i < n; ++i) {
       const int32_t chosen = h1[i].empty() ? -1 : 0;
@@ -451,7 +467,8 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
       stats.supplementary += supp.has_value();
       stats.stage.pair += clock.lap();
       append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
-                          chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, -1, out);
+                          chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, -1,
+                          tags_of(r1, i, tags1), out);
       stats.stage.records += clock.lap();
     }
     return;
@@ -519,10 +536,10 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     };
     append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
                         pc.i1, s1 ? &*s1 : nullptr, b, true, flags | BAM_FREAD1, tlen,
-                        score_of(*r2), out);
+                        score_of(*r2), tags_of(r1, i, tags1), out);
     append_read_records(ctx, r2->names[i], seq_of(*r2, i), qual_of(*r2, i), len_of(*r2, i),
                         h2[i], pc.i2, s2 ? &*s2 : nullptr, a, true, flags | BAM_FREAD2, -tlen,
-                        score_of(r1), out);
+                        score_of(r1), tags_of(*r2, i, tags2), out);
     stats.stage.records += clock.lap();
   }
 }

@@ -109,13 +109,19 @@ struct RecordContext {
   const Index* index;
   const std::string* read_group;
 };
+// comment_tags.cpp: a FASTQ comment's SAM tags (TAG:TYPE:VALUE, tab-separated), encoded as BAM
+// stores them into out. Throws InputError, naming the field, for one that is not a valid SAM tag
+// or that repeats one the aligner writes (RG included).
+void comment_tags(const std::string& comment, std::string& out);
+
 // Appends the records of one read (primary or unmapped, then supplementary).
 // mate may be nullptr (single-end or mate unmapped); flags carries BAM_FPAIRED etc. as known.
 // mate_score >= 0 adds it as the ms tag (the mate's duplicate_score) beside MC and MQ.
+// extra_tags (encoded BAM tags, e.g. from comment_tags) go last on every record of the read.
 void append_read_records(const RecordContext& ctx, const std::string& name, const char* seq,
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool mate_present, uint16_t pair_flags, int64_t tlen,
-                         int64_t mate_score, RecordBatch& out);
+                         int64_t mate_score, const std::string& extra_tags, RecordBatch& out);
 
 }  // namespace gms

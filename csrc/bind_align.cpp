@@ -143,10 +143,15 @@ void bind_align(py::module_& m) {
               const std::string& format, size_t memory_bytes, bool write_index,
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
-              bool mate_scores) {
+              bool mate_scores, bool copy_comments, const std::string& r1_name,
+              const std::string& r2_name, uint64_t records_before) {
              PipelineOptions po;
              if (!insert_model.is_none()) po.insert_model = model_of(insert_model.cast<py::dict>());
              po.mate_scores = mate_scores;
+             po.copy_comments = copy_comments;
+             po.r1_name = r1_name;
+             po.r2_name = r2_name;
+             po.records_before = records_before;
              po.threads = threads;
              po.batch_reads = batch_reads;
              po.read_group = read_group;
@@ -185,9 +190,13 @@ void bind_align(py::module_& m) {
            py::arg("tmp_dir") = "", py::arg("compression_level") = -1,
            py::arg("mark_duplicates") = false, py::arg("progress") = nullptr,
            py::arg("insert_model") = py::none(), py::arg("mate_scores") = false,
+           py::arg("copy_comments") = false, py::arg("r1_name") = "", py::arg("r2_name") = "",
+           py::arg("records_before") = 0,
            "insert_model: a run's reported insert_model, used instead of estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
-           "merged)");
+           "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "
+           "records; r1_name, r2_name, records_before: how messages name a read (its file, and "
+           "the records before this input in it: for shards)");
 }
 
 }  // namespace gms

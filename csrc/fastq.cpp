@@ -383,6 +383,7 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
   batch.clear();
   Impl& s = *impl_;
   batch.first_record = s.records + 1 - (s.has_pending ? 1 : 0);
+  batch.source = s.path;
   if (max_reads == 0) return 0;
   if (s.has_pending) {
     batch.names.push_back(std::move(s.pending.names[0]));

@@ -147,12 +147,21 @@ class PairedSource {
   }
   bool paired() const { return f2_ != nullptr; }
 
+  // Messages about reads name them as in name1/name2 (where not empty), records_before records on.
+  void name_reads(const std::string& name1, const std::string& name2, uint64_t records_before) {
+    name1_ = name1;
+    name2_ = name2;
+    records_before_ = records_before;
+  }
+
   // Fills b with the next batch; false at the end of input.
   bool next(Batch& b) {
     b.r1 = f1_.pop();
+    rename(b.r1, name1_);
     const size_t got = b.r1.size();
     if (f2_) {
       b.r2 = f2_->pop();
+      rename(b.r2, name2_);
       check_mates(b.r1, b.r2, f1_.path(), f2_->path());
       for (size_t i = 0; i < got; ++i) {
         b.r1.names[i] = mate_base_name(b.r1.names[i]);
@@ -173,9 +182,16 @@ class PairedSource {
   double read_seconds() const { return f1_.read_seconds() + (f2_ ? f2_->read_seconds() : 0); }
 
  private:
+  void rename(ReadBatch& b, const std::string& name) const {
+    if (!name.empty()) b.source = name;
+    b.first_record += records_before_;
+  }
+
   FileReader f1_;
   std::unique_ptr<FileReader> f2_;
   uint64_t next_id_ = 0;
+  std::string name1_, name2_;
+  uint64_t records_before_ = 0;
 };
 
 }  // namespace
@@ -192,9 +208,11 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   PairedSource source(r1_path, r2_path,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads));
+  source.name_reads(options.r1_name, options.r2_name, options.records_before);
   BamWriter writer(out_path, header_text, options.writer);
   const RecordOptions record_options{options.read_group,
-                                     options.writer.mark_duplicates || options.mate_scores};
+                                     options.writer.mark_duplicates || options.mate_scores,
+                                     options.copy_comments};
 
   Batch first;
   bool have_first = source.next(first);

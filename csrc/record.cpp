@@ -1,5 +1,5 @@
 // SAM/BAM records of one read: FLAG, placement, CIGAR, mate fields and the NM/MD/AS/XS/MC/MQ/SA/RG
-// tags, built straight into htslib's bam1_t.
+// tags (then any copied from the FASTQ comment), built straight into htslib's bam1_t.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -84,6 +84,7 @@ class AuxFields {
     bytes_ += 'Z';
     bytes_.append(v.c_str(), v.size() + 1);
   }
+  void add_encoded(const std::string& tags) { bytes_ += tags; }
   const std::string& bytes() const { return bytes_; }
 
  private:
@@ -92,7 +93,8 @@ class AuxFields {
 
 // The tags go into `bytes` (overwritten).
 AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
-                      int64_t mate_score, const std::string& sa, std::string& bytes) {
+                      int64_t mate_score, const std::string& sa, const std::string& extra,
+                      std::string& bytes) {
   AuxFields aux(bytes);
   if (h) {
     aux.add_int("NM", h->nm);
@@ -107,6 +109,7 @@ AuxFields record_tags(const RecordContext& ctx, const Hit* h, const Hit* mate,
   }
   if (!sa.empty()) aux.add_str("SA", sa);
   if (!ctx.read_group->empty()) aux.add_str("RG", *ctx.read_group);
+  aux.add_encoded(extra);
   return aux;
 }
 
@@ -134,7 +137,7 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                          const char* qual, int32_t len, const std::vector<Hit>& hits,
                          int32_t chosen, const Hit* supplementary, const Hit* mate,
                          bool paired, uint16_t pair_flags, int64_t tlen,
-                         int64_t mate_score, RecordBatch& out) {
+                         int64_t mate_score, const std::string& extra_tags, RecordBatch& out) {
   const Hit* h = chosen >= 0 ? &hits[chosen] : nullptr;
   // Both orientations in one pass through plain pointers (per-character string access reloads
   // the string's pointer after every store).
@@ -190,7 +193,8 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
     sa_supp = sa_entry(*ctx.index, *h);
   }
   add_record(out, name, flag, h, self, seq_for(h), qual_for(h), mate_pl, tlen, mapq,
-             record_tags(ctx, h, paired ? mate : nullptr, mate_score, sa_primary, tag_bytes));
+             record_tags(ctx, h, paired ? mate : nullptr, mate_score, sa_primary, extra_tags,
+                         tag_bytes));
   if (h && supplementary) {
     uint16_t sflag = static_cast<uint16_t>((flag | BAM_FSUPPLEMENTARY) & ~BAM_FREVERSE);
     if (supplementary->rev) sflag |= BAM_FREVERSE;
@@ -198,7 +202,7 @@ void append_read_records(const RecordContext& ctx, const std::string& name, cons
                seq_for(supplementary), qual_for(supplementary), mate_pl, tlen,
                supplementary->mapq,
                record_tags(ctx, supplementary, paired ? mate : nullptr, mate_score, sa_supp,
-                           tag_bytes));
+                           extra_tags, tag_bytes));
   }
 }
 

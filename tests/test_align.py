@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pysam
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gmsaccel import _core
 from gmsaccel.align import Aligner, Index
@@ -549,3 +551,98 @@ def test_wrapped_fastq_and_fasta_reads_align_alike(aligner: Aligner, genome, tmp
 
 def wrap(text: str, width: int = 60) -> str:
     return "".join(text[i : i + width] + "\n" for i in range(0, len(text), width))
+
+
+COMMENT_TAGS = ("RX:Z:ACGT-TTGA\tBC:Z:NGT CTA\tXi:i:-70000\tXf:f:1.5e3\tXb:B:c,1,-2\tXh:H:1AE3"
+                "\tXa:A:q")
+
+
+def _commented_pairs(genome, tmp_path: Path, comments: dict[int, str]) -> tuple[Path, Path]:
+    """100 simulated pairs whose R1 and R2 records carry the same comment (record i: comments[i],
+    else COMMENT_TAGS)."""
+    r1, r2 = _simulate(genome, tmp_path, 100, seed=53)
+    paths = []
+    for src in (r1, r2):
+        with pysam.FastxFile(str(src)) as f:
+            recs = [(f"{r.name} {comments.get(i + 1, COMMENT_TAGS)}", r.sequence, r.quality)
+                    for i, r in enumerate(f)]
+        paths.append(write_fastq(tmp_path / f"c_{src.name}", recs))
+    return paths[0], paths[1]
+
+
+def test_copy_comment_puts_sam_tags_on_every_record(aligner: Aligner, genome, tmp_path) -> None:
+    r1, r2 = _commented_pairs(genome, tmp_path, {})
+    plain, copied = tmp_path / "plain.bam", tmp_path / "copied.bam"
+    aligner.align_fastq(r1, r2, plain, read_group="@RG\tID:g\tSM:s")
+    aligner.align_fastq(r1, r2, copied, read_group="@RG\tID:g\tSM:s", copy_comment=True)
+    want = [("RX", "ACGT-TTGA", "Z"), ("BC", "NGT CTA", "Z"), ("Xi", -70000, "i"),
+            ("Xf", 1500.0, "f"), ("Xb", [1, -2], "B"), ("Xh", "1AE3", "H"), ("Xa", "q", "A")]
+    with pysam.AlignmentFile(str(plain)) as f:
+        before = list(f)
+    with pysam.AlignmentFile(str(copied)) as f:
+        after = list(f)
+    assert len(after) == len(before) >= 200
+    for a, b in zip(before, after, strict=True):
+        tags = b.get_tags(with_value_type=True)
+        copied_tags = [(t, list(v) if t == "Xb" else v, ty) for t, v, ty in tags[-len(want):]]
+        assert copied_tags == want, b.to_string()
+        assert tags[: -len(want)] == a.get_tags(with_value_type=True)  # the aligner's own first
+        b.set_tags(tags[: -len(want)])
+        assert a.to_string() == b.to_string()
+
+
+@pytest.mark.parametrize(("comment", "why"), [
+    ("1:N:0:ATCACG", "is not TAG:TYPE:VALUE"),  # CASAVA's, not tags
+    ("XX:i:abc", "not a valid value of type 'i'"),
+    ("XX:i:5 YY:Z:a", "not a valid value of type 'i'"),  # fields are split by tabs only
+    ("XX:B:c,1.5", "not a valid value of type 'B'"),
+    ("XX:H:ABC", "not a valid value of type 'H'"),
+    ("XX:Q:1", "not a valid value of type 'Q'"),
+    ("RX:Z:AC\tNM:i:0", "repeats a tag the aligner writes"),
+    ("RG:Z:other", "sets RG, which comes from --read-group"),
+])
+def test_copy_comment_refuses_what_is_not_sam_tags(aligner: Aligner, genome, tmp_path,
+                                                   comment: str, why: str) -> None:
+    r1, r2 = _commented_pairs(genome, tmp_path, {57: comment})
+    out = tmp_path / "out" / "x.bam"
+    out.parent.mkdir()
+    with pytest.raises(_core.InputError) as info:
+        aligner.align_fastq(r1, r2, out, copy_comment=True)
+    msg = str(info.value)
+    assert msg.startswith(f"{r1}: record 57 (chr") and why in msg, msg
+    assert list(out.parent.iterdir()) == []
+    aligner.align_fastq(r1, r2, out)  # without copying, comments are not read
+
+
+_tag_names = st.tuples(st.sampled_from("XYZxyz"), st.sampled_from("0123456789ABCabc")).map(
+    "".join)
+_printable = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+_tag_values = st.one_of(
+    st.tuples(st.just("A"), st.characters(min_codepoint=33, max_codepoint=126)),
+    st.tuples(st.just("i"), st.integers(-(2**31), 2**32 - 1)),
+    st.tuples(st.just("f"), st.sampled_from([0.5, -2.0, 0.125, 3.25e5, 1e2])),  # float32-exact
+    st.tuples(st.just("Z"), _printable),
+    st.tuples(st.just("H"), st.binary(max_size=6).map(lambda b: b.hex().upper())),
+    st.tuples(st.just("B"), st.lists(st.integers(-128, 127), max_size=5)),
+)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.dictionaries(_tag_names, _tag_values, min_size=1, max_size=5))
+def test_property_copied_comment_tags_read_back(aligner: Aligner, genome, tmp_path, fields) -> None:
+    def text(tag: str, ty: str, v) -> str:
+        if ty == "B":
+            return f"{tag}:B:c" + "".join(f",{x}" for x in v)
+        return f"{tag}:{ty}:{v}"
+
+    comment = "\t".join(text(tag, ty, v) for tag, (ty, v) in fields.items())
+    seq = genome[1]["chr1"][20_000:20_100]
+    fq = write_fastq(tmp_path / "one.fq", [(f"r1 {comment}", seq, "I" * len(seq))])
+    out = tmp_path / "one.bam"
+    aligner.align_fastq(fq, None, out, copy_comment=True)
+    with pysam.AlignmentFile(str(out)) as f:
+        (rec,) = list(f)
+    got = {t: v for t, v in rec.get_tags() if t in fields}
+    want = {t: list(v) if ty == "B" else v for t, (ty, v) in fields.items()}
+    assert {t: list(v) if fields[t][0] == "B" else v for t, v in got.items()} == want

@@ -104,6 +104,31 @@ def test_fasta_reads_in_shards(aligner, dataset, tmp_path) -> None:
     assert records(sharded) == want
 
 
+def test_copied_comments_in_shards(aligner, dataset, tmp_path) -> None:
+    """Comments copied as tags in shards as locally; a bad one in a later shard is reported by
+    its own file and record number, not the shard's scratch copy."""
+    bad = MODEL_PAIRS + 2 * 400 + 17  # in the third shard after the leading one
+    paths = []
+    for src in (dataset.r1, dataset.r2):
+        recs = [(f"{n}\tRX:Z:{s[:8]}", s, q) for n, s, q in read_fastq(src)]
+        paths.append(write_fastq(tmp_path / ("ok_" + src.name), recs))
+        name, s, q = recs[bad - 1]
+        recs[bad - 1] = (name.replace("RX:Z:", "RX:i:"), s, q)
+        paths.append(write_fastq(tmp_path / ("bad_" + src.name), recs))
+    ok1, bad1, ok2, bad2 = paths
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(ok1, ok2, local, copy_comment=True)
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(ok1, ok2, sharded, copy_comment=True, executor=ex, shard_pairs=400)
+        want = records(local)
+        assert all("\tRX:Z:" in r for r in want)
+        assert records(sharded) == want
+        with pytest.raises(_core.InputError, match=rf"^{bad1}: record {bad} \(.*RX:i:"):
+            aligner.align_fastq(bad1, bad2, tmp_path / "bad.bam", copy_comment=True,
+                                executor=ex, shard_pairs=400)
+    assert leftovers(tmp_path) == [] and not (tmp_path / "bad.bam").exists()
+
+
 def test_dask_cluster(aligner, copied_library, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     r1, r2 = copied_library

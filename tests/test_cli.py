@@ -300,6 +300,26 @@ def test_align_single_end(dataset: Dataset, index_path: Path, tmp_path: Path) ->
     assert sum(not r.is_unmapped for r in recs) > 0.99 * dataset.n_pairs
 
 
+def test_align_copy_comment(index_path: Path, dataset: Dataset, tmp_path: Path,
+                            outdir: Path) -> None:
+    """-C puts each read's comment tags on its records; a comment that is not SAM tags fails
+    cleanly, naming the file, the record and the field, with nothing written."""
+    with gzip.open(dataset.r1, "rt") as f:
+        lines = f.read().splitlines()
+    good, bad = tmp_path / "good.fq", tmp_path / "bad.fq"
+    for path, tag in ((good, "RX:Z:AAC-GTT"), (bad, "1:N:0:ATCACG")):
+        path.write_text("".join(
+            f"{line} {tag if i == 4 * 9 else 'RX:Z:AAC-GTT'}\n" if i % 4 == 0 else line + "\n"
+            for i, line in enumerate(lines[:4 * 50])))
+    out = tmp_path / "c.bam"
+    ok(run_cli("align", index_path, good, "-o", out, "-C", "-q"))
+    with pysam.AlignmentFile(str(out)) as f:
+        assert [r.get_tag("RX") for r in f] == ["AAC-GTT"] * 50
+    proc = run_cli("align", index_path, bad, "-o", outdir / "c.bam", "--copy-comment")
+    assert_clean_failure(proc, "align", f"{bad}: record 10 (", '"1:N:0:ATCACG"',
+                         out=outdir / "c.bam")
+
+
 def test_stdout_bam(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
     proc = run_cli("align", index_path, dataset.r1, dataset.r2, "-o", "-", "-q")
     assert ok(proc) == ""

@@ -283,6 +283,7 @@ class Aligner:
         memory_bytes: int = 64 << 20,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         mark_duplicates: bool = False,
+        copy_comment: bool = False,
         command_line: Sequence[str] | None = None,
         progress: Callable[[int], None] | None = None,
         executor: Executor | None = None,
@@ -297,6 +298,11 @@ class Aligner:
         strands, the best sum of base qualities >= 15 kept) as the sorted output is written,
         adds each pair's ms tag (the mate's score), and reports what it found under
         "duplicates". It needs sorted output.
+
+        copy_comment copies each read's FASTQ comment onto its records as SAM tags, as bwa mem
+        -C does (e.g. a UMI as RX:Z:ACGT-TGCA): the comment must be tab-separated TAG:TYPE:VALUE
+        fields, none of them a tag the aligner writes (RG comes from read_group); anything else
+        is an InputError naming the file, record and field.
 
         With executor= (a dask.distributed Client, or any concurrent.futures executor) the
         reads are aligned there in shards of shard_pairs pairs (shard_threads threads each)
@@ -320,13 +326,15 @@ class Aligner:
                 shard_threads=shard_threads, read_group=rg_id, batch_reads=batch_reads,
                 memory_bytes=memory_bytes, compression_level=compression_level,
                 output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
-                tmp_dir=os.fspath(tmp_dir) if tmp_dir else None, progress=progress)
+                copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
+                progress=progress)
         return self._core.align_fastq(
             os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt == "bam",
             compression_level=compression_level, mark_duplicates=mark_duplicates,
-            progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "")
+            progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",
+            copy_comments=copy_comment)
 
 
 def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,

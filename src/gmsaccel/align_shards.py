@@ -104,7 +104,8 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
                         shard_threads: int = 1, read_group: str = "", batch_reads: int = 10000,
                         memory_bytes: int = 64 << 20, compression_level: int = -1,
                         output_format: str = "bam", threads: int = 1,
-                        mark_duplicates: bool = False, tmp_dir: str | None = None,
+                        mark_duplicates: bool = False, copy_comments: bool = False,
+                        tmp_dir: str | None = None,
                         progress: Callable[[int], None] | None = None) -> dict:
     """Aligns r1 (and r2) on the executor and writes the merged, sorted BAM to out; returns the
     statistics align_fastq returns, summed over the shards, with "shards" added."""
@@ -118,7 +119,8 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
             aligner.min_score, aligner._core.insert_model_pairs)
     options = {"threads": max(1, int(shard_threads)), "batch_reads": batch_reads,
                "read_group": read_group, "memory_bytes": memory_bytes,
-               "mate_scores": mark_duplicates}
+               "mate_scores": mark_duplicates, "copy_comments": copy_comments,
+               "r1_name": r1, "r2_name": r2 or ""}
     # Somewhere the workers see too, as they see the output's folder (not the driver's /tmp).
     where = tmp_dir or (os.getcwd() if out == "-" else os.path.dirname(os.path.abspath(out)))
     parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
@@ -135,7 +137,9 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
         for first_record, t1, t2 in shards:
             part = os.path.join(parts_dir, f"part-{first_record:012d}.bam")
-            opts = options if model is None else dict(options, insert_model=model)
+            opts = dict(options, records_before=first_record - 1)
+            if model is not None:
+                opts["insert_model"] = model
             if scatter is not None:
                 t1, t2 = scatter([t1, t2], hash=False)
             yield spec, t1, t2, part, header, opts

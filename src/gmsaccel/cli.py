@@ -124,9 +124,9 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             args.reads1, args.reads2, args.output, read_group=args.read_group,
             sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
-            mark_duplicates=args.mark_duplicates, command_line=["gmsaccel", *argv],
-            progress=progress, executor=client, shard_pairs=args.shard_pairs,
-            tmp_dir=args.tmp_dir)
+            mark_duplicates=args.mark_duplicates, copy_comment=args.copy_comment,
+            command_line=["gmsaccel", *argv], progress=progress, executor=client,
+            shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir)
     finally:
         progress.done()
         if client is not None:
@@ -270,7 +270,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         try:
             astats = aligner.align_fastq(
                 args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
-                mark_duplicates=not args.no_mark_duplicates,
+                mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                 command_line=["gmsaccel", *argv], progress=progress, executor=client)
         finally:
             progress.done()
@@ -412,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip minimizers seen more often than this (default 500)")
     pi.add_argument("-q", "--quiet", action="store_true")
 
+    def copy_comment_option(pp: argparse.ArgumentParser) -> None:
+        pp.add_argument("-C", "--copy-comment", action="store_true",
+                        help="copy each read's FASTQ comment onto its records as SAM tags (as "
+                             "bwa mem -C; e.g. a UMI as RX:Z:...): tab-separated TAG:TYPE:VALUE "
+                             "fields, else an error naming the record")
+
     pa = sub.add_parser(
         "align", help="align FASTQ reads to a sorted, indexed BAM",
         description="Align single or paired short reads; writes a coordinate-sorted BAM and its "
@@ -424,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("-o", "--output", default="-", help="output BAM/SAM ('-': stdout, default)")
     pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
     pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
+    copy_comment_option(pa)
     pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")
     pa.add_argument("--output-fmt", choices=["bam", "sam"],
                     help="output format (default: from the file name; bam for stdout)")
@@ -513,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--gvcf", action="store_true",
                     help="also OUTDIR/NAME.g.vcf.gz: the variants with GQ-banded reference "
                          "blocks (for joint genotyping), from the same calling pass")
+    copy_comment_option(pr)
     caller_options(pr)
 
     pd = sub.add_parser("demo", help="align and call simulated reads on the bundled phage lambda",

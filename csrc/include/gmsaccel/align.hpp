@@ -36,6 +36,7 @@ struct AlignOptions {
 struct RecordOptions {
   std::string read_group;    // RG tag value, empty for none
   bool mate_scores = false;  // ms tags on paired records (the mate's score, for markdup.hpp)
+  bool copy_comments = false;  // each read's FASTQ comment as SAM tags (bwa mem -C)
 };
 
 // One alignment of a read. Coordinates are 0-based; the query interval refers to the read in the

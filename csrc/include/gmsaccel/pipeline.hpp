@@ -25,6 +25,11 @@ struct PipelineOptions {
   // ms tags (the mate's score) on paired records even without marking here: a shard's part is
   // marked later, when the parts are merged.
   bool mate_scores = false;
+  bool copy_comments = false;  // FASTQ comments (SAM tags) onto the records, as bwa mem -C
+  // How messages about a read name it: its file (instead of the path read, e.g. a shard's
+  // scratch copy) and its record number (counting records_before earlier ones).
+  std::string r1_name, r2_name;
+  uint64_t records_before = 0;
 };
 
 struct PipelineResult {
