@@ -50,8 +50,8 @@ struct PyFastqReader {
       names.append(py::str(batch.names[i]));
       comments.append(py::str(batch.comments[i]));
       seqs.append(py::str(batch.bases.data() + a, n));
-      if (n > 0 && batch.quals[a] == kNoQualities) {
-        quals.append(py::none());  // a FASTA read
+      if (batch.fasta) {
+        quals.append(py::none());
       } else {
         quals.append(py::str(batch.quals.data() + a, n));
       }
@@ -76,8 +76,8 @@ struct PyFastqReader {
   }
 };
 
-// A batch as FASTQ text, four lines a record, names and comments as read; reads without
-// qualities as FASTA records (a file holds one or the other).
+// A batch as FASTQ text, four lines a record, names and comments as read (FASTA records for a
+// batch read from FASTA).
 std::string fastq_text(const ReadBatch& batch) {
   std::string text;
   size_t room = 2 * batch.bases.size() + 6 * batch.size();
@@ -85,7 +85,7 @@ std::string fastq_text(const ReadBatch& batch) {
   text.reserve(room);
   for (size_t i = 0; i < batch.size(); ++i) {
     const size_t a = batch.offsets[i], n = batch.offsets[i + 1] - a;
-    const bool fasta = n > 0 && batch.quals[a] == kNoQualities;
+    const bool fasta = batch.fasta;
     text += fasta ? '>' : '@';
     text += batch.names[i];
     if (!batch.comments[i].empty()) {
@@ -166,8 +166,8 @@ void bind_io(py::module_& m) {
            "threads: BGZF decompression threads; inflater: 'auto' (ISA-L where built with it) "
            "or 'htslib' (zlib); read_ahead: inflate on a thread of its own, ahead of parsing.")
       .def("read", &PyFastqReader::read, py::arg("max_reads"), py::arg("max_bases") = SIZE_MAX,
-           "Next batch: dict of names, comments, seqs, quals (lists of str; a FASTA read's quals "
-           "None, or '' if it is empty) and first_record "
+           "Next batch: dict of names, comments, seqs, quals (lists of str; quals None "
+           "for FASTA) and first_record "
            "(1-based number of the batch's first read); empty lists at end of file.")
       .def_property_readonly("path", [](const PyFastqReader& r) { return r.path; })
       .def_property_readonly("inflater",

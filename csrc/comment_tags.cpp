@@ -5,11 +5,14 @@
 // the syntax is checked here first and htslib then encodes the fields.
 #include <htslib/sam.h>
 
-#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "align_internal.hpp"
 #include "gmsaccel/errors.hpp"
@@ -20,17 +23,27 @@ namespace gms {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
-// [-+]?[0-9]+ from s[i]; i moves past it. False if there is none.
-bool scan_integer(std::string_view s, size_t& i) {
+// [-+]?[0-9]+ at the start of s, its value in [lo, hi]; `used` is its length.
+bool scan_integer(std::string_view s, int64_t lo, int64_t hi, size_t& used) {
+  size_t i = 0;
+  const bool negative = i < s.size() && s[i] == '-';
   if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
   const size_t digits = i;
-  while (i < s.size() && is_digit(s[i])) ++i;
-  return i > digits;
+  int64_t v = 0;
+  for (; i < s.size() && is_digit(s[i]); ++i) {
+    if (v > (int64_t{1} << 40)) return false;  // far out of every range below
+    v = 10 * v + (s[i] - '0');
+  }
+  used = i;
+  if (negative) v = -v;
+  return i > digits && v >= lo && v <= hi;
 }
 
-// [-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)? from s[i]; i moves past it.
-bool scan_float(std::string_view s, size_t& i) {
+// [-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)? at the start of s, finite as a 32-bit float.
+bool scan_float(std::string_view s, size_t& used) {
+  size_t i = 0;
   if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
   size_t digits = 0;
   while (i < s.size() && is_digit(s[i])) ++i, ++digits;
@@ -44,21 +57,39 @@ bool scan_float(std::string_view s, size_t& i) {
   }
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
-    if (!scan_integer(s, i)) return false;
+    size_t exp = 0;
+    if (!scan_integer(s.substr(i), -100000, 100000, exp)) return false;
+    i += exp;
   }
-  return true;
+  used = i;
+  const float v = std::strtof(std::string(s.substr(0, i)).c_str(), nullptr);
+  return std::isfinite(v);
 }
 
-// One field's value against its type's grammar in the SAM specification (section 1.5).
+// The range of a B array's integer subtype.
+void subtype_range(char t, int64_t& lo, int64_t& hi) {
+  switch (t) {
+    case 'c': lo = INT8_MIN; hi = INT8_MAX; break;
+    case 'C': lo = 0; hi = UINT8_MAX; break;
+    case 's': lo = INT16_MIN; hi = INT16_MAX; break;
+    case 'S': lo = 0; hi = UINT16_MAX; break;
+    case 'i': lo = INT32_MIN; hi = INT32_MAX; break;
+    default: lo = 0; hi = UINT32_MAX; break;  // 'I'
+  }
+}
+
+// One field's value against its type's grammar in the SAM specification (section 1.5), with
+// numbers in the range their type holds (htslib would otherwise refuse them or, in a B array,
+// quietly change the subtype).
 bool value_is_valid(char type, std::string_view v) {
-  size_t i = 0;
+  size_t used = 0;
   switch (type) {
     case 'A':
       return v.size() == 1 && v[0] >= '!' && v[0] <= '~';
     case 'i':
-      return scan_integer(v, i) && i == v.size();
+      return scan_integer(v, INT32_MIN, UINT32_MAX, used) && used == v.size();
     case 'f':
-      return scan_float(v, i) && i == v.size();
+      return scan_float(v, used) && used == v.size();
     case 'Z':
       for (char c : v)
         if (c < ' ' || c > '~') return false;
@@ -68,13 +99,19 @@ bool value_is_valid(char type, std::string_view v) {
       for (char c : v)
         if (!is_digit(c) && !(c >= 'A' && c <= 'F')) return false;
       return true;
-    case 'B':
+    case 'B': {
       if (v.empty() || !std::strchr("cCsSiIf", v[0])) return false;
-      for (i = 1; i < v.size();) {
+      int64_t lo = 0, hi = 0;
+      subtype_range(v[0], lo, hi);
+      for (size_t i = 1; i < v.size(); i += used) {
         if (v[i++] != ',') return false;
-        if (!(v[0] == 'f' ? scan_float(v, i) : scan_integer(v, i))) return false;
+        const std::string_view rest = v.substr(i);
+        if (!(v[0] == 'f' ? scan_float(rest, used) : scan_integer(rest, lo, hi, used))) {
+          return false;
+        }
       }
       return true;
+    }
     default:
       return false;
   }
@@ -103,33 +140,39 @@ void comment_tags(const std::string& comment, std::string& out) {
                      "\" " + why + " (--copy-comment takes tab-separated SAM tags, " +
                      "e.g. RX:Z:ACGT)");
   };
+  // The checked fields, one tab between them, after an unmapped record's columns: htslib
+  // encodes them.
+  thread_local std::string line;
+  line.assign("*\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*");
+  std::vector<std::string_view> tags;
   for (size_t start = 0; start < text.size();) {
     size_t stop = text.find('\t', start);
     if (stop == std::string_view::npos) stop = text.size();
     const std::string_view field = text.substr(start, stop - start);
     start = stop + 1;
     if (field.empty()) continue;  // a trailing tab, or two in a row
-    const bool shaped = field.size() >= 5 && std::isalpha(static_cast<unsigned char>(field[0])) &&
-                        std::isalnum(static_cast<unsigned char>(field[1])) && field[2] == ':' &&
+    const bool shaped = field.size() >= 5 && is_letter(field[0]) &&
+                        (is_letter(field[1]) || is_digit(field[1])) && field[2] == ':' &&
                         field[4] == ':';
     if (!shaped) refuse(field, "is not TAG:TYPE:VALUE");
     if (!value_is_valid(field[3], field.substr(5))) {
       refuse(field, std::string("is not a valid value of type '") + field[3] + "'");
     }
-    if (written_by_aligner(field.substr(0, 2))) {
-      refuse(field, field[0] == 'R' && field[1] == 'G'
-                        ? "sets RG, which comes from --read-group"
-                        : "repeats a tag the aligner writes");
+    const std::string_view tag = field.substr(0, 2);
+    if (written_by_aligner(tag)) {
+      refuse(field, tag == "RG" ? "sets RG, which comes from --read-group"
+                                : "repeats a tag the aligner writes");
     }
+    for (std::string_view t : tags)
+      if (t == tag) refuse(field, "repeats a tag of the same comment");
+    tags.push_back(tag);
+    line += '\t';
+    line += field;
   }
-  if (text.find_first_not_of('\t') == std::string_view::npos) return;
+  if (tags.empty()) return;
 
-  // htslib encodes the checked fields: an unmapped record's line with the comment as its tags.
   thread_local std::unique_ptr<sam_hdr_t, HeaderFree> header(sam_hdr_init());
   thread_local std::unique_ptr<bam1_t, BamFree> record(bam_init1());
-  thread_local std::string line;
-  line.assign("*\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*\t");
-  line += comment;
   kstring_t ks{line.size(), line.size() + 1, line.data()};  // (sam_parse1 cuts it up in place)
   if (!header || !record || sam_parse1(&ks, header.get(), record.get()) < 0) {
     throw InputError("htslib could not encode the comment's tags");

@@ -254,7 +254,7 @@ struct FastqReader::Impl {
       return false;
     }
     if (format == 0 && (line[0] == '@' || line[0] == '>')) format = line[0];
-    if (line[0] != format) {
+    if (format == 0 || line[0] != format) {
       const std::string wanted = format == 0     ? "'@' (FASTQ) or '>' (FASTA)"
                                  : format == '@' ? "'@' (FASTQ file)"
                                                  : "'>' (FASTA file)";
@@ -408,6 +408,7 @@ size_t FastqReader::read(ReadBatch& batch, size_t max_reads, size_t max_bases) {
       break;
     }
   }
+  batch.fasta = s.format == '>';  // (known once the first record is parsed)
   return batch.size();
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,6 +103,22 @@ def test_fasta_reads_in_shards(aligner, dataset, tmp_path) -> None:
     want = records(local)
     assert len(want) >= 2 * dataset.n_pairs and all(r.split("\t")[10] == "*" for r in want)
     assert records(sharded) == want
+
+
+@pytest.mark.parametrize("empty_at", [0, 5])
+def test_fasta_with_empty_reads_in_shards(aligner, tmp_path, empty_at: int) -> None:
+    """An empty FASTA read travels to its shard as FASTA too (it has no quality byte to say)."""
+    rng = random.Random(9)
+    recs = [f">r{i}\n{''.join(rng.choice('ACGT') for _ in range(100))}\n" for i in range(30)]
+    recs[empty_at] = f">r{empty_at}\n"
+    fa = tmp_path / "e.fa"
+    fa.write_text("".join(recs))
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(fa, None, local)
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(fa, None, sharded, executor=ex, shard_pairs=4)
+    want = records(local)
+    assert len(want) == 30 and records(sharded) == want
 
 
 def test_copied_comments_in_shards(aligner, dataset, tmp_path) -> None:

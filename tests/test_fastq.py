@@ -273,8 +273,7 @@ def test_property_wrapped_fastq_and_fasta(
         text = text.replace("\n>", "\n\n>")
     path = write(tmp_path / f"w.fq.{kind}", text, kind)
     got = read_all(path, max_reads=7)
-    # (an empty read has no quality bytes to mark: its quals are "" either way)
-    assert got == [(n, s, None if fasta and s else q) for n, s, q in recs]
+    assert got == [(n, s, None if fasta else q) for n, s, q in recs]
 
 
 HTSLIB_TEST = Path("/usr/share/htslib-test/test")  # Debian package htslib-test
@@ -326,6 +325,8 @@ def test_errors_in_wrapped_records(tmp_path: Path) -> None:
     # One-line SEQ with a short QUAL is still an error, not the start of wrapped QUAL.
     path = write(tmp_path / "short.fq", "@r1\nACGT\n+\nII\n@r2\nA\n+\nI\n", "plain")
     expect_error(path, "record 1 (r1): SEQ and QUAL lengths differ (4 vs 2)")
+    path = write(tmp_path / "nul.fq", "\0x\nACGT\n+\nIIII\n", "plain")
+    expect_error(path, "record 1", "does not start with '@' (FASTQ) or '>' (FASTA)")
     path = write(tmp_path / "noname.fa", ">r1\nAC\n> x\nA\n", "plain")
     expect_error(path, "record 2: empty read name after '>'")
 

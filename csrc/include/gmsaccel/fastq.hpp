@@ -20,6 +20,7 @@ struct ReadBatch {
   std::vector<uint64_t> offsets{0};   // read i is bases[offsets[i] .. offsets[i+1])
   uint64_t first_record = 0;          // 1-based record number of the batch's first read in its file
   std::string source;                 // the file it came from (for messages), if known
+  bool fasta = false;                 // read from FASTA: no read has qualities
   size_t size() const { return names.size(); }
   void clear() {
     names.clear(); comments.clear(); bases.clear(); quals.clear(); offsets.assign(1, 0);
