@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
@@ -38,8 +41,8 @@ py::dict confidence_dict(const ReferenceConfidence& c) {
 // VariantSummary.add over the records, as a dict of its fields: counts over PASS records of
 // alleles by type, Ti/Tv of SNVs, and called genotypes het or hom (call.py's definition).
 py::dict summary_of(const std::vector<VariantRecord>& recs) {
-  int64_t passed = 0, low = 0, snv = 0, ins = 0, del = 0, mnp = 0, ti = 0, tv = 0, het = 0,
-          hom = 0;
+  int64_t passed = 0, low = 0, ref_only = 0, snv = 0, ins = 0, del = 0, mnp = 0, ti = 0, tv = 0,
+          het = 0, hom = 0;
   auto upper = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
   for (const VariantRecord& r : recs) {
     if (r.low_qual) {
@@ -47,6 +50,13 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
       continue;
     }
     ++passed;
+    bool carried = false;
+    for (const SampleCall& sc : r.samples)
+      for (int a : sc.gt) carried = carried || a > 0;
+    if (!carried && !r.samples.empty()) {
+      ++ref_only;
+      continue;
+    }
     for (const std::string& alt : r.alts) {
       if (alt.empty() || alt[0] == '<' || alt == "*" || alt == ".") continue;
       if (alt.size() == r.ref.size()) {
@@ -83,6 +93,7 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
   d["records"] = static_cast<int64_t>(recs.size());
   d["passed"] = passed;
   d["low_qual"] = low;
+  d["ref_only"] = ref_only;
   d["types"] = types;
   d["transitions"] = ti;
   d["transversions"] = tv;
@@ -101,7 +112,9 @@ void bind_call(py::module_& m) {
          const std::string& contig, int64_t start, int64_t end, int ploidy, int min_mapq,
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
          double low_qual, double min_qual, const std::string& simd, int device,
-         bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines) {
+         bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines,
+         const std::vector<std::tuple<int64_t, std::string, std::string>>& given,
+         bool given_only) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -118,6 +131,13 @@ void bind_call(py::module_& m) {
                                                        : parse_simd_level(simd));
         opt.device = device < 0 ? -1 : device;
         opt.device_emulate = device_emulate;
+        for (const auto& [pos, r, a] : given) {
+          CandidateAllele& c = opt.given.emplace_back();
+          c.pos = pos;
+          c.ref = r;
+          c.alt = a;
+        }
+        opt.given_only = given_only;
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -212,6 +232,8 @@ void bind_call(py::module_& m) {
       py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
       py::arg("device_emulate") = false, py::arg("vcf_lines") = 0,
       py::arg("reference_confidence") = false, py::arg("as_lines") = false,
+      py::arg("given") = std::vector<std::tuple<int64_t, std::string, std::string>>{},
+      py::arg("given_only") = false,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -219,7 +241,23 @@ void bind_call(py::module_& m) {
       "as_lines: no record dicts; stats['lines'] holds the records as beg/end arrays, their VCF\n"
       "and gVCF text, gVCF line offsets and their summary;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
-      "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth}");
+      "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth};\n"
+      "given: (pos, ref, alt) alleles, normalised (normalise_allele), each written whatever the\n"
+      "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one");
+
+  m.def(
+      "normalise_allele",
+      [](int64_t pos, std::string ref, std::string alt,
+         py::array_t<uint8_t, py::array::c_style | py::array::forcecast> ref_codes) {
+        if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
+        if (pos < 0 || pos + static_cast<int64_t>(ref.size()) > ref_codes.shape(0))
+          throw std::invalid_argument("allele outside the reference");
+        normalise(pos, ref, alt, ref_codes.data(), 0);
+        return py::make_tuple(pos, ref, alt);
+      },
+      py::arg("pos"), py::arg("ref"), py::arg("alt"), py::arg("ref_codes"),
+      "An allele (0-based pos, REF, ALT; uppercase) left-aligned and trimmed as the caller's "
+      "candidates are (bcftools norm's rule): (pos, ref, alt)");
 
   m.def(
       "reference_block_runs",

@@ -544,10 +544,18 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       for (int a : sc.gt) if (a > 0) used[a] = 1;
       rec.samples.push_back(std::move(sc));
     }
-    // keep alleles some sample carries
+    // keep alleles some sample carries, and given ones
+    bool given = false, carried = false;
+    for (size_t c = c0; c < c1; ++c) {
+      carried = carried || used[c - c0 + 1];
+      if (w.cands[c].given) {
+        given = true;
+        used[c - c0 + 1] = 1;
+      }
+    }
     std::vector<int> keep;
     for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
-    if (keep.size() < 2) { c0 = c1; continue; }
+    if (keep.size() < 2 || (opt.given_only && !given)) { c0 = c1; continue; }
     // The record's REF: the longest of the kept alleles' (an allele dropped here, such as a
     // unit deletion added beside a substitution, must not pad the others' representation).
     std::string rec_ref;
@@ -562,9 +570,10 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     }
     std::vector<int> remap(n_alleles, -1);
     for (size_t k = 0; k < keep.size(); ++k) remap[keep[k]] = static_cast<int>(k);
-    rec.qual = std::min(99999.0, -10.0 * log_all_ref);
-    if (!(rec.qual >= opt.min_qual)) { c0 = c1; continue; }
-    rec.low_qual = rec.qual < opt.low_qual;
+    // (std::max(0.0, -0.0) is +0: a QUAL is never written "-0")
+    rec.qual = std::max(0.0, std::min(99999.0, -10.0 * log_all_ref));
+    if (!given && !(rec.qual >= opt.min_qual)) { c0 = c1; continue; }
+    rec.low_qual = carried && rec.qual < opt.low_qual;
     // per sample PL, GQ, AD, DP over kept alleles
     double mq_sq = 0;
     int mq_n = 0;
@@ -624,8 +633,14 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
       }
       rec.dp += sc.dp;
+      if (given && sc.dp == 0) {  // nothing seen: no genotype, rather than the prior's 0/0
+        std::fill(sc.gt.begin(), sc.gt.end(), -1);
+        std::fill(sc.pl.begin(), sc.pl.end(), 0);
+        sc.gq = 0;
+      }
     }
     rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
+    if (rec.dp == 0) rec.qual = 0;  // a given allele no read reaches: the prior alone, no QUAL
     out.push_back(std::move(rec));
     c0 = c1;
   }
@@ -686,8 +701,23 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   HaplotypeScoring scoring = opt.scoring;
   scoring.max_qual += kThirdPhred;
   add_unit_changes(cands, ref, contig_length);
+  for (const CandidateAllele& g : opt.given) {
+    if (g.pos < start - kCandidatePad || g.pos >= end + kCandidatePad) continue;
+    cands.push_back(g);
+    cands.back().given = true;
+  }
   std::sort(cands.begin(), cands.end());
-  cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
+  // One candidate per allele (samples and given alleles find the same ones), given if any was.
+  size_t kept = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    if (kept > 0 && cands[kept - 1] == cands[i]) {
+      cands[kept - 1].given = cands[kept - 1].given || cands[i].given;
+    } else {
+      if (kept != i) cands[kept] = std::move(cands[i]);
+      ++kept;
+    }
+  }
+  cands.resize(kept);
   std::vector<int64_t> reach_of(cands.size());
   for (size_t i = 0; i < cands.size(); ++i)
     reach_of[i] = candidate_reach(cands[i], ref, contig_length, opt.window_padding);

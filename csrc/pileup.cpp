@@ -391,12 +391,8 @@ void pileup(const std::vector<ShardRead>& reads, int64_t start, int64_t end, Pil
   pileup_range(reads.data(), reads.data() + reads.size(), start, end, out);
 }
 
-namespace {
-
-// Left-aligns and trims an allele pair against the reference, as `bcftools norm` does: while the
-// alleles end in the same base drop it, extending both on the left from the reference when one
-// becomes empty; then drop shared leading bases while both keep at least one. Stops at the start
-// of the available reference window.
+// While the alleles end in the same base drop it, extending both on the left from the reference
+// when one becomes empty; then drop shared leading bases while both keep at least one.
 void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* ref_codes,
                int64_t ref_start) {
   for (;;) {
@@ -421,6 +417,8 @@ void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* 
     pos += static_cast<int64_t>(trim);
   }
 }
+
+namespace {
 
 using AlleleKey = std::tuple<int64_t, std::string, std::string>;
 

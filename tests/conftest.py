@@ -117,3 +117,57 @@ def index_path(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Pa
     out = tmp_path_factory.mktemp("index") / "ref.gxi"
     Index.build(dataset.ref).save(out)
     return out
+
+
+def write_reads_bam(bam: Path, contig_length: int,
+                    reads: list[tuple[int, str, list[tuple[int, int]], str]]) -> Path:
+    """A sorted, indexed BAM on one contig chr1 of reads (start, bases, cigar, name), every base
+    quality 40 and MAPQ 60."""
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": contig_length}]})
+    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
+        for start, bases, cigar, name in sorted(reads):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
+            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
+            a.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
+            out.write(a)
+    pysam.index(str(bam))
+    return bam
+
+
+def error_free_bam(d: Path, seq: str,
+                   variants: list[tuple[int, str, str, int]]) -> tuple[Path, Path]:
+    """ref.fa of seq, and a BAM of error-free 150-base reads at 30x per haplotype, aligned as
+    the haplotypes were made: variants are (0-based position, ref, alt, haplotype 0 or 1),
+    substitutions and deletions."""
+    import random
+
+    rng = random.Random(7)
+    ref = write_fasta(d / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    reads = []
+    for h in (0, 1):  # each haplotype as (base, reference position) pairs
+        changes = {p: (r, a) for p, r, a, hh in variants if hh == h}
+        hap, i = [], 0
+        while i < len(seq):
+            if i in changes:
+                r, a = changes[i]
+                hap.append((a[0], i))
+                i += len(r)
+            else:
+                hap.append((seq[i], i))
+                i += 1
+        for n in range(30 * len(hap) // 150):
+            at = rng.randrange(0, len(hap) - 150)
+            part = hap[at:at + 150]
+            cigar: list[tuple[int, int]] = []
+            for k in range(150):
+                gap = part[k][1] - part[k - 1][1] - 1 if k else 0
+                for op, length in (((2, gap),) if gap else ()) + ((0, 1),):
+                    if cigar and cigar[-1][0] == op:
+                        cigar[-1] = (op, cigar[-1][1] + length)
+                    else:
+                        cigar.append((op, length))
+            reads.append((part[0][1], "".join(b for b, _ in part), cigar, f"h{h}_{n}"))
+    return ref, write_reads_bam(d / "reads.bam", len(seq), reads)

@@ -20,7 +20,7 @@ import numpy as np
 import pysam
 import pysam.bcftools
 import pytest
-from conftest import random_genome, run_cli, write_fasta
+from conftest import error_free_bam, random_genome, run_cli, write_fasta, write_reads_bam
 
 import gmsaccel.call
 import gmsaccel.gvcf
@@ -532,60 +532,6 @@ _CROWDED_VARIANTS = [  # (0-based position in the sequence above, ref, alt, hapl
     (121, "CTTT", "C", 1), (136, "A", "G", 1), (162, "CATAGT", "C", 0)]
 
 
-def _write_reads_bam(bam: Path, contig_length: int,
-                     reads: list[tuple[int, str, list[tuple[int, int]], str]]) -> Path:
-    """A sorted, indexed BAM on one contig chr1 of reads (start, bases, cigar, name), every base
-    quality 40 and MAPQ 60."""
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": contig_length}]})
-    with pysam.AlignmentFile(str(bam), "wb", header=header) as out:
-        for start, bases, cigar, name in sorted(reads):
-            a = pysam.AlignedSegment(header)
-            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
-            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
-            a.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
-            out.write(a)
-    pysam.index(str(bam))
-    return bam
-
-
-def _error_free_bam(d: Path, seq: str,
-                    variants: list[tuple[int, str, str, int]]) -> tuple[Path, Path]:
-    """ref.fa of seq, and a BAM of error-free 150-base reads at 30x per haplotype, aligned as
-    the haplotypes were made: variants are (0-based position, ref, alt, haplotype 0 or 1),
-    substitutions and deletions."""
-    import random
-
-    rng = random.Random(7)
-    ref = write_fasta(d / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
-    reads = []
-    for h in (0, 1):  # each haplotype as (base, reference position) pairs
-        changes = {p: (r, a) for p, r, a, hh in variants if hh == h}
-        hap, i = [], 0
-        while i < len(seq):
-            if i in changes:
-                r, a = changes[i]
-                hap.append((a[0], i))
-                i += len(r)
-            else:
-                hap.append((seq[i], i))
-                i += 1
-        for n in range(30 * len(hap) // 150):
-            at = rng.randrange(0, len(hap) - 150)
-            part = hap[at:at + 150]
-            cigar: list[tuple[int, int]] = []
-            for k in range(150):
-                gap = part[k][1] - part[k - 1][1] - 1 if k else 0
-                for op, length in (((2, gap),) if gap else ()) + ((0, 1),):
-                    if cigar and cigar[-1][0] == op:
-                        cigar[-1] = (op, cigar[-1][1] + length)
-                    else:
-                        cigar.append((op, length))
-            reads.append((part[0][1], "".join(b for b, _ in part), cigar, f"h{h}_{n}"))
-    return ref, _write_reads_bam(d / "reads.bam", len(seq), reads)
-
-
 def _bodies_by_shard(ref: Path, bam: Path, d: Path, monkeypatch: pytest.MonkeyPatch,
                      sizes: tuple[int, ...]) -> dict[int, list[str]]:
     bodies = {}
@@ -608,7 +554,7 @@ def test_calls_in_crowded_repeats_do_not_depend_on_shards(tmp_path: Path,
     seq = ("".join(rng.choice("ACGT") for _ in range(flank)) + _CROWDED_REPEATS +
            "".join(rng.choice("ACGT") for _ in range(flank)))
     variants = [(flank + p, r, a, h) for p, r, a, h in _CROWDED_VARIANTS]
-    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    ref, bam = error_free_bam(tmp_path, seq, variants)
     bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 1, 7, 50))
     assert len(bodies[10**8]) >= 8
     for size in (1, 7, 50):
@@ -635,7 +581,7 @@ def test_calls_in_a_long_dense_variant_stretch_do_not_depend_on_shards(
             variants.append((p, seq[p:p + 3], seq[p], n % 2))
         else:
             variants.append((p, seq[p], next(b for b in "ACGT" if b != seq[p]), n % 2))
-    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    ref, bam = error_free_bam(tmp_path, seq, variants)
     bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 7, 97, 333))
     truth = write_truth_vcf(tmp_path / "truth.vcf.gz", ref,
                             [Variant("chr1", p + 1, r, a, (1, 0) if h == 0 else (0, 1))
@@ -664,7 +610,7 @@ def test_long_deletions_do_not_depend_on_shards(tmp_path: Path, monkeypatch: pyt
     variants = [(at, seq[at:at + length + 1], seq[at], 0)]
     for q in range(at + 100, at + length, 60):  # the other haplotype's SNVs in the span
         variants.append((q, seq[q], next(b for b in "ACGT" if b != seq[q]), 1))
-    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    ref, bam = error_free_bam(tmp_path, seq, variants)
     bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 97, 2_000, 3_100))
     records = [ln.split("\t") for ln in bodies[10**8] if not ln.startswith("#")]
     deletion = [r for r in records if len(r[3]) > 1]
@@ -691,7 +637,7 @@ def test_substitutions_in_a_long_tandem_repeat(tmp_path: Path,
     variants = []
     for n, p in enumerate(range(flank + 40, flank + 600, 80)):
         variants.append((p, seq[p], next(b for b in "ACGT" if b != seq[p]), n % 2))
-    ref, bam = _error_free_bam(tmp_path, seq, variants)
+    ref, bam = error_free_bam(tmp_path, seq, variants)
     bodies = _bodies_by_shard(ref, bam, tmp_path, monkeypatch, (10**8, 7, 50))
     called = [(int(line.split("\t")[1]) - 1, line.split("\t")[4]) for line in bodies[10**8]
               if not line.startswith("#") and "PASS" in line]
@@ -811,7 +757,7 @@ def test_unit_changes_in_repeats_aligned_without_gaps(tmp_path: Path, long_runs:
                     break
             cigar = [(0, aligned)] + ([(4, READ_LEN - aligned)] if aligned < READ_LEN else [])
             reads.append((start, bases, cigar, f"h{h}_{n}"))
-    bam = _write_reads_bam(tmp_path / "gapless.bam", len(ref_seq), reads)
+    bam = write_reads_bam(tmp_path / "gapless.bam", len(ref_seq), reads)
     vcf = tmp_path / "calls.vcf.gz"
     Caller(ref, threads=2).write_vcf(bam, vcf)
     acc = variant_accuracy(ref, truth, vcf)
@@ -838,7 +784,7 @@ def test_substitution_before_a_repeat_keeps_its_own_alleles(tmp_path: Path) -> N
     left = "".join(rng.choice("ACGT") for _ in range(500))
     right = "".join(rng.choice("ACGT") for _ in range(500))
     seq = left + "G" + "AC" * 8 + "T" + right
-    ref, bam = _error_free_bam(tmp_path, seq, [(500, "G", "T", 0)])
+    ref, bam = error_free_bam(tmp_path, seq, [(500, "G", "T", 0)])
     vcf = tmp_path / "calls.vcf.gz"
     Caller(ref, threads=2).write_vcf(bam, vcf)
     records = [ln.split("\t") for ln in _vcf_body(vcf) if not ln.startswith("#")]

@@ -711,13 +711,15 @@ def test_variant_summary() -> None:
     s.add("A", ["C"], None, [[0, 1]])            # transversion
     s.add("AT", ["A"], "PASS", [[1, 1]])         # deletion
     s.add("A", ["AT", "ATT"], "PASS", [[1, 2]])  # two insertions, het
-    s.add("AC", ["GT"], "PASS", [[0, 0]])        # MNP, hom-ref genotype: not counted
+    s.add("AC", ["GT"], "PASS", [[0, 0]])        # MNP no sample carries: ref_only, no type
+    s.add("G", ["T"], "PASS", [[-1, -1]])        # not seen at all: ref_only too
     s.add("A", ["G"], "LowQual", [[0, 1]])       # not counted
     s.add("A", ["G"], "PASS", [[-1, -1], [1]])   # missing; haploid alt counts as hom
     d = s.as_dict()
-    assert d["variants"] == {"SNV": 4, "insertion": 2, "deletion": 1, "MNP": 1}
+    assert d["variants"] == {"SNV": 4, "insertion": 2, "deletion": 1, "MNP": 0}
     assert (d["transitions"], d["transversions"]) == (3, 1) and d["titv"] == 3.0
-    assert (d["het"], d["hom"]) == (3, 3) and d["low_qual"] == 1 and d["pass"] == 7
+    assert (d["het"], d["hom"]) == (3, 3) and d["low_qual"] == 1 and d["pass"] == 8
+    assert d["ref_only"] == 2
     assert variant_type("A", "<*>") is None and variant_type("ACG", "TCA") == "MNP"
     assert VariantSummary().as_dict()["titv"] is None
 
@@ -740,8 +742,9 @@ def test_summarize_vcf(tmp_path: Path, ref: tuple[Path, dict[str, str]]) -> None
     out = tmp_path / "g.vcf.gz"
     write_records(out, fa, seqs, gvcf=True)
     d = summarize_vcf(out)
-    assert d["variants"] == {"SNV": 4, "insertion": 1, "deletion": 1, "MNP": 0}
-    assert d["low_qual"] == 1 and d["het"] == 3 and d["hom"] == 1
+    # (the SNV genotyped ./. is carried by no sample: ref_only, not an SNV)
+    assert d["variants"] == {"SNV": 3, "insertion": 1, "deletion": 1, "MNP": 0}
+    assert d["low_qual"] == 1 and d["het"] == 3 and d["hom"] == 1 and d["ref_only"] == 1
 
 
 # ---------------------------------------------------------------------------------------------

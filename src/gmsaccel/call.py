@@ -23,6 +23,7 @@ import pysam
 
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
+from gmsaccel.alleles import GivenAlleles, read_given_alleles
 from gmsaccel.gvcf import BlockArrays, reference_block_arrays
 from gmsaccel.scaleout import Executor, ordered_submit
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
@@ -36,6 +37,7 @@ MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
+GIVEN_REACH = 1_500  # caller.cpp's kCandidatePad: candidates this far beyond a shard shape it
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
 
@@ -271,11 +273,14 @@ def is_transition(ref: str, alt: str) -> bool:
 
 @dataclass
 class VariantSummary:
-    """Counts over PASS records: alleles by type, Ti/Tv of SNVs, called genotypes het/hom."""
+    """Counts over PASS records: alleles by type, Ti/Tv of SNVs, called genotypes het/hom.
+    A record whose genotypes carry none of its ALTs (a given allele genotyped 0/0 or ./.) counts
+    in ref_only, not by type."""
 
     records: int = 0
     passed: int = 0
     low_qual: int = 0
+    ref_only: int = 0
     types: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(("SNV", "insertion", "deletion", "MNP"), 0))
     transitions: int = 0
@@ -290,6 +295,10 @@ class VariantSummary:
             self.low_qual += filt == "LowQual"
             return
         self.passed += 1
+        gts = [[int(a) for a in gt if a is not None and int(a) >= 0] for gt in gts]
+        if gts and all(not gt or max(gt) == 0 for gt in gts):
+            self.ref_only += 1
+            return
         for alt in alts:
             t = variant_type(ref, alt)
             if t is None:
@@ -300,8 +309,7 @@ class VariantSummary:
                     self.transitions += 1
                 else:
                     self.transversions += 1
-        for gt in gts:
-            called = [int(a) for a in gt if a is not None and int(a) >= 0]
+        for called in gts:
             if not called or max(called) == 0:
                 continue
             if len(set(called)) > 1:
@@ -328,6 +336,7 @@ class VariantSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "pass": self.passed, "low_qual": self.low_qual,
+                "ref_only": self.ref_only,
                 "variants": dict(self.types), "transitions": self.transitions,
                 "transversions": self.transversions, "titv": self.titv, "het": self.het,
                 "hom": self.hom, "het_hom_ratio": self.het_hom}
@@ -519,10 +528,13 @@ class Caller:
     """Calls SNVs and indels jointly over one or more samples (one BAM/CRAM per sample) against
     a reference FASTA (or its .gxi index). Options: ploidy 1 or 2, read filters (min_mapq,
     min_baseq, max_depth), threads; further engine options (min_support, min_fraction,
-    low_qual, min_qual, simd) as keywords. An Index already loaded for `reference` may be
-    passed as index= to skip loading it again. With executor= (a dask.distributed Client, or
-    any concurrent.futures executor) the shards run there instead of on local threads, each
-    worker opening the reference and BAMs by the same paths; the output is the same."""
+    low_qual, min_qual, simd) as keywords. alleles= a VCF of alleles to genotype whatever the
+    reads say (each gets a record: 0/0 where a sample lacks it, ./. where no read covers it;
+    see alleles.py), with alleles_only=True writing only the records holding one. An Index
+    already loaded for `reference` may be passed as index= to skip loading it again. With
+    executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
+    there instead of on local threads, each worker opening the reference and BAMs by the same
+    paths; the output is the same."""
 
     def __init__(self, reference: str | os.PathLike, ploidy: int = 2, device: str = "auto",
                  min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 1000,
@@ -551,11 +563,12 @@ class Caller:
         self.filters = {"min_mapq": int(min_mapq), "min_baseq": int(min_baseq),
                         "max_depth": int(max_depth)}
         unknown = set(engine_options) - {"min_support", "min_fraction", "low_qual", "min_qual",
-                                         "simd"}
+                                         "simd", "alleles", "alleles_only"}
         if unknown:
             raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
         self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
-        self.options = {"ploidy": ploidy, **self.filters, **engine_options}
+        engine = {k: v for k, v in engine_options.items() if k not in ("alleles", "alleles_only")}
+        self.options = {"ploidy": ploidy, **self.filters, **engine}
         if self.device == "gpu":  # only then: engines without the device option still run
             self.options.update(device=gpu_index, device_emulate=emulate)
         self._codes: OrderedDict[str, Future[np.ndarray]] = OrderedDict()
@@ -569,6 +582,16 @@ class Caller:
         self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
                       self.filters["min_baseq"], self.filters["max_depth"],
                       tuple(sorted(engine_options.items())))
+        # Given alleles: read (and checked) now, before any work.
+        self.alleles_only = bool(engine_options.get("alleles_only", False))
+        alleles = engine_options.get("alleles")
+        if self.alleles_only and alleles is None:
+            raise ValueError("alleles_only needs alleles (a VCF of the alleles to genotype)")
+        self.given: GivenAlleles | None = None
+        if alleles is not None:
+            self._spec = (*self._spec[:-1], tuple(sorted(
+                dict(engine_options, alleles=os.path.abspath(os.fspath(alleles))).items())))
+            self.given = read_given_alleles(alleles, dict(self.contigs), self.ref_codes)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -663,6 +686,10 @@ class Caller:
             options["as_lines"] = True
         if gvcf:  # from the candidates' own pileup: no second pass over the reads
             options["reference_confidence"] = True
+        if self.given is not None:  # those the shard's windows may reach too
+            options["given"] = self.given.near(shard.contig, shard.start - GIVEN_REACH,
+                                               shard.end + GIVEN_REACH)
+            options["given_only"] = self.alleles_only
         records, stats, confidence = _engine_call_region(bams, self.fasta, codes, shard.contig,
                                                          shard.start, shard.end, options)
         records = sorted((r for r in records if shard.start <= int(r["pos"]) < shard.end),
@@ -764,6 +791,8 @@ class Caller:
         vcf_path = None if gvcf else out
         gvcf_path = out if gvcf else (os.fspath(gvcf_out) if gvcf_out is not None else None)
         regions = self.regions(region)
+        if gvcf_path is not None and self.alleles_only:
+            raise ValueError("a gVCF covers every position: it does not go with alleles_only")
         if gvcf_path is not None and len(bam_list) != 1:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")

@@ -163,9 +163,17 @@ def _caller(args: argparse.Namespace, index: object = None,
             executor: object = None):  # -> gmsaccel.call.Caller
     from gmsaccel.call import Caller
 
-    return Caller(args.reference, ploidy=args.ploidy, device=args.device,
-                  min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
-                  threads=args.threads, index=index, executor=executor)
+    if args.alleles_only and not args.alleles:
+        raise ValueError("--alleles-only needs --alleles")
+    given = {"alleles": args.alleles, "alleles_only": args.alleles_only} if args.alleles else {}
+    caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
+                    min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
+                    threads=args.threads, index=index, executor=executor, **given)
+    if caller.given is not None:
+        _log(args, f"{len(caller.given):,} given alleles from {args.alleles}")
+        if note := caller.given.skipped_note():
+            print(f"[gmsaccel] warning: {note}", file=sys.stderr)
+    return caller
 
 
 def _dask_client(address: str):  # -> distributed.Client
@@ -193,7 +201,9 @@ def _return_freed_memory() -> None:
 def _summary_line(stats: dict) -> str:
     v = stats["variants"]
     titv = f"{stats['titv']:.2f}" if stats["titv"] is not None else "n/a"
-    return (f"{stats['pass']:,} PASS records ({stats['low_qual']:,} LowQual): "
+    ref_only = (f", {stats['ref_only']:,} given alleles no sample carries"
+                if stats.get("ref_only") else "")
+    return (f"{stats['pass']:,} PASS records ({stats['low_qual']:,} LowQual{ref_only}): "
             f"{v['SNV']:,} SNVs, {v['insertion']:,} insertions, {v['deletion']:,} deletions, "
             f"{v['MNP']:,} MNPs; Ti/Tv {titv}; het {stats['het']:,}, hom {stats['hom']:,}")
 
@@ -471,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
         pp.add_argument("--max-depth", type=_positive_int, default=1000, metavar="N",
                         help="reads kept per position (default 1000)")
         pp.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
+        pp.add_argument("--alleles", metavar="VCF",
+                        help="also genotype these alleles (SNVs and indels of a VCF/BCF, e.g. a "
+                             "pharmacogenomic panel): each gets a record whatever the reads say, "
+                             "GT 0/0 where the sample lacks it, ./. where no read covers it")
+        pp.add_argument("--alleles-only", action="store_true",
+                        help="with --alleles: write only the records holding a given allele")
         pp.add_argument("--dask-scheduler", metavar="ADDRESS",
                         help="run the shards on this Dask cluster (e.g. tcp://host:8786, "
                              "started by dask-jobqueue or dask-scheduler; needs gmsaccel[dist]):"

@@ -27,6 +27,12 @@ struct CallerOptions {
   // results); device_emulate runs that path with host-executed kernel threads.
   int device = -1;
   bool device_emulate = false;
+  // Given alleles (normalised, sorted; pos 0-based on the called contig): each gets a record
+  // whatever the reads say, with GT 0/0 where the sample lacks it and ./. where no read spans
+  // it; never dropped by min_qual, and LowQual only where some sample carries an ALT.
+  // given_only: only records holding a given allele are written.
+  std::vector<CandidateAllele> given;
+  bool given_only = false;
 };
 
 // Per sample genotype of one record.

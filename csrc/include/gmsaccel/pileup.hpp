@@ -123,6 +123,7 @@ struct CandidateAllele {
   std::string ref, alt;   // uppercase ACGT(N) strings
   uint32_t support = 0;   // reads showing it (with base quality > 0 for SNVs)
   uint32_t depth = 0;     // reads spanning pos
+  bool given = false;     // a given allele (genotyped and written whatever the reads say)
   bool operator<(const CandidateAllele& o) const {
     if (pos != o.pos) return pos < o.pos;
     if (ref != o.ref) return ref < o.ref;
@@ -132,6 +133,12 @@ struct CandidateAllele {
     return pos == o.pos && ref == o.ref && alt == o.alt;
   }
 };
+
+// Left-aligns and trims an allele pair against the reference as `bcftools norm` does (indels
+// anchored on the base before them). ref_codes covers the reference from ref_start on; the
+// alleles are not moved before ref_start.
+void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* ref_codes,
+               int64_t ref_start);
 
 // Longer indels are structural variants, not small-variant candidates: their windows would reach
 // past what a shard loads around itself (caller.cpp's kCandidatePad budgets for this length).

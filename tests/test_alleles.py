@@ -1,0 +1,206 @@
+"""Given alleles (alleles.py, `call --alleles`): read and normalised from a VCF, checked against
+the reference, and genotyped by the caller whatever the reads say."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pysam
+import pytest
+from conftest import error_free_bam, run_cli
+
+import gmsaccel.call
+from gmsaccel import _core
+from gmsaccel.alleles import read_given_alleles
+from gmsaccel.call import Caller
+
+HOLE = (4_000, 4_600)  # no read overlaps this stretch of the sample
+
+
+def _seq() -> str:
+    rng = random.Random(5)
+    seq = [rng.choice("ACGT") for _ in range(6_000)]
+    seq[2_990:2_996] = "AAAAAA"  # a homopolymer: its deletion has many spellings
+    return "".join(seq)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """ref.fa, and a BAM of error-free reads: a het SNV at 1,000 and a het deletion of one A
+    from the homopolymer at 2,990-2,995, and no reads over HOLE."""
+    d = tmp_path_factory.mktemp("given")
+    seq = _seq()
+    snv_alt = "C" if seq[1_000] != "C" else "G"
+    ref, full = error_free_bam(d, seq, [(1_000, seq[1_000], snv_alt, 0),
+                                        (2_989, seq[2_989] + "A", seq[2_989], 1)])
+    bam = d / "holed.bam"
+    with pysam.AlignmentFile(str(full)) as f, pysam.AlignmentFile(str(bam), "wb",
+                                                                  template=f) as out:
+        for r in f:
+            if r.reference_end <= HOLE[0] or r.reference_start >= HOLE[1]:
+                out.write(r)
+    pysam.index(str(bam))
+    return ref, bam, seq
+
+
+def write_sites(path: Path, seq: str, rows: list[tuple[int, str, str]],
+                contig: str = "chr1") -> Path:
+    """A VCF of (1-based POS, REF, ALT) rows; REF '=' takes the reference's base there."""
+    lines = ["##fileformat=VCFv4.2", f"##contig=<ID=chr1,length={len(seq)}>",
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    for pos, ref, alt in rows:
+        ref = seq[pos - 1] if ref == "=" else ref
+        lines.append(f"{contig}\t{pos}\t.\t{ref}\t{alt}\t.\t.\t.")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _other(base: str) -> str:
+    return "C" if base != "C" else "G"
+
+
+def _given_rows(seq: str) -> list[tuple[int, str, str]]:
+    return [
+        (1_001, "=", _other(seq[1_000])),           # the sample's het SNV
+        (2_001, "=", _other(seq[2_000])),           # a SNV the sample lacks
+        (2_501, "=", seq[2_500] + "GT"),            # an insertion it lacks
+        (2_995, "AA", "A"),                         # its deletion, written right-aligned
+        (4_301, "=", _other(seq[4_300])),           # no read covers it
+        (1_001, "=", _other(seq[1_000])),           # a duplicate line
+        (3_501, seq[3_500:3_502], "TT" if seq[3_500:3_502] != "TT" else "GG"),  # an MNP
+        (3_601, "=", "<DEL>"),                      # symbolic
+    ]
+
+
+def _genotypes(vcf: Path) -> dict[tuple[int, str, str], tuple]:
+    with pysam.VariantFile(str(vcf)) as f:
+        return {(r.pos, r.ref, r.alts[0]): (r.samples[0]["GT"], r.samples[0]["DP"],
+                                            r.filter.keys(), r.samples[0]["GQ"]) for r in f}
+
+
+def test_reading_normalises_dedupes_and_skips(sample, tmp_path: Path) -> None:
+    ref, _, seq = sample
+    caller = Caller(ref)
+    given = read_given_alleles(write_sites(tmp_path / "s.vcf", seq, _given_rows(seq)),
+                               dict(caller.contigs), caller.ref_codes)
+    alleles = given.by_contig["chr1"]
+    assert len(given) == len(alleles) == 5
+    # the deletion moved to the homopolymer's left end, anchored on the base before it
+    assert (2_988, seq[2_988] + "A", seq[2_988]) in alleles
+    assert given.skipped == {"MNP": 1, "symbolic": 1}
+    assert "record 7 (chr1:3501" in given.skipped_note()
+    assert given.near("chr1", 2_000, 2_989) == [(2_000, seq[2_000], _other(seq[2_000])),
+                                                (2_500, seq[2_500], seq[2_500] + "GT"),
+                                                (2_988, seq[2_988] + "A", seq[2_988])]
+
+
+@pytest.mark.parametrize("only", [False, True], ids=["with-discovered", "only"])
+def test_given_alleles_get_records(sample, tmp_path: Path, only: bool) -> None:
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    plain, given = tmp_path / "plain.vcf.gz", tmp_path / "given.vcf.gz"
+    Caller(ref).write_vcf(bam, plain)
+    Caller(ref, alleles=sites, alleles_only=only).write_vcf(bam, given)
+    discovered, got = _genotypes(plain), _genotypes(given)
+    snv = (1_001, seq[1_000], _other(seq[1_000]))
+    deletion = (2_989, seq[2_988] + "A", seq[2_988])
+    assert discovered.keys() == {snv, deletion}  # what the reads alone give
+    ref_snv = (2_001, seq[2_000], _other(seq[2_000]))
+    insertion = (2_501, seq[2_500], seq[2_500] + "GT")
+    unseen = (4_301, seq[4_300], _other(seq[4_300]))
+    assert got.keys() == {snv, deletion, ref_snv, insertion, unseen}
+    for key in (snv, deletion):  # found anyway: the same record as without given alleles
+        assert got[key] == discovered[key] and got[key][0] == (0, 1)
+    for key in (ref_snv, insertion):  # seen in ~60 reads, carried by none
+        gt, dp, filters, gq = got[key]
+        assert gt == (0, 0) and dp > 40 and gq == 99 and list(filters) == ["PASS"]
+    gt, dp, filters, gq = got[unseen]
+    assert gt == (None, None) and dp == 0 and gq == 0
+    if not only:  # every discovered record is still there, unchanged
+        with pysam.VariantFile(str(plain)) as a, pysam.VariantFile(str(given)) as b:
+            wanted = {str(r) for r in a}
+            assert wanted <= {str(r) for r in b}
+    summary = gmsaccel.call.summarize_vcf(given)
+    assert summary["ref_only"] == 3 and summary["variants"]["SNV"] == 1
+
+
+def test_given_records_do_not_depend_on_shards(sample, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    bodies = []
+    for size in (700, 10_000):  # shard edges beside the given alleles, or none
+        monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", size)
+        monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", size)
+        out = tmp_path / f"s{size}.vcf.gz"
+        Caller(ref, alleles=sites, threads=2).write_vcf(bam, out)
+        with pysam.VariantFile(str(out)) as f:
+            bodies.append([str(r) for r in f])
+    assert bodies[0] == bodies[1] and len(bodies[0]) == 5
+
+
+def test_given_alleles_on_an_executor(sample, tmp_path: Path) -> None:
+    """Workers in other processes read the alleles themselves (by the path): same output."""
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    local, remote = tmp_path / "local.vcf.gz", tmp_path / "remote.vcf.gz"
+    Caller(ref, alleles=sites, alleles_only=True).write_vcf(bam, local)
+    with ProcessPoolExecutor(2) as ex:
+        Caller(ref, alleles=sites, alleles_only=True, executor=ex).write_vcf(bam, remote)
+    with pysam.VariantFile(str(local)) as a, pysam.VariantFile(str(remote)) as b:
+        assert [str(r) for r in a] == [str(r) for r in b]
+
+
+def test_given_alleles_in_a_gvcf(sample, tmp_path: Path) -> None:
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    out = tmp_path / "g.vcf.gz"
+    Caller(ref, alleles=sites).write_vcf(bam, out, gvcf=True)
+    with pysam.VariantFile(str(out)) as f:
+        recs = [r for r in f if r.alts[0] != "<*>"]
+    assert len(recs) == 5 and all(r.alts[-1] == "<*>" for r in recs)
+    # QUAL of a record no read reaches is 0, and none is written "-0"
+    assert [r.qual for r in recs if r.pos == 4_301] == [0]
+    assert all("\t-0\t" not in str(r) for r in recs)
+    with pytest.raises(ValueError, match="alleles_only"):
+        Caller(ref, alleles=sites, alleles_only=True).write_vcf(bam, tmp_path / "x.g.vcf.gz",
+                                                                gvcf=True)
+
+
+@pytest.mark.parametrize(("rows", "contig", "message"), [
+    ([(100, "=", "A")], "chrZ", "record 1 (chrZ:100): contig chrZ is not in the reference"),
+    ([(100, "=", "A"), (200, "N", "A")], "chr1", "record 2 (chr1:200): REF N differs from the "
+                                                 "reference"),
+    ([(5_999, "ACGT", "A")], "chr1", "record 1 (chr1:5999): REF runs past the contig's end"),
+])
+def test_bad_sites_are_errors(sample, tmp_path: Path, rows, contig: str, message: str) -> None:
+    ref, _, seq = sample
+    sites = write_sites(tmp_path / "bad.vcf", seq, rows, contig)
+    with pytest.raises(_core.InputError, match=f"^{sites}: {message}".replace("(", r"\(")
+                       .replace(")", r"\)")):
+        Caller(ref, alleles=sites)
+
+
+def test_unreadable_sites_file(sample, tmp_path: Path) -> None:
+    ref, _, _ = sample
+    sites = tmp_path / "junk.vcf"
+    sites.write_text("this is not a VCF\n")
+    with pytest.raises(_core.InputError, match=f"^{sites}: cannot read as VCF/BCF"):
+        Caller(ref, alleles=sites)
+
+
+def test_cli_alleles(sample, tmp_path: Path) -> None:
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    out = tmp_path / "o.vcf.gz"
+    proc = run_cli("call", "-f", ref, "--alleles", sites, "--alleles-only", "-o", out, bam)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "5 given alleles" in err and "2 given ALT alleles skipped (MNP 1, symbolic 1" in err
+    assert "3 given alleles no sample carries" in err
+    assert len(_genotypes(out)) == 5
+    proc = run_cli("call", "-f", ref, "--alleles-only", "-o", tmp_path / "n.vcf.gz", bam)
+    assert proc.returncode == 1 and b"--alleles-only needs --alleles" in proc.stderr
+    assert not (tmp_path / "n.vcf.gz").exists()
