@@ -141,6 +141,23 @@ def test_given_records_do_not_depend_on_shards(sample, tmp_path: Path,
     assert bodies[0] == bodies[1] and len(bodies[0]) == 5
 
 
+def test_alleles_only_calls_just_their_neighbourhoods(sample, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    ref, bam, seq = sample
+    sites = write_sites(tmp_path / "s.vcf", seq, _given_rows(seq))
+    caller = Caller(ref, alleles=sites, alleles_only=True)
+    assert [(r.contig, r.start, r.end) for r in caller.regions()] == [("chr1", 1_000, 4_301)]
+    # alleles less than GIVEN_GAP apart share a span
+    monkeypatch.setattr(gmsaccel.call, "GIVEN_GAP", 900)
+    assert [(r.contig, r.start, r.end) for r in caller.regions()] == [
+        ("chr1", 1_000, 1_001), ("chr1", 2_000, 2_989), ("chr1", 4_300, 4_301)]
+    near, whole = tmp_path / "near.vcf.gz", tmp_path / "whole.vcf.gz"
+    caller.write_vcf(bam, near)
+    caller.write_vcf(bam, whole, region="chr1")
+    with pysam.VariantFile(str(near)) as a, pysam.VariantFile(str(whole)) as b:
+        assert [str(r) for r in a] == [str(r) for r in b]
+
+
 def test_given_alleles_on_an_executor(sample, tmp_path: Path) -> None:
     """Workers in other processes read the alleles themselves (by the path): same output."""
     ref, bam, seq = sample

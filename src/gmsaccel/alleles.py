@@ -45,6 +45,17 @@ class GivenAlleles:
         hi = bisect.bisect_left(alleles, (end, "", ""))
         return alleles[lo:hi]
 
+    def spans(self, gap: int) -> list[tuple[str, int, int]]:
+        """(contig, start, end): the alleles' positions, those less than gap apart in one span."""
+        out: list[tuple[str, int, int]] = []
+        for contig, alleles in self.by_contig.items():
+            for pos, _, _ in alleles:
+                if out and out[-1][0] == contig and pos - out[-1][2] < gap:
+                    out[-1] = (contig, out[-1][1], pos + 1)
+                else:
+                    out.append((contig, pos, pos + 1))
+        return out
+
     def skipped_note(self) -> str:
         """One line on what was skipped, or ''."""
         if not self.skipped:

@@ -38,6 +38,7 @@ TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 GIVEN_REACH = 1_500  # caller.cpp's kCandidatePad: candidates this far beyond a shard shape it
+GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
 
@@ -641,6 +642,12 @@ class Caller:
         return _core.fasta_codes(self.reference, contig)
 
     def regions(self, region: RegionSpec | Region = None) -> list[Region]:
+        """The regions to call. With alleles_only and no region, only the given alleles'
+        neighbourhoods: a panel of sites on a whole genome reads the reads there alone (each
+        site's records are the same as a whole-genome run's, as for any shard)."""
+        if region is None and self.alleles_only and self.given is not None:
+            spans = sorted(self.given.spans(GIVEN_GAP), key=lambda s: self._contig_id[s[0]])
+            return [Region(c, s, e) for c, s, e in spans]
         return resolve_regions(region, self.contigs)
 
     def check_inputs(self, bams: Sequence[str | os.PathLike],
