@@ -230,9 +230,9 @@ struct BamWriter::Impl {
     drop_spares();
   }
 
-  std::string mode(bool bam, int level) const {
-    std::string m = bam ? "wb" : "w";
-    if (bam && level >= 0 && level <= 9) m += static_cast<char>('0' + level);
+  static std::string mode(const std::string& format, int level) {
+    std::string m = format == "bam" ? "wb" : format == "cram" ? "wc" : "w";
+    if (format != "sam" && level >= 0 && level <= 9) m += static_cast<char>('0' + level);
     return m;
   }
 
@@ -1145,11 +1145,15 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
   s.path = path;
   s.opt = options;
   s.to_stdout = path == "-";
-  if (s.opt.format != "bam" && s.opt.format != "sam") {
-    throw std::invalid_argument("output format must be \"bam\" or \"sam\", not \"" +
+  if (s.opt.format != "bam" && s.opt.format != "sam" && s.opt.format != "cram") {
+    throw std::invalid_argument("output format must be \"bam\", \"cram\" or \"sam\", not \"" +
                                 s.opt.format + "\"");
   }
   const bool bam = s.opt.format == "bam";
+  const bool cram = s.opt.format == "cram";
+  if (cram && s.opt.reference.empty()) {
+    throw std::invalid_argument("CRAM output needs the reference FASTA: " + path);
+  }
   if (s.opt.mark_duplicates && !s.opt.sort) {
     throw std::invalid_argument("marking duplicates needs coordinate-sorted output");
   }
@@ -1165,11 +1169,11 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
                         : sam_hdr_add_line(s.hdr, "HD", "VN", "1.6", "SO", so, nullptr);
   if (rc < 0) throw std::invalid_argument("cannot set @HD SO in the header for " + path);
 
-  // An index needs sorted BGZF output in a real file.
-  if (s.opt.write_index && s.opt.sort && bam && !s.to_stdout) {
+  // An index needs sorted BGZF (or CRAM) output in a real file.
+  if (s.opt.write_index && s.opt.sort && (bam || cram) && !s.to_stdout) {
     bool big = false;
     for (int i = 0; i < sam_hdr_nref(s.hdr); ++i) big |= sam_hdr_tid2len(s.hdr, i) > (1LL << 29) - 1;
-    s.idx_ext = big ? ".csi" : ".bai";
+    s.idx_ext = cram ? ".crai" : big ? ".csi" : ".bai";
   }
 
   s.tmp_path = s.to_stdout ? "-" : path + ".tmp-" + std::to_string(::getpid());
@@ -1192,9 +1196,14 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
     return;
   }
   errno = 0;
-  s.out = sam_open(s.tmp_path.c_str(), s.mode(bam, s.opt.compression_level).c_str());
+  s.out = sam_open(s.tmp_path.c_str(), s.mode(s.opt.format, s.opt.compression_level).c_str());
   if (!s.out) s.io_fail("cannot create output", s.to_stdout ? "standard output" : s.tmp_path, errno);
-  if (bam && s.opt.threads > 1 && hts_set_threads(s.out, s.opt.threads) < 0) {
+  // CRAM stores reads as differences from the reference, read through its .fai.
+  if (cram && hts_set_fai_filename(s.out, s.opt.reference.c_str()) < 0) {
+    s.discard();
+    throw InputError(s.opt.reference + ": cannot open as the FASTA for CRAM output");
+  }
+  if ((bam || cram) && s.opt.threads > 1 && hts_set_threads(s.out, s.opt.threads) < 0) {
     s.discard();
     throw std::runtime_error("cannot start compression threads for " + path);
   }
@@ -1287,6 +1296,7 @@ void BamWriter::close() {
       // An index left from an earlier run would not match the new file.
       unlink_quiet(s.path + ".bai");
       unlink_quiet(s.path + ".csi");
+      unlink_quiet(s.path + ".crai");
       if (std::rename(s.tmp_path.c_str(), s.path.c_str()) != 0) {
         s.io_fail("cannot rename " + s.tmp_path + " to", s.path, errno);
       }

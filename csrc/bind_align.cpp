@@ -144,7 +144,8 @@ void bind_align(py::module_& m) {
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
               bool mate_scores, bool copy_comments, const std::string& r1_name,
-              const std::string& r2_name, uint64_t records_before) {
+              const std::string& r2_name, uint64_t records_before,
+              const std::string& cram_reference) {
              PipelineOptions po;
              if (!insert_model.is_none()) po.insert_model = model_of(insert_model.cast<py::dict>());
              po.mate_scores = mate_scores;
@@ -157,6 +158,7 @@ void bind_align(py::module_& m) {
              po.read_group = read_group;
              po.writer.sort = sort;
              po.writer.format = format;
+             po.writer.reference = cram_reference;
              po.writer.threads = threads;
              po.writer.memory_bytes = memory_bytes;
              po.writer.write_index = write_index;
@@ -191,12 +193,13 @@ void bind_align(py::module_& m) {
            py::arg("mark_duplicates") = false, py::arg("progress") = nullptr,
            py::arg("insert_model") = py::none(), py::arg("mate_scores") = false,
            py::arg("copy_comments") = false, py::arg("r1_name") = "", py::arg("r2_name") = "",
-           py::arg("records_before") = 0,
+           py::arg("records_before") = 0, py::arg("cram_reference") = "",
            "insert_model: a run's reported insert_model, used instead of estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
            "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "
            "records; r1_name, r2_name, records_before: how messages name a read (its file, and "
-           "the records before this input in it: for shards)");
+           "the records before this input in it: for shards); cram_reference: the FASTA, for "
+           "format 'cram'");
 }
 
 }  // namespace gms

@@ -222,14 +222,15 @@ void bind_io(py::module_& m) {
         "reads at the end.");
 
   py::class_<PyBamWriter>(m, "BamWriter",
-                          "Coordinate-sorted (or unsorted) BAM/SAM writer with bounded memory. "
+                          "Coordinate-sorted (or unsorted) BAM/CRAM/SAM writer with bounded memory. "
                           "Nothing appears at path until close() succeeds.")
       .def(py::init([](const std::string& path, const std::string& header_text, bool sort,
                        const std::string& format, int threads, size_t memory_bytes,
                        bool write_index, const std::string& tmp_dir, int compression_level,
                        const std::string& deflater, bool mark_duplicates,
-                       size_t merge_range_bytes) {
+                       size_t merge_range_bytes, const std::string& reference) {
              BamWriterOptions o;
+             o.reference = reference;
              o.merge_range_bytes = merge_range_bytes;
              o.fast_deflate = use_fast_codec(deflater, "deflater");
              o.sort = sort;
@@ -250,6 +251,8 @@ void bind_io(py::module_& m) {
            py::arg("write_index") = true, py::arg("tmp_dir") = "",
            py::arg("compression_level") = -1, py::arg("deflater") = "auto",
            py::arg("mark_duplicates") = false, py::arg("merge_range_bytes") = 0,
+           py::arg("reference") = "",
+           "format: 'bam', 'cram' (needs reference, the FASTA; indexed as .crai) or 'sam'; "
            "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'; "
            "mark_duplicates: flag duplicates (0x400) as the sorted records are written, from "
            "unclipped 5' ends, MC tags and (for a pair's score) ms tags; merge_range_bytes: "

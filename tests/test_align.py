@@ -663,3 +663,29 @@ def test_property_copied_comment_tags_read_back(aligner: Aligner, genome, tmp_pa
     got = {t: list(rec.get_tag(t)) if ty == "B" else rec.get_tag(t)
            for t, (ty, _) in fields.items()}
     assert got == {t: list(v) if ty == "B" else v for t, (ty, v) in fields.items()}
+
+
+def _record_fields(r: pysam.AlignedSegment) -> tuple:
+    # (CRAM keeps MD and NM as the reference gives them, not in the order written)
+    return (r.to_string().split("\t")[:11], dict(r.get_tags()))
+
+
+def test_cram_output_holds_the_bams_records(aligner: Aligner, genome, tmp_path) -> None:
+    r1, r2 = _simulate(genome, tmp_path, 300, seed=43)
+    bam, cram = tmp_path / "a.bam", tmp_path / "a.cram"
+    aligner.align_fastq(r1, r2, bam, mark_duplicates=True, read_group="@RG\tID:g\tSM:s")
+    aligner.align_fastq(r1, r2, cram, mark_duplicates=True, read_group="@RG\tID:g\tSM:s",
+                        fasta=genome[0])
+    assert (tmp_path / "a.cram.crai").exists()
+    with pysam.AlignmentFile(str(bam)) as a, \
+            pysam.AlignmentFile(str(cram), reference_filename=str(genome[0])) as c:
+        # (htslib's CRAM writer adds the FASTA's path to each @SQ as UR)
+        sq = [{k: v for k, v in d.items() if k != "UR"} for d in c.header.to_dict()["SQ"]]
+        assert c.is_cram and a.header.to_dict()["SQ"] == sq
+        want = [_record_fields(r) for r in a]
+        assert [_record_fields(r) for r in c] == want and len(want) >= 600
+    # an index without a FASTA beside it: CRAM cannot be made, and says so before any work
+    idx_only = Aligner(Index.build(genome[0]))
+    with pytest.raises(_core.InputError, match="CRAM output needs the reference FASTA"):
+        idx_only.align_fastq(r1, r2, tmp_path / "b.cram")
+    assert not (tmp_path / "b.cram").exists()

@@ -146,6 +146,24 @@ def test_copied_comments_in_shards(aligner, dataset, tmp_path) -> None:
     assert leftovers(tmp_path) == [] and not (tmp_path / "bad.bam").exists()
 
 
+def test_sharded_cram(aligner, dataset, tmp_path) -> None:
+    """Shards' parts are BAM; the merge writes CRAM against the FASTA: the local run's records."""
+    local, sharded = tmp_path / "local.cram", tmp_path / "sharded.cram"
+    aligner.align_fastq(dataset.r1, dataset.r2, local, fasta=dataset.ref)
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(dataset.r1, dataset.r2, sharded, executor=ex, shard_pairs=700,
+                            fasta=dataset.ref)
+    assert (tmp_path / "sharded.cram.crai").exists()
+
+    def body(path: Path) -> list[str]:
+        with pysam.AlignmentFile(str(path), reference_filename=str(dataset.ref)) as f:
+            assert f.is_cram
+            return [r.to_string() for r in f]
+    want = body(local)
+    assert len(want) >= 2 * dataset.n_pairs and body(sharded) == want
+    assert leftovers(tmp_path) == []
+
+
 def test_dask_cluster(aligner, copied_library, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     r1, r2 = copied_library

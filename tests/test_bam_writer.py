@@ -13,6 +13,7 @@ from typing import Any
 
 import pysam
 import pytest
+from conftest import write_fasta
 
 import gmsaccel
 from gmsaccel import _core
@@ -297,6 +298,50 @@ def test_sam_format(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.fixture(scope="module")
+def fasta(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(5)
+    return write_fasta(tmp_path_factory.mktemp("ref") / "ref.fa",
+                       [(n, "".join(rng.choice("ACGT") for _ in range(ln))) for n, ln in CONTIGS])
+
+
+def _tags_as_dict(r: pysam.AlignedSegment) -> tuple:
+    # (htslib's CRAM reader works MD and NM out from the reference for records that had none;
+    # test_align compares the aligner's own MD and NM through CRAM)
+    return (r.query_name, r.flag, r.reference_id, r.reference_start, r.cigarstring,
+            r.query_sequence, list(r.query_qualities or []),
+            {k: v for k, v in r.get_tags() if k not in ("MD", "NM")})
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_cram_output_is_the_bams_records_with_a_crai(tmp_path: Path, fasta: Path,
+                                                      spill: bool) -> None:
+    memory = 3_000 if spill else 64 << 20
+    bam = write(tmp_path / "o.bam", LINES, memory_bytes=memory)
+    cram = write(tmp_path / "o.cram", LINES, format="cram", reference=str(fasta),
+                 memory_bytes=memory, threads=2)
+    assert (tmp_path / "o.cram.crai").exists() and not (tmp_path / "o.cram.bai").exists()
+    with pysam.AlignmentFile(str(cram), reference_filename=str(fasta)) as f:
+        assert f.is_cram
+        got = [_tags_as_dict(r) for r in f.fetch(until_eof=True)]
+        # the .crai answers region queries as the .bai does
+        region = [r.query_name for r in f.fetch("chr2", 1_000, 9_000)]
+    assert got == [_tags_as_dict(r) for r in records(bam)]
+    with pysam.AlignmentFile(str(bam)) as f:
+        assert region == [r.query_name for r in f.fetch("chr2", 1_000, 9_000)] and region
+    assert os.path.getsize(cram) < os.path.getsize(bam)
+    assert leftovers(tmp_path) == []
+
+
+def test_unsorted_cram_has_no_index(tmp_path: Path, fasta: Path) -> None:
+    cram = write(tmp_path / "u.cram", LINES[:200], format="cram", reference=str(fasta),
+                 sort=False)
+    assert not (tmp_path / "u.cram.crai").exists()
+    with pysam.AlignmentFile(str(cram), reference_filename=str(fasta), check_sq=False) as f:
+        assert [r.query_name for r in f.fetch(until_eof=True)] == \
+            [ln.split("\t")[0] for ln in LINES[:200]]
+
+
 def test_csi_for_long_contigs(tmp_path: Path) -> None:
     header = "@SQ\tSN:big\tLN:600000000\n"
     w = _core.BamWriter(str(tmp_path / "big.bam"), header)
@@ -327,7 +372,13 @@ def test_bad_sam_line_and_bad_format(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="cannot parse SAM line"):
             w.add_sam_line("r1\tnot-a-flag\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIIII")
     with pytest.raises(ValueError, match="format"):
-        _core.BamWriter(str(tmp_path / "c.bam"), HEADER, format="cram")
+        _core.BamWriter(str(tmp_path / "c.bam"), HEADER, format="bcf")
+    with pytest.raises(ValueError, match="CRAM output needs the reference FASTA"):
+        _core.BamWriter(str(tmp_path / "c.cram"), HEADER, format="cram")
+    with pytest.raises(_core.InputError, match="nope.fa: cannot open as the FASTA"):
+        _core.BamWriter(str(tmp_path / "c.cram"), HEADER, format="cram",
+                        reference=str(tmp_path / "nope.fa"))
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("fmt", ["sam", "bam"])

@@ -875,6 +875,32 @@ def test_cli_run_gvcf(diploid: Sample, tmp_path: Path) -> None:
         assert len(body) > 10 and _vcf_body(outdir / name) == body, name
 
 
+@needs_engine
+def test_cli_run_cram(diploid: Sample, tmp_path: Path) -> None:
+    """run --cram: NAME.cram and its .crai instead of the BAM; the same VCF and metrics."""
+    outdir = tmp_path / "out"
+    for name, extra in (("B", []), ("C", ["--cram"])):
+        proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", name,
+                       "-o", outdir, "-t", "2", "--no-report", "-q", *extra)
+        assert proc.returncode == 0, proc.stderr.decode()
+    assert sorted(p for p in os.listdir(outdir) if p.startswith("C.")) == [
+        "C.cram", "C.cram.crai", "C.metrics.json", "C.vcf.gz", "C.vcf.gz.tbi"]
+    records_of = [[ln for ln in _vcf_body(outdir / f"{n}.vcf.gz") if not ln.startswith("#")]
+                  for n in "BC"]
+    assert records_of[0] == records_of[1] and len(records_of[0]) > 10
+    b, c = (json.loads((outdir / f"{n}.metrics.json").read_text()) for n in "BC")
+    for key in ("reads", "mapped", "duplicates", "variants", "het", "hom"):
+        assert b[key] == c[key], key
+    assert c["mean_depth"] == pytest.approx(b["mean_depth"], rel=1e-6)
+    # CRAM is read against the FASTA: an index alone will not do
+    idx = tmp_path / "ref.gxi"
+    Index.build(diploid.ref).save(idx)
+    proc = run_cli("run", "-f", idx, diploid.r1, diploid.r2, "--sample", "D", "-o", outdir,
+                   "--cram")
+    assert_clean_failure(proc, "run", "--cram needs the reference FASTA")
+    assert not any(p.startswith("D.") for p in os.listdir(outdir))
+
+
 def test_cli_help_lists_commands() -> None:
     proc = run_cli("--help")
     text = proc.stdout.decode()

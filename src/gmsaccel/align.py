@@ -270,6 +270,18 @@ class Aligner:
         raw = self._core.map_batch(seqs)
         return [_to_hits(self.index, r, len(s)) for r, s in zip(raw, seqs, strict=True)]
 
+    def cram_reference(self, fasta: str | os.PathLike | None = None) -> str:
+        """The FASTA CRAM output is encoded against (see align_fastq)."""
+        candidates = [fasta] if fasta is not None else [self.index.built_from]
+        if fasta is None and self.index.path and self.index.path.endswith(INDEX_SUFFIX):
+            candidates.append(self.index.path[: -len(INDEX_SUFFIX)])
+        for c in candidates:
+            if c and Path(c).is_file():
+                return os.fspath(c)
+        where = f"{fasta}: no such file" if fasta is not None else \
+            f"no FASTA found for the index {self.index.path}"
+        raise _core.InputError(f"CRAM output needs the reference FASTA ({where})")
+
     def align_fastq(
         self,
         r1: str | os.PathLike,
@@ -290,9 +302,12 @@ class Aligner:
         shard_pairs: int | None = None,
         shard_threads: int = 1,
         tmp_dir: str | os.PathLike | None = None,
+        fasta: str | os.PathLike | None = None,
     ) -> dict:
-        """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or SAM with
-        output_format='sam'; '-' writes to stdout). Returns run statistics.
+        """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or CRAM with
+        an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
+        CRAM needs the reference FASTA: fasta, else the one the index was built from or the
+        index's path without its .gxi. Returns run statistics.
 
         mark_duplicates flags PCR and optical duplicates (FLAG 0x400: same unclipped 5' ends and
         strands, the best sum of base qualities >= 15 kept) as the sorted output is written,
@@ -310,7 +325,9 @@ class Aligner:
         the index by its path and write parts under tmp_dir (default: beside out), so on a
         cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
         out = os.fspath(out)
-        fmt = output_format or ("sam" if out.endswith(".sam") else "bam")
+        fmt = output_format or ("sam" if out.endswith(".sam") else
+                                "cram" if out.endswith(".cram") else "bam")
+        cram_reference = self.cram_reference(fasta) if fmt == "cram" else ""
         rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
                             sorted_output=sort, read_group_line=rg_line,
@@ -327,14 +344,14 @@ class Aligner:
                 memory_bytes=memory_bytes, compression_level=compression_level,
                 output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
                 copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
-                progress=progress)
+                progress=progress, cram_reference=cram_reference)
         return self._core.align_fastq(
             os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
-            memory_bytes=memory_bytes, write_index=out != "-" and fmt == "bam",
+            memory_bytes=memory_bytes, write_index=out != "-" and fmt in ("bam", "cram"),
             compression_level=compression_level, mark_duplicates=mark_duplicates,
             progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",
-            copy_comments=copy_comment)
+            copy_comments=copy_comment, cram_reference=cram_reference)
 
 
 def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,

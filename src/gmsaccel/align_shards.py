@@ -105,7 +105,7 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
                         memory_bytes: int = 64 << 20, compression_level: int = -1,
                         output_format: str = "bam", threads: int = 1,
                         mark_duplicates: bool = False, copy_comments: bool = False,
-                        tmp_dir: str | None = None,
+                        tmp_dir: str | None = None, cram_reference: str = "",
                         progress: Callable[[int], None] | None = None) -> dict:
     """Aligns r1 (and r2) on the executor and writes the merged, sorted BAM to out; returns the
     statistics align_fastq returns, summed over the shards, with "shards" added."""
@@ -170,9 +170,9 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
         t = time.perf_counter()
         writer = _core.BamWriter(out, header, sort=True, format=output_format, threads=threads,
                                  memory_bytes=memory_bytes,
-                                 write_index=out != "-" and output_format == "bam",
+                                 write_index=out != "-" and output_format in ("bam", "cram"),
                                  compression_level=compression_level,
-                                 mark_duplicates=mark_duplicates)
+                                 mark_duplicates=mark_duplicates, reference=cram_reference)
         try:
             for path, reach in parts:
                 writer.add_sorted_part(path, reach)

@@ -997,13 +997,16 @@ def _pad_blocks(shard: Region, lo: int, hi: int, spans: np.ndarray,
     return BlockArrays.merge(parts)
 
 
-def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 10_000) -> float:
-    """Mean depth estimated from the BAM index: mapped reads (index statistics) times the mean
-    aligned length of the first `sample_reads` mapped primary reads, over the genome length."""
+def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 10_000,
+               mapped: int | None = None, reference: str | None = None) -> float:
+    """Mean depth estimated from the BAM index: mapped records (index statistics, or `mapped`
+    where given: a CRAM index has none) times the mean aligned length of the first
+    `sample_reads` mapped primary reads, over the genome length. reference: a CRAM's FASTA."""
     import pysam
 
-    with pysam.AlignmentFile(os.fspath(bam)) as f:
-        mapped = sum(s.mapped for s in f.get_index_statistics())
+    with pysam.AlignmentFile(os.fspath(bam), reference_filename=reference) as f:
+        if mapped is None:
+            mapped = sum(s.mapped for s in f.get_index_statistics())
         n = total = 0
         for r in f.fetch(until_eof=True):
             if r.is_unmapped or r.is_secondary or r.is_supplementary:

@@ -101,7 +101,7 @@ def _check_output_dir(path: str | None) -> None:
 
 
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import Aligner, in_memory_note, open_index
+    from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
 
     if args.mark_duplicates and args.unsorted:
         raise ValueError("--mark-duplicates needs sorted output: drop --unsorted")
@@ -126,7 +126,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
             mark_duplicates=args.mark_duplicates, copy_comment=args.copy_comment,
             command_line=["gmsaccel", *argv], progress=progress, executor=client,
-            shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir)
+            shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir,
+            fasta=None if args.reference.endswith(INDEX_SUFFIX) else args.reference)
     finally:
         progress.done()
         if client is not None:
@@ -244,7 +245,7 @@ def _warn_depth_cap(stats: dict, max_depth: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import Aligner, in_memory_note, open_index
+    from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
 
     name = args.sample
@@ -254,17 +255,20 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for fq in (args.reads1, args.reads2):
         if fq and not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
+    if args.cram and args.reference.endswith(INDEX_SUFFIX):
+        raise ValueError("--cram needs the reference FASTA as -f (CRAM is read against it)")
     _require_engine()  # before hours of alignment, not after
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
-    bam, vcf = outdir / f"{name}.bam", outdir / f"{name}.vcf.gz"
+    bam = outdir / f"{name}.{'cram' if args.cram else 'bam'}"
+    vcf = outdir / f"{name}.vcf.gz"
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
     gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
-    finals = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), vcf, Path(f"{vcf}.tbi"),
-              Path(f"{vcf}.csi"), metrics_path]  # .csi: contigs longer than 2^29 bases
+    finals = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), Path(f"{bam}.crai"), vcf,
+              Path(f"{vcf}.tbi"), Path(f"{vcf}.csi"), metrics_path]  # .csi: contigs > 2^29 bp
     if gvcf is not None:
         finals += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
     if report is not None:
@@ -281,7 +285,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             astats = aligner.align_fastq(
                 args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
                 mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
-                command_line=["gmsaccel", *argv], progress=progress, executor=client)
+                command_line=["gmsaccel", *argv], progress=progress, executor=client,
+                fasta=args.reference if args.cram else None)
         finally:
             progress.done()
         t1 = time.monotonic()
@@ -318,7 +323,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "duplicate_fraction": astats["duplicates"]["fraction"] if "duplicates" in astats
             else None,
             "genome_length": genome,
-            "mean_depth": mean_depth(bam, genome),
+            # (index statistics count supplementary records too; a CRAM index has none)
+            "mean_depth": mean_depth(bam, genome, reference=args.reference if args.cram else None,
+                                     mapped=astats["mapped"] + astats["supplementary"]
+                                     if args.cram else None),
             "variants": vstats["variants"],
             "pass": vstats["pass"],
             "low_qual": vstats["low_qual"],
@@ -442,8 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
     copy_comment_option(pa)
     pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")
-    pa.add_argument("--output-fmt", choices=["bam", "sam"],
-                    help="output format (default: from the file name; bam for stdout)")
+    pa.add_argument("--output-fmt", choices=["bam", "cram", "sam"],
+                    help="output format (default: from the file name, .cram for CRAM with its "
+                         ".crai, encoded against the reference FASTA; bam for stdout)")
     pa.add_argument("-l", "--compression-level", type=int, default=1, metavar="0-9",
                     help="BGZF compression level of the BAM (default 1: fast; 6 for archives)")
     pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
@@ -536,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--gvcf", action="store_true",
                     help="also OUTDIR/NAME.g.vcf.gz: the variants with GQ-banded reference "
                          "blocks (for joint genotyping), from the same calling pass")
+    pr.add_argument("--cram", action="store_true",
+                    help="write OUTDIR/NAME.cram (+ .crai), encoded against the reference "
+                         "FASTA, instead of NAME.bam: about half the size")
     copy_comment_option(pr)
     caller_options(pr)
 

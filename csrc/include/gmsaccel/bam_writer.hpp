@@ -14,11 +14,12 @@ namespace gms {
 
 struct BamWriterOptions {
   bool sort = true;              // false: records written in the order given
-  std::string format = "bam";    // "bam" or "sam"; path "-" writes to stdout (no index)
+  std::string format = "bam";    // "bam", "cram" or "sam"; path "-" writes to stdout (no index)
+  std::string reference;         // CRAM: the FASTA the reads were aligned to (.fai made if absent)
   int threads = 1;               // compression threads
   size_t memory_bytes = 768u << 20;  // sort buffer; runs beyond it are spilled
   int compression_level = -1;    // htslib default when -1
-  bool write_index = true;       // .bai (or .csi when a contig exceeds 2^29 - 1 bases)
+  bool write_index = true;       // .bai (.csi when a contig exceeds 2^29 - 1 bases), CRAM .crai
   std::string tmp_dir;           // spill directory; default: beside the output
   // Compressed BAM output deflated by ISA-L where the build has it (bam_deflate.hpp); false:
   // always htslib's zlib. Records, header and index mean the same either way.
