@@ -519,6 +519,20 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       return 0;
     };
     const int n_alleles = static_cast<int>(c1 - c0) + 1;
+    bool given = false;
+    for (size_t c = c0; c < c1; ++c) given = given || w.cands[c].given;
+    // Whether haplotype h deletes pos with an earlier candidate. Such a haplotype has no base
+    // here: a given allele's genotype leaves it out (missing) rather than counting it as REF.
+    auto deletes_pos = [&](size_t h) {
+      for (int x : haps[h].cands) {
+        const CandidateAllele& c = w.cands[static_cast<size_t>(x)];
+        if (c.pos < pos && c.pos + static_cast<int64_t>(c.ref.size()) > pos &&
+            c.alt.size() < c.ref.size()) {
+          return true;
+        }
+      }
+      return false;
+    };
     VariantRecord rec;
     rec.pos = pos;
     double log_all_ref = 0;  // log10 P(every sample hom-ref here)
@@ -539,19 +553,19 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       }
       log_all_ref += ref_mass - norm;
       int a1 = allele_of(units[best].first), a2 = ploidy == 2 ? allele_of(units[best].second) : -1;
-      if (ploidy == 2 && a1 > a2) std::swap(a1, a2);
+      if (given && deletes_pos(units[best].first)) a1 = -1;
+      if (given && ploidy == 2 && deletes_pos(units[best].second)) a2 = -1;
+      if (ploidy == 2 && a2 >= 0 && a1 > a2) std::swap(a1, a2);
+      if (ploidy == 2 && a1 < 0) std::swap(a1, a2);  // a missing allele goes last
       sc.gt = ploidy == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
       for (int a : sc.gt) if (a > 0) used[a] = 1;
       rec.samples.push_back(std::move(sc));
     }
     // keep alleles some sample carries, and given ones
-    bool given = false, carried = false;
+    bool carried = false;
     for (size_t c = c0; c < c1; ++c) {
       carried = carried || used[c - c0 + 1];
-      if (w.cands[c].given) {
-        given = true;
-        used[c - c0 + 1] = 1;
-      }
+      if (w.cands[c].given) used[c - c0 + 1] = 1;
     }
     std::vector<int> keep;
     for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
@@ -600,18 +614,24 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         const double p = std::isinf(v) ? 255.0 : std::min(255.0, -10.0 * (v - top));
         sc.pl.push_back(static_cast<int>(std::lround(p)));
       }
-      int g_called;
-      if (ploidy == 2) {
-        int x = sc.gt[0], y = sc.gt[1];
-        if (x < y) std::swap(x, y);
-        g_called = x * (x + 1) / 2 + y;
+      const bool missing = std::any_of(sc.gt.begin(), sc.gt.end(), [](int a) { return a < 0; });
+      if (missing) {  // (a given allele's site deleted on a called haplotype)
+        sc.pl.clear();
+        sc.gq = 0;
       } else {
-        g_called = sc.gt[0];
+        int g_called;
+        if (ploidy == 2) {
+          int x = sc.gt[0], y = sc.gt[1];
+          if (x < y) std::swap(x, y);
+          g_called = x * (x + 1) / 2 + y;
+        } else {
+          g_called = sc.gt[0];
+        }
+        int gq = 99;
+        for (int g = 0; g < ng; ++g)
+          if (g != g_called) gq = std::min(gq, sc.pl[g] - sc.pl[g_called]);
+        sc.gq = std::clamp(gq, 0, 99);
       }
-      int gq = 99;
-      for (int g = 0; g < ng; ++g)
-        if (g != g_called) gq = std::min(gq, sc.pl[g] - sc.pl[g_called]);
-      sc.gq = std::clamp(gq, 0, 99);
       // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos
       sc.ad.assign(keep.size(), 0);
       for (size_t e = 0; e < evals.size(); ++e) {
@@ -621,19 +641,24 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         ++sc.dp;
         mq_sq += static_cast<double>(r.mapq) * r.mapq;
         ++mq_n;
-        std::vector<int32_t> best_cost(n_alleles, kCostInf);
+        // (for a given allele, haplotypes deleting pos are an allele of their own, uncounted)
+        std::vector<int32_t> best_cost(n_alleles + 1, kCostInf);
         for (size_t h = 0; h < nh; ++h) {
-          const int a = allele_of(h);
+          const int a = given && deletes_pos(h) ? n_alleles : allele_of(h);
           best_cost[a] = std::min(best_cost[a], costs[evals[e].job0 + h]);
         }
         int ba = 0;
-        for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
+        for (int a = 1; a <= n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
         int32_t second = kCostInf;
-        for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
-        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
+        for (int a = 0; a <= n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
+        if (second - best_cost[ba] >= 3 && ba < n_alleles && remap[ba] >= 0) ++sc.ad[remap[ba]];
       }
       rec.dp += sc.dp;
-      if (given && sc.dp == 0) {  // nothing seen: no genotype, rather than the prior's 0/0
+      // A given allele nothing was seen of (no read spans it, or those that do tell the
+      // genotypes apart not at all: every PL 0): no genotype, rather than the prior's 0/0.
+      const bool uninformed =
+          !sc.pl.empty() && std::all_of(sc.pl.begin(), sc.pl.end(), [](int p) { return p == 0; });
+      if (given && (sc.dp == 0 || uninformed)) {
         std::fill(sc.gt.begin(), sc.gt.end(), -1);
         std::fill(sc.pl.begin(), sc.pl.end(), 0);
         sc.gq = 0;

@@ -4,12 +4,12 @@ the reference, and genotyped by the caller whatever the reads say."""
 from __future__ import annotations
 
 import random
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pysam
 import pytest
-from conftest import error_free_bam, run_cli
+from conftest import error_free_bam, run_cli, write_fasta
 
 import gmsaccel.call
 from gmsaccel import _core
@@ -221,3 +221,96 @@ def test_cli_alleles(sample, tmp_path: Path) -> None:
     proc = run_cli("call", "-f", ref, "--alleles-only", "-o", tmp_path / "n.vcf.gz", bam)
     assert proc.returncode == 1 and b"--alleles-only needs --alleles" in proc.stderr
     assert not (tmp_path / "n.vcf.gz").exists()
+
+
+def test_reading_fetches_each_contig_once_and_skips_what_cannot_be_given(dataset,
+                                                                         tmp_path: Path) -> None:
+    """Records alternate between contigs; an indel at a contig's first base has nothing to
+    anchor on; a record without ALT and an IUPAC REF over a reference N are skipped, counted."""
+    seqs = dict(dataset.contigs)
+    a, b = seqs["chrA"], seqs["chrB"]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chrA,length=30000>",
+             "##contig=<ID=chrB,length=12000>", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    rows = [("chrB", 100, b[99], _other(b[99])), ("chrA", 100, a[99], _other(a[99])),
+            ("chrB", 1, b[0:2], b[1]),             # deletes the contig's first base
+            ("chrA", 200, a[199], "."),            # no ALT
+            ("chrB", 300, b[299], _other(b[299]))]
+    lines += [f"{c}\t{p}\t.\t{r}\t{x}\t.\t.\t." for c, p, r, x in rows]
+    sites = tmp_path / "mixed.vcf"
+    sites.write_text("\n".join(lines) + "\n")
+    caller = Caller(dataset.ref)
+    fetched: list[str] = []
+
+    def codes(contig: str):
+        fetched.append(contig)
+        return caller.ref_codes(contig)
+
+    given = read_given_alleles(sites, dict(caller.contigs), codes)
+    assert sorted(fetched) == ["chrA", "chrB"]
+    assert {c: [p for p, _, _ in v] for c, v in given.by_contig.items()} == {
+        "chrA": [99], "chrB": [99, 299]}
+    assert given.skipped == {"indel at the contig's start": 1, "no ALT": 1}
+    assert given.first_skipped.startswith("record 3 (chrB:1 ")
+    # a reference N stands for an IUPAC REF (skipped as non-ACGT, not an error)
+    seq = "ACGT" * 50 + "N" + "ACGT" * 50
+    ref = write_fasta(tmp_path / "n.fa", [("chrN", seq)])
+    iupac = tmp_path / "iupac.vcf"
+    iupac.write_text("##fileformat=VCFv4.2\n##contig=<ID=chrN,length=401>\n"
+                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchrN\t201\t.\tR\tA\t.\t.\t.\n")
+    n_caller = Caller(ref)
+    assert read_given_alleles(iupac, dict(n_caller.contigs), n_caller.ref_codes).skipped == {
+        "non-ACGT": 1}
+
+
+def test_given_alleles_inside_a_called_deletion(tmp_path: Path) -> None:
+    """A given SNV in a 10-base deletion: a haplotype that deletes it has no base there, so its
+    allele is missing (./. homozygous, 0/. heterozygous), and its reads are not REF depth."""
+    rng = random.Random(3)
+    seq = "".join(rng.choice("ACGT") for _ in range(4_000))
+    out = {}
+    for zygosity, haps in (("hom", (0, 1)), ("het", (0,))):
+        d = tmp_path / zygosity
+        d.mkdir()
+        ref, bam = error_free_bam(d, seq, [(1_000, seq[1_000:1_011], seq[1_000], h)
+                                           for h in haps])
+        sites = write_sites(d / "s.vcf", seq, [(1_006, "=", _other(seq[1_005])),
+                                               (2_001, "=", _other(seq[2_000]))])
+        Caller(ref, alleles=sites, alleles_only=True).write_vcf(bam, d / "o.vcf.gz")
+        with pysam.VariantFile(str(d / "o.vcf.gz")) as f:
+            out[zygosity] = {r.pos: r.samples[0] for r in f}
+    inside, outside = out["hom"][1_006], out["hom"][2_001]
+    assert inside["GT"] == (None, None) and inside["AD"] == (0, 0) and inside["GQ"] == 0
+    assert outside["GT"] == (0, 0) and outside["GQ"] == 99
+    het = out["het"][1_006]
+    assert het["GT"] == (0, None) and 20 < het["AD"][0] < 40 and het["AD"][1] == 0
+
+
+def test_a_rewritten_sites_file_is_read_again_on_an_executor(sample, tmp_path: Path) -> None:
+    ref, bam, seq = sample
+    sites = tmp_path / "s.vcf"
+    positions = []
+    with ThreadPoolExecutor(2) as ex:
+        for pos in (2_001, 3_501):
+            write_sites(sites, seq, [(pos, "=", _other(seq[pos - 1]))])
+            out = tmp_path / f"o{pos}.vcf.gz"
+            Caller(ref, alleles=sites, alleles_only=True, executor=ex).write_vcf(bam, out)
+            with pysam.VariantFile(str(out)) as f:
+                positions.append([r.pos for r in f])
+    assert positions == [[2_001], [3_501]]
+
+
+def test_run_checks_the_alleles_before_aligning(sample, dataset, tmp_path: Path) -> None:
+    outdir = tmp_path / "out"
+    for extra, message in ((["--alleles-only"], "--alleles-only needs --alleles"),
+                           (["--alleles", str(tmp_path / "none.vcf")], "none.vcf: cannot read"),
+                           (["--alleles", str(write_sites(tmp_path / "s.vcf", "", []))],
+                            None)):
+        args = ["run", "-f", dataset.ref, dataset.r1, dataset.r2, "--sample", "S", "-o", outdir,
+                "--gvcf", "--alleles-only", *extra] if message is None else \
+            ["run", "-f", dataset.ref, dataset.r1, dataset.r2, "--sample", "S", "-o", outdir,
+             *extra]
+        proc = run_cli(*args)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1, err
+        assert (message or "does not go with --alleles-only") in err and "aligned" not in err
+        assert not (outdir / "S.bam").exists()

@@ -68,6 +68,8 @@ class GivenAlleles:
 
 def _kind(ref: str, alt: str) -> str | None:
     """None for an SNV or an anchored indel (normalised), else why it cannot be given."""
+    if not ref or not alt:
+        return "indel at the contig's start"  # nothing before it to anchor on
     if len(ref) == 1 and len(alt) == 1:
         return None
     if (len(ref) == 1 or len(alt) == 1) and ref[0] == alt[0]:
@@ -78,14 +80,16 @@ def _kind(ref: str, alt: str) -> str | None:
 def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
                        ref_codes: Callable[[str], np.ndarray]) -> GivenAlleles:
     """The alleles of a VCF/BCF (plain, bgzipped), checked against the reference (contigs:
-    name -> length; ref_codes(contig): its base codes, A0 C1 G2 T3 N4)."""
+    name -> length; ref_codes(contig): its base codes, A0 C1 G2 T3 N4). Records are read
+    first and checked a contig at a time, so that each contig's codes are fetched once."""
     path = os.fspath(path)
     given = GivenAlleles(path)
-    seen: dict[str, set[Allele]] = {}
     try:
         vcf = pysam.VariantFile(path)
     except (OSError, ValueError) as e:
         raise _core.InputError(f"{path}: cannot read as VCF/BCF ({e})") from None
+    # contig -> (record number, 0-based start, REF, ALTs)
+    rows: dict[str, list[tuple[int, int, str, tuple[str, ...]]]] = {}
     n = 0
     with vcf:
         records = iter(vcf)
@@ -97,22 +101,36 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
             except (OSError, ValueError) as e:
                 raise _core.InputError(f"{path}: record {n + 1}: unreadable ({e})") from None
             n += 1
-            where = f"{path}: record {n} ({rec.chrom}:{rec.pos})"
             if rec.chrom not in contigs:
-                raise _core.InputError(f"{where}: contig {rec.chrom} is not in the reference")
-            ref = rec.ref.upper()
-            start = rec.pos - 1
-            if start + len(ref) > contigs[rec.chrom]:
-                raise _core.InputError(f"{where}: REF runs past the contig's end "
-                                       f"({contigs[rec.chrom]:,} bases)")
-            codes = ref_codes(rec.chrom)
+                raise _core.InputError(f"{path}: record {n} ({rec.chrom}:{rec.pos}): contig "
+                                       f"{rec.chrom} is not in the reference")
+            rows.setdefault(rec.chrom, []).append(
+                (n, rec.pos - 1, rec.ref.upper(), tuple(a.upper() for a in rec.alts or ())))
+    first_skip = None
+
+    def skip(why: str, n: int, where: str) -> None:
+        nonlocal first_skip
+        given.skipped[why] = given.skipped.get(why, 0) + 1
+        if first_skip is None or n < first_skip[0]:
+            first_skip = (n, where)
+
+    for contig, records_here in rows.items():
+        codes = ref_codes(contig)
+        alleles: set[Allele] = set()
+        for n, start, ref, alts in records_here:
+            where = f"record {n} ({contig}:{start + 1})"
+            if start + len(ref) > contigs[contig]:
+                raise _core.InputError(f"{path}: {where}: REF runs past the contig's end "
+                                       f"({contigs[contig]:,} bases)")
             actual = "".join(_BASES[min(int(c), 4)] for c in codes[start : start + len(ref)])
-            if ref != actual:
-                raise _core.InputError(f"{where}: REF {ref[:20]} differs from the reference "
-                                       f"({actual[:20]}); is it the same reference build?")
-            for alt in rec.alts or ():
-                alt = alt.upper()
-                why = None
+            # (a reference N stands for any IUPAC code the VCF writes there)
+            if any(r != a and not (a == "N" and r not in "ACGT") for r, a in zip(ref, actual,
+                                                                                  strict=True)):
+                raise _core.InputError(f"{path}: {where}: REF {ref[:20]} differs from the "
+                                       f"reference ({actual[:20]}); is it the same build?")
+            if not alts:
+                skip("no ALT", n, f"record {n} ({contig}:{start + 1} {ref}>.)")
+            for alt in alts:
                 if alt.startswith("<") or "[" in alt or "]" in alt or alt in ("*", "."):
                     why = "symbolic"
                 elif set(alt) - set("ACGT") or set(ref) - set("ACGT"):
@@ -121,10 +139,10 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
                     allele = tuple(_core.normalise_allele(start, ref, alt, codes))
                     why = _kind(allele[1], allele[2]) if allele[1] != allele[2] else "not a change"
                 if why is not None:
-                    given.skipped[why] = given.skipped.get(why, 0) + 1
-                    if not given.first_skipped:
-                        given.first_skipped = f"record {n} ({rec.chrom}:{rec.pos} {ref}>{alt})"
-                    continue
-                seen.setdefault(rec.chrom, set()).add(allele)
-    given.by_contig = {c: sorted(s) for c, s in seen.items()}
+                    skip(why, n, f"record {n} ({contig}:{start + 1} {ref}>{alt})")
+                else:
+                    alleles.add(allele)
+        if alleles:
+            given.by_contig[contig] = sorted(alleles)
+    given.first_skipped = first_skip[1] if first_skip else ""
     return given

@@ -448,7 +448,7 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
     with _worker_lock:
         caller = _worker_callers.get(spec)
         if caller is None:
-            reference, ploidy, device, min_mapq, min_baseq, max_depth, engine = spec
+            reference, ploidy, device, min_mapq, min_baseq, max_depth, engine = spec[:7]
             caller = Caller(reference, ploidy, device, min_mapq, min_baseq, max_depth, threads=1,
                             **dict(engine))
             _worker_callers[spec] = caller
@@ -590,8 +590,12 @@ class Caller:
             raise ValueError("alleles_only needs alleles (a VCF of the alleles to genotype)")
         self.given: GivenAlleles | None = None
         if alleles is not None:
-            self._spec = (*self._spec[:-1], tuple(sorted(
-                dict(engine_options, alleles=os.path.abspath(os.fspath(alleles))).items())))
+            # Workers keep their Caller per spec: the file's size and time are in it, so that a
+            # sites file rewritten between runs is read again, not remembered.
+            path = os.path.abspath(os.fspath(alleles))
+            st = os.stat(path) if os.path.exists(path) else None
+            engine = tuple(sorted(dict(engine_options, alleles=path).items()))
+            self._spec = (*self._spec[:-1], engine, (st.st_mtime_ns, st.st_size) if st else None)
             self.given = read_given_alleles(alleles, dict(self.contigs), self.ref_codes)
 
     # -- inputs ----------------------------------------------------------------------------

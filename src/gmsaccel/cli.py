@@ -280,6 +280,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         index = open_index(args.reference)
         aligner = Aligner(index, threads=args.threads, device=args.device)
+        # The caller's options (and given alleles) are checked before hours of alignment.
+        caller = _caller(args, index=index, executor=client)
+        if gvcf is not None and caller.alleles_only:
+            raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
         progress = Progress(args.quiet)
         try:
             astats = aligner.align_fastq(
@@ -297,7 +301,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if "duplicates" in astats:
             _log(args, _duplicates_line(astats["duplicates"]))
         _return_freed_memory()  # the aligner's buffers, before the caller makes its own
-        caller = _caller(args, index=index, executor=client)
         call_progress = CallProgress(args.quiet)
         try:
             vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
@@ -328,7 +331,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                      mapped=astats["mapped"] + astats["supplementary"]
                                      if args.cram else None),
             "variants": vstats["variants"],
-            "pass": vstats["pass"],
+            # PASS records some sample carries (given alleles no sample carries apart)
+            "pass": vstats["pass"] - vstats.get("ref_only", 0),
+            "ref_only": vstats.get("ref_only", 0),
             "low_qual": vstats["low_qual"],
             "titv": vstats["titv"],
             "het": vstats["het"],

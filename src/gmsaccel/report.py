@@ -287,7 +287,9 @@ def _cards(m: dict[str, Any]) -> str:
               f"{_num(dups['reads_marked'])} reads marked" if dups else ""),
         _card("Mean depth", f"{_num(m.get('mean_depth'), '.1f')}×",
               f"genome {_num(m.get('genome_length'))} bp"),
-        _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual"),
+        _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual" +
+              (f", {_num(m['ref_only'])} given alleles not carried" if m.get("ref_only")
+               else "")),
         _card("SNVs", _num(types.get("SNV")),
               f"{_num(types.get('MNP'))} MNPs" if types.get("MNP") else ""),
         _card("Insertions", _num(types.get("insertion"))),
