@@ -113,7 +113,7 @@ void bind_call(py::module_& m) {
          int min_baseq, int max_depth, uint32_t min_support, double min_fraction,
          double low_qual, double min_qual, const std::string& simd, int device,
          bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines,
-         const std::vector<std::tuple<int64_t, std::string, std::string>>& given,
+         const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& given,
          bool given_only) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
@@ -131,11 +131,12 @@ void bind_call(py::module_& m) {
                                                        : parse_simd_level(simd));
         opt.device = device < 0 ? -1 : device;
         opt.device_emulate = device_emulate;
-        for (const auto& [pos, r, a] : given) {
+        for (const auto& [pos, r, a, id] : given) {
           CandidateAllele& c = opt.given.emplace_back();
           c.pos = pos;
           c.ref = r;
           c.alt = a;
+          c.id = id;
         }
         opt.given_only = given_only;
         if (opt.device >= 0 && !haplotype_backend())
@@ -197,6 +198,7 @@ void bind_call(py::module_& m) {
           if (vcf_lines & 1) d["line"] = py::bytes(lines[i]);
           if (vcf_lines & 2) d["gvcf_line"] = py::bytes(gvcf_lines[i]);
           d["pos"] = r.pos;
+          d["id"] = r.id;
           d["ref"] = r.ref;
           d["alts"] = r.alts;
           d["qual"] = r.qual;
@@ -232,7 +234,8 @@ void bind_call(py::module_& m) {
       py::arg("min_qual") = 0.0, py::arg("simd") = "", py::arg("device") = -1,
       py::arg("device_emulate") = false, py::arg("vcf_lines") = 0,
       py::arg("reference_confidence") = false, py::arg("as_lines") = false,
-      py::arg("given") = std::vector<std::tuple<int64_t, std::string, std::string>>{},
+      py::arg("given") =
+          std::vector<std::tuple<int64_t, std::string, std::string, std::string>>{},
       py::arg("given_only") = false,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
@@ -242,7 +245,8 @@ void bind_call(py::module_& m) {
       "and gVCF text, gVCF line offsets and their summary;\n"
       "reference_confidence (one BAM) returns a third item, the gVCF reference confidence of\n"
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth};\n"
-      "given: (pos, ref, alt) alleles, normalised (normalise_allele), each written whatever the\n"
+      "given: (pos, ref, alt, id) alleles, normalised (normalise_allele), each written (with\n"
+      "its id, '' for none, in the ID column) whatever the\n"
       "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one");
 
   m.def(

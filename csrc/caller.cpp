@@ -581,6 +581,9 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     for (size_t k = 1; k < keep.size(); ++k) {
       const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
       rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));
+      if (!c.id.empty() && (";" + rec.id + ";").find(";" + c.id + ";") == std::string::npos) {
+        rec.id += (rec.id.empty() ? "" : ";") + c.id;
+      }
     }
     std::vector<int> remap(n_alleles, -1);
     for (size_t k = 0; k < keep.size(); ++k) remap[keep[k]] = static_cast<int>(k);
@@ -736,7 +739,9 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   size_t kept = 0;
   for (size_t i = 0; i < cands.size(); ++i) {
     if (kept > 0 && cands[kept - 1] == cands[i]) {
-      cands[kept - 1].given = cands[kept - 1].given || cands[i].given;
+      CandidateAllele& into = cands[kept - 1];
+      into.given = into.given || cands[i].given;
+      if (into.id.empty()) into.id = cands[i].id;
     } else {
       if (kept != i) cands[kept] = std::move(cands[i]);
       ++kept;

@@ -88,7 +88,9 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
   out.append(contig);
   out.push_back('\t');
   put_int(out, r.pos + 1);
-  out.append("\t.\t");
+  out.push_back('\t');
+  out.append(r.id.empty() ? std::string_view(".") : std::string_view(r.id));
+  out.push_back('\t');
   out.append(r.ref);
   out.push_back('\t');
   for (size_t i = 0; i < r.alts.size(); ++i) {

@@ -45,14 +45,14 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     return ref, bam, seq
 
 
-def write_sites(path: Path, seq: str, rows: list[tuple[int, str, str]],
+def write_sites(path: Path, seq: str, rows: list[tuple],
                 contig: str = "chr1") -> Path:
-    """A VCF of (1-based POS, REF, ALT) rows; REF '=' takes the reference's base there."""
+    """A VCF of (1-based POS, REF, ALT[, ID]) rows; REF '=' takes the reference's base there."""
     lines = ["##fileformat=VCFv4.2", f"##contig=<ID=chr1,length={len(seq)}>",
              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
-    for pos, ref, alt in rows:
+    for pos, ref, alt, *rest in rows:
         ref = seq[pos - 1] if ref == "=" else ref
-        lines.append(f"{contig}\t{pos}\t.\t{ref}\t{alt}\t.\t.\t.")
+        lines.append(f"{contig}\t{pos}\t{rest[0] if rest else '.'}\t{ref}\t{alt}\t.\t.\t.")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -88,12 +88,12 @@ def test_reading_normalises_dedupes_and_skips(sample, tmp_path: Path) -> None:
     alleles = given.by_contig["chr1"]
     assert len(given) == len(alleles) == 5
     # the deletion moved to the homopolymer's left end, anchored on the base before it
-    assert (2_988, seq[2_988] + "A", seq[2_988]) in alleles
+    assert (2_988, seq[2_988] + "A", seq[2_988], "") in alleles
     assert given.skipped == {"MNP": 1, "symbolic": 1}
     assert "record 7 (chr1:3501" in given.skipped_note()
-    assert given.near("chr1", 2_000, 2_989) == [(2_000, seq[2_000], _other(seq[2_000])),
-                                                (2_500, seq[2_500], seq[2_500] + "GT"),
-                                                (2_988, seq[2_988] + "A", seq[2_988])]
+    assert given.near("chr1", 2_000, 2_989) == [(2_000, seq[2_000], _other(seq[2_000]), ""),
+                                                (2_500, seq[2_500], seq[2_500] + "GT", ""),
+                                                (2_988, seq[2_988] + "A", seq[2_988], "")]
 
 
 @pytest.mark.parametrize("only", [False, True], ids=["with-discovered", "only"])
@@ -247,7 +247,7 @@ def test_reading_fetches_each_contig_once_and_skips_what_cannot_be_given(dataset
 
     given = read_given_alleles(sites, dict(caller.contigs), codes)
     assert sorted(fetched) == ["chrA", "chrB"]
-    assert {c: [p for p, _, _ in v] for c, v in given.by_contig.items()} == {
+    assert {c: [p for p, *_ in v] for c, v in given.by_contig.items()} == {
         "chrA": [99], "chrB": [99, 299]}
     assert given.skipped == {"indel at the contig's start": 1, "no ALT": 1}
     assert given.first_skipped.startswith("record 3 (chrB:1 ")
@@ -314,3 +314,24 @@ def test_run_checks_the_alleles_before_aligning(sample, dataset, tmp_path: Path)
         assert proc.returncode == 1, err
         assert (message or "does not go with --alleles-only") in err and "aligned" not in err
         assert not (outdir / "S.bam").exists()
+
+
+def test_given_ids_reach_the_records(sample, tmp_path: Path) -> None:
+    """The sites file's IDs (rsIDs of a panel) label the records of their alleles, however
+    the allele was spelt and wherever it is written twice."""
+    ref, bam, seq = sample
+    snv = _other(seq[1_000])
+    rows = [(1_001, "=", snv, "rs1"), (1_001, "=", snv, "rs1b;rs1"),  # one allele, two lines
+            (2_001, "=", _other(seq[2_000]), "rs2"),
+            (2_995, "AA", "A", "rs3"),  # written right-aligned: the same deletion
+            (2_501, "=", seq[2_500] + "GT")]  # no ID
+    sites = write_sites(tmp_path / "s.vcf", seq, rows)
+    out = tmp_path / "ids.vcf.gz"
+    caller = Caller(ref, alleles=sites, alleles_only=True)
+    caller.write_vcf(bam, out)
+    with pysam.VariantFile(str(out)) as f:
+        ids = {r.pos: r.id for r in f}
+    assert ids == {1_001: "rs1;rs1b", 2_001: "rs2", 2_989: "rs3", 2_501: None}
+    # the API's variants carry them too
+    assert {v.pos: v.id for v in caller.call(bam)} == {1_001: "rs1;rs1b", 2_001: "rs2",
+                                                      2_989: "rs3", 2_501: ""}

@@ -25,7 +25,7 @@ from gmsaccel import _core
 MAX_INDEL = 300  # pileup.hpp's kMaxIndelLength: longer indels are structural variants
 _BASES = "ACGTN"
 
-Allele = tuple[int, str, str]  # 0-based position, REF, ALT (normalised)
+Allele = tuple[int, str, str, str]  # 0-based position, REF, ALT (normalised), ID ('' for none)
 
 
 @dataclass
@@ -41,15 +41,15 @@ class GivenAlleles:
     def near(self, contig: str, start: int, end: int) -> list[Allele]:
         """The alleles at positions in [start, end) of contig."""
         alleles = self.by_contig.get(contig, [])
-        lo = bisect.bisect_left(alleles, (start, "", ""))
-        hi = bisect.bisect_left(alleles, (end, "", ""))
+        lo = bisect.bisect_left(alleles, (start, "", "", ""))
+        hi = bisect.bisect_left(alleles, (end, "", "", ""))
         return alleles[lo:hi]
 
     def spans(self, gap: int) -> list[tuple[str, int, int]]:
         """(contig, start, end): the alleles' positions, those less than gap apart in one span."""
         out: list[tuple[str, int, int]] = []
         for contig, alleles in self.by_contig.items():
-            for pos, _, _ in alleles:
+            for pos, *_ in alleles:
                 if out and out[-1][0] == contig and pos - out[-1][2] < gap:
                     out[-1] = (contig, out[-1][1], pos + 1)
                 else:
@@ -88,8 +88,8 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
         vcf = pysam.VariantFile(path)
     except (OSError, ValueError) as e:
         raise _core.InputError(f"{path}: cannot read as VCF/BCF ({e})") from None
-    # contig -> (record number, 0-based start, REF, ALTs)
-    rows: dict[str, list[tuple[int, int, str, tuple[str, ...]]]] = {}
+    # contig -> (record number, 0-based start, REF, ALTs, ID)
+    rows: dict[str, list[tuple[int, int, str, tuple[str, ...], str]]] = {}
     n = 0
     with vcf:
         records = iter(vcf)
@@ -105,7 +105,8 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
                 raise _core.InputError(f"{path}: record {n} ({rec.chrom}:{rec.pos}): contig "
                                        f"{rec.chrom} is not in the reference")
             rows.setdefault(rec.chrom, []).append(
-                (n, rec.pos - 1, rec.ref.upper(), tuple(a.upper() for a in rec.alts or ())))
+                (n, rec.pos - 1, rec.ref.upper(), tuple(a.upper() for a in rec.alts or ()),
+                 rec.id or ""))
     first_skip = None
 
     def skip(why: str, n: int, where: str) -> None:
@@ -116,8 +117,8 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
 
     for contig, records_here in rows.items():
         codes = ref_codes(contig)
-        alleles: set[Allele] = set()
-        for n, start, ref, alts in records_here:
+        ids: dict[tuple[int, str, str], list[str]] = {}  # each allele once, with every ID
+        for n, start, ref, alts, rec_id in records_here:
             where = f"record {n} ({contig}:{start + 1})"
             if start + len(ref) > contigs[contig]:
                 raise _core.InputError(f"{path}: {where}: REF runs past the contig's end "
@@ -141,8 +142,11 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
                 if why is not None:
                     skip(why, n, f"record {n} ({contig}:{start + 1} {ref}>{alt})")
                 else:
-                    alleles.add(allele)
-        if alleles:
-            given.by_contig[contig] = sorted(alleles)
+                    known = ids.setdefault(allele, [])
+                    for one in rec_id.split(";") if rec_id else ():
+                        if one not in known:
+                            known.append(one)
+        if ids:
+            given.by_contig[contig] = sorted((*a, ";".join(v)) for a, v in ids.items())
     given.first_skipped = first_skip[1] if first_skip else ""
     return given

@@ -374,6 +374,7 @@ class Variant:
     dp: np.ndarray
     gq: np.ndarray
     pl: np.ndarray
+    id: str = ""  # the given alleles' IDs (e.g. rsIDs), ';'-separated
 
     @property
     def types(self) -> list[str | None]:
@@ -398,11 +399,13 @@ class Variant:
         return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
                    float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
                    np.array([s.get("dp", 0) for s in samples], dtype=np.int32),
-                   np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl)
+                   np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl,
+                   str(rec.get("id") or ""))
 
     def to_record(self) -> dict[str, Any]:
         """The engine's record form (0-based pos), as VcfWriter.write takes it."""
-        return {"pos": self.pos - 1, "ref": self.ref, "alts": list(self.alts), "qual": self.qual,
+        return {"pos": self.pos - 1, "id": self.id, "ref": self.ref, "alts": list(self.alts),
+                "qual": self.qual,
                 "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
                 "samples": [{"gt": self.gt[i].tolist(), "ad": self.ad[i].tolist(),
                              "dp": int(self.dp[i]), "gq": int(self.gq[i]),

@@ -220,7 +220,7 @@ class VcfWriter:
 
     def write(self, contig: str, record: Mapping[str, Any]) -> None:
         """One variant record in the engine's form: pos (0-based), ref, alts, qual, filter, dp,
-        mq, samples [{gt, ad, dp, gq, pl}] in sample order."""
+        mq, samples [{gt, ad, dp, gq, pl}] in sample order, and optionally id."""
         pos = int(record["pos"])
         ref = str(record["ref"])
         alts = [str(a) for a in record["alts"]]
@@ -234,6 +234,8 @@ class VcfWriter:
         rec = self.header.new_record(contig=contig, start=pos, stop=pos + len(ref),
                                      alleles=alleles, qual=float(record["qual"]),
                                      filter=record.get("filter") or "PASS")
+        if record.get("id"):
+            rec.id = str(record["id"])
         if record.get("dp") is not None:
             rec.info["DP"] = int(record["dp"])
         if record.get("mq") is not None:

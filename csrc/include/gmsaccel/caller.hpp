@@ -46,6 +46,7 @@ struct SampleCall {
 
 struct VariantRecord {
   int64_t pos = 0;                 // 0-based
+  std::string id;                  // the given alleles' IDs (';'-separated), else empty
   std::string ref;
   std::vector<std::string> alts;
   double qual = 0;

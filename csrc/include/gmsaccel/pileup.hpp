@@ -124,6 +124,7 @@ struct CandidateAllele {
   uint32_t support = 0;   // reads showing it (with base quality > 0 for SNVs)
   uint32_t depth = 0;     // reads spanning pos
   bool given = false;     // a given allele (genotyped and written whatever the reads say)
+  std::string id;         // a given allele's ID from its VCF (e.g. an rsID), else empty
   bool operator<(const CandidateAllele& o) const {
     if (pos != o.pos) return pos < o.pos;
     if (ref != o.ref) return ref < o.ref;
