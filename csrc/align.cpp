@@ -465,6 +465,8 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
       ++stats.reads;
       stats.mapped += chosen >= 0;
       stats.supplementary += supp.has_value();
+      if (chosen >= 0) stats.count_mapped(h1[i][chosen].contig);
+      if (supp) stats.count_mapped(supp->contig);
       stats.stage.pair += clock.lap();
       append_read_records(ctx, r1.names[i], seq_of(r1, i), qual_of(r1, i), len_of(r1, i), h1[i],
                           chosen, supp ? &*supp : nullptr, nullptr, false, 0, 0, -1,
@@ -527,6 +529,9 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
     stats.mapped += (a != nullptr) + (b != nullptr);
     stats.properly_paired += pc.proper ? 2 : 0;
     stats.supplementary += s1.has_value() + s2.has_value();
+    for (const Hit* x : {a, b, s1 ? &*s1 : nullptr, s2 ? &*s2 : nullptr}) {
+      if (x) stats.count_mapped(x->contig);
+    }
     stats.stage.pair += clock.lap();
     // Each end carries its mate's score (ms) when duplicates are to be marked.
     auto score_of = [&](const ReadBatch& r) -> int64_t {

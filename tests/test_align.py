@@ -688,4 +688,18 @@ def test_cram_output_holds_the_bams_records(aligner: Aligner, genome, tmp_path) 
     idx_only = Aligner(Index.build(genome[0]))
     with pytest.raises(_core.InputError, match="CRAM output needs the reference FASTA"):
         idx_only.align_fastq(r1, r2, tmp_path / "b.cram")
-    assert not (tmp_path / "b.cram").exists()
+    # nor against a FASTA that is not the index's reference (other bases, fewer contigs), or
+    # one htslib cannot index (plain gzip)
+    contigs = genome[1]
+    other = tmp_path / "other.fa"
+    other.write_text("".join(f">{n}\n{s[::-1]}\n" for n, s in contigs.items()))
+    fewer = tmp_path / "fewer.fa"
+    fewer.write_text(f">chr1\n{contigs['chr1']}\n")
+    gz = tmp_path / "ref.fa.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("".join(f">{n}\n{s}\n" for n, s in contigs.items()))
+    for fasta, message in ((other, "not the reference of the index"),
+                           (fewer, "contig names or lengths differ"), (gz, "bgzip")):
+        with pytest.raises(_core.InputError, match=message):
+            aligner.align_fastq(r1, r2, tmp_path / "b.cram", fasta=fasta)
+    assert not list(tmp_path.glob("b.cram*"))

@@ -63,7 +63,8 @@ def test_sharded_bam_equals_the_local_one(aligner, copied_library, tmp_path, mar
     assert got["shards"] == 1 + -(-(len(read_fastq(r1)) - MODEL_PAIRS) // 400)
     assert records(sharded) == records(local)
     assert got["insert_model"] == want["insert_model"]
-    for key in ("reads", "mapped", "properly_paired", "supplementary", "rescued"):
+    for key in ("reads", "mapped", "properly_paired", "supplementary", "rescued",
+                "mapped_by_contig"):
         assert got[key] == want[key], key
     if mark:
         assert got["duplicates"] == want["duplicates"]

@@ -24,6 +24,7 @@ from conftest import error_free_bam, random_genome, run_cli, write_fasta, write_
 
 import gmsaccel.call
 import gmsaccel.gvcf
+import gmsaccel.report
 from gmsaccel import _core, cli
 from gmsaccel.align import Aligner, Index
 from gmsaccel.call import Caller, engine_available, summarize_vcf
@@ -879,12 +880,12 @@ def test_cli_run_gvcf(diploid: Sample, tmp_path: Path) -> None:
 def test_cli_run_cram(diploid: Sample, tmp_path: Path) -> None:
     """run --cram: NAME.cram and its .crai instead of the BAM; the same VCF and metrics."""
     outdir = tmp_path / "out"
-    for name, extra in (("B", []), ("C", ["--cram"])):
+    for name, extra in (("B", ["--no-report"]), ("C", ["--cram"])):
         proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", name,
-                       "-o", outdir, "-t", "2", "--no-report", "-q", *extra)
+                       "-o", outdir, "-t", "2", "-q", *extra)
         assert proc.returncode == 0, proc.stderr.decode()
     assert sorted(p for p in os.listdir(outdir) if p.startswith("C.")) == [
-        "C.cram", "C.cram.crai", "C.metrics.json", "C.vcf.gz", "C.vcf.gz.tbi"]
+        "C.cram", "C.cram.crai", "C.metrics.json", "C.report.html", "C.vcf.gz", "C.vcf.gz.tbi"]
     records_of = [[ln for ln in _vcf_body(outdir / f"{n}.vcf.gz") if not ln.startswith("#")]
                   for n in "BC"]
     assert records_of[0] == records_of[1] and len(records_of[0]) > 10
@@ -892,6 +893,16 @@ def test_cli_run_cram(diploid: Sample, tmp_path: Path) -> None:
     for key in ("reads", "mapped", "duplicates", "variants", "het", "hom"):
         assert b[key] == c[key], key
     assert c["mean_depth"] == pytest.approx(b["mean_depth"], rel=1e-6)
+    # the run's own count of mapped records by contig is what the BAM's index says
+    with pysam.AlignmentFile(str(outdir / "B.bam")) as f:
+        index_stats = {s.contig: s.mapped for s in f.get_index_statistics()}
+    assert b["mapped_by_contig"] == c["mapped_by_contig"] == index_stats
+    # the report's depth chart counts them too (a .crai has no statistics to read)
+    sampled = gmsaccel.report.sample_bam(outdir / "C.cram", 1_000, c["mapped_by_contig"],
+                                         c["reference"])
+    assert {name: m for name, _, m in sampled.contigs} == index_stats
+    with pytest.raises(ValueError, match="mapped reads must be given"):
+        gmsaccel.call.mean_depth(outdir / "C.cram", 55_000, reference=str(diploid.ref))
     # CRAM is read against the FASTA: an index alone will not do
     idx = tmp_path / "ref.gxi"
     Index.build(diploid.ref).save(idx)

@@ -275,12 +275,32 @@ class Aligner:
         candidates = [fasta] if fasta is not None else [self.index.built_from]
         if fasta is None and self.index.path and self.index.path.endswith(INDEX_SUFFIX):
             candidates.append(self.index.path[: -len(INDEX_SUFFIX)])
-        for c in candidates:
-            if c and Path(c).is_file():
-                return os.fspath(c)
-        where = f"{fasta}: no such file" if fasta is not None else \
-            f"no FASTA found for the index {self.index.path}"
-        raise _core.InputError(f"CRAM output needs the reference FASTA ({where})")
+        found = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+        if found is None:
+            where = f"{fasta}: no such file" if fasta is not None else \
+                f"no FASTA found for the index {self.index.path}"
+            raise _core.InputError(f"CRAM output needs the reference FASTA ({where})")
+        # Checked now, not when the sorted records are finally encoded hours later: htslib
+        # reads the FASTA through its .fai (made here when missing) and would otherwise fail
+        # then, or embed the sequences of contigs the FASTA lacks.
+        if _fai_contigs(found) is None:
+            import pysam
+
+            try:
+                pysam.faidx(os.fspath(found))
+            except (OSError, pysam.SamtoolsError) as e:
+                raise _core.InputError(
+                    f"{found}: cannot index it for CRAM output (a gzip FASTA must be bgzip'ed, "
+                    f"and its folder writable for the .fai): {str(e).strip()[:200]}") from None
+        problem = None
+        if _fai_contigs(found) != [(c.name, c.length) for c in self.index.contigs]:
+            problem = "contig names or lengths differ"
+        else:
+            problem = _sequence_mismatch(self.index, found)
+        if problem:
+            raise _core.InputError(f"{found}: not the reference of the index ({problem}); CRAM "
+                                   "output is encoded against the reads' own reference")
+        return os.fspath(found)
 
     def align_fastq(
         self,

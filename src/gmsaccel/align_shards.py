@@ -95,6 +95,11 @@ def _add_stats(total: dict, part: dict) -> None:
             continue
         if isinstance(value, dict):
             _add_stats(total.setdefault(key, {}), value)
+        elif isinstance(value, list):  # per-contig counts, summed contig by contig
+            have = total.setdefault(key, [])
+            have.extend([0] * (len(value) - len(have)))
+            for i, v in enumerate(value):
+                have[i] += v
         else:
             total[key] = total.get(key, 0) + value
 

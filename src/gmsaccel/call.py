@@ -1013,6 +1013,8 @@ def mean_depth(bam: str | os.PathLike, genome_length: int, sample_reads: int = 1
 
     with pysam.AlignmentFile(os.fspath(bam), reference_filename=reference) as f:
         if mapped is None:
+            if f.is_cram:  # its index has no statistics: 0 would be silently wrong
+                raise ValueError(f"{bam}: a CRAM's mapped reads must be given (mapped=)")
             mapped = sum(s.mapped for s in f.get_index_statistics())
         n = total = 0
         for r in f.fetch(until_eof=True):

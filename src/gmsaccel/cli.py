@@ -326,10 +326,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "duplicate_fraction": astats["duplicates"]["fraction"] if "duplicates" in astats
             else None,
             "genome_length": genome,
-            # (index statistics count supplementary records too; a CRAM index has none)
+            # mapped records (primary and supplementary, what a BAM index counts) by contig,
+            # from the run itself: a CRAM's index has no statistics
+            "mapped_by_contig": dict(zip((c.name for c in index.contigs),
+                                         astats["mapped_by_contig"] + [0] * len(index.contigs),
+                                         strict=False)),
             "mean_depth": mean_depth(bam, genome, reference=args.reference if args.cram else None,
-                                     mapped=astats["mapped"] + astats["supplementary"]
-                                     if args.cram else None),
+                                     mapped=sum(astats["mapped_by_contig"])),
+            "reference": str(Path(args.reference).resolve()) if args.cram else None,
             "variants": vstats["variants"],
             # PASS records some sample carries (given alleles no sample carries apart)
             "pass": vstats["pass"] - vstats.get("ref_only", 0),
@@ -459,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output format (default: from the file name, .cram for CRAM with its "
                          ".crai, encoded against the reference FASTA; bam for stdout)")
     pa.add_argument("-l", "--compression-level", type=int, default=1, metavar="0-9",
-                    help="BGZF compression level of the BAM (default 1: fast; 6 for archives)")
+                    help="compression level of the BAM (BGZF) or CRAM (default 1: fast; 6 for "
+                         "archives)")
     pa.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
     pa.add_argument("--simd", choices=["scalar", "avx2", "avx512"],
                     help="force a SIMD level (default: the widest this CPU has)")

@@ -196,16 +196,22 @@ class BamSample:
     contigs: list[tuple[str, int, int]]  # name, length, mapped reads (index statistics)
 
 
-def sample_bam(bam: Path, max_records: int) -> BamSample:
+def sample_bam(bam: Path, max_records: int, mapped: dict[str, int] | None = None,
+               reference: str | None = None) -> BamSample:
+    """mapped: records mapped per contig where known (a CRAM's index has no such statistics);
+    reference: a CRAM's FASTA."""
     tlen: list[int] = []
     mapq: list[int] = []
     span = 0
     n = 0
-    with pysam.AlignmentFile(os.fspath(bam)) as f:
-        try:
-            stats = {s.contig: s.mapped for s in f.get_index_statistics()}
-        except ValueError:  # no index
-            stats = {}
+    with pysam.AlignmentFile(os.fspath(bam), reference_filename=reference) as f:
+        if mapped is not None:
+            stats = dict(mapped)
+        else:
+            try:
+                stats = {s.contig: s.mapped for s in f.get_index_statistics()}
+            except ValueError:  # no index
+                stats = {}
         contigs = [(name, length, stats.get(name, 0))
                    for name, length in zip(f.references, f.lengths, strict=True)]
         for r in f.fetch(until_eof=True):
@@ -349,8 +355,7 @@ def _depth_chart(b: BamSample, mean_depth: Any) -> str:
     contigs = sorted(b.contigs, key=lambda c: -c[1])
     shown = contigs[:MAX_CONTIGS]
     depths = [m * b.aligned_length / length if length else 0.0 for _, length, m in shown]
-    note = f"mapped reads (BAM index) × mean aligned length {b.aligned_length:.0f} bp / " \
-           f"contig length"
+    note = f"mapped records × mean aligned length {b.aligned_length:.0f} bp / contig length"
     if isinstance(mean_depth, (int, float)):
         note += f"; dashed line: genome mean {mean_depth:.1f}×"
     if len(contigs) > len(shown):
@@ -416,7 +421,8 @@ def _density_charts(v: VcfSample) -> tuple[list[str], list[str]]:
 
 
 def render(metrics: dict[str, Any], bam: Path, vcf: Path, max_records: int = 200_000) -> str:
-    b = sample_bam(bam, max_records)
+    # (run's metrics count mapped records per contig; a CRAM is read against its FASTA)
+    b = sample_bam(bam, max_records, metrics.get("mapped_by_contig"), metrics.get("reference"))
     v = sample_vcf(vcf, 10 * max_records)
     sample = str(metrics.get("sample") or Path(bam).name)
     command = metrics.get("command") or ""

@@ -95,12 +95,28 @@ struct AlignStats {
   uint64_t reads = 0, mapped = 0, properly_paired = 0, supplementary = 0, rescued = 0;
   uint64_t extend_jobs = 0, ungapped_accepted = 0, cells = 0;
   uint64_t gpu_seeded_reads = 0;  // reads whose anchors came from the GPU seed kernel
+  // Mapped records (primary and supplementary) by contig, as a BAM index's statistics count
+  // them: what a CRAM's index cannot tell.
+  std::vector<uint64_t> mapped_by_contig;
   StageSeconds stage;
+  void count_mapped(int32_t contig) {
+    if (contig < 0) return;
+    if (static_cast<size_t>(contig) >= mapped_by_contig.size()) {
+      mapped_by_contig.resize(static_cast<size_t>(contig) + 1, 0);
+    }
+    ++mapped_by_contig[static_cast<size_t>(contig)];
+  }
   void add(const AlignStats& o) {
     reads += o.reads; mapped += o.mapped; properly_paired += o.properly_paired;
     supplementary += o.supplementary; rescued += o.rescued; extend_jobs += o.extend_jobs;
     ungapped_accepted += o.ungapped_accepted; cells += o.cells;
     gpu_seeded_reads += o.gpu_seeded_reads;
+    if (o.mapped_by_contig.size() > mapped_by_contig.size()) {
+      mapped_by_contig.resize(o.mapped_by_contig.size(), 0);
+    }
+    for (size_t i = 0; i < o.mapped_by_contig.size(); ++i) {
+      mapped_by_contig[i] += o.mapped_by_contig[i];
+    }
     stage.add(o.stage);
   }
 };
