@@ -7,7 +7,8 @@ into the cache: every truth allele plus ``--ref-sites`` random substitutions at 
 from any truth variant (fixed seed), the way a pharmacogenomic or known-site panel mixes alleles
 a sample carries with alleles it lacks. Each tool genotypes exactly those alleles; the score is
 genotype concordance: the share of panel alleles whose genotype is the truth's (0/1 or 1/1 from
-the truth's AF, 0/0 for the random sites), after ``bcftools norm -m-any`` of both sides. A site
+the truth's AF, 0/0 for the random sites), after ``bcftools norm -m-any`` of both sides; beside
+it the call rate (alleles given a genotype, not ./. or absent) and the concordance of those. A site
 bcftools writes without an ALT (its hom-ref form) stands for every panel allele there. With
 ``--small N`` it also times gmsaccel on a panel of N of those alleles, where it reads only their
 neighbourhoods.
@@ -122,7 +123,10 @@ def concordance(ref: Path, vcf: Path, expected: dict[str, str]) -> dict[str, obj
             counts["right"] += 1
         else:
             counts[f"{want} called {gt}"] += 1
+    called = len(expected) - counts["missing"] - counts["no call"]
     return {"alleles": len(expected), "concordance": counts["right"] / len(expected),
+            "call_rate": called / len(expected),
+            "called_concordance": counts["right"] / called if called else None,
             "counts": dict(counts)}
 
 
@@ -189,13 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                "runs": runs, "threads": args.threads, "repeats": args.repeats,
                "versions": {"bcftools": tool_version(["bcftools", "--version"])},
                "machine": machine_info(gms if not args.skip_gmsaccel else None)}
-    print("| tool | wall s | peak RSS MB | concordance | |\n|---|---:|---:|---:|---|")
+    print("| tool | wall s | peak RSS MB | concordance | call rate | of calls | |\n"
+          "|---|---:|---:|---:|---:|---:|---|")
     for name, r in runs.items():
         if "error" in r:
             print(f"| {name} | error | | | {r['error'].splitlines()[0]} |")
             continue
         print(f"| {name} | {r['wall_s']:.2f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['concordance']:.4f} | {r['counts']} |")
+              f"{r['concordance']:.4f} | {r['call_rate']:.4f} | "
+              f"{r['called_concordance']:.4f} | {r['counts']} |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
     return 1 if any("error" in r for r in runs.values()) else 0
