@@ -452,7 +452,8 @@ void Aligner::align_batch(const ReadBatch& r1, const ReadBatch* r2, const Insert
         comment_tags(b.comments[i], tags);
       } catch (const InputError& e) {
         throw InputError((b.source.empty() ? "" : b.source + ": ") + "record " +
-                         std::to_string(b.first_record + i) + " (" + b.names[i] + "): " +
+                         std::to_string(b.first_record + i * b.record_stride) + " (" +
+                         b.names[i] + "): " +
                          e.what());
       }
     }

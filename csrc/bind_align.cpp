@@ -146,7 +146,7 @@ void bind_align(py::module_& m) {
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
               bool mate_scores, bool copy_comments, const std::string& r1_name,
               const std::string& r2_name, uint64_t records_before,
-              const std::string& cram_reference) {
+              const std::string& cram_reference, bool interleaved, bool from_interleaved) {
              PipelineOptions po;
              if (!insert_model.is_none()) po.insert_model = model_of(insert_model.cast<py::dict>());
              po.mate_scores = mate_scores;
@@ -154,6 +154,8 @@ void bind_align(py::module_& m) {
              po.r1_name = r1_name;
              po.r2_name = r2_name;
              po.records_before = records_before;
+             po.interleaved = interleaved;
+             po.from_interleaved = from_interleaved;
              po.threads = threads;
              po.batch_reads = batch_reads;
              po.read_group = read_group;
@@ -195,12 +197,15 @@ void bind_align(py::module_& m) {
            py::arg("insert_model") = py::none(), py::arg("mate_scores") = false,
            py::arg("copy_comments") = false, py::arg("r1_name") = "", py::arg("r2_name") = "",
            py::arg("records_before") = 0, py::arg("cram_reference") = "",
+           py::arg("interleaved") = false, py::arg("from_interleaved") = false,
            "insert_model: a run's reported insert_model, used instead of estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
            "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "
            "records; r1_name, r2_name, records_before: how messages name a read (its file, and "
            "the records before this input in it: for shards); cram_reference: the FASTA, for "
-           "format 'cram'");
+           "format 'cram'; interleaved: r1 holds the pairs, each pair's reads one after the "
+           "other (r2 empty); from_interleaved: r1 and r2 were cut from one interleaved file "
+           "(r1_name), whose record numbers messages keep");
 }
 
 }  // namespace gms

@@ -200,26 +200,33 @@ void bind_io(py::module_& m) {
       });
 
   m.def("read_fastq_shard",
-        [](PyFastqReader& r1, PyFastqReader* r2, size_t max_reads) {
+        [](PyFastqReader& r1, PyFastqReader* r2, size_t max_reads, bool interleaved) {
+          if (interleaved && r2) throw py::value_error("interleaved reads come in one file");
           ReadBatch b1, b2;
-          r1.read_batch(b1, max_reads);
+          r1.read_batch(b1, interleaved ? 2 * max_reads : max_reads);
           std::string t1, t2;
           {
             py::gil_scoped_release nogil;
-            if (r2) {
+            if (interleaved) {
+              ReadBatch both = std::move(b1);
+              split_interleaved(both, b1, b2, r1.path);
+              t2 = fastq_text(b2);
+            } else if (r2) {
               r2->read_batch_nogil(b2, max_reads);
               check_mates(b1, b2, r1.path, r2->path);
               t2 = fastq_text(b2);
             }
             t1 = fastq_text(b1);
           }
-          return py::make_tuple(py::bytes(t1), r2 ? py::object(py::bytes(t2)) : py::none(),
+          return py::make_tuple(py::bytes(t1),
+                                r2 || interleaved ? py::object(py::bytes(t2)) : py::none(),
                                 b1.size(), b1.first_record);
         },
-        py::arg("r1"), py::arg("r2"), py::arg("max_reads"),
+        py::arg("r1"), py::arg("r2"), py::arg("max_reads"), py::arg("interleaved") = false,
         "The next max_reads records (pairs, with r2) as FASTQ text, the mates checked as the "
         "aligner checks them: (r1 bytes, r2 bytes or None, reads, first record number); no "
-        "reads at the end.");
+        "reads at the end. interleaved: r1 holds the pairs (max_reads pairs are read and "
+        "split; the record number is r1's, counting both mates).");
 
   py::class_<PyBamWriter>(m, "BamWriter",
                           "Coordinate-sorted (or unsorted) BAM/CRAM/SAM writer with bounded memory. "

@@ -432,6 +432,40 @@ std::string mate_base_name(const std::string& n) {
   return n;
 }
 
+void split_interleaved(const ReadBatch& in, ReadBatch& r1, ReadBatch& r2,
+                       const std::string& path) {
+  r1.clear();
+  r2.clear();
+  if (in.size() % 2) {
+    throw InputError(path + ": ends after " + std::to_string(in.first_record - 1 + in.size()) +
+                     " records, an odd number: an interleaved file holds pairs, two records "
+                     "each");
+  }
+  for (ReadBatch* half : {&r1, &r2}) {
+    half->source = in.source;
+    half->fasta = in.fasta;
+    half->record_stride = 2 * in.record_stride;
+  }
+  r1.first_record = in.first_record;
+  r2.first_record = in.first_record + in.record_stride;
+  for (size_t i = 0; i < in.size(); ++i) {
+    ReadBatch& half = i % 2 ? r2 : r1;
+    const size_t a = in.offsets[i], n = in.offsets[i + 1] - a;
+    half.names.push_back(in.names[i]);
+    half.comments.push_back(in.comments[i]);
+    half.bases.append(in.bases, a, n);
+    half.quals.append(in.quals, a, n);
+    half.offsets.push_back(half.bases.size());
+    if (i % 2 && mate_base_name(in.names[i - 1]) != mate_base_name(in.names[i])) {
+      const uint64_t rec = in.first_record + (i - 1) * in.record_stride;
+      throw InputError(path + ": records " + std::to_string(rec) + " (" + in.names[i - 1] +
+                       ") and " + std::to_string(rec + in.record_stride) + " (" + in.names[i] +
+                       ") are not mates: an interleaved file holds each pair's two reads one "
+                       "after the other");
+    }
+  }
+}
+
 void check_mates(const ReadBatch& r1, const ReadBatch& r2, const std::string& path1,
                  const std::string& path2) {
   if (r1.size() != r2.size()) {

@@ -140,28 +140,46 @@ class FileReader {
 // here, as batches are taken.
 class PairedSource {
  public:
+  // interleaved: p1 holds the pairs (p2 empty), read two records a pair.
   PairedSource(const std::string& p1, const std::string& p2, size_t first, size_t rest,
-               const ReadThreads& t)
-      : f1_(p1, first, rest, t) {
+               const ReadThreads& t, bool interleaved = false)
+      : f1_(p1, interleaved ? 2 * first : first, interleaved ? 2 * rest : rest, t),
+        interleaved_(interleaved) {
     if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t);
   }
-  bool paired() const { return f2_ != nullptr; }
+  bool paired() const { return f2_ != nullptr || interleaved_; }
 
-  // Messages about reads name them as in name1/name2 (where not empty), records_before records on.
-  void name_reads(const std::string& name1, const std::string& name2, uint64_t records_before) {
+  // Messages about reads name them as in name1/name2 (where not empty), records_before records
+  // on; from_interleaved: the two files were cut from one interleaved file, whose numbering
+  // they keep.
+  void name_reads(const std::string& name1, const std::string& name2, uint64_t records_before,
+                  bool from_interleaved) {
     name1_ = name1;
     name2_ = name2;
     records_before_ = records_before;
+    from_interleaved_ = from_interleaved;
   }
 
   // Fills b with the next batch; false at the end of input.
   bool next(Batch& b) {
+    if (interleaved_) {
+      ReadBatch both = f1_.pop();
+      rename(both, name1_, 0);
+      split_interleaved(both, b.r1, b.r2, both.source);
+      for (size_t i = 0; i < b.r1.size(); ++i) {
+        b.r1.names[i] = mate_base_name(b.r1.names[i]);
+        b.r2.names[i] = mate_base_name(b.r2.names[i]);
+      }
+      f1_.recycle(std::move(both));
+      b.id = next_id_++;
+      return b.r1.size() > 0;
+    }
     b.r1 = f1_.pop();
-    rename(b.r1, name1_);
+    rename(b.r1, name1_, 0);
     const size_t got = b.r1.size();
     if (f2_) {
       b.r2 = f2_->pop();
-      rename(b.r2, name2_);
+      rename(b.r2, name2_, 1);
       check_mates(b.r1, b.r2, f1_.path(), f2_->path());
       for (size_t i = 0; i < got; ++i) {
         b.r1.names[i] = mate_base_name(b.r1.names[i]);
@@ -175,6 +193,7 @@ class PairedSource {
   }
   // Hands a batch's buffers back to the readers.
   void recycle(Batch&& b) {
+    if (interleaved_) return;  // (the halves were copied out of the file's own batch)
     f1_.recycle(std::move(b.r1));
     if (f2_) f2_->recycle(std::move(b.r2));
   }
@@ -182,9 +201,15 @@ class PairedSource {
   double read_seconds() const { return f1_.read_seconds() + (f2_ ? f2_->read_seconds() : 0); }
 
  private:
-  void rename(ReadBatch& b, const std::string& name) const {
+  // mate: 0 for r1's file, 1 for r2's.
+  void rename(ReadBatch& b, const std::string& name, int mate) const {
     if (!name.empty()) b.source = name;
-    b.first_record += records_before_;
+    if (from_interleaved_) {
+      b.first_record = records_before_ + 2 * (b.first_record - 1) + 1 + mate;
+      b.record_stride = 2;
+    } else {
+      b.first_record += records_before_;
+    }
   }
 
   FileReader f1_;
@@ -192,6 +217,8 @@ class PairedSource {
   uint64_t next_id_ = 0;
   std::string name1_, name2_;
   uint64_t records_before_ = 0;
+  bool from_interleaved_ = false;
+  bool interleaved_ = false;
 };
 
 }  // namespace
@@ -207,8 +234,12 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   // the first batch has that many.
   PairedSource source(r1_path, r2_path,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
-                      options.batch_reads, read_threads(options.threads));
-  source.name_reads(options.r1_name, options.r2_name, options.records_before);
+                      options.batch_reads, read_threads(options.threads), options.interleaved);
+  if (options.interleaved && !r2_path.empty()) {
+    throw std::invalid_argument("interleaved reads come in one file, not two");
+  }
+  source.name_reads(options.r1_name, options.r2_name, options.records_before,
+                    options.from_interleaved);
   BamWriter writer(out_path, header_text, options.writer);
   const RecordOptions record_options{options.read_group,
                                      options.writer.mark_duplicates || options.mate_scores,

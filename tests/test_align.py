@@ -703,3 +703,54 @@ def test_cram_output_holds_the_bams_records(aligner: Aligner, genome, tmp_path) 
         with pytest.raises(_core.InputError, match=message):
             aligner.align_fastq(r1, r2, tmp_path / "b.cram", fasta=fasta)
     assert not list(tmp_path.glob("b.cram*"))
+
+
+def _interleave(r1: Path, r2: Path, dest: Path, edit=None) -> Path:
+    """The pairs of r1 and r2 in one file, each pair's reads one after the other; edit(records)
+    may change the list of (name, seq, qual) first."""
+    with pysam.FastxFile(str(r1)) as a, pysam.FastxFile(str(r2)) as b:
+        recs = [(x.name + (f" {x.comment}" if x.comment else ""), x.sequence, x.quality)
+                for pair in zip(a, b, strict=True) for x in pair]
+    return write_fastq(dest, edit(recs) if edit else recs)
+
+
+def test_interleaved_pairs_align_as_two_files(aligner: Aligner, genome, tmp_path) -> None:
+    r1, r2 = _simulate(genome, tmp_path, 400, seed=47)
+    both = _interleave(r1, r2, tmp_path / "both.fq.gz")
+    two, one = tmp_path / "two.bam", tmp_path / "one.bam"
+    want = aligner.align_fastq(r1, r2, two, mark_duplicates=True)
+    got = aligner.align_fastq(both, None, one, mark_duplicates=True, interleaved=True)
+    assert _records(one) == _records(two) and got["reads"] == want["reads"] == 800
+    assert got["insert_model"] == want["insert_model"]
+    with pytest.raises(ValueError, match="give no r2"):
+        aligner.align_fastq(both, r2, tmp_path / "x.bam", interleaved=True)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda recs: recs[:-1], "ends after 799 records, an odd number"),
+    (lambda recs: recs[:301] + recs[302:303] + recs[301:302] + recs[303:],
+     "records 301 (chr"),  # pair 151's second read swapped with pair 152's first
+])
+def test_interleaved_errors_name_the_records(aligner: Aligner, genome, tmp_path, edit,
+                                             message: str) -> None:
+    r1, r2 = _simulate(genome, tmp_path, 400, seed=47)
+    bad = _interleave(r1, r2, tmp_path / "bad.fq.gz", edit)
+    out = tmp_path / "out" / "x.bam"
+    out.parent.mkdir()
+    with pytest.raises(_core.InputError) as info:
+        aligner.align_fastq(bad, None, out, interleaved=True, batch_reads=64)
+    assert str(info.value).startswith(f"{bad}: ") and message in str(info.value)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_interleaved_comment_errors_count_both_mates(aligner: Aligner, genome, tmp_path) -> None:
+    r1, r2 = _simulate(genome, tmp_path, 100, seed=49)
+
+    def bad_comment(recs):
+        name, s, q = recs[9]  # record 10: pair 5's second read
+        recs[9] = (f"{name} 1:N:0:ACGT", s, q)
+        return recs
+
+    bad = _interleave(r1, r2, tmp_path / "c.fq.gz", bad_comment)
+    with pytest.raises(_core.InputError, match=rf"^{bad}: record 10 \("):
+        aligner.align_fastq(bad, None, tmp_path / "c.bam", interleaved=True, copy_comment=True)

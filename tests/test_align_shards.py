@@ -165,6 +165,29 @@ def test_sharded_cram(aligner, dataset, tmp_path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_interleaved_pairs_in_shards(aligner, dataset, tmp_path) -> None:
+    """An interleaved file is cut into pairs for the shards: the two-file run's records; a bad
+    comment is reported by the interleaved file's own record number."""
+    r1, r2 = read_fastq(dataset.r1), read_fastq(dataset.r2)
+    recs = [(f"{n}\tRX:Z:{s[:6]}", s, q) for pair in zip(r1, r2, strict=True)
+            for n, s, q in pair]
+    both = write_fastq(tmp_path / "both.fq.gz", recs)
+    local, sharded = tmp_path / "local.bam", tmp_path / "sharded.bam"
+    aligner.align_fastq(dataset.r1, dataset.r2, local)
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(both, None, sharded, interleaved=True, executor=ex,
+                            shard_pairs=400)
+        assert records(sharded) == records(local)
+        bad_at = 2 * (MODEL_PAIRS + 400 + 7)  # a second mate, in the second shard after
+        name, s, q = recs[bad_at - 1]
+        recs[bad_at - 1] = (name.replace("RX:Z:", "RX:i:"), s, q)
+        bad = write_fastq(tmp_path / "bad.fq.gz", recs)
+        with pytest.raises(_core.InputError, match=rf"^{bad}: record {bad_at} \("):
+            aligner.align_fastq(bad, None, tmp_path / "bad.bam", interleaved=True,
+                                executor=ex, shard_pairs=400, copy_comment=True)
+    assert leftovers(tmp_path) == []
+
+
 def test_dask_cluster(aligner, copied_library, tmp_path) -> None:
     distributed = pytest.importorskip("distributed")
     r1, r2 = copied_library

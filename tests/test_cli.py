@@ -287,6 +287,22 @@ def test_metrics_json(paired_bam: tuple[Path, str], dataset: Dataset) -> None:
     assert abs(m["insert_model"]["mean"] - 400) < 20
 
 
+def test_align_interleaved_from_stdin(dataset: Dataset, index_path: Path, tmp_path: Path,
+                                     outdir: Path) -> None:
+    """`samtools fastq | gmsaccel align -p REF -`: the pairs from one stream, the records the
+    two files give; -p with a second file is refused."""
+    with gzip.open(dataset.r1, "rt") as a, gzip.open(dataset.r2, "rt") as b:
+        l1, l2 = a.read().splitlines(), b.read().splitlines()
+    text = "".join("\n".join(l1[i:i + 4] + l2[i:i + 4]) + "\n" for i in range(0, len(l1), 4))
+    one, two = tmp_path / "one.bam", tmp_path / "two.bam"
+    ok(run_cli("align", index_path, "-", "-p", "-o", one, "-q", stdin=text.encode()))
+    ok(run_cli("align", index_path, dataset.r1, dataset.r2, "-o", two, "-q"))
+    with pysam.AlignmentFile(str(one)) as f, pysam.AlignmentFile(str(two)) as g:
+        assert [r.to_string() for r in f] == [r.to_string() for r in g]
+    proc = run_cli("align", index_path, dataset.r1, dataset.r2, "-p", "-o", outdir / "x.bam")
+    assert_clean_failure(proc, "align", "give no reads2", out=outdir / "x.bam")
+
+
 def test_align_single_end(dataset: Dataset, index_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "se.bam"
     ok(run_cli("align", index_path, dataset.r1, "-o", out, "-t", "2", "-q"))

@@ -323,11 +323,14 @@ class Aligner:
         shard_threads: int = 1,
         tmp_dir: str | os.PathLike | None = None,
         fasta: str | os.PathLike | None = None,
+        interleaved: bool = False,
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or CRAM with
         an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
         CRAM needs the reference FASTA: fasta, else the one the index was built from or the
-        index's path without its .gxi. Returns run statistics.
+        index's path without its .gxi. interleaved: r1 holds the pairs, each pair's two reads
+        one after the other (as `samtools fastq` writes them; bwa mem -p); r2 must be None.
+        Returns run statistics.
 
         mark_duplicates flags PCR and optical duplicates (FLAG 0x400: same unclipped 5' ends and
         strands, the best sum of base qualities >= 15 kept) as the sorted output is written,
@@ -344,6 +347,8 @@ class Aligner:
         and the sorted parts merged here into the same BAM a local run writes; workers open
         the index by its path and write parts under tmp_dir (default: beside out), so on a
         cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
+        if interleaved and r2 is not None:
+            raise ValueError("interleaved reads come in one file: give no r2")
         out = os.fspath(out)
         fmt = output_format or ("sam" if out.endswith(".sam") else
                                 "cram" if out.endswith(".cram") else "bam")
@@ -364,14 +369,14 @@ class Aligner:
                 memory_bytes=memory_bytes, compression_level=compression_level,
                 output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
                 copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
-                progress=progress, cram_reference=cram_reference)
+                progress=progress, cram_reference=cram_reference, interleaved=interleaved)
         return self._core.align_fastq(
             os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt in ("bam", "cram"),
             compression_level=compression_level, mark_duplicates=mark_duplicates,
             progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",
-            copy_comments=copy_comment, cram_reference=cram_reference)
+            copy_comments=copy_comment, cram_reference=cram_reference, interleaved=interleaved)
 
 
 def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,

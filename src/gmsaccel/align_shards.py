@@ -68,17 +68,18 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
     return stats
 
 
-def _shards(r1: str, r2: str | None, first: int, size: int,
-            clock: dict[str, float]) -> Iterator[tuple[int, bytes, bytes | None]]:
+def _shards(r1: str, r2: str | None, first: int, size: int, clock: dict[str, float],
+            interleaved: bool = False) -> Iterator[tuple[int, bytes, bytes | None]]:
     """(first record number, R1 text, R2 text) of each shard: `first` pairs, then `size`;
-    the seconds spent reading and cutting are added to clock["cut"]."""
+    the seconds spent reading and cutting are added to clock["cut"]. interleaved: r1 holds
+    the pairs, and each shard's are split into R1 and R2 text (the record number is r1's)."""
     with _core.FastqReader(r1) as f1:
         f2 = _core.FastqReader(r2) if r2 else None
         try:
             want = first
             while True:
                 t = time.perf_counter()
-                t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want)
+                t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want, interleaved)
                 clock["cut"] += time.perf_counter() - t
                 if n == 0:
                     return
@@ -111,6 +112,7 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
                         output_format: str = "bam", threads: int = 1,
                         mark_duplicates: bool = False, copy_comments: bool = False,
                         tmp_dir: str | None = None, cram_reference: str = "",
+                        interleaved: bool = False,
                         progress: Callable[[int], None] | None = None) -> dict:
     """Aligns r1 (and r2) on the executor and writes the merged, sorted BAM to out; returns the
     statistics align_fastq returns, summed over the shards, with "shards" added."""
@@ -125,7 +127,9 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     options = {"threads": max(1, int(shard_threads)), "batch_reads": batch_reads,
                "read_group": read_group, "memory_bytes": memory_bytes,
                "mate_scores": mark_duplicates, "copy_comments": copy_comments,
-               "r1_name": r1, "r2_name": r2 or ""}
+               "r1_name": r1, "r2_name": r2 or (r1 if interleaved else ""),
+               "from_interleaved": interleaved}
+    paired = bool(r2) or interleaved
     # Somewhere the workers see too, as they see the output's folder (not the driver's /tmp).
     where = tmp_dir or (os.getcwd() if out == "-" else os.path.dirname(os.path.abspath(out)))
     parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
@@ -159,10 +163,10 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     try:
         # Pairs: the shard of the leading pairs goes first, alone, and its insert-size model is
         # every other shard's.
-        leading = aligner._core.insert_model_pairs if r2 else shard_pairs
-        shards = _shards(r1, r2, leading, shard_pairs, clock)
+        leading = aligner._core.insert_model_pairs if paired else shard_pairs
+        shards = _shards(r1, r2, leading, shard_pairs, clock, interleaved)
         model = None
-        if r2:
+        if paired:
             t = time.perf_counter()
             first = next(tasks(shards, None), None)
             if first is not None:

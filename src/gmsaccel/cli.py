@@ -109,6 +109,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ValueError("--dask-scheduler writes sorted output: drop --unsorted")
     if args.dask_scheduler and args.reads1 == "-":
         raise ValueError("--dask-scheduler reads FASTQ files, not standard input")
+    if args.interleaved and args.reads2:
+        raise ValueError("--interleaved reads come in one file: give no reads2")
     t0 = time.monotonic()
     index = open_index(args.reference)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
@@ -126,7 +128,7 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
             mark_duplicates=args.mark_duplicates, copy_comment=args.copy_comment,
             command_line=["gmsaccel", *argv], progress=progress, executor=client,
-            shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir,
+            shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir, interleaved=args.interleaved,
             fasta=None if args.reference.endswith(INDEX_SUFFIX) else args.reference)
     finally:
         progress.done()
@@ -255,6 +257,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for fq in (args.reads1, args.reads2):
         if fq and not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
+    if args.interleaved and args.reads2:
+        raise ValueError("--interleaved reads come in one file: give no reads2")
     if args.cram and args.reference.endswith(INDEX_SUFFIX):
         raise ValueError("--cram needs the reference FASTA as -f (CRAM is read against it)")
     _require_engine()  # before hours of alignment, not after
@@ -290,7 +294,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
                 mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                 command_line=["gmsaccel", *argv], progress=progress, executor=client,
-                fasta=args.reference if args.cram else None)
+                fasta=args.reference if args.cram else None, interleaved=args.interleaved)
         finally:
             progress.done()
         t1 = time.monotonic()
@@ -439,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip minimizers seen more often than this (default 500)")
     pi.add_argument("-q", "--quiet", action="store_true")
 
+    def interleaved_option(pp: argparse.ArgumentParser) -> None:
+        pp.add_argument("-p", "--interleaved", action="store_true",
+                        help="reads1 holds the pairs, each pair's two reads one after the other "
+                             "(as samtools fastq writes them; bwa mem -p)")
+
     def copy_comment_option(pp: argparse.ArgumentParser) -> None:
         pp.add_argument("-C", "--copy-comment", action="store_true",
                         help="copy each read's FASTQ comment onto its records as SAM tags (as "
@@ -458,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
     pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
     copy_comment_option(pa)
+    interleaved_option(pa)
     pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")
     pa.add_argument("--output-fmt", choices=["bam", "cram", "sam"],
                     help="output format (default: from the file name, .cram for CRAM with its "
@@ -559,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write OUTDIR/NAME.cram (+ .crai), encoded against the reference "
                          "FASTA, instead of NAME.bam: about half the size")
     copy_comment_option(pr)
+    interleaved_option(pr)
     caller_options(pr)
 
     pd = sub.add_parser("demo", help="align and call simulated reads on the bundled phage lambda",

@@ -19,6 +19,8 @@ struct ReadBatch {
                                       // kNoQualities for every base of a read without any)
   std::vector<uint64_t> offsets{0};   // read i is bases[offsets[i] .. offsets[i+1])
   uint64_t first_record = 0;          // 1-based record number of the batch's first read in its file
+  uint64_t record_stride = 1;         // read i is record first_record + i * record_stride (2:
+                                      // one mate of an interleaved file)
   std::string source;                 // the file it came from (for messages), if known
   bool fasta = false;                 // read from FASTA: no read has qualities
   size_t size() const { return names.size(); }
@@ -65,6 +67,12 @@ class FastqReader {
 
 // Read name without a trailing /1 or /2.
 std::string mate_base_name(const std::string& name);
+
+// Splits a batch read from an interleaved file (each pair's two reads one after the other) into
+// its first and second mates (their records numbered with stride 2). Throws InputError, naming
+// path and the records, for an odd number of records or two reads that are not mates.
+void split_interleaved(const ReadBatch& in, ReadBatch& r1, ReadBatch& r2,
+                       const std::string& path);
 
 // Throws InputError unless batches read side by side from R1 (path1) and R2 (path2) hold the
 // same reads in the same order: equal counts (else one file ended first) and equal names but

@@ -30,6 +30,11 @@ struct PipelineOptions {
   // scratch copy) and its record number (counting records_before earlier ones).
   std::string r1_name, r2_name;
   uint64_t records_before = 0;
+  // The mates' files were cut from one interleaved file: their k-th records are its
+  // (records_before + 2k - 1)-th and (records_before + 2k)-th.
+  bool from_interleaved = false;
+  // r1 holds the pairs itself, each pair's two reads one after the other (r2 empty).
+  bool interleaved = false;
 };
 
 struct PipelineResult {
