@@ -42,6 +42,7 @@ double tenth_power(int32_t d) {
     for (size_t i = 0; i < t.size(); ++i) t[i] = std::pow(10.0, -static_cast<double>(i) / 10.0);
     return t;
   }();
+  if (d < 0) return std::pow(10.0, -static_cast<double>(d) / 10.0);  // (never a table miss)
   return d < static_cast<int32_t>(table.size()) ? table[static_cast<size_t>(d)] : 0.0;
 }
 
@@ -66,6 +67,7 @@ bool compatible(const std::vector<const CandidateAllele*>& set) {
 struct Haplotype {
   std::vector<int> cands;          // indices into window.cands
   std::vector<uint8_t> seq;        // codes of [hap_start, hap_end) with the alleles applied
+  bool satellite = false;          // carries a satellite allele (CandidateAllele::satellite)
 };
 
 // The read bases whose reference projection falls in [a, b), and the reference position of the
@@ -349,6 +351,52 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
   return out;
 }
 
+// Puts each satellite allele (sorted) in the window that holds its whole span and band (its
+// window edges and indel length within the window's own), which it then leaves as it was; the
+// rest get windows of their own, made from them alone. Windows stay sorted by start.
+void add_satellites(std::vector<Window>& windows, std::vector<CandidateAllele>& satellites,
+                    const CallerOptions& opt, const uint8_t* ref, int64_t len) {
+  if (satellites.empty()) return;
+  std::sort(satellites.begin(), satellites.end());
+  satellites.erase(std::unique(satellites.begin(), satellites.end()), satellites.end());
+  const int pad = opt.window_padding;
+  auto indel_length = [](const CandidateAllele& c) {
+    return std::abs(static_cast<int64_t>(c.alt.size()) - static_cast<int64_t>(c.ref.size()));
+  };
+  std::vector<CandidateAllele> lone;
+  std::vector<int64_t> lone_reach;
+  for (CandidateAllele& s : satellites) {
+    const int64_t reach = candidate_reach(s, ref, len, pad);
+    int64_t lo = start_before_tracts(ref, len, s.pos, pad);
+    if (const int64_t unit = indel_unit(s)) {
+      lo = std::min(lo, start_before_tracts(ref, len, s.pos - unit, pad));
+    }
+    const int64_t hi = end_past_tracts(ref, len, reach, pad);
+    // the last window starting at or before s, then the few before it (padding overlaps)
+    auto after = std::upper_bound(windows.begin(), windows.end(), s.pos,
+                                  [](int64_t p, const Window& w) { return p < w.start; });
+    Window* home = nullptr;
+    for (auto it = after; it != windows.begin() && std::distance(it, after) < 4;) {
+      --it;
+      int64_t widest = 0;
+      for (const CandidateAllele& c : it->cands) widest = std::max(widest, indel_length(c));
+      if (it->start <= lo && hi <= it->end && indel_length(s) <= widest) home = &*it;
+    }
+    if (home) {
+      home->cands.insert(std::upper_bound(home->cands.begin(), home->cands.end(), s), s);
+    } else {
+      lone.push_back(s);
+      lone_reach.push_back(reach);
+    }
+  }
+  if (lone.empty()) return;
+  std::vector<Window> more = make_windows(lone, lone_reach, opt, ref, len);
+  windows.insert(windows.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+  std::stable_sort(windows.begin(), windows.end(),
+                   [](const Window& a, const Window& b) { return a.start < b.start; });
+}
+
 // A window's haplotypes: every compatible subset of its candidates, so that a haplotype
 // carrying all of them is there too (dense variants put five or six on one haplotype); past
 // kAllSubsets candidates (several alleles at one position beyond the window's cap), the
@@ -357,20 +405,26 @@ constexpr int kAllSubsets = 6;
 
 std::vector<Haplotype> make_haplotypes(const Window& w, const uint8_t* ref, int64_t hs,
                                        int64_t he) {
-  const int n = static_cast<int>(w.cands.size());
+  // The subsets are of the reads' own candidates; each satellite allele rides alone.
+  std::vector<int> own, satellites;
+  for (int i = 0; i < static_cast<int>(w.cands.size()); ++i)
+    (w.cands[static_cast<size_t>(i)].satellite ? satellites : own).push_back(i);
+  const int n = static_cast<int>(own.size());
   std::vector<std::vector<int>> sets;
   if (n <= kAllSubsets) {
     for (int mask = 0; mask < (1 << n); ++mask) {
       std::vector<int> s;
-      for (int i = 0; i < n; ++i) if (mask >> i & 1) s.push_back(i);
+      for (int i = 0; i < n; ++i) if (mask >> i & 1) s.push_back(own[static_cast<size_t>(i)]);
       sets.push_back(s);
     }
   } else {
     sets.push_back({});
-    for (int i = 0; i < n; ++i) sets.push_back({i});
+    for (int i = 0; i < n; ++i) sets.push_back({own[static_cast<size_t>(i)]});
     for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) sets.push_back({i, j});
+      for (int j = i + 1; j < n; ++j)
+        sets.push_back({own[static_cast<size_t>(i)], own[static_cast<size_t>(j)]});
   }
+  for (int s : satellites) sets.push_back({s});
   std::vector<Haplotype> haps;
   for (auto& s : sets) {
     std::vector<const CandidateAllele*> ptrs;
@@ -378,6 +432,7 @@ std::vector<Haplotype> make_haplotypes(const Window& w, const uint8_t* ref, int6
     if (!compatible(ptrs)) continue;
     Haplotype h;
     h.cands = s;
+    for (int i : s) h.satellite = h.satellite || w.cands[static_cast<size_t>(i)].satellite;
     int64_t p = hs;
     for (int i : s) {  // s is in candidate (position) order
       const CandidateAllele& c = w.cands[i];
@@ -424,6 +479,8 @@ struct WindowWork {
 // Jobs per costing batch: ~40 MB of haplotype windows at most, enough work for a GPU launch.
 constexpr size_t kBatchJobs = 200000;
 
+constexpr int32_t kMostBetter = 300;  // phred a satellite's haplotype is counted better by
+
 // Genotypes one window from its reads' costs against its haplotypes (costs[ev.job0 + h]) and
 // appends its records.
 void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
@@ -435,15 +492,25 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   // folded in (a read that may be misplaced explains every haplotype about as well as its best
   // one): lin = (1 - pm) 10^(-(cost - best cost) / 10) + pm, and the best's log10 likelihood,
   // -best cost / 10, in top. Linear, so that genotype units below sum without logs.
+  // (The best is taken over the haplotypes of the reads' own candidates: satellite alleles'
+  // haplotypes then change nothing for the records without one.)
   std::vector<double> lin(evals.size() * nh), top(evals.size());
   for (size_t e = 0; e < evals.size(); ++e) {
     const int32_t* c = costs + evals[e].job0;
-    const int32_t cmin = *std::min_element(c, c + nh);
+    int32_t cmin = kCostInf;
+    for (size_t h = 0; h < nh; ++h)
+      if (!haps[h].satellite) cmin = std::min(cmin, c[h]);
     const double pm =
         std::max(std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0), 1e-30);
     const double placed = std::max(1.0 - pm, 1e-30);
-    for (size_t h = 0; h < nh; ++h)
-      lin[e * nh + h] = placed * tenth_power(c[h] - cmin) + pm;
+    for (size_t h = 0; h < nh; ++h) {
+      // A satellite's haplotype may beat every own one (a read carrying the satellite allele):
+      // above 1, held within 10^30 so that kReadsPerLog reads' products stay finite.
+      const int32_t d = c[h] - cmin;
+      const double rel = d >= 0 ? tenth_power(d)
+                                : std::pow(10.0, std::min(-d, kMostBetter) / 10.0);
+      lin[e * nh + h] = placed * rel + pm;
+    }
     top[e] = -cmin / 10.0;
   }
 
@@ -466,6 +533,10 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   for (size_t i = 0; i < nh; ++i)
     for (size_t j = (ploidy == 2 ? i : i); j < (ploidy == 2 ? nh : i + 1); ++j)
       units.emplace_back(i, j);
+  // Units without a satellite allele's haplotype: the only ones a record without one weighs.
+  std::vector<uint8_t> own_unit(units.size());
+  for (size_t u = 0; u < units.size(); ++u)
+    own_unit[u] = !haps[units[u].first].satellite && !haps[units[u].second].satellite;
   // per sample: log10 likelihood and log10 posterior (unnormalised) of each unit
   std::vector<std::vector<double>> unit_ll(ns, std::vector<double>(units.size(), 0.0));
   std::vector<std::vector<double>> unit_post(ns, std::vector<double>(units.size(), 0.0));
@@ -519,8 +590,12 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       return 0;
     };
     const int n_alleles = static_cast<int>(c1 - c0) + 1;
-    bool given = false;
-    for (size_t c = c0; c < c1; ++c) given = given || w.cands[c].given;
+    bool given = false, with_satellite = false;
+    for (size_t c = c0; c < c1; ++c) {
+      given = given || w.cands[c].given;
+      with_satellite = with_satellite || w.cands[c].satellite;
+    }
+    auto weighed = [&](size_t u) { return with_satellite || own_unit[u]; };
     // Whether haplotype h deletes pos with an earlier candidate. Such a haplotype has no base
     // here: a given allele's genotype leaves it out (missing) rather than counting it as REF.
     auto deletes_pos = [&](size_t h) {
@@ -542,10 +617,12 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       SampleCall sc;
       // posterior over units, normalised
       double norm = -std::numeric_limits<double>::infinity();
-      for (double v : unit_post[s]) norm = log10_sum(norm, v);
+      for (size_t u = 0; u < units.size(); ++u)
+        if (weighed(u)) norm = log10_sum(norm, unit_post[s][u]);
       double ref_mass = -std::numeric_limits<double>::infinity();
-      size_t best = 0;
+      size_t best = 0;  // (unit 0, the reference's, is always weighed)
       for (size_t u = 0; u < units.size(); ++u) {
+        if (!weighed(u)) continue;
         if (unit_post[s][u] > unit_post[s][best]) best = u;
         const bool is_ref = allele_of(units[u].first) == 0 &&
                             (ploidy == 1 || allele_of(units[u].second) == 0);
@@ -602,6 +679,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       const int ng = ploidy == 2 ? na * (na + 1) / 2 : na;
       std::vector<double> gl(ng, -std::numeric_limits<double>::infinity());
       for (size_t u = 0; u < units.size(); ++u) {
+        if (!weighed(u)) continue;
         int x = remap[allele_of(units[u].first)];
         int y = ploidy == 2 ? remap[allele_of(units[u].second)] : 0;
         if (x < 0 || y < 0) continue;  // carries a dropped allele
@@ -647,6 +725,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         // (for a given allele, haplotypes deleting pos are an allele of their own, uncounted)
         std::vector<int32_t> best_cost(n_alleles + 1, kCostInf);
         for (size_t h = 0; h < nh; ++h) {
+          if (haps[h].satellite && !with_satellite) continue;
           const int a = given && deletes_pos(h) ? n_alleles : allele_of(h);
           best_cost[a] = std::min(best_cost[a], costs[evals[e].job0 + h]);
         }
@@ -729,25 +808,21 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   HaplotypeScoring scoring = opt.scoring;
   scoring.max_qual += kThirdPhred;
   add_unit_changes(cands, ref, contig_length);
+  std::sort(cands.begin(), cands.end());
+  cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
+  // Given alleles the reads proposed too are marked; the others are satellites.
+  std::vector<CandidateAllele> satellites;
   for (const CandidateAllele& g : opt.given) {
     if (g.pos < start - kCandidatePad || g.pos >= end + kCandidatePad) continue;
-    cands.push_back(g);
-    cands.back().given = true;
-  }
-  std::sort(cands.begin(), cands.end());
-  // One candidate per allele (samples and given alleles find the same ones), given if any was.
-  size_t kept = 0;
-  for (size_t i = 0; i < cands.size(); ++i) {
-    if (kept > 0 && cands[kept - 1] == cands[i]) {
-      CandidateAllele& into = cands[kept - 1];
-      into.given = into.given || cands[i].given;
-      if (into.id.empty()) into.id = cands[i].id;
+    const auto it = std::lower_bound(cands.begin(), cands.end(), g);
+    if (it != cands.end() && *it == g) {
+      it->given = true;
+      if (it->id.empty()) it->id = g.id;
     } else {
-      if (kept != i) cands[kept] = std::move(cands[i]);
-      ++kept;
+      satellites.push_back(g);
+      satellites.back().given = satellites.back().satellite = true;
     }
   }
-  cands.resize(kept);
   std::vector<int64_t> reach_of(cands.size());
   for (size_t i = 0; i < cands.size(); ++i)
     reach_of[i] = candidate_reach(cands[i], ref, contig_length, opt.window_padding);
@@ -756,6 +831,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   // (make_windows cuts at places its neighbourhood decides), and the others are the
   // neighbouring regions' to score.
   std::vector<Window> windows = make_windows(cands, reach_of, opt, ref, contig_length);
+  add_satellites(windows, satellites, opt, ref, contig_length);
   windows.erase(std::remove_if(windows.begin(), windows.end(),
                                [&](const Window& w) {
                                  return w.cands.back().pos < start || w.cands.front().pos >= end;

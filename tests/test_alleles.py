@@ -335,3 +335,86 @@ def test_given_ids_reach_the_records(sample, tmp_path: Path) -> None:
     # the API's variants carry them too
     assert {v.pos: v.id for v in caller.call(bam)} == {1_001: "rs1;rs1b", 2_001: "rs2",
                                                       2_989: "rs3", 2_501: ""}
+
+
+def test_alleles_the_reads_lack_leave_the_other_records_as_they_were(
+        sample, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """Given alleles the reads do not propose ride in the windows beside the sample's own
+    variants (or in windows of their own) on haplotypes of their own: every record the reads
+    make is written as without them, byte for byte, however dense the panel. (Simulated reads
+    with errors, so that QUAL and PL are not all at their caps.)"""
+    from test_call import make_sample
+
+    sim = make_sample(tmp_path_factory.mktemp("sim"), 2, 41)
+    seqs = {c.name: c.sequence for c in pysam.FastxFile(str(sim.ref))}
+    rows = []
+    for v in sim.variants:
+        for d in (-7, -4, -2, 3, 5, 9):
+            p = v.pos + d  # (0-based)
+            if 0 < p < len(seqs[v.contig]) and all(abs(p - w.pos) > 1 for w in sim.variants):
+                rows.append((v.contig, p + 1, seqs[v.contig][p], _other(seqs[v.contig][p])))
+    lines = ["##fileformat=VCFv4.2"] + [f"##contig=<ID={c},length={len(s)}>"
+                                        for c, s in seqs.items()]
+    lines += ["#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t." for c, p, r, a in sorted(set(rows))]
+    panel = tmp_path / "panel.vcf"
+    panel.write_text("\n".join(lines) + "\n")
+    plain, given = tmp_path / "p.vcf.gz", tmp_path / "g.vcf.gz"
+    Caller(sim.ref, threads=2).write_vcf(sim.bam, plain)
+    Caller(sim.ref, threads=2, alleles=panel).write_vcf(sim.bam, given)
+    with pysam.VariantFile(str(plain)) as a, pysam.VariantFile(str(given)) as b:
+        want = [str(r) for r in a]
+        got = {str(r) for r in b}
+    assert len(want) > 50 and all(r in got for r in want)
+
+    ref, bam, seq = sample
+    near = [p for p in range(960, 1_050, 3) if p != 1_000] + \
+        [p for p in range(2_950, 3_040, 4) if not 2_988 <= p <= 2_996]
+    rows = [(p + 1, "=", _other(seq[p])) for p in near]
+    rows += [(2_001, "=", seq[2_000] + "TTG"), (2_981, "=", seq[2_980] + "C")]  # insertions
+    sites = write_sites(tmp_path / "dense.vcf", seq, rows)
+    plain, given = tmp_path / "plain.vcf.gz", tmp_path / "given.vcf.gz"
+    Caller(ref).write_vcf(bam, plain)
+    Caller(ref, alleles=sites).write_vcf(bam, given)
+    with pysam.VariantFile(str(plain)) as a, pysam.VariantFile(str(given)) as b:
+        want = [str(r) for r in a]
+        got = {(r.pos, r.ref, r.alts): r for r in b}
+    assert len(want) == 2 and len(got) == 2 + len(rows)
+    with pysam.VariantFile(str(plain)) as a:
+        for r in a:
+            assert str(got[(r.pos, r.ref, r.alts)]) == str(r)
+    lacking = [r for k, r in got.items() if str(r) not in want]
+    assert all(r.samples[0]["GT"] == (0, 0) and r.samples[0]["GQ"] > 20 for r in lacking)
+
+
+def test_a_satellite_the_few_reads_carry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A given allele on too few reads for the reads to propose it (one of two here): its
+    haplotype is better than every other for that read, and it is genotyped from them, the
+    same for any shard."""
+    from conftest import write_reads_bam
+
+    rng = random.Random(8)
+    seq = "".join(rng.choice("ACGT") for _ in range(3_000))
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    alt = _other(seq[1_500])
+    with_alt = seq[1_420:1_500] + alt + seq[1_501:1_570]
+    reads = [(1_420, seq[1_420:1_570], [(0, 150)], "ref1"), (1_420, with_alt, [(0, 150)], "alt1")]
+    reads += [(s, seq[s:s + 150], [(0, 150)], f"far{s}") for s in range(0, 1_200, 40)]
+    bam = write_reads_bam(tmp_path / "two.bam", len(seq), reads)
+    sites = write_sites(tmp_path / "s.vcf", seq, [(1_501, "=", alt), (1_511, "=",
+                                                                      _other(seq[1_510]))])
+    bodies = []
+    for size in (100, 1_000_000):
+        monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", size)
+        monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", size)
+        for _ in range(2):
+            out = tmp_path / f"o{size}.vcf.gz"
+            Caller(ref, alleles=sites, alleles_only=True).write_vcf(bam, out)
+            with pysam.VariantFile(str(out)) as f:
+                bodies.append([str(r) for r in f])
+    assert all(b == bodies[0] for b in bodies)
+    with pysam.VariantFile(str(tmp_path / "o100.vcf.gz")) as f:
+        recs = {r.pos: r.samples[0] for r in f}
+    assert recs[1_501]["GT"] == (0, 1) and recs[1_501]["AD"] == (1, 1)
+    assert recs[1_511]["GT"] == (0, 0)

@@ -125,6 +125,9 @@ struct CandidateAllele {
   uint32_t depth = 0;     // reads spanning pos
   bool given = false;     // a given allele (genotyped and written whatever the reads say)
   std::string id;         // a given allele's ID from its VCF (e.g. an rsID), else empty
+  // A given allele the reads did not propose: it rides in the window that covers it (or one of
+  // its own) on haplotypes of its own, leaving the other records as they would be without it.
+  bool satellite = false;
   bool operator<(const CandidateAllele& o) const {
     if (pos != o.pos) return pos < o.pos;
     if (ref != o.ref) return ref < o.ref;
