@@ -114,7 +114,7 @@ void bind_call(py::module_& m) {
          double low_qual, double min_qual, const std::string& simd, int device,
          bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines,
          const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& given,
-         bool given_only) {
+         bool given_only, const std::vector<int>& sample_ploidy) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -139,6 +139,7 @@ void bind_call(py::module_& m) {
           c.id = id;
         }
         opt.given_only = given_only;
+        opt.sample_ploidy = sample_ploidy;
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -236,7 +237,7 @@ void bind_call(py::module_& m) {
       py::arg("reference_confidence") = false, py::arg("as_lines") = false,
       py::arg("given") =
           std::vector<std::tuple<int64_t, std::string, std::string, std::string>>{},
-      py::arg("given_only") = false,
+      py::arg("given_only") = false, py::arg("sample_ploidy") = std::vector<int>{},
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -247,7 +248,8 @@ void bind_call(py::module_& m) {
       "[start, end): {start, gq, pl (n x 3, or n x 2 haploid), depth};\n"
       "given: (pos, ref, alt, id) alleles, normalised (normalise_allele), each written (with\n"
       "its id, '' for none, in the ID column) whatever the\n"
-      "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one");
+      "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one;\n"
+      "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`");
 
   m.def(
       "normalise_allele",

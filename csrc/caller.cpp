@@ -485,7 +485,8 @@ constexpr int32_t kMostBetter = 300;  // phred a satellite's haplotype is counte
 // appends its records.
 void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
                      const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
-                     int ploidy, const CallerOptions& opt, double log_het_snv,
+                     const std::vector<int>& sample_ploidy, const CallerOptions& opt,
+                     double log_het_snv,
                      double log_het_indel, std::vector<VariantRecord>& out) {
   const size_t nh = haps.size();
   // Each read's likelihood under each haplotype relative to its best haplotype, mapping quality
@@ -514,13 +515,17 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     top[e] = -cmin / 10.0;
   }
 
-  // Prior of a haplotype pair: each candidate allele carried costs its heterozygosity.
-  auto prior = [&](size_t i, size_t j) {
+  // Units are pairs when any sample is diploid: a haploid sample then weighs the pairs of a
+  // haplotype with itself (each read's likelihood 0.5 (l + l) = l), a sample of ploidy 0 none.
+  const int ploidy = *std::max_element(sample_ploidy.begin(), sample_ploidy.end()) == 2 ? 2 : 1;
+  // Prior of a haplotype pair (or, for sample ploidy p = 1, of haplotype i): each candidate
+  // allele carried costs its heterozygosity.
+  auto prior = [&](size_t i, size_t j, int p_sample) {
     double p = 0;
     for (size_t c = 0; c < w.cands.size(); ++c) {
       int copies = 0;
       for (int x : haps[i].cands) copies += x == static_cast<int>(c);
-      if (ploidy == 2) for (int x : haps[j].cands) copies += x == static_cast<int>(c);
+      if (p_sample == 2) for (int x : haps[j].cands) copies += x == static_cast<int>(c);
       if (copies == 0) continue;
       const bool indel = w.cands[c].ref.size() != w.cands[c].alt.size();
       const double lh = indel ? log_het_indel : log_het_snv;
@@ -573,9 +578,15 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       for (double& v : unit_ll[s]) v += top_sum[s];
     }
   }
+  // Whether sample s weighs unit u at all (its ploidy).
+  auto fits = [&](size_t s, size_t u) {
+    return sample_ploidy[s] == 2 || (sample_ploidy[s] == 1 && units[u].first == units[u].second);
+  };
   for (size_t s = 0; s < ns; ++s)
     for (size_t u = 0; u < units.size(); ++u)
-      unit_post[s][u] = unit_ll[s][u] + prior(units[u].first, units[u].second);
+      unit_post[s][u] = fits(s, u) ? unit_ll[s][u] + prior(units[u].first, units[u].second,
+                                                          sample_ploidy[s])
+                                   : -std::numeric_limits<double>::infinity();
 
   // One record per candidate position (alleles at the same position merge).
   for (size_t c0 = 0; c0 < w.cands.size();) {
@@ -615,26 +626,32 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     used[0] = 1;
     for (size_t s = 0; s < ns; ++s) {
       SampleCall sc;
+      const int sp = sample_ploidy[s];
+      if (sp == 0) {  // no copy here (chrY of a female): no genotype, no evidence
+        sc.gt = {-1};
+        rec.samples.push_back(std::move(sc));
+        continue;
+      }
       // posterior over units, normalised
       double norm = -std::numeric_limits<double>::infinity();
       for (size_t u = 0; u < units.size(); ++u)
-        if (weighed(u)) norm = log10_sum(norm, unit_post[s][u]);
+        if (weighed(u) && fits(s, u)) norm = log10_sum(norm, unit_post[s][u]);
       double ref_mass = -std::numeric_limits<double>::infinity();
       size_t best = 0;  // (unit 0, the reference's, is always weighed)
       for (size_t u = 0; u < units.size(); ++u) {
-        if (!weighed(u)) continue;
+        if (!weighed(u) || !fits(s, u)) continue;
         if (unit_post[s][u] > unit_post[s][best]) best = u;
         const bool is_ref = allele_of(units[u].first) == 0 &&
-                            (ploidy == 1 || allele_of(units[u].second) == 0);
+                            (sp == 1 || allele_of(units[u].second) == 0);
         if (is_ref) ref_mass = log10_sum(ref_mass, unit_post[s][u]);
       }
       log_all_ref += ref_mass - norm;
-      int a1 = allele_of(units[best].first), a2 = ploidy == 2 ? allele_of(units[best].second) : -1;
+      int a1 = allele_of(units[best].first), a2 = sp == 2 ? allele_of(units[best].second) : -1;
       if (given && deletes_pos(units[best].first)) a1 = -1;
-      if (given && ploidy == 2 && deletes_pos(units[best].second)) a2 = -1;
-      if (ploidy == 2 && a2 >= 0 && a1 > a2) std::swap(a1, a2);
-      if (ploidy == 2 && a1 < 0) std::swap(a1, a2);  // a missing allele goes last
-      sc.gt = ploidy == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
+      if (given && sp == 2 && deletes_pos(units[best].second)) a2 = -1;
+      if (sp == 2 && a2 >= 0 && a1 > a2) std::swap(a1, a2);
+      if (sp == 2 && a1 < 0) std::swap(a1, a2);  // a missing allele goes last
+      sc.gt = sp == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
       for (int a : sc.gt) if (a > 0) used[a] = 1;
       rec.samples.push_back(std::move(sc));
     }
@@ -673,18 +690,19 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     int mq_n = 0;
     for (size_t s = 0; s < ns; ++s) {
       SampleCall& sc = rec.samples[s];
+      const int sp = sample_ploidy[s];
       for (int& a : sc.gt) a = a >= 0 ? remap[a] : -1;
       const int na = static_cast<int>(keep.size());
       // genotype index in VCF order: (j, k) k <= j -> j(j+1)/2 + k; haploid: allele
-      const int ng = ploidy == 2 ? na * (na + 1) / 2 : na;
+      const int ng = sp == 2 ? na * (na + 1) / 2 : sp == 1 ? na : 0;
       std::vector<double> gl(ng, -std::numeric_limits<double>::infinity());
-      for (size_t u = 0; u < units.size(); ++u) {
-        if (!weighed(u)) continue;
+      for (size_t u = 0; u < units.size() && sp > 0; ++u) {
+        if (!weighed(u) || !fits(s, u)) continue;
         int x = remap[allele_of(units[u].first)];
-        int y = ploidy == 2 ? remap[allele_of(units[u].second)] : 0;
+        int y = sp == 2 ? remap[allele_of(units[u].second)] : 0;
         if (x < 0 || y < 0) continue;  // carries a dropped allele
         int g;
-        if (ploidy == 2) { if (x < y) std::swap(x, y); g = x * (x + 1) / 2 + y; }
+        if (sp == 2) { if (x < y) std::swap(x, y); g = x * (x + 1) / 2 + y; }
         else g = x;
         gl[g] = std::max(gl[g], unit_ll[s][u]);
       }
@@ -701,7 +719,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         sc.gq = 0;
       } else {
         int g_called;
-        if (ploidy == 2) {
+        if (sp == 2) {
           int x = sc.gt[0], y = sc.gt[1];
           if (x < y) std::swap(x, y);
           g_called = x * (x + 1) / 2 + y;
@@ -765,6 +783,20 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   if (start >= end) return out;
   const size_t ns = sources.size();
   const int ploidy = opt.ploidy == 1 ? 1 : 2;
+  // Each sample's ploidy here (a male's chrX, a female's chrY): opt.sample_ploidy, else all
+  // opt.ploidy.
+  std::vector<int> sample_ploidy(ns, ploidy);
+  if (!opt.sample_ploidy.empty()) {
+    if (opt.sample_ploidy.size() != ns) {
+      throw std::invalid_argument("sample_ploidy needs one ploidy per sample");
+    }
+    for (size_t s = 0; s < ns; ++s) {
+      if (opt.sample_ploidy[s] < 0 || opt.sample_ploidy[s] > 2) {
+        throw std::invalid_argument("sample ploidy must be 0, 1 or 2");
+      }
+      sample_ploidy[s] = opt.sample_ploidy[s];
+    }
+  }
   if (confidence && ns != 1) {
     throw std::invalid_argument("reference confidence (gVCF) takes one sample");
   }
@@ -931,7 +963,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     }
     stage.costs += clock.lap();
     for (const WindowWork& ww : batch)
-      genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, ploidy, opt, log_het_snv,
+      genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, sample_ploidy, opt, log_het_snv,
                       log_het_indel, out);
     stage.genotype += clock.lap();
   }

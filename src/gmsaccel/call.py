@@ -25,6 +25,7 @@ from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
 from gmsaccel.alleles import GivenAlleles, read_given_alleles
 from gmsaccel.gvcf import BlockArrays, reference_block_arrays
+from gmsaccel.ploidy import PloidyMap, read_ploidy_file, sample_sexes
 from gmsaccel.scaleout import Executor, ordered_submit
 from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
 
@@ -444,8 +445,15 @@ _worker_callers: dict[tuple, Caller] = {}
 _worker_lock = threading.Lock()
 
 
+def _cut(start: int, end: int, cuts: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) cut at the positions of cuts inside it."""
+    edges = [start, *(c for c in cuts if start < c < end), end]
+    return list(zip(edges, edges[1:], strict=False))
+
+
 def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
-                          gvcf: bool, lines: int = 0) -> _ShardResult:
+                          gvcf: bool, lines: int = 0,
+                          sample_ploidy: list[int] | None = None) -> _ShardResult:
     """One shard where an executor runs it (another process, another node): the Caller for
     spec is opened once per process and kept. Paths must name the same files there."""
     with _worker_lock:
@@ -455,7 +463,7 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
             caller = Caller(reference, ploidy, device, min_mapq, min_baseq, max_depth, threads=1,
                             **dict(engine))
             _worker_callers[spec] = caller
-    return caller._call_shard(bams, shard, gvcf, lines)
+    return caller._call_shard(bams, shard, gvcf, lines, sample_ploidy)
 
 
 _NO_POSITIONS = np.zeros(0, np.int64)
@@ -534,7 +542,9 @@ class Caller:
     min_baseq, max_depth), threads; further engine options (min_support, min_fraction,
     low_qual, min_qual, simd) as keywords. alleles= a VCF of alleles to genotype whatever the
     reads say (each gets a record: 0/0 where a sample lacks it, ./. where no read covers it;
-    see alleles.py), with alleles_only=True writing only the records holding one. An Index
+    see alleles.py), with alleles_only=True writing only the records holding one.
+    ploidy_file= (bcftools' --ploidy-file format) with sex= ('M', or {'child': 'M', ...}) gives
+    each sample its ploidy by region (a male's chrX, a female's chrY; see ploidy.py). An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -543,7 +553,9 @@ class Caller:
     def __init__(self, reference: str | os.PathLike, ploidy: int = 2, device: str = "auto",
                  min_mapq: int = 0, min_baseq: int = 13, max_depth: int = 1000,
                  threads: int = 1, *, index: Index | None = None,
-                 executor: Executor | None = None, **engine_options: Any):
+                 executor: Executor | None = None,
+                 ploidy_file: str | os.PathLike | None = None,
+                 sex: str | Mapping[str, str] | None = None, **engine_options: Any):
         if ploidy not in (1, 2):
             raise ValueError(f"ploidy must be 1 or 2, not {ploidy}")
         if min_mapq < 0 or min_baseq < 0 or max_depth < 1:
@@ -586,6 +598,13 @@ class Caller:
         self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
                       self.filters["min_baseq"], self.filters["max_depth"],
                       tuple(sorted(engine_options.items())))
+        # Ploidy by region and sex (ploidy.py): read now; each shard's samples get theirs.
+        self.sex = sex
+        self.ploidy_map: PloidyMap | None = None
+        if ploidy_file is not None:
+            self.ploidy_map = read_ploidy_file(ploidy_file, dict(self.contigs), ploidy)
+        elif sex is not None:
+            raise ValueError("sex goes with a ploidy file")
         # Given alleles: read (and checked) now, before any work.
         self.alleles_only = bool(engine_options.get("alleles_only", False))
         alleles = engine_options.get("alleles")
@@ -689,7 +708,7 @@ class Caller:
     # -- work ------------------------------------------------------------------------------
 
     def _call_shard(self, bams: list[str], shard: Region, gvcf: bool,
-                    lines: int = 0) -> _ShardResult:
+                    lines: int = 0, sample_ploidy: list[int] | None = None) -> _ShardResult:
         """One shard's records and (gvcf) reference blocks. lines: the records come with their
         VCF lines (LINE_VCF) and gVCF lines (LINE_GVCF), and the shard with their summary, made
         here rather than on the thread that writes the file."""
@@ -700,6 +719,8 @@ class Caller:
             options["as_lines"] = True
         if gvcf:  # from the candidates' own pileup: no second pass over the reads
             options["reference_confidence"] = True
+        if sample_ploidy is not None:  # (a ploidy map's, for these samples' sexes)
+            options["sample_ploidy"] = list(sample_ploidy)
         if self.given is not None:  # those the shard's windows may reach too
             options["given"] = self.given.near(shard.contig, shard.start - GIVEN_REACH,
                                                shard.end + GIVEN_REACH)
@@ -741,15 +762,25 @@ class Caller:
         return result
 
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
-                 lines: int = 0) -> Iterator[_ShardResult]:
+                 lines: int = 0, samples: Sequence[str] = ()) -> Iterator[_ShardResult]:
+        pm = self.ploidy_map
+        if pm is not None:  # shards never straddle a change of ploidy
+            lengths = dict(self.contigs)
+            regions = [Region(r.contig, a, b) for r in regions
+                       for a, b in _cut(r.start, r.end, pm.boundaries(r.contig,
+                                                                       lengths[r.contig]))]
         work = shards(regions)
         order = list(dict.fromkeys(s.contig for s in work))
         self._read_ahead = dict(zip(order, order[1:], strict=False))
+        sexes = sample_sexes(self.sex, list(samples), pm) if pm is not None else []
+        ploidies = [[pm.ploidy(s.contig, s.start, sex) for sex in sexes] if pm else None
+                    for s in work]
         if self.executor is not None:
             return ordered_submit(self.executor, _call_shard_in_worker,
-                                  [(self._spec, bams, s, gvcf, lines) for s in work])
-        return ordered_map(lambda s: self._call_shard(bams, s, gvcf, lines), work,
-                           self.threads)
+                                  [(self._spec, bams, s, gvcf, lines, p)
+                                   for s, p in zip(work, ploidies, strict=True)])
+        return ordered_map(lambda sp: self._call_shard(bams, sp[0], gvcf, lines, sp[1]),
+                           list(zip(work, ploidies, strict=True)), self.threads)
 
     def call(self, bams: Sequence[str | os.PathLike] | str | os.PathLike,
              region: RegionSpec | Region = None) -> Iterator[Variant]:
@@ -758,12 +789,14 @@ class Caller:
         bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
             [os.fspath(b) for b in bams]
         regions = self.regions(region)
-        self.check_inputs(bam_list, None if region is None else regions)
+        samples = self.check_inputs(bam_list, None if region is None else regions)
+        if self.ploidy_map is not None:
+            sample_sexes(self.sex, samples, self.ploidy_map)  # (checked now, not when consumed)
         _require_engine()
 
         def gen() -> Iterator[Variant]:
             try:
-                for res in self._results(bam_list, regions, gvcf=False):
+                for res in self._results(bam_list, regions, gvcf=False, samples=samples):
                     for rec in res.records:
                         yield Variant.from_record(res.shard.contig, rec, self.ploidy)
             finally:
@@ -805,12 +838,17 @@ class Caller:
         vcf_path = None if gvcf else out
         gvcf_path = out if gvcf else (os.fspath(gvcf_out) if gvcf_out is not None else None)
         regions = self.regions(region)
+        if gvcf_path is not None and self.ploidy_map is not None:
+            raise ValueError("a gVCF does not yet go with a ploidy map: call those regions "
+                             "apart with --ploidy 1")
         if gvcf_path is not None and self.alleles_only:
             raise ValueError("a gVCF covers every position: it does not go with alleles_only")
         if gvcf_path is not None and len(bam_list) != 1:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")
         samples = self.check_inputs(bam_list, None if region is None else regions)
+        if self.ploidy_map is not None:
+            sample_sexes(self.sex, samples, self.ploidy_map)  # before any file is opened
         for path in (vcf_path, gvcf_path):
             if path is None or path == "-":
                 continue
@@ -842,7 +880,8 @@ class Caller:
                                gvcf=True, low_qual=self.low_qual, threads=self.threads)
                 writers.append(gw)
             lines = (LINE_VCF if vw else 0) | (LINE_GVCF if gw else 0)
-            results = self._results(bam_list, regions, gw is not None, lines=lines)
+            results = self._results(bam_list, regions, gw is not None, lines=lines,
+                                    samples=samples)
             stitch = _GvcfStitcher(gw, self.ref_codes) if gw is not None else None
             for res in results:
                 for k in loads:

@@ -169,9 +169,12 @@ def _caller(args: argparse.Namespace, index: object = None,
     if args.alleles_only and not args.alleles:
         raise ValueError("--alleles-only needs --alleles")
     given = {"alleles": args.alleles, "alleles_only": args.alleles_only} if args.alleles else {}
+    if args.sex and not args.ploidy_file:
+        raise ValueError("--sex goes with --ploidy-file")
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
-                    threads=args.threads, index=index, executor=executor, **given)
+                    threads=args.threads, index=index, executor=executor,
+                    ploidy_file=args.ploidy_file, sex=args.sex, **given)
     if caller.given is not None:
         _log(args, f"{len(caller.given):,} given alleles from {args.alleles}")
         if note := caller.given.skipped_note():
@@ -249,6 +252,7 @@ def _warn_depth_cap(stats: dict, max_depth: int) -> None:
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
+    from gmsaccel.ploidy import sample_sexes
 
     name = args.sample
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
@@ -288,6 +292,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         caller = _caller(args, index=index, executor=client)
         if gvcf is not None and caller.alleles_only:
             raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
+        if gvcf is not None and caller.ploidy_map is not None:
+            raise ValueError("--gvcf does not yet go with --ploidy-file")
+        if caller.ploidy_map is not None:  # the run's one sample: its sex is known now
+            sample_sexes(args.sex, [name], caller.ploidy_map)
         progress = Progress(args.quiet)
         try:
             astats = aligner.align_fastq(
@@ -510,6 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
         pp.add_argument("--max-depth", type=_positive_int, default=1000, metavar="N",
                         help="reads kept per position (default 1000)")
         pp.add_argument("--device", default="auto", help="auto, cpu or gpu[:N] (default auto)")
+        pp.add_argument("--ploidy-file", metavar="FILE",
+                        help="ploidy by region and sex, bcftools' format (CHROM FROM TO SEX "
+                             "PLOIDY): e.g. a male's chrX outside the pseudo-autosomal regions "
+                             "1, a female's chrY 0; elsewhere --ploidy")
+        pp.add_argument("--sex", metavar="SPEC",
+                        help="each sample's sex as the ploidy file spells it: one for all (M), "
+                             "or NAME=SEX pairs (child=M,mother=F)")
         pp.add_argument("--alleles", metavar="VCF",
                         help="also genotype these alleles (SNVs and indels of a VCF/BCF, e.g. a "
                              "pharmacogenomic panel): each gets a record whatever the reads say, "

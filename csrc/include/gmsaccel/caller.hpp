@@ -33,6 +33,9 @@ struct CallerOptions {
   // given_only: only records holding a given allele are written.
   std::vector<CandidateAllele> given;
   bool given_only = false;
+  // Each sample's ploidy in the region called (0, 1 or 2; e.g. a male's chrX outside the
+  // pseudo-autosomal regions is 1); empty: every sample has `ploidy`.
+  std::vector<int> sample_ploidy;
 };
 
 // Per sample genotype of one record.
