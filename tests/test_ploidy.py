@@ -115,6 +115,35 @@ def test_the_api_variants_carry_their_ploidy(family) -> None:
                                                                       region="chrY"))
 
 
+def test_api_rows_are_as_wide_as_the_widest_ploidy(family, tmp_path: Path) -> None:
+    """Variant rows: as many alleles as the highest ploidy of the caller or its map; a sample
+    called with fewer has -1 past its GT and PL, and to_record gives back what the VCF holds."""
+    ref, bams, _, ploidy_file = family
+    wide = tmp_path / "wide.txt"
+    wide.write_text("chr1 * * * 2\n")
+    diploid = list(Caller(ref, ploidy=1, ploidy_file=wide).call(bams["female"], region="chr1"))
+    assert any((v.gt[0] == [0, 1]).all() for v in diploid)
+    assert all(v.gt.shape[1] == 2 and len(v.pl[0]) == 3 for v in diploid)
+    caller = Caller(ref, ploidy_file=ploidy_file, sex={"male": "M", "female": "F"})
+    out = tmp_path / "w.vcf.gz"
+    caller.write_vcf([bams["male"], bams["female"]], out, region="chrY")
+    from gmsaccel.vcf import VcfWriter
+
+    back = tmp_path / "back.vcf.gz"
+    with VcfWriter(back, caller.contigs, ["male", "female"], str(ref), None) as w:
+        for v in caller.call([bams["male"], bams["female"]], region="chrY"):
+            assert v.gt[0, 1] == -1 and (v.pl[0, 2:] == -1).all()
+            assert list(v.sample_ploidy) == [1, 0]
+            w.write(v.contig, v.to_record())
+
+    def calls(path: Path) -> list:  # (pysam pads a missing PL to the record's width)
+        return [[(c["GT"], c["AD"], c["DP"], c["GQ"],
+                  tuple(x for x in c["PL"] or () if x is not None))
+                 for c in r.samples.values()] for r in _records(path)]
+
+    assert calls(out) and calls(back) == calls(out)
+
+
 def test_bad_maps_and_sexes_are_errors(family, tmp_path: Path) -> None:
     ref, bams, _, ploidy_file = family
     contigs = dict(Caller(ref).contigs)
@@ -132,6 +161,13 @@ def test_bad_maps_and_sexes_are_errors(family, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="BAMs do not hold: dad"):
         Caller(ref, ploidy_file=ploidy_file, sex="dad=M").write_vcf(bams["male"],
                                                                     tmp_path / "b.vcf.gz")
+    for spec, message in (("m", "sex 'm' is not one .* names \\(F, M\\)"),
+                          ("M,F", "sex 'M,F' is not one"),
+                          ("male=M,male=F", "gives male twice"),
+                          ("male=X", "sex 'X' is not one")):
+        with pytest.raises(ValueError, match=message):
+            Caller(ref, ploidy_file=ploidy_file, sex=spec).write_vcf(bams["male"],
+                                                                     tmp_path / "d.vcf.gz")
     with pytest.raises(ValueError, match="gVCF does not yet go with a ploidy map"):
         Caller(ref, ploidy_file=ploidy_file, sex="M").write_vcf(bams["male"],
                                                                 tmp_path / "c.g.vcf.gz",

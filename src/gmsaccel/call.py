@@ -376,6 +376,9 @@ class Variant:
     gq: np.ndarray
     pl: np.ndarray
     id: str = ""  # the given alleles' IDs (e.g. rsIDs), ';'-separated
+    # Alleles each sample was called with (a ploidy map's haploid or absent regions), where
+    # fewer than the rows hold; None: all of them.
+    sample_ploidy: np.ndarray | None = None
 
     @property
     def types(self) -> list[str | None]:
@@ -383,34 +386,43 @@ class Variant:
 
     @classmethod
     def from_record(cls, contig: str, rec: Mapping[str, Any], ploidy: int) -> Variant:
+        """ploidy: the rows' width; a sample called with fewer alleles (a ploidy map's haploid
+        or absent regions) has its own count in sample_ploidy, and -1 past its GT and PL."""
         samples = rec.get("samples") or []
         n_al = 1 + len(rec["alts"])
         n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
         gt = np.full((len(samples), ploidy), -1, dtype=np.int8)
         ad = np.zeros((len(samples), n_al), dtype=np.int32)
-        pl = np.zeros((len(samples), n_gt), dtype=np.int32)
+        pl = np.full((len(samples), n_gt), -1, dtype=np.int32)
+        own = np.full(len(samples), ploidy, dtype=np.int8)
         for i, s in enumerate(samples):
             g = list(s.get("gt", []))[:ploidy]
             gt[i, : len(g)] = [-1 if a is None else a for a in g]
-            a = list(s.get("ad", []))[:n_al]
-            ad[i, : len(a)] = a
             p = list(s.get("pl", []))[:n_gt]
             pl[i, : len(p)] = p
+            a = list(s.get("ad", []))[:n_al]
+            ad[i, : len(a)] = a
+            # a lone missing allele is ploidy 0 ('.'); otherwise the GT's own length
+            own[i] = 0 if len(g) == 1 and (g[0] is None or g[0] < 0) and not p else len(g)
         info = {k.upper(): int(rec[k]) for k in ("dp", "mq") if rec.get(k) is not None}
         return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
                    float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
                    np.array([s.get("dp", 0) for s in samples], dtype=np.int32),
                    np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl,
-                   str(rec.get("id") or ""))
+                   str(rec.get("id") or ""), own)
 
     def to_record(self) -> dict[str, Any]:
         """The engine's record form (0-based pos), as VcfWriter.write takes it."""
+        def sample(i: int) -> dict[str, Any]:
+            k = self.gt.shape[1] if self.sample_ploidy is None else int(self.sample_ploidy[i])
+            return {"gt": self.gt[i, :k].tolist() if k else [-1], "ad": self.ad[i].tolist(),
+                    "dp": int(self.dp[i]), "gq": int(self.gq[i]),
+                    "pl": [int(x) for x in self.pl[i] if x >= 0]}
+
         return {"pos": self.pos - 1, "id": self.id, "ref": self.ref, "alts": list(self.alts),
                 "qual": self.qual,
                 "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
-                "samples": [{"gt": self.gt[i].tolist(), "ad": self.ad[i].tolist(),
-                             "dp": int(self.dp[i]), "gq": int(self.gq[i]),
-                             "pl": self.pl[i].tolist()} for i in range(self.gt.shape[0])]}
+                "samples": [sample(i) for i in range(self.gt.shape[0])]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,15 +802,17 @@ class Caller:
             [os.fspath(b) for b in bams]
         regions = self.regions(region)
         samples = self.check_inputs(bam_list, None if region is None else regions)
+        width = self.ploidy
         if self.ploidy_map is not None:
             sample_sexes(self.sex, samples, self.ploidy_map)  # (checked now, not when consumed)
+            width = max(width, *(r.ploidy for r in self.ploidy_map.rules))
         _require_engine()
 
         def gen() -> Iterator[Variant]:
             try:
                 for res in self._results(bam_list, regions, gvcf=False, samples=samples):
                     for rec in res.records:
-                        yield Variant.from_record(res.shard.contig, rec, self.ploidy)
+                        yield Variant.from_record(res.shard.contig, rec, width)
             finally:
                 _close_kept_files()
 

@@ -122,10 +122,27 @@ def sample_sexes(spec: str | Mapping[str, str] | None, samples: Sequence[str],
             raise ValueError(f"{ploidy_map.path} gives ploidy by sex: say each sample's sex "
                              f"(--sex M, or --sex NAME=SEX,...)")
         return ["*"] * len(samples)
+    known = sorted({r.sex for r in ploidy_map.rules if r.sex != "*"})
+
+    def checked(sex: str) -> str:
+        sex = sex.strip()
+        if ploidy_map.needs_sex and sex not in known:
+            raise ValueError(f"sex {sex!r} is not one {ploidy_map.path} names "
+                             f"({', '.join(known)})")
+        return sex
+
     if isinstance(spec, str) and "=" not in spec:
-        return [spec] * len(samples)
-    pairs = dict(spec) if not isinstance(spec, str) else \
-        dict(item.split("=", 1) for item in spec.split(",") if item)
+        return [checked(spec)] * len(samples)
+    items = list(spec.items()) if not isinstance(spec, str) else \
+        [tuple(item.split("=", 1)) for item in spec.split(",") if item.strip()]
+    pairs: dict[str, str] = {}
+    for item in items:
+        if len(item) != 2:
+            raise ValueError(f"--sex {spec!r}: give one sex for all, or NAME=SEX pairs")
+        name, sex = item[0].strip(), checked(item[1])
+        if name in pairs:
+            raise ValueError(f"--sex gives {name} twice")
+        pairs[name] = sex
     unknown = sorted(set(pairs) - set(samples))
     if unknown:
         raise ValueError(f"--sex names samples the BAMs do not hold: {', '.join(unknown)} "
