@@ -818,9 +818,9 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     stage.load += clock.lap();
     std::vector<CandidateAllele> c;
     std::function<void(const Pileup&)> each_window;
-    if (confidence) {  // the region's own positions only
-      each_window = [&](const Pileup& pile) {
-        add_reference_confidence(pile, ref + pile.start, ploidy, *confidence, start, end);
+    if (confidence && sample_ploidy[s] > 0) {  // the region's own positions only
+      each_window = [&, p = sample_ploidy[s]](const Pileup& pile) {
+        add_reference_confidence(pile, ref + pile.start, p, *confidence, start, end);
       };
     }
     find_candidates(samples[s].reads, ref, 0, contig_length,

@@ -168,10 +168,6 @@ def test_bad_maps_and_sexes_are_errors(family, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=message):
             Caller(ref, ploidy_file=ploidy_file, sex=spec).write_vcf(bams["male"],
                                                                      tmp_path / "d.vcf.gz")
-    with pytest.raises(ValueError, match="gVCF does not yet go with a ploidy map"):
-        Caller(ref, ploidy_file=ploidy_file, sex="M").write_vcf(bams["male"],
-                                                                tmp_path / "c.g.vcf.gz",
-                                                                gvcf=True)
     assert not list(tmp_path.glob("*.vcf.gz*"))
 
 
@@ -186,3 +182,32 @@ def test_cli_ploidy_file(family, tmp_path: Path) -> None:
                         for ln in text.splitlines())
     proc = run_cli("call", "-f", ref, bams["male"], "--sex", "M", "-o", tmp_path / "x.vcf.gz")
     assert proc.returncode == 1 and b"--sex goes with --ploidy-file" in proc.stderr
+
+
+@pytest.mark.parametrize("who", ["male", "female"])
+def test_gvcf_with_a_ploidy_map(family, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                who: str) -> None:
+    """Reference blocks and records take the sample's ploidy where they lie (haploid blocks
+    GT 0 with two PLs), cover every base of the contigs it has a copy of once, none of the
+    others (a female's chrY), and do not depend on the shards."""
+    ref, bams, _, ploidy_file = family
+    bodies = []
+    for size in (1_000, 100_000):
+        monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", size)
+        monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", size)
+        out = tmp_path / f"{who}{size}.g.vcf.gz"
+        Caller(ref, ploidy_file=ploidy_file, sex="M" if who == "male" else "F").write_vcf(
+            bams[who], out, gvcf=True)
+        bodies.append([str(r) for r in _records(out)])
+    assert bodies[0] == bodies[1]
+    covered: dict[str, int] = {}
+    for r in _records(tmp_path / f"{who}1000.g.vcf.gz"):
+        assert covered.get(r.chrom, 0) == r.pos - 1, str(r)  # no gap, no overlap
+        covered[r.chrom] = r.stop
+        haploid = r.chrom == "chrY" or (r.chrom == "chrX" and r.pos > PAR_END and who == "male")
+        gt = r.samples[who]["GT"]
+        assert len(gt) == (1 if haploid else 2), str(r)
+        if r.alts == ("<*>",):
+            assert len(r.samples[who]["PL"]) == (2 if haploid else 3), str(r)
+    want = {c: n for c, n in LENGTHS.items() if who == "male" or c != "chrY"}
+    assert covered == want

@@ -488,6 +488,7 @@ class _ShardResult:
     records: list[dict]
     stats: dict
     blocks: BlockArrays | None = None
+    ploidy: int = 2  # the (gVCF's one) sample's here: its blocks' width; 0: none at all
     # When lines were asked for: the records' summary, their intervals, and their VCF and
     # gVCF lines back to back (the gVCF's cut at gvcf_offsets), made on the calling thread.
     summary: VariantSummary | None = None
@@ -729,7 +730,10 @@ class Caller:
         if lines:  # the records as lines and arrays, not objects
             options["vcf_lines"] = lines
             options["as_lines"] = True
-        if gvcf:  # from the candidates' own pileup: no second pass over the reads
+        shard_ploidy = sample_ploidy[0] if sample_ploidy else self.ploidy
+        if gvcf and shard_ploidy == 0:  # (a female's chrY: no blocks, nothing to call)
+            gvcf = False
+        elif gvcf:  # from the candidates' own pileup: no second pass over the reads
             options["reference_confidence"] = True
         if sample_ploidy is not None:  # (a ploidy map's, for these samples' sexes)
             options["sample_ploidy"] = list(sample_ploidy)
@@ -744,7 +748,7 @@ class Caller:
         packed = stats.pop("lines", None)
         if packed is None and lines:  # an engine that gives record objects only
             packed = _pack_records(shard.contig, records, lines)
-        result = _ShardResult(shard, records, stats)
+        result = _ShardResult(shard, records, stats, ploidy=shard_ploidy)
         if packed is not None:
             result.summary = VariantSummary(**packed["summary"])
             result.rec_beg, result.rec_end = packed["beg"], packed["end"]
@@ -762,7 +766,7 @@ class Caller:
             spans = np.column_stack((result.rec_beg, result.rec_end))
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
             if start > shard.start or start + n < shard.end:  # positions the pileup left out
-                blocks = _pad_blocks(shard, start, start + n, spans, blocks, self.ploidy)
+                blocks = _pad_blocks(shard, start, start + n, spans, blocks, shard_ploidy)
             result.blocks = blocks
             if lines & LINE_GVCF:
                 if len(blocks) and int(blocks.end[-1]) == shard.end:
@@ -852,9 +856,6 @@ class Caller:
         vcf_path = None if gvcf else out
         gvcf_path = out if gvcf else (os.fspath(gvcf_out) if gvcf_out is not None else None)
         regions = self.regions(region)
-        if gvcf_path is not None and self.ploidy_map is not None:
-            raise ValueError("a gVCF does not yet go with a ploidy map: call those regions "
-                             "apart with --ploidy 1")
         if gvcf_path is not None and self.alleles_only:
             raise ValueError("a gVCF covers every position: it does not go with alleles_only")
         if gvcf_path is not None and len(bam_list) != 1:
@@ -904,7 +905,8 @@ class Caller:
                     stages[k] = stages.get(k, 0.0) + float(v)
                 contig = res.shard.contig
                 if stitch is not None:  # a block held back that this shard does not continue
-                    covered = (covered[0], stitch.flush_unless_continued(res.shard, covered[1]))
+                    covered = (covered[0], stitch.flush_unless_continued(res.shard, covered[1],
+                                                                         res.ploidy))
                 if contig != covered[0]:
                     covered = (contig, 0)
                 # A shard a call: its lines were made on its calling thread.
@@ -988,6 +990,7 @@ class _GvcfStitcher:
         self.ref_codes = ref_codes
         self.tail: BlockArrays | None = None  # held back, from tail_shard
         self.tail_shard: Region | None = None
+        self.tail_ploidy = 0  # its width: a shard of another ploidy does not continue it
 
     def _blocks(self, contig: str, blocks: BlockArrays, covered: int,
                 res: _ShardResult | None = None) -> int:
@@ -997,13 +1000,14 @@ class _GvcfStitcher:
         return self.w.write_gvcf_shard(contig, *_block_columns(blocks), self.ref_codes(contig),
                                        *records, covered)
 
-    def flush_unless_continued(self, shard: Region | None, covered: int) -> int:
+    def flush_unless_continued(self, shard: Region | None, covered: int,
+                               ploidy: int | None = None) -> int:
         """Writes the held-back block alone unless `shard` continues it (the next shard of its
-        contig, and blocks not cut by length); returns the covered end."""
+        contig and ploidy, and blocks not cut by length); returns the covered end."""
         if self.tail is None or self.tail_shard is None:
             return covered
         if shard is not None and MAX_BLOCK == 0 and shard.contig == self.tail_shard.contig \
-                and shard.start == self.tail_shard.end:
+                and shard.start == self.tail_shard.end and ploidy in (None, self.tail_ploidy):
             return covered
         covered = self._blocks(self.tail_shard.contig, self.tail, covered)
         self.tail = self.tail_shard = None
@@ -1011,13 +1015,15 @@ class _GvcfStitcher:
 
     def write(self, res: _ShardResult, covered: int) -> int:
         shard, contig = res.shard, res.shard.contig
+        if res.ploidy == 0:  # no copy of this stretch in the sample: nothing to write
+            return covered
         tail, self.tail, self.tail_shard = self.tail, None, None
         body = res.blocks if res.blocks is not None else BlockArrays.empty(
-            res.tail.pl_min.shape[1] if res.tail is not None else 3)
+            res.tail.pl_min.shape[1] if res.tail is not None else 3 if res.ploidy == 2 else 2)
         if tail is not None and not len(body) and res.tail is not None:
             joined = tail.join_at_edge(res.tail)
             if len(joined) == 1:  # the shard is one block that continues the held-back one
-                self.tail, self.tail_shard = joined, shard
+                self.tail, self.tail_shard, self.tail_ploidy = joined, shard, res.ploidy
                 return covered
         if covered > shard.start or res.gvcf_body is None:
             # a record before the shard reaches into it: the shard made again, that in view
@@ -1038,7 +1044,7 @@ class _GvcfStitcher:
                 cut = text.index(b"\n") + 1 if skip else 0
                 self.w.write_lines(contig, text[cut:], beg[skip:], end[skip:])
                 covered = max(covered, int(body_covered))
-        self.tail, self.tail_shard = res.tail, shard
+        self.tail, self.tail_shard, self.tail_ploidy = res.tail, shard, res.ploidy
         return covered
 
 

@@ -292,8 +292,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         caller = _caller(args, index=index, executor=client)
         if gvcf is not None and caller.alleles_only:
             raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
-        if gvcf is not None and caller.ploidy_map is not None:
-            raise ValueError("--gvcf does not yet go with --ploidy-file")
         if caller.ploidy_map is not None:  # the run's one sample: its sex is known now
             sample_sexes(args.sex, [name], caller.ploidy_map)
         progress = Progress(args.quiet)
