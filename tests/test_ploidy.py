@@ -211,3 +211,23 @@ def test_gvcf_with_a_ploidy_map(family, tmp_path: Path, monkeypatch: pytest.Monk
             assert len(r.samples[who]["PL"]) == (2 if haploid else 3), str(r)
     want = {c: n for c, n in LENGTHS.items() if who == "male" or c != "chrY"}
     assert covered == want
+
+
+def test_gvcf_of_a_bam_without_a_haploid_contig(family, tmp_path: Path) -> None:
+    """A male's BAM whose header lacks chrY: chrY is one haploid block of no coverage."""
+    ref, bams, _, ploidy_file = family
+    with pysam.AlignmentFile(str(bams["male"])) as f:
+        header = f.header.to_dict()
+        header["SQ"] = [sq for sq in header["SQ"] if sq["SN"] != "chrY"]
+        lean = tmp_path / "noY.bam"
+        with pysam.AlignmentFile(str(lean), "wb", header=header) as out:
+            for r in f.fetch("chr1"):
+                seg = pysam.AlignedSegment.fromstring(r.to_string(), out.header)
+                out.write(seg)
+    pysam.index(str(lean))
+    out = tmp_path / "noY.g.vcf.gz"
+    Caller(ref, ploidy_file=ploidy_file, sex="M").write_vcf(lean, out, gvcf=True,
+                                                            region="chrY")
+    (block,) = _records(out)
+    assert (block.pos, block.stop, block.samples[0]["GT"], block.samples[0]["PL"]) == (
+        1, LENGTHS["chrY"], (0,), (0, 0))

@@ -762,6 +762,8 @@ class Caller:
                 raise RuntimeError("the calling engine gave no reference confidence for a gVCF")
             gq, pl, depth = confidence["gq"], confidence["pl"], confidence["depth"]
             n = len(gq)
+            if n == 0:  # (no reads: the engine's empty arrays say no width; the shard's ploidy)
+                pl = np.zeros((0, 3 if shard_ploidy == 2 else 2), dtype=np.int64)
             start = int(confidence["start"]) if n else shard.start
             spans = np.column_stack((result.rec_beg, result.rec_end))
             blocks = reference_block_arrays(start, gq, pl, depth, spans, MAX_BLOCK)
