@@ -169,6 +169,37 @@ def test_executor_gives_identical_output(diploid: Sample, tmp_path: Path,
 
 
 @needs_engine
+def test_executor_workers_elsewhere_get_absolute_paths(diploid: Sample, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers in another directory (as a Dask cluster's are) open the reference and BAMs by
+    the driver's absolute paths: relative ones on the driver still work."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    here = tmp_path / "here"
+    here.mkdir()
+    shutil.copy(diploid.ref, here / "ref.fa")
+    shutil.copy(str(diploid.ref) + ".fai", here / "ref.fa.fai")
+    for suffix in ("", ".bai"):
+        shutil.copy(str(diploid.bam) + suffix, here / f"s.bam{suffix}")
+    monkeypatch.chdir(here)
+    local, remote = tmp_path / "local.vcf.gz", tmp_path / "remote.vcf.gz"
+    Caller("ref.fa").write_vcf("s.bam", local)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=os.chdir, initargs=(str(elsewhere),)) as ex:
+        Caller("ref.fa", executor=ex).write_vcf("s.bam", remote)
+    assert _vcf_body(remote) == _vcf_body(local) and len(_vcf_body(local)) > 10
+
+
+def test_an_index_beside_its_fasta_finds_the_fasta(diploid: Sample, tmp_path: Path) -> None:
+    """Caller given REF.fa.gxi reads CRAM (and names ##reference) with REF.fa beside it."""
+    ref = tmp_path / "ref.fa"
+    shutil.copy(diploid.ref, ref)
+    Index.build(ref).save(tmp_path / "ref.fa.gxi")
+    assert Caller(tmp_path / "ref.fa.gxi").fasta == str(ref)
+    Index.build(ref).save(tmp_path / "lone.gxi")
+    assert Caller(tmp_path / "lone.gxi").fasta == ""
+
+
 def test_write_vcf_reports_progress(diploid: Sample, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gmsaccel.call, "SHARD_SIZE", 7_000)

@@ -231,3 +231,23 @@ def test_gvcf_of_a_bam_without_a_haploid_contig(family, tmp_path: Path) -> None:
     (block,) = _records(out)
     assert (block.pos, block.stop, block.samples[0]["GT"], block.samples[0]["PL"]) == (
         1, LENGTHS["chrY"], (0,), (0, 0))
+
+
+def test_api_sample_ploidy_inside_a_deletion(family, tmp_path: Path) -> None:
+    """A given SNV inside the male's own deletion beyond the PAR: his allele there is missing,
+    yet Variant.sample_ploidy still says he is haploid there (from the map, not the GT)."""
+    ref, bams, truth, ploidy_file = family
+    dels = [v for v in truth["male"] if v.contig == "chrX" and v.pos > PAR_END + 200 and
+            len(v.ref) >= 3 and len(v.alt) == 1]
+    assert dels
+    v = dels[0]
+    seq = {c.name: c.sequence for c in pysam.FastxFile(str(ref))}["chrX"]
+    inside = v.pos + 1  # 1-based: the second deleted base
+    sites = tmp_path / "s.vcf"
+    base = seq[inside - 1]
+    sites.write_text("##fileformat=VCFv4.2\n##contig=<ID=chrX,length=30000>\n"
+                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                     f"chrX\t{inside}\t.\t{base}\t{'C' if base != 'C' else 'G'}\t.\t.\t.\n")
+    caller = Caller(ref, ploidy_file=ploidy_file, sex="M", alleles=sites, alleles_only=True)
+    (got,) = list(caller.call(bams["male"]))
+    assert got.pos == inside and (got.gt[0] == -1).all() and list(got.sample_ploidy) == [1]

@@ -38,7 +38,9 @@ class Index:
 
     @classmethod
     def build(cls, fasta: str | os.PathLike, k: int = 21, w: int = 11, max_occ: int = 500) -> Index:
-        return cls(_core.Index.build(os.fspath(fasta), k=k, w=w, max_occ=max_occ))
+        index = cls(_core.Index.build(os.fspath(fasta), k=k, w=w, max_occ=max_occ))
+        index.built_from = os.fspath(fasta)  # (for CRAM output and sharded runs' workers)
+        return index
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Index:

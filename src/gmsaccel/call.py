@@ -385,9 +385,11 @@ class Variant:
         return [variant_type(self.ref, a) for a in self.alts]
 
     @classmethod
-    def from_record(cls, contig: str, rec: Mapping[str, Any], ploidy: int) -> Variant:
+    def from_record(cls, contig: str, rec: Mapping[str, Any], ploidy: int,
+                    sample_ploidy: Sequence[int] | None = None) -> Variant:
         """ploidy: the rows' width; a sample called with fewer alleles (a ploidy map's haploid
-        or absent regions) has its own count in sample_ploidy, and -1 past its GT and PL."""
+        or absent regions: sample_ploidy, where known) has its own count in sample_ploidy, and
+        -1 past its GT and PL."""
         samples = rec.get("samples") or []
         n_al = 1 + len(rec["alts"])
         n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
@@ -402,8 +404,10 @@ class Variant:
             pl[i, : len(p)] = p
             a = list(s.get("ad", []))[:n_al]
             ad[i, : len(a)] = a
-            # a lone missing allele is ploidy 0 ('.'); otherwise the GT's own length
-            own[i] = 0 if len(g) == 1 and (g[0] is None or g[0] < 0) and not p else len(g)
+            if sample_ploidy is not None:
+                own[i] = sample_ploidy[i]
+            else:  # a lone missing allele is ploidy 0 ('.'); otherwise the GT's own length
+                own[i] = 0 if len(g) == 1 and (g[0] is None or g[0] < 0) and not p else len(g)
         info = {k.upper(): int(rec[k]) for k in ("dp", "mq") if rec.get(k) is not None}
         return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
                    float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
@@ -489,6 +493,7 @@ class _ShardResult:
     stats: dict
     blocks: BlockArrays | None = None
     ploidy: int = 2  # the (gVCF's one) sample's here: its blocks' width; 0: none at all
+    sample_ploidy: list[int] | None = None  # every sample's here, under a ploidy map
     # When lines were asked for: the records' summary, their intervals, and their VCF and
     # gVCF lines back to back (the gVCF's cut at gvcf_offsets), made on the calling thread.
     summary: VariantSummary | None = None
@@ -580,7 +585,10 @@ class Caller:
         if index is None:
             self.index, self._fasta_file = _open_reference(self.reference)
         # the FASTA itself (CRAM decoding, ##reference); none when given only an index
-        self.fasta = "" if self.reference.endswith(INDEX_SUFFIX) else self.reference
+        self.fasta = self.reference
+        if self.reference.endswith(INDEX_SUFFIX):  # the FASTA beside REF.fa.gxi, if it is there
+            beside = self.reference[: -len(INDEX_SUFFIX)]
+            self.fasta = beside if Path(beside).is_file() else ""
         if self.index is not None:
             self.contigs = [(c.name, c.length) for c in self.index.contigs]
         else:
@@ -608,7 +616,8 @@ class Caller:
         _CALLERS.add(self)
         # How another process makes the same Caller: for shards sent to an executor.
         self.executor = executor
-        self._spec = (self.reference, ploidy, device, self.filters["min_mapq"],
+        # (absolute: workers run in directories of their own)
+        self._spec = (os.path.abspath(self.reference), ploidy, device, self.filters["min_mapq"],
                       self.filters["min_baseq"], self.filters["max_depth"],
                       tuple(sorted(engine_options.items())))
         # Ploidy by region and sex (ploidy.py): read now; each shard's samples get theirs.
@@ -748,7 +757,8 @@ class Caller:
         packed = stats.pop("lines", None)
         if packed is None and lines:  # an engine that gives record objects only
             packed = _pack_records(shard.contig, records, lines)
-        result = _ShardResult(shard, records, stats, ploidy=shard_ploidy)
+        result = _ShardResult(shard, records, stats, ploidy=shard_ploidy,
+                              sample_ploidy=list(sample_ploidy) if sample_ploidy else None)
         if packed is not None:
             result.summary = VariantSummary(**packed["summary"])
             result.rec_beg, result.rec_end = packed["beg"], packed["end"]
@@ -794,6 +804,7 @@ class Caller:
         ploidies = [[pm.ploidy(s.contig, s.start, sex) for sex in sexes] if pm else None
                     for s in work]
         if self.executor is not None:
+            bams = [os.path.abspath(b) for b in bams]  # (workers run elsewhere)
             return ordered_submit(self.executor, _call_shard_in_worker,
                                   [(self._spec, bams, s, gvcf, lines, p)
                                    for s, p in zip(work, ploidies, strict=True)])
@@ -818,7 +829,8 @@ class Caller:
             try:
                 for res in self._results(bam_list, regions, gvcf=False, samples=samples):
                     for rec in res.records:
-                        yield Variant.from_record(res.shard.contig, rec, width)
+                        yield Variant.from_record(res.shard.contig, rec, width,
+                                                  res.sample_ploidy)
             finally:
                 _close_kept_files()
 
