@@ -35,14 +35,18 @@ double log10_sum(double a, double b) {  // log10(10^a + 10^b)
   return a + std::log10(1.0 + std::pow(10.0, b - a));
 }
 
-// 10^(-d / 10) for a cost difference d >= 0 (a table: costs are whole phred units).
+constexpr int32_t kMostBetter = 300;  // phred a haplotype is counted better than the best by
+
+// 10^(-d / 10) for a cost difference d (a table for d >= 0: costs are whole phred units).
 double tenth_power(int32_t d) {
   static const std::vector<double> table = [] {
     std::vector<double> t(800);
     for (size_t i = 0; i < t.size(); ++i) t[i] = std::pow(10.0, -static_cast<double>(i) / 10.0);
     return t;
   }();
-  if (d < 0) return std::pow(10.0, -static_cast<double>(d) / 10.0);  // (never a table miss)
+  // Below 0 (a satellite's haplotype beating every own one, genotype_window): above 1, held
+  // within 10^30 so that kReadsPerLog reads' products stay finite.
+  if (d < 0) return std::pow(10.0, std::min(-d, kMostBetter) / 10.0);
   return d < static_cast<int32_t>(table.size()) ? table[static_cast<size_t>(d)] : 0.0;
 }
 
@@ -260,6 +264,19 @@ int64_t indel_unit(const CandidateAllele& c) {
   return static_cast<int64_t>(std::max(c.ref.size(), c.alt.size())) - 1;
 }
 
+// The bases an indel inserts or deletes; 0 for a substitution.
+int64_t indel_length(const CandidateAllele& c) {
+  return std::abs(static_cast<int64_t>(c.alt.size()) - static_cast<int64_t>(c.ref.size()));
+}
+
+// How far left a window must start for an indel: its length before it, past tracts there
+// (INT64_MAX for a substitution, which asks nothing of its own).
+int64_t indel_start(const CandidateAllele& c, const uint8_t* ref, int64_t len, int pad) {
+  const int64_t unit = indel_unit(c);
+  return unit ? start_before_tracts(ref, len, c.pos - unit, pad)
+              : std::numeric_limits<int64_t>::max();
+}
+
 // How far right a candidate's window must reach (its end is this plus the padding). An indel
 // inserts or deletes a unit U: the window reaches its length past it at least, and where the
 // reference after it goes on repeating U, even imperfectly (a mismatch per 8 bases allowed),
@@ -342,10 +359,8 @@ std::vector<Window> make_windows(const std::vector<CandidateAllele>& cands,
     // reads that disagree on its length, is no better judged from half of it). That widens the
     // window only, never what joins it: windows of substitutions in a long tract stay apart.
     w.start = start_before_tracts(ref, contig_length, w.cands.front().pos, pad);
-    for (const CandidateAllele& c : w.cands)  // an indel's length before it, and tracts there
-      if (const int64_t unit = indel_unit(c))
-        w.start = std::min(w.start, start_before_tracts(ref, contig_length, c.pos - unit,
-                                                        pad));
+    for (const CandidateAllele& c : w.cands)
+      w.start = std::min(w.start, indel_start(c, ref, contig_length, pad));
     w.end = end_past_tracts(ref, contig_length, w.end, pad);
   }
   return out;
@@ -360,17 +375,12 @@ void add_satellites(std::vector<Window>& windows, std::vector<CandidateAllele>& 
   std::sort(satellites.begin(), satellites.end());
   satellites.erase(std::unique(satellites.begin(), satellites.end()), satellites.end());
   const int pad = opt.window_padding;
-  auto indel_length = [](const CandidateAllele& c) {
-    return std::abs(static_cast<int64_t>(c.alt.size()) - static_cast<int64_t>(c.ref.size()));
-  };
   std::vector<CandidateAllele> lone;
   std::vector<int64_t> lone_reach;
   for (CandidateAllele& s : satellites) {
     const int64_t reach = candidate_reach(s, ref, len, pad);
-    int64_t lo = start_before_tracts(ref, len, s.pos, pad);
-    if (const int64_t unit = indel_unit(s)) {
-      lo = std::min(lo, start_before_tracts(ref, len, s.pos - unit, pad));
-    }
+    const int64_t lo = std::min(start_before_tracts(ref, len, s.pos, pad),
+                                indel_start(s, ref, len, pad));
     const int64_t hi = end_past_tracts(ref, len, reach, pad);
     // the last window starting at or before s, then the few before it (padding overlaps)
     auto after = std::upper_bound(windows.begin(), windows.end(), s.pos,
@@ -479,8 +489,6 @@ struct WindowWork {
 // Jobs per costing batch: ~40 MB of haplotype windows at most, enough work for a GPU launch.
 constexpr size_t kBatchJobs = 200000;
 
-constexpr int32_t kMostBetter = 300;  // phred a satellite's haplotype is counted better by
-
 // Genotypes one window from its reads' costs against its haplotypes (costs[ev.job0 + h]) and
 // appends its records.
 void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
@@ -504,14 +512,8 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     const double pm =
         std::max(std::pow(10.0, -static_cast<double>(evals[e].read->mapq) / 10.0), 1e-30);
     const double placed = std::max(1.0 - pm, 1e-30);
-    for (size_t h = 0; h < nh; ++h) {
-      // A satellite's haplotype may beat every own one (a read carrying the satellite allele):
-      // above 1, held within 10^30 so that kReadsPerLog reads' products stay finite.
-      const int32_t d = c[h] - cmin;
-      const double rel = d >= 0 ? tenth_power(d)
-                                : std::pow(10.0, std::min(-d, kMostBetter) / 10.0);
-      lin[e * nh + h] = placed * rel + pm;
-    }
+    // (a satellite's haplotype may beat every own one: a read carrying the satellite allele)
+    for (size_t h = 0; h < nh; ++h) lin[e * nh + h] = placed * tenth_power(c[h] - cmin) + pm;
     top[e] = -cmin / 10.0;
   }
 
@@ -607,18 +609,16 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       with_satellite = with_satellite || w.cands[c].satellite;
     }
     auto weighed = [&](size_t u) { return with_satellite || own_unit[u]; };
-    // Whether haplotype h deletes pos with an earlier candidate. Such a haplotype has no base
-    // here: a given allele's genotype leaves it out (missing) rather than counting it as REF.
-    auto deletes_pos = [&](size_t h) {
+    // For a given allele: whether haplotype h deletes pos with an earlier candidate. Such a
+    // haplotype has no base here: the genotype leaves it out (missing) rather than count it
+    // as REF. (Per haplotype once, not per read.)
+    std::vector<uint8_t> deletes_pos(given ? nh : 0, 0);
+    for (size_t h = 0; h < deletes_pos.size(); ++h)
       for (int x : haps[h].cands) {
         const CandidateAllele& c = w.cands[static_cast<size_t>(x)];
-        if (c.pos < pos && c.pos + static_cast<int64_t>(c.ref.size()) > pos &&
-            c.alt.size() < c.ref.size()) {
-          return true;
-        }
+        deletes_pos[h] = deletes_pos[h] || (c.pos < pos && c.alt.size() < c.ref.size() &&
+                                            c.pos + static_cast<int64_t>(c.ref.size()) > pos);
       }
-      return false;
-    };
     VariantRecord rec;
     rec.pos = pos;
     double log_all_ref = 0;  // log10 P(every sample hom-ref here)
@@ -647,8 +647,8 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
       }
       log_all_ref += ref_mass - norm;
       int a1 = allele_of(units[best].first), a2 = sp == 2 ? allele_of(units[best].second) : -1;
-      if (given && deletes_pos(units[best].first)) a1 = -1;
-      if (given && sp == 2 && deletes_pos(units[best].second)) a2 = -1;
+      if (given && deletes_pos[units[best].first]) a1 = -1;
+      if (given && sp == 2 && deletes_pos[units[best].second]) a2 = -1;
       if (sp == 2 && a2 >= 0 && a1 > a2) std::swap(a1, a2);
       if (sp == 2 && a1 < 0) std::swap(a1, a2);  // a missing allele goes last
       sc.gt = sp == 2 ? std::vector<int>{a1, a2} : std::vector<int>{a1};
@@ -744,7 +744,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
         std::vector<int32_t> best_cost(n_alleles + 1, kCostInf);
         for (size_t h = 0; h < nh; ++h) {
           if (haps[h].satellite && !with_satellite) continue;
-          const int a = given && deletes_pos(h) ? n_alleles : allele_of(h);
+          const int a = given && deletes_pos[h] ? n_alleles : allele_of(h);
           best_cost[a] = std::min(best_cost[a], costs[evals[e].job0 + h]);
         }
         int ba = 0;
@@ -900,9 +900,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
     while (wi < windows.size() && (batch.empty() || jobs.size() < kBatchJobs)) {
       const Window& w = windows[wi++];
       int max_indel = 0;
-      for (const auto& c : w.cands)
-        max_indel = std::max<int>(max_indel, std::abs(static_cast<int>(c.alt.size()) -
-                                                      static_cast<int>(c.ref.size())));
+      for (const auto& c : w.cands) max_indel = std::max<int>(max_indel, indel_length(c));
       const int32_t half = max_indel + 8;
       const int64_t hs = std::max<int64_t>(0, w.start - half - 4);
       const int64_t he = std::min(contig_length, w.end + half + 4);

@@ -162,34 +162,25 @@ class PairedSource {
 
   // Fills b with the next batch; false at the end of input.
   bool next(Batch& b) {
-    if (interleaved_) {
+    if (interleaved_) {  // (split_interleaved checks the mates)
       ReadBatch both = f1_.pop();
       rename(both, name1_, 0);
       split_interleaved(both, b.r1, b.r2, both.source);
-      for (size_t i = 0; i < b.r1.size(); ++i) {
-        b.r1.names[i] = mate_base_name(b.r1.names[i]);
-        b.r2.names[i] = mate_base_name(b.r2.names[i]);
-      }
       f1_.recycle(std::move(both));
-      b.id = next_id_++;
-      return b.r1.size() > 0;
-    }
-    b.r1 = f1_.pop();
-    rename(b.r1, name1_, 0);
-    const size_t got = b.r1.size();
-    if (f2_) {
-      b.r2 = f2_->pop();
-      rename(b.r2, name2_, 1);
-      check_mates(b.r1, b.r2, f1_.path(), f2_->path());
-      for (size_t i = 0; i < got; ++i) {
-        b.r1.names[i] = mate_base_name(b.r1.names[i]);
-        b.r2.names[i] = mate_base_name(b.r2.names[i]);
-      }
     } else {
-      for (auto& nm : b.r1.names) nm = mate_base_name(nm);
+      b.r1 = f1_.pop();
+      rename(b.r1, name1_, 0);
+      if (f2_) {
+        b.r2 = f2_->pop();
+        rename(b.r2, name2_, 1);
+        check_mates(b.r1, b.r2, f1_.path(), f2_->path());
+      }
     }
+    for (auto& nm : b.r1.names) nm = mate_base_name(nm);
+    if (paired())
+      for (auto& nm : b.r2.names) nm = mate_base_name(nm);
     b.id = next_id_++;
-    return got > 0;
+    return b.r1.size() > 0;
   }
   // Hands a batch's buffers back to the readers.
   void recycle(Batch&& b) {
