@@ -475,7 +475,7 @@ def _call_shard_in_worker(spec: tuple, bams: list[str], shard: Region,
     with _worker_lock:
         caller = _worker_callers.get(spec)
         if caller is None:
-            reference, ploidy, device, min_mapq, min_baseq, max_depth, engine = spec[:7]
+            reference, ploidy, device, min_mapq, min_baseq, max_depth, engine, _ = spec
             caller = Caller(reference, ploidy, device, min_mapq, min_baseq, max_depth, threads=1,
                             **dict(engine))
             _worker_callers[spec] = caller
@@ -614,12 +614,7 @@ class Caller:
         # contig -> the contig whose shards come next in this run (read ahead of them)
         self._read_ahead: dict[str, str] = {}
         _CALLERS.add(self)
-        # How another process makes the same Caller: for shards sent to an executor.
         self.executor = executor
-        # (absolute: workers run in directories of their own)
-        self._spec = (os.path.abspath(self.reference), ploidy, device, self.filters["min_mapq"],
-                      self.filters["min_baseq"], self.filters["max_depth"],
-                      tuple(sorted(engine_options.items())))
         # Ploidy by region and sex (ploidy.py): read now; each shard's samples get theirs.
         self.sex = sex
         self.ploidy_map: PloidyMap | None = None
@@ -633,14 +628,19 @@ class Caller:
         if self.alleles_only and alleles is None:
             raise ValueError("alleles_only needs alleles (a VCF of the alleles to genotype)")
         self.given: GivenAlleles | None = None
+        spec_options, stamp = dict(engine_options), None
         if alleles is not None:
+            self.given = read_given_alleles(alleles, dict(self.contigs), self.ref_codes)
             # Workers keep their Caller per spec: the file's size and time are in it, so that a
             # sites file rewritten between runs is read again, not remembered.
-            path = os.path.abspath(os.fspath(alleles))
-            st = os.stat(path) if os.path.exists(path) else None
-            engine = tuple(sorted(dict(engine_options, alleles=path).items()))
-            self._spec = (*self._spec[:-1], engine, (st.st_mtime_ns, st.st_size) if st else None)
-            self.given = read_given_alleles(alleles, dict(self.contigs), self.ref_codes)
+            spec_options["alleles"] = os.path.abspath(os.fspath(alleles))
+            st = os.stat(spec_options["alleles"])
+            stamp = (st.st_mtime_ns, st.st_size)
+        # How another process makes the same Caller, for shards sent to an executor (paths
+        # absolute: workers run in directories of their own).
+        self._spec = (os.path.abspath(self.reference), ploidy, device, self.filters["min_mapq"],
+                      self.filters["min_baseq"], self.filters["max_depth"],
+                      tuple(sorted(spec_options.items())), stamp)
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -789,8 +789,12 @@ class Caller:
                     result.gvcf_offsets, result.rec_beg, result.rec_end, len(bams), shard.start)
         return result
 
+    def _sexes(self, samples: Sequence[str]) -> list[str]:
+        """Each sample's sex under the ploidy map (checked), or [] without one."""
+        return sample_sexes(self.sex, list(samples), self.ploidy_map) if self.ploidy_map else []
+
     def _results(self, bams: list[str], regions: list[Region], gvcf: bool,
-                 lines: int = 0, samples: Sequence[str] = ()) -> Iterator[_ShardResult]:
+                 lines: int = 0, sexes: Sequence[str] = ()) -> Iterator[_ShardResult]:
         pm = self.ploidy_map
         if pm is not None:  # shards never straddle a change of ploidy
             lengths = dict(self.contigs)
@@ -800,7 +804,6 @@ class Caller:
         work = shards(regions)
         order = list(dict.fromkeys(s.contig for s in work))
         self._read_ahead = dict(zip(order, order[1:], strict=False))
-        sexes = sample_sexes(self.sex, list(samples), pm) if pm is not None else []
         ploidies = [[pm.ploidy(s.contig, s.start, sex) for sex in sexes] if pm else None
                     for s in work]
         if self.executor is not None:
@@ -819,15 +822,15 @@ class Caller:
             [os.fspath(b) for b in bams]
         regions = self.regions(region)
         samples = self.check_inputs(bam_list, None if region is None else regions)
+        sexes = self._sexes(samples)  # (checked now, not when the iterator is consumed)
         width = self.ploidy
         if self.ploidy_map is not None:
-            sample_sexes(self.sex, samples, self.ploidy_map)  # (checked now, not when consumed)
             width = max(width, *(r.ploidy for r in self.ploidy_map.rules))
         _require_engine()
 
         def gen() -> Iterator[Variant]:
             try:
-                for res in self._results(bam_list, regions, gvcf=False, samples=samples):
+                for res in self._results(bam_list, regions, gvcf=False, sexes=sexes):
                     for rec in res.records:
                         yield Variant.from_record(res.shard.contig, rec, width,
                                                   res.sample_ploidy)
@@ -876,8 +879,7 @@ class Caller:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")
         samples = self.check_inputs(bam_list, None if region is None else regions)
-        if self.ploidy_map is not None:
-            sample_sexes(self.sex, samples, self.ploidy_map)  # before any file is opened
+        sexes = self._sexes(samples)  # before any file is opened
         for path in (vcf_path, gvcf_path):
             if path is None or path == "-":
                 continue
@@ -910,7 +912,7 @@ class Caller:
                 writers.append(gw)
             lines = (LINE_VCF if vw else 0) | (LINE_GVCF if gw else 0)
             results = self._results(bam_list, regions, gw is not None, lines=lines,
-                                    samples=samples)
+                                    sexes=sexes)
             stitch = _GvcfStitcher(gw, self.ref_codes) if gw is not None else None
             for res in results:
                 for k in loads:
