@@ -246,6 +246,7 @@ class Bench:
         self.timer = Timer(args.rss, work / "logs", args.verbose)
         self.gms = shlex.split(args.gmsaccel)
         self.gxi: Path | None = None
+        self.mmi: Path | None = None
         self.errors: list[str] = []
 
     def _repeat(self, run: Run, fn: object) -> None:
@@ -265,6 +266,14 @@ class Bench:
                                     label="gmsaccel index")
         self.gxi = gxi
         return {"build_s": wall, "size_mb": gxi.stat().st_size / 1e6, "peak_rss_mb": peak}
+
+    def minimap2_index(self) -> dict[str, float]:
+        """minimap2 -x sr -d, timed as gmsaccel's index is (with the same threads)."""
+        mmi = self.work / "ref.sr.mmi"
+        wall, peak = self.timer.run([["minimap2", "-x", "sr", "-t", str(self.t), "-d", str(mmi),
+                                      str(self.ref)]], label="minimap2 index")
+        self.mmi = mmi
+        return {"build_s": wall, "size_mb": mmi.stat().st_size / 1e6, "peak_rss_mb": peak}
 
     def gmsaccel(self, dataset: str, r1: Path, r2: Path, reads: int, evaluate: bool = True) -> Run:
         assert self.gxi is not None
@@ -351,9 +360,10 @@ def report(results: dict[str, object]) -> str:
                          f"{TARGETS['wrong_q20_pct']}%) {verdict(w <= TARGETS['wrong_q20_pct'])}")
         if lines[-1]:
             lines.append("")
-    if idx:
-        lines.append(f"- gmsaccel index build: {idx['build_s']:.2f} s, {idx['size_mb']:.1f} MB, "
-                     f"peak RSS {idx['peak_rss_mb']:.0f} MB (not part of align timing)")
+    for tool, ix in (("gmsaccel", idx), ("minimap2", results.get("minimap2_index"))):
+        if ix:
+            lines.append(f"- {tool} index build: {ix['build_s']:.2f} s, {ix['size_mb']:.1f} MB, "
+                         f"peak RSS {ix['peak_rss_mb']:.0f} MB (not part of align timing)")
     ms = results.get("memory_scaling")
     if ms:
         v, limit = ms["ratio"], TARGETS["rss_growth_4x"]
@@ -418,6 +428,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       "(default: DATA/../bench_align-cache)",
                       "keep BAMs and logs here (default: a temporary directory)")
     p.add_argument("--skip-peers", action="store_true", help="measure gmsaccel only")
+    p.add_argument("--skip-bwa", action="store_true",
+                   help="leave bwa out (its index of a human-sized genome takes about an hour)")
+    p.add_argument("--time-peer-index", action="store_true",
+                   help="build minimap2's index in the sitting, timed (else cached, untimed)")
     p.add_argument("--full", action="store_true",
                    help="also run every tool on the full 500k-pair set, and memory scaling")
     p.add_argument("--memory-scaling", action="store_true",
@@ -434,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     kit = Path(args.kit).resolve() if args.kit else find_bench_kit(Path(__file__).resolve())
     kit, data = resolve_data(args, kit)
-    for tool in ([] if args.skip_peers else ["minimap2", "bwa"]) + ["samtools"]:
+    peers = [] if args.skip_peers else ["minimap2"] + ([] if args.skip_bwa else ["bwa"])
+    for tool in peers + ["samtools"]:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found on PATH")
     cache = Path(args.cache) if args.cache else data.parent / "bench_align-cache"
@@ -454,7 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.full:
             sets.append(("full", data / "reads_1.fq.gz", data / "reads_2.fq.gz"))
         mmi = None
-        if not args.skip_peers:
+        if args.time_peer_index and not args.skip_peers:
+            results["minimap2_index"] = b.attempt("minimap2 index", b.minimap2_index)
+            mmi = b.mmi
+        elif not args.skip_peers:
             print("[bench] minimap2 index (not timed)", file=sys.stderr, flush=True)
             mmi = minimap2_index(b.ref, cache)
         if run_gms:
@@ -469,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_peers:
                 jobs.append(("minimap2", lambda r1=r1, r2=r2, n=name, k=reads:
                              b.minimap2(n, r1, r2, k, mmi)))
-                jobs.append(("bwa", lambda r1=r1, r2=r2, n=name, k=reads: b.bwa(n, r1, r2, k)))
+                if not args.skip_bwa:
+                    jobs.append(("bwa", lambda r1=r1, r2=r2, n=name, k=reads:
+                                 b.bwa(n, r1, r2, k)))
             for key, fn in jobs:
                 run = b.attempt(f"{key} on {name}", fn)
                 if isinstance(run, Run):

@@ -26,7 +26,7 @@ insertions.
 Everything is drawn from one seed, so a (size, seed) pair always gives the same files.
 
 usage: repeat_genome.py OUTDIR [--size-mbp 40] [--contigs 4] [--pairs 200000] [--seed 7]
-                        [--bwa-index]
+                        [--bwa-index] [--human]
 writes OUTDIR/ref.fa (+.fai), OUTDIR/sub_1.fq.gz, OUTDIR/sub_2.fq.gz, OUTDIR/truth.vcf.gz (and
 bwa's index beside ref.fa, and bwa.bam), the layout `bench_align.py --data OUTDIR` and
 `bench_call.py --data OUTDIR` read:
@@ -36,6 +36,8 @@ bwa's index beside ref.fa, and bwa.bam), the layout `bench_align.py --data OUTDI
     python3 benchmarks/repeat_genome.py /tmp/rep10 --size-mbp 10 --contigs 2 --pairs 1000000 \
         --seed 13 --tract-indels 100 --bwa-bam 2      # 30x, for calling
     python3 benchmarks/bench_call.py --data /tmp/rep10 --skip-haploid --repeats 3
+    python3 benchmarks/repeat_genome.py /tmp/hs --human --size-mbp 3088 --pairs 500000
+    python3 benchmarks/bench_human.py --data /tmp/hs --threads 2   # human-sized index
 """
 
 from __future__ import annotations
@@ -231,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="also expand or contract this many tandem repeat tracts per Mbp (0)")
     ap.add_argument("--long-indels", type=float, default=0, metavar="PER_MBP",
                     help="also plant this many 11-50 base deletions and insertions per Mbp (0)")
+    ap.add_argument("--human", action="store_true",
+                    help="24 contigs chr1-22, chrX, chrY in GRCh38's proportions (--contigs is "
+                         "ignored), each built, varied and sampled on its own, so that a genome "
+                         "of human size (--size-mbp 3088) fits in a few GB")
     args = ap.parse_args(argv)
+    if args.human:
+        return main_human(args)
 
     from gmsaccel.simulate import (
         apply_variants,
@@ -261,6 +269,67 @@ def main(argv: list[str] | None = None) -> int:
         variants.sort(key=lambda v: (v.contig, v.pos))
         haps = apply_variants(contigs, variants, 2)
     r1, r2 = simulate_pairs(haps, args.pairs, seed=args.seed + 2)
+    write_data_set(out, r1, r2, variants, args)
+    return 0
+
+
+# GRCh38's primary chromosomes, lengths in bases (chr1-22, X, Y): 3,088 Mbp in all.
+GRCH38_LENGTHS = {
+    "chr1": 248_956_422, "chr2": 242_193_529, "chr3": 198_295_559, "chr4": 190_214_555,
+    "chr5": 181_538_259, "chr6": 170_805_979, "chr7": 159_345_973, "chr8": 145_138_636,
+    "chr9": 138_394_717, "chr10": 133_797_422, "chr11": 135_086_622, "chr12": 133_275_309,
+    "chr13": 114_364_328, "chr14": 107_043_718, "chr15": 101_991_189, "chr16": 90_338_345,
+    "chr17": 83_257_441, "chr18": 80_373_285, "chr19": 58_617_616, "chr20": 64_444_167,
+    "chr21": 46_709_983, "chr22": 50_818_468, "chrX": 156_040_895, "chrY": 57_227_415,
+}
+
+
+def main_human(args: argparse.Namespace) -> int:
+    """--human: one contig at a time (repeats, segmental duplications and variants within the
+    contig), so that memory follows the largest contig, not the genome. Pairs are split among
+    the contigs by length and shuffled together at the end."""
+    if args.tract_indels > 0 or args.long_indels > 0:
+        raise SystemExit("--human takes no --tract-indels or --long-indels")
+    from gmsaccel.simulate import plant_variants, simulate_pairs
+
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    scale = args.size_mbp * 1e6 / sum(GRCH38_LENGTHS.values())
+    lengths = {name: max(20_000, int(n * scale)) for name, n in GRCH38_LENGTHS.items()}
+    total = sum(lengths.values())
+    pairs = rng.multinomial(args.pairs, [n / total for n in lengths.values()])
+    ref = out / "ref.fa"
+    variants: list = []
+    r1: list = []
+    r2: list = []
+    with open(ref, "w") as fa:
+        for i, ((name, length), n_pairs) in enumerate(zip(lengths.items(), pairs, strict=True)):
+            seq = build_genome(rng, length)
+            gap = int(rng.integers(seq.size // 4, seq.size // 2))
+            seq[gap:gap + 10_000] = 4
+            text = _LETTERS[seq].tobytes().decode()
+            del seq
+            fa.write(f">{name}\n")
+            for at in range(0, len(text), 70):
+                fa.write(text[at:at + 70] + "\n")
+            haps, planted = plant_variants([(name, text)], rate=0.001,
+                                           seed=args.seed + 1 + 1000 * i)
+            del text
+            variants.extend(planted)
+            a, b = simulate_pairs(haps, int(n_pairs), seed=args.seed + 2 + 1000 * i)
+            r1.extend(a)
+            r2.extend(b)
+            print(f"{name}: {length:,} bases, {len(planted):,} variants, {n_pairs:,} pairs",
+                  file=sys.stderr, flush=True)
+    import pysam
+
+    (out / "ref.fa.fai").unlink(missing_ok=True)
+    pysam.faidx(os.fspath(ref))
+    # one order for the whole genome, names unique by their place in it
+    order = np.random.default_rng(args.seed + 3).permutation(len(r1)).tolist()
+    r1 = [(f"{r1[j][0].rsplit(':', 1)[0]}:{k}", r1[j][1], r1[j][2]) for k, j in enumerate(order)]
+    r2 = [(f"{r2[j][0].rsplit(':', 1)[0]}:{k}", r2[j][1], r2[j][2]) for k, j in enumerate(order)]
     write_data_set(out, r1, r2, variants, args)
     return 0
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -14,6 +16,7 @@
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/caller.hpp"
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/given_alleles.hpp"
 #include "gmsaccel/simd.hpp"
 #include "gmsaccel/source_cache.hpp"
 #include "gmsaccel/vcf_output.hpp"
@@ -250,6 +253,38 @@ void bind_call(py::module_& m) {
       "its id, '' for none, in the ID column) whatever the\n"
       "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one;\n"
       "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`");
+
+  m.def(
+      "read_given_alleles",
+      [](const std::string& path, const std::map<std::string, int64_t>& contigs,
+         const py::function& ref_codes) {
+        using Codes = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+        GivenAlleleFile file = read_given_alleles(
+            path,
+            [&](const std::string& name) {
+              auto it = contigs.find(name);
+              return it == contigs.end() ? int64_t{-1} : it->second;
+            },
+            [&](const std::string& name) {
+              auto held = std::make_shared<Codes>(ref_codes(name).cast<Codes>());
+              if (held->ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
+              return ContigCodes{held->data(), static_cast<int64_t>(held->shape(0)), held};
+            });
+        py::dict by_contig;
+        for (const auto& [contig, alleles] : file.by_contig) {
+          py::list rows(alleles.size());
+          for (size_t i = 0; i < alleles.size(); ++i) {
+            const GivenAllele& a = alleles[i];
+            rows[i] = py::make_tuple(a.pos, a.ref, a.alt, a.id);
+          }
+          by_contig[py::str(contig)] = rows;
+        }
+        return py::make_tuple(by_contig, file.skipped, file.first_skipped);
+      },
+      py::arg("path"), py::arg("contigs"), py::arg("ref_codes"),
+      "Given alleles of a VCF/BCF (see given_alleles.hpp): ({contig: [(pos, ref, alt, id)] "
+      "sorted}, {why: ALTs skipped}, the first skipped record); contigs: name -> length, "
+      "ref_codes(name): the contig's base codes");
 
   m.def(
       "normalise_allele",

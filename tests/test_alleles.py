@@ -7,9 +7,12 @@ import random
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pytest
 from conftest import error_free_bam, run_cli, write_fasta
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gmsaccel.call
 from gmsaccel import _core
@@ -418,3 +421,141 @@ def test_a_satellite_the_few_reads_carry(tmp_path: Path, monkeypatch: pytest.Mon
         recs = {r.pos: r.samples[0] for r in f}
     assert recs[1_501]["GT"] == (0, 1) and recs[1_501]["AD"] == (1, 1)
     assert recs[1_511]["GT"] == (0, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The reading against a definition in Python (pysam's parsing, the rules written out plainly)
+
+_BASES = "ACGTN"
+
+
+def _why_not(ref: str, alt: str) -> str | None:
+    if ref == alt:
+        return "not a change"
+    if not ref or not alt:
+        return "indel at the contig's start"
+    if len(ref) == 1 and len(alt) == 1:
+        return None
+    if (len(ref) == 1 or len(alt) == 1) and ref[0] == alt[0]:
+        return None if abs(len(ref) - len(alt)) <= 300 else "long indel"
+    return "MNP" if len(ref) == len(alt) else "complex"
+
+
+def _read_by_python(path: Path, contigs: dict[str, int], ref_codes) -> tuple:
+    """(by_contig, skipped, first_skipped) as read_given_alleles defines them."""
+    rows: dict[str, list] = {}
+    with pysam.VariantFile(str(path)) as vcf:
+        for n, rec in enumerate(vcf, 1):
+            if rec.chrom not in contigs:
+                raise _core.InputError(f"{path}: record {n} ({rec.chrom}:{rec.pos}): contig "
+                                       f"{rec.chrom} is not in the reference")
+            rows.setdefault(rec.chrom, []).append(
+                (n, rec.pos - 1, rec.ref.upper(), [a.upper() for a in rec.alts or ()],
+                 rec.id or ""))
+    by_contig, skipped, first = {}, {}, None
+    for contig, records in rows.items():
+        codes = ref_codes(contig)
+        ids: dict[tuple, list[str]] = {}
+        for n, start, ref, alts, rec_id in records:
+            where = f"record {n} ({contig}:{start + 1})"
+            if start + len(ref) > contigs[contig]:
+                raise _core.InputError(f"{path}: {where}: REF runs past the contig's end "
+                                       f"({contigs[contig]:,} bases)")
+            actual = "".join(_BASES[min(int(c), 4)] for c in codes[start:start + len(ref)])
+            pairs = zip(ref, actual, strict=True)
+            if any(r != a and not (a == "N" and r not in "ACGT") for r, a in pairs):
+                raise _core.InputError(f"{path}: {where}: REF {ref[:20]} differs from the "
+                                       f"reference ({actual[:20]}); is it the same build?")
+            why_alt = [("no ALT", ".")] if not alts else []
+            for alt in alts:
+                if alt.startswith("<") or "[" in alt or "]" in alt or alt in ("*", "."):
+                    why_alt.append(("symbolic", alt))
+                elif set(alt) - set("ACGT") or set(ref) - set("ACGT"):
+                    why_alt.append(("non-ACGT", alt))
+                else:
+                    allele = tuple(_core.normalise_allele(start, ref, alt, codes))
+                    why = _why_not(allele[1], allele[2])
+                    if why:
+                        why_alt.append((why, alt))
+                        continue
+                    known = ids.setdefault(allele, [])
+                    known += [i for i in rec_id.split(";") if rec_id and i not in known]
+            for why, alt in why_alt:
+                skipped[why] = skipped.get(why, 0) + 1
+                if first is None or n < first[0]:
+                    first = (n, f"record {n} ({contig}:{start + 1} {ref}>{alt})")
+        if ids:
+            by_contig[contig] = sorted((*a, ";".join(v)) for a, v in ids.items())
+    return by_contig, skipped, first[1] if first else ""
+
+
+_REF_A = "".join(random.Random(11).choice("ACGT") for _ in range(120))
+_REF_B = "AAAAAAAAAA" + "CA" * 20 + "NNNN" + "".join(random.Random(12).choice("ACGT")
+                                                    for _ in range(80))
+_IDS = ["rs1", "rs2", "rs3;rs1", "COSV9"]
+
+
+@st.composite
+def _site_rows(draw) -> list[tuple[str, int, str, str, str]]:
+    rows = []
+    for _ in range(draw(st.integers(0, 25))):
+        contig = draw(st.sampled_from(["chrA", "chrB"]))
+        seq = _REF_A if contig == "chrA" else _REF_B
+        start = draw(st.integers(0, len(seq) - 6))
+        ref = seq[start:start + draw(st.integers(1, 5))]
+        if draw(st.integers(0, 9)) == 0:
+            ref = ref.lower()
+        if "N" in ref and draw(st.booleans()):
+            ref = ref.replace("N", "R")  # IUPAC over a reference N
+        if draw(st.integers(0, 40)) == 0:  # the wrong build: an error naming the record
+            ref = "T" + ref[1:] if ref[0] != "T" else "G" + ref[1:]
+        if draw(st.integers(0, 40)) == 0:  # a REF past the contig's end
+            start, ref = len(seq) - 2, seq[-2:] + "A"
+        alts = []
+        for _ in range(draw(st.integers(0, 3))):
+            kind = draw(st.integers(0, 8))
+            base = draw(st.sampled_from("ACGT"))
+            alts.append([base, ref[0] + base * draw(st.integers(1, 4)), ref[0], ref[:1] + base,
+                         ref[:-1] + base if len(ref) > 1 else base + base, "<DEL>", "*", "ANC",
+                         ref][kind])
+        alts = list(dict.fromkeys(a for a in alts if a.upper() != ref.upper()))
+        rec_id = draw(st.sampled_from([".", *_IDS]))
+        rows.append((contig, start + 1, ref, ",".join(alts) or ".", rec_id))
+    return rows
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=_site_rows())
+def test_reading_matches_its_definition(tmp_path: Path, rows) -> None:
+    """Random records (unsorted, lower case, IUPAC, repeats, several ALTs, IDs, every kind of
+    ALT): htslib's reading in C++ gives what the rules written in Python give."""
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chrA,length=120>",
+             "##contig=<ID=chrB,length=134>", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t." for c, p, r, a, i in rows]
+    sites = tmp_path / "random.vcf"
+    sites.write_text("\n".join(lines) + "\n")
+    contigs = {"chrA": len(_REF_A), "chrB": len(_REF_B)}
+    codes = {c: np.frombuffer(s.encode(), np.uint8).copy() for c, s in
+             (("chrA", _REF_A), ("chrB", _REF_B))}
+    for c in codes.values():
+        table = np.full(256, 4, np.uint8)
+        table[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
+        c[:] = table[c]
+    asked: list[str] = []
+
+    def ref_codes(contig: str) -> np.ndarray:
+        asked.append(contig)
+        return codes[contig]
+
+    try:
+        want = _read_by_python(sites, contigs, lambda c: codes[c])
+    except _core.InputError as e:
+        with pytest.raises(_core.InputError) as got_error:
+            read_given_alleles(sites, contigs, ref_codes)
+        assert str(got_error.value) == str(e)
+        return
+    got = read_given_alleles(sites, contigs, ref_codes)
+    assert (got.by_contig, got.skipped, got.first_skipped) == want
+    assert list(got.by_contig) == list(want[0])
+    assert asked == list(dict.fromkeys(r[0] for r in rows))

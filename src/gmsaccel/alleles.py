@@ -18,12 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pysam
 
 from gmsaccel import _core
 
 MAX_INDEL = 300  # pileup.hpp's kMaxIndelLength: longer indels are structural variants
-_BASES = "ACGTN"
 
 Allele = tuple[int, str, str, str]  # 0-based position, REF, ALT (normalised), ID ('' for none)
 
@@ -66,87 +64,12 @@ class GivenAlleles:
                 f"{self.first_skipped}); SNVs and indels up to {MAX_INDEL} bp can be given")
 
 
-def _kind(ref: str, alt: str) -> str | None:
-    """None for an SNV or an anchored indel (normalised), else why it cannot be given."""
-    if not ref or not alt:
-        return "indel at the contig's start"  # nothing before it to anchor on
-    if len(ref) == 1 and len(alt) == 1:
-        return None
-    if (len(ref) == 1 or len(alt) == 1) and ref[0] == alt[0]:
-        return None if abs(len(ref) - len(alt)) <= MAX_INDEL else "long indel"
-    return "MNP" if len(ref) == len(alt) else "complex"
-
-
 def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
                        ref_codes: Callable[[str], np.ndarray]) -> GivenAlleles:
     """The alleles of a VCF/BCF (plain, bgzipped), checked against the reference (contigs:
     name -> length; ref_codes(contig): its base codes, A0 C1 G2 T3 N4). Records are read
-    first and checked a contig at a time, so that each contig's codes are fetched once."""
+    first and checked a contig at a time, so that each contig's codes are fetched once. The
+    work is _core's (htslib), so that files of millions of known sites load in seconds."""
     path = os.fspath(path)
-    given = GivenAlleles(path)
-    try:
-        vcf = pysam.VariantFile(path)
-    except (OSError, ValueError) as e:
-        raise _core.InputError(f"{path}: cannot read as VCF/BCF ({e})") from None
-    # contig -> (record number, 0-based start, REF, ALTs, ID)
-    rows: dict[str, list[tuple[int, int, str, tuple[str, ...], str]]] = {}
-    n = 0
-    with vcf:
-        records = iter(vcf)
-        while True:
-            try:
-                rec = next(records)
-            except StopIteration:
-                break
-            except (OSError, ValueError) as e:
-                raise _core.InputError(f"{path}: record {n + 1}: unreadable ({e})") from None
-            n += 1
-            if rec.chrom not in contigs:
-                raise _core.InputError(f"{path}: record {n} ({rec.chrom}:{rec.pos}): contig "
-                                       f"{rec.chrom} is not in the reference")
-            rows.setdefault(rec.chrom, []).append(
-                (n, rec.pos - 1, rec.ref.upper(), tuple(a.upper() for a in rec.alts or ()),
-                 rec.id or ""))
-    first_skip = None
-
-    def skip(why: str, n: int, where: str) -> None:
-        nonlocal first_skip
-        given.skipped[why] = given.skipped.get(why, 0) + 1
-        if first_skip is None or n < first_skip[0]:
-            first_skip = (n, where)
-
-    for contig, records_here in rows.items():
-        codes = ref_codes(contig)
-        ids: dict[tuple[int, str, str], list[str]] = {}  # each allele once, with every ID
-        for n, start, ref, alts, rec_id in records_here:
-            where = f"record {n} ({contig}:{start + 1})"
-            if start + len(ref) > contigs[contig]:
-                raise _core.InputError(f"{path}: {where}: REF runs past the contig's end "
-                                       f"({contigs[contig]:,} bases)")
-            actual = "".join(_BASES[min(int(c), 4)] for c in codes[start : start + len(ref)])
-            # (a reference N stands for any IUPAC code the VCF writes there)
-            if any(r != a and not (a == "N" and r not in "ACGT") for r, a in zip(ref, actual,
-                                                                                  strict=True)):
-                raise _core.InputError(f"{path}: {where}: REF {ref[:20]} differs from the "
-                                       f"reference ({actual[:20]}); is it the same build?")
-            if not alts:
-                skip("no ALT", n, f"record {n} ({contig}:{start + 1} {ref}>.)")
-            for alt in alts:
-                if alt.startswith("<") or "[" in alt or "]" in alt or alt in ("*", "."):
-                    why = "symbolic"
-                elif set(alt) - set("ACGT") or set(ref) - set("ACGT"):
-                    why = "non-ACGT"
-                else:
-                    allele = tuple(_core.normalise_allele(start, ref, alt, codes))
-                    why = _kind(allele[1], allele[2]) if allele[1] != allele[2] else "not a change"
-                if why is not None:
-                    skip(why, n, f"record {n} ({contig}:{start + 1} {ref}>{alt})")
-                else:
-                    known = ids.setdefault(allele, [])
-                    for one in rec_id.split(";") if rec_id else ():
-                        if one not in known:
-                            known.append(one)
-        if ids:
-            given.by_contig[contig] = sorted((*a, ";".join(v)) for a, v in ids.items())
-    given.first_skipped = first_skip[1] if first_skip else ""
-    return given
+    by_contig, skipped, first = _core.read_given_alleles(path, dict(contigs), ref_codes)
+    return GivenAlleles(path, by_contig, skipped, first)

@@ -1,0 +1,218 @@
+// Given alleles: a sites VCF/BCF read with htslib, checked against the reference and normalised.
+// Records are gathered by contig first, then checked a contig at a time, so that each contig's
+// codes are fetched once whatever the file's order.
+#include "gmsaccel/given_alleles.hpp"
+
+#include <htslib/hts.h>
+#include <htslib/vcf.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <unordered_map>
+
+#include "gmsaccel/errors.hpp"
+#include "gmsaccel/pileup.hpp"
+
+namespace gms {
+namespace {
+
+struct SiteRecord {
+  int64_t number;  // 1-based record number in the file
+  int64_t start;   // 0-based
+  std::string ref;
+  std::vector<std::string> alts;
+  std::string id;  // "" for none
+};
+
+std::string upper(const char* s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// 1234567 -> "1,234,567"
+std::string grouped(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+bool only_acgt(const std::string& s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c == 'A' || c == 'C' || c == 'G' || c == 'T'; });
+}
+
+// Why a normalised allele cannot be given, or nullptr for an SNV or an anchored indel.
+const char* why_not_given(const std::string& ref, const std::string& alt) {
+  if (ref == alt) return "not a change";
+  if (ref.empty() || alt.empty()) return "indel at the contig's start";  // nothing to anchor on
+  if (ref.size() == 1 && alt.size() == 1) return nullptr;
+  if ((ref.size() == 1 || alt.size() == 1) && ref[0] == alt[0]) {
+    const int64_t change = std::abs(static_cast<int64_t>(ref.size()) -
+                                    static_cast<int64_t>(alt.size()));
+    return change <= kMaxIndelLength ? nullptr : "long indel";
+  }
+  return ref.size() == alt.size() ? "MNP" : "complex";
+}
+
+struct Skips {
+  GivenAlleleFile& out;
+  int64_t first_number = -1;
+  void add(const char* why, int64_t number, const std::string& where) {
+    ++out.skipped[why];
+    if (first_number < 0 || number < first_number) {
+      first_number = number;
+      out.first_skipped = where;
+    }
+  }
+};
+
+std::string site(int64_t number, const std::string& contig, int64_t start) {
+  return "record " + std::to_string(number) + " (" + contig + ":" + std::to_string(start + 1);
+}
+
+std::vector<GivenAllele> check_contig(const std::string& path, const std::string& contig,
+                                      int64_t length, const ContigCodes& codes,
+                                      const std::vector<SiteRecord>& records, Skips& skips) {
+  static const char kBases[] = "ACGTN";
+  std::vector<GivenAllele> given;  // one per ALT, in record order, each with its record's ID
+  for (const SiteRecord& r : records) {
+    auto where = [&] { return site(r.number, contig, r.start) + ")"; };  // (for errors only)
+    const int64_t span = static_cast<int64_t>(r.ref.size());
+    if (r.start + span > length || r.start + span > codes.size) {
+      throw InputError(path + ": " + where() + ": REF runs past the contig's end (" +
+                       grouped(length) + " bases)");
+    }
+    auto base_at = [&](int64_t i) { return kBases[std::min<uint8_t>(codes.data[r.start + i], 4)]; };
+    bool differs = false;
+    for (int64_t i = 0; i < span; ++i) {
+      const char a = base_at(i), c = r.ref[static_cast<size_t>(i)];
+      // (a reference N stands for any IUPAC code the VCF writes there)
+      if (c != a && !(a == 'N' && c != 'A' && c != 'C' && c != 'G' && c != 'T')) differs = true;
+    }
+    if (differs) {
+      std::string actual;
+      for (int64_t i = 0; i < std::min<int64_t>(span, 20); ++i) actual.push_back(base_at(i));
+      throw InputError(path + ": " + where() + ": REF " + r.ref.substr(0, 20) +
+                       " differs from the reference (" + actual +
+                       "); is it the same build?");
+    }
+    if (r.alts.empty()) skips.add("no ALT", r.number, site(r.number, contig, r.start) + " " +
+                                                          r.ref + ">.)");
+    for (const std::string& alt : r.alts) {
+      const char* why = nullptr;
+      int64_t pos = r.start;
+      std::string ref = r.ref, a = alt;
+      if (alt.empty() || alt[0] == '<' || alt.find_first_of("[]") != std::string::npos ||
+          alt == "*" || alt == ".") {
+        why = "symbolic";
+      } else if (!only_acgt(alt) || !only_acgt(ref)) {
+        why = "non-ACGT";
+      } else {
+        normalise(pos, ref, a, codes.data, 0);
+        why = why_not_given(ref, a);
+      }
+      if (why) {
+        skips.add(why, r.number, site(r.number, contig, r.start) + " " + r.ref + ">" + alt + ")");
+        continue;
+      }
+      given.push_back(GivenAllele{pos, std::move(ref), std::move(a), r.id});
+    }
+  }
+  // One allele each, with the IDs of every record giving it (in record order: the sort is
+  // stable), each ID once.
+  auto same = [](const GivenAllele& x, const GivenAllele& y) {
+    return x.pos == y.pos && x.ref == y.ref && x.alt == y.alt;
+  };
+  std::stable_sort(given.begin(), given.end(), [](const GivenAllele& x, const GivenAllele& y) {
+    if (x.pos != y.pos) return x.pos < y.pos;
+    if (x.ref != y.ref) return x.ref < y.ref;
+    return x.alt < y.alt;
+  });
+  std::vector<GivenAllele> out;
+  out.reserve(given.size());
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < given.size();) {
+    size_t j = i;
+    ids.clear();
+    for (; j < given.size() && same(given[i], given[j]); ++j) {
+      const std::string& id = given[j].id;
+      for (size_t at = 0; !id.empty() && at <= id.size();) {  // each of the ';'-joined IDs
+        const size_t end = std::min(id.find(';', at), id.size());
+        std::string one = id.substr(at, end - at);
+        if (std::find(ids.begin(), ids.end(), one) == ids.end()) ids.push_back(std::move(one));
+        at = end + 1;
+      }
+    }
+    GivenAllele& a = out.emplace_back(std::move(given[i]));
+    a.id.clear();
+    for (size_t k = 0; k < ids.size(); ++k) a.id += (k ? ";" : "") + ids[k];
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+GivenAlleleFile read_given_alleles(
+    const std::string& path, const std::function<int64_t(const std::string&)>& contig_length,
+    const std::function<ContigCodes(const std::string&)>& ref_codes) {
+  std::unique_ptr<htsFile, int (*)(htsFile*)> fp(hts_open(path.c_str(), "r"), hts_close);
+  if (!fp) throw InputError(path + ": cannot read as VCF/BCF (cannot open it)");
+  const htsExactFormat format = hts_get_format(fp.get())->format;
+  if (format != vcf && format != bcf) throw InputError(path + ": cannot read as VCF/BCF");
+  std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr(bcf_hdr_read(fp.get()), bcf_hdr_destroy);
+  if (!hdr) throw InputError(path + ": cannot read as VCF/BCF (no valid header)");
+  std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec(bcf_init(), bcf_destroy);
+
+  // contig -> its records, in the order contigs are first seen
+  std::vector<std::pair<std::string, std::vector<SiteRecord>>> rows;
+  std::unordered_map<std::string, size_t> row_of;
+  std::unordered_map<int, int64_t> length_of_rid;  // the reference's length, by header id
+  int64_t n = 0;
+  for (;;) {
+    const int got = bcf_read(fp.get(), hdr.get(), rec.get());
+    if (got == -1) break;
+    // (a contig or tag the header lacks is declared by htslib as it reads: not an error here)
+    const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
+    if (got < -1 || broken || bcf_unpack(rec.get(), BCF_UN_STR) < 0) {
+      throw InputError(path + ": record " + std::to_string(n + 1) + ": unreadable (" +
+                       (got < -1 ? std::string("htslib could not parse it")
+                                 : "htslib error code " + std::to_string(broken)) + ")");
+    }
+    ++n;
+    const char* name = bcf_hdr_id2name(hdr.get(), rec->rid);
+    auto known = length_of_rid.find(rec->rid);
+    if (known == length_of_rid.end())
+      known = length_of_rid.emplace(rec->rid, contig_length(name)).first;
+    if (known->second < 0) {
+      throw InputError(path + ": " + site(n, name, rec->pos) + "): contig " + name +
+                       " is not in the reference");
+    }
+    auto [it, fresh] = row_of.emplace(name, rows.size());
+    if (fresh) rows.emplace_back(name, std::vector<SiteRecord>{});
+    SiteRecord& r = rows[it->second].second.emplace_back();
+    r.number = n;
+    r.start = rec->pos;
+    r.ref = upper(rec->d.allele[0]);
+    for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
+    if (rec->d.id && std::string(rec->d.id) != ".") r.id = rec->d.id;
+  }
+
+  GivenAlleleFile out;
+  Skips skips{out};
+  for (auto& [contig, records] : rows) {
+    const ContigCodes codes = ref_codes(contig);
+    std::vector<GivenAllele> alleles =
+        check_contig(path, contig, contig_length(contig), codes, records, skips);
+    std::vector<SiteRecord>().swap(records);  // (the file's records go as their alleles come)
+    if (!alleles.empty()) out.by_contig.emplace_back(contig, std::move(alleles));
+  }
+  return out;
+}
+
+}  // namespace gms
