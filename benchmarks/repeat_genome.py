@@ -37,7 +37,8 @@ bwa's index beside ref.fa, and bwa.bam), the layout `bench_align.py --data OUTDI
         --seed 13 --tract-indels 100 --bwa-bam 2      # 30x, for calling
     python3 benchmarks/bench_call.py --data /tmp/rep10 --skip-haploid --repeats 3
     python3 benchmarks/repeat_genome.py /tmp/hs --human --size-mbp 3088 --pairs 500000
-    python3 benchmarks/bench_human.py --data /tmp/hs --threads 2   # human-sized index
+    python3 benchmarks/bench_align.py --data /tmp/hs --cache /tmp/hs/cache --skip-bwa \
+        --time-peer-index --repeats 2          # a human-sized index (bwa's takes about an hour)
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "align_internal.hpp"
 #include "gmsaccel/align.hpp"
 #include "gmsaccel/extend_batch.hpp"
 #include "gmsaccel/bindings.hpp"
@@ -69,6 +70,37 @@ ReadBatch batch_of(const std::vector<std::string>& seqs) {
 }  // namespace
 
 void bind_align(py::module_& m) {
+  m.def(
+      "chain_anchors",
+      [](const std::vector<uint32_t>& rev, const std::vector<int32_t>& qpos,
+         const std::vector<int64_t>& diag, int k, int max_candidates, int max_diag_gap,
+         int max_indel_gap, int band_padding, int max_half_band) {
+        if (rev.size() != qpos.size() || rev.size() != diag.size())
+          throw std::invalid_argument("rev, qpos and diag must be of one length");
+        std::vector<Anchor> anchors(rev.size());
+        for (size_t i = 0; i < rev.size(); ++i) anchors[i] = Anchor{rev[i], qpos[i], diag[i]};
+        AlignOptions opt;
+        opt.max_candidates = max_candidates;
+        opt.max_diag_gap = max_diag_gap;
+        opt.max_indel_gap = max_indel_gap;
+        opt.band_padding = band_padding;
+        opt.max_half_band = max_half_band;
+        std::vector<Chain> chains;
+        const int32_t unexplored = chain_anchors(anchors, k, opt, chains);
+        py::list out;
+        for (const Chain& c : chains)
+          out.append(py::make_tuple(c.rev, c.diag_lo, c.diag_hi, c.cover, c.q_lo, c.q_hi,
+                                    c.n_anchors));
+        return py::make_tuple(out, unexplored);
+      },
+      py::arg("rev"), py::arg("qpos"), py::arg("diag"), py::arg("k") = 21,
+      py::arg("max_candidates") = AlignOptions{}.max_candidates,
+      py::arg("max_diag_gap") = AlignOptions{}.max_diag_gap,
+      py::arg("max_indel_gap") = AlignOptions{}.max_indel_gap,
+      py::arg("band_padding") = AlignOptions{}.band_padding,
+      py::arg("max_half_band") = AlignOptions{}.max_half_band,
+      "The aligner's chaining of one read's anchors (testing): ([(rev, diag_lo, diag_hi, cover, "
+      "q_lo, q_hi, n_anchors)] best first, the largest cover the candidate cap left out)");
   m.def("set_extend_backend", [](const py::capsule& cap) {
         set_extend_backend(backend_from_capsule<ExtendBackendFn>(cap, "gmsaccel.extend_backend",
                                                                  "extension"));

@@ -755,3 +755,73 @@ def test_interleaved_comment_errors_count_both_mates(aligner: Aligner, genome, t
     bad = _interleave(r1, r2, tmp_path / "c.fq.gz", bad_comment)
     with pytest.raises(_core.InputError, match=rf"^{bad}: record 10 \("):
         aligner.align_fastq(bad, None, tmp_path / "c.bam", interleaved=True, copy_comment=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Chaining against its definition
+
+
+def _chains_by_definition(anchors, k=21, max_candidates=8, max_diag_gap=24, max_indel_gap=64,
+                          band_padding=8, max_half_band=64):
+    """Runs of one strand whose diagonals step by at most max_diag_gap; a run over a part of the
+    read disjoint from the previous one (overlap <= k/2), close enough in diagonal for one band,
+    joins it (an indel); chains at a quarter of the best cover (and k) or above, best first."""
+    anchors = sorted(anchors)  # (rev, diag, qpos)
+    runs, chains = [], []
+    for a in anchors:
+        if runs and runs[-1][-1][0] == a[0] and a[1] - runs[-1][-1][1] <= max_diag_gap:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    for run in runs:
+        covered = set()
+        for _, _, q in run:
+            covered.update(range(q, q + k))
+        c = {"rev": run[0][0], "lo": run[0][1], "hi": run[-1][1], "cover": len(covered),
+             "q_lo": min(q for *_, q in run), "q_hi": max(q for *_, q in run) + k, "n": len(run)}
+        if chains:
+            p = chains[-1]
+            overlap = min(p["q_hi"], c["q_hi"]) - max(p["q_lo"], c["q_lo"])
+            if (p["rev"] == c["rev"] and c["lo"] - p["hi"] <= max_indel_gap
+                    and c["hi"] - p["lo"] <= 2 * (max_half_band - band_padding)
+                    and overlap <= k // 2):
+                p.update(hi=c["hi"], n=p["n"] + c["n"], q_lo=min(p["q_lo"], c["q_lo"]),
+                         q_hi=max(p["q_hi"], c["q_hi"]),
+                         cover=p["cover"] + c["cover"] - max(overlap, 0))
+                continue
+        chains.append(c)
+    if not chains:
+        return [], 0
+    floor = max(k, max(c["cover"] for c in chains) // 4)
+    ranked = sorted((c for c in chains if c["cover"] >= floor),
+                    key=lambda c: (-c["cover"], c["rev"], c["lo"]))
+    keep = max(min(len(ranked), max_candidates), 1)
+    unexplored = ranked[keep]["cover"] if keep < len(ranked) else 0
+    return [(c["rev"], c["lo"], c["hi"], c["cover"], c["q_lo"], c["q_hi"], c["n"])
+            for c in ranked[:keep]], unexplored
+
+
+@st.composite
+def _read_anchors(draw):
+    """A read's anchors: placements (a diagonal, copies of it within a few diagonals, on either
+    strand) with anchors along the read, as repeats give; diagonals from before the contig
+    start to past 2^32, and now and then a query position past 2^20 (a very long read)."""
+    anchors = []
+    for _ in range(draw(st.integers(0, 12))):
+        rev = draw(st.integers(0, 1))
+        diag = draw(st.one_of(st.integers(-300, 2_000), st.integers(2**31 - 500, 2**31 + 500),
+                              st.integers(2**32 - 200, 2**32 + 4_000)))
+        for _ in range(draw(st.integers(1, 12))):
+            q = draw(st.one_of(st.integers(0, 280), st.integers(2**20 - 5, 2**20 + 50))
+                     if draw(st.integers(0, 30)) == 0 else st.integers(0, 280))
+            anchors.append((rev, diag + draw(st.integers(-90, 90)), q))
+    return anchors
+
+
+@settings(max_examples=300, deadline=None)
+@given(anchors=_read_anchors(), k=st.sampled_from([15, 21]),
+       max_candidates=st.sampled_from([1, 3, 8]))
+def test_chaining_matches_its_definition(anchors, k: int, max_candidates: int) -> None:
+    got = _core.chain_anchors([a[0] for a in anchors], [a[2] for a in anchors],
+                              [a[1] for a in anchors], k=k, max_candidates=max_candidates)
+    assert (got[0], got[1]) == _chains_by_definition(anchors, k, max_candidates)
