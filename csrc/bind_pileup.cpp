@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -86,7 +87,8 @@ struct PySource {
   }
 
   py::list candidates(const py::object& fasta_codes, const std::string& contig, int64_t start,
-                      int64_t end, const ReadFilter& f, const CandidateOptions& opt) {
+                      int64_t end, const ReadFilter& f, const CandidateOptions& opt,
+                      bool whole_windows = false) {
     const int t = tid(contig);
     auto codes = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(fasta_codes);
     if (!codes || codes.ndim() != 1)
@@ -103,7 +105,9 @@ struct PySource {
       std::vector<ShardRead> reads;
       ReadStore store;
       load(t, start, end, f, reads, store);
-      find_candidates(reads, codes.data(), 0, len, start, end, opt, out);
+      // (a window callback makes find_candidates pile up whole windows, not covered stretches)
+      find_candidates(reads, codes.data(), 0, len, start, end, opt, out,
+                      whole_windows ? [](const Pileup&) {} : std::function<void(const Pileup&)>());
     }
     py::list result;
     for (const CandidateAllele& c : out)
@@ -137,7 +141,8 @@ constexpr const char* kPileupDoc =
 constexpr const char* kCandidatesDoc =
     "Candidate alleles with pos in [start, end) of contig as (pos, ref, alt, support, depth) "
     "tuples, VCF style (0-based pos; indels anchored and left-normalised). fasta_codes: base "
-    "codes (numpy uint8) of the whole contig";
+    "codes (numpy uint8) of the whole contig; whole_windows (testing): pile up whole count "
+    "windows rather than the stretches reads cover (the same candidates)";
 
 }  // namespace
 
@@ -205,17 +210,17 @@ void bind_pileup(py::module_& m) {
       [](const py::object& path, const py::object& codes, const std::string& contig,
          int64_t start, int64_t end, uint32_t min_support, double min_fraction,
          uint32_t min_qual_sum, const py::object& reference, int min_mapq, int min_baseq,
-         int max_depth, uint16_t skip_flags) {
+         int max_depth, uint16_t skip_flags, bool whole_windows) {
         PySource s(path, reference, 1);
         return s.candidates(codes, contig, start, end,
                             make_filter(min_mapq, min_baseq, max_depth, skip_flags),
-                            make_options(min_support, min_fraction, min_qual_sum));
+                            make_options(min_support, min_fraction, min_qual_sum), whole_windows);
       },
       py::arg("path"), py::arg("fasta_codes"), py::arg("contig"), py::arg("start"),
       py::arg("end"), py::arg("min_support") = 2, py::arg("min_fraction") = 0.05,
       py::arg("min_qual_sum") = 40, py::arg("reference") = "", py::arg("min_mapq") = 0,
       py::arg("min_baseq") = 13, py::arg("max_depth") = 1000,
-      py::arg("skip_flags") = kDefaultSkip, kCandidatesDoc);
+      py::arg("skip_flags") = kDefaultSkip, py::arg("whole_windows") = false, kCandidatesDoc);
 }
 
 }  // namespace gms

@@ -572,20 +572,11 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
   const ShardRead* last = first;
   const ShardRead* const reads_end = reads.data() + reads.size();
   Pileup pile;
-  auto indel = indels.begin();
-  for (int64_t wstart = start; wstart < end; wstart += kCandidateWindow) {
-    const int64_t wend = std::min(end, wstart + kCandidateWindow);
-    if (by_pos) {
-      while (first != reads_end && first->pos < wstart - max_span) ++first;
-      last = std::max(last, first);
-      while (last != reads_end && last->pos < wend) ++last;
-    } else {
-      last = reads_end;
-    }
-    pileup_range(first, last, wstart, wend, pile);
-    if (each_window) each_window(pile);
+  // SNVs of a pileup: positions with no reads have no bases, so no support.
+  auto find_snvs = [&]() {
     for (int64_t i = 0; i < pile.n; ++i) {
-      const int64_t p = wstart + i;
+      if (pile.depth[i] == 0) continue;
+      const int64_t p = pile.start + i;
       const uint8_t rb = ref_codes[p - ref_start];
       if (rb > 3) continue;
       for (uint8_t a = 0; a < 4; ++a) {
@@ -602,11 +593,15 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
         out.push_back(std::move(c));
       }
     }
-    for (; indel != indels.end() && std::get<0>(indel->first) < wend; ++indel) {
+  };
+  // The indels before `until`, their depth from the pileup (piled: it covers them) or 0.
+  auto indel = indels.begin();
+  auto find_indels = [&](int64_t until, bool piled) {
+    for (; indel != indels.end() && std::get<0>(indel->first) < until; ++indel) {
       const auto& [key, support] = *indel;
       const int64_t pos = std::get<0>(key);
       // A read with an insertion right after a soft clip may not span the anchor itself.
-      const uint32_t depth = std::max(pile.depth[pos - wstart], support);
+      const uint32_t depth = std::max(piled ? pile.depth[pos - pile.start] : 0u, support);
       if (!passes(support, depth)) continue;
       CandidateAllele c;
       c.pos = pos;
@@ -616,6 +611,47 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
       c.depth = depth;
       out.push_back(std::move(c));
     }
+  };
+  for (int64_t wstart = start; wstart < end; wstart += kCandidateWindow) {
+    const int64_t wend = std::min(end, wstart + kCandidateWindow);
+    if (by_pos) {
+      while (first != reads_end && first->pos < wstart - max_span) ++first;
+      last = std::max(last, first);
+      while (last != reads_end && last->pos < wend) ++last;
+    } else {
+      last = reads_end;
+    }
+    if (each_window || !by_pos) {
+      pileup_range(first, last, wstart, wend, pile);
+      if (each_window) each_window(pile);
+      find_snvs();
+      find_indels(wend, true);
+      continue;
+    }
+    // Only the stretches the reads cover are piled up: at low coverage, and off target for
+    // exomes and panels, most of a window has no read, and clearing a window's counts (52 bytes
+    // a position) would cost more than the reads. Indels left-aligned out of every read get
+    // depth 0, as in a whole window's pileup.
+    int64_t from = -1, to = -1;
+    auto pile_stretch = [&]() {
+      find_indels(from, false);
+      pileup_range(first, last, from, to, pile);
+      find_snvs();
+      find_indels(to, true);
+    };
+    for (const ShardRead* r = first; r != last; ++r) {
+      const int64_t s0 = std::max(r->pos, wstart), e0 = std::min(r->end, wend);
+      if (e0 <= s0) continue;
+      if (from >= 0 && s0 <= to) {
+        to = std::max(to, e0);
+        continue;
+      }
+      if (from >= 0) pile_stretch();
+      from = s0;
+      to = e0;
+    }
+    if (from >= 0) pile_stretch();
+    find_indels(wend, false);
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

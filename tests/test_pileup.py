@@ -13,6 +13,8 @@ import pysam
 import pysam.bcftools
 import pytest
 from conftest import Dataset, random_genome, write_fasta
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gmsaccel import _core
 from gmsaccel.align import Aligner
@@ -729,3 +731,52 @@ def test_deep_pile_is_capped(tmp_path: Path) -> None:
     assert got["depth"].max() == 1000
     unlimited = _core.pileup(bam, name, 0, len(ref), max_depth=0)
     assert unlimited["loaded"] == 10_000 and unlimited["depth"].max() == 10_000
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n_reads=st.integers(0, 60),
+       clusters=st.integers(1, 6))
+def test_covered_stretches_give_what_whole_windows_give(tmp_path: Path, seed: int,
+                                                        n_reads: int, clusters: int) -> None:
+    """Sparse reads (low coverage, off-target reads of a panel): counts are piled up only over
+    the stretches reads cover. Candidates, their support and depth are those of whole windows,
+    across window edges, with homopolymer deletions left-aligned out of the reads that carry
+    them (depth from support alone) and insertions after soft clips."""
+    rng = random.Random(seed)
+    (name, ref), = random_genome(seed % 97 + 1, {"p": 150_000})
+    ref = list(ref)
+    for e in (65_536, 131_072, 1_000):  # homopolymers at window edges and near the start
+        ref[e - 6:e + 4] = "C" + "A" * 8 + "G"
+    ref = "".join(ref)
+    reads, events = [], 0
+    for c in range(clusters):
+        centre = rng.choice([rng.randint(200, len(ref) - 400), 65_536, 131_072, 1_000])
+        for i in range(n_reads):
+            s = max(0, min(len(ref) - 160, centre + rng.randint(-300, 300)))
+            kind = rng.randint(0, 4)
+            if kind == 0:  # an SNV
+                pos = s + rng.randint(5, 140)
+                cigar, seq = _cigar_for(ref, s, 150, ("X", pos, "T" if ref[pos] != "T" else "G"))
+            elif kind == 1 and ref[s + 2:s + 4] == "AA":  # a deletion the run left-aligns away
+                cigar, seq = _cigar_for(ref, s, 150, ("D", s + 3, "A"))
+            elif kind == 2 and s > 0:  # an insertion right after a soft clip: anchored at s - 1
+                seq = "GT" + "CCA" + ref[s:s + 140]
+                cigar = [(S, 2), (I, 3), (M, 140)]
+            else:
+                kind, cigar, seq = 3, [(M, 150)], ref[s:s + 150]
+            events += kind < 3
+            reads.append(dict(name=f"r{c}_{i}", contig=name, pos=s, cigar=cigar, seq=seq,
+                              qual=[30] * len(seq)))
+    reads.sort(key=lambda r: r["pos"])
+    bam = write_bam(tmp_path / f"sparse{seed}.bam", [(name, len(ref))], reads)
+    codes = _core.encode(ref)
+    counted = 0
+    for a, b in ((0, len(ref)), (900, 66_000), (65_540, 131_100)):
+        stretches = _core.candidates(bam, codes, name, a, b, min_support=1, min_fraction=0.0,
+                                     min_qual_sum=0)
+        whole = _core.candidates(bam, codes, name, a, b, min_support=1, min_fraction=0.0,
+                                 min_qual_sum=0, whole_windows=True)
+        assert stretches == whole
+        counted += len(whole)
+    assert counted or not events
