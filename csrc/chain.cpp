@@ -12,8 +12,8 @@ namespace {
 
 int32_t covered_bases(std::vector<Anchor>::iterator first, std::vector<Anchor>::iterator last,
                       int k) {
-  // anchors are sorted by qpos within the range
-  int32_t cover = 0, reach = -1;
+  // anchors are sorted by qpos within the range; read bases start at 0
+  int32_t cover = 0, reach = 0;
   for (auto it = first; it != last; ++it) {
     const int32_t b = std::max(it->qpos, reach), e = it->qpos + k;
     if (e > b) cover += e - b;
@@ -106,20 +106,23 @@ int32_t chain_anchors(std::vector<Anchor>& anchors, int k, const AlignOptions& o
   }
   // Keep placements that could plausibly score near the best: they decide MAPQ. In repeats most
   // of the chains are single anchors far below the best; only those at the floor or above are
-  // ordered (best cover first; strand and diagonal make the order total).
+  // ordered (best cover first; strand and diagonal make the order total). The best is kept even
+  // below the floor (a cover under k).
   int32_t best = 0;
   for (const Chain& c : out) best = std::max(best, c.cover);
   const int32_t floor = std::max<int32_t>(k, best / 4);
+  const int32_t kept = std::min(floor, best);
   out.erase(std::remove_if(out.begin(), out.end(),
-                           [floor](const Chain& c) { return c.cover < floor; }),
+                           [kept](const Chain& c) { return c.cover < kept; }),
             out.end());
   std::sort(out.begin(), out.end(), [](const Chain& a, const Chain& b) {
     if (a.cover != b.cover) return a.cover > b.cover;
     if (a.rev != b.rev) return a.rev < b.rev;
     return a.diag_lo < b.diag_lo;
   });
-  const size_t keep = std::max<size_t>(std::min<size_t>(out.size(), opt.max_candidates), 1);
-  const int32_t unexplored = keep < out.size() ? out[keep].cover : 0;
+  const size_t keep =
+      best < floor ? 1 : std::max<size_t>(std::min<size_t>(out.size(), opt.max_candidates), 1);
+  const int32_t unexplored = keep < out.size() && out[keep].cover >= floor ? out[keep].cover : 0;
   out.resize(keep);
   return unexplored;
 }

@@ -3,11 +3,15 @@
 // codes are fetched once whatever the file's order.
 #include "gmsaccel/given_alleles.hpp"
 
+#include <htslib/bgzf.h>
 #include <htslib/hts.h>
 #include <htslib/vcf.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 
@@ -71,8 +75,34 @@ struct Skips {
   }
 };
 
+// File text in a message: anything but printable ASCII shown as '?', so that a message never
+// holds half a UTF-8 character (a REF cut at 20 bytes) or control bytes.
+std::string shown(const std::string& text, size_t at_most = std::string::npos) {
+  std::string out = text.substr(0, at_most);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return out;
+}
+
+bool valid_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xe  ? 3
+                     : (c >> 3) == 0x1e ? 4
+                                        : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t j = 1; j < n; ++j)
+      if ((static_cast<unsigned char>(s[i + j]) >> 6) != 0x2) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string site(int64_t number, const std::string& contig, int64_t start) {
-  return "record " + std::to_string(number) + " (" + contig + ":" + std::to_string(start + 1);
+  return "record " + std::to_string(number) + " (" + shown(contig) + ":" +
+         std::to_string(start + 1);
 }
 
 std::vector<GivenAllele> check_contig(const std::string& path, const std::string& contig,
@@ -82,6 +112,13 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
   std::vector<GivenAllele> given;  // one per ALT, in record order, each with its record's ID
   for (const SiteRecord& r : records) {
     auto where = [&] { return site(r.number, contig, r.start) + ")"; };  // (for errors only)
+    if (r.start < 0) {  // POS 0: a telomere, before the contig's first base
+      if (r.alts.empty()) skips.add("at POS 0", r.number, where());
+      for (const std::string& alt : r.alts)
+        skips.add("at POS 0", r.number, site(r.number, contig, r.start) + " " + shown(r.ref) +
+                                             ">" + shown(alt) + ")");
+      continue;
+    }
     const int64_t span = static_cast<int64_t>(r.ref.size());
     if (r.start + span > length || r.start + span > codes.size) {
       throw InputError(path + ": " + where() + ": REF runs past the contig's end (" +
@@ -97,12 +134,12 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
     if (differs) {
       std::string actual;
       for (int64_t i = 0; i < std::min<int64_t>(span, 20); ++i) actual.push_back(base_at(i));
-      throw InputError(path + ": " + where() + ": REF " + r.ref.substr(0, 20) +
+      throw InputError(path + ": " + where() + ": REF " + shown(r.ref, 20) +
                        " differs from the reference (" + actual +
                        "); is it the same build?");
     }
     if (r.alts.empty()) skips.add("no ALT", r.number, site(r.number, contig, r.start) + " " +
-                                                          r.ref + ">.)");
+                                                          shown(r.ref) + ">.)");
     for (const std::string& alt : r.alts) {
       const char* why = nullptr;
       int64_t pos = r.start;
@@ -117,7 +154,8 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
         why = why_not_given(ref, a);
       }
       if (why) {
-        skips.add(why, r.number, site(r.number, contig, r.start) + " " + r.ref + ">" + alt + ")");
+        skips.add(why, r.number, site(r.number, contig, r.start) + " " + shown(r.ref) + ">" +
+                                     shown(alt) + ")");
         continue;
       }
       given.push_back(GivenAllele{pos, std::move(ref), std::move(a), r.id});
@@ -161,10 +199,24 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
 GivenAlleleFile read_given_alleles(
     const std::string& path, const std::function<int64_t(const std::string&)>& contig_length,
     const std::function<ContigCodes(const std::string&)>& ref_codes) {
+  errno = 0;
   std::unique_ptr<htsFile, int (*)(htsFile*)> fp(hts_open(path.c_str(), "r"), hts_close);
-  if (!fp) throw InputError(path + ": cannot read as VCF/BCF (cannot open it)");
-  const htsExactFormat format = hts_get_format(fp.get())->format;
-  if (format != vcf && format != bcf) throw InputError(path + ": cannot read as VCF/BCF");
+  if (!fp) {
+    throw InputError(path + ": cannot read as VCF/BCF (cannot open it" +
+                     (errno ? std::string(": ") + std::strerror(errno) : std::string()) + ")");
+  }
+  const htsFormat* format = hts_get_format(fp.get());
+  if (format->format != vcf && format->format != bcf) {
+    char* what = hts_format_description(format);  // (malloc'ed)
+    const std::string looks = what ? what : "something else";
+    free(what);
+    throw InputError(path + ": cannot read as VCF/BCF (it looks like " + looks + ")");
+  }
+  // A bgzipped file cut at a block boundary still parses: its missing end is the only sign.
+  if (format->compression == bgzf && fp->is_bgzf && bgzf_check_EOF(fp->fp.bgzf) == 0) {
+    throw InputError(path + ": cannot read as VCF/BCF (no BGZF EOF marker; file may be "
+                     "truncated)");
+  }
   std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr(bcf_hdr_read(fp.get()), bcf_hdr_destroy);
   if (!hdr) throw InputError(path + ": cannot read as VCF/BCF (no valid header)");
   std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec(bcf_init(), bcf_destroy);
@@ -185,12 +237,14 @@ GivenAlleleFile read_given_alleles(
                                  : "htslib error code " + std::to_string(broken)) + ")");
     }
     ++n;
+    if (rec->rid < 0 || rec->rid >= hdr->n[BCF_DT_CTG])
+      throw InputError(path + ": record " + std::to_string(n) + ": unreadable (no contig)");
     const char* name = bcf_hdr_id2name(hdr.get(), rec->rid);
     auto known = length_of_rid.find(rec->rid);
     if (known == length_of_rid.end())
       known = length_of_rid.emplace(rec->rid, contig_length(name)).first;
     if (known->second < 0) {
-      throw InputError(path + ": " + site(n, name, rec->pos) + "): contig " + name +
+      throw InputError(path + ": " + site(n, name, rec->pos) + "): contig " + shown(name) +
                        " is not in the reference");
     }
     auto [it, fresh] = row_of.emplace(name, rows.size());
@@ -201,6 +255,10 @@ GivenAlleleFile read_given_alleles(
     r.ref = upper(rec->d.allele[0]);
     for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
     if (rec->d.id && std::string(rec->d.id) != ".") r.id = rec->d.id;
+    if (!valid_utf8(r.id)) {
+      throw InputError(path + ": " + site(n, name, rec->pos) + "): ID " + shown(r.id, 40) +
+                       " is not UTF-8 text");
+    }
   }
 
   GivenAlleleFile out;

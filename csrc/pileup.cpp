@@ -209,7 +209,10 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
       ++stats.filtered;
       continue;
     }
-    const int64_t rend = bam_endpos(b);
+    // The CIGAR's span (bam_endpos's for mapped reads; an unmapped-flagged read kept by the
+    // flags still piles up along its CIGAR, so its span must say so too)
+    const int64_t rend =
+        c.pos + std::max<int64_t>(bam_cigar2rlen(c.n_cigar, bam_get_cigar(b)), 1);
     while (!active.empty() && active.top() <= c.pos) active.pop();
     if (filter.max_depth > 0 && active.size() >= static_cast<size_t>(filter.max_depth)) {
       ++stats.depth_capped;

@@ -776,7 +776,7 @@ def _chains_by_definition(anchors, k=21, max_candidates=8, max_diag_gap=24, max_
     for run in runs:
         covered = set()
         for _, _, q in run:
-            covered.update(range(q, q + k))
+            covered.update(range(max(q, 0), q + k))  # read bases
         c = {"rev": run[0][0], "lo": run[0][1], "hi": run[-1][1], "cover": len(covered),
              "q_lo": min(q for *_, q in run), "q_hi": max(q for *_, q in run) + k, "n": len(run)}
         if chains:
@@ -793,10 +793,11 @@ def _chains_by_definition(anchors, k=21, max_candidates=8, max_diag_gap=24, max_
     if not chains:
         return [], 0
     floor = max(k, max(c["cover"] for c in chains) // 4)
-    ranked = sorted((c for c in chains if c["cover"] >= floor),
-                    key=lambda c: (-c["cover"], c["rev"], c["lo"]))
+    order = sorted(chains, key=lambda c: (-c["cover"], c["rev"], c["lo"]))
+    ranked = [c for c in order if c["cover"] >= floor] or order[:1]  # the best, even below k
     keep = max(min(len(ranked), max_candidates), 1)
     unexplored = ranked[keep]["cover"] if keep < len(ranked) else 0
+    keep = min(keep, len(ranked))
     return [(c["rev"], c["lo"], c["hi"], c["cover"], c["q_lo"], c["q_hi"], c["n"])
             for c in ranked[:keep]], unexplored
 
@@ -812,7 +813,8 @@ def _read_anchors(draw):
         diag = draw(st.one_of(st.integers(-300, 2_000), st.integers(2**31 - 500, 2**31 + 500),
                               st.integers(2**32 - 200, 2**32 + 4_000)))
         for _ in range(draw(st.integers(1, 12))):
-            q = draw(st.one_of(st.integers(0, 280), st.integers(2**20 - 5, 2**20 + 50))
+            q = draw(st.one_of(st.integers(0, 280), st.integers(2**20 - 5, 2**20 + 50),
+                               st.integers(-30, -1))  # (negative: covers under k)
                      if draw(st.integers(0, 30)) == 0 else st.integers(0, 280))
             anchors.append((rev, diag + draw(st.integers(-90, 90)), q))
     return anchors
@@ -822,6 +824,7 @@ def _read_anchors(draw):
 @given(anchors=_read_anchors(), k=st.sampled_from([15, 21]),
        max_candidates=st.sampled_from([1, 3, 8]))
 def test_chaining_matches_its_definition(anchors, k: int, max_candidates: int) -> None:
+    """Also with covers below k (query positions below 0): the best chain is still kept."""
     got = _core.chain_anchors([a[0] for a in anchors], [a[2] for a in anchors],
                               [a[1] for a in anchors], k=k, max_candidates=max_candidates)
     assert (got[0], got[1]) == _chains_by_definition(anchors, k, max_candidates)

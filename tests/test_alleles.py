@@ -559,3 +559,49 @@ def test_reading_matches_its_definition(tmp_path: Path, rows) -> None:
     assert (got.by_contig, got.skipped, got.first_skipped) == want
     assert list(got.by_contig) == list(want[0])
     assert asked == list(dict.fromkeys(r[0] for r in rows))
+
+
+def _codes_of(seq: str) -> np.ndarray:
+    table = np.full(256, 4, np.uint8)
+    table[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
+    return table[np.frombuffer(seq.encode(), np.uint8)]
+
+
+_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=c,length=30>\n"
+           "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+_C = "A" * 10 + "N" + "A" * 19
+
+
+def test_pos_0_is_skipped_not_read_before_the_contig(tmp_path: Path) -> None:
+    """POS 0 (a telomere) has no base: skipped and counted, never read before the contig."""
+    sites = tmp_path / "p0.vcf"
+    sites.write_text(_HEADER + "c\t0\t.\tA\tC\t.\t.\t.\nc\t5\trs5\tA\tC\t.\t.\t.\n")
+    got = read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))
+    assert got.by_contig == {"c": [(4, "A", "C", "rs5")]}
+    assert got.skipped == {"at POS 0": 1} and got.first_skipped == "record 1 (c:0 A>C)"
+
+
+def test_a_truncated_bgzipped_sites_file_is_an_error(tmp_path: Path) -> None:
+    """A bgzipped file cut at a block boundary still parses; its missing end-of-file block is
+    the only sign, and reading it would silently lose the alleles after the cut."""
+    body = "".join(f"c\t{p}\t.\tA\tC\t.\t.\t.\n" for p in range(1, 30) if p != 11)
+    whole = tmp_path / "whole.vcf.gz"
+    with pysam.BGZFile(str(whole), "wb") as f:
+        f.write((_HEADER + body).encode())
+    assert len(read_given_alleles(whole, {"c": 30}, lambda _: _codes_of(_C))) == 28
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(whole.read_bytes()[:-28])  # without the empty end-of-file block
+    with pytest.raises(_core.InputError, match="no BGZF EOF marker; file may be truncated"):
+        read_given_alleles(cut, {"c": 30}, lambda _: _codes_of(_C))
+
+
+def test_non_ascii_text_in_a_sites_file_gives_clear_errors(tmp_path: Path) -> None:
+    """Messages show file text as printable ASCII ('?' for anything else), so that a REF cut at
+    20 bytes never splits a character; an ID that is not UTF-8 is an error naming its record."""
+    sites = tmp_path / "u.vcf"
+    sites.write_text(_HEADER + "c\t1\t.\t" + "A" * 19 + "\u00e9\tA\t.\t.\t.\n", encoding="utf-8")
+    with pytest.raises(_core.InputError, match=r"record 1 \(c:1\): REF A{19}\? differs"):
+        read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))
+    sites.write_bytes((_HEADER + "c\t2\trs\xff1\tA\tC\t.\t.\t.\n").encode("latin-1"))
+    with pytest.raises(_core.InputError, match=r"record 1 \(c:2\): ID rs\?1 is not UTF-8 text"):
+        read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))

@@ -780,3 +780,21 @@ def test_covered_stretches_give_what_whole_windows_give(tmp_path: Path, seed: in
         assert stretches == whole
         counted += len(whole)
     assert counted or not events
+
+
+def test_unmapped_flagged_reads_kept_by_the_flags_pile_up_their_whole_cigar(
+        tmp_path: Path) -> None:
+    """A read flagged unmapped (0x4) but with a CIGAR, kept with skip_flags=0: htslib gives it a
+    one-base span, yet it piles up along its CIGAR; its stretch must cover all of it."""
+    (name, ref), = random_genome(21, {"u": 1000})
+    seq = ref[100:150]
+    seq = seq[:20] + ("A" if seq[20] != "A" else "C") + seq[21:]
+    reads = [dict(name=f"u{i}", contig=name, pos=100, cigar=[(M, 50)], seq=seq, qual=[40] * 50,
+                  flag=4) for i in range(2)]
+    bam = write_bam(tmp_path / "u.bam", [(name, len(ref))], reads)
+    codes = _core.encode(ref)
+    want = [(120, ref[120], seq[20], 2, 2)]
+    for whole in (True, False):
+        assert _core.candidates(bam, codes, name, 0, len(ref), skip_flags=0,
+                                whole_windows=whole) == want
+    assert _core.candidates(bam, codes, name, 0, len(ref)) == []  # unmapped: skipped by default
