@@ -140,7 +140,11 @@ void extend_placements(const Index& index, const AlignOptions& opt,
   if (opt.device >= 0) {
     const ExtendBackendFn gpu = extend_backend();
     if (!gpu) throw std::runtime_error("GPU extension requested but no GPU backend is loaded");
-    gpu(jobs.data(), n, opt.scoring, out, opt.device, opt.device_emulate);
+    if (!gpu(jobs.data(), n, opt.scoring, out, opt.device, opt.device_emulate)) {
+      out = ExtendBatchOutput{};  // the device had no room even for one job: the CPU's batch
+      extend_batch(jobs.data(), n, opt.scoring, out, opt.simd);
+      stats.gpu_extend_fallbacks += 1;
+    }
   } else {
     extend_batch(jobs.data(), n, opt.scoring, out, opt.simd);
   }

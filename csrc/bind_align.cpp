@@ -26,6 +26,7 @@ py::dict stats_dict(const AlignStats& s) {
   d["extend_jobs"] = s.extend_jobs;
   d["ungapped_accepted"] = s.ungapped_accepted;
   d["gpu_seeded_reads"] = s.gpu_seeded_reads;
+  d["gpu_extend_fallbacks"] = s.gpu_extend_fallbacks;
   d["cells"] = s.cells;
   d["mapped_by_contig"] = s.mapped_by_contig;
   d["stage_seconds"] = stage_dict(s.stage);

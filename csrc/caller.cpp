@@ -954,7 +954,11 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
         const HaplotypeBackendFn gpu = haplotype_backend();
         if (!gpu) throw std::runtime_error("GPU haplotype costs requested but no GPU backend is "
                                            "loaded");
-        gpu(jobs.data(), jobs.size(), scoring, costs.data(), opt.device, opt.device_emulate);
+        if (!gpu(jobs.data(), jobs.size(), scoring, costs.data(), opt.device,
+                 opt.device_emulate)) {  // no room on the device even for one job: the CPU's
+          haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
+          ++stage.gpu_fallbacks;
+        }
       } else {
         haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
       }

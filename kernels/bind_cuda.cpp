@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -26,18 +27,41 @@ namespace py = pybind11;
 namespace gms::cuda {
 namespace {
 
-// The C-style entry point handed to _core through a capsule (gms::ExtendBackendFn).
-void extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+// Emulation only: GMSACCEL_GPU_EMULATE_MEMORY (bytes) makes larger device allocations fail as
+// out of memory, so that tests reach the CPU fallback of the application's backends.
+uint64_t emulated_memory(bool emulate) {
+  const char* v = emulate ? std::getenv("GMSACCEL_GPU_EMULATE_MEMORY") : nullptr;
+  return v ? std::strtoull(v, nullptr, 10) : 0;
+}
+
+// The C-style entry point handed to _core through a capsule (gms::ExtendBackendFn): false, with
+// nothing computed, when even one job does not fit in the device's memory (the CPU takes it).
+bool extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                           ExtendBatchOutput& out, int device, bool emulate) {
   CudaExtendOptions opt;
   opt.emulate = emulate;
-  extend_batch_cuda(jobs, n_jobs, sc, out, device, opt);
+  opt.emulate_alloc_limit = emulated_memory(emulate);
+  try {
+    extend_batch_cuda(jobs, n_jobs, sc, out, device, opt);
+  } catch (const CudaOutOfMemory&) {
+    return false;
+  }
+  return true;
 }
 
-// The C-style entry point handed to _core through a capsule (gms::HaplotypeBackendFn).
-void haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
+// The C-style entry point handed to _core through a capsule (gms::HaplotypeBackendFn): false as
+// for extension.
+bool haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                              int32_t* costs, int device, bool emulate) {
-  haplotype_costs_cuda(jobs, n, sc, costs, device, emulate);
+  CudaHaplotypeOptions opt;
+  opt.emulate = emulate;
+  opt.emulate_alloc_limit = emulated_memory(emulate);
+  try {
+    haplotype_costs_cuda(jobs, n, sc, costs, device, opt);
+  } catch (const CudaOutOfMemory&) {
+    return false;
+  }
+  return true;
 }
 
 // The C-style entry point handed to _core through a capsule (gms::SeedBackendFn).

@@ -350,7 +350,7 @@ void plan_range(const ExtendJob* jobs, const std::vector<Unit>& units, size_t fr
       const size_t entries = (n + 1) * per_unit;
       if (chunk_bytes(t, entries) > budget || t.slot_ops > kMaxChunkOps) {
         if (n > 0) break;
-        throw std::runtime_error("extension job " + std::to_string(u.a) + " (qlen " +
+        throw CudaOutOfMemory("extension job " + std::to_string(u.a) + " (qlen " +
                                  std::to_string(j.qlen) + ", band " + std::to_string(j.band) +
                                  ") needs " + std::to_string(chunk_bytes(t, entries)) +
                                  " bytes of GPU memory; " + std::to_string(budget) +
@@ -672,6 +672,9 @@ void extend_batch_cuda(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
       GMS_CUDA(cudaMemsetAsync(s.d_counter.ptr, 0, sizeof(uint32_t), s.stream));
+      // Consecutive chunks' kernels run one after the other, so that k_start..k_stop times this
+      // kernel alone, not the tail of the previous chunk's too (its copies still overlap it).
+      if (ci > 0) GMS_CUDA(cudaStreamWaitEvent(s.stream, ws.slots[(ci - 1) % 2].k_stop, 0));
       GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
       const size_t smem = c.layout == Layout::SharedRows
                               ? static_cast<size_t>(threads) * stride_words * sizeof(int32_t)

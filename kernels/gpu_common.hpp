@@ -23,10 +23,7 @@
 namespace gms::cuda {
 
 // Throws on a CUDA error, naming the call and "file.cu:line" (the file's base name).
-// Out of device (or pinned host) memory: callers that can work in smaller pieces catch this.
-struct CudaOutOfMemory : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// (CudaOutOfMemory, which callers that can work in smaller pieces catch: gpu_extend.hpp)
 
 inline void cuda_check(cudaError_t err, const char* call, const char* file, int line) {
   if (err == cudaSuccess) return;
@@ -297,9 +294,11 @@ struct SlotStreams {
   void create_streams() {
     // non-blocking: the legacy default stream must not serialise the slots and workspaces
     GMS_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    // The events a host thread waits on block it rather than spin: with one context on a
+    // many-core node the default spin-wait takes a core from each waiting aligner thread.
     GMS_CUDA(cudaEventCreate(&k_start));
-    GMS_CUDA(cudaEventCreate(&k_stop));
-    GMS_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    GMS_CUDA(cudaEventCreateWithFlags(&k_stop, cudaEventBlockingSync));
+    GMS_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming | cudaEventBlockingSync));
   }
   void destroy_streams() {  // teardown: errors are not actionable here
     if (stream) cudaStreamDestroy(stream);

@@ -3,12 +3,19 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "gmsaccel/extend_batch.hpp"
 
 namespace gms::cuda {
+
+// Out of device (or pinned host) memory: callers that can work in smaller pieces catch this; the
+// application's backends (bind_cuda.cpp) hand the work to the CPU when not even one job fits.
+struct CudaOutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct DeviceInfo {
   int index = 0;

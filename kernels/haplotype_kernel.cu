@@ -156,7 +156,7 @@ std::vector<Chunk> plan_chunks(const HaplotypeJob* jobs, const std::vector<uint3
                               : t.scratch_words + scr_need;
       if (chunk_bytes(t, n + 1) > budget) {
         if (n > 0) break;
-        throw std::runtime_error("haplotype job " + std::to_string(order[i]) + " (len " +
+        throw CudaOutOfMemory("haplotype job " + std::to_string(order[i]) + " (len " +
                                  std::to_string(j.len) + ", band " + std::to_string(j.band) +
                                  ") needs " + std::to_string(chunk_bytes(t, 1)) +
                                  " bytes of GPU memory; " + std::to_string(budget) +
@@ -306,8 +306,8 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
     size_t largest = 0;
     for (const Chunk& c : chunks) largest = std::max(largest, c.end - c.begin);
     if (largest <= 1) {
-      throw std::runtime_error("CUDA error cudaErrorMemoryAllocation: out of GPU memory for a "
-                               "single haplotype job (haplotype_kernel.cu)");
+      throw CudaOutOfMemory("CUDA error cudaErrorMemoryAllocation: out of GPU memory for a "
+                            "single haplotype job (haplotype_kernel.cu)");
     }
     max_jobs = largest / 2;
     budget = std::max<uint64_t>(budget / 2, 1);
@@ -386,6 +386,9 @@ void haplotype_costs_cuda(const HaplotypeJob* jobs, size_t n, const HaplotypeSco
       s.emu_kernel_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
+      // Consecutive chunks' kernels run one after the other, so that k_start..k_stop times this
+      // kernel alone, not the tail of the previous chunk's too (its copies still overlap it).
+      if (ci > 0) GMS_CUDA(cudaStreamWaitEvent(s.stream, ws.slots[(ci - 1) % 2].k_stop, 0));
       GMS_CUDA(cudaEventRecord(s.k_start, s.stream));
       const size_t smem = c.layout == Layout::SharedRows
                               ? static_cast<size_t>(threads) * stride_words * sizeof(int32_t)

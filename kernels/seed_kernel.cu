@@ -76,7 +76,10 @@ struct DeviceTable {
 };
 
 std::mutex g_tables_mu;
-std::list<std::shared_ptr<DeviceTable>> g_tables;  // most recently used first
+// Most recently used first. Never destroyed: at process exit the statically linked CUDA runtime
+// may already be unloading when a static's destructor would free device memory with it (the
+// process's exit frees that memory anyway).
+std::list<std::shared_ptr<DeviceTable>>& g_tables = *new std::list<std::shared_ptr<DeviceTable>>;
 std::set<std::pair<int, uint64_t>> g_no_fit;        // (device, table id) that did not fit
 constexpr size_t kTablesPerDevice = 2;
 

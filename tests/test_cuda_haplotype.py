@@ -179,14 +179,18 @@ def test_time_haplotype_reports_rates() -> None:
 
 
 @pytest.mark.skipif(not hasattr(_core, "call_region"), reason="no calling engine in this build")
-@pytest.mark.parametrize("mode", ["emulated", pytest.param("device", marks=gpu)])
+@pytest.mark.parametrize("mode", ["emulated", "no room", pytest.param("device", marks=gpu)])
 def test_caller_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) -> None:
+    """The same records on the GPU path, and where the device has no room even for one job
+    (emulated: every allocation over 10 bytes fails), the CPU runs the batch instead."""
     from gmsaccel.align import Aligner, Index
     from gmsaccel.call import Caller
     from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq
 
-    if mode == "emulated":
+    if mode != "device":
         monkeypatch.setenv("GMSACCEL_GPU_EMULATE", "1")
+    if mode == "no room":
+        monkeypatch.setenv("GMSACCEL_GPU_EMULATE_MEMORY", "10")
     contigs = random_genome(41, {"c1": 12_000, "c2": 5_000})
     ref = write_fasta(tmp_path / "ref.fa", contigs)
     pysam.faidx(str(ref))
@@ -208,7 +212,8 @@ def test_caller_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) 
         want = tmp_path / f"cpu-{gvcf}.vcf"
         Caller(ref, device="cpu", index=index).write_vcf(bam, want, gvcf=gvcf)
         got = tmp_path / f"gpu-{gvcf}.vcf"
-        caller.write_vcf(bam, got, gvcf=gvcf)
+        summary = caller.write_vcf(bam, got, gvcf=gvcf)
         records = body(want)
         assert len(records) > 20
         assert body(got) == records
+        assert (summary["gpu_fallbacks"] > 0) == (mode == "no room")

@@ -21,12 +21,16 @@ def _records(path) -> list[str]:
         return [r.to_string() for r in f]
 
 
-@pytest.mark.parametrize("mode", ["emulated", "device"])
+@pytest.mark.parametrize("mode", ["emulated", "no room", "device"])
 def test_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) -> None:
+    """The same records on the GPU path, and where the device has no room even for one
+    extension job (emulated: allocations over 1,000 bytes fail), the CPU runs the batch."""
     if mode == "device" and cuda.device_count() == 0:
         pytest.skip("no CUDA device")
-    if mode == "emulated":
+    if mode != "device":
         monkeypatch.setenv("GMSACCEL_GPU_EMULATE", "1")
+    if mode == "no room":
+        monkeypatch.setenv("GMSACCEL_GPU_EMULATE_MEMORY", "1000")
     rng = random.Random(4)
     contigs = {"c1": "".join(rng.choice("ACGT") for _ in range(40_000))}
     ref = tmp_path / "ref.fa"
@@ -46,6 +50,8 @@ def test_gpu_records_equal_cpu_records(tmp_path, monkeypatch, mode: str) -> None
     # seeding ran on the GPU path for every read (each end's batch in one call)
     assert cpu_stats["gpu_seeded_reads"] == 0
     assert gpu_stats["gpu_seeded_reads"] == gpu_stats["reads"] == 1200
+    assert (gpu_stats["gpu_extend_fallbacks"] > 0) == (mode == "no room")
+    assert cpu_stats["gpu_extend_fallbacks"] == 0
 
 
 def test_gpu_without_device_is_a_clear_error(monkeypatch) -> None:

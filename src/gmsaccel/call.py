@@ -894,6 +894,7 @@ class Caller:
         _require_engine()
         summary = VariantSummary()
         loads = {"loaded": 0, "filtered": 0, "depth_capped": 0}
+        gpu_fallbacks = 0  # cost batches the GPU had no room for (run on the CPU)
         stages: dict[str, float] = {}  # thread-seconds by stage, over all shards
         covered = ("", 0)  # end of the last record written: a deletion reaching into the next
         # shard hides that shard's reference blocks up to its end (no overlapping records)
@@ -919,6 +920,7 @@ class Caller:
                     loads[k] += int(res.stats.get(k, 0))
                 for k, v in res.stats.get("stage_seconds", {}).items():
                     stages[k] = stages.get(k, 0.0) + float(v)
+                gpu_fallbacks += int(res.stats.get("gpu_fallbacks", 0))
                 contig = res.shard.contig
                 if stitch is not None:  # a block held back that this shard does not continue
                     covered = (covered[0], stitch.flush_unless_continued(res.shard, covered[1],
@@ -952,7 +954,7 @@ class Caller:
         finally:
             _close_kept_files()
         return {**summary.as_dict(), "samples": samples, "reads": loads,
-                "stage_seconds": stages}
+                "stage_seconds": stages, "gpu_fallbacks": gpu_fallbacks}
 
 
 

@@ -95,6 +95,7 @@ struct AlignStats {
   uint64_t reads = 0, mapped = 0, properly_paired = 0, supplementary = 0, rescued = 0;
   uint64_t extend_jobs = 0, ungapped_accepted = 0, cells = 0;
   uint64_t gpu_seeded_reads = 0;  // reads whose anchors came from the GPU seed kernel
+  uint64_t gpu_extend_fallbacks = 0;  // extension batches the GPU had no room for (CPU ran them)
   // Mapped records (primary and supplementary) by contig, as a BAM index's statistics count
   // them: what a CRAM's index cannot tell.
   std::vector<uint64_t> mapped_by_contig;
@@ -111,6 +112,7 @@ struct AlignStats {
     supplementary += o.supplementary; rescued += o.rescued; extend_jobs += o.extend_jobs;
     ungapped_accepted += o.ungapped_accepted; cells += o.cells;
     gpu_seeded_reads += o.gpu_seeded_reads;
+    gpu_extend_fallbacks += o.gpu_extend_fallbacks;
     if (o.mapped_by_contig.size() > mapped_by_contig.size()) {
       mapped_by_contig.resize(o.mapped_by_contig.size(), 0);
     }

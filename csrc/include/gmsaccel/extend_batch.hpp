@@ -30,8 +30,9 @@ void extend_batch_avx512(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc
 
 // A device implementation of extend_batch (same contract), registered at run time by the optional
 // gmsaccel._cuda module so that _core never links CUDA. device: GPU index; emulate: run the
-// device code path with its threads executed on the host (for machines without a GPU).
-using ExtendBackendFn = void (*)(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+// device code path with its threads executed on the host (for machines without a GPU). Returns
+// false, computing nothing, when even one job does not fit in the device's memory.
+using ExtendBackendFn = bool (*)(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
                                  ExtendBatchOutput& out, int device, bool emulate);
 void set_extend_backend(ExtendBackendFn fn);
 ExtendBackendFn extend_backend();

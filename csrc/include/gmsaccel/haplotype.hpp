@@ -102,8 +102,9 @@ void haplotype_costs(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring&
 
 // A device implementation of haplotype_costs (same costs), registered at run time by the optional
 // gmsaccel._cuda module so that _core never links CUDA. device: GPU index; emulate: run the device
-// code path with its threads executed on the host (for machines without a GPU).
-using HaplotypeBackendFn = void (*)(const HaplotypeJob* jobs, size_t n,
+// code path with its threads executed on the host (for machines without a GPU). Returns false,
+// computing nothing, when even one job does not fit in the device's memory.
+using HaplotypeBackendFn = bool (*)(const HaplotypeJob* jobs, size_t n,
                                     const HaplotypeScoring& sc, int32_t* costs, int device,
                                     bool emulate);
 void set_haplotype_backend(HaplotypeBackendFn fn);
