@@ -505,6 +505,8 @@ PYBIND11_MODULE(_cuda, m) {
         "threads on the host; emulate_alloc_limit (emulation) makes larger device allocations\n"
         "fail as out of memory, to exercise the halving retry; stats, a dict to fill.");
   m.def("device_count", &device_count, "Number of usable CUDA devices (0 without GPU or driver)");
+  m.def("device_problem", &device_problem,
+        "Why no CUDA device is usable ('' when one is): the CUDA runtime's error name and text");
   m.def("devices", &devices_py,
         "One dict per device: index, name, total_memory (bytes), compute_capability (major, "
         "minor), multiprocessors");

@@ -433,6 +433,14 @@ int device_count() {
   return n;
 }
 
+std::string device_problem() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e == cudaSuccess) return n > 0 ? "" : "no CUDA device";
+  cudaGetLastError();
+  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
 std::vector<DeviceInfo> devices() {
   std::vector<DeviceInfo> list;
   const int n = device_count();

@@ -27,6 +27,9 @@ struct DeviceInfo {
 
 // Number of usable CUDA devices; 0 (never an exception) without a GPU or a driver.
 int device_count();
+// Why no device is usable ("" when one is): the CUDA runtime's error, such as a driver older
+// than this build's toolkit (cudaErrorInsufficientDriver), which device_count() reports as 0.
+std::string device_problem();
 std::vector<DeviceInfo> devices();
 
 // Where each thread keeps its DP state: register tiles with a strip edge in global memory

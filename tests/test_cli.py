@@ -154,6 +154,8 @@ def test_doctor_json() -> None:
     assert isinstance(info["devices"], list)
     if not info["gpu_available"]:
         assert info["devices"] == []
+    # why not, in the runtime's words (a driver older than the toolkit shows as such)
+    assert bool(info["gpu_problem"]) == (not info["gpu_available"])
 
 
 @pytest.mark.parametrize("device", ["gpu", "gpu:0"])

@@ -220,7 +220,8 @@ def select_device(device: str) -> tuple[str, int, bool]:
             raise RuntimeError(f"--device {device}: this build of gmsaccel has no CUDA kernels "
                                "(build it where a CUDA toolkit is installed); use --device cpu")
         if count == 0 and not emulate:
-            raise RuntimeError(f"--device {device}: no CUDA device is visible; use --device cpu")
+            raise RuntimeError(f"--device {device}: no CUDA device is visible "
+                               f"({cuda.device_problem()}); use --device cpu")
         try:
             index = int(device.split(":", 1)[1]) if ":" in device else 0
         except ValueError:

@@ -414,6 +414,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "variant_caller": hasattr(_core, "call_region"),
         "cuda_compiled": cuda is not None,
         "gpu_available": bool(cuda is not None and cuda.device_count() > 0),
+        # why not, when the build has kernels (e.g. a driver older than the toolkit)
+        "gpu_problem": cuda.device_problem() if cuda is not None else "no CUDA kernels built",
         "devices": cuda.devices() if cuda is not None else [],
         "cpus": os.cpu_count(),
     }
