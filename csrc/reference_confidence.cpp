@@ -35,6 +35,14 @@ void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int 
   out.pl.resize(out.depth.size() * n_pl);
   for (size_t i = first; i < first + n; ++i) {
     const uint32_t* c = &pile.base_counts[i * 5];
+    // No base, deletion or insertion here: no evidence either way, PL 0 and GQ 0 (the model
+    // below gives the same). Most of a genome, for exomes, panels and low-pass genomes.
+    if (c[0] + c[1] + c[2] + c[3] + pile.deletions[i] + pile.insertions[i] == 0) {
+      out.gq[at + i] = 0;
+      out.depth[at + i] = static_cast<int32_t>(pile.depth[i]);
+      std::fill_n(&out.pl[(at + i) * n_pl], n_pl, 0);
+      continue;
+    }
     const uint32_t* qs = &pile.base_qual_sums[i * 5];
     const uint8_t code = ref_codes[i];
     const double acgt = static_cast<double>(c[0]) + c[1] + c[2] + c[3];  // exact: integers

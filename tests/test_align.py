@@ -778,7 +778,8 @@ def _chains_by_definition(anchors, k=21, max_candidates=8, max_diag_gap=24, max_
         for _, _, q in run:
             covered.update(range(max(q, 0), q + k))  # read bases
         c = {"rev": run[0][0], "lo": run[0][1], "hi": run[-1][1], "cover": len(covered),
-             "q_lo": min(q for *_, q in run), "q_hi": max(q for *_, q in run) + k, "n": len(run)}
+             "q_lo": min(q for *_, q in run), "q_hi": max(0, max(q for *_, q in run) + k),
+             "n": len(run)}
         if chains:
             p = chains[-1]
             overlap = min(p["q_hi"], c["q_hi"]) - max(p["q_lo"], c["q_lo"])
