@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -133,7 +134,23 @@ class IndexImpl final : public Index {
   void fetch(size_t contig, int64_t start, int64_t end, uint8_t* out) const override;
   std::vector<uint64_t> lookup(uint64_t hash) const override;
   uint32_t occurrences(uint64_t hash) const override;
-  const MinimizerTable& minimizer_table() const override { return table_; }
+  const MinimizerTable& minimizer_table() const override {
+    check_table();
+    return table_;
+  }
+
+  // Lookups index keys by buckets and positions by offsets: both must ascend, or a corrupt file
+  // reads out of bounds. A loaded table is checked on its first use, not at load: the check reads
+  // a third of the file (2.5 GB for a human genome), which calling, using only the reference,
+  // never needs.
+  void check_table() const {
+    std::call_once(table_checked_, [this] {
+      if (!table_.tables_ascend())
+        throw InputError(path_ + ": corrupt index (bucket or offset table not ascending)");
+    });
+  }
+  mutable std::once_flag table_checked_;
+  std::string path_;  // the file it was loaded from ("" when built)
 
   // Filled by build_from_fasta / load_from_file.
   IndexParams params_;
@@ -240,6 +257,7 @@ void IndexImpl::fetch(size_t ci, int64_t start, int64_t end, uint8_t* out) const
 }
 
 std::vector<uint64_t> IndexImpl::lookup(uint64_t hash) const {
+  check_table();
   uint64_t first = 0;
   const uint32_t count = table_.positions_of(table_.find(hash), first);
   std::vector<uint64_t> values(count);
@@ -819,11 +837,7 @@ std::unique_ptr<Index> Index::load(const std::string& path) {
   idx->filtered_counts_ = reinterpret_cast<const uint32_t*>(base + L.off_filtered_counts);
   idx->n_filtered_ = h.n_filtered;
   idx->set_derived();
-  // Lookups index keys by buckets and positions by offsets: both must ascend, or a corrupt file
-  // reads out of bounds. One pass over them (about a third of the file; the mapping is being
-  // read ahead anyway) against hours of alignment.
-  if (!idx->table_.tables_ascend())
-    throw bad("corrupt index (bucket or offset table not ascending)");
+  idx->path_ = path;  // (the tables' ascending order is checked on their first use)
   // occurrences() binary-searches the filtered list: it must ascend within the hash range (a
   // short check, the list being a small fraction of the hashes).
   for (uint64_t i = 0; i < h.n_filtered; ++i) {
