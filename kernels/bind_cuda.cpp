@@ -34,34 +34,39 @@ uint64_t emulated_memory(bool emulate) {
   return v ? std::strtoull(v, nullptr, 10) : 0;
 }
 
-// The C-style entry point handed to _core through a capsule (gms::ExtendBackendFn): false, with
-// nothing computed, when even one job does not fit in the device's memory (the CPU takes it).
-bool extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
-                          ExtendBatchOutput& out, int device, bool emulate) {
-  CudaExtendOptions opt;
+// Options for an application backend's call: emulation, and its memory limit when testing.
+template <class Options>
+Options backend_options(bool emulate) {
+  Options opt;
   opt.emulate = emulate;
   opt.emulate_alloc_limit = emulated_memory(emulate);
+  return opt;
+}
+
+// Runs a device call; false, with nothing computed, when even one job does not fit in the
+// device's memory (the caller then runs the batch on the CPU).
+template <class Call>
+bool if_it_fits(Call&& call) {
   try {
-    extend_batch_cuda(jobs, n_jobs, sc, out, device, opt);
+    call();
   } catch (const CudaOutOfMemory&) {
     return false;
   }
   return true;
 }
 
-// The C-style entry point handed to _core through a capsule (gms::HaplotypeBackendFn): false as
-// for extension.
+// The C-style entry points handed to _core through capsules (gms::ExtendBackendFn,
+// gms::HaplotypeBackendFn).
+bool extend_backend_entry(const ExtendJob* jobs, size_t n_jobs, const Scoring& sc,
+                          ExtendBatchOutput& out, int device, bool emulate) {
+  const auto opt = backend_options<CudaExtendOptions>(emulate);
+  return if_it_fits([&] { extend_batch_cuda(jobs, n_jobs, sc, out, device, opt); });
+}
+
 bool haplotype_backend_entry(const HaplotypeJob* jobs, size_t n, const HaplotypeScoring& sc,
                              int32_t* costs, int device, bool emulate) {
-  CudaHaplotypeOptions opt;
-  opt.emulate = emulate;
-  opt.emulate_alloc_limit = emulated_memory(emulate);
-  try {
-    haplotype_costs_cuda(jobs, n, sc, costs, device, opt);
-  } catch (const CudaOutOfMemory&) {
-    return false;
-  }
-  return true;
+  const auto opt = backend_options<CudaHaplotypeOptions>(emulate);
+  return if_it_fits([&] { haplotype_costs_cuda(jobs, n, sc, costs, device, opt); });
 }
 
 // The C-style entry point handed to _core through a capsule (gms::SeedBackendFn).
