@@ -35,11 +35,11 @@ void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int 
   out.pl.resize(out.depth.size() * n_pl);
   for (size_t i = first; i < first + n; ++i) {
     const uint32_t* c = &pile.base_counts[i * 5];
-    // No base, deletion or insertion here: no evidence either way, PL 0 and GQ 0 (the model
-    // below gives the same). Most of a genome, for exomes, panels and low-pass genomes.
+    out.depth[at + i] = static_cast<int32_t>(pile.depth[i]);
+    // Uncovered (no base, deletion or insertion): no evidence either way, PL 0 and GQ 0 (most of
+    // a genome for exomes, panels and low-pass genomes: the model is skipped there).
     if (c[0] + c[1] + c[2] + c[3] + pile.deletions[i] + pile.insertions[i] == 0) {
       out.gq[at + i] = 0;
-      out.depth[at + i] = static_cast<int32_t>(pile.depth[i]);
       std::fill_n(&out.pl[(at + i) * n_pl], n_pl, 0);
       continue;
     }
@@ -60,20 +60,16 @@ void add_reference_confidence(const Pileup& pile, const uint8_t* ref_codes, int 
     ll[k++] = ref_n * le + other * l1e;                 // X/X (or X)
     const double best = *std::max_element(ll, ll + n_pl);
     int32_t pl[3];
-    const bool uncovered = ref_n + other == 0;
-    for (int g = 0; g < n_pl; ++g) {
-      const double v = std::min(std::nearbyint(-10.0 * (ll[g] - best)), kMaxPl);
-      pl[g] = uncovered ? 0 : static_cast<int32_t>(v);
-    }
+    for (int g = 0; g < n_pl; ++g)
+      pl[g] = static_cast<int32_t>(std::min(std::nearbyint(-10.0 * (ll[g] - best)), kMaxPl));
     int32_t gq = 0;
-    if (!uncovered && pl[0] == 0) {  // hom-ref most likely: GQ is the next smallest PL
+    if (pl[0] == 0) {  // hom-ref most likely: GQ is the next smallest PL
       int32_t sorted[3];
       std::copy(pl, pl + n_pl, sorted);
       std::sort(sorted, sorted + n_pl);
       gq = static_cast<int32_t>(std::min<double>(sorted[1], kMaxGq));
     }
     out.gq[at + i] = gq;
-    out.depth[at + i] = static_cast<int32_t>(pile.depth[i]);
     std::copy(pl, pl + n_pl, &out.pl[(at + i) * n_pl]);
   }
 }
