@@ -227,7 +227,7 @@ void bind_call(py::module_& m) {
         st["filtered"] = stats.filtered;
         st["depth_capped"] = stats.depth_capped;
         st["stage_seconds"] = stage_dict(stats.stage);
-        st["gpu_fallbacks"] = stats.stage.gpu_fallbacks;
+        st["gpu_fallbacks"] = stats.gpu_fallbacks;
         if (as_lines) st["lines"] = packed;
         if (!reference_confidence) return py::tuple(py::make_tuple(out, st));
         return py::tuple(py::make_tuple(out, st, confidence_dict(confidence)));

@@ -957,7 +957,7 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
         if (!gpu(jobs.data(), jobs.size(), scoring, costs.data(), opt.device,
                  opt.device_emulate)) {  // no room on the device even for one job: the CPU's
           haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);
-          ++stage.gpu_fallbacks;
+          if (stats) ++stats->gpu_fallbacks;
         }
       } else {
         haplotype_costs(jobs.data(), jobs.size(), scoring, costs.data(), opt.simd_level);

@@ -46,10 +46,9 @@ struct CallStageSeconds {
   double jobs = 0;        // active windows, candidate haplotypes, read segments, cost jobs
   double costs = 0;       // read-versus-haplotype costs (the pair-HMM kernel: CPU or GPU)
   double genotype = 0;    // likelihoods, genotypes, records
-  uint64_t gpu_fallbacks = 0;  // cost batches the GPU had no room for (the CPU ran them)
   void add(const CallStageSeconds& o) {
     load += o.load; candidates += o.candidates; jobs += o.jobs; costs += o.costs;
-    genotype += o.genotype; gpu_fallbacks += o.gpu_fallbacks;
+    genotype += o.genotype;
   }
   template <class F>
   void each(F&& f) const {  // f(name, seconds) for every stage, in calling order
@@ -62,6 +61,7 @@ struct LoadStats {
   uint64_t loaded = 0;
   uint64_t filtered = 0;       // skipped by flags or MAPQ
   uint64_t depth_capped = 0;   // skipped by max_depth
+  uint64_t gpu_fallbacks = 0;  // cost batches the GPU had no room for (the CPU ran them)
   CallStageSeconds stage;      // filled by call_region
 };
 
