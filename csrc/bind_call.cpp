@@ -108,6 +108,8 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
 }  // namespace
 
 void bind_call(py::module_& m) {
+  m.attr("CANDIDATE_PAD") = kCandidatePad;
+  m.attr("MAX_INDEL_LENGTH") = kMaxIndelLength;
   m.def(
       "call_region",
       [](const std::vector<std::string>& bams, const std::string& reference,

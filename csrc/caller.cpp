@@ -20,10 +20,6 @@ namespace {
 
 constexpr char kLetters[] = "ACGTN";
 constexpr int32_t kLoadPad = 300;  // reads starting this far before a region can reach into it
-// Candidates are also found this far either side of a region, so that the windows reaching
-// over its edges are the ones a run over the whole contig makes (records outside the region
-// are left to the regions beside it).
-constexpr int32_t kCandidatePad = 1500;
 constexpr int kThirdPhred = 5;  // 10 log10(3), rounded
 
 

@@ -21,8 +21,6 @@ import numpy as np
 
 from gmsaccel import _core
 
-MAX_INDEL = 300  # pileup.hpp's kMaxIndelLength: longer indels are structural variants
-
 Allele = tuple[int, str, str, str]  # 0-based position, REF, ALT (normalised), ID ('' for none)
 
 
@@ -61,7 +59,8 @@ class GivenAlleles:
         n = sum(self.skipped.values())
         why = ", ".join(f"{k} {v:,}" for k, v in sorted(self.skipped.items()))
         return (f"{self.path}: {n:,} given ALT alleles skipped ({why}; the first: "
-                f"{self.first_skipped}); SNVs and indels up to {MAX_INDEL} bp can be given")
+                f"{self.first_skipped}); SNVs and indels up to {_core.MAX_INDEL_LENGTH} bp can "
+                "be given")
 
 
 def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],

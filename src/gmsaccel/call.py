@@ -38,7 +38,6 @@ MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
-GIVEN_REACH = 1_500  # caller.cpp's kCandidatePad: candidates this far beyond a shard shape it
 GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -747,8 +746,9 @@ class Caller:
         if sample_ploidy is not None:  # (a ploidy map's, for these samples' sexes)
             options["sample_ploidy"] = list(sample_ploidy)
         if self.given is not None:  # those the shard's windows may reach too
-            options["given"] = self.given.near(shard.contig, shard.start - GIVEN_REACH,
-                                               shard.end + GIVEN_REACH)
+            reach = _core.CANDIDATE_PAD  # candidates this far beyond a shard shape its windows
+            options["given"] = self.given.near(shard.contig, shard.start - reach,
+                                               shard.end + reach)
             options["given_only"] = self.alleles_only
         records, stats, confidence = _engine_call_region(bams, self.fasta, codes, shard.contig,
                                                          shard.start, shard.end, options)

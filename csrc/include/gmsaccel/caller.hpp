@@ -38,6 +38,11 @@ struct CallerOptions {
   std::vector<int> sample_ploidy;
 };
 
+// Candidates are also found this far either side of a region, so that the windows reaching
+// over its edges are the ones a run over the whole contig makes (records outside the region
+// are left to the regions beside it). Given alleles this far out shape a region's windows too.
+constexpr int32_t kCandidatePad = 1500;
+
 // Per sample genotype of one record.
 struct SampleCall {
   std::vector<int> gt;             // allele indices (ploidy entries), -1 = missing
