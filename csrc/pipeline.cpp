@@ -221,14 +221,14 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_p
   const auto t0 = std::chrono::steady_clock::now();
   if (options.batch_reads == 0) throw std::invalid_argument("batch size must be at least 1");
   PipelineResult result;
+  if (options.interleaved && !r2_path.empty()) {  // (before any file is opened)
+    throw std::invalid_argument("interleaved reads come in one file, not two");
+  }
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
   PairedSource source(r1_path, r2_path,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads), options.interleaved);
-  if (options.interleaved && !r2_path.empty()) {
-    throw std::invalid_argument("interleaved reads come in one file, not two");
-  }
   source.name_reads(options.r1_name, options.r2_name, options.records_before,
                     options.from_interleaved);
   BamWriter writer(out_path, header_text, options.writer);
