@@ -18,7 +18,6 @@ namespace gms {
 
 namespace {
 
-constexpr char kLetters[] = "ACGTN";
 constexpr int32_t kLoadPad = 300;  // reads starting this far before a region can reach into it
 constexpr int kThirdPhred = 5;  // 10 log10(3), rounded
 
@@ -236,9 +235,9 @@ void add_unit_changes(std::vector<CandidateAllele>& cands, const uint8_t* ref, i
         if (ref[anchor] > 3) continue;
         std::string unit;
         for (int64_t k = first; k < first + p && k < len && ref[k] <= 3; ++k)
-          unit.push_back(kLetters[ref[k]]);
+          unit.push_back(base_letter(ref[k]));
         if (static_cast<int>(unit.size()) != p) continue;
-        const std::string base(1, kLetters[ref[anchor]]);
+        const std::string base(1, base_letter(ref[anchor]));
         CandidateAllele ins, del;
         ins.pos = del.pos = anchor;
         ins.ref = base;

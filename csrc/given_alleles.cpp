@@ -17,6 +17,7 @@
 
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/pileup.hpp"
+#include "gmsaccel/scoring.hpp"
 
 namespace gms {
 namespace {
@@ -108,7 +109,6 @@ std::string site(int64_t number, const std::string& contig, int64_t start) {
 std::vector<GivenAllele> check_contig(const std::string& path, const std::string& contig,
                                       int64_t length, const ContigCodes& codes,
                                       const std::vector<SiteRecord>& records, Skips& skips) {
-  static const char kBases[] = "ACGTN";
   std::vector<GivenAllele> given;  // one per ALT, in record order, each with its record's ID
   for (const SiteRecord& r : records) {
     auto where = [&] { return site(r.number, contig, r.start) + ")"; };  // (for errors only)
@@ -124,7 +124,7 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
       throw InputError(path + ": " + where() + ": REF runs past the contig's end (" +
                        grouped(length) + " bases)");
     }
-    auto base_at = [&](int64_t i) { return kBases[std::min<uint8_t>(codes.data[r.start + i], 4)]; };
+    auto base_at = [&](int64_t i) { return base_letter(codes.data[r.start + i]); };
     bool differs = false;
     for (int64_t i = 0; i < span; ++i) {
       const char a = base_at(i), c = r.ref[static_cast<size_t>(i)];

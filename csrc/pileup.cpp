@@ -29,7 +29,6 @@ namespace {
 
 constexpr uint8_t kMissingQual = 0xff;  // BAM's "no qualities" marker
 constexpr uint8_t kDefaultQual = 30;    // assumed when a record has no qualities
-constexpr char kBaseChars[] = "ACGTN";
 // Positions piled up at a time while finding candidates.
 constexpr int64_t kCandidateWindow = 65536;
 
@@ -402,7 +401,7 @@ void normalise(int64_t& pos, std::string& ref, std::string& alt, const uint8_t* 
     if (ref.empty() || alt.empty()) {
       if (pos <= ref_start) break;
       --pos;
-      const char base = kBaseChars[std::min<uint8_t>(ref_codes[pos - ref_start], 4)];
+      const char base = base_letter(ref_codes[pos - ref_start]);
       ref.insert(ref.begin(), base);
       alt.insert(alt.begin(), base);
     } else if (ref.back() == alt.back() && (ref.size() > 1 || alt.size() > 1)) {
@@ -437,7 +436,6 @@ void clipped_insertions(const ShardRead& r, const uint8_t* ref_codes, int64_t re
   const size_t nc = r.cigar.size();
   if (nc < 2) return;
   const int64_t n = static_cast<int64_t>(r.seq.size());
-  auto base_char = [](uint8_t code) { return kBaseChars[std::min<uint8_t>(code, 4)]; };
   // Whether read bases [q, q + m) match reference [p, p + m) but for at most one base.
   auto rejoins = [&](int64_t q, int64_t p, int64_t m) {
     if (p < ref_start || p + m > ref_end) return false;
@@ -452,8 +450,8 @@ void clipped_insertions(const ShardRead& r, const uint8_t* ref_codes, int64_t re
   };
   // The insertion of read bases [q0, q1) before reference position `before`.
   auto emit = [&](int64_t before, int64_t q0, int64_t q1) {
-    std::string ra(1, base_char(ref_codes[before - 1 - ref_start])), aa = ra;
-    for (int64_t i = q0; i < q1; ++i) aa.push_back(base_char(r.seq[i]));
+    std::string ra(1, base_letter(ref_codes[before - 1 - ref_start])), aa = ra;
+    for (int64_t i = q0; i < q1; ++i) aa.push_back(base_letter(r.seq[i]));
     sink(before - 1, std::move(ra), std::move(aa));
   };
   auto clip_of = [&](uint32_t op, uint32_t beside) -> int64_t {  // 0: no clip to read
@@ -501,7 +499,7 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
   end = std::min(end, ref_end);
   if (start >= end) return;
   auto ref_char = [&](int64_t p) {
-    return kBaseChars[std::min<uint8_t>(ref_codes[p - ref_start], 4)];
+    return base_letter(ref_codes[p - ref_start]);
   };
   auto passes = [&](uint32_t support, uint32_t depth) {
     return support >= opt.min_support && support > 0 &&
@@ -544,7 +542,7 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
             if (op == BAM_CDEL) {
               for (int64_t p = ref; p < ref + len; ++p) ra.push_back(ref_char(p));
             } else {
-              for (int64_t k = 0; k < len; ++k) aa.push_back(kBaseChars[r.seq[q + k]]);
+              for (int64_t k = 0; k < len; ++k) aa.push_back(base_letter(r.seq[q + k]));
             }
             add_event(anchor, std::move(ra), std::move(aa));
           }
@@ -589,8 +587,8 @@ void find_candidates(const std::vector<ShardRead>& reads, const uint8_t* ref_cod
           continue;
         CandidateAllele c;
         c.pos = p;
-        c.ref = std::string(1, kBaseChars[rb]);
-        c.alt = std::string(1, kBaseChars[a]);
+        c.ref = std::string(1, base_letter(rb));
+        c.alt = std::string(1, base_letter(a));
         c.support = support;
         c.depth = pile.depth[i];
         out.push_back(std::move(c));

@@ -38,4 +38,7 @@ GMS_HD uint8_t base_code(char c) {
   }
 }
 
+// Base code to its letter; codes past N (kBaseOff) read as N.
+inline char base_letter(uint8_t code) { return "ACGTN"[code < kBaseN ? code : kBaseN]; }
+
 }  // namespace gms
