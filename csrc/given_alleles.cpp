@@ -112,11 +112,14 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
   std::vector<GivenAllele> given;  // one per ALT, in record order, each with its record's ID
   for (const SiteRecord& r : records) {
     auto where = [&] { return site(r.number, contig, r.start) + ")"; };  // (for errors only)
+    // An ALT skipped, and why ("." for a record without one).
+    auto skip = [&](const char* why, const std::string& alt) {
+      skips.add(why, r.number,
+                site(r.number, contig, r.start) + " " + shown(r.ref) + ">" + shown(alt) + ")");
+    };
     if (r.start < 0) {  // POS 0: a telomere, before the contig's first base
       if (r.alts.empty()) skips.add("at POS 0", r.number, where());
-      for (const std::string& alt : r.alts)
-        skips.add("at POS 0", r.number, site(r.number, contig, r.start) + " " + shown(r.ref) +
-                                             ">" + shown(alt) + ")");
+      for (const std::string& alt : r.alts) skip("at POS 0", alt);
       continue;
     }
     const int64_t span = static_cast<int64_t>(r.ref.size());
@@ -138,8 +141,7 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
                        " differs from the reference (" + actual +
                        "); is it the same build?");
     }
-    if (r.alts.empty()) skips.add("no ALT", r.number, site(r.number, contig, r.start) + " " +
-                                                          shown(r.ref) + ">.)");
+    if (r.alts.empty()) skip("no ALT", ".");
     for (const std::string& alt : r.alts) {
       const char* why = nullptr;
       int64_t pos = r.start;
@@ -154,8 +156,7 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
         why = why_not_given(ref, a);
       }
       if (why) {
-        skips.add(why, r.number, site(r.number, contig, r.start) + " " + shown(r.ref) + ">" +
-                                     shown(alt) + ")");
+        skip(why, alt);
         continue;
       }
       given.push_back(GivenAllele{pos, std::move(ref), std::move(a), r.id});
