@@ -536,12 +536,7 @@ def test_reading_matches_its_definition(tmp_path: Path, rows) -> None:
     sites = tmp_path / "random.vcf"
     sites.write_text("\n".join(lines) + "\n")
     contigs = {"chrA": len(_REF_A), "chrB": len(_REF_B)}
-    codes = {c: np.frombuffer(s.encode(), np.uint8).copy() for c, s in
-             (("chrA", _REF_A), ("chrB", _REF_B))}
-    for c in codes.values():
-        table = np.full(256, 4, np.uint8)
-        table[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
-        c[:] = table[c]
+    codes = {"chrA": _core.encode(_REF_A), "chrB": _core.encode(_REF_B)}
     asked: list[str] = []
 
     def ref_codes(contig: str) -> np.ndarray:
@@ -561,12 +556,6 @@ def test_reading_matches_its_definition(tmp_path: Path, rows) -> None:
     assert asked == list(dict.fromkeys(r[0] for r in rows))
 
 
-def _codes_of(seq: str) -> np.ndarray:
-    table = np.full(256, 4, np.uint8)
-    table[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
-    return table[np.frombuffer(seq.encode(), np.uint8)]
-
-
 _HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=c,length=30>\n"
            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
 _C = "A" * 10 + "N" + "A" * 19
@@ -576,7 +565,7 @@ def test_pos_0_is_skipped_not_read_before_the_contig(tmp_path: Path) -> None:
     """POS 0 (a telomere) has no base: skipped and counted, never read before the contig."""
     sites = tmp_path / "p0.vcf"
     sites.write_text(_HEADER + "c\t0\t.\tA\tC\t.\t.\t.\nc\t5\trs5\tA\tC\t.\t.\t.\n")
-    got = read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))
+    got = read_given_alleles(sites, {"c": 30}, lambda _: _core.encode(_C))
     assert got.by_contig == {"c": [(4, "A", "C", "rs5")]}
     assert got.skipped == {"at POS 0": 1} and got.first_skipped == "record 1 (c:0 A>C)"
 
@@ -588,11 +577,11 @@ def test_a_truncated_bgzipped_sites_file_is_an_error(tmp_path: Path) -> None:
     whole = tmp_path / "whole.vcf.gz"
     with pysam.BGZFile(str(whole), "wb") as f:
         f.write((_HEADER + body).encode())
-    assert len(read_given_alleles(whole, {"c": 30}, lambda _: _codes_of(_C))) == 28
+    assert len(read_given_alleles(whole, {"c": 30}, lambda _: _core.encode(_C))) == 28
     cut = tmp_path / "cut.vcf.gz"
     cut.write_bytes(whole.read_bytes()[:-28])  # without the empty end-of-file block
     with pytest.raises(_core.InputError, match="no BGZF EOF marker; file may be truncated"):
-        read_given_alleles(cut, {"c": 30}, lambda _: _codes_of(_C))
+        read_given_alleles(cut, {"c": 30}, lambda _: _core.encode(_C))
 
 
 def test_non_ascii_text_in_a_sites_file_gives_clear_errors(tmp_path: Path) -> None:
@@ -601,7 +590,7 @@ def test_non_ascii_text_in_a_sites_file_gives_clear_errors(tmp_path: Path) -> No
     sites = tmp_path / "u.vcf"
     sites.write_text(_HEADER + "c\t1\t.\t" + "A" * 19 + "\u00e9\tA\t.\t.\t.\n", encoding="utf-8")
     with pytest.raises(_core.InputError, match=r"record 1 \(c:1\): REF A{19}\? differs"):
-        read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))
+        read_given_alleles(sites, {"c": 30}, lambda _: _core.encode(_C))
     sites.write_bytes((_HEADER + "c\t2\trs\xff1\tA\tC\t.\t.\t.\n").encode("latin-1"))
     with pytest.raises(_core.InputError, match=r"record 1 \(c:2\): ID rs\?1 is not UTF-8 text"):
-        read_given_alleles(sites, {"c": 30}, lambda _: _codes_of(_C))
+        read_given_alleles(sites, {"c": 30}, lambda _: _core.encode(_C))
