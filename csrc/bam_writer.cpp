@@ -168,6 +168,9 @@ struct BamWriter::Impl {
   std::exception_ptr spill_failure;
   // Set once records may have been lost (a spill that failed): every later add or close fails.
   bool failed = false;
+  // Set by close once the spill thread is done: merges then run on the closing thread, the
+  // one opt.check_interrupt may be called on.
+  bool closing = false;
   // What a spill holds: its records, and the key and byte offset of every kSampleEvery-th one,
   // so that a merge of a key range can start reading near its first record.
   struct SpillInfo {
@@ -797,7 +800,9 @@ struct BamWriter::Impl {
       }
       if (advance(r)) pq.emplace(src[r].key, r);
     }
+    uint64_t merged = 0;
     while (!pq.empty()) {
+      if (closing && opt.check_interrupt && (++merged & 0xFFFF) == 0) opt.check_interrupt();
       const size_t r = pq.top().second;
       pq.pop();
       Source& s = src[r];
@@ -1025,6 +1030,7 @@ struct BamWriter::Impl {
       for (size_t i = 0; i < std::min(workers, n); ++i) pool.emplace_back(worker);
       std::vector<uint64_t> read(spills.size(), 0);
       for (size_t r = 0; r < n; ++r) {
+        if (opt.check_interrupt) opt.check_interrupt();
         {
           std::unique_lock<std::mutex> lk(mu);
           cv.wait(lk, [&] { return outs[r].done; });
@@ -1077,6 +1083,7 @@ struct BamWriter::Impl {
   void finish_sorted() {
     seal_open();
     wait_spill();
+    closing = true;  // the merges from here on run on the closing thread
     if (!parts.empty()) {
       if (!runs.empty() || !spills.empty()) {
         throw std::logic_error("BamWriter: records added beside sorted parts");

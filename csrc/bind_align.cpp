@@ -201,6 +201,7 @@ void bind_align(py::module_& m) {
              po.writer.tmp_dir = tmp_dir;
              po.writer.compression_level = compression_level;
              po.writer.mark_duplicates = mark_duplicates;
+             po.writer.check_interrupt = raise_pending_signals;
              std::function<void(uint64_t)> cb;
              if (progress) {
                cb = [progress](uint64_t n) {

@@ -248,6 +248,7 @@ void bind_io(py::module_& m) {
              o.tmp_dir = tmp_dir;
              o.compression_level = compression_level;
              o.mark_duplicates = mark_duplicates;
+             o.check_interrupt = raise_pending_signals;
              auto w = std::make_unique<PyBamWriter>();
              w->writer = std::make_unique<BamWriter>(path, header_text, o);
              return w;

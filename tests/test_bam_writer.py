@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -258,6 +259,39 @@ def test_unclosed_writer_leaves_nothing(tmp_path: Path) -> None:
     w = _core.BamWriter(str(tmp_path / "u.bam"), HEADER, memory_bytes=5000)
     w.add_many_sam(LINES[:500])
     del w
+    assert list(tmp_path.iterdir()) == []
+
+
+class Alarm(Exception):
+    pass
+
+
+@pytest.mark.parametrize("threads", [1, 3], ids=["one-merge", "range-merges"])
+def test_a_signal_stops_the_final_merge(tmp_path: Path, threads: int) -> None:
+    """SIGINT or SIGTERM during the final merge (minutes on a whole genome, with no other
+    chance for Python to run) stops it at once: its handler runs inside close(), before the
+    BAM is in place, and the close leaves nothing. Without the check the handler would only
+    run once close() had returned, the BAM already written."""
+    lines = [line.replace("\tXI:i:", f"\tXJ:i:{k}\tXI:i:") for k in range(200) for line in LINES]
+    out = tmp_path / "o.bam"
+    w = _core.BamWriter(str(out), HEADER, memory_bytes=1 << 20, threads=threads,
+                        merge_range_bytes=1 << 16)
+    w.add_many_sam(lines)
+    seen = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(out.exists())
+        raise Alarm
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        with pytest.raises(Alarm):
+            w.close()  # about 0.3 s uninterrupted
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert seen == [False]
     assert list(tmp_path.iterdir()) == []
 
 

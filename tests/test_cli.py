@@ -674,12 +674,13 @@ def big_fastq(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return path
 
 
-@pytest.mark.parametrize("threads", [
-    "1",
-    "2",
-])
+@pytest.mark.parametrize(("threads", "sig"), [
+    ("1", signal.SIGINT),
+    ("2", signal.SIGINT),
+    ("2", signal.SIGTERM),  # a scheduler's cancel or time limit
+], ids=["1-SIGINT", "2-SIGINT", "2-SIGTERM"])
 def test_interrupt_cleans_up(big_fastq: Path, index_path: Path, outdir: Path,
-                             threads: str) -> None:
+                             threads: str, sig: signal.Signals) -> None:
     out = outdir / "x.bam"
     cmd = [sys.executable, "-m", "gmsaccel", "align", str(index_path), str(big_fastq),
            "-o", str(out), "-t", threads, "--batch-size", "500"]
@@ -691,15 +692,16 @@ def test_interrupt_cleans_up(big_fastq: Path, index_path: Path, outdir: Path,
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.005)
         time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     text = err.decode(errors="replace")
-    assert proc.returncode == 130, text
-    assert text.strip().splitlines() == ["gmsaccel align: interrupted"]
+    assert proc.returncode == 128 + sig, text
+    said = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert text.strip().splitlines() == [f"gmsaccel align: {said}"]
     assert list(outdir.iterdir()) == []
 
 
@@ -813,3 +815,12 @@ def test_duplicate_names_single_end(dataset: Dataset, index_path: Path,
     with pysam.AlignmentFile(str(out)) as f:
         got = [(r.query_name, r.reference_start) for r in f]
     assert got == [("dup", 1000), ("dup", 20000)]
+
+
+def test_main_puts_back_the_sigterm_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    from gmsaccel import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["doctor", "--json"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+    capsys.readouterr()

@@ -8,7 +8,9 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,17 @@ from gmsaccel import __version__, _core
 from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: what Slurm, Kubernetes and workflow managers send to cancel a job or end it at
+    its time limit. Raised where SIGINT's KeyboardInterrupt would be, so that the same clean-up
+    runs (temporary files and spills removed, no partial output) before the SIGKILL that
+    follows."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class Progress:
@@ -616,6 +629,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         import pysam
 
         pysam.set_verbosity(0)
+    # (signal handlers can only be set from the main thread; cli.main called from another
+    # thread keeps the default)
+    previous = signal.getsignal(signal.SIGTERM)
+    installed = threading.current_thread() is threading.main_thread() and previous is not None
+    if installed:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if args.command == "index":
             return cmd_index(args)
@@ -629,6 +648,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_doctor(args)
         if args.command == "demo":
             return cmd_demo(args)
+    except Terminated:
+        print(f"gmsaccel {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"gmsaccel {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -637,6 +659,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{e.filename}: {e.strerror}"
         print(f"gmsaccel {args.command}: error: {msg}", file=sys.stderr)
         return 1
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous)
     parser.error(f"unknown command {args.command}")
     return 2
 

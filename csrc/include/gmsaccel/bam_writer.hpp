@@ -2,6 +2,7 @@
 // files, then merged), index built at the end, all under a temporary name renamed on success.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ struct BamWriterOptions {
   // Bytes of records per key range of the final merge on threads; 0: from memory_bytes and
   // threads. The output is the same for any value (tests set it small to cut many ranges).
   size_t merge_range_bytes = 0;
+  // Called on the closing thread between key ranges of the final merge (which can take
+  // minutes on a whole genome); throwing abandons the close as any error does, leaving nothing.
+  // The bindings pass Python's pending signals (SIGINT, SIGTERM) through it.
+  std::function<void()> check_interrupt;
 };
 
 class BamWriter {

@@ -41,6 +41,14 @@ pybind11::array_t<T> numpy_copy(const std::vector<T>& v,
   return a;
 }
 
+// For C++ work that runs with the GIL released: runs Python's pending signal handlers (they only
+// run on the main thread; elsewhere this does nothing) and throws the exception one raised, e.g.
+// KeyboardInterrupt for SIGINT, so that the work stops and cleans up.
+inline void raise_pending_signals() {
+  pybind11::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) throw pybind11::error_already_set();
+}
+
 // {stage: thread-seconds} of any stage-seconds struct with each(f) (StageSeconds,
 // CallStageSeconds): the metrics' stage_seconds.
 template <class Stages>
