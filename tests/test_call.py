@@ -861,8 +861,9 @@ def test_cli_run(diploid: Sample, tmp_path: Path) -> None:
     proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "NA1",
                    "-o", outdir, "-t", "2")
     assert proc.returncode == 0, proc.stderr.decode()
-    assert sorted(os.listdir(outdir)) == ["NA1.bam", "NA1.bam.bai", "NA1.metrics.json",
-                                          "NA1.report.html", "NA1.vcf.gz", "NA1.vcf.gz.tbi"]
+    assert sorted(os.listdir(outdir)) == [".NA1.run.json", "NA1.bam", "NA1.bam.bai",
+                                          "NA1.metrics.json", "NA1.report.html", "NA1.vcf.gz",
+                                          "NA1.vcf.gz.tbi"]
     m = json.loads((outdir / "NA1.metrics.json").read_text())
     assert m["reads"] > 0 and m["mapped"] / m["reads"] > 0.95
     assert DEPTH * 0.7 < m["mean_depth"] < DEPTH * 1.3
@@ -894,7 +895,7 @@ def test_cli_run_gvcf(diploid: Sample, tmp_path: Path) -> None:
     proc = run_cli("run", "-f", diploid.ref, diploid.r1, diploid.r2, "--sample", "G1",
                    "-o", outdir, "-t", "2", "--gvcf", "--no-report", "-q")
     assert proc.returncode == 0, proc.stderr.decode()
-    assert sorted(os.listdir(outdir)) == ["G1.bam", "G1.bam.bai", "G1.g.vcf.gz",
+    assert sorted(os.listdir(outdir)) == [".G1.run.json", "G1.bam", "G1.bam.bai", "G1.g.vcf.gz",
                                           "G1.g.vcf.gz.tbi", "G1.metrics.json", "G1.vcf.gz",
                                           "G1.vcf.gz.tbi"]
     m = json.loads((outdir / "G1.metrics.json").read_text())

@@ -71,8 +71,9 @@ def run_out(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @needs_engine
 def test_run_writes_report(run_out: Path) -> None:
-    assert sorted(os.listdir(run_out)) == ["S1.bam", "S1.bam.bai", "S1.metrics.json",
-                                           "S1.report.html", "S1.vcf.gz", "S1.vcf.gz.tbi"]
+    assert sorted(os.listdir(run_out)) == [".S1.run.json", "S1.bam", "S1.bam.bai",
+                                           "S1.metrics.json", "S1.report.html", "S1.vcf.gz",
+                                           "S1.vcf.gz.tbi"]
     m = json.loads((run_out / "S1.metrics.json").read_text())
     assert m["report"] == str(run_out / "S1.report.html")
     assert m["command"].startswith("gmsaccel run -f ") and m["version"] and m["date"]
@@ -110,8 +111,10 @@ def test_failed_run_leaves_no_report(dataset: Dataset, tmp_path: Path) -> None:
 
 
 @needs_engine
-def test_interrupted_report_leaves_nothing(dataset: Dataset, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_report_keeps_finished_stages(dataset: Dataset, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The BAM and VCF were finished and recorded (run --resume goes on from them); the report
+    # and the metrics, which mark a whole run, were not.
     def interrupted(path: Path, *args: object, **kw: object) -> Path:
         Path(path).write_text("<html>partial")
         raise KeyboardInterrupt
@@ -120,7 +123,8 @@ def test_interrupted_report_leaves_nothing(dataset: Dataset, tmp_path: Path,
     rc = cli.main(["run", "-f", str(dataset.ref), str(dataset.r1), str(dataset.r2),
                    "--sample", "x", "-o", str(tmp_path / "out"), "-q"])
     assert rc == 130
-    assert os.listdir(tmp_path / "out") == []
+    assert sorted(os.listdir(tmp_path / "out")) == [".x.run.json", "x.bam", "x.bam.bai",
+                                                    "x.vcf.gz", "x.vcf.gz.tbi"]
 
 
 @needs_engine
@@ -136,8 +140,8 @@ def test_report_error_keeps_run(dataset: Dataset, tmp_path: Path,
                    "--sample", "x", "-o", str(tmp_path)])
     assert rc == 0
     assert "warning: no report: ValueError: chart trouble" in capsys.readouterr().err
-    assert sorted(os.listdir(tmp_path)) == ["x.bam", "x.bam.bai", "x.metrics.json",
-                                            "x.vcf.gz", "x.vcf.gz.tbi"]
+    assert sorted(os.listdir(tmp_path)) == [".x.run.json", "x.bam", "x.bam.bai",
+                                            "x.metrics.json", "x.vcf.gz", "x.vcf.gz.tbi"]
     assert json.loads((tmp_path / "x.metrics.json").read_text())["report"] is None
 
 

@@ -266,6 +266,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
     from gmsaccel.ploidy import sample_sexes
+    from gmsaccel.resume import RunStamp, file_identity
 
     name = args.sample
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
@@ -288,13 +289,22 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
     gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
-    finals = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), Path(f"{bam}.crai"), vcf,
-              Path(f"{vcf}.tbi"), Path(f"{vcf}.csi"), metrics_path]  # .csi: contigs > 2^29 bp
+    # (.csi: contigs over 2^29 bp)
+    bam_files = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), Path(f"{bam}.crai")]
+    vcf_files = [vcf, Path(f"{vcf}.tbi"), Path(f"{vcf}.csi")]
     if gvcf is not None:
-        finals += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
+        vcf_files += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
+    finals = [*bam_files, *vcf_files, metrics_path]
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
+    stamp_path = outdir / f".{name}.run.json"
+    if args.resume:
+        stamp, why_not = RunStamp.load(stamp_path)
+        if why_not:
+            _log(args, f"--resume: {why_not}: running every stage")
+    else:
+        stamp = RunStamp(stamp_path)
     # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
@@ -307,32 +317,74 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
         if caller.ploidy_map is not None:  # the run's one sample: its sex is known now
             sample_sexes(args.sex, [name], caller.ploidy_map)
-        progress = Progress(args.quiet)
-        try:
-            astats = aligner.align_fastq(
-                args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
-                mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
-                command_line=["gmsaccel", *argv], progress=progress, executor=client,
-                fasta=args.reference if args.cram else None, interleaved=args.interleaved)
-        finally:
-            progress.done()
-        t1 = time.monotonic()
-        if note := in_memory_note(index):
-            _log(args, note)
-        _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
-                   f"{t1 - t0:.2f} s -> {bam}")
-        if "duplicates" in astats:
-            _log(args, _duplicates_line(astats["duplicates"]))
-        _return_freed_memory()  # the aligner's buffers, before the caller makes its own
-        call_progress = CallProgress(args.quiet)
-        try:
-            vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
-                                      progress=call_progress, gvcf_out=gvcf)
-        finally:
-            call_progress.done()
-        t2 = time.monotonic()
+        reused = []
+        # What each stage's output depends on (--resume reuses it while all of this holds).
+        align_inputs = {
+            "version": __version__, "reference": file_identity(args.reference),
+            "reads1": file_identity(args.reads1), "reads2": file_identity(args.reads2),
+            "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
+                        "copy_comment": args.copy_comment, "interleaved": args.interleaved,
+                        "cram": args.cram}}
+        done, why = stamp.reusable("align", align_inputs)
+        if args.resume and done is not None:
+            astats, align_seconds = done["stats"], done["seconds"]
+            reused.append("align")
+            _log(args, f"--resume: {bam} is from an earlier run with the same reads, reference "
+                       "and options: not aligning again")
+        else:
+            if args.resume and stamp.stages:
+                _log(args, f"--resume: aligning again: {why}")
+            stamp.forget("align", "call")
+            progress = Progress(args.quiet)
+            try:
+                astats = aligner.align_fastq(
+                    args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
+                    mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
+                    command_line=["gmsaccel", *argv], progress=progress, executor=client,
+                    fasta=args.reference if args.cram else None, interleaved=args.interleaved)
+            finally:
+                progress.done()
+            align_seconds = time.monotonic() - t0
+            stamp.finish("align", align_inputs, bam_files,
+                         {"stats": astats, "seconds": align_seconds})
+            if note := in_memory_note(index):
+                _log(args, note)
+            _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
+                       f"{align_seconds:.2f} s -> {bam}")
+            if "duplicates" in astats:
+                _log(args, _duplicates_line(astats["duplicates"]))
+            _return_freed_memory()  # the aligner's buffers, before the caller makes its own
+        call_inputs = {
+            "version": __version__, "reference": file_identity(args.reference),
+            "bam": file_identity(bam, outdir), "alleles": file_identity(args.alleles),
+            "ploidy_file": file_identity(args.ploidy_file),
+            "options": {"ploidy": args.ploidy, "min_mapq": args.min_mapq,
+                        "min_baseq": args.min_baseq, "max_depth": args.max_depth,
+                        "sex": args.sex, "alleles_only": args.alleles_only,
+                        "gvcf": gvcf is not None}}
+        done, why = stamp.reusable("call", call_inputs)
         also = f" and {gvcf}" if gvcf is not None else ""
-        _log(args, f"called in {t2 - t1:.2f} s -> {vcf}{also}: {_summary_line(vstats)}")
+        if args.resume and done is not None:
+            vstats, call_seconds = done["stats"], done["seconds"]
+            reused.append("call")
+            _log(args, f"--resume: {vcf}{also} from an earlier run with the same alignments "
+                       "and options: not calling again")
+        else:
+            if args.resume and "align" in reused:
+                _log(args, f"--resume: calling again: {why}")
+            stamp.forget("call")
+            t1 = time.monotonic()
+            call_progress = CallProgress(args.quiet)
+            try:
+                vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
+                                          progress=call_progress, gvcf_out=gvcf)
+            finally:
+                call_progress.done()
+            call_seconds = time.monotonic() - t1
+            stamp.finish("call", call_inputs, vcf_files,
+                         {"stats": vstats, "seconds": call_seconds})
+            _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: "
+                       f"{_summary_line(vstats)}")
         genome = sum(length for _, length in caller.contigs)
         reads = astats["reads"]
         metrics = {
@@ -366,8 +418,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "het": vstats["het"],
             "hom": vstats["hom"],
             "het_hom_ratio": vstats["het_hom_ratio"],
-            "align_seconds": t1 - t0,
-            "call_seconds": t2 - t1,
+            "align_seconds": align_seconds,
+            "call_seconds": call_seconds,
+            # stages whose outputs came from an earlier run (--resume); their statistics and
+            # seconds are that run's
+            "reused_stages": reused,
             # thread-seconds by stage: where each half of the run's time went
             "align_stage_seconds": astats["stage_seconds"],
             "call_stage_seconds": vstats["stage_seconds"],
@@ -388,9 +443,15 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 metrics["report"] = report = None
                 _write_json(metrics_path, metrics)
     except BaseException:
-        for p in finals:  # a failed run leaves none of its outputs behind
-            if p not in existed:
+        # A failed run leaves none of its outputs behind, but for those of the stages it
+        # finished: complete, recorded, and what --resume goes on from.
+        finished = {p.resolve() for p in stamp.outputs()}
+        for p in finals:
+            if p not in existed and p.resolve() not in finished:
                 p.unlink(missing_ok=True)
+        if kept := [str(p) for p in finals if p.resolve() in finished and p not in existed]:
+            print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
+                  "--resume to go on from them", file=sys.stderr)
         raise
     finally:
         if client is not None:
@@ -588,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-mark-duplicates", action="store_true",
                     help="do not flag duplicate reads in the BAM (marked by default; the caller "
                          "skips them)")
+    pr.add_argument("--resume", action="store_true",
+                    help="go on from an earlier run of this sample in OUTDIR that failed, was "
+                         "cancelled or ran out of time: the stages it finished (alignment, "
+                         "calling) are not run again while their outputs, inputs and options "
+                         "are unchanged (OUTDIR/.NAME.run.json records them)")
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     pr.add_argument("--gvcf", action="store_true",
