@@ -824,3 +824,31 @@ def test_main_puts_back_the_sigterm_handler(capsys: pytest.CaptureFixture[str]) 
     assert cli.main(["doctor", "--json"]) == 0
     assert signal.getsignal(signal.SIGTERM) is before
     capsys.readouterr()
+
+
+def test_progress_lines_in_a_log(dataset: Dataset, index_path: Path, outdir: Path,
+                                 big_fastq: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stderr to a file (a batch job's log): a progress line every GMSACCEL_PROGRESS_SECONDS,
+    counts rising; none with -q; a bad setting fails before any work."""
+    monkeypatch.setenv("GMSACCEL_PROGRESS_SECONDS", "0.000001")
+    bam = outdir / "p.bam"
+    # (the first batch holds the insert-size model's reads, 10,000: big_fastq has more)
+    proc = run_cli("align", index_path, big_fastq, "-o", bam, "--batch-size", "20000")
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = [m for line in proc.stderr.decode().splitlines() if (m := re.fullmatch(
+        r"\[gmsaccel\] align: ([\d,]+) reads, [\d,]+ reads/s; \d+:\d\d:\d\d elapsed", line))]
+    counts = [int(m[1].replace(",", "")) for m in lines]
+    assert len(counts) >= 3 and counts == sorted(counts) and counts[-1] == 50 * dataset.n_pairs
+    proc = run_cli("call", "-f", dataset.ref, bam, "-o", outdir / "p.vcf.gz")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert re.search(r"^\[gmsaccel\] call: [\d,.]+ of [\d,.]+ Mbp called \(\d+%\), [\d,.]+ "
+                     r"Mbp/s; \d+:\d\d:\d\d elapsed$", proc.stderr.decode(), re.M)
+    proc = run_cli("align", index_path, dataset.r1, "-o", outdir / "q.bam", "-q")
+    assert proc.returncode == 0 and proc.stderr == b""
+    monkeypatch.setenv("GMSACCEL_PROGRESS_SECONDS", "-1")
+    proc = run_cli("align", index_path, dataset.r1, "-o", outdir / "r.bam")
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == ("gmsaccel align: error: GMSACCEL_PROGRESS_SECONDS="
+                                            "'-1': not a number of seconds (0: no progress "
+                                            "lines in logs)")
+    assert not (outdir / "r.bam").exists()

@@ -32,17 +32,54 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+PROGRESS_SECONDS_ENV = "GMSACCEL_PROGRESS_SECONDS"
+
+
+def _progress_seconds() -> float:
+    text = os.environ.get(PROGRESS_SECONDS_ENV, "60")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # (also NaN)
+        raise ValueError(f"{PROGRESS_SECONDS_ENV}={text!r}: not a number of seconds (0: no "
+                         "progress lines in logs)")
+    return value
+
+
+def _elapsed(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
 class Progress:
-    """Reads done, on one self-rewriting stderr line; silent unless stderr is a terminal."""
+    """Reads done, on stderr. On a terminal: one self-rewriting line. In a log file (a batch
+    job's stderr): a line every GMSACCEL_PROGRESS_SECONDS seconds (default 60; 0 for none), so
+    that the log of a run of hours shows that it moves, and how fast. Nothing with -q."""
+
+    stage = "align"
 
     def __init__(self, quiet: bool):
         self.on = not quiet and sys.stderr.isatty()
+        self.every = 0.0 if quiet or self.on else _progress_seconds()
         self.t0 = time.monotonic()
+        self.next_line = self.t0 + self.every
 
     def __call__(self, reads: int) -> None:
-        if self.on:
+        if self.on or self.every:
             rate = reads / max(time.monotonic() - self.t0, 1e-9)
-            print(f"\r{reads:,} reads  {rate:,.0f} reads/s", end="", file=sys.stderr, flush=True)
+            self._show(f"{reads:,} reads  {rate:,.0f} reads/s")
+
+    def _show(self, text: str) -> None:
+        if self.on:
+            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            return
+        now = time.monotonic()
+        if now >= self.next_line:
+            print(f"[gmsaccel] {self.stage}: {text.replace('  ', ', ')}; "
+                  f"{_elapsed(now - self.t0)} elapsed", file=sys.stderr, flush=True)
+            self.next_line = now + self.every
 
     def done(self) -> None:
         if self.on:
@@ -50,15 +87,16 @@ class Progress:
 
 
 class CallProgress(Progress):
-    """Reference bases called, on one self-rewriting stderr line; silent unless stderr is a
-    terminal."""
+    """Reference bases called, on stderr (as Progress)."""
+
+    stage = "call"
 
     def __call__(self, done: int, total: int) -> None:  # type: ignore[override]
-        if self.on:
+        if self.on or self.every:
             rate = done / max(time.monotonic() - self.t0, 1e-9) / 1e6
             pct = 100 * done / total if total else 100.0
-            print(f"\r{done / 1e6:,.1f} of {total / 1e6:,.1f} Mbp called ({pct:.0f}%)  "
-                  f"{rate:,.2f} Mbp/s", end="", file=sys.stderr, flush=True)
+            self._show(f"{done / 1e6:,.1f} of {total / 1e6:,.1f} Mbp called ({pct:.0f}%)  "
+                       f"{rate:,.2f} Mbp/s")
 
 
 def _positive_int(text: str) -> int:
@@ -702,6 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if installed:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        if args.command in ("align", "call", "run"):
+            _progress_seconds()  # a bad setting fails now, not after hours of alignment
         if args.command == "index":
             return cmd_index(args)
         if args.command == "align":
