@@ -852,3 +852,47 @@ def test_progress_lines_in_a_log(dataset: Dataset, index_path: Path, outdir: Pat
                                             "'-1': not a number of seconds (0: no progress "
                                             "lines in logs)")
     assert not (outdir / "r.bam").exists()
+
+
+def test_run_sorts_in_tmp_dir(dataset: Dataset, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """run --tmp-dir (a node's local scratch) --sort-memory: spills go there, and go away; the
+    BAM is the one a run sorting in memory writes. A missing --tmp-dir fails before any work."""
+    from gmsaccel import cli
+    from gmsaccel.align import Aligner
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    common = ["run", "-f", dataset.ref, dataset.r1, dataset.r2, "--sample", "S", "--no-report",
+              "-q"]
+    align_fastq, seen = Aligner.align_fastq, []
+
+    def spying(self: Aligner, *args: object, **kw: object) -> dict:
+        seen.append((kw["tmp_dir"], kw["memory_bytes"], sorted(os.listdir(scratch))))
+        return align_fastq(self, *args, **kw)
+
+    progress = cli.Progress.__call__
+
+    def looking(self: cli.Progress, reads: int) -> None:  # after each batch: what is there
+        seen.append(sorted(os.listdir(scratch)))
+        progress(self, reads)
+
+    monkeypatch.setattr(Aligner, "align_fastq", spying)
+    monkeypatch.setattr(cli.Progress, "__call__", looking)
+    assert cli.main([*map(str, common), "-o", str(tmp_path / "a"), "--tmp-dir", str(scratch),
+                     "--sort-memory", "1"]) == 0
+    assert seen[0] == (str(scratch), 1 << 20, [])
+    assert any(any(".run" in name for name in names) for names in seen[1:])  # spills, there
+    assert list(scratch.iterdir()) == []
+    assert run_cli(*common, "-o", tmp_path / "b").returncode == 0
+
+    def records(path: Path) -> list[str]:
+        with pysam.AlignmentFile(str(path)) as f:
+            return [r.to_string() for r in f]
+
+    assert records(tmp_path / "a" / "S.bam") == records(tmp_path / "b" / "S.bam")
+    proc = run_cli(*common, "-o", tmp_path / "c", "--tmp-dir", tmp_path / "missing")
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == \
+        f"gmsaccel run: error: --tmp-dir {tmp_path / 'missing'}: not a directory"
+    assert not (tmp_path / "c").exists()

@@ -315,6 +315,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise _core.InputError(f"{fq}: no such file")
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
+    if args.tmp_dir and not Path(args.tmp_dir).is_dir():
+        raise _core.InputError(f"--tmp-dir {args.tmp_dir}: not a directory")
     if args.cram and args.reference.endswith(INDEX_SUFFIX):
         raise ValueError("--cram needs the reference FASTA as -f (CRAM is read against it)")
     _require_engine()  # before hours of alignment, not after
@@ -379,7 +381,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
                     mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                     command_line=["gmsaccel", *argv], progress=progress, executor=client,
-                    fasta=args.reference if args.cram else None, interleaved=args.interleaved)
+                    fasta=args.reference if args.cram else None, interleaved=args.interleaved,
+                    memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir)
             finally:
                 progress.done()
             align_seconds = time.monotonic() - t0
@@ -568,6 +571,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reads1 holds the pairs, each pair's two reads one after the other "
                              "(as samtools fastq writes them; bwa mem -p)")
 
+    def sort_options(pp: argparse.ArgumentParser) -> None:
+        pp.add_argument("--sort-memory", type=_positive_int, default=64, metavar="MIB",
+                        help="sort buffer in MiB; larger runs spill to temporary files "
+                             "(default 64)")
+        pp.add_argument("--tmp-dir", metavar="DIR",
+                        help="sort spills and (with --dask-scheduler) shard parts go here, e.g. "
+                             "a node's local scratch (default: beside the output)")
+
     def copy_comment_option(pp: argparse.ArgumentParser) -> None:
         pp.add_argument("-C", "--copy-comment", action="store_true",
                         help="copy each read's FASTQ comment onto its records as SAM tags (as "
@@ -600,14 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="force a SIMD level (default: the widest this CPU has)")
     pa.add_argument("--batch-size", type=_positive_int, default=10000,
                     help="reads (pairs) per batch (default 10000)")
-    pa.add_argument("--sort-memory", type=_positive_int, default=64, metavar="MIB",
-                    help="sort buffer in MiB; larger runs spill to temporary files (default 64)")
+    sort_options(pa)
     pa.add_argument("--mark-duplicates", action="store_true",
                     help="flag duplicate reads (0x400; same unclipped 5' ends and strands, the "
                          "highest base-quality sum kept) as the sorted BAM is written")
-    pa.add_argument("--tmp-dir", metavar="DIR",
-                    help="sort spills and (with --dask-scheduler) shard parts go here "
-                         "(default: beside the output)")
     pa.add_argument("--dask-scheduler", metavar="ADDRESS",
                     help="align the reads in shards on this Dask cluster (e.g. tcp://host:8786; "
                          "needs gmsaccel[dist]) and merge them here into the same BAM; its "
@@ -700,6 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cram", action="store_true",
                     help="write OUTDIR/NAME.cram (+ .crai), encoded against the reference "
                          "FASTA, instead of NAME.bam: about half the size")
+    sort_options(pr)
     copy_comment_option(pr)
     interleaved_option(pr)
     caller_options(pr)
