@@ -171,8 +171,8 @@ void bind_align(py::module_& m) {
              return a.map_batch(b);
            }, py::arg("seqs"))
       .def("align_fastq",
-           [](const Aligner& a, const std::string& r1, const std::string& r2,
-              const std::string& out, const std::string& header_text, int threads,
+           [](const Aligner& a, const std::vector<std::string>& r1,
+              const std::vector<std::string>& r2, const std::string& out, const std::string& header_text, int threads,
               size_t batch_reads, const std::string& read_group, bool sort,
               const std::string& format, size_t memory_bytes, bool write_index,
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
@@ -232,7 +232,9 @@ void bind_align(py::module_& m) {
            py::arg("copy_comments") = false, py::arg("r1_name") = "", py::arg("r2_name") = "",
            py::arg("records_before") = 0, py::arg("cram_reference") = "",
            py::arg("interleaved") = false, py::arg("from_interleaved") = false,
-           "insert_model: a run's reported insert_model, used instead of estimating one (for "
+           "r1, r2: lists of files read one after the other (a sample's lanes; r2 empty for "
+           "single reads); insert_model: a run's reported insert_model, used instead of "
+           "estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
            "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "
            "records; r1_name, r2_name, records_before: how messages name a read (its file, and "

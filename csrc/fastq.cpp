@@ -443,6 +443,7 @@ void split_interleaved(const ReadBatch& in, ReadBatch& r1, ReadBatch& r2,
   }
   for (ReadBatch* half : {&r1, &r2}) {
     half->source = in.source;
+    half->file = in.file;
     half->fasta = in.fasta;
     half->record_stride = 2 * in.record_stride;
   }

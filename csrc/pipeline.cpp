@@ -42,17 +42,22 @@ ReadThreads read_threads(int threads) {
   return t;
 }
 
-// Reads one FASTQ file ahead of the aligner on a thread of its own: batches of `first` reads, then
-// of `rest`, into a queue of at most kAhead. Errors (a bad record, a truncated file) travel
-// through the queue to the consumer. R1 and R2 each get one, so the two decompress side by side
-// and neither holds up the workers, which only pop. With inflate_ahead a second thread per file
-// inflates while this one parses (the file's serial floor becomes the slower of the two).
+// Reads FASTQ files, one after the other (a sample's lanes), ahead of the aligner on a thread of
+// its own: batches of `first` reads, then of `rest`, into a queue of at most kAhead. A batch
+// never spans two files, so that it names its file and records in messages; a file's last batch
+// may be short. Errors (a bad record, a truncated file) travel through the queue to the
+// consumer. R1 and R2 each get one, so the two decompress side by side and neither holds up the
+// workers, which only pop. With inflate_ahead a second thread per file inflates while this one
+// parses (the file's serial floor becomes the slower of the two).
 class FileReader {
  public:
   static constexpr size_t kAhead = 2;
 
-  FileReader(const std::string& path, size_t first, size_t rest, const ReadThreads& t)
-      : reader_(path, t.bgzf_threads, FastqReader::Inflater::Auto, t.inflate_ahead),
+  FileReader(const std::vector<std::string>& paths, size_t first, size_t rest,
+             const ReadThreads& t)
+      : paths_(paths),
+        threads_(t),
+        reader_(open(0)),
         first_(first),
         rest_(rest),
         thread_([this] { run(); }) {}
@@ -85,13 +90,32 @@ class FileReader {
     std::lock_guard<std::mutex> lk(mu_);
     spares_.push_back(std::move(b));
   }
-  const std::string& path() const { return reader_.path(); }
   double read_seconds() const {  // after the reader is done: parsing plus inflating, not waits
     std::lock_guard<std::mutex> lk(mu_);
-    return seconds_ - reader_.read_ahead_waited_seconds() + reader_.read_ahead_seconds();
+    return seconds_ + ahead_seconds_ - reader_->read_ahead_waited_seconds() +
+           reader_->read_ahead_seconds();
   }
 
  private:
+  std::unique_ptr<FastqReader> open(size_t i) const {
+    return std::make_unique<FastqReader>(paths_.at(i), threads_.bgzf_threads,
+                                         FastqReader::Inflater::Auto, threads_.inflate_ahead);
+  }
+  // Reads the next batch into b, going on to the next file at the end of one (empty b: the end
+  // of the last).
+  void read(ReadBatch& b, size_t n) {
+    for (;;) {
+      reader_->read(b, n);
+      b.file = file_;
+      if (b.size() > 0 || file_ + 1 >= paths_.size()) return;
+      std::unique_ptr<FastqReader> next = open(file_ + 1);
+      std::lock_guard<std::mutex> lk(mu_);
+      ahead_seconds_ += reader_->read_ahead_seconds() - reader_->read_ahead_waited_seconds();
+      reader_ = std::move(next);
+      ++file_;
+    }
+  }
+
   void run() {
     size_t n = first_;
     for (;;) {
@@ -107,7 +131,7 @@ class FileReader {
       }
       StageClock clock;
       try {
-        reader_.read(b, n);
+        read(b, n);
       } catch (...) {
         std::lock_guard<std::mutex> lk(mu_);
         error_ = std::current_exception();
@@ -124,7 +148,11 @@ class FileReader {
     }
   }
 
-  FastqReader reader_;
+  const std::vector<std::string> paths_;
+  const ReadThreads threads_;
+  std::unique_ptr<FastqReader> reader_;  // paths_[file_]'s (replaced under mu_)
+  size_t file_ = 0;
+  double ahead_seconds_ = 0;  // earlier files' read-ahead thread seconds, less waits
   const size_t first_, rest_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -141,9 +169,12 @@ class FileReader {
 class PairedSource {
  public:
   // interleaved: p1 holds the pairs (p2 empty), read two records a pair.
-  PairedSource(const std::string& p1, const std::string& p2, size_t first, size_t rest,
-               const ReadThreads& t, bool interleaved = false)
+  // p1[i] and p2[i] (where p2 is not empty) are one lane's mates.
+  PairedSource(const std::vector<std::string>& p1, const std::vector<std::string>& p2,
+               size_t first, size_t rest, const ReadThreads& t, bool interleaved = false)
       : f1_(p1, interleaved ? 2 * first : first, interleaved ? 2 * rest : rest, t),
+        p1_(p1),
+        p2_(p2),
         interleaved_(interleaved) {
     if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t);
   }
@@ -173,7 +204,15 @@ class PairedSource {
       if (f2_) {
         b.r2 = f2_->pop();
         rename(b.r2, name2_, 1);
-        check_mates(b.r1, b.r2, f1_.path(), f2_->path());
+        if (b.r1.file != b.r2.file) {  // one lane's file ended where its mate's went on
+          const bool r1_on = b.r1.file < b.r2.file;
+          const size_t lane = std::min(b.r1.file, b.r2.file);
+          const std::string& on = r1_on ? p1_[lane] : p2_[lane];
+          const std::string& ended = r1_on ? p2_[lane] : p1_[lane];
+          throw InputError(on + ": has more records than its mate file " + ended +
+                           ": R1 and R2 must hold the same reads in the same order");
+        }
+        check_mates(b.r1, b.r2, b.r1.source, b.r2.source);
       }
     }
     for (auto& nm : b.r1.names) nm = mate_base_name(nm);
@@ -205,6 +244,7 @@ class PairedSource {
 
   FileReader f1_;
   std::unique_ptr<FileReader> f2_;
+  const std::vector<std::string> p1_, p2_;
   uint64_t next_id_ = 0;
   std::string name1_, name2_;
   uint64_t records_before_ = 0;
@@ -214,19 +254,26 @@ class PairedSource {
 
 }  // namespace
 
-PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_path,
-                                 const std::string& r2_path, const std::string& out_path,
-                                 const std::string& header_text, const PipelineOptions& options,
+PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::string>& r1_paths,
+                                 const std::vector<std::string>& r2_paths,
+                                 const std::string& out_path, const std::string& header_text,
+                                 const PipelineOptions& options,
                                  const std::function<void(uint64_t)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   if (options.batch_reads == 0) throw std::invalid_argument("batch size must be at least 1");
   PipelineResult result;
-  if (options.interleaved && !r2_path.empty()) {  // (before any file is opened)
+  // (before any file is opened)
+  if (r1_paths.empty()) throw std::invalid_argument("no reads file given");
+  if (options.interleaved && !r2_paths.empty()) {
     throw std::invalid_argument("interleaved reads come in one file, not two");
+  }
+  if (!r2_paths.empty() && r2_paths.size() != r1_paths.size()) {
+    throw std::invalid_argument(std::to_string(r1_paths.size()) + " files of first mates but " +
+                                std::to_string(r2_paths.size()) + " of second mates");
   }
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
-  PairedSource source(r1_path, r2_path,
+  PairedSource source(r1_paths, r2_paths,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads), options.interleaved);
   source.name_reads(options.r1_name, options.r2_name, options.records_before,

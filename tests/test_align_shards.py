@@ -263,3 +263,75 @@ def test_cli_align_on_dask(dataset, index_path, tmp_path) -> None:
     assert res.returncode == 0, res.stderr
     assert records(sharded) == records(local)
     assert os.path.exists(str(sharded) + ".bai")
+
+
+def split_lanes(r1: Path, r2: Path | None, folder: Path, cuts: list[int]
+                ) -> tuple[list[Path], list[Path]]:
+    """The pairs of r1 (and r2) cut into lanes at the given pair numbers, one file per lane and
+    mate."""
+    folder.mkdir(exist_ok=True)
+    files: tuple[list[Path], list[Path]] = ([], [])
+    for mate, path in enumerate((r1, r2)):
+        if path is None:
+            continue
+        reads = read_fastq(path)
+        bounds = [0, *cuts, len(reads)]
+        for lane, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            files[mate].append(write_fastq(folder / f"L{lane + 1}_R{mate + 1}.fq.gz", reads[a:b]))
+    return files
+
+
+@pytest.mark.parametrize("paired", [True, False], ids=["pairs", "single"])
+def test_lanes_align_as_one_file_of_them_all(aligner, copied_library, tmp_path, paired) -> None:
+    """A sample's lanes, read in turn, give the records of their concatenation (duplicates
+    across lanes marked as in one file), locally at any batch size and in shards."""
+    r1, r2 = copied_library
+    r2 = r2 if paired else None
+    lanes1, lanes2 = split_lanes(r1, r2, tmp_path / "lanes", [MODEL_PAIRS + 300, 2000])
+    whole = tmp_path / "whole.bam"
+    want = aligner.align_fastq(r1, r2, whole, mark_duplicates=True)
+    for batch in (10000, 333):
+        out = tmp_path / f"lanes-{batch}.bam"
+        got = aligner.align_fastq(lanes1, lanes2 or None, out, mark_duplicates=True,
+                                  batch_reads=batch)
+        assert records(out) == records(whole)
+        for key in ("reads", "mapped", "properly_paired", "insert_model", "duplicates"):
+            assert got[key] == want[key], key
+    with ThreadPoolExecutor(3) as ex:
+        sharded = tmp_path / "sharded.bam"
+        got = aligner.align_fastq(lanes1, lanes2 or None, sharded, mark_duplicates=True,
+                                  executor=ex, shard_pairs=400)
+    assert records(sharded) == records(whole)
+    assert got["duplicates"] == want["duplicates"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["local", "sharded"])
+def test_lane_errors_name_the_lanes_file_and_record(aligner, dataset, tmp_path,
+                                                    sharded) -> None:
+    lanes1, lanes2 = split_lanes(dataset.r1, dataset.r2, tmp_path / "lanes", [1000, 2000])
+    kw = {"executor": ThreadPoolExecutor(2), "shard_pairs": 300} if sharded else {}
+    # A broken record in the second lane: its own file, its own record number.
+    reads = read_fastq(lanes1[1])
+    text = "".join(f"@{n}\n{s}\n+\n{q}\n" for n, s, q in reads).replace(
+        f"@{reads[6][0]}\n", f"{reads[6][0]}\n", 1)
+    bad = tmp_path / "bad_R1.fq.gz"
+    bad.write_bytes(gzip.compress(text.encode()))
+    out = tmp_path / "x.bam"
+    with pytest.raises(_core.InputError, match=rf"{bad}: record 7\b"):
+        aligner.align_fastq([lanes1[0], bad, lanes1[2]], lanes2, out, **kw)
+    # A lane whose R2 file holds one read fewer: that lane's two files.
+    short = write_fastq(tmp_path / "short_R2.fq.gz", read_fastq(lanes2[0])[:-1])
+    with pytest.raises(_core.InputError, match=rf"{lanes1[0]}.*{short}|{short}.*{lanes1[0]}"):
+        aligner.align_fastq(lanes1, [short, *lanes2[1:]], out, **kw)
+    # One more: where the R1 file ends at a batch's end, the next batch is the next lane's.
+    extra = read_fastq(lanes2[0])
+    longer = write_fastq(tmp_path / "long_R2.fq.gz", [*extra, ("extra/2", *extra[0][1:])])
+    with pytest.raises(_core.InputError,
+                       match=rf"{longer}.*{lanes1[0]}|{lanes1[0]}.*{longer}"):
+        aligner.align_fastq(lanes1, [longer, *lanes2[1:]], out, batch_reads=500, **kw)
+    with pytest.raises(ValueError, match="3 files of first mates but 2 of second mates"):
+        aligner.align_fastq(lanes1, lanes2[:2], out, **kw)
+    if sharded:
+        kw["executor"].shutdown()
+    assert not out.exists() and leftovers(tmp_path) == []

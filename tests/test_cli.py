@@ -896,3 +896,51 @@ def test_run_sorts_in_tmp_dir(dataset: Dataset, tmp_path: Path,
     assert proc.stderr.decode().strip() == \
         f"gmsaccel run: error: --tmp-dir {tmp_path / 'missing'}: not a directory"
     assert not (tmp_path / "c").exists()
+
+
+def test_lanes_as_comma_separated_lists(dataset: Dataset, index_path: Path,
+                                        tmp_path: Path) -> None:
+    """align and run take a sample's lanes as comma-separated lists (bowtie2's and HISAT2's
+    way): single reads give the records of one file of them all; a file whose own name holds a
+    comma is taken whole; run --resume sees a changed list."""
+    with gzip.open(dataset.r1, "rt") as f:
+        lines = f.read().splitlines(keepends=True)
+    lanes = []
+    for i, (a, b) in enumerate([(0, 1000), (1000, 2200), (2200, dataset.n_pairs)]):
+        lanes.append(tmp_path / f"L{i + 1}_R1.fq")
+        lanes[-1].write_text("".join(lines[4 * a:4 * b]))
+    whole = tmp_path / "whole.bam"
+    assert run_cli("align", index_path, dataset.r1, "-o", whole, "-q").returncode == 0
+    out = tmp_path / "lanes.bam"
+    proc = run_cli("align", index_path, ",".join(map(str, lanes)), "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+
+    def records(path: Path) -> list[str]:
+        with pysam.AlignmentFile(str(path)) as f:
+            return [r.to_string() for r in f]
+
+    assert len(records(out)) >= dataset.n_pairs and records(out) == records(whole)
+    comma = tmp_path / "all,reads.fq"
+    comma.write_text("".join(lines))
+    assert run_cli("align", index_path, comma, "-o", out, "-q").returncode == 0
+    assert records(out) == records(whole)
+    # Pairs through run: each lane's R1 and R2, in the same order.
+    r2 = tmp_path / "r2.fq"
+    with gzip.open(dataset.r2, "rt") as f:
+        r2.write_text(f.read())
+    outdir = tmp_path / "run"
+    common = ["run", "-f", dataset.ref, "--sample", "S", "-o", outdir, "--no-report"]
+    firsts = ",".join(map(str, lanes[:2]))
+    proc = run_cli(*common, firsts, f"{r2},{r2}")
+    assert proc.returncode == 1
+    assert "has more" in proc.stderr.decode() or "does not match" in proc.stderr.decode()
+    proc = run_cli(*common, firsts, str(r2))
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == ("gmsaccel run: error: 2 files of first mates but 1 of"
+                                            " second mates: each lane needs both")
+    proc = run_cli(*common, ",".join(map(str, lanes)), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads((outdir / "S.metrics.json").read_text())["reads"] == dataset.n_pairs
+    proc = run_cli(*common, firsts, "--resume")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "aligning again: reads1 are not the files they were" in proc.stderr.decode()

@@ -307,8 +307,8 @@ class Aligner:
 
     def align_fastq(
         self,
-        r1: str | os.PathLike,
-        r2: str | os.PathLike | None = None,
+        r1: str | os.PathLike | Sequence[str | os.PathLike],
+        r2: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
         out: str | os.PathLike = "-",
         *,
         read_group: str | None = None,
@@ -330,6 +330,9 @@ class Aligner:
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or CRAM with
         an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
+        r1 (and r2) may be lists of files, read one after the other: a sample's lanes, r1[i]
+        and r2[i] one lane's mates. The records are those of one file of them all (when the
+        first holds the insert-size model's leading pairs, 10,000 by default).
         CRAM needs the reference FASTA: fasta, else the one the index was built from or the
         index's path without its .gxi. interleaved: r1 holds the pairs, each pair's two reads
         one after the other (as `samtools fastq` writes them; bwa mem -p); r2 must be None.
@@ -352,6 +355,11 @@ class Aligner:
         cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
         if interleaved and r2 is not None:
             raise ValueError("interleaved reads come in one file: give no r2")
+        r1s = fastq_files(r1)
+        r2s = fastq_files(r2) if r2 is not None else []
+        if r2s and len(r2s) != len(r1s):
+            raise ValueError(f"{len(r1s)} files of first mates but {len(r2s)} of second mates: "
+                             "each lane needs both")
         out = os.fspath(out)
         fmt = output_format or ("sam" if out.endswith(".sam") else
                                 "cram" if out.endswith(".cram") else "bam")
@@ -366,7 +374,7 @@ class Aligner:
             from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
 
             return align_fastq_sharded(
-                self, os.fspath(r1), os.fspath(r2) if r2 else None, out, header,
+                self, r1s, r2s or None, out, header,
                 executor=executor, shard_pairs=shard_pairs or DEFAULT_SHARD_PAIRS,
                 shard_threads=shard_threads, read_group=rg_id, batch_reads=batch_reads,
                 memory_bytes=memory_bytes, compression_level=compression_level,
@@ -374,7 +382,7 @@ class Aligner:
                 copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
                 progress=progress, cram_reference=cram_reference, interleaved=interleaved)
         return self._core.align_fastq(
-            os.fspath(r1), os.fspath(r2) if r2 else "", out, header, threads=self.threads,
+            r1s, r2s, out, header, threads=self.threads,
             batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt in ("bam", "cram"),
             compression_level=compression_level, mark_duplicates=mark_duplicates,
@@ -382,8 +390,21 @@ class Aligner:
             copy_comments=copy_comment, cram_reference=cram_reference, interleaved=interleaved)
 
 
-def align_fastq(reference: Index | str | os.PathLike, r1: str | os.PathLike,
-                r2: str | os.PathLike | None = None, out: str | os.PathLike = "-", *,
+def fastq_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """One file or a sequence of them, as a list of paths (at least one)."""
+    paths = [os.fspath(files)] if isinstance(files, (str, os.PathLike)) else \
+        [os.fspath(f) for f in files]
+    if not paths:
+        raise ValueError("no reads file given")
+    if "-" in paths and len(paths) > 1:
+        raise ValueError("standard input ('-') is the only reads file when it is one")
+    return paths
+
+
+def align_fastq(reference: Index | str | os.PathLike,
+                r1: str | os.PathLike | Sequence[str | os.PathLike],
+                r2: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                out: str | os.PathLike = "-", *,
                 threads: int = 1, device: str = "auto", **kwargs) -> dict:
     """One call from FASTQ to a sorted, indexed BAM."""
     return Aligner(reference, threads=threads, device=device).align_fastq(r1, r2, out, **kwargs)

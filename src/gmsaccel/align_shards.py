@@ -62,32 +62,36 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
             r2 = os.path.join(scratch, "r2.fq")
             Path(r2).write_bytes(r2_text)
         stats = aligner._core.align_fastq(
-            r1, r2, part, header, sort=True, format="bam", write_index=False,
+            [r1], [r2] if r2 else [], part, header, sort=True, format="bam", write_index=False,
             compression_level=1, mark_duplicates=False, **options)
     stats["part"] = part
     return stats
 
 
-def _shards(r1: str, r2: str | None, first: int, size: int, clock: dict[str, float],
-            interleaved: bool = False) -> Iterator[tuple[int, bytes, bytes | None]]:
-    """(first record number, R1 text, R2 text) of each shard: `first` pairs, then `size`;
-    the seconds spent reading and cutting are added to clock["cut"]. interleaved: r1 holds
-    the pairs, and each shard's are split into R1 and R2 text (the record number is r1's)."""
-    with _core.FastqReader(r1) as f1:
-        f2 = _core.FastqReader(r2) if r2 else None
-        try:
-            want = first
-            while True:
-                t = time.perf_counter()
-                t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want, interleaved)
-                clock["cut"] += time.perf_counter() - t
-                if n == 0:
-                    return
-                yield first_record, t1, t2
-                want = size
-        finally:
-            if f2 is not None:
-                f2.close()
+def _shards(r1s: list[str], r2s: list[str] | None, first: int, size: int,
+            clock: dict[str, float], interleaved: bool = False
+            ) -> Iterator[tuple[int, int, bytes, bytes | None]]:
+    """(file, first record number, R1 text, R2 text) of each shard: `first` pairs, then
+    `size`, the files one after the other (a shard never spans two, as a local run's batch
+    never does); the seconds spent reading and cutting are added to clock["cut"]. interleaved:
+    r1s hold the pairs, and each shard's are split into R1 and R2 text (the record number is
+    the r1 file's)."""
+    want = first
+    for i, r1 in enumerate(r1s):
+        with _core.FastqReader(r1) as f1:
+            f2 = _core.FastqReader(r2s[i]) if r2s else None
+            try:
+                while True:
+                    t = time.perf_counter()
+                    t1, t2, n, first_record = _core.read_fastq_shard(f1, f2, want, interleaved)
+                    clock["cut"] += time.perf_counter() - t
+                    if n == 0:
+                        break
+                    yield i, first_record, t1, t2
+                    want = size
+            finally:
+                if f2 is not None:
+                    f2.close()
 
 
 def _add_stats(total: dict, part: dict) -> None:
@@ -105,7 +109,7 @@ def _add_stats(total: dict, part: dict) -> None:
             total[key] = total.get(key, 0) + value
 
 
-def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str, *,
+def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, header: str, *,
                         executor: Executor, shard_pairs: int = DEFAULT_SHARD_PAIRS,
                         shard_threads: int = 1, read_group: str = "", batch_reads: int = 10000,
                         memory_bytes: int = 64 << 20, compression_level: int = -1,
@@ -114,8 +118,9 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
                         tmp_dir: str | None = None, cram_reference: str = "",
                         interleaved: bool = False,
                         progress: Callable[[int], None] | None = None) -> dict:
-    """Aligns r1 (and r2) on the executor and writes the merged, sorted BAM to out; returns the
-    statistics align_fastq returns, summed over the shards, with "shards" added."""
+    """Aligns r1's files (and r2's, their mates) on the executor and writes the merged, sorted
+    BAM to out; returns the statistics align_fastq returns, summed over the shards, with
+    "shards" added."""
     if shard_pairs < 1:
         raise ValueError("shard_pairs must be at least 1")
     start = time.perf_counter()
@@ -127,7 +132,6 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     options = {"threads": max(1, int(shard_threads)), "batch_reads": batch_reads,
                "read_group": read_group, "memory_bytes": memory_bytes,
                "mate_scores": mark_duplicates, "copy_comments": copy_comments,
-               "r1_name": r1, "r2_name": r2 or (r1 if interleaved else ""),
                "from_interleaved": interleaved}
     paired = bool(r2) or interleaved
     # Somewhere the workers see too, as they see the output's folder (not the driver's /tmp).
@@ -144,9 +148,11 @@ def align_fastq_sharded(aligner, r1: str, r2: str | None, out: str, header: str,
     scatter = getattr(executor, "scatter", None)
 
     def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
-        for first_record, t1, t2 in shards:
-            part = os.path.join(parts_dir, f"part-{first_record:012d}.bam")
-            opts = dict(options, records_before=first_record - 1)
+        for i, first_record, t1, t2 in shards:
+            part = os.path.join(parts_dir, f"part-{i:04d}-{first_record:012d}.bam")
+            # (messages about a read name its own file and record)
+            opts = dict(options, records_before=first_record - 1, r1_name=r1[i],
+                        r2_name=r2[i] if r2 else (r1[i] if interleaved else ""))
             if model is not None:
                 opts["insert_model"] = model
             if scatter is not None:

@@ -151,14 +151,29 @@ def _check_output_dir(path: str | None) -> None:
         raise _core.InputError(f"{path}: is a directory")
 
 
+def _reads_files(text: str | None) -> list[str] | None:
+    """A reads argument: one file, or a sample's lanes as a comma-separated list (as bowtie2
+    and HISAT2 take them; a file whose own name holds a comma is taken whole)."""
+    if text is None:
+        return None
+    if "," not in text or Path(text).exists():
+        return [text]
+    files = text.split(",")
+    if not all(files):
+        raise ValueError(f"{text}: an empty file name in the comma-separated list")
+    return files
+
+
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
+
+    reads1, reads2 = _reads_files(args.reads1), _reads_files(args.reads2)
 
     if args.mark_duplicates and args.unsorted:
         raise ValueError("--mark-duplicates needs sorted output: drop --unsorted")
     if args.dask_scheduler and args.unsorted:
         raise ValueError("--dask-scheduler writes sorted output: drop --unsorted")
-    if args.dask_scheduler and args.reads1 == "-":
+    if args.dask_scheduler and "-" in reads1:
         raise ValueError("--dask-scheduler reads FASTQ files, not standard input")
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
@@ -174,7 +189,7 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     progress = Progress(args.quiet)
     try:
         stats = aligner.align_fastq(
-            args.reads1, args.reads2, args.output, read_group=args.read_group,
+            reads1, reads2, args.output, read_group=args.read_group,
             sort=not args.unsorted, output_format=args.output_fmt, batch_reads=args.batch_size,
             memory_bytes=args.sort_memory << 20, compression_level=args.compression_level,
             mark_duplicates=args.mark_duplicates, copy_comment=args.copy_comment,
@@ -310,9 +325,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
         raise _core.InputError(f"--sample {name!r}: use a plain name (no '/', spaces or "
                                "leading '.')")
-    for fq in (args.reads1, args.reads2):
-        if fq and not Path(fq).is_file():
+    reads1, reads2 = _reads_files(args.reads1), _reads_files(args.reads2)
+    for fq in [*reads1, *(reads2 or [])]:
+        if not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
+    if reads2 and len(reads2) != len(reads1):
+        raise ValueError(f"{len(reads1)} files of first mates but {len(reads2)} of second "
+                         "mates: each lane needs both")
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
     if args.tmp_dir and not Path(args.tmp_dir).is_dir():
@@ -361,7 +380,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # What each stage's output depends on (--resume reuses it while all of this holds).
         align_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
-            "reads1": file_identity(args.reads1), "reads2": file_identity(args.reads2),
+            "reads1": [file_identity(f) for f in reads1],
+            "reads2": [file_identity(f) for f in reads2] if reads2 else None,
             "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
                         "copy_comment": args.copy_comment, "interleaved": args.interleaved,
                         "cram": args.cram}}
@@ -378,7 +398,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress = Progress(args.quiet)
             try:
                 astats = aligner.align_fastq(
-                    args.reads1, args.reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
+                    reads1, reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
                     mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                     command_line=["gmsaccel", *argv], progress=progress, executor=client,
                     fasta=args.reference if args.cram else None, interleaved=args.interleaved,
@@ -592,8 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: gmsaccel align ref.fa.gxi r1.fq.gz r2.fq.gz -o sample.bam -t 8 "
                "-R '@RG\\tID:s1\\tSM:sample'")
     pa.add_argument("reference", help="index (.gxi) or FASTA (its REF.gxi is used when present)")
-    pa.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF); '-' for stdin")
-    pa.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
+    pa.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF); '-' for stdin; a "
+                                   "sample's lanes as a comma-separated list, read in turn")
+    pa.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads (lanes: the "
+                                              "mates' files in the same order)")
     pa.add_argument("-o", "--output", default="-", help="output BAM/SAM ('-': stdout, default)")
     pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
     pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
@@ -687,8 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUTDIR/NAME.report.html (with --gvcf also OUTDIR/NAME.g.vcf.gz).",
         epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
     pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
-    pr.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF)")
-    pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads")
+    pr.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF); a sample's lanes as "
+                                   "a comma-separated list, read in turn")
+    pr.add_argument("reads2", nargs="?", help="mate FASTQ for paired-end reads (lanes: the "
+                                              "mates' files in the same order)")
     pr.add_argument("--sample", required=True, help="sample name (read group SM, file names)")
     pr.add_argument("-o", "--outdir", required=True, help="output directory (created)")
     pr.add_argument("--no-mark-duplicates", action="store_true",

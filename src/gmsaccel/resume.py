@@ -38,7 +38,9 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
             continue
         if isinstance(a, dict) and isinstance(b, dict) and "mtime_ns" not in a:
             return _first_difference(a, b)  # options: name the option
-        if isinstance(a, dict) or isinstance(b, dict):
+        if isinstance(b, list) and len(b) > 1:  # (a sample's lanes)
+            return f"{key} are not the files they were"
+        if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
             return f"{key} is not the file it was"
         return f"{key} was {a!r}, now {b!r}"
     return "nothing"  # (not reached: callers compare first)

@@ -22,6 +22,7 @@ struct ReadBatch {
   uint64_t record_stride = 1;         // read i is record first_record + i * record_stride (2:
                                       // one mate of an interleaved file)
   std::string source;                 // the file it came from (for messages), if known
+  size_t file = 0;                    // which of a list of files read in turn (a sample's lanes)
   bool fasta = false;                 // read from FASTA: no read has qualities
   size_t size() const { return names.size(); }
   void clear() {

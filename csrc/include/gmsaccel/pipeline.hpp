@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gmsaccel/align.hpp"
 #include "gmsaccel/bam_writer.hpp"
@@ -48,10 +49,14 @@ struct PipelineResult {
   double close_seconds = 0;
 };
 
-// progress(reads_done) is called from the writing thread after each batch (may be empty).
-PipelineResult align_fastq_files(const Aligner& aligner, const std::string& r1_path,
-                                 const std::string& r2_path, const std::string& out_path,
-                                 const std::string& header_text, const PipelineOptions& options,
+// The reads are r1_paths' files one after the other (a sample's lanes), paired with r2_paths'
+// (the same number of files, or none): the same records as one file of them all, when the
+// first file holds the insert-size model's leading pairs. progress(reads_done) is called from
+// the writing thread after each batch (may be empty).
+PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::string>& r1_paths,
+                                 const std::vector<std::string>& r2_paths,
+                                 const std::string& out_path, const std::string& header_text,
+                                 const PipelineOptions& options,
                                  const std::function<void(uint64_t)>& progress);
 
 }  // namespace gms
