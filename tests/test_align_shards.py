@@ -330,6 +330,10 @@ def test_lane_errors_name_the_lanes_file_and_record(aligner, dataset, tmp_path,
     with pytest.raises(_core.InputError,
                        match=rf"{longer}.*{lanes1[0]}|{lanes1[0]}.*{longer}"):
         aligner.align_fastq(lanes1, [longer, *lanes2[1:]], out, batch_reads=500, **kw)
+    # A missing lane fails before any is aligned.
+    with pytest.raises(_core.InputError, match=rf"{tmp_path / 'L9.fq'}: cannot open \(No such"):
+        aligner.align_fastq([*lanes1, tmp_path / "L9.fq"], [*lanes2, tmp_path / "L9.fq"], out,
+                            progress=lambda n: pytest.fail("aligned before the check"), **kw)
     with pytest.raises(ValueError, match="3 files of first mates but 2 of second mates"):
         aligner.align_fastq(lanes1, lanes2[:2], out, **kw)
     if sharded:

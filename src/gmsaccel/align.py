@@ -398,6 +398,11 @@ def fastq_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
         raise ValueError("no reads file given")
     if "-" in paths and len(paths) > 1:
         raise ValueError("standard input ('-') is the only reads file when it is one")
+    for path in paths:  # every lane's file before the first is aligned, not hours later
+        if path != "-" and not os.access(path, os.R_OK):
+            reason = "No such file or directory" if not os.path.lexists(path) else \
+                "Permission denied"
+            raise _core.InputError(f"{path}: cannot open ({reason})")
     return paths
 
 
