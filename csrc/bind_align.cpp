@@ -173,7 +173,7 @@ void bind_align(py::module_& m) {
       .def("align_fastq",
            [](const Aligner& a, const std::vector<std::string>& r1,
               const std::vector<std::string>& r2, const std::string& out, const std::string& header_text, int threads,
-              size_t batch_reads, const std::string& read_group, bool sort,
+              size_t batch_reads, const std::vector<std::string>& read_groups, bool sort,
               const std::string& format, size_t memory_bytes, bool write_index,
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
@@ -191,7 +191,7 @@ void bind_align(py::module_& m) {
              po.from_interleaved = from_interleaved;
              po.threads = threads;
              po.batch_reads = batch_reads;
-             po.read_group = read_group;
+             po.read_groups = read_groups;
              po.writer.sort = sort;
              po.writer.format = format;
              po.writer.reference = cram_reference;
@@ -223,7 +223,8 @@ void bind_align(py::module_& m) {
              return d;
            },
            py::arg("r1"), py::arg("r2"), py::arg("out"), py::arg("header_text"),
-           py::arg("threads") = 1, py::arg("batch_reads") = 10000, py::arg("read_group") = "",
+           py::arg("threads") = 1, py::arg("batch_reads") = 10000,
+           py::arg("read_groups") = std::vector<std::string>{},
            py::arg("sort") = true, py::arg("format") = "bam",
            py::arg("memory_bytes") = size_t(64) << 20, py::arg("write_index") = true,
            py::arg("tmp_dir") = "", py::arg("compression_level") = -1,
@@ -233,7 +234,8 @@ void bind_align(py::module_& m) {
            py::arg("records_before") = 0, py::arg("cram_reference") = "",
            py::arg("interleaved") = false, py::arg("from_interleaved") = false,
            "r1, r2: lists of files read one after the other (a sample's lanes; r2 empty for "
-           "single reads); insert_model: a run's reported insert_model, used instead of "
+           "single reads); read_groups: the RG ID of each file's records, or one for all; "
+           "insert_model: a run's reported insert_model, used instead of "
            "estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
            "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "

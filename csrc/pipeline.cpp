@@ -271,6 +271,12 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
     throw std::invalid_argument(std::to_string(r1_paths.size()) + " files of first mates but " +
                                 std::to_string(r2_paths.size()) + " of second mates");
   }
+  const std::vector<std::string>& groups = options.read_groups;
+  if (groups.size() > 1 && groups.size() != r1_paths.size()) {
+    throw std::invalid_argument(std::to_string(groups.size()) + " read groups for " +
+                                std::to_string(r1_paths.size()) +
+                                " files: give one, or one per file");
+  }
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
   PairedSource source(r1_paths, r2_paths,
@@ -279,9 +285,13 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
   source.name_reads(options.r1_name, options.r2_name, options.records_before,
                     options.from_interleaved);
   BamWriter writer(out_path, header_text, options.writer);
-  const RecordOptions record_options{options.read_group,
-                                     options.writer.mark_duplicates || options.mate_scores,
-                                     options.copy_comments};
+  // Each input file's (lane's) records carry its read group.
+  std::vector<RecordOptions> record_options;
+  for (size_t i = 0; i < r1_paths.size(); ++i) {
+    record_options.push_back(RecordOptions{
+        groups.empty() ? std::string() : groups[groups.size() == 1 ? 0 : i],
+        options.writer.mark_duplicates || options.mate_scores, options.copy_comments});
+  }
 
   Batch first;
   bool have_first = source.next(first);
@@ -330,7 +340,7 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
       BamWriter::RunPtr run;
       try {
         aligner.align_batch(b.r1, source.paired() ? &b.r2 : nullptr, result.model,
-                            record_options, records, local, pre);
+                            record_options.at(b.r1.file), records, local, pre);
         // Sorting the batch here, beside the other workers, leaves the writer only the hand-over.
         StageClock clock;
         run = writer.prepare(records);

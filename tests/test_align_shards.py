@@ -339,3 +339,48 @@ def test_lane_errors_name_the_lanes_file_and_record(aligner, dataset, tmp_path,
     if sharded:
         kw["executor"].shutdown()
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_lanes_read_groups(aligner, copied_library, tmp_path) -> None:
+    """One read group per lane: each record carries its lane's, the header lists them all, and
+    but for RG the records are those of a single read group; locally and in shards."""
+    r1, r2 = copied_library
+    lanes1, lanes2 = split_lanes(r1, r2, tmp_path / "lanes", [MODEL_PAIRS + 300, 2000])
+    groups = [f"@RG\\tID:fc1.{i}\\tSM:s\\tLB:lib1\\tPU:fc1.{i}" for i in (1, 2, 3)]
+    one = tmp_path / "one.bam"
+    aligner.align_fastq(lanes1, lanes2, one, mark_duplicates=True,
+                        read_group="@RG\tID:all\tSM:s")
+    out = tmp_path / "lanes.bam"
+    aligner.align_fastq(lanes1, lanes2, out, mark_duplicates=True, read_group=groups)
+    with ThreadPoolExecutor(3) as ex:
+        sharded = tmp_path / "sharded.bam"
+        aligner.align_fastq(lanes1, lanes2, sharded, mark_duplicates=True, read_group=groups,
+                            executor=ex, shard_pairs=400)
+    assert records(sharded) == records(out)
+    with pysam.AlignmentFile(str(out)) as f:
+        assert [g["ID"] for g in f.header.to_dict()["RG"]] == ["fc1.1", "fc1.2", "fc1.3"]
+    lane_of = {}
+    for lane, path in enumerate(lanes1):
+        for name, _, _ in read_fastq(path):
+            lane_of[name.split("/")[0]] = f"fc1.{lane + 1}"
+    with pysam.AlignmentFile(str(out)) as f, pysam.AlignmentFile(str(one)) as g:
+        n = 0
+        for a, b in zip(f, g, strict=True):
+            assert a.get_tag("RG") == lane_of[a.query_name]
+            a.set_tag("RG", "all")
+            assert a.to_string() == b.to_string()
+            n += 1
+    assert n >= 2 * len(lane_of)
+
+
+@pytest.mark.parametrize(("groups", "says"), [
+    (["@RG\tID:a\tSM:s", "@RG\tID:b\tSM:s"], "2 read groups for 3 files"),
+    (["@RG\tID:a\tSM:s"] * 3, "read groups share an ID"),
+    ([f"@RG\tID:{i}\tSM:s\tLB:lib{i}" for i in range(3)], "within one library"),
+])
+def test_lanes_read_group_errors(aligner, dataset, tmp_path, groups, says) -> None:
+    lanes1, lanes2 = split_lanes(dataset.r1, dataset.r2, tmp_path / "lanes", [1000, 2000])
+    with pytest.raises(ValueError, match=says):
+        aligner.align_fastq(lanes1, lanes2, tmp_path / "x.bam", read_group=groups,
+                            mark_duplicates=True)
+    assert not (tmp_path / "x.bam").exists()

@@ -941,6 +941,14 @@ def test_lanes_as_comma_separated_lists(dataset: Dataset, index_path: Path,
     proc = run_cli(*common, ",".join(map(str, lanes)), "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads((outdir / "S.metrics.json").read_text())["reads"] == dataset.n_pairs
+    with pysam.AlignmentFile(str(outdir / "S.bam")) as f:  # a read group per lane
+        assert [(g["ID"], g["SM"]) for g in f.header.to_dict()["RG"]] == \
+            [("S.1", "S"), ("S.2", "S"), ("S.3", "S")]
+        assert {r.get_tag("RG") for r in f} == {"S.1", "S.2", "S.3"}
+    proc = run_cli("align", index_path, ",".join(map(str, lanes)), "-o", out, "-q",
+                   "-R", "@RG\\tID:a\\tSM:s", "-R", "@RG\\tID:b\\tSM:s")
+    assert proc.returncode == 1
+    assert "2 read groups for 3 files of reads" in proc.stderr.decode()
     proc = run_cli(*common, firsts, "--resume")
     assert proc.returncode == 0, proc.stderr.decode()
     assert "aligning again: reads1 are not the files they were" in proc.stderr.decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gmsaccel import _core
-from gmsaccel.header import parse_read_group, sam_header
+from gmsaccel.header import parse_read_group, read_groups_for, sam_header
 from gmsaccel.scaleout import Executor
 
 if TYPE_CHECKING:  # numpy is imported lazily: the CLI's alignment path never needs it
@@ -311,7 +311,7 @@ class Aligner:
         r2: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
         out: str | os.PathLike = "-",
         *,
-        read_group: str | None = None,
+        read_group: str | Sequence[str] | None = None,
         sort: bool = True,
         output_format: str | None = None,
         batch_reads: int = 10000,
@@ -332,7 +332,9 @@ class Aligner:
         an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
         r1 (and r2) may be lists of files, read one after the other: a sample's lanes, r1[i]
         and r2[i] one lane's mates. The records are those of one file of them all (when the
-        first holds the insert-size model's leading pairs, 10,000 by default).
+        first holds the insert-size model's leading pairs, 10,000 by default). read_group: a
+        bwa-style @RG line for every record, or a list of one per lane (distinct IDs; with
+        mark_duplicates, one library).
         CRAM needs the reference FASTA: fasta, else the one the index was built from or the
         index's path without its .gxi. interleaved: r1 holds the pairs, each pair's two reads
         one after the other (as `samtools fastq` writes them; bwa mem -p); r2 must be None.
@@ -364,9 +366,11 @@ class Aligner:
         fmt = output_format or ("sam" if out.endswith(".sam") else
                                 "cram" if out.endswith(".cram") else "bam")
         cram_reference = self.cram_reference(fasta) if fmt == "cram" else ""
-        rg_line, rg_id = parse_read_group(read_group) if read_group else (None, "")
+        groups = [read_group] if isinstance(read_group, str) else list(read_group or [])
+        rg_lines, rg_ids = read_groups_for(groups, len(r1s), mark_duplicates) if groups else \
+            ([], [])
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
-                            sorted_output=sort, read_group_line=rg_line,
+                            sorted_output=sort, read_group_line=rg_lines,
                             command_line=command_line)
         if executor is not None:
             if not sort:
@@ -376,14 +380,14 @@ class Aligner:
             return align_fastq_sharded(
                 self, r1s, r2s or None, out, header,
                 executor=executor, shard_pairs=shard_pairs or DEFAULT_SHARD_PAIRS,
-                shard_threads=shard_threads, read_group=rg_id, batch_reads=batch_reads,
+                shard_threads=shard_threads, read_groups=rg_ids, batch_reads=batch_reads,
                 memory_bytes=memory_bytes, compression_level=compression_level,
                 output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
                 copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
                 progress=progress, cram_reference=cram_reference, interleaved=interleaved)
         return self._core.align_fastq(
             r1s, r2s, out, header, threads=self.threads,
-            batch_reads=batch_reads, read_group=rg_id, sort=sort, format=fmt,
+            batch_reads=batch_reads, read_groups=rg_ids, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt in ("bam", "cram"),
             compression_level=compression_level, mark_duplicates=mark_duplicates,
             progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",

@@ -111,7 +111,8 @@ def _add_stats(total: dict, part: dict) -> None:
 
 def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, header: str, *,
                         executor: Executor, shard_pairs: int = DEFAULT_SHARD_PAIRS,
-                        shard_threads: int = 1, read_group: str = "", batch_reads: int = 10000,
+                        shard_threads: int = 1, read_groups: list[str] | None = None,
+                        batch_reads: int = 10000,
                         memory_bytes: int = 64 << 20, compression_level: int = -1,
                         output_format: str = "bam", threads: int = 1,
                         mark_duplicates: bool = False, copy_comments: bool = False,
@@ -130,7 +131,7 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     spec = (os.path.abspath(reference), aligner.requested_device, aligner.requested_simd,
             aligner.min_score, aligner._core.insert_model_pairs)
     options = {"threads": max(1, int(shard_threads)), "batch_reads": batch_reads,
-               "read_group": read_group, "memory_bytes": memory_bytes,
+               "memory_bytes": memory_bytes,
                "mate_scores": mark_duplicates, "copy_comments": copy_comments,
                "from_interleaved": interleaved}
     paired = bool(r2) or interleaved
@@ -151,7 +152,9 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
         for i, first_record, t1, t2 in shards:
             part = os.path.join(parts_dir, f"part-{i:04d}-{first_record:012d}.bam")
             # (messages about a read name its own file and record)
+            groups = read_groups or []
             opts = dict(options, records_before=first_record - 1, r1_name=r1[i],
+                        read_groups=groups[i:i + 1] if len(groups) > 1 else groups,
                         r2_name=r2[i] if r2 else (r1[i] if interleaved else ""))
             if model is not None:
                 opts["insert_model"] = model

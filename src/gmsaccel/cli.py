@@ -164,6 +164,13 @@ def _reads_files(text: str | None) -> list[str] | None:
     return files
 
 
+def _run_read_groups(name: str, lanes: int) -> list[str]:
+    """run's read groups: the sample's name, or NAME.1, NAME.2, ... for its lanes."""
+    if lanes == 1:
+        return [f"@RG\\tID:{name}\\tSM:{name}"]
+    return [f"@RG\\tID:{name}.{i}\\tSM:{name}" for i in range(1, lanes + 1)]
+
+
 def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
 
@@ -398,7 +405,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress = Progress(args.quiet)
             try:
                 astats = aligner.align_fastq(
-                    reads1, reads2, bam, read_group=f"@RG\\tID:{name}\\tSM:{name}",
+                    reads1, reads2, bam, read_group=_run_read_groups(name, len(reads1)),
                     mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                     command_line=["gmsaccel", *argv], progress=progress, executor=client,
                     fasta=args.reference if args.cram else None, interleaved=args.interleaved,
@@ -618,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "mates' files in the same order)")
     pa.add_argument("-o", "--output", default="-", help="output BAM/SAM ('-': stdout, default)")
     pa.add_argument("-t", "--threads", type=int, default=1, help="threads (default 1)")
-    pa.add_argument("-R", "--read-group", help="read group line, e.g. '@RG\\tID:x\\tSM:y'")
+    pa.add_argument("-R", "--read-group", action="append",
+                    help="read group line, e.g. '@RG\\tID:x\\tSM:y'; for lanes, once for all "
+                         "or once per lane, in the lanes' order (distinct IDs)")
     copy_comment_option(pa)
     interleaved_option(pa)
     pa.add_argument("--unsorted", action="store_true", help="write in input order, no index")

@@ -30,14 +30,36 @@ def parse_read_group(text: str) -> tuple[str, str]:
     return line, tags["ID"]
 
 
+def read_groups_for(texts: Sequence[str], files: int,
+                    one_library: bool = False) -> tuple[list[str], list[str]]:
+    """The @RG lines and IDs of bwa-style read groups for `files` input files (a sample's
+    lanes): one for all, or one per file with distinct IDs. one_library (duplicates are marked
+    across all of them): their LB tags must agree."""
+    if len(texts) not in (1, files):
+        raise ReadGroupError(f"{len(texts)} read groups for {files} files of reads: give one, "
+                             "or one per file (lane)")
+    parsed = [parse_read_group(t) for t in texts]
+    ids = [rg_id for _, rg_id in parsed]
+    if len(set(ids)) != len(ids):
+        raise ReadGroupError(f"read groups share an ID: {', '.join(ids)}")
+    if one_library:
+        libraries = {dict(f.split(":", 1) for f in line.split("\t")[1:]).get("LB")
+                     for line, _ in parsed}
+        if len(libraries) > 1:
+            raise ReadGroupError("duplicates are marked within one library, but the read "
+                                 f"groups name several (LB: {', '.join(map(str, libraries))})")
+    return [line for line, _ in parsed], ids
+
+
 def sam_header(
     contigs: Sequence[tuple[str, int, str]],
     *,
     sorted_output: bool = True,
-    read_group_line: str | None = None,
+    read_group_line: str | Sequence[str] | None = None,
     command_line: Sequence[str] | None = None,
 ) -> str:
-    """Builds the header text; contigs are (name, length, md5) in index order."""
+    """Builds the header text; contigs are (name, length, md5) in index order; one @RG line or
+    several (a sample's lanes)."""
     order = "coordinate" if sorted_output else "unsorted"
     lines = [f"@HD\tVN:1.6\tSO:{order}"]
     for name, length, md5 in contigs:
@@ -45,8 +67,9 @@ def sam_header(
         if md5:
             sq += f"\tM5:{md5}"
         lines.append(sq)
-    if read_group_line:
-        lines.append(read_group_line)
+    if isinstance(read_group_line, str):
+        read_group_line = [read_group_line]
+    lines.extend(read_group_line or [])
     pg = f"@PG\tID:gmsaccel\tPN:gmsaccel\tVN:{__version__}"
     if command_line:
         pg += "\tCL:" + shlex.join(command_line).replace("\t", " ")

@@ -18,7 +18,8 @@ constexpr int kInflateAheadThreads = 4;
 struct PipelineOptions {
   int threads = 1;
   size_t batch_reads = 10000;  // reads (pairs) per batch
-  std::string read_group;      // RG tag value, empty for none
+  // RG tag values: one per input file (a sample's lanes), or one for every file; none: no RG.
+  std::vector<std::string> read_groups;
   BamWriterOptions writer;
   // Pairs are aligned with this model instead of one estimated from the leading pairs: a shard
   // of a larger input uses the model of the input's start, so that its records are the same.
