@@ -281,13 +281,18 @@ def split_lanes(r1: Path, r2: Path | None, folder: Path, cuts: list[int]
     return files
 
 
-@pytest.mark.parametrize("paired", [True, False], ids=["pairs", "single"])
-def test_lanes_align_as_one_file_of_them_all(aligner, copied_library, tmp_path, paired) -> None:
+@pytest.mark.parametrize(("paired", "cuts"), [
+    (True, [MODEL_PAIRS + 300, 2000]),
+    (True, [3, 200, 2000]),  # the insert-size model's leading pairs span three lanes
+    (False, [MODEL_PAIRS + 300, 2000]),
+], ids=["pairs", "short-first-lanes", "single"])
+def test_lanes_align_as_one_file_of_them_all(aligner, copied_library, tmp_path, paired,
+                                             cuts) -> None:
     """A sample's lanes, read in turn, give the records of their concatenation (duplicates
     across lanes marked as in one file), locally at any batch size and in shards."""
     r1, r2 = copied_library
     r2 = r2 if paired else None
-    lanes1, lanes2 = split_lanes(r1, r2, tmp_path / "lanes", [MODEL_PAIRS + 300, 2000])
+    lanes1, lanes2 = split_lanes(r1, r2, tmp_path / "lanes", cuts)
     whole = tmp_path / "whole.bam"
     want = aligner.align_fastq(r1, r2, whole, mark_duplicates=True)
     for batch in (10000, 333):
@@ -302,7 +307,10 @@ def test_lanes_align_as_one_file_of_them_all(aligner, copied_library, tmp_path, 
         got = aligner.align_fastq(lanes1, lanes2 or None, sharded, mark_duplicates=True,
                                   executor=ex, shard_pairs=400)
     assert records(sharded) == records(whole)
-    assert got["duplicates"] == want["duplicates"]
+    for key in ("properly_paired", "insert_model", "duplicates"):
+        assert got[key] == want[key], key
+    if paired:
+        assert want["insert_model"]["valid"] and want["properly_paired"] > 0.9 * want["reads"]
     assert leftovers(tmp_path) == []
 
 
@@ -330,9 +338,12 @@ def test_lane_errors_name_the_lanes_file_and_record(aligner, dataset, tmp_path,
     with pytest.raises(_core.InputError,
                        match=rf"{longer}.*{lanes1[0]}|{lanes1[0]}.*{longer}"):
         aligner.align_fastq(lanes1, [longer, *lanes2[1:]], out, batch_reads=500, **kw)
-    # A missing lane fails before any is aligned.
+    # A missing lane, or a folder, fails before any is aligned.
     with pytest.raises(_core.InputError, match=rf"{tmp_path / 'L9.fq'}: cannot open \(No such"):
         aligner.align_fastq([*lanes1, tmp_path / "L9.fq"], [*lanes2, tmp_path / "L9.fq"], out,
+                            progress=lambda n: pytest.fail("aligned before the check"), **kw)
+    with pytest.raises(_core.InputError, match=rf"{tmp_path}: cannot open \(Is a directory"):
+        aligner.align_fastq([*lanes1, tmp_path], [*lanes2, tmp_path], out,
                             progress=lambda n: pytest.fail("aligned before the check"), **kw)
     with pytest.raises(ValueError, match="3 files of first mates but 2 of second mates"):
         aligner.align_fastq(lanes1, lanes2[:2], out, **kw)
@@ -384,3 +395,23 @@ def test_lanes_read_group_errors(aligner, dataset, tmp_path, groups, says) -> No
         aligner.align_fastq(lanes1, lanes2, tmp_path / "x.bam", read_group=groups,
                             mark_duplicates=True)
     assert not (tmp_path / "x.bam").exists()
+
+
+def test_the_merge_spills_in_tmp_dir(aligner, dataset, tmp_path, monkeypatch) -> None:
+    """The driver's merge writer (which spills when it folds many parts) takes tmp_dir, as the
+    shards' parts do: nothing of it lands beside the output."""
+    made = []
+    writer = _core.BamWriter
+
+    def recording(*args, **kw):
+        made.append(kw.get("tmp_dir"))
+        return writer(*args, **kw)
+
+    monkeypatch.setattr(_core, "BamWriter", recording)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with ThreadPoolExecutor(2) as ex:
+        aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam", executor=ex,
+                            shard_pairs=1000, tmp_dir=scratch)
+    assert made == [str(scratch)]
+    assert leftovers(scratch) == [] and leftovers(tmp_path) == []

@@ -952,3 +952,27 @@ def test_lanes_as_comma_separated_lists(dataset: Dataset, index_path: Path,
     proc = run_cli(*common, firsts, "--resume")
     assert proc.returncode == 0, proc.stderr.decode()
     assert "aligning again: reads1 are not the files they were" in proc.stderr.decode()
+
+
+def test_an_ignored_sigterm_stays_ignored(big_fastq: Path, index_path: Path,
+                                          outdir: Path) -> None:
+    """A parent that ignores SIGTERM for its child (trap '' TERM) is obeyed: the handler is
+    only installed over the default."""
+    out = outdir / "x.bam"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gmsaccel", "align", str(index_path), str(big_fastq), "-o",
+         str(out), "-q"], env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 60
+        while not any(outdir.iterdir()):  # the writer has started
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert out.exists()

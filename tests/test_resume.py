@@ -77,7 +77,6 @@ def test_a_failed_call_keeps_the_alignment_for_resume(dataset: Dataset, straight
     outdir = tmp_path / "out"
 
     def cancelled(*args: object, **kw: object) -> None:
-        Path(kw.get("gvcf_out") or args[2]).write_text("partial")  # as a crash might leave
         raise cli.Terminated
 
     with monkeypatch.context() as m:
@@ -181,3 +180,52 @@ def test_unusable_stamps_run_everything(tmp_path: Path, text: str | None, says: 
         path.write_text(text)
     stamp, why_not = RunStamp.load(path)
     assert stamp.stages == {} and why_not is not None and says in why_not
+
+
+@needs_engine
+def test_a_signal_just_after_a_stage_keeps_its_output(dataset: Dataset, straight: Path,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM handled just after the VCF's writer put it in place, before the stage was
+    recorded: the VCF is complete and stays; --resume calls again (it cannot know the stage's
+    statistics) and writes the same records."""
+    from gmsaccel.call import Caller
+
+    outdir = tmp_path / "out"
+    write_vcf = Caller.write_vcf
+
+    def then_cancelled(self: Caller, *args: object, **kw: object) -> None:
+        write_vcf(self, *args, **kw)
+        raise cli.Terminated
+
+    with monkeypatch.context() as m:
+        m.setattr(Caller, "write_vcf", then_cancelled)
+        assert run(dataset, outdir, "-q") == 128 + 15
+    assert sorted(os.listdir(outdir)) == [".S.run.json", "S.bam", "S.bam.bai", "S.vcf.gz",
+                                          "S.vcf.gz.tbi"]
+    assert "kept" in capsys.readouterr().err
+    assert vcf_records(outdir / "S.vcf.gz") == vcf_records(straight / "S.vcf.gz")
+    assert run(dataset, outdir, "--resume") == 0
+    err = capsys.readouterr().err
+    assert "not aligning again" in err and "calling again: it did not finish" in err
+    assert vcf_records(outdir / "S.vcf.gz") == vcf_records(straight / "S.vcf.gz")
+
+
+@needs_engine
+def test_resume_sees_a_rebuilt_saved_index(dataset: Dataset, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """With -f REF.fa, align uses REF.fa.gxi where it is saved: an index rebuilt since (other
+    -k, -w or --max-occ) means aligning again, though the FASTA is the same."""
+    ref = tmp_path / "ref.fa"
+    shutil.copy2(dataset.ref, ref)
+    assert cli.main(["index", str(ref), "-q"]) == 0
+    outdir = tmp_path / "out"
+    args = ["run", "-f", str(ref), str(dataset.r1), str(dataset.r2), "--sample", "S", "-o",
+            str(outdir), "--no-report"]
+    assert cli.main([*args, "-q"]) == 0
+    assert cli.main([*args, "--resume"]) == 0
+    assert "not aligning again" in capsys.readouterr().err
+    assert cli.main(["index", str(ref), "-w", "9", "-q"]) == 0
+    assert cli.main([*args, "--resume"]) == 0
+    assert "aligning again: index is not the file it was" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -372,6 +373,10 @@ class Aligner:
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
                             sorted_output=sort, read_group_line=rg_lines,
                             command_line=command_line)
+        paired = bool(r2s) or interleaved
+        model = self._model_across_lanes(r1s, r2s, interleaved, header, tmp_dir or
+                                         os.path.dirname(os.path.abspath(out))) \
+            if paired and len(r1s) > 1 else None
         if executor is not None:
             if not sort:
                 raise ValueError("sharded alignment writes sorted output only")
@@ -384,14 +389,47 @@ class Aligner:
                 memory_bytes=memory_bytes, compression_level=compression_level,
                 output_format=fmt, threads=self.threads, mark_duplicates=mark_duplicates,
                 copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
-                progress=progress, cram_reference=cram_reference, interleaved=interleaved)
+                progress=progress, cram_reference=cram_reference, interleaved=interleaved,
+                insert_model=model)
         return self._core.align_fastq(
             r1s, r2s, out, header, threads=self.threads,
             batch_reads=batch_reads, read_groups=rg_ids, sort=sort, format=fmt,
             memory_bytes=memory_bytes, write_index=out != "-" and fmt in ("bam", "cram"),
             compression_level=compression_level, mark_duplicates=mark_duplicates,
             progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",
-            copy_comments=copy_comment, cram_reference=cram_reference, interleaved=interleaved)
+            copy_comments=copy_comment, cram_reference=cram_reference, interleaved=interleaved,
+            insert_model=model)
+
+    def _model_across_lanes(self, r1s: list[str], r2s: list[str], interleaved: bool,
+                            header: str, scratch: str | os.PathLike) -> dict | None:
+        """The insert-size model of the input's leading pairs (insert_model_pairs) when the
+        first lane holds fewer: estimated from those pairs, read across the lanes, as from one
+        file of them all. None when the first lane holds them: the run estimates the same
+        model from its first batch."""
+        want = self._core.insert_model_pairs
+        texts: list[tuple[bytes, bytes]] = []
+        for i, r1 in enumerate(r1s):
+            with _core.FastqReader(r1) as f1:
+                f2 = _core.FastqReader(r2s[i]) if r2s else None
+                try:
+                    t1, t2, n, _ = _core.read_fastq_shard(f1, f2, want, interleaved)
+                finally:
+                    if f2 is not None:
+                        f2.close()
+            if i == 0 and n == want:
+                return None
+            texts.append((t1, t2))
+            want -= n
+            if want == 0:
+                break
+        with tempfile.TemporaryDirectory(prefix=".gmsaccel-leading-", dir=scratch) as d:
+            lead1, lead2 = os.path.join(d, "r1.fq"), os.path.join(d, "r2.fq")
+            Path(lead1).write_bytes(b"".join(t for t, _ in texts))
+            Path(lead2).write_bytes(b"".join(t for _, t in texts))
+            stats = self._core.align_fastq([lead1], [lead2], os.path.join(d, "lead.bam"), header,
+                                           threads=self.threads, sort=False, write_index=False,
+                                           compression_level=0)
+        return stats["insert_model"]
 
 
 def fastq_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
@@ -403,9 +441,12 @@ def fastq_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
     if "-" in paths and len(paths) > 1:
         raise ValueError("standard input ('-') is the only reads file when it is one")
     for path in paths:  # every lane's file before the first is aligned, not hours later
-        if path != "-" and not os.access(path, os.R_OK):
-            reason = "No such file or directory" if not os.path.lexists(path) else \
-                "Permission denied"
+        if path == "-":
+            continue
+        reason = "No such file or directory" if not os.path.exists(path) else \
+            "Is a directory" if os.path.isdir(path) else \
+            "Permission denied" if not os.access(path, os.R_OK) else None
+        if reason:
             raise _core.InputError(f"{path}: cannot open ({reason})")
     return paths
 

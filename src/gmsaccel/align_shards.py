@@ -117,11 +117,11 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
                         output_format: str = "bam", threads: int = 1,
                         mark_duplicates: bool = False, copy_comments: bool = False,
                         tmp_dir: str | None = None, cram_reference: str = "",
-                        interleaved: bool = False,
+                        interleaved: bool = False, insert_model: dict | None = None,
                         progress: Callable[[int], None] | None = None) -> dict:
     """Aligns r1's files (and r2's, their mates) on the executor and writes the merged, sorted
     BAM to out; returns the statistics align_fastq returns, summed over the shards, with
-    "shards" added."""
+    "shards" added. insert_model: the pairs' model, known beforehand (else the leading shard's)."""
     if shard_pairs < 1:
         raise ValueError("shard_pairs must be at least 1")
     start = time.perf_counter()
@@ -172,10 +172,11 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     try:
         # Pairs: the shard of the leading pairs goes first, alone, and its insert-size model is
         # every other shard's.
-        leading = aligner._core.insert_model_pairs if paired else shard_pairs
+        known = insert_model is not None
+        leading = aligner._core.insert_model_pairs if paired and not known else shard_pairs
         shards = _shards(r1, r2, leading, shard_pairs, clock, interleaved)
-        model = None
-        if paired:
+        model = insert_model
+        if paired and not known:
             t = time.perf_counter()
             first = next(tasks(shards, None), None)
             if first is not None:
@@ -187,7 +188,7 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
             collect(part_stats)
         t = time.perf_counter()
         writer = _core.BamWriter(out, header, sort=True, format=output_format, threads=threads,
-                                 memory_bytes=memory_bytes,
+                                 memory_bytes=memory_bytes, tmp_dir=tmp_dir or "",
                                  write_index=out != "-" and output_format in ("bam", "cram"),
                                  compression_level=compression_level,
                                  mark_duplicates=mark_duplicates, reference=cram_reference)

@@ -387,6 +387,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # What each stage's output depends on (--resume reuses it while all of this holds).
         align_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
+            # the FASTA's saved index, which align uses (its k, w and frequency cut shape the
+            # records)
+            "index": None if args.reference.endswith(INDEX_SUFFIX) or
+            not Path(args.reference + INDEX_SUFFIX).exists() else
+            file_identity(args.reference + INDEX_SUFFIX),
             "reads1": [file_identity(f) for f in reads1],
             "reads2": [file_identity(f) for f in reads2] if reads2 else None,
             "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
@@ -511,13 +516,19 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 metrics["report"] = report = None
                 _write_json(metrics_path, metrics)
     except BaseException:
-        # A failed run leaves none of its outputs behind, but for those of the stages it
-        # finished: complete, recorded, and what --resume goes on from.
-        finished = {p.resolve() for p in stamp.outputs()}
+        # A failed run leaves none of its outputs behind but the stages' finished BAM and VCF,
+        # which --resume goes on from. Their writers only ever rename a complete file into
+        # place, so one that is there is finished, recorded in the stamp or not yet (a signal
+        # just after the writer's close).
+        kept = []
         for p in finals:
-            if p not in existed and p.resolve() not in finished:
-                p.unlink(missing_ok=True)
-        if kept := [str(p) for p in finals if p.resolve() in finished and p not in existed]:
+            if p in existed or not p.exists():
+                continue
+            if p in bam_files or p in vcf_files:
+                kept.append(str(p))
+            else:
+                p.unlink()
+        if kept:
             print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
                   "--resume to go on from them", file=sys.stderr)
         raise
@@ -603,8 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sort buffer in MiB; larger runs spill to temporary files "
                              "(default 64)")
         pp.add_argument("--tmp-dir", metavar="DIR",
-                        help="sort spills and (with --dask-scheduler) shard parts go here, e.g. "
-                             "a node's local scratch (default: beside the output)")
+                        help="sort spills go here, e.g. a node's local scratch (with "
+                             "--dask-scheduler also the shard parts, which the workers must "
+                             "reach: then shared storage) (default: beside the output)")
 
     def copy_comment_option(pp: argparse.ArgumentParser) -> None:
         pp.add_argument("-C", "--copy-comment", action="store_true",
@@ -776,8 +788,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         pysam.set_verbosity(0)
     # (signal handlers can only be set from the main thread; cli.main called from another
     # thread keeps the default)
+    # (not over a handler someone else set, nor over an inherited "ignore", as Python leaves
+    # an ignored SIGINT ignored)
     previous = signal.getsignal(signal.SIGTERM)
-    installed = threading.current_thread() is threading.main_thread() and previous is not None
+    installed = threading.current_thread() is threading.main_thread() and \
+        previous is signal.SIG_DFL
     if installed:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -22,7 +22,8 @@ STAMP_FORMAT = 1
 def file_identity(path: str | os.PathLike[str] | None,
                   within: Path | None = None) -> dict[str, Any] | None:
     """What identifies a file's contents cheaply: its resolved path (relative to within, for a
-    run's own outputs, so that a moved or copied OUTDIR still resumes), size and mtime (ns)."""
+    run's own outputs, so that a moved OUTDIR, or one copied with its times (cp -a), still
+    resumes), size and mtime (ns)."""
     if path is None:
         return None
     p = Path(path)
@@ -70,9 +71,13 @@ class RunStamp:
 
     def save(self) -> None:
         tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"format": STAMP_FORMAT, "stages": self.stages}, indent=1)
-                       + "\n")
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps({"format": STAMP_FORMAT, "stages": self.stages}, indent=1)
+                           + "\n")
+            os.replace(tmp, self.path)
+        except BaseException:  # (a signal, a full disk: no temporary left)
+            tmp.unlink(missing_ok=True)
+            raise
 
     def reusable(self, stage: str, inputs: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The stage's recorded results when it finished from these inputs and its outputs are
