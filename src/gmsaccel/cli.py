@@ -365,12 +365,22 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
-    if args.resume:
-        stamp, why_not = RunStamp.load(stamp_path)
-        if why_not:
-            _log(args, f"--resume: {why_not}: running every stage")
-    else:
-        stamp = RunStamp(stamp_path)
+    stamp, why_not = RunStamp.load(stamp_path) if args.resume else (RunStamp(stamp_path), "")
+    if why_not:
+        _log(args, f"--resume: {why_not}: running every stage")
+    reused: list[str] = []
+
+    def earlier(stage: str, inputs: dict, again: str, same: str) -> tuple[dict, float] | None:
+        """With --resume, the stage's statistics and seconds from the earlier run when its
+        outputs still hold (logged); else None, and the stage (and those after it) runs."""
+        done, why = stamp.reusable(stage, inputs)
+        if args.resume and done is not None:
+            reused.append(stage)
+            _log(args, f"--resume: {same}")
+            return done["stats"], done["seconds"]
+        if args.resume and not why_not:
+            _log(args, f"--resume: {again}: {why}")
+        return None
     # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
@@ -383,7 +393,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
         if caller.ploidy_map is not None:  # the run's one sample: its sex is known now
             sample_sexes(args.sex, [name], caller.ploidy_map)
-        reused = []
         # What each stage's output depends on (--resume reuses it while all of this holds).
         align_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
@@ -397,15 +406,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
                         "copy_comment": args.copy_comment, "interleaved": args.interleaved,
                         "cram": args.cram}}
-        done, why = stamp.reusable("align", align_inputs)
-        if args.resume and done is not None:
-            astats, align_seconds = done["stats"], done["seconds"]
-            reused.append("align")
-            _log(args, f"--resume: {bam} is from an earlier run with the same reads, reference "
-                       "and options: not aligning again")
+        if done := earlier("align", align_inputs, "aligning again",
+                           f"{bam} is from an earlier run with the same reads, reference and "
+                           "options: not aligning again"):
+            astats, align_seconds = done
         else:
-            if args.resume and stamp.stages:
-                _log(args, f"--resume: aligning again: {why}")
             stamp.forget("align", "call")
             progress = Progress(args.quiet)
             try:
@@ -435,16 +440,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         "min_baseq": args.min_baseq, "max_depth": args.max_depth,
                         "sex": args.sex, "alleles_only": args.alleles_only,
                         "gvcf": gvcf is not None}}
-        done, why = stamp.reusable("call", call_inputs)
         also = f" and {gvcf}" if gvcf is not None else ""
-        if args.resume and done is not None:
-            vstats, call_seconds = done["stats"], done["seconds"]
-            reused.append("call")
-            _log(args, f"--resume: {vcf}{also} from an earlier run with the same alignments "
-                       "and options: not calling again")
+        if done := earlier("call", call_inputs, "calling again",
+                           f"{vcf}{also} from an earlier run with the same alignments and "
+                           "options: not calling again"):
+            vstats, call_seconds = done
         else:
-            if args.resume and "align" in reused:
-                _log(args, f"--resume: calling again: {why}")
             stamp.forget("call")
             t1 = time.monotonic()
             call_progress = CallProgress(args.quiet)
