@@ -415,3 +415,29 @@ def test_the_merge_spills_in_tmp_dir(aligner, dataset, tmp_path, monkeypatch) ->
                             shard_pairs=1000, tmp_dir=scratch)
     assert made == [str(scratch)]
     assert leftovers(scratch) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["local", "sharded"])
+def test_interleaved_lanes_and_their_comment_errors(aligner, dataset, tmp_path,
+                                                    sharded) -> None:
+    """Interleaved lanes (-p with a list) align as the lanes' two files do; a bad comment in the
+    second lane is named by that lane's file and its own record number."""
+    lanes1, lanes2 = split_lanes(dataset.r1, dataset.r2, tmp_path / "lanes", [MODEL_PAIRS, 2000])
+    both = []
+    for lane, (a, b) in enumerate(zip(lanes1, lanes2, strict=True)):
+        recs = [x for pair in zip(read_fastq(a), read_fastq(b), strict=True) for x in pair]
+        both.append(write_fastq(tmp_path / f"L{lane + 1}.fq.gz", recs))
+    kw = {"executor": ThreadPoolExecutor(2), "shard_pairs": 300} if sharded else {}
+    two, one = tmp_path / "two.bam", tmp_path / "one.bam"
+    aligner.align_fastq(lanes1, lanes2, two)
+    aligner.align_fastq(both, None, one, interleaved=True, **kw)
+    assert records(one) == records(two)
+    recs = [(n + ("\tRX:i:AC" if i == 9 else "\tRX:Z:AC"), s, q)
+            for i, (n, s, q) in enumerate(read_fastq(both[1]))]
+    bad = write_fastq(tmp_path / "bad.fq.gz", recs)
+    with pytest.raises(_core.InputError, match=rf"^{bad}: record 10 \(.*RX:i:"):
+        aligner.align_fastq([both[0], bad, both[2]], None, tmp_path / "bad.bam",
+                            interleaved=True, copy_comment=True, **kw)
+    if sharded:
+        kw["executor"].shutdown()
+    assert not (tmp_path / "bad.bam").exists() and leftovers(tmp_path) == []
