@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -131,27 +132,37 @@ void bind_index(py::module_& m) {
                                             "Reference index: contigs, packed sequence, minimizers")
       .def_static(
           "build",
-          [](const py::object& fasta, int k, int w, uint32_t max_occ) {
+          [](const py::object& fasta, int k, int w, uint32_t max_occ, int threads) {
             const std::string path = fspath(fasta);
+            BuildOptions options;
+            options.threads = std::max(1, threads);
+            options.check_interrupt = raise_pending_signals;
             py::gil_scoped_release nogil;
-            return Index::build(path, IndexParams{k, w, max_occ});
+            return Index::build(path, IndexParams{k, w, max_occ}, IndexLimits{}, options);
           },
           py::arg("fasta"), py::arg("k") = 21, py::arg("w") = 11, py::arg("max_occ") = 500,
-          "Build from a FASTA file (plain or gzip)")
+          py::arg("threads") = 1,
+          "Build from a FASTA file (plain or gzip); threads order the minimizers. Python's "
+          "pending signals (Ctrl-C, SIGTERM) stop it.")
       .def_static(
           "_build_with_limits",
           [](const py::object& fasta, int k, int w, uint32_t max_occ, uint64_t max_bases,
-             uint64_t max_positions) {
+             uint64_t max_positions, int threads, size_t small_part) {
             const std::string path = fspath(fasta);
+            BuildOptions options;
+            options.threads = std::max(1, threads);
+            options.small_part = small_part;
             py::gil_scoped_release nogil;
             return Index::build(path, IndexParams{k, w, max_occ},
-                                IndexLimits{max_bases, max_positions});
+                                IndexLimits{max_bases, max_positions}, options);
           },
           py::arg("fasta"), py::arg("k"), py::arg("w"), py::arg("max_occ"), py::arg("max_bases"),
-          py::arg("max_positions"),
+          py::arg("max_positions"), py::arg("threads") = 1,
+          py::arg("small_part") = BuildOptions{}.small_part,
           "For tests: build with lower limits on the reference's bases and the indexed positions\n"
           "(higher ones are capped at the index's own, index_limits()), to reach their errors\n"
-          "without a 4 Gbp FASTA")
+          "without a 4 Gbp FASTA; small_part: parts of the minimizers' ordering sorted whole\n"
+          "(1: the in-place partition all the way down)")
       .def_static(
           "load",
           [](const py::object& path) {

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <unordered_set>
 
 #include "gmsaccel/errors.hpp"
@@ -411,8 +412,9 @@ struct Md5 {
 // Accumulates contigs as they are parsed and finally lays out the lookup arrays.
 class Builder {
  public:
-  Builder(const std::string& file, IndexImpl& idx, const IndexLimits& limits)
-      : file_(file), idx_(idx) {
+  Builder(const std::string& file, IndexImpl& idx, const IndexLimits& limits,
+          const BuildOptions& options)
+      : file_(file), idx_(idx), options_(options) {
     limits_.max_bases = std::min(limits.max_bases, kMaxIndexBases);
     limits_.max_positions = std::min(limits.max_positions, kMaxIndexPositions);
   }
@@ -425,6 +427,15 @@ class Builder {
   // A problem of the whole reference rather than of the record last read.
   [[noreturn]] void fail_reference(const std::string& problem) const {
     throw InputError(file_ + ": " + problem);
+  }
+
+  // A plain FASTA's size bounds its bases: room for them and their minimizers (about 2 in w + 1
+  // positions) up front spares the copies of growing arrays of gigabytes. Untouched room costs
+  // address space, not memory.
+  void reserve_for(uint64_t fasta_bytes) {
+    const uint64_t bases = std::min<uint64_t>(fasta_bytes, limits_.max_bases);
+    packed_.reserve(bases / 32 + 1);
+    pairs_.reserve(bases / static_cast<uint64_t>(idx_.params_.w + 1) * 2 + bases / 64 + 1024);
   }
 
   void start_record(const char* line, size_t n, uint64_t line_no) {
@@ -533,7 +544,7 @@ class Builder {
   // Lays out the table from the (hash, position) pairs: keys, offsets, positions and strand bits
   // for the hashes seen at most max_occ times, the filtered list for the others.
   void build_table() {
-    std::sort(pairs_.begin(), pairs_.end());
+    sort_pairs();
     const uint64_t max_occ = idx_.params_.max_occ;
     // First pass: the indexed keys and positions, which size the arrays and the buckets.
     uint64_t n_keys = 0, n_positions = 0, n_filtered = 0;
@@ -576,7 +587,9 @@ class Builder {
     buckets.assign((size_t{1} << bucket_bits) + 1, 0);
     filtered_hashes.reserve(n_filtered);
     filtered_counts.reserve(n_filtered);
+    uint64_t hashes = 0;
     for_each_hash([&](size_t first, size_t count) {
+      if ((++hashes & 0xFFFFF) == 0 && options_.check_interrupt) options_.check_interrupt();
       const uint64_t hash = pairs_[first].hash();
       if (count > max_occ) {  // count < 2^32: there are fewer bases
         filtered_hashes.push_back(hash);
@@ -602,6 +615,82 @@ class Builder {
     idx_.stats_.n_filtered = n_filtered;
   }
 
+  // pairs_ in (hash, pos) order, each pair being unique (a k-mer start is one minimizer at
+  // most): the one order, whatever the threads. An in-place partition by the hash's top byte
+  // (American flag sort), repeated within each part down to options_.small_part pairs, streams
+  // through memory where one std::sort of a genome's 600 million pairs jumps across it. The top byte's
+  // parts are ordered on options_.threads threads; the calling thread checks for an interrupt
+  // between its parts.
+  // check (the top level's, on the calling thread): called every few million pairs.
+  static void partition_by_byte(Pair* a, size_t n, int shift, size_t (&bounds)[257],
+                                const std::function<void()>* check = nullptr) {
+    constexpr size_t kCheckEvery = size_t{1} << 22;
+    size_t count[256] = {};
+    for (size_t i = 0; i < n; ++i) {
+      if (check && (i & (kCheckEvery - 1)) == 0) (*check)();
+      ++count[(a[i].hash() >> shift) & 255];
+    }
+    size_t next[256];
+    bounds[0] = 0;
+    for (int b = 0; b < 256; ++b) {
+      next[b] = bounds[b];
+      bounds[b + 1] = bounds[b] + count[b];
+    }
+    size_t placed = 0;
+    for (int b = 0; b < 256; ++b) {
+      while (next[b] < bounds[b + 1]) {  // carry each pair to its part, picking up the one there
+        if (check && (++placed & (kCheckEvery - 1)) == 0) (*check)();
+        Pair x = a[next[b]];
+        for (int d = static_cast<int>((x.hash() >> shift) & 255); d != b;
+             d = static_cast<int>((x.hash() >> shift) & 255)) {
+          std::swap(x, a[next[d]++]);
+        }
+        a[next[b]++] = x;
+      }
+    }
+  }
+  static void sort_part(Pair* a, size_t n, int shift, size_t small) {
+    if (n <= small || shift < 0) {
+      std::sort(a, a + n);
+      return;
+    }
+    size_t bounds[257];
+    partition_by_byte(a, n, shift, bounds);
+    for (int b = 0; b < 256; ++b) {
+      sort_part(a + bounds[b], bounds[b + 1] - bounds[b], shift - 8, small);
+    }
+  }
+  void sort_pairs() {
+    Pair* a = pairs_.data();
+    const int top = 2 * idx_.params_.k - 8;  // hashes are below 2^(2k)
+    const size_t small = std::max<size_t>(1, options_.small_part);
+    if (pairs_.size() <= small || top < 0) {
+      std::sort(pairs_.begin(), pairs_.end());
+      return;
+    }
+    size_t bounds[257];
+    partition_by_byte(a, pairs_.size(), top, bounds,
+                      options_.check_interrupt ? &options_.check_interrupt : nullptr);
+    std::atomic<int> next{0};
+    std::atomic<bool> stop{false};
+    auto work = [&](bool checking) {
+      for (int b; !stop && (b = next++) < 256;) {
+        if (checking && options_.check_interrupt) options_.check_interrupt();
+        sort_part(a + bounds[b], bounds[b + 1] - bounds[b], top - 8, small);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < options_.threads; ++t) pool.emplace_back(work, false);
+    try {
+      work(true);
+    } catch (...) {
+      stop = true;
+      for (std::thread& t : pool) t.join();
+      throw;
+    }
+    for (std::thread& t : pool) t.join();
+  }
+
   // Calls fn(first, count) for each run of pairs_ sharing a hash, in hash order.
   template <class Fn>
   void for_each_hash(Fn&& fn) const {
@@ -615,6 +704,7 @@ class Builder {
 
   const std::string& file_;
   IndexImpl& idx_;
+  const BuildOptions& options_;
   IndexLimits limits_;
   uint64_t record_ = 0;
   std::string name_;
@@ -662,11 +752,12 @@ struct KString {
 // -----------------------------------------------------------------------------------------------
 
 std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexParams& params,
-                                    const IndexLimits& limits) {
+                                    const IndexLimits& limits, const BuildOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   if (params.k < 1 || params.k > 28 || params.w < 1) {
     throw std::invalid_argument("index parameters need 1 <= k <= 28 and w >= 1");
   }
+  off_t st_size = 0;
   {
     // bgzf_open reports little on failure; check readability first for a clear message.
     struct stat st {};
@@ -674,19 +765,22 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
       throw InputError(fasta_path + ": cannot open FASTA: " + errno_text());
     }
     if (S_ISDIR(st.st_mode)) throw InputError(fasta_path + ": cannot open FASTA: is a directory");
+    st_size = st.st_size;
   }
   std::unique_ptr<BGZF, BgzfCloser> fp(bgzf_open(fasta_path.c_str(), "r"));
   if (!fp) throw InputError(fasta_path + ": cannot open FASTA: " + errno_text());
 
   auto idx = std::make_unique<IndexImpl>();
   idx->params_ = params;
-  Builder b(fasta_path, *idx, limits);
+  Builder b(fasta_path, *idx, limits, options);
+  if (bgzf_compression(fp.get()) == 0) b.reserve_for(static_cast<uint64_t>(st_size));
   KString line;
   uint64_t line_no = 0;
   bool seen_header = false;
   int r;
   while ((r = bgzf_getline(fp.get(), '\n', &line.s)) >= 0) {
     ++line_no;
+    if ((line_no & 0xFFFF) == 0 && options.check_interrupt) options.check_interrupt();
     const char* p = line.s.s;
     size_t n = line.s.l;
     if (n > 0 && p[0] == '>') {

@@ -206,6 +206,19 @@ def test_index_output_option_and_quiet(dataset: Dataset, tmp_path: Path) -> None
     assert out.stat().st_size > 0
 
 
+def test_index_threads_write_the_same_index(dataset: Dataset, tmp_path: Path) -> None:
+    import numpy as np
+
+    from gmsaccel import _core
+
+    one, three = tmp_path / "one.gxi", tmp_path / "three.gxi"
+    assert ok(run_cli("index", dataset.ref, "-o", one, "-q")) == ""
+    assert ok(run_cli("index", dataset.ref, "-o", three, "-q", "-t", "3")) == ""
+    a, b = (_core.Index.load(str(p)).table_arrays() for p in (one, three))
+    assert all(np.array_equal(a[name], b[name]) for name in a if name != "id")
+    assert one.stat().st_size == three.stat().st_size
+
+
 def _index_failure(tmp_path: Path, fasta_text: str, *needles: str) -> None:
     d = tmp_path / "ref"
     d.mkdir()

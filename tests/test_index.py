@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import signal
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -279,6 +281,33 @@ def test_table_arrays_hold_the_indexed_minimizers(fasta: Path, k: int, w: int) -
     want = {h: v for h, v in expected_table(idx).items() if len(v) <= MAX_OCC}
     assert table_contents(t) == want
     assert idx.stats["n_minimizers"] == len(want)
+
+
+@pytest.mark.parametrize("k, w", [(K, W), (24, 10), (28, 4), (4, 2), (3, 1)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_minimizer_order_is_one_whatever_the_sort(fasta: Path, k: int, w: int,
+                                                  threads: int) -> None:
+    """The minimizers are ordered by an in-place partition on the hash's bytes, then sorts of
+    small parts, on threads: partitioned all the way down (small_part 1) or part way, on 1 or
+    3 threads, the table is the one a single sort gives, and the reference's minimizers. (k = 4:
+    one byte of hash; k = 3: less than one, a single sort.)"""
+    limits = _core.index_limits()
+
+    def build(small: int, n: int) -> dict:
+        return _core.Index._build_with_limits(str(fasta), k, w, MAX_OCC, limits["max_bases"],
+                                              limits["max_positions"], threads=n,
+                                              small_part=small).table_arrays()
+
+    whole = build(10**12, 1)
+    for small in (1, 7, 300):
+        got = build(small, threads)
+        assert got.keys() == whole.keys()
+        for name, value in whole.items():
+            if name != "id":  # (each index object's own)
+                assert np.array_equal(got[name], value), (small, name)
+    idx = _core.Index.build(str(fasta), k=k, w=w, max_occ=MAX_OCC)
+    want = {h: v for h, v in expected_table(idx).items() if len(v) <= MAX_OCC}
+    assert table_contents(whole) == want
 
 
 def test_lookup_values_point_at_their_kmer(index: _core.Index) -> None:
@@ -628,3 +657,40 @@ def test_load_corrupt_sections(tmp_path: Path, index: _core.Index, fasta: Path) 
 def test_save_to_unwritable_place(tmp_path: Path, index: _core.Index) -> None:
     with pytest.raises(InputError):
         index.save(str(tmp_path / "no" / "such" / "dir.gxi"))
+
+
+class Alarm(Exception):
+    pass
+
+
+def test_a_signal_stops_a_build(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM during a build (minutes for a human genome, all in C++) stops it within
+    a block of FASTA lines or a part of the ordering, not at its end."""
+    rng = np.random.default_rng(5)
+    seq = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, 24_000_000)].tobytes()
+    path = tmp_path / "big.fa"
+    with open(path, "wb") as f:
+        f.write(b">big\n")
+        for i in range(0, len(seq), 60):
+            f.write(seq[i:i + 60] + b"\n")
+    t0 = time.monotonic()
+    _core.Index.build(str(path))
+    whole = time.monotonic() - t0
+    caught: list[float] = []
+
+    def handler(signum: int, frame: object) -> None:
+        caught.append(time.monotonic() - t0)
+        raise Alarm
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        for delay in (0.02, whole * 0.6):  # (reading the FASTA; ordering the minimizers)
+            caught.clear()
+            t0 = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            with pytest.raises(Alarm):
+                _core.Index.build(str(path), threads=2)
+            assert caught[0] < delay + 0.25 * whole, (delay, caught, whole)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -38,8 +38,12 @@ class Index:
         self.built_from: str | None = None  # the FASTA, when built in this process
 
     @classmethod
-    def build(cls, fasta: str | os.PathLike, k: int = 21, w: int = 11, max_occ: int = 500) -> Index:
-        index = cls(_core.Index.build(os.fspath(fasta), k=k, w=w, max_occ=max_occ))
+    def build(cls, fasta: str | os.PathLike, k: int = 21, w: int = 11, max_occ: int = 500,
+              threads: int = 1) -> Index:
+        """Indexes a FASTA (plain or gzip); threads order its minimizers (the index is the same
+        for any number). Ctrl-C or SIGTERM stops it."""
+        index = cls(_core.Index.build(os.fspath(fasta), k=k, w=w, max_occ=max_occ,
+                                      threads=threads))
         index.built_from = os.fspath(fasta)  # (for CRAM output and sharded runs' workers)
         return index
 
@@ -106,9 +110,10 @@ def _sequence_mismatch(index: Index, fasta: Path, samples: int = 16, width: int 
     return None
 
 
-def open_index(reference: str | os.PathLike) -> Index:
-    """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa.
-    A saved index is checked against the FASTA (contig names, lengths and sampled sequence)."""
+def open_index(reference: str | os.PathLike, threads: int = 1) -> Index:
+    """Loads REF.gxi, or REF.fa's saved index (REF.fa.gxi) when present, else indexes REF.fa
+    (on threads). A saved index is checked against the FASTA (contig names, lengths and sampled
+    sequence)."""
     ref = Path(reference)
     if ref.suffix == INDEX_SUFFIX:
         return Index.load(ref)
@@ -139,7 +144,7 @@ def open_index(reference: str | os.PathLike) -> Index:
                 f"rebuild it with 'gmsaccel index {ref}'"
             )
         return index
-    index = Index.build(ref)
+    index = Index.build(ref, threads=threads)
     index.built_from = str(ref)
     return index
 

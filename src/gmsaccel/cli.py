@@ -129,7 +129,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     out = args.output or (str(args.reference) + INDEX_SUFFIX)
     t0 = time.monotonic()
-    index = Index.build(args.reference, k=args.k, w=args.w, max_occ=args.max_occ)
+    index = Index.build(args.reference, k=args.k, w=args.w, max_occ=args.max_occ,
+                        threads=args.threads)
     index.save(out)
     st = index.stats
     size = Path(out).stat().st_size
@@ -185,7 +186,7 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
     t0 = time.monotonic()
-    index = open_index(args.reference)
+    index = open_index(args.reference, threads=args.threads)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
     # Check where the results go before the work, not after it.
     for path in (args.output, args.metrics):
@@ -385,7 +386,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
     try:
-        index = open_index(args.reference)
+        index = open_index(args.reference, threads=args.threads)
         aligner = Aligner(index, threads=args.threads, device=args.device)
         # The caller's options (and given alleles) are checked before hours of alignment.
         caller = _caller(args, index=index, executor=client)
@@ -603,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("-w", type=int, default=11, help="minimizer window (default 11)")
     pi.add_argument("--max-occ", type=_positive_int, default=500,
                     help="skip minimizers seen more often than this (default 500)")
+    pi.add_argument("-t", "--threads", type=_positive_int, default=1,
+                    help="threads (default 1): the index is the same for any number")
     pi.add_argument("-q", "--quiet", action="store_true")
 
     def interleaved_option(pp: argparse.ArgumentParser) -> None:

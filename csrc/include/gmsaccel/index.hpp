@@ -2,6 +2,7 @@
 // One file, written under a temporary name then renamed, loaded by mmap.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,15 @@ struct IndexLimits {
   uint64_t max_positions = kMaxIndexPositions;
 };
 
+// How a build runs: threads for ordering the minimizers, and a check called now and then on the
+// calling thread (between blocks of FASTA lines and between parts of the ordering) that may
+// throw to abandon the build, as Python's pending SIGINT or SIGTERM does.
+struct BuildOptions {
+  int threads = 1;
+  std::function<void()> check_interrupt;
+  size_t small_part = 4096;  // parts of the ordering this small are sorted whole (tests: 1)
+};
+
 struct IndexStats {
   uint64_t n_minimizers = 0;       // distinct indexed minimizer hashes
   uint64_t n_positions = 0;        // positions stored
@@ -49,7 +59,8 @@ class Index {
   // Reads FASTA (plain or gzip). Errors name the file and record: missing or unreadable file,
   // not FASTA, duplicate contig names, empty contigs, no contigs, a reference over the limits.
   static std::unique_ptr<Index> build(const std::string& fasta_path, const IndexParams& params,
-                                      const IndexLimits& limits = {});
+                                      const IndexLimits& limits = {},
+                                      const BuildOptions& options = {});
   // mmap; errors for a missing, truncated or foreign file, or an incompatible version.
   static std::unique_ptr<Index> load(const std::string& index_path);
   // Writes path + ".tmp-<pid>", then renames over path.
