@@ -20,6 +20,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -434,8 +435,13 @@ class Builder {
   // address space, not memory.
   void reserve_for(uint64_t fasta_bytes) {
     const uint64_t bases = std::min<uint64_t>(fasta_bytes, limits_.max_bases);
-    packed_.reserve(bases / 32 + 1);
-    pairs_.reserve(bases / static_cast<uint64_t>(idx_.params_.w + 1) * 2 + bases / 64 + 1024);
+    const uint64_t window = static_cast<uint64_t>(idx_.params_.w) + 1;
+    try {
+      packed_.reserve(bases / 32 + 1);
+      pairs_.reserve(bases / window * 2 + bases / 64 + 1024);
+    } catch (const std::bad_alloc&) {  // (address space capped, ulimit -v): grow as needed
+    } catch (const std::length_error&) {
+    }
   }
 
   void start_record(const char* line, size_t n, uint64_t line_no) {
@@ -639,10 +645,10 @@ class Builder {
     size_t placed = 0;
     for (int b = 0; b < 256; ++b) {
       while (next[b] < bounds[b + 1]) {  // carry each pair to its part, picking up the one there
-        if (check && (++placed & (kCheckEvery - 1)) == 0) (*check)();
         Pair x = a[next[b]];
         for (int d = static_cast<int>((x.hash() >> shift) & 255); d != b;
              d = static_cast<int>((x.hash() >> shift) & 255)) {
+          if (check && (++placed & (kCheckEvery - 1)) == 0) (*check)();
           std::swap(x, a[next[d]++]);
         }
         a[next[b]++] = x;
@@ -680,7 +686,12 @@ class Builder {
       }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < options_.threads; ++t) pool.emplace_back(work, false);
+    try {
+      // (256 parts at most to share; a thread the system cannot start leaves the work to those
+      // that did)
+      for (int t = 1; t < std::min(options_.threads, 256); ++t) pool.emplace_back(work, false);
+    } catch (const std::system_error&) {
+    }
     try {
       work(true);
     } catch (...) {
@@ -778,9 +789,20 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
   uint64_t line_no = 0;
   bool seen_header = false;
   int r;
+  // Checked every 65,536 lines and every 16 MiB of sequence (a FASTA may hold a whole contig
+  // on one line).
+  constexpr size_t kCheckBytes = size_t{1} << 24;
+  size_t unchecked = 0;
+  auto check = [&](size_t bytes) {
+    unchecked += bytes;
+    if (unchecked >= kCheckBytes && options.check_interrupt) {
+      unchecked = 0;
+      options.check_interrupt();
+    }
+  };
   while ((r = bgzf_getline(fp.get(), '\n', &line.s)) >= 0) {
     ++line_no;
-    if ((line_no & 0xFFFF) == 0 && options.check_interrupt) options.check_interrupt();
+    if ((line_no & 0xFFFF) == 0) check(kCheckBytes);
     const char* p = line.s.s;
     size_t n = line.s.l;
     if (n > 0 && p[0] == '>') {
@@ -797,7 +819,11 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
       b.fail("line " + std::to_string(line_no) +
              ": not FASTA (expected a '>' header line first)");
     }
-    b.add_sequence(p, n, line_no);
+    for (size_t done = 0; done < n; done += kCheckBytes) {
+      const size_t part = std::min(kCheckBytes, n - done);
+      b.add_sequence(p + done, part, line_no);
+      check(part);
+    }
   }
   if (r < -1) {
     b.fail(line_no == 0 ? std::string("read error at the start of the file (truncated or corrupt "

@@ -441,3 +441,45 @@ def test_interleaved_lanes_and_their_comment_errors(aligner, dataset, tmp_path,
     if sharded:
         kw["executor"].shutdown()
     assert not (tmp_path / "bad.bam").exists() and leftovers(tmp_path) == []
+
+
+def test_lanes_through_pipes(aligner, copied_library, tmp_path) -> None:
+    """Lanes that are pipes (process substitution, named pipes) can be read once only: they
+    are, in turn, and give the records of the same lanes as files (the first holding the
+    insert-size model's pairs)."""
+    import threading
+
+    r1, r2 = copied_library
+    lanes1, lanes2 = split_lanes(r1, r2, tmp_path / "lanes", [MODEL_PAIRS + 300])
+    want = tmp_path / "files.bam"
+    aligner.align_fastq(lanes1, lanes2, want)
+    fifos, feeders = [], []
+    for path in [*lanes1, *lanes2]:
+        fifo = tmp_path / f"{path.name}.pipe"
+        os.mkfifo(fifo)
+        fifos.append(fifo)
+
+        def feed(src: Path = path, dest: Path = fifo) -> None:
+            with open(dest, "wb") as f:  # (blocks until the aligner opens it)
+                f.write(src.read_bytes())
+
+        feeders.append(threading.Thread(target=feed, daemon=True))
+        feeders[-1].start()
+    got = tmp_path / "pipes.bam"
+    aligner.align_fastq(fifos[:2], fifos[2:], got)
+    for t in feeders:
+        t.join(timeout=30)
+    assert records(got) == records(want)
+
+
+def test_fastq_and_fasta_lanes(aligner, dataset, tmp_path) -> None:
+    """A short FASTQ lane then a FASTA one: no single file holds both, so the model is the
+    first lane's; the run still aligns every read."""
+    lanes1, lanes2 = split_lanes(dataset.r1, dataset.r2, tmp_path / "lanes", [3])
+    fasta = []
+    for path in (lanes1[1], lanes2[1]):
+        fasta.append(tmp_path / f"{path.name}.fa")
+        fasta[-1].write_text("".join(f">{n}\n{s}\n" for n, s, _ in read_fastq(path)))
+    stats = aligner.align_fastq([lanes1[0], fasta[0]], [lanes2[0], fasta[1]],
+                                tmp_path / "mixed.bam")
+    assert stats["reads"] == 2 * dataset.n_pairs

@@ -663,16 +663,18 @@ class Alarm(Exception):
     pass
 
 
-def test_a_signal_stops_a_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize("width", [60, 0], ids=["wrapped", "one-line"])
+def test_a_signal_stops_a_build(tmp_path: Path, width: int) -> None:
     """Ctrl-C or SIGTERM during a build (minutes for a human genome, all in C++) stops it within
-    a block of FASTA lines or a part of the ordering, not at its end."""
+    a block of FASTA lines (or of one long line's bases) or a part of the ordering, not at its
+    end."""
     rng = np.random.default_rng(5)
     seq = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, 24_000_000)].tobytes()
     path = tmp_path / "big.fa"
     with open(path, "wb") as f:
         f.write(b">big\n")
-        for i in range(0, len(seq), 60):
-            f.write(seq[i:i + 60] + b"\n")
+        for i in range(0, len(seq), width or len(seq)):
+            f.write(seq[i:i + (width or len(seq))] + b"\n")
     t0 = time.monotonic()
     _core.Index.build(str(path))
     whole = time.monotonic() - t0

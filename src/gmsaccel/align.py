@@ -378,13 +378,13 @@ class Aligner:
         header = sam_header([(c.name, c.length, c.md5) for c in self.index.contigs],
                             sorted_output=sort, read_group_line=rg_lines,
                             command_line=command_line)
+        if executor is not None and not sort:
+            raise ValueError("sharded alignment writes sorted output only")
+        # (lanes that are pipes can be read once only: their model is the first lane's)
         paired = bool(r2s) or interleaved
-        model = self._model_across_lanes(r1s, r2s, interleaved, header, tmp_dir or
-                                         os.path.dirname(os.path.abspath(out))) \
-            if paired and len(r1s) > 1 else None
+        model = self._model_across_lanes(r1s, r2s, interleaved, header, tmp_dir) \
+            if paired and len(r1s) > 1 and all(map(os.path.isfile, [*r1s, *r2s])) else None
         if executor is not None:
-            if not sort:
-                raise ValueError("sharded alignment writes sorted output only")
             from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
 
             return align_fastq_sharded(
@@ -406,11 +406,11 @@ class Aligner:
             insert_model=model)
 
     def _model_across_lanes(self, r1s: list[str], r2s: list[str], interleaved: bool,
-                            header: str, scratch: str | os.PathLike) -> dict | None:
+                            header: str, scratch: str | os.PathLike | None) -> dict | None:
         """The insert-size model of the input's leading pairs (insert_model_pairs) when the
-        first lane holds fewer: estimated from those pairs, read across the lanes, as from one
-        file of them all. None when the first lane holds them: the run estimates the same
-        model from its first batch."""
+        first lane holds fewer: estimated from those pairs, read across the lanes (regular
+        files, read again by the run), as from one file of them all. None when the first lane
+        holds them: the run estimates the same model from its first batch."""
         want = self._core.insert_model_pairs
         texts: list[tuple[bytes, bytes]] = []
         for i, r1 in enumerate(r1s):
@@ -427,7 +427,9 @@ class Aligner:
             want -= n
             if want == 0:
                 break
-        with tempfile.TemporaryDirectory(prefix=".gmsaccel-leading-", dir=scratch) as d:
+        if len({t[:1] for t, _ in texts if t}) > 1:
+            return None  # FASTQ and FASTA lanes, which one file cannot hold: the first lane's
+        with tempfile.TemporaryDirectory(prefix="gmsaccel-leading-", dir=scratch) as d:
             lead1, lead2 = os.path.join(d, "r1.fq"), os.path.join(d, "r2.fq")
             Path(lead1).write_bytes(b"".join(t for t, _ in texts))
             Path(lead2).write_bytes(b"".join(t for _, t in texts))

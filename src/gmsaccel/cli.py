@@ -522,17 +522,22 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # which --resume goes on from. Their writers only ever rename a complete file into
         # place, so one that is there is finished, recorded in the stamp or not yet (a signal
         # just after the writer's close).
-        kept = []
+        recorded = {p.resolve() for p in stamp.outputs()}
+        kept, unrecorded = [], []
         for p in finals:
             if p in existed or not p.exists():
                 continue
             if p in bam_files or p in vcf_files:
-                kept.append(str(p))
+                (kept if p.resolve() in recorded else unrecorded).append(str(p))
             else:
                 p.unlink()
         if kept:
             print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
                   "--resume to go on from them", file=sys.stderr)
+        if unrecorded:
+            print(f"[gmsaccel] kept {', '.join(unrecorded)} (complete, but the failure came "
+                  "before its stage was recorded: --resume runs that stage again)",
+                  file=sys.stderr)
         raise
     finally:
         if client is not None:
@@ -545,8 +550,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:  # (a signal, a full disk: no temporary left)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
