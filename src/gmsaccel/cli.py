@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gmsaccel import __version__, _core
 from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
+from gmsaccel.outputs import write_text_atomically
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
 
@@ -549,13 +550,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:  # (a signal, a full disk: no temporary left)
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

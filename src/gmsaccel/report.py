@@ -19,6 +19,7 @@ import numpy as np
 import pysam
 
 from gmsaccel import __version__
+from gmsaccel.outputs import write_text_atomically
 
 BLUE, ORANGE, GREY, GREEN = "#3b6ea8", "#d9822b", "#9aa5b1", "#3c8d5a"
 MAX_CONTIGS = 40  # contigs charted (the longest); the rest are counted in a note
@@ -453,13 +454,4 @@ def render(metrics: dict[str, Any], bam: Path, vcf: Path, max_records: int = 200
 def write_report(path: str | os.PathLike, metrics: dict[str, Any], bam: Path, vcf: Path,
                  max_records: int = 200_000) -> Path:
     """Writes the HTML report to `path` (under a temporary name, then renamed); returns it."""
-    path = Path(path)
-    text = render(metrics, Path(bam), Path(vcf), max_records)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, render(metrics, Path(bam), Path(vcf), max_records))

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gmsaccel.outputs import write_text_atomically
+
 STAMP_FORMAT = 1
 
 
@@ -70,14 +72,8 @@ class RunStamp:
         return cls(path, data["stages"]), None
 
     def save(self) -> None:
-        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps({"format": STAMP_FORMAT, "stages": self.stages}, indent=1)
-                           + "\n")
-            os.replace(tmp, self.path)
-        except BaseException:  # (a signal, a full disk: no temporary left)
-            tmp.unlink(missing_ok=True)
-            raise
+        write_text_atomically(self.path, json.dumps({"format": STAMP_FORMAT,
+                                                     "stages": self.stages}, indent=1) + "\n")
 
     def reusable(self, stage: str, inputs: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The stage's recorded results when it finished from these inputs and its outputs are
