@@ -363,11 +363,7 @@ class Aligner:
         cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
         if interleaved and r2 is not None:
             raise ValueError("interleaved reads come in one file: give no r2")
-        r1s = fastq_files(r1)
-        r2s = fastq_files(r2) if r2 is not None else []
-        if r2s and len(r2s) != len(r1s):
-            raise ValueError(f"{len(r1s)} files of first mates but {len(r2s)} of second mates: "
-                             "each lane needs both")
+        r1s, r2s = fastq_lanes(r1, r2)
         out = os.fspath(out)
         fmt = output_format or ("sam" if out.endswith(".sam") else
                                 "cram" if out.endswith(".cram") else "bam")
@@ -456,6 +452,19 @@ def fastq_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
         if reason:
             raise _core.InputError(f"{path}: cannot open ({reason})")
     return paths
+
+
+def fastq_lanes(r1: str | os.PathLike | Sequence[str | os.PathLike],
+                r2: str | os.PathLike | Sequence[str | os.PathLike] | None
+                ) -> tuple[list[str], list[str]]:
+    """The first mates' files and the second mates' (none for single reads), checked
+    (fastq_files) and paired lane by lane."""
+    r1s = fastq_files(r1)
+    r2s = fastq_files(r2) if r2 is not None else []
+    if r2s and len(r2s) != len(r1s):
+        raise ValueError(f"{len(r1s)} files of first mates but {len(r2s)} of second mates: "
+                         "each lane needs both")
+    return r1s, r2s
 
 
 def align_fastq(reference: Index | str | os.PathLike,

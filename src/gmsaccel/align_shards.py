@@ -148,11 +148,12 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     # the scheduler would relay, warning of a large graph).
     scatter = getattr(executor, "scatter", None)
 
+    groups = read_groups or []
+
     def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
         for i, first_record, t1, t2 in shards:
             part = os.path.join(parts_dir, f"part-{i:04d}-{first_record:012d}.bam")
-            # (messages about a read name its own file and record)
-            groups = read_groups or []
+            # (messages about a read name its own file and record; its lane's read group)
             opts = dict(options, records_before=first_record - 1, r1_name=r1[i],
                         read_groups=groups[i:i + 1] if len(groups) > 1 else groups,
                         r2_name=r2[i] if r2 else (r1[i] if interleaved else ""))

@@ -70,15 +70,15 @@ class Progress:
     def __call__(self, reads: int) -> None:
         if self.on or self.every:
             rate = reads / max(time.monotonic() - self.t0, 1e-9)
-            self._show(f"{reads:,} reads  {rate:,.0f} reads/s")
+            self._show(f"{reads:,} reads", f"{rate:,.0f} reads/s")
 
-    def _show(self, text: str) -> None:
+    def _show(self, *parts: str) -> None:
         if self.on:
-            print(f"\r{text}", end="", file=sys.stderr, flush=True)
+            print("\r" + "  ".join(parts), end="", file=sys.stderr, flush=True)
             return
         now = time.monotonic()
         if now >= self.next_line:
-            print(f"[gmsaccel] {self.stage}: {text.replace('  ', ', ')}; "
+            print(f"[gmsaccel] {self.stage}: {', '.join(parts)}; "
                   f"{_elapsed(now - self.t0)} elapsed", file=sys.stderr, flush=True)
             self.next_line = now + self.every
 
@@ -96,7 +96,7 @@ class CallProgress(Progress):
         if self.on or self.every:
             rate = done / max(time.monotonic() - self.t0, 1e-9) / 1e6
             pct = 100 * done / total if total else 100.0
-            self._show(f"{done / 1e6:,.1f} of {total / 1e6:,.1f} Mbp called ({pct:.0f}%)  "
+            self._show(f"{done / 1e6:,.1f} of {total / 1e6:,.1f} Mbp called ({pct:.0f}%)",
                        f"{rate:,.2f} Mbp/s")
 
 
@@ -325,7 +325,7 @@ def _warn_depth_cap(stats: dict, max_depth: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
+    from gmsaccel.align import INDEX_SUFFIX, Aligner, fastq_lanes, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
     from gmsaccel.ploidy import sample_sexes
     from gmsaccel.resume import RunStamp, file_identity
@@ -335,12 +335,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _core.InputError(f"--sample {name!r}: use a plain name (no '/', spaces or "
                                "leading '.')")
     reads1, reads2 = _reads_files(args.reads1), _reads_files(args.reads2)
-    for fq in [*reads1, *(reads2 or [])]:
+    for fq in [*reads1, *(reads2 or [])]:  # (files, not pipes: a run may be resumed)
         if not Path(fq).is_file():
             raise _core.InputError(f"{fq}: no such file")
-    if reads2 and len(reads2) != len(reads1):
-        raise ValueError(f"{len(reads1)} files of first mates but {len(reads2)} of second "
-                         "mates: each lane needs both")
+    reads1, reads2 = fastq_lanes(reads1, reads2)
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
     if args.tmp_dir and not Path(args.tmp_dir).is_dir():
@@ -398,11 +396,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # What each stage's output depends on (--resume reuses it while all of this holds).
         align_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
-            # the FASTA's saved index, which align uses (its k, w and frequency cut shape the
-            # records)
-            "index": None if args.reference.endswith(INDEX_SUFFIX) or
-            not Path(args.reference + INDEX_SUFFIX).exists() else
-            file_identity(args.reference + INDEX_SUFFIX),
+            # the index file align uses (the FASTA's saved one: its k, w and frequency cut shape
+            # the records), none when it indexed the FASTA here
+            "index": file_identity(index.path) if index.path else None,
             "reads1": [file_identity(f) for f in reads1],
             "reads2": [file_identity(f) for f in reads2] if reads2 else None,
             "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
@@ -417,7 +413,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress = Progress(args.quiet)
             try:
                 astats = aligner.align_fastq(
-                    reads1, reads2, bam, read_group=_run_read_groups(name, len(reads1)),
+                    reads1, reads2 or None, bam,
+                    read_group=_run_read_groups(name, len(reads1)),
                     mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                     command_line=["gmsaccel", *argv], progress=progress, executor=client,
                     fasta=args.reference if args.cram else None, interleaved=args.interleaved,

@@ -14,6 +14,12 @@ class ReadGroupError(ValueError):
 
 def parse_read_group(text: str) -> tuple[str, str]:
     """Turns a bwa-style read group ('@RG\\tID:x\\tSM:y', tabs written as \\t) into (line, ID)."""
+    line, tags = _read_group_tags(text)
+    return line, tags["ID"]
+
+
+def _read_group_tags(text: str) -> tuple[str, dict[str, str]]:
+    """A bwa-style read group's @RG line and its tags, checked."""
     line = text.replace("\\t", "\t")
     if not line.startswith("@RG\t"):
         raise ReadGroupError(f"read group must start with '@RG\\t', got {text!r}")
@@ -27,7 +33,7 @@ def parse_read_group(text: str) -> tuple[str, str]:
         tags[f[:2]] = f[3:]
     if not tags.get("ID"):
         raise ReadGroupError("read group has no ID:")
-    return line, tags["ID"]
+    return line, tags
 
 
 def read_groups_for(texts: Sequence[str], files: int,
@@ -38,13 +44,12 @@ def read_groups_for(texts: Sequence[str], files: int,
     if len(texts) not in (1, files):
         raise ReadGroupError(f"{len(texts)} read groups for {files} files of reads: give one, "
                              "or one per file (lane)")
-    parsed = [parse_read_group(t) for t in texts]
-    ids = [rg_id for _, rg_id in parsed]
+    parsed = [_read_group_tags(t) for t in texts]
+    ids = [tags["ID"] for _, tags in parsed]
     if len(set(ids)) != len(ids):
         raise ReadGroupError(f"read groups share an ID: {', '.join(ids)}")
     if one_library:
-        libraries = {dict(f.split(":", 1) for f in line.split("\t")[1:]).get("LB")
-                     for line, _ in parsed}
+        libraries = {tags.get("LB") for _, tags in parsed}
         if len(libraries) > 1:
             raise ReadGroupError("duplicates are marked within one library, but the read "
                                  f"groups name several (LB: {', '.join(map(str, libraries))})")
