@@ -172,9 +172,10 @@ void bind_align(py::module_& m) {
            }, py::arg("seqs"))
       .def("align_fastq",
            [](const Aligner& a, const std::vector<std::string>& r1,
-              const std::vector<std::string>& r2, const std::string& out, const std::string& header_text, int threads,
-              size_t batch_reads, const std::vector<std::string>& read_groups, bool sort,
-              const std::string& format, size_t memory_bytes, bool write_index,
+              const std::vector<std::string>& r2, const std::string& out,
+              const std::string& header_text, int threads, size_t batch_reads,
+              const std::vector<std::string>& read_groups, bool sort, const std::string& format,
+              size_t memory_bytes, bool write_index,
               const std::string& tmp_dir, int compression_level, bool mark_duplicates,
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
               bool mate_scores, bool copy_comments, const std::string& r1_name,
@@ -235,8 +236,7 @@ void bind_align(py::module_& m) {
            py::arg("interleaved") = false, py::arg("from_interleaved") = false,
            "r1, r2: lists of files read one after the other (a sample's lanes; r2 empty for "
            "single reads); read_groups: the RG ID of each file's records, or one for all; "
-           "insert_model: a run's reported insert_model, used instead of "
-           "estimating one (for "
+           "insert_model: a run's reported insert_model, used instead of estimating one (for "
            "shards of one input); mate_scores: ms tags without marking (for parts marked when "
            "merged); copy_comments: each read's FASTQ comment (tab-separated SAM tags) onto its "
            "records; r1_name, r2_name, records_before: how messages name a read (its file, and "

@@ -621,13 +621,9 @@ class Builder {
     idx_.stats_.n_filtered = n_filtered;
   }
 
-  // pairs_ in (hash, pos) order, each pair being unique (a k-mer start is one minimizer at
-  // most): the one order, whatever the threads. An in-place partition by the hash's top byte
-  // (American flag sort), repeated within each part down to options_.small_part pairs, streams
-  // through memory where one std::sort of a genome's 600 million pairs jumps across it. The top byte's
-  // parts are ordered on options_.threads threads; the calling thread checks for an interrupt
-  // between its parts.
-  // check (the top level's, on the calling thread): called every few million pairs.
+  // Puts a[0..n) in place into 256 parts by the hash's byte at shift (American flag sort): part
+  // b is a[bounds[b] .. bounds[b + 1]). check (the top level's, on the calling thread): called
+  // every few million pairs.
   static void partition_by_byte(Pair* a, size_t n, int shift, size_t (&bounds)[257],
                                 const std::function<void()>* check = nullptr) {
     constexpr size_t kCheckEvery = size_t{1} << 22;
@@ -655,6 +651,8 @@ class Builder {
       }
     }
   }
+  // a[0..n) in order: partitioned by the byte at shift, then each part by the next, down to
+  // parts of `small` pairs, which are sorted whole.
   static void sort_part(Pair* a, size_t n, int shift, size_t small) {
     if (n <= small || shift < 0) {
       std::sort(a, a + n);
@@ -666,6 +664,11 @@ class Builder {
       sort_part(a + bounds[b], bounds[b + 1] - bounds[b], shift - 8, small);
     }
   }
+  // pairs_ in (hash, pos) order, each pair being unique (a k-mer start is one minimizer at
+  // most): the one order, whatever the threads. Partitioning in place streams through memory
+  // where one std::sort of a genome's 600 million pairs jumps across it. The top byte's parts
+  // are ordered on options_.threads threads; the calling thread checks for an interrupt
+  // between its parts.
   void sort_pairs() {
     Pair* a = pairs_.data();
     const int top = 2 * idx_.params_.k - 8;  // hashes are below 2^(2k)
@@ -789,8 +792,7 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
   uint64_t line_no = 0;
   bool seen_header = false;
   int r;
-  // Checked every 65,536 lines and every 16 MiB of sequence (a FASTA may hold a whole contig
-  // on one line).
+  // Checked every 16 MiB of FASTA text, a long line (a whole contig on one) in pieces.
   constexpr size_t kCheckBytes = size_t{1} << 24;
   size_t unchecked = 0;
   auto check = [&](size_t bytes) {
@@ -802,10 +804,11 @@ std::unique_ptr<Index> Index::build(const std::string& fasta_path, const IndexPa
   };
   while ((r = bgzf_getline(fp.get(), '\n', &line.s)) >= 0) {
     ++line_no;
-    if ((line_no & 0xFFFF) == 0) check(kCheckBytes);
     const char* p = line.s.s;
     size_t n = line.s.l;
+    check(1);  // (the newline: blank lines and headers count too)
     if (n > 0 && p[0] == '>') {
+      check(n);
       b.start_record(p, n, line_no);
       seen_header = true;
       continue;

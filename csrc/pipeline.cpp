@@ -90,6 +90,7 @@ class FileReader {
     std::lock_guard<std::mutex> lk(mu_);
     spares_.push_back(std::move(b));
   }
+  const std::string& path(size_t file) const { return paths_.at(file); }
   double read_seconds() const {  // after the reader is done: parsing plus inflating, not waits
     std::lock_guard<std::mutex> lk(mu_);
     return seconds_ + ahead_seconds_ - reader_->read_ahead_waited_seconds() +
@@ -173,8 +174,6 @@ class PairedSource {
   PairedSource(const std::vector<std::string>& p1, const std::vector<std::string>& p2,
                size_t first, size_t rest, const ReadThreads& t, bool interleaved = false)
       : f1_(p1, interleaved ? 2 * first : first, interleaved ? 2 * rest : rest, t),
-        p1_(p1),
-        p2_(p2),
         interleaved_(interleaved) {
     if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t);
   }
@@ -207,8 +206,8 @@ class PairedSource {
         if (b.r1.file != b.r2.file) {  // one lane's file ended where its mate's went on
           const bool r1_on = b.r1.file < b.r2.file;
           const size_t lane = std::min(b.r1.file, b.r2.file);
-          const std::string& on = r1_on ? p1_[lane] : p2_[lane];
-          const std::string& ended = r1_on ? p2_[lane] : p1_[lane];
+          const std::string& on = (r1_on ? f1_ : *f2_).path(lane);
+          const std::string& ended = (r1_on ? *f2_ : f1_).path(lane);
           throw InputError(on + ": has more records than its mate file " + ended +
                            ": R1 and R2 must hold the same reads in the same order");
         }
@@ -244,7 +243,6 @@ class PairedSource {
 
   FileReader f1_;
   std::unique_ptr<FileReader> f2_;
-  const std::vector<std::string> p1_, p2_;
   uint64_t next_id_ = 0;
   std::string name1_, name2_;
   uint64_t records_before_ = 0;
