@@ -325,6 +325,13 @@ void bind_io(py::module_& m) {
                                std::lock_guard<std::mutex> lock(w.mu);
                                return w.writer->records_written();
                              })
+      .def_property_readonly("spilled_bytes",
+                             [](PyBamWriter& w) {
+                               py::gil_scoped_release nogil;
+                               std::lock_guard<std::mutex> lock(w.mu);
+                               return w.writer->spilled_bytes();
+                             },
+                             "bytes written into spill files, folds included (after close())")
       .def_property_readonly(
           "deflater", [](const PyBamWriter& w) { return std::string(w.writer->deflater()); },
           "'isa-l' or 'htslib': who compresses the output")

@@ -108,6 +108,20 @@ def test_spills_give_byte_identical_output(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_spills_are_folded_in_tiers(tmp_path: Path) -> None:
+    # A run per record: 3,000 spills. Folding 32 spills of a level into one of the next
+    # rewrites each record about twice here; folding every spill so far whenever there were
+    # 128 (as before) rewrote the oldest ones at each of 23 folds, about 12 times the records.
+    def spilled(memory_bytes: int) -> int:
+        with _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=memory_bytes) as w:
+            w.add_many_sam(LINES)
+        return w.spilled_bytes
+    once = spilled(30_000)  # a dozen spills, never folded: each record written at most once
+    assert once > 0
+    assert once < spilled(1) <= 4 * once
+    assert leftovers(tmp_path) == []
+
+
 def test_records_larger_than_a_sort_buffer_chunk(tmp_path: Path) -> None:
     # The sort buffer holds records in 4 MiB chunks that later runs reuse; a record larger than a
     # chunk gets one of its own, and replaces a retained chunk too small for it.

@@ -81,6 +81,8 @@ class BamWriter {
   uint64_t records_written() const;
   // Seconds spent spilling on the writer's own thread (threads > 1): work beside the callers'.
   double spill_seconds() const;
+  // Bytes written into spill files, folds included (complete after close()).
+  uint64_t spilled_bytes() const;
   // The most any record added lies past its unclipped 5' end (sorted writers; markdup.hpp).
   int64_t duplicate_reach() const;
   // What duplicate marking found (all zero without mark_duplicates; complete after close()).
