@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <htslib/hts.h>
+#include <sys/stat.h>
 #include <htslib/kstring.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -210,6 +212,15 @@ struct BamWriter::Impl {
   DuplicateStats duplicates;
   // Sorted BAMs merged in at close() after this writer's own records (add_sorted_part).
   std::vector<std::string> parts;
+  // Checkpoints (opt.keep_checkpoints): the spills the last recorded checkpoint lists, and those
+  // of one taken but not yet released. Neither a fold nor an abort removes them; close() does.
+  std::mutex keep_mu;
+  std::set<std::string> kept, kept_pending;
+  std::set<std::string> indexed;  // spills whose index file is written (under keep_mu)
+  // In spill names with keep_checkpoints: the pid and the clock, so that a later run going on
+  // from this one's spills (on another node, perhaps with the same pid) never reuses a name.
+  const std::string spill_tag = std::to_string(::getpid()) + "." +
+      std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
 
   ~Impl() {
     if (state == State::open) discard();
@@ -234,7 +245,7 @@ struct BamWriter::Impl {
       unlink_quiet(tmp_idx);
     }
     if (spilling.joinable()) spilling.join();  // its failure no longer matters
-    for (const auto& s : spills) unlink_quiet(s);
+    for (const auto& s : spills) drop_spill_file(s);
     spills.clear();
     runs.clear();
     open = RecordBatch();
@@ -471,7 +482,9 @@ struct BamWriter::Impl {
                   spill_serial++);
     const std::string dir = opt.tmp_dir.empty() ? (to_stdout ? "." : dir_of(path)) : opt.tmp_dir;
     const std::string name = dir + "/" + (to_stdout ? std::string("stdout") : base_of(path)) +
-                             ".tmp." + std::to_string(::getpid()) + "." + num + ".run";
+                             (opt.keep_checkpoints ? ".spill." + spill_tag
+                                                   : ".tmp." + std::to_string(::getpid())) +
+                             "." + num + ".run";
     spills.push_back(name);  // registered first so that any failure still cleans it up
     return name;
   }
@@ -483,7 +496,8 @@ struct BamWriter::Impl {
 
   FilePtr create_spill(const std::string& name) {
     errno = 0;
-    FilePtr f(std::fopen(name.c_str(), "wb"));
+    // (never over a file, which may be an earlier run's spill, with checkpoints)
+    FilePtr f(std::fopen(name.c_str(), opt.keep_checkpoints ? "wbx" : "wb"));
     if (!f) io_fail("cannot create temporary file", name, errno);
     std::setvbuf(f.get(), nullptr, _IOFBF, kSpillBuffer);
     return f;
@@ -684,12 +698,159 @@ struct BamWriter::Impl {
             [&](const uint8_t* r, uint32_t, const std::shared_ptr<const void>&) { fold.put(r); });
       fold.finish(level);
       for (size_t i = begin; i < n; ++i) {
-        unlink_quiet(spills[i]);
+        drop_spill_file(spills[i]);
         spill_info.erase(spills[i]);
       }
       spills.erase(spills.begin() + static_cast<std::ptrdiff_t>(begin),
                    spills.begin() + static_cast<std::ptrdiff_t>(n));
     }
+  }
+
+  // A spill this writer no longer reads: removed, unless a checkpoint lists it.
+  void drop_spill_file(const std::string& name) {
+    {
+      std::lock_guard<std::mutex> lk(keep_mu);
+      if (kept.count(name) || kept_pending.count(name)) return;
+    }
+    unlink_quiet(name);
+  }
+
+  // A spill's index file (checkpoints): what SpillInfo holds, with a checksum, so that a later
+  // run can merge the spill without reading it through first.
+  static constexpr char kIndexMagic[8] = {'G', 'M', 'S', 'S', 'P', 'I', 'X', '1'};
+  static constexpr size_t kIndexHead = 8 + 4 * 8;  // magic, records, bytes, level, samples
+  static constexpr size_t kIndexSample = 8 + 4 + 4 + 8;  // key (pos, tid, rev), offset
+  static uint64_t checksum(const std::string& bytes) {  // FNV-1a
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+    return h;
+  }
+  template <class T>
+  static void put_raw(std::string& out, T v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  template <class T>
+  static T get_raw(const std::string& in, size_t at) {
+    T v;
+    std::memcpy(&v, in.data() + at, sizeof v);
+    return v;
+  }
+  static void sync_fd(int fd, const std::string& name) {
+    errno = 0;
+    if (::fsync(fd) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot sync " + name + " to disk: " + errno_text(e));
+    }
+  }
+
+  // Syncs the spill to disk, then writes its index beside it (synced, renamed into place).
+  void write_spill_index(const std::string& name) {
+    const SpillInfo& info = spill_info.at(name);
+    errno = 0;
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) io_fail("cannot read back temporary file", name, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != info.bytes) {
+      ::close(fd);
+      throw std::runtime_error("temporary file " + name + " does not hold what was written");
+    }
+    sync_fd(fd, name);
+    ::close(fd);
+    std::string out(kIndexMagic, sizeof kIndexMagic);
+    put_raw<uint64_t>(out, info.records);
+    put_raw<uint64_t>(out, info.bytes);
+    put_raw<int64_t>(out, info.level);
+    put_raw<uint64_t>(out, info.keys.size());
+    for (size_t i = 0; i < info.keys.size(); ++i) {
+      put_raw<int64_t>(out, info.keys[i].pos);
+      put_raw<uint32_t>(out, info.keys[i].tid);
+      put_raw<uint32_t>(out, info.keys[i].rev);
+      put_raw<uint64_t>(out, info.offsets[i]);
+    }
+    put_raw<uint64_t>(out, checksum(out));
+    const std::string idx = name + ".idx", tmp = idx + ".tmp";
+    errno = 0;
+    const int out_fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) io_fail("cannot create", tmp, errno);
+    for (size_t at = 0; at < out.size();) {
+      errno = 0;
+      const ssize_t w = ::write(out_fd, out.data() + at, out.size() - at);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        const int e = errno;
+        ::close(out_fd);
+        unlink_quiet(tmp);
+        io_fail("cannot write", tmp, e);
+      }
+      at += static_cast<size_t>(w);
+    }
+    sync_fd(out_fd, tmp);
+    ::close(out_fd);
+    if (std::rename(tmp.c_str(), idx.c_str()) != 0) {
+      const int e = errno;
+      unlink_quiet(tmp);
+      io_fail("cannot rename " + tmp + " to", idx, e);
+    }
+  }
+
+  // An earlier run's spill, from its index file; InputError where either is not as written.
+  static SpillInfo read_spill_index(const std::string& name) {
+    const std::string idx = name + ".idx";
+    auto bad = [&](const std::string& why) { return InputError(idx + ": " + why); };
+    std::string in;
+    {
+      errno = 0;
+      const int fd = ::open(idx.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw bad("cannot open (" + errno_text(errno) + ")");
+      char buf[1 << 16];
+      for (;;) {
+        const ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+          const int e = errno;
+          ::close(fd);
+          throw bad("cannot read (" + errno_text(e) + ")");
+        }
+        if (r == 0) break;
+        in.append(buf, static_cast<size_t>(r));
+      }
+      ::close(fd);
+    }
+    if (in.size() < kIndexHead + 8 || in.compare(0, 8, kIndexMagic, 8) != 0) {
+      throw bad("not a spill index of this version");
+    }
+    const std::string body = in.substr(0, in.size() - 8);
+    if (checksum(body) != get_raw<uint64_t>(in, in.size() - 8)) throw bad("damaged (checksum)");
+    SpillInfo info;
+    info.records = get_raw<uint64_t>(in, 8);
+    info.bytes = get_raw<uint64_t>(in, 16);
+    info.level = static_cast<int>(get_raw<int64_t>(in, 24));
+    const uint64_t n = get_raw<uint64_t>(in, 32);
+    if (n != (info.records + kSampleEvery - 1) / kSampleEvery ||
+        body.size() != kIndexHead + n * kIndexSample) {
+      throw bad("damaged (its sizes disagree)");
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      const size_t at = kIndexHead + i * kIndexSample;
+      info.keys.push_back(Key{get_raw<int64_t>(in, at), get_raw<uint32_t>(in, at + 8),
+                              get_raw<uint32_t>(in, at + 12)});
+      info.offsets.push_back(get_raw<uint64_t>(in, at + 16));
+      if (info.offsets.back() >= info.bytes || (i > 0 && info.offsets[i] <= info.offsets[i - 1]) ||
+          (i > 0 && info.keys[i] < info.keys[i - 1])) {
+        throw bad("damaged (its samples are out of order)");
+      }
+    }
+    struct stat st {};
+    errno = 0;
+    if (::stat(name.c_str(), &st) != 0) {
+      throw InputError(name + ": cannot open (" + errno_text(errno) + ")");
+    }
+    if (static_cast<uint64_t>(st.st_size) != info.bytes) {
+      throw InputError(name + ": holds " + std::to_string(st.st_size) + " bytes, its index " +
+                       std::to_string(info.bytes));
+    }
+    return info;
   }
 
   // The records of sorted runs in key order, ties in run order, to dest.
@@ -1311,7 +1472,12 @@ void BamWriter::close() {
     if (s.failed) throw std::logic_error("BamWriter: an earlier error lost records; abort()");
     if (s.opt.sort) s.finish_sorted();
     s.drop_spares();
-    const FileReaper reaper(std::move(s.spills));  // joined as the block ends, either way
+    std::vector<std::string> gone;
+    for (const auto& name : s.spills) {  // (a checkpoint's go once the output is in place)
+      std::lock_guard<std::mutex> lk(s.keep_mu);
+      if (!s.kept.count(name) && !s.kept_pending.count(name)) gone.push_back(name);
+    }
+    const FileReaper reaper(std::move(gone));  // joined as the block ends, either way
     s.spills.clear();
     s.runs.clear();
     s.open = RecordBatch();
@@ -1350,6 +1516,15 @@ void BamWriter::close() {
         s.io_fail("cannot rename " + s.tmp_idx + " to", s.path + s.idx_ext, e);
       }
     }
+    {  // checkpoints' spills (folded ones too) and their index files: the output holds them
+      std::lock_guard<std::mutex> lk(s.keep_mu);
+      for (const auto& k : s.kept) unlink_quiet(k);
+      for (const auto& k : s.kept_pending) unlink_quiet(k);
+      for (const auto& k : s.indexed) unlink_quiet(k + ".idx");
+      s.kept.clear();
+      s.kept_pending.clear();
+      s.indexed.clear();
+    }
   } catch (...) {
     s.discard();
     s.state = Impl::State::aborted;
@@ -1371,6 +1546,85 @@ void BamWriter::add_sorted_part(const std::string& bam_path, int64_t duplicate_r
   if (s.added > 0) throw std::logic_error("BamWriter: sorted parts and added records cannot mix");
   s.parts.push_back(bam_path);
   s.duplicate_reach = std::max(s.duplicate_reach, duplicate_reach);
+}
+
+SpillCheckpoint BamWriter::checkpoint() {
+  Impl& s = *impl_;
+  s.check_usable();
+  if (!s.opt.sort || !s.opt.keep_checkpoints || !s.parts.empty()) {
+    throw std::logic_error("BamWriter: checkpoint() needs sorted records and keep_checkpoints");
+  }
+  s.seal_open();
+  s.wait_spill();
+  if (!s.runs.empty()) {
+    s.start_spill();
+    s.wait_spill();
+  }
+  std::set<std::string> listed(s.spills.begin(), s.spills.end());
+  for (const auto& name : s.spills) {
+    {
+      std::lock_guard<std::mutex> lk(s.keep_mu);
+      if (s.indexed.count(name)) continue;
+    }
+    s.write_spill_index(name);
+    std::lock_guard<std::mutex> lk(s.keep_mu);
+    s.indexed.insert(name);
+  }
+  if (!s.spills.empty()) {  // the new names themselves, on disk
+    const std::string dir = dir_of(s.spills.front());
+    errno = 0;
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) s.io_fail("cannot open", dir, errno);
+    Impl::sync_fd(fd, dir);
+    ::close(fd);
+  }
+  {
+    std::lock_guard<std::mutex> lk(s.keep_mu);
+    s.kept_pending = std::move(listed);
+  }
+  return SpillCheckpoint{s.spills, s.added, s.duplicate_reach};
+}
+
+void BamWriter::release_checkpoint() {
+  Impl& s = *impl_;
+  std::vector<std::string> gone;
+  {
+    std::lock_guard<std::mutex> lk(s.keep_mu);
+    if (s.kept_pending.empty()) return;
+    for (const auto& k : s.kept) {
+      if (!s.kept_pending.count(k)) gone.push_back(k);
+    }
+    s.kept = std::move(s.kept_pending);
+    s.kept_pending.clear();
+    for (const auto& g : gone) s.indexed.erase(g);
+  }
+  for (const auto& g : gone) {  // folded since: the writer reads them no more
+    unlink_quiet(g + ".idx");
+    unlink_quiet(g);
+  }
+}
+
+void BamWriter::adopt_spills(const std::vector<std::string>& spills, int64_t duplicate_reach) {
+  Impl& s = *impl_;
+  s.check_usable();
+  if (!s.opt.sort || !s.parts.empty() || s.added > 0 || !s.spills.empty()) {
+    throw std::logic_error("BamWriter: adopt_spills() needs a sorted writer with no records");
+  }
+  std::vector<Impl::SpillInfo> infos;
+  for (const auto& name : spills) infos.push_back(Impl::read_spill_index(name));
+  std::lock_guard<std::mutex> lk(s.keep_mu);
+  for (size_t i = 0; i < spills.size(); ++i) {
+    s.added += infos[i].records;
+    s.spill_info[spills[i]] = std::move(infos[i]);
+    s.spills.push_back(spills[i]);
+    s.kept.insert(spills[i]);  // the earlier run's checkpoint lists them
+    s.indexed.insert(spills[i]);
+  }
+  s.duplicate_reach = std::max(s.duplicate_reach, duplicate_reach);
+}
+
+uint64_t BamWriter::checked_spill_records(const std::string& spill) {
+  return Impl::read_spill_index(spill).records;
 }
 
 int64_t BamWriter::duplicate_reach() const { return impl_->duplicate_reach; }

@@ -180,8 +180,29 @@ void bind_align(py::module_& m) {
               const std::function<void(uint64_t)>& progress, const py::object& insert_model,
               bool mate_scores, bool copy_comments, const std::string& r1_name,
               const std::string& r2_name, uint64_t records_before,
-              const std::string& cram_reference, bool interleaved, bool from_interleaved) {
+              const std::string& cram_reference, bool interleaved, bool from_interleaved,
+              uint64_t checkpoint_pairs, const std::function<void(py::dict)>& on_checkpoint,
+              uint64_t skip_pairs, const std::vector<std::string>& resume_spills,
+              int64_t resume_duplicate_reach) {
              PipelineOptions po;
+             po.checkpoint_pairs = checkpoint_pairs;
+             po.skip_pairs = skip_pairs;
+             po.resume_spills = resume_spills;
+             po.resume_duplicate_reach = resume_duplicate_reach;
+             po.writer.keep_checkpoints = checkpoint_pairs > 0 || !resume_spills.empty();
+             if (on_checkpoint) {
+               po.on_checkpoint = [on_checkpoint](const PipelineCheckpoint& cp) {
+                 py::gil_scoped_acquire gil;
+                 py::dict d;
+                 d["pairs"] = cp.pairs;
+                 d["stats"] = stats_dict(cp.stats);
+                 d["insert_model"] = model_dict(cp.model);
+                 d["spills"] = cp.spills.spills;
+                 d["records"] = cp.spills.records;
+                 d["duplicate_reach"] = cp.spills.duplicate_reach;
+                 on_checkpoint(d);
+               };
+             }
              if (!insert_model.is_none()) po.insert_model = model_of(insert_model.cast<py::dict>());
              po.mate_scores = mate_scores;
              po.copy_comments = copy_comments;
@@ -234,6 +255,9 @@ void bind_align(py::module_& m) {
            py::arg("copy_comments") = false, py::arg("r1_name") = "", py::arg("r2_name") = "",
            py::arg("records_before") = 0, py::arg("cram_reference") = "",
            py::arg("interleaved") = false, py::arg("from_interleaved") = false,
+           py::arg("checkpoint_pairs") = 0, py::arg("on_checkpoint") = nullptr,
+           py::arg("skip_pairs") = 0, py::arg("resume_spills") = std::vector<std::string>{},
+           py::arg("resume_duplicate_reach") = 0,
            "r1, r2: lists of files read one after the other (a sample's lanes; r2 empty for "
            "single reads); read_groups: the RG ID of each file's records, or one for all; "
            "insert_model: a run's reported insert_model, used instead of estimating one (for "
@@ -243,7 +267,12 @@ void bind_align(py::module_& m) {
            "the records before this input in it: for shards); cram_reference: the FASTA, for "
            "format 'cram'; interleaved: r1 holds the pairs, each pair's reads one after the "
            "other (r2 empty); from_interleaved: r1 and r2 were cut from one interleaved file "
-           "(r1_name), whose record numbers messages keep");
+           "(r1_name), whose record numbers messages keep. checkpoint_pairs: every so many pairs "
+           "the sorted records so far are made durable as spills in tmp_dir, and "
+           "on_checkpoint(dict: pairs, stats, insert_model, spills, records, duplicate_reach) "
+           "records them; "
+           "a later run goes on from one with skip_pairs=pairs, resume_spills=spills, "
+           "resume_duplicate_reach and the first run's insert_model");
 }
 
 }  // namespace gms

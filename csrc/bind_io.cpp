@@ -228,6 +228,10 @@ void bind_io(py::module_& m) {
         "reads at the end. interleaved: r1 holds the pairs (max_reads pairs are read and "
         "split; the record number is r1's, counting both mates).");
 
+  m.def("checked_spill_records", &BamWriter::checked_spill_records, py::arg("spill"),
+        "The records a checkpoint's spill file holds, checked against its index file "
+        "(InputError where either is missing or damaged).");
+
   py::class_<PyBamWriter>(m, "BamWriter",
                           "Coordinate-sorted (or unsorted) BAM/CRAM/SAM writer with bounded memory. "
                           "Nothing appears at path until close() succeeds.")

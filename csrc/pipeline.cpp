@@ -53,13 +53,15 @@ class FileReader {
  public:
   static constexpr size_t kAhead = 2;
 
+  // The first `skip` records (across files) are read and passed over.
   FileReader(const std::vector<std::string>& paths, size_t first, size_t rest,
-             const ReadThreads& t)
+             const ReadThreads& t, uint64_t skip = 0)
       : paths_(paths),
         threads_(t),
         reader_(open(0)),
         first_(first),
         rest_(rest),
+        skip_(skip),
         thread_([this] { run(); }) {}
   ~FileReader() {
     {
@@ -117,8 +119,35 @@ class FileReader {
     }
   }
 
+  // Reads and drops the first skip_ records; an input with fewer is an error.
+  void skip_records() {
+    ReadBatch b;
+    for (uint64_t left = skip_; left > 0;) {
+      read(b, static_cast<size_t>(std::min<uint64_t>(left, 1u << 16)));
+      if (b.size() == 0) {
+        throw InputError(paths_.back() + ": the input holds fewer than the " +
+                         std::to_string(skip_) +
+                         " records a checkpoint says were aligned: not the reads it was made of");
+      }
+      left -= b.size();
+    }
+  }
+
   void run() {
     size_t n = first_;
+    if (skip_ > 0) {
+      StageClock clock;
+      try {
+        skip_records();
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu_);
+        error_ = std::current_exception();
+        cv_.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      seconds_ += clock.lap();
+    }
     for (;;) {
       ReadBatch b;
       {
@@ -155,6 +184,7 @@ class FileReader {
   size_t file_ = 0;
   double ahead_seconds_ = 0;  // earlier files' read-ahead thread seconds, less waits
   const size_t first_, rest_;
+  const uint64_t skip_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ReadBatch> queue_;
@@ -171,11 +201,14 @@ class PairedSource {
  public:
   // interleaved: p1 holds the pairs (p2 empty), read two records a pair.
   // p1[i] and p2[i] (where p2 is not empty) are one lane's mates.
+  // The first `skip` pairs (reads, unpaired) are passed over.
   PairedSource(const std::vector<std::string>& p1, const std::vector<std::string>& p2,
-               size_t first, size_t rest, const ReadThreads& t, bool interleaved = false)
-      : f1_(p1, interleaved ? 2 * first : first, interleaved ? 2 * rest : rest, t),
+               size_t first, size_t rest, const ReadThreads& t, bool interleaved = false,
+               uint64_t skip = 0)
+      : f1_(p1, interleaved ? 2 * first : first, interleaved ? 2 * rest : rest, t,
+            interleaved ? 2 * skip : skip),
         interleaved_(interleaved) {
-    if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t);
+    if (!p2.empty()) f2_ = std::make_unique<FileReader>(p2, first, rest, t, skip);
   }
   bool paired() const { return f2_ != nullptr || interleaved_; }
 
@@ -277,12 +310,19 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
   }
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
+  if (options.checkpoint_pairs > 0 && !options.writer.keep_checkpoints) {
+    throw std::invalid_argument("checkpoints need a writer that keeps them");
+  }
   PairedSource source(r1_paths, r2_paths,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
-                      options.batch_reads, read_threads(options.threads), options.interleaved);
+                      options.batch_reads, read_threads(options.threads), options.interleaved,
+                      options.skip_pairs);
   source.name_reads(options.r1_name, options.r2_name, options.records_before,
                     options.from_interleaved);
   BamWriter writer(out_path, header_text, options.writer);
+  if (!options.resume_spills.empty()) {
+    writer.adopt_spills(options.resume_spills, options.resume_duplicate_reach);
+  }
   // Each input file's (lane's) records carry its read group.
   std::vector<RecordOptions> record_options;
   for (size_t i = 0; i < r1_paths.size(); ++i) {
@@ -305,9 +345,16 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
   }
 
   std::mutex in_mu, out_mu;
-  // Batches' records, keyed and sorted by their workers, wait here to be added in batch order.
-  std::map<uint64_t, BamWriter::RunPtr> ready;
+  // Batches' records, keyed and sorted by their workers, wait here to be added in batch order,
+  // with their pairs and statistics (counted in that order too, for checkpoints).
+  struct Ready {
+    BamWriter::RunPtr run;
+    size_t pairs = 0;
+    AlignStats stats;
+  };
+  std::map<uint64_t, Ready> ready;
   uint64_t next_to_write = 0;
+  uint64_t pairs_written = 0, pairs_at_checkpoint = 0;
   std::exception_ptr failure;
   bool first_taken = false;
 
@@ -349,16 +396,28 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
         return;
       }
       const uint64_t id = b.id;
+      const size_t pairs = b.r1.size();
       source.recycle(std::move(b));
       std::lock_guard<std::mutex> lk(out_mu);
-      result.stats.add(local);
+      ready.emplace(id, Ready{std::move(run), pairs, std::move(local)});
       local = AlignStats{};
-      ready.emplace(id, std::move(run));
       while (!ready.empty() && ready.begin()->first == next_to_write) {
         try {
+          Ready& r = ready.begin()->second;
+          result.stats.add(r.stats);
           StageClock clock;
-          writer.add(std::move(ready.begin()->second));
+          writer.add(std::move(r.run));
           result.stats.stage.write += clock.lap();
+          pairs_written += r.pairs;
+          if (options.checkpoint_pairs > 0 &&
+              pairs_written - pairs_at_checkpoint >= options.checkpoint_pairs) {
+            pairs_at_checkpoint = pairs_written;
+            const PipelineCheckpoint cp{options.skip_pairs + pairs_written, result.stats,
+                                        result.model, writer.checkpoint()};
+            if (options.on_checkpoint) options.on_checkpoint(cp);
+            writer.release_checkpoint();
+            result.stats.stage.write += clock.lap();
+          }
         } catch (...) {
           std::lock_guard<std::mutex> lk2(in_mu);
           if (!failure) failure = std::current_exception();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gmsaccel import _core
+from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, AlignCheckpoint, add_stats
 from gmsaccel.header import parse_read_group, read_groups_for, sam_header
 from gmsaccel.scaleout import Executor
 
@@ -333,6 +335,9 @@ class Aligner:
         tmp_dir: str | os.PathLike | None = None,
         fasta: str | os.PathLike | None = None,
         interleaved: bool = False,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_pairs: int | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or CRAM with
         an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
@@ -360,7 +365,15 @@ class Aligner:
         reads are aligned there in shards of shard_pairs pairs (shard_threads threads each)
         and the sorted parts merged here into the same BAM a local run writes; workers open
         the index by its path and write parts under tmp_dir (default: beside out), so on a
-        cluster both must be on shared storage (see align_shards.py). It needs sorted output."""
+        cluster both must be on shared storage (see align_shards.py). It needs sorted output.
+
+        checkpoint: a folder where, every checkpoint_pairs pairs (default 4,000,000), the sorted
+        records so far are made durable (see checkpoint.py). When it holds a checkpoint of the
+        same reads, index, options and version, the run goes on from there: the records are
+        those of one uninterrupted run ("resumed_pairs" in the statistics says how many pairs
+        came from the checkpoint). The folder is removed once the output is complete, and kept
+        when the run fails. It needs sorted output to a file, and reads in files (not pipes).
+        log: where messages about the checkpoint go (e.g. why one could not be used)."""
         if interleaved and r2 is not None:
             raise ValueError("interleaved reads come in one file: give no r2")
         r1s, r2s = fastq_lanes(r1, r2)
@@ -380,6 +393,22 @@ class Aligner:
         paired = bool(r2s) or interleaved
         model = self._model_across_lanes(r1s, r2s, interleaved, header, tmp_dir) \
             if paired and len(r1s) > 1 and all(map(os.path.isfile, [*r1s, *r2s])) else None
+        if checkpoint is not None:
+            if executor is not None:
+                raise ValueError("checkpoints are for one machine's alignment, not sharded runs")
+            if not sort or out == "-":
+                raise ValueError("checkpoints need sorted output to a file")
+            for f in [*r1s, *r2s]:
+                if not os.path.isfile(f):
+                    raise ValueError(f"{f}: checkpoints need reads in files (a pipe cannot be "
+                                     "read again)")
+            return self._align_with_checkpoint(
+                r1s, r2s, out, header, Path(checkpoint), log, model, rg_ids, paired,
+                checkpoint_pairs=checkpoint_pairs or DEFAULT_CHECKPOINT_PAIRS,
+                batch_reads=batch_reads, fmt=fmt, memory_bytes=memory_bytes,
+                compression_level=compression_level, mark_duplicates=mark_duplicates,
+                progress=progress, copy_comment=copy_comment, cram_reference=cram_reference,
+                interleaved=interleaved)
         if executor is not None:
             from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
 
@@ -400,6 +429,70 @@ class Aligner:
             progress=progress, tmp_dir=os.fspath(tmp_dir) if tmp_dir else "",
             copy_comments=copy_comment, cram_reference=cram_reference, interleaved=interleaved,
             insert_model=model)
+
+    def _checkpoint_identity(self, r1s: list[str], r2s: list[str], rg_ids: list[str],
+                             mark_duplicates: bool, copy_comment: bool,
+                             interleaved: bool) -> dict:
+        """What shapes the records a checkpoint holds: a later run goes on from it only when
+        all of this is the same (threads, batch size, SIMD level and device are not: they
+        do not change records)."""
+        from gmsaccel import __version__
+        from gmsaccel.resume import file_identity
+
+        idx = self.index
+        return {"version": __version__,
+                "index": file_identity(idx.path) if idx.path else
+                {"fasta": file_identity(idx.built_from), "k": idx.k, "w": idx.w},
+                "reads1": [file_identity(f) for f in r1s],
+                "reads2": [file_identity(f) for f in r2s] if r2s else None,
+                "options": {"read_groups": rg_ids, "mate_scores": mark_duplicates,
+                            "copy_comment": copy_comment, "interleaved": interleaved,
+                            "min_score": self.min_score,
+                            "insert_model_pairs": self._core.insert_model_pairs}}
+
+    def _align_with_checkpoint(self, r1s: list[str], r2s: list[str], out: str, header: str,
+                               folder: Path, log: Callable[[str], None] | None,
+                               model: dict | None, rg_ids: list[str], paired: bool, *,
+                               checkpoint_pairs: int, batch_reads: int, fmt: str,
+                               memory_bytes: int, compression_level: int,
+                               mark_duplicates: bool, progress: Callable[[int], None] | None,
+                               copy_comment: bool, cram_reference: str,
+                               interleaved: bool) -> dict:
+        """align_fastq with checkpoints in folder (the spills go there too)."""
+        identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
+                                             interleaved)
+        with AlignCheckpoint(folder, identity, log) as ck:
+            state = ck.resume()
+            base_reads = state["stats"].get("reads", 0) if state else 0
+            report = progress
+            if progress is not None and base_reads:
+                def report(n: int) -> None:
+                    progress(base_reads + n)
+            stats = self._core.align_fastq(
+                r1s, r2s, out, header, threads=self.threads, batch_reads=batch_reads,
+                read_groups=rg_ids, sort=True, format=fmt, memory_bytes=memory_bytes,
+                write_index=fmt in ("bam", "cram"), compression_level=compression_level,
+                mark_duplicates=mark_duplicates, progress=report, tmp_dir=str(folder),
+                copy_comments=copy_comment, cram_reference=cram_reference,
+                interleaved=interleaved,
+                insert_model=state["insert_model"] if state else model,
+                checkpoint_pairs=checkpoint_pairs,
+                on_checkpoint=lambda cp: ck.record(cp, paired),
+                skip_pairs=state["pairs"] if state else 0,
+                resume_spills=state["spills"] if state else [],
+                resume_duplicate_reach=state["duplicate_reach"] if state else 0)
+            if state:
+                total = copy.deepcopy(state["stats"])
+                add_stats(total, stats)
+                for key in ("insert_model", "duplicates", "duplicate_reach", "seconds",
+                            "close_seconds"):
+                    if key in stats:
+                        total[key] = stats[key]
+                stats = total
+            stats["resumed_pairs"] = state["pairs"] if state else 0
+            stats["resumed_reads"] = base_reads
+            ck.finish()
+        return stats
 
     def _model_across_lanes(self, r1s: list[str], r2s: list[str], interleaved: bool,
                             header: str, scratch: str | os.PathLike | None) -> dict | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gmsaccel import _core
+from gmsaccel.checkpoint import add_stats
 from gmsaccel.scaleout import Executor, executor_slots, ordered_submit
 
 DEFAULT_SHARD_PAIRS = 50_000
@@ -94,21 +95,6 @@ def _shards(r1s: list[str], r2s: list[str] | None, first: int, size: int,
                     f2.close()
 
 
-def _add_stats(total: dict, part: dict) -> None:
-    for key, value in part.items():
-        if key in ("insert_model", "duplicate_reach", "seconds"):
-            continue
-        if isinstance(value, dict):
-            _add_stats(total.setdefault(key, {}), value)
-        elif isinstance(value, list):  # per-contig counts, summed contig by contig
-            have = total.setdefault(key, [])
-            have.extend([0] * (len(value) - len(have)))
-            for i, v in enumerate(value):
-                have[i] += v
-        else:
-            total[key] = total.get(key, 0) + value
-
-
 def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, header: str, *,
                         executor: Executor, shard_pairs: int = DEFAULT_SHARD_PAIRS,
                         shard_threads: int = 1, read_groups: list[str] | None = None,
@@ -166,7 +152,7 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     def collect(part_stats: dict) -> None:
         parts.append((part_stats.pop("part"), part_stats["duplicate_reach"]))
         stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first shard's
-        _add_stats(stats, part_stats)
+        add_stats(stats, part_stats)
         if progress:
             progress(stats["reads"])
 

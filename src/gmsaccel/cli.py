@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gmsaccel import __version__, _core
 from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
+from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, MANIFEST
 from gmsaccel.outputs import write_text_atomically
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
@@ -186,6 +187,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ValueError("--dask-scheduler reads FASTQ files, not standard input")
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
+    if args.checkpoint and (args.unsorted or args.output == "-" or args.dask_scheduler):
+        raise ValueError("--checkpoint needs sorted output to a file (-o), on this machine")
     t0 = time.monotonic()
     index = open_index(args.reference, threads=args.threads)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
@@ -204,7 +207,14 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             mark_duplicates=args.mark_duplicates, copy_comment=args.copy_comment,
             command_line=["gmsaccel", *argv], progress=progress, executor=client,
             shard_pairs=args.shard_pairs, tmp_dir=args.tmp_dir, interleaved=args.interleaved,
-            fasta=None if args.reference.endswith(INDEX_SUFFIX) else args.reference)
+            fasta=None if args.reference.endswith(INDEX_SUFFIX) else args.reference,
+            checkpoint=args.checkpoint, checkpoint_pairs=args.checkpoint_pairs,
+            log=lambda msg: _log(args, msg))
+    except BaseException:
+        if args.checkpoint and (Path(args.checkpoint) / MANIFEST).is_file():
+            print(f"[gmsaccel] kept the checkpoint in {args.checkpoint}: the same command goes "
+                  "on from it", file=sys.stderr)
+        raise
     finally:
         progress.done()
         if client is not None:
@@ -217,7 +227,7 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _log(args, f"{reads:,} reads, {stats['mapped']:,} mapped "
                f"({100 * stats['mapped'] / max(reads, 1):.2f}%), "
                f"{stats['properly_paired']:,} properly paired; {wall:.2f} s wall, "
-               f"{reads / max(wall, 1e-9):,.0f} reads/s; "
+               f"{(reads - stats.get('resumed_reads', 0)) / max(wall, 1e-9):,.0f} reads/s; "
                + (f"{stats['shards']:,} shards on Dask" if "shards" in stats
                   else f"SIMD {aligner.simd}"))
     if model["valid"]:
@@ -225,6 +235,9 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
                    f"from {model['pairs_used']:,} pairs")
     if "duplicates" in stats:
         _log(args, _duplicates_line(stats["duplicates"]))
+    if stats.get("resumed_pairs"):
+        _log(args, f"{stats['resumed_pairs']:,} of the pairs were aligned before the last "
+                   "checkpoint (the figures above count them)")
     if args.metrics:
         stats["wall_seconds"] = wall
         Path(args.metrics).write_text(json.dumps(stats, indent=2) + "\n")
@@ -365,6 +378,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
+    # (with --resume; on Dask the shards are the unit of work)
+    checkpoint = outdir / f".{name}.align.checkpoint" if args.resume and not args.dask_scheduler \
+        else None
     stamp, why_not = RunStamp.load(stamp_path) if args.resume else (RunStamp(stamp_path), "")
     if why_not:
         _log(args, f"--resume: {why_not}: running every stage")
@@ -418,7 +434,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
                     command_line=["gmsaccel", *argv], progress=progress, executor=client,
                     fasta=args.reference if args.cram else None, interleaved=args.interleaved,
-                    memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir)
+                    memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir,
+                    checkpoint=checkpoint, checkpoint_pairs=args.checkpoint_pairs,
+                    log=lambda msg: _log(args, msg))
             finally:
                 progress.done()
             align_seconds = time.monotonic() - t0
@@ -532,6 +550,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if kept:
             print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
                   "--resume to go on from them", file=sys.stderr)
+        if checkpoint is not None and (checkpoint / MANIFEST).is_file():
+            print(f"[gmsaccel] kept the alignment's checkpoint in {checkpoint}: rerun with "
+                  "--resume to go on from it", file=sys.stderr)
         if unrecorded:
             print(f"[gmsaccel] kept {', '.join(unrecorded)} (complete, but the failure came "
                   "before its stage was recorded: --resume runs that stage again)",
@@ -623,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "--dask-scheduler also the shard parts, which the workers must "
                              "reach: then shared storage) (default: beside the output)")
 
+    def checkpoint_pairs_option(pp: argparse.ArgumentParser) -> None:
+        pp.add_argument("--checkpoint-pairs", type=_positive_int,
+                        default=DEFAULT_CHECKPOINT_PAIRS, metavar="N",
+                        help="pairs (reads) between checkpoints (default "
+                             f"{DEFAULT_CHECKPOINT_PAIRS:,})")
+
     def copy_comment_option(pp: argparse.ArgumentParser) -> None:
         pp.add_argument("-C", "--copy-comment", action="store_true",
                         help="copy each read's FASTQ comment onto its records as SAM tags (as "
@@ -670,6 +697,14 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--shard-pairs", type=_positive_int, default=DEFAULT_SHARD_PAIRS,
                     metavar="N", help="pairs (reads) per shard with --dask-scheduler "
                                       f"(default {DEFAULT_SHARD_PAIRS})")
+    pa.add_argument("--checkpoint", metavar="DIR",
+                    help="make the alignment restartable: every --checkpoint-pairs pairs the "
+                         "sorted records so far are made durable in DIR (the sort spills go "
+                         "there too: storage that outlives the job); the same command run "
+                         "again after a cancel, time limit or crash goes on from the last "
+                         "checkpoint, with the same records as one uninterrupted run. DIR is "
+                         "removed once the output is complete")
+    checkpoint_pairs_option(pa)
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -748,7 +783,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="go on from an earlier run of this sample in OUTDIR that failed, was "
                          "cancelled or ran out of time: the stages it finished (alignment, "
                          "calling) are not run again while their outputs, inputs and options "
-                         "are unchanged (OUTDIR/.NAME.run.json records them)")
+                         "are unchanged (OUTDIR/.NAME.run.json records them), and an "
+                         "alignment cut short goes on from its last checkpoint. Give it from "
+                         "the first run on (e.g. in a job that the scheduler may requeue): "
+                         "with --resume the alignment keeps checkpoints in "
+                         "OUTDIR/.NAME.align.checkpoint, its sort spills too")
+    checkpoint_pairs_option(pr)
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     pr.add_argument("--gvcf", action="store_true",

@@ -34,6 +34,13 @@ def file_identity(path: str | os.PathLike[str] | None,
     return {"path": name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _holds_files(v: Any) -> bool:
+    """Whether v is a file's identity, a list of them, or a dict naming some."""
+    if isinstance(v, list):
+        return any(_holds_files(x) for x in v)
+    return isinstance(v, dict)
+
+
 def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
@@ -41,9 +48,9 @@ def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
             continue
         if isinstance(a, dict) and isinstance(b, dict) and "mtime_ns" not in a:
             return _first_difference(a, b)  # options: name the option
-        if isinstance(b, list) and len(b) > 1:  # (a sample's lanes)
+        if isinstance(b, list) and len(b) > 1 and _holds_files(b):  # (a sample's lanes)
             return f"{key} are not the files they were"
-        if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        if _holds_files(a) or _holds_files(b):
             return f"{key} is not the file it was"
         return f"{key} was {a!r}, now {b!r}"
     return "nothing"  # (not reached: callers compare first)

@@ -34,6 +34,18 @@ struct BamWriterOptions {
   // minutes on a whole genome); throwing abandons the close as any error does, leaving nothing.
   // The bindings pass Python's pending signals (SIGINT, SIGTERM) through it.
   std::function<void()> check_interrupt;
+  // Checkpoints (sorted output): spills go to tmp_dir under names no other run uses, and those a
+  // checkpoint() listed stay there when the writer is abandoned, for adopt_spills() in a later
+  // run that goes on from the checkpoint.
+  bool keep_checkpoints = false;
+};
+
+// What checkpoint() made durable: spills holding every record added so far, oldest first, each
+// with its index file beside it (the spill's name + ".idx").
+struct SpillCheckpoint {
+  std::vector<std::string> spills;
+  uint64_t records = 0;
+  int64_t duplicate_reach = 0;
 };
 
 class BamWriter {
@@ -73,6 +85,20 @@ class BamWriter {
   // marking). Throws InputError at close() for a part that is unreadable, differs in its @SQ
   // lines or is out of order. A writer takes parts or records, not both.
   void add_sorted_part(const std::string& bam_path, int64_t duplicate_reach);
+  // Spills every record added so far (waiting for the spill in progress), writes each spill's
+  // index beside it and syncs both to disk. Needs keep_checkpoints. Later records go to later
+  // spills; folds leave the listed files in place until release_checkpoint().
+  SpillCheckpoint checkpoint();
+  // Removes the files the previous checkpoint listed and the last one does not (folded since):
+  // call once the last checkpoint is recorded where a later run will find it.
+  void release_checkpoint();
+  // Takes an earlier writer's checkpoint (same header and options) as this writer's first
+  // records, before any added. Throws InputError for a spill or index file that is missing,
+  // damaged or not what its index says.
+  void adopt_spills(const std::vector<std::string>& spills, int64_t duplicate_reach);
+  // The records a checkpoint's spill holds, after checking it against its index file as
+  // adopt_spills() does (InputError where either is damaged).
+  static uint64_t checked_spill_records(const std::string& spill);
   // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
   void close();
   // Abandons the output (same as destroying an unclosed writer).

@@ -15,6 +15,8 @@ namespace gms {
 // From this many threads on, each compressed FASTQ file also gets an inflating thread of its own.
 constexpr int kInflateAheadThreads = 4;
 
+struct PipelineCheckpoint;
+
 struct PipelineOptions {
   int threads = 1;
   size_t batch_reads = 10000;  // reads (pairs) per batch
@@ -37,6 +39,24 @@ struct PipelineOptions {
   bool from_interleaved = false;
   // r1 holds the pairs itself, each pair's two reads one after the other (r2 empty).
   bool interleaved = false;
+  // Checkpoints (needs writer.keep_checkpoints): at the end of the batch that completes every
+  // checkpoint_pairs pairs (reads, unpaired), the writer's checkpoint() is handed to
+  // on_checkpoint, and released once that returns (having recorded it).
+  uint64_t checkpoint_pairs = 0;
+  std::function<void(const PipelineCheckpoint&)> on_checkpoint;
+  // Going on from an earlier run's checkpoint: its first skip_pairs pairs are read and passed
+  // over, and the writer adopts resume_spills (which hold their records) first. insert_model
+  // should be the earlier run's.
+  uint64_t skip_pairs = 0;
+  std::vector<std::string> resume_spills;
+  int64_t resume_duplicate_reach = 0;
+};
+
+struct PipelineCheckpoint {
+  uint64_t pairs = 0;  // pairs (reads, unpaired) from the input's start, skipped ones included
+  AlignStats stats;    // of this run's pairs so far (not the skipped ones)
+  InsertModel model;   // the one the pairs are aligned with
+  SpillCheckpoint spills;
 };
 
 struct PipelineResult {

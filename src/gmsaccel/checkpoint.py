@@ -1,0 +1,155 @@
+"""Checkpoints within one alignment (``align --checkpoint DIR``; ``run --resume``).
+
+A whole-genome alignment runs for hours, and a scheduler's time limit, a preempted node or a
+cancel ends it where it is. With a checkpoint folder, every so many pairs the sorted records
+so far are made durable there: the BAM writer's own sorted spill files, each synced to disk
+with an index of sampled keys beside it, and ``checkpoint.json``, written atomically after
+them, which records the pairs they hold, the statistics so far, the insert-size model, and
+what made the records (reads files' paths, sizes and mtimes, the index file, the options that
+shape records, the version).
+
+Run again with the same folder, the alignment reads and passes over the pairs a checkpoint
+holds (inflating and parsing them, not aligning), aligns the rest with the recorded model, and
+its final merge takes the earlier spills first: the BAM holds the records one uninterrupted
+run writes, with duplicates marked over all of them. When anything recorded differs, the folder
+is emptied and the alignment starts over, saying why. The folder goes once the output is
+complete. A lock keeps two runs out of one folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gmsaccel import _core
+from gmsaccel.outputs import write_text_atomically
+from gmsaccel.resume import _first_difference
+
+MANIFEST = "checkpoint.json"
+LOCK = "lock"
+FORMAT = 1
+# About 5 minutes of a 2-core machine's alignment of a human genome, under a minute on a large
+# node; each checkpoint spills the sort buffer and syncs what was spilled since the last.
+DEFAULT_CHECKPOINT_PAIRS = 4_000_000
+
+
+def add_stats(total: dict, part: dict) -> None:
+    """Adds one run's (or shard's) alignment statistics into total: counts summed, per-contig
+    counts contig by contig; the model, reach and seconds are left to the caller."""
+    for key, value in part.items():
+        if key in ("insert_model", "duplicate_reach", "seconds"):
+            continue
+        if isinstance(value, dict):
+            add_stats(total.setdefault(key, {}), value)
+        elif isinstance(value, list):  # per-contig counts, summed contig by contig
+            have = total.setdefault(key, [])
+            have.extend([0] * (len(value) - len(have)))
+            for i, v in enumerate(value):
+                have[i] += v
+        else:
+            total[key] = total.get(key, 0) + value
+
+
+class AlignCheckpoint:
+    """One alignment's checkpoint folder, locked while open."""
+
+    def __init__(self, folder: str | os.PathLike[str], identity: dict[str, Any],
+                 log: Callable[[str], None] | None = None) -> None:
+        self.folder = Path(folder)
+        self.identity = identity
+        self.log = log or (lambda _msg: None)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise _core.InputError(f"{self.folder}: not a directory (the checkpoint folder)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            raise _core.InputError(f"{self.folder}: another alignment is using this checkpoint "
+                                   "folder") from None
+        # What the run goes on from: the earlier statistics, and the checkpoint's state.
+        self.base: dict[str, Any] | None = None
+
+    def close(self) -> None:
+        """Releases the folder, leaving what it holds (for a later run)."""
+        if not self._lock.closed:
+            self._lock.close()
+
+    def __enter__(self) -> AlignCheckpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def resume(self) -> dict[str, Any] | None:
+        """The recorded checkpoint when this run can go on from it (its spills' full paths in
+        "spills"), after removing what a killed run left beyond it; else None, the folder
+        emptied (the reason logged when there was a checkpoint)."""
+        state, why = self._usable()
+        if state is None:
+            if why:
+                self.log(f"checkpoint in {self.folder} not used: {why}; aligning from the start")
+            self._clear(keep=set())
+            return None
+        names = set(state["spills"])
+        self._clear(keep=names | {n + ".idx" for n in names} | {MANIFEST})
+        state = dict(state, spills=[str(self.folder / n) for n in state["spills"]])
+        self.base = state
+        self.log(f"going on from the checkpoint in {self.folder}: {state['pairs']:,} "
+                 f"{'pairs' if state['paired'] else 'reads'} aligned before")
+        return state
+
+    def _usable(self) -> tuple[dict[str, Any] | None, str]:
+        path = self.folder / MANIFEST
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None, ""
+        except (OSError, ValueError) as e:
+            return None, f"{path} is unreadable ({e})"
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return None, f"{path} is not one this version reads"
+        if data.get("identity") != self.identity:
+            return None, _first_difference(data.get("identity", {}), self.identity)
+        records = 0
+        for name in data["spills"]:
+            try:
+                records += _core.checked_spill_records(str(self.folder / name))
+            except _core.InputError as e:
+                return None, str(e)
+        if records != data["records"]:
+            return None, f"its spills hold {records:,} records, not {data['records']:,}"
+        return data, ""
+
+    def _clear(self, keep: set[str]) -> None:
+        for p in self.folder.iterdir():
+            if p.name in keep or p.name == LOCK:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+
+    def record(self, cp: dict[str, Any], paired: bool) -> None:
+        """Records a checkpoint the pipeline made (its spills synced, their indexes written):
+        from then on, a later run goes on from it. Statistics add to the earlier runs'."""
+        stats = copy.deepcopy(self.base["stats"]) if self.base else {}
+        add_stats(stats, cp["stats"])
+        state = {"format": FORMAT, "identity": self.identity, "pairs": cp["pairs"],
+                 "paired": paired, "records": cp["records"],
+                 "duplicate_reach": cp["duplicate_reach"], "insert_model": cp["insert_model"],
+                 "spills": [os.path.relpath(s, self.folder) for s in cp["spills"]],
+                 "stats": stats}
+        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n")
+
+    def finish(self) -> None:
+        """The output is complete: the folder goes."""
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
