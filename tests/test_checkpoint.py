@@ -182,6 +182,23 @@ def test_what_changed_starts_the_alignment_over(aligner: Aligner, dataset: Datas
         assert not folder.exists()
 
 
+def test_only_the_checkpoints_own_files_are_removed(aligner: Aligner, dataset: Dataset,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder given by mistake (the working directory, say) keeps what was already there.
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "sub").mkdir()
+    kw = dict(OPTIONS, checkpoint=tmp_path, checkpoint_pairs=500)
+    with monkeypatch.context() as m:
+        stop_after(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam", **kw)
+    aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam",
+                        **dict(kw, read_group="@RG\tID:x\tSM:y"))  # starts over
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "o.bam", "o.bam.bai",
+                                                          "sub"]
+
+
 def test_a_checkpoint_folder_takes_one_run_at_a_time(tmp_path: Path) -> None:
     with AlignCheckpoint(tmp_path / "ck", {"a": 1}):
         with pytest.raises(_core.InputError, match="another alignment is using"):

@@ -9,18 +9,21 @@ import pytest
 from gmsaccel.outputs import write_text_atomically
 
 
-def test_writes_and_replaces_leaving_no_temporary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durable", [False, True])
+def test_writes_and_replaces_leaving_no_temporary(tmp_path: Path, durable: bool) -> None:
     path = tmp_path / "m.json"
-    assert write_text_atomically(path, "one\n") == path
-    write_text_atomically(path, "two\n")
+    assert write_text_atomically(path, "one\n", durable) == path
+    write_text_atomically(path, "two\n", durable)
     assert path.read_text() == "two\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
 
-def test_a_failed_write_keeps_the_old_text_and_no_temporary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_failed_write_keeps_the_old_text_and_no_temporary(tmp_path: Path,
+                                                            durable: bool) -> None:
     path = tmp_path / "m.json"
     write_text_atomically(path, "old\n")
     with pytest.raises(UnicodeEncodeError):
-        write_text_atomically(path, "new \udc80\n")  # (a lone surrogate: no UTF-8 for it)
+        write_text_atomically(path, "new \udc80\n", durable)  # (a lone surrogate: no UTF-8 for it)
     assert path.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]

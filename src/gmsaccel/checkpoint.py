@@ -22,7 +22,6 @@ import copy
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,13 @@ def add_stats(total: dict, part: dict) -> None:
                 have[i] += v
         else:
             total[key] = total.get(key, 0) + value
+
+
+def _ours(name: str) -> bool:
+    """Whether a file in a checkpoint folder is one a checkpoint writes: the manifest (or its
+    temporary), the lock, or the BAM writer's spills and their index files."""
+    return name in (MANIFEST, LOCK) or name.startswith(MANIFEST + ".tmp-") or \
+        (".spill." in name and name.endswith((".run", ".run.idx", ".run.idx.tmp")))
 
 
 class AlignCheckpoint:
@@ -129,13 +135,11 @@ class AlignCheckpoint:
         return data, ""
 
     def _clear(self, keep: set[str]) -> None:
+        """Removes this module's and the writer's files but those in keep (and the lock);
+        anything else in the folder is not ours and stays."""
         for p in self.folder.iterdir():
-            if p.name in keep or p.name == LOCK:
-                continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+            if p.name not in keep and p.name != LOCK and _ours(p.name) and not p.is_dir():
+                p.unlink(missing_ok=True)
 
     def record(self, cp: dict[str, Any], paired: bool) -> None:
         """Records a checkpoint the pipeline made (its spills synced, their indexes written):
@@ -147,9 +151,16 @@ class AlignCheckpoint:
                  "duplicate_reach": cp["duplicate_reach"], "insert_model": cp["insert_model"],
                  "spills": [os.path.relpath(s, self.folder) for s in cp["spills"]],
                  "stats": stats}
-        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n")
+        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
+                              durable=True)
 
     def finish(self) -> None:
-        """The output is complete: the folder goes."""
+        """The output is complete: the checkpoint's files go, and the folder when that leaves
+        it empty."""
+        self._clear(keep=set())
+        (self.folder / LOCK).unlink(missing_ok=True)
         self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.folder.rmdir()
+        except OSError:  # (someone else's files in it)
+            pass

@@ -7,13 +7,25 @@ import os
 from pathlib import Path
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+def write_text_atomically(path: str | os.PathLike, text: str, durable: bool = False) -> Path:
+    """durable: synced to disk (the text, then the folder's new name), so that after a power
+    loss the path holds either the old text or the new."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:  # (a signal, a full disk: no temporary left)
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return path
