@@ -206,6 +206,9 @@ struct BamWriter::Impl {
   // of the default sort memory, about 100 rewrites of all that came before.
   static constexpr size_t kFoldGroup = 32;
   uint64_t spill_bytes_written = 0;  // by the spilling thread (spills and folds alike)
+  // Bytes of this writer's spills on disk, and the most at once (the scratch space a run
+  // needs; checkpointed spills a fold replaced are counted gone, though kept till released).
+  uint64_t spill_bytes_live = 0, spill_bytes_peak = 0;
   uint64_t added = 0;
   BamPtr scratch = new_bam();
   int64_t duplicate_reach = 0;  // the most a record lies past its 5' end (markdup.hpp)
@@ -645,6 +648,8 @@ struct BamWriter::Impl {
       w_.finish_spill(std::move(fp_), name_);
       info_.level = level;
       w_.spill_bytes_written += info_.bytes;
+      w_.spill_bytes_live += info_.bytes;
+      w_.spill_bytes_peak = std::max(w_.spill_bytes_peak, w_.spill_bytes_live);
       w_.spill_info[name_] = std::move(info_);
     }
 
@@ -699,6 +704,7 @@ struct BamWriter::Impl {
       fold.finish(level);
       for (size_t i = begin; i < n; ++i) {
         drop_spill_file(spills[i]);
+        spill_bytes_live -= spill_info.at(spills[i]).bytes;
         spill_info.erase(spills[i]);
       }
       spills.erase(spills.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -1615,11 +1621,13 @@ void BamWriter::adopt_spills(const std::vector<std::string>& spills, int64_t dup
   std::lock_guard<std::mutex> lk(s.keep_mu);
   for (size_t i = 0; i < spills.size(); ++i) {
     s.added += infos[i].records;
+    s.spill_bytes_live += infos[i].bytes;
     s.spill_info[spills[i]] = std::move(infos[i]);
     s.spills.push_back(spills[i]);
     s.kept.insert(spills[i]);  // the earlier run's checkpoint lists them
     s.indexed.insert(spills[i]);
   }
+  s.spill_bytes_peak = std::max(s.spill_bytes_peak, s.spill_bytes_live);
   s.duplicate_reach = std::max(s.duplicate_reach, duplicate_reach);
 }
 
@@ -1632,6 +1640,7 @@ int64_t BamWriter::duplicate_reach() const { return impl_->duplicate_reach; }
 uint64_t BamWriter::records_written() const { return impl_->added; }
 double BamWriter::spill_seconds() const { return impl_->spill_thread_seconds; }
 uint64_t BamWriter::spilled_bytes() const { return impl_->spill_bytes_written; }
+uint64_t BamWriter::spill_peak_bytes() const { return impl_->spill_bytes_peak; }
 const DuplicateStats& BamWriter::duplicate_stats() const { return impl_->duplicates; }
 const char* BamWriter::deflater() const { return impl_->deflated_by_isal ? "isa-l" : "htslib"; }
 

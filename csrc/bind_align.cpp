@@ -242,6 +242,10 @@ void bind_align(py::module_& m) {
              if (sort) d["duplicate_reach"] = res.duplicate_reach;
              d["seconds"] = res.seconds;
              d["close_seconds"] = res.close_seconds;
+             if (sort) {
+               d["spilled_bytes"] = res.spilled_bytes;
+               d["spill_peak_bytes"] = res.spill_peak_bytes;
+             }
              return d;
            },
            py::arg("r1"), py::arg("r2"), py::arg("out"), py::arg("header_text"),

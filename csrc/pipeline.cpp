@@ -451,6 +451,8 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
   writer.close();
   result.close_seconds = close_clock.lap();
   result.stats.stage.write += result.close_seconds + writer.spill_seconds();
+  result.spilled_bytes = writer.spilled_bytes();
+  result.spill_peak_bytes = writer.spill_peak_bytes();
   result.duplicates = writer.duplicate_stats();
   result.duplicate_reach = writer.duplicate_reach();
   result.seconds =

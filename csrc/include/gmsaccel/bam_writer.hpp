@@ -109,6 +109,8 @@ class BamWriter {
   double spill_seconds() const;
   // Bytes written into spill files, folds included (complete after close()).
   uint64_t spilled_bytes() const;
+  // The most bytes of spills on disk at once: the scratch space the sort needed.
+  uint64_t spill_peak_bytes() const;
   // The most any record added lies past its unclipped 5' end (sorted writers; markdup.hpp).
   int64_t duplicate_reach() const;
   // What duplicate marking found (all zero without mark_duplicates; complete after close()).

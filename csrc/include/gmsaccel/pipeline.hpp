@@ -68,6 +68,8 @@ struct PipelineResult {
   // Wall seconds of the writer's close() after the last batch: the sorted output's final merge,
   // serialising, compressing and indexing, which no other work overlaps.
   double close_seconds = 0;
+  // The sort's spills: bytes written (folds included), and the most on disk at once.
+  uint64_t spilled_bytes = 0, spill_peak_bytes = 0;
 };
 
 // The reads are r1_paths' files one after the other (a sample's lanes), paired with r2_paths'
