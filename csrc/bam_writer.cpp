@@ -37,6 +37,7 @@
 
 #include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/stream_checksum.hpp"
 
 namespace gms {
 
@@ -180,6 +181,7 @@ struct BamWriter::Impl {
     std::vector<Key> keys;
     std::vector<uint64_t> offsets;
     int level = 0;  // 0 for a spill of runs; one more than its inputs' for a fold
+    uint64_t checksum = 0;  // StreamChecksum of the file's bytes
   };
   static constexpr uint64_t kSampleEvery = 16;
 
@@ -637,16 +639,22 @@ struct BamWriter::Impl {
       note(Key::of(c));
       const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(r);
       w_.spill_bytes(fp_.get(), r, n, name_);
+      sum_.update(r, n);
       info_.bytes += n;
     }
     void put(const bam1_t* b) {
       note(Key::of(b->core));
       w_.spill_record(fp_.get(), b, name_);
-      info_.bytes += RecordBatch::kHeaderBytes + static_cast<uint32_t>(b->l_data);
+      const uint32_t l_data = static_cast<uint32_t>(b->l_data);
+      sum_.update(&b->core, sizeof(bam1_core_t));
+      sum_.update(&l_data, sizeof l_data);
+      sum_.update(b->data, l_data);
+      info_.bytes += RecordBatch::kHeaderBytes + l_data;
     }
     void finish(int level = 0) {
       w_.finish_spill(std::move(fp_), name_);
       info_.level = level;
+      info_.checksum = sum_.value();
       w_.spill_bytes_written += info_.bytes;
       w_.spill_bytes_live += info_.bytes;
       w_.spill_bytes_peak = std::max(w_.spill_bytes_peak, w_.spill_bytes_live);
@@ -665,6 +673,7 @@ struct BamWriter::Impl {
     std::string name_;
     FilePtr fp_;
     SpillInfo info_;
+    StreamChecksum sum_;
   };
 
   // Merges runs (sorted) into the spill file `name`; folds spills as they accumulate.
@@ -723,13 +732,14 @@ struct BamWriter::Impl {
 
   // A spill's index file (checkpoints): what SpillInfo holds, with a checksum, so that a later
   // run can merge the spill without reading it through first.
-  static constexpr char kIndexMagic[8] = {'G', 'M', 'S', 'S', 'P', 'I', 'X', '1'};
-  static constexpr size_t kIndexHead = 8 + 4 * 8;  // magic, records, bytes, level, samples
+  static constexpr char kIndexMagic[8] = {'G', 'M', 'S', 'S', 'P', 'I', 'X', '2'};
+  // magic, records, bytes, level, the spill's checksum, samples
+  static constexpr size_t kIndexHead = 8 + 5 * 8;
   static constexpr size_t kIndexSample = 8 + 4 + 4 + 8;  // key (pos, tid, rev), offset
-  static uint64_t checksum(const std::string& bytes) {  // FNV-1a
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
-    return h;
+  static uint64_t checksum(const char* bytes, size_t n) {
+    StreamChecksum sum;
+    sum.update(bytes, n);
+    return sum.value();
   }
   template <class T>
   static void put_raw(std::string& out, T v) {
@@ -767,6 +777,7 @@ struct BamWriter::Impl {
     put_raw<uint64_t>(out, info.records);
     put_raw<uint64_t>(out, info.bytes);
     put_raw<int64_t>(out, info.level);
+    put_raw<uint64_t>(out, info.checksum);
     put_raw<uint64_t>(out, info.keys.size());
     for (size_t i = 0; i < info.keys.size(); ++i) {
       put_raw<int64_t>(out, info.keys[i].pos);
@@ -774,7 +785,7 @@ struct BamWriter::Impl {
       put_raw<uint32_t>(out, info.keys[i].rev);
       put_raw<uint64_t>(out, info.offsets[i]);
     }
-    put_raw<uint64_t>(out, checksum(out));
+    put_raw<uint64_t>(out, checksum(out.data(), out.size()));
     const std::string idx = name + ".idx", tmp = idx + ".tmp";
     errno = 0;
     const int out_fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -826,15 +837,18 @@ struct BamWriter::Impl {
     if (in.size() < kIndexHead + 8 || in.compare(0, 8, kIndexMagic, 8) != 0) {
       throw bad("not a spill index of this version");
     }
-    const std::string body = in.substr(0, in.size() - 8);
-    if (checksum(body) != get_raw<uint64_t>(in, in.size() - 8)) throw bad("damaged (checksum)");
+    const size_t body = in.size() - 8;
+    if (checksum(in.data(), body) != get_raw<uint64_t>(in, body)) {
+      throw bad("damaged (checksum)");
+    }
     SpillInfo info;
     info.records = get_raw<uint64_t>(in, 8);
     info.bytes = get_raw<uint64_t>(in, 16);
     info.level = static_cast<int>(get_raw<int64_t>(in, 24));
-    const uint64_t n = get_raw<uint64_t>(in, 32);
+    info.checksum = get_raw<uint64_t>(in, 32);
+    const uint64_t n = get_raw<uint64_t>(in, 40);
     if (n != (info.records + kSampleEvery - 1) / kSampleEvery ||
-        body.size() != kIndexHead + n * kIndexSample) {
+        body != kIndexHead + n * kIndexSample) {
       throw bad("damaged (its sizes disagree)");
     }
     for (uint64_t i = 0; i < n; ++i) {
@@ -1479,7 +1493,9 @@ void BamWriter::close() {
     if (s.opt.sort) s.finish_sorted();
     s.drop_spares();
     std::vector<std::string> gone;
-    for (const auto& name : s.spills) {  // (a checkpoint's go once the output is in place)
+    // A checkpoint's spills (and index files) stay: the caller removes them once the
+    // checkpoint that lists them is forgotten, so that none ever lists a missing file.
+    for (const auto& name : s.spills) {
       std::lock_guard<std::mutex> lk(s.keep_mu);
       if (!s.kept.count(name) && !s.kept_pending.count(name)) gone.push_back(name);
     }
@@ -1522,15 +1538,7 @@ void BamWriter::close() {
         s.io_fail("cannot rename " + s.tmp_idx + " to", s.path + s.idx_ext, e);
       }
     }
-    {  // checkpoints' spills (folded ones too) and their index files: the output holds them
-      std::lock_guard<std::mutex> lk(s.keep_mu);
-      for (const auto& k : s.kept) unlink_quiet(k);
-      for (const auto& k : s.kept_pending) unlink_quiet(k);
-      for (const auto& k : s.indexed) unlink_quiet(k + ".idx");
-      s.kept.clear();
-      s.kept_pending.clear();
-      s.indexed.clear();
-    }
+
   } catch (...) {
     s.discard();
     s.state = Impl::State::aborted;
@@ -1632,7 +1640,31 @@ void BamWriter::adopt_spills(const std::vector<std::string>& spills, int64_t dup
 }
 
 uint64_t BamWriter::checked_spill_records(const std::string& spill) {
-  return Impl::read_spill_index(spill).records;
+  const Impl::SpillInfo info = Impl::read_spill_index(spill);
+  // Every byte, against the checksum taken as the spill was written.
+  errno = 0;
+  const int fd = ::open(spill.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(spill + ": cannot open (" + errno_text(errno) + ")");
+  StreamChecksum sum;
+  std::vector<char> buf(1u << 20);
+  uint64_t got = 0;
+  for (;;) {
+    const ssize_t r = ::read(fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      throw InputError(spill + ": cannot read (" + errno_text(e) + ")");
+    }
+    if (r == 0) break;
+    sum.update(buf.data(), static_cast<size_t>(r));
+    got += static_cast<uint64_t>(r);
+  }
+  ::close(fd);
+  if (got != info.bytes || sum.value() != info.checksum) {
+    throw InputError(spill + ": damaged (its bytes are not those its index was written for)");
+  }
+  return info.records;
 }
 
 int64_t BamWriter::duplicate_reach() const { return impl_->duplicate_reach; }

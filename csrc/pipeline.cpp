@@ -75,10 +75,17 @@ class FileReader {
   FileReader& operator=(const FileReader&) = delete;
 
   // The next batch, in file order; the last one is empty (its first_record one past the file's
-  // records). Rethrows the reader's error.
-  ReadBatch pop() {
+  // records). Rethrows the reader's error. While it waits, check_interrupt (where given) is
+  // called every 100 ms: the wait for a batch after a long skip can be minutes.
+  ReadBatch pop(const std::function<void()>& check_interrupt = nullptr) {
     std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait(lk, [this] { return !queue_.empty() || error_; });
+    const auto ready = [this] { return !queue_.empty() || error_; };
+    while (!cv_.wait_for(lk, std::chrono::milliseconds(100), ready)) {
+      if (!check_interrupt) continue;
+      lk.unlock();
+      check_interrupt();
+      lk.lock();
+    }
     if (queue_.empty()) std::rethrow_exception(error_);
     if (queue_.front().size() == 0) return queue_.front();  // the end stays for every caller
     ReadBatch b = std::move(queue_.front());
@@ -119,10 +126,15 @@ class FileReader {
     }
   }
 
-  // Reads and drops the first skip_ records; an input with fewer is an error.
+  // Reads and drops the first skip_ records; an input with fewer is an error. Returns early
+  // when the reader is stopped.
   void skip_records() {
     ReadBatch b;
     for (uint64_t left = skip_; left > 0;) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (stop_) return;
+      }
       read(b, static_cast<size_t>(std::min<uint64_t>(left, 1u << 16)));
       if (b.size() == 0) {
         throw InputError(paths_.back() + ": the input holds fewer than the " +
@@ -223,18 +235,18 @@ class PairedSource {
     from_interleaved_ = from_interleaved;
   }
 
-  // Fills b with the next batch; false at the end of input.
-  bool next(Batch& b) {
+  // Fills b with the next batch; false at the end of input. check_interrupt: as FileReader::pop.
+  bool next(Batch& b, const std::function<void()>& check_interrupt = nullptr) {
     if (interleaved_) {  // (split_interleaved checks the mates)
-      ReadBatch both = f1_.pop();
+      ReadBatch both = f1_.pop(check_interrupt);
       rename(both, name1_, 0);
       split_interleaved(both, b.r1, b.r2, both.source);
       f1_.recycle(std::move(both));
     } else {
-      b.r1 = f1_.pop();
+      b.r1 = f1_.pop(check_interrupt);
       rename(b.r1, name1_, 0);
       if (f2_) {
-        b.r2 = f2_->pop();
+        b.r2 = f2_->pop(check_interrupt);
         rename(b.r2, name2_, 1);
         if (b.r1.file != b.r2.file) {  // one lane's file ended where its mate's went on
           const bool r1_on = b.r1.file < b.r2.file;
@@ -332,7 +344,8 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
   }
 
   Batch first;
-  bool have_first = source.next(first);
+  // (after a skip of many pairs, the first batch can be minutes away: signals are seen)
+  bool have_first = source.next(first, options.writer.check_interrupt);
   // Those pairs' single-end hits serve the model and then their own alignment.
   Aligner::PairHits first_hits;
   bool first_mapped = false;
@@ -402,6 +415,10 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
       ready.emplace(id, Ready{std::move(run), pairs, std::move(local)});
       local = AlignStats{};
       while (!ready.empty() && ready.begin()->first == next_to_write) {
+        {
+          std::lock_guard<std::mutex> lk2(in_mu);
+          if (failure) break;  // (nothing more is written, nor checkpointed)
+        }
         try {
           Ready& r = ready.begin()->second;
           result.stats.add(r.stats);

@@ -18,7 +18,7 @@ from conftest import Dataset, cli_env
 import gmsaccel.checkpoint as checkpoint_module
 from gmsaccel import _core, cli
 from gmsaccel.align import Aligner
-from gmsaccel.checkpoint import MANIFEST, AlignCheckpoint
+from gmsaccel.checkpoint import LOCK, MANIFEST, AlignCheckpoint, kept_checkpoint
 from gmsaccel.simulate import plant_variants, simulate_pairs, write_fastq
 
 # Small batches and sort buffers: many checkpoints, and spills folded across them.
@@ -162,18 +162,21 @@ def test_what_changed_starts_the_alignment_over(aligner: Aligner, dataset: Datas
     assert stats["resumed_pairs"] == 0
     assert "not used: read_groups was [], now ['x']" in said[0]
     # A spill gone, or damaged: not trusted.
-    for damage in ("gone", "cut", "index"):
+    for damage in ("gone", "cut", "flip", "index", "manifest"):
         cut_short()
         spill = folder / json.loads((folder / MANIFEST).read_text())["spills"][0]
         if damage == "gone":
             spill.unlink()
         elif damage == "cut":
             os.truncate(spill, spill.stat().st_size - 1)
-        else:
-            idx = Path(f"{spill}.idx")
-            data = bytearray(idx.read_bytes())
-            data[40] ^= 1
-            idx.write_bytes(bytes(data))
+        elif damage in ("flip", "index"):  # a bit inside a record; one in the index
+            target = spill if damage == "flip" else Path(f"{spill}.idx")
+            data = bytearray(target.read_bytes())
+            data[len(data) // 2] ^= 1
+            target.write_bytes(bytes(data))
+        else:  # a count edited: the manifest's checksum no longer holds
+            text = (folder / MANIFEST).read_text()
+            (folder / MANIFEST).write_text(text.replace('"pairs": 1000', '"pairs": 900'))
         said.clear()
         stats = aligner.align_fastq(dataset.r1, dataset.r2, out, log=said.append, **kw)
         assert stats["resumed_pairs"] == 0, damage
@@ -186,7 +189,8 @@ def test_only_the_checkpoints_own_files_are_removed(aligner: Aligner, dataset: D
                                                     tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # A folder given by mistake (the working directory, say) keeps what was already there.
-    (tmp_path / "notes.txt").write_text("mine")
+    for name in ("notes.txt", "checkpoint.json", "lock"):
+        (tmp_path / name).write_text("mine")
     (tmp_path / "sub").mkdir()
     kw = dict(OPTIONS, checkpoint=tmp_path, checkpoint_pairs=500)
     with monkeypatch.context() as m:
@@ -195,8 +199,82 @@ def test_only_the_checkpoints_own_files_are_removed(aligner: Aligner, dataset: D
             aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam", **kw)
     aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam",
                         **dict(kw, read_group="@RG\tID:x\tSM:y"))  # starts over
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "o.bam", "o.bam.bai",
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "lock",
+                                                          "notes.txt", "o.bam", "o.bam.bai",
                                                           "sub"]
+
+
+def test_a_signal_after_the_output_is_written_keeps_a_usable_checkpoint(
+        aligner: Aligner, dataset: Dataset, straight: tuple[Path, dict], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Between the writer's close (the BAM in place) and the checkpoint's removal, the
+    # checkpoint still holds every file it lists: a rerun goes on from it.
+    folder, out = tmp_path / "ck", tmp_path / "o.bam"
+    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500)
+
+    def late_signal(self: AlignCheckpoint) -> None:
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint_module.AlignCheckpoint, "finish", late_signal)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(dataset.r1, dataset.r2, out, **kw)
+    assert body(out) == body(straight[0])
+    assert kept_checkpoint(folder) == 3000
+    stats = aligner.align_fastq(dataset.r1, dataset.r2, out, **kw)
+    assert stats["resumed_pairs"] == 3000
+    assert body(out) == body(straight[0])
+    assert not folder.exists()
+
+
+def test_an_earlier_attempts_temporaries_are_removed(aligner: Aligner, dataset: Dataset,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SIGKILL leaves OUT.tmp-PID (and its index's) beside the output: the next attempt
+    # removes the ones its checkpoint recorded.
+    folder, out = tmp_path / "ck", tmp_path / "o.bam"
+    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500)
+    with monkeypatch.context() as m:
+        stop_after(m, 1)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(dataset.r1, dataset.r2, out, **kw)
+    left = [Path(f"{out}.tmp-{os.getpid()}"), Path(f"{out}.tmp-{os.getpid()}.bai")]
+    for p in left:
+        p.write_bytes(b"partial")
+    aligner.align_fastq(dataset.r1, dataset.r2, out, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bam", "o.bam.bai"]
+
+
+def test_a_failure_stops_the_checkpoints(aligner: Aligner, dataset: Dataset, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A checkpoint that cannot be recorded (a full disk, say) fails the run there: no later
+    # batch is written or checkpointed.
+    calls: list[int] = []
+
+    def full_disk(self: AlignCheckpoint, cp: dict, paired: bool) -> None:
+        calls.append(cp["pairs"])
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(checkpoint_module.AlignCheckpoint, "record", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        aligner.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam",
+                            **dict(OPTIONS, batch_reads=5, checkpoint=tmp_path / "ck",
+                                   checkpoint_pairs=5))
+    assert calls == [200]  # (the first batch holds the model's 200 leading pairs)
+    # Nothing was recorded: nothing of the folder stays.
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_checkpoint_identity(aligner: Aligner, dataset: Dataset, tmp_path: Path) -> None:
+    from gmsaccel.align import Index
+
+    # An index with no file behind it cannot be found again by a later run.
+    bare = Aligner(Index(aligner.index._core))
+    with pytest.raises(ValueError, match="saved to a file or built from a FASTA"):
+        bare.align_fastq(dataset.r1, dataset.r2, tmp_path / "o.bam", checkpoint=tmp_path / "ck")
+    # Two in-memory indexes of one FASTA with another frequency cut are told apart.
+    ids = [Aligner(Index.build(dataset.ref, max_occ=m))._checkpoint_identity(
+        [str(dataset.r1)], [str(dataset.r2)], [], False, False, False) for m in (500, 1)]
+    assert ids[0]["index"] != ids[1]["index"]
+    assert ids[0]["engine"] == ids[1]["engine"] is not None
 
 
 def test_a_checkpoint_folder_takes_one_run_at_a_time(tmp_path: Path) -> None:
@@ -208,6 +286,10 @@ def test_a_checkpoint_folder_takes_one_run_at_a_time(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(_core.InputError, match="not a directory"):
         AlignCheckpoint(tmp_path / "file", {})
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / LOCK).mkdir()
+    with pytest.raises(_core.InputError, match="cannot open as the checkpoint's lock file"):
+        AlignCheckpoint(tmp_path / "odd", {})
 
 
 def test_checkpoints_need_files_and_sorted_output(aligner: Aligner, dataset: Dataset,
@@ -247,11 +329,14 @@ def test_align_cli_terminated_then_run_again(dataset: Dataset, longer: tuple[Pat
     assert proc.returncode == 143, err.decode()
     assert b"kept the checkpoint in" in err
     assert not out.exists()
-    # No spill beyond the checkpoint is left.
     state = json.loads((folder / MANIFEST).read_text())
     assert 10_000 <= state["pairs"] <= 30_000  # (the last: at the end of the input)
-    listed = set(state["spills"]) | {s + ".idx" for s in state["spills"]} | {MANIFEST, "lock"}
-    assert {p.name for p in folder.iterdir()} == listed
+    # The spills it lists are there; beside them at most those of a checkpoint being recorded
+    # as the signal came (kept, in case it was), which the next run removes.
+    listed = set(state["spills"]) | {s + ".idx" for s in state["spills"]} | {MANIFEST, LOCK}
+    there = {p.name for p in folder.iterdir()}
+    assert listed <= there
+    assert all(".spill." in n and n.endswith((".run", ".run.idx")) for n in there - listed)
     done = subprocess.run(args, env=cli_env(), capture_output=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr.decode()
     assert b"going on from the checkpoint" in done.stderr
@@ -280,6 +365,15 @@ def test_run_resume_goes_on_from_the_alignment_checkpoint(dataset: Dataset,
     assert [ln.replace("\tRG:Z:S", "") for ln in body(outdir / "S.bam")] == body(longer_bam)
     metrics = json.loads((outdir / "S.metrics.json").read_text())
     assert metrics["reads"] == 60_000
+    # A run without --resume leaves no earlier run's checkpoint behind (it can hold every
+    # spill of a genome).
+    (outdir / "S.bam").unlink()  # (so that --resume aligns again)
+    with monkeypatch.context() as m:
+        stop_after(m, 1)
+        assert cli.main(base) == 130
+    assert folder.is_dir()
+    assert cli.main([a for a in base if a != "--resume"]) == 0
+    assert not folder.exists()
     assert metrics["duplicates"]["reads_marked"] == \
         pysam.AlignmentFile(str(longer_bam)).count(until_eof=True, read_callback=lambda r:
                                                    r.is_duplicate)

@@ -440,9 +440,17 @@ class Aligner:
         from gmsaccel.resume import file_identity
 
         idx = self.index
+        if not idx.path and not idx.built_from:
+            raise ValueError("checkpoints need an index saved to a file or built from a FASTA "
+                             "file: a later run must find the same one")
+        table = {k: v for k, v in idx.stats.items() if k not in ("build_seconds", "file_bytes")}
         return {"version": __version__,
+                # the engine itself: a rebuilt extension is another engine, whatever its version
+                "engine": file_identity(_core.__file__),
                 "index": file_identity(idx.path) if idx.path else
-                {"fasta": file_identity(idx.built_from), "k": idx.k, "w": idx.w},
+                {"fasta": file_identity(idx.built_from), "k": idx.k, "w": idx.w,
+                 "max_occ": int(idx._core.max_occ), **table},
+                "contigs": [[c.name, c.length, c.md5] for c in idx.contigs],
                 "reads1": [file_identity(f) for f in r1s],
                 "reads2": [file_identity(f) for f in r2s] if r2s else None,
                 "options": {"read_groups": rg_ids, "mate_scores": mark_duplicates,
@@ -461,31 +469,35 @@ class Aligner:
         """align_fastq with checkpoints in folder (the spills go there too)."""
         identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
                                              interleaved)
-        with AlignCheckpoint(folder, identity, log) as ck:
-            state = ck.resume()
-            base_reads = state["stats"].get("reads", 0) if state else 0
-            report = progress
-            if progress is not None and base_reads:
-                def report(n: int) -> None:
-                    progress(base_reads + n)
-            stats = self._core.align_fastq(
-                r1s, r2s, out, header, threads=self.threads, batch_reads=batch_reads,
-                read_groups=rg_ids, sort=True, format=fmt, memory_bytes=memory_bytes,
-                write_index=fmt in ("bam", "cram"), compression_level=compression_level,
-                mark_duplicates=mark_duplicates, progress=report, tmp_dir=str(folder),
-                copy_comments=copy_comment, cram_reference=cram_reference,
-                interleaved=interleaved,
-                insert_model=state["insert_model"] if state else model,
-                checkpoint_pairs=checkpoint_pairs,
-                on_checkpoint=lambda cp: ck.record(cp, paired),
-                skip_pairs=state["pairs"] if state else 0,
-                resume_spills=state["spills"] if state else [],
-                resume_duplicate_reach=state["duplicate_reach"] if state else 0)
+        with AlignCheckpoint(folder, identity, log, output=out) as ck:
+            try:
+                state = ck.resume()
+                base_reads = state["stats"].get("reads", 0) if state else 0
+                report = progress
+                if progress is not None and base_reads:
+                    def report(n: int) -> None:
+                        progress(base_reads + n)
+                stats = self._core.align_fastq(
+                    r1s, r2s, out, header, threads=self.threads, batch_reads=batch_reads,
+                    read_groups=rg_ids, sort=True, format=fmt, memory_bytes=memory_bytes,
+                    write_index=fmt in ("bam", "cram"), compression_level=compression_level,
+                    mark_duplicates=mark_duplicates, progress=report, tmp_dir=str(folder),
+                    copy_comments=copy_comment, cram_reference=cram_reference,
+                    interleaved=interleaved,
+                    insert_model=state["insert_model"] if state else model,
+                    checkpoint_pairs=checkpoint_pairs,
+                    on_checkpoint=lambda cp: ck.record(cp, paired),
+                    skip_pairs=state["pairs"] if state else 0,
+                    resume_spills=state["spills"] if state else [],
+                    resume_duplicate_reach=state["duplicate_reach"] if state else 0)
+            except BaseException:
+                ck.abandon()
+                raise
             if state:
                 total = copy.deepcopy(state["stats"])
                 add_stats(total, stats)
                 for key in ("insert_model", "duplicates", "duplicate_reach", "seconds",
-                            "close_seconds"):
+                            "close_seconds", "spilled_bytes", "spill_peak_bytes"):
                     if key in stats:
                         total[key] = stats[key]
                 stats = total

@@ -3,10 +3,10 @@
 A whole-genome alignment runs for hours, and a scheduler's time limit, a preempted node or a
 cancel ends it where it is. With a checkpoint folder, every so many pairs the sorted records
 so far are made durable there: the BAM writer's own sorted spill files, each synced to disk
-with an index of sampled keys beside it, and ``checkpoint.json``, written atomically after
-them, which records the pairs they hold, the statistics so far, the insert-size model, and
-what made the records (reads files' paths, sizes and mtimes, the index file, the options that
-shape records, the version).
+with an index of sampled keys and a checksum beside it, and ``gmsaccel-checkpoint.json``,
+written atomically (and synced) after them, which records the pairs they hold, the statistics
+so far, the insert-size model, and what made the records (reads files' paths, sizes and mtimes,
+the index, the options that shape records, the engine and version).
 
 Run again with the same folder, the alignment reads and passes over the pairs a checkpoint
 holds (inflating and parsing them, not aligning), aligns the rest with the recorded model, and
@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import json
 import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,11 @@ from gmsaccel import _core
 from gmsaccel.outputs import write_text_atomically
 from gmsaccel.resume import _first_difference
 
-MANIFEST = "checkpoint.json"
-LOCK = "lock"
-FORMAT = 1
+# Names no user file is likely to have: only files named so (and the writer's spills) are
+# ever removed from the folder.
+MANIFEST = "gmsaccel-checkpoint.json"
+LOCK = "gmsaccel-checkpoint.lock"
+FORMAT = 2
 # About 5 minutes of a 2-core machine's alignment of a human genome, under a minute on a large
 # node; each checkpoint spills the sort buffer and syncs what was spilled since the last.
 DEFAULT_CHECKPOINT_PAIRS = 4_000_000
@@ -66,14 +71,22 @@ class AlignCheckpoint:
     """One alignment's checkpoint folder, locked while open."""
 
     def __init__(self, folder: str | os.PathLike[str], identity: dict[str, Any],
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, output: str | None = None) -> None:
+        """output: the final path the run writes, whose temporaries an attempt cut short by
+        SIGKILL leaves beside it (OUTPUT.tmp-PID and its index's): recorded, and removed
+        by the next attempt."""
         self.folder = Path(folder)
         self.identity = identity
         self.log = log or (lambda _msg: None)
+        self.output = output
         if self.folder.exists() and not self.folder.is_dir():
             raise _core.InputError(f"{self.folder}: not a directory (the checkpoint folder)")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held until close)
+        try:
+            self._lock = open(self.folder / LOCK, "a")  # noqa: SIM115 (held until close)
+        except OSError as e:
+            raise _core.InputError(f"{self.folder / LOCK}: cannot open as the checkpoint's lock "
+                                   f"file ({e.strerror})") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -82,6 +95,7 @@ class AlignCheckpoint:
                                    "folder") from None
         # What the run goes on from: the earlier statistics, and the checkpoint's state.
         self.base: dict[str, Any] | None = None
+        self._earlier_temporaries: list[str] = []
 
     def close(self) -> None:
         """Releases the folder, leaving what it holds (for a later run)."""
@@ -99,6 +113,8 @@ class AlignCheckpoint:
         "spills"), after removing what a killed run left beyond it; else None, the folder
         emptied (the reason logged when there was a checkpoint)."""
         state, why = self._usable()
+        for tmp in self._earlier_temporaries:  # (an earlier attempt's, killed while writing)
+            Path(tmp).unlink(missing_ok=True)
         if state is None:
             if why:
                 self.log(f"checkpoint in {self.folder} not used: {why}; aligning from the start")
@@ -122,16 +138,25 @@ class AlignCheckpoint:
             return None, f"{path} is unreadable ({e})"
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None, f"{path} is not one this version reads"
+        if data.get("checksum") != _manifest_checksum(data):
+            return None, f"{path} is damaged (checksum)"
+        self._earlier_temporaries = [t for t in data.get("temporaries", [])
+                                     if isinstance(t, str) and ".tmp-" in t]
         if data.get("identity") != self.identity:
             return None, _first_difference(data.get("identity", {}), self.identity)
-        records = 0
-        for name in data["spills"]:
-            try:
+        try:
+            records = 0
+            for name in data["spills"]:
+                if not isinstance(name, str) or "/" in name:
+                    return None, f"{path} is damaged (a spill named {name!r})"
                 records += _core.checked_spill_records(str(self.folder / name))
-            except _core.InputError as e:
-                return None, str(e)
-        if records != data["records"]:
-            return None, f"its spills hold {records:,} records, not {data['records']:,}"
+            if records != data["records"]:
+                return None, f"its spills hold {records:,} records, not {data['records']:,}"
+            int(data["pairs"]), dict(data["stats"]), int(data["duplicate_reach"])
+        except _core.InputError as e:
+            return None, str(e)
+        except (KeyError, TypeError, ValueError) as e:
+            return None, f"{path} is damaged ({type(e).__name__}: {e})"
         return data, ""
 
     def _clear(self, keep: set[str]) -> None:
@@ -146,17 +171,46 @@ class AlignCheckpoint:
         from then on, a later run goes on from it. Statistics add to the earlier runs'."""
         stats = copy.deepcopy(self.base["stats"]) if self.base else {}
         add_stats(stats, cp["stats"])
+        temporaries = list(self._earlier_temporaries)
+        if self.output:  # the writer's own (bam_writer.cpp: OUTPUT.tmp-PID, + its index's)
+            tmp = f"{self.output}.tmp-{os.getpid()}"
+            temporaries += [tmp] + [tmp + ext for ext in (".bai", ".csi", ".crai")]
         state = {"format": FORMAT, "identity": self.identity, "pairs": cp["pairs"],
                  "paired": paired, "records": cp["records"],
                  "duplicate_reach": cp["duplicate_reach"], "insert_model": cp["insert_model"],
                  "spills": [os.path.relpath(s, self.folder) for s in cp["spills"]],
-                 "stats": stats}
+                 "stats": stats, "temporaries": temporaries}
+        state["checksum"] = _manifest_checksum(state)
         write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
                               durable=True)
 
     def finish(self) -> None:
-        """The output is complete: the checkpoint's files go, and the folder when that leaves
-        it empty."""
+        """The output is complete: the checkpoint goes (the manifest first, so that no
+        manifest ever lists a missing spill; SIGINT and SIGTERM wait till it is done), and
+        the folder when that leaves it empty."""
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        held = threading.current_thread() is threading.main_thread()
+        if held:
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            manifest = self.folder / MANIFEST
+            if manifest.exists():
+                manifest.unlink()
+                _sync_folder(self.folder)
+            self._drop()
+        finally:
+            if held:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+
+    def abandon(self) -> None:
+        """The run failed: a recorded checkpoint stays for the next; without one, nothing of
+        the folder does (the writer has removed its spills)."""
+        if (self.folder / MANIFEST).exists():
+            self.close()
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
         self._clear(keep=set())
         (self.folder / LOCK).unlink(missing_ok=True)
         self.close()
@@ -164,3 +218,38 @@ class AlignCheckpoint:
             self.folder.rmdir()
         except OSError:  # (someone else's files in it)
             pass
+
+
+def _manifest_checksum(state: dict[str, Any]) -> str:
+    body = json.dumps({k: v for k, v in state.items() if k != "checksum"}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def kept_checkpoint(folder: str | os.PathLike[str]) -> int | None:
+    """The pairs a checkpoint in folder holds, when one is there whose files all are (for
+    messages after a failure); else None."""
+    try:
+        data = json.loads((Path(folder) / MANIFEST).read_text())
+        if data.get("checksum") != _manifest_checksum(data):
+            return None
+        if all((Path(folder) / n).is_file() and (Path(folder) / (n + ".idx")).is_file()
+               for n in data["spills"]):
+            return int(data["pairs"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def drop_checkpoint(folder: str | os.PathLike[str]) -> None:
+    """Removes a checkpoint no run will go on from: its files, and the folder when that
+    leaves it empty (InputError while a run holds it)."""
+    ck = AlignCheckpoint(folder, {})
+    ck.finish()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gmsaccel import __version__, _core
 from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
-from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, MANIFEST
+from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, drop_checkpoint, kept_checkpoint
 from gmsaccel.outputs import write_text_atomically
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
@@ -211,9 +211,9 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
             checkpoint=args.checkpoint, checkpoint_pairs=args.checkpoint_pairs,
             log=lambda msg: _log(args, msg))
     except BaseException:
-        if args.checkpoint and (Path(args.checkpoint) / MANIFEST).is_file():
-            print(f"[gmsaccel] kept the checkpoint in {args.checkpoint}: the same command goes "
-                  "on from it", file=sys.stderr)
+        if args.checkpoint and (pairs := kept_checkpoint(args.checkpoint)) is not None:
+            print(f"[gmsaccel] kept the checkpoint in {args.checkpoint} ({pairs:,} pairs "
+                  "aligned): the same command goes on from it", file=sys.stderr)
         raise
     finally:
         progress.done()
@@ -379,8 +379,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
     # (with --resume; on Dask the shards are the unit of work)
-    checkpoint = outdir / f".{name}.align.checkpoint" if args.resume and not args.dask_scheduler \
-        else None
+    checkpoint_folder = outdir / f".{name}.align.checkpoint"
+    checkpoint = checkpoint_folder if args.resume and not args.dask_scheduler else None
+    if checkpoint is None and checkpoint_folder.is_dir():  # an earlier run's, of no more use
+        drop_checkpoint(checkpoint_folder)
+        _log(args, f"removed an earlier run's alignment checkpoint {checkpoint_folder}")
     stamp, why_not = RunStamp.load(stamp_path) if args.resume else (RunStamp(stamp_path), "")
     if why_not:
         _log(args, f"--resume: {why_not}: running every stage")
@@ -550,9 +553,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if kept:
             print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
                   "--resume to go on from them", file=sys.stderr)
-        if checkpoint is not None and (checkpoint / MANIFEST).is_file():
-            print(f"[gmsaccel] kept the alignment's checkpoint in {checkpoint}: rerun with "
-                  "--resume to go on from it", file=sys.stderr)
+        if checkpoint is not None and (pairs := kept_checkpoint(checkpoint)) is not None:
+            print(f"[gmsaccel] kept the alignment's checkpoint in {checkpoint} ({pairs:,} pairs "
+                  "aligned): rerun with --resume to go on from it", file=sys.stderr)
         if unrecorded:
             print(f"[gmsaccel] kept {', '.join(unrecorded)} (complete, but the failure came "
                   "before its stage was recorded: --resume runs that stage again)",

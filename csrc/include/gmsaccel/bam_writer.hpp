@@ -36,7 +36,8 @@ struct BamWriterOptions {
   std::function<void()> check_interrupt;
   // Checkpoints (sorted output): spills go to tmp_dir under names no other run uses, and those a
   // checkpoint() listed stay there when the writer is abandoned, for adopt_spills() in a later
-  // run that goes on from the checkpoint.
+  // run that goes on from the checkpoint, and when it closes (the caller removes them once it
+  // has forgotten the checkpoint).
   bool keep_checkpoints = false;
 };
 
@@ -96,8 +97,9 @@ class BamWriter {
   // records, before any added. Throws InputError for a spill or index file that is missing,
   // damaged or not what its index says.
   void adopt_spills(const std::vector<std::string>& spills, int64_t duplicate_reach);
-  // The records a checkpoint's spill holds, after checking it against its index file as
-  // adopt_spills() does (InputError where either is damaged).
+  // The records a checkpoint's spill holds, after checking its index file (as adopt_spills()
+  // does) and every byte of the spill against the checksum taken as it was written
+  // (InputError where either is missing or damaged).
   static uint64_t checked_spill_records(const std::string& spill);
   // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
   void close();
