@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", "-t", type=int, default=2, help="threads (2)")
     p.add_argument("--data", help="the kp/ data directory (default: the prepare.sh cache)")
+    p.add_argument("--reads", nargs=2, metavar=("R1", "R2"),
+                   help="other pairs (default: DATA/reads_1.fq.gz DATA/reads_2.fq.gz)")
     p.add_argument("--index", help="a saved .gxi of DATA/ref.fa (default: built in the workdir)")
     p.add_argument("--checkpoint-pairs", type=int, default=100_000,
                    help="pairs between checkpoints (100000: 5 in the 500,000 pairs)")
@@ -54,9 +56,11 @@ def records_md5(bam: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from gmsaccel.align import Index
+    from gmsaccel.checkpoint import MANIFEST
 
     data = Path(args.data or Path.home() / ".cache/gmsaccel-bench/kp")
-    r1, r2 = data / "reads_1.fq.gz", data / "reads_2.fq.gz"
+    r1, r2 = map(Path, args.reads) if args.reads else \
+        (data / "reads_1.fq.gz", data / "reads_2.fq.gz")
     if not r1.exists():
         kit = find_bench_kit(Path(__file__).resolve())
         raise SystemExit(f"{r1} not found: run {kit or 'shared/bench'}/prepare.sh first")
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     total_pairs = sum(1 for _ in pysam.FastxFile(str(r1)))
     shutil.rmtree(folder, ignore_errors=True)
     proc = subprocess.Popen([*base, "-o", str(work / "cut.bam"), *checkpointed])
-    manifest = folder / "checkpoint.json"
+    manifest = folder / MANIFEST
     stopped_at = 0
     while proc.poll() is None:
         try:

@@ -242,6 +242,7 @@ void bind_align(py::module_& m) {
              if (sort) d["duplicate_reach"] = res.duplicate_reach;
              d["seconds"] = res.seconds;
              d["close_seconds"] = res.close_seconds;
+             if (checkpoint_pairs > 0) d["checkpoint_seconds"] = res.checkpoint_seconds;
              if (sort) {
                d["spilled_bytes"] = res.spilled_bytes;
                d["spill_peak_bytes"] = res.spill_peak_bytes;

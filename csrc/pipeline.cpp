@@ -429,10 +429,12 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
           if (options.checkpoint_pairs > 0 &&
               pairs_written - pairs_at_checkpoint >= options.checkpoint_pairs) {
             pairs_at_checkpoint = pairs_written;
+            StageClock checkpoint_clock;
             const PipelineCheckpoint cp{options.skip_pairs + pairs_written, result.stats,
                                         result.model, writer.checkpoint()};
             if (options.on_checkpoint) options.on_checkpoint(cp);
             writer.release_checkpoint();
+            result.checkpoint_seconds += checkpoint_clock.lap();
             result.stats.stage.write += clock.lap();
           }
         } catch (...) {

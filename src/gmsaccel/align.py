@@ -497,7 +497,8 @@ class Aligner:
                 total = copy.deepcopy(state["stats"])
                 add_stats(total, stats)
                 for key in ("insert_model", "duplicates", "duplicate_reach", "seconds",
-                            "close_seconds", "spilled_bytes", "spill_peak_bytes"):
+                            "close_seconds", "spilled_bytes", "spill_peak_bytes",
+                            "checkpoint_seconds"):
                     if key in stats:
                         total[key] = stats[key]
                 stats = total

@@ -70,6 +70,8 @@ struct PipelineResult {
   double close_seconds = 0;
   // The sort's spills: bytes written (folds included), and the most on disk at once.
   uint64_t spilled_bytes = 0, spill_peak_bytes = 0;
+  // Wall seconds the writing path spent taking and recording checkpoints (workers wait).
+  double checkpoint_seconds = 0;
 };
 
 // The reads are r1_paths' files one after the other (a sample's lanes), paired with r2_paths'
