@@ -209,6 +209,28 @@ def tool_version(argv: list[str]) -> str:
     return (ver or text or ["?"])[0].strip()
 
 
+def bench_setup(data_arg: str | None, workdir: str | None, index_arg: str | None,
+                prefix: str, reads: list[str] | None = None
+                ) -> tuple[Path, Path, Path, Path, Path]:
+    """(data, r1, r2, work, index): the shared data set (or other reads), a work directory
+    (a temporary one unless given) and a saved index of the data set's reference (built in the
+    work directory unless given)."""
+    data = Path(data_arg or Path.home() / ".cache/gmsaccel-bench/kp")
+    r1, r2 = (Path(reads[0]), Path(reads[1])) if reads else \
+        (data / "reads_1.fq.gz", data / "reads_2.fq.gz")
+    if not r1.exists():
+        kit = find_bench_kit(Path(__file__).resolve())
+        raise SystemExit(f"{r1} not found: run {kit or 'shared/bench'}/prepare.sh first")
+    work = Path(workdir or tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    index = Path(index_arg) if index_arg else work / "ref.gxi"
+    if not index.exists():
+        from gmsaccel.align import Index
+
+        Index.build(data / "ref.fa").save(index)
+    return data, r1, r2, work, index
+
+
 def machine_info(gms: list[str] | None) -> dict[str, object]:
     cpu = "?"
     try:

@@ -22,11 +22,10 @@ import filecmp
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_align import find_bench_kit, machine_info
+from bench_align import bench_setup, machine_info
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,18 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from distributed import Client, LocalCluster
 
-    from gmsaccel.align import Aligner, Index
+    from gmsaccel.align import Aligner
 
-    data = Path(args.data or Path.home() / ".cache/gmsaccel-bench/kp")
-    r1, r2 = data / "reads_1.fq.gz", data / "reads_2.fq.gz"
-    if not r1.exists():
-        kit = find_bench_kit(Path(__file__).resolve())
-        raise SystemExit(f"{r1} not found: run {kit or 'shared/bench'}/prepare.sh first")
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_align_shards-"))
-    work.mkdir(parents=True, exist_ok=True)
-    index = Path(args.index) if args.index else work / "ref.gxi"
-    if not index.exists():
-        Index.build(data / "ref.fa").save(index)
+    _, r1, r2, work, index = bench_setup(args.data, args.workdir, args.index,
+                                         "bench_align_shards-")
     aligner = Aligner(index, threads=args.threads)
     local_bam, sharded_bam = work / "local.bam", work / "sharded.bam"
     local, sharded, breakdowns = [], [], []

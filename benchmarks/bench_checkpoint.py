@@ -22,12 +22,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pysam
-from bench_align import find_bench_kit, machine_info
+from bench_align import bench_setup, machine_info
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,20 +54,10 @@ def records_md5(bam: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from gmsaccel.align import Index
     from gmsaccel.checkpoint import MANIFEST
 
-    data = Path(args.data or Path.home() / ".cache/gmsaccel-bench/kp")
-    r1, r2 = map(Path, args.reads) if args.reads else \
-        (data / "reads_1.fq.gz", data / "reads_2.fq.gz")
-    if not r1.exists():
-        kit = find_bench_kit(Path(__file__).resolve())
-        raise SystemExit(f"{r1} not found: run {kit or 'shared/bench'}/prepare.sh first")
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_checkpoint-"))
-    work.mkdir(parents=True, exist_ok=True)
-    index = Path(args.index) if args.index else work / "ref.gxi"
-    if not index.exists():
-        Index.build(data / "ref.fa").save(index)
+    _, r1, r2, work, index = bench_setup(args.data, args.workdir, args.index,
+                                         "bench_checkpoint-", args.reads)
     folder = work / "ck"
     base = [sys.executable, "-m", "gmsaccel", "align", str(index), str(r1), str(r2),
             "-t", str(args.threads), "--mark-duplicates", "-q"]

@@ -145,21 +145,26 @@ class FileReader {
     }
   }
 
+  // Runs f (reading), its seconds counted; an exception goes to the consumer (false).
+  template <class F>
+  bool timed(F&& f) {
+    StageClock clock;
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      error_ = std::current_exception();
+      cv_.notify_all();
+      return false;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    seconds_ += clock.lap();
+    return true;
+  }
+
   void run() {
     size_t n = first_;
-    if (skip_ > 0) {
-      StageClock clock;
-      try {
-        skip_records();
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(mu_);
-        error_ = std::current_exception();
-        cv_.notify_all();
-        return;
-      }
-      std::lock_guard<std::mutex> lk(mu_);
-      seconds_ += clock.lap();
-    }
+    if (skip_ > 0 && !timed([this] { skip_records(); })) return;
     for (;;) {
       ReadBatch b;
       {
@@ -171,17 +176,8 @@ class FileReader {
           spares_.pop_back();
         }
       }
-      StageClock clock;
-      try {
-        read(b, n);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(mu_);
-        error_ = std::current_exception();
-        cv_.notify_all();
-        return;
-      }
+      if (!timed([&] { read(b, n); })) return;
       std::lock_guard<std::mutex> lk(mu_);
-      seconds_ += clock.lap();
       const bool end = b.size() == 0;
       queue_.push_back(std::move(b));
       cv_.notify_all();
