@@ -345,18 +345,24 @@ def test_align_cli_terminated_then_run_again(dataset: Dataset, longer: tuple[Pat
 
 
 @pytest.mark.skipif(not hasattr(_core, "call_region"), reason="no calling engine in this build")
+@pytest.mark.parametrize("scratch", [False, True], ids=["outdir", "tmp-dir"])
 def test_run_resume_goes_on_from_the_alignment_checkpoint(dataset: Dataset,
                                                           longer: tuple[Path, Path],
                                                           longer_bam: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          scratch: bool) -> None:
     outdir = tmp_path / "out"
     base = ["run", "-f", str(dataset.ref), *map(str, longer), "--sample", "S", "-o",
             str(outdir), "--no-report", "-q", "--resume", "--checkpoint-pairs", "1000"]
+    if scratch:  # the checkpoint (and the spills) go to --tmp-dir, named after OUTDIR too
+        (tmp_path / "scratch").mkdir()
+        base += ["--tmp-dir", str(tmp_path / "scratch")]
     with monkeypatch.context() as m:
         stop_after(m, 1)  # the first batch holds the model's leading 10,000 pairs
         assert cli.main(base) == 130  # (as after Ctrl-C)
-    folder = outdir / ".S.align.checkpoint"
+    folders = list((tmp_path / "scratch" if scratch else outdir).glob(".S.*checkpoint"))
+    assert len(folders) == 1
+    folder = folders[0]
     assert json.loads((folder / MANIFEST).read_text())["pairs"] == 10_000
     assert not (outdir / "S.bam").exists()
     assert cli.main(base) == 0

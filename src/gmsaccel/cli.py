@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -337,6 +338,15 @@ def _warn_depth_cap(stats: dict, max_depth: int) -> None:
               f"{max_depth}", file=sys.stderr)
 
 
+def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path:
+    """Where run keeps its alignment's checkpoint (and so its sort spills): in --tmp-dir when
+    given (named after OUTDIR too, as several runs may share one), else in OUTDIR."""
+    if not tmp_dir:
+        return outdir / f".{name}.align.checkpoint"
+    tag = hashlib.sha256(str(outdir.resolve()).encode()).hexdigest()[:12]
+    return Path(tmp_dir) / f".{name}.{tag}.align.checkpoint"
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, fastq_lanes, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
@@ -379,7 +389,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
     # (with --resume; on Dask the shards are the unit of work)
-    checkpoint_folder = outdir / f".{name}.align.checkpoint"
+    checkpoint_folder = _run_checkpoint_folder(outdir, name, args.tmp_dir)
     checkpoint = checkpoint_folder if args.resume and not args.dask_scheduler else None
     if checkpoint is None and checkpoint_folder.is_dir():  # an earlier run's, of no more use
         drop_checkpoint(checkpoint_folder)
@@ -789,8 +799,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "are unchanged (OUTDIR/.NAME.run.json records them), and an "
                          "alignment cut short goes on from its last checkpoint. Give it from "
                          "the first run on (e.g. in a job that the scheduler may requeue): "
-                         "with --resume the alignment keeps checkpoints in "
-                         "OUTDIR/.NAME.align.checkpoint, its sort spills too")
+                         "with --resume the alignment keeps checkpoints, and its sort spills, "
+                         "in OUTDIR/.NAME.align.checkpoint (with --tmp-dir, in a folder there: "
+                         "then one that outlives the job)")
     checkpoint_pairs_option(pr)
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
