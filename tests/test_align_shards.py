@@ -5,6 +5,7 @@ input fails as the local run fails, with nothing left behind."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -483,3 +484,55 @@ def test_fastq_and_fasta_lanes(aligner, dataset, tmp_path) -> None:
     stats = aligner.align_fastq([lanes1[0], fasta[0]], [lanes2[0], fasta[1]],
                                 tmp_path / "mixed.bam")
     assert stats["reads"] == 2 * dataset.n_pairs
+
+
+@pytest.mark.parametrize("stop", [1, 3])
+def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_library, tmp_path,
+                                                          monkeypatch, stop: int) -> None:
+    # With a checkpoint folder, each finished part is recorded as it comes (in input order);
+    # a run cut short after `stop` of them reuses those and aligns the rest: the same BAM.
+    import gmsaccel.checkpoint as checkpoint_module
+    from gmsaccel.checkpoint import MANIFEST, AlignCheckpoint
+
+    r1, r2 = copied_library
+    local, out, folder = tmp_path / "local.bam", tmp_path / "o.bam", tmp_path / "ck"
+    want = aligner.align_fastq(r1, r2, local, mark_duplicates=True)
+    record = AlignCheckpoint.record_parts
+    seen = [0]
+
+    def interrupted(self, parts, model, paired) -> None:
+        record(self, parts, model, paired)
+        seen[0] += 1
+        if seen[0] == stop:
+            raise KeyboardInterrupt
+
+    kw = dict(mark_duplicates=True, shard_pairs=400, checkpoint=folder)
+    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
+        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
+    assert not out.exists()
+    assert len(json.loads((folder / MANIFEST).read_text())["parts"]) == stop
+    said: list[str] = []
+    with ThreadPoolExecutor(2) as ex:
+        got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
+    assert "going on from the checkpoint" in said[0]
+    assert got["resumed_shards"] == stop
+    assert records(out) == records(local)
+    for key in ("reads", "mapped", "properly_paired", "mapped_by_contig", "duplicates",
+                "insert_model"):
+        assert got[key] == want[key], key
+    assert not folder.exists()
+    # A part that changed is not reused: the run starts over.
+    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
+        seen[0] = 0
+        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
+    part = next(folder.glob("gmsaccel-part-*.bam"))
+    part.write_bytes(part.read_bytes() + b"x")
+    said.clear()
+    with ThreadPoolExecutor(2) as ex:
+        got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
+    assert "has changed" in said[0] and got["resumed_shards"] == 0
+    assert records(out) == records(local)

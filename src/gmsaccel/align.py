@@ -394,14 +394,21 @@ class Aligner:
         model = self._model_across_lanes(r1s, r2s, interleaved, header, tmp_dir) \
             if paired and len(r1s) > 1 and all(map(os.path.isfile, [*r1s, *r2s])) else None
         if checkpoint is not None:
-            if executor is not None:
-                raise ValueError("checkpoints are for one machine's alignment, not sharded runs")
             if not sort or out == "-":
                 raise ValueError("checkpoints need sorted output to a file")
             for f in [*r1s, *r2s]:
                 if not os.path.isfile(f):
                     raise ValueError(f"{f}: checkpoints need reads in files (a pipe cannot be "
                                      "read again)")
+            if executor is not None:
+                return self._align_sharded_with_checkpoint(
+                    r1s, r2s, out, header, Path(checkpoint), log, model, rg_ids,
+                    executor=executor, shard_pairs=shard_pairs, shard_threads=shard_threads,
+                    batch_reads=batch_reads, memory_bytes=memory_bytes,
+                    compression_level=compression_level, fmt=fmt,
+                    mark_duplicates=mark_duplicates, copy_comment=copy_comment,
+                    tmp_dir=tmp_dir, progress=progress, cram_reference=cram_reference,
+                    interleaved=interleaved)
             return self._align_with_checkpoint(
                 r1s, r2s, out, header, Path(checkpoint), log, model, rg_ids, paired,
                 checkpoint_pairs=checkpoint_pairs or DEFAULT_CHECKPOINT_PAIRS,
@@ -504,6 +511,43 @@ class Aligner:
                 stats = total
             stats["resumed_pairs"] = state["pairs"] if state else 0
             stats["resumed_reads"] = base_reads
+            ck.finish()
+        return stats
+
+    def _align_sharded_with_checkpoint(self, r1s: list[str], r2s: list[str], out: str,
+                                       header: str, folder: Path,
+                                       log: Callable[[str], None] | None, model: dict | None,
+                                       rg_ids: list[str], *, executor: Executor,
+                                       shard_pairs: int | None, shard_threads: int,
+                                       batch_reads: int, memory_bytes: int,
+                                       compression_level: int, fmt: str,
+                                       mark_duplicates: bool, copy_comment: bool,
+                                       tmp_dir: str | os.PathLike | None,
+                                       progress: Callable[[int], None] | None,
+                                       cram_reference: str, interleaved: bool) -> dict:
+        """Sharded alignment whose finished parts are kept in folder (which the workers must
+        see) and reused by a later run of the same input, shards and options."""
+        from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
+
+        shard_pairs = shard_pairs or DEFAULT_SHARD_PAIRS
+        identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
+                                             interleaved)
+        # (the shards' bounds: their size, and whether the leading one holds the model's pairs)
+        identity["sharded"] = {"shard_pairs": shard_pairs, "model_given": model is not None}
+        with AlignCheckpoint(folder, identity, log, output=out) as ck:
+            try:
+                stats = align_fastq_sharded(
+                    self, r1s, r2s or None, out, header, executor=executor,
+                    shard_pairs=shard_pairs, shard_threads=shard_threads, read_groups=rg_ids,
+                    batch_reads=batch_reads, memory_bytes=memory_bytes,
+                    compression_level=compression_level, output_format=fmt,
+                    threads=self.threads, mark_duplicates=mark_duplicates,
+                    copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
+                    progress=progress, cram_reference=cram_reference, interleaved=interleaved,
+                    insert_model=model, checkpoint=ck)
+            except BaseException:
+                ck.abandon()
+                raise
             ck.finish()
         return stats
 

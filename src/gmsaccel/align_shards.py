@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from gmsaccel import _core
-from gmsaccel.checkpoint import add_stats
-from gmsaccel.scaleout import Executor, executor_slots, ordered_submit
+from gmsaccel.checkpoint import PART_PREFIX, AlignCheckpoint, add_stats
+from gmsaccel.scaleout import Executor, Resolved, executor_slots, ordered_submit
 
 DEFAULT_SHARD_PAIRS = 50_000
 
@@ -55,6 +55,8 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
     """One shard where the executor runs it: its reads go to a scratch FASTQ on the worker's
     own disk, and come back as the sorted part BAM at `part`; returns the run's statistics."""
     aligner = _aligner_for(spec)
+    options = dict(options)
+    lane, first_record = options.pop("shard_key")
     with tempfile.TemporaryDirectory(prefix="gmsaccel-shard-") as scratch:
         r1 = os.path.join(scratch, "r1.fq")
         Path(r1).write_bytes(r1_text)
@@ -65,7 +67,7 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
         stats = aligner._core.align_fastq(
             [r1], [r2] if r2 else [], part, header, sort=True, format="bam", write_index=False,
             compression_level=1, mark_duplicates=False, **options)
-    stats["part"] = part
+    stats.update(part=part, lane=lane, first_record=first_record)
     return stats
 
 
@@ -104,10 +106,15 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
                         mark_duplicates: bool = False, copy_comments: bool = False,
                         tmp_dir: str | None = None, cram_reference: str = "",
                         interleaved: bool = False, insert_model: dict | None = None,
-                        progress: Callable[[int], None] | None = None) -> dict:
+                        progress: Callable[[int], None] | None = None,
+                        checkpoint: AlignCheckpoint | None = None) -> dict:
     """Aligns r1's files (and r2's, their mates) on the executor and writes the merged, sorted
     BAM to out; returns the statistics align_fastq returns, summed over the shards, with
-    "shards" added. insert_model: the pairs' model, known beforehand (else the leading shard's)."""
+    "shards" added. insert_model: the pairs' model, known beforehand (else the leading shard's).
+    checkpoint: the parts go to its folder (which the workers must see) and are recorded there
+    as they finish, in input order; a run given a checkpoint of the same input, shards and
+    options reuses the parts it lists ("resumed_shards" in the statistics) and aligns the rest.
+    The caller removes the checkpoint once the output is complete."""
     if shard_pairs < 1:
         raise ValueError("shard_pairs must be at least 1")
     start = time.perf_counter()
@@ -123,7 +130,15 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     paired = bool(r2) or interleaved
     # Somewhere the workers see too, as they see the output's folder (not the driver's /tmp).
     where = tmp_dir or (os.getcwd() if out == "-" else os.path.dirname(os.path.abspath(out)))
-    parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
+    if checkpoint is not None:
+        parts_dir = str(checkpoint.folder.resolve())
+        state = checkpoint.resume()
+    else:
+        parts_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.parts-", dir=where)
+        state = None
+    # (lane, first record) -> what an earlier run recorded of that shard's finished part
+    earlier = {(p["lane"], p["first_record"]): p for p in state["parts"]} if state else {}
+    finished: list[dict[str, Any]] = []  # this run's parts, recorded, in input order
     stats: dict[str, Any] = {}
     parts: list[tuple[str, int]] = []
     # Wall seconds of the driver's own work: cutting shards (reading and checking the FASTQ),
@@ -136,23 +151,39 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
 
     groups = read_groups or []
 
-    def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple]:
+    def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple | Resolved]:
         for i, first_record, t1, t2 in shards:
-            part = os.path.join(parts_dir, f"part-{i:04d}-{first_record:012d}.bam")
+            done = earlier.get((i, first_record))
+            if done is not None:  # (an earlier run's part)
+                yield Resolved(dict(done["stats"], part=done["path"], lane=i,
+                                    first_record=first_record,
+                                    duplicate_reach=done["duplicate_reach"]))
+                continue
+            part = os.path.join(parts_dir, f"{PART_PREFIX}{i:04d}-{first_record:012d}.bam")
             # (messages about a read name its own file and record; its lane's read group)
             opts = dict(options, records_before=first_record - 1, r1_name=r1[i],
                         read_groups=groups[i:i + 1] if len(groups) > 1 else groups,
                         r2_name=r2[i] if r2 else (r1[i] if interleaved else ""))
             if model is not None:
                 opts["insert_model"] = model
+            opts["shard_key"] = (i, first_record)
             if scatter is not None:
                 t1, t2 = scatter([t1, t2], hash=False)
             yield spec, t1, t2, part, header, opts
 
     def collect(part_stats: dict) -> None:
-        parts.append((part_stats.pop("part"), part_stats["duplicate_reach"]))
+        path = part_stats.pop("part")
+        lane, first_record = part_stats.pop("lane"), part_stats.pop("first_record")
+        parts.append((path, part_stats["duplicate_reach"]))
         stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first shard's
         add_stats(stats, part_stats)
+        if checkpoint is not None:
+            finished.append({"name": os.path.basename(path), "lane": lane,
+                             "first_record": first_record,
+                             "duplicate_reach": part_stats["duplicate_reach"],
+                             "stats": {k: v for k, v in part_stats.items()
+                                       if k not in ("duplicate_reach", "seconds")}})
+            checkpoint.record_parts(finished, stats.get("insert_model"), paired)
         if progress:
             progress(stats["reads"])
 
@@ -163,6 +194,8 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
         leading = aligner._core.insert_model_pairs if paired and not known else shard_pairs
         shards = _shards(r1, r2, leading, shard_pairs, clock, interleaved)
         model = insert_model
+        if paired and not known and state and state.get("insert_model"):
+            known, model = True, state["insert_model"]  # (the leading shard is recorded)
         if paired and not known:
             t = time.perf_counter()
             first = next(tasks(shards, None), None)
@@ -188,13 +221,16 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
             raise
         clock["merge"] = time.perf_counter() - t
     finally:
-        shutil.rmtree(parts_dir, ignore_errors=True)
+        if checkpoint is None:
+            shutil.rmtree(parts_dir, ignore_errors=True)
     if mark_duplicates:
         stats["duplicates"] = writer.duplicate_stats
     stats.setdefault("reads", 0)
     stats.setdefault("insert_model", None)
     stats["duplicate_reach"] = max((reach for _, reach in parts), default=0)
     stats["shards"] = len(parts)
+    if checkpoint is not None:
+        stats["resumed_shards"] = len(earlier)
     stats["driver_seconds"] = clock
     stats["seconds"] = time.perf_counter() - start
     return stats

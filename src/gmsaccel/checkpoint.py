@@ -31,7 +31,7 @@ from typing import Any
 
 from gmsaccel import _core
 from gmsaccel.outputs import write_text_atomically
-from gmsaccel.resume import _first_difference
+from gmsaccel.resume import _first_difference, file_identity
 
 # Names no user file is likely to have: only files named so (and the writer's spills) are
 # ever removed from the folder.
@@ -60,11 +60,22 @@ def add_stats(total: dict, part: dict) -> None:
             total[key] = total.get(key, 0) + value
 
 
+PART_PREFIX = "gmsaccel-part-"  # a sharded run's part BAMs (align_shards.py)
+
+
 def _ours(name: str) -> bool:
     """Whether a file in a checkpoint folder is one a checkpoint writes: the manifest (or its
-    temporary), the lock, or the BAM writer's spills and their index files."""
-    return name in (MANIFEST, LOCK) or name.startswith(MANIFEST + ".tmp-") or \
+    temporary), the lock, the BAM writer's spills and their index files, or a sharded run's
+    parts (and their writers' temporaries)."""
+    return name in (MANIFEST, LOCK) or name.startswith((MANIFEST + ".tmp-", PART_PREFIX)) or \
         (".spill." in name and name.endswith((".run", ".run.idx", ".run.idx.tmp")))
+
+
+def _listed_files(data: dict[str, Any]) -> list[str]:
+    """The files a manifest lists: a sharded run's parts, or the spills and their indexes."""
+    if "parts" in data:
+        return [p["name"] for p in data["parts"]]
+    return [f for n in data["spills"] for f in (n, n + ".idx")]
 
 
 class AlignCheckpoint:
@@ -120,9 +131,12 @@ class AlignCheckpoint:
                 self.log(f"checkpoint in {self.folder} not used: {why}; aligning from the start")
             self._clear(keep=set())
             return None
-        names = set(state["spills"])
-        self._clear(keep=names | {n + ".idx" for n in names} | {MANIFEST})
-        state = dict(state, spills=[str(self.folder / n) for n in state["spills"]])
+        self._clear(keep=set(_listed_files(state)) | {MANIFEST})
+        if "parts" in state:
+            state = dict(state, parts=[dict(p, path=str(self.folder / p["name"]))
+                                       for p in state["parts"]])
+        else:
+            state = dict(state, spills=[str(self.folder / n) for n in state["spills"]])
         self.base = state
         self.log(f"going on from the checkpoint in {self.folder}: {state['pairs']:,} "
                  f"{'pairs' if state['paired'] else 'reads'} aligned before")
@@ -145,6 +159,21 @@ class AlignCheckpoint:
         if data.get("identity") != self.identity:
             return None, _first_difference(data.get("identity", {}), self.identity)
         try:
+            if "parts" in data:  # a sharded run's: finished parts, as they were written
+                for part in data["parts"]:
+                    name = part["name"]
+                    if not isinstance(name, str) or "/" in name or \
+                            not name.startswith(PART_PREFIX):
+                        return None, f"{path} is damaged (a part named {name!r})"
+                    try:
+                        now = file_identity(self.folder / name, self.folder)
+                    except OSError:
+                        return None, f"its part {self.folder / name} is gone"
+                    if now != part["file"]:
+                        return None, f"its part {self.folder / name} has changed"
+                    dict(part["stats"]), int(part["duplicate_reach"])
+                int(data["pairs"])
+                return data, ""
             records = 0
             for name in data["spills"]:
                 if not isinstance(name, str) or "/" in name:
@@ -171,10 +200,7 @@ class AlignCheckpoint:
         from then on, a later run goes on from it. Statistics add to the earlier runs'."""
         stats = copy.deepcopy(self.base["stats"]) if self.base else {}
         add_stats(stats, cp["stats"])
-        temporaries = list(self._earlier_temporaries)
-        if self.output:  # the writer's own (bam_writer.cpp: OUTPUT.tmp-PID, + its index's)
-            tmp = f"{self.output}.tmp-{os.getpid()}"
-            temporaries += [tmp] + [tmp + ext for ext in (".bai", ".csi", ".crai")]
+        temporaries = self._temporaries()
         state = {"format": FORMAT, "identity": self.identity, "pairs": cp["pairs"],
                  "paired": paired, "records": cp["records"],
                  "duplicate_reach": cp["duplicate_reach"], "insert_model": cp["insert_model"],
@@ -183,6 +209,27 @@ class AlignCheckpoint:
         state["checksum"] = _manifest_checksum(state)
         write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
                               durable=True)
+
+    def record_parts(self, parts: list[dict[str, Any]], model: dict[str, Any] | None,
+                     paired: bool) -> None:
+        """Records a sharded run's finished parts (in input order: each a dict of name, lane,
+        first_record, duplicate_reach and stats), its model, for a later run to reuse."""
+        listed = [dict(p, file=file_identity(self.folder / p["name"], self.folder))
+                  for p in parts]
+        reads = sum(p["stats"].get("reads", 0) for p in parts)
+        state = {"format": FORMAT, "identity": self.identity,
+                 "pairs": reads // 2 if paired else reads, "paired": paired,
+                 "insert_model": model, "parts": listed, "temporaries": self._temporaries()}
+        state["checksum"] = _manifest_checksum(state)
+        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
+                              durable=True)
+
+    def _temporaries(self) -> list[str]:
+        temporaries = list(self._earlier_temporaries)
+        if self.output:  # the writer's own (bam_writer.cpp: OUTPUT.tmp-PID, + its index's)
+            tmp = f"{self.output}.tmp-{os.getpid()}"
+            temporaries += [tmp] + [tmp + ext for ext in (".bai", ".csi", ".crai")]
+        return temporaries
 
     def finish(self) -> None:
         """The output is complete: the checkpoint goes (the manifest first, so that no
@@ -240,8 +287,7 @@ def kept_checkpoint(folder: str | os.PathLike[str]) -> int | None:
         data = json.loads((Path(folder) / MANIFEST).read_text())
         if data.get("checksum") != _manifest_checksum(data):
             return None
-        if all((Path(folder) / n).is_file() and (Path(folder) / (n + ".idx")).is_file()
-               for n in data["spills"]):
+        if all((Path(folder) / n).is_file() for n in _listed_files(data)):
             return int(data["pairs"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass

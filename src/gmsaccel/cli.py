@@ -188,8 +188,8 @@ def cmd_align(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ValueError("--dask-scheduler reads FASTQ files, not standard input")
     if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
-    if args.checkpoint and (args.unsorted or args.output == "-" or args.dask_scheduler):
-        raise ValueError("--checkpoint needs sorted output to a file (-o), on this machine")
+    if args.checkpoint and (args.unsorted or args.output == "-"):
+        raise ValueError("--checkpoint needs sorted output to a file (-o)")
     t0 = time.monotonic()
     index = open_index(args.reference, threads=args.threads)
     aligner = Aligner(index, threads=args.threads, device=args.device, simd=args.simd)
@@ -388,9 +388,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
-    # (with --resume; on Dask the shards are the unit of work)
     checkpoint_folder = _run_checkpoint_folder(outdir, name, args.tmp_dir)
-    checkpoint = checkpoint_folder if args.resume and not args.dask_scheduler else None
+    checkpoint = checkpoint_folder if args.resume else None
     if checkpoint is None and checkpoint_folder.is_dir():  # an earlier run's, of no more use
         drop_checkpoint(checkpoint_folder)
         _log(args, f"removed an earlier run's alignment checkpoint {checkpoint_folder}")
@@ -715,8 +714,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "sorted records so far are made durable in DIR (the sort spills go "
                          "there too: storage that outlives the job); the same command run "
                          "again after a cancel, time limit or crash goes on from the last "
-                         "checkpoint, with the same records as one uninterrupted run. DIR is "
-                         "removed once the output is complete")
+                         "checkpoint, with the same records as one uninterrupted run (with "
+                         "--dask-scheduler, the finished shards' parts are kept in DIR, which "
+                         "the workers must see, and reused). DIR is removed once the output is "
+                         "complete")
     checkpoint_pairs_option(pa)
     pa.add_argument("--metrics", help="write run statistics as JSON to this file")
     pa.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")

@@ -30,18 +30,32 @@ def executor_slots(executor: Executor) -> int:
     return max(1, int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1))
 
 
-def ordered_submit(executor: Executor, fn: Callable[..., R], args: Iterable[tuple],
+class Resolved:
+    """A result known without running anything (e.g. a shard an earlier run finished): given
+    to ordered_submit in place of a task's arguments, it comes back in its place."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+    def cancel(self) -> bool:
+        return False
+
+
+def ordered_submit(executor: Executor, fn: Callable[..., R], args: Iterable[tuple | Resolved],
                    window: int | None = None, drain: bool = False) -> Iterator[R]:
     """fn(*a) for each a in args on the executor, results in order, at most `window` (default
     twice the executor's slots) submitted and not yet consumed; the rest are cancelled when the
     consumer stops or a task (or args) fails. drain: also wait for those already running to
     end, so that the caller may remove what they write (a task Dask already started runs on
-    regardless)."""
+    regardless). A Resolved in args is its own result, in its place."""
     window = window or 2 * executor_slots(executor)
     pending: deque[Any] = deque()
     try:
         for a in args:
-            pending.append(executor.submit(fn, *a))
+            pending.append(a if isinstance(a, Resolved) else executor.submit(fn, *a))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
