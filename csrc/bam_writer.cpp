@@ -37,6 +37,7 @@
 
 #include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/errors.hpp"
+#include "gmsaccel/spill_codec.hpp"
 #include "gmsaccel/stream_checksum.hpp"
 
 namespace gms {
@@ -182,6 +183,10 @@ struct BamWriter::Impl {
     std::vector<uint64_t> offsets;
     int level = 0;  // 0 for a spill of runs; one more than its inputs' for a fold
     uint64_t checksum = 0;  // StreamChecksum of the file's bytes
+    // A compressed spill's blocks (spill_codec.hpp): where each starts among the records'
+    // bytes and in the file; none for a spill of the records' bytes themselves.
+    std::vector<uint64_t> block_raw, block_file;
+    uint64_t file_bytes = 0;  // the file's size (bytes, when not compressed)
   };
   static constexpr uint64_t kSampleEvery = 16;
 
@@ -211,6 +216,8 @@ struct BamWriter::Impl {
   // Bytes of this writer's spills on disk, and the most at once (the scratch space a run
   // needs; checkpointed spills a fold replaced are counted gone, though kept till released).
   uint64_t spill_bytes_live = 0, spill_bytes_peak = 0;
+  // Whether spills are compressed (BamWriterOptions::spill_compression).
+  bool compress_next_spill() const { return opt.spill_compression == "always"; }
   uint64_t added = 0;
   BamPtr scratch = new_bam();
   int64_t duplicate_reach = 0;  // the most a record lies past its 5' end (markdup.hpp)
@@ -557,9 +564,22 @@ struct BamWriter::Impl {
     // From byte `from` of the file (a record's start), in chunks of about `chunk` bytes;
     // `records`, when known, is checked against what was read at the end of the file.
     // Nothing at or past byte `limit` is read (a record's start, or the file's end).
-    SpillReader(const SpillFile& file, uint64_t from, size_t chunk,
+    // info: the spill's, for a compressed one (its blocks are read and inflated whole).
+    SpillReader(const SpillFile& file, const SpillInfo* info, uint64_t from, size_t chunk,
                 uint64_t records = kUnchecked, uint64_t limit = UINT64_MAX)
-        : file_(file), pos_(from), limit_(limit), chunk_size_(chunk), records_(records) {}
+        : file_(file),
+          packed_(info && !info->block_raw.empty() ? info : nullptr),
+          pos_(from),
+          limit_(limit),
+          chunk_size_(chunk),
+          records_(records) {
+      if (packed_) {  // the block that holds `from`
+        const auto& starts = packed_->block_raw;
+        block_ = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), from) -
+                                     starts.begin());
+        block_ = block_ > 0 ? block_ - 1 : 0;
+      }
+    }
     // The next record, or nullptr at the end of the run.
     const uint8_t* next() {
       if (!have(RecordBatch::kHeaderBytes)) {
@@ -598,6 +618,7 @@ struct BamWriter::Impl {
     // old one may still be held: the part of a record it ends with is carried over.
     bool have(size_t n) {
       if (end_ - at_ >= n) return true;
+      if (packed_) return next_block(n);
       const size_t carry = end_ - at_;
       // No larger than what is left before the limit (a range's share of a spill is often
       // small), nor smaller than the record being read.
@@ -628,7 +649,48 @@ struct BamWriter::Impl {
       if (end_ == 0) return false;
       broken();
     }
+    // A compressed spill: the next block, inflated whole, as the chunk (records never span
+    // two blocks); false past the limit or the last block.
+    bool next_block(size_t n) {
+      if (at_ != end_) broken();  // a record that does not fit in its block
+      const std::vector<uint64_t>& raw = packed_->block_raw;
+      const std::vector<uint64_t>& in_file = packed_->block_file;
+      if (block_ >= raw.size() || raw[block_] >= limit_) return false;
+      const bool last = block_ + 1 == raw.size();
+      const uint64_t raw_end = last ? packed_->bytes : raw[block_ + 1];
+      const uint64_t file_end = last ? packed_->file_bytes : in_file[block_ + 1];
+      if (raw_end <= raw[block_] || file_end <= in_file[block_]) broken();
+      stored_.resize(static_cast<size_t>(file_end - in_file[block_]));
+      for (size_t got = 0; got < stored_.size();) {
+        errno = 0;
+        const ssize_t r = ::pread(file_.fd, stored_.data() + got, stored_.size() - got,
+                                  static_cast<off_t>(in_file[block_] + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+          throw std::runtime_error("cannot read back temporary file " + file_.name + ": " +
+                                   errno_text(errno));
+        }
+        if (r == 0) broken();
+        got += static_cast<size_t>(r);
+      }
+      auto fresh = std::make_shared<Chunk>(static_cast<size_t>(raw_end - raw[block_]));
+      if (!inflate_spill_block(stored_.data(), stored_.size(), fresh->data, fresh->size)) {
+        throw std::runtime_error("cannot read back temporary file " + file_.name +
+                                 ": a damaged block at byte " + std::to_string(in_file[block_]));
+      }
+      chunk_ = std::move(fresh);
+      at_ = pos_ > raw[block_] ? static_cast<size_t>(pos_ - raw[block_]) : 0;
+      end_ = static_cast<size_t>(std::min(raw_end, limit_) - raw[block_]);
+      pos_ = raw_end;
+      ++block_;
+      if (at_ > end_) broken();
+      return end_ - at_ >= n ? true : (at_ == end_ ? next_block(n) : (broken(), false));
+    }
+
     const SpillFile& file_;
+    const SpillInfo* packed_;  // a compressed spill's, else nullptr
+    size_t block_ = 0;         // the next block to read
+    std::vector<uint8_t> stored_;
     uint64_t pos_, limit_;
     size_t chunk_size_;
     std::shared_ptr<Chunk> chunk_;
@@ -639,31 +701,33 @@ struct BamWriter::Impl {
   // Writes one spill (records in key order) and files its SpillInfo when finished.
   class SpillWriter {
    public:
-    SpillWriter(Impl& w, const std::string& name) : w_(w), name_(name), fp_(w.create_spill(name)) {}
+    SpillWriter(Impl& w, const std::string& name)
+        : w_(w), name_(name), fp_(w.create_spill(name)), compress_(w.compress_next_spill()) {}
     void put(const uint8_t* r) {  // the runs' layout
       bam1_core_t c;
       std::memcpy(&c, r, sizeof c);
       note(Key::of(c));
       const size_t n = RecordBatch::kHeaderBytes + RecordBatch::data_length(r);
-      w_.spill_bytes(fp_.get(), r, n, name_);
-      sum_.update(r, n);
+      out(r, n);
       info_.bytes += n;
+      end_record();
     }
     void put(const bam1_t* b) {
       note(Key::of(b->core));
-      w_.spill_record(fp_.get(), b, name_);
       const uint32_t l_data = static_cast<uint32_t>(b->l_data);
-      sum_.update(&b->core, sizeof(bam1_core_t));
-      sum_.update(&l_data, sizeof l_data);
-      sum_.update(b->data, l_data);
+      out(&b->core, sizeof(bam1_core_t));
+      out(&l_data, sizeof l_data);
+      out(b->data, l_data);
       info_.bytes += RecordBatch::kHeaderBytes + l_data;
+      end_record();
     }
     void finish(int level = 0) {
+      flush_block();
       w_.finish_spill(std::move(fp_), name_);
       info_.level = level;
       info_.checksum = sum_.value();
-      w_.spill_bytes_written += info_.bytes;
-      w_.spill_bytes_live += info_.bytes;
+      w_.spill_bytes_written += info_.file_bytes;
+      w_.spill_bytes_live += info_.file_bytes;
       w_.spill_bytes_peak = std::max(w_.spill_bytes_peak, w_.spill_bytes_live);
       w_.spill_info[name_] = std::move(info_);
     }
@@ -676,12 +740,41 @@ struct BamWriter::Impl {
       }
       ++info_.records;
     }
+    // Bytes of a record: to the file, or to the block being filled.
+    void out(const void* p, size_t n) {
+      if (compress_) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        block_.insert(block_.end(), b, b + n);
+        return;
+      }
+      w_.spill_bytes(fp_.get(), p, n, name_);
+      sum_.update(p, n);
+      info_.file_bytes += n;
+    }
+    // After a whole record: a full block is compressed and written.
+    void end_record() {
+      if (compress_ && block_.size() >= kSpillBlock) flush_block();
+    }
+    void flush_block() {
+      if (block_.empty()) return;
+      deflate_spill_block(block_.data(), block_.size(), stored_);
+      info_.block_raw.push_back(info_.bytes - block_.size());
+      info_.block_file.push_back(info_.file_bytes);
+      w_.spill_bytes(fp_.get(), stored_.data(), stored_.size(), name_);
+      sum_.update(stored_.data(), stored_.size());
+      info_.file_bytes += stored_.size();
+      block_.clear();
+    }
     Impl& w_;
     std::string name_;
     FilePtr fp_;
+    const bool compress_;
+    std::vector<uint8_t> block_, stored_;
     SpillInfo info_;
     StreamChecksum sum_;
   };
+  // Records' bytes per compressed block (a larger record makes a block of its own).
+  static constexpr size_t kSpillBlock = 64u << 10;
 
   // Merges runs (sorted) into the spill file `name`; folds spills as they accumulate.
   void write_spill(const std::vector<RunPtr>& job, const std::string& name) {
@@ -720,7 +813,7 @@ struct BamWriter::Impl {
       fold.finish(level);
       for (size_t i = begin; i < n; ++i) {
         drop_spill_file(spills[i]);
-        spill_bytes_live -= spill_info.at(spills[i]).bytes;
+        spill_bytes_live -= spill_info.at(spills[i]).file_bytes;
         spill_info.erase(spills[i]);
       }
       spills.erase(spills.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -739,9 +832,10 @@ struct BamWriter::Impl {
 
   // A spill's index file (checkpoints): what SpillInfo holds, with a checksum, so that a later
   // run can merge the spill without reading it through first.
-  static constexpr char kIndexMagic[8] = {'G', 'M', 'S', 'S', 'P', 'I', 'X', '2'};
-  // magic, records, bytes, level, the spill's checksum, samples
-  static constexpr size_t kIndexHead = 8 + 5 * 8;
+  static constexpr char kIndexMagic[8] = {'G', 'M', 'S', 'S', 'P', 'I', 'X', '3'};
+  // magic; records, bytes, file bytes, level, the spill's checksum, samples, blocks
+  static constexpr size_t kIndexHead = 8 + 7 * 8;
+  static constexpr size_t kIndexBlock = 8 + 8;  // a block's start in the records, in the file
   static constexpr size_t kIndexSample = 8 + 4 + 4 + 8;  // key (pos, tid, rev), offset
   static uint64_t checksum(const char* bytes, size_t n) {
     StreamChecksum sum;
@@ -774,7 +868,7 @@ struct BamWriter::Impl {
     const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) io_fail("cannot read back temporary file", name, errno);
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != info.bytes) {
+    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != info.file_bytes) {
       ::close(fd);
       throw std::runtime_error("temporary file " + name + " does not hold what was written");
     }
@@ -783,14 +877,20 @@ struct BamWriter::Impl {
     std::string out(kIndexMagic, sizeof kIndexMagic);
     put_raw<uint64_t>(out, info.records);
     put_raw<uint64_t>(out, info.bytes);
+    put_raw<uint64_t>(out, info.file_bytes);
     put_raw<int64_t>(out, info.level);
     put_raw<uint64_t>(out, info.checksum);
     put_raw<uint64_t>(out, info.keys.size());
+    put_raw<uint64_t>(out, info.block_raw.size());
     for (size_t i = 0; i < info.keys.size(); ++i) {
       put_raw<int64_t>(out, info.keys[i].pos);
       put_raw<uint32_t>(out, info.keys[i].tid);
       put_raw<uint32_t>(out, info.keys[i].rev);
       put_raw<uint64_t>(out, info.offsets[i]);
+    }
+    for (size_t i = 0; i < info.block_raw.size(); ++i) {
+      put_raw<uint64_t>(out, info.block_raw[i]);
+      put_raw<uint64_t>(out, info.block_file[i]);
     }
     put_raw<uint64_t>(out, checksum(out.data(), out.size()));
     const std::string idx = name + ".idx", tmp = idx + ".tmp";
@@ -851,11 +951,14 @@ struct BamWriter::Impl {
     SpillInfo info;
     info.records = get_raw<uint64_t>(in, 8);
     info.bytes = get_raw<uint64_t>(in, 16);
-    info.level = static_cast<int>(get_raw<int64_t>(in, 24));
-    info.checksum = get_raw<uint64_t>(in, 32);
-    const uint64_t n = get_raw<uint64_t>(in, 40);
-    if (n != (info.records + kSampleEvery - 1) / kSampleEvery ||
-        body != kIndexHead + n * kIndexSample) {
+    info.file_bytes = get_raw<uint64_t>(in, 24);
+    info.level = static_cast<int>(get_raw<int64_t>(in, 32));
+    info.checksum = get_raw<uint64_t>(in, 40);
+    const uint64_t n = get_raw<uint64_t>(in, 48);
+    const uint64_t blocks = get_raw<uint64_t>(in, 56);
+    if (n != (info.records + kSampleEvery - 1) / kSampleEvery || blocks > info.bytes ||
+        body != kIndexHead + n * kIndexSample + blocks * kIndexBlock ||
+        (blocks == 0 && info.file_bytes != info.bytes)) {
       throw bad("damaged (its sizes disagree)");
     }
     for (uint64_t i = 0; i < n; ++i) {
@@ -868,14 +971,25 @@ struct BamWriter::Impl {
         throw bad("damaged (its samples are out of order)");
       }
     }
+    for (uint64_t i = 0; i < blocks; ++i) {
+      const size_t at = kIndexHead + n * kIndexSample + i * kIndexBlock;
+      info.block_raw.push_back(get_raw<uint64_t>(in, at));
+      info.block_file.push_back(get_raw<uint64_t>(in, at + 8));
+      if ((i == 0 && (info.block_raw[0] != 0 || info.block_file[0] != 0)) ||
+          (i > 0 && (info.block_raw[i] <= info.block_raw[i - 1] ||
+                     info.block_file[i] <= info.block_file[i - 1])) ||
+          info.block_raw[i] >= info.bytes || info.block_file[i] >= info.file_bytes) {
+        throw bad("damaged (its blocks are out of order)");
+      }
+    }
     struct stat st {};
     errno = 0;
     if (::stat(name.c_str(), &st) != 0) {
       throw InputError(name + ": cannot open (" + errno_text(errno) + ")");
     }
-    if (static_cast<uint64_t>(st.st_size) != info.bytes) {
+    if (static_cast<uint64_t>(st.st_size) != info.file_bytes) {
       throw InputError(name + ": holds " + std::to_string(st.st_size) + " bytes, its index " +
-                       std::to_string(info.bytes));
+                       std::to_string(info.file_bytes));
     }
     return info;
   }
@@ -1014,8 +1128,9 @@ struct BamWriter::Impl {
         const std::string& name = spills[spill_begin + r];
         const auto known = spill_info.find(name);
         src[r].file = std::make_unique<SpillFile>(name);
-        src[r].spill = std::make_unique<SpillReader>(
-            *src[r].file, 0, kReadChunk, known == spill_info.end() ? 0 : known->second.records);
+        const SpillInfo* info = known == spill_info.end() ? nullptr : &known->second;
+        src[r].spill = std::make_unique<SpillReader>(*src[r].file, info, 0, kReadChunk,
+                                                     info ? info->records : 0);
       } else if (r >= nruns + mem) {
         src[r].part = std::make_unique<PartReader>(parts[part_begin + (r - nruns - mem)], hdr,
                                                    pool_for_parts());
@@ -1155,7 +1270,7 @@ struct BamWriter::Impl {
           x.rank = from_sample * kSampleEvery;
           const uint64_t from = from_sample < m ? info.offsets[from_sample] : info.bytes;
           const uint64_t limit = to_sample < m ? info.offsets[to_sample] : info.bytes;
-          x.reader = std::make_unique<SpillReader>(*files[s], from, kRangeChunk,
+          x.reader = std::make_unique<SpillReader>(*files[s], &info, from, kRangeChunk,
                                                    SpillReader::kUnchecked, limit);
         } else {
           const std::vector<Entry>& es = runs[s - ns]->entries;
@@ -1382,6 +1497,12 @@ BamWriter::BamWriter(const std::string& path, const std::string& header_text,
   const bool cram = s.opt.format == "cram";
   if (cram && s.opt.reference.empty()) {
     throw std::invalid_argument("CRAM output needs the reference FASTA: " + path);
+  }
+  if (s.opt.spill_compression != "never" && s.opt.spill_compression != "always") {
+    throw std::invalid_argument("spill compression must be \"never\" or \"always\"");
+  }
+  if (s.opt.spill_compression == "always" && !spill_compression_available()) {
+    throw std::invalid_argument("compressed spills need ISA-L, which this build lacks");
   }
   if (s.opt.mark_duplicates && !s.opt.sort) {
     throw std::invalid_argument("marking duplicates needs coordinate-sorted output");
@@ -1636,7 +1757,7 @@ void BamWriter::adopt_spills(const std::vector<std::string>& spills, int64_t dup
   std::lock_guard<std::mutex> lk(s.keep_mu);
   for (size_t i = 0; i < spills.size(); ++i) {
     s.added += infos[i].records;
-    s.spill_bytes_live += infos[i].bytes;
+    s.spill_bytes_live += infos[i].file_bytes;
     s.spill_info[spills[i]] = std::move(infos[i]);
     s.spills.push_back(spills[i]);
     s.kept.insert(spills[i]);  // the earlier run's checkpoint lists them
@@ -1668,7 +1789,7 @@ uint64_t BamWriter::checked_spill_records(const std::string& spill) {
     got += static_cast<uint64_t>(r);
   }
   ::close(fd);
-  if (got != info.bytes || sum.value() != info.checksum) {
+  if (got != info.file_bytes || sum.value() != info.checksum) {
     throw InputError(spill + ": damaged (its bytes are not those its index was written for)");
   }
   return info.records;

@@ -183,8 +183,9 @@ void bind_align(py::module_& m) {
               const std::string& cram_reference, bool interleaved, bool from_interleaved,
               uint64_t checkpoint_pairs, const std::function<void(py::dict)>& on_checkpoint,
               uint64_t skip_pairs, const std::vector<std::string>& resume_spills,
-              int64_t resume_duplicate_reach) {
+              int64_t resume_duplicate_reach, const std::string& spill_compression) {
              PipelineOptions po;
+             po.writer.spill_compression = spill_compression;
              po.checkpoint_pairs = checkpoint_pairs;
              po.skip_pairs = skip_pairs;
              po.resume_spills = resume_spills;
@@ -262,7 +263,7 @@ void bind_align(py::module_& m) {
            py::arg("interleaved") = false, py::arg("from_interleaved") = false,
            py::arg("checkpoint_pairs") = 0, py::arg("on_checkpoint") = nullptr,
            py::arg("skip_pairs") = 0, py::arg("resume_spills") = std::vector<std::string>{},
-           py::arg("resume_duplicate_reach") = 0,
+           py::arg("resume_duplicate_reach") = 0, py::arg("spill_compression") = "never",
            "r1, r2: lists of files read one after the other (a sample's lanes; r2 empty for "
            "single reads); read_groups: the RG ID of each file's records, or one for all; "
            "insert_model: a run's reported insert_model, used instead of estimating one (for "
@@ -277,7 +278,8 @@ void bind_align(py::module_& m) {
            "on_checkpoint(dict: pairs, stats, insert_model, spills, records, duplicate_reach) "
            "records them; "
            "a later run goes on from one with skip_pairs=pairs, resume_spills=spills, "
-           "resume_duplicate_reach and the first run's insert_model");
+           "resume_duplicate_reach and the first run's insert_model. spill_compression: 'always' "
+           "compresses the sort's spills (ISA-L builds), 'never'");
 }
 
 }  // namespace gms

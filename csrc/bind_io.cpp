@@ -239,8 +239,10 @@ void bind_io(py::module_& m) {
                        const std::string& format, int threads, size_t memory_bytes,
                        bool write_index, const std::string& tmp_dir, int compression_level,
                        const std::string& deflater, bool mark_duplicates,
-                       size_t merge_range_bytes, const std::string& reference) {
+                       size_t merge_range_bytes, const std::string& reference,
+                       const std::string& spill_compression) {
              BamWriterOptions o;
+             o.spill_compression = spill_compression;
              o.reference = reference;
              o.merge_range_bytes = merge_range_bytes;
              o.fast_deflate = use_fast_codec(deflater, "deflater");
@@ -263,13 +265,14 @@ void bind_io(py::module_& m) {
            py::arg("write_index") = true, py::arg("tmp_dir") = "",
            py::arg("compression_level") = -1, py::arg("deflater") = "auto",
            py::arg("mark_duplicates") = false, py::arg("merge_range_bytes") = 0,
-           py::arg("reference") = "",
+           py::arg("reference") = "", py::arg("spill_compression") = "never",
            "format: 'bam', 'cram' (needs reference, the FASTA; indexed as .crai) or 'sam'; "
            "deflater: 'auto' (ISA-L where the build has it, for compressed BAM) or 'htslib'; "
            "mark_duplicates: flag duplicates (0x400) as the sorted records are written, from "
            "unclipped 5' ends, MC tags and (for a pair's score) ms tags; merge_range_bytes: "
            "the size of the key ranges the final merge is cut into on threads (0: from the "
-           "sort memory and the threads)")
+           "sort memory and the threads); spill_compression: 'never' or 'always' (spills "
+           "compressed in blocks, ISA-L builds; the output is the same)")
       .def("add_sam_line",
            [](PyBamWriter& w, const std::string& line) {
              py::gil_scoped_release nogil;
@@ -336,6 +339,13 @@ void bind_io(py::module_& m) {
                                return w.writer->spilled_bytes();
                              },
                              "bytes written into spill files, folds included (after close())")
+      .def_property_readonly("spill_peak_bytes",
+                             [](PyBamWriter& w) {
+                               py::gil_scoped_release nogil;
+                               std::lock_guard<std::mutex> lock(w.mu);
+                               return w.writer->spill_peak_bytes();
+                             },
+                             "the most bytes of spill files on disk at once")
       .def_property_readonly(
           "deflater", [](const PyBamWriter& w) { return std::string(w.writer->deflater()); },
           "'isa-l' or 'htslib': who compresses the output")

@@ -97,15 +97,57 @@ def test_sorted_output_is_valid_indexed_and_complete(tmp_path: Path) -> None:
     assert Counter(sam_lines(out)) == record_keys(LINES)
 
 
-def test_spills_give_byte_identical_output(tmp_path: Path) -> None:
+def compression_available() -> bool:
+    try:
+        _core.BamWriter(os.devnull + ".never-written", HEADER, spill_compression="always").abort()
+    except ValueError:
+        return False
+    return True
+
+
+SPILL_COMPRESSION = ["never", pytest.param("always", marks=pytest.mark.skipif(
+    not compression_available(), reason="compressed spills need ISA-L"))]
+
+
+@pytest.mark.parametrize("compression", SPILL_COMPRESSION)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_spills_give_byte_identical_output(tmp_path: Path, compression: str,
+                                           threads: int) -> None:
     ref = write(tmp_path / "mem.bam", LINES).read_bytes()
-    # 2 kB per run: a few dozen records each, more than 128 runs, so runs are also folded.
-    spilled = write(tmp_path / "spill.bam", LINES, memory_bytes=2000)
+    # 2 kB per run: a few dozen records each, more than 32 runs, so runs are also folded; small
+    # key ranges for the threaded merge, so that they start inside compressed blocks.
+    kw = dict(spill_compression=compression, threads=threads, merge_range_bytes=3000)
+    spilled = write(tmp_path / "spill.bam", LINES, memory_bytes=2000, **kw)
     assert spilled.read_bytes() == ref
     assert (tmp_path / "spill.bam.bai").read_bytes() == (tmp_path / "mem.bam.bai").read_bytes()
-    spilled1 = write(tmp_path / "one.bam", LINES[:300], memory_bytes=1)  # a run per record
+    spilled1 = write(tmp_path / "one.bam", LINES[:300], memory_bytes=1, **kw)  # a run per record
     assert spilled1.read_bytes() == write(tmp_path / "one_mem.bam", LINES[:300]).read_bytes()
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not compression_available(), reason="compressed spills need ISA-L")
+def test_compressed_spills_take_less_scratch_and_are_checked(tmp_path: Path) -> None:
+    def spilled(compression: str) -> tuple[int, int]:
+        with _core.BamWriter(str(tmp_path / "o.bam"), HEADER, memory_bytes=200_000,
+                             spill_compression=compression) as w:
+            w.add_many_sam(LINES)
+        return w.spilled_bytes, w.spill_peak_bytes
+    raw, compressed = spilled("never"), spilled("always")
+    assert 0 < compressed[0] < 0.8 * raw[0]  # (random bases and qualities: they shrink least)
+    assert compressed[1] <= compressed[0]
+    with pytest.raises(ValueError, match="must be"):
+        _core.BamWriter(str(tmp_path / "x.bam"), HEADER, spill_compression="zstd")
+    # A spill cut short inside a block is an error naming it, not fewer records.
+    spill_dir = tmp_path / "spills"
+    spill_dir.mkdir()
+    w = _core.BamWriter(str(tmp_path / "d.bam"), HEADER, memory_bytes=5000,
+                        tmp_dir=str(spill_dir), spill_compression="always")
+    w.add_many_sam(LINES[:500])
+    spill = spill_dir / leftovers(spill_dir)[0]
+    os.truncate(spill, spill.stat().st_size // 2)
+    with pytest.raises(RuntimeError, match=f"{spill.name}: it ends inside a record"):
+        w.close()
+    assert not (tmp_path / "d.bam").exists() and leftovers(spill_dir) == []
 
 
 def test_spills_are_folded_in_tiers(tmp_path: Path) -> None:

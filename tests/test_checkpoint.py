@@ -76,13 +76,25 @@ def stop_after(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     monkeypatch.setattr(checkpoint_module.AlignCheckpoint, "record", interrupted)
 
 
-@pytest.mark.parametrize("stop", [1, 4])
+def compression_available() -> bool:
+    try:
+        _core.BamWriter(os.devnull + ".x", "@HD\tVN:1.6\n", spill_compression="always").abort()
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stop,compression", [
+    (1, "never"), (4, "never"),
+    pytest.param(4, "always", marks=pytest.mark.skipif(not compression_available(),
+                                                       reason="compressed spills need ISA-L"))])
 def test_a_run_cut_short_goes_on_from_its_checkpoint(aligner: Aligner, dataset: Dataset,
                                                       straight: tuple[Path, dict],
                                                       tmp_path: Path, stop: int,
+                                                      compression: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     folder, out = tmp_path / "ck", tmp_path / "o.bam"
-    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500)
+    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500, spill_compression=compression)
     with monkeypatch.context() as m:
         stop_after(m, stop)
         with pytest.raises(KeyboardInterrupt):
@@ -142,11 +154,14 @@ def _fastq_lines(path: Path) -> list[str]:
         return f.readlines()
 
 
+@pytest.mark.parametrize("compression", ["never", pytest.param("always", marks=pytest.mark.skipif(
+    not compression_available(), reason="compressed spills need ISA-L"))])
 def test_what_changed_starts_the_alignment_over(aligner: Aligner, dataset: Dataset,
                                                 straight: tuple[Path, dict], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                compression: str) -> None:
     folder, out = tmp_path / "ck", tmp_path / "o.bam"
-    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500)
+    kw = dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500, spill_compression=compression)
 
     def cut_short() -> None:
         with monkeypatch.context() as m:
