@@ -1767,29 +1767,12 @@ void BamWriter::adopt_spills(const std::vector<std::string>& spills, int64_t dup
   s.duplicate_reach = std::max(s.duplicate_reach, duplicate_reach);
 }
 
-uint64_t BamWriter::checked_spill_records(const std::string& spill) {
+uint64_t BamWriter::checked_spill_records(const std::string& spill,
+                                         const std::function<void()>& check_interrupt) {
   const Impl::SpillInfo info = Impl::read_spill_index(spill);
   // Every byte, against the checksum taken as the spill was written.
-  errno = 0;
-  const int fd = ::open(spill.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(spill + ": cannot open (" + errno_text(errno) + ")");
-  StreamChecksum sum;
-  std::vector<char> buf(1u << 20);
-  uint64_t got = 0;
-  for (;;) {
-    const ssize_t r = ::read(fd, buf.data(), buf.size());
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      const int e = errno;
-      ::close(fd);
-      throw InputError(spill + ": cannot read (" + errno_text(e) + ")");
-    }
-    if (r == 0) break;
-    sum.update(buf.data(), static_cast<size_t>(r));
-    got += static_cast<uint64_t>(r);
-  }
-  ::close(fd);
-  if (got != info.file_bytes || sum.value() != info.checksum) {
+  const FileChecksum sum = checksum_file(spill, false, check_interrupt);
+  if (sum.bytes != info.file_bytes || sum.value != info.checksum) {
     throw InputError(spill + ": damaged (its bytes are not those its index was written for)");
   }
   return info.records;

@@ -14,6 +14,7 @@
 #include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/bam_region_reader.hpp"
 #include "gmsaccel/bam_writer.hpp"
+#include "gmsaccel/stream_checksum.hpp"
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/fastq.hpp"
@@ -228,9 +229,22 @@ void bind_io(py::module_& m) {
         "reads at the end. interleaved: r1 holds the pairs (max_reads pairs are read and "
         "split; the record number is r1's, counting both mates).");
 
-  m.def("checked_spill_records", &BamWriter::checked_spill_records, py::arg("spill"),
+  m.def("checked_spill_records",
+        [](const std::string& spill) {
+          py::gil_scoped_release nogil;
+          return BamWriter::checked_spill_records(spill, raise_pending_signals);
+        },
+        py::arg("spill"),
         "The records a checkpoint's spill file holds, checked against its index file "
-        "(InputError where either is missing or damaged).");
+        "(InputError where either is missing or damaged). Ctrl-C and SIGTERM stop it.");
+  m.def("file_checksum",
+        [](const std::string& path, bool sync) {
+          py::gil_scoped_release nogil;
+          return checksum_file(path, sync, raise_pending_signals).value;
+        },
+        py::arg("path"), py::arg("sync") = false,
+        "A 64-bit checksum of the file's bytes (StreamChecksum); sync: fsync it first. "
+        "InputError where it cannot be read; Ctrl-C and SIGTERM stop it.");
 
   py::class_<PyBamWriter>(m, "BamWriter",
                           "Coordinate-sorted (or unsorted) BAM/CRAM/SAM writer with bounded memory. "

@@ -491,8 +491,11 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
                                                           monkeypatch, stop: int) -> None:
     # With a checkpoint folder, each finished part is recorded as it comes (in input order);
     # a run cut short after `stop` of them reuses those and aligns the rest: the same BAM.
+    import gmsaccel.align_shards as align_shards_module
     import gmsaccel.checkpoint as checkpoint_module
     from gmsaccel.checkpoint import MANIFEST, AlignCheckpoint
+
+    monkeypatch.setattr(align_shards_module, "RECORD_SECONDS", 0.0)  # a record per part
 
     r1, r2 = copied_library
     local, out, folder = tmp_path / "local.bam", tmp_path / "o.bam", tmp_path / "ck"
@@ -500,8 +503,8 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
     record = AlignCheckpoint.record_parts
     seen = [0]
 
-    def interrupted(self, parts, model, paired) -> None:
-        record(self, parts, model, paired)
+    def interrupted(self, parts, totals, model, paired) -> None:
+        record(self, parts, totals, model, paired)
         seen[0] += 1
         if seen[0] == stop:
             raise KeyboardInterrupt
@@ -529,10 +532,27 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
         m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
         with pytest.raises(KeyboardInterrupt):
             aligner.align_fastq(r1, r2, out, executor=ex, **kw)
-    part = next(folder.glob("gmsaccel-part-*.bam"))
+    part = folder / json.loads((folder / MANIFEST).read_text())["parts"][0]["name"]
     part.write_bytes(part.read_bytes() + b"x")
     said.clear()
     with ThreadPoolExecutor(2) as ex:
         got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
     assert "has changed" in said[0] and got["resumed_shards"] == 0
+    assert records(out) == records(local)
+    # A part damaged where its size and time stay the same: its checksum tells.
+    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
+        seen[0] = 0
+        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
+    part = folder / json.loads((folder / MANIFEST).read_text())["parts"][0]["name"]
+    st = part.stat()
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 1
+    part.write_bytes(bytes(data))
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))
+    said.clear()
+    with ThreadPoolExecutor(2) as ex:
+        got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
+    assert "is damaged" in said[0] and got["resumed_shards"] == 0
     assert records(out) == records(local)

@@ -398,3 +398,43 @@ def test_run_resume_goes_on_from_the_alignment_checkpoint(dataset: Dataset,
     assert metrics["duplicates"]["reads_marked"] == \
         pysam.AlignmentFile(str(longer_bam)).count(until_eof=True, read_callback=lambda r:
                                                    r.is_duplicate)
+
+
+def test_a_signal_while_the_checkpoint_goes_waits_till_it_is_gone(
+        aligner: Aligner, dataset: Dataset, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, out = tmp_path / "ck", tmp_path / "o.bam"
+    drop = AlignCheckpoint._drop
+
+    def signalled(self: AlignCheckpoint) -> None:  # SIGINT half way through
+        os.kill(os.getpid(), signal.SIGINT)
+        drop(self)
+    monkeypatch.setattr(checkpoint_module.AlignCheckpoint, "_drop", signalled)
+    with pytest.raises(KeyboardInterrupt):
+        aligner.align_fastq(dataset.r1, dataset.r2, out,
+                            **dict(OPTIONS, checkpoint=folder, checkpoint_pairs=500))
+    assert out.exists() and not folder.exists()  # raised once the checkpoint was gone
+
+
+@pytest.mark.skipif(not hasattr(_core, "call_region"), reason="no calling engine in this build")
+def test_run_records_its_alignment_before_the_checkpoint_goes(
+        dataset: Dataset, longer: tuple[Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    outdir, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    base = ["run", "-f", str(dataset.ref), *map(str, longer), "--sample", "S", "-o",
+            str(outdir), "--no-report", "-q", "--resume"]
+
+    def late_signal(self: AlignCheckpoint) -> None:
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint_module.AlignCheckpoint, "finish", late_signal)
+        assert cli.main(base) == 130
+    assert (outdir / "S.bam").exists() and (outdir / ".S.align.checkpoint").is_dir()
+    # The alignment was recorded: --resume calls from it, and the stale checkpoint (in OUTDIR,
+    # while this run keeps its own in --tmp-dir) goes.
+    with monkeypatch.context() as m:
+        m.setattr(Aligner, "align_fastq", lambda *a, **k: pytest.fail("aligned again"))
+        assert cli.main([*base, "--tmp-dir", str(scratch)]) == 0
+    assert not (outdir / ".S.align.checkpoint").exists()
+    assert list(scratch.iterdir()) == []

@@ -339,6 +339,7 @@ class Aligner:
         checkpoint_pairs: int | None = None,
         log: Callable[[str], None] | None = None,
         spill_compression: str = "never",
+        on_complete: Callable[[dict], None] | None = None,
     ) -> dict:
         """Streams FASTQ (single or paired, plain or gzip) to a sorted, indexed BAM (or CRAM with
         an .crai index, or SAM: output_format, or from out's suffix; '-' writes BAM to stdout).
@@ -375,6 +376,9 @@ class Aligner:
         came from the checkpoint). The folder is removed once the output is complete, and kept
         when the run fails. It needs sorted output to a file, and reads in files (not pipes).
         log: where messages about the checkpoint go (e.g. why one could not be used).
+        on_complete(stats): called once the output is in place, before the checkpoint is
+        removed (a caller recording the finished output there, as `run` does, then never
+        loses both to a signal in between).
 
         spill_compression: "always" compresses the sort's spill files in blocks (builds with
         ISA-L): about 40% of the scratch space for about 3.5 thread-seconds per GB of records;
@@ -413,14 +417,15 @@ class Aligner:
                     compression_level=compression_level, fmt=fmt,
                     mark_duplicates=mark_duplicates, copy_comment=copy_comment,
                     tmp_dir=tmp_dir, progress=progress, cram_reference=cram_reference,
-                    interleaved=interleaved)
+                    interleaved=interleaved, on_complete=on_complete)
             return self._align_with_checkpoint(
                 r1s, r2s, out, header, Path(checkpoint), log, model, rg_ids, paired,
                 checkpoint_pairs=checkpoint_pairs or DEFAULT_CHECKPOINT_PAIRS,
                 batch_reads=batch_reads, fmt=fmt, memory_bytes=memory_bytes,
                 compression_level=compression_level, mark_duplicates=mark_duplicates,
                 progress=progress, copy_comment=copy_comment, cram_reference=cram_reference,
-                interleaved=interleaved, spill_compression=spill_compression)
+                interleaved=interleaved, spill_compression=spill_compression,
+                on_complete=on_complete)
         if executor is not None:
             from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
 
@@ -477,11 +482,12 @@ class Aligner:
                                memory_bytes: int, compression_level: int,
                                mark_duplicates: bool, progress: Callable[[int], None] | None,
                                copy_comment: bool, cram_reference: str,
-                               interleaved: bool, spill_compression: str) -> dict:
+                               interleaved: bool, spill_compression: str,
+                               on_complete: Callable[[dict], None] | None) -> dict:
         """align_fastq with checkpoints in folder (the spills go there too)."""
         identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
                                              interleaved)
-        with AlignCheckpoint(folder, identity, log, output=out) as ck:
+        with AlignCheckpoint(folder, identity, log, output=os.path.abspath(out)) as ck:
             try:
                 state = ck.resume()
                 base_reads = state["stats"].get("reads", 0) if state else 0
@@ -517,6 +523,8 @@ class Aligner:
                 stats = total
             stats["resumed_pairs"] = state["pairs"] if state else 0
             stats["resumed_reads"] = base_reads
+            if on_complete is not None:
+                on_complete(stats)
             ck.finish()
         return stats
 
@@ -530,7 +538,8 @@ class Aligner:
                                        mark_duplicates: bool, copy_comment: bool,
                                        tmp_dir: str | os.PathLike | None,
                                        progress: Callable[[int], None] | None,
-                                       cram_reference: str, interleaved: bool) -> dict:
+                                       cram_reference: str, interleaved: bool,
+                                       on_complete: Callable[[dict], None] | None) -> dict:
         """Sharded alignment whose finished parts are kept in folder (which the workers must
         see) and reused by a later run of the same input, shards and options."""
         from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
@@ -540,7 +549,7 @@ class Aligner:
                                              interleaved)
         # (the shards' bounds: their size, and whether the leading one holds the model's pairs)
         identity["sharded"] = {"shard_pairs": shard_pairs, "model_given": model is not None}
-        with AlignCheckpoint(folder, identity, log, output=out) as ck:
+        with AlignCheckpoint(folder, identity, log, output=os.path.abspath(out)) as ck:
             try:
                 stats = align_fastq_sharded(
                     self, r1s, r2s or None, out, header, executor=executor,
@@ -554,6 +563,8 @@ class Aligner:
             except BaseException:
                 ck.abandon()
                 raise
+            if on_complete is not None:
+                on_complete(stats)
             ck.finish()
         return stats
 

@@ -17,7 +17,9 @@ storage every node sees, as for calling. The reads themselves travel with the ta
 
 from __future__ import annotations
 
+import copy
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -28,9 +30,13 @@ from typing import Any
 
 from gmsaccel import _core
 from gmsaccel.checkpoint import PART_PREFIX, AlignCheckpoint, add_stats
+from gmsaccel.resume import file_identity
 from gmsaccel.scaleout import Executor, Resolved, executor_slots, ordered_submit
 
 DEFAULT_SHARD_PAIRS = 50_000
+# A checkpoint's manifest is written at most this often (and after the leading part, and when
+# the parts are all in): it lists every part, and each write is synced.
+RECORD_SECONDS = 5.0
 
 # Aligners made by _align_shard, one per spec and process.
 _worker_aligners: dict[tuple, Any] = {}
@@ -57,6 +63,7 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
     aligner = _aligner_for(spec)
     options = dict(options)
     lane, first_record = options.pop("shard_key")
+    options_checked = options.pop("checksum", False)
     with tempfile.TemporaryDirectory(prefix="gmsaccel-shard-") as scratch:
         r1 = os.path.join(scratch, "r1.fq")
         Path(r1).write_bytes(r1_text)
@@ -67,6 +74,9 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
         stats = aligner._core.align_fastq(
             [r1], [r2] if r2 else [], part, header, sort=True, format="bam", write_index=False,
             compression_level=1, mark_duplicates=False, **options)
+    # (a checkpoint's part: on disk for good, and its bytes' checksum to tell it by later)
+    if options_checked:
+        stats["checksum"] = _core.file_checksum(part, sync=True)
     stats.update(part=part, lane=lane, first_record=first_record)
     return stats
 
@@ -138,9 +148,16 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
         state = None
     # (lane, first record) -> what an earlier run recorded of that shard's finished part
     earlier = {(p["lane"], p["first_record"]): p for p in state["parts"]} if state else {}
-    finished: list[dict[str, Any]] = []  # this run's parts, recorded, in input order
-    stats: dict[str, Any] = {}
+    finished: list[dict[str, Any]] = []  # parts recorded in the checkpoint, in input order
+    # Statistics: the earlier run's (its parts' summed), then this run's parts' added.
+    stats: dict[str, Any] = copy.deepcopy(state["stats"]) if state else {}
+    if state and state.get("insert_model"):
+        stats["insert_model"] = state["insert_model"]
     parts: list[tuple[str, int]] = []
+    # New parts' names carry this attempt's token: a task of an earlier attempt that runs on
+    # after its driver died can never write over a part this one records.
+    token = secrets.token_hex(4)
+    last_record = [0.0]
     # Wall seconds of the driver's own work: cutting shards (reading and checking the FASTQ),
     # waiting for the leading shard alone, and merging the parts (and marking duplicates).
     clock = {"cut": 0.0, "leading_shard": 0.0, "merge": 0.0}
@@ -154,12 +171,11 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
     def tasks(shards: Iterator[tuple], model: dict | None) -> Iterator[tuple | Resolved]:
         for i, first_record, t1, t2 in shards:
             done = earlier.get((i, first_record))
-            if done is not None:  # (an earlier run's part)
-                yield Resolved(dict(done["stats"], part=done["path"], lane=i,
-                                    first_record=first_record,
-                                    duplicate_reach=done["duplicate_reach"]))
+            if done is not None:  # (an earlier run's part, its statistics in the totals)
+                yield Resolved({"reused": done})
                 continue
-            part = os.path.join(parts_dir, f"{PART_PREFIX}{i:04d}-{first_record:012d}.bam")
+            part = os.path.join(parts_dir,
+                                f"{PART_PREFIX}{token}-{i:04d}-{first_record:012d}.bam")
             # (messages about a read name its own file and record; its lane's read group)
             opts = dict(options, records_before=first_record - 1, r1_name=r1[i],
                         read_groups=groups[i:i + 1] if len(groups) > 1 else groups,
@@ -167,25 +183,43 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
             if model is not None:
                 opts["insert_model"] = model
             opts["shard_key"] = (i, first_record)
+            opts["checksum"] = checkpoint is not None
             if scatter is not None:
                 t1, t2 = scatter([t1, t2], hash=False)
             yield spec, t1, t2, part, header, opts
 
     def collect(part_stats: dict) -> None:
-        path = part_stats.pop("part")
-        lane, first_record = part_stats.pop("lane"), part_stats.pop("first_record")
-        parts.append((path, part_stats["duplicate_reach"]))
-        stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first shard's
-        add_stats(stats, part_stats)
-        if checkpoint is not None:
-            finished.append({"name": os.path.basename(path), "lane": lane,
-                             "first_record": first_record,
-                             "duplicate_reach": part_stats["duplicate_reach"],
-                             "stats": {k: v for k, v in part_stats.items()
-                                       if k not in ("duplicate_reach", "seconds")}})
-            checkpoint.record_parts(finished, stats.get("insert_model"), paired)
+        if "reused" in part_stats:  # (validated when the checkpoint was read)
+            done = part_stats["reused"]
+            parts.append((done["path"], done["duplicate_reach"]))
+            finished.append({k: v for k, v in done.items() if k != "path"})
+        else:
+            path = part_stats.pop("part")
+            lane, first_record = part_stats.pop("lane"), part_stats.pop("first_record")
+            checksum = part_stats.pop("checksum", None)
+            parts.append((path, part_stats["duplicate_reach"]))
+            stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first's
+            add_stats(stats, part_stats)
+            if checkpoint is not None:
+                finished.append({"name": os.path.basename(path), "lane": lane,
+                                 "first_record": first_record,
+                                 "duplicate_reach": part_stats["duplicate_reach"],
+                                 "file": file_identity(path, checkpoint.folder),
+                                 "checksum": checksum})
+        # Recorded at most every few seconds (and after the leading part): each record
+        # writes and syncs the whole manifest, which grows with the parts.
+        now = time.monotonic()
+        if checkpoint is not None and (len(finished) == 1 or
+                                       now - last_record[0] >= RECORD_SECONDS):
+            record()
+            last_record[0] = now
         if progress:
-            progress(stats["reads"])
+            progress(stats.get("reads", 0))
+
+    def record() -> None:
+        totals = {k: v for k, v in stats.items()
+                  if k not in ("insert_model", "duplicate_reach", "seconds", "close_seconds")}
+        checkpoint.record_parts(finished, totals, stats.get("insert_model"), paired)
 
     try:
         # Pairs: the shard of the leading pairs goes first, alone, and its insert-size model is
@@ -206,6 +240,8 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
         for part_stats in ordered_submit(executor, _align_shard, tasks(shards, model),
                                          executor_slots(executor) + 1, drain=True):
             collect(part_stats)
+        if checkpoint is not None and finished:
+            record()  # (every part: a failure in the merge keeps them all)
         t = time.perf_counter()
         writer = _core.BamWriter(out, header, sort=True, format=output_format, threads=threads,
                                  memory_bytes=memory_bytes, tmp_dir=tmp_dir or "",

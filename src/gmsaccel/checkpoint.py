@@ -160,6 +160,8 @@ class AlignCheckpoint:
             return None, _first_difference(data.get("identity", {}), self.identity)
         try:
             if "parts" in data:  # a sharded run's: finished parts, as they were written
+                if data["parts"] and data.get("paired") and not data.get("insert_model"):
+                    return None, f"{path} is damaged (parts without the model)"
                 for part in data["parts"]:
                     name = part["name"]
                     if not isinstance(name, str) or "/" in name or \
@@ -171,8 +173,10 @@ class AlignCheckpoint:
                         return None, f"its part {self.folder / name} is gone"
                     if now != part["file"]:
                         return None, f"its part {self.folder / name} has changed"
-                    dict(part["stats"]), int(part["duplicate_reach"])
-                int(data["pairs"])
+                    if _core.file_checksum(str(self.folder / name)) != part["checksum"]:
+                        return None, f"its part {self.folder / name} is damaged"
+                    int(part["duplicate_reach"]), int(part["lane"]), int(part["first_record"])
+                int(data["pairs"]), dict(data["stats"])
                 return data, ""
             records = 0
             for name in data["spills"]:
@@ -210,19 +214,19 @@ class AlignCheckpoint:
         write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
                               durable=True)
 
-    def record_parts(self, parts: list[dict[str, Any]], model: dict[str, Any] | None,
-                     paired: bool) -> None:
+    def record_parts(self, parts: list[dict[str, Any]], totals: dict[str, Any],
+                     model: dict[str, Any] | None, paired: bool) -> None:
         """Records a sharded run's finished parts (in input order: each a dict of name, lane,
-        first_record, duplicate_reach and stats), its model, for a later run to reuse."""
-        listed = [dict(p, file=file_identity(self.folder / p["name"], self.folder))
-                  for p in parts]
-        reads = sum(p["stats"].get("reads", 0) for p in parts)
+        first_record, duplicate_reach, reads, file (size and mtime) and checksum) with their
+        statistics summed (totals) and the model, for a later run to reuse. The manifest grows
+        by a hundred bytes a part, not by a part's statistics."""
+        reads = totals.get("reads", 0)
         state = {"format": FORMAT, "identity": self.identity,
                  "pairs": reads // 2 if paired else reads, "paired": paired,
-                 "insert_model": model, "parts": listed, "temporaries": self._temporaries()}
+                 "insert_model": model, "parts": parts, "stats": totals,
+                 "temporaries": self._temporaries()}
         state["checksum"] = _manifest_checksum(state)
-        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
-                              durable=True)
+        write_text_atomically(self.folder / MANIFEST, json.dumps(state) + "\n", durable=True)
 
     def _temporaries(self) -> list[str]:
         temporaries = list(self._earlier_temporaries)
@@ -233,12 +237,17 @@ class AlignCheckpoint:
 
     def finish(self) -> None:
         """The output is complete: the checkpoint goes (the manifest first, so that no
-        manifest ever lists a missing spill; SIGINT and SIGTERM wait till it is done), and
-        the folder when that leaves it empty."""
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        held = threading.current_thread() is threading.main_thread()
-        if held:
-            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        manifest ever lists a missing spill), and the folder when that leaves it empty.
+        SIGINT and SIGTERM wait till it is done (handlers run in the main thread, whichever
+        thread the signal reaches), and are raised then."""
+        caught: list[int] = []
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(sig)
+                if handler is not signal.SIG_IGN and handler is not None:
+                    previous[sig] = handler
+                    signal.signal(sig, lambda s, _frame: caught.append(s))
         try:
             manifest = self.folder / MANIFEST
             if manifest.exists():
@@ -246,8 +255,10 @@ class AlignCheckpoint:
                 _sync_folder(self.folder)
             self._drop()
         finally:
-            if held:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if caught:
+                signal.raise_signal(caught[0])
 
     def abandon(self) -> None:
         """The run failed: a recorded checkpoint stays for the next; without one, nothing of

@@ -388,11 +388,17 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
-    checkpoint_folder = _run_checkpoint_folder(outdir, name, args.tmp_dir)
-    checkpoint = checkpoint_folder if args.resume else None
-    if checkpoint is None and checkpoint_folder.is_dir():  # an earlier run's, of no more use
-        drop_checkpoint(checkpoint_folder)
-        _log(args, f"removed an earlier run's alignment checkpoint {checkpoint_folder}")
+    checkpoint = _run_checkpoint_folder(outdir, name, args.tmp_dir) if args.resume else None
+    # An earlier run's checkpoint this one does not go on from (it can hold a genome's spills):
+    # in OUTDIR, or in this run's --tmp-dir.
+    for stale in {_run_checkpoint_folder(outdir, name, None),
+                  _run_checkpoint_folder(outdir, name, args.tmp_dir)} - {checkpoint}:
+        if stale.is_dir():
+            try:
+                drop_checkpoint(stale)
+                _log(args, f"removed an earlier run's alignment checkpoint {stale}")
+            except _core.InputError:
+                _log(args, f"left the alignment checkpoint {stale}: another run is using it")
     stamp, why_not = RunStamp.load(stamp_path) if args.resume else (RunStamp(stamp_path), "")
     if why_not:
         _log(args, f"--resume: {why_not}: running every stage")
@@ -439,6 +445,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         else:
             stamp.forget("align", "call")
             progress = Progress(args.quiet)
+
+            def aligned(stats: dict) -> None:  # (before the checkpoint goes)
+                stamp.finish("align", align_inputs, bam_files,
+                             {"stats": stats, "seconds": time.monotonic() - t0})
             try:
                 astats = aligner.align_fastq(
                     reads1, reads2 or None, bam,
@@ -449,7 +459,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir,
                     checkpoint=checkpoint, checkpoint_pairs=args.checkpoint_pairs,
                     log=lambda msg: _log(args, msg),
-                    spill_compression=args.spill_compression)
+                    spill_compression=args.spill_compression,
+                    on_complete=aligned if checkpoint is not None else None)
             finally:
                 progress.done()
             align_seconds = time.monotonic() - t0

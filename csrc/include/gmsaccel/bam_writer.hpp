@@ -104,7 +104,9 @@ class BamWriter {
   // The records a checkpoint's spill holds, after checking its index file (as adopt_spills()
   // does) and every byte of the spill against the checksum taken as it was written
   // (InputError where either is missing or damaged).
-  static uint64_t checked_spill_records(const std::string& spill);
+  // check_interrupt (where given) is called as the spill is read.
+  static uint64_t checked_spill_records(const std::string& spill,
+                                        const std::function<void()>& check_interrupt = nullptr);
   // Finishes: merges spills, writes the index, renames into place. Throws on I/O failure.
   void close();
   // Abandons the output (same as destroying an unclosed writer).

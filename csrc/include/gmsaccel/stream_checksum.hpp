@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <string>
 
 namespace gms {
 
@@ -60,5 +62,14 @@ class StreamChecksum {
   size_t held_ = 0;
   uint64_t total_ = 0;
 };
+
+// The StreamChecksum of a file's bytes (and how many there are), read a MiB at a time;
+// check_interrupt (where given) is called between reads, sync fsyncs the file first.
+// InputError where it cannot be opened or read.
+struct FileChecksum {
+  uint64_t value = 0, bytes = 0;
+};
+FileChecksum checksum_file(const std::string& path, bool sync = false,
+                           const std::function<void()>& check_interrupt = nullptr);
 
 }  // namespace gms
