@@ -510,10 +510,17 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
             raise KeyboardInterrupt
 
     kw = dict(mark_duplicates=True, shard_pairs=400, checkpoint=folder)
-    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
-        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
+
+    def cut_short() -> Path:
+        """A run stopped after `stop` parts were recorded; its first recorded part."""
+        seen[0] = 0
+        with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
+            m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                aligner.align_fastq(r1, r2, out, executor=ex, **kw)
+        return folder / json.loads((folder / MANIFEST).read_text())["parts"][0]["name"]
+
+    cut_short()
     assert not out.exists()
     assert len(json.loads((folder / MANIFEST).read_text())["parts"]) == stop
     said: list[str] = []
@@ -527,12 +534,7 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
         assert got[key] == want[key], key
     assert not folder.exists()
     # A part that changed is not reused: the run starts over.
-    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
-        seen[0] = 0
-        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
-    part = folder / json.loads((folder / MANIFEST).read_text())["parts"][0]["name"]
+    part = cut_short()
     part.write_bytes(part.read_bytes() + b"x")
     said.clear()
     with ThreadPoolExecutor(2) as ex:
@@ -540,12 +542,7 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
     assert "has changed" in said[0] and got["resumed_shards"] == 0
     assert records(out) == records(local)
     # A part damaged where its size and time stay the same: its checksum tells.
-    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
-        seen[0] = 0
-        m.setattr(checkpoint_module.AlignCheckpoint, "record_parts", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            aligner.align_fastq(r1, r2, out, executor=ex, **kw)
-    part = folder / json.loads((folder / MANIFEST).read_text())["parts"][0]["name"]
+    part = cut_short()
     st = part.stat()
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 1
