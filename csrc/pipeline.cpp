@@ -316,11 +316,11 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
                                 std::to_string(r1_paths.size()) +
                                 " files: give one, or one per file");
   }
-  // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
-  // the first batch has that many.
   if (options.checkpoint_pairs > 0 && !options.writer.keep_checkpoints) {
     throw std::invalid_argument("checkpoints need a writer that keeps them");
   }
+  // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
+  // the first batch has that many.
   PairedSource source(r1_paths, r2_paths,
                       static_cast<size_t>(std::max(1, aligner.options().insert_model_pairs)),
                       options.batch_reads, read_threads(options.threads), options.interleaved,
