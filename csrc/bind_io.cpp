@@ -14,6 +14,7 @@
 #include "gmsaccel/bam_deflate.hpp"
 #include "gmsaccel/bam_region_reader.hpp"
 #include "gmsaccel/bam_writer.hpp"
+#include "gmsaccel/spill_codec.hpp"
 #include "gmsaccel/stream_checksum.hpp"
 #include "gmsaccel/bindings.hpp"
 #include "gmsaccel/errors.hpp"
@@ -378,6 +379,8 @@ void bind_io(py::module_& m) {
              return false;
            });
 
+  m.def("spill_compression_available", &spill_compression_available,
+        "Whether the sort's spills can be compressed (--spill-compression always): ISA-L.");
   m.def("fast_bam_deflate_available", &fast_bam_deflate_available,
         "Whether compressed BAM output is deflated by ISA-L in this build.");
   m.def("fast_bam_inflate_available", &BamRegionReader::available,

@@ -149,6 +149,8 @@ def test_doctor_json() -> None:
                                            else "htslib")
     assert info["bam_inflater"].startswith("isa-l" if _core.fast_bam_inflate_available()
                                            else "htslib")
+    assert info["spill_codec"].startswith("isa-l" if _core.spill_compression_available()
+                                          else "none")
     assert isinstance(info["cuda_compiled"], bool)
     assert isinstance(info["gpu_available"], bool)
     assert isinstance(info["devices"], list)

@@ -612,6 +612,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         else "htslib (zlib)",
         "bam_deflater": _core.fast_inflate_library() if _core.fast_bam_deflate_available()
         else "htslib (zlib)",
+        # --spill-compression always
+        "spill_codec": _core.fast_inflate_library() if _core.spill_compression_available()
+        else "none (raw spills only)",
         "variant_caller": hasattr(_core, "call_region"),
         "cuda_compiled": cuda is not None,
         "gpu_available": bool(cuda is not None and cuda.device_count() > 0),
@@ -665,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 64)")
         pp.add_argument("--spill-compression", choices=["never", "always"], default="never",
                         help="always: compress the sort's spills (builds with ISA-L; see "
-                             "doctor) into about 40%% of the scratch space, for about 3.5 "
+                             "doctor's spill_codec) into about 40%% of the scratch space, for about 3.5 "
                              "CPU-seconds per GB of records; a 30x genome's spills are about "
                              "225 GB uncompressed. The records are the same (default never)")
         pp.add_argument("--tmp-dir", metavar="DIR",
