@@ -667,10 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sort buffer in MiB; larger runs spill to temporary files "
                              "(default 64)")
         pp.add_argument("--spill-compression", choices=["never", "always"], default="never",
-                        help="always: compress the sort's spills (builds with ISA-L; see "
-                             "doctor's spill_codec) into about 40%% of the scratch space, for about 3.5 "
-                             "CPU-seconds per GB of records; a 30x genome's spills are about "
-                             "225 GB uncompressed. The records are the same (default never)")
+                        help="always: compress the sort's spills (builds with ISA-L: see "
+                             "doctor's spill_codec) into about 40%% of the scratch space, for "
+                             "about 3.5 CPU-seconds per GB of records; a 30x genome's spills "
+                             "are about 225 GB uncompressed. The records are the same "
+                             "(default never)")
         pp.add_argument("--tmp-dir", metavar="DIR",
                         help="sort spills go here, e.g. a node's local scratch (with "
                              "--dask-scheduler also the shard parts, which the workers must "
