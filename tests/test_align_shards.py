@@ -553,3 +553,11 @@ def test_a_sharded_run_cut_short_reuses_its_finished_parts(aligner, copied_libra
         got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
     assert "is damaged" in said[0] and got["resumed_shards"] == 0
     assert records(out) == records(local)
+    # Workers of another build: their parts are not mixed with the recorded ones.
+    cut_short()
+    said.clear()
+    with monkeypatch.context() as m, ThreadPoolExecutor(2) as ex:
+        m.setattr(align_shards_module, "engine_id", lambda: "another-build")
+        got = aligner.align_fastq(r1, r2, out, executor=ex, log=said.append, **kw)
+    assert "worker_engine was" in said[0] and got["resumed_shards"] == 0
+    assert records(out) == records(local)

@@ -542,11 +542,13 @@ class Aligner:
                                        on_complete: Callable[[dict], None] | None) -> dict:
         """Sharded alignment whose finished parts are kept in folder (which the workers must
         see) and reused by a later run of the same input, shards and options."""
-        from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
+        from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded, engine_id
 
         shard_pairs = shard_pairs or DEFAULT_SHARD_PAIRS
         identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
                                              interleaved)
+        # The workers' build (asked of one of them): parts of another are not reused.
+        identity["worker_engine"] = executor.submit(engine_id).result()
         # (the shards' bounds: their size, and whether the leading one holds the model's pairs)
         identity["sharded"] = {"shard_pairs": shard_pairs, "model_given": model is not None}
         with AlignCheckpoint(folder, identity, log, output=os.path.abspath(out)) as ck:

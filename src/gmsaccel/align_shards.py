@@ -18,6 +18,8 @@ storage every node sees, as for calling. The reads themselves travel with the ta
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import os
 import secrets
 import shutil
@@ -56,6 +58,14 @@ def _aligner_for(spec: tuple):  # -> gmsaccel.align.Aligner
     return aligner
 
 
+@functools.lru_cache(maxsize=1)
+def engine_id() -> str:
+    """The build of the engine where this runs (a digest of the compiled extension's bytes):
+    the same build on every node, whatever its path. A sharded checkpoint's parts must all
+    come from one."""
+    return hashlib.sha256(Path(_core.__file__).read_bytes()).hexdigest()[:16]
+
+
 def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, header: str,
                  options: dict[str, Any]) -> dict:
     """One shard where the executor runs it: its reads go to a scratch FASTQ on the worker's
@@ -77,6 +87,7 @@ def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, 
     # (a checkpoint's part: on disk for good, and its bytes' checksum to tell it by later)
     if options_checked:
         stats["checksum"] = _core.file_checksum(part, sync=True)
+        stats["engine"] = engine_id()
     stats.update(part=part, lane=lane, first_record=first_record)
     return stats
 
@@ -197,6 +208,12 @@ def align_fastq_sharded(aligner, r1: list[str], r2: list[str] | None, out: str, 
             path = part_stats.pop("part")
             lane, first_record = part_stats.pop("lane"), part_stats.pop("first_record")
             checksum = part_stats.pop("checksum", None)
+            engine = part_stats.pop("engine", None)
+            if checkpoint is not None and engine != checkpoint.identity.get("worker_engine"):
+                raise _core.InputError(
+                    f"{path}: written by another gmsaccel build ({engine}) than the workers' "
+                    f"({checkpoint.identity.get('worker_engine')}): a checkpoint's parts must "
+                    "all come from one build; give every worker the same one")
             parts.append((path, part_stats["duplicate_reach"]))
             stats.setdefault("insert_model", part_stats.get("insert_model"))  # the first's
             add_stats(stats, part_stats)
