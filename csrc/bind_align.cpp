@@ -190,7 +190,6 @@ void bind_align(py::module_& m) {
              po.skip_pairs = skip_pairs;
              po.resume_spills = resume_spills;
              po.resume_duplicate_reach = resume_duplicate_reach;
-             po.writer.keep_checkpoints = checkpoint_pairs > 0 || !resume_spills.empty();
              if (on_checkpoint) {
                po.on_checkpoint = [on_checkpoint](const PipelineCheckpoint& cp) {
                  py::gil_scoped_acquire gil;

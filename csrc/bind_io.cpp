@@ -139,6 +139,17 @@ struct PyBamWriter {
   }
 };
 
+// A property read from the writer under its lock (another Python thread may be adding or
+// closing, without the GIL).
+template <class Get>
+auto locked_getter(Get get) {
+  return [get](PyBamWriter& w) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(w.mu);
+    return get(*w.writer);
+  };
+}
+
 // The "auto" (ISA-L where built with it) or "htslib" choice of the inflater / deflater arguments.
 bool use_fast_codec(const std::string& value, const char* arg) {
   if (value != "auto" && value != "htslib") {
@@ -311,12 +322,10 @@ void bind_io(py::module_& m) {
            "Merges a coordinate-sorted BAM with the same @SQ lines into the output at close(), "
            "after the parts added before it (a writer takes parts or records, not both); "
            "duplicate_reach: that part's writer's duplicate_reach, for marking duplicates.")
-      .def_property_readonly("duplicate_reach",
-                             [](PyBamWriter& w) {
-                               std::lock_guard<std::mutex> lock(w.mu);
-                               return w.writer->duplicate_reach();
-                             },
-                             "the most any record added lies past its unclipped 5' end")
+      .def_property_readonly(
+          "duplicate_reach",
+          locked_getter([](const BamWriter& b) { return b.duplicate_reach(); }),
+          "the most any record added lies past its unclipped 5' end")
       .def("close",
            [](PyBamWriter& w) {
              py::gil_scoped_release nogil;
@@ -341,26 +350,16 @@ void bind_io(py::module_& m) {
                                return duplicates_dict(s);
                              },
                              "what marking duplicates found, as align's metrics report it")
-      .def_property_readonly("records_written",
-                             [](PyBamWriter& w) {
-                               py::gil_scoped_release nogil;
-                               std::lock_guard<std::mutex> lock(w.mu);
-                               return w.writer->records_written();
-                             })
-      .def_property_readonly("spilled_bytes",
-                             [](PyBamWriter& w) {
-                               py::gil_scoped_release nogil;
-                               std::lock_guard<std::mutex> lock(w.mu);
-                               return w.writer->spilled_bytes();
-                             },
-                             "bytes written into spill files, folds included (after close())")
-      .def_property_readonly("spill_peak_bytes",
-                             [](PyBamWriter& w) {
-                               py::gil_scoped_release nogil;
-                               std::lock_guard<std::mutex> lock(w.mu);
-                               return w.writer->spill_peak_bytes();
-                             },
-                             "the most bytes of spill files on disk at once")
+      .def_property_readonly(
+          "records_written",
+          locked_getter([](const BamWriter& b) { return b.records_written(); }))
+      .def_property_readonly(
+          "spilled_bytes", locked_getter([](const BamWriter& b) { return b.spilled_bytes(); }),
+          "bytes written into spill files, folds included (after close())")
+      .def_property_readonly(
+          "spill_peak_bytes",
+          locked_getter([](const BamWriter& b) { return b.spill_peak_bytes(); }),
+          "the most bytes of spill files on disk at once")
       .def_property_readonly(
           "deflater", [](const PyBamWriter& w) { return std::string(w.writer->deflater()); },
           "'isa-l' or 'htslib': who compresses the output")

@@ -316,9 +316,6 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
                                 std::to_string(r1_paths.size()) +
                                 " files: give one, or one per file");
   }
-  if (options.checkpoint_pairs > 0 && !options.writer.keep_checkpoints) {
-    throw std::invalid_argument("checkpoints need a writer that keeps them");
-  }
   // The insert-size model comes from a fixed number of leading pairs, whatever the batch size:
   // the first batch has that many.
   PairedSource source(r1_paths, r2_paths,
@@ -327,7 +324,10 @@ PipelineResult align_fastq_files(const Aligner& aligner, const std::vector<std::
                       options.skip_pairs);
   source.name_reads(options.r1_name, options.r2_name, options.records_before,
                     options.from_interleaved);
-  BamWriter writer(out_path, header_text, options.writer);
+  BamWriterOptions writer_options = options.writer;
+  // (a checkpoint's spills, taken or adopted, outlive this writer)
+  writer_options.keep_checkpoints |= options.checkpoint_pairs > 0 || !options.resume_spills.empty();
+  BamWriter writer(out_path, header_text, writer_options);
   if (!options.resume_spills.empty()) {
     writer.adopt_spills(options.resume_spills, options.resume_duplicate_reach);
   }

@@ -39,9 +39,10 @@ struct PipelineOptions {
   bool from_interleaved = false;
   // r1 holds the pairs itself, each pair's two reads one after the other (r2 empty).
   bool interleaved = false;
-  // Checkpoints (needs writer.keep_checkpoints): at the end of the batch that completes every
-  // checkpoint_pairs pairs (reads, unpaired), the writer's checkpoint() is handed to
-  // on_checkpoint, and released once that returns (having recorded it).
+  // Checkpoints (the writer keeps their spills, as it keeps resume_spills): at the end of the
+  // batch that completes every checkpoint_pairs pairs (reads, unpaired), the writer's
+  // checkpoint() is handed to on_checkpoint, and released once that returns (having recorded
+  // it).
   uint64_t checkpoint_pairs = 0;
   std::function<void(const PipelineCheckpoint&)> on_checkpoint;
   // Going on from an earlier run's checkpoint: its first skip_pairs pairs are read and passed
