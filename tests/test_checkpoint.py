@@ -419,7 +419,7 @@ def test_run_records_its_alignment_before_the_checkpoint_goes(
     outdir, scratch = tmp_path / "out", tmp_path / "scratch"
     scratch.mkdir()
     base = ["run", "-f", str(dataset.ref), *map(str, longer), "--sample", "S", "-o",
-            str(outdir), "--no-report", "-q", "--resume"]
+            str(outdir), "--no-report", "-q", "--resume", "--checkpoint-pairs", "1000"]
 
     def late_signal(self: AlignCheckpoint) -> None:
         raise KeyboardInterrupt

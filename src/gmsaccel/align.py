@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gmsaccel import _core
-from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, AlignCheckpoint, add_stats
+from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, AlignCheckpoint, add_stats, engine_id
 from gmsaccel.header import parse_read_group, read_groups_for, sam_header
 from gmsaccel.scaleout import Executor
 
@@ -463,7 +463,7 @@ class Aligner:
         table = {k: v for k, v in idx.stats.items() if k not in ("build_seconds", "file_bytes")}
         return {"version": __version__,
                 # the engine itself: a rebuilt extension is another engine, whatever its version
-                "engine": file_identity(_core.__file__),
+                "engine": engine_id(),
                 "index": file_identity(idx.path) if idx.path else
                 {"fasta": file_identity(idx.built_from), "k": idx.k, "w": idx.w,
                  "max_occ": int(idx._core.max_occ), **table},
@@ -488,30 +488,26 @@ class Aligner:
         identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
                                              interleaved)
         with AlignCheckpoint(folder, identity, log, output=os.path.abspath(out)) as ck:
-            try:
-                state = ck.resume()
-                base_reads = state["stats"].get("reads", 0) if state else 0
-                report = progress
-                if progress is not None and base_reads:
-                    def report(n: int) -> None:
-                        progress(base_reads + n)
-                stats = self._core.align_fastq(
-                    r1s, r2s, out, header, threads=self.threads, batch_reads=batch_reads,
-                    read_groups=rg_ids, sort=True, format=fmt, memory_bytes=memory_bytes,
-                    write_index=fmt in ("bam", "cram"), compression_level=compression_level,
-                    mark_duplicates=mark_duplicates, progress=report, tmp_dir=str(folder),
-                    copy_comments=copy_comment, cram_reference=cram_reference,
-                    interleaved=interleaved,
-                    insert_model=state["insert_model"] if state else model,
-                    checkpoint_pairs=checkpoint_pairs,
-                    on_checkpoint=lambda cp: ck.record(cp, paired),
-                    skip_pairs=state["pairs"] if state else 0,
-                    resume_spills=state["spills"] if state else [],
-                    resume_duplicate_reach=state["duplicate_reach"] if state else 0,
-                    spill_compression=spill_compression)
-            except BaseException:
-                ck.abandon()
-                raise
+            state = ck.resume()
+            base_reads = state["stats"].get("reads", 0) if state else 0
+            report = progress
+            if progress is not None and base_reads:
+                def report(n: int) -> None:
+                    progress(base_reads + n)
+            stats = self._core.align_fastq(
+                r1s, r2s, out, header, threads=self.threads, batch_reads=batch_reads,
+                read_groups=rg_ids, sort=True, format=fmt, memory_bytes=memory_bytes,
+                write_index=fmt in ("bam", "cram"), compression_level=compression_level,
+                mark_duplicates=mark_duplicates, progress=report, tmp_dir=str(folder),
+                copy_comments=copy_comment, cram_reference=cram_reference,
+                interleaved=interleaved,
+                insert_model=state["insert_model"] if state else model,
+                checkpoint_pairs=checkpoint_pairs,
+                on_checkpoint=lambda cp: ck.record(cp, paired),
+                skip_pairs=state["pairs"] if state else 0,
+                resume_spills=state["spills"] if state else [],
+                resume_duplicate_reach=state["duplicate_reach"] if state else 0,
+                spill_compression=spill_compression)
             if state:
                 total = copy.deepcopy(state["stats"])
                 add_stats(total, stats)
@@ -542,29 +538,27 @@ class Aligner:
                                        on_complete: Callable[[dict], None] | None) -> dict:
         """Sharded alignment whose finished parts are kept in folder (which the workers must
         see) and reused by a later run of the same input, shards and options."""
-        from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded, engine_id
+        # (engine_id as the shards' workers call it)
+        from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS, align_fastq_sharded
+        from gmsaccel.align_shards import engine_id as workers_engine_id
 
         shard_pairs = shard_pairs or DEFAULT_SHARD_PAIRS
         identity = self._checkpoint_identity(r1s, r2s, rg_ids, mark_duplicates, copy_comment,
                                              interleaved)
         # The workers' build (asked of one of them): parts of another are not reused.
-        identity["worker_engine"] = executor.submit(engine_id).result()
+        identity["worker_engine"] = executor.submit(workers_engine_id).result()
         # (the shards' bounds: their size, and whether the leading one holds the model's pairs)
         identity["sharded"] = {"shard_pairs": shard_pairs, "model_given": model is not None}
         with AlignCheckpoint(folder, identity, log, output=os.path.abspath(out)) as ck:
-            try:
-                stats = align_fastq_sharded(
-                    self, r1s, r2s or None, out, header, executor=executor,
-                    shard_pairs=shard_pairs, shard_threads=shard_threads, read_groups=rg_ids,
-                    batch_reads=batch_reads, memory_bytes=memory_bytes,
-                    compression_level=compression_level, output_format=fmt,
-                    threads=self.threads, mark_duplicates=mark_duplicates,
-                    copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
-                    progress=progress, cram_reference=cram_reference, interleaved=interleaved,
-                    insert_model=model, checkpoint=ck)
-            except BaseException:
-                ck.abandon()
-                raise
+            stats = align_fastq_sharded(
+                self, r1s, r2s or None, out, header, executor=executor,
+                shard_pairs=shard_pairs, shard_threads=shard_threads, read_groups=rg_ids,
+                batch_reads=batch_reads, memory_bytes=memory_bytes,
+                compression_level=compression_level, output_format=fmt,
+                threads=self.threads, mark_duplicates=mark_duplicates,
+                copy_comments=copy_comment, tmp_dir=os.fspath(tmp_dir) if tmp_dir else None,
+                progress=progress, cram_reference=cram_reference, interleaved=interleaved,
+                insert_model=model, checkpoint=ck)
             if on_complete is not None:
                 on_complete(stats)
             ck.finish()

@@ -18,8 +18,6 @@ storage every node sees, as for calling. The reads themselves travel with the ta
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
 import os
 import secrets
 import shutil
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gmsaccel import _core
-from gmsaccel.checkpoint import PART_PREFIX, AlignCheckpoint, add_stats
+from gmsaccel.checkpoint import PART_PREFIX, AlignCheckpoint, add_stats, engine_id
 from gmsaccel.resume import file_identity
 from gmsaccel.scaleout import Executor, Resolved, executor_slots, ordered_submit
 
@@ -56,14 +54,6 @@ def _aligner_for(spec: tuple):  # -> gmsaccel.align.Aligner
                               min_score=min_score, insert_model_pairs=model_pairs)
             _worker_aligners[spec] = aligner
     return aligner
-
-
-@functools.lru_cache(maxsize=1)
-def engine_id() -> str:
-    """The build of the engine where this runs (a digest of the compiled extension's bytes):
-    the same build on every node, whatever its path. A sharded checkpoint's parts must all
-    come from one."""
-    return hashlib.sha256(Path(_core.__file__).read_bytes()).hexdigest()[:16]
 
 
 def _align_shard(spec: tuple, r1_text: bytes, r2_text: bytes | None, part: str, header: str,

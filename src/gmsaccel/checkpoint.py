@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gmsaccel import _core
-from gmsaccel.outputs import write_text_atomically
+from gmsaccel.outputs import sync_folder, write_text_atomically
 from gmsaccel.resume import _first_difference, file_identity
 
 # Names no user file is likely to have: only files named so (and the writer's spills) are
@@ -41,6 +42,14 @@ FORMAT = 2
 # About 5 minutes of a 2-core machine's alignment of a human genome, under a minute on a large
 # node; each checkpoint spills the sort buffer and syncs what was spilled since the last.
 DEFAULT_CHECKPOINT_PAIRS = 4_000_000
+
+
+@functools.lru_cache(maxsize=1)
+def engine_id() -> str:
+    """The build of the engine where this runs (a digest of the compiled extension's bytes):
+    the same build on every node, whatever its path. A checkpoint's records must all come from
+    one."""
+    return hashlib.sha256(Path(_core.__file__).read_bytes()).hexdigest()[:16]
 
 
 def add_stats(total: dict, part: dict) -> None:
@@ -116,8 +125,13 @@ class AlignCheckpoint:
     def __enter__(self) -> AlignCheckpoint:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """A failure abandons the run (abandon: a recorded checkpoint stays); else the folder
+        is released as it is (finish() removes a checkpoint the output no longer needs)."""
+        if exc_type is not None:
+            self.abandon()
+        else:
+            self.close()
 
     def resume(self) -> dict[str, Any] | None:
         """The recorded checkpoint when this run can go on from it (its spills' full paths in
@@ -144,16 +158,9 @@ class AlignCheckpoint:
 
     def _usable(self) -> tuple[dict[str, Any] | None, str]:
         path = self.folder / MANIFEST
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None, ""
-        except (OSError, ValueError) as e:
-            return None, f"{path} is unreadable ({e})"
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            return None, f"{path} is not one this version reads"
-        if data.get("checksum") != _manifest_checksum(data):
-            return None, f"{path} is damaged (checksum)"
+        data, why = _read_manifest(path)
+        if data is None:
+            return None, why
         self._earlier_temporaries = [t for t in data.get("temporaries", [])
                                      if isinstance(t, str) and ".tmp-" in t]
         if data.get("identity") != self.identity:
@@ -204,15 +211,11 @@ class AlignCheckpoint:
         from then on, a later run goes on from it. Statistics add to the earlier runs'."""
         stats = copy.deepcopy(self.base["stats"]) if self.base else {}
         add_stats(stats, cp["stats"])
-        temporaries = self._temporaries()
-        state = {"format": FORMAT, "identity": self.identity, "pairs": cp["pairs"],
-                 "paired": paired, "records": cp["records"],
-                 "duplicate_reach": cp["duplicate_reach"], "insert_model": cp["insert_model"],
-                 "spills": [os.path.relpath(s, self.folder) for s in cp["spills"]],
-                 "stats": stats, "temporaries": temporaries}
-        state["checksum"] = _manifest_checksum(state)
-        write_text_atomically(self.folder / MANIFEST, json.dumps(state, indent=1) + "\n",
-                              durable=True)
+        self._write({"pairs": cp["pairs"], "paired": paired, "records": cp["records"],
+                     "duplicate_reach": cp["duplicate_reach"],
+                     "insert_model": cp["insert_model"],
+                     "spills": [os.path.relpath(s, self.folder) for s in cp["spills"]],
+                     "stats": stats})
 
     def record_parts(self, parts: list[dict[str, Any]], totals: dict[str, Any],
                      model: dict[str, Any] | None, paired: bool) -> None:
@@ -221,19 +224,21 @@ class AlignCheckpoint:
         statistics summed (totals) and the model, for a later run to reuse. The manifest grows
         by a hundred bytes a part, not by a part's statistics."""
         reads = totals.get("reads", 0)
-        state = {"format": FORMAT, "identity": self.identity,
-                 "pairs": reads // 2 if paired else reads, "paired": paired,
-                 "insert_model": model, "parts": parts, "stats": totals,
-                 "temporaries": self._temporaries()}
-        state["checksum"] = _manifest_checksum(state)
-        write_text_atomically(self.folder / MANIFEST, json.dumps(state) + "\n", durable=True)
+        self._write({"pairs": reads // 2 if paired else reads, "paired": paired,
+                     "insert_model": model, "parts": parts, "stats": totals})
 
-    def _temporaries(self) -> list[str]:
+    def _write(self, state: dict[str, Any]) -> None:
+        """Writes the manifest (durably, checksummed): state, with the format, identity and
+        the output temporaries attempts may leave (the writer's own, bam_writer.cpp:
+        OUTPUT.tmp-PID and its index's)."""
         temporaries = list(self._earlier_temporaries)
-        if self.output:  # the writer's own (bam_writer.cpp: OUTPUT.tmp-PID, + its index's)
+        if self.output:
             tmp = f"{self.output}.tmp-{os.getpid()}"
             temporaries += [tmp] + [tmp + ext for ext in (".bai", ".csi", ".crai")]
-        return temporaries
+        state = {"format": FORMAT, "identity": self.identity, **state,
+                 "temporaries": temporaries}
+        state["checksum"] = _manifest_checksum(state)
+        write_text_atomically(self.folder / MANIFEST, json.dumps(state) + "\n", durable=True)
 
     def finish(self) -> None:
         """The output is complete: the checkpoint goes (the manifest first, so that no
@@ -252,7 +257,7 @@ class AlignCheckpoint:
             manifest = self.folder / MANIFEST
             if manifest.exists():
                 manifest.unlink()
-                _sync_folder(self.folder)
+                sync_folder(self.folder)
             self._drop()
         finally:
             for sig, handler in previous.items():
@@ -278,29 +283,35 @@ class AlignCheckpoint:
             pass
 
 
+def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A manifest of this format whose checksum holds, or None and why not ("" when there is
+    none)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as e:
+        return None, f"{path} is unreadable ({e})"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None, f"{path} is not one this version reads"
+    if data.get("checksum") != _manifest_checksum(data):
+        return None, f"{path} is damaged (checksum)"
+    return data, ""
+
+
 def _manifest_checksum(state: dict[str, Any]) -> str:
     body = json.dumps({k: v for k, v in state.items() if k != "checksum"}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def kept_checkpoint(folder: str | os.PathLike[str]) -> int | None:
     """The pairs a checkpoint in folder holds, when one is there whose files all are (for
     messages after a failure); else None."""
+    data, _ = _read_manifest(Path(folder) / MANIFEST)
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text())
-        if data.get("checksum") != _manifest_checksum(data):
-            return None
-        if all((Path(folder) / n).is_file() for n in _listed_files(data)):
+        if data and all((Path(folder) / n).is_file() for n in _listed_files(data)):
             return int(data["pairs"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, ValueError):
         pass
     return None
 

@@ -23,9 +23,14 @@ def write_text_atomically(path: str | os.PathLike, text: str, durable: bool = Fa
         tmp.unlink(missing_ok=True)
         raise
     if durable:
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_folder(path.parent)
     return path
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Syncs a folder's entries (names made, renamed or removed in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
