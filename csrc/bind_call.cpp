@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -52,6 +53,7 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
       ++low;
       continue;
     }
+    if (!r.filters.empty()) continue;  // (a somatic record that failed a filter)
     ++passed;
     bool carried = false;
     for (const SampleCall& sc : r.samples)
@@ -110,6 +112,15 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
 void bind_call(py::module_& m) {
   m.attr("CANDIDATE_PAD") = kCandidatePad;
   m.attr("MAX_INDEL_LENGTH") = kMaxIndelLength;
+  {
+    const SomaticThresholds t;
+    py::dict d;
+    d["min_tlod"] = t.min_tlod;
+    d["pass_tlod"] = t.pass_tlod;
+    d["min_nlod"] = t.min_nlod;
+    d["max_normal_alod"] = t.max_normal_alod;
+    m.attr("SOMATIC_THRESHOLDS") = d;
+  }
   m.def(
       "call_region",
       [](const std::vector<std::string>& bams, const std::string& reference,
@@ -119,7 +130,9 @@ void bind_call(py::module_& m) {
          double low_qual, double min_qual, const std::string& simd, int device,
          bool device_emulate, int vcf_lines, bool reference_confidence, bool as_lines,
          const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& given,
-         bool given_only, const std::vector<int>& sample_ploidy) {
+         bool given_only, const std::vector<int>& sample_ploidy, int somatic_tumour,
+         int somatic_normal, double min_tlod, double pass_tlod, double min_nlod,
+         double max_normal_alod) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -145,6 +158,12 @@ void bind_call(py::module_& m) {
         }
         opt.given_only = given_only;
         opt.sample_ploidy = sample_ploidy;
+        opt.somatic_tumour = somatic_tumour < 0 ? -1 : somatic_tumour;
+        opt.somatic_normal = somatic_normal < 0 ? -1 : somatic_normal;
+        opt.somatic.min_tlod = min_tlod;
+        opt.somatic.pass_tlod = pass_tlod;
+        opt.somatic.min_nlod = min_nlod;
+        opt.somatic.max_normal_alod = max_normal_alod;
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -208,7 +227,16 @@ void bind_call(py::module_& m) {
           d["ref"] = r.ref;
           d["alts"] = r.alts;
           d["qual"] = r.qual;
-          d["filter"] = r.low_qual ? "LowQual" : "PASS";
+          std::string filter = r.low_qual ? "LowQual" : "PASS";
+          if (!r.filters.empty()) {
+            filter.clear();
+            for (const std::string& f : r.filters) filter += (filter.empty() ? "" : ";") + f;
+          }
+          d["filter"] = filter;
+          if (r.somatic) {
+            d["tlod"] = r.tlod;
+            d["nlod"] = r.nlod;
+          }
           d["dp"] = r.dp;
           d["mq"] = r.mq;
           py::list samples;
@@ -219,6 +247,7 @@ void bind_call(py::module_& m) {
             sd["dp"] = s.dp;
             sd["gq"] = s.gq;
             sd["pl"] = s.pl;
+            if (r.somatic) sd["af"] = s.af;
             samples.append(sd);
           }
           d["samples"] = samples;
@@ -244,6 +273,11 @@ void bind_call(py::module_& m) {
       py::arg("given") =
           std::vector<std::tuple<int64_t, std::string, std::string, std::string>>{},
       py::arg("given_only") = false, py::arg("sample_ploidy") = std::vector<int>{},
+      py::arg("somatic_tumour") = -1, py::arg("somatic_normal") = -1,
+      py::arg("min_tlod") = SomaticThresholds{}.min_tlod,
+      py::arg("pass_tlod") = SomaticThresholds{}.pass_tlod,
+      py::arg("min_nlod") = SomaticThresholds{}.min_nlod,
+      py::arg("max_normal_alod") = SomaticThresholds{}.max_normal_alod,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -255,7 +289,10 @@ void bind_call(py::module_& m) {
       "given: (pos, ref, alt, id) alleles, normalised (normalise_allele), each written (with\n"
       "its id, '' for none, in the ID column) whatever the\n"
       "reads say (GT 0/0 without it, ./. unseen); given_only: only records holding one;\n"
-      "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`");
+      "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`;\n"
+      "somatic_tumour >= 0: somatic records (TLOD, NLOD, filters; each sample's AF) for that\n"
+      "sample's alleles, somatic_normal its matched normal (-1: none); min_tlod, pass_tlod,\n"
+      "min_nlod and max_normal_alod are somatic.hpp's thresholds");
 
   m.def(
       "read_given_alleles",
@@ -338,6 +375,42 @@ void bind_call(py::module_& m) {
       py::arg("start"), py::arg("gq"), py::arg("pl"), py::arg("depth"), py::arg("excluded_beg"),
       py::arg("excluded_end"), py::arg("band_floors"), py::arg("max_block") = 0,
       "gVCF reference blocks as columns (gvcf.reference_block_arrays' definition)");
+
+  m.def(
+      "somatic_score",
+      [](const std::vector<double>& tumour_alt, const std::vector<double>& tumour_ref,
+         const std::optional<std::vector<double>>& normal_alt,
+         const std::optional<std::vector<double>>& normal_ref) {
+        auto evidence = [](const std::vector<double>& alt, const std::vector<double>& ref) {
+          if (alt.size() != ref.size())
+            throw std::invalid_argument("alt and ref likelihoods: one of each per read");
+          std::vector<AlleleEvidence> ev(alt.size());
+          for (size_t i = 0; i < ev.size(); ++i) {
+            if (!(alt[i] > 0) || !(ref[i] > 0))
+              throw std::invalid_argument("read likelihoods must be above 0");
+            ev[i] = AlleleEvidence{alt[i], ref[i]};
+          }
+          return ev;
+        };
+        if (normal_alt.has_value() != normal_ref.has_value())
+          throw std::invalid_argument("the normal needs both alt and ref likelihoods");
+        const auto t = evidence(tumour_alt, tumour_ref);
+        std::vector<AlleleEvidence> n;
+        if (normal_alt) n = evidence(*normal_alt, *normal_ref);
+        const SomaticScore sc =
+            score_somatic(t.data(), t.size(), normal_alt ? n.data() : nullptr, n.size());
+        py::dict d;
+        d["tumour_fraction"] = sc.tumour_fraction;
+        d["tlod"] = sc.tlod;
+        d["normal_fraction"] = sc.normal_fraction;
+        d["nlod"] = sc.nlod;
+        d["normal_alod"] = sc.normal_alod;
+        return d;
+      },
+      py::arg("tumour_alt"), py::arg("tumour_ref"), py::arg("normal_alt") = py::none(),
+      py::arg("normal_ref") = py::none(),
+      "somatic.hpp's score of one allele from each read's likelihood under the allele and under "
+      "the reference: {tumour_fraction, tlod, normal_fraction, nlod, normal_alod}");
 
   m.def(
       "close_kept_files", [] { SourceCache::this_thread().clear(); },

@@ -484,21 +484,18 @@ struct WindowWork {
 // Jobs per costing batch: ~40 MB of haplotype windows at most, enough work for a GPU launch.
 constexpr size_t kBatchJobs = 200000;
 
-// Genotypes one window from its reads' costs against its haplotypes (costs[ev.job0 + h]) and
-// appends its records.
-void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
-                     const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
-                     const std::vector<int>& sample_ploidy, const CallerOptions& opt,
-                     double log_het_snv,
-                     double log_het_indel, std::vector<VariantRecord>& out) {
+// Each read's likelihood under each haplotype relative to its best haplotype, mapping quality
+// folded in (a read that may be misplaced explains every haplotype about as well as its best
+// one): lin = (1 - pm) 10^(-(cost - best cost) / 10) + pm, and the best's log10 likelihood,
+// -best cost / 10, in top. Linear, so that genotype units sum without logs.
+// (The best is taken over the haplotypes of the reads' own candidates: satellite alleles'
+// haplotypes then change nothing for the records without one.)
+void relative_likelihoods(const std::vector<Haplotype>& haps, const std::vector<ReadEval>& evals,
+                          const int32_t* costs, std::vector<double>& lin,
+                          std::vector<double>& top) {
   const size_t nh = haps.size();
-  // Each read's likelihood under each haplotype relative to its best haplotype, mapping quality
-  // folded in (a read that may be misplaced explains every haplotype about as well as its best
-  // one): lin = (1 - pm) 10^(-(cost - best cost) / 10) + pm, and the best's log10 likelihood,
-  // -best cost / 10, in top. Linear, so that genotype units below sum without logs.
-  // (The best is taken over the haplotypes of the reads' own candidates: satellite alleles'
-  // haplotypes then change nothing for the records without one.)
-  std::vector<double> lin(evals.size() * nh), top(evals.size());
+  lin.resize(evals.size() * nh);
+  top.resize(evals.size());
   for (size_t e = 0; e < evals.size(); ++e) {
     const int32_t* c = costs + evals[e].job0;
     int32_t cmin = kCostInf;
@@ -511,6 +508,37 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     for (size_t h = 0; h < nh; ++h) lin[e * nh + h] = placed * tenth_power(c[h] - cmin) + pm;
     top[e] = -cmin / 10.0;
   }
+}
+
+// A record's REF, ALTs and ID from the kept alleles (keep[0] = 0, the reference; allele a is
+// candidate c0 + a - 1). REF is the longest of the kept alleles' (an allele dropped, such as a
+// unit deletion added beside a substitution, must not pad the others' representation).
+void set_alleles(VariantRecord& rec, const Window& w, size_t c0, const std::vector<int>& keep) {
+  std::string rec_ref;
+  for (size_t k = 1; k < keep.size(); ++k) {
+    const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
+    if (c.ref.size() > rec_ref.size()) rec_ref = c.ref;
+  }
+  rec.ref = rec_ref;
+  for (size_t k = 1; k < keep.size(); ++k) {
+    const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
+    rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));
+    if (!c.id.empty() && (";" + rec.id + ";").find(";" + c.id + ";") == std::string::npos) {
+      rec.id += (rec.id.empty() ? "" : ";") + c.id;
+    }
+  }
+}
+
+// Genotypes one window from its reads' costs against its haplotypes (costs[ev.job0 + h]) and
+// appends its records.
+void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
+                     const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
+                     const std::vector<int>& sample_ploidy, const CallerOptions& opt,
+                     double log_het_snv,
+                     double log_het_indel, std::vector<VariantRecord>& out) {
+  const size_t nh = haps.size();
+  std::vector<double> lin, top;
+  relative_likelihoods(haps, evals, costs, lin, top);
 
   // Units are pairs when any sample is diploid: a haploid sample then weighs the pairs of a
   // haplotype with itself (each read's likelihood 0.5 (l + l) = l), a sample of ploidy 0 none.
@@ -659,21 +687,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     std::vector<int> keep;
     for (int a = 0; a < n_alleles; ++a) if (used[a]) keep.push_back(a);
     if (keep.size() < 2 || (opt.given_only && !given)) { c0 = c1; continue; }
-    // The record's REF: the longest of the kept alleles' (an allele dropped here, such as a
-    // unit deletion added beside a substitution, must not pad the others' representation).
-    std::string rec_ref;
-    for (size_t k = 1; k < keep.size(); ++k) {
-      const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
-      if (c.ref.size() > rec_ref.size()) rec_ref = c.ref;
-    }
-    rec.ref = rec_ref;
-    for (size_t k = 1; k < keep.size(); ++k) {
-      const CandidateAllele& c = w.cands[c0 + keep[k] - 1];
-      rec.alts.push_back(c.alt + rec_ref.substr(c.ref.size()));
-      if (!c.id.empty() && (";" + rec.id + ";").find(";" + c.id + ";") == std::string::npos) {
-        rec.id += (rec.id.empty() ? "" : ";") + c.id;
-      }
-    }
+    set_alleles(rec, w, c0, keep);
     std::vector<int> remap(n_alleles, -1);
     for (size_t k = 0; k < keep.size(); ++k) remap[keep[k]] = static_cast<int>(k);
     // (std::max(0.0, -0.0) is +0: a QUAL is never written "-0")
@@ -766,6 +780,118 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   }
 }
 
+// Somatic records of one window: for each candidate allele, every tumour read's likelihood
+// under the best haplotype carrying it and under the best carrying the reference at its
+// position (other candidates either way), weighed as a mixture at a fitted fraction
+// (score_somatic). Alleles with TLOD >= min_tlod are written, one record per position.
+void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
+                    const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
+                    const CallerOptions& opt, std::vector<VariantRecord>& out) {
+  const size_t nh = haps.size();
+  std::vector<double> lin, top;
+  relative_likelihoods(haps, evals, costs, lin, top);
+  const size_t tumour = static_cast<size_t>(opt.somatic_tumour);
+  const bool has_normal = opt.somatic_normal >= 0;
+  const size_t normal = has_normal ? static_cast<size_t>(opt.somatic_normal) : ns;
+  std::vector<AlleleEvidence> t_ev, n_ev;
+  for (size_t c0 = 0; c0 < w.cands.size();) {
+    size_t c1 = c0;
+    while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
+    const int64_t pos = w.cands[c0].pos;
+    const int n_alleles = static_cast<int>(c1 - c0) + 1;
+    std::vector<int> allele(nh, 0);  // each haplotype's allele here (0: the reference's)
+    for (size_t h = 0; h < nh; ++h)
+      for (int x : haps[h].cands)
+        if (static_cast<size_t>(x) >= c0 && static_cast<size_t>(x) < c1)
+          allele[h] = static_cast<int>(static_cast<size_t>(x) - c0 + 1);
+    auto spans = [&](const ReadEval& ev) { return ev.read->pos <= pos && ev.read->end > pos; };
+    std::vector<int> keep{0};
+    std::vector<SomaticScore> scores;
+    for (int a = 1; a < n_alleles; ++a) {
+      t_ev.clear();
+      n_ev.clear();
+      for (size_t e = 0; e < evals.size(); ++e) {
+        const size_t s = evals[e].sample;
+        if ((s != tumour && s != normal) || !spans(evals[e])) continue;
+        AlleleEvidence ev;
+        for (size_t h = 0; h < nh; ++h) {
+          const double l = lin[e * nh + h];
+          if (allele[h] == a) ev.alt = std::max(ev.alt, l);
+          if (allele[h] == 0) ev.ref = std::max(ev.ref, l);
+        }
+        (s == tumour ? t_ev : n_ev).push_back(ev);
+      }
+      const SomaticScore sc = score_somatic(t_ev.data(), t_ev.size(),
+                                            has_normal ? n_ev.data() : nullptr, n_ev.size());
+      if (!(sc.tlod >= opt.somatic.min_tlod)) continue;
+      keep.push_back(a);
+      scores.push_back(sc);
+    }
+    if (keep.size() < 2) {
+      c0 = c1;
+      continue;
+    }
+    VariantRecord rec;
+    rec.pos = pos;
+    rec.somatic = true;
+    set_alleles(rec, w, c0, keep);
+    std::vector<int> remap(static_cast<size_t>(n_alleles), -1);
+    for (size_t k = 0; k < keep.size(); ++k) remap[static_cast<size_t>(keep[k])] = static_cast<int>(k);
+    double best_tlod = 0;
+    bool germline = false, artifact = false;
+    for (const SomaticScore& sc : scores) {
+      rec.tlod.push_back(sc.tlod);
+      best_tlod = std::max(best_tlod, sc.tlod);
+      if (!has_normal) continue;
+      rec.nlod.push_back(sc.nlod);
+      germline = germline || sc.nlod < opt.somatic.min_nlod;
+      artifact = artifact || sc.normal_alod >= opt.somatic.max_normal_alod;
+    }
+    // QUAL: the phred-scaled odds of the best allele against none, as TLOD gives them.
+    rec.qual = std::min(99999.0, 10.0 * best_tlod);
+    if (best_tlod < opt.somatic.pass_tlod) rec.filters.push_back("weak_evidence");
+    if (germline) rec.filters.push_back("germline");
+    if (artifact) rec.filters.push_back("normal_artifact");
+    double mq_sq = 0;
+    int mq_n = 0;
+    rec.samples.resize(ns);
+    for (size_t s = 0; s < ns; ++s) {
+      SampleCall& sc = rec.samples[s];
+      // The tumour carries every written allele beside the reference; the normal none.
+      sc.gt.assign(1, 0);
+      if (s == tumour)
+        for (size_t k = 1; k < keep.size(); ++k) sc.gt.push_back(static_cast<int>(k));
+      else
+        sc.gt.push_back(0);
+      for (const SomaticScore& score : scores)
+        sc.af.push_back(s == tumour ? score.tumour_fraction : score.normal_fraction);
+      // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos
+      sc.ad.assign(keep.size(), 0);
+      for (size_t e = 0; e < evals.size(); ++e) {
+        if (evals[e].sample != s || !spans(evals[e])) continue;
+        ++sc.dp;
+        const int mapq = evals[e].read->mapq;
+        mq_sq += static_cast<double>(mapq) * mapq;
+        ++mq_n;
+        std::vector<int32_t> best_cost(static_cast<size_t>(n_alleles), kCostInf);
+        for (size_t h = 0; h < nh; ++h) {
+          int32_t& b = best_cost[static_cast<size_t>(allele[h])];
+          b = std::min(b, costs[evals[e].job0 + h]);
+        }
+        int ba = 0;
+        for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
+        int32_t second = kCostInf;
+        for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
+        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
+      }
+      rec.dp += sc.dp;
+    }
+    rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
+    out.push_back(std::move(rec));
+    c0 = c1;
+  }
+}
+
 }  // namespace
 
 std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
@@ -794,6 +920,15 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
   }
   if (confidence && ns != 1) {
     throw std::invalid_argument("reference confidence (gVCF) takes one sample");
+  }
+  if (opt.somatic_tumour >= 0) {
+    const auto n = static_cast<int>(ns);
+    if (opt.somatic_tumour >= n || opt.somatic_normal >= n ||
+        opt.somatic_normal == opt.somatic_tumour)
+      throw std::invalid_argument("somatic calling needs a tumour sample and at most one other, "
+                                  "its normal");
+    if (!opt.given.empty() || confidence)
+      throw std::invalid_argument("somatic calling takes neither given alleles nor a gVCF");
   }
   std::vector<SampleReads> samples(ns);
   std::vector<CandidateAllele> cands;
@@ -959,9 +1094,13 @@ std::vector<VariantRecord> call_region(std::vector<AlignmentSource*>& sources,
       }
     }
     stage.costs += clock.lap();
-    for (const WindowWork& ww : batch)
-      genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, sample_ploidy, opt, log_het_snv,
-                      log_het_indel, out);
+    for (const WindowWork& ww : batch) {
+      if (opt.somatic_tumour >= 0)
+        somatic_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, opt, out);
+      else
+        genotype_window(*ww.w, ww.haps, ww.evals, costs.data(), ns, sample_ploidy, opt,
+                        log_het_snv, log_het_indel, out);
+    }
     stage.genotype += clock.lap();
   }
   // The windows past the region's edges were genotyped for the records inside it: the others

@@ -80,6 +80,50 @@ std::vector<int> pl_with_non_ref(const std::vector<int>& pl, int n_alleles, int 
   return out;
 }
 
+// A somatic record from FILTER on: its filters, TLOD and NLOD per ALT, and each sample's
+// GT:AD:DP:AF.
+void format_somatic_rest(const VariantRecord& r, std::string& out) {
+  out.push_back('\t');
+  if (r.filters.empty()) out.append("PASS");
+  for (size_t i = 0; i < r.filters.size(); ++i) {
+    if (i) out.push_back(';');
+    out.append(r.filters[i]);
+  }
+  out.append("\tDP=");
+  put_int(out, r.dp);
+  out.append(";MQ=");
+  put_float(out, r.mq);
+  auto put_floats = [&](const char* key, const std::vector<double>& values) {
+    if (values.empty()) return;
+    out.append(key);
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) out.push_back(',');
+      put_float(out, values[i]);
+    }
+  };
+  put_floats(";TLOD=", r.tlod);
+  put_floats(";NLOD=", r.nlod);
+  out.append("\tGT:AD:DP:AF");
+  for (const SampleCall& s : r.samples) {
+    out.push_back('\t');
+    for (size_t i = 0; i < s.gt.size(); ++i) {
+      if (i) out.push_back('/');
+      put_int(out, s.gt[i]);
+    }
+    out.push_back(':');
+    put_list(out, s.ad, ',');
+    out.push_back(':');
+    put_int(out, s.dp);
+    out.push_back(':');
+    if (s.af.empty()) out.push_back('.');
+    for (size_t i = 0; i < s.af.size(); ++i) {
+      if (i) out.push_back(',');
+      put_float(out, s.af[i]);
+    }
+  }
+  out.push_back('\n');
+}
+
 }  // namespace
 
 void format_variant_record(std::string_view contig, const VariantRecord& r, bool gvcf,
@@ -101,6 +145,10 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
   if (r.alts.empty() && !gvcf) out.push_back('.');
   out.push_back('\t');
   put_float(out, r.qual);
+  if (r.somatic) {
+    format_somatic_rest(r, out);
+    return;
+  }
   out.append(r.low_qual ? "\tLowQual\t" : "\tPASS\t");
   if (gvcf) {
     out.append("END=");

@@ -27,7 +27,7 @@ from gmsaccel.alleles import GivenAlleles, read_given_alleles
 from gmsaccel.gvcf import BlockArrays, reference_block_arrays
 from gmsaccel.ploidy import PloidyMap, read_ploidy_file, sample_sexes
 from gmsaccel.scaleout import Executor, ordered_submit
-from gmsaccel.vcf import DEFAULT_LOW_QUAL, VcfWriter
+from gmsaccel.vcf import DEFAULT_LOW_QUAL, SomaticHeader, VcfWriter
 
 # Shards hold at most SHARD_SIZE bases. Regions shorter than TARGET_SHARDS of those are cut
 # finer, down to MIN_SHARD_SIZE, so that a bacterial genome (5.7 Mbp: 6 shards of 1 Mbp) still
@@ -38,6 +38,7 @@ MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
+SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod")
 GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -368,7 +369,7 @@ class Variant:
     alts: list[str]
     qual: float
     filter: str
-    info: dict[str, int]
+    info: dict[str, Any]  # DP, MQ; somatic records also TLOD and NLOD (one per ALT)
     gt: np.ndarray
     ad: np.ndarray
     dp: np.ndarray
@@ -378,6 +379,7 @@ class Variant:
     # Alleles each sample was called with (a ploidy map's haploid or absent regions), where
     # fewer than the rows hold; None: all of them.
     sample_ploidy: np.ndarray | None = None
+    af: np.ndarray | None = None  # somatic records: each sample's fitted fraction of each ALT
 
     @property
     def types(self) -> list[str | None]:
@@ -390,6 +392,9 @@ class Variant:
         or absent regions: sample_ploidy, where known) has its own count in sample_ploidy, and
         -1 past its GT and PL."""
         samples = rec.get("samples") or []
+        somatic = "tlod" in rec
+        if somatic:  # (the tumour's GT holds the reference and every ALT)
+            ploidy = max([len(s.get("gt", [])) for s in samples] or [ploidy])
         n_al = 1 + len(rec["alts"])
         n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
         gt = np.full((len(samples), ploidy), -1, dtype=np.int8)
@@ -407,25 +412,40 @@ class Variant:
                 own[i] = sample_ploidy[i]
             else:  # a lone missing allele is ploidy 0 ('.'); otherwise the GT's own length
                 own[i] = 0 if len(g) == 1 and (g[0] is None or g[0] < 0) and not p else len(g)
-        info = {k.upper(): int(rec[k]) for k in ("dp", "mq") if rec.get(k) is not None}
+        info: dict[str, Any] = {k.upper(): int(rec[k]) for k in ("dp", "mq")
+                                if rec.get(k) is not None}
+        af = None
+        if somatic:
+            info["TLOD"] = [float(x) for x in rec["tlod"]]
+            if rec.get("nlod"):
+                info["NLOD"] = [float(x) for x in rec["nlod"]]
+            af = np.array([list(s.get("af", [])) for s in samples], dtype=np.float64)
+            af = af.reshape(len(samples), n_al - 1)
         return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
                    float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
                    np.array([s.get("dp", 0) for s in samples], dtype=np.int32),
                    np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl,
-                   str(rec.get("id") or ""), own)
+                   str(rec.get("id") or ""), own, af)
 
     def to_record(self) -> dict[str, Any]:
         """The engine's record form (0-based pos), as VcfWriter.write takes it."""
         def sample(i: int) -> dict[str, Any]:
             k = self.gt.shape[1] if self.sample_ploidy is None else int(self.sample_ploidy[i])
-            return {"gt": self.gt[i, :k].tolist() if k else [-1], "ad": self.ad[i].tolist(),
-                    "dp": int(self.dp[i]), "gq": int(self.gq[i]),
-                    "pl": [int(x) for x in self.pl[i] if x >= 0]}
+            out = {"gt": self.gt[i, :k].tolist() if k else [-1], "ad": self.ad[i].tolist(),
+                   "dp": int(self.dp[i]), "gq": int(self.gq[i]),
+                   "pl": [int(x) for x in self.pl[i] if x >= 0]}
+            if self.af is not None:
+                out["af"] = self.af[i].tolist()
+            return out
 
-        return {"pos": self.pos - 1, "id": self.id, "ref": self.ref, "alts": list(self.alts),
-                "qual": self.qual,
-                "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
-                "samples": [sample(i) for i in range(self.gt.shape[0])]}
+        rec = {"pos": self.pos - 1, "id": self.id, "ref": self.ref, "alts": list(self.alts),
+               "qual": self.qual,
+               "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
+               "samples": [sample(i) for i in range(self.gt.shape[0])]}
+        if self.af is not None:
+            rec["tlod"] = list(self.info.get("TLOD", []))
+            rec["nlod"] = list(self.info.get("NLOD", []))
+        return rec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,7 +581,12 @@ class Caller:
     reads say (each gets a record: 0/0 where a sample lacks it, ./. where no read covers it;
     see alleles.py), with alleles_only=True writing only the records holding one.
     ploidy_file= (bcftools' --ploidy-file format) with sex= ('M', or {'child': 'M', ...}) gives
-    each sample its ploidy by region (a male's chrX, a female's chrY; see ploidy.py). An Index
+    each sample its ploidy by region (a male's chrX, a female's chrY; see ploidy.py).
+    somatic=True calls a tumour (the first BAM) against its matched normal (a second BAM, or
+    none: tumour-only): records are the alleles the tumour carries at any fraction, with TLOD,
+    NLOD, FILTER weak_evidence / germline / normal_artifact and each sample's AF, from the
+    thresholds min_tlod, pass_tlod, min_nlod and max_normal_alod (_core.SOMATIC_THRESHOLDS
+    by default). An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -599,11 +624,22 @@ class Caller:
         self.filters = {"min_mapq": int(min_mapq), "min_baseq": int(min_baseq),
                         "max_depth": int(max_depth)}
         unknown = set(engine_options) - {"min_support", "min_fraction", "low_qual", "min_qual",
-                                         "simd", "alleles", "alleles_only"}
+                                         "simd", "alleles", "alleles_only", "somatic",
+                                         *SOMATIC_OPTIONS}
         if unknown:
             raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
         self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
-        engine = {k: v for k, v in engine_options.items() if k not in ("alleles", "alleles_only")}
+        self.somatic = bool(engine_options.get("somatic", False))
+        thresholds = {k: float(engine_options[k]) for k in SOMATIC_OPTIONS if k in engine_options}
+        if thresholds and not self.somatic:
+            raise ValueError(f"{', '.join(sorted(thresholds))}: somatic thresholds go with "
+                             "somatic=True")
+        self.somatic_thresholds = {**_core.SOMATIC_THRESHOLDS, **thresholds}
+        if self.somatic:
+            if engine_options.get("alleles") is not None or ploidy_file is not None:
+                raise ValueError("somatic calling takes neither given alleles nor a ploidy file")
+        engine = {k: v for k, v in engine_options.items()
+                  if k not in ("alleles", "alleles_only", "somatic")}
         self.options = {"ploidy": ploidy, **self.filters, **engine}
         if self.device == "gpu":  # only then: engines without the device option still run
             self.options.update(device=gpu_index, device_emulate=emulate)
@@ -704,6 +740,9 @@ class Caller:
         the sample names (one per BAM, distinct)."""
         if not bams:
             raise ValueError("no BAM/CRAM files given")
+        if self.somatic and len(bams) > 2:
+            raise _core.InputError(f"somatic calling takes a tumour BAM and at most its normal's; "
+                                   f"got {len(bams)}")
         lengths = dict(self.contigs)
         used = None if regions is None else {r.contig for r in regions}
         samples: dict[str, str] = {}
@@ -745,6 +784,9 @@ class Caller:
             options["reference_confidence"] = True
         if sample_ploidy is not None:  # (a ploidy map's, for these samples' sexes)
             options["sample_ploidy"] = list(sample_ploidy)
+        if self.somatic:  # the tumour first; its normal, if any, second
+            options["somatic_tumour"] = 0
+            options["somatic_normal"] = 1 if len(bams) == 2 else -1
         if self.given is not None:  # those the shard's windows may reach too
             reach = _core.CANDIDATE_PAD  # candidates this far beyond a shard shape its windows
             options["given"] = self.given.near(shard.contig, shard.start - reach,
@@ -788,6 +830,15 @@ class Caller:
                     shard.contig, *_block_columns(blocks), codes, result.gvcf_text,
                     result.gvcf_offsets, result.rec_beg, result.rec_end, len(bams), shard.start)
         return result
+
+    def somatic_header(self, samples: Sequence[str]) -> SomaticHeader | None:
+        """What a somatic VCF of these samples (tumour, then normal if any) says in its header;
+        None unless somatic."""
+        if not self.somatic:
+            return None
+        t = self.somatic_thresholds
+        return SomaticHeader(samples[0], samples[1] if len(samples) > 1 else None,
+                             t["pass_tlod"], t["min_nlod"], t["max_normal_alod"])
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""
@@ -878,8 +929,11 @@ class Caller:
         if gvcf_path is not None and len(bam_list) != 1:
             raise _core.InputError("gVCF output takes one BAM (one sample); "
                                    f"got {len(bam_list)}")
+        if self.somatic and gvcf_path is not None:
+            raise ValueError("somatic calling writes no gVCF")
         samples = self.check_inputs(bam_list, None if region is None else regions)
         sexes = self._sexes(samples)  # before any file is opened
+        somatic = self.somatic_header(samples)
         for path in (vcf_path, gvcf_path):
             if path is None or path == "-":
                 continue
@@ -905,7 +959,7 @@ class Caller:
             vw = gw = None
             if vcf_path is not None:
                 vw = VcfWriter(vcf_path, self.contigs, samples, self.fasta, command_line,
-                               low_qual=self.low_qual, threads=self.threads)
+                               low_qual=self.low_qual, threads=self.threads, somatic=somatic)
                 writers.append(vw)
             if gvcf_path is not None:
                 gw = VcfWriter(gvcf_path, self.contigs, samples, self.fasta, command_line,

@@ -260,6 +260,11 @@ def _caller(args: argparse.Namespace, index: object = None,
     given = {"alleles": args.alleles, "alleles_only": args.alleles_only} if args.alleles else {}
     if args.sex and not args.ploidy_file:
         raise ValueError("--sex goes with --ploidy-file")
+    somatic = getattr(args, "somatic", False)
+    if somatic and (args.alleles or args.ploidy_file or args.gvcf):
+        raise ValueError("--somatic goes with none of --alleles, --ploidy-file and --gvcf")
+    if somatic:
+        given["somatic"] = True
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
@@ -303,9 +308,23 @@ def _summary_line(stats: dict) -> str:
             f"{v['MNP']:,} MNPs; Ti/Tv {titv}; het {stats['het']:,}, hom {stats['hom']:,}")
 
 
+def _somatic_summary_line(stats: dict) -> str:
+    v = stats["variants"]
+    return (f"{stats['pass']:,} PASS somatic records ({stats['records'] - stats['pass']:,} "
+            f"filtered): {v['SNV']:,} SNVs, {v['insertion']:,} insertions, "
+            f"{v['deletion']:,} deletions, {v['MNP']:,} MNPs")
+
+
 def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.call import read_bed
 
+    if args.normal and not args.somatic:
+        raise ValueError("--normal goes with --somatic")
+    if args.somatic:
+        if len(args.bams) != 1:
+            raise ValueError(f"--somatic takes one IN.bam, the tumour's (got {len(args.bams)}); "
+                             "give the normal's with --normal")
+        args.bams = [*args.bams, *([args.normal] if args.normal else [])]
     t0 = time.monotonic()
     _check_output_dir(args.metrics)
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
@@ -324,7 +343,8 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
             client.close()
     wall = time.monotonic() - t0
     _warn_depth_cap(stats, args.max_depth)
-    _log(args, f"{_summary_line(stats)}; {wall:.2f} s wall")
+    line = _somatic_summary_line(stats) if args.somatic else _summary_line(stats)
+    _log(args, f"{line}; {wall:.2f} s wall")
     if args.metrics:
         _write_json(Path(args.metrics), {**stats, "device": caller.device, "wall_seconds": wall})
     return 0
@@ -781,7 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Call small variants jointly over one or more samples (one BAM/CRAM each, "
                     "coordinate-sorted and indexed). Output .vcf.gz is bgzipped and "
                     "tabix-indexed; '-o -' writes plain VCF to stdout.",
-        epilog="Example: gmsaccel call -f ref.fa sample.bam -o sample.vcf.gz -t 8")
+        epilog="Example: gmsaccel call -f ref.fa sample.bam -o sample.vcf.gz -t 8. Somatic: "
+               "gmsaccel call -f ref.fa --somatic tumour.bam --normal normal.bam -o "
+               "somatic.vcf.gz -t 8")
     pc.add_argument("-f", "--reference", required=True,
                     help="FASTA the reads were aligned to (or its .gxi index)")
     pc.add_argument("bams", nargs="+", metavar="IN.bam", help="sorted, indexed BAM/CRAM files")
@@ -796,6 +818,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="gVCF: reference blocks banded by GQ between variants (one BAM)")
     pc.add_argument("--metrics", help="write call statistics as JSON to this file (variants, "
                                       "reads, thread-seconds by stage)")
+    pc.add_argument("--somatic", action="store_true",
+                    help="somatic calling: IN.bam is a tumour (one BAM); every allele its reads "
+                         "show at any fraction is weighed (TLOD, and AF per sample) and written "
+                         "PASS or with the filters it fails: weak_evidence, and against the "
+                         "--normal germline and normal_artifact. Without --normal, germline "
+                         "variants are not told apart")
+    pc.add_argument("--normal", metavar="BAM",
+                    help="with --somatic: the matched normal's sorted, indexed BAM/CRAM "
+                         "(written as the second sample)")
     caller_options(pc)
 
     pr = sub.add_parser(

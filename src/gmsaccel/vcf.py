@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from pathlib import Path
 from types import TracebackType
@@ -85,6 +86,18 @@ def _ints(col: Any) -> np.ndarray:
     return np.asarray(col, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class SomaticHeader:
+    """What a somatic VCF's header says: the tumour's and normal's sample names (no normal:
+    tumour-only) and the thresholds behind its filters."""
+
+    tumour: str
+    normal: str | None
+    pass_tlod: float
+    min_nlod: float
+    max_normal_alod: float
+
+
 class VcfWriter:
     """Writes a VCF 4.2 (gVCF with gvcf=True) for the given contigs and samples.
 
@@ -97,9 +110,13 @@ class VcfWriter:
     def __init__(self, path: str | os.PathLike, contigs: Sequence[tuple[str, int]],
                  samples: Sequence[str], reference: str | os.PathLike = "",
                  command_line: Sequence[str] | None = None, gvcf: bool = False,
-                 low_qual: float = DEFAULT_LOW_QUAL, threads: int = 1):
+                 low_qual: float = DEFAULT_LOW_QUAL, threads: int = 1,
+                 somatic: SomaticHeader | None = None):
         self.path = os.fspath(path)
         self.gvcf = gvcf
+        if somatic is not None and gvcf:
+            raise ValueError("a somatic VCF is not a gVCF")
+        self.somatic = somatic
         self.samples = list(samples)
         self.reference = os.fspath(reference) if reference else ""
         self.contigs = [(str(n), int(ln)) for n, ln in contigs]
@@ -154,6 +171,9 @@ class VcfWriter:
             h.add_line("##gmsaccelCommand=" + " ".join(str(a) for a in command_line))
         for name, length in self.contigs:
             h.contigs.add(name, length=length)
+        if self.somatic is not None:
+            self._somatic_header(h)
+            return h
         h.add_line(f'##FILTER=<ID=LowQual,Description="Low quality (QUAL < {low_qual:g})">')
         if self.gvcf:
             h.add_line('##ALT=<ID=*,Description="Any allele not already represented at this '
@@ -180,6 +200,41 @@ class VcfWriter:
         for s in self.samples:
             h.add_sample(s)
         return h
+
+    def _somatic_header(self, h: pysam.VariantHeader) -> None:
+        """The header of somatic records (call.py's somatic mode): TLOD, NLOD, filters, AF."""
+        sm = self.somatic
+        assert sm is not None
+        h.add_line(f"##tumor_sample={sm.tumour}")
+        if sm.normal is not None:
+            h.add_line(f"##normal_sample={sm.normal}")
+        h.add_line('##FILTER=<ID=weak_evidence,Description="The tumour\'s evidence of the '
+                   f'allele is weak (TLOD < {sm.pass_tlod:g})">')
+        if sm.normal is not None:
+            h.add_line('##FILTER=<ID=germline,Description="The normal does not rule out a '
+                       f'germline heterozygote (NLOD < {sm.min_nlod:g})">')
+            h.add_line('##FILTER=<ID=normal_artifact,Description="The normal\'s reads show the '
+                       f'allele too (their log10 odds of it >= {sm.max_normal_alod:g})">')
+        h.add_line('##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth over samples '
+                   '(reads spanning the site)">')
+        h.add_line('##INFO=<ID=MQ,Number=1,Type=Float,Description="RMS mapping quality of '
+                   'the reads spanning the site">')
+        h.add_line('##INFO=<ID=TLOD,Number=A,Type=Float,Description="log10 likelihood ratio of '
+                   'the tumour carrying the allele at its fitted fraction (FORMAT AF) against '
+                   'not at all; QUAL is 10 times the largest">')
+        if sm.normal is not None:
+            h.add_line('##INFO=<ID=NLOD,Number=A,Type=Float,Description="log10 likelihood ratio '
+                       'of the normal lacking the allele against carrying one copy">')
+        h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype (the tumour: '
+                   'the reference and the alleles it carries; the normal: reference)">')
+        h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '
+                   'allele (REF first)">')
+        h.add_line('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Reads spanning the '
+                   'site">')
+        h.add_line('##FORMAT=<ID=AF,Number=A,Type=Float,Description="Fraction of the sample\'s '
+                   'reads from the allele, fitted to their likelihoods">')
+        for name in self.samples:
+            h.add_sample(name)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -233,13 +288,16 @@ class VcfWriter:
         # pysam gives a record with a symbolic allele (<*>) an INFO END; stop keeps it right
         rec = self.header.new_record(contig=contig, start=pos, stop=pos + len(ref),
                                      alleles=alleles, qual=float(record["qual"]),
-                                     filter=record.get("filter") or "PASS")
+                                     filter=(record.get("filter") or "PASS").split(";"))
         if record.get("id"):
             rec.id = str(record["id"])
         if record.get("dp") is not None:
             rec.info["DP"] = int(record["dp"])
         if record.get("mq") is not None:
             rec.info["MQ"] = float(record["mq"])
+        if self.somatic is not None:
+            self._write_somatic(contig, pos, ref, rec, record, samples)
+            return
         n_alleles = 1 + len(alts)
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
@@ -258,6 +316,22 @@ class VcfWriter:
             if pl:
                 call["PL"] = pl
         # tabix's interval: POS-1 to END (pysam's END for a <*> record is pos + len(ref) too)
+        self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
+        self.records += 1
+
+    def _write_somatic(self, contig: str, pos: int, ref: str, rec: Any,
+                       record: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> None:
+        rec.info["TLOD"] = [float(x) for x in record.get("tlod", [])]
+        if record.get("nlod"):
+            rec.info["NLOD"] = [float(x) for x in record["nlod"]]
+        for name, s in zip(self.samples, samples, strict=True):
+            call = rec.samples[name]
+            call["GT"] = _gt_tuple(s["gt"])
+            if s.get("ad"):
+                call["AD"] = [int(x) for x in s["ad"]]
+            call["DP"] = int(s.get("dp", 0))
+            if s.get("af"):
+                call["AF"] = [float(x) for x in s["af"]]
         self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
         self.records += 1
 

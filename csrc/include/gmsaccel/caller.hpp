@@ -8,6 +8,7 @@
 #include "gmsaccel/haplotype.hpp"
 #include "gmsaccel/pileup.hpp"
 #include "gmsaccel/reference_confidence.hpp"
+#include "gmsaccel/somatic.hpp"
 
 namespace gms {
 
@@ -36,6 +37,12 @@ struct CallerOptions {
   // Each sample's ploidy in the region called (0, 1 or 2; e.g. a male's chrX outside the
   // pseudo-autosomal regions is 1); empty: every sample has `ploidy`.
   std::vector<int> sample_ploidy;
+  // Somatic calling when somatic_tumour >= 0: that sample is a tumour's reads and
+  // somatic_normal (-1: none) its matched normal's. Records are then the alleles the tumour
+  // carries at a fitted fraction (somatic.hpp), with TLOD/NLOD and filters, not genotypes.
+  int somatic_tumour = -1;
+  int somatic_normal = -1;
+  SomaticThresholds somatic;
 };
 
 // Candidates are also found this far either side of a region, so that the windows reaching
@@ -50,6 +57,7 @@ struct SampleCall {
   int dp = 0;                      // reads spanning the site
   int gq = 0;
   std::vector<int> pl;             // VCF order over the record's alleles
+  std::vector<double> af;          // somatic records: the fitted fraction of each ALT
 };
 
 struct VariantRecord {
@@ -62,6 +70,11 @@ struct VariantRecord {
   int dp = 0;                      // total over samples
   int mq = 0;                      // RMS mapping quality of spanning reads
   std::vector<SampleCall> samples;
+  // Somatic records: per ALT the tumour's TLOD and the normal's NLOD (empty without a normal),
+  // and the filters failed (none: PASS).
+  bool somatic = false;
+  std::vector<double> tlod, nlod;
+  std::vector<std::string> filters;
 };
 
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the

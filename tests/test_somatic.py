@@ -1,0 +1,295 @@
+"""Somatic calling (caller.cpp's somatic_window, somatic.cpp, Caller(somatic=True), call
+--somatic): the allele-fraction statistics against a numpy definition, and a simulated tumour
+(germline variants plus somatic ones at a known fraction of its reads) against its normal."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pysam.bcftools
+import pytest
+from conftest import random_genome, run_cli, write_fasta
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gmsaccel import _core
+from gmsaccel.align import Aligner, Index
+from gmsaccel.call import Caller
+from gmsaccel.simulate import (
+    Variant,
+    apply_variants,
+    plant_variants,
+    simulate_pairs,
+    write_fastq,
+    write_truth_vcf,
+)
+from gmsaccel.vcf import VcfWriter
+
+needs_engine = pytest.mark.skipif(not hasattr(_core, "somatic_score"),
+                                  reason="somatic calling not in this build")
+
+# ---------------------------------------------------------------------------------------------
+# the statistics
+
+
+def ratio(alt: np.ndarray, ref: np.ndarray, f: float) -> float:
+    """log10 prod (f alt + (1 - f) ref) / prod ref: somatic.hpp's definition."""
+    return float(np.sum(np.log10(f * (alt / ref) + (1 - f))))
+
+
+likelihoods = st.lists(st.tuples(st.floats(1e-30, 1.0), st.floats(1e-30, 1.0)), min_size=0,
+                       max_size=60)
+
+
+@needs_engine
+@settings(max_examples=300, deadline=None)
+@given(tumour=likelihoods, normal=likelihoods)
+def test_score_is_the_mixture_definition(tumour: list, normal: list) -> None:
+    t = np.array(tumour, dtype=np.float64).reshape(-1, 2)
+    n = np.array(normal, dtype=np.float64).reshape(-1, 2)
+    s = _core.somatic_score(t[:, 0].tolist(), t[:, 1].tolist(), n[:, 0].tolist(),
+                            n[:, 1].tolist())
+    grid = np.linspace(0, 1, 2001)
+    for (alt, ref), f, lod in ((t.T, s["tumour_fraction"], s["tlod"]),
+                               (n.T, s["normal_fraction"], s["normal_alod"])):
+        assert 0 <= f <= 1
+        assert lod == pytest.approx(ratio(alt, ref, f), abs=1e-9)
+        # the fitted fraction is the maximum: no point of a fine grid beats it
+        best = max(ratio(alt, ref, g) for g in grid)
+        assert lod >= best - 1e-6 * max(1.0, abs(best))
+        assert lod >= 0  # f = 0 gives 0
+    assert s["nlod"] == pytest.approx(-ratio(n[:, 0], n[:, 1], 0.5), abs=1e-9)
+
+
+@needs_engine
+def test_score_of_plain_evidence() -> None:
+    # 30 reads: 6 carry the allele (1000 times likelier under it), 24 the reference
+    alt = [1.0] * 6 + [1e-3] * 24
+    ref = [1e-3] * 6 + [1.0] * 24
+    s = _core.somatic_score(alt, ref)
+    assert s["tumour_fraction"] == pytest.approx(0.2, abs=0.01)
+    assert s["tlod"] > 10
+    assert s["normal_fraction"] == 0 and s["nlod"] == 0  # no normal
+    # a normal of 20 reference reads: about 20 log10(2) of confidence that it is no carrier
+    n = _core.somatic_score(alt, ref, [1e-3] * 20, [1.0] * 20)
+    assert n["nlod"] == pytest.approx(20 * math.log10(2 / 1.001), abs=1e-6)
+    assert n["normal_fraction"] == 0 and n["normal_alod"] == 0
+    # reads that tell nothing apart fit nothing
+    flat = _core.somatic_score([0.5] * 10, [0.5] * 10)
+    assert flat["tumour_fraction"] == 0 and flat["tlod"] == 0
+    with pytest.raises(ValueError, match="above 0"):
+        _core.somatic_score([0.0], [1.0])
+    with pytest.raises(ValueError, match="one of each"):
+        _core.somatic_score([1.0, 1.0], [1.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# a simulated tumour and its normal
+
+NORMAL_DEPTH = 30
+TUMOUR_DEPTH = 80
+PURITY = 0.6  # the tumour's clonal alleles are in 30% of its reads
+SUBCLONE = 0.3  # and a subclone's in 15%
+
+
+@dataclass(frozen=True)
+class Pair:
+    ref: Path
+    tumour: Path
+    normal: Path
+    germline: list[Variant]
+    somatic: dict[tuple[str, int, str, str], float]  # allele -> fraction of tumour reads
+    somatic_truth: Path
+
+
+def _pairs(depth: float, genome: int) -> int:
+    return int(depth * genome / 300)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
+    d = tmp_path_factory.mktemp("somatic")
+    contigs = random_genome(71, {"chr1": 40_000, "chr2": 12_000})
+    genome = sum(len(s) for _, s in contigs)
+    ref = write_fasta(d / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    normal_haps, germline = plant_variants(contigs, rate=0.002, ploidy=2, seed=72)
+    _, planted = plant_variants(contigs, rate=0.002, indel_fraction=0.2, ploidy=2, seed=73)
+    near = {(v.contig, p) for v in germline for p in range(v.pos - 60, v.end + 61)}
+    somatic = [Variant(v.contig, v.pos, v.ref, v.alt, (1, 0)) for v in planted
+               if (v.contig, v.pos) not in near and (v.contig, v.end) not in near]
+    clonal, sub = somatic[::2], somatic[1::2]
+
+    def order(vs: list[Variant]) -> list[Variant]:
+        return sorted(vs, key=lambda v: (v.contig, v.pos))
+
+    clone_haps = apply_variants(contigs, order(germline + clonal))
+    subclone_haps = apply_variants(contigs, order(germline + clonal + sub))
+    n1, n2 = simulate_pairs(normal_haps, _pairs(NORMAL_DEPTH, genome), seed=74)
+    reads1, reads2 = [], []
+    for tag, haps, share, seed in (("n", normal_haps, 1 - PURITY, 75),
+                                   ("c", clone_haps, PURITY - SUBCLONE, 76),
+                                   ("s", subclone_haps, SUBCLONE, 77)):
+        a, b = simulate_pairs(haps, _pairs(TUMOUR_DEPTH * share, genome), seed=seed)
+        reads1 += [(tag + name, s, q) for name, s, q in a]
+        reads2 += [(tag + name, s, q) for name, s, q in b]
+    index = Index.build(ref)
+    bams = {}
+    for name, r1, r2 in (("normal", n1, n2), ("tumour", reads1, reads2)):
+        f1 = write_fastq(d / f"{name}_1.fq", r1)
+        f2 = write_fastq(d / f"{name}_2.fq", r2)
+        bams[name] = d / f"{name}.bam"
+        Aligner(index, threads=2).align_fastq(f1, f2, bams[name],
+                                              read_group=rf"@RG\tID:{name}\tSM:{name.upper()}")
+    fraction = {**{(v.contig, v.pos, v.ref, v.alt): PURITY / 2 for v in clonal},
+                **{(v.contig, v.pos, v.ref, v.alt): SUBCLONE / 2 for v in sub}}
+    truth = write_truth_vcf(d / "somatic.vcf.gz", ref, order(somatic))
+    return Pair(ref, bams["tumour"], bams["normal"], germline, fraction, truth)
+
+
+def _alleles(vcf: Path, passed: bool) -> dict[tuple[str, int, str, str], pysam.VariantRecord]:
+    """Biallelic (contig, pos, ref, alt) -> record, of the PASS records or the others."""
+    out = {}
+    with pysam.VariantFile(str(vcf)) as vf:
+        for r in vf:
+            if ("PASS" in r.filter.keys()) == passed:
+                for a in r.alts:
+                    out[(r.contig, r.pos, r.ref, a)] = r
+    return out
+
+
+@needs_engine
+def test_tumour_against_normal(pair: Pair, tmp_path: Path) -> None:
+    out = tmp_path / "somatic.vcf.gz"
+    stats = Caller(pair.ref, threads=2, somatic=True).write_vcf([pair.tumour, pair.normal], out)
+    assert stats["samples"] == ["TUMOUR", "NORMAL"]
+    called = _alleles(out, passed=True)
+    assert len(pair.somatic) >= 60
+    missed = set(pair.somatic) - set(called)
+    false = set(called) - set(pair.somatic)
+    assert len(missed) <= 0.03 * len(pair.somatic), sorted(missed)
+    assert len(false) <= 1, sorted(false)
+    assert stats["pass"] == len(called)
+    # the germline variants are all there, filtered, not PASS
+    rejected = _alleles(out, passed=False)
+    germline = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
+    assert not germline & set(called)
+    assert len(germline & set(rejected)) >= 0.95 * len(germline)
+    assert all("germline" in rejected[g].filter.keys() for g in germline & set(rejected))
+    # fractions near the truth (AF), genotypes and depths as the header says
+    err = []
+    for key, rec in called.items():
+        if key not in pair.somatic:
+            continue
+        t, n = rec.samples["TUMOUR"], rec.samples["NORMAL"]
+        assert t["GT"] == (0, 1) and n["GT"] == (0, 0)
+        assert rec.info["TLOD"][0] >= 6.3 and rec.info["NLOD"][0] >= 2.2
+        assert rec.qual == pytest.approx(10 * rec.info["TLOD"][0], rel=1e-5)
+        # (a normal read may show the allele by a base error: 2 of 32 at most here)
+        assert t["AD"][1] > 0 and n["AD"][1] <= 2 and n["AF"][0] < 0.1
+        assert t["DP"] >= sum(t["AD"])
+        err.append(t["AF"][0] - pair.somatic[key])
+    assert abs(float(np.mean(err))) < 0.03 and float(np.mean(np.abs(err))) < 0.06, err
+    with pysam.VariantFile(str(out)) as vf:
+        header = str(vf.header)
+    assert "##tumor_sample=TUMOUR" in header and "##normal_sample=NORMAL" in header
+
+
+@needs_engine
+def test_tumour_only_keeps_germline(pair: Pair, tmp_path: Path) -> None:
+    """Without a normal, germline alleles are alleles the tumour carries: PASS too."""
+    out = tmp_path / "tumour_only.vcf.gz"
+    Caller(pair.ref, somatic=True).write_vcf(pair.tumour, out)
+    called = _alleles(out, passed=True)
+    germline = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
+    assert len(set(pair.somatic) - set(called)) <= 0.03 * len(pair.somatic)
+    assert len(germline - set(called)) <= 0.05 * len(germline)
+    with pysam.VariantFile(str(out)) as vf:
+        assert list(vf.header.samples) == ["TUMOUR"]
+        assert "NLOD" not in vf.header.info and "germline" not in vf.header.filters
+
+
+@needs_engine
+def test_records_do_not_depend_on_threads_or_device(pair: Pair, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = []
+    for threads, device in ((1, "cpu"), (2, "cpu"), (2, "gpu")):
+        if device == "gpu":
+            from gmsaccel.align import cuda_module
+            if cuda_module() is None:
+                continue
+            monkeypatch.setenv("GMSACCEL_GPU_EMULATE", "1")
+        out = tmp_path / f"{threads}{device}.vcf"
+        Caller(pair.ref, threads=threads, device=device, somatic=True).write_vcf(
+            [pair.tumour, pair.normal], out)
+        texts.append([ln for ln in out.read_text().splitlines() if not ln.startswith("##")])
+    assert len(texts) >= 2 and all(t == texts[0] for t in texts)
+
+
+@needs_engine
+def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path) -> None:
+    """Caller.call's Variants, written back through VcfWriter.write (pysam), give the lines
+    the engine formatted."""
+    caller = Caller(pair.ref, somatic=True)
+    engine = tmp_path / "engine.vcf"
+    caller.write_vcf([pair.tumour, pair.normal], engine)
+    variants = list(caller.call([pair.tumour, pair.normal]))
+    assert variants and all(v.af is not None and v.af.shape == (2, len(v.alts))
+                            for v in variants)
+    again = tmp_path / "api.vcf"
+    with pysam.FastaFile(str(pair.ref)) as fa:
+        contigs = list(zip(fa.references, fa.lengths, strict=True))
+    with VcfWriter(again, contigs, ["TUMOUR", "NORMAL"], pair.ref,
+                   somatic=caller.somatic_header(["TUMOUR", "NORMAL"])) as w:
+        for v in variants:
+            w.write(v.contig, v.to_record())
+
+    def body(p: Path) -> list[str]:
+        with pysam.VariantFile(str(p)) as vf:
+            return [str(r) for r in vf]
+
+    assert body(again) == body(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+@needs_engine
+def test_cli_somatic_and_its_errors(pair: Pair, tmp_path: Path) -> None:
+    out = tmp_path / "cli.vcf.gz"
+    proc = run_cli("call", "-f", pair.ref, "--somatic", pair.tumour, "--normal", pair.normal,
+                   "-o", out, "-t", "2", "--metrics", tmp_path / "m.json")
+    assert proc.returncode == 0, proc.stderr
+    assert b"PASS somatic records" in proc.stderr
+    assert out.exists() and Path(str(out) + ".tbi").exists()
+    view = pysam.bcftools.view("-H", "-f", "PASS", str(out))
+    assert len(view.splitlines()) == len(_alleles(out, passed=True))
+    bad = [
+        (["--normal", pair.normal, pair.tumour], "--normal goes with --somatic"),
+        (["--somatic", pair.tumour, pair.normal], "--somatic takes one IN.bam"),
+        (["--somatic", "--gvcf", pair.tumour], "--somatic goes with none of"),
+        (["--somatic", pair.tumour, "--normal", pair.tumour], "is also the sample of"),
+    ]
+    for args, needle in bad:
+        target = tmp_path / "bad.vcf.gz"
+        proc = run_cli("call", "-f", pair.ref, *args, "-o", target)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
+        assert not target.exists()
+
+
+def test_caller_somatic_options_are_checked(tmp_path: Path) -> None:
+    ref = write_fasta(tmp_path / "ref.fa", random_genome(5, {"c": 2_000}))
+    pysam.faidx(str(ref))
+    with pytest.raises(ValueError, match="go with somatic=True"):
+        Caller(ref, min_tlod=5)
+    with pytest.raises(ValueError, match="neither given alleles nor a ploidy file"):
+        Caller(ref, somatic=True, alleles=tmp_path / "x.vcf")
+    with pytest.raises(ValueError, match="not a gVCF"):
+        VcfWriter(tmp_path / "x.vcf", [("c", 2_000)], ["T"], gvcf=True,
+                  somatic=Caller(ref, somatic=True).somatic_header(["T"]))
