@@ -12,7 +12,7 @@ import numpy as np
 import pysam
 import pysam.bcftools
 import pytest
-from conftest import random_genome, run_cli, write_fasta
+from conftest import random_genome, run_cli, write_fasta, write_reads_bam
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,6 +261,47 @@ def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path
             return [str(r) for r in vf]
 
     assert body(again) == body(engine)
+
+
+@needs_engine
+def test_deep_panel_sees_an_allele_at_two_percent(tmp_path: Path) -> None:
+    """At 800x an allele in 2% of the tumour's reads passes; germline calling's candidates
+    (5% of the depth) would never have proposed it."""
+    import random
+
+    rng = random.Random(11)
+    seq = "".join(rng.choice("ACGT") for _ in range(2_000))
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    site = 1_000
+    alt = "ACGT"[("ACGT".index(seq[site]) + 1) % 4]
+
+    def reads(n: int, carriers: int) -> list:
+        out = []
+        for i in range(n):
+            start = rng.randrange(site - 140, site - 10)
+            bases = seq[start:start + 150]
+            if i < carriers:
+                bases = bases[:site - start] + alt + bases[site - start + 1:]
+            out.append((start, bases, [(0, 150)], f"r{i}"))
+        return out
+
+    tumour = write_reads_bam(tmp_path / "tumour.bam", len(seq), reads(800, 16))
+    normal = write_reads_bam(tmp_path / "normal.bam", len(seq), reads(300, 0))
+    out = tmp_path / "deep.vcf"
+    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
+    (rec,) = list(_alleles(out, passed=True).values())
+    assert (rec.pos, rec.ref, rec.alts) == (site + 1, seq[site], (alt,))
+    assert rec.samples["tumour"]["AF"][0] == pytest.approx(0.02, abs=0.002)
+    assert rec.samples["tumour"]["AD"] == (784, 16) and rec.samples["normal"]["AD"] == (300, 0)
+    for caller in (Caller(ref, somatic=True, min_fraction=0.05), Caller(ref)):
+        caller.write_vcf([tumour, normal], out)
+        assert not records_of(out)
+
+
+def records_of(vcf: Path) -> list[pysam.VariantRecord]:
+    with pysam.VariantFile(str(vcf)) as vf:
+        return list(vf)
 
 
 # ---------------------------------------------------------------------------------------------

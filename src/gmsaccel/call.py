@@ -39,6 +39,11 @@ TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod")
+# Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
+# (TLOD 6.3 needs about 3 reads of base quality 30 at 60x), and 2-read errors in either sample
+# were most of the windows; a fraction of 5% (germline calling's) would hide every allele
+# under 5% at any depth, where deep panels find them.
+SOMATIC_CANDIDATES = {"min_support": 3, "min_fraction": 0.01}
 GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
 
 RegionSpec = str | Sequence[tuple[str, int, int]] | None
@@ -586,7 +591,7 @@ class Caller:
     none: tumour-only): records are the alleles the tumour carries at any fraction, with TLOD,
     NLOD, FILTER weak_evidence / germline / normal_artifact and each sample's AF, from the
     thresholds min_tlod, pass_tlod, min_nlod and max_normal_alod (_core.SOMATIC_THRESHOLDS
-    by default). An Index
+    by default), and candidates from SOMATIC_CANDIDATES unless given. An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -640,6 +645,8 @@ class Caller:
                 raise ValueError("somatic calling takes neither given alleles nor a ploidy file")
         engine = {k: v for k, v in engine_options.items()
                   if k not in ("alleles", "alleles_only", "somatic")}
+        if self.somatic:
+            engine = {**SOMATIC_CANDIDATES, **engine}
         self.options = {"ploidy": ploidy, **self.filters, **engine}
         if self.device == "gpu":  # only then: engines without the device option still run
             self.options.update(device=gpu_index, device_emulate=emulate)
