@@ -239,6 +239,20 @@ def test_records_do_not_depend_on_threads_or_device(pair: Pair, tmp_path: Path,
 
 
 @needs_engine
+def test_shards_on_an_executor_give_the_same_records(pair: Pair, tmp_path: Path) -> None:
+    """Workers rebuild the Caller from its spec: somatic and its defaults go with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local, remote = tmp_path / "local.vcf", tmp_path / "remote.vcf"
+    Caller(pair.ref, somatic=True).write_vcf([pair.tumour, pair.normal], local)
+    with ThreadPoolExecutor(2) as pool:
+        Caller(pair.ref, somatic=True, executor=pool).write_vcf([pair.tumour, pair.normal],
+                                                                remote)
+    assert [str(r) for r in records_of(remote)] == [str(r) for r in records_of(local)]
+    assert len(_alleles(local, passed=True)) > 60
+
+
+@needs_engine
 def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path) -> None:
     """Caller.call's Variants, written back through VcfWriter.write (pysam), give the lines
     the engine formatted."""
