@@ -40,8 +40,8 @@ LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod")
 # Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
-# (TLOD 6.3 needs about 3 reads of base quality 30 at 60x), and 2-read errors in either sample
-# were most of the windows; a fraction of 5% (germline calling's) would hide every allele
+# (at 60x TLOD 6.3 takes 4 reads of base quality 30 or 3 of 40; 2 of 40 give 5.2), and 2-read
+# errors in either sample made most of the windows; a fraction of 5% (germline calling's) would hide every allele
 # under 5% at any depth, where deep panels find them.
 SOMATIC_CANDIDATES = {"min_support": 3, "min_fraction": 0.01}
 GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
