@@ -119,6 +119,7 @@ void bind_call(py::module_& m) {
     d["pass_tlod"] = t.pass_tlod;
     d["min_nlod"] = t.min_nlod;
     d["max_normal_alod"] = t.max_normal_alod;
+    d["min_strand_p"] = t.min_strand_p;
     m.attr("SOMATIC_THRESHOLDS") = d;
   }
   m.def(
@@ -132,7 +133,7 @@ void bind_call(py::module_& m) {
          const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& given,
          bool given_only, const std::vector<int>& sample_ploidy, int somatic_tumour,
          int somatic_normal, double min_tlod, double pass_tlod, double min_nlod,
-         double max_normal_alod) {
+         double max_normal_alod, double min_strand_p) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -164,6 +165,7 @@ void bind_call(py::module_& m) {
         opt.somatic.pass_tlod = pass_tlod;
         opt.somatic.min_nlod = min_nlod;
         opt.somatic.max_normal_alod = max_normal_alod;
+        opt.somatic.min_strand_p = min_strand_p;
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -247,7 +249,10 @@ void bind_call(py::module_& m) {
             sd["dp"] = s.dp;
             sd["gq"] = s.gq;
             sd["pl"] = s.pl;
-            if (r.somatic) sd["af"] = s.af;
+            if (r.somatic) {
+              sd["af"] = s.af;
+              sd["sb"] = s.sb;
+            }
             samples.append(sd);
           }
           d["samples"] = samples;
@@ -278,6 +283,7 @@ void bind_call(py::module_& m) {
       py::arg("pass_tlod") = SomaticThresholds{}.pass_tlod,
       py::arg("min_nlod") = SomaticThresholds{}.min_nlod,
       py::arg("max_normal_alod") = SomaticThresholds{}.max_normal_alod,
+      py::arg("min_strand_p") = SomaticThresholds{}.min_strand_p,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -292,7 +298,7 @@ void bind_call(py::module_& m) {
       "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`;\n"
       "somatic_tumour >= 0: somatic records (TLOD, NLOD, filters; each sample's AF) for that\n"
       "sample's alleles, somatic_normal its matched normal (-1: none); min_tlod, pass_tlod,\n"
-      "min_nlod and max_normal_alod are somatic.hpp's thresholds");
+      "min_nlod, max_normal_alod and min_strand_p are somatic.hpp's thresholds");
 
   m.def(
       "read_given_alleles",
@@ -411,6 +417,11 @@ void bind_call(py::module_& m) {
       py::arg("normal_ref") = py::none(),
       "somatic.hpp's score of one allele from each read's likelihood under the allele and under "
       "the reference: {tumour_fraction, tlod, normal_fraction, nlod, normal_alod}");
+
+  m.def("strand_bias_p", &strand_bias_p, py::arg("alt_fwd"), py::arg("alt_rev"),
+        py::arg("depth_fwd"), py::arg("depth_rev"),
+        "somatic.hpp's strand bias: the two-sided binomial chance of an allele's reads falling "
+        "on the strands as unevenly as alt_fwd : alt_rev, given the depth on each");
 
   m.def(
       "close_kept_files", [] { SourceCache::this_thread().clear(); },

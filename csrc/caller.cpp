@@ -865,11 +865,16 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         sc.gt.push_back(0);
       for (const SomaticScore& score : scores)
         sc.af.push_back(s == tumour ? score.tumour_fraction : score.normal_fraction);
-      // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos
+      // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos;
+      // SB: the REF and ALT reads of AD by strand; depth by strand for the strand bias test
       sc.ad.assign(keep.size(), 0);
+      sc.sb.assign(4, 0);
+      int depth_by_strand[2] = {0, 0};
       for (size_t e = 0; e < evals.size(); ++e) {
         if (evals[e].sample != s || !spans(evals[e])) continue;
         ++sc.dp;
+        const int strand = evals[e].read->rev ? 1 : 0;
+        ++depth_by_strand[strand];
         const int mapq = evals[e].read->mapq;
         mq_sq += static_cast<double>(mapq) * mapq;
         ++mq_n;
@@ -882,9 +887,15 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
         int32_t second = kCostInf;
         for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
-        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) ++sc.ad[remap[ba]];
+        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) {
+          ++sc.ad[remap[ba]];
+          ++sc.sb[(remap[ba] > 0 ? 2 : 0) + strand];
+        }
       }
       rec.dp += sc.dp;
+      if (s == tumour && strand_bias_p(sc.sb[2], sc.sb[3], depth_by_strand[0],
+                                       depth_by_strand[1]) < opt.somatic.min_strand_p)
+        rec.filters.push_back("strand_bias");
     }
     rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
     out.push_back(std::move(rec));

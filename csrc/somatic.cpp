@@ -1,6 +1,7 @@
 // Allele-fraction likelihoods for somatic calling (see somatic.hpp).
 #include "gmsaccel/somatic.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace gms {
@@ -34,6 +35,24 @@ double fitted_fraction(const AlleleEvidence* reads, size_t n) {
     (slope(mid) > 0 ? lo : hi) = mid;
   }
   return 0.5 * (lo + hi);
+}
+
+double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev) {
+  const int k = alt_fwd + alt_rev;
+  if (k <= 0 || depth_fwd <= 0 || depth_rev <= 0 || alt_fwd < 0 || alt_rev < 0) return 1;
+  const double q = static_cast<double>(depth_fwd) / (static_cast<double>(depth_fwd) + depth_rev);
+  const double lq = std::log(q), lr = std::log1p(-q);
+  auto pmf = [&](int i) {
+    return std::exp(std::lgamma(k + 1.0) - std::lgamma(i + 1.0) - std::lgamma(k - i + 1.0) +
+                    i * lq + (k - i) * lr);
+  };
+  double below = 0, above = 0;  // P(X <= alt_fwd), P(X >= alt_fwd)
+  for (int i = 0; i <= k; ++i) {
+    const double p = pmf(i);
+    if (i <= alt_fwd) below += p;
+    if (i >= alt_fwd) above += p;
+  }
+  return std::min(1.0, 2 * std::min(below, above));
 }
 
 SomaticScore score_somatic(const AlleleEvidence* tumour, size_t n_tumour,

@@ -103,7 +103,7 @@ void format_somatic_rest(const VariantRecord& r, std::string& out) {
   };
   put_floats(";TLOD=", r.tlod);
   put_floats(";NLOD=", r.nlod);
-  out.append("\tGT:AD:DP:AF");
+  out.append("\tGT:AD:DP:AF:SB");
   for (const SampleCall& s : r.samples) {
     out.push_back('\t');
     for (size_t i = 0; i < s.gt.size(); ++i) {
@@ -120,6 +120,8 @@ void format_somatic_rest(const VariantRecord& r, std::string& out) {
       if (i) out.push_back(',');
       put_float(out, s.af[i]);
     }
+    out.push_back(':');
+    put_list(out, s.sb, ',');
   }
   out.push_back('\n');
 }

@@ -87,6 +87,29 @@ def test_score_of_plain_evidence() -> None:
         _core.somatic_score([1.0, 1.0], [1.0])
 
 
+def binomial_two_sided(x: int, k: int, q: float) -> float:
+    pmf = [math.comb(k, i) * q**i * (1 - q) ** (k - i) for i in range(k + 1)]
+    return min(1.0, 2 * min(sum(pmf[: x + 1]), sum(pmf[x:])))
+
+
+@needs_engine
+@settings(max_examples=300, deadline=None)
+@given(alt_fwd=st.integers(0, 40), alt_rev=st.integers(0, 40), depth_fwd=st.integers(0, 300),
+       depth_rev=st.integers(0, 300))
+def test_strand_bias_is_a_two_sided_binomial(alt_fwd: int, alt_rev: int, depth_fwd: int,
+                                             depth_rev: int) -> None:
+    p = _core.strand_bias_p(alt_fwd, alt_rev, depth_fwd, depth_rev)
+    k = alt_fwd + alt_rev
+    if k == 0 or depth_fwd == 0 or depth_rev == 0:
+        assert p == 1
+    else:
+        assert p == pytest.approx(binomial_two_sided(alt_fwd, k, depth_fwd / (depth_fwd +
+                                                                               depth_rev)),
+                                  rel=1e-9, abs=1e-15)
+    # lopsided enough to filter at 1e-3: 12 of 12 reads on one strand of an even depth
+    assert _core.strand_bias_p(12, 0, 100, 100) < 1e-3 < _core.strand_bias_p(10, 0, 100, 100)
+
+
 # ---------------------------------------------------------------------------------------------
 # a simulated tumour and its normal
 
@@ -311,6 +334,56 @@ def test_deep_panel_sees_an_allele_at_two_percent(tmp_path: Path) -> None:
     for caller in (Caller(ref, somatic=True, min_fraction=0.05), Caller(ref)):
         caller.write_vcf([tumour, normal], out)
         assert not records_of(out)
+
+
+@needs_engine
+def test_an_allele_on_one_strand_is_strand_bias(tmp_path: Path) -> None:
+    """Two alleles of 24 reads each in a tumour of 400: one on both strands passes, one only on
+    reverse reads (an oxidation artifact's pattern) fails strand_bias; SB counts them."""
+    import random
+
+    rng = random.Random(5)
+    seq = "".join(rng.choice("ACGT") for _ in range(2_000))
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    both, one = 950, 1_050
+    alt = {p: "ACGT"[("ACGT".index(seq[p]) + 2) % 4] for p in (both, one)}
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+
+    def bam(name: str, n: int, carriers: bool) -> Path:
+        reads = []
+        for i in range(n):
+            start = rng.randrange(920, 940)
+            bases = list(seq[start:start + 150])
+            rev = i % 2 == 1
+            if carriers and i < 48:  # 24 of each strand carry `both`
+                bases[both - start] = alt[both]
+            if carriers and rev and i < 48:  # the 24 reverse ones carry `one` too
+                bases[one - start] = alt[one]
+            reads.append((start, "".join(bases), rev, f"{name}{i}"))
+        path = tmp_path / f"{name}.bam"
+        with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+            for start, bases, rev, qname in sorted(reads):
+                a = pysam.AlignedSegment(header)
+                a.query_name, a.query_sequence, a.reference_id = qname, bases, 0
+                a.reference_start, a.mapping_quality, a.cigartuples = start, 60, [(0, 150)]
+                a.is_reverse = rev
+                a.query_qualities = pysam.qualitystring_to_array("I" * 150)
+                out.write(a)
+        pysam.index(str(path))
+        return path
+
+    out = tmp_path / "sb.vcf"
+    Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
+                                        out)
+    recs = {r.pos - 1: r for r in records_of(out)}
+    assert sorted(recs) == [both, one]
+    assert list(recs[both].filter.keys()) == ["PASS"]
+    assert recs[both].samples["tumour"]["SB"] == (176, 176, 24, 24)
+    assert list(recs[one].filter.keys()) == ["strand_bias"]
+    assert recs[one].samples["tumour"]["SB"] == (200, 176, 0, 24)
+    assert recs[one].samples["normal"]["SB"] == (100, 100, 0, 0)
 
 
 def records_of(vcf: Path) -> list[pysam.VariantRecord]:

@@ -38,11 +38,11 @@ MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
-SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod")
+SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod", "min_strand_p")
 # Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
 # (at 60x TLOD 6.3 takes 4 reads of base quality 30 or 3 of 40; 2 of 40 give 5.2), and 2-read
-# errors in either sample made most of the windows; a fraction of 5% (germline calling's) would hide every allele
-# under 5% at any depth, where deep panels find them.
+# errors in either sample made most of the windows; a fraction of 5% (germline calling's)
+# would hide every allele under 5% at any depth, where deep panels find them.
 SOMATIC_CANDIDATES = {"min_support": 3, "min_fraction": 0.01}
 GIVEN_GAP = 5_000  # given alleles closer than this are called in one region (reads loaded once)
 
@@ -385,6 +385,7 @@ class Variant:
     # fewer than the rows hold; None: all of them.
     sample_ploidy: np.ndarray | None = None
     af: np.ndarray | None = None  # somatic records: each sample's fitted fraction of each ALT
+    sb: np.ndarray | None = None  # and its REF and ALT reads by strand (samples x 4)
 
     @property
     def types(self) -> list[str | None]:
@@ -419,18 +420,20 @@ class Variant:
                 own[i] = 0 if len(g) == 1 and (g[0] is None or g[0] < 0) and not p else len(g)
         info: dict[str, Any] = {k.upper(): int(rec[k]) for k in ("dp", "mq")
                                 if rec.get(k) is not None}
-        af = None
+        af = sb = None
         if somatic:
             info["TLOD"] = [float(x) for x in rec["tlod"]]
             if rec.get("nlod"):
                 info["NLOD"] = [float(x) for x in rec["nlod"]]
             af = np.array([list(s.get("af", [])) for s in samples], dtype=np.float64)
             af = af.reshape(len(samples), n_al - 1)
+            sb = np.array([list(s.get("sb", [])) for s in samples], dtype=np.int32)
+            sb = sb.reshape(len(samples), 4)
         return cls(contig, int(rec["pos"]) + 1, str(rec["ref"]), [str(a) for a in rec["alts"]],
                    float(rec["qual"]), str(rec.get("filter") or "PASS"), info, gt, ad,
                    np.array([s.get("dp", 0) for s in samples], dtype=np.int32),
                    np.array([s.get("gq", 0) for s in samples], dtype=np.int32), pl,
-                   str(rec.get("id") or ""), own, af)
+                   str(rec.get("id") or ""), own, af, sb)
 
     def to_record(self) -> dict[str, Any]:
         """The engine's record form (0-based pos), as VcfWriter.write takes it."""
@@ -441,6 +444,8 @@ class Variant:
                    "pl": [int(x) for x in self.pl[i] if x >= 0]}
             if self.af is not None:
                 out["af"] = self.af[i].tolist()
+            if self.sb is not None:
+                out["sb"] = self.sb[i].tolist()
             return out
 
         rec = {"pos": self.pos - 1, "id": self.id, "ref": self.ref, "alts": list(self.alts),
@@ -589,8 +594,9 @@ class Caller:
     each sample its ploidy by region (a male's chrX, a female's chrY; see ploidy.py).
     somatic=True calls a tumour (the first BAM) against its matched normal (a second BAM, or
     none: tumour-only): records are the alleles the tumour carries at any fraction, with TLOD,
-    NLOD, FILTER weak_evidence / germline / normal_artifact and each sample's AF, from the
-    thresholds min_tlod, pass_tlod, min_nlod and max_normal_alod (_core.SOMATIC_THRESHOLDS
+    NLOD, FILTER weak_evidence / germline / normal_artifact / strand_bias and each sample's AF
+    and SB, from the thresholds min_tlod, pass_tlod, min_nlod, max_normal_alod and
+    min_strand_p (_core.SOMATIC_THRESHOLDS
     by default), and candidates from SOMATIC_CANDIDATES unless given. An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
@@ -845,7 +851,8 @@ class Caller:
             return None
         t = self.somatic_thresholds
         return SomaticHeader(samples[0], samples[1] if len(samples) > 1 else None,
-                             t["pass_tlod"], t["min_nlod"], t["max_normal_alod"])
+                             t["pass_tlod"], t["min_nlod"], t["max_normal_alod"],
+                             t["min_strand_p"])
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""

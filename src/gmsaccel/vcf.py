@@ -96,6 +96,7 @@ class SomaticHeader:
     pass_tlod: float
     min_nlod: float
     max_normal_alod: float
+    min_strand_p: float
 
 
 class VcfWriter:
@@ -215,6 +216,9 @@ class VcfWriter:
                        f'germline heterozygote (NLOD < {sm.min_nlod:g})">')
             h.add_line('##FILTER=<ID=normal_artifact,Description="The normal\'s reads show the '
                        f'allele too (their log10 odds of it >= {sm.max_normal_alod:g})">')
+        h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALTs lie '
+                   'on one strand more than its depth there explains (two-sided binomial '
+                   f'p < {sm.min_strand_p:g})">')
         h.add_line('##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth over samples '
                    '(reads spanning the site)">')
         h.add_line('##INFO=<ID=MQ,Number=1,Type=Float,Description="RMS mapping quality of '
@@ -233,6 +237,8 @@ class VcfWriter:
                    'site">')
         h.add_line('##FORMAT=<ID=AF,Number=A,Type=Float,Description="Fraction of the sample\'s '
                    'reads from the allele, fitted to their likelihoods">')
+        h.add_line('##FORMAT=<ID=SB,Number=4,Type=Integer,Description="The reads of AD by '
+                   'strand: REF forward, REF reverse, ALT forward, ALT reverse">')
         for name in self.samples:
             h.add_sample(name)
 
@@ -332,6 +338,8 @@ class VcfWriter:
             call["DP"] = int(s.get("dp", 0))
             if s.get("af"):
                 call["AF"] = [float(x) for x in s["af"]]
+            if s.get("sb"):
+                call["SB"] = [int(x) for x in s["sb"]]
         self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
         self.records += 1
 

@@ -58,6 +58,7 @@ struct SampleCall {
   int gq = 0;
   std::vector<int> pl;             // VCF order over the record's alleles
   std::vector<double> af;          // somatic records: the fitted fraction of each ALT
+  std::vector<int> sb;             // somatic records: REF forward, REF reverse, ALT fwd, rev
 };
 
 struct VariantRecord {

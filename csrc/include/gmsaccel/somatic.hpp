@@ -26,7 +26,14 @@ struct SomaticThresholds {
   double pass_tlod = 6.3;      // below: FILTER weak_evidence
   double min_nlod = 2.2;       // the normal's confidence that it lacks a heterozygous copy
   double max_normal_alod = 3.0;  // the normal's own evidence of the allele: normal_artifact
+  double min_strand_p = 1e-3;    // strand_bias_p below: FILTER strand_bias
 };
+
+// Strand bias: if the k = alt_fwd + alt_rev reads of an allele fell on the two strands as all the
+// sample's reads there do (depth_fwd : depth_rev), the chance of a split at least as lopsided
+// (two-sided binomial: twice the smaller tail, at most 1); 1 where a strand has no reads. An
+// artifact of library preparation (oxidation, FFPE deamination) shows on one read orientation.
+double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev);
 
 // A somatic allele's statistics from the tumour's and (when there is one) the normal's reads.
 struct SomaticScore {
