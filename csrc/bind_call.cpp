@@ -387,24 +387,26 @@ void bind_call(py::module_& m) {
       [](const std::vector<double>& tumour_alt, const std::vector<double>& tumour_ref,
          const std::optional<std::vector<double>>& normal_alt,
          const std::optional<std::vector<double>>& normal_ref) {
-        auto evidence = [](const std::vector<double>& alt, const std::vector<double>& ref) {
+        // reads x 2: the reference's likelihood, then the allele's
+        auto rows = [](const std::vector<double>& alt, const std::vector<double>& ref) {
           if (alt.size() != ref.size())
             throw std::invalid_argument("alt and ref likelihoods: one of each per read");
-          std::vector<AlleleEvidence> ev(alt.size());
-          for (size_t i = 0; i < ev.size(); ++i) {
+          std::vector<double> lik(2 * alt.size());
+          for (size_t i = 0; i < alt.size(); ++i) {
             if (!(alt[i] > 0) || !(ref[i] > 0))
               throw std::invalid_argument("read likelihoods must be above 0");
-            ev[i] = AlleleEvidence{alt[i], ref[i]};
+            lik[2 * i] = ref[i];
+            lik[2 * i + 1] = alt[i];
           }
-          return ev;
+          return lik;
         };
         if (normal_alt.has_value() != normal_ref.has_value())
           throw std::invalid_argument("the normal needs both alt and ref likelihoods");
-        const auto t = evidence(tumour_alt, tumour_ref);
-        std::vector<AlleleEvidence> n;
-        if (normal_alt) n = evidence(*normal_alt, *normal_ref);
-        const SomaticScore sc =
-            score_somatic(t.data(), t.size(), normal_alt ? n.data() : nullptr, n.size());
+        const auto t = rows(tumour_alt, tumour_ref);
+        std::vector<double> n;
+        if (normal_alt) n = rows(*normal_alt, *normal_ref);
+        const SomaticScore sc = score_allele(t.data(), tumour_alt.size(),
+                                             normal_alt ? n.data() : nullptr, n.size() / 2, 2, 1);
         py::dict d;
         d["tumour_fraction"] = sc.tumour_fraction;
         d["tlod"] = sc.tlod;
@@ -416,7 +418,27 @@ void bind_call(py::module_& m) {
       py::arg("tumour_alt"), py::arg("tumour_ref"), py::arg("normal_alt") = py::none(),
       py::arg("normal_ref") = py::none(),
       "somatic.hpp's score of one allele from each read's likelihood under the allele and under "
-      "the reference: {tumour_fraction, tlod, normal_fraction, nlod, normal_alod}");
+      "the reference: {tumour_fraction, tlod, normal_fraction (NaN: a normal without reads), "
+      "nlod, normal_alod}");
+
+  m.def(
+      "fit_fractions",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> lik,
+         const std::vector<double>& fixed) {
+        if (lik.ndim() != 2) throw std::invalid_argument("lik: reads x components");
+        const auto n = static_cast<size_t>(lik.shape(0)), k = static_cast<size_t>(lik.shape(1));
+        if (k == 0 || (!fixed.empty() && fixed.size() != k))
+          throw std::invalid_argument("fixed: one value per component (< 0: free), or none");
+        for (size_t i = 0; i < n * k; ++i)
+          if (!(lik.data()[i] > 0)) throw std::invalid_argument("likelihoods must be above 0");
+        std::vector<double> f(k);
+        const double ll = fit_fractions(lik.data(), n, k, fixed.empty() ? nullptr : fixed.data(),
+                                        f.data());
+        return py::make_tuple(f, ll);
+      },
+      py::arg("lik"), py::arg("fixed") = std::vector<double>{},
+      "somatic.hpp's fit: (fractions, log10 likelihood) of reads x components likelihoods, "
+      "components with fixed[j] >= 0 held there");
 
   m.def("strand_bias_p", &strand_bias_p, py::arg("alt_fwd"), py::arg("alt_rev"),
         py::arg("depth_fwd"), py::arg("depth_rev"),

@@ -780,10 +780,14 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   }
 }
 
-// Somatic records of one window: for each candidate allele, every tumour read's likelihood
-// under the best haplotype carrying it and under the best carrying the reference at its
-// position (other candidates either way), weighed as a mixture at a fitted fraction
-// (score_somatic). Alleles with TLOD >= min_tlod are written, one record per position.
+// Somatic records of one window, one per allele: at each candidate position the haplotypes are
+// grouped by what they hold there (the reference, each candidate, or a deletion from before
+// that covers the position), each read's likelihood under a group is its best haplotype's, and
+// the reads of each sample are weighed as a mixture of the groups (score_allele). Only
+// backgrounds (the haplotypes' other candidates) that every allele here shares are compared:
+// a window past kAllSubsets candidates lacks some combinations, and a group with more
+// backgrounds to choose from would explain reads better for that alone. Alleles with
+// TLOD >= min_tlod are written.
 void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
                     const std::vector<ReadEval>& evals, const int32_t* costs, size_t ns,
                     const CallerOptions& opt, std::vector<VariantRecord>& out) {
@@ -793,112 +797,135 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
   const size_t tumour = static_cast<size_t>(opt.somatic_tumour);
   const bool has_normal = opt.somatic_normal >= 0;
   const size_t normal = has_normal ? static_cast<size_t>(opt.somatic_normal) : ns;
-  std::vector<AlleleEvidence> t_ev, n_ev;
   for (size_t c0 = 0; c0 < w.cands.size();) {
     size_t c1 = c0;
     while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
     const int64_t pos = w.cands[c0].pos;
-    const int n_alleles = static_cast<int>(c1 - c0) + 1;
-    std::vector<int> allele(nh, 0);  // each haplotype's allele here (0: the reference's)
-    for (size_t h = 0; h < nh; ++h)
-      for (int x : haps[h].cands)
-        if (static_cast<size_t>(x) >= c0 && static_cast<size_t>(x) < c1)
-          allele[h] = static_cast<int>(static_cast<size_t>(x) - c0 + 1);
-    auto spans = [&](const ReadEval& ev) { return ev.read->pos <= pos && ev.read->end > pos; };
-    std::vector<int> keep{0};
-    std::vector<SomaticScore> scores;
-    for (int a = 1; a < n_alleles; ++a) {
-      t_ev.clear();
-      n_ev.clear();
-      for (size_t e = 0; e < evals.size(); ++e) {
-        const size_t s = evals[e].sample;
-        if ((s != tumour && s != normal) || !spans(evals[e])) continue;
-        AlleleEvidence ev;
-        for (size_t h = 0; h < nh; ++h) {
-          const double l = lin[e * nh + h];
-          if (allele[h] == a) ev.alt = std::max(ev.alt, l);
-          if (allele[h] == 0) ev.ref = std::max(ev.ref, l);
+    const size_t n_alleles = c1 - c0 + 1;  // the reference and each candidate here
+    const size_t covered = n_alleles;      // the group of haplotypes deleting pos
+    // Each haplotype's group, and its background (its candidates not at pos).
+    std::vector<size_t> group(nh, 0);
+    std::map<std::vector<int>, std::vector<int>> by_background;  // -> haplotype per allele
+    for (size_t h = 0; h < nh; ++h) {
+      std::vector<int> background;
+      for (int x : haps[h].cands) {
+        const auto ux = static_cast<size_t>(x);
+        if (ux >= c0 && ux < c1) {
+          group[h] = ux - c0 + 1;
+          continue;
         }
-        (s == tumour ? t_ev : n_ev).push_back(ev);
+        const CandidateAllele& c = w.cands[ux];
+        if (c.pos < pos && c.pos + static_cast<int64_t>(c.ref.size()) > pos) group[h] = covered;
+        background.push_back(x);
       }
-      const SomaticScore sc = score_somatic(t_ev.data(), t_ev.size(),
-                                            has_normal ? n_ev.data() : nullptr, n_ev.size());
+      if (group[h] == covered) continue;
+      auto [it, fresh] = by_background.try_emplace(std::move(background));
+      if (fresh) it->second.assign(n_alleles, -1);
+      it->second[group[h]] = static_cast<int>(h);
+    }
+    std::vector<std::vector<size_t>> members(n_alleles + 1);
+    for (const auto& [background, per_allele] : by_background) {
+      if (std::find(per_allele.begin(), per_allele.end(), -1) != per_allele.end()) continue;
+      for (size_t a = 0; a < n_alleles; ++a)
+        members[a].push_back(static_cast<size_t>(per_allele[a]));
+    }
+    for (size_t h = 0; h < nh; ++h)
+      if (group[h] == covered) members[covered].push_back(h);
+    const size_t k = members[covered].empty() ? n_alleles : n_alleles + 1;
+    // Per spanning read of each sample: its likelihood and best cost under each group.
+    auto spans = [&](const ReadEval& ev) { return ev.read->pos <= pos && ev.read->end > pos; };
+    struct SampleSite {
+      std::vector<double> lik;      // reads x k
+      std::vector<int32_t> cost;    // reads x k
+      std::vector<uint8_t> strand;  // 1: reverse
+    };
+    std::vector<SampleSite> site(ns);
+    for (size_t e = 0; e < evals.size(); ++e) {
+      if (!spans(evals[e])) continue;
+      SampleSite& ss = site[evals[e].sample];
+      for (size_t g = 0; g < k; ++g) {
+        double l = 0;
+        int32_t c = kCostInf;
+        for (size_t h : members[g]) {
+          l = std::max(l, lin[e * nh + h]);
+          c = std::min(c, costs[evals[e].job0 + h]);
+        }
+        ss.lik.push_back(l);
+        ss.cost.push_back(c);
+      }
+      ss.strand.push_back(evals[e].read->rev ? 1 : 0);
+    }
+    const SampleSite& t_site = site[tumour];
+    const size_t n_t = t_site.strand.size();
+    // (a normal without reads here still is a normal: never a null pointer for it)
+    static const double kNoReads = 0;
+    const double* n_lik = nullptr;
+    if (has_normal) n_lik = site[normal].lik.empty() ? &kNoReads : site[normal].lik.data();
+    const size_t n_n = has_normal ? site[normal].strand.size() : 0;
+    for (size_t a = 1; a < n_alleles; ++a) {
+      const SomaticScore sc = score_allele(t_site.lik.data(), n_t, n_lik, n_n, k, a);
       if (!(sc.tlod >= opt.somatic.min_tlod)) continue;
-      keep.push_back(a);
-      scores.push_back(sc);
-    }
-    if (keep.size() < 2) {
-      c0 = c1;
-      continue;
-    }
-    VariantRecord rec;
-    rec.pos = pos;
-    rec.somatic = true;
-    set_alleles(rec, w, c0, keep);
-    std::vector<int> remap(static_cast<size_t>(n_alleles), -1);
-    for (size_t k = 0; k < keep.size(); ++k) remap[static_cast<size_t>(keep[k])] = static_cast<int>(k);
-    double best_tlod = 0;
-    bool germline = false, artifact = false;
-    for (const SomaticScore& sc : scores) {
-      rec.tlod.push_back(sc.tlod);
-      best_tlod = std::max(best_tlod, sc.tlod);
-      if (!has_normal) continue;
-      rec.nlod.push_back(sc.nlod);
-      germline = germline || sc.nlod < opt.somatic.min_nlod;
-      artifact = artifact || sc.normal_alod >= opt.somatic.max_normal_alod;
-    }
-    // QUAL: the phred-scaled odds of the best allele against none, as TLOD gives them.
-    rec.qual = std::min(99999.0, 10.0 * best_tlod);
-    if (best_tlod < opt.somatic.pass_tlod) rec.filters.push_back("weak_evidence");
-    if (germline) rec.filters.push_back("germline");
-    if (artifact) rec.filters.push_back("normal_artifact");
-    double mq_sq = 0;
-    int mq_n = 0;
-    rec.samples.resize(ns);
-    for (size_t s = 0; s < ns; ++s) {
-      SampleCall& sc = rec.samples[s];
-      // The tumour carries every written allele beside the reference; the normal none.
-      sc.gt.assign(1, 0);
-      if (s == tumour)
-        for (size_t k = 1; k < keep.size(); ++k) sc.gt.push_back(static_cast<int>(k));
-      else
-        sc.gt.push_back(0);
-      for (const SomaticScore& score : scores)
-        sc.af.push_back(s == tumour ? score.tumour_fraction : score.normal_fraction);
-      // AD: reads whose best haplotype clearly carries one allele here; DP: reads spanning pos;
-      // SB: the REF and ALT reads of AD by strand; depth by strand for the strand bias test
-      sc.ad.assign(keep.size(), 0);
-      sc.sb.assign(4, 0);
-      int depth_by_strand[2] = {0, 0};
+      const CandidateAllele& cand = w.cands[c0 + a - 1];
+      VariantRecord rec;
+      rec.pos = pos;
+      rec.somatic = true;
+      rec.ref = cand.ref;
+      rec.alts = {cand.alt};
+      rec.id = cand.id;
+      rec.tlod = {sc.tlod};
+      rec.qual = std::min(99999.0, 10.0 * sc.tlod);  // the phred-scaled odds TLOD gives
+      if (sc.tlod < opt.somatic.pass_tlod) rec.filters.push_back("weak_evidence");
+      double mq_sq = 0;
+      int mq_n = 0;
       for (size_t e = 0; e < evals.size(); ++e) {
-        if (evals[e].sample != s || !spans(evals[e])) continue;
-        ++sc.dp;
-        const int strand = evals[e].read->rev ? 1 : 0;
-        ++depth_by_strand[strand];
+        if (!spans(evals[e])) continue;
         const int mapq = evals[e].read->mapq;
         mq_sq += static_cast<double>(mapq) * mapq;
         ++mq_n;
-        std::vector<int32_t> best_cost(static_cast<size_t>(n_alleles), kCostInf);
-        for (size_t h = 0; h < nh; ++h) {
-          int32_t& b = best_cost[static_cast<size_t>(allele[h])];
-          b = std::min(b, costs[evals[e].job0 + h]);
-        }
-        int ba = 0;
-        for (int a = 1; a < n_alleles; ++a) if (best_cost[a] < best_cost[ba]) ba = a;
-        int32_t second = kCostInf;
-        for (int a = 0; a < n_alleles; ++a) if (a != ba) second = std::min(second, best_cost[a]);
-        if (second - best_cost[ba] >= 3 && remap[ba] >= 0) {
-          ++sc.ad[remap[ba]];
-          ++sc.sb[(remap[ba] > 0 ? 2 : 0) + strand];
-        }
       }
-      rec.dp += sc.dp;
-      if (s == tumour && strand_bias_p(sc.sb[2], sc.sb[3], depth_by_strand[0],
-                                       depth_by_strand[1]) < opt.somatic.min_strand_p)
-        rec.filters.push_back("strand_bias");
+      rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
+      rec.samples.resize(ns);
+      bool normal_shows = false;
+      for (size_t s = 0; s < ns; ++s) {
+        SampleCall& call = rec.samples[s];
+        const SampleSite& ss = site[s];
+        const size_t n = ss.strand.size();
+        call.gt = {0, s == tumour ? 1 : 0};
+        call.af = {s == tumour ? sc.tumour_fraction : s == normal ? sc.normal_fraction : 0.0};
+        call.dp = static_cast<int>(n);
+        rec.dp += call.dp;
+        // AD: reads whose best group is clearly the reference or the allele (reads of the
+        // site's other alleles count in neither); SB: those by strand.
+        call.ad.assign(2, 0);
+        call.sb.assign(4, 0);
+        int depth_by_strand[2] = {0, 0};
+        for (size_t r = 0; r < n; ++r) {
+          ++depth_by_strand[ss.strand[r]];
+          const int32_t* c = ss.cost.data() + r * k;
+          size_t best = 0;
+          for (size_t g = 1; g < k; ++g) if (c[g] < c[best]) best = g;
+          int32_t second = kCostInf;
+          for (size_t g = 0; g < k; ++g) if (g != best) second = std::min(second, c[g]);
+          if (second - c[best] < 3 || (best != 0 && best != a)) continue;
+          const int which = best == a ? 1 : 0;
+          ++call.ad[static_cast<size_t>(which)];
+          ++call.sb[static_cast<size_t>(2 * which) + ss.strand[r]];
+        }
+        if (s == normal) normal_shows = call.ad[1] > 0;
+        if (s == tumour && strand_bias_p(call.sb[2], call.sb[3], depth_by_strand[0],
+                                         depth_by_strand[1]) < opt.somatic.min_strand_p)
+          rec.filters.push_back("strand_bias");
+      }
+      if (has_normal) {
+        rec.nlod = {sc.nlod};
+        // Too little of the normal to rule out a carrier: germline where it shows the allele.
+        if (sc.nlod < opt.somatic.min_nlod)
+          rec.filters.push_back(normal_shows ? "germline" : "low_normal_depth");
+        if (sc.normal_alod >= opt.somatic.max_normal_alod)
+          rec.filters.push_back("normal_artifact");
+      }
+      out.push_back(std::move(rec));
     }
-    rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
-    out.push_back(std::move(rec));
     c0 = c1;
   }
 }

@@ -3,38 +3,126 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 namespace gms {
 
-double log10_fraction_ratio(const AlleleEvidence* reads, size_t n, double f) {
+namespace {
+
+double log10_likelihood(const double* lik, size_t n, size_t k, const double* f) {
   double sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!(reads[i].ref > 0)) continue;  // (callers floor likelihoods above 0)
-    sum += std::log10(f * (reads[i].alt / reads[i].ref) + (1 - f));
+  for (size_t r = 0; r < n; ++r) {
+    double s = 0;
+    for (size_t j = 0; j < k; ++j) s += f[j] * lik[r * k + j];
+    sum += std::log10(s);
   }
   return sum;
 }
 
-double fitted_fraction(const AlleleEvidence* reads, size_t n) {
-  // d/df sum log(f x_i + 1 - f), x_i = alt_i / ref_i: sum (x_i - 1) / (1 + f (x_i - 1)),
-  // decreasing in f.
-  auto slope = [&](double f) {
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (reads[i].ref <= 0) continue;
-      const double d = reads[i].alt / reads[i].ref - 1;
-      s += d / (1 + f * d);
+}  // namespace
+
+double fit_fractions(const double* lik, size_t n, size_t k, const double* fixed, double* f) {
+  std::vector<size_t> free_ones;
+  double held = 0;
+  for (size_t j = 0; j < k; ++j) {
+    if (fixed && fixed[j] >= 0) {
+      f[j] = fixed[j];
+      held += fixed[j];
+    } else {
+      f[j] = 0;
+      free_ones.push_back(j);
     }
-    return s;
-  };
-  if (!(slope(0) > 0)) return 0;
-  if (slope(1) >= 0) return 1;
-  double lo = 0, hi = 1;
-  while (hi - lo > 1e-6) {
-    const double mid = 0.5 * (lo + hi);
-    (slope(mid) > 0 ? lo : hi) = mid;
   }
-  return 0.5 * (lo + hi);
+  const double mass = std::max(0.0, 1 - held);  // what the free components share
+  if (free_ones.size() == 1) {
+    f[free_ones[0]] = mass;
+  } else if (free_ones.size() == 2 && mass > 0) {
+    // f_a = (1 - t) mass, f_b = t mass: the slope in t, sum mass (l_b - l_a) / row, falls as
+    // t grows; where it is flat the first component keeps the mass (the reference, where a
+    // site's reads tell nothing apart).
+    const size_t a = free_ones[0], b = free_ones[1];
+    std::vector<double> rest(n, 0.0);  // each read's likelihood from the held components
+    for (size_t r = 0; r < n; ++r)
+      for (size_t j = 0; j < k; ++j)
+        if (j != a && j != b) rest[r] += f[j] * lik[r * k + j];
+    auto slope = [&](double t) {
+      double s = 0;
+      for (size_t r = 0; r < n; ++r) {
+        const double la = lik[r * k + a], lb = lik[r * k + b];
+        s += mass * (lb - la) / (rest[r] + mass * ((1 - t) * la + t * lb));
+      }
+      return s;
+    };
+    double t;
+    if (!(slope(0) > 0)) {
+      t = 0;
+    } else if (slope(1) >= 0) {
+      t = 1;
+    } else {
+      double lo = 0, hi = 1;
+      while (hi - lo > 1e-9) {
+        const double mid = 0.5 * (lo + hi);
+        (slope(mid) > 0 ? lo : hi) = mid;
+      }
+      t = 0.5 * (lo + hi);
+    }
+    f[a] = (1 - t) * mass;
+    f[b] = t * mass;
+  } else if (free_ones.size() > 2 && mass > 0) {
+    for (size_t j : free_ones) f[j] = mass / static_cast<double>(free_ones.size());
+    double ll = log10_likelihood(lik, n, k, f);
+    std::vector<double> weight(k);
+    for (int it = 0; it < 10000; ++it) {
+      std::fill(weight.begin(), weight.end(), 0.0);
+      for (size_t r = 0; r < n; ++r) {
+        double s = 0;
+        for (size_t j = 0; j < k; ++j) s += f[j] * lik[r * k + j];
+        for (size_t j : free_ones) weight[j] += f[j] * lik[r * k + j] / s;
+      }
+      double total = 0;
+      for (size_t j : free_ones) total += weight[j];
+      if (!(total > 0)) break;
+      for (size_t j : free_ones) f[j] = mass * weight[j] / total;
+      const double next = log10_likelihood(lik, n, k, f);
+      const bool settled = next - ll < 1e-10;
+      ll = next;
+      if (settled) break;
+    }
+    // EM only approaches a boundary: what is left of a component below 1e-8 goes to the others
+    double kept = 0;
+    for (size_t j : free_ones) {
+      if (f[j] < 1e-8) f[j] = 0;
+      kept += f[j];
+    }
+    if (kept > 0)
+      for (size_t j : free_ones) f[j] *= mass / kept;
+  }
+  return log10_likelihood(lik, n, k, f);
+}
+
+SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
+                          size_t n_normal, size_t k, size_t allele) {
+  SomaticScore s;
+  std::vector<double> f(k), without(k, -1.0), het(k, -1.0);
+  without[allele] = 0;
+  het[allele] = 0.5;
+  const double full = fit_fractions(tumour, n_tumour, k, nullptr, f.data());
+  s.tumour_fraction = f[allele];
+  // (+ 0.0: a LOD of no reads is 0, never -0)
+  s.tlod = full - fit_fractions(tumour, n_tumour, k, without.data(), f.data()) + 0.0;
+  if (normal) {
+    if (n_normal == 0) {
+      s.normal_fraction = std::numeric_limits<double>::quiet_NaN();
+      return s;
+    }
+    const double n_full = fit_fractions(normal, n_normal, k, nullptr, f.data());
+    s.normal_fraction = f[allele];
+    const double n_without = fit_fractions(normal, n_normal, k, without.data(), f.data());
+    s.normal_alod = n_full - n_without + 0.0;
+    s.nlod = n_without - fit_fractions(normal, n_normal, k, het.data(), f.data()) + 0.0;
+  }
+  return s;
 }
 
 double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev) {
@@ -53,19 +141,6 @@ double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev) {
     if (i >= alt_fwd) above += p;
   }
   return std::min(1.0, 2 * std::min(below, above));
-}
-
-SomaticScore score_somatic(const AlleleEvidence* tumour, size_t n_tumour,
-                           const AlleleEvidence* normal, size_t n_normal) {
-  SomaticScore s;
-  s.tumour_fraction = fitted_fraction(tumour, n_tumour);
-  s.tlod = log10_fraction_ratio(tumour, n_tumour, s.tumour_fraction);
-  if (normal) {
-    s.normal_fraction = fitted_fraction(normal, n_normal);
-    s.nlod = -log10_fraction_ratio(normal, n_normal, 0.5);
-    s.normal_alod = log10_fraction_ratio(normal, n_normal, s.normal_fraction);
-  }
-  return s;
 }
 
 }  // namespace gms

@@ -3,6 +3,7 @@
 // gVCF run's single-threaded time.
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -118,7 +119,11 @@ void format_somatic_rest(const VariantRecord& r, std::string& out) {
     if (s.af.empty()) out.push_back('.');
     for (size_t i = 0; i < s.af.size(); ++i) {
       if (i) out.push_back(',');
-      put_float(out, s.af[i]);
+      if (std::isnan(s.af[i])) {
+        out.push_back('.');  // (a normal without reads here)
+      } else {
+        put_float(out, s.af[i]);
+      }
     }
     out.push_back(':');
     put_list(out, s.sb, ',');

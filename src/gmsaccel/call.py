@@ -8,6 +8,7 @@ goes through the `_engine_*` functions below.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
@@ -645,7 +646,13 @@ class Caller:
         if thresholds and not self.somatic:
             raise ValueError(f"{', '.join(sorted(thresholds))}: somatic thresholds go with "
                              "somatic=True")
-        self.somatic_thresholds = {**_core.SOMATIC_THRESHOLDS, **thresholds}
+        self.somatic_thresholds = t = {**_core.SOMATIC_THRESHOLDS, **thresholds}
+        if not all(math.isfinite(v) for v in t.values()) or not (
+                0 <= t["min_tlod"] <= t["pass_tlod"] and t["max_normal_alod"] > 0
+                and 0 <= t["min_strand_p"] <= 1):
+            raise ValueError("somatic thresholds: finite, 0 <= min_tlod <= pass_tlod, "
+                             "max_normal_alod > 0 and min_strand_p in [0, 1]; got " +
+                             ", ".join(f"{k}={v:g}" for k, v in sorted(thresholds.items())))
         if self.somatic:
             if engine_options.get("alleles") is not None or ploidy_file is not None:
                 raise ValueError("somatic calling takes neither given alleles nor a ploidy file")

@@ -321,6 +321,9 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.normal and not args.somatic:
         raise ValueError("--normal goes with --somatic")
     if args.somatic:
+        if args.ploidy != 2:
+            raise ValueError("--ploidy does not apply to --somatic (alleles are weighed at any "
+                             "fraction)")
         if len(args.bams) != 1:
             raise ValueError(f"--somatic takes one IN.bam, the tumour's (got {len(args.bams)}); "
                              "give the normal's with --normal")

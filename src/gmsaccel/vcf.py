@@ -6,6 +6,7 @@ nothing at the final path."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -213,7 +214,10 @@ class VcfWriter:
                    f'allele is weak (TLOD < {sm.pass_tlod:g})">')
         if sm.normal is not None:
             h.add_line('##FILTER=<ID=germline,Description="The normal does not rule out a '
-                       f'germline heterozygote (NLOD < {sm.min_nlod:g})">')
+                       f'germline heterozygote (NLOD < {sm.min_nlod:g}) and shows the allele">')
+            h.add_line('##FILTER=<ID=low_normal_depth,Description="Too few normal reads to rule '
+                       f'out a germline heterozygote (NLOD < {sm.min_nlod:g}), none showing the '
+                       'allele">')
             h.add_line('##FILTER=<ID=normal_artifact,Description="The normal\'s reads show the '
                        f'allele too (their log10 odds of it >= {sm.max_normal_alod:g})">')
         h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALTs lie '
@@ -336,8 +340,8 @@ class VcfWriter:
             if s.get("ad"):
                 call["AD"] = [int(x) for x in s["ad"]]
             call["DP"] = int(s.get("dp", 0))
-            if s.get("af"):
-                call["AF"] = [float(x) for x in s["af"]]
+            if s.get("af"):  # (NaN: a normal without reads here)
+                call["AF"] = [None if math.isnan(float(x)) else float(x) for x in s["af"]]
             if s.get("sb"):
                 call["SB"] = [int(x) for x in s["sb"]]
         self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))

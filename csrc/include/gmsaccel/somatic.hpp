@@ -1,25 +1,20 @@
 // Somatic evidence: how strongly a sample's reads say an allele is present at some fraction of
 // its cells (tumour), or absent (normal). A tumour's alleles are not at 0, 1/2 or 1 as a
-// diploid's are: impurity and subclones put them anywhere, so each read is weighed under a
-// mixture f * P(read | allele) + (1 - f) * P(read | reference) and f is fitted.
+// diploid's are: impurity and subclones put them anywhere. Each read is weighed under a mixture
+// of the site's alleles, sum_j f_j P(read | allele j), and the fractions f are fitted.
 #pragma once
 #include <cstddef>
+#include <vector>
 
 namespace gms {
 
-// One read's likelihood under the allele's best haplotype and under the reference's (linear, on
-// a common scale per read: only their ratio matters).
-struct AlleleEvidence {
-  double alt = 0;
-  double ref = 0;
-};
-
-// log10 of prod_i (f alt_i + (1 - f) ref_i) / prod_i ref_i, for f in [0, 1].
-double log10_fraction_ratio(const AlleleEvidence* reads, size_t n, double f);
-
-// The fraction f in [0, 1] that maximises log10_fraction_ratio (it is concave in f, so the
-// maximum is where its derivative crosses zero, found by bisection to 1e-6).
-double fitted_fraction(const AlleleEvidence* reads, size_t n);
+// Reads' likelihoods under k components (row-major, n x k, each above 0): the fractions f
+// (summing to 1) that maximise sum_r log10 sum_j f_j lik[r][j], with component j held at
+// fixed[j] wherever fixed is given and fixed[j] >= 0. Returns that log10 likelihood. One or two
+// free components are solved exactly (the likelihood is concave: bisection on its slope to
+// 1e-9); more by EM until the likelihood gains less than 1e-10 (fractions it leaves below 1e-8
+// are then 0).
+double fit_fractions(const double* lik, size_t n, size_t k, const double* fixed, double* f);
 
 struct SomaticThresholds {
   double min_tlod = 3.0;       // below: no record
@@ -29,22 +24,25 @@ struct SomaticThresholds {
   double min_strand_p = 1e-3;    // strand_bias_p below: FILTER strand_bias
 };
 
+// One allele's statistics from the tumour's and (when there is one) the normal's reads.
+struct SomaticScore {
+  double tumour_fraction = 0;  // fitted with every component of the site
+  double tlod = 0;             // log10 L_T(fitted) / L_T(fitted without the allele)
+  double normal_fraction = 0;  // fitted (NaN where the normal has no reads)
+  double nlod = 0;             // log10 L_N(without the allele) / L_N(the allele at 1/2)
+  double normal_alod = 0;      // log10 L_N(fitted) / L_N(fitted without the allele)
+};
+
+// Scores component `allele` of a site whose reads' likelihoods are tumour (n_tumour x k) and
+// normal (n_normal x k; null: no normal): component 0 is the reference, the others the site's
+// other alleles (and whatever else the caller tells apart, e.g. a deletion over the site).
+SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
+                          size_t n_normal, size_t k, size_t allele);
+
 // Strand bias: if the k = alt_fwd + alt_rev reads of an allele fell on the two strands as all the
 // sample's reads there do (depth_fwd : depth_rev), the chance of a split at least as lopsided
 // (two-sided binomial: twice the smaller tail, at most 1); 1 where a strand has no reads. An
 // artifact of library preparation (oxidation, FFPE deamination) shows on one read orientation.
 double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev);
-
-// A somatic allele's statistics from the tumour's and (when there is one) the normal's reads.
-struct SomaticScore {
-  double tumour_fraction = 0;  // fitted
-  double tlod = 0;             // log10 L_T(fitted) / L_T(0)
-  double normal_fraction = 0;  // fitted (0 without a normal)
-  double nlod = 0;             // log10 L_N(0) / L_N(1/2): the normal is not a carrier
-  double normal_alod = 0;      // log10 L_N(fitted) / L_N(0)
-};
-
-SomaticScore score_somatic(const AlleleEvidence* tumour, size_t n_tumour,
-                           const AlleleEvidence* normal, size_t n_normal);
 
 }  // namespace gms
