@@ -392,6 +392,14 @@ def report(results: dict[str, object]) -> str:
         lines.append(f"- gmsaccel peak RSS {ms['pairs_large']:,} pairs / {ms['pairs_small']:,} "
                      f"pairs: {ms['rss_large_mb']:.0f} / {ms['rss_small_mb']:.0f} MB = {v:.3f} "
                      f"(target < {limit}) {verdict(v < limit)}")
+    lines += sitting_notes(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def sitting_notes(results: dict[str, object]) -> list[str]:
+    """A report's closing lines: a warning when the machine was busy at the start (from
+    results['machine']), and each of results['errors'] (its first and last lines)."""
+    lines = []
     machine = results["machine"]
     load = machine.get("loadavg_start", [0.0])[0]  # type: ignore[union-attr]
     cpus = machine.get("cpus") or 1  # type: ignore[union-attr]
@@ -399,8 +407,10 @@ def report(results: dict[str, object]) -> str:
         lines.append(f"- WARNING: 1-min load average {load:.1f} on {cpus} CPUs at the start: "
                      "other work competes with the timings; compare ratios, rerun when idle")
     for e in results["errors"]:  # type: ignore[union-attr]
-        lines.append(f"- ERROR: {e.splitlines()[0]}")
-    return "\n".join(lines).rstrip() + "\n"
+        msg = [ln.strip() for ln in e.splitlines() if ln.strip()]
+        last = f" ... {msg[-1]}" if len(msg) > 1 else ""
+        lines.append(f"- ERROR: {msg[0] if msg else e}{last}")
+    return lines
 
 
 def resolve_data(args: argparse.Namespace, kit: Path | None,

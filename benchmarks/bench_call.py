@@ -45,6 +45,7 @@ from bench_align import (
     fmt,
     machine_info,
     resolve_data,
+    sitting_notes,
     tool_version,
     verdict,
 )
@@ -312,16 +313,7 @@ def report(results: dict[str, object]) -> str:
         lines.append("")
     for t in results["targets"]:  # type: ignore[union-attr]
         lines.append(f"- {verdict(bool(t['pass']))}: {t['text']}")
-    machine = results["machine"]
-    load = machine.get("loadavg_start", [0.0])[0]  # type: ignore[union-attr]
-    cpus = machine.get("cpus") or 1  # type: ignore[union-attr]
-    if load > 0.5 * cpus:
-        lines.append(f"- WARNING: 1-min load average {load:.1f} on {cpus} CPUs at the start: "
-                     "other work competes with the timings; compare ratios, rerun when idle")
-    for e in results["errors"]:  # type: ignore[union-attr]
-        msg = [ln.strip() for ln in e.splitlines() if ln.strip()]
-        last = f" ... {msg[-1]}" if len(msg) > 1 else ""
-        lines.append(f"- ERROR: {msg[0] if msg else e}{last}")
+    lines += sitting_notes(results)
     return "\n".join(lines).rstrip() + "\n"
 
 

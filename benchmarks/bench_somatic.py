@@ -53,6 +53,7 @@ from bench_align import (
     fmt,
     machine_info,
     resolve_data,
+    sitting_notes,
     tool_version,
 )
 from bench_call import FREEBAYES_MIN_QUAL, _fresh, _sh, vcfeval
@@ -382,16 +383,7 @@ def report(results: dict[str, object]) -> str:
     lines.append(f"- somatic truth per VAF level: {per_level}")
     for what, secs in results["prep"].items():  # type: ignore[union-attr]
         lines.append(f"- {what}: {secs:.1f} s (not timed)")
-    machine = results["machine"]
-    load = machine.get("loadavg_start", [0.0])[0]  # type: ignore[union-attr]
-    cpus = machine.get("cpus") or 1  # type: ignore[union-attr]
-    if load > 0.5 * cpus:
-        lines.append(f"- WARNING: 1-min load average {load:.1f} on {cpus} CPUs at the start: "
-                     "other work competes with the timings; compare ratios, rerun when idle")
-    for e in results["errors"]:  # type: ignore[union-attr]
-        msg = [ln.strip() for ln in e.splitlines() if ln.strip()]
-        last = f" ... {msg[-1]}" if len(msg) > 1 else ""
-        lines.append(f"- ERROR: {msg[0] if msg else e}{last}")
+    lines += sitting_notes(results)
     return "\n".join(lines).rstrip() + "\n"
 
 
