@@ -838,6 +838,7 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
       std::vector<double> lik;      // reads x k
       std::vector<int32_t> cost;    // reads x k
       std::vector<uint8_t> strand;  // 1: reverse
+      std::vector<int8_t> orientation;  // the fragment's strand (pair_orientation; -1 unpaired)
     };
     std::vector<SampleSite> site(ns);
     for (size_t e = 0; e < evals.size(); ++e) {
@@ -854,6 +855,7 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         ss.cost.push_back(c);
       }
       ss.strand.push_back(evals[e].read->rev ? 1 : 0);
+      ss.orientation.push_back(evals[e].read->pair_orientation);
     }
     const SampleSite& t_site = site[tumour];
     const size_t n_t = t_site.strand.size();
@@ -898,9 +900,12 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         // site's other alleles count in neither); SB: those by strand.
         call.ad.assign(2, 0);
         call.sb.assign(4, 0);
-        int depth_by_strand[2] = {0, 0};
+        int depth_by_strand[2] = {0, 0}, depth_by_orientation[2] = {0, 0};
+        int alt_by_orientation[2] = {0, 0};
         for (size_t r = 0; r < n; ++r) {
           ++depth_by_strand[ss.strand[r]];
+          const int8_t o = ss.orientation[r];
+          if (o >= 0) ++depth_by_orientation[o];
           const int32_t* c = ss.cost.data() + r * k;
           size_t best = 0;
           for (size_t g = 1; g < k; ++g) if (c[g] < c[best]) best = g;
@@ -910,11 +915,21 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
           const int which = best == a ? 1 : 0;
           ++call.ad[static_cast<size_t>(which)];
           ++call.sb[static_cast<size_t>(2 * which) + ss.strand[r]];
+          if (which && o >= 0) ++alt_by_orientation[o];
         }
         if (s == normal) normal_shows = call.ad[1] > 0;
-        if (s == tumour && strand_bias_p(call.sb[2], call.sb[3], depth_by_strand[0],
-                                         depth_by_strand[1]) < opt.somatic.min_strand_p)
-          rec.filters.push_back("strand_bias");
+        if (s == tumour) {
+          if (strand_bias_p(call.sb[2], call.sb[3], depth_by_strand[0], depth_by_strand[1]) <
+              opt.somatic.min_strand_p)
+            rec.filters.push_back("strand_bias");
+          // Damage to one strand of the fragments before sequencing (oxidation, deamination)
+          // shows in both mates, on opposite read strands: the same test over the fragments'
+          // strands.
+          if (strand_bias_p(alt_by_orientation[0], alt_by_orientation[1],
+                            depth_by_orientation[0], depth_by_orientation[1]) <
+              opt.somatic.min_strand_p)
+            rec.filters.push_back("orientation_bias");
+        }
       }
       if (has_normal) {
         rec.nlod = {sc.nlod};

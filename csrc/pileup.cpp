@@ -224,6 +224,8 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
     r.end = rend;
     r.mapq = c.qual;
     r.rev = c.flag & BAM_FREVERSE;
+    if (c.flag & BAM_FPAIRED)
+      r.pair_orientation = static_cast<int8_t>(r.rev != static_cast<bool>(c.flag & BAM_FREAD2));
     const uint32_t* cig = bam_get_cigar(b);
     const ArrayRef<uint32_t> cigar = store.alloc_array<uint32_t>(c.n_cigar);
     std::memcpy(cigar.data(), cig, c.n_cigar * sizeof(uint32_t));

@@ -549,6 +549,61 @@ def test_normal_showing_the_allele_a_little_is_normal_artifact(tmp_path: Path) -
     assert r.info["NLOD"][0] > 2.2 and 0 < r.samples["normal"]["AF"][0] < 0.1
 
 
+@needs_engine
+def test_an_allele_on_one_strand_of_its_fragments_is_orientation_bias(tmp_path: Path) -> None:
+    """Damage to one strand of the fragments (oxidised G) shows in read 1 on one read strand
+    and in read 2 on the other: the read strands are balanced, the fragments' strands are not.
+    An allele on 24 such reads fails orientation_bias, not strand_bias; one on 24 reads of
+    every kind passes."""
+    import random
+
+    rng = random.Random(9)
+    seq = "".join(rng.choice("ACGT") for _ in range(1_500))
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    true_site, damaged = 700, 720
+    alt = {p: "ACGT"[("ACGT".index(seq[p]) + 1) % 4] for p in (true_site, damaged)}
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+
+    def bam(name: str, n: int, carriers: bool) -> Path:
+        reads = []
+        shown = {1: 0}  # reads showing the damage, of the damaged fragment strand
+        for i in range(n):
+            rev, second = i % 2 == 1, i % 4 >= 2
+            start = rng.randrange(580, 690)
+            bases = list(seq[start:start + 150])
+            if carriers and i < 48 and (i // 4) % 2 == 0:  # 24 reads, 6 of each kind
+                bases[true_site - start] = alt[true_site]
+            orientation = int(rev != second)
+            if carriers and orientation == 1 and shown[1] < 24:
+                bases[damaged - start] = alt[damaged]
+                shown[1] += 1
+            reads.append((start, "".join(bases), rev, second, f"{name}{i}"))
+        path = tmp_path / f"{name}.bam"
+        with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+            for start, bases, rev, second, qname in sorted(reads):
+                a = pysam.AlignedSegment(header)
+                a.query_name, a.query_sequence, a.reference_id = qname, bases, 0
+                a.reference_start, a.mapping_quality, a.cigartuples = start, 60, [(0, 150)]
+                a.is_paired, a.is_reverse = True, rev
+                a.is_read1, a.is_read2 = not second, second
+                a.query_qualities = pysam.qualitystring_to_array("I" * 150)
+                out.write(a)
+        pysam.index(str(path))
+        return path
+
+    out = tmp_path / "ob.vcf"
+    Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
+                                        out)
+    recs = {r.pos - 1: r for r in records_of(out)}
+    assert sorted(recs) == [true_site, damaged]
+    assert list(recs[true_site].filter.keys()) == ["PASS"]
+    sb = recs[damaged].samples["tumour"]["SB"]
+    assert sb[2] == sb[3] == 12  # read strands balanced
+    assert list(recs[damaged].filter.keys()) == ["orientation_bias"]
+
+
 def records_of(vcf: Path) -> list[pysam.VariantRecord]:
     with pysam.VariantFile(str(vcf)) as vf:
         return list(vf)

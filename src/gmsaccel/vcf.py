@@ -223,6 +223,10 @@ class VcfWriter:
         h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALTs lie '
                    'on one strand more than its depth there explains (two-sided binomial '
                    f'p < {sm.min_strand_p:g})">')
+        h.add_line('##FILTER=<ID=orientation_bias,Description="The tumour\'s reads of the ALT '
+                   'come from one strand of their fragments (read strand and mate, as damage '
+                   'before sequencing leaves them) more than its depth explains (two-sided '
+                   f'binomial p < {sm.min_strand_p:g})">')
         h.add_line('##INFO=<ID=DP,Number=1,Type=Integer,Description="Total depth over samples '
                    '(reads spanning the site)">')
         h.add_line('##INFO=<ID=MQ,Number=1,Type=Float,Description="RMS mapping quality of '

@@ -27,6 +27,9 @@ struct ShardRead {
   int64_t pos = 0, end = 0;        // reference span [pos, end)
   uint8_t mapq = 0;
   bool rev = false;
+  // Paired reads: which strand of the fragment the read reports (reverse XOR second of the
+  // pair: both mates of a fragment agree); -1 for a read without a mate.
+  int8_t pair_orientation = -1;
   ArrayRef<const uint32_t> cigar;  // BAM encoding; M/=/X, I, D, N, S, H, P all accepted
   ArrayRef<uint8_t> seq;           // base codes A=0 C=1 G=2 T=3 N=4
   ArrayRef<uint8_t> qual;          // phred; 0 = no evidence (low quality or mate overlap)
