@@ -784,8 +784,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
 // grouped by what they hold there (the reference, each candidate, or a deletion from before
 // that covers the position), each read's likelihood under a group is its best haplotype's, and
 // the reads of each sample are weighed as a mixture of the groups (score_allele). Only
-// backgrounds (the haplotypes' other candidates) that every allele here shares are compared:
-// a window past kAllSubsets candidates lacks some combinations, and a group with more
+// haplotypes with a counterpart in every group are compared (below): a group with more
 // backgrounds to choose from would explain reads better for that alone. Alleles with
 // TLOD >= min_tlod are written.
 void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
@@ -797,37 +796,50 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
   const size_t tumour = static_cast<size_t>(opt.somatic_tumour);
   const bool has_normal = opt.somatic_normal >= 0;
   const size_t normal = has_normal ? static_cast<size_t>(opt.somatic_normal) : ns;
+  std::map<std::vector<int>, size_t> hap_of;  // a haplotype by its candidates
+  for (size_t h = 0; h < nh; ++h) hap_of.emplace(haps[h].cands, h);
   for (size_t c0 = 0; c0 < w.cands.size();) {
     size_t c1 = c0;
     while (c1 < w.cands.size() && w.cands[c1].pos == w.cands[c0].pos) ++c1;
     const int64_t pos = w.cands[c0].pos;
     const size_t n_alleles = c1 - c0 + 1;  // the reference and each candidate here
     const size_t covered = n_alleles;      // the group of haplotypes deleting pos
-    // Each haplotype's group, and its background (its candidates not at pos).
+    // Each haplotype's group: the allele it holds here, 0 for the reference, `covered` where
+    // an earlier candidate deletes pos.
     std::vector<size_t> group(nh, 0);
-    std::map<std::vector<int>, std::vector<int>> by_background;  // -> haplotype per allele
-    for (size_t h = 0; h < nh; ++h) {
-      std::vector<int> background;
+    for (size_t h = 0; h < nh; ++h)
       for (int x : haps[h].cands) {
         const auto ux = static_cast<size_t>(x);
-        if (ux >= c0 && ux < c1) {
-          group[h] = ux - c0 + 1;
-          continue;
-        }
         const CandidateAllele& c = w.cands[ux];
-        if (c.pos < pos && c.pos + static_cast<int64_t>(c.ref.size()) > pos) group[h] = covered;
-        background.push_back(x);
+        if (ux >= c0 && ux < c1)
+          group[h] = ux - c0 + 1;
+        else if (c.pos < pos && c.pos + static_cast<int64_t>(c.ref.size()) > pos)
+          group[h] = covered;
       }
-      if (group[h] == covered) continue;
-      auto [it, fresh] = by_background.try_emplace(std::move(background));
-      if (fresh) it->second.assign(n_alleles, -1);
-      it->second[group[h]] = static_cast<int>(h);
-    }
+    // Each haplotype holding the reference here is compared with its counterpart for every
+    // allele: the same other candidates, less those the allele overlaps (a deletion here
+    // removes the candidates inside it), plus the allele. One without a counterpart for some
+    // allele (a window past kAllSubsets lacks combinations) is left out of the comparison.
     std::vector<std::vector<size_t>> members(n_alleles + 1);
-    for (const auto& [background, per_allele] : by_background) {
-      if (std::find(per_allele.begin(), per_allele.end(), -1) != per_allele.end()) continue;
-      for (size_t a = 0; a < n_alleles; ++a)
-        members[a].push_back(static_cast<size_t>(per_allele[a]));
+    std::vector<size_t> counterpart(n_alleles);
+    std::vector<int> key;
+    for (size_t h = 0; h < nh; ++h) {
+      if (group[h] != 0) continue;
+      counterpart[0] = h;
+      bool complete = true;
+      for (size_t a = 1; a < n_alleles && complete; ++a) {
+        const auto ca = static_cast<int>(c0 + a - 1);
+        const CandidateAllele& allele = w.cands[static_cast<size_t>(ca)];
+        key.clear();
+        for (int x : haps[h].cands)
+          if (compatible({&w.cands[static_cast<size_t>(x)], &allele})) key.push_back(x);
+        key.insert(std::upper_bound(key.begin(), key.end(), ca), ca);
+        const auto it = hap_of.find(key);
+        complete = it != hap_of.end();
+        if (complete) counterpart[a] = it->second;
+      }
+      if (!complete) continue;
+      for (size_t a = 0; a < n_alleles; ++a) members[a].push_back(counterpart[a]);
     }
     for (size_t h = 0; h < nh; ++h)
       if (group[h] == covered) members[covered].push_back(h);

@@ -109,8 +109,9 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
   het[allele] = 0.5;
   const double full = fit_fractions(tumour, n_tumour, k, nullptr, f.data());
   s.tumour_fraction = f[allele];
-  // (+ 0.0: a LOD of no reads is 0, never -0)
-  s.tlod = full - fit_fractions(tumour, n_tumour, k, without.data(), f.data()) + 0.0;
+  // (at least 0: the full fit can hold the allele at 0, though EM may stop a hair short of
+  // an exact fit without it; + 0.0: never -0)
+  s.tlod = std::max(0.0, full - fit_fractions(tumour, n_tumour, k, without.data(), f.data()));
   if (normal) {
     if (n_normal == 0) {
       s.normal_fraction = std::numeric_limits<double>::quiet_NaN();
@@ -119,7 +120,7 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
     const double n_full = fit_fractions(normal, n_normal, k, nullptr, f.data());
     s.normal_fraction = f[allele];
     const double n_without = fit_fractions(normal, n_normal, k, without.data(), f.data());
-    s.normal_alod = n_full - n_without + 0.0;
+    s.normal_alod = std::max(0.0, n_full - n_without);
     s.nlod = n_without - fit_fractions(normal, n_normal, k, het.data(), f.data()) + 0.0;
   }
   return s;

@@ -110,8 +110,10 @@ def test_score_of_plain_evidence() -> None:
     assert n["nlod"] == pytest.approx(20 * math.log10(2 / 1.001), abs=1e-6)
     assert n["normal_fraction"] == 0 and n["normal_alod"] == 0
     # reads that tell nothing apart fit nothing
-    flat = _core.somatic_score([0.5] * 10, [0.5] * 10)
+    flat = _core.somatic_score([0.5] * 10, [0.5] * 10, [0.5] * 3, [0.5] * 3)
     assert flat["tumour_fraction"] == 0 and flat["tlod"] == 0
+    # (never -0: a VCF would say "-0")
+    assert all(math.copysign(1, flat[k]) == 1 for k in ("tlod", "nlod", "normal_alod"))
     with pytest.raises(ValueError, match="above 0"):
         _core.somatic_score([0.0], [1.0])
     with pytest.raises(ValueError, match="one of each"):
@@ -524,6 +526,106 @@ def test_allele_in_a_window_of_more_than_six_candidates(tmp_path: Path) -> None:
     for p, base in homs.items():  # the germline sites keep their reads
         t = recs[(p, base)].samples["tumour"]
         assert t["AD"][1] >= 0.9 * t["DP"] and t["AF"][0] > 0.9
+
+
+def indel_bam(path: Path, seq: str, n: int, span: tuple[int, int],
+              haplotypes: list[tuple[float, list[tuple[int, str, str]]]], seed: int) -> Path:
+    """Like mixture_bam, with haplotypes as anchored VCF-style changes (0-based pos, REF, ALT:
+    substitutions, deletions, insertions), each read aligned as its haplotype was made."""
+    import random
+
+    rng = random.Random(seed)
+    tracks = []  # per haplotype: (base, reference position, inserted)
+    for _, changes in haplotypes:
+        track, i = [], 0
+        for pos, ref_allele, alt in sorted(changes):
+            track += [(seq[j], j, False) for j in range(i, pos)]
+            track.append((alt[0], pos, False))
+            track += [(b, pos, True) for b in alt[1:]]
+            i = pos + len(ref_allele)
+        track += [(seq[j], j, False) for j in range(i, len(seq))]
+        tracks.append(track)
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    reads = []
+    for i in range(n):
+        (track,) = rng.choices(tracks, [w for w, _ in haplotypes])
+        at = next(j for j in range(rng.randrange(*span), len(track)) if not track[j][2])
+        part = track[at:at + 150]
+        cigar: list[tuple[int, int]] = []
+        for k, (_, rpos, inserted) in enumerate(part):
+            ops = [(1, 1)] if inserted else [(0, 1)]
+            prev = next((p for _, p, ins in reversed(part[:k]) if not ins), None)
+            if not inserted and prev is not None and rpos > prev + 1:
+                ops.insert(0, (2, rpos - prev - 1))
+            for op, length in ops:
+                if cigar and cigar[-1][0] == op:
+                    cigar[-1] = (op, cigar[-1][1] + length)
+                else:
+                    cigar.append((op, length))
+        reads.append((part[0][1], "".join(b for b, _, _ in part), cigar, i % 2 == 1,
+                      f"{path.stem}{i}"))
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for start, bases, cigar, rev, name in sorted(reads):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
+            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
+            a.is_reverse = rev
+            a.query_qualities = pysam.qualitystring_to_array("?" * len(bases))
+            out.write(a)
+    pysam.index(str(path))
+    return path
+
+
+@needs_engine
+def test_indels_and_alleles_they_cover(tmp_path: Path) -> None:
+    """A 40-base somatic deletion over three germline homozygous SNVs; at another anchor a
+    somatic SNV and a somatic deletion (over two homozygous SNVs), each in its own clone; a
+    somatic SNV inside a germline heterozygous deletion, on the other copy. Each allele passes
+    at its fraction of all the reads there (reads deleting a site count as neither side)."""
+    import random
+
+    rng = random.Random(21)
+    seq = "".join(rng.choice("ACGT") for _ in range(4_000))
+    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+
+    def snv(p: int, k: int = 1) -> tuple[int, str, str]:
+        return (p, seq[p], "ACGT"[("ACGT".index(seq[p]) + k) % 4])
+
+    def deletion(p: int, length: int) -> tuple[int, str, str]:
+        return (p, seq[p:p + length + 1], seq[p])
+
+    homs = [snv(p) for p in (1_010, 1_020, 1_030, 2_510, 2_520)]
+    j_del, k_snv, k_del = deletion(1_000, 40), snv(2_500, 2), deletion(2_500, 40)
+    l_del, l_snv = deletion(3_499, 4), snv(3_501, 2)
+
+    def without(changes: list, span: tuple[int, str, str]) -> list:
+        return [c for c in changes if not span[0] < c[0] < span[0] + len(span[1])]
+
+    g1, g2 = homs + [l_del], homs
+    tumour_haps = [(0.35, g1), (0.35, g2),
+                   (0.15, without(g2, j_del) + [j_del, k_snv, l_snv]),
+                   (0.15, without(g1, k_del) + [k_del])]
+    tumour = indel_bam(tmp_path / "tumour.bam", seq, 6_000, (850, 3_650), tumour_haps, 1)
+    normal = indel_bam(tmp_path / "normal.bam", seq, 3_000, (850, 3_650), [(0.5, g1), (0.5, g2)],
+                       2)
+    out = tmp_path / "indels.vcf"
+    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
+    recs = {(r.pos - 1, r.ref, r.alts[0]): r for r in records_of(out)}
+    for allele in (j_del, k_snv, k_del, l_snv):
+        r = recs[allele]
+        t = r.samples["tumour"]
+        assert list(r.filter.keys()) == ["PASS"], (allele, r)
+        assert 0.09 < t["AF"][0] < 0.21 and t["AF"][0] == pytest.approx(t["AD"][1] / t["DP"],
+                                                                         abs=0.03), (allele, r)
+        assert r.info["NLOD"][0] > 10, (allele, r)
+    for allele in [*homs, l_del]:
+        assert "germline" in recs[allele].filter.keys()
+    # the homozygous SNVs' reads: all of the allele but those deleting the site (15%)
+    for allele in homs:
+        t = recs[allele].samples["tumour"]
+        assert t["AD"][0] <= 0.02 * t["DP"] and 0.78 < t["AF"][0] < 0.92, (allele, t)
 
 
 @needs_engine
