@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,16 +334,40 @@ def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path
     assert body(again) == body(engine)
 
 
+def synthetic_reference(d: Path, seed: int, length: int) -> tuple[str, Path, random.Random]:
+    """A random chr1 of `length` bases as d/ref.fa (+ .fai), and the generator that made it
+    (the reads' draws go on from it)."""
+    rng = random.Random(seed)
+    seq = "".join(rng.choice("ACGT") for _ in range(length))
+    ref = write_fasta(d / "ref.fa", [("chr1", seq)])
+    pysam.faidx(str(ref))
+    return seq, ref, rng
+
+
+def write_bam(path: Path, length: int, reads: list[tuple], quality: str) -> Path:
+    """A sorted, indexed BAM on chr1 of reads (start, bases, CIGAR tuples, reverse, mate: 1 or
+    2 for read 1 or 2 of a pair, None unpaired, name), MAPQ 60, every base of this quality."""
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": length}]})
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for start, bases, cigar, rev, mate, name in sorted(reads, key=lambda r: (r[0], r[5])):
+            a = pysam.AlignedSegment(header)
+            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
+            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
+            a.is_reverse = rev
+            if mate is not None:
+                a.is_paired, a.is_read1, a.is_read2 = True, mate == 1, mate == 2
+            a.query_qualities = pysam.qualitystring_to_array(quality * len(bases))
+            out.write(a)
+    pysam.index(str(path))
+    return path
+
+
 @needs_engine
 def test_deep_panel_sees_an_allele_at_two_percent(tmp_path: Path) -> None:
     """At 800x an allele in 2% of the tumour's reads passes; germline calling's candidates
     (5% of the depth) would never have proposed it."""
-    import random
-
-    rng = random.Random(11)
-    seq = "".join(rng.choice("ACGT") for _ in range(2_000))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 11, 2_000)
     site = 1_000
     alt = "ACGT"[("ACGT".index(seq[site]) + 1) % 4]
 
@@ -377,16 +402,9 @@ def test_deep_panel_sees_an_allele_at_two_percent(tmp_path: Path) -> None:
 def test_an_allele_on_one_strand_is_strand_bias(tmp_path: Path) -> None:
     """Two alleles of 24 reads each in a tumour of 400: one on both strands passes, one only on
     reverse reads (an oxidation artifact's pattern) fails strand_bias; SB counts them."""
-    import random
-
-    rng = random.Random(5)
-    seq = "".join(rng.choice("ACGT") for _ in range(2_000))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 5, 2_000)
     both, one = 950, 1_050
     alt = {p: "ACGT"[("ACGT".index(seq[p]) + 2) % 4] for p in (both, one)}
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
 
     def bam(name: str, n: int, carriers: bool) -> Path:
         reads = []
@@ -398,18 +416,8 @@ def test_an_allele_on_one_strand_is_strand_bias(tmp_path: Path) -> None:
                 bases[both - start] = alt[both]
             if carriers and rev and i < 48:  # the 24 reverse ones carry `one` too
                 bases[one - start] = alt[one]
-            reads.append((start, "".join(bases), rev, f"{name}{i}"))
-        path = tmp_path / f"{name}.bam"
-        with pysam.AlignmentFile(str(path), "wb", header=header) as out:
-            for start, bases, rev, qname in sorted(reads):
-                a = pysam.AlignedSegment(header)
-                a.query_name, a.query_sequence, a.reference_id = qname, bases, 0
-                a.reference_start, a.mapping_quality, a.cigartuples = start, 60, [(0, 150)]
-                a.is_reverse = rev
-                a.query_qualities = pysam.qualitystring_to_array("I" * 150)
-                out.write(a)
-        pysam.index(str(path))
-        return path
+            reads.append((start, "".join(bases), [(0, 150)], rev, None, f"{name}{i}"))
+        return write_bam(tmp_path / f"{name}.bam", len(seq), reads, "I")
 
     out = tmp_path / "sb.vcf"
     Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
@@ -427,28 +435,15 @@ def mixture_bam(path: Path, seq: str, n: int, span: tuple[int, int],
                 haplotypes: list[tuple[float, dict[int, str]]], seed: int) -> Path:
     """A BAM of n error-free 150-base reads (base quality 30, strands alternating) starting
     in [span), each from a haplotype (weight, {position: base}) drawn by weight."""
-    import random
-
     rng = random.Random(seed)
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
     weights = [w for w, _ in haplotypes]
     reads = []
     for i in range(n):
         start = rng.randrange(*span)
         (_, changes), = rng.choices(haplotypes, weights)
         bases = [changes.get(p, seq[p]) for p in range(start, start + 150)]
-        reads.append((start, "".join(bases), i % 2 == 1, f"{path.stem}{i}"))
-    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
-        for start, bases, rev, name in sorted(reads):
-            a = pysam.AlignedSegment(header)
-            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
-            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, [(0, 150)]
-            a.is_reverse = rev
-            a.query_qualities = pysam.qualitystring_to_array("?" * 150)
-            out.write(a)
-    pysam.index(str(path))
-    return path
+        reads.append((start, "".join(bases), [(0, 150)], i % 2 == 1, None, f"{path.stem}{i}"))
+    return write_bam(path, len(seq), reads, "?")
 
 
 @needs_engine
@@ -456,12 +451,7 @@ def test_alleles_sharing_a_site_with_germline_ones(tmp_path: Path) -> None:
     """A somatic allele where the patient is a germline heterozygote, one at a germline
     homozygous site, and one the normal has no reads over: each allele is a record of its own,
     weighed against the site's other alleles, with its own FILTER."""
-    import random
-
-    rng = random.Random(3)
-    seq = "".join(rng.choice("ACGT") for _ in range(4_000))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 3, 4_000)
 
     def other(p: int, k: int) -> str:
         return "ACGT"[("ACGT".index(seq[p]) + k) % 4]
@@ -500,12 +490,7 @@ def test_allele_in_a_window_of_more_than_six_candidates(tmp_path: Path) -> None:
     """Seven candidates in a window: haplotypes are then single candidates and pairs only. The
     somatic allele beside three germline homozygous sites, each with a 1.7% error allele, must
     be weighed against haplotypes of the same backgrounds, not lose to richer ones."""
-    import random
-
-    rng = random.Random(13)
-    seq = "".join(rng.choice("ACGT") for _ in range(3_000))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 13, 3_000)
 
     def other(p: int, k: int) -> str:
         return "ACGT"[("ACGT".index(seq[p]) + k) % 4]
@@ -532,8 +517,6 @@ def indel_bam(path: Path, seq: str, n: int, span: tuple[int, int],
               haplotypes: list[tuple[float, list[tuple[int, str, str]]]], seed: int) -> Path:
     """Like mixture_bam, with haplotypes as anchored VCF-style changes (0-based pos, REF, ALT:
     substitutions, deletions, insertions), each read aligned as its haplotype was made."""
-    import random
-
     rng = random.Random(seed)
     tracks = []  # per haplotype: (base, reference position, inserted)
     for _, changes in haplotypes:
@@ -545,8 +528,6 @@ def indel_bam(path: Path, seq: str, n: int, span: tuple[int, int],
             i = pos + len(ref_allele)
         track += [(seq[j], j, False) for j in range(i, len(seq))]
         tracks.append(track)
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
     reads = []
     for i in range(n):
         (track,) = rng.choices(tracks, [w for w, _ in haplotypes])
@@ -563,18 +544,9 @@ def indel_bam(path: Path, seq: str, n: int, span: tuple[int, int],
                     cigar[-1] = (op, cigar[-1][1] + length)
                 else:
                     cigar.append((op, length))
-        reads.append((part[0][1], "".join(b for b, _, _ in part), cigar, i % 2 == 1,
+        reads.append((part[0][1], "".join(b for b, _, _ in part), cigar, i % 2 == 1, None,
                       f"{path.stem}{i}"))
-    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
-        for start, bases, cigar, rev, name in sorted(reads):
-            a = pysam.AlignedSegment(header)
-            a.query_name, a.query_sequence, a.reference_id = name, bases, 0
-            a.reference_start, a.mapping_quality, a.cigartuples = start, 60, cigar
-            a.is_reverse = rev
-            a.query_qualities = pysam.qualitystring_to_array("?" * len(bases))
-            out.write(a)
-    pysam.index(str(path))
-    return path
+    return write_bam(path, len(seq), reads, "?")
 
 
 @needs_engine
@@ -583,12 +555,7 @@ def test_indels_and_alleles_they_cover(tmp_path: Path) -> None:
     somatic SNV and a somatic deletion (over two homozygous SNVs), each in its own clone; a
     somatic SNV inside a germline heterozygous deletion, on the other copy. Each allele passes
     at its fraction of all the reads there (reads deleting a site count as neither side)."""
-    import random
-
-    rng = random.Random(21)
-    seq = "".join(rng.choice("ACGT") for _ in range(4_000))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 21, 4_000)
 
     def snv(p: int, k: int = 1) -> tuple[int, str, str]:
         return (p, seq[p], "ACGT"[("ACGT".index(seq[p]) + k) % 4])
@@ -632,12 +599,7 @@ def test_indels_and_alleles_they_cover(tmp_path: Path) -> None:
 def test_normal_showing_the_allele_a_little_is_normal_artifact(tmp_path: Path) -> None:
     """3% of the normal's reads with the allele: too few for a germline carrier (NLOD high),
     too many for errors (its own log10 odds of the allele >= 3)."""
-    import random
-
-    rng = random.Random(8)
-    seq = "".join(rng.choice("ACGT") for _ in range(1_500))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 8, 1_500)
     site = 700
     allele = {site: "ACGT"[("ACGT".index(seq[site]) + 1) % 4]}
     tumour = mixture_bam(tmp_path / "tumour.bam", seq, 600, (560, 690), [(0.8, {}),
@@ -657,16 +619,9 @@ def test_an_allele_on_one_strand_of_its_fragments_is_orientation_bias(tmp_path: 
     and in read 2 on the other: the read strands are balanced, the fragments' strands are not.
     An allele on 24 such reads fails orientation_bias, not strand_bias; one on 24 reads of
     every kind passes."""
-    import random
-
-    rng = random.Random(9)
-    seq = "".join(rng.choice("ACGT") for _ in range(1_500))
-    ref = write_fasta(tmp_path / "ref.fa", [("chr1", seq)])
-    pysam.faidx(str(ref))
+    seq, ref, rng = synthetic_reference(tmp_path, 9, 1_500)
     true_site, damaged = 700, 720
     alt = {p: "ACGT"[("ACGT".index(seq[p]) + 1) % 4] for p in (true_site, damaged)}
-    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
-                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
 
     def bam(name: str, n: int, carriers: bool) -> Path:
         reads = []
@@ -681,19 +636,9 @@ def test_an_allele_on_one_strand_of_its_fragments_is_orientation_bias(tmp_path: 
             if carriers and orientation == 1 and shown[1] < 24:
                 bases[damaged - start] = alt[damaged]
                 shown[1] += 1
-            reads.append((start, "".join(bases), rev, second, f"{name}{i}"))
-        path = tmp_path / f"{name}.bam"
-        with pysam.AlignmentFile(str(path), "wb", header=header) as out:
-            for start, bases, rev, second, qname in sorted(reads):
-                a = pysam.AlignedSegment(header)
-                a.query_name, a.query_sequence, a.reference_id = qname, bases, 0
-                a.reference_start, a.mapping_quality, a.cigartuples = start, 60, [(0, 150)]
-                a.is_paired, a.is_reverse = True, rev
-                a.is_read1, a.is_read2 = not second, second
-                a.query_qualities = pysam.qualitystring_to_array("I" * 150)
-                out.write(a)
-        pysam.index(str(path))
-        return path
+            reads.append((start, "".join(bases), [(0, 150)], rev, 2 if second else 1,
+                          f"{name}{i}"))
+        return write_bam(tmp_path / f"{name}.bam", len(seq), reads, "I")
 
     out = tmp_path / "ob.vcf"
     Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
