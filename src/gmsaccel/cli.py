@@ -823,10 +823,11 @@ def build_parser() -> argparse.ArgumentParser:
                                       "reads, thread-seconds by stage)")
     pc.add_argument("--somatic", action="store_true",
                     help="somatic calling: IN.bam is a tumour (one BAM); every allele its reads "
-                         "show at any fraction is weighed (TLOD, and AF per sample) and written "
-                         "PASS or with the filters it fails: weak_evidence, and against the "
-                         "--normal germline and normal_artifact. Without --normal, germline "
-                         "variants are not told apart")
+                         "show at any fraction is weighed (TLOD, and AF per sample) and written, "
+                         "one record per allele, PASS or with the filters it fails: "
+                         "weak_evidence, strand_bias, orientation_bias, and against the --normal "
+                         "germline, low_normal_depth and normal_artifact. Without --normal, "
+                         "germline variants are not told apart")
     pc.add_argument("--normal", metavar="BAM",
                     help="with --somatic: the matched normal's sorted, indexed BAM/CRAM "
                          "(written as the second sample)")
