@@ -133,7 +133,8 @@ void bind_call(py::module_& m) {
          const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& given,
          bool given_only, const std::vector<int>& sample_ploidy, int somatic_tumour,
          int somatic_normal, double min_tlod, double pass_tlod, double min_nlod,
-         double max_normal_alod, double min_strand_p) {
+         double max_normal_alod, double min_strand_p,
+         const std::vector<std::tuple<int64_t, std::string, std::string>>& panel) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -166,6 +167,13 @@ void bind_call(py::module_& m) {
         opt.somatic.min_nlod = min_nlod;
         opt.somatic.max_normal_alod = max_normal_alod;
         opt.somatic.min_strand_p = min_strand_p;
+        for (const auto& [pos, r, a] : panel) {
+          CandidateAllele& c = opt.panel.emplace_back();
+          c.pos = pos;
+          c.ref = r;
+          c.alt = a;
+        }
+        std::sort(opt.panel.begin(), opt.panel.end());
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -284,6 +292,7 @@ void bind_call(py::module_& m) {
       py::arg("min_nlod") = SomaticThresholds{}.min_nlod,
       py::arg("max_normal_alod") = SomaticThresholds{}.max_normal_alod,
       py::arg("min_strand_p") = SomaticThresholds{}.min_strand_p,
+      py::arg("panel") = std::vector<std::tuple<int64_t, std::string, std::string>>{},
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -298,7 +307,8 @@ void bind_call(py::module_& m) {
       "sample_ploidy: each sample's ploidy (0, 1, 2) in [start, end), else all `ploidy`;\n"
       "somatic_tumour >= 0: somatic records (TLOD, NLOD, filters; each sample's AF) for that\n"
       "sample's alleles, somatic_normal its matched normal (-1: none); min_tlod, pass_tlod,\n"
-      "min_nlod, max_normal_alod and min_strand_p are somatic.hpp's thresholds");
+      "min_nlod, max_normal_alod and min_strand_p are somatic.hpp's thresholds; panel: "
+      "(pos, ref, alt) alleles of a panel of normals, normalised (FILTER panel_of_normals)");
 
   m.def(
       "read_given_alleles",

@@ -889,6 +889,8 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
       rec.tlod = {sc.tlod};
       rec.qual = std::min(99999.0, 10.0 * sc.tlod);  // the phred-scaled odds TLOD gives
       if (sc.tlod < opt.somatic.pass_tlod) rec.filters.push_back("weak_evidence");
+      if (std::binary_search(opt.panel.begin(), opt.panel.end(), cand))
+        rec.filters.push_back("panel_of_normals");
       double mq_sq = 0;
       int mq_n = 0;
       for (size_t e = 0; e < evals.size(); ++e) {

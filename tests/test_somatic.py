@@ -257,6 +257,34 @@ def test_tumour_against_normal(pair: Pair, tmp_path: Path) -> None:
 
 
 @needs_engine
+def test_panel_of_normals_filters_its_alleles(pair: Pair, tmp_path: Path) -> None:
+    """Alleles of a panel of normals fail panel_of_normals (tumour-only too); the other
+    records are as without the panel."""
+    somatic = sorted(pair.somatic)[:3]
+    panel = [Variant(c, p, r, a, (0, 1)) for c, p, r, a in somatic]
+    panel.append(pair.germline[0])
+    pon = write_truth_vcf(tmp_path / "pon.vcf.gz", pair.ref, panel)
+    for bams in ([pair.tumour, pair.normal], [pair.tumour]):
+        plain, marked = tmp_path / "plain.vcf", tmp_path / "pon.vcf"
+        Caller(pair.ref, somatic=True).write_vcf(bams, plain)
+        Caller(pair.ref, somatic=True, panel_of_normals=pon).write_vcf(bams, marked)
+        before = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in records_of(plain)}
+        after = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in records_of(marked)}
+        assert before.keys() == after.keys()
+        in_panel = {(v.contig, v.pos, v.ref, v.alt) for v in panel}
+        assert set(somatic) <= in_panel & after.keys()
+        for key, r in after.items():
+            filters = list(before[key].filter.keys())
+            if key in in_panel:
+                filters = [f for f in filters if f != "PASS"] + ["panel_of_normals"]
+            assert sorted(r.filter.keys()) == sorted(filters), (key, r)
+        with pysam.VariantFile(str(marked)) as vf:
+            assert "panel_of_normals" in vf.header.filters
+    with pytest.raises(ValueError, match="goes with somatic"):
+        Caller(pair.ref, panel_of_normals=pon)
+
+
+@needs_engine
 def test_tumour_only_keeps_germline(pair: Pair, tmp_path: Path) -> None:
     """Without a normal, germline alleles are alleles the tumour carries: PASS too."""
     out = tmp_path / "tumour_only.vcf.gz"
@@ -675,6 +703,7 @@ def test_cli_somatic_and_its_errors(pair: Pair, tmp_path: Path) -> None:
         (["--somatic", pair.tumour, pair.normal], "--somatic takes one IN.bam"),
         (["--somatic", "--gvcf", pair.tumour], "--somatic goes with none of"),
         (["--somatic", "--ploidy", "1", pair.tumour], "--ploidy does not apply"),
+        (["--panel-of-normals", pair.somatic_truth, pair.tumour], "goes with --somatic"),
         (["--somatic", pair.tumour, "--normal", pair.tumour], "is also the sample of"),
     ]
     for args, needle in bad:

@@ -598,7 +598,9 @@ class Caller:
     NLOD, FILTER weak_evidence / germline / normal_artifact / strand_bias and each sample's AF
     and SB, from the thresholds min_tlod, pass_tlod, min_nlod, max_normal_alod and
     min_strand_p (_core.SOMATIC_THRESHOLDS
-    by default), and candidates from SOMATIC_CANDIDATES unless given. An Index
+    by default), and candidates from SOMATIC_CANDIDATES unless given; panel_of_normals= a
+    VCF of alleles seen in normal samples, whose somatic records fail panel_of_normals. An
+    Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -637,7 +639,7 @@ class Caller:
                         "max_depth": int(max_depth)}
         unknown = set(engine_options) - {"min_support", "min_fraction", "low_qual", "min_qual",
                                          "simd", "alleles", "alleles_only", "somatic",
-                                         *SOMATIC_OPTIONS}
+                                         "panel_of_normals", *SOMATIC_OPTIONS}
         if unknown:
             raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
         self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
@@ -646,6 +648,8 @@ class Caller:
         if thresholds and not self.somatic:
             raise ValueError(f"{', '.join(sorted(thresholds))}: somatic thresholds go with "
                              "somatic=True")
+        if engine_options.get("panel_of_normals") is not None and not self.somatic:
+            raise ValueError("panel_of_normals goes with somatic=True")
         self.somatic_thresholds = t = {**_core.SOMATIC_THRESHOLDS, **thresholds}
         if not all(math.isfinite(v) for v in t.values()) or not (
                 0 <= t["min_tlod"] <= t["pass_tlod"] and t["max_normal_alod"] > 0
@@ -657,7 +661,7 @@ class Caller:
             if engine_options.get("alleles") is not None or ploidy_file is not None:
                 raise ValueError("somatic calling takes neither given alleles nor a ploidy file")
         engine = {k: v for k, v in engine_options.items()
-                  if k not in ("alleles", "alleles_only", "somatic")}
+                  if k not in ("alleles", "alleles_only", "somatic", "panel_of_normals")}
         if self.somatic:
             engine = {**SOMATIC_CANDIDATES, **engine}
         self.options = {"ploidy": ploidy, **self.filters, **engine}
@@ -691,6 +695,15 @@ class Caller:
             spec_options["alleles"] = os.path.abspath(os.fspath(alleles))
             st = os.stat(spec_options["alleles"])
             stamp = (st.st_mtime_ns, st.st_size)
+        # A panel of normals (somatic): alleles seen in normal samples, read and normalised as
+        # given alleles are; a somatic record of one fails panel_of_normals.
+        self.panel: GivenAlleles | None = None
+        panel = engine_options.get("panel_of_normals")
+        if panel is not None:
+            self.panel = read_given_alleles(panel, dict(self.contigs), self.ref_codes)
+            spec_options["panel_of_normals"] = os.path.abspath(os.fspath(panel))
+            st = os.stat(spec_options["panel_of_normals"])
+            stamp = (*(stamp or ()), st.st_mtime_ns, st.st_size)
         # How another process makes the same Caller, for shards sent to an executor (paths
         # absolute: workers run in directories of their own).
         self._spec = (os.path.abspath(self.reference), ploidy, device, self.filters["min_mapq"],
@@ -807,6 +820,9 @@ class Caller:
         if self.somatic:  # the tumour first; its normal, if any, second
             options["somatic_tumour"] = 0
             options["somatic_normal"] = 1 if len(bams) == 2 else -1
+            if self.panel is not None:  # (records are the shard's own positions only)
+                options["panel"] = [a[:3] for a in self.panel.near(shard.contig, shard.start,
+                                                                   shard.end)]
         if self.given is not None:  # those the shard's windows may reach too
             reach = _core.CANDIDATE_PAD  # candidates this far beyond a shard shape its windows
             options["given"] = self.given.near(shard.contig, shard.start - reach,
@@ -859,7 +875,8 @@ class Caller:
         t = self.somatic_thresholds
         return SomaticHeader(samples[0], samples[1] if len(samples) > 1 else None,
                              t["pass_tlod"], t["min_nlod"], t["max_normal_alod"],
-                             t["min_strand_p"])
+                             t["min_strand_p"],
+                             self.panel.path if self.panel is not None else None)
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""

@@ -258,13 +258,18 @@ def _caller(args: argparse.Namespace, index: object = None,
     if args.alleles_only and not args.alleles:
         raise ValueError("--alleles-only needs --alleles")
     given = {"alleles": args.alleles, "alleles_only": args.alleles_only} if args.alleles else {}
+    panel = getattr(args, "panel_of_normals", None)
     if args.sex and not args.ploidy_file:
         raise ValueError("--sex goes with --ploidy-file")
     somatic = getattr(args, "somatic", False)
     if somatic and (args.alleles or args.ploidy_file or args.gvcf):
         raise ValueError("--somatic goes with none of --alleles, --ploidy-file and --gvcf")
+    if panel and not somatic:
+        raise ValueError("--panel-of-normals goes with --somatic")
     if somatic:
         given["somatic"] = True
+        if panel:
+            given["panel_of_normals"] = panel
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
@@ -272,6 +277,10 @@ def _caller(args: argparse.Namespace, index: object = None,
     if caller.given is not None:
         _log(args, f"{len(caller.given):,} given alleles from {args.alleles}")
         if note := caller.given.skipped_note():
+            print(f"[gmsaccel] warning: {note}", file=sys.stderr)
+    if caller.panel is not None:
+        _log(args, f"{len(caller.panel):,} panel-of-normals alleles from {panel}")
+        if note := caller.panel.skipped_note():
             print(f"[gmsaccel] warning: {note}", file=sys.stderr)
     return caller
 
@@ -831,6 +840,11 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--normal", metavar="BAM",
                     help="with --somatic: the matched normal's sorted, indexed BAM/CRAM "
                          "(written as the second sample)")
+    pc.add_argument("--panel-of-normals", metavar="VCF",
+                    help="with --somatic: alleles seen in normal samples (a VCF/BCF; SNVs and "
+                         "indels, normalised as the caller's own); a somatic record of one "
+                         "fails panel_of_normals: recurrent artifacts and germline "
+                         "polymorphisms, above all for tumour-only calling")
     caller_options(pc)
 
     pr = sub.add_parser(

@@ -98,6 +98,7 @@ class SomaticHeader:
     min_nlod: float
     max_normal_alod: float
     min_strand_p: float
+    panel_of_normals: str | None = None  # its path
 
 
 class VcfWriter:
@@ -210,6 +211,11 @@ class VcfWriter:
         h.add_line(f"##tumor_sample={sm.tumour}")
         if sm.normal is not None:
             h.add_line(f"##normal_sample={sm.normal}")
+        if sm.panel_of_normals is not None:
+            h.add_line(f"##panel_of_normals=file://{os.path.abspath(sm.panel_of_normals)}")
+            h.add_line('##FILTER=<ID=panel_of_normals,Description="The allele is in the panel '
+                       'of normals (seen in normal samples: an artifact or a germline '
+                       'polymorphism)">')
         h.add_line('##FILTER=<ID=weak_evidence,Description="The tumour\'s evidence of the '
                    f'allele is weak (TLOD < {sm.pass_tlod:g})">')
         if sm.normal is not None:

@@ -43,6 +43,9 @@ struct CallerOptions {
   int somatic_tumour = -1;
   int somatic_normal = -1;
   SomaticThresholds somatic;
+  // Somatic: alleles of a panel of normals (normalised, sorted); a record of one fails
+  // panel_of_normals.
+  std::vector<CandidateAllele> panel;
 };
 
 // Candidates are also found this far either side of a region, so that the windows reaching
