@@ -49,11 +49,10 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
           het = 0, hom = 0;
   auto upper = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
   for (const VariantRecord& r : recs) {
-    if (r.low_qual) {
-      ++low;
+    if (!r.filters.empty()) {  // LowQual, or a somatic record's filters
+      low += r.filters.size() == 1 && r.filters[0] == "LowQual";
       continue;
     }
-    if (!r.filters.empty()) continue;  // (a somatic record that failed a filter)
     ++passed;
     bool carried = false;
     for (const SampleCall& sc : r.samples)
@@ -237,12 +236,7 @@ void bind_call(py::module_& m) {
           d["ref"] = r.ref;
           d["alts"] = r.alts;
           d["qual"] = r.qual;
-          std::string filter = r.low_qual ? "LowQual" : "PASS";
-          if (!r.filters.empty()) {
-            filter.clear();
-            for (const std::string& f : r.filters) filter += (filter.empty() ? "" : ";") + f;
-          }
-          d["filter"] = filter;
+          d["filter"] = filter_column(r);
           if (r.somatic) {
             d["tlod"] = r.tlod;
             d["nlod"] = r.nlod;

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -70,7 +71,15 @@ VariantRecord variant_from_dict(const py::dict& d) {
   r.ref = d["ref"].cast<std::string>();
   r.alts = d["alts"].cast<std::vector<std::string>>();
   r.qual = d["qual"].cast<double>();
-  r.low_qual = d.contains("filter") && d["filter"].cast<std::string>() == "LowQual";
+  if (d.contains("filter")) {  // ';'-separated; PASS or '.' for none
+    const std::string filter = d["filter"].cast<std::string>();
+    for (size_t at = 0; at <= filter.size();) {
+      const size_t end = std::min(filter.find(';', at), filter.size());
+      std::string f = filter.substr(at, end - at);
+      if (!f.empty() && f != "PASS" && f != ".") r.filters.push_back(std::move(f));
+      at = end + 1;
+    }
+  }
   r.dp = d["dp"].cast<int>();
   r.mq = d["mq"].cast<int>();
   for (const auto& item : d["samples"]) {

@@ -693,7 +693,7 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
     // (std::max(0.0, -0.0) is +0: a QUAL is never written "-0")
     rec.qual = std::max(0.0, std::min(99999.0, -10.0 * log_all_ref));
     if (!given && !(rec.qual >= opt.min_qual)) { c0 = c1; continue; }
-    rec.low_qual = carried && rec.qual < opt.low_qual;
+    if (carried && rec.qual < opt.low_qual) rec.filters.push_back("LowQual");
     // per sample PL, GQ, AD, DP over kept alleles
     double mq_sq = 0;
     int mq_n = 0;
@@ -853,8 +853,13 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
       std::vector<int8_t> orientation;  // the fragment's strand (pair_orientation; -1 unpaired)
     };
     std::vector<SampleSite> site(ns);
+    double mq_sq = 0;
+    int mq_n = 0;
     for (size_t e = 0; e < evals.size(); ++e) {
       if (!spans(evals[e])) continue;
+      const int mapq = evals[e].read->mapq;
+      mq_sq += static_cast<double>(mapq) * mapq;
+      ++mq_n;
       SampleSite& ss = site[evals[e].sample];
       for (size_t g = 0; g < k; ++g) {
         double l = 0;
@@ -869,6 +874,7 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
       ss.strand.push_back(evals[e].read->rev ? 1 : 0);
       ss.orientation.push_back(evals[e].read->pair_orientation);
     }
+    const int rms_mapq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
     const SampleSite& t_site = site[tumour];
     const size_t n_t = t_site.strand.size();
     // (a normal without reads here still is a normal: never a null pointer for it)
@@ -891,15 +897,7 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
       if (sc.tlod < opt.somatic.pass_tlod) rec.filters.push_back("weak_evidence");
       if (std::binary_search(opt.panel.begin(), opt.panel.end(), cand))
         rec.filters.push_back("panel_of_normals");
-      double mq_sq = 0;
-      int mq_n = 0;
-      for (size_t e = 0; e < evals.size(); ++e) {
-        if (!spans(evals[e])) continue;
-        const int mapq = evals[e].read->mapq;
-        mq_sq += static_cast<double>(mapq) * mapq;
-        ++mq_n;
-      }
-      rec.mq = mq_n ? static_cast<int>(std::lround(std::sqrt(mq_sq / mq_n))) : 0;
+      rec.mq = rms_mapq;
       rec.samples.resize(ns);
       bool normal_shows = false;
       for (size_t s = 0; s < ns; ++s) {

@@ -81,57 +81,62 @@ std::vector<int> pl_with_non_ref(const std::vector<int>& pl, int n_alleles, int 
   return out;
 }
 
-// A somatic record from FILTER on: its filters, TLOD and NLOD per ALT, and each sample's
-// GT:AD:DP:AF.
-void format_somatic_rest(const VariantRecord& r, std::string& out) {
-  out.push_back('\t');
-  if (r.filters.empty()) out.append("PASS");
-  for (size_t i = 0; i < r.filters.size(); ++i) {
-    if (i) out.push_back(';');
-    out.append(r.filters[i]);
+// A GT: allele indices joined by '/', '.' for a missing one.
+void put_gt(std::string& out, const std::vector<int>& gt) {
+  for (size_t i = 0; i < gt.size(); ++i) {
+    if (i) out.push_back('/');
+    if (gt[i] < 0) {
+      out.push_back('.');
+    } else {
+      put_int(out, gt[i]);
+    }
   }
-  out.append("\tDP=");
-  put_int(out, r.dp);
-  out.append(";MQ=");
-  put_float(out, r.mq);
-  auto put_floats = [&](const char* key, const std::vector<double>& values) {
-    if (values.empty()) return;
-    out.append(key);
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i) out.push_back(',');
+}
+
+// Floats joined by ',', '.' for NaN (a somatic normal's AF where it has no reads).
+void put_floats(std::string& out, const std::vector<double>& values) {
+  if (values.empty()) out.push_back('.');
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    if (std::isnan(values[i])) {
+      out.push_back('.');
+    } else {
       put_float(out, values[i]);
     }
-  };
-  put_floats(";TLOD=", r.tlod);
-  put_floats(";NLOD=", r.nlod);
+  }
+}
+
+// A somatic record's INFO after DP and MQ, and its samples: TLOD, NLOD, GT:AD:DP:AF:SB.
+void put_somatic_rest(const VariantRecord& r, std::string& out) {
+  out.append(";TLOD=");
+  put_floats(out, r.tlod);
+  if (!r.nlod.empty()) {
+    out.append(";NLOD=");
+    put_floats(out, r.nlod);
+  }
   out.append("\tGT:AD:DP:AF:SB");
   for (const SampleCall& s : r.samples) {
     out.push_back('\t');
-    for (size_t i = 0; i < s.gt.size(); ++i) {
-      if (i) out.push_back('/');
-      put_int(out, s.gt[i]);
-    }
+    put_gt(out, s.gt);
     out.push_back(':');
     put_list(out, s.ad, ',');
     out.push_back(':');
     put_int(out, s.dp);
     out.push_back(':');
-    if (s.af.empty()) out.push_back('.');
-    for (size_t i = 0; i < s.af.size(); ++i) {
-      if (i) out.push_back(',');
-      if (std::isnan(s.af[i])) {
-        out.push_back('.');  // (a normal without reads here)
-      } else {
-        put_float(out, s.af[i]);
-      }
-    }
+    put_floats(out, s.af);
     out.push_back(':');
     put_list(out, s.sb, ',');
   }
-  out.push_back('\n');
 }
 
 }  // namespace
+
+std::string filter_column(const VariantRecord& r) {
+  if (r.filters.empty()) return "PASS";
+  std::string out = r.filters[0];
+  for (size_t i = 1; i < r.filters.size(); ++i) out += ";" + r.filters[i];
+  return out;
+}
 
 void format_variant_record(std::string_view contig, const VariantRecord& r, bool gvcf,
                            std::string& out) {
@@ -152,11 +157,9 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
   if (r.alts.empty() && !gvcf) out.push_back('.');
   out.push_back('\t');
   put_float(out, r.qual);
-  if (r.somatic) {
-    format_somatic_rest(r, out);
-    return;
-  }
-  out.append(r.low_qual ? "\tLowQual\t" : "\tPASS\t");
+  out.push_back('\t');
+  out.append(filter_column(r));
+  out.push_back('\t');
   if (gvcf) {
     out.append("END=");
     put_int(out, r.pos + static_cast<int64_t>(r.ref.size()));
@@ -166,17 +169,15 @@ void format_variant_record(std::string_view contig, const VariantRecord& r, bool
   put_int(out, r.dp);
   out.append(";MQ=");
   put_float(out, r.mq);
+  if (r.somatic) {
+    put_somatic_rest(r, out);
+    out.push_back('\n');
+    return;
+  }
   out.append("\tGT:AD:DP:GQ:PL");
   for (const SampleCall& s : r.samples) {
     out.push_back('\t');
-    for (size_t i = 0; i < s.gt.size(); ++i) {
-      if (i) out.push_back('/');
-      if (s.gt[i] < 0) {
-        out.push_back('.');
-      } else {
-        put_int(out, s.gt[i]);
-      }
-    }
+    put_gt(out, s.gt);
     out.push_back(':');
     put_list(out, s.ad, ',');
     if (gvcf && !s.ad.empty()) out.append(",0");

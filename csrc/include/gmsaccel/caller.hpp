@@ -70,15 +70,14 @@ struct VariantRecord {
   std::string ref;
   std::vector<std::string> alts;
   double qual = 0;
-  bool low_qual = false;
   int dp = 0;                      // total over samples
   int mq = 0;                      // RMS mapping quality of spanning reads
   std::vector<SampleCall> samples;
-  // Somatic records: per ALT the tumour's TLOD and the normal's NLOD (empty without a normal),
-  // and the filters failed (none: PASS).
+  // The filters failed (none: PASS): LowQual, or a somatic record's.
+  std::vector<std::string> filters;
+  // Somatic records: per ALT the tumour's TLOD and the normal's NLOD (empty without a normal).
   bool somatic = false;
   std::vector<double> tlod, nlod;
-  std::vector<std::string> filters;
 };
 
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the

@@ -51,10 +51,13 @@ int64_t format_gvcf_shard(std::string_view contig, const GvcfShard& shard, size_
 
 struct VariantRecord;  // caller.hpp
 
+// A record's FILTER column: its filters joined by ';', or PASS.
+std::string filter_column(const VariantRecord& r);
+
 // A variant record's line, as pysam writes the record VcfWriter.write builds: QUAL and MQ as
-// 32-bit floats in %g form, FORMAT GT:AD:DP:GQ:PL. gvcf: the <*> allele appended, with INFO
-// END, an AD of 0 and PLs for its genotypes (each the least likely called genotype it could
-// stand for). Appends to out.
+// 32-bit floats in %g form, FORMAT GT:AD:DP:GQ:PL (a somatic record: INFO TLOD and NLOD, FORMAT
+// GT:AD:DP:AF:SB). gvcf: the <*> allele appended, with INFO END, an AD of 0 and PLs for its
+// genotypes (each the least likely called genotype it could stand for). Appends to out.
 void format_variant_record(std::string_view contig, const VariantRecord& r, bool gvcf,
                            std::string& out);
 
