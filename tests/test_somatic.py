@@ -721,6 +721,8 @@ def test_caller_somatic_options_are_checked(tmp_path: Path) -> None:
         Caller(ref, min_tlod=5)
     with pytest.raises(ValueError, match="neither given alleles nor a ploidy file"):
         Caller(ref, somatic=True, alleles=tmp_path / "x.vcf")
+    with pytest.raises(ValueError, match="ploidy does not apply"):
+        Caller(ref, ploidy=1, somatic=True)
     for bad in ({"min_tlod": float("nan")}, {"min_tlod": -1}, {"pass_tlod": 2},
                 {"max_normal_alod": 0}, {"min_strand_p": 2}):
         with pytest.raises(ValueError, match="somatic thresholds"):

@@ -400,8 +400,6 @@ class Variant:
         -1 past its GT and PL."""
         samples = rec.get("samples") or []
         somatic = "tlod" in rec
-        if somatic:  # (the tumour's GT holds the reference and every ALT)
-            ploidy = max([len(s.get("gt", [])) for s in samples] or [ploidy])
         n_al = 1 + len(rec["alts"])
         n_gt = n_al if ploidy == 1 else n_al * (n_al + 1) // 2
         gt = np.full((len(samples), ploidy), -1, dtype=np.int8)
@@ -594,13 +592,11 @@ class Caller:
     ploidy_file= (bcftools' --ploidy-file format) with sex= ('M', or {'child': 'M', ...}) gives
     each sample its ploidy by region (a male's chrX, a female's chrY; see ploidy.py).
     somatic=True calls a tumour (the first BAM) against its matched normal (a second BAM, or
-    none: tumour-only): records are the alleles the tumour carries at any fraction, with TLOD,
-    NLOD, FILTER weak_evidence / germline / normal_artifact / strand_bias and each sample's AF
-    and SB, from the thresholds min_tlod, pass_tlod, min_nlod, max_normal_alod and
-    min_strand_p (_core.SOMATIC_THRESHOLDS
-    by default), and candidates from SOMATIC_CANDIDATES unless given; panel_of_normals= a
-    VCF of alleles seen in normal samples, whose somatic records fail panel_of_normals. An
-    Index
+    none: tumour-only): one record per allele the tumour carries at any fraction, with TLOD,
+    NLOD, its filters (README) and each sample's AF and SB, from the thresholds min_tlod,
+    pass_tlod, min_nlod, max_normal_alod and min_strand_p (_core.SOMATIC_THRESHOLDS by
+    default) and candidates from SOMATIC_CANDIDATES unless given; panel_of_normals= a VCF of
+    alleles seen in normal samples, whose somatic records fail panel_of_normals. An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -657,9 +653,12 @@ class Caller:
             raise ValueError("somatic thresholds: finite, 0 <= min_tlod <= pass_tlod, "
                              "max_normal_alod > 0 and min_strand_p in [0, 1]; got " +
                              ", ".join(f"{k}={v:g}" for k, v in sorted(thresholds.items())))
-        if self.somatic:
-            if engine_options.get("alleles") is not None or ploidy_file is not None:
-                raise ValueError("somatic calling takes neither given alleles nor a ploidy file")
+        if self.somatic and (engine_options.get("alleles") is not None
+                             or ploidy_file is not None):
+            raise ValueError("somatic calling takes neither given alleles nor a ploidy file")
+        if self.somatic and ploidy != 2:
+            raise ValueError("ploidy does not apply to somatic calling (alleles are weighed at "
+                             "any fraction)")
         engine = {k: v for k, v in engine_options.items()
                   if k not in ("alleles", "alleles_only", "somatic", "panel_of_normals")}
         if self.somatic:

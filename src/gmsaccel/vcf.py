@@ -226,7 +226,7 @@ class VcfWriter:
                        'allele">')
             h.add_line('##FILTER=<ID=normal_artifact,Description="The normal\'s reads show the '
                        f'allele too (their log10 odds of it >= {sm.max_normal_alod:g})">')
-        h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALTs lie '
+        h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALT lie '
                    'on one strand more than its depth there explains (two-sided binomial '
                    f'p < {sm.min_strand_p:g})">')
         h.add_line('##FILTER=<ID=orientation_bias,Description="The tumour\'s reads of the ALT '
@@ -239,7 +239,7 @@ class VcfWriter:
                    'the reads spanning the site">')
         h.add_line('##INFO=<ID=TLOD,Number=A,Type=Float,Description="log10 likelihood ratio of '
                    'the tumour carrying the allele at its fitted fraction (FORMAT AF) against '
-                   'not at all; QUAL is 10 times the largest">')
+                   'not at all; QUAL is 10 times it">')
         if sm.normal is not None:
             h.add_line('##INFO=<ID=NLOD,Number=A,Type=Float,Description="log10 likelihood ratio '
                        'of the normal lacking the allele against carrying one copy">')
@@ -316,8 +316,15 @@ class VcfWriter:
         if record.get("mq") is not None:
             rec.info["MQ"] = float(record["mq"])
         if self.somatic is not None:
-            self._write_somatic(contig, pos, ref, rec, record, samples)
-            return
+            self._somatic_fields(rec, record, samples)
+        else:
+            self._genotype_fields(rec, alts, samples)
+        # tabix's interval: POS-1 to END (pysam's END for a <*> record is pos + len(ref) too)
+        self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
+        self.records += 1
+
+    def _genotype_fields(self, rec: Any, alts: Sequence[str],
+                         samples: Sequence[Mapping[str, Any]]) -> None:
         n_alleles = 1 + len(alts)
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
@@ -335,12 +342,9 @@ class VcfWriter:
             call["GQ"] = int(s.get("gq", 0))
             if pl:
                 call["PL"] = pl
-        # tabix's interval: POS-1 to END (pysam's END for a <*> record is pos + len(ref) too)
-        self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
-        self.records += 1
 
-    def _write_somatic(self, contig: str, pos: int, ref: str, rec: Any,
-                       record: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]) -> None:
+    def _somatic_fields(self, rec: Any, record: Mapping[str, Any],
+                        samples: Sequence[Mapping[str, Any]]) -> None:
         rec.info["TLOD"] = [float(x) for x in record.get("tlod", [])]
         if record.get("nlod"):
             rec.info["NLOD"] = [float(x) for x in record["nlod"]]
@@ -354,8 +358,6 @@ class VcfWriter:
                 call["AF"] = [None if math.isnan(float(x)) else float(x) for x in s["af"]]
             if s.get("sb"):
                 call["SB"] = [int(x) for x in s["sb"]]
-        self._emit(contig, str(rec).encode(), (pos,), (pos + len(ref),))
-        self.records += 1
 
     def _check_spans(self, contig: str, beg: np.ndarray, end: np.ndarray) -> None:
         """Raises, naming the record, unless every [beg, end) is a non-empty part of contig."""
