@@ -119,6 +119,9 @@ void bind_call(py::module_& m) {
     d["min_nlod"] = t.min_nlod;
     d["max_normal_alod"] = t.max_normal_alod;
     d["min_strand_p"] = t.min_strand_p;
+    d["max_germline_posterior"] = t.max_germline_posterior;
+    d["af_not_in_resource"] = t.af_not_in_resource;
+    d["log10_somatic_prior"] = t.log10_somatic_prior;
     m.attr("SOMATIC_THRESHOLDS") = d;
   }
   m.def(
@@ -133,7 +136,10 @@ void bind_call(py::module_& m) {
          bool given_only, const std::vector<int>& sample_ploidy, int somatic_tumour,
          int somatic_normal, double min_tlod, double pass_tlod, double min_nlod,
          double max_normal_alod, double min_strand_p,
-         const std::vector<std::tuple<int64_t, std::string, std::string>>& panel) {
+         const std::vector<std::tuple<int64_t, std::string, std::string>>& panel,
+         const std::optional<std::vector<std::tuple<int64_t, std::string, std::string, double>>>&
+             resource,
+         double max_germline_posterior, double af_not_in_resource, double log10_somatic_prior) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -173,6 +179,23 @@ void bind_call(py::module_& m) {
           c.alt = a;
         }
         std::sort(opt.panel.begin(), opt.panel.end());
+        opt.somatic.max_germline_posterior = max_germline_posterior;
+        opt.somatic.af_not_in_resource = af_not_in_resource;
+        opt.somatic.log10_somatic_prior = log10_somatic_prior;
+        if (resource) {
+          opt.has_resource = true;
+          for (const auto& [pos, r, a, af] : *resource) {
+            if (!(af >= 0 && af <= 1))
+              throw std::invalid_argument("germline resource frequencies must be in [0, 1]");
+            CandidateAllele c;
+            c.pos = pos;
+            c.ref = r;
+            c.alt = a;
+            opt.resource.emplace_back(std::move(c), af);
+          }
+          std::sort(opt.resource.begin(), opt.resource.end(),
+                    [](const auto& x, const auto& y) { return x.first < y.first; });
+        }
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -240,6 +263,10 @@ void bind_call(py::module_& m) {
           if (r.somatic) {
             d["tlod"] = r.tlod;
             d["nlod"] = r.nlod;
+            if (!r.popaf.empty()) {
+              d["popaf"] = r.popaf;
+              d["germq"] = r.germq;
+            }
           }
           d["dp"] = r.dp;
           d["mq"] = r.mq;
@@ -287,6 +314,10 @@ void bind_call(py::module_& m) {
       py::arg("max_normal_alod") = SomaticThresholds{}.max_normal_alod,
       py::arg("min_strand_p") = SomaticThresholds{}.min_strand_p,
       py::arg("panel") = std::vector<std::tuple<int64_t, std::string, std::string>>{},
+      py::arg("resource") = py::none(),
+      py::arg("max_germline_posterior") = SomaticThresholds{}.max_germline_posterior,
+      py::arg("af_not_in_resource") = SomaticThresholds{}.af_not_in_resource,
+      py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -302,7 +333,35 @@ void bind_call(py::module_& m) {
       "somatic_tumour >= 0: somatic records (TLOD, NLOD, filters; each sample's AF) for that\n"
       "sample's alleles, somatic_normal its matched normal (-1: none); min_tlod, pass_tlod,\n"
       "min_nlod, max_normal_alod and min_strand_p are somatic.hpp's thresholds; panel: "
-      "(pos, ref, alt) alleles of a panel of normals, normalised (FILTER panel_of_normals)");
+      "(pos, ref, alt) alleles of a panel of normals, normalised (FILTER panel_of_normals);\n"
+      "resource (somatic; None: none): (pos, ref, alt, population AF) alleles of a germline\n"
+      "resource, normalised, for POPAF, GERMQ and FILTER germline (max_germline_posterior,\n"
+      "af_not_in_resource, log10_somatic_prior: somatic.hpp)");
+
+  m.def("check_germline_resource", &check_germline_resource, py::arg("path"),
+        "given_alleles.hpp's check of a germline resource: an InputError unless it opens, "
+        "declares INFO/AF and is indexed");
+  m.def(
+      "read_germline_resource",
+      [](const std::string& path, const std::string& contig, int64_t start, int64_t end,
+         py::array_t<uint8_t, py::array::c_style | py::array::forcecast> codes) {
+        if (codes.ndim() != 1) throw std::invalid_argument("codes must be 1-D");
+        const ContigCodes c{codes.data(), static_cast<int64_t>(codes.shape(0)), nullptr};
+        std::vector<GivenAllele> alleles;
+        {
+          py::gil_scoped_release nogil;
+          alleles = read_germline_resource(path, contig, start, end, c.size, c);
+        }
+        py::list out(alleles.size());
+        for (size_t i = 0; i < alleles.size(); ++i) {
+          const GivenAllele& a = alleles[i];
+          out[i] = py::make_tuple(a.pos, a.ref, a.alt, a.af);
+        }
+        return out;
+      },
+      py::arg("path"), py::arg("contig"), py::arg("start"), py::arg("end"), py::arg("codes"),
+      "A germline resource's alleles in [start, end) of contig (codes: the contig's base codes), "
+      "normalised: [(pos, ref, alt, population AF)] sorted");
 
   m.def(
       "read_given_alleles",
@@ -443,6 +502,39 @@ void bind_call(py::module_& m) {
       py::arg("lik"), py::arg("fixed") = std::vector<double>{},
       "somatic.hpp's fit: (fractions, log10 likelihood) of reads x components likelihoods, "
       "components with fixed[j] >= 0 held there");
+
+  using Lik = py::array_t<double, py::array::c_style | py::array::forcecast>;
+  // reads x components likelihoods, checked (k: the components every matrix must have)
+  auto checked = [](const Lik& lik, const char* what, size_t k) {
+    if (lik.ndim() != 2 || (k && static_cast<size_t>(lik.shape(1)) != k))
+      throw std::invalid_argument(std::string(what) + ": reads x components");
+    for (py::ssize_t i = 0; i < lik.size(); ++i)
+      if (!(lik.data()[i] > 0)) throw std::invalid_argument("likelihoods must be above 0");
+    return static_cast<size_t>(lik.shape(0));
+  };
+  m.def(
+      "log10_integrated_likelihood",
+      [checked](const Lik& lik, size_t allele) {
+        const size_t n = checked(lik, "lik", 0), k = static_cast<size_t>(lik.shape(1));
+        if (allele >= k) throw std::invalid_argument("allele: a component");
+        return log10_integrated_likelihood(lik.data(), n, k, allele);
+      },
+      py::arg("lik"), py::arg("allele"),
+      "somatic.hpp's log10 of the likelihood integrated over the allele's fraction in [0, 1]");
+  m.def(
+      "germline_posterior",
+      [checked](const Lik& tumour, const std::optional<Lik>& normal, size_t allele,
+                double population_af, double log10_somatic_prior) {
+        const size_t n_t = checked(tumour, "tumour", 0), k = static_cast<size_t>(tumour.shape(1));
+        if (allele == 0 || allele >= k) throw std::invalid_argument("allele: a component > 0");
+        const size_t n_n = normal ? checked(*normal, "normal", k) : 0;
+        return germline_posterior(tumour.data(), n_t, normal ? normal->data() : nullptr, n_n, k,
+                                  allele, population_af, log10_somatic_prior);
+      },
+      py::arg("tumour"), py::arg("normal"), py::arg("allele"), py::arg("population_af"),
+      py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
+      "somatic.hpp's posterior probability that the allele (component `allele` of reads x "
+      "components likelihoods; component 0 the reference) is germline");
 
   m.def("strand_bias_p", &strand_bias_p, py::arg("alt_fwd"), py::arg("alt_rev"),
         py::arg("depth_fwd"), py::arg("depth_rev"),

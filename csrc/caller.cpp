@@ -951,6 +951,24 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         if (sc.normal_alod >= opt.somatic.max_normal_alod)
           rec.filters.push_back("normal_artifact");
       }
+      if (opt.has_resource) {
+        const auto known = std::lower_bound(
+            opt.resource.begin(), opt.resource.end(), cand,
+            [](const std::pair<CandidateAllele, double>& e, const CandidateAllele& c) {
+              return e.first < c;
+            });
+        const double popaf = known != opt.resource.end() && known->first == cand
+                                 ? known->second
+                                 : opt.somatic.af_not_in_resource;
+        const double p = germline_posterior(t_site.lik.data(), n_t, n_lik, n_n, k, a, popaf,
+                                            opt.somatic.log10_somatic_prior);
+        rec.popaf = {popaf};
+        // (-10 log10 P, from 1 - P where P is near 1; capped where P is below 1e-99)
+        rec.germq = {std::round(std::min(990.0, -10 * std::log10(std::max(p, 1e-99)))) + 0.0};
+        if (p > opt.somatic.max_germline_posterior &&
+            std::find(rec.filters.begin(), rec.filters.end(), "germline") == rec.filters.end())
+          rec.filters.push_back("germline");
+      }
       out.push_back(std::move(rec));
     }
     c0 = c1;

@@ -5,13 +5,16 @@
 
 #include <htslib/bgzf.h>
 #include <htslib/hts.h>
+#include <htslib/tbx.h>
 #include <htslib/vcf.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <unordered_map>
 
@@ -28,6 +31,7 @@ struct SiteRecord {
   std::string ref;
   std::vector<std::string> alts;
   std::string id;  // "" for none
+  std::vector<double> afs;  // a germline resource's INFO/AF, one per ALT (else empty)
 };
 
 std::string upper(const char* s) {
@@ -101,9 +105,10 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+// "record N (CHROM:POS", or "record (CHROM:POS" for one read by position (number 0)
 std::string site(int64_t number, const std::string& contig, int64_t start) {
-  return "record " + std::to_string(number) + " (" + shown(contig) + ":" +
-         std::to_string(start + 1);
+  return "record " + (number > 0 ? std::to_string(number) + " " : std::string()) + "(" +
+         shown(contig) + ":" + std::to_string(start + 1);
 }
 
 std::vector<GivenAllele> check_contig(const std::string& path, const std::string& contig,
@@ -142,7 +147,9 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
                        "); is it the same build?");
     }
     if (r.alts.empty()) skip("no ALT", ".");
-    for (const std::string& alt : r.alts) {
+    for (size_t i = 0; i < r.alts.size(); ++i) {
+      const std::string& alt = r.alts[i];
+      const double af = i < r.afs.size() ? r.afs[i] : std::numeric_limits<double>::quiet_NaN();
       const char* why = nullptr;
       int64_t pos = r.start;
       std::string ref = r.ref, a = alt;
@@ -159,7 +166,7 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
         skip(why, alt);
         continue;
       }
-      given.push_back(GivenAllele{pos, std::move(ref), std::move(a), r.id});
+      given.push_back(GivenAllele{pos, std::move(ref), std::move(a), r.id, af});
     }
   }
   // One allele each, with the IDs of every record giving it (in record order: the sort is
@@ -178,7 +185,9 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
   for (size_t i = 0; i < given.size();) {
     size_t j = i;
     ids.clear();
+    double af = given[i].af;  // (a resource's allele given twice: its larger frequency)
     for (; j < given.size() && same(given[i], given[j]); ++j) {
+      if (std::isnan(af) || given[j].af > af) af = given[j].af;
       const std::string& id = given[j].id;
       for (size_t at = 0; !id.empty() && at <= id.size();) {  // each of the ';'-joined IDs
         const size_t end = std::min(id.find(';', at), id.size());
@@ -188,10 +197,44 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
       }
     }
     GivenAllele& a = out.emplace_back(std::move(given[i]));
+    a.af = af;
     a.id.clear();
     for (size_t k = 0; k < ids.size(); ++k) a.id += (k ? ";" : "") + ids[k];
     i = j;
   }
+  return out;
+}
+
+struct SitesFile {
+  std::unique_ptr<htsFile, int (*)(htsFile*)> fp{nullptr, hts_close};
+  std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr{nullptr, bcf_hdr_destroy};
+  bool bcf = false;
+};
+
+// A VCF/BCF opened and its header read, or an InputError saying why not.
+SitesFile open_sites(const std::string& path) {
+  SitesFile out;
+  errno = 0;
+  out.fp.reset(hts_open(path.c_str(), "r"));
+  if (!out.fp) {
+    throw InputError(path + ": cannot read as VCF/BCF (cannot open it" +
+                     (errno ? std::string(": ") + std::strerror(errno) : std::string()) + ")");
+  }
+  const htsFormat* format = hts_get_format(out.fp.get());
+  if (format->format != vcf && format->format != bcf) {
+    char* what = hts_format_description(format);  // (malloc'ed)
+    const std::string looks = what ? what : "something else";
+    free(what);
+    throw InputError(path + ": cannot read as VCF/BCF (it looks like " + looks + ")");
+  }
+  out.bcf = format->format == bcf;
+  // A bgzipped file cut at a block boundary still parses: its missing end is the only sign.
+  if (format->compression == bgzf && out.fp->is_bgzf && bgzf_check_EOF(out.fp->fp.bgzf) == 0) {
+    throw InputError(path + ": cannot read as VCF/BCF (no BGZF EOF marker; file may be "
+                     "truncated)");
+  }
+  out.hdr.reset(bcf_hdr_read(out.fp.get()));
+  if (!out.hdr) throw InputError(path + ": cannot read as VCF/BCF (no valid header)");
   return out;
 }
 
@@ -200,26 +243,9 @@ std::vector<GivenAllele> check_contig(const std::string& path, const std::string
 GivenAlleleFile read_given_alleles(
     const std::string& path, const std::function<int64_t(const std::string&)>& contig_length,
     const std::function<ContigCodes(const std::string&)>& ref_codes) {
-  errno = 0;
-  std::unique_ptr<htsFile, int (*)(htsFile*)> fp(hts_open(path.c_str(), "r"), hts_close);
-  if (!fp) {
-    throw InputError(path + ": cannot read as VCF/BCF (cannot open it" +
-                     (errno ? std::string(": ") + std::strerror(errno) : std::string()) + ")");
-  }
-  const htsFormat* format = hts_get_format(fp.get());
-  if (format->format != vcf && format->format != bcf) {
-    char* what = hts_format_description(format);  // (malloc'ed)
-    const std::string looks = what ? what : "something else";
-    free(what);
-    throw InputError(path + ": cannot read as VCF/BCF (it looks like " + looks + ")");
-  }
-  // A bgzipped file cut at a block boundary still parses: its missing end is the only sign.
-  if (format->compression == bgzf && fp->is_bgzf && bgzf_check_EOF(fp->fp.bgzf) == 0) {
-    throw InputError(path + ": cannot read as VCF/BCF (no BGZF EOF marker; file may be "
-                     "truncated)");
-  }
-  std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr(bcf_hdr_read(fp.get()), bcf_hdr_destroy);
-  if (!hdr) throw InputError(path + ": cannot read as VCF/BCF (no valid header)");
+  SitesFile file = open_sites(path);
+  htsFile* const fp = file.fp.get();
+  bcf_hdr_t* const hdr = file.hdr.get();
   std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec(bcf_init(), bcf_destroy);
 
   // contig -> its records, in the order contigs are first seen
@@ -228,7 +254,7 @@ GivenAlleleFile read_given_alleles(
   std::unordered_map<int, int64_t> length_of_rid;  // the reference's length, by header id
   int64_t n = 0;
   for (;;) {
-    const int got = bcf_read(fp.get(), hdr.get(), rec.get());
+    const int got = bcf_read(fp, hdr, rec.get());
     if (got == -1) break;
     // (a contig or tag the header lacks is declared by htslib as it reads: not an error here)
     const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
@@ -240,7 +266,7 @@ GivenAlleleFile read_given_alleles(
     ++n;
     if (rec->rid < 0 || rec->rid >= hdr->n[BCF_DT_CTG])
       throw InputError(path + ": record " + std::to_string(n) + ": unreadable (no contig)");
-    const char* name = bcf_hdr_id2name(hdr.get(), rec->rid);
+    const char* name = bcf_hdr_id2name(hdr, rec->rid);
     auto known = length_of_rid.find(rec->rid);
     if (known == length_of_rid.end())
       known = length_of_rid.emplace(rec->rid, contig_length(name)).first;
@@ -271,6 +297,130 @@ GivenAlleleFile read_given_alleles(
     std::vector<SiteRecord>().swap(records);  // (the file's records go as their alleles come)
     if (!alleles.empty()) out.by_contig.emplace_back(contig, std::move(alleles));
   }
+  return out;
+}
+
+namespace {
+
+// The resource's index, or an InputError asking for one.
+struct SitesIndex {
+  std::unique_ptr<hts_idx_t, void (*)(hts_idx_t*)> bcf_idx{nullptr, hts_idx_destroy};
+  std::unique_ptr<tbx_t, void (*)(tbx_t*)> tbx{nullptr, tbx_destroy};
+};
+
+SitesIndex load_index(const std::string& path, const SitesFile& file) {
+  SitesIndex idx;
+  if (file.bcf) {
+    idx.bcf_idx.reset(bcf_index_load(path.c_str()));
+  } else if (file.fp->format.compression == bgzf) {
+    idx.tbx.reset(tbx_index_load(path.c_str()));
+  }
+  if (!idx.bcf_idx && !idx.tbx) {
+    throw InputError(path + ": a germline resource is read by position: bgzip it and index it "
+                     "(bcftools index -t " + path + ")");
+  }
+  return idx;
+}
+
+void check_af_header(const std::string& path, const bcf_hdr_t* hdr) {
+  const int id = bcf_hdr_id2int(hdr, BCF_DT_ID, "AF");
+  if (id < 0 || !bcf_hdr_idinfo_exists(hdr, BCF_HL_INFO, id) ||
+      bcf_hdr_id2type(hdr, BCF_HL_INFO, id) != BCF_HT_REAL ||
+      bcf_hdr_id2length(hdr, BCF_HL_INFO, id) != BCF_VL_A) {
+    throw InputError(path + ": a germline resource needs each ALT's population frequency as "
+                     "INFO/AF (Number=A, Type=Float) in its header");
+  }
+}
+
+}  // namespace
+
+void check_germline_resource(const std::string& path) {
+  SitesFile file = open_sites(path);
+  check_af_header(path, file.hdr.get());
+  load_index(path, file);
+}
+
+std::vector<GivenAllele> read_germline_resource(const std::string& path,
+                                                const std::string& contig, int64_t start,
+                                                int64_t end, int64_t contig_length,
+                                                const ContigCodes& codes) {
+  SitesFile file = open_sites(path);
+  bcf_hdr_t* const hdr = file.hdr.get();
+  check_af_header(path, hdr);
+  SitesIndex idx = load_index(path, file);
+  // Normalising moves indels left (and trims a shared first base right): records from a little
+  // either side may land in [start, end).
+  constexpr int64_t kBefore = 2 * kMaxIndelLength, kAfter = 1000;
+  const int64_t from = std::max<int64_t>(0, start - kBefore), to = end + kAfter;
+  std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec(bcf_init(), bcf_destroy);
+  std::unique_ptr<hts_itr_t, void (*)(hts_itr_t*)> itr(nullptr, hts_itr_destroy);
+  if (idx.bcf_idx) {
+    const int rid = bcf_hdr_name2id(hdr, contig.c_str());
+    if (rid >= 0) itr.reset(bcf_itr_queryi(idx.bcf_idx.get(), rid, from, to));
+  } else {
+    const int tid = tbx_name2id(idx.tbx.get(), contig.c_str());
+    if (tid >= 0) itr.reset(tbx_itr_queryi(idx.tbx.get(), tid, from, to));
+  }
+  std::vector<SiteRecord> records;
+  if (itr) {
+    // htslib's growing buffers, freed however the loop ends
+    struct Buffers {
+      kstring_t line = {0, 0, nullptr};
+      float* af = nullptr;
+      int n_af = 0;
+      ~Buffers() {
+        free(line.s);
+        free(af);
+      }
+    } buf;
+    for (;;) {
+      int got;
+      if (idx.bcf_idx) {
+        got = bcf_itr_next(file.fp.get(), itr.get(), rec.get());
+      } else {
+        got = tbx_itr_next(file.fp.get(), idx.tbx.get(), itr.get(), &buf.line);
+        if (got >= 0) got = vcf_parse(&buf.line, hdr, rec.get()) < 0 ? -2 : 0;
+      }
+      if (got == -1) break;
+      const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
+      if (got < -1 || broken || bcf_unpack(rec.get(), BCF_UN_STR) < 0) {
+        throw InputError(path + ": a record near " + shown(contig) + ":" +
+                         std::to_string(from + 1) + "-" + std::to_string(to) +
+                         ": unreadable (htslib could not parse it)");
+      }
+      SiteRecord& r = records.emplace_back();
+      r.number = 0;
+      r.start = rec->pos;
+      r.ref = upper(rec->d.allele[0]);
+      for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
+      if (r.alts.empty()) continue;
+      const int got_af = bcf_get_info_float(hdr, rec.get(), "AF", &buf.af, &buf.n_af);
+      if (got_af != rec->n_allele - 1) {
+        throw InputError(path + ": " + site(0, contig, rec->pos) + "): " +
+                         (got_af < 0 ? std::string("no INFO/AF")
+                                     : "INFO/AF has " + std::to_string(got_af) +
+                                           " values for " + std::to_string(r.alts.size()) +
+                                           " ALTs"));
+      }
+      for (int i = 0; i < got_af; ++i) {
+        const double v = buf.af[i];
+        if (bcf_float_is_missing(buf.af[i]) || !(v >= 0 && v <= 1)) {
+          throw InputError(path + ": " + site(0, contig, rec->pos) + "): INFO/AF " +
+                           (bcf_float_is_missing(buf.af[i]) ? std::string(".")
+                                                        : std::to_string(v)) +
+                           " is not a frequency in [0, 1]");
+        }
+        r.afs.push_back(v);
+      }
+    }
+  }
+  GivenAlleleFile unused;
+  Skips skips{unused};
+  std::vector<GivenAllele> alleles =
+      check_contig(path, contig, contig_length, codes, records, skips);
+  std::vector<GivenAllele> out;
+  for (GivenAllele& a : alleles)
+    if (a.pos >= start && a.pos < end) out.push_back(std::move(a));
   return out;
 }
 

@@ -126,6 +126,58 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
   return s;
 }
 
+double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele) {
+  std::vector<double> f(k), held(k, -1.0);
+  fit_fractions(lik, n, k, nullptr, f.data());
+  const double best = f[allele];
+  // The profile likelihood is as narrow as a binomial fraction's spread over these reads.
+  const double nn = std::max<double>(1.0, static_cast<double>(n));
+  const double sd = std::sqrt(std::max(best * (1 - best), 1 / nn) / nn);
+  std::vector<double> xs;
+  constexpr int kCoarse = 64, kFine = 64;
+  for (int i = 0; i <= kCoarse; ++i) xs.push_back(static_cast<double>(i) / kCoarse);
+  const double lo = std::max(0.0, best - 8 * sd), hi = std::min(1.0, best + 8 * sd);
+  for (int i = 0; i <= kFine; ++i) xs.push_back(lo + (hi - lo) * i / kFine);
+  std::sort(xs.begin(), xs.end());
+  xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+  std::vector<double> ll(xs.size());
+  double top = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    held[allele] = xs[i];
+    ll[i] = fit_fractions(lik, n, k, held.data(), f.data());
+    top = std::max(top, ll[i]);
+  }
+  double area = 0;  // in units of 10^top
+  for (size_t i = 0; i + 1 < xs.size(); ++i)
+    area += (xs[i + 1] - xs[i]) * 0.5 * (std::pow(10.0, ll[i] - top) +
+                                         std::pow(10.0, ll[i + 1] - top));
+  return top + std::log10(area);
+}
+
+double germline_posterior(const double* tumour, size_t n_tumour, const double* normal,
+                          size_t n_normal, size_t k, size_t allele, double population_af,
+                          double log10_somatic_prior) {
+  const double p = std::clamp(population_af, 1e-300, 1.0);
+  std::vector<double> f(k), held(k, -1.0);
+  auto at = [&](const double* lik, size_t n, double fraction) {
+    held[allele] = fraction;
+    return fit_fractions(lik, n, k, held.data(), f.data());
+  };
+  double het = std::log10(2 * p * (1 - p) + 1e-300) + at(tumour, n_tumour, 0.5);
+  double hom = 2 * std::log10(p) + at(tumour, n_tumour, 1.0);
+  double somatic = log10_somatic_prior + log10_integrated_likelihood(tumour, n_tumour, k, allele);
+  if (normal && n_normal) {
+    het += at(normal, n_normal, 0.5);
+    hom += at(normal, n_normal, 1.0);
+    somatic += at(normal, n_normal, 0.0);
+  }
+  const double top = std::max(het, hom);
+  const double germline = top + std::log10(std::pow(10.0, het - top) + std::pow(10.0, hom - top));
+  // 1 / (1 + 10^(somatic - germline)), without overflow either way
+  const double d = somatic - germline;
+  return d > 0 ? std::pow(10.0, -d) / (1 + std::pow(10.0, -d)) : 1 / (1 + std::pow(10.0, d));
+}
+
 double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev) {
   const int k = alt_fwd + alt_rev;
   if (k <= 0 || depth_fwd <= 0 || depth_rev <= 0 || alt_fwd < 0 || alt_rev < 0) return 1;

@@ -106,13 +106,20 @@ void put_floats(std::string& out, const std::vector<double>& values) {
   }
 }
 
-// A somatic record's INFO after DP and MQ, and its samples: TLOD, NLOD, GT:AD:DP:AF:SB.
+// A somatic record's INFO after DP and MQ, and its samples: TLOD, NLOD, POPAF, GERMQ,
+// GT:AD:DP:AF:SB.
 void put_somatic_rest(const VariantRecord& r, std::string& out) {
   out.append(";TLOD=");
   put_floats(out, r.tlod);
   if (!r.nlod.empty()) {
     out.append(";NLOD=");
     put_floats(out, r.nlod);
+  }
+  if (!r.popaf.empty()) {
+    out.append(";POPAF=");
+    put_floats(out, r.popaf);
+    out.append(";GERMQ=");
+    put_floats(out, r.germq);
   }
   out.append("\tGT:AD:DP:AF:SB");
   for (const SampleCall& s : r.samples) {

@@ -153,6 +153,74 @@ PURITY = 0.6  # the tumour's clonal alleles are in 30% of its reads
 SUBCLONE = 0.3  # and a subclone's in 15%
 
 
+def integrated_definition(lik: np.ndarray) -> float:
+    """log10 of the integral over f in [0, 1] of prod_r ((1 - f) ref_r + f alt_r), on a dense
+    grid: somatic.hpp's log10_integrated_likelihood for one allele beside the reference."""
+    grid = np.linspace(0, 1, 40001)
+    ll = np.log10(np.outer(1 - grid, lik[:, 0]) + np.outer(grid, lik[:, 1])).sum(axis=1)
+    top = float(ll.max())
+    return top + math.log10(float(np.trapezoid(10 ** (ll - top), grid)))
+
+
+@needs_engine
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(st.floats(1e-6, 1.0), st.floats(1e-6, 1.0)), max_size=80))
+def test_integrated_likelihood_is_the_integral(rows: list) -> None:
+    lik = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    got = _core.log10_integrated_likelihood(lik, 1)
+    assert got == pytest.approx(integrated_definition(lik), abs=2e-3)
+    # never above the fitted maximum (the integral of a likelihood on [0, 1])
+    assert got <= _core.fit_fractions(lik)[1] + 1e-9
+
+
+def posterior_definition(t: np.ndarray, n: np.ndarray | None, p: float,
+                         log10_prior: float) -> float:
+    """somatic.hpp's germline_posterior for one allele beside the reference, from numpy."""
+    def at(lik: np.ndarray | None, f: float) -> float:
+        if lik is None or not len(lik):
+            return 0.0
+        return float(np.log10((1 - f) * lik[:, 0] + f * lik[:, 1]).sum())
+
+    het = math.log10(2 * p * (1 - p)) + at(t, 0.5) + at(n, 0.5)
+    hom = 2 * math.log10(p) + at(t, 1.0) + at(n, 1.0)
+    somatic = log10_prior + integrated_definition(t) + at(n, 0.0)
+    germline = max(het, hom) + math.log10(1 + 10 ** (min(het, hom) - max(het, hom)))
+    return 1 / (1 + 10 ** (somatic - germline)) if somatic - germline < 300 else 0.0
+
+
+@needs_engine
+@settings(max_examples=150, deadline=None)
+@given(tumour=st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)), max_size=60),
+       normal=st.none() | st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)),
+                                   max_size=30),
+       p=st.floats(1e-9, 0.99), prior=st.floats(-9, -1))
+def test_germline_posterior_is_its_definition(tumour: list, normal: list | None, p: float,
+                                              prior: float) -> None:
+    t = np.array(tumour, dtype=np.float64).reshape(-1, 2)
+    n = None if normal is None else np.array(normal, dtype=np.float64).reshape(-1, 2)
+    got = _core.germline_posterior(t, n, 1, p, prior)
+    assert 0 <= got <= 1
+    assert got == pytest.approx(posterior_definition(t, n, p, prior), abs=3e-3)
+
+
+@needs_engine
+def test_germline_posterior_weighs_frequency_and_fraction() -> None:
+    """60 reads, each clearly the allele's or the reference's: an allele in half of them is
+    germline unless the population never shows it; in 30% it is somatic unless common."""
+    def reads(n: int, carriers: int) -> np.ndarray:
+        return np.array([[1e-3, 1.0]] * carriers + [[1.0, 1e-3]] * (n - carriers))
+
+    half, third = reads(60, 30), reads(60, 18)
+    assert _core.germline_posterior(half, None, 1, 1e-4) > 0.99
+    assert _core.germline_posterior(half, None, 1, 5e-8) < 0.5
+    assert _core.germline_posterior(third, None, 1, 1e-5) < 0.5
+    assert _core.germline_posterior(third, None, 1, 0.05) > 0.99
+    # a normal of 30 reads without the allele makes even a common one somatic
+    assert _core.germline_posterior(third, reads(30, 0), 1, 0.05) < 1e-3
+    # and one with it in half its reads, germline
+    assert _core.germline_posterior(third, reads(30, 15), 1, 1e-6) > 0.99
+
+
 @dataclass(frozen=True)
 class Pair:
     ref: Path
@@ -161,6 +229,9 @@ class Pair:
     germline: list[Variant]
     somatic: dict[tuple[str, int, str, str], float]  # allele -> fraction of tumour reads
     somatic_truth: Path
+    # a germline resource: allele -> population frequency, and the bgzipped, indexed VCF
+    population: dict[tuple[str, int, str, str], float]
+    resource: Path
 
 
 def _pairs(depth: float, genome: int) -> int:
@@ -205,7 +276,42 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     fraction = {**{(v.contig, v.pos, v.ref, v.alt): PURITY / 2 for v in clonal},
                 **{(v.contig, v.pos, v.ref, v.alt): SUBCLONE / 2 for v in sub}}
     truth = write_truth_vcf(d / "somatic.vcf.gz", ref, order(somatic))
-    return Pair(ref, bams["tumour"], bams["normal"], germline, fraction, truth)
+    clonal_alleles = sorted(k for k, f in fraction.items() if f == PURITY / 2)
+    population, resource = write_resource(d / "resource.vcf.gz", ref, germline,
+                                          clonal_alleles[:2])
+    return Pair(ref, bams["tumour"], bams["normal"], germline, fraction, truth, population,
+                resource)
+
+
+def write_resource(path: Path, ref: Path, germline: list[Variant],
+                   common: list[tuple[str, int, str, str]]
+                   ) -> tuple[dict[tuple[str, int, str, str], float], Path]:
+    """A germline resource as gnomAD's: every germline allele at a population frequency
+    between 1e-3 and 0.5, and the `common` somatic alleles at 0.2 (as if germline elsewhere).
+    The first SNV is written with the base before it on both alleles, as some resources spell
+    alleles: it must still be found."""
+    rng = random.Random(81)
+    population = {(v.contig, v.pos, v.ref, v.alt): 10 ** rng.uniform(-3, math.log10(0.5))
+                  for v in germline}
+    population.update({a: 0.2 for a in common})
+    fasta = pysam.FastaFile(str(ref))
+    header = pysam.VariantHeader()
+    for name, length in zip(fasta.references, fasta.lengths, strict=True):
+        header.contigs.add(name, length=length)
+    header.add_line('##INFO=<ID=AF,Number=A,Type=Float,Description="Population frequency">')
+    padded = next(k for k in sorted(population) if len(k[2]) == len(k[3]) == 1 and k[1] > 1)
+    with pysam.VariantFile(str(path), "wz", header=header) as out:
+        order = {n: i for i, n in enumerate(fasta.references)}
+        for key in sorted(population, key=lambda k: (order[k[0]], k[1])):
+            contig, pos, r, a = key
+            if key == padded:
+                before = fasta.fetch(contig, pos - 2, pos - 1)
+                pos, r, a = pos - 1, before + r, before + a
+            rec = out.new_record(contig=contig, start=pos - 1, alleles=(r, a))
+            rec.info["AF"] = population[key]
+            out.write(rec)
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+    return population, path
 
 
 def _alleles(vcf: Path, passed: bool) -> dict[tuple[str, int, str, str], pysam.VariantRecord]:
@@ -299,6 +405,87 @@ def test_tumour_only_keeps_germline(pair: Pair, tmp_path: Path) -> None:
 
 
 @needs_engine
+def test_germline_resource_tells_germline_apart_without_a_normal(pair: Pair,
+                                                                 tmp_path: Path) -> None:
+    """Tumour-only with a germline resource: its germline alleles fail germline, the somatic
+    ones pass, but for two clonal ones the population shares commonly (at 30% of the reads,
+    nearer a heterozygote's half than a subclone's fraction would be); POPAF is the resource's
+    frequency (a float32 written to 6 digits) or af_not_in_resource, GERMQ its posterior.
+    Beside a normal, the normal clears the common somatic alleles and the records are those
+    without the resource."""
+    out = tmp_path / "resource.vcf.gz"
+    Caller(pair.ref, threads=2, somatic=True, germline_resource=pair.resource).write_vcf(
+        pair.tumour, out)
+    records = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in records_of(out)}
+    germline = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
+    common = {k for k in pair.somatic if pair.population.get(k) == 0.2}
+    assert len(common) == 2
+    seen = germline & records.keys()
+    assert len(seen) >= 0.95 * len(germline)
+    assert all("germline" in records[k].filter.keys() for k in seen)
+    passed = {k for k, r in records.items() if "PASS" in r.filter.keys()}
+    assert len(set(pair.somatic) - common - passed) <= 0.03 * len(pair.somatic)
+    assert not passed & (germline | common)
+    for key, r in records.items():
+        popaf = r.info["POPAF"][0]
+        assert popaf == pytest.approx(pair.population.get(key, 5e-8), rel=1e-5), key
+        germq = r.info["GERMQ"][0]
+        assert ("germline" in r.filter.keys()) == (germq < -10 * math.log10(0.5)), (key, germq)
+    with pysam.VariantFile(str(out)) as vf:
+        assert "germline" in vf.header.filters and "POPAF" in vf.header.info
+        assert any(line.key == "germline_resource" for line in vf.header.records)
+    # beside the normal: the same records; the resource adds INFO and, at most, germline
+    plain, marked = tmp_path / "tn.vcf", tmp_path / "tn_resource.vcf"
+    bams = [pair.tumour, pair.normal]
+    Caller(pair.ref, threads=2, somatic=True).write_vcf(bams, plain)
+    Caller(pair.ref, threads=2, somatic=True, germline_resource=pair.resource).write_vcf(
+        bams, marked)
+    before = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in records_of(plain)}
+    after = {(r.contig, r.pos, r.ref, r.alts[0]): r for r in records_of(marked)}
+    assert before.keys() == after.keys()
+    for key, r in after.items():
+        extra = set(r.filter.keys()) - set(before[key].filter.keys())
+        assert extra <= {"germline"}, (key, extra)
+    assert common <= {k for k, r in after.items() if "PASS" in r.filter.keys()}
+
+
+@needs_engine
+def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
+    """A resource must be indexed and give AF, each in [0, 1]: else an error naming the file
+    (and the record), before any work or at the shard that reads it; nothing at the output."""
+    plain = tmp_path / "plain.vcf"
+    plain.write_bytes(pysam.bcftools.view(str(pair.resource), "-Ov").encode())
+    with pytest.raises(_core.InputError, match="bgzip it and index it"):
+        Caller(pair.ref, somatic=True, germline_resource=plain)
+    no_af = write_truth_vcf(tmp_path / "no_af.vcf.gz", pair.ref, pair.germline[:3])
+    with pytest.raises(_core.InputError, match="INFO/AF"):
+        Caller(pair.ref, somatic=True, germline_resource=no_af)
+    text = pysam.bcftools.view(str(pair.resource), "-Ov")
+    first = next(ln for ln in text.splitlines() if not ln.startswith("#"))
+    chrom, pos = first.split("\t")[:2]
+    broken = tmp_path / "broken.vcf"
+    broken.write_text(text.replace(first, first.split("AF=")[0] + "AF=1.5", 1))
+    pysam.tabix_index(str(broken), preset="vcf", force=True)
+    target = tmp_path / "bad.vcf.gz"
+    proc = run_cli("call", "-f", pair.ref, "--somatic", pair.tumour, "--germline-resource",
+                   str(broken) + ".gz", "-o", target)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert f"broken.vcf.gz: record ({chrom}:{pos}): INFO/AF 1.5" in err, err
+    assert not target.exists()
+    for args, needle in (
+            (["--germline-resource", pair.resource, pair.tumour], "goes with --somatic"),
+            (["--somatic", "--af-not-in-resource", "1e-6", pair.tumour],
+             "goes with --germline-resource"),
+            (["--somatic", "--germline-resource", pair.resource, "--af-not-in-resource", "0",
+              pair.tumour], "somatic thresholds")):
+        proc = run_cli("call", "-f", pair.ref, *args, "-o", target)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
+        assert not target.exists()
+
+
+@needs_engine
 @pytest.mark.parametrize("device", ["cpu", "emulated", "gpu"])
 def test_records_do_not_depend_on_threads_or_device(pair: Pair, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
@@ -317,8 +504,8 @@ def test_records_do_not_depend_on_threads_or_device(pair: Pair, tmp_path: Path,
     texts = []
     for threads, dev in ((1, "cpu"), (2, "cpu" if device == "cpu" else "gpu")):
         out = tmp_path / f"{threads}{dev}.vcf"
-        Caller(pair.ref, threads=threads, device=dev, somatic=True).write_vcf(
-            [pair.tumour, pair.normal], out)
+        Caller(pair.ref, threads=threads, device=dev, somatic=True,
+               germline_resource=pair.resource).write_vcf([pair.tumour, pair.normal], out)
         texts.append([ln for ln in out.read_text().splitlines() if not ln.startswith("##")])
     assert len(texts[0]) > 100 and texts[1] == texts[0]
 

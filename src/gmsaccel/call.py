@@ -39,7 +39,8 @@ MIN_SHARD_SIZE = 50_000
 TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
-SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod", "min_strand_p")
+SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod", "min_strand_p",
+                   "max_germline_posterior", "af_not_in_resource", "log10_somatic_prior")
 # Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
 # (at 60x TLOD 6.3 takes 4 reads of base quality 30 or 3 of 40; 2 of 40 give 5.2), and 2-read
 # errors in either sample made most of the windows; a fraction of 5% (germline calling's)
@@ -424,6 +425,9 @@ class Variant:
             info["TLOD"] = [float(x) for x in rec["tlod"]]
             if rec.get("nlod"):
                 info["NLOD"] = [float(x) for x in rec["nlod"]]
+            if rec.get("popaf"):  # (with a germline resource)
+                info["POPAF"] = [float(x) for x in rec["popaf"]]
+                info["GERMQ"] = [float(x) for x in rec["germq"]]
             af = np.array([list(s.get("af", [])) for s in samples], dtype=np.float64)
             af = af.reshape(len(samples), n_al - 1)
             sb = np.array([list(s.get("sb", [])) for s in samples], dtype=np.int32)
@@ -454,6 +458,9 @@ class Variant:
         if self.af is not None:
             rec["tlod"] = list(self.info.get("TLOD", []))
             rec["nlod"] = list(self.info.get("NLOD", []))
+            if "POPAF" in self.info:
+                rec["popaf"] = list(self.info["POPAF"])
+                rec["germq"] = list(self.info["GERMQ"])
         return rec
 
 
@@ -596,7 +603,11 @@ class Caller:
     NLOD, its filters (README) and each sample's AF and SB, from the thresholds min_tlod,
     pass_tlod, min_nlod, max_normal_alod and min_strand_p (_core.SOMATIC_THRESHOLDS by
     default) and candidates from SOMATIC_CANDIDATES unless given; panel_of_normals= a VCF of
-    alleles seen in normal samples, whose somatic records fail panel_of_normals. An Index
+    alleles seen in normal samples, whose somatic records fail panel_of_normals;
+    germline_resource= a bgzipped, indexed VCF of population allele frequencies (INFO/AF, as
+    gnomAD's), from which each somatic record gets POPAF and GERMQ and fails germline where its
+    posterior probability of being germline exceeds max_germline_posterior (alleles it lacks
+    get af_not_in_resource; log10_somatic_prior weighs the somatic alternative). An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -635,7 +646,8 @@ class Caller:
                         "max_depth": int(max_depth)}
         unknown = set(engine_options) - {"min_support", "min_fraction", "low_qual", "min_qual",
                                          "simd", "alleles", "alleles_only", "somatic",
-                                         "panel_of_normals", *SOMATIC_OPTIONS}
+                                         "panel_of_normals", "germline_resource",
+                                         *SOMATIC_OPTIONS}
         if unknown:
             raise TypeError(f"unknown Caller options: {', '.join(sorted(unknown))}")
         self.low_qual = float(engine_options.get("low_qual", DEFAULT_LOW_QUAL))
@@ -644,14 +656,18 @@ class Caller:
         if thresholds and not self.somatic:
             raise ValueError(f"{', '.join(sorted(thresholds))}: somatic thresholds go with "
                              "somatic=True")
-        if engine_options.get("panel_of_normals") is not None and not self.somatic:
-            raise ValueError("panel_of_normals goes with somatic=True")
+        for what in ("panel_of_normals", "germline_resource"):
+            if engine_options.get(what) is not None and not self.somatic:
+                raise ValueError(f"{what} goes with somatic=True")
         self.somatic_thresholds = t = {**_core.SOMATIC_THRESHOLDS, **thresholds}
         if not all(math.isfinite(v) for v in t.values()) or not (
                 0 <= t["min_tlod"] <= t["pass_tlod"] and t["max_normal_alod"] > 0
-                and 0 <= t["min_strand_p"] <= 1):
+                and 0 <= t["min_strand_p"] <= 1 and 0 < t["max_germline_posterior"] < 1
+                and 0 < t["af_not_in_resource"] < 1 and t["log10_somatic_prior"] < 0):
             raise ValueError("somatic thresholds: finite, 0 <= min_tlod <= pass_tlod, "
-                             "max_normal_alod > 0 and min_strand_p in [0, 1]; got " +
+                             "max_normal_alod > 0, min_strand_p in [0, 1], "
+                             "max_germline_posterior and af_not_in_resource in (0, 1) and "
+                             "log10_somatic_prior < 0; got " +
                              ", ".join(f"{k}={v:g}" for k, v in sorted(thresholds.items())))
         if self.somatic and (engine_options.get("alleles") is not None
                              or ploidy_file is not None):
@@ -660,7 +676,8 @@ class Caller:
             raise ValueError("ploidy does not apply to somatic calling (alleles are weighed at "
                              "any fraction)")
         engine = {k: v for k, v in engine_options.items()
-                  if k not in ("alleles", "alleles_only", "somatic", "panel_of_normals")}
+                  if k not in ("alleles", "alleles_only", "somatic", "panel_of_normals",
+                               "germline_resource")}
         if self.somatic:
             engine = {**SOMATIC_CANDIDATES, **engine}
         self.options = {"ploidy": ploidy, **self.filters, **engine}
@@ -702,6 +719,18 @@ class Caller:
             self.panel = read_given_alleles(panel, dict(self.contigs), self.ref_codes)
             spec_options["panel_of_normals"] = os.path.abspath(os.fspath(panel))
             st = os.stat(spec_options["panel_of_normals"])
+            stamp = (*(stamp or ()), st.st_mtime_ns, st.st_size)
+        # A germline resource (somatic): checked now, read by position shard by shard (it may
+        # hold a population's hundreds of millions of alleles).
+        self.germline_resource: str | None = None
+        resource = engine_options.get("germline_resource")
+        if resource is not None:
+            self.germline_resource = os.path.abspath(os.fspath(resource))
+            if not os.path.isfile(self.germline_resource):
+                raise _core.InputError(f"{resource}: no such file")
+            _core.check_germline_resource(self.germline_resource)
+            spec_options["germline_resource"] = self.germline_resource
+            st = os.stat(self.germline_resource)
             stamp = (*(stamp or ()), st.st_mtime_ns, st.st_size)
         # How another process makes the same Caller, for shards sent to an executor (paths
         # absolute: workers run in directories of their own).
@@ -822,6 +851,9 @@ class Caller:
             if self.panel is not None:  # (records are the shard's own positions only)
                 options["panel"] = [a[:3] for a in self.panel.near(shard.contig, shard.start,
                                                                    shard.end)]
+            if self.germline_resource is not None:
+                options["resource"] = _core.read_germline_resource(
+                    self.germline_resource, shard.contig, shard.start, shard.end, codes)
         if self.given is not None:  # those the shard's windows may reach too
             reach = _core.CANDIDATE_PAD  # candidates this far beyond a shard shape its windows
             options["given"] = self.given.near(shard.contig, shard.start - reach,
@@ -875,7 +907,8 @@ class Caller:
         return SomaticHeader(samples[0], samples[1] if len(samples) > 1 else None,
                              t["pass_tlod"], t["min_nlod"], t["max_normal_alod"],
                              t["min_strand_p"],
-                             self.panel.path if self.panel is not None else None)
+                             self.panel.path if self.panel is not None else None,
+                             self.germline_resource, t["max_germline_posterior"])
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""

@@ -266,10 +266,20 @@ def _caller(args: argparse.Namespace, index: object = None,
         raise ValueError("--somatic goes with none of --alleles, --ploidy-file and --gvcf")
     if panel and not somatic:
         raise ValueError("--panel-of-normals goes with --somatic")
+    resource = getattr(args, "germline_resource", None)
+    not_in_resource = getattr(args, "af_not_in_resource", None)
+    if resource and not somatic:
+        raise ValueError("--germline-resource goes with --somatic")
+    if not_in_resource is not None and not resource:
+        raise ValueError("--af-not-in-resource goes with --germline-resource")
     if somatic:
         given["somatic"] = True
         if panel:
             given["panel_of_normals"] = panel
+        if resource:
+            given["germline_resource"] = resource
+        if not_in_resource is not None:
+            given["af_not_in_resource"] = not_in_resource
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
@@ -845,6 +855,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "indels, normalised as the caller's own); a somatic record of one "
                          "fails panel_of_normals: recurrent artifacts and germline "
                          "polymorphisms, above all for tumour-only calling")
+    pc.add_argument("--germline-resource", metavar="VCF",
+                    help="with --somatic: population allele frequencies (a bgzipped, indexed "
+                         "VCF or BCF with INFO/AF, as gnomAD's), read by position; each record "
+                         "gets POPAF and GERMQ, and fails germline where the allele is more "
+                         "likely germline than somatic, weighing its frequency with the "
+                         "tumour's (and normal's) reads: what lets tumour-only calling tell "
+                         "germline variants apart")
+    pc.add_argument("--af-not-in-resource", type=float, metavar="F",
+                    help="with --germline-resource: the population frequency of an allele it "
+                         f"lacks (default {_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
     caller_options(pc)
 
     pr = sub.add_parser(

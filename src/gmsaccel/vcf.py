@@ -99,6 +99,8 @@ class SomaticHeader:
     max_normal_alod: float
     min_strand_p: float
     panel_of_normals: str | None = None  # its path
+    germline_resource: str | None = None  # its path
+    max_germline_posterior: float = 0.5
 
 
 class VcfWriter:
@@ -218,9 +220,19 @@ class VcfWriter:
                        'polymorphism)">')
         h.add_line('##FILTER=<ID=weak_evidence,Description="The tumour\'s evidence of the '
                    f'allele is weak (TLOD < {sm.pass_tlod:g})">')
+        if sm.germline_resource is not None:
+            h.add_line(f"##germline_resource=file://{sm.germline_resource}")
+        germline = []
         if sm.normal is not None:
-            h.add_line('##FILTER=<ID=germline,Description="The normal does not rule out a '
-                       f'germline heterozygote (NLOD < {sm.min_nlod:g}) and shows the allele">')
+            germline.append(f"the normal does not rule out a germline heterozygote (NLOD < "
+                            f"{sm.min_nlod:g}) and shows the allele")
+        if sm.germline_resource is not None:
+            germline.append("the allele is more likely germline than somatic (posterior > "
+                            f"{sm.max_germline_posterior:g}; GERMQ)")
+        if germline:
+            text = " or ".join(germline)
+            h.add_line(f'##FILTER=<ID=germline,Description="{text[0].upper()}{text[1:]}">')
+        if sm.normal is not None:
             h.add_line('##FILTER=<ID=low_normal_depth,Description="Too few normal reads to rule '
                        f'out a germline heterozygote (NLOD < {sm.min_nlod:g}), none showing the '
                        'allele">')
@@ -243,6 +255,13 @@ class VcfWriter:
         if sm.normal is not None:
             h.add_line('##INFO=<ID=NLOD,Number=A,Type=Float,Description="log10 likelihood ratio '
                        'of the normal lacking the allele against carrying one copy">')
+        if sm.germline_resource is not None:
+            h.add_line('##INFO=<ID=POPAF,Number=A,Type=Float,Description="Population '
+                       'frequency of the allele in the germline resource (the resource lacking '
+                       'it: the frequency assumed for such alleles)">')
+            h.add_line('##INFO=<ID=GERMQ,Number=A,Type=Float,Description="Phred-scaled '
+                       'posterior probability that the allele is germline (-10 log10 P; high: '
+                       'somatic), from POPAF, the tumour\'s and the normal\'s reads">')
         h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype (the tumour: '
                    'the reference and the alleles it carries; the normal: reference)">')
         h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '
@@ -348,6 +367,9 @@ class VcfWriter:
         rec.info["TLOD"] = [float(x) for x in record.get("tlod", [])]
         if record.get("nlod"):
             rec.info["NLOD"] = [float(x) for x in record["nlod"]]
+        if record.get("popaf"):
+            rec.info["POPAF"] = [float(x) for x in record["popaf"]]
+            rec.info["GERMQ"] = [float(x) for x in record["germq"]]
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
             call["GT"] = _gt_tuple(s["gt"])

@@ -46,6 +46,11 @@ struct CallerOptions {
   // Somatic: alleles of a panel of normals (normalised, sorted); a record of one fails
   // panel_of_normals.
   std::vector<CandidateAllele> panel;
+  // Somatic, with a germline resource: the population frequency of its alleles here
+  // (normalised, sorted by allele); others get somatic.af_not_in_resource. Each record then
+  // carries POPAF and GERMQ, and fails `germline` by germline_posterior (somatic.hpp).
+  bool has_resource = false;
+  std::vector<std::pair<CandidateAllele, double>> resource;
 };
 
 // Candidates are also found this far either side of a region, so that the windows reaching
@@ -78,6 +83,9 @@ struct VariantRecord {
   // Somatic records: per ALT the tumour's TLOD and the normal's NLOD (empty without a normal).
   bool somatic = false;
   std::vector<double> tlod, nlod;
+  // With a germline resource: per ALT its population frequency and the phred-scaled
+  // probability that it is germline (-10 log10 P(germline)).
+  std::vector<double> popaf, germq;
 };
 
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the

@@ -13,9 +13,11 @@ namespace gms {
 
 // One allele to genotype: 0-based position, normalised REF and ALT, and the IDs of every record
 // that gave it (';'-joined, first-seen order; empty for none).
+// A germline resource's alleles carry their population frequency (af; NaN elsewhere).
 struct GivenAllele {
   int64_t pos = 0;
   std::string ref, alt, id;
+  double af = 0;
 };
 
 struct GivenAlleleFile {
@@ -42,5 +44,18 @@ struct ContigCodes {
 GivenAlleleFile read_given_alleles(
     const std::string& path, const std::function<int64_t(const std::string&)>& contig_length,
     const std::function<ContigCodes(const std::string&)>& ref_codes);
+
+// A germline resource (somatic calling): a bgzipped, indexed VCF or a BCF whose INFO/AF gives
+// each ALT's population frequency (as gnomAD's do), read by position. check_germline_resource
+// fails with an InputError unless the file opens, declares AF (Number=A, Float) and has an
+// index. read_germline_resource gives its alleles in [start, end) of contig, normalised and
+// checked as given alleles are (contig_length and codes: the reference's), each with its
+// frequency (an allele from several records: the largest); a record without AF, or with one
+// outside [0, 1], is an InputError naming it.
+void check_germline_resource(const std::string& path);
+std::vector<GivenAllele> read_germline_resource(const std::string& path,
+                                                const std::string& contig, int64_t start,
+                                                int64_t end, int64_t contig_length,
+                                                const ContigCodes& codes);
 
 }  // namespace gms

@@ -22,6 +22,12 @@ struct SomaticThresholds {
   double min_nlod = 2.2;       // the normal's confidence that it lacks a heterozygous copy
   double max_normal_alod = 3.0;  // the normal's own evidence of the allele: normal_artifact
   double min_strand_p = 1e-3;    // strand_bias_p below: FILTER strand_bias
+  // With a germline resource (population allele frequencies): germline_posterior above
+  // max_germline_posterior fails `germline`; alleles the resource lacks are given
+  // af_not_in_resource, and a somatic allele has prior 10^log10_somatic_prior per site.
+  double max_germline_posterior = 0.5;
+  double af_not_in_resource = 5e-8;
+  double log10_somatic_prior = -6.0;
 };
 
 // One allele's statistics from the tumour's and (when there is one) the normal's reads.
@@ -38,6 +44,22 @@ struct SomaticScore {
 // other alleles (and whatever else the caller tells apart, e.g. a deletion over the site).
 SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
                           size_t n_normal, size_t k, size_t allele);
+
+// log10 of the integral over f in [0, 1] of the likelihood with component `allele` held at f
+// (the other components fitted at each f): the evidence for an allele at an unknown fraction
+// under a uniform prior, which, unlike the fitted maximum, pays for the fraction left free.
+// Trapezoids over a coarse grid of [0, 1] and a fine one around the fitted fraction.
+double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele);
+
+// The posterior probability that a tumour's allele is germline: a heterozygous carrier (prior
+// 2p(1-p), the allele at 1/2 in the tumour and the normal) or a homozygous one (p^2, at 1),
+// against a somatic allele (prior 10^log10_somatic_prior, at a fraction integrated over [0, 1]
+// in the tumour, absent from the normal). p is the allele's population frequency. Without a
+// normal (null) only the tumour's reads and p weigh; copy-number changes that move a germline
+// allele away from 1/2 in the tumour are not modelled.
+double germline_posterior(const double* tumour, size_t n_tumour, const double* normal,
+                          size_t n_normal, size_t k, size_t allele, double population_af,
+                          double log10_somatic_prior);
 
 // Strand bias: if the k = alt_fwd + alt_rev reads of an allele fell on the two strands as all the
 // sample's reads there do (depth_fwd : depth_rev), the chance of a split at least as lopsided
