@@ -17,7 +17,11 @@ expected allele fractions 0.30, 0.15, 0.08 and 0.04), built once into the cache,
      tumour.bam normal.bam`` (single-threaded; run ``--freebayes-repeats`` times, default once),
      then, atomised (``bcftools norm -a -m-any``), the alleles with QUAL >= 20, no alternate
      observation in NORMAL and >= 2 in TUMOUR;
-   the peers' filters (a second or two) are not timed;
+   the peers' filters (a second or two) are not timed; with ``--tumour-only`` also the tumour
+   alone: ``gmsaccel call --somatic tumour.bam`` without and with ``--germline-resource
+   population.vcf.gz`` (somatic_sample.py's simulated population resource), and ``bcftools
+   mpileup tumour.bam | bcftools call -mv`` less the calls whose allele the resource holds at
+   AF > 0.001 (``bcftools isec -C``);
 3. scores each caller's somatic calls with shared/bench/vcfeval.sh against the somatic truth
    (SNV and indel precision, recall, F1), against the truth of each VAF level (recall: the true
    positives there over the level's variants), and against the germline truth (its true
@@ -64,6 +68,8 @@ DEFAULT_GMSACCEL = f"env PYTHONPATH={REPO / 'src'} python3 -m gmsaccel"
 FREEBAYES_ARGS = ["--pooled-continuous", "--min-alternate-fraction", "0.03",
                   "--min-alternate-count", "2"]
 FREEBAYES_MIN_TUMOUR_AO = 2
+# tumour-only bcftools: alleles more common than this in the population resource are germline
+BCFTOOLS_MAX_POPULATION_AF = 1e-3
 KINDS = ("snv", "indel")
 
 
@@ -254,6 +260,43 @@ class Bench:
         return self._measure(tool, vcf, self.args.repeats,
                              lambda: self.timer.run([argv], label=f"{tool} call --somatic"))
 
+    def gmsaccel_tumour_only(self, tumour: Path, resource: Path | None) -> SomaticRun:
+        key = "gmsaccel-tumour-only" + ("-resource" if resource else "")
+        tool = "gmsaccel tumour-only" + (" + germline resource" if resource else "")
+        vcf = self.work / f"{key}.vcf.gz"
+        argv = self.gms + ["call", "-f", str(self.ref), "--somatic", str(tumour), "-o", str(vcf),
+                           "-t", str(self.t), "-q"]
+        if resource:
+            argv += ["--germline-resource", str(resource)]
+        return self._measure(tool, vcf, self.args.repeats,
+                             lambda: self.timer.run([argv], label=tool))
+
+    def bcftools_tumour_only(self, tumour: Path, resource: Path) -> SomaticRun:
+        """bcftools on the tumour alone, then the population's common alleles subtracted (as
+        tumour-only pipelines without a somatic caller do): calls whose allele the resource
+        holds at AF > BCFTOOLS_MAX_POPULATION_AF are dropped."""
+        raw = self.work / "bcftools-tumour-only.raw.vcf.gz"
+        mpileup = ["bcftools", "mpileup", "-a", "AD,DP", "-f", str(self.ref), str(tumour),
+                   "--threads", str(self.t), "-Ou"]
+        call = ["bcftools", "call", "-mv", "-Oz", "-o", str(raw)]
+
+        def somatic(raw: Path) -> Path:
+            q = shlex.quote
+            split = self._filter(raw, self.work / "bcftools-tumour-only.split.vcf.gz",
+                                 'GT="alt"', "bcftools view (tumour-only)")
+            common = self.work / "population.common.vcf.gz"
+            _sh(f"bcftools view -i {q(f'INFO/AF>{BCFTOOLS_MAX_POPULATION_AF:g}')} "
+                f"{q(str(resource))} -Oz -o {q(str(common))} "
+                f"&& bcftools index -f -t {q(str(common))}", "bcftools view (common alleles)")
+            out = self.work / "bcftools-tumour-only.somatic.vcf.gz"
+            _sh(f"bcftools isec -C -w1 {q(str(split))} {q(str(common))} -Oz -o {q(str(out))} "
+                f"&& bcftools index -f -t {q(str(out))}", "bcftools isec (resource subtraction)")
+            return out
+
+        return self._measure(f"bcftools tumour-only - resource AF > "
+                             f"{BCFTOOLS_MAX_POPULATION_AF:g}", raw, self.args.repeats,
+                             lambda: self.timer.run([mpileup, call], label="bcftools"), somatic)
+
     def _filter(self, raw: Path, out: Path, expr: str, what: str) -> Path:
         """``raw`` split into biallelic records, those matching ``expr`` kept (not timed)."""
         q = shlex.quote
@@ -400,6 +443,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-freebayes", action="store_true", help="leave out freebayes (slow)")
     p.add_argument("--freebayes-repeats", type=int, default=1,
                    help="runs of freebayes (slow), min wall (1)")
+    p.add_argument("--tumour-only", action="store_true",
+                   help="also call the tumour alone: gmsaccel without and with a germline "
+                        "resource (somatic_sample.py's simulated population, made once), and "
+                        "bcftools with the resource's common alleles subtracted")
     p.add_argument("--own-bam", action="store_true",
                    help="also call with gmsaccel on gmsaccel align's BAMs (made once, cached)")
     g = p.add_argument_group("the sample (somatic_sample.py; made once per parameter set)")
@@ -436,7 +483,10 @@ def main(argv: list[str] | None = None) -> int:
     sdir = Path(args.sample_dir) if args.sample_dir else cache / sample_tag(args)
     run_gms = not args.skip_gmsaccel
 
-    from somatic_sample import make_somatic_sample  # needs gmsaccel.simulate
+    from somatic_sample import (  # needs gmsaccel.simulate
+        make_population_resource,
+        make_somatic_sample,
+    )
 
     t0 = time.perf_counter()
     info = make_somatic_sample(data / "ref.fa", sdir, args.normal_pairs, args.tumour_pairs,
@@ -471,6 +521,19 @@ def main(argv: list[str] | None = None) -> int:
                 jobs.append(("bcftools", lambda: b.bcftools(tumour, normal)))
             if not args.skip_freebayes:
                 jobs.append(("freebayes", lambda: b.freebayes(tumour, normal)))
+        if args.tumour_only and isinstance(bams, tuple):
+            resource = b.attempt("the population resource (once, not timed)",
+                                 lambda: make_population_resource(sdir, args.seed))
+            if isinstance(resource, Path):
+                results["resource"] = str(resource)
+                if run_gms:
+                    jobs.append(("gmsaccel_tumour_only",
+                                 lambda: b.gmsaccel_tumour_only(bams[0], None)))
+                    jobs.append(("gmsaccel_tumour_only_resource",
+                                 lambda: b.gmsaccel_tumour_only(bams[0], resource)))
+                if not args.skip_bcftools:
+                    jobs.append(("bcftools_tumour_only",
+                                 lambda: b.bcftools_tumour_only(bams[0], resource)))
         if args.own_bam:
             own = b.attempt("aligning the pair with gmsaccel align (once, not timed)",
                             lambda: (b.own_bam("tumour", "TUMOUR"), b.own_bam("normal", "NORMAL")))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -378,6 +379,74 @@ def make_somatic_sample(ref: str | os.PathLike[str] = DEFAULT_REFERENCE,
     tmp.replace(out_dir / "sample.json")  # last: its presence marks a complete sample
     say(f"done in {out_dir}")
     return info
+
+
+# A population resource (make_population_resource): the share of the sample's germline alleles
+# it holds (the rest are private to the sample), the share of its somatic alleles it holds too
+# (recurrent sites seen, rarely, in other people), unrelated alleles per base, and the ranges of
+# log10 population frequency each is drawn from (uniformly).
+POPULATION_GERMLINE_SHARE = 0.95
+POPULATION_SOMATIC_SHARE = 0.02
+POPULATION_OTHERS_PER_BASE = 0.01
+POPULATION_LOG10_AF = {"germline": (-4.0, math.log10(0.9)), "somatic": (-6.0, -4.0),
+                       "others": (-6.0, math.log10(0.5))}
+
+
+def make_population_resource(sample_dir: str | os.PathLike[str], seed: int = 1) -> Path:
+    """DIR/population.vcf.gz (+ .tbi): a germline resource for the sample, as gnomAD is for a
+    person (sites-only, INFO/AF). It holds POPULATION_GERMLINE_SHARE of the sample's germline
+    alleles, POPULATION_SOMATIC_SHARE of its somatic ones at rare frequencies, and unrelated
+    SNVs at POPULATION_OTHERS_PER_BASE, at log-uniform frequencies (POPULATION_LOG10_AF). Made
+    once; reused while newer than the germline truth."""
+    d = Path(sample_dir)
+    out = d / "population.vcf.gz"
+    germline_vcf, somatic_vcf = d / "germline.vcf.gz", d / "somatic.vcf.gz"
+    if (out.exists() and Path(f"{out}.tbi").exists()
+            and out.stat().st_mtime > max(germline_vcf.stat().st_mtime,
+                                         somatic_vcf.stat().st_mtime)):
+        return out
+    rng = np.random.default_rng(_seed(seed, 9))
+
+    def frequencies(kind: str, n: int) -> list[float]:
+        lo, hi = POPULATION_LOG10_AF[kind]
+        return (10 ** rng.uniform(lo, hi, n)).tolist()
+
+    rows: list[tuple[str, int, str, str, float]] = []
+    for kind, path, share in (("germline", germline_vcf, POPULATION_GERMLINE_SHARE),
+                              ("somatic", somatic_vcf, POPULATION_SOMATIC_SHARE)):
+        with pysam.VariantFile(os.fspath(path)) as vf:
+            alleles = [(r.contig, r.pos, r.ref, a) for r in vf for a in r.alts or ()]
+        kept = [a for a, keep in zip(alleles, rng.random(len(alleles)) < share, strict=True)
+                if keep]
+        rows += [(*a, f) for a, f in zip(kept, frequencies(kind, len(kept)), strict=True)]
+    fasta = pysam.FastaFile(os.fspath(d / "ref.fa"))
+    taken = {(c, p) for c, p, *_ in rows}
+    for name, length in zip(fasta.references, fasta.lengths, strict=True):
+        n = int(rng.poisson(length * POPULATION_OTHERS_PER_BASE))
+        seq = fasta.fetch(name).upper()
+        for pos, f in zip(rng.integers(1, length + 1, n).tolist(), frequencies("others", n),
+                          strict=True):
+            ref = seq[pos - 1]
+            if ref not in "ACGT" or (name, pos) in taken:
+                continue
+            taken.add((name, pos))
+            rows.append((name, pos, ref, str(rng.choice([b for b in "ACGT" if b != ref])), f))
+    header = pysam.VariantHeader()
+    for name, length in zip(fasta.references, fasta.lengths, strict=True):
+        header.contigs.add(name, length=length)
+    header.add_line('##INFO=<ID=AF,Number=A,Type=Float,Description="Population allele '
+                    'frequency (simulated)">')
+    order = {n: i for i, n in enumerate(fasta.references)}
+    tmp = d / "population.tmp.vcf.gz"
+    with pysam.VariantFile(os.fspath(tmp), "wz", header=header) as vf:
+        for contig, pos, ref, alt, f in sorted(rows, key=lambda r: (order[r[0]], r[1], r[3])):
+            rec = vf.new_record(contig=contig, start=pos - 1, alleles=(ref, alt))
+            rec.info["AF"] = f
+            vf.write(rec)
+    pysam.tabix_index(os.fspath(tmp), preset="vcf", force=True)
+    os.replace(f"{tmp}.tbi", f"{out}.tbi")
+    os.replace(tmp, out)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

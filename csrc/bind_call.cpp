@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -339,8 +340,9 @@ void bind_call(py::module_& m) {
       "af_not_in_resource, log10_somatic_prior: somatic.hpp)");
 
   m.def("check_germline_resource", &check_germline_resource, py::arg("path"),
+        py::arg("reference_contigs"),
         "given_alleles.hpp's check of a germline resource: an InputError unless it opens, "
-        "declares INFO/AF and is indexed");
+        "declares INFO/AF, is indexed and shares a contig name with the reference");
   m.def(
       "read_germline_resource",
       [](const std::string& path, const std::string& contig, int64_t start, int64_t end,
@@ -528,6 +530,9 @@ void bind_call(py::module_& m) {
         const size_t n_t = checked(tumour, "tumour", 0), k = static_cast<size_t>(tumour.shape(1));
         if (allele == 0 || allele >= k) throw std::invalid_argument("allele: a component > 0");
         const size_t n_n = normal ? checked(*normal, "normal", k) : 0;
+        if (!(population_af >= 0 && population_af <= 1) || !(log10_somatic_prior < 0) ||
+            !std::isfinite(log10_somatic_prior))
+          throw std::invalid_argument("population_af in [0, 1], log10_somatic_prior finite < 0");
         return germline_posterior(tumour.data(), n_t, normal ? normal->data() : nullptr, n_n, k,
                                   allele, population_af, log10_somatic_prior);
       },

@@ -957,15 +957,19 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
             [](const std::pair<CandidateAllele, double>& e, const CandidateAllele& c) {
               return e.first < c;
             });
+        // A resource's 0 (gnomAD's sites no one carries) or 1 would make germline impossible:
+        // frequencies are taken within [af_not_in_resource, 1 - af_not_in_resource].
+        const double floor = opt.somatic.af_not_in_resource;
         const double popaf = known != opt.resource.end() && known->first == cand
-                                 ? known->second
-                                 : opt.somatic.af_not_in_resource;
+                                 ? std::clamp(known->second, floor, 1 - floor)
+                                 : floor;
         const double p = germline_posterior(t_site.lik.data(), n_t, n_lik, n_n, k, a, popaf,
                                             opt.somatic.log10_somatic_prior);
-        rec.popaf = {popaf};
-        // (-10 log10 P, from 1 - P where P is near 1; capped where P is below 1e-99)
-        rec.germq = {std::round(std::min(990.0, -10 * std::log10(std::max(p, 1e-99)))) + 0.0};
-        if (p > opt.somatic.max_germline_posterior &&
+        rec.popaf = {-std::log10(popaf) + 0.0};  // (as Mutect2 writes it: -log10)
+        // -10 log10 P, capped where P is below 1e-99; the filter reads the value written
+        const double germq = std::min(990.0, -10 * std::log10(std::max(p, 1e-99))) + 0.0;
+        rec.germq = {germq};
+        if (germq < -10 * std::log10(opt.somatic.max_germline_posterior) &&
             std::find(rec.filters.begin(), rec.filters.end(), "germline") == rec.filters.end())
           rec.filters.push_back("germline");
       }

@@ -334,10 +334,25 @@ void check_af_header(const std::string& path, const bcf_hdr_t* hdr) {
 
 }  // namespace
 
-void check_germline_resource(const std::string& path) {
+void check_germline_resource(const std::string& path,
+                             const std::vector<std::string>& reference_contigs) {
   SitesFile file = open_sites(path);
   check_af_header(path, file.hdr.get());
-  load_index(path, file);
+  SitesIndex idx = load_index(path, file);
+  // A resource named for another build's contigs ('1' against 'chr1') would match nothing.
+  int n = 0;
+  const char** names = idx.bcf_idx ? bcf_index_seqnames(idx.bcf_idx.get(), file.hdr.get(), &n)
+                                   : tbx_seqnames(idx.tbx.get(), &n);
+  std::vector<std::string> indexed(names, names + (names ? n : 0));
+  free(names);
+  if (indexed.empty() || reference_contigs.empty()) return;
+  for (const std::string& c : indexed)
+    if (std::find(reference_contigs.begin(), reference_contigs.end(), c) !=
+        reference_contigs.end())
+      return;
+  throw InputError(path + ": none of its contigs (e.g. " + shown(indexed[0], 40) +
+                   ") is in the reference (e.g. " + shown(reference_contigs[0], 40) +
+                   "); is it the same build?");
 }
 
 std::vector<GivenAllele> read_germline_resource(const std::string& path,
@@ -349,9 +364,17 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
   check_af_header(path, hdr);
   SitesIndex idx = load_index(path, file);
   // Normalising moves indels left (and trims a shared first base right): records from a little
-  // either side may land in [start, end).
+  // either side may land in [start, end), and from anywhere in a tandem repeat reaching past
+  // end (of a period up to the longest indel): the query runs to that repeat's end.
   constexpr int64_t kBefore = 2 * kMaxIndelLength, kAfter = 1000;
-  const int64_t from = std::max<int64_t>(0, start - kBefore), to = end + kAfter;
+  int64_t repeat_end = end;
+  for (int64_t period = 1; period <= kMaxIndelLength && period <= end; ++period) {
+    int64_t j = end;
+    while (j < std::min(contig_length, codes.size) && codes.data[j] == codes.data[j - period])
+      ++j;
+    repeat_end = std::max(repeat_end, j);
+  }
+  const int64_t from = std::max<int64_t>(0, start - kBefore), to = repeat_end + kAfter;
   std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec(bcf_init(), bcf_destroy);
   std::unique_ptr<hts_itr_t, void (*)(hts_itr_t*)> itr(nullptr, hts_itr_destroy);
   if (idx.bcf_idx) {
@@ -395,6 +418,10 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
       for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
       if (r.alts.empty()) continue;
       const int got_af = bcf_get_info_float(hdr, rec.get(), "AF", &buf.af, &buf.n_af);
+      if (got_af == -3) {  // (AF absent from this record: its alleles are left out)
+        records.pop_back();
+        continue;
+      }
       if (got_af != rec->n_allele - 1) {
         throw InputError(path + ": " + site(0, contig, rec->pos) + "): " +
                          (got_af < 0 ? std::string("no INFO/AF")
@@ -403,12 +430,15 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
                                            " ALTs"));
       }
       for (int i = 0; i < got_af; ++i) {
+        // (a missing value, e.g. a '*' ALT's: the allele is left out, as if not in the file)
+        if (bcf_float_is_missing(buf.af[i])) {
+          r.afs.push_back(std::numeric_limits<double>::quiet_NaN());
+          continue;
+        }
         const double v = buf.af[i];
-        if (bcf_float_is_missing(buf.af[i]) || !(v >= 0 && v <= 1)) {
+        if (!(v >= 0 && v <= 1)) {
           throw InputError(path + ": " + site(0, contig, rec->pos) + "): INFO/AF " +
-                           (bcf_float_is_missing(buf.af[i]) ? std::string(".")
-                                                        : std::to_string(v)) +
-                           " is not a frequency in [0, 1]");
+                           shown(std::to_string(v)) + " is not a frequency in [0, 1]");
         }
         r.afs.push_back(v);
       }
@@ -420,7 +450,7 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
       check_contig(path, contig, contig_length, codes, records, skips);
   std::vector<GivenAllele> out;
   for (GivenAllele& a : alleles)
-    if (a.pos >= start && a.pos < end) out.push_back(std::move(a));
+    if (a.pos >= start && a.pos < end && !std::isnan(a.af)) out.push_back(std::move(a));
   return out;
 }
 

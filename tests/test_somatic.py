@@ -410,7 +410,7 @@ def test_germline_resource_tells_germline_apart_without_a_normal(pair: Pair,
     """Tumour-only with a germline resource: its germline alleles fail germline, the somatic
     ones pass, but for two clonal ones the population shares commonly (at 30% of the reads,
     nearer a heterozygote's half than a subclone's fraction would be); POPAF is the resource's
-    frequency (a float32 written to 6 digits) or af_not_in_resource, GERMQ its posterior.
+    frequency (its -log10 written to 6 digits) or af_not_in_resource, GERMQ its posterior.
     Beside a normal, the normal clears the common somatic alleles and the records are those
     without the resource."""
     out = tmp_path / "resource.vcf.gz"
@@ -427,8 +427,8 @@ def test_germline_resource_tells_germline_apart_without_a_normal(pair: Pair,
     assert len(set(pair.somatic) - common - passed) <= 0.03 * len(pair.somatic)
     assert not passed & (germline | common)
     for key, r in records.items():
-        popaf = r.info["POPAF"][0]
-        assert popaf == pytest.approx(pair.population.get(key, 5e-8), rel=1e-5), key
+        popaf = 10 ** -r.info["POPAF"][0]  # (-log10, as Mutect2 writes it)
+        assert popaf == pytest.approx(pair.population.get(key, 5e-8), rel=1e-4), key
         germq = r.info["GERMQ"][0]
         assert ("germline" in r.filter.keys()) == (germq < -10 * math.log10(0.5)), (key, germq)
     with pysam.VariantFile(str(out)) as vf:
@@ -473,6 +473,15 @@ def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert f"broken.vcf.gz: record ({chrom}:{pos}): INFO/AF 1.5" in err, err
     assert not target.exists()
+    with pytest.raises(_core.InputError, match="is a directory"):
+        Caller(pair.ref, somatic=True, germline_resource=tmp_path)
+    with pytest.raises(ValueError, match="goes with germline_resource"):
+        Caller(pair.ref, somatic=True, af_not_in_resource=1e-6)
+    renamed = tmp_path / "renamed.vcf"
+    renamed.write_text(text.replace("chr1", "1").replace("chr2", "2"))
+    pysam.tabix_index(str(renamed), preset="vcf", force=True)
+    with pytest.raises(_core.InputError, match="none of its contigs .* is it the same build"):
+        Caller(pair.ref, somatic=True, germline_resource=str(renamed) + ".gz")
     for args, needle in (
             (["--germline-resource", pair.resource, pair.tumour], "goes with --somatic"),
             (["--somatic", "--af-not-in-resource", "1e-6", pair.tumour],
@@ -483,6 +492,55 @@ def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
         err = proc.stderr.decode()
         assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
         assert not target.exists()
+
+
+@needs_engine
+@pytest.mark.parametrize("kind", ["vcf.gz", "bcf"])
+def test_read_germline_resource_by_position(tmp_path: Path, kind: str) -> None:
+    """A resource read shard by shard gives what one read of the contig gives: a deletion
+    written at the far end of a 2,500-base run normalises to its start, in the shard before;
+    each ALT of a multi-allelic record has its own AF; an allele spelled twice keeps the larger;
+    a '*' or symbolic ALT with AF '.' is left out; a contig the file lacks has nothing."""
+    rng = random.Random(5)
+    seq = [rng.choice("CGT") for _ in range(20_000)]
+    seq[5_000:7_500] = ["A"] * 2_500
+    text = "".join(seq)
+    codes = np.array(["ACGT".index(b) for b in text], dtype=np.uint8)
+    other = {i: "A" if text[i] != "A" else "C" for i in (11_000, 12_000, 12_100)}
+    rows = [(7_499, "AA", "A", "0.3"),
+            (10_001, text[10_000], ",".join(b for b in "ACGT" if b != text[10_000]),
+             "0.1,0.2,0.3"),
+            (11_001, text[11_000], other[11_000], "0.01"),
+            (11_000, text[10_999:11_001], text[10_999] + other[11_000], "0.05"),
+            (12_001, text[12_000], other[12_000], "0"),
+            (12_101, text[12_100], other[12_100], "1"),
+            (13_001, text[13_000], "*", "."), (13_101, text[13_100], "<DEL>", ".")]
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=20000>",
+             "##contig=<ID=chr2,length=20000>",
+             '##INFO=<ID=AF,Number=A,Type=Float,Description="AF">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"chr1\t{pos}\t.\t{r}\t{a}\t.\t.\tAF={af}" for pos, r, a, af in sorted(rows)]
+    vcf = tmp_path / "res.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+    path = pysam.tabix_index(str(vcf), preset="vcf", force=True)
+    if kind == "bcf":
+        path = str(tmp_path / "res.bcf")
+        pysam.bcftools.view("-Ob", "-o", path, str(vcf) + ".gz", catch_stdout=False)
+        pysam.bcftools.index(path)
+    whole = _core.read_germline_resource(path, "chr1", 0, 20_000, codes)
+    by_shard = [a for s in range(0, 20_000, 6_000)
+                for a in _core.read_germline_resource(path, "chr1", s, min(20_000, s + 6_000),
+                                                      codes)]
+    assert by_shard == whole
+    got = {(p, r, a): round(af, 6) for p, r, a, af in whole}
+    ref = text[10_000]
+    assert got == {(4_999, text[4_999] + "A", text[4_999]): 0.3,
+                   **{(10_000, ref, b): f for b, f in zip(
+                       [b for b in "ACGT" if b != ref], (0.1, 0.2, 0.3), strict=True)},
+                   (11_000, text[11_000], other[11_000]): 0.05,
+                   (12_000, text[12_000], other[12_000]): 0.0,
+                   (12_100, text[12_100], other[12_100]): 1.0}
+    assert _core.read_germline_resource(path, "chr2", 0, 20_000, codes) == []
 
 
 @needs_engine
@@ -527,8 +585,8 @@ def test_shards_on_an_executor_give_the_same_records(pair: Pair, tmp_path: Path)
 @needs_engine
 def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path) -> None:
     """Caller.call's Variants, written back through VcfWriter.write (pysam), give the lines
-    the engine formatted."""
-    caller = Caller(pair.ref, somatic=True)
+    the engine formatted (with a germline resource's POPAF and GERMQ too)."""
+    caller = Caller(pair.ref, somatic=True, germline_resource=pair.resource)
     engine = tmp_path / "engine.vcf"
     caller.write_vcf([pair.tumour, pair.normal], engine)
     variants = list(caller.call([pair.tumour, pair.normal]))
@@ -547,6 +605,7 @@ def test_api_records_write_as_the_engine_formats_them(pair: Pair, tmp_path: Path
             return [str(r) for r in vf]
 
     assert body(again) == body(engine)
+    assert all("POPAF" in v.info and "GERMQ" in v.info for v in variants)
 
 
 def synthetic_reference(d: Path, seed: int, length: int) -> tuple[str, Path, random.Random]:

@@ -724,11 +724,15 @@ class Caller:
         # hold a population's hundreds of millions of alleles).
         self.germline_resource: str | None = None
         resource = engine_options.get("germline_resource")
+        if resource is None and "af_not_in_resource" in engine_options:
+            raise ValueError("af_not_in_resource goes with germline_resource")
         if resource is not None:
             self.germline_resource = os.path.abspath(os.fspath(resource))
+            if os.path.isdir(self.germline_resource):
+                raise _core.InputError(f"{resource}: is a directory, not a VCF/BCF file")
             if not os.path.isfile(self.germline_resource):
                 raise _core.InputError(f"{resource}: no such file")
-            _core.check_germline_resource(self.germline_resource)
+            _core.check_germline_resource(self.germline_resource, [c for c, _ in self.contigs])
             spec_options["germline_resource"] = self.germline_resource
             st = os.stat(self.germline_resource)
             stamp = (*(stamp or ()), st.st_mtime_ns, st.st_size)

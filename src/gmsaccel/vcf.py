@@ -256,12 +256,15 @@ class VcfWriter:
             h.add_line('##INFO=<ID=NLOD,Number=A,Type=Float,Description="log10 likelihood ratio '
                        'of the normal lacking the allele against carrying one copy">')
         if sm.germline_resource is not None:
-            h.add_line('##INFO=<ID=POPAF,Number=A,Type=Float,Description="Population '
-                       'frequency of the allele in the germline resource (the resource lacking '
-                       'it: the frequency assumed for such alleles)">')
+            h.add_line('##INFO=<ID=POPAF,Number=A,Type=Float,Description="-log10 of the '
+                       'population frequency of the allele in the germline resource (taken '
+                       'within [f, 1 - f], f the frequency assumed for alleles the resource '
+                       'lacks)">')
+            reads = "the tumour's and the normal's reads" if sm.normal is not None \
+                else "the tumour's reads"
             h.add_line('##INFO=<ID=GERMQ,Number=A,Type=Float,Description="Phred-scaled '
                        'posterior probability that the allele is germline (-10 log10 P; high: '
-                       'somatic), from POPAF, the tumour\'s and the normal\'s reads">')
+                       f'somatic), from POPAF and {reads}">')
         h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype (the tumour: '
                    'the reference and the alleles it carries; the normal: reference)">')
         h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '

@@ -47,12 +47,14 @@ GivenAlleleFile read_given_alleles(
 
 // A germline resource (somatic calling): a bgzipped, indexed VCF or a BCF whose INFO/AF gives
 // each ALT's population frequency (as gnomAD's do), read by position. check_germline_resource
-// fails with an InputError unless the file opens, declares AF (Number=A, Float) and has an
-// index. read_germline_resource gives its alleles in [start, end) of contig, normalised and
-// checked as given alleles are (contig_length and codes: the reference's), each with its
-// frequency (an allele from several records: the largest); a record without AF, or with one
-// outside [0, 1], is an InputError naming it.
-void check_germline_resource(const std::string& path);
+// fails with an InputError unless the file opens, declares AF (Number=A, Float), has an index
+// and shares a contig name with the reference (when both name some). read_germline_resource
+// gives its alleles in [start, end) of contig, normalised and checked as given alleles are
+// (contig_length and codes: the reference's), each with its frequency (an allele from several
+// records: the largest); alleles without a value are left out, and a value outside [0, 1] is
+// an InputError naming the record.
+void check_germline_resource(const std::string& path,
+                             const std::vector<std::string>& reference_contigs);
 std::vector<GivenAllele> read_germline_resource(const std::string& path,
                                                 const std::string& contig, int64_t start,
                                                 int64_t end, int64_t contig_length,
