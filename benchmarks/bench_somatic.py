@@ -19,7 +19,7 @@ expected allele fractions 0.30, 0.15, 0.08 and 0.04), built once into the cache,
      observation in NORMAL and >= 2 in TUMOUR;
    the peers' filters (a second or two) are not timed; with ``--tumour-only`` also the tumour
    alone: ``gmsaccel call --somatic tumour.bam`` without and with ``--germline-resource
-   population.vcf.gz`` (somatic_sample.py's simulated population resource), and ``bcftools
+   population-v2.vcf.gz`` (somatic_sample.py's simulated population resource), and ``bcftools
    mpileup tumour.bam | bcftools call -mv`` less the calls whose allele the resource holds at
    AF > 0.001 (``bcftools isec -C``);
 3. scores each caller's somatic calls with shared/bench/vcfeval.sh against the somatic truth

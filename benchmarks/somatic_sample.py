@@ -390,16 +390,21 @@ POPULATION_SOMATIC_SHARE = 0.02
 POPULATION_OTHERS_PER_BASE = 0.01
 POPULATION_LOG10_AF = {"germline": (-4.0, math.log10(0.9)), "somatic": (-6.0, -4.0),
                        "others": (-6.0, math.log10(0.5))}
+POPULATION_VERSION = 2  # in the file's name: bump when what it holds changes
 
 
 def make_population_resource(sample_dir: str | os.PathLike[str], seed: int = 1) -> Path:
-    """DIR/population.vcf.gz (+ .tbi): a germline resource for the sample, as gnomAD is for a
-    person (sites-only, INFO/AF). It holds POPULATION_GERMLINE_SHARE of the sample's germline
+    """DIR/population-vN.vcf.gz (+ .tbi): a germline resource for the sample, as gnomAD is for
+    a person (sites-only, INFO/AF). It holds POPULATION_GERMLINE_SHARE of the sample's germline
     alleles, POPULATION_SOMATIC_SHARE of its somatic ones at rare frequencies, and unrelated
-    SNVs at POPULATION_OTHERS_PER_BASE, at log-uniform frequencies (POPULATION_LOG10_AF). Made
-    once; reused while newer than the germline truth."""
+    SNVs at POPULATION_OTHERS_PER_BASE, within the ranges of POPULATION_LOG10_AF. Somatic and
+    unrelated alleles are log-uniform there. A germline allele's frequency p is drawn as the
+    sample's genotype implies: from a site-frequency prior proportional to 1/p (the neutral
+    spectrum) times the chance of the genotype, 2p(1-p) for a heterozygote and p^2 for a
+    homozygote, so that, as in people, homozygous alleles are mostly common ones. Made once;
+    reused while newer than the truth VCFs."""
     d = Path(sample_dir)
-    out = d / "population.vcf.gz"
+    out = d / f"population-v{POPULATION_VERSION}.vcf.gz"
     germline_vcf, somatic_vcf = d / "germline.vcf.gz", d / "somatic.vcf.gz"
     if (out.exists() and Path(f"{out}.tbi").exists()
             and out.stat().st_mtime > max(germline_vcf.stat().st_mtime,
@@ -411,14 +416,29 @@ def make_population_resource(sample_dir: str | os.PathLike[str], seed: int = 1) 
         lo, hi = POPULATION_LOG10_AF[kind]
         return (10 ** rng.uniform(lo, hi, n)).tolist()
 
+    # on a log grid the 1/p prior is flat, so each point weighs as the genotype's chance there
+    lo, hi = POPULATION_LOG10_AF["germline"]
+    grid = np.logspace(lo, hi, 4096)
+    by_genotype = {False: 2 * grid * (1 - grid), True: grid ** 2}
+
+    def germline_frequency(hom: bool) -> float:
+        w = by_genotype[hom]
+        return float(rng.choice(grid, p=w / w.sum()))
+
     rows: list[tuple[str, int, str, str, float]] = []
     for kind, path, share in (("germline", germline_vcf, POPULATION_GERMLINE_SHARE),
                               ("somatic", somatic_vcf, POPULATION_SOMATIC_SHARE)):
         with pysam.VariantFile(os.fspath(path)) as vf:
-            alleles = [(r.contig, r.pos, r.ref, a) for r in vf for a in r.alts or ()]
+            alleles = [((r.contig, r.pos, r.ref, a),
+                        sum(1 for g in r.samples[0]["GT"] if g == i) == 2)
+                       for r in vf for i, a in enumerate(r.alts or (), 1)]
         kept = [a for a, keep in zip(alleles, rng.random(len(alleles)) < share, strict=True)
                 if keep]
-        rows += [(*a, f) for a, f in zip(kept, frequencies(kind, len(kept)), strict=True)]
+        if kind == "germline":
+            rows += [(*a, germline_frequency(hom)) for a, hom in kept]
+        else:
+            rows += [(*a, f) for (a, _), f in zip(kept, frequencies(kind, len(kept)),
+                                                  strict=True)]
     fasta = pysam.FastaFile(os.fspath(d / "ref.fa"))
     taken = {(c, p) for c, p, *_ in rows}
     for name, length in zip(fasta.references, fasta.lengths, strict=True):
@@ -437,7 +457,7 @@ def make_population_resource(sample_dir: str | os.PathLike[str], seed: int = 1) 
     header.add_line('##INFO=<ID=AF,Number=A,Type=Float,Description="Population allele '
                     'frequency (simulated)">')
     order = {n: i for i, n in enumerate(fasta.references)}
-    tmp = d / "population.tmp.vcf.gz"
+    tmp = d / f"population-v{POPULATION_VERSION}.tmp.vcf.gz"
     with pysam.VariantFile(os.fspath(tmp), "wz", header=header) as vf:
         for contig, pos, ref, alt, f in sorted(rows, key=lambda r: (order[r[0]], r[1], r[3])):
             rec = vf.new_record(contig=contig, start=pos - 1, alleles=(ref, alt))
