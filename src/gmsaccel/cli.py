@@ -637,6 +637,22 @@ def _write_json(path: Path, data: dict) -> None:
     write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
+def cmd_contamination(args: argparse.Namespace) -> int:
+    from gmsaccel.contamination import estimate_contamination
+
+    _check_output_dir(args.json)
+    t0 = time.monotonic()
+    est = estimate_contamination(args.reference, args.bam, args.resource, threads=args.threads,
+                                 min_af=args.min_af, max_af=args.max_af)
+    wall = time.monotonic() - t0
+    print(f"{args.bam}\t{est.fraction:.5f}\t{est.low:.5f}\t{est.high:.5f}\t{est.sites}")
+    _log(args, f"{est.line()}; {wall:.2f} s wall")
+    if args.json:
+        _write_json(Path(args.json), {"bam": args.bam, "resource": args.resource,
+                                      **est.as_dict(), "wall_seconds": wall})
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from gmsaccel.align import cuda_module
 
@@ -915,6 +931,26 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--pairs", type=int, default=20000, help="read pairs to simulate")
     pd.add_argument("-q", "--quiet", action="store_true")
 
+    pct = sub.add_parser(
+        "contamination", help="estimate a sample's contamination by another person's reads",
+        description="Estimate the fraction of a sample's reads that come from another person, "
+                    "from its reads at a germline resource's common SNVs (see "
+                    "gmsaccel.contamination). Prints BAM, fraction, the 95%% interval's low "
+                    "and high ends and the sites used, tab-separated.",
+        epilog="Example: gmsaccel contamination -f ref.fa --resource gnomad.vcf.gz s.bam -t 8")
+    pct.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
+    pct.add_argument("--resource", required=True, metavar="VCF",
+                     help="population allele frequencies: a bgzipped, indexed VCF or BCF with "
+                          "INFO/AF (as for call --germline-resource)")
+    pct.add_argument("bam", help="the sample's sorted, indexed BAM/CRAM")
+    pct.add_argument("--min-af", type=float, default=0.01,
+                     help="resource SNVs at least this common are used (default 0.01)")
+    pct.add_argument("--max-af", type=float, default=0.99,
+                     help="and at most this common (default 0.99)")
+    pct.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
+    pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")
+    pct.add_argument("-q", "--quiet", action="store_true")
+
     pdoc = sub.add_parser("doctor", help="report build, SIMD and GPU capabilities")
     pdoc.add_argument("--json", action="store_true", help="machine-readable output")
     return p
@@ -930,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in ("index", "align", "call", "run"):
+    if args.command in ("index", "align", "call", "run", "contamination"):
         # Our own errors name the file and the record in one line; htslib's log lines
         # ("[E::bgzf_read_block] ...") for the same failure would only bury them.
         import pysam
@@ -956,6 +992,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_call(args, argv)
         if args.command == "run":
             return cmd_run(args, argv)
+        if args.command == "contamination":
+            return cmd_contamination(args)
         if args.command == "doctor":
             return cmd_doctor(args)
         if args.command == "demo":

@@ -1,0 +1,240 @@
+"""Cross-sample contamination: the fraction of a sample's reads that come from another person
+(`gmsaccel contamination`, `estimate_contamination`).
+
+A contaminated sample shows, at sites where it is homozygous, the other allele in a fraction of
+its reads that grows with the contamination and with how common that allele is in the
+population; at heterozygous sites it pulls the allele fraction away from 1/2. So at common SNVs
+of a germline resource (population frequency p in [min_af, max_af]) the reference and
+alternate read counts are weighed, site by site, under every pair of genotypes the sample and
+one contaminating person may have there (each in Hardy-Weinberg proportions from p): the
+expected alternate fraction is (1 - c) g/2 + c h/2 for the sample's genotype g and the
+contaminant's h, seen through the sequencing error rate, which is measured from the same sites'
+reads of the two bases that are neither allele. The fraction c maximising the likelihood over
+all sites is the estimate, with a 95% interval where the log-likelihood falls 1.92 below its
+maximum (the profile likelihood's chi-square bound).
+
+Sites far deeper than the median (collapsed repeats, copy-number gains) or with fewer than
+MIN_DEPTH reads are left out; reads and bases pass the Caller's filters (mapping quality and
+base quality at least MIN_QUALITY by default).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gmsaccel import _core
+
+MIN_AF, MAX_AF = 0.01, 0.99  # resource SNVs used: common in the population
+MIN_QUALITY = 20  # mapping and base quality of the reads counted
+MIN_DEPTH = 8  # reference and alternate reads a site needs
+MAX_DEPTH_RATIO = 3.0  # sites deeper than this times the median are left out
+MAX_FRACTION = 0.5  # beyond it the "contaminant" is the sample
+CHI2_95 = 3.841458820694124  # 1 degree of freedom
+
+
+@dataclass
+class ContaminationEstimate:
+    """What estimate_contamination found: the fraction, its 95% interval, and what it rests
+    on (sites used, their reads, the error rate, the sites by the sample's likeliest
+    genotype)."""
+
+    fraction: float
+    low: float
+    high: float
+    sites: int
+    reads: int
+    error_rate: float
+    hom_ref: int = 0
+    het: int = 0
+    hom_alt: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (f"contamination {100 * self.fraction:.2f}% (95% interval "
+                f"{100 * self.low:.2f}-{100 * self.high:.2f}%) from {self.sites:,} sites "
+                f"({self.hom_ref:,} homozygous reference, {self.het:,} heterozygous, "
+                f"{self.hom_alt:,} homozygous alternate; {self.reads:,} reads; error rate "
+                f"{self.error_rate:.2g})")
+
+
+def _genotype_priors(p: np.ndarray) -> np.ndarray:
+    """sites x 3: Hardy-Weinberg chances of 0, 1 and 2 alternate copies."""
+    q = 1 - p
+    return np.stack([q * q, 2 * p * q, p * p], axis=1)
+
+
+def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                   error: float) -> float:
+    """Natural log-likelihood of contamination fraction c over the sites (the binomial
+    coefficients, the same for every c, left out)."""
+    prior = _genotype_priors(p)
+    g = np.array([0.0, 0.5, 1.0])
+    # alternate fraction for each (sample genotype, contaminant genotype) pair
+    frac = (1 - c) * g[:, None] + c * g[None, :]
+    seen = frac * (1 - error) + (1 - frac) * error  # (3, 3)
+    log_seen, log_missed = np.log(seen), np.log1p(-seen)
+    # sites x 3 x 3: log P(counts | g, h) + log P(g) + log P(h)
+    terms = (alt[:, None, None] * log_seen[None] + ref[:, None, None] * log_missed[None]
+             + np.log(prior)[:, :, None] + np.log(prior)[:, None, :])
+    top = terms.max(axis=(1, 2))
+    return float(np.sum(top + np.log(np.exp(terms - top[:, None, None]).sum(axis=(1, 2)))))
+
+
+def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6) -> float:
+    """Golden-section search for the maximum of a unimodal f on [lo, hi]."""
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+    f1, f2 = f(x1), f(x2)
+    while b - a > tol:
+        if f1 < f2:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + ratio * (b - a)
+            f2 = f(x2)
+        else:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - ratio * (b - a)
+            f1 = f(x1)
+    best = (a + b) / 2
+    # the bounds themselves (no contamination at all is the commonest answer)
+    return max((lo, best, hi), key=f)
+
+
+def _bound(f: Callable[[float], float], target: float, inside: float, outside: float) -> float:
+    """Where f crosses target between inside (f above it) and outside; outside if it never
+    does."""
+    if f(outside) >= target:
+        return outside
+    for _ in range(60):
+        mid = (inside + outside) / 2
+        if f(mid) >= target:
+            inside = mid
+        else:
+            outside = mid
+    return (inside + outside) / 2
+
+
+def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float
+             ) -> ContaminationEstimate:
+    """The maximum-likelihood contamination fraction of sites with population frequencies p
+    and these read counts, and its 95% interval."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    ref = np.asarray(ref, dtype=np.float64)
+    alt = np.asarray(alt, dtype=np.float64)
+    error = min(max(float(error), 1e-5), 0.1)
+    if not len(p):
+        raise ValueError("no sites to estimate contamination from")
+
+    def ll(c: float) -> float:
+        return log_likelihood(c, p, ref, alt, error)
+
+    best = _maximise(ll, 0.0, MAX_FRACTION)
+    target = ll(best) - CHI2_95 / 2
+    low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
+    high = _bound(ll, target, best, MAX_FRACTION)
+    # each site's likeliest genotype of the sample, at the estimate
+    frac = np.array([0.0, 0.5, 1.0]) * (1 - best) + best * p[:, None]
+    seen = frac * (1 - error) + (1 - frac) * error
+    post = (alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen)
+            + np.log(_genotype_priors(p)))
+    calls = np.bincount(post.argmax(axis=1), minlength=3)
+    return ContaminationEstimate(best, low, high, len(p), int(ref.sum() + alt.sum()), error,
+                                 int(calls[0]), int(calls[1]), int(calls[2]))
+
+
+@dataclass
+class SiteCounts:
+    """Read counts at a resource's SNVs: population frequency, reference and alternate reads,
+    and reads of the other two bases (sequencing errors)."""
+
+    p: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+    other: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[SiteCounts]) -> SiteCounts:
+        return cls(*(np.concatenate([getattr(x, f) for x in parts]) if parts else
+                     np.zeros(0) for f in ("p", "ref", "alt", "other")))
+
+
+def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
+                max_af: float = MAX_AF, threads: int = 1) -> SiteCounts:
+    """The reads at the resource's SNVs of frequency in [min_af, max_af], shard by shard
+    (the Caller's regions and filters; its reference's base codes)."""
+    from gmsaccel.call import resolve_regions, shards
+
+    work = shards(resolve_regions(None, caller.contigs))  # type: ignore[attr-defined]
+    caller.check_inputs([bam])  # type: ignore[attr-defined]
+
+    def one(shard: object) -> SiteCounts:
+        codes = caller.ref_codes(shard.contig)  # type: ignore[attr-defined]
+        snvs = [(pos, r, a, af) for pos, r, a, af in _core.read_germline_resource(
+                    resource, shard.contig, shard.start, shard.end, codes)  # type: ignore[attr-defined]
+                if len(r) == 1 and len(a) == 1 and min_af <= af <= max_af and r in "ACGT"
+                and a in "ACGT"]
+        if not snvs:
+            return SiteCounts.concat([])
+        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end))  # type: ignore[attr-defined]
+        start, counts = int(pile["start"]), pile["base_counts"]
+        # (one allele per site: a position given two ALTs keeps its commonest)
+        best: dict[int, tuple[float, int, int]] = {}
+        for pos, r, a, af in snvs:
+            i = pos - start
+            if 0 <= i < len(counts) and (pos not in best or af > best[pos][0]):
+                best[pos] = (af, "ACGT".index(r), "ACGT".index(a))
+        if not best:
+            return SiteCounts.concat([])
+        idx = np.array([pos - start for pos in best])
+        p = np.array([v[0] for v in best.values()])
+        r_i = np.array([v[1] for v in best.values()])
+        a_i = np.array([v[2] for v in best.values()])
+        rows = counts[idx, :4].astype(np.float64)
+        ref = rows[np.arange(len(idx)), r_i]
+        alt = rows[np.arange(len(idx)), a_i]
+        return SiteCounts(p, ref, alt, rows.sum(axis=1) - ref - alt)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        return SiteCounts.concat(list(pool.map(one, work)))
+
+
+def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
+                           resource: str | os.PathLike, threads: int = 1,
+                           min_af: float = MIN_AF, max_af: float = MAX_AF,
+                           min_quality: int = MIN_QUALITY) -> ContaminationEstimate:
+    """The fraction of bam's reads from another person, from the germline resource's common
+    SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource)."""
+    from gmsaccel.call import Caller
+
+    if not 0 < min_af <= max_af < 1:
+        raise ValueError(f"allele frequencies: need 0 < min_af <= max_af < 1, got {min_af:g}, "
+                         f"{max_af:g}")
+    resource = os.path.abspath(os.fspath(resource))
+    if os.path.isdir(resource):
+        raise _core.InputError(f"{resource}: is a directory, not a VCF/BCF file")
+    if not os.path.isfile(resource):
+        raise _core.InputError(f"{resource}: no such file")
+    caller = Caller(reference, min_mapq=min_quality, min_baseq=min_quality, threads=threads)
+    _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
+    counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads)
+    depth = counts.ref + counts.alt
+    if not len(depth) or not depth.any():
+        raise _core.InputError(f"{bam}: no reads at the common SNVs of {resource} "
+                               f"(frequency {min_af:g}-{max_af:g}): nothing to estimate from")
+    median = float(np.median(depth[depth > 0]))
+    keep = (depth >= MIN_DEPTH) & (depth <= MAX_DEPTH_RATIO * median)
+    if not keep.any():
+        raise _core.InputError(f"{bam}: no common SNV of {resource} has {MIN_DEPTH} reads or "
+                               "more: nothing to estimate from")
+    # an error is one of three wrong bases: the rate of one of them, from the two that are
+    # neither allele
+    error = float(counts.other[keep].sum()) / (2 * float((depth + counts.other)[keep].sum()))
+    return estimate(counts.p[keep], counts.ref[keep], counts.alt[keep], error)

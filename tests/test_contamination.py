@@ -1,0 +1,188 @@
+"""Contamination estimates (contamination.py, gmsaccel contamination): the likelihood against a
+scalar definition, the estimate on counts drawn from its own model, and reads of two simulated
+people mixed, aligned and estimated."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+from conftest import random_genome, run_cli, write_fasta
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gmsaccel import _core
+from gmsaccel.align import Aligner, Index
+from gmsaccel.contamination import estimate, estimate_contamination, log_likelihood
+from gmsaccel.simulate import Variant, apply_variants, simulate_pairs, write_fastq
+
+needs_engine = pytest.mark.skipif(not hasattr(_core, "read_germline_resource"),
+                                  reason="germline resources not in this build")
+
+
+def scalar_log_likelihood(c: float, p: list[float], ref: list[int], alt: list[int],
+                          error: float) -> float:
+    """The model written out site by site: the sample's genotype g and one contaminant's h,
+    each in Hardy-Weinberg proportions, alternate molecules (1 - c) g/2 + c h/2, seen through
+    the error rate."""
+    total = 0.0
+    for pi, r, a in zip(p, ref, alt, strict=True):
+        prior = [(1 - pi) ** 2, 2 * pi * (1 - pi), pi ** 2]
+        site = 0.0
+        for g in range(3):
+            for h in range(3):
+                frac = (1 - c) * g / 2 + c * h / 2
+                seen = frac * (1 - error) + (1 - frac) * error
+                site += prior[g] * prior[h] * seen ** a * (1 - seen) ** r
+        total += math.log(site)
+    return total
+
+
+@settings(max_examples=200, deadline=None)
+@given(sites=st.lists(st.tuples(st.floats(0.01, 0.99), st.integers(0, 30), st.integers(0, 30)),
+                      min_size=1, max_size=20),
+       c=st.floats(0, 0.5), error=st.floats(1e-4, 0.05))
+def test_log_likelihood_is_its_definition(sites: list, c: float, error: float) -> None:
+    p, ref, alt = (list(x) for x in zip(*sites, strict=True))
+    got = log_likelihood(c, np.array(p), np.array(ref, float), np.array(alt, float), error)
+    assert got == pytest.approx(scalar_log_likelihood(c, p, ref, alt, error), rel=1e-9,
+                                abs=1e-9)
+
+
+def model_counts(c: float, n_sites: int, depth: int, error: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read counts drawn from the model: genotypes of the sample and of one contaminant per site
+    (Hardy-Weinberg), Poisson depth, binomial alternate reads."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.02, 0.98, n_sites)
+    g = rng.binomial(2, p) / 2
+    h = rng.binomial(2, p) / 2
+    frac = (1 - c) * g + c * h
+    seen = frac * (1 - error) + (1 - frac) * error
+    n = rng.poisson(depth, n_sites)
+    alt = rng.binomial(n, seen)
+    return p, (n - alt).astype(float), alt.astype(float)
+
+
+@pytest.mark.parametrize("c", [0.0, 0.005, 0.02, 0.1, 0.3])
+def test_estimate_recovers_the_fraction_of_its_model(c: float) -> None:
+    """Over 10 draws: unbiased, each within 0.015, and the 95% interval holding the truth in
+    at least 8 (a draw outside it is expected one time in 20)."""
+    ests = []
+    for seed in range(10):
+        p, ref, alt = model_counts(c, 4000, 35, 0.002, seed=1000 * seed + int(c * 1000))
+        est = estimate(p, ref, alt, 0.002)
+        assert abs(est.fraction - c) < 0.015 and est.high - est.low < 0.025, est
+        assert est.sites == 4000 and est.hom_ref + est.het + est.hom_alt == 4000
+        ests.append(est)
+    fractions = np.array([e.fraction for e in ests])
+    # (no bias: the mean within 3 standard errors of the truth)
+    assert abs(float(fractions.mean()) - c) < 3 * float(fractions.std()) / math.sqrt(10) + 5e-4
+    assert sum(e.low <= c <= e.high for e in ests) >= 8
+
+
+def test_estimate_needs_sites() -> None:
+    with pytest.raises(ValueError, match="no sites"):
+        estimate(np.zeros(0), np.zeros(0), np.zeros(0), 0.001)
+
+
+# ---------------------------------------------------------------------------------------------
+# two simulated people
+
+
+GENOME = 150_000
+DEPTH = 40
+SITES = 1_500
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A genome, a resource of common SNVs, and BAMs of one person alone and mixed with 5% of
+    another's reads (both people drawn from the resource's frequencies)."""
+    d = tmp_path_factory.mktemp("contamination")
+    contigs = random_genome(91, {"chr1": GENOME})
+    seq = contigs[0][1]
+    ref = write_fasta(d / "ref.fa", contigs)
+    pysam.faidx(str(ref))
+    rng = np.random.default_rng(92)
+    positions = np.sort(rng.choice(np.arange(200, GENOME - 200, 60), SITES, replace=False))
+    p = rng.uniform(0.05, 0.95, SITES)
+    alts = ["ACGT"[("ACGT".index(seq[x]) + 1 + int(rng.integers(3))) % 4] for x in positions]
+    header = pysam.VariantHeader()
+    header.contigs.add("chr1", length=GENOME)
+    header.add_line('##INFO=<ID=AF,Number=A,Type=Float,Description="Population frequency">')
+    resource = d / "resource.vcf.gz"
+    with pysam.VariantFile(str(resource), "wz", header=header) as out:
+        for x, a, f in zip(positions.tolist(), alts, p.tolist(), strict=True):
+            rec = out.new_record(contig="chr1", start=x, alleles=(seq[x], a))
+            rec.info["AF"] = f
+            out.write(rec)
+    pysam.tabix_index(str(resource), preset="vcf", force=True)
+
+    def person(seed: int) -> list:
+        r = np.random.default_rng(seed)
+        gts = (r.random((SITES, 2)) < p[:, None]).astype(int)
+        variants = [Variant("chr1", int(x) + 1, seq[x], a, (int(g[0]), int(g[1])))
+                    for x, a, g in zip(positions, alts, gts, strict=True) if g.any()]
+        return apply_variants(contigs, variants)
+
+    pairs = DEPTH * GENOME // 300
+    a1, a2 = simulate_pairs(person(93), pairs, seed=94)
+    b1, b2 = simulate_pairs(person(95), pairs // 20, seed=96)
+    index = Index.build(ref)
+    bams = {"resource": resource, "ref": ref}
+    for name, r1, r2 in (("pure", a1, a2),
+                         ("mixed", a1[: pairs - pairs // 20] + b1, a2[: pairs - pairs // 20] + b2)):
+        f1 = write_fastq(d / f"{name}_1.fq", r1)
+        f2 = write_fastq(d / f"{name}_2.fq", r2)
+        bams[name] = d / f"{name}.bam"
+        Aligner(index, threads=2).align_fastq(f1, f2, bams[name],
+                                              read_group=rf"@RG\tID:{name}\tSM:{name}")
+    return bams
+
+
+@needs_engine
+def test_reads_of_two_people(people: dict[str, Path]) -> None:
+    pure = estimate_contamination(people["ref"], people["pure"], people["resource"], threads=2)
+    assert pure.fraction < 0.004 and pure.low == 0, pure
+    mixed = estimate_contamination(people["ref"], people["mixed"], people["resource"],
+                                   threads=2)
+    assert mixed.low <= 0.05 <= mixed.high and abs(mixed.fraction - 0.05) < 0.01, mixed
+    assert mixed.sites >= 0.9 * SITES and mixed.het > 0.2 * SITES
+    # the rarer half of the sites alone agrees
+    rare = estimate_contamination(people["ref"], people["mixed"], people["resource"],
+                                  max_af=0.5)
+    assert rare.sites < mixed.sites and abs(rare.fraction - 0.05) < 0.015, rare
+
+
+@needs_engine
+def test_cli_contamination_and_its_errors(people: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
+                   people["mixed"], "-t", "2", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    bam, fraction, low, high, sites = proc.stdout.decode().strip().split("\t")
+    assert bam == str(people["mixed"]) and float(low) <= float(fraction) <= float(high)
+    saved = json.loads(out.read_text())
+    assert saved["fraction"] == pytest.approx(float(fraction), abs=1e-5)
+    assert saved["sites"] == int(sites) and b"contamination" in proc.stderr
+    empty = tmp_path / "empty.vcf"
+    empty.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=150000>\n"
+                     '##INFO=<ID=AF,Number=A,Type=Float,Description="AF">\n'
+                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    pysam.tabix_index(str(empty), preset="vcf", force=True)
+    for args, needle in (
+            (["--resource", tmp_path / "none.vcf.gz", people["mixed"]], "no such file"),
+            (["--resource", str(empty) + ".gz", people["mixed"]], "nothing to estimate from"),
+            (["--resource", people["resource"], "--min-af", "0.6", "--max-af", "0.4",
+              people["mixed"]], "need 0 < min_af <= max_af < 1"),
+            (["--resource", people["resource"], tmp_path / "none.bam"], "none.bam")):
+        proc = run_cli("contamination", "-f", people["ref"], *args, "--json",
+                       tmp_path / "bad.json")
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
+        assert not (tmp_path / "bad.json").exists()
