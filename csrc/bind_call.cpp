@@ -123,6 +123,8 @@ void bind_call(py::module_& m) {
     d["max_germline_posterior"] = t.max_germline_posterior;
     d["af_not_in_resource"] = t.af_not_in_resource;
     d["log10_somatic_prior"] = t.log10_somatic_prior;
+    d["contamination"] = t.contamination;
+    d["max_contamination_posterior"] = t.max_contamination_posterior;
     m.attr("SOMATIC_THRESHOLDS") = d;
   }
   m.def(
@@ -140,7 +142,8 @@ void bind_call(py::module_& m) {
          const std::vector<std::tuple<int64_t, std::string, std::string>>& panel,
          const std::optional<std::vector<std::tuple<int64_t, std::string, std::string, double>>>&
              resource,
-         double max_germline_posterior, double af_not_in_resource, double log10_somatic_prior) {
+         double max_germline_posterior, double af_not_in_resource, double log10_somatic_prior,
+         double contamination, double max_contamination_posterior) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -183,6 +186,12 @@ void bind_call(py::module_& m) {
         opt.somatic.max_germline_posterior = max_germline_posterior;
         opt.somatic.af_not_in_resource = af_not_in_resource;
         opt.somatic.log10_somatic_prior = log10_somatic_prior;
+        if (!(contamination >= 0 && contamination < 0.5))
+          throw std::invalid_argument("contamination must be in [0, 0.5)");
+        if (contamination > 0 && !resource)
+          throw std::invalid_argument("contamination needs a germline resource");
+        opt.somatic.contamination = contamination;
+        opt.somatic.max_contamination_posterior = max_contamination_posterior;
         if (resource) {
           opt.has_resource = true;
           for (const auto& [pos, r, a, af] : *resource) {
@@ -268,6 +277,7 @@ void bind_call(py::module_& m) {
               d["popaf"] = r.popaf;
               d["germq"] = r.germq;
             }
+            if (!r.contq.empty()) d["contq"] = r.contq;
           }
           d["dp"] = r.dp;
           d["mq"] = r.mq;
@@ -319,6 +329,8 @@ void bind_call(py::module_& m) {
       py::arg("max_germline_posterior") = SomaticThresholds{}.max_germline_posterior,
       py::arg("af_not_in_resource") = SomaticThresholds{}.af_not_in_resource,
       py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
+      py::arg("contamination") = SomaticThresholds{}.contamination,
+      py::arg("max_contamination_posterior") = SomaticThresholds{}.max_contamination_posterior,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -337,7 +349,9 @@ void bind_call(py::module_& m) {
       "(pos, ref, alt) alleles of a panel of normals, normalised (FILTER panel_of_normals);\n"
       "resource (somatic; None: none): (pos, ref, alt, population AF) alleles of a germline\n"
       "resource, normalised, for POPAF, GERMQ and FILTER germline (max_germline_posterior,\n"
-      "af_not_in_resource, log10_somatic_prior: somatic.hpp)");
+      "af_not_in_resource, log10_somatic_prior: somatic.hpp); contamination (with a\n"
+      "resource): the tumour's reads from another person, for CONTQ and FILTER contamination\n"
+      "(max_contamination_posterior)");
 
   m.def("check_germline_resource", &check_germline_resource, py::arg("path"),
         py::arg("reference_contigs"),
@@ -524,22 +538,31 @@ void bind_call(py::module_& m) {
       py::arg("lik"), py::arg("allele"),
       "somatic.hpp's log10 of the likelihood integrated over the allele's fraction in [0, 1]");
   m.def(
-      "germline_posterior",
+      "allele_origins",
       [checked](const Lik& tumour, const std::optional<Lik>& normal, size_t allele,
-                double population_af, double log10_somatic_prior) {
+                double population_af, double log10_somatic_prior, double contamination) {
         const size_t n_t = checked(tumour, "tumour", 0), k = static_cast<size_t>(tumour.shape(1));
         if (allele == 0 || allele >= k) throw std::invalid_argument("allele: a component > 0");
         const size_t n_n = normal ? checked(*normal, "normal", k) : 0;
         if (!(population_af >= 0 && population_af <= 1) || !(log10_somatic_prior < 0) ||
-            !std::isfinite(log10_somatic_prior))
-          throw std::invalid_argument("population_af in [0, 1], log10_somatic_prior finite < 0");
-        return germline_posterior(tumour.data(), n_t, normal ? normal->data() : nullptr, n_n, k,
-                                  allele, population_af, log10_somatic_prior);
+            !std::isfinite(log10_somatic_prior) || !(contamination >= 0 && contamination < 0.5))
+          throw std::invalid_argument("population_af in [0, 1], log10_somatic_prior finite < 0, "
+                                      "contamination in [0, 0.5)");
+        const AlleleOrigins o =
+            allele_origins(tumour.data(), n_t, normal ? normal->data() : nullptr, n_n, k, allele,
+                           population_af, log10_somatic_prior, contamination);
+        py::dict d;
+        d["germline"] = o.germline;
+        d["contamination"] = o.contamination;
+        d["somatic"] = std::max(0.0, 1 - o.germline - o.contamination);
+        return d;
       },
       py::arg("tumour"), py::arg("normal"), py::arg("allele"), py::arg("population_af"),
       py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
-      "somatic.hpp's posterior probability that the allele (component `allele` of reads x "
-      "components likelihoods; component 0 the reference) is germline");
+      py::arg("contamination") = 0.0,
+      "somatic.hpp's posterior probabilities of where the allele (component `allele` of reads x "
+      "components likelihoods; component 0 the reference) comes from: {germline, "
+      "contamination, somatic}");
 
   m.def("strand_bias_p", &strand_bias_p, py::arg("alt_fwd"), py::arg("alt_rev"),
         py::arg("depth_fwd"), py::arg("depth_rev"),

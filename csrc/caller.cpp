@@ -963,15 +963,25 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         const double popaf = known != opt.resource.end() && known->first == cand
                                  ? std::clamp(known->second, floor, 1 - floor)
                                  : floor;
-        const double p = germline_posterior(t_site.lik.data(), n_t, n_lik, n_n, k, a, popaf,
-                                            opt.somatic.log10_somatic_prior);
+        const AlleleOrigins origin =
+            allele_origins(t_site.lik.data(), n_t, n_lik, n_n, k, a, popaf,
+                           opt.somatic.log10_somatic_prior, opt.somatic.contamination);
         rec.popaf = {-std::log10(popaf) + 0.0};  // (as Mutect2 writes it: -log10)
-        // -10 log10 P, capped where P is below 1e-99; the filter reads the value written
-        const double germq = std::min(990.0, -10 * std::log10(std::max(p, 1e-99))) + 0.0;
+        // -10 log10 P, capped where P is below 1e-99; the filters read the values written
+        auto phred = [](double prob) {
+          return std::min(990.0, -10 * std::log10(std::max(prob, 1e-99))) + 0.0;
+        };
+        const double germq = phred(origin.germline);
         rec.germq = {germq};
         if (germq < -10 * std::log10(opt.somatic.max_germline_posterior) &&
             std::find(rec.filters.begin(), rec.filters.end(), "germline") == rec.filters.end())
           rec.filters.push_back("germline");
+        if (opt.somatic.contamination > 0) {
+          const double contq = phred(origin.contamination);
+          rec.contq = {contq};
+          if (contq < -10 * std::log10(opt.somatic.max_contamination_posterior))
+            rec.filters.push_back("contamination");
+        }
       }
       out.push_back(std::move(rec));
     }

@@ -154,28 +154,60 @@ double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t
   return top + std::log10(area);
 }
 
-double germline_posterior(const double* tumour, size_t n_tumour, const double* normal,
-                          size_t n_normal, size_t k, size_t allele, double population_af,
-                          double log10_somatic_prior) {
+AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double* normal,
+                             size_t n_normal, size_t k, size_t allele, double population_af,
+                             double log10_somatic_prior, double contamination) {
   const double p = std::clamp(population_af, 1e-300, 1.0);
+  const double log_het = std::log10(2 * p * (1 - p) + 1e-300), log_hom = 2 * std::log10(p);
+  const double log_lacks = 2 * std::log10(std::max(1 - p, 1e-300));
   std::vector<double> f(k), held(k, -1.0);
   auto at = [&](const double* lik, size_t n, double fraction) {
     held[allele] = fraction;
     return fit_fractions(lik, n, k, held.data(), f.data());
   };
-  double het = std::log10(2 * p * (1 - p) + 1e-300) + at(tumour, n_tumour, 0.5);
-  double hom = 2 * std::log10(p) + at(tumour, n_tumour, 1.0);
-  double somatic = log10_somatic_prior + log10_integrated_likelihood(tumour, n_tumour, k, allele);
-  if (normal && n_normal) {
+  const bool has_normal = normal && n_normal;
+  const double normal_lacks = has_normal ? at(normal, n_normal, 0.0) : 0.0;
+  // log10 of each origin's prior times likelihood, its ways summed
+  auto sum = [](double x, double y) {
+    const double top = std::max(x, y);
+    return top + std::log10(std::pow(10.0, x - top) + std::pow(10.0, y - top));
+  };
+  // A carrier's tumour reads: its own copies at 1/2 or 1, diluted by the contaminating
+  // person's (c of the reads, carrying 0, 1 or 2 copies in Hardy-Weinberg proportions)
+  const double c = std::max(0.0, contamination);
+  const double ways[3] = {log_lacks, log_het, log_hom};
+  auto carrier = [&](double own) {
+    if (c <= 0) return at(tumour, n_tumour, own);
+    double out = -std::numeric_limits<double>::infinity();
+    for (int h = 0; h < 3; ++h) {
+      const double term = ways[h] + at(tumour, n_tumour, (1 - c) * own + c * h / 2.0);
+      out = std::isinf(out) ? term : sum(out, term);
+    }
+    return out;
+  };
+  double het = log_het + carrier(0.5);
+  double hom = log_hom + carrier(1.0);
+  if (has_normal) {
     het += at(normal, n_normal, 0.5);
     hom += at(normal, n_normal, 1.0);
-    somatic += at(normal, n_normal, 0.0);
   }
-  const double top = std::max(het, hom);
-  const double germline = top + std::log10(std::pow(10.0, het - top) + std::pow(10.0, hom - top));
-  // 1 / (1 + 10^(somatic - germline)), without overflow either way
-  const double d = somatic - germline;
-  return d > 0 ? std::pow(10.0, -d) / (1 + std::pow(10.0, -d)) : 1 / (1 + std::pow(10.0, d));
+  const double germline = sum(het, hom);
+  const double somatic = log_lacks + log10_somatic_prior +
+                         log10_integrated_likelihood(tumour, n_tumour, k, allele) + normal_lacks;
+  constexpr double kLeftOut = -std::numeric_limits<double>::infinity();
+  double contaminant = kLeftOut;
+  if (contamination > 0) {
+    contaminant = sum(log_het + at(tumour, n_tumour, contamination / 2),
+                      log_hom + at(tumour, n_tumour, contamination)) +
+                  log_lacks + normal_lacks;
+  }
+  const double top = std::max({germline, somatic, contaminant});
+  const double total = std::pow(10.0, germline - top) + std::pow(10.0, somatic - top) +
+                       (contaminant == kLeftOut ? 0.0 : std::pow(10.0, contaminant - top));
+  AlleleOrigins out;
+  out.germline = std::pow(10.0, germline - top) / total;
+  out.contamination = contaminant == kLeftOut ? 0.0 : std::pow(10.0, contaminant - top) / total;
+  return out;
 }
 
 double strand_bias_p(int alt_fwd, int alt_rev, int depth_fwd, int depth_rev) {

@@ -107,7 +107,7 @@ void put_floats(std::string& out, const std::vector<double>& values) {
 }
 
 // A somatic record's INFO after DP and MQ, and its samples: TLOD, NLOD, POPAF, GERMQ,
-// GT:AD:DP:AF:SB.
+// CONTQ, GT:AD:DP:AF:SB.
 void put_somatic_rest(const VariantRecord& r, std::string& out) {
   out.append(";TLOD=");
   put_floats(out, r.tlod);
@@ -120,6 +120,10 @@ void put_somatic_rest(const VariantRecord& r, std::string& out) {
     put_floats(out, r.popaf);
     out.append(";GERMQ=");
     put_floats(out, r.germq);
+  }
+  if (!r.contq.empty()) {
+    out.append(";CONTQ=");
+    put_floats(out, r.contq);
   }
   out.append("\tGT:AD:DP:AF:SB");
   for (const SampleCall& s : r.samples) {

@@ -173,19 +173,38 @@ def test_integrated_likelihood_is_the_integral(rows: list) -> None:
     assert got <= _core.fit_fractions(lik)[1] + 1e-9
 
 
-def posterior_definition(t: np.ndarray, n: np.ndarray | None, p: float,
-                         log10_prior: float) -> float:
-    """somatic.hpp's germline_posterior for one allele beside the reference, from numpy."""
+def origins_definition(t: np.ndarray, n: np.ndarray | None, p: float, log10_prior: float,
+                       c: float) -> dict[str, float]:
+    """somatic.hpp's allele_origins for one allele beside the reference, from numpy."""
     def at(lik: np.ndarray | None, f: float) -> float:
         if lik is None or not len(lik):
             return 0.0
         return float(np.log10((1 - f) * lik[:, 0] + f * lik[:, 1]).sum())
 
-    het = math.log10(2 * p * (1 - p)) + at(t, 0.5) + at(n, 0.5)
-    hom = 2 * math.log10(p) + at(t, 1.0) + at(n, 1.0)
-    somatic = log10_prior + integrated_definition(t) + at(n, 0.0)
-    germline = max(het, hom) + math.log10(1 + 10 ** (min(het, hom) - max(het, hom)))
-    return 1 / (1 + 10 ** (somatic - germline)) if somatic - germline < 300 else 0.0
+    het_prior, hom_prior, lacks = 2 * p * (1 - p), p * p, (1 - p) ** 2
+    other = (lacks, het_prior, hom_prior)  # the contaminating person's 0, 1, 2 copies
+
+    def carrier(own: float) -> float:  # the tumour's reads, diluted by the other person's
+        if c == 0:
+            return at(t, own)
+        terms = [math.log10(other[h]) + at(t, (1 - c) * own + c * h / 2) for h in range(3)]
+        top = max(terms)
+        return top + math.log10(sum(10 ** (x - top) for x in terms))
+
+    terms = {
+        "germline": [math.log10(het_prior) + carrier(0.5) + at(n, 0.5),
+                     math.log10(hom_prior) + carrier(1.0) + at(n, 1.0)],
+        "somatic": [math.log10(lacks) + log10_prior + integrated_definition(t) + at(n, 0.0)],
+    }
+    if c > 0:
+        terms["contamination"] = [math.log10(lacks) + math.log10(het_prior) + at(t, c / 2)
+                                  + at(n, 0.0),
+                                  math.log10(lacks) + math.log10(hom_prior) + at(t, c)
+                                  + at(n, 0.0)]
+    top = max(x for v in terms.values() for x in v)
+    weight = {k: sum(10 ** (x - top) for x in v) for k, v in terms.items()}
+    total = sum(weight.values())
+    return {k: weight.get(k, 0.0) / total for k in ("germline", "contamination", "somatic")}
 
 
 @needs_engine
@@ -193,32 +212,50 @@ def posterior_definition(t: np.ndarray, n: np.ndarray | None, p: float,
 @given(tumour=st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)), max_size=60),
        normal=st.none() | st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)),
                                    max_size=30),
-       p=st.floats(1e-9, 0.99), prior=st.floats(-9, -1))
-def test_germline_posterior_is_its_definition(tumour: list, normal: list | None, p: float,
-                                              prior: float) -> None:
+       p=st.floats(1e-9, 0.99), prior=st.floats(-9, -1),
+       c=st.sampled_from([0.0]) | st.floats(0.001, 0.45))
+def test_allele_origins_are_their_definition(tumour: list, normal: list | None, p: float,
+                                             prior: float, c: float) -> None:
     t = np.array(tumour, dtype=np.float64).reshape(-1, 2)
     n = None if normal is None else np.array(normal, dtype=np.float64).reshape(-1, 2)
-    got = _core.germline_posterior(t, n, 1, p, prior)
-    assert 0 <= got <= 1
-    assert got == pytest.approx(posterior_definition(t, n, p, prior), abs=3e-3)
+    got = _core.allele_origins(t, n, 1, p, prior, c)
+    want = origins_definition(t, n, p, prior, c)
+    for origin in ("germline", "contamination", "somatic"):
+        assert 0 <= got[origin] <= 1
+        assert got[origin] == pytest.approx(want[origin], abs=3e-3), origin
+    assert c > 0 or got["contamination"] == 0
 
 
 @needs_engine
-def test_germline_posterior_weighs_frequency_and_fraction() -> None:
+def test_allele_origins_weigh_frequency_fraction_and_contamination() -> None:
     """60 reads, each clearly the allele's or the reference's: an allele in half of them is
-    germline unless the population never shows it; in 30% it is somatic unless common."""
+    germline unless the population never shows it; in 30% it is somatic unless common. In 400
+    reads, a common allele in 2.5% of them is somatic, or, with 5% of the reads from another
+    person, that person's; alleles far from its fractions stay somatic."""
     def reads(n: int, carriers: int) -> np.ndarray:
         return np.array([[1e-3, 1.0]] * carriers + [[1.0, 1e-3]] * (n - carriers))
 
+    def germline(lik: np.ndarray, p: float, normal: np.ndarray | None = None) -> float:
+        return _core.allele_origins(lik, normal, 1, p)["germline"]
+
     half, third = reads(60, 30), reads(60, 18)
-    assert _core.germline_posterior(half, None, 1, 1e-4) > 0.99
-    assert _core.germline_posterior(half, None, 1, 5e-8) < 0.5
-    assert _core.germline_posterior(third, None, 1, 1e-5) < 0.5
-    assert _core.germline_posterior(third, None, 1, 0.05) > 0.99
+    assert germline(half, 1e-4) > 0.99
+    assert germline(half, 5e-8) < 0.5
+    assert germline(third, 1e-5) < 0.5
+    assert germline(third, 0.05) > 0.99
     # a normal of 30 reads without the allele makes even a common one somatic
-    assert _core.germline_posterior(third, reads(30, 0), 1, 0.05) < 1e-3
+    assert germline(third, 0.05, reads(30, 0)) < 1e-3
     # and one with it in half its reads, germline
-    assert _core.germline_posterior(third, reads(30, 15), 1, 1e-6) > 0.99
+    assert germline(third, 1e-6, reads(30, 15)) > 0.99
+    deep = reads(400, 10)
+    assert _core.allele_origins(deep, None, 1, 0.3)["somatic"] > 0.99
+    mixed = _core.allele_origins(deep, None, 1, 0.3, contamination=0.05)
+    assert mixed["contamination"] > 0.99
+    # far from the contaminant's c/2 and c: a rare allele in 10% of the reads, a common one
+    # in 15% (a common allele's somatic prior is low enough for 2c to look like c)
+    for p, carriers in ((5e-8, 40), (0.3, 60)):
+        assert _core.allele_origins(reads(400, carriers), None, 1, p, contamination=0.05)[
+            "somatic"] > 0.99
 
 
 @dataclass(frozen=True)
@@ -475,8 +512,12 @@ def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
     assert not target.exists()
     with pytest.raises(_core.InputError, match="is a directory"):
         Caller(pair.ref, somatic=True, germline_resource=tmp_path)
-    with pytest.raises(ValueError, match="goes with germline_resource"):
-        Caller(pair.ref, somatic=True, af_not_in_resource=1e-6)
+    for option in ({"af_not_in_resource": 1e-6}, {"contamination": 0.02}):
+        with pytest.raises(ValueError, match="go with germline_resource"):
+            Caller(pair.ref, somatic=True, **option)
+    for bad in (-0.1, 0.5):
+        with pytest.raises(ValueError, match="somatic thresholds"):
+            Caller(pair.ref, somatic=True, germline_resource=pair.resource, contamination=bad)
     renamed = tmp_path / "renamed.vcf"
     renamed.write_text(text.replace("chr1", "1").replace("chr2", "2"))
     pysam.tabix_index(str(renamed), preset="vcf", force=True)
@@ -486,12 +527,89 @@ def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
             (["--germline-resource", pair.resource, pair.tumour], "goes with --somatic"),
             (["--somatic", "--af-not-in-resource", "1e-6", pair.tumour],
              "goes with --germline-resource"),
+            (["--somatic", "--contamination", "0.02", pair.tumour],
+             "goes with --germline-resource"),
             (["--somatic", "--germline-resource", pair.resource, "--af-not-in-resource", "0",
               pair.tumour], "somatic thresholds")):
         proc = run_cli("call", "-f", pair.ref, *args, "-o", target)
         err = proc.stderr.decode()
         assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
         assert not target.exists()
+
+
+@needs_engine
+def test_a_contaminated_tumour(tmp_path: Path) -> None:
+    """A deep tumour (400x) whose reads are 5% another person's: that person's alleles the
+    patient lacks sit at 2.5% or 5%, and the patient's homozygous alleles a little below 1, and
+    both pass as somatic ones with only the germline resource; with the contamination (as
+    gmsaccel.contamination estimates it from the same BAM) the first fail contamination and the
+    second germline, while somatic alleles at 10% still pass."""
+    from gmsaccel.contamination import estimate_contamination
+
+    length = 30_000
+    seq, ref, rng = synthetic_reference(tmp_path, 101, length)
+    nprng = np.random.default_rng(102)
+    sites = list(range(150, length - 150, 97))
+    p = nprng.uniform(0.1, 0.9, len(sites))
+    alts = {x: "ACGT"[("ACGT".index(seq[x]) + 1 + rng.randrange(3)) % 4] for x in sites}
+    header = pysam.VariantHeader()
+    header.contigs.add("chr1", length=length)
+    header.add_line('##INFO=<ID=AF,Number=A,Type=Float,Description="Population frequency">')
+    resource = tmp_path / "resource.vcf.gz"
+    with pysam.VariantFile(str(resource), "wz", header=header) as out:
+        for x, f in zip(sites, p.tolist(), strict=True):
+            rec = out.new_record(contig="chr1", start=x, alleles=(seq[x], alts[x]))
+            rec.info["AF"] = f
+            out.write(rec)
+    pysam.tabix_index(str(resource), preset="vcf", force=True)
+    genotypes = {who: (nprng.random((len(sites), 2)) < p[:, None]).astype(int)
+                 for who in ("patient", "other")}
+
+    def variants(who: str) -> list[Variant]:
+        return [Variant("chr1", x + 1, seq[x], alts[x], (int(g[0]), int(g[1])))
+                for x, g in zip(sites, genotypes[who], strict=True) if g.any()]
+
+    somatic = [Variant("chr1", x + 1, seq[x], "ACGT"[("ACGT".index(seq[x]) + 2) % 4], (1, 0))
+               for x in range(1_000, length - 1_000, 2_800)]
+    contigs = [("chr1", seq)]
+    pairs = 400 * length // 300
+    parts = ((variants("patient"), 0.75, 103), (sorted(variants("patient") + somatic,
+                                                       key=lambda v: v.pos), 0.20, 104),
+             (variants("other"), 0.05, 105))
+    reads1, reads2 = [], []
+    for vs, share, seed in parts:
+        a, b = simulate_pairs(apply_variants(contigs, vs), int(pairs * share), seed=seed)
+        reads1 += [(f"{seed}{n}", s_, q) for n, s_, q in a]
+        reads2 += [(f"{seed}{n}", s_, q) for n, s_, q in b]
+    bam = tmp_path / "tumour.bam"
+    Aligner(Index.build(ref), threads=2).align_fastq(
+        write_fastq(tmp_path / "t_1.fq", reads1), write_fastq(tmp_path / "t_2.fq", reads2), bam,
+        read_group=r"@RG\tID:t\tSM:TUMOUR")
+    est = estimate_contamination(ref, bam, resource, threads=2)
+    assert abs(est.fraction - 0.05) < 0.015, est
+    carried = {i for i, g in enumerate(genotypes["patient"]) if g.any()}
+    foreign = {("chr1", sites[i] + 1, seq[sites[i]], alts[sites[i]])
+               for i, g in enumerate(genotypes["other"]) if g.any() and i not in carried}
+    truth = {("chr1", v.pos, v.ref, v.alt) for v in somatic}
+    assert len(foreign) >= 20 and len(truth) == 10
+    passed = {}
+    for c in (None, est.fraction):
+        out = tmp_path / f"calls-{c}.vcf"
+        extra = {"contamination": c} if c else {}
+        Caller(ref, threads=2, somatic=True, germline_resource=resource, **extra).write_vcf(
+            bam, out)
+        passed[c] = set(_alleles(out, passed=True))
+    # the problem: the other person's alleles pass as somatic, and so do the patient's
+    # homozygous ones, whose reads the other person's reference reads pull below 1
+    assert len(passed[None] & foreign) >= 0.5 * len(foreign)
+    assert len(passed[None] - truth - foreign) >= 10
+    # its answer: only the somatic alleles pass
+    assert truth <= passed[None] and truth <= passed[est.fraction]
+    assert len(passed[est.fraction] - truth) <= 1, sorted(passed[est.fraction] - truth)
+    records = records_of(tmp_path / f"calls-{est.fraction}.vcf")
+    assert all("CONTQ" in r.info for r in records)
+    flagged = [r for r in records if "contamination" in r.filter.keys()]
+    assert flagged and all(r.info["CONTQ"][0] < 3.02 for r in flagged)
 
 
 @needs_engine

@@ -40,7 +40,8 @@ TARGET_SHARDS = 128
 LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines flags)
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod", "min_strand_p",
-                   "max_germline_posterior", "af_not_in_resource", "log10_somatic_prior")
+                   "max_germline_posterior", "af_not_in_resource", "log10_somatic_prior",
+                   "contamination", "max_contamination_posterior")
 # Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
 # (at 60x TLOD 6.3 takes 4 reads of base quality 30 or 3 of 40; 2 of 40 give 5.2), and 2-read
 # errors in either sample made most of the windows; a fraction of 5% (germline calling's)
@@ -428,6 +429,8 @@ class Variant:
             if rec.get("popaf"):  # (with a germline resource)
                 info["POPAF"] = [float(x) for x in rec["popaf"]]
                 info["GERMQ"] = [float(x) for x in rec["germq"]]
+            if rec.get("contq"):  # (and a contamination fraction)
+                info["CONTQ"] = [float(x) for x in rec["contq"]]
             af = np.array([list(s.get("af", [])) for s in samples], dtype=np.float64)
             af = af.reshape(len(samples), n_al - 1)
             sb = np.array([list(s.get("sb", [])) for s in samples], dtype=np.int32)
@@ -461,6 +464,8 @@ class Variant:
             if "POPAF" in self.info:
                 rec["popaf"] = list(self.info["POPAF"])
                 rec["germq"] = list(self.info["GERMQ"])
+            if "CONTQ" in self.info:
+                rec["contq"] = list(self.info["CONTQ"])
         return rec
 
 
@@ -607,7 +612,10 @@ class Caller:
     germline_resource= a bgzipped, indexed VCF of population allele frequencies (INFO/AF, as
     gnomAD's), from which each somatic record gets POPAF and GERMQ and fails germline where its
     posterior probability of being germline exceeds max_germline_posterior (alleles it lacks
-    get af_not_in_resource; log10_somatic_prior weighs the somatic alternative). An Index
+    get af_not_in_resource; log10_somatic_prior weighs the somatic alternative), and with
+    contamination= (the fraction of the tumour's reads from another person, as
+    gmsaccel.contamination estimates it) records likelier from that person's alleles fail
+    contamination (max_contamination_posterior). An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -663,10 +671,12 @@ class Caller:
         if not all(math.isfinite(v) for v in t.values()) or not (
                 0 <= t["min_tlod"] <= t["pass_tlod"] and t["max_normal_alod"] > 0
                 and 0 <= t["min_strand_p"] <= 1 and 0 < t["max_germline_posterior"] < 1
-                and 0 < t["af_not_in_resource"] < 1 and t["log10_somatic_prior"] < 0):
+                and 0 < t["af_not_in_resource"] < 1 and t["log10_somatic_prior"] < 0
+                and 0 <= t["contamination"] < 0.5 and 0 < t["max_contamination_posterior"] < 1):
             raise ValueError("somatic thresholds: finite, 0 <= min_tlod <= pass_tlod, "
                              "max_normal_alod > 0, min_strand_p in [0, 1], "
-                             "max_germline_posterior and af_not_in_resource in (0, 1) and "
+                             "max_germline_posterior, max_contamination_posterior and "
+                             "af_not_in_resource in (0, 1), contamination in [0, 0.5) and "
                              "log10_somatic_prior < 0; got " +
                              ", ".join(f"{k}={v:g}" for k, v in sorted(thresholds.items())))
         if self.somatic and (engine_options.get("alleles") is not None
@@ -724,8 +734,10 @@ class Caller:
         # hold a population's hundreds of millions of alleles).
         self.germline_resource: str | None = None
         resource = engine_options.get("germline_resource")
-        if resource is None and "af_not_in_resource" in engine_options:
-            raise ValueError("af_not_in_resource goes with germline_resource")
+        if resource is None and ("af_not_in_resource" in engine_options
+                                 or engine_options.get("contamination")):
+            raise ValueError("af_not_in_resource and contamination go with germline_resource "
+                             "(they weigh its population frequencies)")
         if resource is not None:
             self.germline_resource = os.path.abspath(os.fspath(resource))
             if os.path.isdir(self.germline_resource):
@@ -912,7 +924,8 @@ class Caller:
                              t["pass_tlod"], t["min_nlod"], t["max_normal_alod"],
                              t["min_strand_p"],
                              self.panel.path if self.panel is not None else None,
-                             self.germline_resource, t["max_germline_posterior"])
+                             self.germline_resource, t["max_germline_posterior"],
+                             t["contamination"], t["max_contamination_posterior"])
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""

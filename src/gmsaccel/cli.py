@@ -272,6 +272,9 @@ def _caller(args: argparse.Namespace, index: object = None,
         raise ValueError("--germline-resource goes with --somatic")
     if not_in_resource is not None and not resource:
         raise ValueError("--af-not-in-resource goes with --germline-resource")
+    contamination = getattr(args, "contamination", None)
+    if contamination is not None and not resource:
+        raise ValueError("--contamination goes with --germline-resource")
     if somatic:
         given["somatic"] = True
         if panel:
@@ -280,6 +283,8 @@ def _caller(args: argparse.Namespace, index: object = None,
             given["germline_resource"] = resource
         if not_in_resource is not None:
             given["af_not_in_resource"] = not_in_resource
+        if contamination is not None:
+            given["contamination"] = contamination
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
@@ -881,6 +886,10 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--af-not-in-resource", type=float, metavar="F",
                     help="with --germline-resource: the population frequency of an allele it "
                          f"lacks (default {_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
+    pc.add_argument("--contamination", type=float, metavar="F",
+                    help="with --germline-resource: the fraction of the tumour's reads from "
+                         "another person (e.g. gmsaccel contamination's estimate); an allele "
+                         "likelier from that person's reads fails contamination")
     caller_options(pc)
 
     pr = sub.add_parser(

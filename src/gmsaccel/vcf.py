@@ -101,6 +101,8 @@ class SomaticHeader:
     panel_of_normals: str | None = None  # its path
     germline_resource: str | None = None  # its path
     max_germline_posterior: float = 0.5
+    contamination: float = 0.0  # the tumour's reads from another person
+    max_contamination_posterior: float = 0.5
 
 
 class VcfWriter:
@@ -232,6 +234,12 @@ class VcfWriter:
         if germline:
             text = " or ".join(germline)
             h.add_line(f'##FILTER=<ID=germline,Description="{text[0].upper()}{text[1:]}">')
+        if sm.contamination > 0:
+            h.add_line(f"##contamination={sm.contamination:g}")
+            h.add_line('##FILTER=<ID=contamination,Description="The allele is more likely from '
+                       f'the reads of another person (a fraction {sm.contamination:g} of the '
+                       f'tumour\'s) than from the tumour (posterior > '
+                       f'{sm.max_contamination_posterior:g}; CONTQ)">')
         if sm.normal is not None:
             h.add_line('##FILTER=<ID=low_normal_depth,Description="Too few normal reads to rule '
                        f'out a germline heterozygote (NLOD < {sm.min_nlod:g}), none showing the '
@@ -265,6 +273,10 @@ class VcfWriter:
             h.add_line('##INFO=<ID=GERMQ,Number=A,Type=Float,Description="Phred-scaled '
                        'posterior probability that the allele is germline (-10 log10 P; high: '
                        f'somatic), from POPAF and {reads}">')
+        if sm.contamination > 0:
+            h.add_line('##INFO=<ID=CONTQ,Number=A,Type=Float,Description="Phred-scaled '
+                       'posterior probability that the allele comes from the contaminating '
+                       'reads (-10 log10 P; high: not)">')
         h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype (the tumour: '
                    'the reference and the alleles it carries; the normal: reference)">')
         h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '
@@ -373,6 +385,8 @@ class VcfWriter:
         if record.get("popaf"):
             rec.info["POPAF"] = [float(x) for x in record["popaf"]]
             rec.info["GERMQ"] = [float(x) for x in record["germq"]]
+        if record.get("contq"):
+            rec.info["CONTQ"] = [float(x) for x in record["contq"]]
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
             call["GT"] = _gt_tuple(s["gt"])

@@ -83,9 +83,10 @@ struct VariantRecord {
   // Somatic records: per ALT the tumour's TLOD and the normal's NLOD (empty without a normal).
   bool somatic = false;
   std::vector<double> tlod, nlod;
-  // With a germline resource: per ALT its population frequency and the phred-scaled
-  // probability that it is germline (-10 log10 P(germline)).
-  std::vector<double> popaf, germq;
+  // With a germline resource: per ALT its population frequency (-log10) and the phred-scaled
+  // probability that it is germline (-10 log10 P(germline)); with a contamination fraction
+  // too, that it comes from the contaminating reads.
+  std::vector<double> popaf, germq, contq;
 };
 
 // Calls [start, end) of a contig from one AlignmentSource per sample (a sample without the

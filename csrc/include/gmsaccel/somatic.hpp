@@ -28,6 +28,11 @@ struct SomaticThresholds {
   double max_germline_posterior = 0.5;
   double af_not_in_resource = 5e-8;
   double log10_somatic_prior = -6.0;
+  // With a germline resource and a contamination estimate (the fraction of the tumour's reads
+  // from another person): an allele likelier from that person than from the tumour (posterior
+  // above max_contamination_posterior) fails `contamination`.
+  double contamination = 0.0;
+  double max_contamination_posterior = 0.5;
 };
 
 // One allele's statistics from the tumour's and (when there is one) the normal's reads.
@@ -51,15 +56,24 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
 // Trapezoids over a coarse grid of [0, 1] and a fine one around the fitted fraction.
 double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele);
 
-// The posterior probability that a tumour's allele is germline: a heterozygous carrier (prior
-// 2p(1-p), the allele at 1/2 in the tumour and the normal) or a homozygous one (p^2, at 1),
-// against a somatic allele (prior 10^log10_somatic_prior, at a fraction integrated over [0, 1]
-// in the tumour, absent from the normal). p is the allele's population frequency. Without a
-// normal (null) only the tumour's reads and p weigh; copy-number changes that move a germline
-// allele away from 1/2 in the tumour are not modelled.
-double germline_posterior(const double* tumour, size_t n_tumour, const double* normal,
-                          size_t n_normal, size_t k, size_t allele, double population_af,
-                          double log10_somatic_prior);
+// Where a tumour's allele comes from, as posterior probabilities over three origins:
+// germline (a heterozygous carrier, prior 2p(1-p), the allele at 1/2 in the tumour and the
+// normal; or a homozygous one, p^2, at 1; in the tumour diluted by the contaminating reads,
+// (1 - c) times that plus c/2 per copy the other person carries, summed over their genotypes
+// in Hardy-Weinberg proportions), contamination (the sample lacks it, (1-p)^2, and a
+// person whose reads are `contamination` of the tumour's carries it: at c/2 with 2p(1-p), at
+// c with p^2; the normal lacks it) and somatic (the sample lacks it, (1-p)^2, times
+// 10^log10_somatic_prior, at a fraction integrated over [0, 1] in the tumour; the normal
+// lacks it). p is the allele's population frequency. Without a normal (null) only the tumour's
+// reads and p weigh; with contamination 0 that origin is left out. Copy-number changes that
+// move a germline allele away from 1/2 in the tumour are not modelled.
+struct AlleleOrigins {
+  double germline = 0;
+  double contamination = 0;
+};
+AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double* normal,
+                             size_t n_normal, size_t k, size_t allele, double population_af,
+                             double log10_somatic_prior, double contamination);
 
 // Strand bias: if the k = alt_fwd + alt_rev reads of an allele fell on the two strands as all the
 // sample's reads there do (depth_fwd : depth_rev), the chance of a split at least as lopsided
