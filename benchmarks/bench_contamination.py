@@ -17,6 +17,13 @@ germline variants; a person, for the purpose) and its simulated population resou
 No contamination estimator is packaged in Debian or PyPI here (VerifyBamID2, GATK's
 CalculateContamination, ContEst), so the truth of each mix is the oracle.
 
+Then (unless ``--skip-tumour``) the same for somatic calling: the tumour's reads with
+``--tumour-fraction`` (5%) replaced by the second person's, aligned, the contamination
+estimated, and ``gmsaccel call --somatic tumour.bam --germline-resource population.vcf.gz``
+timed without and with ``--contamination`` (the estimate), each scored with
+shared/bench/vcfeval.sh against the somatic truth, the germline truth (leaks) and the second
+person's alleles the patient lacks ("foreign": what contamination makes).
+
 Usage: python3 benchmarks/bench_contamination.py --threads 2 [--fractions 0,0.01,0.05]
 """
 
@@ -53,9 +60,11 @@ DEFAULT_GMSACCEL = f"env PYTHONPATH={REPO / 'src'} python3 -m gmsaccel"
 FRACTIONS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
-def second_person(ref: Path, resource: Path, seed: int) -> list:
-    """Haplotypes of a person drawn from the resource: each allele on each haplotype with its
-    population frequency (one ALT per position: the first drawn wins)."""
+def second_person(ref: Path, resource: Path, seed: int
+                  ) -> tuple[list, set[tuple[str, int, str, str]]]:
+    """Haplotypes of a person drawn from the resource, and the alleles they carry: each allele
+    on each haplotype with its population frequency (one ALT per position: the first drawn
+    wins)."""
     rng = np.random.default_rng(seed)
     variants, taken = [], set()
     with pysam.VariantFile(os.fspath(resource)) as vf:
@@ -72,7 +81,17 @@ def second_person(ref: Path, resource: Path, seed: int) -> list:
         if v.pos > end.get(v.contig, 0):
             kept.append(v)
             end[v.contig] = v.end
-    return apply_variants(read_fasta(ref), kept)
+    return apply_variants(read_fasta(ref), kept), {(v.contig, v.pos, v.ref, v.alt) for v in kept}
+
+
+def foreign_alleles(sdir: Path, alleles: set[tuple[str, int, str, str]]
+                    ) -> set[tuple[str, int, str, str]]:
+    """The second person's alleles that the sample (its germline truth) lacks."""
+    own = set()
+    with pysam.VariantFile(os.fspath(sdir / "germline.vcf.gz")) as vf:
+        for r in vf:
+            own.update((r.contig, r.pos, r.ref, a) for a in r.alts or ())
+    return {a for a in alleles if a not in own}
 
 
 def read_pairs(path: Path, n: int) -> list[tuple[str, str, str]]:
@@ -90,6 +109,88 @@ def count_pairs(path: Path) -> int:
         return sum(1 for _ in fh) // 4
 
 
+def timed(argv: list[str], repeats: int) -> float:
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+    return min(walls)
+
+
+def write_sites(path: Path, ref: Path, alleles: set[tuple[str, int, str, str]]) -> Path:
+    """Alleles as a sites VCF (BGZF, tabix), for vcfeval.sh."""
+    with pysam.FastaFile(os.fspath(ref)) as fa:
+        header = pysam.VariantHeader()
+        for name, length in zip(fa.references, fa.lengths, strict=True):
+            header.contigs.add(name, length=length)
+        order = {n: i for i, n in enumerate(fa.references)}
+    header.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+    header.add_sample("truth")
+    with pysam.VariantFile(os.fspath(path), "wz", header=header) as out:
+        for contig, pos, r, a in sorted(alleles, key=lambda x: (order[x[0]], x[1], x[3])):
+            rec = out.new_record(contig=contig, start=pos - 1, alleles=(r, a))
+            rec.samples["truth"]["GT"] = (0, 1)
+            out.write(rec)
+    pysam.tabix_index(os.fspath(path), preset="vcf", force=True)
+    return path
+
+
+def tumour_rows(args: argparse.Namespace, sdir: Path, resource: Path, person: list,
+                foreign: set, gms: list[str], work: Path) -> list[dict[str, object]]:
+    from bench_align import find_bench_kit
+    from bench_call import vcfeval
+
+    ref = sdir / "ref.fa"
+    kit = find_bench_kit(Path(__file__).resolve())
+    if kit is None:
+        raise SystemExit("shared/bench (vcfeval.sh) not found")
+    n = count_pairs(sdir / "tumour_1.fq.gz")
+    c = args.tumour_fraction
+    k = int(round(c * n))
+    bam = work / f"tumour-mix-{c:g}-s{args.seed}.bam"
+    if not bam.exists():
+        b1, b2 = simulate_pairs(person, k, seed=args.seed + 2)
+        t1 = read_pairs(sdir / "tumour_1.fq.gz", n - k)
+        t2 = read_pairs(sdir / "tumour_2.fq.gz", n - k)
+        f1 = write_fastq(work / "tmix_1.fq", t1 + [(f"b{x[0]}", *x[1:]) for x in b1])
+        f2 = write_fastq(work / "tmix_2.fq", t2 + [(f"b{x[0]}", *x[1:]) for x in b2])
+        print(f"[bench] aligning the tumour mixed {c:g} ({n - k:,} + {k:,} pairs)",
+              file=sys.stderr, flush=True)
+        tmp = work / f"tmp-{bam.name}"
+        subprocess.run(gms + ["align", os.fspath(ref), os.fspath(f1), os.fspath(f2), "-o",
+                              os.fspath(tmp), "-R", r"@RG\tID:tumour\tSM:TUMOUR", "-t",
+                              str(args.threads), "-q"], check=True)
+        for suffix in ("", ".bai"):
+            if Path(f"{tmp}{suffix}").exists():
+                os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
+        f1.unlink()
+        f2.unlink()
+    est_json = work / "tumour-estimate.json"
+    est_wall = timed(gms + ["contamination", "-f", os.fspath(ref), "--resource",
+                            os.fspath(resource), os.fspath(bam), "-t", str(args.threads),
+                            "--json", os.fspath(est_json), "-q"], args.repeats)
+    est = json.loads(est_json.read_text())
+    foreign_vcf = write_sites(work / "foreign.vcf.gz", ref, foreign)
+    rows: list[dict[str, object]] = [{"what": "estimate", "truth": c, "wall_s": est_wall,
+                                      **est}]
+    for label, extra in (("resource only", []),
+                         (f"resource + --contamination {est['fraction']:.4f}",
+                          ["--contamination", f"{est['fraction']:.6f}"])):
+        out = work / f"tumour-calls-{len(rows)}.vcf.gz"
+        wall = timed(gms + ["call", "-f", os.fspath(ref), "--somatic", os.fspath(bam),
+                            "--germline-resource", os.fspath(resource), "-o", os.fspath(out),
+                            "-t", str(args.threads), "-q", *extra], args.repeats)
+        acc = vcfeval(kit, ref, sdir / "somatic.vcf.gz", out, 0)
+        germ = vcfeval(kit, ref, sdir / "germline.vcf.gz", out, 0)
+        other = vcfeval(kit, ref, foreign_vcf, out, 0)
+        rows.append({"what": label, "wall_s": wall, "accuracy": acc,
+                     "germline_leaks": sum(int(germ[x]["tp"]) for x in ("snv", "indel")),
+                     "foreign_leaks": sum(int(other[x]["tp"]) for x in ("snv", "indel")),
+                     "foreign": len(foreign)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sample-dir", default=os.fspath(DEFAULT_SAMPLE),
@@ -100,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--gmsaccel", default=DEFAULT_GMSACCEL)
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--skip-tumour", action="store_true",
+                    help="leave out the contaminated tumour's somatic calls")
+    ap.add_argument("--tumour-fraction", type=float, default=0.05,
+                    help="the tumour's reads replaced by the second person's (0.05)")
     args = ap.parse_args(argv)
     sdir = Path(args.sample_dir)
     sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
@@ -113,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     n = count_pairs(sdir / "normal_1.fq.gz")
     fractions = [float(x) for x in args.fractions.split(",")]
     most = max(int(round(max(fractions) * n)), 1)
+    person, carried = second_person(ref, resource, args.seed)
     b1 = b2 = None
     rows = []
     for c in fractions:
@@ -121,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             if b1 is None:
                 print(f"[bench] a second person from {resource.name}, {most:,} pairs",
                       file=sys.stderr, flush=True)
-                b1, b2 = simulate_pairs(second_person(ref, resource, args.seed), most,
-                                        seed=args.seed + 1)
+                b1, b2 = simulate_pairs(person, most, seed=args.seed + 1)
             k = int(round(c * n))
             a1 = read_pairs(sdir / "normal_1.fq.gz", n - k)
             a2 = read_pairs(sdir / "normal_2.fq.gz", n - k)
@@ -159,9 +264,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {100 * r['truth']:.1f}% | {100 * r['fraction']:.2f}% | "
               f"{100 * r['low']:.2f}-{100 * r['high']:.2f}% | {'yes' if holds else 'no'} | "
               f"{r['sites']:,} | {r['wall_s']:.2f} |")
+    tumour: list[dict[str, object]] = []
+    if not args.skip_tumour:
+        foreign = foreign_alleles(sdir, carried)
+        tumour = tumour_rows(args, sdir, resource, person, foreign, gms, work)
+        est = tumour[0]
+        print(f"\n### The tumour's reads, {100 * args.tumour_fraction:g}% replaced by the "
+              f"second person's; tumour-only calling with the resource\n")
+        print(f"- estimate {100 * est['fraction']:.2f}% ({100 * est['low']:.2f}-"
+              f"{100 * est['high']:.2f}%) in {est['wall_s']:.2f} s\n")
+        print("| call | wall s | SNV P / R / F1 | indel P / R / F1 | germline leaks | "
+              "the other person's alleles passed |")
+        print("|---|---:|---|---|---:|---:|")
+        for r in tumour[1:]:
+            acc = r["accuracy"]
+            cells = [" / ".join(f"{acc[kind][m]:.4f}" for m in ("precision", "recall", "f1"))
+                     for kind in ("snv", "indel")]
+            print(f"| {r['what']} | {r['wall_s']:.2f} | {cells[0]} | {cells[1]} | "
+                  f"{r['germline_leaks']} | {r['foreign_leaks']} of {r['foreign']} |")
     print(f"\n- machine: {os.cpu_count()} CPUs, 1-minute load {os.getloadavg()[0]:.1f} at the end")
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps({"mixes": rows, "tumour": tumour}, indent=1)
+                                  + "\n")
     return 0
 
 

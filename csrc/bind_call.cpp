@@ -554,7 +554,7 @@ void bind_call(py::module_& m) {
         py::dict d;
         d["germline"] = o.germline;
         d["contamination"] = o.contamination;
-        d["somatic"] = std::max(0.0, 1 - o.germline - o.contamination);
+
         return d;
       },
       py::arg("tumour"), py::arg("normal"), py::arg("allele"), py::arg("population_af"),
@@ -562,7 +562,7 @@ void bind_call(py::module_& m) {
       py::arg("contamination") = 0.0,
       "somatic.hpp's posterior probabilities of where the allele (component `allele` of reads x "
       "components likelihoods; component 0 the reference) comes from: {germline, "
-      "contamination, somatic}");
+      "contamination} (somatic the rest of the germline one's three origins)");
 
   m.def("strand_bias_p", &strand_bias_p, py::arg("alt_fwd"), py::arg("alt_rev"),
         py::arg("depth_fwd"), py::arg("depth_rev"),

@@ -206,7 +206,16 @@ AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double
                        (contaminant == kLeftOut ? 0.0 : std::pow(10.0, contaminant - top));
   AlleleOrigins out;
   out.germline = std::pow(10.0, germline - top) / total;
-  out.contamination = contaminant == kLeftOut ? 0.0 : std::pow(10.0, contaminant - top) / total;
+  if (contaminant != kLeftOut) {
+    // At a small c the other person's reads are nearly no reads: weighed against the allele
+    // being absent too (its reads errors; neither person carries it), so that a weak allele
+    // is not put down to them.
+    const double absent = 2 * log_lacks + at(tumour, n_tumour, 0.0) + normal_lacks;
+    const double top2 = std::max(top, absent);
+    out.contamination =
+        std::pow(10.0, contaminant - top2) /
+        (total * std::pow(10.0, top - top2) + std::pow(10.0, absent - top2));
+  }
   return out;
 }
 

@@ -944,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
         "contamination", help="estimate a sample's contamination by another person's reads",
         description="Estimate the fraction of a sample's reads that come from another person, "
                     "from its reads at a germline resource's common SNVs (see "
-                    "gmsaccel.contamination). Prints BAM, fraction, the 95%% interval's low "
+                    "gmsaccel.contamination). Prints BAM, fraction, the 95% interval's low "
                     "and high ends and the sites used, tab-separated.",
         epilog="Example: gmsaccel contamination -f ref.fa --resource gnomad.vcf.gz s.bam -t 8")
     pct.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")

@@ -14,8 +14,11 @@ all sites is the estimate, with a 95% interval where the log-likelihood falls 1.
 maximum (the profile likelihood's chi-square bound).
 
 Sites far deeper than the median (collapsed repeats, copy-number gains) or with fewer than
-MIN_DEPTH reads are left out; reads and bases pass the Caller's filters (mapping quality and
-base quality at least MIN_QUALITY by default).
+MIN_DEPTH reads are left out, and so are those where the resource has a second common allele or
+a third base shows in more reads than errors make (a private variant, a misplaced paralog), as
+their reads would raise the error rate; reads and bases pass the Caller's filters (mapping
+quality and base quality at least MIN_QUALITY by default). The interval takes the resource's
+frequencies as exact; where the estimate is 0 it is in effect a one-sided 97.5% bound.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ MIN_QUALITY = 20  # mapping and base quality of the reads counted
 MIN_DEPTH = 8  # reference and alternate reads a site needs
 MAX_DEPTH_RATIO = 3.0  # sites deeper than this times the median are left out
 MAX_FRACTION = 0.5  # beyond it the "contaminant" is the sample
+MIN_OTHER_AF = 1e-3  # a site with a second allele this common is left out
+THIRD_BASE_SHARE = 0.05  # a site where a third base has this share of the reads (and 2) too
 CHI2_95 = 3.841458820694124  # 1 degree of freedom
 
 
@@ -71,15 +76,23 @@ def _genotype_priors(p: np.ndarray) -> np.ndarray:
     return np.stack([q * q, 2 * p * q, p * p], axis=1)
 
 
+def _seen(frac: np.ndarray, error: float) -> np.ndarray:
+    """The chance that a read showing either allele shows the alternate one, where frac of the
+    molecules carry it: a base is read as each wrong base with probability error, and reads of
+    the two bases that are neither allele are not counted."""
+    return (frac * (1 - 3 * error) + (1 - frac) * error) / (1 - 2 * error)
+
+
 def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
                    error: float) -> float:
     """Natural log-likelihood of contamination fraction c over the sites (the binomial
-    coefficients, the same for every c, left out)."""
+    coefficients, the same for every c, left out); error is the rate of each wrong base."""
+    error = min(max(float(error), 1e-6), 0.2)
     prior = _genotype_priors(p)
     g = np.array([0.0, 0.5, 1.0])
     # alternate fraction for each (sample genotype, contaminant genotype) pair
     frac = (1 - c) * g[:, None] + c * g[None, :]
-    seen = frac * (1 - error) + (1 - frac) * error  # (3, 3)
+    seen = _seen(frac, error)  # (3, 3)
     log_seen, log_missed = np.log(seen), np.log1p(-seen)
     # sites x 3 x 3: log P(counts | g, h) + log P(g) + log P(h)
     terms = (alt[:, None, None] * log_seen[None] + ref[:, None, None] * log_missed[None]
@@ -88,10 +101,15 @@ def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
     return float(np.sum(top + np.log(np.exp(terms - top[:, None, None]).sum(axis=(1, 2)))))
 
 
-def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6) -> float:
-    """Golden-section search for the maximum of a unimodal f on [lo, hi]."""
+def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6,
+              grid: int = 51) -> float:
+    """The maximum of f on [lo, hi]: the best of a grid, refined by golden-section search
+    between its neighbours (few sites can give a likelihood of more than one peak)."""
+    xs = np.linspace(lo, hi, grid)
+    i = int(np.argmax([f(float(x)) for x in xs]))
+    a, b = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, grid - 1)])
+    lo, hi = a, b
     ratio = (math.sqrt(5) - 1) / 2
-    a, b = lo, hi
     x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
     f1, f2 = f(x1), f(x2)
     while b - a > tol:
@@ -142,7 +160,7 @@ def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float
     high = _bound(ll, target, best, MAX_FRACTION)
     # each site's likeliest genotype of the sample, at the estimate
     frac = np.array([0.0, 0.5, 1.0]) * (1 - best) + best * p[:, None]
-    seen = frac * (1 - error) + (1 - frac) * error
+    seen = _seen(frac, error)
     post = (alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen)
             + np.log(_genotype_priors(p)))
     calls = np.bincount(post.argmax(axis=1), minlength=3)
@@ -177,30 +195,42 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
 
     def one(shard: object) -> SiteCounts:
         codes = caller.ref_codes(shard.contig)  # type: ignore[attr-defined]
-        snvs = [(pos, r, a, af) for pos, r, a, af in _core.read_germline_resource(
-                    resource, shard.contig, shard.start, shard.end, codes)  # type: ignore[attr-defined]
+        alleles = _core.read_germline_resource(resource, shard.contig, shard.start, shard.end,
+                                               codes)
+        snvs = [(pos, r, a, af) for pos, r, a, af in alleles
                 if len(r) == 1 and len(a) == 1 and min_af <= af <= max_af and r in "ACGT"
                 and a in "ACGT"]
         if not snvs:
             return SiteCounts.concat([])
         pile = caller.pileup(bam, (shard.contig, shard.start, shard.end))  # type: ignore[attr-defined]
         start, counts = int(pile["start"]), pile["base_counts"]
-        # (one allele per site: a position given two ALTs keeps its commonest)
-        best: dict[int, tuple[float, int, int]] = {}
-        for pos, r, a, af in snvs:
-            i = pos - start
-            if 0 <= i < len(counts) and (pos not in best or af > best[pos][0]):
-                best[pos] = (af, "ACGT".index(r), "ACGT".index(a))
-        if not best:
+        # Sites of one allele: a position where the resource has another allele of frequency
+        # MIN_OTHER_AF or more (rarer ones, or indels and MNPs there, are let be) is left out,
+        # as its reads would be counted as errors.
+        crowded: dict[int, int] = {}
+        for pos, *_, af in alleles:
+            if af >= MIN_OTHER_AF:
+                crowded[pos] = crowded.get(pos, 0) + 1
+        sites = {pos: (af, "ACGT".index(r), "ACGT".index(a)) for pos, r, a, af in snvs
+                 if crowded.get(pos, 0) <= 1 and 0 <= pos - start < len(counts)}
+        if not sites:
             return SiteCounts.concat([])
-        idx = np.array([pos - start for pos in best])
-        p = np.array([v[0] for v in best.values()])
-        r_i = np.array([v[1] for v in best.values()])
-        a_i = np.array([v[2] for v in best.values()])
+        idx = np.array([pos - start for pos in sites])
+        p = np.array([v[0] for v in sites.values()])
+        r_i = np.array([v[1] for v in sites.values()])
+        a_i = np.array([v[2] for v in sites.values()])
         rows = counts[idx, :4].astype(np.float64)
         ref = rows[np.arange(len(idx)), r_i]
         alt = rows[np.arange(len(idx)), a_i]
-        return SiteCounts(p, ref, alt, rows.sum(axis=1) - ref - alt)
+        other = rows.sum(axis=1) - ref - alt
+        # a third base in more reads than errors make: an allele the resource lacks (a
+        # private variant) or a misplaced paralog; left out too
+        third = rows.copy()
+        third[np.arange(len(idx)), r_i] = 0
+        third[np.arange(len(idx)), a_i] = 0
+        clean = ~((third.max(axis=1) >= 2) & (third.max(axis=1) >= THIRD_BASE_SHARE
+                                              * rows.sum(axis=1)))
+        return SiteCounts(p[clean], ref[clean], alt[clean], other[clean])
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         return SiteCounts.concat(list(pool.map(one, work)))
@@ -226,7 +256,11 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
     _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
     counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads)
     depth = counts.ref + counts.alt
-    if not len(depth) or not depth.any():
+    if not len(depth):
+        raise _core.InputError(f"{resource}: no SNVs of frequency {min_af:g}-{max_af:g} (with "
+                               "one allele) on the reference's contigs: nothing to estimate "
+                               "from")
+    if not depth.any():
         raise _core.InputError(f"{bam}: no reads at the common SNVs of {resource} "
                                f"(frequency {min_af:g}-{max_af:g}): nothing to estimate from")
     median = float(np.median(depth[depth > 0]))

@@ -65,8 +65,11 @@ double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t
 // c with p^2; the normal lacks it) and somatic (the sample lacks it, (1-p)^2, times
 // 10^log10_somatic_prior, at a fraction integrated over [0, 1] in the tumour; the normal
 // lacks it). p is the allele's population frequency. Without a normal (null) only the tumour's
-// reads and p weigh; with contamination 0 that origin is left out. Copy-number changes that
-// move a germline allele away from 1/2 in the tumour are not modelled.
+// reads and p weigh; with contamination 0 that origin is left out. The germline posterior is
+// among these three; the contamination one also against the allele being absent (neither
+// person carries it, (1-p)^4, the tumour at 0), since at a small c the other person's few
+// reads and sequencing errors look alike. Copy-number changes that move a germline allele
+// away from 1/2 in the tumour are not modelled.
 struct AlleleOrigins {
   double germline = 0;
   double contamination = 0;
