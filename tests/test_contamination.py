@@ -192,6 +192,27 @@ def test_reads_of_two_people(people: dict[str, Path]) -> None:
 
 
 @needs_engine
+def test_max_sites_reads_shards_spread_over_the_genome(people: dict[str, Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With max_sites, shards are read in a spread order until they hold that many sites: fewer
+    reads, the same answer within its wider interval."""
+    import gmsaccel.call
+    from gmsaccel.contamination import _spread
+
+    assert sorted(_spread(15)) == list(range(15))
+    assert sorted(_spread(15)[:4]) != [0, 1, 2, 3]  # (not the genome's first shards)
+    monkeypatch.setattr(gmsaccel.call, "MIN_SHARD_SIZE", 10_000)  # 15 shards
+    full = estimate_contamination(people["ref"], people["mixed"], people["resource"],
+                                  max_sites=None)
+    part = estimate_contamination(people["ref"], people["mixed"], people["resource"],
+                                  max_sites=300)
+    assert 300 <= part.sites < 0.6 * full.sites, (part, full)
+    assert part.low <= 0.05 <= part.high and abs(part.fraction - 0.05) < 0.02, part
+    with pytest.raises(ValueError, match="max_sites"):
+        estimate_contamination(people["ref"], people["mixed"], people["resource"], max_sites=0)
+
+
+@needs_engine
 def test_cli_contamination_and_its_errors(people: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "c.json"
     proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
@@ -218,3 +239,27 @@ def test_cli_contamination_and_its_errors(people: dict[str, Path], tmp_path: Pat
         err = proc.stderr.decode()
         assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
         assert not (tmp_path / "bad.json").exists()
+
+
+@needs_engine
+def test_run_checks_contamination(people: dict[str, Path], tmp_path: Path) -> None:
+    """run --germline-resource puts the estimate into the metrics and the report, and warns
+    from 2%; a resource it cannot use fails before the alignment."""
+    mixed = people["mixed"]
+    reads = [mixed.with_name("mixed_1.fq"), mixed.with_name("mixed_2.fq")]
+    out = tmp_path / "out"
+    proc = run_cli("run", "-f", people["ref"], *reads, "--sample", "MIX", "-o", out,
+                   "--germline-resource", people["resource"], "-t", "2")
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    metrics = json.loads((out / "MIX.metrics.json").read_text())
+    cont = metrics["contamination"]
+    assert abs(cont["fraction"] - 0.05) < 0.01 and cont["low"] <= 0.05 <= cont["high"], cont
+    assert "warning: MIX:" in err and "another person's" in err, err
+    assert "Contamination" in (out / "MIX.report.html").read_text()
+    bad = tmp_path / "bad"
+    proc = run_cli("run", "-f", people["ref"], *reads, "--sample", "MIX", "-o", bad,
+                   "--germline-resource", tmp_path / "none.vcf.gz")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "none.vcf.gz: no such file" in err, err
+    assert not list(bad.glob("MIX.*"))

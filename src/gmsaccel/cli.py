@@ -266,7 +266,8 @@ def _caller(args: argparse.Namespace, index: object = None,
         raise ValueError("--somatic goes with none of --alleles, --ploidy-file and --gvcf")
     if panel and not somatic:
         raise ValueError("--panel-of-normals goes with --somatic")
-    resource = getattr(args, "germline_resource", None)
+    # (run's --germline-resource is for its contamination check, not the caller's)
+    resource = getattr(args, "germline_resource", None) if args.command == "call" else None
     not_in_resource = getattr(args, "af_not_in_resource", None)
     if resource and not somatic:
         raise ValueError("--germline-resource goes with --somatic")
@@ -394,6 +395,9 @@ def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path
     return Path(tmp_dir) / f".{name}.{tag}.align.checkpoint"
 
 
+CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's reads
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, fastq_lanes, in_memory_note, open_index
     from gmsaccel.call import _require_engine, mean_depth
@@ -416,6 +420,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.cram and args.reference.endswith(INDEX_SUFFIX):
         raise ValueError("--cram needs the reference FASTA as -f (CRAM is read against it)")
     _require_engine()  # before hours of alignment, not after
+    if args.germline_resource:  # likewise the resource the contamination check reads
+        resource = Path(args.germline_resource)
+        if resource.is_dir() or not resource.is_file():
+            raise _core.InputError(f"{resource}: " + ("is a directory, not a VCF/BCF file"
+                                                     if resource.is_dir() else "no such file"))
+        _core.check_germline_resource(str(resource), [])
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
@@ -547,6 +557,21 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          {"stats": vstats, "seconds": call_seconds})
             _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: "
                        f"{_summary_line(vstats)}")
+        contamination = None
+        if args.germline_resource:  # (a quality check of the BAM; seconds, not a stage)
+            from gmsaccel.contamination import estimate_contamination
+
+            t2 = time.monotonic()
+            est = estimate_contamination(args.reference, bam, args.germline_resource,
+                                         threads=args.threads)
+            contamination = {"resource": str(Path(args.germline_resource).resolve()),
+                             **est.as_dict(), "seconds": time.monotonic() - t2}
+            _log(args, est.line())
+            if est.fraction >= CONTAMINATION_WARNING:
+                print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look "
+                      f"like another person's (95% interval {100 * est.low:.1f}-"
+                      f"{100 * est.high:.1f}%): a mixed or contaminated sample?",
+                      file=sys.stderr)
         genome = sum(length for _, length in caller.contigs)
         reads = astats["reads"]
         metrics = {
@@ -570,6 +595,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                          strict=False)),
             "mean_depth": mean_depth(bam, genome, reference=args.reference if args.cram else None,
                                      mapped=sum(astats["mapped_by_contig"])),
+            # the fraction of the reads from another person (with --germline-resource)
+            "contamination": contamination,
             "reference": str(Path(args.reference).resolve()) if args.cram else None,
             "variants": vstats["variants"],
             # PASS records some sample carries (given alleles no sample carries apart)
@@ -648,7 +675,8 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     _check_output_dir(args.json)
     t0 = time.monotonic()
     est = estimate_contamination(args.reference, args.bam, args.resource, threads=args.threads,
-                                 min_af=args.min_af, max_af=args.max_af)
+                                 min_af=args.min_af, max_af=args.max_af,
+                                 max_sites=args.max_sites)
     wall = time.monotonic() - t0
     print(f"{args.bam}\t{est.fraction:.5f}\t{est.low:.5f}\t{est.high:.5f}\t{est.sites}")
     _log(args, f"{est.line()}; {wall:.2f} s wall")
@@ -919,6 +947,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "in OUTDIR/.NAME.align.checkpoint (with --tmp-dir, in a folder there: "
                          "then one that outlives the job)")
     checkpoint_pairs_option(pr)
+    pr.add_argument("--germline-resource", metavar="VCF",
+                    help="population allele frequencies (a bgzipped, indexed VCF or BCF with "
+                         "INFO/AF, as gnomAD's): the BAM's contamination by another person's "
+                         "reads is estimated from its common SNVs (gmsaccel contamination) "
+                         "into the metrics and report, with a warning from 2%%")
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     pr.add_argument("--gvcf", action="store_true",
@@ -956,6 +989,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="resource SNVs at least this common are used (default 0.01)")
     pct.add_argument("--max-af", type=float, default=0.99,
                      help="and at most this common (default 0.99)")
+    pct.add_argument("--max-sites", type=_positive_int, default=250_000, metavar="N",
+                     help="read the genome's shards, in an order spread over it, until they "
+                          "hold N sites (default 250,000; a genome has millions)")
     pct.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
     pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")
     pct.add_argument("-q", "--quiet", action="store_true")

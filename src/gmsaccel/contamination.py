@@ -40,6 +40,7 @@ MAX_DEPTH_RATIO = 3.0  # sites deeper than this times the median are left out
 MAX_FRACTION = 0.5  # beyond it the "contaminant" is the sample
 MIN_OTHER_AF = 1e-3  # a site with a second allele this common is left out
 THIRD_BASE_SHARE = 0.05  # a site where a third base has this share of the reads (and 2) too
+MAX_SITES = 250_000  # shards are read until they hold this many sites
 CHI2_95 = 3.841458820694124  # 1 degree of freedom
 
 
@@ -184,35 +185,46 @@ class SiteCounts:
                      np.zeros(0) for f in ("p", "ref", "alt", "other")))
 
 
+def _spread(n: int) -> list[int]:
+    """0..n-1 in an order that covers the range evenly from its first items on (golden-ratio
+    steps), so that any prefix of it samples the whole genome."""
+    step = (math.sqrt(5) - 1) / 2
+    return sorted(range(n), key=lambda i: (i * step) % 1.0)
+
+
 def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
-                max_af: float = MAX_AF, threads: int = 1) -> SiteCounts:
-    """The reads at the resource's SNVs of frequency in [min_af, max_af], shard by shard
-    (the Caller's regions and filters; its reference's base codes)."""
+                max_af: float = MAX_AF, threads: int = 1,
+                max_sites: int | None = MAX_SITES) -> SiteCounts:
+    """The reads at the resource's SNVs of frequency in [min_af, max_af], shard by shard (the
+    Caller's regions and filters; its reference's base codes). Shards are taken in an order
+    spread over the genome until they hold max_sites sites (None: all): a genome's common
+    SNVs are millions, and a few hundred thousand pin the fraction down, so only their shards'
+    reads are read."""
     from gmsaccel.call import resolve_regions, shards
 
     work = shards(resolve_regions(None, caller.contigs))  # type: ignore[attr-defined]
     caller.check_inputs([bam])  # type: ignore[attr-defined]
+    Sites = dict[int, tuple[float, int, int]]  # position -> (frequency, ref code, alt code)
 
-    def one(shard: object) -> SiteCounts:
+    def sites_of(shard: object) -> Sites:
         codes = caller.ref_codes(shard.contig)  # type: ignore[attr-defined]
         alleles = _core.read_germline_resource(resource, shard.contig, shard.start, shard.end,
                                                codes)
-        snvs = [(pos, r, a, af) for pos, r, a, af in alleles
-                if len(r) == 1 and len(a) == 1 and min_af <= af <= max_af and r in "ACGT"
-                and a in "ACGT"]
-        if not snvs:
-            return SiteCounts.concat([])
-        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end))  # type: ignore[attr-defined]
-        start, counts = int(pile["start"]), pile["base_counts"]
         # Sites of one allele: a position where the resource has another allele of frequency
-        # MIN_OTHER_AF or more (rarer ones, or indels and MNPs there, are let be) is left out,
-        # as its reads would be counted as errors.
+        # MIN_OTHER_AF or more (rarer ones are let be) is left out, as its reads would be
+        # counted as errors.
         crowded: dict[int, int] = {}
         for pos, *_, af in alleles:
             if af >= MIN_OTHER_AF:
                 crowded[pos] = crowded.get(pos, 0) + 1
-        sites = {pos: (af, "ACGT".index(r), "ACGT".index(a)) for pos, r, a, af in snvs
-                 if crowded.get(pos, 0) <= 1 and 0 <= pos - start < len(counts)}
+        return {pos: (af, "ACGT".index(r), "ACGT".index(a)) for pos, r, a, af in alleles
+                if len(r) == 1 and len(a) == 1 and r in "ACGT" and a in "ACGT"
+                and min_af <= af <= max_af and crowded.get(pos, 0) <= 1}
+
+    def count(shard: object, sites: Sites) -> SiteCounts:
+        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end))  # type: ignore[attr-defined]
+        start, counts = int(pile["start"]), pile["base_counts"]
+        sites = {pos: v for pos, v in sites.items() if 0 <= pos - start < len(counts)}
         if not sites:
             return SiteCounts.concat([])
         idx = np.array([pos - start for pos in sites])
@@ -232,16 +244,30 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                                               * rows.sum(axis=1)))
         return SiteCounts(p[clean], ref[clean], alt[clean], other[clean])
 
+    order = [work[i] for i in _spread(len(work))]
+    chosen: list[tuple[object, Sites]] = []
+    total = 0
+    batch = max(1, threads) * 4
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        return SiteCounts.concat(list(pool.map(one, work)))
+        for at in range(0, len(order), batch):
+            if max_sites is not None and total >= max_sites:
+                break
+            part = order[at : at + batch]
+            for shard, sites in zip(part, pool.map(sites_of, part), strict=True):
+                if sites:
+                    chosen.append((shard, sites))
+                    total += len(sites)
+        return SiteCounts.concat(list(pool.map(lambda item: count(*item), chosen)))
 
 
 def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
                            resource: str | os.PathLike, threads: int = 1,
                            min_af: float = MIN_AF, max_af: float = MAX_AF,
-                           min_quality: int = MIN_QUALITY) -> ContaminationEstimate:
+                           min_quality: int = MIN_QUALITY,
+                           max_sites: int | None = MAX_SITES) -> ContaminationEstimate:
     """The fraction of bam's reads from another person, from the germline resource's common
-    SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource)."""
+    SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource): those of
+    shards spread over the genome until they hold max_sites (None: every shard)."""
     from gmsaccel.call import Caller
 
     if not 0 < min_af <= max_af < 1:
@@ -254,7 +280,9 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
         raise _core.InputError(f"{resource}: no such file")
     caller = Caller(reference, min_mapq=min_quality, min_baseq=min_quality, threads=threads)
     _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
-    counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads)
+    if max_sites is not None and max_sites < 1:
+        raise ValueError(f"max_sites must be at least 1, not {max_sites}")
+    counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads, max_sites)
     depth = counts.ref + counts.alt
     if not len(depth):
         raise _core.InputError(f"{resource}: no SNVs of frequency {min_af:g}-{max_af:g} (with "

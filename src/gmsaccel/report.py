@@ -294,6 +294,9 @@ def _cards(m: dict[str, Any]) -> str:
               f"{_num(dups['reads_marked'])} reads marked" if dups else ""),
         _card("Mean depth", f"{_num(m.get('mean_depth'), '.1f')}×",
               f"genome {_num(m.get('genome_length'))} bp"),
+        *([_card("Contamination", f"{100 * cont['fraction']:.2f}%",
+                 f"95% interval {100 * cont['low']:.2f}-{100 * cont['high']:.2f}%, "
+                 f"{cont['sites']:,} sites")] if (cont := m.get("contamination")) else []),
         _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual" +
               (f", {_num(m['ref_only'])} given alleles not carried" if m.get("ref_only")
                else "")),
