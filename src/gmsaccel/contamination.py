@@ -8,10 +8,11 @@ of a germline resource (population frequency p in [min_af, max_af]) the referenc
 alternate read counts are weighed, site by site, under every pair of genotypes the sample and
 one contaminating person may have there (each in Hardy-Weinberg proportions from p): the
 expected alternate fraction is (1 - c) g/2 + c h/2 for the sample's genotype g and the
-contaminant's h, seen through the sequencing error rate, which is measured from the same sites'
-reads of the two bases that are neither allele. The fraction c maximising the likelihood over
-all sites is the estimate, with a 95% interval where the log-likelihood falls 1.92 below its
-maximum (the profile likelihood's chi-square bound).
+contaminant's h (a heterozygote's 1/2 as the reads show it: alignment's reference bias is
+measured at the heterozygous sites), seen through the sequencing error rate, which is measured
+from the same sites' reads of the two bases that are neither allele. The fraction c
+maximising the likelihood over all sites is the estimate, with a 95% interval where the
+log-likelihood falls 1.92 below its maximum (the profile likelihood's chi-square bound).
 
 Sites far deeper than the median (collapsed repeats, copy-number gains) or with fewer than
 MIN_DEPTH reads are left out, and so are those where the resource has a second common allele or
@@ -41,6 +42,8 @@ MAX_FRACTION = 0.5  # beyond it the "contaminant" is the sample
 MIN_OTHER_AF = 1e-3  # a site with a second allele this common is left out
 THIRD_BASE_SHARE = 0.05  # a site where a third base has this share of the reads (and 2) too
 MAX_SITES = 250_000  # shards are read until they hold this many sites
+HET_BAND = (0.25, 0.75)  # sites whose alternate share is here count as heterozygous...
+MIN_HET_DEPTH = 10  # ...with this many reads
 CHI2_95 = 3.841458820694124  # 1 degree of freedom
 
 
@@ -59,6 +62,7 @@ class ContaminationEstimate:
     hom_ref: int = 0
     het: int = 0
     hom_alt: int = 0
+    het_fraction: float = 0.5  # a heterozygote's alternate share of the reads
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -68,7 +72,8 @@ class ContaminationEstimate:
                 f"{100 * self.low:.2f}-{100 * self.high:.2f}%) from {self.sites:,} sites "
                 f"({self.hom_ref:,} homozygous reference, {self.het:,} heterozygous, "
                 f"{self.hom_alt:,} homozygous alternate; {self.reads:,} reads; error rate "
-                f"{self.error_rate:.2g})")
+                f"{self.error_rate:.2g}; heterozygotes' alternate share "
+                f"{self.het_fraction:.3f})")
 
 
 def _genotype_priors(p: np.ndarray) -> np.ndarray:
@@ -85,12 +90,14 @@ def _seen(frac: np.ndarray, error: float) -> np.ndarray:
 
 
 def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
-                   error: float) -> float:
+                   error: float, het: float = 0.5) -> float:
     """Natural log-likelihood of contamination fraction c over the sites (the binomial
-    coefficients, the same for every c, left out); error is the rate of each wrong base."""
+    coefficients, the same for every c, left out); error is the rate of each wrong base, het
+    the alternate allele's share of a heterozygote's molecules as the reads see them (below 1/2
+    where alignment favours the reference)."""
     error = min(max(float(error), 1e-6), 0.2)
     prior = _genotype_priors(p)
-    g = np.array([0.0, 0.5, 1.0])
+    g = np.array([0.0, het, 1.0])
     # alternate fraction for each (sample genotype, contaminant genotype) pair
     frac = (1 - c) * g[:, None] + c * g[None, :]
     seen = _seen(frac, error)  # (3, 3)
@@ -141,32 +148,60 @@ def _bound(f: Callable[[float], float], target: float, inside: float, outside: f
     return (inside + outside) / 2
 
 
-def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float
-             ) -> ContaminationEstimate:
+def het_fraction(ref: np.ndarray, alt: np.ndarray, p: np.ndarray | None = None,
+                 c: float = 0.0) -> float:
+    """The alternate allele's share of a heterozygote's reads: pooled over the sites whose share
+    is within HET_BAND (with MIN_HET_DEPTH reads), less what a contamination c adds there (the
+    other person's reads show the allele at their own dosage, from the frequencies p); 1/2
+    where there are too few such sites. Alignment favours the reference a little (0.47-0.49 is
+    common), and a model held at 1/2 would charge that to contamination."""
+    n = ref + alt
+    share = np.divide(alt, n, out=np.zeros_like(n, dtype=np.float64), where=n > 0)
+    het = (n >= MIN_HET_DEPTH) & (share >= HET_BAND[0]) & (share <= HET_BAND[1])
+    if het.sum() < 10:
+        return 0.5
+    raw = float(alt[het].sum() / n[het].sum())
+    if c > 0 and p is not None:
+        # the other person's expected share at those sites (Hardy-Weinberg, their own
+        # heterozygotes at the share being measured)
+        q = p[het]
+        other = float(np.average(2 * q * (1 - q) * raw + q * q, weights=n[het]))
+        raw = (raw - c * other) / (1 - c)
+    return float(np.clip(raw, 0.3, 0.7))
+
+
+def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float,
+             het: float | None = None) -> ContaminationEstimate:
     """The maximum-likelihood contamination fraction of sites with population frequencies p
-    and these read counts, and its 95% interval."""
+    and these read counts, and its 95% interval; het: a heterozygote's alternate share of the
+    reads (None: measured from the sites, het_fraction)."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     ref = np.asarray(ref, dtype=np.float64)
     alt = np.asarray(alt, dtype=np.float64)
     error = min(max(float(error), 1e-5), 0.1)
     if not len(p):
         raise ValueError("no sites to estimate contamination from")
+    measured = het is None
+    het = het_fraction(ref, alt) if measured else float(het)
 
     def ll(c: float) -> float:
-        return log_likelihood(c, p, ref, alt, error)
+        return log_likelihood(c, p, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
+    if measured and best > 0:  # the share measured less what the contamination adds, again
+        het = het_fraction(ref, alt, p, best)
+        best = _maximise(ll, 0.0, MAX_FRACTION)
     target = ll(best) - CHI2_95 / 2
     low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
     high = _bound(ll, target, best, MAX_FRACTION)
     # each site's likeliest genotype of the sample, at the estimate
-    frac = np.array([0.0, 0.5, 1.0]) * (1 - best) + best * p[:, None]
+    frac = np.array([0.0, het, 1.0]) * (1 - best) + best * p[:, None]
     seen = _seen(frac, error)
     post = (alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen)
             + np.log(_genotype_priors(p)))
     calls = np.bincount(post.argmax(axis=1), minlength=3)
     return ContaminationEstimate(best, low, high, len(p), int(ref.sum() + alt.sum()), error,
-                                 int(calls[0]), int(calls[1]), int(calls[2]))
+                                 int(calls[0]), int(calls[1]), int(calls[2]), het)
 
 
 @dataclass
