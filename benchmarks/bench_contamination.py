@@ -109,6 +109,26 @@ def count_pairs(path: Path) -> int:
         return sum(1 for _ in fh) // 4
 
 
+def align_mix(gms: list[str], ref: Path, stem: Path, kept: int,
+              other: tuple[list, list], bam: Path, sample: str, threads: int) -> None:
+    """The first `kept` pairs of STEM_{1,2}.fq.gz and the other person's pairs, aligned with
+    gmsaccel into bam (+ .bai), which appears only when complete."""
+    fastqs = []
+    for mate, reads in zip((1, 2), other, strict=True):
+        own = read_pairs(Path(f"{stem}_{mate}.fq.gz"), kept)
+        fastqs.append(write_fastq(bam.with_name(f"{bam.stem}_{mate}.fq"),
+                                  own + [(f"b{x[0]}", *x[1:]) for x in reads]))
+    tmp = bam.with_name(f"tmp-{bam.name}")
+    subprocess.run(gms + ["align", os.fspath(ref), *map(os.fspath, fastqs), "-o",
+                          os.fspath(tmp), "-R", rf"@RG\tID:{sample}\tSM:{sample}", "-t",
+                          str(threads), "-q"], check=True)
+    for suffix in ("", ".bai"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
+    for f in fastqs:
+        f.unlink()
+
+
 def timed(argv: list[str], repeats: int) -> float:
     walls = []
     for _ in range(repeats):
@@ -151,21 +171,9 @@ def tumour_rows(args: argparse.Namespace, sdir: Path, resource: Path, person: li
     bam = work / f"tumour-mix-{c:g}-s{args.seed}.bam"
     if not bam.exists():
         b1, b2 = simulate_pairs(person, k, seed=args.seed + 2)
-        t1 = read_pairs(sdir / "tumour_1.fq.gz", n - k)
-        t2 = read_pairs(sdir / "tumour_2.fq.gz", n - k)
-        f1 = write_fastq(work / "tmix_1.fq", t1 + [(f"b{x[0]}", *x[1:]) for x in b1])
-        f2 = write_fastq(work / "tmix_2.fq", t2 + [(f"b{x[0]}", *x[1:]) for x in b2])
         print(f"[bench] aligning the tumour mixed {c:g} ({n - k:,} + {k:,} pairs)",
               file=sys.stderr, flush=True)
-        tmp = work / f"tmp-{bam.name}"
-        subprocess.run(gms + ["align", os.fspath(ref), os.fspath(f1), os.fspath(f2), "-o",
-                              os.fspath(tmp), "-R", r"@RG\tID:tumour\tSM:TUMOUR", "-t",
-                              str(args.threads), "-q"], check=True)
-        for suffix in ("", ".bai"):
-            if Path(f"{tmp}{suffix}").exists():
-                os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
-        f1.unlink()
-        f2.unlink()
+        align_mix(gms, ref, sdir / "tumour", n - k, (b1, b2), bam, "TUMOUR", args.threads)
     est_json = work / "tumour-estimate.json"
     est_wall = timed(gms + ["contamination", "-f", os.fspath(ref), "--resource",
                             os.fspath(resource), os.fspath(bam), "-t", str(args.threads),
@@ -229,21 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
                 b1, b2 = simulate_pairs(person, most, seed=args.seed + 1)
             k = int(round(c * n))
-            a1 = read_pairs(sdir / "normal_1.fq.gz", n - k)
-            a2 = read_pairs(sdir / "normal_2.fq.gz", n - k)
-            f1 = write_fastq(work / "mix_1.fq", a1 + [(f"b{x[0]}", *x[1:]) for x in b1[:k]])
-            f2 = write_fastq(work / "mix_2.fq", a2 + [(f"b{x[0]}", *x[1:]) for x in b2[:k]])
             print(f"[bench] aligning the {c:g} mix ({n - k:,} + {k:,} pairs)", file=sys.stderr,
                   flush=True)
-            tmp = work / f"tmp-{bam.name}"
-            subprocess.run(gms + ["align", os.fspath(ref), os.fspath(f1), os.fspath(f2), "-o",
-                                  os.fspath(tmp), "-R", r"@RG\tID:mix\tSM:MIX", "-t",
-                                  str(args.threads), "-q"], check=True)
-            for suffix in ("", ".bai"):
-                if Path(f"{tmp}{suffix}").exists():
-                    os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
-            f1.unlink()
-            f2.unlink()
+            align_mix(gms, ref, sdir / "normal", n - k, (b1[:k], b2[:k]), bam, "MIX",
+                      args.threads)
         walls, result = [], None
         for _ in range(args.repeats):
             out = work / "estimate.json"
