@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pysam
+import pysam.bcftools
 import pytest
 from conftest import random_genome, run_cli, write_fasta
 from hypothesis import given, settings
@@ -284,4 +285,12 @@ def test_run_checks_contamination(people: dict[str, Path], tmp_path: Path) -> No
                    "--germline-resource", tmp_path / "none.vcf.gz")
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "none.vcf.gz: no such file" in err, err
+    assert not list(bad.glob("MIX.*"))
+    renamed = tmp_path / "renamed.vcf"
+    renamed.write_text(pysam.bcftools.view(str(people["resource"]), "-Ov").replace("chr1", "1"))
+    pysam.tabix_index(str(renamed), preset="vcf", force=True)
+    proc = run_cli("run", "-f", people["ref"], *reads, "--sample", "MIX", "-o", bad,
+                   "--germline-resource", str(renamed) + ".gz")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "is it the same build?" in err, err
     assert not list(bad.glob("MIX.*"))

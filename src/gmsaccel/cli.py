@@ -425,7 +425,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if resource.is_dir() or not resource.is_file():
             raise _core.InputError(f"{resource}: " + ("is a directory, not a VCF/BCF file"
                                                      if resource.is_dir() else "no such file"))
-        _core.check_germline_resource(str(resource), [])
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
@@ -484,6 +483,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             raise ValueError("--gvcf covers every position: it does not go with --alleles-only")
         if caller.ploidy_map is not None:  # the run's one sample: its sex is known now
             sample_sexes(args.sex, [name], caller.ploidy_map)
+        if args.germline_resource:  # (its index, AF and contig names against the reference)
+            _core.check_germline_resource(args.germline_resource,
+                                          [c for c, _ in caller.contigs])
         # What each stage's output depends on (--resume reuses it while all of this holds).
         align_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
