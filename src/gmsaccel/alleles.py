@@ -72,3 +72,14 @@ def read_given_alleles(path: str | os.PathLike, contigs: Mapping[str, int],
     path = os.fspath(path)
     by_contig, skipped, first = _core.read_given_alleles(path, dict(contigs), ref_codes)
     return GivenAlleles(path, by_contig, skipped, first)
+
+
+def sites_file(path: str | os.PathLike) -> str:
+    """The absolute path of a sites VCF/BCF to read (a germline resource), or an InputError
+    naming it when it is missing or a directory."""
+    full = os.path.abspath(os.fspath(path))
+    if os.path.isdir(full):
+        raise _core.InputError(f"{os.fspath(path)}: is a directory, not a VCF/BCF file")
+    if not os.path.isfile(full):
+        raise _core.InputError(f"{os.fspath(path)}: no such file")
+    return full

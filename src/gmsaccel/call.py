@@ -24,7 +24,7 @@ import pysam
 
 from gmsaccel import _core
 from gmsaccel.align import INDEX_SUFFIX, Index, cuda_module, open_index, select_device
-from gmsaccel.alleles import GivenAlleles, read_given_alleles
+from gmsaccel.alleles import GivenAlleles, read_given_alleles, sites_file
 from gmsaccel.gvcf import BlockArrays, reference_block_arrays
 from gmsaccel.ploidy import PloidyMap, read_ploidy_file, sample_sexes
 from gmsaccel.scaleout import Executor, ordered_submit
@@ -739,11 +739,7 @@ class Caller:
             raise ValueError("af_not_in_resource and contamination go with germline_resource "
                              "(they weigh its population frequencies)")
         if resource is not None:
-            self.germline_resource = os.path.abspath(os.fspath(resource))
-            if os.path.isdir(self.germline_resource):
-                raise _core.InputError(f"{resource}: is a directory, not a VCF/BCF file")
-            if not os.path.isfile(self.germline_resource):
-                raise _core.InputError(f"{resource}: no such file")
+            self.germline_resource = sites_file(resource)
             _core.check_germline_resource(self.germline_resource, [c for c, _ in self.contigs])
             spec_options["germline_resource"] = self.germline_resource
             st = os.stat(self.germline_resource)

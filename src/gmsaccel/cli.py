@@ -421,10 +421,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ValueError("--cram needs the reference FASTA as -f (CRAM is read against it)")
     _require_engine()  # before hours of alignment, not after
     if args.germline_resource:  # likewise the resource the contamination check reads
-        resource = Path(args.germline_resource)
-        if resource.is_dir() or not resource.is_file():
-            raise _core.InputError(f"{resource}: " + ("is a directory, not a VCF/BCF file"
-                                                     if resource.is_dir() else "no such file"))
+        from gmsaccel.alleles import sites_file
+
+        args.germline_resource = sites_file(args.germline_resource)
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gmsaccel import _core
+from gmsaccel.alleles import sites_file
 
 MIN_AF, MAX_AF = 0.01, 0.99  # resource SNVs used: common in the population
 MIN_QUALITY = 20  # mapping and base quality of the reads counted
@@ -308,11 +309,7 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
     if not 0 < min_af <= max_af < 1:
         raise ValueError(f"allele frequencies: need 0 < min_af <= max_af < 1, got {min_af:g}, "
                          f"{max_af:g}")
-    resource = os.path.abspath(os.fspath(resource))
-    if os.path.isdir(resource):
-        raise _core.InputError(f"{resource}: is a directory, not a VCF/BCF file")
-    if not os.path.isfile(resource):
-        raise _core.InputError(f"{resource}: no such file")
+    resource = sites_file(resource)
     caller = Caller(reference, min_mapq=min_quality, min_baseq=min_quality, threads=threads)
     _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
     if max_sites is not None and max_sites < 1:
