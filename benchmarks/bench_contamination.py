@@ -11,7 +11,7 @@ germline variants; a person, for the purpose) and its simulated population resou
 2. for each contamination fraction c (``--fractions``), writes a mix of the normal's first
    (1 - c) N pairs and c N of the second person's (N: the normal's pairs) and aligns it with
    ``gmsaccel align`` (not timed; cached by fraction);
-3. times ``gmsaccel contamination -f REF --resource population.vcf.gz MIX.bam -t T`` (min of
+3. times ``gmsaccel contamination -f REF --resource population-v2.vcf.gz MIX.bam -t T`` (min of
    ``--repeats``) and reports each estimate, its 95% interval and whether the interval holds c.
 
 No contamination estimator is packaged in Debian or PyPI here (VerifyBamID2, GATK's
@@ -19,7 +19,8 @@ CalculateContamination, ContEst), so the truth of each mix is the oracle.
 
 Then (unless ``--skip-tumour``) the same for somatic calling: the tumour's reads with
 ``--tumour-fraction`` (5%) replaced by the second person's, aligned, the contamination
-estimated, and ``gmsaccel call --somatic tumour.bam --germline-resource population.vcf.gz``
+estimated, and ``gmsaccel call --somatic tumour.bam --germline-resource
+population-v2.vcf.gz``
 timed without and with ``--contamination`` (the estimate), each scored with
 shared/bench/vcfeval.sh against the somatic truth, the germline truth (leaks) and the second
 person's alleles the patient lacks ("foreign": what contamination makes).
@@ -203,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sample-dir", default=os.fspath(DEFAULT_SAMPLE),
                     help="somatic_sample.py's output (default: the cached kp pair)")
-    ap.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS),
+                    help="contamination fractions of the mixes, comma-separated")
+    ap.add_argument("--threads", type=int, default=2, help="threads (2)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs timed, min reported (3)")
+    ap.add_argument("--seed", type=int, default=7, help="the second person's seed (7)")
     ap.add_argument("--gmsaccel", default=DEFAULT_GMSACCEL)
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--skip-tumour", action="store_true",

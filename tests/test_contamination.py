@@ -286,6 +286,17 @@ def test_run_checks_contamination(people: dict[str, Path], tmp_path: Path) -> No
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "none.vcf.gz: no such file" in err, err
     assert not list(bad.glob("MIX.*"))
+    # a BAM too shallow for an estimate: a warning, the run stands
+    shallow = []
+    for mate, path in enumerate(reads, 1):
+        lines = path.read_text().splitlines(keepends=True)[: 4 * 300]
+        shallow.append(tmp_path / f"shallow_{mate}.fq")
+        shallow[-1].write_text("".join(lines))
+    proc = run_cli("run", "-f", people["ref"], *shallow, "--sample", "LOW", "-o", out,
+                   "--germline-resource", people["resource"])
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "warning: no contamination estimate" in err, err
+    assert json.loads((out / "LOW.metrics.json").read_text())["contamination"] is None
     renamed = tmp_path / "renamed.vcf"
     renamed.write_text(pysam.bcftools.view(str(people["resource"]), "-Ov").replace("chr1", "1"))
     pysam.tabix_index(str(renamed), preset="vcf", force=True)

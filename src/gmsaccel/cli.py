@@ -563,12 +563,17 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             from gmsaccel.contamination import estimate_contamination
 
             t2 = time.monotonic()
-            est = estimate_contamination(args.reference, bam, args.germline_resource,
-                                         threads=args.threads)
-            contamination = {"resource": str(Path(args.germline_resource).resolve()),
-                             **est.as_dict(), "seconds": time.monotonic() - t2}
-            _log(args, est.line())
-            if est.fraction >= CONTAMINATION_WARNING:
+            try:
+                est = estimate_contamination(args.reference, bam, args.germline_resource,
+                                             threads=args.threads)
+            except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
+                print(f"[gmsaccel] warning: no contamination estimate: {e}", file=sys.stderr)
+                est = None
+            if est is not None:
+                contamination = {"resource": str(Path(args.germline_resource).resolve()),
+                                 **est.as_dict(), "seconds": time.monotonic() - t2}
+                _log(args, est.line())
+            if est is not None and est.fraction >= CONTAMINATION_WARNING:
                 print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look "
                       f"like another person's (95% interval {100 * est.low:.1f}-"
                       f"{100 * est.high:.1f}%): a mixed or contaminated sample?",
@@ -894,9 +899,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="somatic calling: IN.bam is a tumour (one BAM); every allele its reads "
                          "show at any fraction is weighed (TLOD, and AF per sample) and written, "
                          "one record per allele, PASS or with the filters it fails: "
-                         "weak_evidence, strand_bias, orientation_bias, and against the --normal "
-                         "germline, low_normal_depth and normal_artifact. Without --normal, "
-                         "germline variants are not told apart")
+                         "weak_evidence, strand_bias, orientation_bias; against the --normal "
+                         "germline, low_normal_depth and normal_artifact; with "
+                         "--panel-of-normals panel_of_normals; with --germline-resource "
+                         "germline (and contamination with --contamination). Without --normal, "
+                         "only --germline-resource tells germline variants apart")
     pc.add_argument("--normal", metavar="BAM",
                     help="with --somatic: the matched normal's sorted, indexed BAM/CRAM "
                          "(written as the second sample)")
@@ -907,18 +914,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "polymorphisms, above all for tumour-only calling")
     pc.add_argument("--germline-resource", metavar="VCF",
                     help="with --somatic: population allele frequencies (a bgzipped, indexed "
-                         "VCF or BCF with INFO/AF, as gnomAD's), read by position; each record "
-                         "gets POPAF and GERMQ, and fails germline where the allele is more "
-                         "likely germline than somatic, weighing its frequency with the "
-                         "tumour's (and normal's) reads: what lets tumour-only calling tell "
-                         "germline variants apart")
+                         "VCF or a BCF with INFO/AF, as gnomAD's), read by position; each record "
+                         "gets POPAF (-log10) and GERMQ, and fails germline where the allele's "
+                         "posterior of being germline, against somatic (and, with "
+                         "--contamination, the other person's reads), is above 0.5, weighing its "
+                         "frequency with the tumour's (and normal's) reads: what lets "
+                         "tumour-only calling tell germline variants apart")
     pc.add_argument("--af-not-in-resource", type=float, metavar="F",
                     help="with --germline-resource: the population frequency of an allele it "
-                         f"lacks (default {_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
+                         "lacks, in (0, 1); frequencies are taken within [F, 1 - F] (default "
+                         f"{_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
     pc.add_argument("--contamination", type=float, metavar="F",
                     help="with --germline-resource: the fraction of the tumour's reads from "
-                         "another person (e.g. gmsaccel contamination's estimate); an allele "
-                         "likelier from that person's reads fails contamination")
+                         "another person, in [0, 0.5) (e.g. gmsaccel contamination's estimate; "
+                         "default 0, not modelled); an allele likelier from that person's reads "
+                         "fails contamination")
     caller_options(pc)
 
     pr = sub.add_parser(
@@ -952,7 +962,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="population allele frequencies (a bgzipped, indexed VCF or BCF with "
                          "INFO/AF, as gnomAD's): the BAM's contamination by another person's "
                          "reads is estimated from its common SNVs (gmsaccel contamination) "
-                         "into the metrics and report, with a warning from 2%%")
+                         "into the metrics and report, with a warning on stderr from 2%% (a BAM "
+                         "too shallow for it: a warning and no estimate)")
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     pr.add_argument("--gvcf", action="store_true",
@@ -978,7 +989,7 @@ def build_parser() -> argparse.ArgumentParser:
         "contamination", help="estimate a sample's contamination by another person's reads",
         description="Estimate the fraction of a sample's reads that come from another person, "
                     "from its reads at a germline resource's common SNVs (see "
-                    "gmsaccel.contamination). Prints BAM, fraction, the 95% interval's low "
+                    "gmsaccel.contamination). Prints BAM, fraction (0-1), the 95% interval's low "
                     "and high ends and the sites used, tab-separated.",
         epilog="Example: gmsaccel contamination -f ref.fa --resource gnomad.vcf.gz s.bam -t 8")
     pct.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
@@ -986,16 +997,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="population allele frequencies: a bgzipped, indexed VCF or BCF with "
                           "INFO/AF (as for call --germline-resource)")
     pct.add_argument("bam", help="the sample's sorted, indexed BAM/CRAM")
-    pct.add_argument("--min-af", type=float, default=0.01,
+    pct.add_argument("--min-af", type=float, default=0.01, metavar="F",
                      help="resource SNVs at least this common are used (default 0.01)")
-    pct.add_argument("--max-af", type=float, default=0.99,
+    pct.add_argument("--max-af", type=float, default=0.99, metavar="F",
                      help="and at most this common (default 0.99)")
     pct.add_argument("--max-sites", type=_positive_int, default=250_000, metavar="N",
                      help="read the genome's shards, in an order spread over it, until they "
                           "hold N sites (default 250,000; a genome has millions)")
     pct.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
     pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")
-    pct.add_argument("-q", "--quiet", action="store_true")
+    pct.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
 
     pdoc = sub.add_parser("doctor", help="report build, SIMD and GPU capabilities")
     pdoc.add_argument("--json", action="store_true", help="machine-readable output")

@@ -229,7 +229,9 @@ class VcfWriter:
             germline.append(f"the normal does not rule out a germline heterozygote (NLOD < "
                             f"{sm.min_nlod:g}) and shows the allele")
         if sm.germline_resource is not None:
-            germline.append("the allele is more likely germline than somatic (posterior > "
+            others = "somatic or from the contaminating reads" if sm.contamination > 0 \
+                else "somatic"
+            germline.append(f"the allele is more likely germline than {others} (posterior > "
                             f"{sm.max_germline_posterior:g}; GERMQ)")
         if germline:
             text = " or ".join(germline)
@@ -271,12 +273,13 @@ class VcfWriter:
             reads = "the tumour's and the normal's reads" if sm.normal is not None \
                 else "the tumour's reads"
             h.add_line('##INFO=<ID=GERMQ,Number=A,Type=Float,Description="Phred-scaled '
-                       'posterior probability that the allele is germline (-10 log10 P; high: '
-                       f'somatic), from POPAF and {reads}">')
+                       'posterior probability that the allele is germline (-10 log10 P, at most '
+                       f'990; high: not), from POPAF and {reads}">')
         if sm.contamination > 0:
             h.add_line('##INFO=<ID=CONTQ,Number=A,Type=Float,Description="Phred-scaled '
                        'posterior probability that the allele comes from the contaminating '
-                       'reads (-10 log10 P; high: not)">')
+                       'reads, against germline, somatic and no allele at all (-10 log10 P, at '
+                       'most 990; high: not)">')
         h.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype (the tumour: '
                    'the reference and the alleles it carries; the normal: reference)">')
         h.add_line('##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Reads supporting each '

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,7 +18,7 @@ namespace gms {
 struct GivenAllele {
   int64_t pos = 0;
   std::string ref, alt, id;
-  double af = 0;
+  double af = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct GivenAlleleFile {

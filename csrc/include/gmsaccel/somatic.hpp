@@ -22,9 +22,10 @@ struct SomaticThresholds {
   double min_nlod = 2.2;       // the normal's confidence that it lacks a heterozygous copy
   double max_normal_alod = 3.0;  // the normal's own evidence of the allele: normal_artifact
   double min_strand_p = 1e-3;    // strand_bias_p below: FILTER strand_bias
-  // With a germline resource (population allele frequencies): germline_posterior above
-  // max_germline_posterior fails `germline`; alleles the resource lacks are given
-  // af_not_in_resource, and a somatic allele has prior 10^log10_somatic_prior per site.
+  // With a germline resource (population allele frequencies): a germline posterior
+  // (allele_origins) above max_germline_posterior fails `germline`; alleles the resource lacks
+  // are given af_not_in_resource, and a somatic allele has prior 10^log10_somatic_prior per
+  // allele times (1-p)^2.
   double max_germline_posterior = 0.5;
   double af_not_in_resource = 5e-8;
   double log10_somatic_prior = -6.0;
