@@ -305,3 +305,30 @@ def test_run_checks_contamination(people: dict[str, Path], tmp_path: Path) -> No
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "is it the same build?" in err, err
     assert not list(bad.glob("MIX.*"))
+
+
+@needs_engine
+def test_call_estimates_contamination_first(people: dict[str, Path], tmp_path: Path) -> None:
+    """call --somatic --contamination auto estimates it from the tumour's reads (as the
+    contamination command does) and calls with that fraction."""
+    out, metrics = tmp_path / "auto.vcf.gz", tmp_path / "m.json"
+    proc = run_cli("call", "-f", people["ref"], "--somatic", people["mixed"],
+                   "--germline-resource", people["resource"], "--contamination", "auto",
+                   "-o", out, "--metrics", metrics, "-t", "2")
+    assert proc.returncode == 0, proc.stderr
+    est = estimate_contamination(people["ref"], people["mixed"], people["resource"])
+    with pysam.VariantFile(str(out)) as vf:
+        line = next(r for r in vf.header.records if r.key == "contamination")
+        assert float(line.value) == pytest.approx(est.fraction, rel=1e-5)
+        assert "contamination" in vf.header.filters
+    assert json.loads(metrics.read_text())["contamination_estimate"]["fraction"] == \
+        pytest.approx(est.fraction)
+    for args, needle in ((["--somatic", "--contamination", "auto"], "goes with"),
+                         (["--somatic", "--germline-resource", people["resource"],
+                           "--contamination", "some"], "expected a fraction or auto")):
+        proc = run_cli("call", "-f", people["ref"], *args, people["mixed"], "-o",
+                       tmp_path / "bad.vcf.gz")
+        err = proc.stderr.decode()
+        assert proc.returncode != 0 and needle in err and "Traceback" not in err, err
+        assert not (tmp_path / "bad.vcf.gz").exists()
+

@@ -102,6 +102,15 @@ class CallProgress(Progress):
                        f"{rate:,.2f} Mbp/s")
 
 
+def _fraction_or_auto(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction or auto, not {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -355,6 +364,20 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         args.bams = [*args.bams, *([args.normal] if args.normal else [])]
     t0 = time.monotonic()
     _check_output_dir(args.metrics)
+    if args.contamination == "auto":  # estimated from the tumour's reads, then used
+        if not (args.somatic and args.germline_resource):
+            raise ValueError("--contamination goes with --germline-resource")
+        from gmsaccel.alleles import sites_file
+        from gmsaccel.contamination import estimate_contamination
+
+        _check_output_dir(args.output)
+        est = estimate_contamination(args.reference, args.bams[0],
+                                     sites_file(args.germline_resource), threads=args.threads)
+        _log(args, f"{args.bams[0]}: {est.line()}")
+        args.contamination = est.fraction
+        estimated = est.as_dict()
+    else:
+        estimated = None
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     try:
         caller = _caller(args, executor=client)
@@ -374,7 +397,9 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     line = _somatic_summary_line(stats) if args.somatic else _summary_line(stats)
     _log(args, f"{line}; {wall:.2f} s wall")
     if args.metrics:
-        _write_json(Path(args.metrics), {**stats, "device": caller.device, "wall_seconds": wall})
+        extra = {"contamination_estimate": estimated} if estimated is not None else {}
+        _write_json(Path(args.metrics), {**stats, **extra, "device": caller.device,
+                                         "wall_seconds": wall})
     return 0
 
 
@@ -924,11 +949,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --germline-resource: the population frequency of an allele it "
                          "lacks, in (0, 1); frequencies are taken within [F, 1 - F] (default "
                          f"{_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
-    pc.add_argument("--contamination", type=float, metavar="F",
+    pc.add_argument("--contamination", type=_fraction_or_auto, metavar="F|auto",
                     help="with --germline-resource: the fraction of the tumour's reads from "
                          "another person, in [0, 0.5) (e.g. gmsaccel contamination's estimate; "
-                         "default 0, not modelled); an allele likelier from that person's reads "
-                         "fails contamination")
+                         "auto: estimated from the tumour's reads first, as gmsaccel "
+                         "contamination does; default 0, not modelled); an allele likelier from "
+                         "that person's reads fails contamination")
     caller_options(pc)
 
     pr = sub.add_parser(
