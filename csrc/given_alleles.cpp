@@ -18,6 +18,8 @@
 #include <memory>
 #include <unordered_map>
 
+#include <sys/stat.h>
+
 #include "gmsaccel/errors.hpp"
 #include "gmsaccel/pileup.hpp"
 #include "gmsaccel/scoring.hpp"
@@ -355,14 +357,48 @@ void check_germline_resource(const std::string& path,
                    "); is it the same build?");
 }
 
+namespace {
+
+// A resource opened, its header checked and its index loaded, kept by the thread for its next
+// shards (a genome's thousands of shards would each load the index again) while the file's
+// size and time stay the same.
+struct OpenResource {
+  std::string path;
+  off_t size = 0;
+  struct timespec mtime {};
+  SitesFile file;
+  SitesIndex idx;
+};
+
+OpenResource& open_resource(const std::string& path) {
+  thread_local std::unique_ptr<OpenResource> kept;
+  struct stat st {};
+  const bool seen = stat(path.c_str(), &st) == 0;
+  if (!(kept && seen && kept->path == path && kept->size == st.st_size &&
+        kept->mtime.tv_sec == st.st_mtim.tv_sec && kept->mtime.tv_nsec == st.st_mtim.tv_nsec)) {
+    kept.reset();  // (a file that fails to open is not kept)
+    auto fresh = std::make_unique<OpenResource>();
+    fresh->file = open_sites(path);
+    check_af_header(path, fresh->file.hdr.get());
+    fresh->idx = load_index(path, fresh->file);
+    fresh->path = path;
+    fresh->size = st.st_size;
+    fresh->mtime = st.st_mtim;
+    kept = std::move(fresh);
+  }
+  return *kept;
+}
+
+}  // namespace
+
 std::vector<GivenAllele> read_germline_resource(const std::string& path,
                                                 const std::string& contig, int64_t start,
                                                 int64_t end, int64_t contig_length,
                                                 const ContigCodes& codes) {
-  SitesFile file = open_sites(path);
+  OpenResource& open = open_resource(path);
+  SitesFile& file = open.file;
+  SitesIndex& idx = open.idx;
   bcf_hdr_t* const hdr = file.hdr.get();
-  check_af_header(path, hdr);
-  SitesIndex idx = load_index(path, file);
   // Normalising moves indels left (and trims a shared first base right): records from a little
   // either side may land in [start, end), and from anywhere in a tandem repeat reaching past
   // end (of a period up to the longest indel): the query runs to that repeat's end.

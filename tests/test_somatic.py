@@ -670,6 +670,15 @@ def test_read_germline_resource_by_position(tmp_path: Path, kind: str) -> None:
                    (12_000, text[12_000], other[12_000]): 0.0,
                    (12_100, text[12_100], other[12_100]): 1.0}
     assert _core.read_germline_resource(path, "chr2", 0, 20_000, codes) == []
+    # the file kept open between shards is read again once it is rewritten
+    vcf.write_text("\n".join(lines).replace("AF=0.3\n", "AF=0.35\n", 1) + "\n")
+    path = pysam.tabix_index(str(vcf), preset="vcf", force=True)
+    if kind == "bcf":
+        path = str(tmp_path / "res.bcf")
+        pysam.bcftools.view("-Ob", "-o", path, str(vcf) + ".gz", catch_stdout=False)
+        pysam.bcftools.index("-f", path)
+    again = _core.read_germline_resource(path, "chr1", 0, 20_000, codes)
+    assert round(again[0][3], 6) == 0.35 and again[1:] == whole[1:]
 
 
 @needs_engine
