@@ -500,25 +500,6 @@ void bind_call(py::module_& m) {
       "the reference: {tumour_fraction, tlod, normal_fraction (NaN: a normal without reads), "
       "nlod, normal_alod}");
 
-  m.def(
-      "fit_fractions",
-      [](py::array_t<double, py::array::c_style | py::array::forcecast> lik,
-         const std::vector<double>& fixed) {
-        if (lik.ndim() != 2) throw std::invalid_argument("lik: reads x components");
-        const auto n = static_cast<size_t>(lik.shape(0)), k = static_cast<size_t>(lik.shape(1));
-        if (k == 0 || (!fixed.empty() && fixed.size() != k))
-          throw std::invalid_argument("fixed: one value per component (< 0: free), or none");
-        for (size_t i = 0; i < n * k; ++i)
-          if (!(lik.data()[i] > 0)) throw std::invalid_argument("likelihoods must be above 0");
-        std::vector<double> f(k);
-        const double ll = fit_fractions(lik.data(), n, k, fixed.empty() ? nullptr : fixed.data(),
-                                        f.data());
-        return py::make_tuple(f, ll);
-      },
-      py::arg("lik"), py::arg("fixed") = std::vector<double>{},
-      "somatic.hpp's fit: (fractions, log10 likelihood) of reads x components likelihoods, "
-      "components with fixed[j] >= 0 held there");
-
   using Lik = py::array_t<double, py::array::c_style | py::array::forcecast>;
   // reads x components likelihoods, checked (k: the components every matrix must have)
   auto checked = [](const Lik& lik, const char* what, size_t k) {
@@ -528,6 +509,21 @@ void bind_call(py::module_& m) {
       if (!(lik.data()[i] > 0)) throw std::invalid_argument("likelihoods must be above 0");
     return static_cast<size_t>(lik.shape(0));
   };
+  m.def(
+      "fit_fractions",
+      [checked](const Lik& lik, const std::vector<double>& fixed) {
+        const size_t n = checked(lik, "lik", 0), k = static_cast<size_t>(lik.shape(1));
+        if (k == 0 || (!fixed.empty() && fixed.size() != k))
+          throw std::invalid_argument("fixed: one value per component (< 0: free), or none");
+        std::vector<double> f(k);
+        const double ll = fit_fractions(lik.data(), n, k, fixed.empty() ? nullptr : fixed.data(),
+                                        f.data());
+        return py::make_tuple(f, ll);
+      },
+      py::arg("lik"), py::arg("fixed") = std::vector<double>{},
+      "somatic.hpp's fit: (fractions, log10 likelihood) of reads x components likelihoods, "
+      "components with fixed[j] >= 0 held there");
+
   m.def(
       "log10_integrated_likelihood",
       [checked](const Lik& lik, size_t allele) {
@@ -554,7 +550,6 @@ void bind_call(py::module_& m) {
         py::dict d;
         d["germline"] = o.germline;
         d["contamination"] = o.contamination;
-
         return d;
       },
       py::arg("tumour"), py::arg("normal"), py::arg("allele"), py::arg("population_af"),

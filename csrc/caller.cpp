@@ -780,6 +780,44 @@ void genotype_window(const Window& w, const std::vector<Haplotype>& haps,
   }
 }
 
+// With a germline resource: the allele's population frequency (opt.resource, else
+// af_not_in_resource), where it comes from (allele_origins over the site's reads x k
+// likelihoods), rec's POPAF, GERMQ and CONTQ, and its filters germline and contamination.
+void weigh_origins(const CallerOptions& opt, const CandidateAllele& cand, const double* tumour,
+                   size_t n_tumour, const double* normal, size_t n_normal, size_t k,
+                   size_t allele, VariantRecord& rec) {
+  const auto known = std::lower_bound(
+      opt.resource.begin(), opt.resource.end(), cand,
+      [](const std::pair<CandidateAllele, double>& e, const CandidateAllele& c) {
+        return e.first < c;
+      });
+  // A resource's 0 (gnomAD's sites no one carries) or 1 would make germline impossible:
+  // frequencies are taken within [af_not_in_resource, 1 - af_not_in_resource].
+  const double floor = opt.somatic.af_not_in_resource;
+  const double popaf = known != opt.resource.end() && known->first == cand
+                           ? std::clamp(known->second, floor, 1 - floor)
+                           : floor;
+  const AlleleOrigins origin =
+      allele_origins(tumour, n_tumour, normal, n_normal, k, allele, popaf,
+                     opt.somatic.log10_somatic_prior, opt.somatic.contamination);
+  rec.popaf = {-std::log10(popaf) + 0.0};  // (as Mutect2 writes it: -log10)
+  // -10 log10 P, capped where P is below 1e-99; the filters read the values written
+  auto phred = [](double prob) {
+    return std::min(990.0, -10 * std::log10(std::max(prob, 1e-99))) + 0.0;
+  };
+  const double germq = phred(origin.germline);
+  rec.germq = {germq};
+  if (germq < -10 * std::log10(opt.somatic.max_germline_posterior) &&
+      std::find(rec.filters.begin(), rec.filters.end(), "germline") == rec.filters.end())
+    rec.filters.push_back("germline");
+  if (opt.somatic.contamination > 0) {
+    const double contq = phred(origin.contamination);
+    rec.contq = {contq};
+    if (contq < -10 * std::log10(opt.somatic.max_contamination_posterior))
+      rec.filters.push_back("contamination");
+  }
+}
+
 // Somatic records of one window, one per allele: at each candidate position the haplotypes are
 // grouped by what they hold there (the reference, each candidate, or a deletion from before
 // that covers the position), each read's likelihood under a group is its best haplotype's, and
@@ -951,38 +989,8 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
         if (sc.normal_alod >= opt.somatic.max_normal_alod)
           rec.filters.push_back("normal_artifact");
       }
-      if (opt.has_resource) {
-        const auto known = std::lower_bound(
-            opt.resource.begin(), opt.resource.end(), cand,
-            [](const std::pair<CandidateAllele, double>& e, const CandidateAllele& c) {
-              return e.first < c;
-            });
-        // A resource's 0 (gnomAD's sites no one carries) or 1 would make germline impossible:
-        // frequencies are taken within [af_not_in_resource, 1 - af_not_in_resource].
-        const double floor = opt.somatic.af_not_in_resource;
-        const double popaf = known != opt.resource.end() && known->first == cand
-                                 ? std::clamp(known->second, floor, 1 - floor)
-                                 : floor;
-        const AlleleOrigins origin =
-            allele_origins(t_site.lik.data(), n_t, n_lik, n_n, k, a, popaf,
-                           opt.somatic.log10_somatic_prior, opt.somatic.contamination);
-        rec.popaf = {-std::log10(popaf) + 0.0};  // (as Mutect2 writes it: -log10)
-        // -10 log10 P, capped where P is below 1e-99; the filters read the values written
-        auto phred = [](double prob) {
-          return std::min(990.0, -10 * std::log10(std::max(prob, 1e-99))) + 0.0;
-        };
-        const double germq = phred(origin.germline);
-        rec.germq = {germq};
-        if (germq < -10 * std::log10(opt.somatic.max_germline_posterior) &&
-            std::find(rec.filters.begin(), rec.filters.end(), "germline") == rec.filters.end())
-          rec.filters.push_back("germline");
-        if (opt.somatic.contamination > 0) {
-          const double contq = phred(origin.contamination);
-          rec.contq = {contq};
-          if (contq < -10 * std::log10(opt.somatic.max_contamination_posterior))
-            rec.filters.push_back("contamination");
-        }
-      }
+      if (opt.has_resource)
+        weigh_origins(opt, cand, t_site.lik.data(), n_t, n_lik, n_n, k, a, rec);
       out.push_back(std::move(rec));
     }
     c0 = c1;

@@ -48,7 +48,7 @@ struct CallerOptions {
   std::vector<CandidateAllele> panel;
   // Somatic, with a germline resource: the population frequency of its alleles here
   // (normalised, sorted by allele); others get somatic.af_not_in_resource. Each record then
-  // carries POPAF and GERMQ, and fails `germline` by germline_posterior (somatic.hpp).
+  // carries POPAF and GERMQ, and fails `germline` by allele_origins (somatic.hpp).
   bool has_resource = false;
   std::vector<std::pair<CandidateAllele, double>> resource;
 };
