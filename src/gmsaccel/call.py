@@ -28,7 +28,7 @@ from gmsaccel.alleles import GivenAlleles, read_given_alleles, sites_file
 from gmsaccel.gvcf import BlockArrays, reference_block_arrays
 from gmsaccel.ploidy import PloidyMap, read_ploidy_file, sample_sexes
 from gmsaccel.scaleout import Executor, ordered_submit
-from gmsaccel.vcf import DEFAULT_LOW_QUAL, SomaticHeader, VcfWriter
+from gmsaccel.vcf import DEFAULT_LOW_QUAL, SOMATIC_INFO, SomaticHeader, VcfWriter
 
 # Shards hold at most SHARD_SIZE bases. Regions shorter than TARGET_SHARDS of those are cut
 # finer, down to MIN_SHARD_SIZE, so that a bacterial genome (5.7 Mbp: 6 shards of 1 Mbp) still
@@ -423,14 +423,8 @@ class Variant:
                                 if rec.get(k) is not None}
         af = sb = None
         if somatic:
-            info["TLOD"] = [float(x) for x in rec["tlod"]]
-            if rec.get("nlod"):
-                info["NLOD"] = [float(x) for x in rec["nlod"]]
-            if rec.get("popaf"):  # (with a germline resource)
-                info["POPAF"] = [float(x) for x in rec["popaf"]]
-                info["GERMQ"] = [float(x) for x in rec["germq"]]
-            if rec.get("contq"):  # (and a contamination fraction)
-                info["CONTQ"] = [float(x) for x in rec["contq"]]
+            info.update({key.upper(): [float(x) for x in rec[key]] for key in SOMATIC_INFO
+                         if rec.get(key)})
             af = np.array([list(s.get("af", [])) for s in samples], dtype=np.float64)
             af = af.reshape(len(samples), n_al - 1)
             sb = np.array([list(s.get("sb", [])) for s in samples], dtype=np.int32)
@@ -458,14 +452,8 @@ class Variant:
                "qual": self.qual,
                "filter": self.filter, "dp": self.info.get("DP"), "mq": self.info.get("MQ"),
                "samples": [sample(i) for i in range(self.gt.shape[0])]}
-        if self.af is not None:
-            rec["tlod"] = list(self.info.get("TLOD", []))
-            rec["nlod"] = list(self.info.get("NLOD", []))
-            if "POPAF" in self.info:
-                rec["popaf"] = list(self.info["POPAF"])
-                rec["germq"] = list(self.info["GERMQ"])
-            if "CONTQ" in self.info:
-                rec["contq"] = list(self.info["CONTQ"])
+        if self.af is not None:  # (a somatic record: TLOD always, the others where written)
+            rec.update({key: list(self.info.get(key.upper(), [])) for key in SOMATIC_INFO})
         return rec
 
 
@@ -973,15 +961,18 @@ class Caller:
 
         return gen()
 
-    def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int]
-               ) -> dict[str, np.ndarray]:
+    def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int],
+               check: bool = True) -> dict[str, np.ndarray]:
         """Per-position counts over one region: base_counts (n,5) A,C,G,T,N, base_qual_sums
-        (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,)."""
+        (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,).
+        check=False: the BAM's contigs were checked already (check_inputs), as by a caller
+        that piles up many regions of it."""
         regs = self.regions([region] if isinstance(region, tuple) else region)
         if len(regs) != 1:
             raise ValueError("pileup takes one region")
         r = regs[0]
-        self.check_inputs([os.fspath(bam)], regs)
+        if check:
+            self.check_inputs([os.fspath(bam)], regs)
         if not hasattr(_core, "pileup"):
             _require_engine()
         out = _engine_pileup(os.fspath(bam), r.contig, r.start, r.end, self.fasta, self.filters)

@@ -90,14 +90,17 @@ def _seen(frac: np.ndarray, error: float) -> np.ndarray:
     return (frac * (1 - 3 * error) + (1 - frac) * error) / (1 - 2 * error)
 
 
-def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
-                   error: float, het: float = 0.5) -> float:
-    """Natural log-likelihood of contamination fraction c over the sites (the binomial
-    coefficients, the same for every c, left out); error is the rate of each wrong base, het
-    the alternate allele's share of a heterozygote's molecules as the reads see them (below 1/2
-    where alignment favours the reference)."""
+def _log_prior_pairs(p: np.ndarray) -> np.ndarray:
+    """sites x 3 x 3: log P(sample's genotype) + log P(contaminant's genotype)."""
+    log_prior = np.log(_genotype_priors(p))
+    return log_prior[:, :, None] + log_prior[:, None, :]
+
+
+def _log_likelihood(c: float, log_pairs: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                    error: float, het: float) -> float:
+    """log_likelihood with the genotype priors' logs (_log_prior_pairs) taken once by the
+    caller: a fit evaluates it a few hundred times over the same sites."""
     error = min(max(float(error), 1e-6), 0.2)
-    prior = _genotype_priors(p)
     g = np.array([0.0, het, 1.0])
     # alternate fraction for each (sample genotype, contaminant genotype) pair
     frac = (1 - c) * g[:, None] + c * g[None, :]
@@ -105,9 +108,18 @@ def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
     log_seen, log_missed = np.log(seen), np.log1p(-seen)
     # sites x 3 x 3: log P(counts | g, h) + log P(g) + log P(h)
     terms = (alt[:, None, None] * log_seen[None] + ref[:, None, None] * log_missed[None]
-             + np.log(prior)[:, :, None] + np.log(prior)[:, None, :])
+             + log_pairs)
     top = terms.max(axis=(1, 2))
     return float(np.sum(top + np.log(np.exp(terms - top[:, None, None]).sum(axis=(1, 2)))))
+
+
+def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                   error: float, het: float = 0.5) -> float:
+    """Natural log-likelihood of contamination fraction c over the sites (the binomial
+    coefficients, the same for every c, left out); error is the rate of each wrong base, het
+    the alternate allele's share of a heterozygote's molecules as the reads see them (below 1/2
+    where alignment favours the reference)."""
+    return _log_likelihood(c, _log_prior_pairs(p), ref, alt, error, het)
 
 
 def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6,
@@ -140,7 +152,7 @@ def _bound(f: Callable[[float], float], target: float, inside: float, outside: f
     does."""
     if f(outside) >= target:
         return outside
-    for _ in range(60):
+    while abs(outside - inside) > 1e-7:  # (a fraction's seventh decimal: beyond any reading)
         mid = (inside + outside) / 2
         if f(mid) >= target:
             inside = mid
@@ -185,8 +197,10 @@ def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float,
     measured = het is None
     het = het_fraction(ref, alt) if measured else float(het)
 
+    log_pairs = _log_prior_pairs(p)
+
     def ll(c: float) -> float:
-        return log_likelihood(c, p, ref, alt, error, het)
+        return _log_likelihood(c, log_pairs, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
     if measured and best > 0:  # the share measured less what the contamination adds, again
@@ -239,7 +253,7 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
     from gmsaccel.call import resolve_regions, shards
 
     work = shards(resolve_regions(None, caller.contigs))  # type: ignore[attr-defined]
-    caller.check_inputs([bam])  # type: ignore[attr-defined]
+    caller.check_inputs([bam])  # type: ignore[attr-defined]  # (once, not per shard)
     Sites = dict[int, tuple[float, int, int]]  # position -> (frequency, ref code, alt code)
 
     def sites_of(shard: object) -> Sites:
@@ -258,7 +272,8 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                 and min_af <= af <= max_af and crowded.get(pos, 0) <= 1}
 
     def count(shard: object, sites: Sites) -> SiteCounts:
-        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end))  # type: ignore[attr-defined]
+        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end),  # type: ignore[attr-defined]
+                             check=False)
         start, counts = int(pile["start"]), pile["base_counts"]
         sites = {pos: v for pos, v in sites.items() if 0 <= pos - start < len(counts)}
         if not sites:

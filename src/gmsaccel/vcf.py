@@ -87,6 +87,12 @@ def _ints(col: Any) -> np.ndarray:
     return np.asarray(col, dtype=np.int64)
 
 
+# A somatic record's per-ALT INFO values, as the engine's record dicts name them (the INFO key
+# is the name upper-cased); those a record lacks (NLOD without a normal, POPAF and GERMQ
+# without a germline resource, CONTQ without a contamination) are left out.
+SOMATIC_INFO = ("tlod", "nlod", "popaf", "germq", "contq")
+
+
 @dataclass(frozen=True)
 class SomaticHeader:
     """What a somatic VCF's header says: the tumour's and normal's sample names (no normal:
@@ -382,14 +388,9 @@ class VcfWriter:
 
     def _somatic_fields(self, rec: Any, record: Mapping[str, Any],
                         samples: Sequence[Mapping[str, Any]]) -> None:
-        rec.info["TLOD"] = [float(x) for x in record.get("tlod", [])]
-        if record.get("nlod"):
-            rec.info["NLOD"] = [float(x) for x in record["nlod"]]
-        if record.get("popaf"):
-            rec.info["POPAF"] = [float(x) for x in record["popaf"]]
-            rec.info["GERMQ"] = [float(x) for x in record["germq"]]
-        if record.get("contq"):
-            rec.info["CONTQ"] = [float(x) for x in record["contq"]]
+        for key in SOMATIC_INFO:
+            if record.get(key):
+                rec.info[key.upper()] = [float(x) for x in record[key]]
         for name, s in zip(self.samples, samples, strict=True):
             call = rec.samples[name]
             call["GT"] = _gt_tuple(s["gt"])
