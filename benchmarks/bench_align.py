@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,35 @@ class BenchError(RuntimeError):
     """A benchmarked command failed."""
 
 
+class BestOfRepeats:
+    """A measurement repeated (walls_s, a dataclass field of the class using this): its best
+    wall time, and its fields as a dict with that time."""
+
+    walls_s: list[float]
+
+    @property
+    def wall_s(self) -> float:
+        return min(self.walls_s)
+
+    def as_dict(self) -> dict[str, object]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["wall_s"] = self.wall_s
+        return d
+
+
+def finish(results: dict[str, object], report: Callable[[dict[str, object]], str],
+           out: str | None) -> int:
+    """A sitting's end: the load then, the report printed, the results as JSON to `out`; exit
+    status 1 where a measurement failed."""
+    results["machine"]["loadavg_end"] = list(os.getloadavg())  # type: ignore[index]
+    print(report(results))
+    if out:
+        Path(out).write_text(json.dumps(results, indent=1) + "\n")
+    return 1 if results["errors"] else 0
+
+
 @dataclass
-class Run:
+class Run(BestOfRepeats):
     """One benchmarked command: the best of its repeats, and its mapping accuracy."""
 
     tool: str
@@ -74,16 +102,11 @@ class Run:
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
-    def wall_s(self) -> float:
-        return min(self.walls_s)
-
-    @property
     def reads_per_s(self) -> float:
         return self.reads / self.wall_s
 
     def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["wall_s"] = self.wall_s
+        d = super().as_dict()
         d["reads_per_s"] = self.reads_per_s
         if self.mapeval:
             d["mapped_q20_pct"] = 100.0 * self.mapeval["mapped_q20_frac"]
@@ -548,12 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                         "wall_large_s": big.wall_s, "reads_per_s_large": big.reads_per_s}
             results["memory_scaling"] = b.attempt("gmsaccel memory scaling", scaling)
 
-    results["machine"]["loadavg_end"] = list(os.getloadavg())  # type: ignore[index]
-    table = report(results)
-    print(table)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    return 1 if results["errors"] else 0
+    return finish(results, report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,22 +26,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_align import (
     BenchError,
+    BestOfRepeats,
     Timer,
     common_parser,
     find_bench_kit,
+    finish,
     fmt,
     machine_info,
     resolve_data,
@@ -71,7 +71,7 @@ LABEL = {"snv": "SNV", "indel": "indel"}
 
 
 @dataclass
-class CallRun:
+class CallRun(BestOfRepeats):
     """One caller on one BAM: the best of its repeats and the accuracy of its calls."""
 
     tool: str
@@ -82,15 +82,6 @@ class CallRun:
     # {"snv"|"indel": {"truth", "query", "tp", "precision", "recall", "f1"}}
     accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
     vcf: str = ""
-
-    @property
-    def wall_s(self) -> float:
-        return min(self.walls_s)
-
-    def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["wall_s"] = self.wall_s
-        return d
 
 
 def parse_vcfeval(text: str) -> dict[str, dict[str, float]]:
@@ -411,12 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
         results["targets"] = targets(datasets)
 
-    machine["loadavg_end"] = list(os.getloadavg())
-    table = report(results)
-    print(table)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    return 1 if results["errors"] else 0
+    return finish(results, report, args.out)
 
 
 if __name__ == "__main__":

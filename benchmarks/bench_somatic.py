@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -45,15 +44,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pysam
 from bench_align import (
     BenchError,
+    BestOfRepeats,
     Timer,
     common_parser,
     find_bench_kit,
+    finish,
     fmt,
     machine_info,
     resolve_data,
@@ -74,7 +75,7 @@ KINDS = ("snv", "indel")
 
 
 @dataclass
-class SomaticRun:
+class SomaticRun(BestOfRepeats):
     """One caller on the pair: the best of its repeats and the accuracy of its somatic calls."""
 
     tool: str
@@ -88,15 +89,6 @@ class SomaticRun:
     germline_leaks: dict[str, int] = field(default_factory=dict)
     raw_vcf: str = ""
     vcf: str = ""
-
-    @property
-    def wall_s(self) -> float:
-        return min(self.walls_s)
-
-    def as_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["wall_s"] = self.wall_s
-        return d
 
 
 def split_truth_by_level(truth: Path, out_dir: Path, n_levels: int) -> list[Path]:
@@ -548,12 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[key] = run
         results["runs"] = {k: r.as_dict() for k, r in runs.items()}
 
-    machine["loadavg_end"] = list(os.getloadavg())
-    table = report(results)
-    print(table)
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    return 1 if results["errors"] else 0
+    return finish(results, report, args.out)
 
 
 if __name__ == "__main__":

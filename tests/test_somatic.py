@@ -831,10 +831,8 @@ def test_an_allele_on_one_strand_is_strand_bias(tmp_path: Path) -> None:
             reads.append((start, "".join(bases), [(0, 150)], rev, None, f"{name}{i}"))
         return write_bam(tmp_path / f"{name}.bam", len(seq), reads, "I")
 
-    out = tmp_path / "sb.vcf"
-    Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
-                                        out)
-    recs = {r.pos - 1: r for r in records_of(out)}
+    tumour, normal = bam("tumour", 400, True), bam("normal", 200, False)
+    recs = {r.pos - 1: r for r in call_somatic(ref, tumour, normal, "sb.vcf", tmp_path)}
     assert sorted(recs) == [both, one]
     assert list(recs[both].filter.keys()) == ["PASS"]
     assert recs[both].samples["tumour"]["SB"] == (176, 176, 24, 24)
@@ -876,9 +874,8 @@ def test_alleles_sharing_a_site_with_germline_ones(tmp_path: Path) -> None:
                          [(0.5, germ_a), (0.5, germ_b)], 1)
     tumour = mixture_bam(tmp_path / "tumour.bam", seq, 3_000, (800, 3_200),
                          [(0.5, germ_a), (0.3, germ_b), (0.2, cells)], 2)
-    out = tmp_path / "sites.vcf"
-    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
-    recs = {(r.pos - 1, r.alts[0]): r for r in records_of(out)}
+    records = call_somatic(ref, tumour, normal, "sites.vcf", tmp_path)
+    recs = {(r.pos - 1, r.alts[0]): r for r in records}
     assert all(len(r.alts) == 1 and r.samples["tumour"]["GT"] == (0, 1) for r in recs.values())
     assert list(recs[(het, germ_a[het])].filter.keys()) == ["germline", "normal_artifact"]
     assert list(recs[(hom, germ_b[hom])].filter.keys()) == ["germline", "normal_artifact"]
@@ -914,9 +911,8 @@ def test_allele_in_a_window_of_more_than_six_candidates(tmp_path: Path) -> None:
     haplotypes += [(1 - 0.19 - 3 * 0.017, homs)]
     tumour = mixture_bam(tmp_path / "tumour.bam", seq, 1_000, (1_870, 1_990), haplotypes, 6)
     normal = mixture_bam(tmp_path / "normal.bam", seq, 300, (1_870, 1_990), [(1.0, homs)], 7)
-    out = tmp_path / "dense.vcf"
-    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
-    recs = {(r.pos - 1, r.alts[0]): r for r in records_of(out)}
+    records = call_somatic(ref, tumour, normal, "dense.vcf", tmp_path)
+    recs = {(r.pos - 1, r.alts[0]): r for r in records}
     r = recs[(site, other(site, 1))]
     assert list(r.filter.keys()) == ["PASS"]
     assert r.samples["tumour"]["AF"][0] == pytest.approx(0.19, abs=0.04)
@@ -989,9 +985,8 @@ def test_indels_and_alleles_they_cover(tmp_path: Path) -> None:
     tumour = indel_bam(tmp_path / "tumour.bam", seq, 6_000, (850, 3_650), tumour_haps, 1)
     normal = indel_bam(tmp_path / "normal.bam", seq, 3_000, (850, 3_650), [(0.5, g1), (0.5, g2)],
                        2)
-    out = tmp_path / "indels.vcf"
-    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
-    recs = {(r.pos - 1, r.ref, r.alts[0]): r for r in records_of(out)}
+    records = call_somatic(ref, tumour, normal, "indels.vcf", tmp_path)
+    recs = {(r.pos - 1, r.ref, r.alts[0]): r for r in records}
     for allele in (j_del, k_snv, k_del, l_snv):
         r = recs[allele]
         t = r.samples["tumour"]
@@ -1018,9 +1013,7 @@ def test_normal_showing_the_allele_a_little_is_normal_artifact(tmp_path: Path) -
                                                                            (0.2, allele)], 4)
     normal = mixture_bam(tmp_path / "normal.bam", seq, 400, (560, 690), [(0.97, {}),
                                                                            (0.03, allele)], 5)
-    out = tmp_path / "na.vcf"
-    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
-    (r,) = records_of(out)
+    (r,) = call_somatic(ref, tumour, normal, "na.vcf", tmp_path)
     assert list(r.filter.keys()) == ["normal_artifact"]
     assert r.info["NLOD"][0] > 2.2 and 0 < r.samples["normal"]["AF"][0] < 0.1
 
@@ -1052,10 +1045,8 @@ def test_an_allele_on_one_strand_of_its_fragments_is_orientation_bias(tmp_path: 
                           f"{name}{i}"))
         return write_bam(tmp_path / f"{name}.bam", len(seq), reads, "I")
 
-    out = tmp_path / "ob.vcf"
-    Caller(ref, somatic=True).write_vcf([bam("tumour", 400, True), bam("normal", 200, False)],
-                                        out)
-    recs = {r.pos - 1: r for r in records_of(out)}
+    tumour, normal = bam("tumour", 400, True), bam("normal", 200, False)
+    recs = {r.pos - 1: r for r in call_somatic(ref, tumour, normal, "ob.vcf", tmp_path)}
     assert sorted(recs) == [true_site, damaged]
     assert list(recs[true_site].filter.keys()) == ["PASS"]
     sb = recs[damaged].samples["tumour"]["SB"]
@@ -1066,6 +1057,15 @@ def test_an_allele_on_one_strand_of_its_fragments_is_orientation_bias(tmp_path: 
 def records_of(vcf: Path) -> list[pysam.VariantRecord]:
     with pysam.VariantFile(str(vcf)) as vf:
         return list(vf)
+
+
+def call_somatic(ref: Path, tumour: Path, normal: Path, name: str, tmp_path: Path
+                 ) -> list[pysam.VariantRecord]:
+    """The somatic records of a tumour against its normal (Caller's defaults), written to
+    tmp_path/name."""
+    out = tmp_path / name
+    Caller(ref, somatic=True).write_vcf([tumour, normal], out)
+    return records_of(out)
 
 
 # ---------------------------------------------------------------------------------------------
