@@ -140,8 +140,7 @@ void bind_call(py::module_& m) {
          int somatic_normal, double min_tlod, double pass_tlod, double min_nlod,
          double max_normal_alod, double min_strand_p,
          const std::vector<std::tuple<int64_t, std::string, std::string>>& panel,
-         const std::optional<std::vector<std::tuple<int64_t, std::string, std::string, double>>>&
-             resource,
+         const std::optional<std::string>& resource,
          double max_germline_posterior, double af_not_in_resource, double log10_somatic_prior,
          double contamination, double max_contamination_posterior) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
@@ -192,20 +191,7 @@ void bind_call(py::module_& m) {
           throw std::invalid_argument("contamination needs a germline resource");
         opt.somatic.contamination = contamination;
         opt.somatic.max_contamination_posterior = max_contamination_posterior;
-        if (resource) {
-          opt.has_resource = true;
-          for (const auto& [pos, r, a, af] : *resource) {
-            if (!(af >= 0 && af <= 1))
-              throw std::invalid_argument("germline resource frequencies must be in [0, 1]");
-            CandidateAllele c;
-            c.pos = pos;
-            c.ref = r;
-            c.alt = a;
-            opt.resource.emplace_back(std::move(c), af);
-          }
-          std::sort(opt.resource.begin(), opt.resource.end(),
-                    [](const auto& x, const auto& y) { return x.first < y.first; });
-        }
+        opt.has_resource = resource.has_value();
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
                                    "and call set_haplotype_backend)");
@@ -221,6 +207,17 @@ void bind_call(py::module_& m) {
         LoadStats stats;
         {
           py::gil_scoped_release nogil;
+          if (resource) {  // the germline resource's alleles here, read without the GIL
+            const ContigCodes codes{ref, len, nullptr};
+            for (GivenAllele& a : read_germline_resource(*resource, contig, start, end, len,
+                                                         codes)) {
+              CandidateAllele c;
+              c.pos = a.pos;
+              c.ref = std::move(a.ref);
+              c.alt = std::move(a.alt);
+              opt.resource.emplace_back(std::move(c), a.af);
+            }
+          }
           // the files stay open on this thread for its next shards
           CachedSources sources(bams, reference);
           recs = call_region(sources.get(), contig, start, end, ref, len, opt, &stats,
@@ -347,8 +344,8 @@ void bind_call(py::module_& m) {
       "sample's alleles, somatic_normal its matched normal (-1: none); min_tlod, pass_tlod,\n"
       "min_nlod, max_normal_alod and min_strand_p are somatic.hpp's thresholds; panel: "
       "(pos, ref, alt) alleles of a panel of normals, normalised (FILTER panel_of_normals);\n"
-      "resource (somatic; None: none): (pos, ref, alt, population AF) alleles of a germline\n"
-      "resource, normalised, for POPAF, GERMQ and FILTER germline (max_germline_posterior,\n"
+      "resource (somatic; None: none): the path of a germline resource (read_germline_resource;\n"
+      "its alleles in [start, end)), for POPAF, GERMQ and FILTER germline (max_germline_posterior,\n"
       "af_not_in_resource, log10_somatic_prior: somatic.hpp); contamination (with a\n"
       "resource): the tumour's reads from another person, for CONTQ and FILTER contamination\n"
       "(max_contamination_posterior)");

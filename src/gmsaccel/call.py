@@ -851,9 +851,8 @@ class Caller:
             if self.panel is not None:  # (records are the shard's own positions only)
                 options["panel"] = [a[:3] for a in self.panel.near(shard.contig, shard.start,
                                                                    shard.end)]
-            if self.germline_resource is not None:
-                options["resource"] = _core.read_germline_resource(
-                    self.germline_resource, shard.contig, shard.start, shard.end, codes)
+            if self.germline_resource is not None:  # (read by the engine, shard by shard)
+                options["resource"] = self.germline_resource
         if self.given is not None:  # those the shard's windows may reach too
             reach = _core.CANDIDATE_PAD  # candidates this far beyond a shard shape its windows
             options["given"] = self.given.near(shard.contig, shard.start - reach,
