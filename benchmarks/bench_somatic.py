@@ -21,7 +21,10 @@ expected allele fractions 0.30, 0.15, 0.08 and 0.04), built once into the cache,
    alone: ``gmsaccel call --somatic tumour.bam`` without and with ``--germline-resource
    population-v2.vcf.gz`` (somatic_sample.py's simulated population resource), and ``bcftools
    mpileup tumour.bam | bcftools call -mv`` less the calls whose allele the resource holds at
-   AF > 0.001 (``bcftools isec -C``);
+   AF > 0.001 (``bcftools isec -C``); with ``--pipeline`` also the whole job from FASTQ:
+   ``gmsaccel run --somatic`` (both alignments, sorted, indexed, duplicates marked, and the
+   somatic VCF) against ``bwa mem | samtools sort`` and ``samtools index`` of each sample then
+   bcftools' germline subtraction, both timed whole (bwa's and gmsaccel's indexes made before);
 3. scores each caller's somatic calls with shared/bench/vcfeval.sh against the somatic truth
    (SNV and indel precision, recall, F1), against the truth of each VAF level (recall: the true
    positives there over the level's variants), and against the germline truth (its true
@@ -377,6 +380,61 @@ class Bench:
         pysam.tabix_index(os.fspath(dst), preset="vcf", force=True)
         return dst
 
+    # ---------------------------------------------------------------- whole jobs (--pipeline)
+
+    def _reads(self, name: str) -> tuple[str, str]:
+        return str(self.sdir / f"{name}_1.fq.gz"), str(self.sdir / f"{name}_2.fq.gz")
+
+    def gmsaccel_pipeline(self) -> SomaticRun:
+        """``gmsaccel run --somatic`` from both samples' FASTQ: both alignments (sorted,
+        indexed, duplicates marked) and the somatic VCF, against a saved index (as bwa's)."""
+        version = tool_version(self.gms + ["--version"])
+        gxi = self.cache / f"ref.{hashlib.sha1(version.encode()).hexdigest()[:10]}.gxi"
+        if not _fresh(gxi, self.ref):
+            _sh(shlex.join(self.gms + ["index", str(self.ref), "-o", str(gxi), "-q"]),
+                "gmsaccel index")
+        out = self.work / "run"
+        argv = self.gms + ["run", "-f", str(gxi), *self._reads("tumour"), "--sample", "TUMOUR",
+                           "--somatic", "--normal-reads1", self._reads("normal")[0],
+                           "--normal-reads2", self._reads("normal")[1], "--normal-sample",
+                           "NORMAL", "-o", str(out), "-t", str(self.t), "-q", "--no-report"]
+
+        def once() -> tuple[float, float]:
+            shutil.rmtree(out, ignore_errors=True)
+            return self.timer.run([argv], label="gmsaccel run --somatic")
+
+        return self._measure("gmsaccel run --somatic (FASTQ to BAMs and VCF)",
+                             out / "TUMOUR.vcf.gz", self.args.repeats, once)
+
+    def peer_pipeline(self) -> SomaticRun:
+        """The same job by the peers: ``bwa mem | samtools sort`` and ``samtools index`` of
+        each sample, then bcftools' germline subtraction (no duplicate marking: in the peers'
+        favour)."""
+        ref = self.bwa_reference()
+        q = shlex.quote
+        steps = []
+        for name, sm in (("tumour", "TUMOUR"), ("normal", "NORMAL")):
+            bam = q(str(self.work / f"pipeline.{name}.bam"))
+            r1, r2 = map(q, self._reads(name))
+            rg = q(f"@RG\\tID:{name}\\tSM:{sm}")
+            steps.append(f"bwa mem -t {self.t} -v 1 -R {rg} {q(str(ref))} {r1} {r2} "
+                         f"| samtools sort -@{self.t} -o {bam} - && samtools index {bam}")
+        tumour, normal = (q(str(self.work / f"pipeline.{n}.bam")) for n in ("tumour", "normal"))
+        raw = self.work / "pipeline.bcftools.raw.vcf.gz"
+        steps.append(f"bcftools mpileup -a AD,DP -f {q(str(self.ref))} {tumour} {normal} "
+                     f"--threads {self.t} -Ou | bcftools call -mv -Oz -o {q(str(raw))}")
+        script = ["bash", "-c", "set -o pipefail; " + " && ".join(steps)]
+
+        def somatic(raw: Path) -> Path:
+            t, n = self._order(raw)
+            return self._filter(raw, self.work / "pipeline.bcftools.somatic.vcf.gz",
+                                f'GT[{t}]="alt" && GT[{n}]="RR"', "bcftools view (somatic)")
+
+        return self._measure("bwa mem + samtools sort, bcftools (germline subtraction)", raw,
+                             self.args.repeats,
+                             lambda: self.timer.run([script], label="bwa + bcftools pipeline"),
+                             somatic)
+
     def attempt(self, what: str, fn: Callable[[], object]) -> object:
         """Runs one measurement; a failure is recorded and reported, and the rest goes on."""
         print(f"[bench] {what}", file=sys.stderr, flush=True)
@@ -439,6 +497,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also call the tumour alone: gmsaccel without and with a germline "
                         "resource (somatic_sample.py's simulated population, made once), and "
                         "bcftools with the resource's common alleles subtracted")
+    p.add_argument("--pipeline", action="store_true",
+                   help="also time the whole job from FASTQ: gmsaccel run --somatic (both "
+                        "alignments, sorted, indexed, duplicates marked, and the somatic VCF) "
+                        "against bwa mem | samtools sort and samtools index of both samples "
+                        "then bcftools' germline subtraction")
     p.add_argument("--own-bam", action="store_true",
                    help="also call with gmsaccel on gmsaccel align's BAMs (made once, cached)")
     g = p.add_argument_group("the sample (somatic_sample.py; made once per parameter set)")
@@ -526,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.skip_bcftools:
                     jobs.append(("bcftools_tumour_only",
                                  lambda: b.bcftools_tumour_only(bams[0], resource)))
+        if args.pipeline:
+            if run_gms:
+                jobs.append(("gmsaccel_pipeline", b.gmsaccel_pipeline))
+            if not args.skip_bcftools:
+                jobs.append(("peer_pipeline", b.peer_pipeline))
         if args.own_bam:
             own = b.attempt("aligning the pair with gmsaccel align (once, not timed)",
                             lambda: (b.own_bam("tumour", "TUMOUR"), b.own_bam("normal", "NORMAL")))

@@ -44,14 +44,17 @@ py::dict confidence_dict(const ReferenceConfidence& c) {
 }
 
 // VariantSummary.add over the records, as a dict of its fields: counts over PASS records of
-// alleles by type, Ti/Tv of SNVs, and called genotypes het or hom (call.py's definition).
+// alleles by type, Ti/Tv of SNVs, called genotypes het or hom, and filtered records by each
+// filter they fail (call.py's definition).
 py::dict summary_of(const std::vector<VariantRecord>& recs) {
+  std::map<std::string, int64_t> filtered;
   int64_t passed = 0, low = 0, ref_only = 0, snv = 0, ins = 0, del = 0, mnp = 0, ti = 0, tv = 0,
           het = 0, hom = 0;
   auto upper = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
   for (const VariantRecord& r : recs) {
     if (!r.filters.empty()) {  // LowQual, or a somatic record's filters
       low += r.filters.size() == 1 && r.filters[0] == "LowQual";
+      for (const std::string& f : r.filters) ++filtered[f];
       continue;
     }
     ++passed;
@@ -104,6 +107,9 @@ py::dict summary_of(const std::vector<VariantRecord>& recs) {
   d["transversions"] = tv;
   d["het"] = het;
   d["hom"] = hom;
+  py::dict filters;
+  for (const auto& [name, n] : filtered) filters[py::str(name)] = n;
+  d["filters"] = filters;
   return d;
 }
 

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +282,7 @@ class Pair:
     # a germline resource: allele -> population frequency, and the bgzipped, indexed VCF
     population: dict[tuple[str, int, str, str], float]
     resource: Path
+    fastq: dict[str, tuple[Path, Path]]  # the reads of "tumour" and "normal": mates 1 and 2
 
 
 def _pairs(depth: float, genome: int) -> int:
@@ -314,10 +317,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
         reads1 += [(tag + name, s, q) for name, s, q in a]
         reads2 += [(tag + name, s, q) for name, s, q in b]
     index = Index.build(ref)
-    bams = {}
+    bams, fastq = {}, {}
     for name, r1, r2 in (("normal", n1, n2), ("tumour", reads1, reads2)):
         f1 = write_fastq(d / f"{name}_1.fq", r1)
         f2 = write_fastq(d / f"{name}_2.fq", r2)
+        fastq[name] = (f1, f2)
         bams[name] = d / f"{name}.bam"
         Aligner(index, threads=2).align_fastq(f1, f2, bams[name],
                                               read_group=rf"@RG\tID:{name}\tSM:{name.upper()}")
@@ -328,7 +332,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
     population, resource = write_resource(d / "resource.vcf.gz", ref, germline,
                                           clonal_alleles[:2])
     return Pair(ref, bams["tumour"], bams["normal"], germline, fraction, truth, population,
-                resource)
+                resource, fastq)
 
 
 def write_resource(path: Path, ref: Path, germline: list[Variant],
@@ -1096,6 +1100,132 @@ def test_cli_somatic_and_its_errors(pair: Pair, tmp_path: Path) -> None:
         err = proc.stderr.decode()
         assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
         assert not target.exists()
+
+
+def _filter_counts(vcf: Path) -> dict[str, int]:
+    """Filtered records by each filter they fail, as pysam reads them."""
+    return dict(Counter(f for r in records_of(vcf) for f in r.filter.keys() if f != "PASS"))
+
+
+def _head_fastq(src: Path, dst: Path, reads: int) -> Path:
+    dst.write_text("".join(src.read_text().splitlines(keepends=True)[: 4 * reads]))
+    return dst
+
+
+@needs_engine
+def test_run_a_tumour_and_its_normal(pair: Pair, tmp_path: Path) -> None:
+    """run --somatic from both samples' FASTQ: each BAM (its own read group), the somatic VCF
+    that the caller writes from those BAMs, metrics with the normal's part and each BAM's
+    contamination, and a report; --resume reuses every stage, and new reads for the normal
+    align the normal and call again, not the tumour."""
+    out = tmp_path / "out"
+    (t1, t2), (n1, n2) = pair.fastq["tumour"], pair.fastq["normal"]
+
+    def run(normal1: Path, normal2: Path) -> dict:
+        proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T", "--somatic",
+                       "--normal-reads1", normal1, "--normal-reads2", normal2,
+                       "--normal-sample", "N", "--germline-resource", pair.resource,
+                       "-o", out, "-t", "2", "--resume")
+        assert proc.returncode == 0, proc.stderr.decode()
+        return json.loads((out / "T.metrics.json").read_text())
+
+    m = run(n1, n2)
+    for name in ("T.bam", "T.bam.bai", "N.bam", "N.bam.bai", "T.vcf.gz", "T.vcf.gz.tbi",
+                 "T.report.html"):
+        assert (out / name).is_file(), name
+    normal_reads = 2 * len(n1.read_text().splitlines()) // 4
+    for name, reads in (("T", 2 * len(t1.read_text().splitlines()) // 4), ("N", normal_reads)):
+        with pysam.AlignmentFile(str(out / f"{name}.bam")) as f:
+            assert [rg["SM"] for rg in f.header["RG"]] == [name]
+            assert sum(1 for r in f if not r.is_secondary and not r.is_supplementary) == reads
+    expected = tmp_path / "expected.vcf"
+    Caller(pair.ref, somatic=True, germline_resource=pair.resource).write_vcf(
+        [out / "T.bam", out / "N.bam"], expected)
+    assert [str(r) for r in records_of(out / "T.vcf.gz")] == \
+        [str(r) for r in records_of(expected)]
+    called = _alleles(out / "T.vcf.gz", passed=True)
+    assert len(set(pair.somatic) - set(called)) <= 0.03 * len(pair.somatic)
+    assert m["somatic"] and m["pass"] == len(called) and m["reads"] > normal_reads
+    assert m["filters"] == _filter_counts(out / "T.vcf.gz") and m["filters"]["germline"] > 0
+    assert m["records"] == len(records_of(expected))
+    n = m["normal"]
+    assert n["sample"] == "N" and n["aligned_here"] and n["reads"] == normal_reads
+    assert 25 < n["mean_depth"] < 35 and n["bam"] == str(out / "N.bam")
+    for cont in (m["contamination"], n["contamination"]):
+        assert cont["low"] <= cont["fraction"] <= cont["high"] < 0.02, cont
+    page = (out / "T.report.html").read_text()
+    assert "PASS somatic" in page and "Normal contamination" in page
+    assert run(n1, n2)["reused_stages"] == ["align", "align_normal", "call"]
+    fewer = (_head_fastq(n1, tmp_path / "n_1.fq", normal_reads // 2 - 100),
+             _head_fastq(n2, tmp_path / "n_2.fq", normal_reads // 2 - 100))
+    m = run(*fewer)
+    assert m["reused_stages"] == ["align"] and m["normal"]["reads"] == normal_reads - 200
+
+
+@needs_engine
+def test_run_tumour_only_and_a_normal_aligned_elsewhere(pair: Pair, tmp_path: Path) -> None:
+    """run --somatic without a normal (tumour-only, with the resource and the tumour's own
+    contamination estimate modelled), and against a normal BAM aligned before: the records
+    are the caller's from the same BAMs and options."""
+    out = tmp_path / "out"
+    t1, t2 = pair.fastq["tumour"]
+    proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T", "--somatic",
+                   "--germline-resource", pair.resource, "--contamination", "auto", "-o", out,
+                   "-t", "2", "--no-report")
+    assert proc.returncode == 0, proc.stderr.decode()
+    m = json.loads((out / "T.metrics.json").read_text())
+    assert m["normal"] is None and m["contamination_modelled"] == m["contamination"]["fraction"]
+    expected = tmp_path / "only.vcf"
+    Caller(pair.ref, somatic=True, germline_resource=pair.resource,
+           contamination=m["contamination"]["fraction"]).write_vcf(out / "T.bam", expected)
+    only = records_of(out / "T.vcf.gz")
+    assert [str(r) for r in only] == [str(r) for r in records_of(expected)]
+    assert list(only[0].samples) == ["T"]
+    proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T2", "--somatic",
+                   "--normal-bam", pair.normal, "-o", out, "-t", "2")
+    assert proc.returncode == 0, proc.stderr.decode()
+    m = json.loads((out / "T2.metrics.json").read_text())
+    n = m["normal"]
+    assert n["sample"] == "NORMAL" and not n["aligned_here"] and n["reads"] is None
+    assert 25 < n["mean_depth"] < 35 and n["contamination"] is None
+    Caller(pair.ref, somatic=True).write_vcf([out / "T2.bam", pair.normal], expected)
+    assert [str(r) for r in records_of(out / "T2.vcf.gz")] == \
+        [str(r) for r in records_of(expected)]
+    assert "Normal" in (out / "T2.report.html").read_text()
+
+
+@needs_engine
+def test_run_somatic_errors(pair: Pair, tmp_path: Path) -> None:
+    """Options that do not go together, or a normal that is missing or is the tumour, fail
+    before any alignment: one line naming the option or file, no output."""
+    (t1, t2), (n1, n2) = pair.fastq["tumour"], pair.fastq["normal"]
+    bad = [
+        (["--normal-reads1", n1], "--normal-reads1 goes with --somatic"),
+        (["--contamination", "auto"], "--contamination goes with --somatic"),
+        (["--panel-of-normals", pair.somatic_truth], "--panel-of-normals goes with --somatic"),
+        (["--somatic", "--normal-reads1", n1], "needs --normal-sample"),
+        (["--somatic", "--normal-reads2", n2], "--normal-reads2 goes with --normal-reads1"),
+        (["--somatic", "--normal-sample", "N"], "--normal-sample names the normal"),
+        (["--somatic", "--normal-reads1", n1, "--normal-sample", "T"], "is also the tumour's"),
+        (["--somatic", "--normal-reads1", n1, "--normal-sample", "a/b"], "use a plain name"),
+        (["--somatic", "--normal-reads1", n1, "--normal-sample", "N", "--normal-bam",
+          pair.normal], "not both"),
+        (["--somatic", "--normal-reads1", tmp_path / "none.fq", "--normal-sample", "N"],
+         "none.fq: no such file"),
+        (["--somatic", "--normal-bam", tmp_path / "none.bam"], "none.bam: no such file"),
+        (["--somatic", "--contamination", "auto"],
+         "--contamination goes with --germline-resource"),
+        (["--somatic", "--gvcf"], "--somatic goes with none of"),
+        (["--somatic", "--sample", "TUMOUR", "--normal-bam", pair.tumour],
+         "is also the tumour's --sample"),
+    ]
+    out = tmp_path / "out"
+    for args, needle in bad:
+        sample = [] if "--sample" in args else ["--sample", "T"]
+        proc = run_cli("run", "-f", pair.ref, t1, t2, *sample, *args, "-o", out)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and needle in err and "Traceback" not in err, (args, err)
+        assert not out.exists() or not any(out.iterdir()), (args, list(out.iterdir()))
 
 
 def test_caller_somatic_options_are_checked(tmp_path: Path) -> None:

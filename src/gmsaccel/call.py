@@ -285,7 +285,7 @@ def is_transition(ref: str, alt: str) -> bool:
 class VariantSummary:
     """Counts over PASS records: alleles by type, Ti/Tv of SNVs, called genotypes het/hom.
     A record whose genotypes carry none of its ALTs (a given allele genotyped 0/0 or ./.) counts
-    in ref_only, not by type."""
+    in ref_only, not by type. Filtered records count by each filter they fail (filters)."""
 
     records: int = 0
     passed: int = 0
@@ -297,12 +297,15 @@ class VariantSummary:
     transversions: int = 0
     het: int = 0
     hom: int = 0
+    filters: dict[str, int] = field(default_factory=dict)
 
     def add(self, ref: str, alts: Sequence[str], filt: str | None,
             gts: Iterable[Sequence[int]] = ()) -> None:
         self.records += 1
         if filt not in (None, "PASS", "."):
             self.low_qual += filt == "LowQual"
+            for name in filt.replace(",", ";").split(";"):  # (pysam's keys joined with ',')
+                self.filters[name] = self.filters.get(name, 0) + 1
             return
         self.passed += 1
         gts = [[int(a) for a in gt if a is not None and int(a) >= 0] for gt in gts]
@@ -330,9 +333,10 @@ class VariantSummary:
     def merge(self, other: VariantSummary) -> None:
         """Adds other's counts to these."""
         for f in fields(self):
-            if f.name == "types":
-                for t, n in other.types.items():
-                    self.types[t] = self.types.get(t, 0) + n
+            if f.name in ("types", "filters"):
+                mine = getattr(self, f.name)
+                for t, n in getattr(other, f.name).items():
+                    mine[t] = mine.get(t, 0) + n
             else:
                 setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -349,7 +353,8 @@ class VariantSummary:
                 "ref_only": self.ref_only,
                 "variants": dict(self.types), "transitions": self.transitions,
                 "transversions": self.transversions, "titv": self.titv, "het": self.het,
-                "hom": self.hom, "het_hom_ratio": self.het_hom}
+                "hom": self.hom, "het_hom_ratio": self.het_hom,
+                "filters": dict(sorted(self.filters.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
 def summarize_vcf(path: str | os.PathLike) -> dict[str, Any]:

@@ -275,8 +275,9 @@ def _caller(args: argparse.Namespace, index: object = None,
         raise ValueError("--somatic goes with none of --alleles, --ploidy-file and --gvcf")
     if panel and not somatic:
         raise ValueError("--panel-of-normals goes with --somatic")
-    # (run's --germline-resource is for its contamination check, not the caller's)
-    resource = getattr(args, "germline_resource", None) if args.command == "call" else None
+    # (a germline run's --germline-resource is for its contamination check, not the caller's)
+    resource = getattr(args, "germline_resource", None) \
+        if args.command == "call" or somatic else None
     not_in_resource = getattr(args, "af_not_in_resource", None)
     if resource and not somatic:
         raise ValueError("--germline-resource goes with --somatic")
@@ -423,22 +424,131 @@ def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path
 CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's reads
 
 
+def _check_sample_name(name: str, option: str) -> None:
+    """A sample name that is also the stem of a run's file names."""
+    if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
+        raise _core.InputError(f"{option} {name!r}: use a plain name (no '/', spaces or "
+                               "leading '.')")
+
+
+def _run_reads(reads1: str, reads2: str | None) -> tuple[list[str], list[str]]:
+    """A run's FASTQ lanes, checked to be files (not pipes: a run may be resumed)."""
+    from gmsaccel.align import fastq_lanes
+
+    files1, files2 = _reads_files(reads1), _reads_files(reads2)
+    for fq in [*files1, *(files2 or [])]:
+        if not Path(fq).is_file():
+            raise _core.InputError(f"{fq}: no such file")
+    return fastq_lanes(files1, files2)
+
+
+def _check_run_somatic(args: argparse.Namespace) -> None:
+    """run's somatic options: what goes with what, before any work."""
+    if not args.somatic:
+        for given, option in ((args.normal_reads1, "--normal-reads1"),
+                              (args.normal_reads2, "--normal-reads2"),
+                              (args.normal_sample, "--normal-sample"),
+                              (args.normal_bam, "--normal-bam"),
+                              (args.panel_of_normals, "--panel-of-normals"),
+                              (args.af_not_in_resource is not None, "--af-not-in-resource"),
+                              (args.contamination is not None, "--contamination")):
+            if given:
+                raise ValueError(f"{option} goes with --somatic")
+        return
+    if args.normal_reads1 and args.normal_bam:
+        raise ValueError("the normal is --normal-reads1 (to align) or --normal-bam (aligned "
+                         "already), not both")
+    if args.normal_reads2 and not args.normal_reads1:
+        raise ValueError("--normal-reads2 goes with --normal-reads1")
+    if args.normal_reads1 and not args.normal_sample:
+        raise ValueError("--normal-reads1 needs --normal-sample (its read group's SM and file "
+                         "names)")
+    if args.normal_sample and not args.normal_reads1:
+        raise ValueError("--normal-sample names the normal of --normal-reads1 (--normal-bam's "
+                         "sample is its read groups' SM)")
+    if args.normal_sample:
+        _check_sample_name(args.normal_sample, "--normal-sample")
+        if args.normal_sample == args.sample:
+            raise ValueError(f"--normal-sample {args.normal_sample!r} is also the tumour's "
+                             "--sample: they need names of their own")
+    if args.normal_bam and not Path(args.normal_bam).is_file():
+        raise _core.InputError(f"{args.normal_bam}: no such file")
+
+
+def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict | None:
+    """run's contamination check of one BAM (seconds, not a stage): the estimate for the
+    metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%."""
+    from gmsaccel.contamination import estimate_contamination
+
+    t0 = time.monotonic()
+    try:
+        est = estimate_contamination(args.reference, bam, args.germline_resource,
+                                     threads=args.threads)
+    except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
+        print(f"[gmsaccel] warning: no contamination estimate for {name}: {e}",
+              file=sys.stderr)
+        return None
+    _log(args, f"{name}: {est.line()}")
+    if est.fraction >= CONTAMINATION_WARNING:
+        print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look like "
+              f"another person's (95% interval {100 * est.low:.1f}-{100 * est.high:.1f}%): a "
+              "mixed or contaminated sample?", file=sys.stderr)
+    return {"resource": str(Path(args.germline_resource).resolve()), **est.as_dict(),
+            "seconds": time.monotonic() - t0}
+
+
+def _alignment_metrics(astats: dict | None, contigs: Sequence[str], bam: Path, genome: int,
+                       reference: str | None) -> dict:
+    """One BAM's part of run's metrics: reads, mapping, duplicates and depth (astats: the
+    alignment's statistics; None for a BAM aligned elsewhere, of which only the depth is
+    read). reference: a CRAM's FASTA."""
+    from gmsaccel.call import mean_depth
+
+    if astats is None:
+        try:
+            depth = mean_depth(bam, genome, reference=reference)
+        except ValueError:  # a CRAM aligned elsewhere: its index has no statistics
+            depth = None
+        return {"reads": None, "mapped": None, "mapped_fraction": None, "properly_paired": None,
+                "properly_paired_fraction": None, "duplicates": None,
+                "duplicate_fraction": None, "genome_length": genome, "mapped_by_contig": None,
+                "mean_depth": depth}
+    reads = astats["reads"]
+    return {
+        "reads": reads,
+        "mapped": astats["mapped"],
+        "mapped_fraction": astats["mapped"] / reads if reads else 0.0,
+        "properly_paired": astats["properly_paired"],
+        "properly_paired_fraction": astats["properly_paired"] / reads if reads else 0.0,
+        "duplicates": astats.get("duplicates"),
+        "duplicate_fraction": astats["duplicates"]["fraction"] if "duplicates" in astats
+        else None,
+        "genome_length": genome,
+        # mapped records (primary and supplementary, what a BAM index counts) by contig, from
+        # the run itself: a CRAM's index has no statistics
+        "mapped_by_contig": dict(zip(contigs, astats["mapped_by_contig"] + [0] * len(contigs),
+                                     strict=False)),
+        "mean_depth": mean_depth(bam, genome, reference=reference,
+                                 mapped=sum(astats["mapped_by_contig"])),
+    }
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from gmsaccel.align import INDEX_SUFFIX, Aligner, fastq_lanes, in_memory_note, open_index
-    from gmsaccel.call import _require_engine, mean_depth
+    from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
+    from gmsaccel.call import _require_engine
     from gmsaccel.ploidy import sample_sexes
     from gmsaccel.resume import RunStamp, file_identity
 
     name = args.sample
-    if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
-        raise _core.InputError(f"--sample {name!r}: use a plain name (no '/', spaces or "
-                               "leading '.')")
-    reads1, reads2 = _reads_files(args.reads1), _reads_files(args.reads2)
-    for fq in [*reads1, *(reads2 or [])]:  # (files, not pipes: a run may be resumed)
-        if not Path(fq).is_file():
-            raise _core.InputError(f"{fq}: no such file")
-    reads1, reads2 = fastq_lanes(reads1, reads2)
-    if args.interleaved and args.reads2:
+    _check_sample_name(name, "--sample")
+    _check_run_somatic(args)
+    # The samples this run aligns: the sample (with --somatic, the tumour), and the normal
+    # where its reads are given.
+    normal = args.normal_sample if args.normal_reads1 else None
+    lanes = {name: _run_reads(args.reads1, args.reads2)}
+    if normal:
+        lanes[normal] = _run_reads(args.normal_reads1, args.normal_reads2)
+    if args.interleaved and (args.reads2 or args.normal_reads2):
         raise ValueError("--interleaved reads come in one file: give no reads2")
     if args.tmp_dir and not Path(args.tmp_dir).is_dir():
         raise _core.InputError(f"--tmp-dir {args.tmp_dir}: not a directory")
@@ -449,36 +559,49 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from gmsaccel.alleles import sites_file
 
         args.germline_resource = sites_file(args.germline_resource)
+    auto_contamination = args.contamination == "auto"
+    if auto_contamination:
+        if not args.germline_resource:
+            raise ValueError("--contamination goes with --germline-resource")
+        args.contamination = 0.0  # (until the tumour's estimate, once it is aligned)
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise _core.InputError(f"{outdir}: not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
-    bam = outdir / f"{name}.{'cram' if args.cram else 'bam'}"
+    suffix = "cram" if args.cram else "bam"
+    bams = {sample: outdir / f"{sample}.{suffix}" for sample in lanes}
+    bam = bams[name]
+    normal_bam = bams[normal] if normal else Path(args.normal_bam) if args.normal_bam else None
     vcf = outdir / f"{name}.vcf.gz"
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
     gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
     # (.csi: contigs over 2^29 bp)
-    bam_files = [bam, Path(f"{bam}.bai"), Path(f"{bam}.csi"), Path(f"{bam}.crai")]
+    bam_files = {sample: [b, Path(f"{b}.bai"), Path(f"{b}.csi"), Path(f"{b}.crai")]
+                 for sample, b in bams.items()}
+    all_bam_files = [p for files in bam_files.values() for p in files]
     vcf_files = [vcf, Path(f"{vcf}.tbi"), Path(f"{vcf}.csi")]
     if gvcf is not None:
         vcf_files += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
-    finals = [*bam_files, *vcf_files, metrics_path]
+    finals = [*all_bam_files, *vcf_files, metrics_path]
     if report is not None:
         finals.append(report)
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
-    checkpoint = _run_checkpoint_folder(outdir, name, args.tmp_dir) if args.resume else None
+    checkpoints = {sample: _run_checkpoint_folder(outdir, sample, args.tmp_dir)
+                   if args.resume else None for sample in lanes}
     # An earlier run's checkpoint this one does not go on from (it can hold a genome's spills):
     # in OUTDIR, or in this run's --tmp-dir.
-    for stale in {_run_checkpoint_folder(outdir, name, None),
-                  _run_checkpoint_folder(outdir, name, args.tmp_dir)} - {checkpoint}:
-        if stale.is_dir():
-            try:
-                drop_checkpoint(stale)
-                _log(args, f"removed an earlier run's alignment checkpoint {stale}")
-            except _core.InputError:
-                _log(args, f"left the alignment checkpoint {stale}: another run is using it")
+    for sample, checkpoint in checkpoints.items():
+        for stale in {_run_checkpoint_folder(outdir, sample, None),
+                      _run_checkpoint_folder(outdir, sample, args.tmp_dir)} - {checkpoint}:
+            if stale.is_dir():
+                try:
+                    drop_checkpoint(stale)
+                    _log(args, f"removed an earlier run's alignment checkpoint {stale}")
+                except _core.InputError:
+                    _log(args, f"left the alignment checkpoint {stale}: another run is using "
+                               "it")
     stamp, why_not = RunStamp.load(stamp_path) if args.resume else (RunStamp(stamp_path), "")
     if why_not:
         _log(args, f"--resume: {why_not}: running every stage")
@@ -495,9 +618,63 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.resume and not why_not:
             _log(args, f"--resume: {again}: {why}")
         return None
+
+    def align(sample: str, aligner: Aligner, index: object) -> tuple[dict, float]:
+        """The alignment stage of one sample (stage "align", the normal's "align_normal"): its
+        statistics and seconds, from an earlier run where --resume may reuse them."""
+        stage = "align" if sample == name else "align_normal"
+        reads1, reads2 = lanes[sample]
+        out = bams[sample]
+        inputs = {
+            "version": __version__, "reference": file_identity(args.reference),
+            # the index file align uses (the FASTA's saved one: its k, w and frequency cut shape
+            # the records), none when it indexed the FASTA here
+            "index": file_identity(index.path) if index.path else None,
+            "reads1": [file_identity(f) for f in reads1],
+            "reads2": [file_identity(f) for f in reads2] if reads2 else None,
+            "options": {"sample": sample, "mark_duplicates": not args.no_mark_duplicates,
+                        "copy_comment": args.copy_comment, "interleaved": args.interleaved,
+                        "cram": args.cram}}
+        again = "aligning again" if sample == name else f"aligning the normal {sample} again"
+        if done := earlier(stage, inputs, again,
+                           f"{out} is from an earlier run with the same reads, reference and "
+                           "options: not aligning again"):
+            return done
+        stamp.forget(stage, "call")
+        progress = Progress(args.quiet)
+        t0 = time.monotonic()
+        checkpoint = checkpoints[sample]
+
+        def aligned(stats: dict) -> None:  # (before the checkpoint goes)
+            stamp.finish(stage, inputs, bam_files[sample],
+                         {"stats": stats, "seconds": time.monotonic() - t0})
+        try:
+            astats = aligner.align_fastq(
+                reads1, reads2 or None, out,
+                read_group=_run_read_groups(sample, len(reads1)),
+                mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
+                command_line=["gmsaccel", *argv], progress=progress, executor=client,
+                fasta=args.reference if args.cram else None, interleaved=args.interleaved,
+                memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir,
+                checkpoint=checkpoint, checkpoint_pairs=args.checkpoint_pairs,
+                log=lambda msg: _log(args, msg),
+                spill_compression=args.spill_compression,
+                on_complete=aligned if checkpoint is not None else None)
+        finally:
+            progress.done()
+        seconds = time.monotonic() - t0
+        stamp.finish(stage, inputs, bam_files[sample], {"stats": astats, "seconds": seconds})
+        if sample == next(iter(lanes)) and (note := in_memory_note(index)):
+            _log(args, note)  # (once: the samples share the index)
+        _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
+                   f"{seconds:.2f} s -> {out}")
+        if "duplicates" in astats:
+            _log(args, _duplicates_line(astats["duplicates"]))
+        _return_freed_memory()  # the aligner's buffers, before the next stage makes its own
+        return astats, seconds
+
     # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
-    t0 = time.monotonic()
     try:
         index = open_index(args.reference, threads=args.threads)
         aligner = Aligner(index, threads=args.threads, device=args.device)
@@ -510,52 +687,27 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.germline_resource:  # (its index, AF and contig names against the reference)
             _core.check_germline_resource(args.germline_resource,
                                           [c for c, _ in caller.contigs])
-        # What each stage's output depends on (--resume reuses it while all of this holds).
-        align_inputs = {
-            "version": __version__, "reference": file_identity(args.reference),
-            # the index file align uses (the FASTA's saved one: its k, w and frequency cut shape
-            # the records), none when it indexed the FASTA here
-            "index": file_identity(index.path) if index.path else None,
-            "reads1": [file_identity(f) for f in reads1],
-            "reads2": [file_identity(f) for f in reads2] if reads2 else None,
-            "options": {"sample": name, "mark_duplicates": not args.no_mark_duplicates,
-                        "copy_comment": args.copy_comment, "interleaved": args.interleaved,
-                        "cram": args.cram}}
-        if done := earlier("align", align_inputs, "aligning again",
-                           f"{bam} is from an earlier run with the same reads, reference and "
-                           "options: not aligning again"):
-            astats, align_seconds = done
-        else:
-            stamp.forget("align", "call")
-            progress = Progress(args.quiet)
-
-            def aligned(stats: dict) -> None:  # (before the checkpoint goes)
-                stamp.finish("align", align_inputs, bam_files,
-                             {"stats": stats, "seconds": time.monotonic() - t0})
-            try:
-                astats = aligner.align_fastq(
-                    reads1, reads2 or None, bam,
-                    read_group=_run_read_groups(name, len(reads1)),
-                    mark_duplicates=not args.no_mark_duplicates, copy_comment=args.copy_comment,
-                    command_line=["gmsaccel", *argv], progress=progress, executor=client,
-                    fasta=args.reference if args.cram else None, interleaved=args.interleaved,
-                    memory_bytes=args.sort_memory << 20, tmp_dir=args.tmp_dir,
-                    checkpoint=checkpoint, checkpoint_pairs=args.checkpoint_pairs,
-                    log=lambda msg: _log(args, msg),
-                    spill_compression=args.spill_compression,
-                    on_complete=aligned if checkpoint is not None else None)
-            finally:
-                progress.done()
-            align_seconds = time.monotonic() - t0
-            stamp.finish("align", align_inputs, bam_files,
-                         {"stats": astats, "seconds": align_seconds})
-            if note := in_memory_note(index):
-                _log(args, note)
-            _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
-                       f"{align_seconds:.2f} s -> {bam}")
-            if "duplicates" in astats:
-                _log(args, _duplicates_line(astats["duplicates"]))
-            _return_freed_memory()  # the aligner's buffers, before the caller makes its own
+        normal_name = normal
+        if normal_bam is not None and not normal:  # (--normal-bam: its sample and contigs)
+            normal_name = caller.check_inputs([normal_bam])[0]
+            if normal_name == name:
+                raise _core.InputError(f"{normal_bam}: its sample {name!r} is also the "
+                                       "tumour's --sample: they need names of their own")
+        aligned = {sample: align(sample, aligner, index) for sample in lanes}
+        astats, align_seconds = aligned[name]
+        contamination = normal_contamination = None
+        if args.germline_resource:
+            contamination = _contamination_check(args, bam, name)
+            if normal_bam is not None:
+                normal_contamination = _contamination_check(args, normal_bam, normal_name)
+        if auto_contamination:  # the tumour's estimate, modelled by the caller
+            if contamination is None:
+                print(f"[gmsaccel] warning: --contamination auto: no estimate for {name}: "
+                      "contamination not modelled", file=sys.stderr)
+            else:
+                args.contamination = contamination["fraction"]
+                caller = _caller(args, index=index, executor=client)
+        call_bams = [bam, *([normal_bam] if normal_bam is not None else [])]
         call_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
             "bam": file_identity(bam, outdir), "alleles": file_identity(args.alleles),
@@ -564,6 +716,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         "min_baseq": args.min_baseq, "max_depth": args.max_depth,
                         "sex": args.sex, "alleles_only": args.alleles_only,
                         "gvcf": gvcf is not None}}
+        if args.somatic:  # (none of these for a germline run: its stamps stay as they were)
+            # (the run's own normal BAM relative to OUTDIR, as the tumour's)
+            call_inputs["normal_bam"] = file_identity(normal_bam, outdir if normal else None)
+            call_inputs["germline_resource"] = file_identity(args.germline_resource)
+            call_inputs["panel_of_normals"] = file_identity(args.panel_of_normals)
+            call_inputs["options"].update(
+                somatic=True, contamination=args.contamination,
+                af_not_in_resource=args.af_not_in_resource)
         also = f" and {gvcf}" if gvcf is not None else ""
         if done := earlier("call", call_inputs, "calling again",
                            f"{vcf}{also} from an earlier run with the same alignments and "
@@ -574,66 +734,38 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             t1 = time.monotonic()
             call_progress = CallProgress(args.quiet)
             try:
-                vstats = caller.write_vcf(bam, vcf, command_line=["gmsaccel", *argv],
+                vstats = caller.write_vcf(call_bams, vcf, command_line=["gmsaccel", *argv],
                                           progress=call_progress, gvcf_out=gvcf)
             finally:
                 call_progress.done()
             call_seconds = time.monotonic() - t1
             stamp.finish("call", call_inputs, vcf_files,
                          {"stats": vstats, "seconds": call_seconds})
-            _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: "
-                       f"{_summary_line(vstats)}")
-        contamination = None
-        if args.germline_resource:  # (a quality check of the BAM; seconds, not a stage)
-            from gmsaccel.contamination import estimate_contamination
-
-            t2 = time.monotonic()
-            try:
-                est = estimate_contamination(args.reference, bam, args.germline_resource,
-                                             threads=args.threads)
-            except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
-                print(f"[gmsaccel] warning: no contamination estimate: {e}", file=sys.stderr)
-                est = None
-            if est is not None:
-                contamination = {"resource": str(Path(args.germline_resource).resolve()),
-                                 **est.as_dict(), "seconds": time.monotonic() - t2}
-                _log(args, est.line())
-            if est is not None and est.fraction >= CONTAMINATION_WARNING:
-                print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look "
-                      f"like another person's (95% interval {100 * est.low:.1f}-"
-                      f"{100 * est.high:.1f}%): a mixed or contaminated sample?",
-                      file=sys.stderr)
+            line = _somatic_summary_line(vstats) if args.somatic else _summary_line(vstats)
+            _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: {line}")
         genome = sum(length for _, length in caller.contigs)
-        reads = astats["reads"]
+        contigs = [c.name for c in index.contigs]
+        cram_fasta = args.reference if args.cram else None
         metrics = {
             "sample": name,
             "command": shlex.join(["gmsaccel", *argv]),
             "version": __version__,
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "reads": reads,
-            "mapped": astats["mapped"],
-            "mapped_fraction": astats["mapped"] / reads if reads else 0.0,
-            "properly_paired": astats["properly_paired"],
-            "properly_paired_fraction": astats["properly_paired"] / reads if reads else 0.0,
-            "duplicates": astats.get("duplicates"),
-            "duplicate_fraction": astats["duplicates"]["fraction"] if "duplicates" in astats
-            else None,
-            "genome_length": genome,
-            # mapped records (primary and supplementary, what a BAM index counts) by contig,
-            # from the run itself: a CRAM's index has no statistics
-            "mapped_by_contig": dict(zip((c.name for c in index.contigs),
-                                         astats["mapped_by_contig"] + [0] * len(index.contigs),
-                                         strict=False)),
-            "mean_depth": mean_depth(bam, genome, reference=args.reference if args.cram else None,
-                                     mapped=sum(astats["mapped_by_contig"])),
+            **_alignment_metrics(astats, contigs, bam, genome, cram_fasta),
             # the fraction of the reads from another person (with --germline-resource)
             "contamination": contamination,
             "reference": str(Path(args.reference).resolve()) if args.cram else None,
+            # somatic: the sample is a tumour, called against the normal (if any)
+            "somatic": bool(args.somatic),
+            "normal": None,
             "variants": vstats["variants"],
+            "records": vstats["records"],  # every record the VCF holds
             # PASS records some sample carries (given alleles no sample carries apart)
             "pass": vstats["pass"] - vstats.get("ref_only", 0),
             "ref_only": vstats.get("ref_only", 0),
             "low_qual": vstats["low_qual"],
+            # filtered records by each filter they fail
+            "filters": vstats.get("filters", {}),
             "titv": vstats["titv"],
             "het": vstats["het"],
             "hom": vstats["hom"],
@@ -651,6 +783,19 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "gvcf": str(gvcf) if gvcf is not None else None,
             "report": str(report) if report is not None else None,
         }
+        if args.somatic:
+            metrics["contamination_modelled"] = args.contamination
+        if normal_bam is not None:
+            nstats, nseconds = aligned.get(normal, (None, None))
+            metrics["normal"] = {
+                "sample": normal_name,
+                **_alignment_metrics(nstats, contigs, normal_bam, genome,
+                                     args.reference if normal else None),
+                "contamination": normal_contamination,
+                "align_seconds": nseconds,
+                "bam": str(normal_bam),
+                "aligned_here": bool(normal),
+            }
         _write_json(metrics_path, metrics)
         if report is not None:
             from gmsaccel.report import write_report
@@ -663,7 +808,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 metrics["report"] = report = None
                 _write_json(metrics_path, metrics)
     except BaseException:
-        # A failed run leaves none of its outputs behind but the stages' finished BAM and VCF,
+        # A failed run leaves none of its outputs behind but the stages' finished BAMs and VCF,
         # which --resume goes on from. Their writers only ever rename a complete file into
         # place, so one that is there is finished, recorded in the stamp or not yet (a signal
         # just after the writer's close).
@@ -672,16 +817,17 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for p in finals:
             if p in existed or not p.exists():
                 continue
-            if p in bam_files or p in vcf_files:
+            if p in all_bam_files or p in vcf_files:
                 (kept if p.resolve() in recorded else unrecorded).append(str(p))
             else:
                 p.unlink()
         if kept:
             print(f"[gmsaccel] kept {', '.join(kept)} (finished before the failure): rerun with "
                   "--resume to go on from them", file=sys.stderr)
-        if checkpoint is not None and (pairs := kept_checkpoint(checkpoint)) is not None:
-            print(f"[gmsaccel] kept the alignment's checkpoint in {checkpoint} ({pairs:,} pairs "
-                  "aligned): rerun with --resume to go on from it", file=sys.stderr)
+        for checkpoint in checkpoints.values():
+            if checkpoint is not None and (pairs := kept_checkpoint(checkpoint)) is not None:
+                print(f"[gmsaccel] kept the alignment's checkpoint in {checkpoint} ({pairs:,} "
+                      "pairs aligned): rerun with --resume to go on from it", file=sys.stderr)
         if unrecorded:
             print(f"[gmsaccel] kept {', '.join(unrecorded)} (complete, but the failure came "
                   "before its stage was recorded: --resume runs that stage again)",
@@ -690,7 +836,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     finally:
         if client is not None:
             client.close()
-    _log(args, f"mean depth {metrics['mean_depth']:.1f}x; metrics -> {metrics_path}")
+    depths = [f"mean depth {metrics['mean_depth']:.1f}x"]
+    if metrics["normal"] is not None and metrics["normal"]["mean_depth"] is not None:
+        depths.append(f"the normal's {metrics['normal']['mean_depth']:.1f}x")
+    _log(args, f"{', '.join(depths)}; metrics -> {metrics_path}")
     if report is not None:
         _log(args, f"report -> {report}")
     return 0
@@ -898,6 +1047,25 @@ def build_parser() -> argparse.ArgumentParser:
                              "outputs at the same paths")
         pp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
+    def somatic_options(pp: argparse.ArgumentParser) -> None:
+        """call's and run's options for somatic calling's filters."""
+        pp.add_argument("--panel-of-normals", metavar="VCF",
+                        help="with --somatic: alleles seen in normal samples (a VCF/BCF; SNVs "
+                             "and indels, normalised as the caller's own); a somatic record of "
+                             "one fails panel_of_normals: recurrent artifacts and germline "
+                             "polymorphisms, above all for tumour-only calling")
+        pp.add_argument("--af-not-in-resource", type=float, metavar="F",
+                        help="with --somatic and --germline-resource: the population frequency "
+                             "of an allele it lacks, in (0, 1); frequencies are taken within "
+                             "[F, 1 - F] (default "
+                             f"{_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
+        pp.add_argument("--contamination", type=_fraction_or_auto, metavar="F|auto",
+                        help="with --somatic and --germline-resource: the fraction of the "
+                             "tumour's reads from another person, in [0, 0.5) (e.g. gmsaccel "
+                             "contamination's estimate; auto: estimated from the tumour's reads "
+                             "first, as gmsaccel contamination does; default 0, not modelled); "
+                             "an allele likelier from that person's reads fails contamination")
+
     pc = sub.add_parser(
         "call", help="call SNVs and indels from sorted, indexed BAMs to a VCF",
         description="Call small variants jointly over one or more samples (one BAM/CRAM each, "
@@ -932,11 +1100,6 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--normal", metavar="BAM",
                     help="with --somatic: the matched normal's sorted, indexed BAM/CRAM "
                          "(written as the second sample)")
-    pc.add_argument("--panel-of-normals", metavar="VCF",
-                    help="with --somatic: alleles seen in normal samples (a VCF/BCF; SNVs and "
-                         "indels, normalised as the caller's own); a somatic record of one "
-                         "fails panel_of_normals: recurrent artifacts and germline "
-                         "polymorphisms, above all for tumour-only calling")
     pc.add_argument("--germline-resource", metavar="VCF",
                     help="with --somatic: population allele frequencies (a bgzipped, indexed "
                          "VCF or a BCF with INFO/AF, as gnomAD's), read by position; each record "
@@ -945,24 +1108,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "--contamination, the other person's reads), is above 0.5, weighing its "
                          "frequency with the tumour's (and normal's) reads: what lets "
                          "tumour-only calling tell germline variants apart")
-    pc.add_argument("--af-not-in-resource", type=float, metavar="F",
-                    help="with --germline-resource: the population frequency of an allele it "
-                         "lacks, in (0, 1); frequencies are taken within [F, 1 - F] (default "
-                         f"{_core.SOMATIC_THRESHOLDS['af_not_in_resource']:g})")
-    pc.add_argument("--contamination", type=_fraction_or_auto, metavar="F|auto",
-                    help="with --germline-resource: the fraction of the tumour's reads from "
-                         "another person, in [0, 0.5) (e.g. gmsaccel contamination's estimate; "
-                         "auto: estimated from the tumour's reads first, as gmsaccel "
-                         "contamination does; default 0, not modelled); an allele likelier from "
-                         "that person's reads fails contamination")
+    somatic_options(pc)
     caller_options(pc)
 
     pr = sub.add_parser(
-        "run", help="FASTQ to BAM, VCF and metrics for one sample",
+        "run", help="FASTQ to BAM, VCF and metrics for one sample (or a tumour and its normal)",
         description="Align reads (gmsaccel align), call variants (gmsaccel call) and write "
                     "OUTDIR/NAME.bam, OUTDIR/NAME.vcf.gz, OUTDIR/NAME.metrics.json and "
-                    "OUTDIR/NAME.report.html (with --gvcf also OUTDIR/NAME.g.vcf.gz).",
-        epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8")
+                    "OUTDIR/NAME.report.html (with --gvcf also OUTDIR/NAME.g.vcf.gz). With "
+                    "--somatic NAME is a tumour and NAME.vcf.gz its somatic variants; the "
+                    "normal's reads (--normal-reads1) are aligned to OUTDIR/NORMAL.bam.",
+        epilog="Example: gmsaccel run -f ref.fa r1.fq.gz r2.fq.gz --sample NA12878 -o out -t 8. "
+               "A tumour and its normal: gmsaccel run -f ref.fa t1.fq.gz t2.fq.gz --sample T1 "
+               "--somatic --normal-reads1 n1.fq.gz --normal-reads2 n2.fq.gz --normal-sample N1 "
+               "--germline-resource gnomad.vcf.gz -o out -t 8")
     pr.add_argument("-f", "--reference", required=True, help="FASTA (or its .gxi index)")
     pr.add_argument("reads1", help="FASTQ or FASTA (plain, gzip or BGZF); a sample's lanes as "
                                    "a comma-separated list, read in turn")
@@ -986,10 +1145,30 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_pairs_option(pr)
     pr.add_argument("--germline-resource", metavar="VCF",
                     help="population allele frequencies (a bgzipped, indexed VCF or BCF with "
-                         "INFO/AF, as gnomAD's): the BAM's contamination by another person's "
+                         "INFO/AF, as gnomAD's): each BAM's contamination by another person's "
                          "reads is estimated from its common SNVs (gmsaccel contamination) "
                          "into the metrics and report, with a warning on stderr from 2%% (a BAM "
-                         "too shallow for it: a warning and no estimate)")
+                         "too shallow for it: a warning and no estimate); with --somatic the "
+                         "caller also weighs germline origins with it, as call "
+                         "--germline-resource does")
+    pr.add_argument("--somatic", action="store_true",
+                    help="the sample is a tumour: call somatic variants (as call --somatic) "
+                         "against the normal of --normal-reads1 or --normal-bam, or without "
+                         "one (tumour-only: give --germline-resource to tell germline variants "
+                         "apart)")
+    pr.add_argument("--normal-reads1", metavar="FASTQ",
+                    help="with --somatic: the matched normal's reads, aligned as the tumour's "
+                         "(lanes as a comma-separated list) to OUTDIR/NORMAL.bam (NORMAL: "
+                         "--normal-sample)")
+    pr.add_argument("--normal-reads2", metavar="FASTQ",
+                    help="the normal's mate FASTQ for paired-end reads")
+    pr.add_argument("--normal-sample", metavar="NORMAL",
+                    help="the normal's sample name (read group SM, file names)")
+    pr.add_argument("--normal-bam", metavar="BAM",
+                    help="with --somatic: the matched normal aligned already (a sorted, indexed "
+                         "BAM/CRAM, e.g. from its own run; several tumours of one patient can "
+                         "share it), instead of --normal-reads1")
+    somatic_options(pr)
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
     pr.add_argument("--gvcf", action="store_true",

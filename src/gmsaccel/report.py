@@ -294,25 +294,52 @@ def _cards(m: dict[str, Any]) -> str:
               f"{_num(dups['reads_marked'])} reads marked" if dups else ""),
         _card("Mean depth", f"{_num(m.get('mean_depth'), '.1f')}×",
               f"genome {_num(m.get('genome_length'))} bp"),
-        *([_card("Contamination", f"{100 * cont['fraction']:.2f}%",
-                 f"95% interval {100 * cont['low']:.2f}-{100 * cont['high']:.2f}%, "
-                 f"{cont['sites']:,} sites")] if (cont := m.get("contamination")) else []),
-        _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual" +
-              (f", {_num(m['ref_only'])} given alleles not carried" if m.get("ref_only")
-               else "")),
+        *([_contamination_card("Contamination", cont)] if (cont := m.get("contamination"))
+          else []),
+        *(_somatic_cards(m) if m.get("somatic") else [
+            _card("PASS variants", _num(m.get("pass")), f"{_num(m.get('low_qual'))} LowQual" +
+                  (f", {_num(m['ref_only'])} given alleles not carried" if m.get("ref_only")
+                   else ""))]),
         _card("SNVs", _num(types.get("SNV")),
               f"{_num(types.get('MNP'))} MNPs" if types.get("MNP") else ""),
         _card("Insertions", _num(types.get("insertion"))),
         _card("Deletions", _num(types.get("deletion"))),
         _card("Ti/Tv", _num(m.get("titv"), ".2f")),
-        _card("Het / hom", _num(m.get("het_hom_ratio"), ".2f"),
-              f"{_num(m.get('het'))} het, {_num(m.get('hom'))} hom"),
+        *([] if m.get("somatic") else [
+            _card("Het / hom", _num(m.get("het_hom_ratio"), ".2f"),
+                  f"{_num(m.get('het'))} het, {_num(m.get('hom'))} hom")]),
         _card("Align time", f"{_num(m.get('align_seconds'), '.1f')} s",
               f"{reads / m['align_seconds']:,.0f} reads/s"
               if isinstance(reads, int) and m.get("align_seconds") else ""),
         _card("Call time", f"{_num(m.get('call_seconds'), '.1f')} s"),
     ]
     return '<div class="cards">' + "".join(rows) + "</div>"
+
+
+def _contamination_card(key: str, cont: dict[str, Any]) -> str:
+    return _card(key, f"{100 * cont['fraction']:.2f}%",
+                 f"95% interval {100 * cont['low']:.2f}-{100 * cont['high']:.2f}%, "
+                 f"{cont['sites']:,} sites")
+
+
+def _somatic_cards(m: dict[str, Any]) -> list[str]:
+    """A tumour's run (run --somatic): its somatic records, what filtered the others, and its
+    normal's reads, depth and contamination."""
+    filters = m.get("filters") or {}
+    top = ", ".join(f"{name} {n:,}" for name, n in list(filters.items())[:3])
+    cards = [_card("PASS somatic", _num(m.get("pass")),
+                   f"of {_num(m.get('records'))} records"),
+             _card("Filtered by", top or "none", "records failing each filter (top 3)")]
+    n = m.get("normal")
+    if not n:
+        return [*cards, _card("Normal", "none", "tumour-only")]
+    cards += [_card("Normal", str(n.get("sample")),
+                    f"{_num(n.get('reads'))} reads" if n.get("reads") is not None
+                    else "aligned elsewhere"),
+              _card("Normal depth", f"{_num(n.get('mean_depth'), '.1f')}×")]
+    if cont := n.get("contamination"):
+        cards.append(_contamination_card("Normal contamination", cont))
+    return cards
 
 
 def _figure(title: str, svg: str, note: str = "") -> str:
