@@ -370,6 +370,76 @@ struct OpenResource {
   SitesIndex idx;
 };
 
+// One text line of a germline resource, read for what the caller takes from it: POS, REF, ALT
+// and INFO/AF. gnomAD's full VCFs carry hundreds of INFO values per record, which htslib's
+// vcf_parse would decode (and look up in the header) only for all but AF to be dropped: here
+// INFO is scanned for its AF entry alone. AF is parsed to a float as htslib stores it, so the
+// frequencies equal a BCF's of the same records (tested). Returns false for a line without
+// the eight fixed columns or with a POS that is not a number.
+enum class AfField { kFound, kAbsent };
+
+bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField& af,
+                         std::string& bad_af) {
+  const char* const stop = line + length;
+  const char* field[8];
+  const char* field_end[8];
+  const char* p = line;
+  for (int i = 0; i < 8; ++i) {
+    if (p > stop) return false;
+    const char* tab = static_cast<const char*>(std::memchr(p, '\t', stop - p));
+    const char* e = tab ? tab : stop;
+    if (!tab && i < 7) return false;
+    field[i] = p;
+    field_end[i] = e;
+    p = e + 1;
+  }
+  char* pos_end = nullptr;
+  const long long pos = std::strtoll(field[1], &pos_end, 10);
+  if (pos_end != field_end[1] || pos < 1) return false;
+  r.start = pos - 1;
+  r.ref.assign(field[3], field_end[3]);
+  for (char& c : r.ref) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  r.alts.clear();
+  if (!(field_end[4] - field[4] == 1 && *field[4] == '.')) {  // '.': no ALT
+    for (const char* a = field[4]; a <= field_end[4];) {
+      const char* comma = static_cast<const char*>(std::memchr(a, ',', field_end[4] - a));
+      const char* e = comma ? comma : field_end[4];
+      std::string& alt = r.alts.emplace_back(a, e);
+      for (char& c : alt) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      a = e + 1;
+    }
+  }
+  r.afs.clear();
+  af = AfField::kAbsent;
+  for (const char* k = field[7]; k < field_end[7];) {
+    const char* semi = static_cast<const char*>(std::memchr(k, ';', field_end[7] - k));
+    const char* e = semi ? semi : field_end[7];
+    if (e - k >= 3 && k[0] == 'A' && k[1] == 'F' && k[2] == '=') {
+      af = AfField::kFound;
+      for (const char* v = k + 3; v <= e;) {
+        const char* comma = static_cast<const char*>(std::memchr(v, ',', e - v));
+        const char* ve = comma ? comma : e;
+        if (ve - v == 1 && *v == '.') {
+          r.afs.push_back(std::numeric_limits<double>::quiet_NaN());
+        } else {
+          const std::string text(v, ve);
+          char* end = nullptr;
+          const double d = std::strtod(text.c_str(), &end);
+          if (text.empty() || end != text.c_str() + text.size()) {
+            bad_af = text;
+            return true;
+          }
+          r.afs.push_back(static_cast<double>(static_cast<float>(d)));  // (htslib's float)
+        }
+        v = ve + 1;
+      }
+      break;
+    }
+    k = e + 1;
+  }
+  return true;
+}
+
 OpenResource& open_resource(const std::string& path) {
   thread_local std::unique_ptr<OpenResource> kept;
   struct stat st {};
@@ -438,7 +508,39 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
         got = bcf_itr_next(file.fp.get(), itr.get(), rec.get());
       } else {
         got = tbx_itr_next(file.fp.get(), idx.tbx.get(), itr.get(), &buf.line);
-        if (got >= 0) got = vcf_parse(&buf.line, hdr, rec.get()) < 0 ? -2 : 0;
+        if (got == -1) break;
+        if (got < -1) {
+          throw InputError(path + ": a record near " + shown(contig) + ":" +
+                           std::to_string(from + 1) + "-" + std::to_string(to) +
+                           ": unreadable (htslib could not read it)");
+        }
+        SiteRecord r;
+        r.number = 0;
+        AfField af;
+        std::string bad_af;
+        if (!parse_resource_line(buf.line.s, buf.line.l, r, af, bad_af)) {
+          throw InputError(path + ": a record near " + shown(contig) + ":" +
+                           std::to_string(from + 1) + "-" + std::to_string(to) +
+                           ": not a VCF record (" + shown(std::string(buf.line.s), 60) + ")");
+        }
+        if (r.alts.empty() || af == AfField::kAbsent) continue;
+        if (!bad_af.empty()) {
+          throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
+                           shown(bad_af, 40) + " is not a frequency in [0, 1]");
+        }
+        if (r.afs.size() != r.alts.size()) {
+          throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF has " +
+                           std::to_string(r.afs.size()) + " values for " +
+                           std::to_string(r.alts.size()) + " ALTs");
+        }
+        for (double v : r.afs) {
+          if (!std::isnan(v) && !(v >= 0 && v <= 1)) {
+            throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
+                             shown(std::to_string(v)) + " is not a frequency in [0, 1]");
+          }
+        }
+        records.push_back(std::move(r));
+        continue;
       }
       if (got == -1) break;
       const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);

@@ -525,6 +525,14 @@ def test_germline_resource_errors(pair: Pair, tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert f"broken.vcf.gz: record ({chrom}:{pos}): INFO/AF 1.5" in err, err
     assert not target.exists()
+    worded = tmp_path / "worded.vcf"
+    worded.write_text(text.replace(first, first.split("AF=")[0] + "AF=high", 1))
+    pysam.tabix_index(str(worded), preset="vcf", force=True)
+    with pytest.raises(_core.InputError, match=f"worded.vcf.gz: record \\({chrom}:{pos}\\): "
+                                               "INFO/AF high is not a frequency"):
+        Caller(pair.ref, somatic=True, germline_resource=str(worded) + ".gz").write_vcf(
+            pair.tumour, target)
+    assert not target.exists()
     with pytest.raises(_core.InputError, match="is a directory"):
         Caller(pair.ref, somatic=True, germline_resource=tmp_path)
     for option in ({"af_not_in_resource": 1e-6}, {"contamination": 0.02}):
@@ -683,6 +691,72 @@ def test_read_germline_resource_by_position(tmp_path: Path, kind: str) -> None:
         pysam.bcftools.index("-f", path)
     again = _core.read_germline_resource(path, "chr1", 0, 20_000, codes)
     assert round(again[0][3], 6) == 0.35 and again[1:] == whole[1:]
+
+
+def _resource_info(rng: random.Random, afs: list[str] | None) -> str:
+    """An INFO column as gnomAD's: AF among other entries, some named like it (AF_afr,
+    AFX), a flag; afs None: no AF at all."""
+    entries = [f"AC={rng.randint(1, 99)}", f"AF_afr={rng.random():.4f}", "DB",
+               f"AFX={rng.random():.3f}", f"vep={'|'.join('x' * rng.randint(0, 3))}"]
+    rng.shuffle(entries)
+    if afs is not None:
+        entries.insert(rng.randint(0, len(entries)), "AF=" + ",".join(afs))
+    return ";".join(entries)
+
+
+RESOURCE_HEADER = [
+    "##fileformat=VCFv4.2", "##contig=<ID=chr1,length=3000>",
+    '##INFO=<ID=AF,Number=A,Type=Float,Description="AF">',
+    '##INFO=<ID=AC,Number=A,Type=Integer,Description="AC">',
+    '##INFO=<ID=AF_afr,Number=A,Type=Float,Description="AF_afr">',
+    '##INFO=<ID=AFX,Number=1,Type=Float,Description="AFX">',
+    '##INFO=<ID=DB,Number=0,Type=Flag,Description="DB">',
+    '##INFO=<ID=vep,Number=.,Type=String,Description="vep">',
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+
+
+@needs_engine
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 40))
+def test_resource_text_reads_as_htslib_reads_its_bcf(tmp_path_factory: pytest.TempPathFactory,
+                                                     seed: int, n: int) -> None:
+    """A resource's text records (read for POS, REF, ALT and INFO/AF alone) give the alleles
+    and frequencies that htslib's decoding of the same records as BCF gives: multi-allelic
+    records, AF written in any float spelling or '.', entries named like AF, records with no
+    AF (left out), '*' and symbolic ALTs, lower-case bases."""
+    rng = random.Random(seed)
+    d = tmp_path_factory.mktemp("res")
+    text = "".join(rng.choice("ACGT") for _ in range(3_000))
+    codes = np.array(["ACGT".index(b) for b in text], dtype=np.uint8)
+    lines = []
+    for pos in sorted(rng.sample(range(2, 2_900), n)):
+        ref = text[pos:pos + rng.choice([1, 1, 2, 4])]
+        alts = []
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.random()
+            alt = ("*" if kind < 0.05 else "<DEL>" if kind < 0.1 else
+                   ref[0] + "".join(rng.choice("ACGT") for _ in range(rng.randint(0, 3))))
+            if alt != ref and alt not in alts:
+                alts.append(alt)
+        if not alts:
+            continue
+        afs = []
+        for _ in alts:
+            f = rng.random() ** 4
+            afs.append(rng.choice([".", f"{f:g}", f"{f:.7f}", f"{f:.3e}", repr(f), "0", "1"]))
+        if rng.random() < 0.3:
+            ref, alts = ref.lower(), [a.lower() if a[0] != "<" else a for a in alts]
+        info = _resource_info(rng, None if rng.random() < 0.1 else afs)
+        lines.append(f"chr1\t{pos + 1}\t.\t{ref}\t{','.join(alts)}\t.\tPASS\t{info}")
+    vcf = d / "res.vcf"
+    vcf.write_text("\n".join(RESOURCE_HEADER + lines) + "\n")
+    text_path = pysam.tabix_index(str(vcf), preset="vcf", force=True)
+    bcf = str(d / "res.bcf")
+    pysam.bcftools.view("-Ob", "-o", bcf, text_path, catch_stdout=False)
+    pysam.bcftools.index(bcf)
+    for start, end in ((0, 3_000), (0, 1_100), (1_100, 3_000)):
+        assert _core.read_germline_resource(text_path, "chr1", start, end, codes) == \
+            _core.read_germline_resource(bcf, "chr1", start, end, codes)
 
 
 @needs_engine
@@ -1207,6 +1281,9 @@ def test_run_somatic_errors(pair: Pair, tmp_path: Path) -> None:
         (["--somatic", "--normal-reads2", n2], "--normal-reads2 goes with --normal-reads1"),
         (["--somatic", "--normal-sample", "N"], "--normal-sample names the normal"),
         (["--somatic", "--normal-reads1", n1, "--normal-sample", "T"], "is also the tumour's"),
+        (["--somatic", "--normal-reads1", n1, "--normal-sample", "t"], "is also the tumour's"),
+        (["--somatic", "--interleaved", "--normal-reads1", n1, "--normal-reads2", n2,
+          "--normal-sample", "N"], "give no --normal-reads2"),
         (["--somatic", "--normal-reads1", n1, "--normal-sample", "a/b"], "use a plain name"),
         (["--somatic", "--normal-reads1", n1, "--normal-sample", "N", "--normal-bam",
           pair.normal], "not both"),
@@ -1222,10 +1299,51 @@ def test_run_somatic_errors(pair: Pair, tmp_path: Path) -> None:
     out = tmp_path / "out"
     for args, needle in bad:
         sample = [] if "--sample" in args else ["--sample", "T"]
-        proc = run_cli("run", "-f", pair.ref, t1, t2, *sample, *args, "-o", out)
+        reads = [t1] if "--interleaved" in args else [t1, t2]
+        proc = run_cli("run", "-f", pair.ref, *reads, *sample, *args, "-o", out)
         err = proc.stderr.decode()
         assert proc.returncode == 1 and needle in err and "Traceback" not in err, (args, err)
         assert not out.exists() or not any(out.iterdir()), (args, list(out.iterdir()))
+    # a --normal-bam the run would write over (its own tumour BAM's path): refused, untouched
+    own = tmp_path / "own"
+    own.mkdir()
+    for suffix in ("", ".bai"):
+        own.joinpath("T.bam" + suffix).write_bytes(Path(f"{pair.normal}{suffix}").read_bytes())
+    before = (own / "T.bam").read_bytes()
+    proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T", "--somatic", "--normal-bam",
+                   own / "T.bam", "-o", own)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "this run writes that file" in err, err
+    assert (own / "T.bam").read_bytes() == before
+
+
+@needs_engine
+def test_run_contamination_auto_beyond_what_is_modelled(pair: Pair, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An estimate at the bound (half the reads another person's: a mixed sample) is not
+    modelled: run warns and calls without it; call --contamination auto refuses."""
+    import gmsaccel.contamination
+    from gmsaccel import cli
+    from gmsaccel.contamination import ContaminationEstimate
+
+    def half(*args: object, **kwargs: object) -> ContaminationEstimate:
+        return ContaminationEstimate(0.5, 0.45, 0.5, 500, 20_000, 0.001)
+
+    monkeypatch.setattr(gmsaccel.contamination, "estimate_contamination", half)
+    t1, t2 = pair.fastq["tumour"]
+    out = tmp_path / "out"
+    assert cli.main(["run", "-f", str(pair.ref), str(t1), str(t2), "--sample", "T",
+                     "--somatic", "--germline-resource", str(pair.resource),
+                     "--contamination", "auto", "-o", str(out), "-q", "--no-report"]) == 0
+    m = json.loads((out / "T.metrics.json").read_text())
+    assert m["contamination"]["fraction"] == 0.5 and m["contamination_modelled"] is None
+    with pysam.VariantFile(str(out / "T.vcf.gz")) as vf:
+        assert not any(line.key == "contamination" for line in vf.header.records)
+    target = tmp_path / "call.vcf.gz"
+    assert cli.main(["call", "-f", str(pair.ref), "--somatic", str(pair.tumour),
+                     "--germline-resource", str(pair.resource), "--contamination", "auto",
+                     "-o", str(target), "-q"]) == 1
+    assert not target.exists()
 
 
 def test_caller_somatic_options_are_checked(tmp_path: Path) -> None:

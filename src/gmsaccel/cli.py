@@ -260,8 +260,10 @@ def _duplicates_line(d: dict) -> str:
             f"{d['unpaired_duplicates']:,} of {d['unpaired_examined']:,} unpaired reads)")
 
 
-def _caller(args: argparse.Namespace, index: object = None,
-            executor: object = None):  # -> gmsaccel.call.Caller
+def _caller(args: argparse.Namespace, index: object = None, executor: object = None,
+            again: bool = False):  # -> gmsaccel.call.Caller
+    """The Caller of call's and run's options (again: built before, so its notes are not
+    logged twice)."""
     from gmsaccel.call import Caller
 
     if args.alleles_only and not args.alleles:
@@ -300,6 +302,8 @@ def _caller(args: argparse.Namespace, index: object = None,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
                     ploidy_file=args.ploidy_file, sex=args.sex, **given)
+    if again:
+        return caller
     if caller.given is not None:
         _log(args, f"{len(caller.given):,} given alleles from {args.alleles}")
         if note := caller.given.skipped_note():
@@ -375,6 +379,11 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         est = estimate_contamination(args.reference, args.bams[0],
                                      sites_file(args.germline_resource), threads=args.threads)
         _log(args, f"{args.bams[0]}: {est.line()}")
+        if est.fraction >= MAX_MODELLED_CONTAMINATION:
+            raise _core.InputError(
+                f"{args.bams[0]}: --contamination auto: {100 * est.fraction:.1f}% of the reads "
+                "look like another person's, too many to model (below 50%): a mixed sample? "
+                "(give --contamination F to call it anyway)")
         args.contamination = est.fraction
         estimated = est.as_dict()
     else:
@@ -422,6 +431,8 @@ def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path
 
 
 CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's reads
+# the caller models another person's reads below half of them (the estimate's upper bound)
+MAX_MODELLED_CONTAMINATION = 0.5
 
 
 def _check_sample_name(name: str, option: str) -> None:
@@ -468,7 +479,8 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
                          "sample is its read groups' SM)")
     if args.normal_sample:
         _check_sample_name(args.normal_sample, "--normal-sample")
-        if args.normal_sample == args.sample:
+        if args.normal_sample.lower() == args.sample.lower():  # (file names: case-blind
+            # file systems would make them one)
             raise ValueError(f"--normal-sample {args.normal_sample!r} is also the tumour's "
                              "--sample: they need names of their own")
     if args.normal_bam and not Path(args.normal_bam).is_file():
@@ -477,7 +489,8 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
 
 def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict | None:
     """run's contamination check of one BAM (seconds, not a stage): the estimate for the
-    metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%."""
+    metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%. The
+    log names the sample where a somatic run checks two."""
     from gmsaccel.contamination import estimate_contamination
 
     t0 = time.monotonic()
@@ -485,10 +498,10 @@ def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict
         est = estimate_contamination(args.reference, bam, args.germline_resource,
                                      threads=args.threads)
     except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
-        print(f"[gmsaccel] warning: no contamination estimate for {name}: {e}",
-              file=sys.stderr)
+        whose = f" for {name}" if args.somatic else ""
+        print(f"[gmsaccel] warning: no contamination estimate{whose}: {e}", file=sys.stderr)
         return None
-    _log(args, f"{name}: {est.line()}")
+    _log(args, f"{name}: {est.line()}" if args.somatic else est.line())
     if est.fraction >= CONTAMINATION_WARNING:
         print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look like "
               f"another person's (95% interval {100 * est.low:.1f}-{100 * est.high:.1f}%): a "
@@ -548,8 +561,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     lanes = {name: _run_reads(args.reads1, args.reads2)}
     if normal:
         lanes[normal] = _run_reads(args.normal_reads1, args.normal_reads2)
-    if args.interleaved and (args.reads2 or args.normal_reads2):
+    if args.interleaved and args.reads2:
         raise ValueError("--interleaved reads come in one file: give no reads2")
+    if args.interleaved and args.normal_reads2:  # (the normal's reads are read as the tumour's)
+        raise ValueError("--interleaved reads come in one file: give no --normal-reads2")
     if args.tmp_dir and not Path(args.tmp_dir).is_dir():
         raise _core.InputError(f"--tmp-dir {args.tmp_dir}: not a directory")
     if args.cram and args.reference.endswith(INDEX_SUFFIX):
@@ -586,6 +601,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     finals = [*all_bam_files, *vcf_files, metrics_path]
     if report is not None:
         finals.append(report)
+    if normal_bam is not None and not normal and \
+            normal_bam.resolve() in {p.resolve() for p in finals}:
+        raise _core.InputError(f"--normal-bam {normal_bam}: this run writes that file")
     existed = {p for p in finals if p.exists()}
     stamp_path = outdir / f".{name}.run.json"
     checkpoints = {sample: _run_checkpoint_folder(outdir, sample, args.tmp_dir)
@@ -619,9 +637,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             _log(args, f"--resume: {again}: {why}")
         return None
 
-    def align(sample: str, aligner: Aligner, index: object) -> tuple[dict, float]:
+    def align(sample: str, aligner: Aligner, index: object, t0: float) -> tuple[dict, float]:
         """The alignment stage of one sample (stage "align", the normal's "align_normal"): its
-        statistics and seconds, from an earlier run where --resume may reuse them."""
+        statistics and seconds since t0, from an earlier run where --resume may reuse them."""
         stage = "align" if sample == name else "align_normal"
         reads1, reads2 = lanes[sample]
         out = bams[sample]
@@ -642,7 +660,6 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return done
         stamp.forget(stage, "call")
         progress = Progress(args.quiet)
-        t0 = time.monotonic()
         checkpoint = checkpoints[sample]
 
         def aligned(stats: dict) -> None:  # (before the checkpoint goes)
@@ -664,8 +681,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress.done()
         seconds = time.monotonic() - t0
         stamp.finish(stage, inputs, bam_files[sample], {"stats": astats, "seconds": seconds})
-        if sample == next(iter(lanes)) and (note := in_memory_note(index)):
+        if not noted and (note := in_memory_note(index)):
             _log(args, note)  # (once: the samples share the index)
+            noted.append(note)
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{seconds:.2f} s -> {out}")
         if "duplicates" in astats:
@@ -673,8 +691,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _return_freed_memory()  # the aligner's buffers, before the next stage makes its own
         return astats, seconds
 
+    noted: list[str] = []
     # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
+    t0 = time.monotonic()
     try:
         index = open_index(args.reference, threads=args.threads)
         aligner = Aligner(index, threads=args.threads, device=args.device)
@@ -693,20 +713,28 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             if normal_name == name:
                 raise _core.InputError(f"{normal_bam}: its sample {name!r} is also the "
                                        "tumour's --sample: they need names of their own")
-        aligned = {sample: align(sample, aligner, index) for sample in lanes}
+        # (the first alignment's seconds count from the run's start, index loading included)
+        aligned = {name: align(name, aligner, index, t0)}
+        if normal:
+            aligned[normal] = align(normal, aligner, index, time.monotonic())
         astats, align_seconds = aligned[name]
         contamination = normal_contamination = None
-        if args.germline_resource:
+        if args.germline_resource and args.somatic:  # (before calling: auto models it)
             contamination = _contamination_check(args, bam, name)
             if normal_bam is not None:
                 normal_contamination = _contamination_check(args, normal_bam, normal_name)
+        modelled = args.contamination
         if auto_contamination:  # the tumour's estimate, modelled by the caller
-            if contamination is None:
-                print(f"[gmsaccel] warning: --contamination auto: no estimate for {name}: "
+            fraction = contamination["fraction"] if contamination is not None else None
+            if fraction is None or fraction >= MAX_MODELLED_CONTAMINATION:
+                why = "no estimate" if fraction is None else \
+                    f"{100 * fraction:.1f}% is too many to model (below 50%)"
+                print(f"[gmsaccel] warning: --contamination auto: {why} for {name}: "
                       "contamination not modelled", file=sys.stderr)
+                modelled = None
             else:
-                args.contamination = contamination["fraction"]
-                caller = _caller(args, index=index, executor=client)
+                args.contamination = modelled = fraction
+                caller = _caller(args, index=index, executor=client, again=True)
         call_bams = [bam, *([normal_bam] if normal_bam is not None else [])]
         call_inputs = {
             "version": __version__, "reference": file_identity(args.reference),
@@ -743,6 +771,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          {"stats": vstats, "seconds": call_seconds})
             line = _somatic_summary_line(vstats) if args.somatic else _summary_line(vstats)
             _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: {line}")
+        if args.germline_resource and not args.somatic:  # (a quality check of the BAM)
+            contamination = _contamination_check(args, bam, name)
         genome = sum(length for _, length in caller.contigs)
         contigs = [c.name for c in index.contigs]
         cram_fasta = args.reference if args.cram else None
@@ -784,7 +814,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "report": str(report) if report is not None else None,
         }
         if args.somatic:
-            metrics["contamination_modelled"] = args.contamination
+            metrics["contamination_modelled"] = modelled
         if normal_bam is not None:
             nstats, nseconds = aligned.get(normal, (None, None))
             metrics["normal"] = {
