@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include <sys/stat.h>
@@ -375,11 +376,12 @@ struct OpenResource {
 // vcf_parse would decode (and look up in the header) only for all but AF to be dropped: here
 // INFO is scanned for its AF entry alone. AF is parsed to a float as htslib stores it, so the
 // frequencies equal a BCF's of the same records (tested). Returns false for a line without
-// the eight fixed columns or with a POS that is not a number.
+// the eight fixed columns, an empty REF or a POS that is not a number; an AF value that is not
+// a number or '.' (an empty one, NaN, a bare AF flag) comes back in bad_af.
 enum class AfField { kFound, kAbsent };
 
 bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField& af,
-                         std::string& bad_af) {
+                         std::optional<std::string>& bad_af) {
   const char* const stop = line + length;
   const char* field[8];
   const char* field_end[8];
@@ -395,8 +397,8 @@ bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField
   }
   char* pos_end = nullptr;
   const long long pos = std::strtoll(field[1], &pos_end, 10);
-  if (pos_end != field_end[1] || pos < 1) return false;
-  r.start = pos - 1;
+  if (pos_end != field_end[1] || pos < 0 || field_end[3] == field[3]) return false;
+  r.start = pos - 1;  // (POS 0, a telomere's record, is -1: left out as htslib's is)
   r.ref.assign(field[3], field_end[3]);
   for (char& c : r.ref) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   r.alts.clear();
@@ -414,6 +416,11 @@ bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField
   for (const char* k = field[7]; k < field_end[7];) {
     const char* semi = static_cast<const char*>(std::memchr(k, ';', field_end[7] - k));
     const char* e = semi ? semi : field_end[7];
+    if (e - k == 2 && k[0] == 'A' && k[1] == 'F') {  // AF as a flag: no value at all
+      af = AfField::kFound;
+      bad_af = "(no value)";
+      return true;
+    }
     if (e - k >= 3 && k[0] == 'A' && k[1] == 'F' && k[2] == '=') {
       af = AfField::kFound;
       for (const char* v = k + 3; v <= e;) {
@@ -425,8 +432,8 @@ bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField
           const std::string text(v, ve);
           char* end = nullptr;
           const double d = std::strtod(text.c_str(), &end);
-          if (text.empty() || end != text.c_str() + text.size()) {
-            bad_af = text;
+          if (text.empty() || end != text.c_str() + text.size() || std::isnan(d)) {
+            bad_af = text.empty() ? "(empty)" : text;
             return true;
           }
           r.afs.push_back(static_cast<double>(static_cast<float>(d)));  // (htslib's float)
@@ -517,16 +524,16 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
         SiteRecord r;
         r.number = 0;
         AfField af;
-        std::string bad_af;
+        std::optional<std::string> bad_af;
         if (!parse_resource_line(buf.line.s, buf.line.l, r, af, bad_af)) {
           throw InputError(path + ": a record near " + shown(contig) + ":" +
                            std::to_string(from + 1) + "-" + std::to_string(to) +
                            ": not a VCF record (" + shown(std::string(buf.line.s), 60) + ")");
         }
         if (r.alts.empty() || af == AfField::kAbsent) continue;
-        if (!bad_af.empty()) {
+        if (bad_af) {
           throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
-                           shown(bad_af, 40) + " is not a frequency in [0, 1]");
+                           shown(*bad_af, 40) + " is not a frequency in [0, 1]");
         }
         if (r.afs.size() != r.alts.size()) {
           throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF has " +

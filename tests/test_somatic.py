@@ -760,6 +760,32 @@ def test_resource_text_reads_as_htslib_reads_its_bcf(tmp_path_factory: pytest.Te
 
 
 @needs_engine
+@pytest.mark.parametrize(("info", "ref", "says"), [
+    ("AF=nan", "C", "INFO/AF nan is not a frequency"),
+    ("AF=0.1,", "C", r"INFO/AF \(empty\) is not a frequency"),
+    ("AF=", "C", r"INFO/AF \(empty\) is not a frequency"),
+    ("DB;AF", "C", r"INFO/AF \(no value\) is not a frequency"),
+    ("AF=0.1x", "C", "INFO/AF 0.1x is not a frequency"),
+    ("AF=1.5", "C", "INFO/AF 1.5"),
+    ("AF=0.1,0.2", "C", "INFO/AF has 2 values for 1 ALTs"),
+    ("AF=0.1", "", "not a VCF record"),
+])
+def test_malformed_resource_text_is_an_error(tmp_path: Path, info: str, ref: str,
+                                             says: str) -> None:
+    """A resource line read for AF alone still fails, naming the file and the record, where
+    its REF or AF is not what a VCF record holds: never a silently different frequency."""
+    text = "ACGT" * 250
+    codes = np.array(["ACGT".index(b) for b in text], dtype=np.uint8)
+    base = text[99] if ref else ""
+    vcf = tmp_path / "res.vcf"
+    vcf.write_text("\n".join(RESOURCE_HEADER) + "\n" +
+                   f"chr1\t100\t.\t{base}\t{'G' if base != 'G' else 'A'}\t.\tPASS\t{info}\n")
+    path = pysam.tabix_index(str(vcf), preset="vcf", force=True)
+    with pytest.raises(_core.InputError, match=f"res.vcf.gz: .*{says}"):
+        _core.read_germline_resource(path, "chr1", 0, 1_000, codes)
+
+
+@needs_engine
 @pytest.mark.parametrize("device", ["cpu", "emulated", "gpu"])
 def test_records_do_not_depend_on_threads_or_device(pair: Pair, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
