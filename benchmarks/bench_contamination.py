@@ -25,7 +25,15 @@ timed without and with ``--contamination`` (the estimate), each scored with
 shared/bench/vcfeval.sh against the somatic truth, the germline truth (leaks) and the second
 person's alleles the patient lacks ("foreign": what contamination makes).
 
+With ``--lanes N`` also the read groups apart: the normal's pairs cut into N lanes (read
+groups L1..LN of one sample, aligned together by ``gmsaccel align`` with one ``-R`` per lane),
+the second lane's with ``--lane-fraction`` (5%) of its pairs replaced by the second person's,
+then ``gmsaccel contamination --per-read-group`` timed: every lane's estimate against its truth
+(one lane with foreign reads among clean ones: the swapped or contaminated lane an operator
+must find).
+
 Usage: python3 benchmarks/bench_contamination.py --threads 2 [--fractions 0,0.01,0.05]
+       [--lanes 4]
 """
 
 from __future__ import annotations
@@ -130,6 +138,33 @@ def align_mix(gms: list[str], ref: Path, stem: Path, kept: int,
         f.unlink()
 
 
+def lanes_bam(gms: list[str], ref: Path, stem: Path, n: int, lanes: int, dirty: int,
+              fraction: float, other: tuple[list, list], bam: Path, threads: int) -> None:
+    """The normal's first n pairs cut into `lanes` lanes of one sample (read groups L1..),
+    lane `dirty` (0-based) with `fraction` of its pairs the other person's, aligned with
+    gmsaccel into bam (+ .bai), which appears only when complete."""
+    per = n // lanes
+    own = [read_pairs(Path(f"{stem}_{mate}.fq.gz"), per * lanes) for mate in (1, 2)]
+    files: list[list[str]] = [[], []]
+    for lane in range(lanes):
+        k = int(round(fraction * per)) if lane == dirty else 0
+        for mate in (0, 1):
+            reads = own[mate][lane * per : (lane + 1) * per - k]
+            reads += [(f"b{x[0]}", *x[1:]) for x in other[mate][:k]]
+            files[mate].append(os.fspath(write_fastq(
+                bam.with_name(f"{bam.stem}_L{lane + 1}_{mate + 1}.fq"), reads)))
+    tmp = bam.with_name(f"tmp-{bam.name}")
+    groups = [x for lane in range(lanes)
+              for x in ("-R", rf"@RG\tID:L{lane + 1}\tSM:LANES\tLB:lib1")]
+    subprocess.run(gms + ["align", os.fspath(ref), ",".join(files[0]), ",".join(files[1]),
+                          "-o", os.fspath(tmp), *groups, "-t", str(threads), "-q"], check=True)
+    for suffix in ("", ".bai"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
+    for f in files[0] + files[1]:
+        Path(f).unlink()
+
+
 def timed(argv: list[str], repeats: int) -> float:
     walls = []
     for _ in range(repeats):
@@ -213,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--skip-tumour", action="store_true",
                     help="leave out the contaminated tumour's somatic calls")
+    ap.add_argument("--lanes", type=int, default=0,
+                    help="also N lanes of one sample, the second with --lane-fraction of "
+                         "another person's reads, estimated per read group (0: not)")
+    ap.add_argument("--lane-fraction", type=float, default=0.05,
+                    help="the contaminated lane's share of the other person's reads (0.05)")
     ap.add_argument("--tumour-fraction", type=float, default=0.05,
                     help="the tumour's reads replaced by the second person's (0.05)")
     args = ap.parse_args(argv)
@@ -263,6 +303,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {100 * r['truth']:.1f}% | {100 * r['fraction']:.2f}% | "
               f"{100 * r['low']:.2f}-{100 * r['high']:.2f}% | {'yes' if holds else 'no'} | "
               f"{r['sites']:,} | {r['wall_s']:.2f} |")
+    lanes: dict[str, object] = {}
+    if args.lanes > 1:
+        bam = work / f"lanes-{args.lanes}-{args.lane_fraction:g}-s{args.seed}.bam"
+        if not bam.exists():
+            if b1 is None:
+                b1, b2 = simulate_pairs(person, most, seed=args.seed + 1)
+            need = int(round(args.lane_fraction * (n // args.lanes)))
+            if need > len(b1):
+                b1, b2 = simulate_pairs(person, need, seed=args.seed + 1)
+            print(f"[bench] aligning {args.lanes} lanes, L2 with {args.lane_fraction:g} of "
+                  "another person's", file=sys.stderr, flush=True)
+            lanes_bam(gms, ref, sdir / "normal", n, args.lanes, 1, args.lane_fraction,
+                      (b1, b2), bam, args.threads)
+        walls, result = [], {}
+        for _ in range(args.repeats):
+            out = work / "estimate-lanes.json"
+            t0 = time.perf_counter()
+            subprocess.run(gms + ["contamination", "-f", os.fspath(ref), "--resource",
+                                  os.fspath(resource), os.fspath(bam), "--per-read-group",
+                                  "-t", str(args.threads), "--json", os.fspath(out), "-q"],
+                           check=True, stdout=subprocess.DEVNULL)
+            walls.append(time.perf_counter() - t0)
+            result = json.loads(out.read_text())
+        lanes = {"lanes": args.lanes, "wall_s": min(walls), **result}
+        truth = {f"L{i + 1}": (args.lane_fraction if i == 1 else 0.0) for i in range(args.lanes)}
+        print(f"\n### {args.lanes} lanes of {n // args.lanes:,} pairs, L2 with "
+              f"{100 * args.lane_fraction:g}% another person's; --per-read-group in "
+              f"{min(walls):.2f} s (the sample: {100 * result['fraction']:.2f}%, "
+              f"{100 * result['low']:.2f}-{100 * result['high']:.2f}%)\n")
+        print("| read group | truth | estimate | 95% interval | holds truth | sites | reads |")
+        print("|---|---:|---:|---|---|---:|---:|")
+        for g in result["read_groups"]:
+            t = truth.get(g["read_group"], float("nan"))
+            holds = g["low"] <= t <= g["high"]
+            print(f"| {g['read_group']} | {100 * t:.1f}% | {100 * g['fraction']:.2f}% | "
+                  f"{100 * g['low']:.2f}-{100 * g['high']:.2f}% | {'yes' if holds else 'no'} | "
+                  f"{g['sites']:,} | {g['reads']:,} |")
     tumour: list[dict[str, object]] = []
     if not args.skip_tumour:
         foreign = foreign_alleles(sdir, carried)
@@ -283,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['germline_leaks']} | {r['foreign_leaks']} of {r['foreign']} |")
     print(f"\n- machine: {os.cpu_count()} CPUs, 1-minute load {os.getloadavg()[0]:.1f} at the end")
     if args.out:
-        Path(args.out).write_text(json.dumps({"mixes": rows, "tumour": tumour}, indent=1)
+        Path(args.out).write_text(json.dumps({"mixes": rows, "lanes": lanes, "tumour": tumour},
+                                             indent=1)
                                   + "\n")
     return 0
 

@@ -26,7 +26,7 @@ std::string fspath(const py::object& p) {
   return py::str(py::module_::import("os").attr("fspath")(p)).cast<std::string>();
 }
 
-constexpr uint16_t kDefaultSkip = ReadFilter{}.skip_flags;
+constexpr uint16_t kDefaultSkip = kDefaultSkipFlags;
 
 struct PySource {
   std::unique_ptr<AlignmentSource> src;
@@ -116,8 +116,10 @@ struct PySource {
   }
 };
 
-ReadFilter make_filter(int min_mapq, int min_baseq, int max_depth, uint16_t skip_flags) {
+ReadFilter make_filter(int min_mapq, int min_baseq, int max_depth, uint16_t skip_flags,
+                       const std::string& read_group = "") {
   ReadFilter f;
+  f.read_group = read_group;
   f.min_mapq = min_mapq;
   f.min_baseq = min_baseq;
   f.max_depth = max_depth;
@@ -137,7 +139,7 @@ constexpr const char* kPileupDoc =
     "Per-position counts over [start, end) of contig, clipped to the contig: a dict with start, "
     "end, base_counts and base_qual_sums ((n, 5) uint32, A C G T N, bases with quality > 0), "
     "deletions, insertions, depth ((n,) uint32) and the load statistics loaded, filtered, "
-    "depth_capped";
+    "depth_capped; read_group (pileup): only that read group's reads (RG:Z), others filtered";
 constexpr const char* kCandidatesDoc =
     "Candidate alleles with pos in [start, end) of contig as (pos, ref, alt, support, depth) "
     "tuples, VCF style (0-based pos; indels anchored and left-normalised). fasta_codes: base "
@@ -196,14 +198,15 @@ void bind_pileup(py::module_& m) {
       "pileup",
       [](const py::object& path, const std::string& contig, int64_t start, int64_t end,
          const py::object& reference, int min_mapq, int min_baseq, int max_depth,
-         uint16_t skip_flags, int threads) {
+         uint16_t skip_flags, int threads, const std::string& read_group) {
         PySource s(path, reference, threads);
-        return s.pileup(contig, start, end, make_filter(min_mapq, min_baseq, max_depth, skip_flags));
+        return s.pileup(contig, start, end,
+                        make_filter(min_mapq, min_baseq, max_depth, skip_flags, read_group));
       },
       py::arg("path"), py::arg("contig"), py::arg("start"), py::arg("end"),
       py::arg("reference") = "", py::arg("min_mapq") = 0, py::arg("min_baseq") = 13,
       py::arg("max_depth") = 1000, py::arg("skip_flags") = kDefaultSkip, py::arg("threads") = 1,
-      kPileupDoc);
+      py::arg("read_group") = "", kPileupDoc);
 
   m.def(
       "candidates",

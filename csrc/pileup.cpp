@@ -208,6 +208,14 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
       ++stats.filtered;
       continue;
     }
+    if (!filter.read_group.empty()) {  // (one lane's reads: its contamination, say)
+      const uint8_t* rg = bam_aux_get(b, "RG");
+      const char* name = rg ? bam_aux2Z(rg) : nullptr;
+      if (!name || filter.read_group != name) {
+        ++stats.filtered;
+        continue;
+      }
+    }
     // The CIGAR's span (bam_endpos's for mapped reads; an unmapped-flagged read kept by the
     // flags still piles up along its CIGAR, so its span must say so too)
     const int64_t rend =

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from gmsaccel import _core
 from gmsaccel.align import Aligner, Index
-from gmsaccel.contamination import estimate, estimate_contamination, log_likelihood
+from gmsaccel.contamination import (
+    estimate,
+    estimate_contamination,
+    estimate_contamination_by_read_group,
+    estimate_given_genotypes,
+    log_likelihood,
+)
 from gmsaccel.simulate import Variant, apply_variants, simulate_pairs, write_fastq
 
 needs_engine = pytest.mark.skipif(not hasattr(_core, "read_germline_resource"),
@@ -332,3 +338,61 @@ def test_call_estimates_contamination_first(people: dict[str, Path], tmp_path: P
         assert proc.returncode != 0 and needle in err and "Traceback" not in err, err
         assert not (tmp_path / "bad.vcf.gz").exists()
 
+
+
+def test_a_read_group_against_known_genotypes() -> None:
+    """With the sample's genotypes known, a read group's foreign reads are found at its few
+    reads a site: 4 reads a site at 5,000 sites, 8% of them another person's."""
+    rng = np.random.default_rng(11)
+    n = 5_000
+    p = rng.uniform(0.05, 0.95, n)
+    sample = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
+    other = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
+    depth = rng.poisson(4, n)
+    foreign = rng.binomial(depth, 0.08)
+    alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
+    best, low, high = estimate_given_genotypes(p, sample, depth - alt, alt, 1e-4)
+    assert low <= 0.08 <= high and abs(best - 0.08) < 0.015 and high - low < 0.05
+    clean = rng.binomial(depth, sample)  # (the same sites, no one else's reads)
+    best, low, _ = estimate_given_genotypes(p, sample, depth - clean, clean, 1e-4)
+    assert low == 0 and best < 0.01
+
+
+@needs_engine
+def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) -> None:
+    """Two lanes of one BAM, one clean and one with 5% of another person's reads: each read
+    group's estimate finds its own, and the sample's is estimate_contamination's; the command
+    prints a line per read group; a BAM without read groups is an error naming it."""
+    merged = tmp_path / "lanes.bam"
+    pysam.merge("-f", "-o", str(merged), str(people["pure"]), str(people["mixed"]))
+    pysam.index(str(merged))
+    whole, groups = estimate_contamination_by_read_group(people["ref"], merged,
+                                                         people["resource"], threads=2)
+    by = {g.read_group: g for g in groups}
+    assert list(by) == ["pure", "mixed"]
+    assert by["pure"].low == 0 and by["pure"].high < 0.02, by["pure"]
+    assert by["mixed"].low <= 0.05 <= by["mixed"].high, by["mixed"]
+    assert abs(by["mixed"].fraction - 0.05) < 0.01 and by["mixed"].sites > 500
+    assert whole == estimate_contamination(people["ref"], merged, people["resource"], threads=2)
+    assert 0.015 < whole.fraction < 0.035
+    out = tmp_path / "c.json"
+    proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
+                   merged, "--per-read-group", "-t", "2", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln.split("\t") for ln in proc.stdout.decode().splitlines()]
+    assert [ln[:2] for ln in lines[1:]] == [["RG", "pure"], ["RG", "mixed"]]
+    assert float(lines[2][2]) == pytest.approx(by["mixed"].fraction, abs=1e-5)
+    saved = json.loads(out.read_text())
+    assert [g["read_group"] for g in saved["read_groups"]] == ["pure", "mixed"]
+    bare = tmp_path / "bare.bam"
+    with pysam.AlignmentFile(str(people["pure"])) as f:
+        header = {k: v for k, v in f.header.to_dict().items() if k != "RG"}
+        with pysam.AlignmentFile(str(bare), "wb", header=header) as w:
+            for r in f:
+                r.set_tag("RG", None)
+                w.write(r)
+    pysam.index(str(bare))
+    proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
+                   bare, "--per-read-group")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "bare.bam: no @RG lines" in err and "Traceback" not in err

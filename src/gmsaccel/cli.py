@@ -880,19 +880,34 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def cmd_contamination(args: argparse.Namespace) -> int:
-    from gmsaccel.contamination import estimate_contamination
+    from gmsaccel.contamination import (
+        estimate_contamination,
+        estimate_contamination_by_read_group,
+    )
 
     _check_output_dir(args.json)
     t0 = time.monotonic()
-    est = estimate_contamination(args.reference, args.bam, args.resource, threads=args.threads,
-                                 min_af=args.min_af, max_af=args.max_af,
-                                 max_sites=args.max_sites)
+    options = {"threads": args.threads, "min_af": args.min_af, "max_af": args.max_af,
+               "max_sites": args.max_sites}
+    groups = []
+    if args.per_read_group:
+        est, groups = estimate_contamination_by_read_group(args.reference, args.bam,
+                                                           args.resource, **options)
+    else:
+        est = estimate_contamination(args.reference, args.bam, args.resource, **options)
     wall = time.monotonic() - t0
     print(f"{args.bam}\t{est.fraction:.5f}\t{est.low:.5f}\t{est.high:.5f}\t{est.sites}")
+    for g in groups:
+        print(f"RG\t{g.read_group}\t{g.fraction:.5f}\t{g.low:.5f}\t{g.high:.5f}\t{g.sites}")
     _log(args, f"{est.line()}; {wall:.2f} s wall")
+    for g in groups:
+        _log(args, f"read group {g.read_group}: contamination {100 * g.fraction:.2f}% (95% "
+                   f"interval {100 * g.low:.2f}-{100 * g.high:.2f}%) from {g.sites:,} sites, "
+                   f"{g.reads:,} reads; error rate {g.error_rate:.2g}")
     if args.json:
+        extra = {"read_groups": [g.as_dict() for g in groups]} if args.per_read_group else {}
         _write_json(Path(args.json), {"bam": args.bam, "resource": args.resource,
-                                      **est.as_dict(), "wall_seconds": wall})
+                                      **est.as_dict(), **extra, "wall_seconds": wall})
     return 0
 
 
@@ -1239,6 +1254,10 @@ def build_parser() -> argparse.ArgumentParser:
     pct.add_argument("--max-sites", type=_positive_int, default=250_000, metavar="N",
                      help="read the genome's shards, in an order spread over it, until they "
                           "hold N sites (default 250,000; a genome has millions)")
+    pct.add_argument("--per-read-group", action="store_true",
+                     help="also each read group's (lane's, library's) estimate, weighing its "
+                          "reads against the sample's genotypes called from all of them: one "
+                          "more line each, RG, ID, fraction, low, high, sites")
     pct.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
     pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")
     pct.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")

@@ -222,17 +222,24 @@ def estimate(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float,
 @dataclass
 class SiteCounts:
     """Read counts at a resource's SNVs: population frequency, reference and alternate reads,
-    and reads of the other two bases (sequencing errors)."""
+    and reads of the other two bases (sequencing errors); groups: the same counts of each read
+    group asked for (sites x groups x [ref, alt, other]), else None."""
 
     p: np.ndarray
     ref: np.ndarray
     alt: np.ndarray
     other: np.ndarray
+    groups: np.ndarray | None = None
 
     @classmethod
-    def concat(cls, parts: Sequence[SiteCounts]) -> SiteCounts:
-        return cls(*(np.concatenate([getattr(x, f) for x in parts]) if parts else
-                     np.zeros(0) for f in ("p", "ref", "alt", "other")))
+    def concat(cls, parts: Sequence[SiteCounts], n_groups: int = 0) -> SiteCounts:
+        columns = [np.concatenate([getattr(x, f) for x in parts]) if parts else np.zeros(0)
+                   for f in ("p", "ref", "alt", "other")]
+        groups = None
+        if n_groups:
+            groups = np.concatenate([x.groups for x in parts]) if parts else \
+                np.zeros((0, n_groups, 3))
+        return cls(*columns, groups)
 
 
 def _spread(n: int) -> list[int]:
@@ -244,12 +251,13 @@ def _spread(n: int) -> list[int]:
 
 def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                 max_af: float = MAX_AF, threads: int = 1,
-                max_sites: int | None = MAX_SITES) -> SiteCounts:
+                max_sites: int | None = MAX_SITES,
+                read_groups: Sequence[str] = ()) -> SiteCounts:
     """The reads at the resource's SNVs of frequency in [min_af, max_af], shard by shard (the
     Caller's regions and filters; its reference's base codes). Shards are taken in an order
     spread over the genome until they hold max_sites sites (None: all): a genome's common
     SNVs are millions, and a few hundred thousand pin the fraction down, so only their shards'
-    reads are read."""
+    reads are read. read_groups: also each one's counts at the same sites (groups)."""
     from gmsaccel.call import resolve_regions, shards
 
     work = shards(resolve_regions(None, caller.contigs))  # type: ignore[attr-defined]
@@ -272,12 +280,12 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                 and min_af <= af <= max_af and crowded.get(pos, 0) <= 1}
 
     def count(shard: object, sites: Sites) -> SiteCounts:
-        pile = caller.pileup(bam, (shard.contig, shard.start, shard.end),  # type: ignore[attr-defined]
-                             check=False)
+        region = (shard.contig, shard.start, shard.end)  # type: ignore[attr-defined]
+        pile = caller.pileup(bam, region, check=False)  # type: ignore[attr-defined]
         start, counts = int(pile["start"]), pile["base_counts"]
         sites = {pos: v for pos, v in sites.items() if 0 <= pos - start < len(counts)}
         if not sites:
-            return SiteCounts.concat([])
+            return SiteCounts.concat([], len(read_groups))
         idx = np.array([pos - start for pos in sites])
         p = np.array([v[0] for v in sites.values()])
         r_i = np.array([v[1] for v in sites.values()])
@@ -293,7 +301,18 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
         third[np.arange(len(idx)), a_i] = 0
         clean = ~((third.max(axis=1) >= 2) & (third.max(axis=1) >= THIRD_BASE_SHARE
                                               * rows.sum(axis=1)))
-        return SiteCounts(p[clean], ref[clean], alt[clean], other[clean])
+        groups = None
+        if read_groups:
+            groups = np.zeros((int(clean.sum()), len(read_groups), 3))
+            for k, rg in enumerate(read_groups):
+                part = caller.pileup(bam, region, check=False,  # type: ignore[attr-defined]
+                                     read_group=rg)
+                g = part["base_counts"][idx, :4].astype(np.float64)[clean]
+                kept = np.arange(len(g))
+                groups[:, k, 0] = g[kept, r_i[clean]]
+                groups[:, k, 1] = g[kept, a_i[clean]]
+                groups[:, k, 2] = g.sum(axis=1) - groups[:, k, 0] - groups[:, k, 1]
+        return SiteCounts(p[clean], ref[clean], alt[clean], other[clean], groups)
 
     order = [work[i] for i in _spread(len(work))]
     chosen: list[tuple[object, Sites]] = []
@@ -308,17 +327,17 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                 if sites:
                     chosen.append((shard, sites))
                     total += len(sites)
-        return SiteCounts.concat(list(pool.map(lambda item: count(*item), chosen)))
+        return SiteCounts.concat(list(pool.map(lambda item: count(*item), chosen)),
+                                 len(read_groups))
 
 
-def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
-                           resource: str | os.PathLike, threads: int = 1,
-                           min_af: float = MIN_AF, max_af: float = MAX_AF,
-                           min_quality: int = MIN_QUALITY,
-                           max_sites: int | None = MAX_SITES) -> ContaminationEstimate:
-    """The fraction of bam's reads from another person, from the germline resource's common
-    SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource): those of
-    shards spread over the genome until they hold max_sites (None: every shard)."""
+def _sample_sites(reference: str | os.PathLike, bam: str | os.PathLike,
+                  resource: str | os.PathLike, threads: int, min_af: float, max_af: float,
+                  min_quality: int, max_sites: int | None, by_read_group: bool,
+                  ) -> tuple[SiteCounts, np.ndarray, float, list[str]]:
+    """The sites' counts (each read group's too where asked), which of them are used (depth
+    within bounds) and the error rate: what estimate_contamination and its read groups'
+    estimates rest on."""
     from gmsaccel.call import Caller
 
     if not 0 < min_af <= max_af < 1:
@@ -329,7 +348,12 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
     _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
     if max_sites is not None and max_sites < 1:
         raise ValueError(f"max_sites must be at least 1, not {max_sites}")
-    counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads, max_sites)
+    groups = read_groups_of(bam, caller.fasta) if by_read_group else []
+    if by_read_group and not groups:
+        raise _core.InputError(f"{bam}: no @RG lines in its header: no read groups to "
+                               "estimate apart")
+    counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads, max_sites,
+                         groups)
     depth = counts.ref + counts.alt
     if not len(depth):
         raise _core.InputError(f"{resource}: no SNVs of frequency {min_af:g}-{max_af:g} (with "
@@ -346,4 +370,118 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
     # an error is one of three wrong bases: the rate of one of them, from the two that are
     # neither allele
     error = float(counts.other[keep].sum()) / (2 * float((depth + counts.other)[keep].sum()))
+    return counts, keep, error, groups
+
+
+def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
+                           resource: str | os.PathLike, threads: int = 1,
+                           min_af: float = MIN_AF, max_af: float = MAX_AF,
+                           min_quality: int = MIN_QUALITY,
+                           max_sites: int | None = MAX_SITES) -> ContaminationEstimate:
+    """The fraction of bam's reads from another person, from the germline resource's common
+    SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource): those of
+    shards spread over the genome until they hold max_sites (None: every shard)."""
+    counts, keep, error, _ = _sample_sites(reference, bam, resource, threads, min_af, max_af,
+                                           min_quality, max_sites, False)
     return estimate(counts.p[keep], counts.ref[keep], counts.alt[keep], error)
+
+
+@dataclass
+class ReadGroupEstimate:
+    """One read group's (a lane's, a library's) contamination: the fraction of its reads from
+    another person, its 95% interval, the sites with its reads, and those reads."""
+
+    read_group: str
+    fraction: float
+    low: float
+    high: float
+    sites: int
+    reads: int
+    error_rate: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+GENOTYPE_CONFIDENCE = 0.99  # a read group is weighed at sites whose genotype is this sure
+
+
+def read_groups_of(bam: str | os.PathLike, reference: str = "") -> list[str]:
+    """The @RG IDs of a BAM/CRAM's header, in order."""
+    import pysam
+
+    with pysam.AlignmentFile(os.fspath(bam), reference_filename=reference or None) as f:
+        return [str(rg["ID"]) for rg in f.header.to_dict().get("RG", []) if "ID" in rg]
+
+
+def _group_log_likelihood(c: float, g: np.ndarray, log_prior_h: np.ndarray, ref: np.ndarray,
+                          alt: np.ndarray, error: float, het: float) -> float:
+    """A read group's log-likelihood of contamination c where the sample's genotype at each
+    site is known (g: its alternate share, 0, het or 1), over the other person's genotypes."""
+    h = np.array([0.0, het, 1.0])
+    seen = _seen((1 - c) * g[:, None] + c * h[None, :], error)
+    terms = alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen) + log_prior_h
+    top = terms.max(axis=1)
+    return float(np.sum(top + np.log(np.exp(terms - top[:, None]).sum(axis=1))))
+
+
+def estimate_given_genotypes(p: np.ndarray, g: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                             error: float, het: float = 0.5) -> tuple[float, float, float]:
+    """The maximum-likelihood contamination of reads at sites where the sample's genotype is
+    known (g: the alternate share it gives, 0, het or 1), and its 95% interval: a lane's few
+    reads a site cannot tell the genotype themselves, and need not."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    error = min(max(float(error), 1e-5), 0.1)
+    log_prior_h = np.log(_genotype_priors(p))
+
+    def ll(c: float) -> float:
+        return _group_log_likelihood(c, g, log_prior_h, ref, alt, error, het)
+
+    best = _maximise(ll, 0.0, MAX_FRACTION)
+    target = ll(best) - CHI2_95 / 2
+    low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
+    return best, low, _bound(ll, target, best, MAX_FRACTION)
+
+
+def estimate_contamination_by_read_group(
+        reference: str | os.PathLike, bam: str | os.PathLike, resource: str | os.PathLike,
+        threads: int = 1, min_af: float = MIN_AF, max_af: float = MAX_AF,
+        min_quality: int = MIN_QUALITY, max_sites: int | None = MAX_SITES,
+) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
+    """The sample's estimate (estimate_contamination's) and each read group's: a lane or
+    library mixed with another person's reads (a swapped or contaminated one among many)
+    shows in its own reads. A read group's few reads a site cannot call the sample's genotype,
+    so its sites' genotypes are the sample's, called from all its reads at the sample's
+    estimate (sites of posterior GENOTYPE_CONFIDENCE or more), and the read group's reads are
+    weighed against them with its own error rate."""
+    counts, keep, error, groups = _sample_sites(reference, bam, resource, threads, min_af,
+                                                max_af, min_quality, max_sites, True)
+    p, ref, alt = counts.p[keep], counts.ref[keep], counts.alt[keep]
+    whole = estimate(p, ref, alt, error)
+    # the sample's genotype at each site, at its estimate
+    het = whole.het_fraction
+    shares = np.array([0.0, het, 1.0])
+    seen = _seen(shares * (1 - whole.fraction) + whole.fraction * np.clip(p, 0, 1)[:, None],
+                 min(max(error, 1e-5), 0.1))
+    log_post = (alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen)
+                + np.log(_genotype_priors(np.clip(p, 1e-6, 1 - 1e-6))))
+    log_post -= log_post.max(axis=1, keepdims=True)
+    post = np.exp(log_post)
+    post /= post.sum(axis=1, keepdims=True)
+    sure = post.max(axis=1) >= GENOTYPE_CONFIDENCE
+    g = shares[post.argmax(axis=1)]
+    per_group = counts.groups[keep]  # type: ignore[index]
+    out = []
+    for k, rg in enumerate(groups):
+        r, a, o = per_group[:, k, 0], per_group[:, k, 1], per_group[:, k, 2]
+        use = sure & (r + a > 0)
+        reads = int((r + a)[use].sum())
+        if not use.any():
+            out.append(ReadGroupEstimate(rg, float("nan"), float("nan"), float("nan"), 0, 0,
+                                         float("nan")))
+            continue
+        rg_error = float(o[use].sum()) / (2 * float((r + a + o)[use].sum()))
+        best, low, high = estimate_given_genotypes(p[use], g[use], r[use], a[use], rg_error,
+                                                   het)
+        out.append(ReadGroupEstimate(rg, best, low, high, int(use.sum()), reads, rg_error))
+    return whole, out

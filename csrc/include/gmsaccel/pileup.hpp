@@ -13,11 +13,15 @@
 
 namespace gms {
 
+// Reads no caller counts: unmapped, secondary, QC-failed and duplicate ones.
+constexpr uint16_t kDefaultSkipFlags = BAM_FUNMAP | BAM_FSECONDARY | BAM_FQCFAIL | BAM_FDUP;
+
 struct ReadFilter {
   int min_mapq = 0;        // reads below are skipped
   int min_baseq = 13;      // bases below count as no evidence (quality set to 0)
-  uint16_t skip_flags = BAM_FUNMAP | BAM_FSECONDARY | BAM_FQCFAIL | BAM_FDUP;
+  uint16_t skip_flags = kDefaultSkipFlags;
   int max_depth = 1000;    // reads starting where this many already overlap are skipped
+  std::string read_group;  // non-empty: only the reads of this read group (RG:Z) count
 };
 
 // One filtered alignment, decoded. Bases of the second mate that overlap its mate's aligned span
