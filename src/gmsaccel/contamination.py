@@ -399,8 +399,11 @@ class ReadGroupEstimate:
     reads: int
     error_rate: float
 
-    def as_dict(self) -> dict[str, float | int | str]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        """(None for the figures of a read group without reads at the sites: JSON has no
+        NaN)"""
+        return {k: None if isinstance(v, float) and math.isnan(v) else v
+                for k, v in asdict(self).items()}
 
 
 GENOTYPE_CONFIDENCE = 0.99  # a read group is weighed at sites whose genotype is this sure
