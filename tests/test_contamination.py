@@ -400,3 +400,29 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
                    bare, "--per-read-group")
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "bare.bam: no @RG lines" in err and "Traceback" not in err
+
+
+@needs_engine
+def test_run_checks_each_lane(people: dict[str, Path], tmp_path: Path) -> None:
+    """run of a sample's lanes with --germline-resource estimates each lane too: the lane with
+    another person's reads gets its estimate and a warning naming it, the metrics hold every
+    lane's, and the report says which lane is the most mixed."""
+    d = people["mixed"].parent
+    lanes = [",".join(str(d / f"{name}_{mate}.fq") for name in ("pure", "mixed"))
+             for mate in (1, 2)]
+    out = tmp_path / "out"
+    # (the two lanes share the first person's reads: duplicates left unmarked)
+    proc = run_cli("run", "-f", people["ref"], *lanes, "--sample", "S", "-o", out,
+                   "--germline-resource", people["resource"], "-t", "2",
+                   "--no-mark-duplicates")
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    cont = json.loads((out / "S.metrics.json").read_text())["contamination"]
+    by = {g["read_group"]: g for g in cont["read_groups"]}
+    assert list(by) == ["S.1", "S.2"]
+    assert by["S.1"]["low"] == 0 and by["S.1"]["high"] < 0.02
+    assert by["S.2"]["low"] <= 0.05 <= by["S.2"]["high"]
+    warnings = [ln for ln in err.splitlines() if "warning" in ln]
+    assert any("warning: S: read group S.2:" in ln for ln in warnings), err
+    assert not any("S.1" in ln for ln in warnings), err
+    assert "up to" in (out / "S.report.html").read_text()

@@ -489,14 +489,26 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
 
 def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict | None:
     """run's contamination check of one BAM (seconds, not a stage): the estimate for the
-    metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%. The
-    log names the sample where a somatic run checks two."""
-    from gmsaccel.contamination import estimate_contamination
+    metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%. A BAM
+    of several read groups (a sample's lanes) gets each one's estimate too (read_groups), and
+    a warning for each from 2%. The log names the sample where a somatic run checks two."""
+    from gmsaccel.contamination import (
+        estimate_contamination,
+        estimate_contamination_by_read_group,
+        read_groups_of,
+    )
 
     t0 = time.monotonic()
+    cram_fasta = args.reference if Path(bam).suffix == ".cram" else ""
+    lanes = len(read_groups_of(bam, cram_fasta)) > 1
+    groups = []
     try:
-        est = estimate_contamination(args.reference, bam, args.germline_resource,
-                                     threads=args.threads)
+        if lanes:
+            est, groups = estimate_contamination_by_read_group(
+                args.reference, bam, args.germline_resource, threads=args.threads)
+        else:
+            est = estimate_contamination(args.reference, bam, args.germline_resource,
+                                         threads=args.threads)
     except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
         whose = f" for {name}" if args.somatic else ""
         print(f"[gmsaccel] warning: no contamination estimate{whose}: {e}", file=sys.stderr)
@@ -506,7 +518,17 @@ def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict
         print(f"[gmsaccel] warning: {name}: {100 * est.fraction:.1f}% of the reads look like "
               f"another person's (95% interval {100 * est.low:.1f}-{100 * est.high:.1f}%): a "
               "mixed or contaminated sample?", file=sys.stderr)
-    return {"resource": str(Path(args.germline_resource).resolve()), **est.as_dict(),
+    for g in groups:
+        _log(args, f"{name}: read group {g.read_group}: contamination {100 * g.fraction:.2f}% "
+                   f"(95% interval {100 * g.low:.2f}-{100 * g.high:.2f}%) from {g.sites:,} "
+                   "sites")
+        if g.fraction >= CONTAMINATION_WARNING:
+            print(f"[gmsaccel] warning: {name}: read group {g.read_group}: "
+                  f"{100 * g.fraction:.1f}% of its reads look like another person's (95% "
+                  f"interval {100 * g.low:.1f}-{100 * g.high:.1f}%): a contaminated or swapped "
+                  "lane?", file=sys.stderr)
+    extra = {"read_groups": [g.as_dict() for g in groups]} if lanes else {}
+    return {"resource": str(Path(args.germline_resource).resolve()), **est.as_dict(), **extra,
             "seconds": time.monotonic() - t0}
 
 

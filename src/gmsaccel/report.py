@@ -317,9 +317,14 @@ def _cards(m: dict[str, Any]) -> str:
 
 
 def _contamination_card(key: str, cont: dict[str, Any]) -> str:
-    return _card(key, f"{100 * cont['fraction']:.2f}%",
-                 f"95% interval {100 * cont['low']:.2f}-{100 * cont['high']:.2f}%, "
-                 f"{cont['sites']:,} sites")
+    sub = (f"95% interval {100 * cont['low']:.2f}-{100 * cont['high']:.2f}%, "
+           f"{cont['sites']:,} sites")
+    lanes = [g for g in cont.get("read_groups") or [] if g.get("fraction") is not None]
+    if lanes:  # (a sample's lanes: the one most another person's)
+        worst = max(lanes, key=lambda g: g["fraction"])
+        sub += (f"; {len(lanes)} read groups, up to {100 * worst['fraction']:.2f}% "
+                f"({worst['read_group']})")
+    return _card(key, f"{100 * cont['fraction']:.2f}%", sub)
 
 
 def _somatic_cards(m: dict[str, Any]) -> list[str]:
