@@ -64,15 +64,30 @@ struct PySource {
     std::tie(start, end) = clip(t, start, end);
     Pileup pile;
     LoadStats st;
+    std::vector<uint32_t> group_counts;
     {
       py::gil_scoped_release nogil;
       std::vector<ShardRead> reads;
       ReadStore store;
       st = load(t, start, end, f, reads, store);
       gms::pileup(reads, start, end, pile);
+      // each read group's counts from the same load (f.groups: a sample's lanes)
+      std::vector<ShardRead> part;
+      for (size_t g = 0; g < f.groups.size(); ++g) {
+        part.clear();
+        for (const ShardRead& r : reads)
+          if (r.group == static_cast<int>(g)) part.push_back(r);
+        Pileup one;
+        gms::pileup(part, start, end, one);
+        group_counts.insert(group_counts.end(), one.base_counts.begin(), one.base_counts.end());
+      }
     }
     const py::ssize_t n = pile.n;
     py::dict d;
+    if (!f.groups.empty()) {
+      d["group_base_counts"] = numpy_copy(
+          group_counts, {static_cast<py::ssize_t>(f.groups.size()), n, py::ssize_t{5}});
+    }
     d["start"] = pile.start;
     d["end"] = pile.start + pile.n;
     d["base_counts"] = numpy_copy(pile.base_counts, {n, 5});
@@ -117,9 +132,11 @@ struct PySource {
 };
 
 ReadFilter make_filter(int min_mapq, int min_baseq, int max_depth, uint16_t skip_flags,
-                       const std::string& read_group = "") {
+                       const std::string& read_group = "",
+                       const std::vector<std::string>& groups = {}) {
   ReadFilter f;
   f.read_group = read_group;
+  f.groups = groups;
   f.min_mapq = min_mapq;
   f.min_baseq = min_baseq;
   f.max_depth = max_depth;
@@ -139,7 +156,9 @@ constexpr const char* kPileupDoc =
     "Per-position counts over [start, end) of contig, clipped to the contig: a dict with start, "
     "end, base_counts and base_qual_sums ((n, 5) uint32, A C G T N, bases with quality > 0), "
     "deletions, insertions, depth ((n,) uint32) and the load statistics loaded, filtered, "
-    "depth_capped; read_group (pileup): only that read group's reads (RG:Z), others filtered";
+    "depth_capped; read_group (pileup): only that read group's reads (RG:Z), others filtered; "
+    "read_groups (pileup): also group_base_counts ((groups, n, 5)), each group's base_counts "
+    "from the same reads";
 constexpr const char* kCandidatesDoc =
     "Candidate alleles with pos in [start, end) of contig as (pos, ref, alt, support, depth) "
     "tuples, VCF style (0-based pos; indels anchored and left-normalised). fasta_codes: base "
@@ -198,15 +217,17 @@ void bind_pileup(py::module_& m) {
       "pileup",
       [](const py::object& path, const std::string& contig, int64_t start, int64_t end,
          const py::object& reference, int min_mapq, int min_baseq, int max_depth,
-         uint16_t skip_flags, int threads, const std::string& read_group) {
+         uint16_t skip_flags, int threads, const std::string& read_group,
+         const std::vector<std::string>& read_groups) {
         PySource s(path, reference, threads);
-        return s.pileup(contig, start, end,
-                        make_filter(min_mapq, min_baseq, max_depth, skip_flags, read_group));
+        return s.pileup(contig, start, end, make_filter(min_mapq, min_baseq, max_depth,
+                                                        skip_flags, read_group, read_groups));
       },
       py::arg("path"), py::arg("contig"), py::arg("start"), py::arg("end"),
       py::arg("reference") = "", py::arg("min_mapq") = 0, py::arg("min_baseq") = 13,
       py::arg("max_depth") = 1000, py::arg("skip_flags") = kDefaultSkip, py::arg("threads") = 1,
-      py::arg("read_group") = "", kPileupDoc);
+      py::arg("read_group") = "", py::arg("read_groups") = std::vector<std::string>{},
+      kPileupDoc);
 
   m.def(
       "candidates",

@@ -234,6 +234,17 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
     r.rev = c.flag & BAM_FREVERSE;
     if (c.flag & BAM_FPAIRED)
       r.pair_orientation = static_cast<int8_t>(r.rev != static_cast<bool>(c.flag & BAM_FREAD2));
+    if (!filter.groups.empty()) {
+      const uint8_t* rg = bam_aux_get(b, "RG");
+      if (const char* name = rg ? bam_aux2Z(rg) : nullptr) {
+        for (size_t g = 0; g < filter.groups.size(); ++g) {
+          if (filter.groups[g] == name) {
+            r.group = static_cast<int16_t>(g);
+            break;
+          }
+        }
+      }
+    }
     const uint32_t* cig = bam_get_cigar(b);
     const ArrayRef<uint32_t> cigar = store.alloc_array<uint32_t>(c.n_cigar);
     std::memcpy(cigar.data(), cig, c.n_cigar * sizeof(uint32_t));

@@ -24,6 +24,7 @@ from gmsaccel.contamination import (
     estimate_contamination,
     estimate_contamination_by_read_group,
     estimate_given_genotypes,
+    estimate_groups,
     log_likelihood,
 )
 from gmsaccel.simulate import Variant, apply_variants, simulate_pairs, write_fastq
@@ -352,11 +353,56 @@ def test_a_read_group_against_known_genotypes() -> None:
     depth = rng.poisson(4, n)
     foreign = rng.binomial(depth, 0.08)
     alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
-    best, low, high = estimate_given_genotypes(p, sample, depth - alt, alt, 1e-4)
+    known = np.where(np.arange(3)[None, :] == (2 * sample).astype(int)[:, None], 0.0, -np.inf)
+    best, low, high = estimate_given_genotypes(p, known, depth - alt, alt, 1e-4)
     assert low <= 0.08 <= high and abs(best - 0.08) < 0.015 and high - low < 0.05
     clean = rng.binomial(depth, sample)  # (the same sites, no one else's reads)
-    best, low, _ = estimate_given_genotypes(p, sample, depth - clean, clean, 1e-4)
+    best, low, _ = estimate_given_genotypes(p, known, depth - clean, clean, 1e-4)
     assert low == 0 and best < 0.01
+
+
+def lanes_bam(people: dict[str, Path], path: Path) -> Path:
+    """One BAM of two read groups: the pure BAM's reads and the mixed one's, renamed (the two
+    share the first person's read names, which lanes of one sample never do)."""
+    renamed = path.with_name("mixed-renamed.bam")
+    with pysam.AlignmentFile(str(people["mixed"])) as f, \
+            pysam.AlignmentFile(str(renamed), "wb", header=f.header) as w:
+        for r in f:
+            r.query_name = "m" + r.query_name
+            w.write(r)
+    pysam.merge("-f", "-o", str(path), str(people["pure"]), str(renamed))
+    pysam.index(str(path))
+    return path
+
+
+@pytest.mark.parametrize(("fractions", "reads"), [((0.2, 0.0), 15), ((0.1, 0.1), 15),
+                                                   ((0.0, 0.05, 0.0, 0.0), 10), ((0.4, 0.0), 30)])
+def test_each_group_against_the_others_genotypes(fractions: tuple[float, ...],
+                                                 reads: int) -> None:
+    """Read groups of one sample, some with another person's reads: each group's estimate
+    holds its truth, however much of the depth it is and however mixed, and the sample's is
+    estimate's. (Genotypes called from reads including the group's own would drop the very
+    sites its foreign reads make uncertain, and read a 20% lane as 17%.)"""
+    rng = np.random.default_rng(23)
+    n = 5_000
+    p = rng.uniform(0.05, 0.95, n)
+    sample = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
+    other = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
+    per_group = np.zeros((n, len(fractions), 3))
+    for k, c in enumerate(fractions):
+        depth = rng.poisson(reads, n)
+        foreign = rng.binomial(depth, c)
+        alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
+        errors = rng.binomial(depth, 0.002)
+        per_group[:, k] = np.stack([depth - alt - errors, alt, errors], axis=1)
+    ref, alt, wrong = (per_group[:, :, j].sum(axis=1) for j in range(3))
+    error = wrong.sum() / (2 * (ref + alt + wrong).sum())
+    whole, groups = estimate_groups(p, ref, alt, wrong, per_group,
+                                    [f"L{k}" for k in range(len(fractions))], error)
+    assert whole == estimate(p, ref, alt, error)
+    for g, c in zip(groups, fractions, strict=True):
+        assert g.low <= c <= g.high and abs(g.fraction - c) < 0.02, (g, c)
+    assert len(groups) == len(fractions)  # (no reads outside the groups)
 
 
 @needs_engine
@@ -364,9 +410,7 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
     """Two lanes of one BAM, one clean and one with 5% of another person's reads: each read
     group's estimate finds its own, and the sample's is estimate_contamination's; the command
     prints a line per read group; a BAM without read groups is an error naming it."""
-    merged = tmp_path / "lanes.bam"
-    pysam.merge("-f", "-o", str(merged), str(people["pure"]), str(people["mixed"]))
-    pysam.index(str(merged))
+    merged = lanes_bam(people, tmp_path / "lanes.bam")
     whole, groups = estimate_contamination_by_read_group(people["ref"], merged,
                                                          people["resource"], threads=2)
     by = {g.read_group: g for g in groups}
@@ -400,6 +444,26 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
                    bare, "--per-read-group")
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "bare.bam: no @RG lines" in err and "Traceback" not in err
+    junk = tmp_path / "junk.bam"
+    junk.write_text("not a BAM\n")
+    proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
+                   junk, "--per-read-group")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "junk.bam" in err and "Traceback" not in err, err
+    # the mixed lane's reads untagged: they are the '*' group, not silently left out
+    untagged = tmp_path / "untagged.bam"
+    with pysam.AlignmentFile(str(merged)) as f, \
+            pysam.AlignmentFile(str(untagged), "wb", header=f.header) as w:
+        for r in f:
+            if r.get_tag("RG") == "mixed":
+                r.set_tag("RG", None)
+            w.write(r)
+    pysam.index(str(untagged))
+    _, groups = estimate_contamination_by_read_group(people["ref"], untagged,
+                                                     people["resource"], threads=2)
+    by = {g.read_group: g for g in groups}
+    assert list(by) == ["pure", "mixed", "*"] and by["mixed"].sites == 0
+    assert by["*"].low <= 0.05 <= by["*"].high, by["*"]
 
 
 @needs_engine
@@ -426,3 +490,18 @@ def test_run_checks_each_lane(people: dict[str, Path], tmp_path: Path) -> None:
     assert any("warning: S: read group S.2:" in ln for ln in warnings), err
     assert not any("S.1" in ln for ln in warnings), err
     assert "up to" in (out / "S.report.html").read_text()
+
+
+@needs_engine
+def test_read_group_counts_from_one_pass(people: dict[str, Path], tmp_path: Path) -> None:
+    """The engine's pileup of several read groups in one pass gives each group the counts a
+    pileup of that group alone gives, and together the whole's."""
+    merged = lanes_bam(people, tmp_path / "lanes.bam")
+    groups = ["mixed", "pure", "absent"]
+    both = _core.pileup(str(merged), "chr1", 10_000, 60_000, read_groups=groups)
+    assert both["group_base_counts"].shape == (3, 50_000, 5)
+    for k, rg in enumerate(groups):
+        alone = _core.pileup(str(merged), "chr1", 10_000, 60_000, read_group=rg)
+        assert np.array_equal(both["group_base_counts"][k], alone["base_counts"]), rg
+    assert not both["group_base_counts"][2].any() and both["group_base_counts"][0].any()
+    assert np.array_equal(both["group_base_counts"].sum(axis=0), both["base_counts"])

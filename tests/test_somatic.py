@@ -1356,6 +1356,8 @@ def test_run_contamination_auto_beyond_what_is_modelled(pair: Pair, tmp_path: Pa
         return ContaminationEstimate(0.5, 0.45, 0.5, 500, 20_000, 0.001)
 
     monkeypatch.setattr(gmsaccel.contamination, "estimate_contamination", half)
+    monkeypatch.setattr(gmsaccel.contamination, "estimate_contamination_by_read_group",
+                        lambda *args, **kwargs: (half(), []))
     t1, t2 = pair.fastq["tumour"]
     out = tmp_path / "out"
     assert cli.main(["run", "-f", str(pair.ref), str(t1), str(t2), "--sample", "T",

@@ -966,11 +966,14 @@ class Caller:
         return gen()
 
     def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int],
-               check: bool = True, read_group: str | None = None) -> dict[str, np.ndarray]:
+               check: bool = True, read_group: str | None = None,
+               read_groups: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Per-position counts over one region: base_counts (n,5) A,C,G,T,N, base_qual_sums
         (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,).
         check=False: the BAM's contigs were checked already (check_inputs), as by a caller
-        that piles up many regions of it. read_group: only that read group's reads (RG:Z)."""
+        that piles up many regions of it. read_group: only that read group's reads (RG:Z).
+        read_groups: also group_base_counts (groups, n, 5), each one's base_counts, from the
+        same pass over the reads."""
         regs = self.regions([region] if isinstance(region, tuple) else region)
         if len(regs) != 1:
             raise ValueError("pileup takes one region")
@@ -979,7 +982,11 @@ class Caller:
             self.check_inputs([os.fspath(bam)], regs)
         if not hasattr(_core, "pileup"):
             _require_engine()
-        filters = {**self.filters, "read_group": read_group} if read_group else self.filters
+        filters = dict(self.filters)
+        if read_group:
+            filters["read_group"] = read_group
+        if read_groups:
+            filters["read_groups"] = list(read_groups)
         out = _engine_pileup(os.fspath(bam), r.contig, r.start, r.end, self.fasta, filters)
         start = int(out.get("start", r.start))
         out["ref_codes"] = self.ref_codes(r.contig)[start : start + len(out["depth"])]

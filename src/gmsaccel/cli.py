@@ -492,23 +492,12 @@ def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict
     metrics, or None (logged) where the BAM is too shallow for one; a warning from 2%. A BAM
     of several read groups (a sample's lanes) gets each one's estimate too (read_groups), and
     a warning for each from 2%. The log names the sample where a somatic run checks two."""
-    from gmsaccel.contamination import (
-        estimate_contamination,
-        estimate_contamination_by_read_group,
-        read_groups_of,
-    )
+    from gmsaccel.contamination import estimate_contamination_by_read_group
 
     t0 = time.monotonic()
-    cram_fasta = args.reference if Path(bam).suffix == ".cram" else ""
-    lanes = len(read_groups_of(bam, cram_fasta)) > 1
-    groups = []
-    try:
-        if lanes:
-            est, groups = estimate_contamination_by_read_group(
-                args.reference, bam, args.germline_resource, threads=args.threads)
-        else:
-            est = estimate_contamination(args.reference, bam, args.germline_resource,
-                                         threads=args.threads)
+    try:  # (a BAM of one read group: the sample's estimate alone)
+        est, groups = estimate_contamination_by_read_group(
+            args.reference, bam, args.germline_resource, threads=args.threads, min_groups=2)
     except _core.InputError as e:  # (e.g. too shallow a BAM: the run stands)
         whose = f" for {name}" if args.somatic else ""
         print(f"[gmsaccel] warning: no contamination estimate{whose}: {e}", file=sys.stderr)
@@ -519,15 +508,13 @@ def _contamination_check(args: argparse.Namespace, bam: Path, name: str) -> dict
               f"another person's (95% interval {100 * est.low:.1f}-{100 * est.high:.1f}%): a "
               "mixed or contaminated sample?", file=sys.stderr)
     for g in groups:
-        _log(args, f"{name}: read group {g.read_group}: contamination {100 * g.fraction:.2f}% "
-                   f"(95% interval {100 * g.low:.2f}-{100 * g.high:.2f}%) from {g.sites:,} "
-                   "sites")
+        _log(args, f"{name}: {g.line()}")
         if g.fraction >= CONTAMINATION_WARNING:
             print(f"[gmsaccel] warning: {name}: read group {g.read_group}: "
                   f"{100 * g.fraction:.1f}% of its reads look like another person's (95% "
                   f"interval {100 * g.low:.1f}-{100 * g.high:.1f}%): a contaminated or swapped "
                   "lane?", file=sys.stderr)
-    extra = {"read_groups": [g.as_dict() for g in groups]} if lanes else {}
+    extra = {"read_groups": [g.as_dict() for g in groups]} if groups else {}
     return {"resource": str(Path(args.germline_resource).resolve()), **est.as_dict(), **extra,
             "seconds": time.monotonic() - t0}
 
@@ -923,9 +910,7 @@ def cmd_contamination(args: argparse.Namespace) -> int:
         print(f"RG\t{g.read_group}\t{g.fraction:.5f}\t{g.low:.5f}\t{g.high:.5f}\t{g.sites}")
     _log(args, f"{est.line()}; {wall:.2f} s wall")
     for g in groups:
-        _log(args, f"read group {g.read_group}: contamination {100 * g.fraction:.2f}% (95% "
-                   f"interval {100 * g.low:.2f}-{100 * g.high:.2f}%) from {g.sites:,} sites, "
-                   f"{g.reads:,} reads; error rate {g.error_rate:.2g}")
+        _log(args, g.line())
     if args.json:
         extra = {"read_groups": [g.as_dict() for g in groups]} if args.per_read_group else {}
         _write_json(Path(args.json), {"bam": args.bam, "resource": args.resource,

@@ -281,7 +281,8 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
 
     def count(shard: object, sites: Sites) -> SiteCounts:
         region = (shard.contig, shard.start, shard.end)  # type: ignore[attr-defined]
-        pile = caller.pileup(bam, region, check=False)  # type: ignore[attr-defined]
+        pile = caller.pileup(bam, region, check=False,  # type: ignore[attr-defined]
+                             read_groups=read_groups)
         start, counts = int(pile["start"]), pile["base_counts"]
         sites = {pos: v for pos, v in sites.items() if 0 <= pos - start < len(counts)}
         if not sites:
@@ -304,10 +305,8 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
         groups = None
         if read_groups:
             groups = np.zeros((int(clean.sum()), len(read_groups), 3))
-            for k, rg in enumerate(read_groups):
-                part = caller.pileup(bam, region, check=False,  # type: ignore[attr-defined]
-                                     read_group=rg)
-                g = part["base_counts"][idx, :4].astype(np.float64)[clean]
+            for k in range(len(read_groups)):  # (each group's counts from the same pass)
+                g = pile["group_base_counts"][k][idx, :4].astype(np.float64)[clean]
                 kept = np.arange(len(g))
                 groups[:, k, 0] = g[kept, r_i[clean]]
                 groups[:, k, 1] = g[kept, a_i[clean]]
@@ -333,11 +332,11 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
 
 def _sample_sites(reference: str | os.PathLike, bam: str | os.PathLike,
                   resource: str | os.PathLike, threads: int, min_af: float, max_af: float,
-                  min_quality: int, max_sites: int | None, by_read_group: bool,
+                  min_quality: int, max_sites: int | None, min_groups: int,
                   ) -> tuple[SiteCounts, np.ndarray, float, list[str]]:
-    """The sites' counts (each read group's too where asked), which of them are used (depth
-    within bounds) and the error rate: what estimate_contamination and its read groups'
-    estimates rest on."""
+    """The sites' counts (each read group's too where the BAM has min_groups or more; 0: not
+    asked), which of them are used (depth within bounds) and the error rate: what
+    estimate_contamination and its read groups' estimates rest on."""
     from gmsaccel.call import Caller
 
     if not 0 < min_af <= max_af < 1:
@@ -348,10 +347,15 @@ def _sample_sites(reference: str | os.PathLike, bam: str | os.PathLike,
     _core.check_germline_resource(resource, [c for c, _ in caller.contigs])
     if max_sites is not None and max_sites < 1:
         raise ValueError(f"max_sites must be at least 1, not {max_sites}")
-    groups = read_groups_of(bam, caller.fasta) if by_read_group else []
-    if by_read_group and not groups:
-        raise _core.InputError(f"{bam}: no @RG lines in its header: no read groups to "
-                               "estimate apart")
+    groups: list[str] = []
+    if min_groups:
+        caller.check_inputs([bam])  # (a file that is no BAM fails as estimate's do)
+        groups = read_groups_of(bam, caller.fasta)
+        if not groups:
+            raise _core.InputError(f"{bam}: no @RG lines in its header: no read groups to "
+                                   "estimate apart")
+        if len(groups) < min_groups:
+            groups = []
     counts = site_counts(caller, os.fspath(bam), resource, min_af, max_af, threads, max_sites,
                          groups)
     depth = counts.ref + counts.alt
@@ -382,7 +386,7 @@ def estimate_contamination(reference: str | os.PathLike, bam: str | os.PathLike,
     SNVs (a bgzipped, indexed VCF/BCF with INFO/AF, as for call --germline-resource): those of
     shards spread over the genome until they hold max_sites (None: every shard)."""
     counts, keep, error, _ = _sample_sites(reference, bam, resource, threads, min_af, max_af,
-                                           min_quality, max_sites, False)
+                                           min_quality, max_sites, 0)
     return estimate(counts.p[keep], counts.ref[keep], counts.alt[keep], error)
 
 
@@ -399,6 +403,13 @@ class ReadGroupEstimate:
     reads: int
     error_rate: float
 
+    def line(self) -> str:
+        if not self.sites:
+            return f"read group {self.read_group}: no reads at the sites"
+        return (f"read group {self.read_group}: contamination {100 * self.fraction:.2f}% (95% "
+                f"interval {100 * self.low:.2f}-{100 * self.high:.2f}%) from {self.sites:,} "
+                f"sites, {self.reads:,} reads; error rate {self.error_rate:.2g}")
+
     def as_dict(self) -> dict[str, float | int | str | None]:
         """(None for the figures of a read group without reads at the sites: JSON has no
         NaN)"""
@@ -406,39 +417,64 @@ class ReadGroupEstimate:
                 for k, v in asdict(self).items()}
 
 
-GENOTYPE_CONFIDENCE = 0.99  # a read group is weighed at sites whose genotype is this sure
+UNGROUPED = "*"  # read_group of the reads in no listed read group (untagged, unknown RG)
+MIN_UNGROUPED_SHARE = 0.01  # ...estimated apart where they hold this share of the reads
 
 
 def read_groups_of(bam: str | os.PathLike, reference: str = "") -> list[str]:
-    """The @RG IDs of a BAM/CRAM's header, in order."""
+    """The @RG IDs of a BAM/CRAM's header, in order (each once)."""
     import pysam
 
     with pysam.AlignmentFile(os.fspath(bam), reference_filename=reference or None) as f:
-        return [str(rg["ID"]) for rg in f.header.to_dict().get("RG", []) if "ID" in rg]
+        ids = [str(rg["ID"]) for rg in f.header.to_dict().get("RG", []) if "ID" in rg]
+    return list(dict.fromkeys(ids))
 
 
-def _group_log_likelihood(c: float, g: np.ndarray, log_prior_h: np.ndarray, ref: np.ndarray,
-                          alt: np.ndarray, error: float, het: float) -> float:
-    """A read group's log-likelihood of contamination c where the sample's genotype at each
-    site is known (g: its alternate share, 0, het or 1), over the other person's genotypes."""
-    h = np.array([0.0, het, 1.0])
-    seen = _seen((1 - c) * g[:, None] + c * h[None, :], error)
-    terms = alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen) + log_prior_h
-    top = terms.max(axis=1)
-    return float(np.sum(top + np.log(np.exp(terms - top[:, None]).sum(axis=1))))
+def _logsumexp(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    top = terms.max(axis=axes, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)  # (a row of -inf stays -inf)
+    return np.log(np.exp(terms - top).sum(axis=axes)) + np.squeeze(top, axis=axes)
 
 
-def estimate_given_genotypes(p: np.ndarray, g: np.ndarray, ref: np.ndarray, alt: np.ndarray,
-                             error: float, het: float = 0.5) -> tuple[float, float, float]:
+def genotype_log_posteriors(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, c: float,
+                            error: float, het: float = 0.5) -> np.ndarray:
+    """sites x 3: log P(the sample's genotype (0, 1 or 2 alternate copies) | these reads) at
+    contamination c, the other person's genotype summed over (Hardy-Weinberg from p)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    error = min(max(float(error), 1e-5), 0.1)
+    shares = np.array([0.0, het, 1.0])
+    seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
+    log_prior = np.log(_genotype_priors(p))
+    terms = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
+             + log_prior[:, None, :])
+    post = _logsumexp(terms, (2,)) + log_prior
+    return post - _logsumexp(post, (1,))[:, None]
+
+
+def _group_log_likelihood(c: float, log_post: np.ndarray, log_prior_h: np.ndarray,
+                          ref: np.ndarray, alt: np.ndarray, error: float, het: float) -> float:
+    """A read group's log-likelihood of contamination c, the sample's genotype at each site
+    weighed by log_post (sites x 3), the other person's by log_prior_h (sites x 3)."""
+    shares = np.array([0.0, het, 1.0])
+    seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
+    terms = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
+             + log_post[:, :, None] + log_prior_h[:, None, :])
+    return float(_logsumexp(terms, (1, 2)).sum())
+
+
+def estimate_given_genotypes(p: np.ndarray, log_post: np.ndarray, ref: np.ndarray,
+                             alt: np.ndarray, error: float, het: float = 0.5
+                             ) -> tuple[float, float, float]:
     """The maximum-likelihood contamination of reads at sites where the sample's genotype is
-    known (g: the alternate share it gives, 0, het or 1), and its 95% interval: a lane's few
-    reads a site cannot tell the genotype themselves, and need not."""
+    known as far as log_post (sites x 3, log P(0, 1, 2 alternate copies); -inf rules one out)
+    says, and its 95% interval: a lane's few reads a site cannot tell the genotype
+    themselves, and need not."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     error = min(max(float(error), 1e-5), 0.1)
     log_prior_h = np.log(_genotype_priors(p))
 
     def ll(c: float) -> float:
-        return _group_log_likelihood(c, g, log_prior_h, ref, alt, error, het)
+        return _group_log_likelihood(c, log_post, log_prior_h, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
     target = ll(best) - CHI2_95 / 2
@@ -450,41 +486,57 @@ def estimate_contamination_by_read_group(
         reference: str | os.PathLike, bam: str | os.PathLike, resource: str | os.PathLike,
         threads: int = 1, min_af: float = MIN_AF, max_af: float = MAX_AF,
         min_quality: int = MIN_QUALITY, max_sites: int | None = MAX_SITES,
+        min_groups: int = 1,
 ) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
     """The sample's estimate (estimate_contamination's) and each read group's: a lane or
     library mixed with another person's reads (a swapped or contaminated one among many)
-    shows in its own reads. A read group's few reads a site cannot call the sample's genotype,
-    so its sites' genotypes are the sample's, called from all its reads at the sample's
-    estimate (sites of posterior GENOTYPE_CONFIDENCE or more), and the read group's reads are
-    weighed against them with its own error rate."""
+    shows in its own reads. A read group's few reads a site cannot call the sample's genotype:
+    each site's genotype is weighed by its posterior from the sample's other reads (the other
+    read groups', at their own estimate; leaving the group's own out, whose foreign reads
+    would otherwise make the very sites that show them look uncertain), and the group's reads
+    with its own error rate. Reads of no listed read group (untagged, or an ID the header
+    lacks) are estimated apart as UNGROUPED where they hold MIN_UNGROUPED_SHARE of the reads.
+    A BAM of fewer than min_groups read groups gets the sample's estimate alone."""
     counts, keep, error, groups = _sample_sites(reference, bam, resource, threads, min_af,
-                                                max_af, min_quality, max_sites, True)
-    p, ref, alt = counts.p[keep], counts.ref[keep], counts.alt[keep]
+                                                max_af, min_quality, max_sites,
+                                                max(1, min_groups))
+    p, ref, alt, other = counts.p[keep], counts.ref[keep], counts.alt[keep], counts.other[keep]
+    if not groups:
+        return estimate(p, ref, alt, error), []
+    return estimate_groups(p, ref, alt, other, counts.groups[keep],  # type: ignore[index]
+                           groups, error)
+
+
+def estimate_groups(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, other: np.ndarray,
+                    per_group: np.ndarray, groups: Sequence[str], error: float
+                    ) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
+    """estimate_contamination_by_read_group's estimates from the sites' counts: the sample's
+    (p, ref, alt; other: reads of neither allele) and each group's (per_group: sites x groups x
+    [ref, alt, other]); error: the sample's error rate."""
     whole = estimate(p, ref, alt, error)
-    # the sample's genotype at each site, at its estimate
-    het = whole.het_fraction
-    shares = np.array([0.0, het, 1.0])
-    seen = _seen(shares * (1 - whole.fraction) + whole.fraction * np.clip(p, 0, 1)[:, None],
-                 min(max(error, 1e-5), 0.1))
-    log_post = (alt[:, None] * np.log(seen) + ref[:, None] * np.log1p(-seen)
-                + np.log(_genotype_priors(np.clip(p, 1e-6, 1 - 1e-6))))
-    log_post -= log_post.max(axis=1, keepdims=True)
-    post = np.exp(log_post)
-    post /= post.sum(axis=1, keepdims=True)
-    sure = post.max(axis=1) >= GENOTYPE_CONFIDENCE
-    g = shares[post.argmax(axis=1)]
-    per_group = counts.groups[keep]  # type: ignore[index]
+    rest = np.stack([ref, alt, other], axis=1) - per_group.sum(axis=1)
+    names = list(groups)
+    if rest[:, :2].sum() >= MIN_UNGROUPED_SHARE * (ref + alt).sum():
+        per_group = np.concatenate([per_group, rest[:, None, :]], axis=1)
+        names.append(UNGROUPED)
     out = []
-    for k, rg in enumerate(groups):
+    for k, rg in enumerate(names):
         r, a, o = per_group[:, k, 0], per_group[:, k, 1], per_group[:, k, 2]
-        use = sure & (r + a > 0)
-        reads = int((r + a)[use].sum())
+        use = r + a > 0
         if not use.any():
             out.append(ReadGroupEstimate(rg, float("nan"), float("nan"), float("nan"), 0, 0,
                                          float("nan")))
             continue
+        # the other groups' reads, at their own contamination (lanes differ: a clean lane's
+        # genotypes read at a mixed lane's fraction would be blurred)
+        others = (ref - r, alt - a)
+        rest_c = estimate(p, *others, error, whole.het_fraction).fraction \
+            if (others[0] + others[1]).any() else 0.0
+        log_post = genotype_log_posteriors(p[use], others[0][use], others[1][use], rest_c,
+                                           error, whole.het_fraction)
         rg_error = float(o[use].sum()) / (2 * float((r + a + o)[use].sum()))
-        best, low, high = estimate_given_genotypes(p[use], g[use], r[use], a[use], rg_error,
-                                                   het)
-        out.append(ReadGroupEstimate(rg, best, low, high, int(use.sum()), reads, rg_error))
+        best, low, high = estimate_given_genotypes(p[use], log_post, r[use], a[use], rg_error,
+                                                   whole.het_fraction)
+        out.append(ReadGroupEstimate(rg, best, low, high, int(use.sum()), int((r + a)[use].sum()),
+                                     rg_error))
     return whole, out

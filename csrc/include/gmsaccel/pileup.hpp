@@ -22,6 +22,9 @@ struct ReadFilter {
   uint16_t skip_flags = kDefaultSkipFlags;
   int max_depth = 1000;    // reads starting where this many already overlap are skipped
   std::string read_group;  // non-empty: only the reads of this read group (RG:Z) count
+  // Non-empty: each read is tagged with its read group's index here (ShardRead::group), so
+  // that one load serves a pileup of each group (a sample's lanes).
+  std::vector<std::string> groups;
 };
 
 // One filtered alignment, decoded. Bases of the second mate that overlap its mate's aligned span
@@ -34,6 +37,7 @@ struct ShardRead {
   // Paired reads: which strand of the fragment the read reports (reverse XOR second of the
   // pair: both mates of a fragment agree); -1 for a read without a mate.
   int8_t pair_orientation = -1;
+  int16_t group = -1;  // index in ReadFilter::groups of the read's RG (-1: none or another)
   ArrayRef<const uint32_t> cigar;  // BAM encoding; M/=/X, I, D, N, S, H, P all accepted
   ArrayRef<uint8_t> seq;           // base codes A=0 C=1 G=2 T=3 N=4
   ArrayRef<uint8_t> qual;          // phred; 0 = no evidence (low quality or mate overlap)
