@@ -1282,7 +1282,8 @@ def test_run_tumour_only_and_a_normal_aligned_elsewhere(pair: Pair, tmp_path: Pa
     assert [str(r) for r in only] == [str(r) for r in records_of(expected)]
     assert list(only[0].samples) == ["T"]
     proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T2", "--somatic",
-                   "--normal-bam", pair.normal, "-o", out, "-t", "2")
+                   "--normal-bam", pair.normal, "--normal-germline", "-o", out, "-t", "2",
+                   "--resume")
     assert proc.returncode == 0, proc.stderr.decode()
     m = json.loads((out / "T2.metrics.json").read_text())
     n = m["normal"]
@@ -1292,6 +1293,22 @@ def test_run_tumour_only_and_a_normal_aligned_elsewhere(pair: Pair, tmp_path: Pa
     assert [str(r) for r in records_of(out / "T2.vcf.gz")] == \
         [str(r) for r in records_of(expected)]
     assert "Normal" in (out / "T2.report.html").read_text()
+    # --normal-germline: the normal's germline calls, as a germline call of its BAM writes them
+    germline = tmp_path / "germline.vcf"
+    Caller(pair.ref).write_vcf(pair.normal, germline)
+    assert [str(r) for r in records_of(out / "NORMAL.vcf.gz")] == \
+        [str(r) for r in records_of(germline)]
+    assert (out / "NORMAL.vcf.gz.tbi").exists()
+    assert n["germline"]["pass"] == sum(1 for r in records_of(germline)
+                                        if "PASS" in r.filter.keys())
+    truth = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
+    assert len(truth & set(_alleles(out / "NORMAL.vcf.gz", passed=True))) >= 0.95 * len(truth)
+    proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T2", "--somatic",
+                   "--normal-bam", pair.normal, "--normal-germline", "-o", out, "-t", "2",
+                   "--resume")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads((out / "T2.metrics.json").read_text())["reused_stages"] == [
+        "align", "call", "call_normal"]
 
 
 @needs_engine
@@ -1319,6 +1336,8 @@ def test_run_somatic_errors(pair: Pair, tmp_path: Path) -> None:
         (["--somatic", "--contamination", "auto"],
          "--contamination goes with --germline-resource"),
         (["--somatic", "--gvcf"], "--somatic goes with none of"),
+        (["--normal-germline"], "--normal-germline goes with --somatic"),
+        (["--somatic", "--normal-germline"], "--normal-germline needs a normal"),
         (["--somatic", "--sample", "TUMOUR", "--normal-bam", pair.tumour],
          "is also the tumour's --sample"),
     ]

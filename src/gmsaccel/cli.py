@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gmsaccel import __version__, _core
@@ -460,6 +460,7 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
                               (args.normal_reads2, "--normal-reads2"),
                               (args.normal_sample, "--normal-sample"),
                               (args.normal_bam, "--normal-bam"),
+                              (args.normal_germline, "--normal-germline"),
                               (args.panel_of_normals, "--panel-of-normals"),
                               (args.af_not_in_resource is not None, "--af-not-in-resource"),
                               (args.contamination is not None, "--contamination")):
@@ -469,6 +470,8 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
     if args.normal_reads1 and args.normal_bam:
         raise ValueError("the normal is --normal-reads1 (to align) or --normal-bam (aligned "
                          "already), not both")
+    if args.normal_germline and not (args.normal_reads1 or args.normal_bam):
+        raise ValueError("--normal-germline needs a normal (--normal-reads1 or --normal-bam)")
     if args.normal_reads2 and not args.normal_reads1:
         raise ValueError("--normal-reads2 goes with --normal-reads1")
     if args.normal_reads1 and not args.normal_sample:
@@ -555,6 +558,46 @@ def _alignment_metrics(astats: dict | None, contigs: Sequence[str], bam: Path, g
     }
 
 
+def _call_normal_germline(args: argparse.Namespace, argv: Sequence[str], normal_bam: Path,
+                          normal_vcf: Path, outputs: list[Path], within: Path | None,
+                          index: object, client: object, earlier: Callable,
+                          stamp: object) -> dict:
+    """run --somatic --normal-germline's stage "call_normal": the normal's germline variants
+    (a germline run's calling, the run's read filters) to normal_vcf; its summary."""
+    from gmsaccel.resume import file_identity
+
+    inputs = {"version": __version__, "reference": file_identity(args.reference),
+              "bam": file_identity(normal_bam, within),
+              "options": {"min_mapq": args.min_mapq, "min_baseq": args.min_baseq,
+                          "max_depth": args.max_depth}}
+    if done := earlier("call_normal", inputs, "calling the normal's germline variants again",
+                       f"{normal_vcf} from an earlier run with the same normal and options: not "
+                       "calling it again"):
+        stats, seconds = done
+    else:
+        stamp.forget("call_normal")  # type: ignore[attr-defined]
+        germline = argparse.Namespace(**{**vars(args), "somatic": False, "gvcf": False,
+                                         "panel_of_normals": None, "contamination": None,
+                                         "af_not_in_resource": None})
+        caller = _caller(germline, index=index, executor=client, again=True)
+        t0 = time.monotonic()
+        progress = CallProgress(args.quiet)
+        try:
+            stats = caller.write_vcf([normal_bam], normal_vcf, command_line=["gmsaccel", *argv],
+                                     progress=progress)
+        finally:
+            progress.done()
+        seconds = time.monotonic() - t0
+        stamp.finish("call_normal", inputs, outputs,  # type: ignore[attr-defined]
+                     {"stats": stats, "seconds": seconds})
+        _log(args, f"called the normal's germline variants in {seconds:.2f} s -> {normal_vcf}: "
+                   f"{_summary_line(stats)}")
+    return {"vcf": str(normal_vcf), "variants": stats["variants"],
+            "pass": stats["pass"] - stats.get("ref_only", 0), "low_qual": stats["low_qual"],
+            "titv": stats["titv"], "het": stats["het"], "hom": stats["hom"],
+            "het_hom_ratio": stats["het_hom_ratio"], "call_seconds": seconds}
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from gmsaccel.align import INDEX_SUFFIX, Aligner, in_memory_note, open_index
     from gmsaccel.call import _require_engine
@@ -597,6 +640,17 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bam = bams[name]
     normal_bam = bams[normal] if normal else Path(args.normal_bam) if args.normal_bam else None
     vcf = outdir / f"{name}.vcf.gz"
+    normal_vcf = None  # --normal-germline: the normal's germline variants
+    if args.normal_germline:
+        from gmsaccel.call import _open_alignments
+
+        normal_name = normal or _open_alignments(os.fspath(normal_bam), args.reference).sample
+        normal_vcf = outdir / f"{normal_name}.vcf.gz"
+        if normal_vcf.resolve() == vcf.resolve():
+            raise _core.InputError(f"{normal_bam}: its sample {normal_name!r} is also the "
+                                   "tumour's --sample: they need names of their own")
+    normal_vcf_files = [normal_vcf, Path(f"{normal_vcf}.tbi"), Path(f"{normal_vcf}.csi")] \
+        if normal_vcf is not None else []
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
     gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
@@ -607,7 +661,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     vcf_files = [vcf, Path(f"{vcf}.tbi"), Path(f"{vcf}.csi")]
     if gvcf is not None:
         vcf_files += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
-    finals = [*all_bam_files, *vcf_files, metrics_path]
+    finals = [*all_bam_files, *vcf_files, *normal_vcf_files, metrics_path]
     if report is not None:
         finals.append(report)
     if normal_bam is not None and not normal and \
@@ -782,6 +836,11 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: {line}")
         if args.germline_resource and not args.somatic:  # (a quality check of the BAM)
             contamination = _contamination_check(args, bam, name)
+        normal_germline = None
+        if normal_vcf is not None:  # the patient's inherited variants, from the normal
+            normal_germline = _call_normal_germline(args, argv, normal_bam, normal_vcf,
+                                                    normal_vcf_files, outdir if normal else None,
+                                                    index, client, earlier, stamp)
         genome = sum(length for _, length in caller.contigs)
         contigs = [c.name for c in index.contigs]
         cram_fasta = args.reference if args.cram else None
@@ -834,6 +893,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 "align_seconds": nseconds,
                 "bam": str(normal_bam),
                 "aligned_here": bool(normal),
+                # --normal-germline: the normal's germline calls
+                "germline": normal_germline,
             }
         _write_json(metrics_path, metrics)
         if report is not None:
@@ -856,7 +917,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for p in finals:
             if p in existed or not p.exists():
                 continue
-            if p in all_bam_files or p in vcf_files:
+            if p in all_bam_files or p in vcf_files or p in normal_vcf_files:
                 (kept if p.resolve() in recorded else unrecorded).append(str(p))
             else:
                 p.unlink()
@@ -1220,6 +1281,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --somatic: the matched normal aligned already (a sorted, indexed "
                          "BAM/CRAM, e.g. from its own run; several tumours of one patient can "
                          "share it), instead of --normal-reads1")
+    pr.add_argument("--normal-germline", action="store_true",
+                    help="with --somatic and a normal: also call the normal's germline "
+                         "variants, as a germline run does, to OUTDIR/NORMAL.vcf.gz (the "
+                         "patient's inherited variants, e.g. in cancer predisposition genes)")
     somatic_options(pr)
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
