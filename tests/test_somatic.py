@@ -1309,6 +1309,7 @@ def test_run_tumour_only_and_a_normal_aligned_elsewhere(pair: Pair, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads((out / "T2.metrics.json").read_text())["reused_stages"] == [
         "align", "call", "call_normal"]
+    assert "Normal germline" in (out / "T2.report.html").read_text()
 
 
 @needs_engine

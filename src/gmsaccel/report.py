@@ -344,6 +344,10 @@ def _somatic_cards(m: dict[str, Any]) -> list[str]:
               _card("Normal depth", f"{_num(n.get('mean_depth'), '.1f')}×")]
     if cont := n.get("contamination"):
         cards.append(_contamination_card("Normal contamination", cont))
+    if germ := n.get("germline"):  # (run --normal-germline)
+        cards.append(_card("Normal germline", _num(germ.get("pass")),
+                           f"PASS records; {_num(germ.get('het'))} het, "
+                           f"{_num(germ.get('hom'))} hom"))
     return cards
 
 
