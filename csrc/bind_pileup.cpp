@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,20 @@ struct PySource {
     return src->load(t, start, end, f, reads, store);
   }
 
-  py::dict pileup(const std::string& contig, int64_t start, int64_t end, const ReadFilter& f) {
+  // group_at: with f.groups, the positions (0-based, in [start, end)) whose counts each
+  // group gets (group_base_counts: groups x positions x 5): a genome's shard times many lanes
+  // would not fit in memory, and a caller wants a few sites of it.
+  py::dict pileup(const std::string& contig, int64_t start, int64_t end, const ReadFilter& f,
+                  const std::vector<int64_t>& group_at = {}) {
     const int t = tid(contig);
     std::tie(start, end) = clip(t, start, end);
+    for (int64_t x : group_at)
+      if (x < start || x >= end)
+        throw std::invalid_argument("group_at: position " + std::to_string(x) +
+                                    " outside the region");
     Pileup pile;
     LoadStats st;
-    std::vector<uint32_t> group_counts;
+    std::vector<uint32_t> group_counts(f.groups.size() * group_at.size() * 5, 0);
     {
       py::gil_scoped_release nogil;
       std::vector<ShardRead> reads;
@@ -72,21 +81,23 @@ struct PySource {
       st = load(t, start, end, f, reads, store);
       gms::pileup(reads, start, end, pile);
       // each read group's counts from the same load (f.groups: a sample's lanes)
-      std::vector<ShardRead> part;
-      for (size_t g = 0; g < f.groups.size(); ++g) {
-        part.clear();
-        for (const ShardRead& r : reads)
-          if (r.group == static_cast<int>(g)) part.push_back(r);
+      std::vector<std::vector<ShardRead>> parts(f.groups.size());
+      for (const ShardRead& r : reads)
+        if (r.group >= 0) parts[static_cast<size_t>(r.group)].push_back(r);
+      for (size_t g = 0; g < parts.size(); ++g) {
         Pileup one;
-        gms::pileup(part, start, end, one);
-        group_counts.insert(group_counts.end(), one.base_counts.begin(), one.base_counts.end());
+        gms::pileup(parts[g], start, end, one);
+        for (size_t i = 0; i < group_at.size(); ++i)
+          std::copy_n(one.base_counts.begin() + (group_at[i] - one.start) * 5, 5,
+                      group_counts.begin() + (g * group_at.size() + i) * 5);
       }
     }
     const py::ssize_t n = pile.n;
     py::dict d;
     if (!f.groups.empty()) {
       d["group_base_counts"] = numpy_copy(
-          group_counts, {static_cast<py::ssize_t>(f.groups.size()), n, py::ssize_t{5}});
+          group_counts, {static_cast<py::ssize_t>(f.groups.size()),
+                         static_cast<py::ssize_t>(group_at.size()), py::ssize_t{5}});
     }
     d["start"] = pile.start;
     d["end"] = pile.start + pile.n;
@@ -157,8 +168,8 @@ constexpr const char* kPileupDoc =
     "end, base_counts and base_qual_sums ((n, 5) uint32, A C G T N, bases with quality > 0), "
     "deletions, insertions, depth ((n,) uint32) and the load statistics loaded, filtered, "
     "depth_capped; read_group (pileup): only that read group's reads (RG:Z), others filtered; "
-    "read_groups (pileup): also group_base_counts ((groups, n, 5)), each group's base_counts "
-    "from the same reads";
+    "read_groups (pileup): also group_base_counts ((groups, len(group_at), 5)), each group's "
+    "base_counts at the positions group_at (0-based, in the region), from the same reads";
 constexpr const char* kCandidatesDoc =
     "Candidate alleles with pos in [start, end) of contig as (pos, ref, alt, support, depth) "
     "tuples, VCF style (0-based pos; indels anchored and left-normalised). fasta_codes: base "
@@ -218,16 +229,18 @@ void bind_pileup(py::module_& m) {
       [](const py::object& path, const std::string& contig, int64_t start, int64_t end,
          const py::object& reference, int min_mapq, int min_baseq, int max_depth,
          uint16_t skip_flags, int threads, const std::string& read_group,
-         const std::vector<std::string>& read_groups) {
+         const std::vector<std::string>& read_groups, const std::vector<int64_t>& group_at) {
         PySource s(path, reference, threads);
-        return s.pileup(contig, start, end, make_filter(min_mapq, min_baseq, max_depth,
-                                                        skip_flags, read_group, read_groups));
+        return s.pileup(contig, start, end,
+                        make_filter(min_mapq, min_baseq, max_depth, skip_flags, read_group,
+                                    read_groups),
+                        group_at);
       },
       py::arg("path"), py::arg("contig"), py::arg("start"), py::arg("end"),
       py::arg("reference") = "", py::arg("min_mapq") = 0, py::arg("min_baseq") = 13,
       py::arg("max_depth") = 1000, py::arg("skip_flags") = kDefaultSkip, py::arg("threads") = 1,
       py::arg("read_group") = "", py::arg("read_groups") = std::vector<std::string>{},
-      kPileupDoc);
+      py::arg("group_at") = std::vector<int64_t>{}, kPileupDoc);
 
   m.def(
       "candidates",

@@ -354,6 +354,9 @@ def test_a_read_group_against_known_genotypes() -> None:
     foreign = rng.binomial(depth, 0.08)
     alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
     known = np.where(np.arange(3)[None, :] == (2 * sample).astype(int)[:, None], 0.0, -np.inf)
+    q = np.clip(p, 1e-6, 1 - 1e-6)  # (the other person's: Hardy-Weinberg)
+    known = known[:, :, None] + np.log(np.stack([(1 - q) ** 2, 2 * q * (1 - q), q * q],
+                                                axis=1))[:, None, :]
     best, low, high = estimate_given_genotypes(p, known, depth - alt, alt, 1e-4)
     assert low <= 0.08 <= high and abs(best - 0.08) < 0.015 and high - low < 0.05
     clean = rng.binomial(depth, sample)  # (the same sites, no one else's reads)
@@ -361,53 +364,91 @@ def test_a_read_group_against_known_genotypes() -> None:
     assert low == 0 and best < 0.01
 
 
+def lane_fastqs(people: dict[str, Path], d: Path) -> tuple[list[Path], list[Path]]:
+    """Two lanes of one sample, of disjoint reads: the first person's first half of pairs, and
+    the mixed reads' second half (that person's other pairs and, as 1,000 of its 10,000, the
+    second person's: 10%). The mates' files of each lane."""
+    src = people["mixed"].parent
+    first: list[Path] = []
+    second: list[Path] = []
+    for mate, files in ((1, first), (2, second)):
+        pure = (src / f"pure_{mate}.fq").read_text().splitlines(keepends=True)
+        mixed = (src / f"mixed_{mate}.fq").read_text().splitlines(keepends=True)
+        half = 4 * (len(pure) // 8)
+        files.append(d / f"lane1_{mate}.fq")
+        files[-1].write_text("".join(pure[:half]))
+        files.append(d / f"lane2_{mate}.fq")
+        files[-1].write_text("".join(mixed[half:]))
+    return first, second
+
+
 def lanes_bam(people: dict[str, Path], path: Path) -> Path:
-    """One BAM of two read groups: the pure BAM's reads and the mixed one's, renamed (the two
-    share the first person's read names, which lanes of one sample never do)."""
-    renamed = path.with_name("mixed-renamed.bam")
-    with pysam.AlignmentFile(str(people["mixed"])) as f, \
-            pysam.AlignmentFile(str(renamed), "wb", header=f.header) as w:
-        for r in f:
-            r.query_name = "m" + r.query_name
-            w.write(r)
-    pysam.merge("-f", "-o", str(path), str(people["pure"]), str(renamed))
-    pysam.index(str(path))
+    """lane_fastqs' two lanes aligned into one BAM, read groups pure (clean) and mixed (10%
+    another person's)."""
+    first, second = lane_fastqs(people, path.parent)
+    Aligner(Index.build(people["ref"]), threads=2).align_fastq(
+        first, second, path,
+        read_group=[r"@RG\tID:pure\tSM:S\tLB:l", r"@RG\tID:mixed\tSM:S\tLB:l"])
     return path
 
 
-@pytest.mark.parametrize(("fractions", "reads"), [((0.2, 0.0), 15), ((0.1, 0.1), 15),
-                                                   ((0.0, 0.05, 0.0, 0.0), 10), ((0.4, 0.0), 30)])
-def test_each_group_against_the_others_genotypes(fractions: tuple[float, ...],
-                                                 reads: int) -> None:
-    """Read groups of one sample, some with another person's reads: each group's estimate
-    holds its truth, however much of the depth it is and however mixed, and the sample's is
-    estimate's. (Genotypes called from reads including the group's own would drop the very
-    sites its foreign reads make uncertain, and read a 20% lane as 17%.)"""
-    rng = np.random.default_rng(23)
-    n = 5_000
+def simulated_groups(seed: int, fractions: tuple[float, ...], reads: int, n: int = 5_000
+                     ) -> tuple[np.ndarray, ...]:
+    """Counts of read groups of one sample at n sites: group k has fractions[k] of its reads
+    from one other person (the same in every group), about `reads` a site, and each base is
+    misread at 0.002 as each of the three others. Returns p, ref, alt, other (the sample's)
+    and per_group (sites x groups x [ref, alt, other])."""
+    rng = np.random.default_rng(seed)
     p = rng.uniform(0.05, 0.95, n)
     sample = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
     other = (rng.random((n, 2)) < p[:, None]).sum(axis=1) / 2
     per_group = np.zeros((n, len(fractions), 3))
+    e = 0.002
     for k, c in enumerate(fractions):
         depth = rng.poisson(reads, n)
         foreign = rng.binomial(depth, c)
-        alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
-        errors = rng.binomial(depth, 0.002)
-        per_group[:, k] = np.stack([depth - alt - errors, alt, errors], axis=1)
+        true_alt = rng.binomial(depth - foreign, sample) + rng.binomial(foreign, other)
+        true_ref = depth - true_alt
+        alt_as_ref, ref_as_alt = rng.binomial(true_alt, e), rng.binomial(true_ref, e)
+        alt_lost = rng.binomial(true_alt - alt_as_ref, 2 * e / (1 - e))
+        ref_lost = rng.binomial(true_ref - ref_as_alt, 2 * e / (1 - e))
+        per_group[:, k] = np.stack([true_ref - ref_as_alt - ref_lost + alt_as_ref,
+                                    true_alt - alt_as_ref - alt_lost + ref_as_alt,
+                                    alt_lost + ref_lost], axis=1)
     ref, alt, wrong = (per_group[:, :, j].sum(axis=1) for j in range(3))
-    error = wrong.sum() / (2 * (ref + alt + wrong).sum())
-    whole, groups = estimate_groups(p, ref, alt, wrong, per_group,
-                                    [f"L{k}" for k in range(len(fractions))], error)
-    assert whole == estimate(p, ref, alt, error)
-    for g, c in zip(groups, fractions, strict=True):
-        assert g.low <= c <= g.high and abs(g.fraction - c) < 0.02, (g, c)
-    assert len(groups) == len(fractions)  # (no reads outside the groups)
+    return p, ref, alt, wrong, per_group
+
+
+@pytest.mark.parametrize(("fractions", "reads"), [
+    ((0.2, 0.0), 15), ((0.2, 0.2), 15), ((0.0, 0.05, 0.0, 0.0), 10), ((0.4, 0.0), 30),
+    ((0.03,) + (0.0,) * 7, 4)])
+def test_each_group_against_the_others_genotypes(fractions: tuple[float, ...],
+                                                 reads: int) -> None:
+    """Read groups of one sample, some with another person's reads: over 6 samples, each
+    group's estimate is its truth on average, however much of the depth it is and however
+    mixed, and 95% intervals hold the truth about as often as they should; the sample's is
+    estimate's. (Genotypes called from reads including the group's own would drop the very
+    sites its foreign reads make uncertain, and read a 20% lane as 17%.)"""
+    found, held = [], 0
+    for seed in range(6):
+        p, ref, alt, wrong, per_group = simulated_groups(seed, fractions, reads)
+        error = wrong.sum() / (2 * (ref + alt + wrong).sum())
+        whole, groups = estimate_groups(p, ref, alt, wrong, per_group,
+                                        [f"L{k}" for k in range(len(fractions))], error, 2)
+        assert whole == estimate(p, ref, alt, error)
+        assert len(groups) == len(fractions)  # (no reads outside the groups)
+        found.append([g.fraction for g in groups])
+        held += sum(g.low <= c <= g.high for g, c in zip(groups, fractions, strict=True))
+    bias = np.mean(found, axis=0) - np.array(fractions)
+    assert np.all(np.abs(bias) < 0.005), bias
+    assert held >= 0.85 * 6 * len(fractions), held
+    with pytest.raises(ValueError, match="exceed the sample's"):
+        estimate_groups(p, ref, alt, wrong, 2 * per_group, ["a"] * len(fractions), error)
 
 
 @needs_engine
 def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) -> None:
-    """Two lanes of one BAM, one clean and one with 5% of another person's reads: each read
+    """Two lanes of one BAM, one clean and one with 10% of another person's reads: each read
     group's estimate finds its own, and the sample's is estimate_contamination's; the command
     prints a line per read group; a BAM without read groups is an error naming it."""
     merged = lanes_bam(people, tmp_path / "lanes.bam")
@@ -416,10 +457,10 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
     by = {g.read_group: g for g in groups}
     assert list(by) == ["pure", "mixed"]
     assert by["pure"].low == 0 and by["pure"].high < 0.02, by["pure"]
-    assert by["mixed"].low <= 0.05 <= by["mixed"].high, by["mixed"]
-    assert abs(by["mixed"].fraction - 0.05) < 0.01 and by["mixed"].sites > 500
+    assert by["mixed"].low <= 0.10 <= by["mixed"].high, by["mixed"]
+    assert abs(by["mixed"].fraction - 0.10) < 0.015 and by["mixed"].sites > 500
     assert whole == estimate_contamination(people["ref"], merged, people["resource"], threads=2)
-    assert 0.015 < whole.fraction < 0.035
+    assert 0.035 < whole.fraction < 0.065
     out = tmp_path / "c.json"
     proc = run_cli("contamination", "-f", people["ref"], "--resource", people["resource"],
                    merged, "--per-read-group", "-t", "2", "--json", out)
@@ -463,29 +504,26 @@ def test_contamination_by_read_group(people: dict[str, Path], tmp_path: Path) ->
                                                      people["resource"], threads=2)
     by = {g.read_group: g for g in groups}
     assert list(by) == ["pure", "mixed", "*"] and by["mixed"].sites == 0
-    assert by["*"].low <= 0.05 <= by["*"].high, by["*"]
+    assert by["*"].low <= 0.10 <= by["*"].high, by["*"]
 
 
 @needs_engine
 def test_run_checks_each_lane(people: dict[str, Path], tmp_path: Path) -> None:
     """run of a sample's lanes with --germline-resource estimates each lane too: the lane with
-    another person's reads gets its estimate and a warning naming it, the metrics hold every
+    another person's reads (10%) gets its estimate and a warning naming it, the metrics hold every
     lane's, and the report says which lane is the most mixed."""
-    d = people["mixed"].parent
-    lanes = [",".join(str(d / f"{name}_{mate}.fq") for name in ("pure", "mixed"))
-             for mate in (1, 2)]
+    first, second = lane_fastqs(people, tmp_path)
     out = tmp_path / "out"
-    # (the two lanes share the first person's reads: duplicates left unmarked)
-    proc = run_cli("run", "-f", people["ref"], *lanes, "--sample", "S", "-o", out,
-                   "--germline-resource", people["resource"], "-t", "2",
-                   "--no-mark-duplicates")
+    proc = run_cli("run", "-f", people["ref"], ",".join(map(str, first)),
+                   ",".join(map(str, second)), "--sample", "S", "-o", out,
+                   "--germline-resource", people["resource"], "-t", "2")
     err = proc.stderr.decode()
     assert proc.returncode == 0, err
     cont = json.loads((out / "S.metrics.json").read_text())["contamination"]
     by = {g["read_group"]: g for g in cont["read_groups"]}
     assert list(by) == ["S.1", "S.2"]
     assert by["S.1"]["low"] == 0 and by["S.1"]["high"] < 0.02
-    assert by["S.2"]["low"] <= 0.05 <= by["S.2"]["high"]
+    assert by["S.2"]["low"] <= 0.10 <= by["S.2"]["high"]
     warnings = [ln for ln in err.splitlines() if "warning" in ln]
     assert any("warning: S: read group S.2:" in ln for ln in warnings), err
     assert not any("S.1" in ln for ln in warnings), err
@@ -498,10 +536,14 @@ def test_read_group_counts_from_one_pass(people: dict[str, Path], tmp_path: Path
     pileup of that group alone gives, and together the whole's."""
     merged = lanes_bam(people, tmp_path / "lanes.bam")
     groups = ["mixed", "pure", "absent"]
-    both = _core.pileup(str(merged), "chr1", 10_000, 60_000, read_groups=groups)
-    assert both["group_base_counts"].shape == (3, 50_000, 5)
+    at = list(range(10_000, 60_000, 7))
+    both = _core.pileup(str(merged), "chr1", 10_000, 60_000, read_groups=groups, group_at=at)
+    assert both["group_base_counts"].shape == (3, len(at), 5)
+    rows = np.array(at) - 10_000
     for k, rg in enumerate(groups):
         alone = _core.pileup(str(merged), "chr1", 10_000, 60_000, read_group=rg)
-        assert np.array_equal(both["group_base_counts"][k], alone["base_counts"]), rg
+        assert np.array_equal(both["group_base_counts"][k], alone["base_counts"][rows]), rg
     assert not both["group_base_counts"][2].any() and both["group_base_counts"][0].any()
-    assert np.array_equal(both["group_base_counts"].sum(axis=0), both["base_counts"])
+    assert np.array_equal(both["group_base_counts"].sum(axis=0), both["base_counts"][rows])
+    with pytest.raises(ValueError, match="outside the region"):
+        _core.pileup(str(merged), "chr1", 10_000, 60_000, read_groups=groups, group_at=[9_999])

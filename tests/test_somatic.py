@@ -1296,13 +1296,14 @@ def test_run_tumour_only_and_a_normal_aligned_elsewhere(pair: Pair, tmp_path: Pa
     # --normal-germline: the normal's germline calls, as a germline call of its BAM writes them
     germline = tmp_path / "germline.vcf"
     Caller(pair.ref).write_vcf(pair.normal, germline)
-    assert [str(r) for r in records_of(out / "NORMAL.vcf.gz")] == \
+    assert [str(r) for r in records_of(out / "T2.normal.vcf.gz")] == \
         [str(r) for r in records_of(germline)]
-    assert (out / "NORMAL.vcf.gz.tbi").exists()
+    assert (out / "T2.normal.vcf.gz.tbi").exists()
     assert n["germline"]["pass"] == sum(1 for r in records_of(germline)
                                         if "PASS" in r.filter.keys())
     truth = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
-    assert len(truth & set(_alleles(out / "NORMAL.vcf.gz", passed=True))) >= 0.95 * len(truth)
+    assert len(truth & set(_alleles(out / "T2.normal.vcf.gz", passed=True))) >= \
+        0.95 * len(truth)
     proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T2", "--somatic",
                    "--normal-bam", pair.normal, "--normal-germline", "-o", out, "-t", "2",
                    "--resume")

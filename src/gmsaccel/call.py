@@ -967,13 +967,15 @@ class Caller:
 
     def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int],
                check: bool = True, read_group: str | None = None,
-               read_groups: Sequence[str] = ()) -> dict[str, np.ndarray]:
+               read_groups: Sequence[str] = (),
+               group_at: Sequence[int] = ()) -> dict[str, np.ndarray]:
         """Per-position counts over one region: base_counts (n,5) A,C,G,T,N, base_qual_sums
         (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,).
         check=False: the BAM's contigs were checked already (check_inputs), as by a caller
         that piles up many regions of it. read_group: only that read group's reads (RG:Z).
-        read_groups: also group_base_counts (groups, n, 5), each one's base_counts, from the
-        same pass over the reads."""
+        read_groups: also group_base_counts (groups, len(group_at), 5), each one's base
+        counts at the positions group_at (0-based, in the region), from the same pass over the
+        reads."""
         regs = self.regions([region] if isinstance(region, tuple) else region)
         if len(regs) != 1:
             raise ValueError("pileup takes one region")
@@ -987,6 +989,7 @@ class Caller:
             filters["read_group"] = read_group
         if read_groups:
             filters["read_groups"] = list(read_groups)
+            filters["group_at"] = [int(x) for x in group_at]
         out = _engine_pileup(os.fspath(bam), r.contig, r.start, r.end, self.fasta, filters)
         start = int(out.get("start", r.start))
         out["ref_codes"] = self.ref_codes(r.contig)[start : start + len(out["depth"])]

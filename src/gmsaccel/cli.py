@@ -640,15 +640,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bam = bams[name]
     normal_bam = bams[normal] if normal else Path(args.normal_bam) if args.normal_bam else None
     vcf = outdir / f"{name}.vcf.gz"
-    normal_vcf = None  # --normal-germline: the normal's germline variants
-    if args.normal_germline:
-        from gmsaccel.call import _open_alignments
-
-        normal_name = normal or _open_alignments(os.fspath(normal_bam), args.reference).sample
-        normal_vcf = outdir / f"{normal_name}.vcf.gz"
-        if normal_vcf.resolve() == vcf.resolve():
-            raise _core.InputError(f"{normal_bam}: its sample {normal_name!r} is also the "
-                                   "tumour's --sample: they need names of their own")
+    # --normal-germline: the normal's germline variants, named after this run (a normal shared
+    # by several tumours, or with a run of its own, keeps its own files)
+    normal_vcf = outdir / f"{name}.normal.vcf.gz" if args.normal_germline else None
     normal_vcf_files = [normal_vcf, Path(f"{normal_vcf}.tbi"), Path(f"{normal_vcf}.csi")] \
         if normal_vcf is not None else []
     metrics_path = outdir / f"{name}.metrics.json"
@@ -1283,8 +1277,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "share it), instead of --normal-reads1")
     pr.add_argument("--normal-germline", action="store_true",
                     help="with --somatic and a normal: also call the normal's germline "
-                         "variants, as a germline run does, to OUTDIR/NORMAL.vcf.gz (the "
-                         "patient's inherited variants, e.g. in cancer predisposition genes)")
+                         "variants, as a germline run does (diploid throughout), to "
+                         "OUTDIR/NAME.normal.vcf.gz (the patient's inherited variants, e.g. in "
+                         "cancer predisposition genes)")
     somatic_options(pr)
     pr.add_argument("--no-report", action="store_true",
                     help="skip OUTDIR/NAME.report.html (summary page with charts)")
@@ -1328,7 +1323,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "hold N sites (default 250,000; a genome has millions)")
     pct.add_argument("--per-read-group", action="store_true",
                      help="also each read group's (lane's, library's) estimate, weighing its "
-                          "reads against the sample's genotypes called from all of them: one "
+                          "reads against the genotypes the other read groups' reads give: one "
                           "more line each, RG, ID, fraction, low, high, sites")
     pct.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
     pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")

@@ -281,10 +281,11 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
 
     def count(shard: object, sites: Sites) -> SiteCounts:
         region = (shard.contig, shard.start, shard.end)  # type: ignore[attr-defined]
+        sites = {pos: v for pos, v in sites.items()
+                 if shard.start <= pos < shard.end}  # type: ignore[attr-defined]
         pile = caller.pileup(bam, region, check=False,  # type: ignore[attr-defined]
-                             read_groups=read_groups)
+                             read_groups=read_groups, group_at=list(sites))
         start, counts = int(pile["start"]), pile["base_counts"]
-        sites = {pos: v for pos, v in sites.items() if 0 <= pos - start < len(counts)}
         if not sites:
             return SiteCounts.concat([], len(read_groups))
         idx = np.array([pos - start for pos in sites])
@@ -306,7 +307,7 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
         if read_groups:
             groups = np.zeros((int(clean.sum()), len(read_groups), 3))
             for k in range(len(read_groups)):  # (each group's counts from the same pass)
-                g = pile["group_base_counts"][k][idx, :4].astype(np.float64)[clean]
+                g = pile["group_base_counts"][k][:, :4].astype(np.float64)[clean]
                 kept = np.arange(len(g))
                 groups[:, k, 0] = g[kept, r_i[clean]]
                 groups[:, k, 1] = g[kept, a_i[clean]]
@@ -438,43 +439,40 @@ def _logsumexp(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 def genotype_log_posteriors(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, c: float,
                             error: float, het: float = 0.5) -> np.ndarray:
-    """sites x 3: log P(the sample's genotype (0, 1 or 2 alternate copies) | these reads) at
-    contamination c, the other person's genotype summed over (Hardy-Weinberg from p)."""
+    """sites x 3 x 3: log P(the sample's genotype g, the other person's h (0, 1 or 2 alternate
+    copies each) | these reads) at contamination c, from Hardy-Weinberg priors (p)."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     error = min(max(float(error), 1e-5), 0.1)
     shares = np.array([0.0, het, 1.0])
     seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
     log_prior = np.log(_genotype_priors(p))
-    terms = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
-             + log_prior[:, None, :])
-    post = _logsumexp(terms, (2,)) + log_prior
-    return post - _logsumexp(post, (1,))[:, None]
+    post = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
+            + log_prior[:, :, None] + log_prior[:, None, :])
+    return post - _logsumexp(post, (1, 2))[:, None, None]
 
 
-def _group_log_likelihood(c: float, log_post: np.ndarray, log_prior_h: np.ndarray,
-                          ref: np.ndarray, alt: np.ndarray, error: float, het: float) -> float:
-    """A read group's log-likelihood of contamination c, the sample's genotype at each site
-    weighed by log_post (sites x 3), the other person's by log_prior_h (sites x 3)."""
+def _group_log_likelihood(c: float, log_post: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                          error: float, het: float) -> float:
+    """A read group's log-likelihood of contamination c, the genotypes (g, h) of the sample and
+    the other person at each site weighed by log_post (sites x 3 x 3)."""
     shares = np.array([0.0, het, 1.0])
     seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
     terms = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
-             + log_post[:, :, None] + log_prior_h[:, None, :])
+             + log_post)
     return float(_logsumexp(terms, (1, 2)).sum())
 
 
 def estimate_given_genotypes(p: np.ndarray, log_post: np.ndarray, ref: np.ndarray,
                              alt: np.ndarray, error: float, het: float = 0.5
                              ) -> tuple[float, float, float]:
-    """The maximum-likelihood contamination of reads at sites where the sample's genotype is
-    known as far as log_post (sites x 3, log P(0, 1, 2 alternate copies); -inf rules one out)
-    says, and its 95% interval: a lane's few reads a site cannot tell the genotype
-    themselves, and need not."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    """The maximum-likelihood contamination of reads at sites where the genotypes of the
+    sample and the other person are known as far as log_post (sites x 3 x 3, log P(g, h);
+    -inf rules a pair out) says, and its 95% interval: a lane's few reads a site cannot tell
+    the genotypes themselves, and need not."""
     error = min(max(float(error), 1e-5), 0.1)
-    log_prior_h = np.log(_genotype_priors(p))
 
     def ll(c: float) -> float:
-        return _group_log_likelihood(c, log_post, log_prior_h, ref, alt, error, het)
+        return _group_log_likelihood(c, log_post, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
     target = ll(best) - CHI2_95 / 2
@@ -491,12 +489,15 @@ def estimate_contamination_by_read_group(
     """The sample's estimate (estimate_contamination's) and each read group's: a lane or
     library mixed with another person's reads (a swapped or contaminated one among many)
     shows in its own reads. A read group's few reads a site cannot call the sample's genotype:
-    each site's genotype is weighed by its posterior from the sample's other reads (the other
-    read groups', at their own estimate; leaving the group's own out, whose foreign reads
-    would otherwise make the very sites that show them look uncertain), and the group's reads
-    with its own error rate. Reads of no listed read group (untagged, or an ID the header
-    lacks) are estimated apart as UNGROUPED where they hold MIN_UNGROUPED_SHARE of the reads.
-    A BAM of fewer than min_groups read groups gets the sample's estimate alone."""
+    the genotypes of the sample and of the other person at each site are weighed by their
+    posterior from the sample's other reads (the other read groups', at their own estimate;
+    leaving the group's own out, whose foreign reads would otherwise make the very sites that
+    show them look uncertain), and the group's reads with its own error rate. The other
+    person is taken to be one for all groups (a contaminated library's lanes); groups mixed
+    with different people's reads read a little low. Reads of no listed read group
+    (untagged, or an ID the header lacks) are estimated apart as UNGROUPED where they hold
+    MIN_UNGROUPED_SHARE of the reads. A BAM of fewer than min_groups read groups gets the
+    sample's estimate alone."""
     counts, keep, error, groups = _sample_sites(reference, bam, resource, threads, min_af,
                                                 max_af, min_quality, max_sites,
                                                 max(1, min_groups))
@@ -504,31 +505,35 @@ def estimate_contamination_by_read_group(
     if not groups:
         return estimate(p, ref, alt, error), []
     return estimate_groups(p, ref, alt, other, counts.groups[keep],  # type: ignore[index]
-                           groups, error)
+                           groups, error, threads)
 
 
 def estimate_groups(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, other: np.ndarray,
-                    per_group: np.ndarray, groups: Sequence[str], error: float
-                    ) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
+                    per_group: np.ndarray, groups: Sequence[str], error: float,
+                    threads: int = 1) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
     """estimate_contamination_by_read_group's estimates from the sites' counts: the sample's
     (p, ref, alt; other: reads of neither allele) and each group's (per_group: sites x groups x
-    [ref, alt, other]); error: the sample's error rate."""
-    whole = estimate(p, ref, alt, error)
+    [ref, alt, other], each within the sample's); error: the sample's error rate. Groups are
+    fitted on `threads` threads."""
     rest = np.stack([ref, alt, other], axis=1) - per_group.sum(axis=1)
+    if (rest < 0).any():
+        raise ValueError("the read groups' counts exceed the sample's")
+    whole = estimate(p, ref, alt, error)
     names = list(groups)
     if rest[:, :2].sum() >= MIN_UNGROUPED_SHARE * (ref + alt).sum():
         per_group = np.concatenate([per_group, rest[:, None, :]], axis=1)
         names.append(UNGROUPED)
-    out = []
-    for k, rg in enumerate(names):
+
+    def fit(k: int) -> ReadGroupEstimate:
+        rg = names[k]
         r, a, o = per_group[:, k, 0], per_group[:, k, 1], per_group[:, k, 2]
         use = r + a > 0
         if not use.any():
-            out.append(ReadGroupEstimate(rg, float("nan"), float("nan"), float("nan"), 0, 0,
-                                         float("nan")))
-            continue
-        # the other groups' reads, at their own contamination (lanes differ: a clean lane's
-        # genotypes read at a mixed lane's fraction would be blurred)
+            return ReadGroupEstimate(rg, float("nan"), float("nan"), float("nan"), 0, 0,
+                                     float("nan"))
+        # The sample's and the other person's genotypes from the other groups' reads, at their
+        # own contamination: one person contaminating every lane (the DNA's contamination) is
+        # the same person in this one; a clean rest leaves the other person's to the prior.
         others = (ref - r, alt - a)
         rest_c = estimate(p, *others, error, whole.het_fraction).fraction \
             if (others[0] + others[1]).any() else 0.0
@@ -537,6 +542,8 @@ def estimate_groups(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, other: np.n
         rg_error = float(o[use].sum()) / (2 * float((r + a + o)[use].sum()))
         best, low, high = estimate_given_genotypes(p[use], log_post, r[use], a[use], rg_error,
                                                    whole.het_fraction)
-        out.append(ReadGroupEstimate(rg, best, low, high, int(use.sum()), int((r + a)[use].sum()),
-                                     rg_error))
-    return whole, out
+        return ReadGroupEstimate(rg, best, low, high, int(use.sum()), int((r + a)[use].sum()),
+                                 rg_error)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(names)))) as pool:
+        return whole, list(pool.map(fit, range(len(names))))
