@@ -469,15 +469,22 @@ def estimate_given_genotypes(p: np.ndarray, log_post: np.ndarray, ref: np.ndarra
     sample and the other person are known as far as log_post (sites x 3 x 3, log P(g, h);
     -inf rules a pair out) says, and its 95% interval: a lane's few reads a site cannot tell
     the genotypes themselves, and need not."""
+    return _fit_group(log_post, ref, alt, error, het)[:3]
+
+
+def _fit_group(log_post: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: float,
+               het: float) -> tuple[float, float, float, float]:
+    """estimate_given_genotypes' fit, and its log-likelihood at the maximum."""
     error = min(max(float(error), 1e-5), 0.1)
 
     def ll(c: float) -> float:
         return _group_log_likelihood(c, log_post, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
-    target = ll(best) - CHI2_95 / 2
+    top = ll(best)
+    target = top - CHI2_95 / 2
     low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
-    return best, low, _bound(ll, target, best, MAX_FRACTION)
+    return best, low, _bound(ll, target, best, MAX_FRACTION), top
 
 
 def estimate_contamination_by_read_group(
@@ -486,18 +493,17 @@ def estimate_contamination_by_read_group(
         min_quality: int = MIN_QUALITY, max_sites: int | None = MAX_SITES,
         min_groups: int = 1,
 ) -> tuple[ContaminationEstimate, list[ReadGroupEstimate]]:
-    """The sample's estimate (estimate_contamination's) and each read group's: a lane or
-    library mixed with another person's reads (a swapped or contaminated one among many)
-    shows in its own reads. A read group's few reads a site cannot call the sample's genotype:
-    the genotypes of the sample and of the other person at each site are weighed by their
-    posterior from the sample's other reads (the other read groups', at their own estimate;
-    leaving the group's own out, whose foreign reads would otherwise make the very sites that
-    show them look uncertain), and the group's reads with its own error rate. The other
-    person is taken to be one for all groups (a contaminated library's lanes); groups mixed
-    with different people's reads read a little low. Reads of no listed read group
-    (untagged, or an ID the header lacks) are estimated apart as UNGROUPED where they hold
-    MIN_UNGROUPED_SHARE of the reads. A BAM of fewer than min_groups read groups gets the
-    sample's estimate alone."""
+    """The sample's estimate (estimate_contamination's) and each read group's: a lane or library
+    mixed with another person's reads (a swapped or contaminated one among many) shows in its
+    own reads. A read group's few reads a site cannot call the sample's genotype: the genotypes
+    of the sample and of the other person at each site are weighed by their posterior from the
+    sample's other reads (the other read groups', at their own estimate; leaving the group's own
+    out, whose foreign reads would otherwise make the very sites that show them look uncertain),
+    and the group's reads with its own error rate. The other person in this group may be the
+    others' (a contaminated library's lanes: both genotypes weighed) or someone else (only the
+    sample's): the likelier fit is taken. Reads of no listed read group (untagged, or an ID the
+    header lacks) are estimated apart as UNGROUPED where they hold MIN_UNGROUPED_SHARE of the
+    reads. A BAM of fewer than min_groups read groups gets the sample's estimate alone."""
     counts, keep, error, groups = _sample_sites(reference, bam, resource, threads, min_af,
                                                 max_af, min_quality, max_sites,
                                                 max(1, min_groups))
@@ -532,16 +538,21 @@ def estimate_groups(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, other: np.n
             return ReadGroupEstimate(rg, float("nan"), float("nan"), float("nan"), 0, 0,
                                      float("nan"))
         # The sample's and the other person's genotypes from the other groups' reads, at their
-        # own contamination: one person contaminating every lane (the DNA's contamination) is
-        # the same person in this one; a clean rest leaves the other person's to the prior.
+        # own contamination. Where one person contaminates every lane (the DNA's
+        # contamination) it is the same person in this one: the genotypes weighed jointly;
+        # where this lane's is someone else (a lane of its own mishap), only the sample's
+        # carries over. Each is fitted and the likelier taken (a clean rest: the two agree).
         others = (ref - r, alt - a)
         rest_c = estimate(p, *others, error, whole.het_fraction).fraction \
             if (others[0] + others[1]).any() else 0.0
-        log_post = genotype_log_posteriors(p[use], others[0][use], others[1][use], rest_c,
-                                           error, whole.het_fraction)
+        joint = genotype_log_posteriors(p[use], others[0][use], others[1][use], rest_c,
+                                        error, whole.het_fraction)
+        prior_h = np.log(_genotype_priors(np.clip(p[use], 1e-6, 1 - 1e-6)))
+        apart = _logsumexp(joint, (2,))[:, :, None] + prior_h[:, None, :]
         rg_error = float(o[use].sum()) / (2 * float((r + a + o)[use].sum()))
-        best, low, high = estimate_given_genotypes(p[use], log_post, r[use], a[use], rg_error,
-                                                   whole.het_fraction)
+        fits = [_fit_group(log_post, r[use], a[use], rg_error, whole.het_fraction)
+                for log_post in (joint, apart)]
+        best, low, high, _ = max(fits, key=lambda f: f[3])
         return ReadGroupEstimate(rg, best, low, high, int(use.sum()), int((r + a)[use].sum()),
                                  rg_error)
 
