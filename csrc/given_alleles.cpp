@@ -37,10 +37,9 @@ struct SiteRecord {
   std::vector<double> afs;  // a germline resource's INFO/AF, one per ALT (else empty)
 };
 
-std::string upper(const char* s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
 }
 
 // 1234567 -> "1,234,567"
@@ -399,15 +398,13 @@ bool parse_resource_line(const char* line, size_t length, SiteRecord& r, AfField
   const long long pos = std::strtoll(field[1], &pos_end, 10);
   if (pos_end != field_end[1] || pos < 0 || field_end[3] == field[3]) return false;
   r.start = pos - 1;  // (POS 0, a telomere's record, is -1: left out as htslib's is)
-  r.ref.assign(field[3], field_end[3]);
-  for (char& c : r.ref) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  r.ref = upper(std::string(field[3], field_end[3]));
   r.alts.clear();
   if (!(field_end[4] - field[4] == 1 && *field[4] == '.')) {  // '.': no ALT
     for (const char* a = field[4]; a <= field_end[4];) {
       const char* comma = static_cast<const char*>(std::memchr(a, ',', field_end[4] - a));
       const char* e = comma ? comma : field_end[4];
-      std::string& alt = r.alts.emplace_back(a, e);
-      for (char& c : alt) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      r.alts.push_back(upper(std::string(a, e)));
       a = e + 1;
     }
   }
@@ -509,84 +506,65 @@ std::vector<GivenAllele> read_germline_resource(const std::string& path,
         free(af);
       }
     } buf;
+    auto unreadable = [&](const std::string& why) {
+      return InputError(path + ": a record near " + shown(contig) + ":" +
+                        std::to_string(from + 1) + "-" + std::to_string(to) + ": " + why);
+    };
     for (;;) {
-      int got;
+      // A record's alleles and, where it has INFO/AF, one frequency per ALT (NaN: '.'), from
+      // htslib's BCF decoding or the text line read for them alone.
+      SiteRecord r;
+      r.number = 0;
+      AfField af = AfField::kAbsent;
+      std::optional<std::string> bad_af;  // an AF value that is no frequency's number
       if (idx.bcf_idx) {
-        got = bcf_itr_next(file.fp.get(), itr.get(), rec.get());
-      } else {
-        got = tbx_itr_next(file.fp.get(), idx.tbx.get(), itr.get(), &buf.line);
+        const int got = bcf_itr_next(file.fp.get(), itr.get(), rec.get());
         if (got == -1) break;
-        if (got < -1) {
-          throw InputError(path + ": a record near " + shown(contig) + ":" +
-                           std::to_string(from + 1) + "-" + std::to_string(to) +
-                           ": unreadable (htslib could not read it)");
+        const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
+        if (got < -1 || broken || bcf_unpack(rec.get(), BCF_UN_STR) < 0)
+          throw unreadable("unreadable (htslib could not parse it)");
+        r.start = rec->pos;
+        r.ref = upper(rec->d.allele[0]);
+        for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
+        if (!r.alts.empty()) {
+          const int got_af = bcf_get_info_float(hdr, rec.get(), "AF", &buf.af, &buf.n_af);
+          if (got_af < 0 && got_af != -3)  // (-3: absent from this record)
+            throw InputError(path + ": " + site(0, contig, r.start) + "): no INFO/AF");
+          if (got_af >= 0) af = AfField::kFound;
+          for (int i = 0; i < got_af; ++i)
+            r.afs.push_back(bcf_float_is_missing(buf.af[i])
+                                ? std::numeric_limits<double>::quiet_NaN()
+                                : static_cast<double>(buf.af[i]));
         }
-        SiteRecord r;
-        r.number = 0;
-        AfField af;
-        std::optional<std::string> bad_af;
-        if (!parse_resource_line(buf.line.s, buf.line.l, r, af, bad_af)) {
-          throw InputError(path + ": a record near " + shown(contig) + ":" +
-                           std::to_string(from + 1) + "-" + std::to_string(to) +
-                           ": not a VCF record (" + shown(std::string(buf.line.s), 60) + ")");
-        }
-        if (r.alts.empty() || af == AfField::kAbsent) continue;
-        if (bad_af) {
-          throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
-                           shown(*bad_af, 40) + " is not a frequency in [0, 1]");
-        }
-        if (r.afs.size() != r.alts.size()) {
-          throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF has " +
-                           std::to_string(r.afs.size()) + " values for " +
-                           std::to_string(r.alts.size()) + " ALTs");
-        }
-        for (double v : r.afs) {
-          if (!std::isnan(v) && !(v >= 0 && v <= 1)) {
-            throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
-                             shown(std::to_string(v)) + " is not a frequency in [0, 1]");
-          }
-        }
+      } else {
+        const int got = tbx_itr_next(file.fp.get(), idx.tbx.get(), itr.get(), &buf.line);
+        if (got == -1) break;
+        if (got < -1) throw unreadable("unreadable (htslib could not read it)");
+        if (!parse_resource_line(buf.line.s, buf.line.l, r, af, bad_af))
+          throw unreadable("not a VCF record (" + shown(std::string(buf.line.s), 60) + ")");
+      }
+      if (r.alts.empty()) {  // (nothing to give, but its REF is checked against the build)
         records.push_back(std::move(r));
         continue;
       }
-      if (got == -1) break;
-      const int broken = rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
-      if (got < -1 || broken || bcf_unpack(rec.get(), BCF_UN_STR) < 0) {
-        throw InputError(path + ": a record near " + shown(contig) + ":" +
-                         std::to_string(from + 1) + "-" + std::to_string(to) +
-                         ": unreadable (htslib could not parse it)");
+      if (af == AfField::kAbsent) continue;  // (its alleles are left out)
+      if (bad_af) {
+        throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
+                         shown(*bad_af, 40) + " is not a frequency in [0, 1]");
       }
-      SiteRecord& r = records.emplace_back();
-      r.number = 0;
-      r.start = rec->pos;
-      r.ref = upper(rec->d.allele[0]);
-      for (int i = 1; i < rec->n_allele; ++i) r.alts.push_back(upper(rec->d.allele[i]));
-      if (r.alts.empty()) continue;
-      const int got_af = bcf_get_info_float(hdr, rec.get(), "AF", &buf.af, &buf.n_af);
-      if (got_af == -3) {  // (AF absent from this record: its alleles are left out)
-        records.pop_back();
-        continue;
+      if (r.afs.size() != r.alts.size()) {
+        throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF has " +
+                         std::to_string(r.afs.size()) + " values for " +
+                         std::to_string(r.alts.size()) + " ALTs");
       }
-      if (got_af != rec->n_allele - 1) {
-        throw InputError(path + ": " + site(0, contig, rec->pos) + "): " +
-                         (got_af < 0 ? std::string("no INFO/AF")
-                                     : "INFO/AF has " + std::to_string(got_af) +
-                                           " values for " + std::to_string(r.alts.size()) +
-                                           " ALTs"));
-      }
-      for (int i = 0; i < got_af; ++i) {
-        // (a missing value, e.g. a '*' ALT's: the allele is left out, as if not in the file)
-        if (bcf_float_is_missing(buf.af[i])) {
-          r.afs.push_back(std::numeric_limits<double>::quiet_NaN());
-          continue;
-        }
-        const double v = buf.af[i];
-        if (!(v >= 0 && v <= 1)) {
-          throw InputError(path + ": " + site(0, contig, rec->pos) + "): INFO/AF " +
+      // (a missing value, e.g. a '*' ALT's: the allele is left out, as if not in the file)
+      for (double v : r.afs) {
+        if (!std::isnan(v) && !(v >= 0 && v <= 1)) {
+          throw InputError(path + ": " + site(0, contig, r.start) + "): INFO/AF " +
                            shown(std::to_string(v)) + " is not a frequency in [0, 1]");
         }
-        r.afs.push_back(v);
       }
+      records.push_back(std::move(r));
     }
   }
   GivenAlleleFile unused;

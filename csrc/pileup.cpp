@@ -208,13 +208,15 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
       ++stats.filtered;
       continue;
     }
-    if (!filter.read_group.empty()) {  // (one lane's reads: its contamination, say)
+    // The read's read group, where a lane's reads are kept or told apart (its contamination)
+    const char* read_group = nullptr;
+    if (!filter.read_group.empty() || !filter.groups.empty()) {
       const uint8_t* rg = bam_aux_get(b, "RG");
-      const char* name = rg ? bam_aux2Z(rg) : nullptr;
-      if (!name || filter.read_group != name) {
-        ++stats.filtered;
-        continue;
-      }
+      read_group = rg ? bam_aux2Z(rg) : nullptr;
+    }
+    if (!filter.read_group.empty() && (!read_group || filter.read_group != read_group)) {
+      ++stats.filtered;
+      continue;
     }
     // The CIGAR's span (bam_endpos's for mapped reads; an unmapped-flagged read kept by the
     // flags still piles up along its CIGAR, so its span must say so too)
@@ -234,14 +236,11 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
     r.rev = c.flag & BAM_FREVERSE;
     if (c.flag & BAM_FPAIRED)
       r.pair_orientation = static_cast<int8_t>(r.rev != static_cast<bool>(c.flag & BAM_FREAD2));
-    if (!filter.groups.empty()) {
-      const uint8_t* rg = bam_aux_get(b, "RG");
-      if (const char* name = rg ? bam_aux2Z(rg) : nullptr) {
-        for (size_t g = 0; g < filter.groups.size(); ++g) {
-          if (filter.groups[g] == name) {
-            r.group = static_cast<int16_t>(g);
-            break;
-          }
+    if (read_group) {
+      for (size_t g = 0; g < filter.groups.size(); ++g) {
+        if (filter.groups[g] == read_group) {
+          r.group = static_cast<int16_t>(g);
+          break;
         }
       }
     }
