@@ -143,10 +143,8 @@ struct PySource {
 };
 
 ReadFilter make_filter(int min_mapq, int min_baseq, int max_depth, uint16_t skip_flags,
-                       const std::string& read_group = "",
                        const std::vector<std::string>& groups = {}) {
   ReadFilter f;
-  f.read_group = read_group;
   f.groups = groups;
   f.min_mapq = min_mapq;
   f.min_baseq = min_baseq;
@@ -167,8 +165,7 @@ constexpr const char* kPileupDoc =
     "Per-position counts over [start, end) of contig, clipped to the contig: a dict with start, "
     "end, base_counts and base_qual_sums ((n, 5) uint32, A C G T N, bases with quality > 0), "
     "deletions, insertions, depth ((n,) uint32) and the load statistics loaded, filtered, "
-    "depth_capped; read_group (pileup): only that read group's reads (RG:Z), others filtered; "
-    "read_groups (pileup): also group_base_counts ((groups, len(group_at), 5)), each group's "
+    "depth_capped; read_groups (pileup): also group_base_counts ((groups, len(group_at), 5)), each group's "
     "base_counts at the positions group_at (0-based, in the region), from the same reads";
 constexpr const char* kCandidatesDoc =
     "Candidate alleles with pos in [start, end) of contig as (pos, ref, alt, support, depth) "
@@ -228,18 +225,17 @@ void bind_pileup(py::module_& m) {
       "pileup",
       [](const py::object& path, const std::string& contig, int64_t start, int64_t end,
          const py::object& reference, int min_mapq, int min_baseq, int max_depth,
-         uint16_t skip_flags, int threads, const std::string& read_group,
-         const std::vector<std::string>& read_groups, const std::vector<int64_t>& group_at) {
+         uint16_t skip_flags, int threads, const std::vector<std::string>& read_groups,
+         const std::vector<int64_t>& group_at) {
         PySource s(path, reference, threads);
         return s.pileup(contig, start, end,
-                        make_filter(min_mapq, min_baseq, max_depth, skip_flags, read_group,
-                                    read_groups),
+                        make_filter(min_mapq, min_baseq, max_depth, skip_flags, read_groups),
                         group_at);
       },
       py::arg("path"), py::arg("contig"), py::arg("start"), py::arg("end"),
       py::arg("reference") = "", py::arg("min_mapq") = 0, py::arg("min_baseq") = 13,
       py::arg("max_depth") = 1000, py::arg("skip_flags") = kDefaultSkip, py::arg("threads") = 1,
-      py::arg("read_group") = "", py::arg("read_groups") = std::vector<std::string>{},
+      py::arg("read_groups") = std::vector<std::string>{},
       py::arg("group_at") = std::vector<int64_t>{}, kPileupDoc);
 
   m.def(

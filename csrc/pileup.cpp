@@ -208,16 +208,6 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
       ++stats.filtered;
       continue;
     }
-    // The read's read group, where a lane's reads are kept or told apart (its contamination)
-    const char* read_group = nullptr;
-    if (!filter.read_group.empty() || !filter.groups.empty()) {
-      const uint8_t* rg = bam_aux_get(b, "RG");
-      read_group = rg ? bam_aux2Z(rg) : nullptr;
-    }
-    if (!filter.read_group.empty() && (!read_group || filter.read_group != read_group)) {
-      ++stats.filtered;
-      continue;
-    }
     // The CIGAR's span (bam_endpos's for mapped reads; an unmapped-flagged read kept by the
     // flags still piles up along its CIGAR, so its span must say so too)
     const int64_t rend =
@@ -236,12 +226,11 @@ bool AlignmentSource::Impl::load_pass(int tid, hts_itr_t* itr, const ReadFilter&
     r.rev = c.flag & BAM_FREVERSE;
     if (c.flag & BAM_FPAIRED)
       r.pair_orientation = static_cast<int8_t>(r.rev != static_cast<bool>(c.flag & BAM_FREAD2));
-    if (read_group) {
-      for (size_t g = 0; g < filter.groups.size(); ++g) {
-        if (filter.groups[g] == read_group) {
-          r.group = static_cast<int16_t>(g);
-          break;
-        }
+    if (!filter.groups.empty()) {  // (a sample's lanes told apart: their contamination)
+      const uint8_t* rg = bam_aux_get(b, "RG");
+      if (const char* name = rg ? bam_aux2Z(rg) : nullptr) {
+        const auto at = std::find(filter.groups.begin(), filter.groups.end(), name);
+        if (at != filter.groups.end()) r.group = static_cast<int16_t>(at - filter.groups.begin());
       }
     }
     const uint32_t* cig = bam_get_cigar(b);

@@ -966,16 +966,14 @@ class Caller:
         return gen()
 
     def pileup(self, bam: str | os.PathLike, region: str | Region | tuple[str, int, int],
-               check: bool = True, read_group: str | None = None,
-               read_groups: Sequence[str] = (),
+               check: bool = True, read_groups: Sequence[str] = (),
                group_at: Sequence[int] = ()) -> dict[str, np.ndarray]:
         """Per-position counts over one region: base_counts (n,5) A,C,G,T,N, base_qual_sums
         (n,5), deletions, insertions, depth, start (0-based), plus ref_codes (n,).
         check=False: the BAM's contigs were checked already (check_inputs), as by a caller
-        that piles up many regions of it. read_group: only that read group's reads (RG:Z).
-        read_groups: also group_base_counts (groups, len(group_at), 5), each one's base
-        counts at the positions group_at (0-based, in the region), from the same pass over the
-        reads."""
+        that piles up many regions of it. read_groups: also group_base_counts (groups,
+        len(group_at), 5), each one's base counts at the positions group_at (0-based, in the
+        region), from the same pass over the reads."""
         regs = self.regions([region] if isinstance(region, tuple) else region)
         if len(regs) != 1:
             raise ValueError("pileup takes one region")
@@ -985,8 +983,6 @@ class Caller:
         if not hasattr(_core, "pileup"):
             _require_engine()
         filters = dict(self.filters)
-        if read_group:
-            filters["read_group"] = read_group
         if read_groups:
             filters["read_groups"] = list(read_groups)
             filters["group_at"] = [int(x) for x in group_at]

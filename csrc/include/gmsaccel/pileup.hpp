@@ -21,7 +21,6 @@ struct ReadFilter {
   int min_baseq = 13;      // bases below count as no evidence (quality set to 0)
   uint16_t skip_flags = kDefaultSkipFlags;
   int max_depth = 1000;    // reads starting where this many already overlap are skipped
-  std::string read_group;  // non-empty: only the reads of this read group (RG:Z) count
   // Non-empty: each read is tagged with its read group's index here (ShardRead::group), so
   // that one load serves a pileup of each group (a sample's lanes).
   std::vector<std::string> groups;
