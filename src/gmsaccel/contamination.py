@@ -96,21 +96,30 @@ def _log_prior_pairs(p: np.ndarray) -> np.ndarray:
     return log_prior[:, :, None] + log_prior[:, None, :]
 
 
-def _log_likelihood(c: float, log_pairs: np.ndarray, ref: np.ndarray, alt: np.ndarray,
-                    error: float, het: float) -> float:
-    """log_likelihood with the genotype priors' logs (_log_prior_pairs) taken once by the
-    caller: a fit evaluates it a few hundred times over the same sites."""
+def _logsumexp(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    top = terms.max(axis=axes, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)  # (a row of -inf stays -inf)
+    return np.log(np.exp(terms - top).sum(axis=axes)) + np.squeeze(top, axis=axes)
+
+
+def _pair_terms(c: float, log_pairs: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                error: float, het: float) -> np.ndarray:
+    """sites x 3 x 3: log P(counts | g, h) + log_pairs, for each pair of the sample's genotype
+    g and the other person's h (0, 1 or 2 alternate copies), at contamination c."""
     error = min(max(float(error), 1e-6), 0.2)
     g = np.array([0.0, het, 1.0])
     # alternate fraction for each (sample genotype, contaminant genotype) pair
-    frac = (1 - c) * g[:, None] + c * g[None, :]
-    seen = _seen(frac, error)  # (3, 3)
-    log_seen, log_missed = np.log(seen), np.log1p(-seen)
-    # sites x 3 x 3: log P(counts | g, h) + log P(g) + log P(h)
-    terms = (alt[:, None, None] * log_seen[None] + ref[:, None, None] * log_missed[None]
-             + log_pairs)
-    top = terms.max(axis=(1, 2))
-    return float(np.sum(top + np.log(np.exp(terms - top[:, None, None]).sum(axis=(1, 2)))))
+    seen = _seen((1 - c) * g[:, None] + c * g[None, :], error)  # (3, 3)
+    return (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
+            + log_pairs)
+
+
+def _log_likelihood(c: float, log_pairs: np.ndarray, ref: np.ndarray, alt: np.ndarray,
+                    error: float, het: float) -> float:
+    """log_likelihood with the genotype pairs' log weights taken once by the caller (the
+    priors, _log_prior_pairs; or a read group's posteriors from the other groups' reads): a
+    fit evaluates it a few hundred times over the same sites."""
+    return float(_logsumexp(_pair_terms(c, log_pairs, ref, alt, error, het), (1, 2)).sum())
 
 
 def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
@@ -280,38 +289,32 @@ def site_counts(caller: object, bam: str, resource: str, min_af: float = MIN_AF,
                 and min_af <= af <= max_af and crowded.get(pos, 0) <= 1}
 
     def count(shard: object, sites: Sites) -> SiteCounts:
+        # (sites_of's positions lie in the shard: the engine keeps the groups' counts there)
         region = (shard.contig, shard.start, shard.end)  # type: ignore[attr-defined]
-        sites = {pos: v for pos, v in sites.items()
-                 if shard.start <= pos < shard.end}  # type: ignore[attr-defined]
         pile = caller.pileup(bam, region, check=False,  # type: ignore[attr-defined]
                              read_groups=read_groups, group_at=list(sites))
-        start, counts = int(pile["start"]), pile["base_counts"]
-        if not sites:
-            return SiteCounts.concat([], len(read_groups))
-        idx = np.array([pos - start for pos in sites])
-        p = np.array([v[0] for v in sites.values()])
-        r_i = np.array([v[1] for v in sites.values()])
-        a_i = np.array([v[2] for v in sites.values()])
-        rows = counts[idx, :4].astype(np.float64)
-        ref = rows[np.arange(len(idx)), r_i]
-        alt = rows[np.arange(len(idx)), a_i]
-        other = rows.sum(axis=1) - ref - alt
+        idx = np.array(list(sites)) - int(pile["start"])
+        p, r_i, a_i = (np.array(col) for col in zip(*sites.values(), strict=True))
+        at = np.arange(len(idx))
+
+        def split(rows: np.ndarray) -> np.ndarray:
+            """(..., sites, 4) base counts -> (..., sites, 3): ref, alt and other reads"""
+            ref, alt = rows[..., at, r_i], rows[..., at, a_i]
+            return np.stack([ref, alt, rows.sum(axis=-1) - ref - alt], axis=-1)
+
+        rows = pile["base_counts"][idx, :4].astype(np.float64)
+        ref, alt, other = split(rows).T
         # a third base in more reads than errors make: an allele the resource lacks (a
         # private variant) or a misplaced paralog; left out too
         third = rows.copy()
-        third[np.arange(len(idx)), r_i] = 0
-        third[np.arange(len(idx)), a_i] = 0
+        third[at, r_i] = 0
+        third[at, a_i] = 0
         clean = ~((third.max(axis=1) >= 2) & (third.max(axis=1) >= THIRD_BASE_SHARE
                                               * rows.sum(axis=1)))
         groups = None
-        if read_groups:
-            groups = np.zeros((int(clean.sum()), len(read_groups), 3))
-            for k in range(len(read_groups)):  # (each group's counts from the same pass)
-                g = pile["group_base_counts"][k][:, :4].astype(np.float64)[clean]
-                kept = np.arange(len(g))
-                groups[:, k, 0] = g[kept, r_i[clean]]
-                groups[:, k, 1] = g[kept, a_i[clean]]
-                groups[:, k, 2] = g.sum(axis=1) - groups[:, k, 0] - groups[:, k, 1]
+        if read_groups:  # (each group's counts, from the same pass, at the same sites)
+            per = split(pile["group_base_counts"][:, :, :4].astype(np.float64))
+            groups = per.transpose(1, 0, 2)[clean]
         return SiteCounts(p[clean], ref[clean], alt[clean], other[clean], groups)
 
     order = [work[i] for i in _spread(len(work))]
@@ -431,35 +434,14 @@ def read_groups_of(bam: str | os.PathLike, reference: str = "") -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _logsumexp(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    top = terms.max(axis=axes, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)  # (a row of -inf stays -inf)
-    return np.log(np.exp(terms - top).sum(axis=axes)) + np.squeeze(top, axis=axes)
-
-
 def genotype_log_posteriors(p: np.ndarray, ref: np.ndarray, alt: np.ndarray, c: float,
                             error: float, het: float = 0.5) -> np.ndarray:
     """sites x 3 x 3: log P(the sample's genotype g, the other person's h (0, 1 or 2 alternate
     copies each) | these reads) at contamination c, from Hardy-Weinberg priors (p)."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     error = min(max(float(error), 1e-5), 0.1)
-    shares = np.array([0.0, het, 1.0])
-    seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
-    log_prior = np.log(_genotype_priors(p))
-    post = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
-            + log_prior[:, :, None] + log_prior[:, None, :])
+    post = _pair_terms(c, _log_prior_pairs(p), ref, alt, error, het)
     return post - _logsumexp(post, (1, 2))[:, None, None]
-
-
-def _group_log_likelihood(c: float, log_post: np.ndarray, ref: np.ndarray, alt: np.ndarray,
-                          error: float, het: float) -> float:
-    """A read group's log-likelihood of contamination c, the genotypes (g, h) of the sample and
-    the other person at each site weighed by log_post (sites x 3 x 3)."""
-    shares = np.array([0.0, het, 1.0])
-    seen = _seen((1 - c) * shares[:, None] + c * shares[None, :], error)  # (g, h)
-    terms = (alt[:, None, None] * np.log(seen)[None] + ref[:, None, None] * np.log1p(-seen)[None]
-             + log_post)
-    return float(_logsumexp(terms, (1, 2)).sum())
 
 
 def estimate_given_genotypes(p: np.ndarray, log_post: np.ndarray, ref: np.ndarray,
@@ -478,7 +460,7 @@ def _fit_group(log_post: np.ndarray, ref: np.ndarray, alt: np.ndarray, error: fl
     error = min(max(float(error), 1e-5), 0.1)
 
     def ll(c: float) -> float:
-        return _group_log_likelihood(c, log_post, ref, alt, error, het)
+        return _log_likelihood(c, log_post, ref, alt, error, het)
 
     best = _maximise(ll, 0.0, MAX_FRACTION)
     top = ll(best)
