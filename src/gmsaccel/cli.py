@@ -435,6 +435,11 @@ CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's
 MAX_MODELLED_CONTAMINATION = 0.5
 
 
+def _with_indexes(path: Path, *suffixes: str) -> list[Path]:
+    """A run's output and the index files it may get (.csi: contigs over 2^29 bp)."""
+    return [path, *(Path(f"{path}{s}") for s in suffixes)]
+
+
 def _check_sample_name(name: str, option: str) -> None:
     """A sample name that is also the stem of a run's file names."""
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
@@ -643,18 +648,15 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # --normal-germline: the normal's germline variants, named after this run (a normal shared
     # by several tumours, or with a run of its own, keeps its own files)
     normal_vcf = outdir / f"{name}.normal.vcf.gz" if args.normal_germline else None
-    normal_vcf_files = [normal_vcf, Path(f"{normal_vcf}.tbi"), Path(f"{normal_vcf}.csi")] \
-        if normal_vcf is not None else []
+    normal_vcf_files = _with_indexes(normal_vcf, ".tbi", ".csi") if normal_vcf else []
     metrics_path = outdir / f"{name}.metrics.json"
     report = None if args.no_report else outdir / f"{name}.report.html"
     gvcf = outdir / f"{name}.g.vcf.gz" if args.gvcf else None
-    # (.csi: contigs over 2^29 bp)
-    bam_files = {sample: [b, Path(f"{b}.bai"), Path(f"{b}.csi"), Path(f"{b}.crai")]
-                 for sample, b in bams.items()}
+    bam_files = {sample: _with_indexes(b, ".bai", ".csi", ".crai") for sample, b in bams.items()}
     all_bam_files = [p for files in bam_files.values() for p in files]
-    vcf_files = [vcf, Path(f"{vcf}.tbi"), Path(f"{vcf}.csi")]
+    vcf_files = _with_indexes(vcf, ".tbi", ".csi")
     if gvcf is not None:
-        vcf_files += [gvcf, Path(f"{gvcf}.tbi"), Path(f"{gvcf}.csi")]
+        vcf_files += _with_indexes(gvcf, ".tbi", ".csi")
     finals = [*all_bam_files, *vcf_files, *normal_vcf_files, metrics_path]
     if report is not None:
         finals.append(report)
@@ -738,9 +740,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress.done()
         seconds = time.monotonic() - t0
         stamp.finish(stage, inputs, bam_files[sample], {"stats": astats, "seconds": seconds})
-        if not noted and (note := in_memory_note(index)):
+        nonlocal index_noted
+        if not index_noted and (note := in_memory_note(index)):
             _log(args, note)  # (once: the samples share the index)
-            noted.append(note)
+            index_noted = True
         _log(args, f"aligned {astats['reads']:,} reads ({astats['mapped']:,} mapped) in "
                    f"{seconds:.2f} s -> {out}")
         if "duplicates" in astats:
@@ -748,7 +751,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _return_freed_memory()  # the aligner's buffers, before the next stage makes its own
         return astats, seconds
 
-    noted: list[str] = []
+    index_noted = False
     # Likewise the cluster that will align and call: a wrong address fails first.
     client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
     t0 = time.monotonic()
