@@ -118,24 +118,40 @@ def count_pairs(path: Path) -> int:
         return sum(1 for _ in fh) // 4
 
 
+def _foreign(reads: list) -> list:
+    """The other person's reads, renamed apart from the sample's."""
+    return [(f"b{x[0]}", *x[1:]) for x in reads]
+
+
+def align_lanes(gms: list[str], ref: Path, lanes: list[tuple[list, list]], groups: list[str],
+                bam: Path, threads: int) -> None:
+    """Lanes of read pairs (each its mates' reads) written as FASTQ and aligned with gmsaccel
+    into bam (+ .bai), which appears only when complete; one -R per group (one for all, or
+    one per lane)."""
+    files: list[list[str]] = [[], []]
+    for n, lane in enumerate(lanes, 1):
+        for mate, reads in enumerate(lane):
+            files[mate].append(os.fspath(write_fastq(
+                bam.with_name(f"{bam.stem}_L{n}_{mate + 1}.fq"), reads)))
+    tmp = bam.with_name(f"tmp-{bam.name}")
+    subprocess.run(gms + ["align", os.fspath(ref), ",".join(files[0]), ",".join(files[1]),
+                          "-o", os.fspath(tmp), *(x for rg in groups for x in ("-R", rg)),
+                          "-t", str(threads), "-q"], check=True)
+    for suffix in ("", ".bai"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
+    for f in files[0] + files[1]:
+        Path(f).unlink()
+
+
 def align_mix(gms: list[str], ref: Path, stem: Path, kept: int,
               other: tuple[list, list], bam: Path, sample: str, threads: int) -> None:
     """The first `kept` pairs of STEM_{1,2}.fq.gz and the other person's pairs, aligned with
     gmsaccel into bam (+ .bai), which appears only when complete."""
-    fastqs = []
-    for mate, reads in zip((1, 2), other, strict=True):
-        own = read_pairs(Path(f"{stem}_{mate}.fq.gz"), kept)
-        fastqs.append(write_fastq(bam.with_name(f"{bam.stem}_{mate}.fq"),
-                                  own + [(f"b{x[0]}", *x[1:]) for x in reads]))
-    tmp = bam.with_name(f"tmp-{bam.name}")
-    subprocess.run(gms + ["align", os.fspath(ref), *map(os.fspath, fastqs), "-o",
-                          os.fspath(tmp), "-R", rf"@RG\tID:{sample}\tSM:{sample}", "-t",
-                          str(threads), "-q"], check=True)
-    for suffix in ("", ".bai"):
-        if Path(f"{tmp}{suffix}").exists():
-            os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
-    for f in fastqs:
-        f.unlink()
+    mates = [read_pairs(Path(f"{stem}_{mate}.fq.gz"), kept) + _foreign(reads)
+             for mate, reads in zip((1, 2), other, strict=True)]
+    align_lanes(gms, ref, [(mates[0], mates[1])], [rf"@RG\tID:{sample}\tSM:{sample}"], bam,
+                threads)
 
 
 def lanes_bam(gms: list[str], ref: Path, stem: Path, n: int, lanes: int, dirty: int,
@@ -145,24 +161,14 @@ def lanes_bam(gms: list[str], ref: Path, stem: Path, n: int, lanes: int, dirty: 
     gmsaccel into bam (+ .bai), which appears only when complete."""
     per = n // lanes
     own = [read_pairs(Path(f"{stem}_{mate}.fq.gz"), per * lanes) for mate in (1, 2)]
-    files: list[list[str]] = [[], []]
+    cut = []
     for lane in range(lanes):
         k = int(round(fraction * per)) if lane == dirty else 0
-        for mate in (0, 1):
-            reads = own[mate][lane * per : (lane + 1) * per - k]
-            reads += [(f"b{x[0]}", *x[1:]) for x in other[mate][:k]]
-            files[mate].append(os.fspath(write_fastq(
-                bam.with_name(f"{bam.stem}_L{lane + 1}_{mate + 1}.fq"), reads)))
-    tmp = bam.with_name(f"tmp-{bam.name}")
-    groups = [x for lane in range(lanes)
-              for x in ("-R", rf"@RG\tID:L{lane + 1}\tSM:LANES\tLB:lib1")]
-    subprocess.run(gms + ["align", os.fspath(ref), ",".join(files[0]), ",".join(files[1]),
-                          "-o", os.fspath(tmp), *groups, "-t", str(threads), "-q"], check=True)
-    for suffix in ("", ".bai"):
-        if Path(f"{tmp}{suffix}").exists():
-            os.replace(f"{tmp}{suffix}", f"{bam}{suffix}")
-    for f in files[0] + files[1]:
-        Path(f).unlink()
+        first, second = (own[m][lane * per : (lane + 1) * per - k] + _foreign(other[m][:k])
+                         for m in (0, 1))
+        cut.append((first, second))
+    align_lanes(gms, ref, cut, [rf"@RG\tID:L{lane + 1}\tSM:LANES\tLB:lib1"
+                                for lane in range(lanes)], bam, threads)
 
 
 def timed(argv: list[str], repeats: int) -> float:
