@@ -169,18 +169,34 @@ class Bench:
         done = bam.with_suffix(".complete")
         if bam.exists() and _fresh(done, r1, r2, bam):
             return bam
-        ref = self.bwa_reference()
-        rg = f"@RG\\tID:{name}\\tSM:{sm}"
         print(f"[bench] bwa mem | samtools sort of the {name} reads into {bam} (once, not timed)",
               file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        _sh(f"bwa mem -t {self.t} -v 1 -R {shlex.quote(rg)} {shlex.quote(str(ref))} "
-            f"{shlex.quote(str(r1))} {shlex.quote(str(r2))} "
-            f"| samtools sort -@{self.t} -o {shlex.quote(str(bam))} - "
-            f"&& samtools index {shlex.quote(str(bam))}", f"bwa mem | samtools sort ({name})")
+        _sh(self._bwa_sort(name, sm, bam), f"bwa mem | samtools sort ({name})")
         self.prep[f"bwa mem | samtools sort + index, {name}"] = time.perf_counter() - t0
-        done.write_text(f"bwa mem -R {rg}\n")
+        done.write_text(f"bwa mem -R @RG\\tID:{name}\\tSM:{sm}\n")
         return bam
+
+    def _bwa_sort(self, name: str, sm: str, bam: Path) -> str:
+        """The shell command aligning a sample's reads with bwa mem into a sorted, indexed
+        BAM."""
+        q = shlex.quote
+        rg = q(f"@RG\\tID:{name}\\tSM:{sm}")
+        r1, r2 = map(q, self._reads(name))
+        return (f"bwa mem -t {self.t} -v 1 -R {rg} {q(str(self.bwa_reference()))} {r1} {r2} "
+                f"| samtools sort -@{self.t} -o {q(str(bam))} - && samtools index {q(str(bam))}")
+
+    def _reads(self, name: str) -> tuple[str, str]:
+        return str(self.sdir / f"{name}_1.fq.gz"), str(self.sdir / f"{name}_2.fq.gz")
+
+    def _saved_index(self) -> Path:
+        """gmsaccel's saved index of the reference, made once per gmsaccel version."""
+        tag = hashlib.sha1(tool_version(self.gms + ["--version"]).encode()).hexdigest()[:10]
+        gxi = self.cache / f"ref.{tag}.gxi"
+        if not _fresh(gxi, self.ref):
+            _sh(shlex.join(self.gms + ["index", str(self.ref), "-o", str(gxi), "-q"]),
+                "gmsaccel index")
+        return gxi
 
     def own_bam(self, name: str, sm: str) -> Path:
         """``gmsaccel align`` of the sample's reads, once per gmsaccel version (not timed)."""
@@ -191,10 +207,8 @@ class Bench:
         done = bam.with_suffix(".complete")
         if bam.exists() and _fresh(done, r1, r2, self.ref, bam):
             return bam
-        gxi = self.cache / f"ref.{tag}.gxi"
+        gxi = self._saved_index()
         q = shlex.join
-        if not _fresh(gxi, self.ref):
-            _sh(q(self.gms + ["index", str(self.ref), "-o", str(gxi), "-q"]), "gmsaccel index")
         print(f"[bench] gmsaccel align of the {name} reads into {bam} ({version}; once, not "
               "timed)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
@@ -312,14 +326,16 @@ class Bench:
                    str(normal), "--threads", str(self.t), "-Ou"]
         call = ["bcftools", "call", "-mv", "-Oz", "-o", str(raw)]
 
-        def somatic(raw: Path) -> Path:
-            # germline subtraction: an alternate allele in TUMOUR, 0/0 in NORMAL
-            t, n = self._order(raw)
-            return self._filter(raw, self.work / "bcftools.somatic.vcf.gz",
-                                f'GT[{t}]="alt" && GT[{n}]="RR"', "bcftools view (somatic)")
-
         return self._measure("bcftools (germline subtraction)", raw, self.args.repeats,
-                             lambda: self.timer.run([mpileup, call], label="bcftools"), somatic)
+                             lambda: self.timer.run([mpileup, call], label="bcftools"),
+                             lambda raw: self._subtract(raw, "bcftools.somatic.vcf.gz"))
+
+    def _subtract(self, raw: Path, name: str) -> Path:
+        """bcftools' somatic calls by germline subtraction: records with an alternate allele
+        in TUMOUR and 0/0 in NORMAL, into work/name."""
+        t, n = self._order(raw)
+        return self._filter(raw, self.work / name, f'GT[{t}]="alt" && GT[{n}]="RR"',
+                            "bcftools view (somatic)")
 
     def freebayes(self, tumour: Path, normal: Path) -> SomaticRun:
         raw = self.work / "freebayes.raw.vcf.gz"
@@ -382,17 +398,10 @@ class Bench:
 
     # ---------------------------------------------------------------- whole jobs (--pipeline)
 
-    def _reads(self, name: str) -> tuple[str, str]:
-        return str(self.sdir / f"{name}_1.fq.gz"), str(self.sdir / f"{name}_2.fq.gz")
-
     def gmsaccel_pipeline(self) -> SomaticRun:
         """``gmsaccel run --somatic`` from both samples' FASTQ: both alignments (sorted,
         indexed, duplicates marked) and the somatic VCF, against a saved index (as bwa's)."""
-        version = tool_version(self.gms + ["--version"])
-        gxi = self.cache / f"ref.{hashlib.sha1(version.encode()).hexdigest()[:10]}.gxi"
-        if not _fresh(gxi, self.ref):
-            _sh(shlex.join(self.gms + ["index", str(self.ref), "-o", str(gxi), "-q"]),
-                "gmsaccel index")
+        gxi = self._saved_index()
         out = self.work / "run"
         argv = self.gms + ["run", "-f", str(gxi), *self._reads("tumour"), "--sample", "TUMOUR",
                            "--somatic", "--normal-reads1", self._reads("normal")[0],
@@ -410,30 +419,19 @@ class Bench:
         """The same job by the peers: ``bwa mem | samtools sort`` and ``samtools index`` of
         each sample, then bcftools' germline subtraction (no duplicate marking: in the peers'
         favour)."""
-        ref = self.bwa_reference()
         q = shlex.quote
-        steps = []
-        for name, sm in (("tumour", "TUMOUR"), ("normal", "NORMAL")):
-            bam = q(str(self.work / f"pipeline.{name}.bam"))
-            r1, r2 = map(q, self._reads(name))
-            rg = q(f"@RG\\tID:{name}\\tSM:{sm}")
-            steps.append(f"bwa mem -t {self.t} -v 1 -R {rg} {q(str(ref))} {r1} {r2} "
-                         f"| samtools sort -@{self.t} -o {bam} - && samtools index {bam}")
+        steps = [self._bwa_sort(name, sm, self.work / f"pipeline.{name}.bam")
+                 for name, sm in (("tumour", "TUMOUR"), ("normal", "NORMAL"))]
         tumour, normal = (q(str(self.work / f"pipeline.{n}.bam")) for n in ("tumour", "normal"))
         raw = self.work / "pipeline.bcftools.raw.vcf.gz"
         steps.append(f"bcftools mpileup -a AD,DP -f {q(str(self.ref))} {tumour} {normal} "
                      f"--threads {self.t} -Ou | bcftools call -mv -Oz -o {q(str(raw))}")
         script = ["bash", "-c", "set -o pipefail; " + " && ".join(steps)]
 
-        def somatic(raw: Path) -> Path:
-            t, n = self._order(raw)
-            return self._filter(raw, self.work / "pipeline.bcftools.somatic.vcf.gz",
-                                f'GT[{t}]="alt" && GT[{n}]="RR"', "bcftools view (somatic)")
-
         return self._measure("bwa mem + samtools sort, bcftools (germline subtraction)", raw,
                              self.args.repeats,
                              lambda: self.timer.run([script], label="bwa + bcftools pipeline"),
-                             somatic)
+                             lambda raw: self._subtract(raw, "pipeline.bcftools.somatic.vcf.gz"))
 
     def attempt(self, what: str, fn: Callable[[], object]) -> object:
         """Runs one measurement; a failure is recorded and reported, and the rest goes on."""
