@@ -131,6 +131,7 @@ void bind_call(py::module_& m) {
     d["log10_somatic_prior"] = t.log10_somatic_prior;
     d["contamination"] = t.contamination;
     d["max_contamination_posterior"] = t.max_contamination_posterior;
+    d["tumour_in_normal"] = t.tumour_in_normal;
     m.attr("SOMATIC_THRESHOLDS") = d;
   }
   m.def(
@@ -148,7 +149,7 @@ void bind_call(py::module_& m) {
          const std::vector<std::tuple<int64_t, std::string, std::string>>& panel,
          const std::optional<std::string>& resource,
          double max_germline_posterior, double af_not_in_resource, double log10_somatic_prior,
-         double contamination, double max_contamination_posterior) {
+         double contamination, double max_contamination_posterior, double tumour_in_normal) {
         if (as_lines && !vcf_lines) throw std::invalid_argument("as_lines needs vcf_lines");
         if (ploidy != 1 && ploidy != 2) throw std::invalid_argument("ploidy must be 1 or 2");
         if (ref_codes.ndim() != 1) throw std::invalid_argument("ref_codes must be 1-D");
@@ -197,6 +198,11 @@ void bind_call(py::module_& m) {
           throw std::invalid_argument("contamination needs a germline resource");
         opt.somatic.contamination = contamination;
         opt.somatic.max_contamination_posterior = max_contamination_posterior;
+        if (!(tumour_in_normal >= 0 && tumour_in_normal < 1))
+          throw std::invalid_argument("tumour_in_normal must be in [0, 1)");
+        if (tumour_in_normal > 0 && opt.somatic_normal < 0)
+          throw std::invalid_argument("tumour_in_normal needs a normal (somatic_normal)");
+        opt.somatic.tumour_in_normal = tumour_in_normal;
         opt.has_resource = resource.has_value();
         if (opt.device >= 0 && !haplotype_backend())
           throw std::runtime_error("no GPU haplotype backend registered (import gmsaccel._cuda "
@@ -334,6 +340,7 @@ void bind_call(py::module_& m) {
       py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
       py::arg("contamination") = SomaticThresholds{}.contamination,
       py::arg("max_contamination_posterior") = SomaticThresholds{}.max_contamination_posterior,
+      py::arg("tumour_in_normal") = SomaticThresholds{}.tumour_in_normal,
       "Calls variants in [start, end) of contig from indexed BAM/CRAM files (one sample each);\n"
       "device >= 0 computes the read/haplotype costs on that GPU (set_haplotype_backend first);\n"
       "vcf_lines: 1 adds each record's VCF line as 'line' (bytes), 2 its gVCF line as\n"
@@ -354,7 +361,9 @@ void bind_call(py::module_& m) {
       "its alleles in [start, end)), for POPAF, GERMQ and FILTER germline (max_germline_posterior,\n"
       "af_not_in_resource, log10_somatic_prior: somatic.hpp); contamination (with a\n"
       "resource): the tumour's reads from another person, for CONTQ and FILTER contamination\n"
-      "(max_contamination_posterior)");
+      "(max_contamination_posterior); tumour_in_normal (with a normal): the tumour's cells in the\n"
+      "normal, as the share of a somatic allele's tumour fraction the normal shows (NLOD and\n"
+      "normal_artifact weigh the normal against that, not against 0)");
 
   m.def("check_germline_resource", &check_germline_resource, py::arg("path"),
         py::arg("reference_contigs"),
@@ -468,7 +477,9 @@ void bind_call(py::module_& m) {
       "somatic_score",
       [](const std::vector<double>& tumour_alt, const std::vector<double>& tumour_ref,
          const std::optional<std::vector<double>>& normal_alt,
-         const std::optional<std::vector<double>>& normal_ref) {
+         const std::optional<std::vector<double>>& normal_ref, double tumour_in_normal) {
+        if (!(tumour_in_normal >= 0 && tumour_in_normal < 1))
+          throw std::invalid_argument("tumour_in_normal must be in [0, 1)");
         // reads x 2: the reference's likelihood, then the allele's
         auto rows = [](const std::vector<double>& alt, const std::vector<double>& ref) {
           if (alt.size() != ref.size())
@@ -488,7 +499,8 @@ void bind_call(py::module_& m) {
         std::vector<double> n;
         if (normal_alt) n = rows(*normal_alt, *normal_ref);
         const SomaticScore sc = score_allele(t.data(), tumour_alt.size(),
-                                             normal_alt ? n.data() : nullptr, n.size() / 2, 2, 1);
+                                             normal_alt ? n.data() : nullptr, n.size() / 2, 2, 1,
+                                             tumour_in_normal);
         py::dict d;
         d["tumour_fraction"] = sc.tumour_fraction;
         d["tlod"] = sc.tlod;
@@ -498,10 +510,11 @@ void bind_call(py::module_& m) {
         return d;
       },
       py::arg("tumour_alt"), py::arg("tumour_ref"), py::arg("normal_alt") = py::none(),
-      py::arg("normal_ref") = py::none(),
+      py::arg("normal_ref") = py::none(), py::arg("tumour_in_normal") = 0.0,
       "somatic.hpp's score of one allele from each read's likelihood under the allele and under "
       "the reference: {tumour_fraction, tlod, normal_fraction (NaN: a normal without reads), "
-      "nlod, normal_alod}");
+      "nlod, normal_alod}; tumour_in_normal: the share of the tumour's fraction a somatic "
+      "allele shows in the normal");
 
   using Lik = py::array_t<double, py::array::c_style | py::array::forcecast>;
   // reads x components likelihoods, checked (k: the components every matrix must have)
@@ -529,27 +542,38 @@ void bind_call(py::module_& m) {
 
   m.def(
       "log10_integrated_likelihood",
-      [checked](const Lik& lik, size_t allele) {
+      [checked](const Lik& lik, size_t allele, const std::optional<Lik>& also,
+                double also_scale) {
         const size_t n = checked(lik, "lik", 0), k = static_cast<size_t>(lik.shape(1));
         if (allele >= k) throw std::invalid_argument("allele: a component");
-        return log10_integrated_likelihood(lik.data(), n, k, allele);
+        if (!(also_scale >= 0 && also_scale <= 1))
+          throw std::invalid_argument("also_scale must be in [0, 1]");
+        if (!also) return log10_integrated_likelihood(lik.data(), n, k, allele);
+        const size_t n_also = checked(*also, "also", k);
+        return log10_integrated_likelihood(lik.data(), n, k, allele, also->data(), n_also,
+                                           also_scale);
       },
-      py::arg("lik"), py::arg("allele"),
-      "somatic.hpp's log10 of the likelihood integrated over the allele's fraction in [0, 1]");
+      py::arg("lik"), py::arg("allele"), py::arg("also") = py::none(),
+      py::arg("also_scale") = 0.0,
+      "somatic.hpp's log10 of the likelihood integrated over the allele's fraction f in [0, 1]; "
+      "also: a second sample's reads, its allele held at also_scale * f");
   m.def(
       "allele_origins",
       [checked](const Lik& tumour, const std::optional<Lik>& normal, size_t allele,
-                double population_af, double log10_somatic_prior, double contamination) {
+                double population_af, double log10_somatic_prior, double contamination,
+                double tumour_in_normal) {
         const size_t n_t = checked(tumour, "tumour", 0), k = static_cast<size_t>(tumour.shape(1));
         if (allele == 0 || allele >= k) throw std::invalid_argument("allele: a component > 0");
         const size_t n_n = normal ? checked(*normal, "normal", k) : 0;
         if (!(population_af >= 0 && population_af <= 1) || !(log10_somatic_prior < 0) ||
-            !std::isfinite(log10_somatic_prior) || !(contamination >= 0 && contamination < 0.5))
+            !std::isfinite(log10_somatic_prior) || !(contamination >= 0 && contamination < 0.5) ||
+            !(tumour_in_normal >= 0 && tumour_in_normal < 1))
           throw std::invalid_argument("population_af in [0, 1], log10_somatic_prior finite < 0, "
-                                      "contamination in [0, 0.5)");
+                                      "contamination in [0, 0.5), tumour_in_normal in [0, 1)");
         const AlleleOrigins o =
             allele_origins(tumour.data(), n_t, normal ? normal->data() : nullptr, n_n, k, allele,
-                           population_af, log10_somatic_prior, contamination);
+                           population_af, log10_somatic_prior, contamination,
+                           tumour_in_normal);
         py::dict d;
         d["germline"] = o.germline;
         d["contamination"] = o.contamination;
@@ -557,7 +581,7 @@ void bind_call(py::module_& m) {
       },
       py::arg("tumour"), py::arg("normal"), py::arg("allele"), py::arg("population_af"),
       py::arg("log10_somatic_prior") = SomaticThresholds{}.log10_somatic_prior,
-      py::arg("contamination") = 0.0,
+      py::arg("contamination") = 0.0, py::arg("tumour_in_normal") = 0.0,
       "somatic.hpp's posterior probabilities of where the allele (component `allele` of reads x "
       "components likelihoods; component 0 the reference) comes from: {germline, "
       "contamination} (somatic the rest of the germline one's three origins)");

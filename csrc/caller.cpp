@@ -799,7 +799,8 @@ void weigh_origins(const CallerOptions& opt, const CandidateAllele& cand, const 
                            : floor;
   const AlleleOrigins origin =
       allele_origins(tumour, n_tumour, normal, n_normal, k, allele, popaf,
-                     opt.somatic.log10_somatic_prior, opt.somatic.contamination);
+                     opt.somatic.log10_somatic_prior, opt.somatic.contamination,
+                     opt.somatic.tumour_in_normal);
   rec.popaf = {-std::log10(popaf) + 0.0};  // (as Mutect2 writes it: -log10)
   // -10 log10 P, capped where P is below 1e-99; the filters read the values written
   auto phred = [](double prob) {
@@ -921,7 +922,8 @@ void somatic_window(const Window& w, const std::vector<Haplotype>& haps,
     if (has_normal) n_lik = site[normal].lik.empty() ? &kNoReads : site[normal].lik.data();
     const size_t n_n = has_normal ? site[normal].strand.size() : 0;
     for (size_t a = 1; a < n_alleles; ++a) {
-      const SomaticScore sc = score_allele(t_site.lik.data(), n_t, n_lik, n_n, k, a);
+      const SomaticScore sc =
+          score_allele(t_site.lik.data(), n_t, n_lik, n_n, k, a, opt.somatic.tumour_in_normal);
       if (!(sc.tlod >= opt.somatic.min_tlod)) continue;
       const CandidateAllele& cand = w.cands[c0 + a - 1];
       VariantRecord rec;

@@ -102,7 +102,7 @@ double fit_fractions(const double* lik, size_t n, size_t k, const double* fixed,
 }
 
 SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
-                          size_t n_normal, size_t k, size_t allele) {
+                          size_t n_normal, size_t k, size_t allele, double tumour_in_normal) {
   SomaticScore s;
   std::vector<double> f(k), without(k, -1.0), het(k, -1.0);
   without[allele] = 0;
@@ -119,14 +119,19 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
     }
     const double n_full = fit_fractions(normal, n_normal, k, nullptr, f.data());
     s.normal_fraction = f[allele];
-    const double n_without = fit_fractions(normal, n_normal, k, without.data(), f.data());
-    s.normal_alod = std::max(0.0, n_full - n_without);
-    s.nlod = n_without - fit_fractions(normal, n_normal, k, het.data(), f.data()) + 0.0;
+    // the normal as a somatic allele would leave it: without it, or with the tumour's cells
+    // in it at their share of the tumour's fraction
+    std::vector<double> somatic = without;
+    somatic[allele] = tumour_in_normal * s.tumour_fraction;
+    const double n_somatic = fit_fractions(normal, n_normal, k, somatic.data(), f.data());
+    s.normal_alod = std::max(0.0, n_full - n_somatic);
+    s.nlod = n_somatic - fit_fractions(normal, n_normal, k, het.data(), f.data()) + 0.0;
   }
   return s;
 }
 
-double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele) {
+double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele,
+                                   const double* also, size_t n_also, double also_scale) {
   std::vector<double> f(k), held(k, -1.0);
   fit_fractions(lik, n, k, nullptr, f.data());
   const double best = f[allele];
@@ -145,6 +150,10 @@ double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t
   for (size_t i = 0; i < xs.size(); ++i) {
     held[allele] = xs[i];
     ll[i] = fit_fractions(lik, n, k, held.data(), f.data());
+    if (also) {
+      held[allele] = also_scale * xs[i];
+      ll[i] += fit_fractions(also, n_also, k, held.data(), f.data());
+    }
     top = std::max(top, ll[i]);
   }
   double area = 0;  // in units of 10^top
@@ -156,7 +165,8 @@ double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t
 
 AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double* normal,
                              size_t n_normal, size_t k, size_t allele, double population_af,
-                             double log10_somatic_prior, double contamination) {
+                             double log10_somatic_prior, double contamination,
+                             double tumour_in_normal) {
   const double p = std::clamp(population_af, 1e-300, 1.0);
   const double log_het = std::log10(2 * p * (1 - p) + 1e-300), log_hom = 2 * std::log10(p);
   const double log_lacks = 2 * std::log10(std::max(1 - p, 1e-300));
@@ -192,8 +202,13 @@ AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double
     hom += at(normal, n_normal, 1.0);
   }
   const double germline = sum(het, hom);
-  const double somatic = log_lacks + log10_somatic_prior +
-                         log10_integrated_likelihood(tumour, n_tumour, k, allele) + normal_lacks;
+  // (a normal holding tumour cells holds a somatic allele too: integrated with the tumour's)
+  const double somatic =
+      log_lacks + log10_somatic_prior +
+      (has_normal && tumour_in_normal > 0
+           ? log10_integrated_likelihood(tumour, n_tumour, k, allele, normal, n_normal,
+                                         tumour_in_normal)
+           : log10_integrated_likelihood(tumour, n_tumour, k, allele) + normal_lacks);
   constexpr double kLeftOut = -std::numeric_limits<double>::infinity();
   double contaminant = kLeftOut;
   if (contamination > 0) {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from gmsaccel.simulate import (
     write_fastq,
     write_truth_vcf,
 )
+from gmsaccel.tumour_in_normal import estimate_tumour_in_normal, vcf_tumour_in_normal
 from gmsaccel.vcf import VcfWriter
 
 needs_engine = pytest.mark.skipif(not hasattr(_core, "somatic_score"),
@@ -50,22 +52,25 @@ likelihoods = st.lists(st.tuples(st.floats(1e-30, 1.0), st.floats(1e-30, 1.0)), 
 
 @needs_engine
 @settings(max_examples=300, deadline=None)
-@given(tumour=likelihoods, normal=likelihoods)
-def test_score_is_the_mixture_definition(tumour: list, normal: list) -> None:
+@given(tumour=likelihoods, normal=likelihoods,
+       tin=st.sampled_from([0.0]) | st.floats(0.001, 0.99))
+def test_score_is_the_mixture_definition(tumour: list, normal: list, tin: float) -> None:
     t = np.array(tumour, dtype=np.float64).reshape(-1, 2)
     n = np.array(normal, dtype=np.float64).reshape(-1, 2)
     s = _core.somatic_score(t[:, 0].tolist(), t[:, 1].tolist(), n[:, 0].tolist(),
-                            n[:, 1].tolist())
+                            n[:, 1].tolist(), tumour_in_normal=tin)
     grid = np.linspace(0, 1, 2001)
-    for (alt, ref), f, lod in ((t.T, s["tumour_fraction"], s["tlod"]),
-                               (n.T, s["normal_fraction"], s["normal_alod"])):
+    # the normal as a somatic allele leaves it: at tin times the tumour's fraction (0: none)
+    somatic = ratio(n[:, 0], n[:, 1], tin * s["tumour_fraction"])
+    for (alt, ref), f, lod, base in ((t.T, s["tumour_fraction"], s["tlod"], 0.0),
+                                     (n.T, s["normal_fraction"], s["normal_alod"], somatic)):
         assert 0 <= f <= 1
-        assert lod == pytest.approx(ratio(alt, ref, f), abs=1e-9)
+        assert lod == pytest.approx(max(0.0, ratio(alt, ref, f) - base), abs=1e-9)
         # the fitted fraction is the maximum: no point of a fine grid beats it
         best = max(ratio(alt, ref, g) for g in grid)
-        assert lod >= best - 1e-6 * max(1.0, abs(best))
+        assert ratio(alt, ref, f) >= best - 1e-6 * max(1.0, abs(best))
         assert lod >= 0  # f = 0 gives 0
-    assert s["nlod"] == pytest.approx(-ratio(n[:, 0], n[:, 1], 0.5), abs=1e-9)
+    assert s["nlod"] == pytest.approx(somatic - ratio(n[:, 0], n[:, 1], 0.5), abs=1e-9)
 
 
 def log10_mixture(lik: np.ndarray, f: np.ndarray) -> float:
@@ -155,11 +160,16 @@ PURITY = 0.6  # the tumour's clonal alleles are in 30% of its reads
 SUBCLONE = 0.3  # and a subclone's in 15%
 
 
-def integrated_definition(lik: np.ndarray) -> float:
+def integrated_definition(lik: np.ndarray, also: np.ndarray | None = None,
+                          scale: float = 0.0) -> float:
     """log10 of the integral over f in [0, 1] of prod_r ((1 - f) ref_r + f alt_r), on a dense
-    grid: somatic.hpp's log10_integrated_likelihood for one allele beside the reference."""
+    grid: somatic.hpp's log10_integrated_likelihood for one allele beside the reference; with
+    also, times the same product of its reads at scale * f."""
     grid = np.linspace(0, 1, 40001)
     ll = np.log10(np.outer(1 - grid, lik[:, 0]) + np.outer(grid, lik[:, 1])).sum(axis=1)
+    if also is not None and len(also):
+        g = scale * grid
+        ll = ll + np.log10(np.outer(1 - g, also[:, 0]) + np.outer(g, also[:, 1])).sum(axis=1)
     top = float(ll.max())
     y = 10 ** (ll - top)
     return top + math.log10(float(np.sum(np.diff(grid) * (y[1:] + y[:-1]) / 2)))
@@ -176,8 +186,26 @@ def test_integrated_likelihood_is_the_integral(rows: list) -> None:
     assert got <= _core.fit_fractions(lik)[1] + 1e-9
 
 
+@needs_engine
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)), min_size=1,
+                     max_size=60),
+       also=st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)), max_size=30),
+       scale=st.floats(0.0, 1.0))
+def test_integrated_likelihood_of_two_samples_is_the_integral(rows: list, also: list,
+                                                              scale: float) -> None:
+    """A normal holding tumour cells: the tumour's and the normal's likelihoods integrated
+    together, the normal's allele at scale times the tumour's fraction."""
+    lik = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    other = np.array(also, dtype=np.float64).reshape(-1, 2)
+    got = _core.log10_integrated_likelihood(lik, 1, other, scale)
+    assert got == pytest.approx(integrated_definition(lik, other, scale), abs=3e-3)
+    with pytest.raises(ValueError, match="also_scale"):
+        _core.log10_integrated_likelihood(lik, 1, other, 1.5)
+
+
 def origins_definition(t: np.ndarray, n: np.ndarray | None, p: float, log10_prior: float,
-                       c: float) -> dict[str, float]:
+                       c: float, tin: float = 0.0) -> dict[str, float]:
     """somatic.hpp's allele_origins for one allele beside the reference, from numpy."""
     def at(lik: np.ndarray | None, f: float) -> float:
         if lik is None or not len(lik):
@@ -197,7 +225,10 @@ def origins_definition(t: np.ndarray, n: np.ndarray | None, p: float, log10_prio
     terms = {
         "germline": [math.log10(het_prior) + carrier(0.5) + at(n, 0.5),
                      math.log10(hom_prior) + carrier(1.0) + at(n, 1.0)],
-        "somatic": [math.log10(lacks) + log10_prior + integrated_definition(t) + at(n, 0.0)],
+        # (a normal holding the tumour's cells shows a somatic allele at tin of its fraction)
+        "somatic": [math.log10(lacks) + log10_prior + (
+            integrated_definition(t, n, tin) if tin > 0 and n is not None
+            else integrated_definition(t) + at(n, 0.0))],
     }
     if c > 0:
         terms["contamination"] = [math.log10(lacks) + math.log10(het_prior) + at(t, c / 2)
@@ -220,13 +251,14 @@ def origins_definition(t: np.ndarray, n: np.ndarray | None, p: float, log10_prio
        normal=st.none() | st.lists(st.tuples(st.floats(1e-4, 1.0), st.floats(1e-4, 1.0)),
                                    max_size=30),
        p=st.floats(1e-9, 0.99), prior=st.floats(-9, -1),
-       c=st.sampled_from([0.0]) | st.floats(0.001, 0.45))
+       c=st.sampled_from([0.0]) | st.floats(0.001, 0.45),
+       tin=st.sampled_from([0.0]) | st.floats(0.001, 0.9))
 def test_allele_origins_are_their_definition(tumour: list, normal: list | None, p: float,
-                                             prior: float, c: float) -> None:
+                                             prior: float, c: float, tin: float) -> None:
     t = np.array(tumour, dtype=np.float64).reshape(-1, 2)
     n = None if normal is None else np.array(normal, dtype=np.float64).reshape(-1, 2)
-    got = _core.allele_origins(t, n, 1, p, prior, c)
-    want = origins_definition(t, n, p, prior, c)
+    got = _core.allele_origins(t, n, 1, p, prior, c, tin)
+    want = origins_definition(t, n, p, prior, c, tin)
     for origin in ("germline", "contamination"):
         assert 0 <= got[origin] <= 1
         assert got[origin] == pytest.approx(want[origin], abs=3e-3), origin
@@ -1172,6 +1204,120 @@ def call_somatic(ref: Path, tumour: Path, normal: Path, name: str, tmp_path: Pat
     return records_of(out)
 
 
+def normal_with_tumour(pair: Pair, share: float, path: Path) -> Path:
+    """The pair's normal with `share` of its reads the tumour's (pairs chosen by name): a
+    normal holding tumour cells, whose somatic alleles show at `share` of their fraction in
+    the tumour."""
+    def keep(name: str, p: float) -> bool:
+        return zlib.crc32(name.encode()) / 2**32 < p
+
+    unsorted = path.with_suffix(".unsorted.bam")
+    with pysam.AlignmentFile(str(pair.normal)) as normal, \
+            pysam.AlignmentFile(str(pair.tumour)) as tumour, \
+            pysam.AlignmentFile(str(unsorted), "wb", header=normal.header) as out:
+        for src, p in ((normal, 1 - share), (tumour, share * NORMAL_DEPTH / TUMOUR_DEPTH)):
+            for r in src:
+                if keep(r.query_name, p):
+                    r.set_tag("RG", "normal")
+                    out.write(r)
+    pysam.sort("-o", str(path), str(unsorted))
+    pysam.index(str(path))
+    unsorted.unlink()
+    return path
+
+
+@needs_engine
+def test_tumour_in_the_normal(pair: Pair, tmp_path: Path) -> None:
+    """A normal holding the tumour's cells shows its somatic alleles: taken as germline or
+    artifacts, most are lost. The estimate from a first call (tumour_in_normal.py) holds the
+    share mixed in, and calling with it recovers them, the germline variants still filtered;
+    call --tumour-in-normal auto does both, and on a clean normal keeps the first call."""
+    share = 0.3
+    normal = normal_with_tumour(pair, share, tmp_path / "tin.bam")
+    first = tmp_path / "first.vcf.gz"
+    Caller(pair.ref, somatic=True).write_vcf([pair.tumour, normal], first)
+    lost = set(pair.somatic) - set(_alleles(first, passed=True))
+    assert len(lost) >= 0.3 * len(pair.somatic), len(lost)
+    est = estimate_tumour_in_normal(first)
+    assert est.excludes_zero() and est.low <= share <= est.high, est
+    modelled = tmp_path / "modelled.vcf.gz"
+    Caller(pair.ref, somatic=True, tumour_in_normal=est.fraction).write_vcf(
+        [pair.tumour, normal], modelled)
+    called = _alleles(modelled, passed=True)
+    assert len(set(pair.somatic) - set(called)) <= 0.1 * len(pair.somatic)
+    assert len(set(called) - set(pair.somatic)) <= 1
+    germline = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
+    assert not germline & set(called)
+    assert vcf_tumour_in_normal(modelled) == est.fraction
+    assert vcf_tumour_in_normal(first) == 0.0
+    # the command line: the estimate, then the call with it
+    out, metrics = tmp_path / "auto.vcf.gz", tmp_path / "auto.json"
+    proc = run_cli("call", "-f", pair.ref, "--somatic", pair.tumour, "--normal", normal,
+                   "--tumour-in-normal", "auto", "-o", out, "--metrics", metrics)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "calling again with" in err, err
+    assert [str(r) for r in records_of(out)] == [str(r) for r in records_of(modelled)]
+    m = json.loads(metrics.read_text())
+    assert m["tumour_in_normal_modelled"] == est.fraction
+    assert m["tumour_in_normal_estimate"] == est.as_dict()
+    assert sorted(p.name for p in tmp_path.glob(".first-pass*")) == []
+    # a clean normal: the interval holds 0, the first call stands
+    clean = tmp_path / "clean.vcf.gz"
+    proc = run_cli("call", "-f", pair.ref, "--somatic", pair.tumour, "--normal", pair.normal,
+                   "--tumour-in-normal", "auto", "-o", clean)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "the first call stands" in err, err
+    plain = tmp_path / "plain.vcf.gz"
+    Caller(pair.ref, somatic=True).write_vcf([pair.tumour, pair.normal], plain)
+    assert [str(r) for r in records_of(clean)] == [str(r) for r in records_of(plain)]
+    assert Path(f"{clean}.tbi").is_file() and not list(tmp_path.glob(".first-pass*"))
+    for args, needle in (
+            (["--somatic", pair.tumour, "--tumour-in-normal", "0.2"], "goes with --somatic and "
+                                                                      "--normal"),
+            (["--somatic", pair.tumour, "--normal", normal, "--tumour-in-normal", "auto", "-o",
+              "-"], "give -o a file"),
+            (["--somatic", pair.tumour, "--normal", normal, "--tumour-in-normal", "1.5"],
+             "tumour_in_normal in [0, 1)")):
+        target = tmp_path / "bad.vcf.gz"
+        proc = run_cli("call", "-f", pair.ref, *args, *([] if "-o" in args else ["-o", target]))
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and needle in err and "Traceback" not in err, err
+        assert not target.exists()
+    with pytest.raises(ValueError, match="needs a normal"):
+        Caller(pair.ref, somatic=True, tumour_in_normal=0.2).write_vcf([pair.tumour],
+                                                                       tmp_path / "x.vcf")
+
+
+@needs_engine
+def test_run_tumour_in_the_normal_auto(pair: Pair, tmp_path: Path) -> None:
+    """run --somatic --tumour-in-normal auto against a normal holding tumour cells: the VCF
+    is the caller's at the estimate, which the metrics and the header give; --resume reuses
+    the call and reads what it modelled back."""
+    normal = normal_with_tumour(pair, 0.3, tmp_path / "tin.bam")
+    out = tmp_path / "out"
+    (t1, t2) = pair.fastq["tumour"]
+
+    def run() -> dict:
+        proc = run_cli("run", "-f", pair.ref, t1, t2, "--sample", "T", "--somatic",
+                       "--normal-bam", normal, "--tumour-in-normal", "auto", "-o", out,
+                       "-t", "2", "--resume")
+        assert proc.returncode == 0, proc.stderr.decode()
+        return json.loads((out / "T.metrics.json").read_text())
+
+    m = run()
+    tin = m["normal"]["tumour_in_normal"]
+    assert tin["low"] <= 0.3 <= tin["high"] and m["tumour_in_normal_modelled"] == tin["fraction"]
+    expected = tmp_path / "expected.vcf"
+    Caller(pair.ref, somatic=True, tumour_in_normal=tin["fraction"]).write_vcf(
+        [out / "T.bam", normal], expected)
+    assert [str(r) for r in records_of(out / "T.vcf.gz")] == \
+        [str(r) for r in records_of(expected)]
+    assert not list(out.glob(".first-pass*"))
+    again = run()
+    assert again["reused_stages"] == ["align", "call"]
+    assert again["tumour_in_normal_modelled"] == tin["fraction"]
+
+
 # ---------------------------------------------------------------------------------------------
 # command line
 
@@ -1253,8 +1399,13 @@ def test_run_a_tumour_and_its_normal(pair: Pair, tmp_path: Path) -> None:
     assert 25 < n["mean_depth"] < 35 and n["bam"] == str(out / "N.bam")
     for cont in (m["contamination"], n["contamination"]):
         assert cont["low"] <= cont["fraction"] <= cont["high"] < 0.02, cont
+    # a normal free of the tumour: the estimate's interval holds 0, and nothing was modelled
+    assert m["tumour_in_normal_modelled"] == 0.0
+    assert n["tumour_in_normal"]["low"] == 0 and n["tumour_in_normal"]["high"] < 0.05
+    assert n["tumour_in_normal"] == estimate_tumour_in_normal(out / "T.vcf.gz").as_dict()
     page = (out / "T.report.html").read_text()
     assert "PASS somatic" in page and "Normal contamination" in page
+    assert "Tumour in normal" in page
     assert run(n1, n2)["reused_stages"] == ["align", "align_normal", "call"]
     fewer = (_head_fastq(n1, tmp_path / "n_1.fq", normal_reads // 2 - 100),
              _head_fastq(n2, tmp_path / "n_2.fq", normal_reads // 2 - 100))
@@ -1340,6 +1491,10 @@ def test_run_somatic_errors(pair: Pair, tmp_path: Path) -> None:
         (["--somatic", "--gvcf"], "--somatic goes with none of"),
         (["--normal-germline"], "--normal-germline goes with --somatic"),
         (["--somatic", "--normal-germline"], "--normal-germline needs a normal"),
+        (["--tumour-in-normal", "auto"], "--tumour-in-normal goes with --somatic"),
+        (["--somatic", "--tumour-in-normal", "0.1"], "--tumour-in-normal needs a normal"),
+        (["--somatic", "--normal-bam", pair.normal, "--tumour-in-normal", "1"],
+         "tumour_in_normal in [0, 1)"),
         (["--somatic", "--sample", "TUMOUR", "--normal-bam", pair.tumour],
          "is also the tumour's --sample"),
     ]

@@ -41,7 +41,7 @@ LINE_VCF, LINE_GVCF = 1, 2  # the engine's record lines (call_region's vcf_lines
 MAX_BLOCK = 0  # gVCF reference blocks are not split by length (bands and shards bound them)
 SOMATIC_OPTIONS = ("min_tlod", "pass_tlod", "min_nlod", "max_normal_alod", "min_strand_p",
                    "max_germline_posterior", "af_not_in_resource", "log10_somatic_prior",
-                   "contamination", "max_contamination_posterior")
+                   "contamination", "max_contamination_posterior", "tumour_in_normal")
 # Somatic candidates: 3 reads, from 1% of the depth. An allele of 2 reads can hardly pass
 # (at 60x TLOD 6.3 takes 4 reads of base quality 30 or 3 of 40; 2 of 40 give 5.2), and 2-read
 # errors in either sample made most of the windows; a fraction of 5% (germline calling's)
@@ -608,7 +608,10 @@ class Caller:
     get af_not_in_resource; log10_somatic_prior weighs the somatic alternative), and with
     contamination= (the fraction of the tumour's reads from another person, as
     gmsaccel.contamination estimates it) records likelier from that person's alleles fail
-    contamination (max_contamination_posterior). An Index
+    contamination (max_contamination_posterior). tumour_in_normal= (with a normal: the
+    share of a somatic allele's tumour fraction the normal shows where it holds tumour cells,
+    as gmsaccel.tumour_in_normal estimates it) weighs the normal against that share rather
+    than against none (NLOD, normal_artifact). An Index
     already loaded for `reference` may be passed as index= to skip loading it again. With
     executor= (a dask.distributed Client, or any concurrent.futures executor) the shards run
     there instead of on local threads, each worker opening the reference and BAMs by the same
@@ -665,12 +668,13 @@ class Caller:
                 0 <= t["min_tlod"] <= t["pass_tlod"] and t["max_normal_alod"] > 0
                 and 0 <= t["min_strand_p"] <= 1 and 0 < t["max_germline_posterior"] < 1
                 and 0 < t["af_not_in_resource"] < 1 and t["log10_somatic_prior"] < 0
-                and 0 <= t["contamination"] < 0.5 and 0 < t["max_contamination_posterior"] < 1):
+                and 0 <= t["contamination"] < 0.5 and 0 < t["max_contamination_posterior"] < 1
+                and 0 <= t["tumour_in_normal"] < 1):
             raise ValueError("somatic thresholds: finite, 0 <= min_tlod <= pass_tlod, "
                              "max_normal_alod > 0, min_strand_p in [0, 1], "
                              "max_germline_posterior, max_contamination_posterior and "
-                             "af_not_in_resource in (0, 1), contamination in [0, 0.5) and "
-                             "log10_somatic_prior < 0; got " +
+                             "af_not_in_resource in (0, 1), contamination in [0, 0.5), "
+                             "tumour_in_normal in [0, 1) and log10_somatic_prior < 0; got " +
                              ", ".join(f"{k}={v:g}" for k, v in sorted(thresholds.items())))
         if self.somatic and (engine_options.get("alleles") is not None
                              or ploidy_file is not None):
@@ -831,6 +835,11 @@ class Caller:
             samples[info.sample] = info.path
         return list(samples)
 
+    def _check_pair(self, bams: Sequence[str]) -> None:
+        if self.somatic and len(bams) == 1 and self.somatic_thresholds["tumour_in_normal"] > 0:
+            raise ValueError("tumour_in_normal (the tumour's cells in the normal) needs a normal "
+                             "BAM")
+
     # -- work ------------------------------------------------------------------------------
 
     def _call_shard(self, bams: list[str], shard: Region, gvcf: bool,
@@ -913,7 +922,8 @@ class Caller:
                              t["min_strand_p"],
                              self.panel.path if self.panel is not None else None,
                              self.germline_resource, t["max_germline_posterior"],
-                             t["contamination"], t["max_contamination_posterior"])
+                             t["contamination"], t["max_contamination_posterior"],
+                             t["tumour_in_normal"] if len(samples) > 1 else 0.0)
 
     def _sexes(self, samples: Sequence[str]) -> list[str]:
         """Each sample's sex under the ploidy map (checked), or [] without one."""
@@ -947,6 +957,7 @@ class Caller:
         bam_list = [os.fspath(bams)] if isinstance(bams, (str, os.PathLike)) else \
             [os.fspath(b) for b in bams]
         regions = self.regions(region)
+        self._check_pair(bam_list)
         samples = self.check_inputs(bam_list, None if region is None else regions)
         sexes = self._sexes(samples)  # (checked now, not when the iterator is consumed)
         width = self.ploidy
@@ -1016,6 +1027,7 @@ class Caller:
                                    f"got {len(bam_list)}")
         if self.somatic and gvcf_path is not None:
             raise ValueError("somatic calling writes no gVCF")
+        self._check_pair(bam_list)
         samples = self.check_inputs(bam_list, None if region is None else regions)
         sexes = self._sexes(samples)  # before any file is opened
         somatic = self.somatic_header(samples)

@@ -15,11 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gmsaccel import __version__, _core
 from gmsaccel.align_shards import DEFAULT_SHARD_PAIRS
 from gmsaccel.checkpoint import DEFAULT_CHECKPOINT_PAIRS, drop_checkpoint, kept_checkpoint
 from gmsaccel.outputs import write_text_atomically
+
+if TYPE_CHECKING:
+    from gmsaccel.call import Caller
+    from gmsaccel.tumour_in_normal import TumourInNormalEstimate
 
 EPILOG = "Run 'gmsaccel COMMAND --help' for a command's options."
 
@@ -288,6 +293,9 @@ def _caller(args: argparse.Namespace, index: object = None, executor: object = N
     contamination = getattr(args, "contamination", None)
     if contamination is not None and not resource:
         raise ValueError("--contamination goes with --germline-resource")
+    tumour_in_normal = getattr(args, "tumour_in_normal", None)
+    if tumour_in_normal is not None and not somatic:
+        raise ValueError("--tumour-in-normal goes with --somatic")
     if somatic:
         given["somatic"] = True
         if panel:
@@ -298,6 +306,8 @@ def _caller(args: argparse.Namespace, index: object = None, executor: object = N
             given["af_not_in_resource"] = not_in_resource
         if contamination is not None:
             given["contamination"] = contamination
+        if tumour_in_normal is not None:  # ("auto": 0 until its estimate)
+            given["tumour_in_normal"] = 0.0 if tumour_in_normal == "auto" else tumour_in_normal
     caller = Caller(args.reference, ploidy=args.ploidy, device=args.device,
                     min_mapq=args.min_mapq, min_baseq=args.min_baseq, max_depth=args.max_depth,
                     threads=args.threads, index=index, executor=executor,
@@ -359,6 +369,11 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.normal and not args.somatic:
         raise ValueError("--normal goes with --somatic")
+    if args.tumour_in_normal is not None and not (args.somatic and args.normal):
+        raise ValueError("--tumour-in-normal goes with --somatic and --normal")
+    auto_tin = args.tumour_in_normal == "auto"
+    if auto_tin and args.output == "-":
+        raise ValueError("--tumour-in-normal auto reads its first call back: give -o a file")
     if args.somatic:
         if args.ploidy != 2:
             raise ValueError("--ploidy does not apply to --somatic (alleles are weighed at any "
@@ -393,12 +408,22 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         caller = _caller(args, executor=client)
         region = read_bed(args.regions_file, dict(caller.contigs)) if args.regions_file \
             else args.region
-        progress = CallProgress(args.quiet)
-        try:
-            stats = caller.write_vcf(args.bams, args.output, region=region, gvcf=args.gvcf,
-                                     command_line=["gmsaccel", *argv], progress=progress)
-        finally:
-            progress.done()
+
+        def write(c: Caller, out: Path) -> dict:
+            progress = CallProgress(args.quiet)
+            try:
+                return c.write_vcf(args.bams, out, region=region, gvcf=args.gvcf,
+                                   command_line=["gmsaccel", *argv], progress=progress)
+            finally:
+                progress.done()
+
+        tin = None
+        if auto_tin:
+            stats, tin = _call_tumour_in_normal_auto(
+                args, caller, lambda: _caller(args, executor=client, again=True), write,
+                Path(args.output))
+        else:
+            stats = write(caller, args.output)
     finally:
         if client is not None:
             client.close()
@@ -408,6 +433,9 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _log(args, f"{line}; {wall:.2f} s wall")
     if args.metrics:
         extra = {"contamination_estimate": estimated} if estimated is not None else {}
+        if auto_tin:
+            extra["tumour_in_normal_estimate"] = tin.as_dict() if tin is not None else None
+            extra["tumour_in_normal_modelled"] = args.tumour_in_normal
         _write_json(Path(args.metrics), {**stats, **extra, "device": caller.device,
                                          "wall_seconds": wall})
     return 0
@@ -431,6 +459,64 @@ def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path
 
 
 CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's reads
+# run warns from this share of the tumour's fractions in the normal, where not modelled
+TUMOUR_IN_NORMAL_WARNING = 0.05
+
+
+def _tumour_in_normal_check(args: argparse.Namespace, vcf: Path, normal: str,
+                            modelled: float) -> TumourInNormalEstimate | None:
+    """The tumour in the normal, estimated from a somatic VCF's records (logged), or None
+    (warned) where they are too few; a warning where it is unmodelled and from
+    TUMOUR_IN_NORMAL_WARNING."""
+    from gmsaccel.tumour_in_normal import estimate_tumour_in_normal
+
+    try:
+        est = estimate_tumour_in_normal(vcf)
+    except ValueError as e:
+        print(f"[gmsaccel] warning: no tumour-in-normal estimate for {normal}: {e}",
+              file=sys.stderr)
+        return None
+    _log(args, f"{normal}: {est.line()}")
+    if not modelled and est.excludes_zero() and est.fraction >= TUMOUR_IN_NORMAL_WARNING:
+        print(f"[gmsaccel] warning: the normal {normal} shows the tumour's alleles at "
+              f"{100 * est.fraction:.1f}% of their fraction in the tumour (tumour cells in "
+              "the normal): somatic alleles fail germline or normal_artifact; call with "
+              "--tumour-in-normal auto", file=sys.stderr)
+    return est
+
+
+def _call_tumour_in_normal_auto(
+        args: argparse.Namespace, caller: Caller, remake: Callable[[], Caller],
+        write: Callable[[Caller, Path], dict], out: Path,
+        ) -> tuple[dict, TumourInNormalEstimate | None]:
+    """--tumour-in-normal auto: a first call (none assumed, beside out), the estimate from
+    its records, then out called again with it where its interval leaves out 0; else the
+    first call is out (renamed into place with its index). Sets args.tumour_in_normal to
+    what was modelled. Returns the call's statistics and the estimate."""
+    first = out.with_name(f".first-pass.{out.name}")
+    first_files, out_files = (_with_indexes(p, ".tbi", ".csi") for p in (first, out))
+    args.tumour_in_normal = 0.0
+    try:
+        stats = write(caller, first)
+        normal = stats["samples"][1]
+        est = _tumour_in_normal_check(args, first, normal, 1.0)
+        if est is not None and est.excludes_zero():
+            args.tumour_in_normal = est.fraction
+            _log(args, f"--tumour-in-normal auto: calling again with {est.fraction:.4g}")
+            stats = write(remake(), out)
+        else:
+            why = "no estimate" if est is None else \
+                "the normal shows no tumour (an interval holding 0)"
+            _log(args, f"--tumour-in-normal auto: {why}: the first call stands")
+            for src, dst in zip(first_files, out_files, strict=True):
+                if src.exists():
+                    os.replace(src, dst)
+                else:  # (an index of the other kind from an earlier file there)
+                    dst.unlink(missing_ok=True)
+    finally:
+        for f in first_files:
+            f.unlink(missing_ok=True)
+    return stats, est
 # the caller models another person's reads below half of them (the estimate's upper bound)
 MAX_MODELLED_CONTAMINATION = 0.5
 
@@ -468,10 +554,13 @@ def _check_run_somatic(args: argparse.Namespace) -> None:
                               (args.normal_germline, "--normal-germline"),
                               (args.panel_of_normals, "--panel-of-normals"),
                               (args.af_not_in_resource is not None, "--af-not-in-resource"),
-                              (args.contamination is not None, "--contamination")):
+                              (args.contamination is not None, "--contamination"),
+                              (args.tumour_in_normal is not None, "--tumour-in-normal")):
             if given:
                 raise ValueError(f"{option} goes with --somatic")
         return
+    if args.tumour_in_normal is not None and not (args.normal_reads1 or args.normal_bam):
+        raise ValueError("--tumour-in-normal needs a normal (--normal-reads1 or --normal-bam)")
     if args.normal_reads1 and args.normal_bam:
         raise ValueError("the normal is --normal-reads1 (to align) or --normal-bam (aligned "
                          "already), not both")
@@ -583,7 +672,8 @@ def _call_normal_germline(args: argparse.Namespace, argv: Sequence[str], normal_
         stamp.forget("call_normal")  # type: ignore[attr-defined]
         germline = argparse.Namespace(**{**vars(args), "somatic": False, "gvcf": False,
                                          "panel_of_normals": None, "contamination": None,
-                                         "af_not_in_resource": None})
+                                         "af_not_in_resource": None,
+                                         "tumour_in_normal": None})
         caller = _caller(germline, index=index, executor=client, again=True)
         t0 = time.monotonic()
         progress = CallProgress(args.quiet)
@@ -778,7 +868,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if normal:
             aligned[normal] = align(normal, aligner, index, time.monotonic())
         astats, align_seconds = aligned[name]
-        contamination = normal_contamination = None
+        contamination = normal_contamination = tin = None
+        tin_checked = False  # (the tumour in the normal: estimated by auto's first call)
         if args.germline_resource and args.somatic:  # (before calling: auto models it)
             contamination = _contamination_check(args, bam, name)
             if normal_bam is not None:
@@ -811,7 +902,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             call_inputs["panel_of_normals"] = file_identity(args.panel_of_normals)
             call_inputs["options"].update(
                 somatic=True, contamination=args.contamination,
-                af_not_in_resource=args.af_not_in_resource)
+                af_not_in_resource=args.af_not_in_resource,
+                tumour_in_normal=args.tumour_in_normal)
         also = f" and {gvcf}" if gvcf is not None else ""
         if done := earlier("call", call_inputs, "calling again",
                            f"{vcf}{also} from an earlier run with the same alignments and "
@@ -820,12 +912,22 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         else:
             stamp.forget("call")
             t1 = time.monotonic()
-            call_progress = CallProgress(args.quiet)
-            try:
-                vstats = caller.write_vcf(call_bams, vcf, command_line=["gmsaccel", *argv],
-                                          progress=call_progress, gvcf_out=gvcf)
-            finally:
-                call_progress.done()
+
+            def write(c: Caller, out: Path) -> dict:
+                call_progress = CallProgress(args.quiet)
+                try:
+                    return c.write_vcf(call_bams, out, command_line=["gmsaccel", *argv],
+                                       progress=call_progress, gvcf_out=gvcf)
+                finally:
+                    call_progress.done()
+
+            if args.tumour_in_normal == "auto":
+                vstats, tin = _call_tumour_in_normal_auto(
+                    args, caller, lambda: _caller(args, index=index, executor=client,
+                                                  again=True), write, vcf)
+                tin_checked = True
+            else:
+                vstats = write(caller, vcf)
             call_seconds = time.monotonic() - t1
             stamp.finish("call", call_inputs, vcf_files,
                          {"stats": vstats, "seconds": call_seconds})
@@ -833,6 +935,15 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             _log(args, f"called in {call_seconds:.2f} s -> {vcf}{also}: {line}")
         if args.germline_resource and not args.somatic:  # (a quality check of the BAM)
             contamination = _contamination_check(args, bam, name)
+        # the tumour in the normal: what the VCF was called with (its header), and an
+        # estimate from its records (a quality check of the normal)
+        tin_modelled = None
+        if args.somatic and normal_bam is not None:
+            from gmsaccel.tumour_in_normal import vcf_tumour_in_normal
+
+            tin_modelled = vcf_tumour_in_normal(vcf)
+            if not tin_checked:
+                tin = _tumour_in_normal_check(args, vcf, normal_name, tin_modelled)
         normal_germline = None
         if normal_vcf is not None:  # the patient's inherited variants, from the normal
             normal_germline = _call_normal_germline(args, argv, normal_bam, normal_vcf,
@@ -880,6 +991,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         }
         if args.somatic:
             metrics["contamination_modelled"] = modelled
+            # the share of the tumour's fractions the normal was taken to show (None: no normal)
+            metrics["tumour_in_normal_modelled"] = tin_modelled
         if normal_bam is not None:
             nstats, nseconds = aligned.get(normal, (None, None))
             metrics["normal"] = {
@@ -887,6 +1000,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 **_alignment_metrics(nstats, contigs, normal_bam, genome,
                                      args.reference if normal else None),
                 "contamination": normal_contamination,
+                # the share of the tumour's allele fractions the normal shows (its estimate)
+                "tumour_in_normal": tin.as_dict() if tin is not None else None,
                 "align_seconds": nseconds,
                 "bam": str(normal_bam),
                 "aligned_here": bool(normal),
@@ -1175,6 +1290,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "contamination's estimate; auto: estimated from the tumour's reads "
                              "first, as gmsaccel contamination does; default 0, not modelled); "
                              "an allele likelier from that person's reads fails contamination")
+        pp.add_argument("--tumour-in-normal", type=_fraction_or_auto, metavar="F|auto",
+                        help="with --somatic and a normal: the tumour's cells in the normal (a "
+                             "leukaemia's blood normal, tissue beside a tumour), as the share of "
+                             "a somatic allele's tumour fraction the normal shows, in [0, 1); "
+                             "NLOD and normal_artifact weigh the normal against that share "
+                             "rather than none. auto: estimated from a first call (gmsaccel."
+                             "tumour_in_normal), which is called again with the estimate where "
+                             "its 95%% interval leaves out 0 (default 0, not modelled)")
 
     pc = sub.add_parser(
         "call", help="call SNVs and indels from sorted, indexed BAMs to a VCF",

@@ -344,6 +344,12 @@ def _somatic_cards(m: dict[str, Any]) -> list[str]:
               _card("Normal depth", f"{_num(n.get('mean_depth'), '.1f')}×")]
     if cont := n.get("contamination"):
         cards.append(_contamination_card("Normal contamination", cont))
+    if tin := n.get("tumour_in_normal"):  # (the share of the tumour's fractions it shows)
+        modelled = m.get("tumour_in_normal_modelled") or 0.0
+        cards.append(_card("Tumour in normal", f"{100 * tin['fraction']:.2f}%",
+                           f"95% interval {100 * tin['low']:.2f}-{100 * tin['high']:.2f}%; "
+                           + (f"modelled at {100 * modelled:.2f}%" if modelled
+                              else "not modelled")))
     if germ := n.get("germline"):  # (run --normal-germline)
         cards.append(_card("Normal germline", _num(germ.get("pass")),
                            f"PASS records; {_num(germ.get('het'))} het, "

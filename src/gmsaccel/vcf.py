@@ -109,6 +109,8 @@ class SomaticHeader:
     max_germline_posterior: float = 0.5
     contamination: float = 0.0  # the tumour's reads from another person
     max_contamination_posterior: float = 0.5
+    # the share of a somatic allele's tumour fraction the normal shows (its tumour cells)
+    tumour_in_normal: float = 0.0
 
 
 class VcfWriter:
@@ -248,12 +250,20 @@ class VcfWriter:
                        f'the reads of another person (a fraction {sm.contamination:g} of the '
                        f'tumour\'s) than from the tumour (posterior > '
                        f'{sm.max_contamination_posterior:g}; CONTQ)">')
+        # what the normal is weighed against: lacking a somatic allele, or holding the
+        # tumour's cells
+        somatic_in_normal = "lacking the allele" if sm.tumour_in_normal == 0 else (
+            f"showing the allele at {sm.tumour_in_normal:g} of its fraction in the tumour "
+            "(the tumour's cells in the normal)")
         if sm.normal is not None:
+            if sm.tumour_in_normal > 0:
+                h.add_line(f"##tumour_in_normal={sm.tumour_in_normal!r}")  # (exact: run reads it)
             h.add_line('##FILTER=<ID=low_normal_depth,Description="Too few normal reads to rule '
                        f'out a germline heterozygote (NLOD < {sm.min_nlod:g}), none showing the '
                        'allele">')
             h.add_line('##FILTER=<ID=normal_artifact,Description="The normal\'s reads show the '
-                       f'allele too (their log10 odds of it >= {sm.max_normal_alod:g})">')
+                       f'allele too (their log10 odds of it at its fitted fraction against '
+                       f'{somatic_in_normal} >= {sm.max_normal_alod:g})">')
         h.add_line('##FILTER=<ID=strand_bias,Description="The tumour\'s reads of the ALT lie '
                    'on one strand more than its depth there explains (two-sided binomial '
                    f'p < {sm.min_strand_p:g})">')
@@ -270,7 +280,7 @@ class VcfWriter:
                    'not at all; QUAL is 10 times it">')
         if sm.normal is not None:
             h.add_line('##INFO=<ID=NLOD,Number=A,Type=Float,Description="log10 likelihood ratio '
-                       'of the normal lacking the allele against carrying one copy">')
+                       f'of the normal {somatic_in_normal} against carrying one copy">')
         if sm.germline_resource is not None:
             h.add_line('##INFO=<ID=POPAF,Number=A,Type=Float,Description="-log10 of the '
                        'population frequency of the allele in the germline resource (taken '

@@ -34,6 +34,10 @@ struct SomaticThresholds {
   // above max_contamination_posterior) fails `contamination`.
   double contamination = 0.0;
   double max_contamination_posterior = 0.5;
+  // Tumour in the normal (a blood normal of a leukaemia, tissue beside a tumour): a somatic
+  // allele at fraction f of the tumour's reads is expected at tumour_in_normal * f of the
+  // normal's, where 0 says the normal lacks it. Below 1.
+  double tumour_in_normal = 0.0;
 };
 
 // One allele's statistics from the tumour's and (when there is one) the normal's reads.
@@ -41,21 +45,28 @@ struct SomaticScore {
   double tumour_fraction = 0;  // fitted with every component of the site
   double tlod = 0;             // log10 L_T(fitted) / L_T(fitted without the allele)
   double normal_fraction = 0;  // fitted (NaN where the normal has no reads)
-  double nlod = 0;             // log10 L_N(without the allele) / L_N(the allele at 1/2)
-  double normal_alod = 0;      // log10 L_N(fitted) / L_N(fitted without the allele)
+  double nlod = 0;             // log10 L_N(as a somatic allele) / L_N(the allele at 1/2)
+  double normal_alod = 0;      // log10 L_N(fitted) / L_N(as a somatic allele)
 };
 
 // Scores component `allele` of a site whose reads' likelihoods are tumour (n_tumour x k) and
 // normal (n_normal x k; null: no normal): component 0 is the reference, the others the site's
 // other alleles (and whatever else the caller tells apart, e.g. a deletion over the site).
+// "As a somatic allele" the normal holds it at tumour_in_normal times the tumour's fitted
+// fraction (0: without it).
 SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
-                          size_t n_normal, size_t k, size_t allele);
+                          size_t n_normal, size_t k, size_t allele,
+                          double tumour_in_normal = 0.0);
 
 // log10 of the integral over f in [0, 1] of the likelihood with component `allele` held at f
 // (the other components fitted at each f): the evidence for an allele at an unknown fraction
 // under a uniform prior, which, unlike the fitted maximum, pays for the fraction left free.
-// Trapezoids over a coarse grid of [0, 1] and a fine one around the fitted fraction.
-double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele);
+// Trapezoids over a coarse grid of [0, 1] and a fine one around the fitted fraction. With
+// `also` (n_also x k reads of a second sample, e.g. a normal holding tumour cells) the
+// integrand is the product with that sample's likelihood, its allele held at also_scale * f.
+double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t allele,
+                                   const double* also = nullptr, size_t n_also = 0,
+                                   double also_scale = 0.0);
 
 // Where a tumour's allele comes from, as posterior probabilities over three origins:
 // germline (a heterozygous carrier, prior 2p(1-p), the allele at 1/2 in the tumour and the
@@ -70,14 +81,17 @@ double log10_integrated_likelihood(const double* lik, size_t n, size_t k, size_t
 // among these three; the contamination one also against the allele being absent (neither
 // person carries it, (1-p)^4, the tumour at 0), since at a small c the other person's few
 // reads and sequencing errors look alike. Copy-number changes that move a germline allele
-// away from 1/2 in the tumour are not modelled.
+// away from 1/2 in the tumour are not modelled. With tumour_in_normal above 0 a somatic
+// allele is in the normal too, at tumour_in_normal times its fraction in the tumour (the
+// integral over f is of both samples' likelihoods).
 struct AlleleOrigins {
   double germline = 0;
   double contamination = 0;
 };
 AlleleOrigins allele_origins(const double* tumour, size_t n_tumour, const double* normal,
                              size_t n_normal, size_t k, size_t allele, double population_af,
-                             double log10_somatic_prior, double contamination);
+                             double log10_somatic_prior, double contamination,
+                             double tumour_in_normal = 0.0);
 
 // Strand bias: if the k = alt_fwd + alt_rev reads of an allele fell on the two strands as all the
 // sample's reads there do (depth_fwd : depth_rev), the chance of a split at least as lopsided

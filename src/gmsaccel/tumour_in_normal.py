@@ -1,0 +1,313 @@
+"""Tumour in the normal: how much of a tumour's cells its matched normal holds
+(`estimate_tumour_in_normal`, `call --somatic --tumour-in-normal auto`).
+
+A matched normal is not always free of the tumour. A leukaemia's blood normal holds leukaemic
+cells; tissue taken beside a solid tumour holds some of its cells. Such a normal shows the
+tumour's somatic alleles too, at a share of their fraction in the tumour (the tumour's cells
+in the normal, relative to the tumour sample's), and a caller that takes any sign of an allele
+in the normal as germline or as an artifact throws those alleles away: the more clonal the
+allele, the surer.
+
+The share (TiN, as the literature calls it) is estimated from a somatic VCF's records,
+called with none assumed: at each candidate allele the tumour's fraction f and the normal's
+reads of the allele and of the reference (FORMAT AF and AD). The normal's reads of the allele
+are binomial, each site from one of four kinds whose shares are fitted (EM) along with TiN:
+
+- somatic: at TiN * f, seen through the read error rate e;
+- germline heterozygous: at 1/2; germline homozygous: at 1 - e;
+- anything else (an artifact both samples show, a paralog's reads): at a fraction uniform on
+  [0, 1], so that such sites do not pull TiN. Its share has a pseudo-count of one site
+  (OTHER_PRIOR) in each band, so that a lone odd site goes there rather than to the somatic
+  kind at a higher TiN.
+
+The error rate e is measured: the normal's reads of the reference at sites homozygous for the
+allele in both samples (ERROR where there are too few). Left at a fixed rate, a normal read a
+little noisier than it reads as a small TiN.
+
+TiN is the value maximising the likelihood (the kinds' shares fitted at each value), with a
+95% interval where the log-likelihood falls 1.92 below its maximum. The records used are
+biallelic, with a normal read, and either PASS or failing only filters that read the normal
+(germline, normal_artifact, low_normal_depth): those failing for the tumour's own reads
+(weak_evidence, strand_bias, orientation_bias, panel_of_normals, contamination, ...) are left
+out. The tumour's fraction is taken as exact; copy-number changes between the tumour cells in
+the normal and those of the tumour sample are not modelled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pysam
+
+from gmsaccel import _core
+from gmsaccel.contamination import CHI2_95, _bound, _maximise
+
+ERROR = 1e-3  # the chance that a read of the normal counted for one allele is the other's
+MIN_HOM_SITES = 10  # sites homozygous for the allele that measure the error rate
+OTHER_PRIOR = 1.0  # pseudo-count of sites of the "other" kind per band
+MAX_FRACTION = 0.95  # the estimate's range: a "normal" beyond it is the tumour
+MIN_SITES = 10  # candidate alleles an estimate needs
+FRACTION_STEP = 5e-3  # tumour fractions are taken to this step (their own spread is wider)
+BANDS = 10  # of the tumour fraction, each with its own shares of the kinds of site
+# filters that weigh the normal's reads (and with a germline resource the population): a
+# record failing only these is still the tumour's allele
+NORMAL_FILTERS = frozenset({"PASS", "germline", "normal_artifact", "low_normal_depth"})
+KINDS = ("somatic", "germline_het", "germline_hom", "other")
+
+
+@dataclass
+class TumourInNormalEstimate:
+    """What estimate_tumour_in_normal found: the share of a somatic allele's tumour fraction
+    the normal shows, its 95% interval, the candidate alleles used, the normal's reads over
+    them, and how many of them each kind of site takes (the fitted shares times the sites)."""
+
+    fraction: float
+    low: float
+    high: float
+    sites: int
+    normal_reads: int
+    somatic: float = 0.0
+    germline_het: float = 0.0
+    germline_hom: float = 0.0
+    other: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def excludes_zero(self) -> bool:
+        """Whether the interval leaves out a normal free of the tumour."""
+        return self.low > 0
+
+    def line(self) -> str:
+        return (f"tumour in normal {100 * self.fraction:.2f}% (95% interval "
+                f"{100 * self.low:.2f}-{100 * self.high:.2f}%) from {self.sites:,} candidate "
+                f"alleles (about {self.somatic:,.0f} somatic, {self.germline_het:,.0f} "
+                f"heterozygous and {self.germline_hom:,.0f} homozygous germline, "
+                f"{self.other:,.0f} other; {self.normal_reads:,} normal reads)")
+
+
+def _log_binomial(alt: np.ndarray, depth: np.ndarray, p: np.ndarray | float) -> np.ndarray:
+    """log P(alt | depth, p) of a binomial, by site."""
+    comb = _log_comb(alt, depth)
+    return comb + alt * np.log(p) + (depth - alt) * np.log1p(-np.asarray(p))
+
+
+def _log_comb(alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
+    return lgamma(depth + 1) - lgamma(alt + 1) - lgamma(depth - alt + 1)
+
+
+class _Sites:
+    """The candidate alleles' evidence, with what does not depend on TiN worked out once."""
+
+    def __init__(self, tumour_fraction: np.ndarray, alt: np.ndarray, depth: np.ndarray):
+        f = np.asarray(tumour_fraction, dtype=np.float64)
+        alt = np.asarray(alt, dtype=np.float64)
+        depth = np.asarray(depth, dtype=np.float64)
+        if not (f.shape == alt.shape == depth.shape) or f.ndim != 1:
+            raise ValueError("tumour_fraction, alt and depth: one value per site each")
+        if np.any(~(alt >= 0)) or np.any(~(alt <= depth)) or np.any(~np.isfinite(f)) or \
+                np.any(alt != np.round(alt)) or np.any(depth != np.round(depth)):
+            raise ValueError("each site needs whole read counts 0 <= alt <= depth and a finite "
+                             "tumour fraction")
+        self.sites = len(f)
+        # Sites alike (the tumour fraction to FRACTION_STEP) are weighed once, times their
+        # number: a genome's germline sites repeat a few thousand combinations.
+        keys = np.stack([np.round(np.clip(f, 0, 1) / FRACTION_STEP), alt, depth], axis=1)
+        rows, counts = np.unique(keys, axis=0, return_counts=True)
+        self.f = rows[:, 0] * FRACTION_STEP
+        self.alt, self.depth = rows[:, 1], rows[:, 2]
+        self.weight = counts.astype(np.float64)
+        # sites x kinds log-likelihoods; the somatic column is filled per TiN
+        self.terms = np.empty((len(self.f), len(KINDS)))
+        self.terms[:, 1] = _log_binomial(self.alt, self.depth, 0.5)
+        self.error = _error_rate(f, alt, depth)
+        self.prior = np.zeros(len(KINDS))
+        self.prior[KINDS.index("other")] = OTHER_PRIOR
+        self.terms[:, 2] = _log_binomial(self.alt, self.depth, 1 - self.error)
+        self.terms[:, 3] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
+        # Shares by band of the tumour fraction: germline alleles gather at the fractions
+        # their copy numbers give, somatic ones at their clones'. One set of shares for all
+        # would let the somatic kind take germline sites where TiN * f comes near 1/2 (a
+        # larger share of somatic sites is then cheaper for every somatic site), pulling TiN
+        # up to that.
+        used, self.band = np.unique(np.minimum((self.f * BANDS).astype(np.int64), BANDS - 1),
+                                    return_inverse=True)  # (bands holding sites only)
+        self.rows_by_band = [np.flatnonzero(self.band == b) for b in range(len(used))]
+
+    def fit(self, tin: float) -> tuple[float, np.ndarray]:
+        """The log-likelihood at TiN (with the shares' pseudo-counts), the kinds' shares
+        fitted in each band of the tumour fraction, and the kinds' expected counts over all
+        sites."""
+        p = self.error + (1 - 2 * self.error) * tin * self.f
+        self.terms[:, 0] = _log_binomial(self.alt, self.depth, p)
+        top = self.terms.max(axis=1, keepdims=True)
+        lik = np.exp(self.terms - top)  # sites x kinds, scaled by site
+        ll = float(self.weight @ top[:, 0])
+        counts = np.zeros(len(KINDS))
+        for rows in self.rows_by_band:
+            lb, wb = lik[rows], self.weight[rows]
+            share, value = _mixture_shares(lb, wb, self.prior)
+            ll += value
+            counts += (lb * share).T @ (wb / (lb @ share))
+        return ll, counts
+
+
+def _error_rate(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
+    """The normal's reads of the reference at sites where it and the tumour show the allele
+    in 90% of the reads or more (homozygous: those reads are errors), per read."""
+    hom = (f >= 0.9) & (alt >= 0.9 * depth) & (depth > 0)
+    if hom.sum() < MIN_HOM_SITES:
+        return ERROR
+    return float(np.clip((depth - alt)[hom].sum() / depth[hom].sum(), 1e-4, 0.05))
+
+
+def _mixture_shares(lik: np.ndarray, weight: np.ndarray,
+                    prior: np.ndarray) -> tuple[np.ndarray, float]:
+    """The shares s (on the simplex) maximising sum_i weight_i log(lik_i . s) + sum_j prior_j
+    log s_j (pseudo-counts), and that maximum. It is concave; its maximum is the maximum over
+    s >= 0 of the same less (sum(weight) + sum(prior)) * sum(s), where sum(s) comes out 1:
+    Newton's method on that, kinds whose share is 0 and would fall held at 0, each step
+    projected onto s >= 0 and halved until it gains."""
+    k = lik.shape[1]
+    total = float(weight.sum() + prior.sum())
+    share = np.full(k, 1 / k)
+    held = prior > 0
+
+    def objective(s: np.ndarray) -> float:
+        mix = lik @ s
+        if np.any(mix <= 0) or np.any(s[held] <= 0):
+            return -math.inf
+        return float(weight @ np.log(mix) + prior[held] @ np.log(s[held])) - \
+            total * float(s.sum())
+
+    value = objective(share)
+    for _ in range(200):
+        mix = lik @ share
+        r = weight / mix
+        inv = np.divide(prior, share, out=np.zeros(k), where=held)
+        grad = lik.T @ r + inv - total
+        curv = (lik * (r / mix)[:, None]).T @ lik + np.diag(inv / np.where(held, share, 1.0))
+        free = (share > 0) | (grad > 0)
+        step = np.zeros(k)
+        idx = np.flatnonzero(free)
+        sub = curv[np.ix_(idx, idx)]
+        # (a kind no site of the band looks like has no curvature: the ridge sends it to 0)
+        sub = sub + 1e-10 * max(float(np.max(np.diag(sub))), 1e-300) * np.eye(len(idx))
+        step[idx] = np.linalg.lstsq(sub, grad[idx], rcond=None)[0]
+        a = 1.0  # (the step projected onto s >= 0, halved until it gains)
+        while True:
+            nxt = np.maximum(share + a * step, 0.0)
+            got = objective(nxt)
+            if got >= value or a < 1e-12:
+                break
+            a /= 2
+        if got < value:
+            break
+        gain = got - value
+        share, value = nxt, got
+        if a == 1.0 and gain <= 1e-12 * max(1.0, abs(value)):
+            break
+    share = share / share.sum()
+    mix = lik @ share
+    return share, float(weight @ np.log(mix) + prior[held] @ np.log(share[held]))
+
+
+def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
+             depth: np.ndarray) -> TumourInNormalEstimate:
+    """TiN (the share of a somatic allele's tumour fraction that the normal shows) by maximum
+    likelihood from candidate alleles: each one's fraction in the tumour, and the normal's
+    reads of it (alt) of its depth (its reads of the allele and the reference); with its 95%
+    interval."""
+    sites = _Sites(tumour_fraction, alt, depth)
+    if sites.sites < MIN_SITES:
+        raise ValueError(f"{sites.sites} candidate alleles with normal reads: too few to "
+                         f"estimate the tumour in the normal (at least {MIN_SITES})")
+
+    def ll(tin: float) -> float:
+        return sites.fit(tin)[0]
+
+    # (a grid of 0.05 steps, then to 1e-5: a share far finer than its interval)
+    best = _maximise(ll, 0.0, MAX_FRACTION, tol=1e-5, grid=20)
+    target = ll(best) - CHI2_95 / 2
+    low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
+    high = _bound(ll, target, best, MAX_FRACTION)
+    counts = sites.fit(best)[1]
+    return TumourInNormalEstimate(best, low, high, sites.sites,
+                                  int(sites.weight @ sites.depth),
+                                  *(float(x) for x in counts))
+
+
+def _one_value(value: object) -> float | None:
+    if isinstance(value, tuple):
+        value = value[0] if len(value) == 1 else None
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
+                       normal: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From a somatic VCF (gmsaccel's, or any whose samples have AD, and AF or enough AD):
+    each usable record's tumour fraction and the normal's reads of the allele and its depth.
+    The tumour and normal are the header's ##tumor_sample and ##normal_sample unless named."""
+    path = os.fspath(vcf)
+    try:
+        fh = pysam.VariantFile(path)
+    except (OSError, ValueError) as e:
+        raise _core.InputError(f"{path}: cannot read as a VCF ({e})") from None
+    with fh:
+        meta = {r.key: r.value for r in fh.header.records if r.value is not None}
+        samples = list(fh.header.samples)
+        tumour = tumour or meta.get("tumor_sample")
+        normal = normal or meta.get("normal_sample")
+        for role, name in (("tumour", tumour), ("normal", normal)):
+            if name is None:
+                raise _core.InputError(f"{path}: no {role} sample named (the header has no "
+                                       f"##{'tumor' if role == 'tumour' else role}_sample)")
+            if name not in samples:
+                raise _core.InputError(f"{path}: no sample {name!r} (its samples: "
+                                       f"{', '.join(samples) or 'none'})")
+        fraction, alt, depth = [], [], []
+        for rec in fh:
+            if len(rec.alts or ()) != 1 or not set(rec.filter.keys()) <= NORMAL_FILTERS:
+                continue
+            t, n = rec.samples[tumour], rec.samples[normal]
+            try:
+                n_ad, t_ad = n.get("AD"), t.get("AD")
+                t_af = _one_value(t.get("AF")) if "AF" in rec.format else None
+            except (KeyError, ValueError, TypeError) as e:
+                raise _core.InputError(f"{path}: record {rec.chrom}:{rec.pos}: {e}") from None
+            if n_ad is None or len(n_ad) != 2 or None in n_ad:
+                continue
+            if t_af is None:  # (a VCF without AF: the tumour's read counts)
+                if t_ad is None or len(t_ad) != 2 or None in t_ad or sum(t_ad) == 0:
+                    continue
+                t_af = t_ad[1] / sum(t_ad)
+            if not 0 <= t_af <= 1 or min(n_ad) < 0:
+                raise _core.InputError(f"{path}: record {rec.chrom}:{rec.pos}: AF {t_af} or "
+                                       f"AD {n_ad} out of range")
+            if sum(n_ad) == 0:
+                continue
+            fraction.append(t_af)
+            alt.append(n_ad[1])
+            depth.append(sum(n_ad))
+    return (np.array(fraction, dtype=np.float64), np.array(alt, dtype=np.float64),
+            np.array(depth, dtype=np.float64))
+
+
+def estimate_tumour_in_normal(vcf: str | os.PathLike, tumour: str | None = None,
+                              normal: str | None = None) -> TumourInNormalEstimate:
+    """TiN from a tumour/normal somatic VCF called with none assumed (candidate_evidence, then
+    estimate): give the result to Caller(somatic=True, tumour_in_normal=...) to call again."""
+    return estimate(*candidate_evidence(vcf, tumour, normal))
+
+
+def vcf_tumour_in_normal(vcf: str | os.PathLike) -> float:
+    """The TiN a somatic VCF was called with (its header's ##tumour_in_normal; none: 0)."""
+    with pysam.VariantFile(os.fspath(vcf)) as fh:
+        for r in fh.header.records:
+            if r.key == "tumour_in_normal" and r.value is not None:
+                return float(r.value)
+    return 0.0
