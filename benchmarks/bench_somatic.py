@@ -25,6 +25,11 @@ expected allele fractions 0.30, 0.15, 0.08 and 0.04), built once into the cache,
    ``gmsaccel run --somatic`` (both alignments, sorted, indexed, duplicates marked, and the
    somatic VCF) against ``bwa mem | samtools sort`` and ``samtools index`` of each sample then
    bcftools' germline subtraction, both timed whole (bwa's and gmsaccel's indexes made before);
+   with ``--tumour-in-normal S`` also against a normal holding the tumour's cells (bwa's
+   normal BAM with a share S of its reads replaced by the tumour's, ``samtools view -s`` on each
+   BAM by read name, merged into the normal's read group, made once; its somatic alleles show
+   at S times their tumour fraction): ``gmsaccel call --somatic`` as is, and with
+   ``--tumour-in-normal auto``, and bcftools' germline subtraction;
 3. scores each caller's somatic calls with shared/bench/vcfeval.sh against the somatic truth
    (SNV and indel precision, recall, F1), against the truth of each VAF level (recall: the true
    positives there over the level's variants), and against the germline truth (its true
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -92,6 +98,7 @@ class SomaticRun(BestOfRepeats):
     germline_leaks: dict[str, int] = field(default_factory=dict)
     raw_vcf: str = ""
     vcf: str = ""
+    estimate: dict | None = None  # --tumour-in-normal auto's estimate
 
 
 def split_truth_by_level(truth: Path, out_dir: Path, n_levels: int) -> list[Path]:
@@ -269,6 +276,56 @@ class Bench:
         return self._measure(tool, vcf, self.args.repeats,
                              lambda: self.timer.run([argv], label=f"{tool} call --somatic"))
 
+    def tin_normal_bam(self, share: float) -> Path:
+        """bwa's normal BAM with ``share`` of its reads the tumour's (pairs kept by read name:
+        ``samtools view -s``), every read in the normal's read group: made once, not timed."""
+        normal, tumour = self.bwa_bam("normal", "NORMAL"), self.bwa_bam("tumour", "TUMOUR")
+        bam = self.sdir / f"normal.tin{share:g}.bwa.bam"
+        done = bam.with_suffix(".complete")
+        if bam.exists() and _fresh(done, normal, tumour, bam):
+            return bam
+        params = self.info["params"]  # type: ignore[index]
+        from_tumour = share * params["normal_pairs"] / params["tumour_pairs"]
+        if not 0 < share < 1 or from_tumour >= 1:
+            raise BenchError(f"--tumour-in-normal {share:g}: the tumour has too few reads")
+        q = shlex.quote
+
+        def subsample(src: Path, seed: int, keep: float, dst: Path) -> str:
+            return f"samtools view -u -s {seed}{f'{keep:.6f}'[1:]} {q(str(src))} -o {q(str(dst))}"
+
+        parts = [self.work / "tin.normal.bam", self.work / "tin.tumour.bam"]
+        header = self.work / "tin.header.sam"
+        merged = self.work / "tin.merged.bam"
+        _sh(f"{subsample(normal, 1, 1 - share, parts[0])} && "
+            f"{subsample(tumour, 2, from_tumour, parts[1])} && "
+            f"samtools view -H {q(str(normal))} > {q(str(header))} && "
+            f"samtools merge -f -u -o - {q(str(parts[0]))} {q(str(parts[1]))} "
+            f"| samtools addreplacerg -m overwrite_all -R normal -o {q(str(merged))} - && "
+            f"samtools reheader {q(str(header))} {q(str(merged))} > {q(str(bam))} && "
+            f"samtools index {q(str(bam))}", f"the normal with {share:g} tumour")
+        for p in (*parts, header, merged):
+            p.unlink(missing_ok=True)
+        done.write_text(f"tumour in normal {share:g}\n")
+        return bam
+
+    def gmsaccel_tin(self, tumour: Path, normal: Path, auto: bool) -> SomaticRun:
+        """gmsaccel on the pair whose normal holds tumour cells: as is, or with
+        --tumour-in-normal auto (its estimate kept as run.estimate)."""
+        key = "gmsaccel-tin" + ("-auto" if auto else "")
+        tool = "gmsaccel" + (" --tumour-in-normal auto" if auto else "") + \
+            ", normal with tumour"
+        vcf, metrics = self.work / f"{key}.vcf.gz", self.work / f"{key}.json"
+        argv = self.gms + ["call", "-f", str(self.ref), "--somatic", "--normal", str(normal),
+                           str(tumour), "-o", str(vcf), "-t", str(self.t), "-q",
+                           "--metrics", str(metrics)]
+        if auto:
+            argv += ["--tumour-in-normal", "auto"]
+        run = self._measure(tool, vcf, self.args.repeats,
+                            lambda: self.timer.run([argv], label=tool))
+        if auto:
+            run.estimate = json.loads(metrics.read_text()).get("tumour_in_normal_estimate")
+        return run
+
     def gmsaccel_tumour_only(self, tumour: Path, resource: Path | None) -> SomaticRun:
         key = "gmsaccel-tumour-only" + ("-resource" if resource else "")
         tool = "gmsaccel tumour-only" + (" + germline resource" if resource else "")
@@ -320,15 +377,16 @@ class Bench:
             raise BenchError(f"{raw.name}: samples {samples}, expected TUMOUR and NORMAL")
         return samples.index("TUMOUR"), samples.index("NORMAL")
 
-    def bcftools(self, tumour: Path, normal: Path) -> SomaticRun:
-        raw = self.work / "bcftools.raw.vcf.gz"
+    def bcftools(self, tumour: Path, normal: Path, key: str = "bcftools",
+                 tool: str = "bcftools (germline subtraction)") -> SomaticRun:
+        raw = self.work / f"{key}.raw.vcf.gz"
         mpileup = ["bcftools", "mpileup", "-a", "AD,DP", "-f", str(self.ref), str(tumour),
                    str(normal), "--threads", str(self.t), "-Ou"]
         call = ["bcftools", "call", "-mv", "-Oz", "-o", str(raw)]
 
-        return self._measure("bcftools (germline subtraction)", raw, self.args.repeats,
+        return self._measure(tool, raw, self.args.repeats,
                              lambda: self.timer.run([mpileup, call], label="bcftools"),
-                             lambda raw: self._subtract(raw, "bcftools.somatic.vcf.gz"))
+                             lambda raw: self._subtract(raw, f"{key}.somatic.vcf.gz"))
 
     def _subtract(self, raw: Path, name: str) -> Path:
         """bcftools' somatic calls by germline subtraction: records with an alternate allele
@@ -470,6 +528,14 @@ def report(results: dict[str, object]) -> str:
         lines.append(f"| {r['tool']} | {r['wall_s']:.2f} | {fmt(r['peak_rss_mb'], '.0f')} | "
                      + " | ".join(cells) + f" | {r['germline_leaks'].get('total', 'n/a')} |")
     lines.append("")
+    if tin := results.get("tumour_in_normal"):
+        lines.append(f"- normal holding tumour cells: a share {tin['share']:g} of its reads the "
+                     f"tumour's ({tin['bam']})")
+    for r in runs.values():  # type: ignore[union-attr]
+        if est := r.get("estimate"):
+            lines.append(f"- {r['tool']}: estimate {100 * est['fraction']:.2f}% (95% interval "
+                         f"{100 * est['low']:.2f}-{100 * est['high']:.2f}%) from "
+                         f"{est['sites']:,} candidate alleles")
     per_level = ", ".join(f"{lv['vaf']:.2f}: {lv['total']}" for lv in levels)
     lines.append(f"- somatic truth per VAF level: {per_level}")
     for what, secs in results["prep"].items():  # type: ignore[union-attr]
@@ -500,6 +566,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "alignments, sorted, indexed, duplicates marked, and the somatic VCF) "
                         "against bwa mem | samtools sort and samtools index of both samples "
                         "then bcftools' germline subtraction")
+    p.add_argument("--tumour-in-normal", type=float, metavar="S",
+                   help="also call against a normal holding the tumour's cells: bwa's normal "
+                        "BAM with a share S of its reads the tumour's (made once): gmsaccel as "
+                        "is and with --tumour-in-normal auto, and bcftools")
     p.add_argument("--own-bam", action="store_true",
                    help="also call with gmsaccel on gmsaccel align's BAMs (made once, cached)")
     g = p.add_argument_group("the sample (somatic_sample.py; made once per parameter set)")
@@ -592,6 +662,19 @@ def main(argv: list[str] | None = None) -> int:
                 jobs.append(("gmsaccel_pipeline", b.gmsaccel_pipeline))
             if not args.skip_bcftools:
                 jobs.append(("peer_pipeline", b.peer_pipeline))
+        if args.tumour_in_normal is not None and isinstance(bams, tuple):
+            tin = b.attempt("the normal holding tumour cells (once, not timed)",
+                            lambda: b.tin_normal_bam(args.tumour_in_normal))
+            if isinstance(tin, Path):
+                results["tumour_in_normal"] = {"share": args.tumour_in_normal, "bam": str(tin)}
+                if run_gms:
+                    jobs.append(("gmsaccel_tin", lambda: b.gmsaccel_tin(bams[0], tin, False)))
+                    jobs.append(("gmsaccel_tin_auto",
+                                 lambda: b.gmsaccel_tin(bams[0], tin, True)))
+                if not args.skip_bcftools:
+                    jobs.append(("bcftools_tin", lambda: b.bcftools(
+                        bams[0], tin, key="bcftools-tin",
+                        tool="bcftools (germline subtraction), normal with tumour")))
         if args.own_bam:
             own = b.attempt("aligning the pair with gmsaccel align (once, not timed)",
                             lambda: (b.own_bam("tumour", "TUMOUR"), b.own_bam("normal", "NORMAL")))
