@@ -11,7 +11,9 @@ allele, the surer.
 The share (TiN, as the literature calls it) is estimated from a somatic VCF's records,
 called with none assumed: at each candidate allele the tumour's fraction f and the normal's
 reads of the allele and of the reference (FORMAT AF and AD). The normal's reads of the allele
-are binomial, each site from one of four kinds whose shares are fitted (EM) along with TiN:
+are binomial, each site from one of four kinds, whose shares are fitted in each tenth of the
+tumour fraction (germline alleles gather where their copy numbers put them, somatic ones
+where their clones do):
 
 - somatic: at TiN * f, seen through the read error rate e;
 - germline heterozygous: at 1/2; germline homozygous: at 1 - e;
@@ -89,13 +91,8 @@ class TumourInNormalEstimate:
                 f"{self.other:,.0f} other; {self.normal_reads:,} normal reads)")
 
 
-def _log_binomial(alt: np.ndarray, depth: np.ndarray, p: np.ndarray | float) -> np.ndarray:
-    """log P(alt | depth, p) of a binomial, by site."""
-    comb = _log_comb(alt, depth)
-    return comb + alt * np.log(p) + (depth - alt) * np.log1p(-np.asarray(p))
-
-
 def _log_comb(alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """log (depth choose alt), by site."""
     lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
     return lgamma(depth + 1) - lgamma(alt + 1) - lgamma(depth - alt + 1)
 
@@ -121,13 +118,14 @@ class _Sites:
         self.f = rows[:, 0] * FRACTION_STEP
         self.alt, self.depth = rows[:, 1], rows[:, 2]
         self.weight = counts.astype(np.float64)
-        # sites x kinds log-likelihoods; the somatic column is filled per TiN
-        self.terms = np.empty((len(self.f), len(KINDS)))
-        self.terms[:, 1] = _log_binomial(self.alt, self.depth, 0.5)
         self.error = _error_rate(f, alt, depth)
         self.prior = np.zeros(len(KINDS))
         self.prior[KINDS.index("other")] = OTHER_PRIOR
-        self.terms[:, 2] = _log_binomial(self.alt, self.depth, 1 - self.error)
+        # sites x kinds log-likelihoods; the somatic column is filled per TiN
+        self.comb = _log_comb(self.alt, self.depth)
+        self.terms = np.empty((len(self.f), len(KINDS)))
+        self.terms[:, 1] = self.binomial(0.5)
+        self.terms[:, 2] = self.binomial(1 - self.error)
         self.terms[:, 3] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
         # Shares by band of the tumour fraction: germline alleles gather at the fractions
         # their copy numbers give, somatic ones at their clones'. One set of shares for all
@@ -138,12 +136,16 @@ class _Sites:
                                     return_inverse=True)  # (bands holding sites only)
         self.rows_by_band = [np.flatnonzero(self.band == b) for b in range(len(used))]
 
+    def binomial(self, p: np.ndarray | float) -> np.ndarray:
+        """log P(alt | depth, p), by site."""
+        return self.comb + self.alt * np.log(p) + (self.depth - self.alt) * np.log1p(-p)
+
     def fit(self, tin: float) -> tuple[float, np.ndarray]:
         """The log-likelihood at TiN (with the shares' pseudo-counts), the kinds' shares
         fitted in each band of the tumour fraction, and the kinds' expected counts over all
         sites."""
         p = self.error + (1 - 2 * self.error) * tin * self.f
-        self.terms[:, 0] = _log_binomial(self.alt, self.depth, p)
+        self.terms[:, 0] = self.binomial(p)
         top = self.terms.max(axis=1, keepdims=True)
         lik = np.exp(self.terms - top)  # sites x kinds, scaled by site
         ll = float(self.weight @ top[:, 0])
