@@ -124,7 +124,15 @@ SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* n
     std::vector<double> somatic = without;
     somatic[allele] = tumour_in_normal * s.tumour_fraction;
     const double n_somatic = fit_fractions(normal, n_normal, k, somatic.data(), f.data());
-    s.normal_alod = std::max(0.0, n_full - n_somatic);
+    // (one-sided: a normal showing less of the allele than its tumour cells would is no
+    // artifact; with none assumed it cannot show less)
+    s.normal_alod = tumour_in_normal > 0 && s.normal_fraction <= somatic[allele]
+                        ? 0.0
+                        : std::max(0.0, n_full - n_somatic);
+    // A carrier's normal: its own cells at 1/2, and the tumour's cells in it at the tumour's
+    // fraction (a germline allele the tumour has lost or gained shows so in them too).
+    if (tumour_in_normal > 0)
+      het[allele] = 0.5 + tumour_in_normal * (s.tumour_fraction - 0.5);
     s.nlod = n_somatic - fit_fractions(normal, n_normal, k, het.data(), f.data()) + 0.0;
   }
   return s;

@@ -60,17 +60,24 @@ def test_score_is_the_mixture_definition(tumour: list, normal: list, tin: float)
     s = _core.somatic_score(t[:, 0].tolist(), t[:, 1].tolist(), n[:, 0].tolist(),
                             n[:, 1].tolist(), tumour_in_normal=tin)
     grid = np.linspace(0, 1, 2001)
-    # the normal as a somatic allele leaves it: at tin times the tumour's fraction (0: none)
-    somatic = ratio(n[:, 0], n[:, 1], tin * s["tumour_fraction"])
-    for (alt, ref), f, lod, base in ((t.T, s["tumour_fraction"], s["tlod"], 0.0),
-                                     (n.T, s["normal_fraction"], s["normal_alod"], somatic)):
+    # the normal as a somatic allele leaves it: at tin times the tumour's fraction (0: none);
+    # a carrier's at 1/2 in its own cells, and at the tumour's fraction in the tumour's
+    ft = s["tumour_fraction"]
+    somatic = ratio(n[:, 0], n[:, 1], tin * ft)
+    carrier = 0.5 + tin * (ft - 0.5)
+    for (alt, ref), f, lod, base, one_sided in (
+            (t.T, ft, s["tlod"], 0.0, False),
+            (n.T, s["normal_fraction"], s["normal_alod"], somatic, tin > 0)):
         assert 0 <= f <= 1
-        assert lod == pytest.approx(max(0.0, ratio(alt, ref, f) - base), abs=1e-9)
+        # (normal_alod one-sided: none for a normal showing no more than the tumour's cells)
+        want = 0.0 if one_sided and f <= tin * ft else \
+            max(0.0, ratio(alt, ref, f) - base)
+        assert lod == pytest.approx(want, abs=1e-9)
         # the fitted fraction is the maximum: no point of a fine grid beats it
         best = max(ratio(alt, ref, g) for g in grid)
         assert ratio(alt, ref, f) >= best - 1e-6 * max(1.0, abs(best))
         assert lod >= 0  # f = 0 gives 0
-    assert s["nlod"] == pytest.approx(somatic - ratio(n[:, 0], n[:, 1], 0.5), abs=1e-9)
+    assert s["nlod"] == pytest.approx(somatic - ratio(n[:, 0], n[:, 1], carrier), abs=1e-9)
 
 
 def log10_mixture(lik: np.ndarray, f: np.ndarray) -> float:
@@ -1244,7 +1251,9 @@ def test_tumour_in_the_normal(pair: Pair, tmp_path: Path) -> None:
     Caller(pair.ref, somatic=True, tumour_in_normal=est.fraction).write_vcf(
         [pair.tumour, normal], modelled)
     called = _alleles(modelled, passed=True)
-    assert len(set(pair.somatic) - set(called)) <= 0.1 * len(pair.somatic)
+    # (at 0.3 a carrier's normal shows its tumour cells' fraction too, nearer a somatic
+    # allele's: a few of 30 normal reads fall as germline)
+    assert len(set(pair.somatic) - set(called)) <= 0.12 * len(pair.somatic)
     assert len(set(called) - set(pair.somatic)) <= 1
     germline = {(v.contig, v.pos, v.ref, v.alt) for v in pair.germline}
     assert not germline & set(called)
@@ -1568,3 +1577,28 @@ def test_caller_somatic_options_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a gVCF"):
         VcfWriter(tmp_path / "x.vcf", [("c", 2_000)], ["T"], gvcf=True,
                   somatic=Caller(ref, somatic=True).somatic_header(["T"]))
+
+
+@needs_engine
+def test_tumour_in_normal_auto_beyond_what_is_modelled(pair: Pair, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """An estimate beyond AUTO_LIMIT (a normal mostly tumour, or alleles both samples show
+    alike) is not modelled by auto: a warning, and the first call stands."""
+    import gmsaccel.tumour_in_normal
+    from gmsaccel import cli
+    from gmsaccel.tumour_in_normal import TumourInNormalEstimate
+
+    monkeypatch.setattr(gmsaccel.tumour_in_normal, "estimate_tumour_in_normal",
+                        lambda *args, **kwargs: TumourInNormalEstimate(0.9, 0.88, 0.92, 500,
+                                                                       9000))
+    out = tmp_path / "auto.vcf.gz"
+    assert cli.main(["call", "-f", str(pair.ref), "--somatic", str(pair.tumour), "--normal",
+                     str(pair.normal), "--tumour-in-normal", "auto", "-o", str(out),
+                     "--metrics", str(tmp_path / "m.json")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --tumour-in-normal auto" in err and "beyond 50%" in err, err
+    assert vcf_tumour_in_normal(out) == 0.0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["tumour_in_normal_modelled"] == 0.0
+    assert m["tumour_in_normal_estimate"]["fraction"] == 0.9

@@ -374,6 +374,8 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
     auto_tin = args.tumour_in_normal == "auto"
     if auto_tin and args.output == "-":
         raise ValueError("--tumour-in-normal auto reads its first call back: give -o a file")
+    if auto_tin:
+        _check_output_dir(args.output)
     if args.somatic:
         if args.ploidy != 2:
             raise ValueError("--ploidy does not apply to --somatic (alleles are weighed at any "
@@ -435,6 +437,7 @@ def cmd_call(args: argparse.Namespace, argv: Sequence[str]) -> int:
         extra = {"contamination_estimate": estimated} if estimated is not None else {}
         if auto_tin:
             extra["tumour_in_normal_estimate"] = tin.as_dict() if tin is not None else None
+        if args.tumour_in_normal is not None:
             extra["tumour_in_normal_modelled"] = args.tumour_in_normal
         _write_json(Path(args.metrics), {**stats, **extra, "device": caller.device,
                                          "wall_seconds": wall})
@@ -464,10 +467,11 @@ TUMOUR_IN_NORMAL_WARNING = 0.05
 
 
 def _tumour_in_normal_check(args: argparse.Namespace, vcf: Path, normal: str,
-                            modelled: float) -> TumourInNormalEstimate | None:
+                            modelled: float | None) -> TumourInNormalEstimate | None:
     """The tumour in the normal, estimated from a somatic VCF's records (logged), or None
     (warned) where they are too few; a warning where it is unmodelled and from
-    TUMOUR_IN_NORMAL_WARNING."""
+    TUMOUR_IN_NORMAL_WARNING, or where what was modelled is outside its interval (modelled
+    None: auto's first call, which decides itself)."""
     from gmsaccel.tumour_in_normal import estimate_tumour_in_normal
 
     try:
@@ -477,11 +481,17 @@ def _tumour_in_normal_check(args: argparse.Namespace, vcf: Path, normal: str,
               file=sys.stderr)
         return None
     _log(args, f"{normal}: {est.line()}")
+    if modelled is None:
+        return est
     if not modelled and est.excludes_zero() and est.fraction >= TUMOUR_IN_NORMAL_WARNING:
         print(f"[gmsaccel] warning: the normal {normal} shows the tumour's alleles at "
               f"{100 * est.fraction:.1f}% of their fraction in the tumour (tumour cells in "
               "the normal): somatic alleles fail germline or normal_artifact; call with "
               "--tumour-in-normal auto", file=sys.stderr)
+    elif modelled and not est.low <= modelled <= est.high:
+        print(f"[gmsaccel] warning: --tumour-in-normal {modelled:g} is outside the estimate's "
+              f"95% interval for {normal} ({100 * est.low:.2f}-{100 * est.high:.2f}%)",
+              file=sys.stderr)
     return est
 
 
@@ -499,14 +509,16 @@ def _call_tumour_in_normal_auto(
     try:
         stats = write(caller, first)
         normal = stats["samples"][1]
-        est = _tumour_in_normal_check(args, first, normal, 1.0)
-        if est is not None and est.excludes_zero():
-            args.tumour_in_normal = est.fraction
-            _log(args, f"--tumour-in-normal auto: calling again with {est.fraction:.4g}")
+        est = _tumour_in_normal_check(args, first, normal, None)
+        share, why = est.to_model() if est is not None else (0.0, "no estimate")
+        if share > 0:
+            args.tumour_in_normal = share
+            _log(args, f"--tumour-in-normal auto: {why}")
             stats = write(remake(), out)
         else:
-            why = "no estimate" if est is None else \
-                "the normal shows no tumour (an interval holding 0)"
+            if est is not None and est.excludes_zero():  # (beyond what auto models)
+                print(f"[gmsaccel] warning: --tumour-in-normal auto for {normal}: {why}",
+                      file=sys.stderr)
             _log(args, f"--tumour-in-normal auto: {why}: the first call stands")
             for src, dst in zip(first_files, out_files, strict=True):
                 if src.exists():

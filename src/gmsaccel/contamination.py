@@ -152,8 +152,9 @@ def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e
             x1 = b - ratio * (b - a)
             f1 = f(x1)
     best = (a + b) / 2
-    # the bounds themselves (no contamination at all is the commonest answer)
-    return max((lo, best, hi), key=f)
+    # the bounds themselves (no contamination at all is the commonest answer), and the grid's
+    # best (a peak narrower than the bracket can escape the search)
+    return max((float(xs[i]), lo, best, hi), key=f)
 
 
 def _bound(f: Callable[[float], float], target: float, inside: float, outside: float) -> float:

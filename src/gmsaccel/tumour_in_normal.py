@@ -16,7 +16,12 @@ tumour fraction (germline alleles gather where their copy numbers put them, soma
 where their clones do):
 
 - somatic: at TiN * f, seen through the read error rate e;
-- germline heterozygous: at 1/2; germline homozygous: at 1 - e;
+- germline heterozygous: at h, a heterozygote's share of the reads (about 1/2; alignment
+  favours the reference a little, and a deep normal tells 0.47 from 1/2, which a kind held at
+  1/2 would give to the somatic kind at a TiN near 1); or, where the tumour has lost or gained
+  a copy, at h (1 - TiN) + TiN * f, as its cells in the normal show it (two kinds: a
+  balanced heterozygote's f strays from 1/2 by the tumour's sampling alone, which the second
+  would read as a smaller TiN); germline homozygous: at 1 - e;
 - anything else (an artifact both samples show, a paralog's reads): at a fraction uniform on
   [0, 1], so that such sites do not pull TiN. Its share has a pseudo-count of one site
   (OTHER_PRIOR) in each band, so that a lone odd site goes there rather than to the somatic
@@ -24,7 +29,8 @@ where their clones do):
 
 The error rate e is measured: the normal's reads of the reference at sites homozygous for the
 allele in both samples (ERROR where there are too few). Left at a fixed rate, a normal read a
-little noisier than it reads as a small TiN.
+little noisier than it reads as a small TiN. h is measured too: the pooled share at sites
+where the tumour's fraction is near 1/2 and the normal's is within HET_BAND.
 
 TiN is the value maximising the likelihood (the kinds' shares fitted at each value), with a
 95% interval where the log-likelihood falls 1.92 below its maximum. The records used are
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,10 +61,17 @@ MAX_FRACTION = 0.95  # the estimate's range: a "normal" beyond it is the tumour
 MIN_SITES = 10  # candidate alleles an estimate needs
 FRACTION_STEP = 5e-3  # tumour fractions are taken to this step (their own spread is wider)
 BANDS = 10  # of the tumour fraction, each with its own shares of the kinds of site
+HET_BAND = (0.25, 0.75)  # a normal's share of the reads at sites measuring h...
+HET_TUMOUR_BAND = (0.35, 0.65)  # ...where the tumour's is here
+# auto models an estimate up to this: beyond it, a normal holding more of the tumour's cells
+# than half the tumour sample's, or one whose germline sites or shared artifacts read alike in
+# both samples (which the somatic kind at a TiN near 1 also explains), is for the user to judge
+AUTO_LIMIT = 0.5
 # filters that weigh the normal's reads (and with a germline resource the population): a
 # record failing only these is still the tumour's allele
 NORMAL_FILTERS = frozenset({"PASS", "germline", "normal_artifact", "low_normal_depth"})
-KINDS = ("somatic", "germline_het", "germline_hom", "other")
+# (a heterozygous site twice: as the tumour's cells show it in the normal, and balanced)
+KINDS = ("somatic", "germline_het_changed", "germline_het", "germline_hom", "other")
 
 
 @dataclass
@@ -82,6 +96,16 @@ class TumourInNormalEstimate:
     def excludes_zero(self) -> bool:
         """Whether the interval leaves out a normal free of the tumour."""
         return self.low > 0
+
+    def to_model(self) -> tuple[float, str]:
+        """What --tumour-in-normal auto models (0: nothing) and why."""
+        if not self.excludes_zero():
+            return 0.0, "the normal shows no tumour (an interval holding 0)"
+        if self.fraction > AUTO_LIMIT:
+            return 0.0, (f"{100 * self.fraction:.1f}% is beyond {100 * AUTO_LIMIT:g}%: a normal "
+                         "mostly tumour, or alleles both samples show alike (germline sites "
+                         "or artifacts); not modelled (give --tumour-in-normal F to model it)")
+        return self.fraction, f"calling again with {self.fraction:.4g}"
 
     def line(self) -> str:
         return (f"tumour in normal {100 * self.fraction:.2f}% (95% interval "
@@ -122,11 +146,12 @@ class _Sites:
         self.prior = np.zeros(len(KINDS))
         self.prior[KINDS.index("other")] = OTHER_PRIOR
         # sites x kinds log-likelihoods; the somatic column is filled per TiN
+        self.het = _het_share(f, alt, depth)
         self.comb = _log_comb(self.alt, self.depth)
         self.terms = np.empty((len(self.f), len(KINDS)))
-        self.terms[:, 1] = self.binomial(0.5)
-        self.terms[:, 2] = self.binomial(1 - self.error)
-        self.terms[:, 3] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
+        self.terms[:, 2] = self.binomial(self.het)
+        self.terms[:, 3] = self.binomial(1 - self.error)
+        self.terms[:, 4] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
         # Shares by band of the tumour fraction: germline alleles gather at the fractions
         # their copy numbers give, somatic ones at their clones'. One set of shares for all
         # would let the somatic kind take germline sites where TiN * f comes near 1/2 (a
@@ -144,8 +169,12 @@ class _Sites:
         """The log-likelihood at TiN (with the shares' pseudo-counts), the kinds' shares
         fitted in each band of the tumour fraction, and the kinds' expected counts over all
         sites."""
-        p = self.error + (1 - 2 * self.error) * tin * self.f
-        self.terms[:, 0] = self.binomial(p)
+        e = self.error
+        tumour_cells = e + (1 - 2 * e) * self.f  # (as their reads show the allele)
+        self.terms[:, 0] = self.binomial(e + (1 - 2 * e) * tin * self.f)  # (TiN f of 0)
+        # a heterozygote the tumour changed: the normal's own cells at h (which its reads
+        # show: their errors in it), its tumour cells as the tumour's reads
+        self.terms[:, 1] = self.binomial((1 - tin) * self.het + tin * tumour_cells)
         top = self.terms.max(axis=1, keepdims=True)
         lik = np.exp(self.terms - top)  # sites x kinds, scaled by site
         ll = float(self.weight @ top[:, 0])
@@ -167,13 +196,28 @@ def _error_rate(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
     return float(np.clip((depth - alt)[hom].sum() / depth[hom].sum(), 1e-4, 0.05))
 
 
+def _het_share(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
+    """A heterozygote's share of the normal's reads: pooled over sites whose tumour fraction is
+    within HET_TUMOUR_BAND and whose normal share is within HET_BAND; 1/2 where fewer than
+    MIN_HOM_SITES such sites."""
+    share = np.divide(alt, depth, out=np.zeros_like(alt), where=depth > 0)
+    het = (f >= HET_TUMOUR_BAND[0]) & (f <= HET_TUMOUR_BAND[1]) & (share >= HET_BAND[0]) & \
+        (share <= HET_BAND[1])
+    if het.sum() < MIN_HOM_SITES:
+        return 0.5
+    return float(np.clip(alt[het].sum() / depth[het].sum(), 0.3, 0.7))
+
+
 def _mixture_shares(lik: np.ndarray, weight: np.ndarray,
                     prior: np.ndarray) -> tuple[np.ndarray, float]:
     """The shares s (on the simplex) maximising sum_i weight_i log(lik_i . s) + sum_j prior_j
     log s_j (pseudo-counts), and that maximum. It is concave; its maximum is the maximum over
     s >= 0 of the same less (sum(weight) + sum(prior)) * sum(s), where sum(s) comes out 1:
-    Newton's method on that, kinds whose share is 0 and would fall held at 0, each step
-    projected onto s >= 0 and halved until it gains."""
+    Newton's method on that, kinds whose share is 0 and would fall held at 0 (and those the
+    step takes below 0 that would fall sent to 0), each step projected onto s >= 0 and halved
+    until it gains; where that takes it below 1/64 of a step (a kind at 0 that should not be,
+    or kinds alike, can stall it), share moved from the kind the gradient favours least to
+    the one it favours most, if that gains more."""
     k = lik.shape[1]
     total = float(weight.sum() + prior.sum())
     share = np.full(k, 1 / k)
@@ -187,7 +231,7 @@ def _mixture_shares(lik: np.ndarray, weight: np.ndarray,
             total * float(s.sum())
 
     value = objective(share)
-    for _ in range(200):
+    for _ in range(500):
         mix = lik @ share
         r = weight / mix
         inv = np.divide(prior, share, out=np.zeros(k), where=held)
@@ -195,27 +239,75 @@ def _mixture_shares(lik: np.ndarray, weight: np.ndarray,
         curv = (lik * (r / mix)[:, None]).T @ lik + np.diag(inv / np.where(held, share, 1.0))
         free = (share > 0) | (grad > 0)
         step = np.zeros(k)
-        idx = np.flatnonzero(free)
-        sub = curv[np.ix_(idx, idx)]
-        # (a kind no site of the band looks like has no curvature: the ridge sends it to 0)
-        sub = sub + 1e-10 * max(float(np.max(np.diag(sub))), 1e-300) * np.eye(len(idx))
-        step[idx] = np.linalg.lstsq(sub, grad[idx], rcond=None)[0]
+        for _ in range(2):  # (kinds the step takes below 0 that would fall: sent to 0, and
+            # the step solved again for the rest)
+            idx = np.flatnonzero(free)
+            sub = curv[np.ix_(idx, idx)]
+            # (a kind no site of the band looks like has no curvature: the ridge sends it to 0)
+            sub = sub + 1e-10 * max(float(np.max(np.diag(sub))), 1e-300) * np.eye(len(idx))
+            step[:] = 0.0
+            step[idx] = np.linalg.lstsq(sub, grad[idx], rcond=None)[0]
+            falls = free & ~held & ((share + step < 0) | (share < 1e-9)) & (grad < 0)
+            if not falls.any():
+                break
+            free &= ~falls
+        zeroed = ~free & (share > 0)
+        step[zeroed] = -share[zeroed]
         a = 1.0  # (the step projected onto s >= 0, halved until it gains)
         while True:
             nxt = np.maximum(share + a * step, 0.0)
             got = objective(nxt)
-            if got >= value or a < 1e-12:
+            if got >= value or a < 1e-6:
                 break
             a /= 2
-        if got < value:
+        newton = got > value and a >= 1 / 64
+        if not newton:  # (a short or failed step: share moved between two kinds, which
+            # can bring back a kind at 0 or empty one, where it gains more)
+            toward, toward_value = _pairwise_step(objective, share, grad)
+            if toward_value > got:
+                nxt, got = toward, toward_value
+        if not got > value:
             break
         gain = got - value
         share, value = nxt, got
-        if a == 1.0 and gain <= 1e-12 * max(1.0, abs(value)):
+        if gain <= 1e-12 * max(1.0, abs(value)) and (not newton or a == 1.0):
             break
     share = share / share.sum()
     mix = lik @ share
     return share, float(weight @ np.log(mix) + prior[held] @ np.log(share[held]))
+
+
+def _pairwise_step(objective: Callable[[np.ndarray], float], share: np.ndarray,
+                   grad: np.ndarray) -> tuple[np.ndarray, float]:
+    """Share moved from the kind the gradient favours least (of those holding any) to the one
+    it favours most, by the amount best for the objective (concave along it: golden-section
+    search), and its value."""
+    best = int(np.argmax(grad))
+    holding = np.flatnonzero(share > 0)
+    worst = int(holding[np.argmin(grad[holding])])
+    if best == worst:
+        return share, objective(share)
+    move = np.zeros_like(share)
+    move[best], move[worst] = 1.0, -1.0
+
+    def at(t: float) -> float:
+        return objective(np.maximum(share + t * move, 0.0))
+
+    lo, hi = 0.0, float(share[worst])
+    ratio = (math.sqrt(5) - 1) / 2
+    x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    f1, f2 = at(x1), at(x2)
+    while hi - lo > 1e-12 + 1e-9 * share[worst]:
+        if f1 < f2:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + ratio * (hi - lo)
+            f2 = at(x2)
+        else:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - ratio * (hi - lo)
+            f1 = at(x1)
+    t = max((lo, hi, (lo + hi) / 2), key=at)  # (the end: all of the worst kind's share)
+    return np.maximum(share + t * move, 0.0), at(t)
 
 
 def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
@@ -237,10 +329,10 @@ def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
     target = ll(best) - CHI2_95 / 2
     low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
     high = _bound(ll, target, best, MAX_FRACTION)
-    counts = sites.fit(best)[1]
+    somatic, changed, het, hom, other = (float(x) for x in sites.fit(best)[1])
     return TumourInNormalEstimate(best, low, high, sites.sites,
-                                  int(sites.weight @ sites.depth),
-                                  *(float(x) for x in counts))
+                                  int(sites.weight @ sites.depth), somatic, changed + het, hom,
+                                  other)
 
 
 def _one_value(value: object) -> float | None:

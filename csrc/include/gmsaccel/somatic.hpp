@@ -45,15 +45,17 @@ struct SomaticScore {
   double tumour_fraction = 0;  // fitted with every component of the site
   double tlod = 0;             // log10 L_T(fitted) / L_T(fitted without the allele)
   double normal_fraction = 0;  // fitted (NaN where the normal has no reads)
-  double nlod = 0;             // log10 L_N(as a somatic allele) / L_N(the allele at 1/2)
+  double nlod = 0;             // log10 L_N(as a somatic allele) / L_N(a carrier's)
   double normal_alod = 0;      // log10 L_N(fitted) / L_N(as a somatic allele)
 };
 
 // Scores component `allele` of a site whose reads' likelihoods are tumour (n_tumour x k) and
 // normal (n_normal x k; null: no normal): component 0 is the reference, the others the site's
 // other alleles (and whatever else the caller tells apart, e.g. a deletion over the site).
-// "As a somatic allele" the normal holds it at tumour_in_normal times the tumour's fitted
-// fraction (0: without it).
+// "As a somatic allele" the normal holds it at tumour_in_normal (TiN) times the tumour's fitted
+// fraction f (0: without it); a carrier's normal at 1/2 + TiN (f - 1/2) (its tumour cells
+// show what the tumour shows). With TiN above 0 normal_alod is one-sided: 0 where the
+// normal's fitted fraction is at most TiN f.
 SomaticScore score_allele(const double* tumour, size_t n_tumour, const double* normal,
                           size_t n_normal, size_t k, size_t allele,
                           double tumour_in_normal = 0.0);
