@@ -131,14 +131,9 @@ def log_likelihood(c: float, p: np.ndarray, ref: np.ndarray, alt: np.ndarray,
     return _log_likelihood(c, _log_prior_pairs(p), ref, alt, error, het)
 
 
-def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6,
-              grid: int = 51) -> float:
-    """The maximum of f on [lo, hi]: the best of a grid, refined by golden-section search
-    between its neighbours (few sites can give a likelihood of more than one peak)."""
-    xs = np.linspace(lo, hi, grid)
-    i = int(np.argmax([f(float(x)) for x in xs]))
-    a, b = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, grid - 1)])
-    lo, hi = a, b
+def golden_section(f: Callable[[float], float], a: float, b: float,
+                   tol: float) -> tuple[float, float]:
+    """The bracket [a, b] narrowed to tol around a maximum of f, which is unimodal there."""
     ratio = (math.sqrt(5) - 1) / 2
     x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
     f1, f2 = f(x1), f(x2)
@@ -151,6 +146,17 @@ def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e
             b, x2, f2 = x2, x1, f1
             x1 = b - ratio * (b - a)
             f1 = f(x1)
+    return a, b
+
+
+def _maximise(f: Callable[[float], float], lo: float, hi: float, tol: float = 1e-6,
+              grid: int = 51) -> float:
+    """The maximum of f on [lo, hi]: the best of a grid, refined by golden-section search
+    between its neighbours (few sites can give a likelihood of more than one peak)."""
+    xs = np.linspace(lo, hi, grid)
+    i = int(np.argmax([f(float(x)) for x in xs]))
+    lo, hi = float(xs[max(i - 1, 0)]), float(xs[min(i + 1, grid - 1)])
+    a, b = golden_section(f, lo, hi, tol)
     best = (a + b) / 2
     # the bounds themselves (no contamination at all is the commonest answer), and the grid's
     # best (a peak narrower than the bracket can escape the search)

@@ -52,7 +52,7 @@ import numpy as np
 import pysam
 
 from gmsaccel import _core
-from gmsaccel.contamination import CHI2_95, _bound, _maximise
+from gmsaccel.contamination import CHI2_95, _bound, _maximise, golden_section
 
 ERROR = 1e-3  # the chance that a read of the normal counted for one allele is the other's
 MIN_HOM_SITES = 10  # sites homozygous for the allele that measure the error rate
@@ -293,19 +293,7 @@ def _pairwise_step(objective: Callable[[np.ndarray], float], share: np.ndarray,
     def at(t: float) -> float:
         return objective(np.maximum(share + t * move, 0.0))
 
-    lo, hi = 0.0, float(share[worst])
-    ratio = (math.sqrt(5) - 1) / 2
-    x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    f1, f2 = at(x1), at(x2)
-    while hi - lo > 1e-12 + 1e-9 * share[worst]:
-        if f1 < f2:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + ratio * (hi - lo)
-            f2 = at(x2)
-        else:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - ratio * (hi - lo)
-            f1 = at(x1)
+    lo, hi = golden_section(at, 0.0, float(share[worst]), 1e-12 + 1e-9 * share[worst])
     t = max((lo, hi, (lo + hi) / 2), key=at)  # (the end: all of the worst kind's share)
     return np.maximum(share + t * move, 0.0), at(t)
 
