@@ -145,9 +145,10 @@ class _Sites:
         self.error = _error_rate(f, alt, depth)
         self.prior = np.zeros(len(KINDS))
         self.prior[KINDS.index("other")] = OTHER_PRIOR
-        # sites x kinds log-likelihoods; the somatic column is filled per TiN
         self.het = _het_share(f, alt, depth)
         self.comb = _log_comb(self.alt, self.depth)
+        # sites x kinds log-likelihoods; the first two kinds' (somatic, a heterozygote the
+        # tumour changed) depend on TiN: fit fills them
         self.terms = np.empty((len(self.f), len(KINDS)))
         self.terms[:, 2] = self.binomial(self.het)
         self.terms[:, 3] = self.binomial(1 - self.error)
