@@ -52,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,10 +269,10 @@ class Bench:
     # ---------------------------------------------------------------- callers
 
     def gmsaccel(self, tumour: Path, normal: Path, key: str = "gmsaccel",
-                 tool: str = "gmsaccel") -> SomaticRun:
+                 tool: str = "gmsaccel", extra: Sequence[str] = ()) -> SomaticRun:
         vcf = self.work / f"{key}.vcf.gz"
         argv = self.gms + ["call", "-f", str(self.ref), "--somatic", "--normal", str(normal),
-                           str(tumour), "-o", str(vcf), "-t", str(self.t), "-q"]
+                           str(tumour), "-o", str(vcf), "-t", str(self.t), "-q", *extra]
         return self._measure(tool, vcf, self.args.repeats,
                              lambda: self.timer.run([argv], label=f"{tool} call --somatic"))
 
@@ -314,14 +314,9 @@ class Bench:
         key = "gmsaccel-tin" + ("-auto" if auto else "")
         tool = "gmsaccel" + (" --tumour-in-normal auto" if auto else "") + \
             ", normal with tumour"
-        vcf, metrics = self.work / f"{key}.vcf.gz", self.work / f"{key}.json"
-        argv = self.gms + ["call", "-f", str(self.ref), "--somatic", "--normal", str(normal),
-                           str(tumour), "-o", str(vcf), "-t", str(self.t), "-q",
-                           "--metrics", str(metrics)]
-        if auto:
-            argv += ["--tumour-in-normal", "auto"]
-        run = self._measure(tool, vcf, self.args.repeats,
-                            lambda: self.timer.run([argv], label=tool))
+        metrics = self.work / f"{key}.json"
+        extra = ["--metrics", str(metrics), "--tumour-in-normal", "auto"] if auto else []
+        run = self.gmsaccel(tumour, normal, key, tool, extra)
         if auto:
             run.estimate = json.loads(metrics.read_text()).get("tumour_in_normal_estimate")
         return run

@@ -462,6 +462,8 @@ def _run_checkpoint_folder(outdir: Path, name: str, tmp_dir: str | None) -> Path
 
 
 CONTAMINATION_WARNING = 0.02  # run warns from this fraction of another person's reads
+# the caller models another person's reads below half of them (the estimate's upper bound)
+MAX_MODELLED_CONTAMINATION = 0.5
 # run warns from this share of the tumour's fractions in the normal, where not modelled
 TUMOUR_IN_NORMAL_WARNING = 0.05
 
@@ -529,8 +531,6 @@ def _call_tumour_in_normal_auto(
         for f in first_files:
             f.unlink(missing_ok=True)
     return stats, est
-# the caller models another person's reads below half of them (the estimate's upper bound)
-MAX_MODELLED_CONTAMINATION = 0.5
 
 
 def _with_indexes(path: Path, *suffixes: str) -> list[Path]:

@@ -56,6 +56,7 @@ from gmsaccel.contamination import CHI2_95, _bound, _maximise, golden_section
 
 ERROR = 1e-3  # the chance that a read of the normal counted for one allele is the other's
 MIN_HOM_SITES = 10  # sites homozygous for the allele that measure the error rate
+MIN_HET_SITES = 10  # sites near 1/2 in both samples that measure a heterozygote's share
 OTHER_PRIOR = 1.0  # pseudo-count of sites of the "other" kind per band
 MAX_FRACTION = 0.95  # the estimate's range: a "normal" beyond it is the tumour
 MIN_SITES = 10  # candidate alleles an estimate needs
@@ -200,11 +201,11 @@ def _error_rate(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
 def _het_share(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
     """A heterozygote's share of the normal's reads: pooled over sites whose tumour fraction is
     within HET_TUMOUR_BAND and whose normal share is within HET_BAND; 1/2 where fewer than
-    MIN_HOM_SITES such sites."""
+    MIN_HET_SITES such sites."""
     share = np.divide(alt, depth, out=np.zeros_like(alt), where=depth > 0)
     het = (f >= HET_TUMOUR_BAND[0]) & (f <= HET_TUMOUR_BAND[1]) & (share >= HET_BAND[0]) & \
         (share <= HET_BAND[1])
-    if het.sum() < MIN_HOM_SITES:
+    if het.sum() < MIN_HET_SITES:
         return 0.5
     return float(np.clip(alt[het].sum() / depth[het].sum(), 0.3, 0.7))
 
@@ -310,15 +311,22 @@ def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
         raise ValueError(f"{sites.sites} candidate alleles with normal reads: too few to "
                          f"estimate the tumour in the normal (at least {MIN_SITES})")
 
+    fits: dict[float, tuple[float, np.ndarray]] = {}  # (the search asks for some TiN twice)
+
+    def fit(tin: float) -> tuple[float, np.ndarray]:
+        if tin not in fits:
+            fits[tin] = sites.fit(tin)
+        return fits[tin]
+
     def ll(tin: float) -> float:
-        return sites.fit(tin)[0]
+        return fit(tin)[0]
 
     # (a grid of 0.05 steps, then to 1e-5: a share far finer than its interval)
     best = _maximise(ll, 0.0, MAX_FRACTION, tol=1e-5, grid=20)
     target = ll(best) - CHI2_95 / 2
     low = 0.0 if best == 0 else _bound(ll, target, best, 0.0)
     high = _bound(ll, target, best, MAX_FRACTION)
-    somatic, changed, het, hom, other = (float(x) for x in sites.fit(best)[1])
+    somatic, changed, het, hom, other = (float(x) for x in fit(best)[1])
     return TumourInNormalEstimate(best, low, high, sites.sites,
                                   int(sites.weight @ sites.depth), somatic, changed + het, hom,
                                   other)
