@@ -1103,6 +1103,29 @@ def cmd_contamination(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tumour_in_normal(args: argparse.Namespace) -> int:
+    from gmsaccel.tumour_in_normal import estimate_tumour_in_normal, vcf_tumour_in_normal
+
+    _check_output_dir(args.json)
+    t0 = time.monotonic()
+    est = estimate_tumour_in_normal(args.vcf, args.tumour, args.normal)
+    wall = time.monotonic() - t0
+    called_with = vcf_tumour_in_normal(args.vcf)
+    print(f"{args.vcf}\t{est.fraction:.5f}\t{est.low:.5f}\t{est.high:.5f}\t{est.sites}")
+    _log(args, f"{est.line()}; {wall:.2f} s wall")
+    if called_with > 0:  # (the records then show the normal's alleles as that TiN let pass)
+        _log(args, f"warning: {args.vcf} was called with --tumour-in-normal {called_with:g}; "
+                   "the estimate is meant for a call with none assumed")
+    modelled, why = est.to_model()
+    _log(args, f"to model it, call again with --tumour-in-normal {modelled:.4g}" if modelled
+         else f"--tumour-in-normal auto would model none: {why}")
+    if args.json:
+        _write_json(Path(args.json), {"vcf": args.vcf, **est.as_dict(),
+                                      "called_with": called_with, "auto_models": modelled,
+                                      "wall_seconds": wall})
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from gmsaccel.align import cuda_module
 
@@ -1467,6 +1490,24 @@ def build_parser() -> argparse.ArgumentParser:
     pct.add_argument("-t", "--threads", type=_positive_int, default=1, help="threads (default 1)")
     pct.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
 
+    ptin = sub.add_parser(
+        "tumour-in-normal", help="estimate the share of a tumour's cells in its matched normal",
+        description="Estimate the tumour's cells in its matched normal (TiN: the share of a "
+                    "somatic allele's tumour fraction that the normal shows), from a "
+                    "tumour/normal somatic VCF called with none assumed (gmsaccel call "
+                    "--somatic --normal, or any VCF whose samples have AD and AF; see "
+                    "gmsaccel.tumour_in_normal). Prints VCF, TiN (0-1), the 95%% interval's "
+                    "low and high ends and the candidate alleles used, tab-separated; give the "
+                    "estimate to call --tumour-in-normal F to call again.",
+        epilog="Example: gmsaccel tumour-in-normal tumour.vcf.gz --json tin.json")
+    ptin.add_argument("vcf", help="the somatic VCF (plain, bgzipped or BCF)")
+    ptin.add_argument("--tumour", metavar="NAME",
+                      help="the tumour's sample (default: the header's ##tumor_sample)")
+    ptin.add_argument("--normal", metavar="NAME",
+                      help="the normal's sample (default: the header's ##normal_sample)")
+    ptin.add_argument("--json", metavar="FILE", help="also write the estimate as JSON here")
+    ptin.add_argument("-q", "--quiet", action="store_true", help="no summary lines on stderr")
+
     pdoc = sub.add_parser("doctor", help="report build, SIMD and GPU capabilities")
     pdoc.add_argument("--json", action="store_true", help="machine-readable output")
     return p
@@ -1482,7 +1523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in ("index", "align", "call", "run", "contamination"):
+    if args.command in ("index", "align", "call", "run", "contamination", "tumour-in-normal"):
         # Our own errors name the file and the record in one line; htslib's log lines
         # ("[E::bgzf_read_block] ...") for the same failure would only bury them.
         import pysam
@@ -1510,6 +1551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, argv)
         if args.command == "contamination":
             return cmd_contamination(args)
+        if args.command == "tumour-in-normal":
+            return cmd_tumour_in_normal(args)
         if args.command == "doctor":
             return cmd_doctor(args)
         if args.command == "demo":
