@@ -22,11 +22,13 @@ from gmsaccel.tumour_in_normal import (
     ERROR,
     FRACTION_STEP,
     MAX_ERROR,
+    MIN_HET_SITES,
     MIN_HOM_SITES,
     MIN_SITES,
     OTHER_PRIOR,
     TumourInNormalEstimate,
     _error_rate,
+    _het_concentration,
     _mixture_shares,
     _Sites,
     candidate_evidence,
@@ -367,10 +369,21 @@ def test_estimate_needs_min_sites() -> None:
 
 
 @pytest.mark.parametrize("bad", ["alt_over_depth", "negative_alt", "nan_fraction", "inf_fraction",
-                                 "fractional_reads", "lengths", "two_dimensional"])
+                                 "fractional_reads", "lengths", "two_dimensional",
+                                 "tumour_alt_alone", "tumour_alt_over_depth",
+                                 "tumour_lengths"])
 def test_estimate_rejects_invalid_input(bad: str) -> None:
     f, alt, depth = (x.copy() for x in simulate(0.1, 3, somatic=20, het=20, hom=12, odd=0))
-    if bad == "alt_over_depth":
+    tumour: dict[str, np.ndarray] = {"tumour_alt": np.round(f * 60),
+                                     "tumour_depth": np.full(len(f), 60.0)}
+    estimate(f, alt, depth, **tumour)  # (as they are: fine)
+    if bad == "tumour_alt_alone":
+        del tumour["tumour_depth"]
+    elif bad == "tumour_alt_over_depth":
+        tumour["tumour_alt"][3] = 61
+    elif bad == "tumour_lengths":
+        tumour["tumour_depth"] = tumour["tumour_depth"][:-1]
+    elif bad == "alt_over_depth":
         alt[5] = depth[5] + 1
     elif bad == "negative_alt":
         alt[5] = -1
@@ -384,8 +397,9 @@ def test_estimate_rejects_invalid_input(bad: str) -> None:
         depth = depth[:-1]
     else:
         f, alt, depth = (np.stack([x, x]) for x in (f, alt, depth))
+        tumour = {}
     with pytest.raises(ValueError):
-        estimate(f, alt, depth)
+        estimate(f, alt, depth, **tumour)
 
 
 # --- candidate alleles from a VCF ---------------------------------------------------------
@@ -417,7 +431,8 @@ def write_vcf(path: Path, records: list[tuple], tumour_line: bool = True,
             for name in filters:
                 rec.filter.add(name)
             rec.samples["T"]["GT"] = (0, 1)
-            rec.samples["T"]["AD"] = t_ad
+            if t_ad is not None:
+                rec.samples["T"]["AD"] = t_ad
             if t_af is not None:
                 rec.samples["T"]["AF"] = t_af
             rec.samples["N"]["GT"] = (0, 0)
@@ -439,20 +454,23 @@ RECORDS = [
     (900, ("C",), ["PASS"], (20, 20), 0.5, (0, 0)),  # no normal reads
     (1000, ("C",), ["PASS"], (16, 4), None, (30, 3)),  # no AF: the tumour's AD, 4 / 20
     (1100, ("C",), ["PASS"], (16, 4), 0.125, (30, 3)),  # AF 0.125 over AD's 0.2
+    (1200, ("C",), ["PASS"], None, 0.25, (30, 3)),  # no tumour AD: its reads 0 of 0
 ]
 
 
 def test_candidate_evidence_keeps_records_the_normal_filtered(tmp_path: Path) -> None:
     vcf = write_vcf(tmp_path / "somatic.vcf", RECORDS)
-    f, alt, depth = candidate_evidence(vcf)
-    np.testing.assert_array_equal(f, [0.375, 0.5, 1.0, 0.5, 0.25, 0.2, 0.125])
-    np.testing.assert_array_equal(alt, [2, 16, 29, 5, 1, 3, 3])
-    np.testing.assert_array_equal(depth, [42, 30, 30, 15, 4, 33, 33])
-    assert f.dtype == alt.dtype == depth.dtype == np.float64
+    f, alt, depth, t_alt, t_depth = evidence = candidate_evidence(vcf)
+    np.testing.assert_array_equal(f, [0.375, 0.5, 1.0, 0.5, 0.25, 0.2, 0.125, 0.25])
+    np.testing.assert_array_equal(alt, [2, 16, 29, 5, 1, 3, 3, 3])
+    np.testing.assert_array_equal(depth, [42, 30, 30, 15, 4, 33, 33, 33])
+    np.testing.assert_array_equal(t_alt, [10, 10, 20, 20, 5, 4, 4, 0])
+    np.testing.assert_array_equal(t_depth, [40, 20, 20, 40, 25, 20, 20, 0])
+    assert all(x.dtype == np.float64 for x in evidence)
     # a compressed copy reads the same
     gz = tmp_path / "somatic.vcf.gz"
     pysam.tabix_compress(str(vcf), str(gz))
-    for got, want in zip(candidate_evidence(str(gz)), (f, alt, depth), strict=True):
+    for got, want in zip(candidate_evidence(str(gz)), evidence, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -460,10 +478,12 @@ def test_candidate_evidence_samples_named(tmp_path: Path) -> None:
     """Named samples override the header's: with the roles swapped, the normal's fractions
     are AD's (N has no AF) and the reads counted are the tumour's."""
     vcf = write_vcf(tmp_path / "somatic.vcf", RECORDS[:2])
-    f, alt, depth = candidate_evidence(vcf, tumour="N", normal="T")
+    f, alt, depth, t_alt, t_depth = candidate_evidence(vcf, tumour="N", normal="T")
     np.testing.assert_allclose(f, [2 / 42, 16 / 30])
     np.testing.assert_array_equal(alt, [10, 10])
     np.testing.assert_array_equal(depth, [40, 20])
+    np.testing.assert_array_equal(t_alt, [2, 16])
+    np.testing.assert_array_equal(t_depth, [42, 30])
     # naming the header's own samples changes nothing
     for got, want in zip(candidate_evidence(vcf, tumour="T", normal="N"),
                          candidate_evidence(vcf), strict=True):
@@ -508,10 +528,12 @@ def test_estimate_from_vcf(tmp_path: Path) -> None:
     f, alt, depth = simulate(0.2, 4, somatic=60, het=60, hom=20, odd=0)
     records = simulated_records(0.2, 4)
     vcf = write_vcf(tmp_path / "somatic.vcf", records)
-    got_f, got_alt, got_depth = candidate_evidence(vcf)
+    got_f, got_alt, got_depth, t_alt, t_depth = candidate_evidence(vcf)
     np.testing.assert_array_equal(got_f, [r[4] for r in records])
     np.testing.assert_array_equal(got_alt, alt)
     np.testing.assert_array_equal(got_depth, depth)
+    np.testing.assert_array_equal(t_alt, [r[3][1] for r in records])
+    np.testing.assert_array_equal(t_depth, [sum(r[3]) for r in records])
     got = estimate_tumour_in_normal(vcf)
     assert got.sites == len(f) and got.normal_reads == int(depth.sum())
     assert got.low <= got.fraction <= got.high and got.excludes_zero()
@@ -605,6 +627,87 @@ def test_vcf_tumour_in_normal(tmp_path: Path) -> None:
 
 
 # --- a tumour that lost or gained a germline copy; what auto models -------------------------
+
+
+def deep_panel(tin: float, seed: int, spread: float) -> tuple[np.ndarray, ...]:
+    """A panel's sites: the tumour read 500 times, the normal 1,000; heterozygotes' allele
+    balance N(1/2, spread) by site, the same in both samples (capture bias); 150 somatic, 800
+    heterozygous and 200 homozygous sites. As estimate takes them, with the tumour's reads."""
+    rng = np.random.default_rng(seed)
+    f_som = rng.choice([0.3, 0.15, 0.08], 150)
+    balance = np.clip(rng.normal(0.5, spread, 800), 0.05, 0.95)
+    in_tumour = np.concatenate([f_som, balance, np.ones(200)])
+    in_normal = np.concatenate([tin * f_som, balance, np.ones(200)])
+    t_alt = rng.binomial(500, SIM_ERROR + (1 - 2 * SIM_ERROR) * in_tumour).astype(np.float64)
+    alt = rng.binomial(1000, SIM_ERROR + (1 - 2 * SIM_ERROR) * in_normal).astype(np.float64)
+    n = len(alt)
+    return t_alt / 500, alt, np.full(n, 1000.0), t_alt, np.full(n, 500.0)
+
+
+@pytest.mark.parametrize("tin", [0.0, 0.1])
+def test_deep_panel_allele_balance(tin: float) -> None:
+    """On a deep panel heterozygotes' allele balance strays by site, alike in both samples;
+    a binomial at one share for all read the normal's heterozygotes, tracking the tumour's
+    fractions, as the somatic kind at a TiN near 0.93. With the spread fitted and the tumour's
+    reads of each site taken in, the estimate holds the truth and reads the spread."""
+    data = deep_panel(tin, 31, 0.05)
+    r = estimate(*data)
+    assert r.low <= tin <= r.high and r.high - r.low < 0.01, r
+    assert r.het_spread == pytest.approx(0.05, rel=0.15), r
+    assert r.somatic == pytest.approx(150, abs=5) and r.other < 10, r
+    # (no spread: the binomial, as at a genome's 30x; 1 of 40 seeds read one, by chance)
+    flat = estimate(*deep_panel(tin, 33, 0.0))
+    assert flat.low <= tin <= flat.high and flat.het_spread == 0.0, flat
+
+
+def test_het_concentration() -> None:
+    """The heterozygotes' allele balance Beta(k h, k (1 - h)) shared by both samples: k by
+    maximum likelihood from the sites near 1/2 (within 25% of the truth over 3,000 sites);
+    inf for a balance the same at every site, and for fewer than MIN_HET_SITES sites."""
+    rng = np.random.default_rng(41)
+    n, h, k = 3000, 0.48, 200.0
+    balance = rng.beta(k * h, k * (1 - h), n)
+    t_depth = rng.integers(100, 400, n).astype(np.float64)
+    depth = rng.integers(200, 800, n).astype(np.float64)
+    t_alt = rng.binomial(t_depth.astype(np.int64), balance).astype(np.float64)
+    alt = rng.binomial(depth.astype(np.int64), balance).astype(np.float64)
+    f = t_alt / t_depth
+    got = _het_concentration(f, alt, depth, t_alt, t_depth, h)
+    assert got == pytest.approx(k, rel=0.25)
+    flat_t = rng.binomial(t_depth.astype(np.int64), h).astype(np.float64)
+    flat = rng.binomial(depth.astype(np.int64), h).astype(np.float64)
+    assert _het_concentration(flat_t / t_depth, flat, depth, flat_t, t_depth, h) == math.inf
+    few = slice(0, MIN_HET_SITES - 1)
+    assert _het_concentration(f[few], alt[few], depth[few], t_alt[few], t_depth[few],
+                              h) == math.inf
+
+
+def test_balanced_heterozygote_is_the_beta_binomial() -> None:
+    """The heterozygous kind's likelihood with a spread: the normal's reads binomial at the
+    site's balance, integrated over Beta(k h, k (1 - h)) updated by the tumour's median depth
+    times its fraction, computed here by numerical integration."""
+    f = np.array([0.3, 0.45, 0.5, 0.62, 0.9])
+    alt = np.array([80.0, 190.0, 260.0, 300.0, 10.0])
+    depth = np.array([400.0, 420.0, 500.0, 480.0, 30.0])
+    t_depth = np.array([300.0, 500.0, 200.0, 700.0, 0.0])  # (median of those read: 400)
+    sites = _Sites(f, alt, depth, np.round(f * t_depth), t_depth)
+    sites.concentration, sites.het = 150.0, 0.47
+    got = sites._balanced_heterozygote(t_depth)
+    x = np.linspace(0, 1, 400_001)[1:-1]
+    for i in range(len(sites.f)):
+        fi, a, n = sites.f[i], sites.alt[i], sites.depth[i]
+        pa = 150 * 0.47 + 400 * fi
+        pb = 150 * 0.53 + 400 * (1 - fi)
+        log_prior = (pa - 1) * np.log(x) + (pb - 1) * np.log1p(-x)
+        log_lik = a * np.log(x) + (n - a) * np.log1p(-x)
+        top = max(log_prior.max(), (log_prior + log_lik).max())
+        ratio = np.sum(np.exp(log_prior + log_lik - top)) / np.sum(np.exp(log_prior - top))
+        want = math.lgamma(n + 1) - math.lgamma(a + 1) - math.lgamma(n - a + 1) + \
+            math.log(ratio)
+        assert got[i] == pytest.approx(want, abs=1e-6), i
+    # the same balance at every site: the binomial at h
+    sites.concentration = math.inf
+    np.testing.assert_allclose(sites._balanced_heterozygote(t_depth), sites.binomial(0.47))
 
 
 def test_heterozygotes_the_tumour_changed() -> None:

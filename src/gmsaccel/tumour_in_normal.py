@@ -11,9 +11,9 @@ allele, the surer.
 The share (TiN, as the literature calls it) is estimated from a somatic VCF's records,
 called with none assumed: at each candidate allele the tumour's fraction f and the normal's
 reads of the allele and of the reference (FORMAT AF and AD). The normal's reads of the allele
-are binomial, each site from one of four kinds, whose shares are fitted in each tenth of the
-tumour fraction (germline alleles gather where their copy numbers put them, somatic ones
-where their clones do):
+are binomial (or beta-binomial, below), each site from one of four kinds, whose shares are
+fitted in each tenth of the tumour fraction (germline alleles gather where their copy numbers
+put them, somatic ones where their clones do):
 
 - somatic: at TiN * f, seen through the read error rate e;
 - germline heterozygous: at h, a heterozygote's share of the reads (about 1/2; alignment
@@ -22,6 +22,13 @@ where their clones do):
   a copy, at h (1 - TiN) + TiN * f, as its cells in the normal show it (two kinds: a
   balanced heterozygote's f strays from 1/2 by the tumour's sampling alone, which the second
   would read as a smaller TiN); germline homozygous: at 1 - e;
+- where heterozygotes' allele balance strays from site to site (a deep panel's capture bias,
+  which both samples' reads show alike), the balanced heterozygote is beta-binomial instead:
+  its site's balance Beta(k h, k (1 - h)) updated by the tumour's reads of it. A binomial
+  at h read such a normal's heterozygotes, which track the tumour's fractions, as the
+  somatic kind at a TiN near 0.93 (tumour 500x, normal 1,000x, a spread of 3%). k is fitted
+  from both samples' reads at the sites near 1/2 and used only where the data reject the
+  binomial; the heterozygote the tumour changed stays binomial;
 - anything else (an artifact both samples show, a paralog's reads): at a fraction uniform on
   [0, 1], so that such sites do not pull TiN. Its share has a pseudo-count of one site
   (OTHER_PRIOR) in each band, so that a lone odd site goes there rather than to the somatic
@@ -70,6 +77,10 @@ FRACTION_STEP = 5e-3  # tumour fractions are taken to this step (their own sprea
 BANDS = 10  # of the tumour fraction, each with its own shares of the kinds of site
 HET_BAND = (0.25, 0.75)  # a normal's share of the reads at sites measuring h...
 HET_TUMOUR_BAND = (0.35, 0.65)  # ...where the tumour's is here
+# heterozygotes' allele balance more concentrated across sites than this (Beta(k h, k (1 - h)),
+# a spread below 0.05% at h 1/2) is taken as the same at every site: binomial
+MAX_CONCENTRATION = 1e6
+SPREAD_SITES = 5000  # heterozygous sites (at most, evenly taken) that fit the concentration
 # auto models an estimate up to this: beyond it, a normal holding more of the tumour's cells
 # than half the tumour sample's, or one whose germline sites or shared artifacts read alike in
 # both samples (which the somatic kind at a TiN near 1 also explains), is for the user to judge
@@ -97,6 +108,9 @@ class TumourInNormalEstimate:
     germline_hom: float = 0.0
     other: float = 0.0
     error_rate: float = ERROR  # the normal's read error rate at the estimate
+    # the spread (standard deviation) of heterozygotes' allele balance across sites, which
+    # both samples share (capture and mapping bias; 0: none beyond the reads' own)
+    het_spread: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -121,26 +135,47 @@ class TumourInNormalEstimate:
                 f"alleles (about {self.somatic:,.0f} somatic, {self.germline_het:,.0f} "
                 f"heterozygous and {self.germline_hom:,.0f} homozygous germline, "
                 f"{self.other:,.0f} other; {self.normal_reads:,} normal reads, "
-                f"{100 * self.error_rate:.2g}% read as the other allele)")
+                f"{100 * self.error_rate:.2g}% read as the other allele"
+                + (f", heterozygotes' allele balance spread {100 * self.het_spread:.1f}% by site"
+                   if self.het_spread > 0 else "") + ")")
+
+
+_lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 
 
 def _log_comb(alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """log (depth choose alt), by site."""
-    lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
-    return lgamma(depth + 1) - lgamma(alt + 1) - lgamma(depth - alt + 1)
+    return _lgamma(depth + 1) - _lgamma(alt + 1) - _lgamma(depth - alt + 1)
+
+
+def _log_beta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _lgamma(a) + _lgamma(b) - _lgamma(a + b)
 
 
 class _Sites:
     """The candidate alleles' evidence, with what does not depend on TiN worked out once."""
 
-    def __init__(self, tumour_fraction: np.ndarray, alt: np.ndarray, depth: np.ndarray):
+    def __init__(self, tumour_fraction: np.ndarray, alt: np.ndarray, depth: np.ndarray,
+                 tumour_alt: np.ndarray | None = None, tumour_depth: np.ndarray | None = None):
         f = np.asarray(tumour_fraction, dtype=np.float64)
         alt = np.asarray(alt, dtype=np.float64)
         depth = np.asarray(depth, dtype=np.float64)
-        if not (f.shape == alt.shape == depth.shape) or f.ndim != 1:
-            raise ValueError("tumour_fraction, alt and depth: one value per site each")
-        if np.any(~(alt >= 0)) or np.any(~(alt <= depth)) or np.any(~np.isfinite(f)) or \
-                np.any(alt != np.round(alt)) or np.any(depth != np.round(depth)):
+        if (tumour_alt is None) != (tumour_depth is None):
+            raise ValueError("tumour_alt and tumour_depth go together")
+        t_alt = np.zeros_like(f) if tumour_alt is None else \
+            np.asarray(tumour_alt, dtype=np.float64)
+        t_depth = np.zeros_like(f) if tumour_depth is None else \
+            np.asarray(tumour_depth, dtype=np.float64)
+        if not (f.shape == alt.shape == depth.shape == t_alt.shape == t_depth.shape) or \
+                f.ndim != 1:
+            raise ValueError("tumour_fraction, alt and depth (and tumour_alt and tumour_depth): "
+                             "one value per site each")
+        for a, n in ((alt, depth), (t_alt, t_depth)):
+            if np.any(~(a >= 0)) or np.any(~(a <= n)) or np.any(a != np.round(a)) or \
+                    np.any(n != np.round(n)):
+                raise ValueError("each site needs whole read counts 0 <= alt <= depth and a "
+                                 "finite tumour fraction")
+        if np.any(~np.isfinite(f)):
             raise ValueError("each site needs whole read counts 0 <= alt <= depth and a finite "
                              "tumour fraction")
         self.sites = len(f)
@@ -157,11 +192,12 @@ class _Sites:
         self.prior = np.zeros(len(KINDS))
         self.prior[KINDS.index("other")] = OTHER_PRIOR
         self.het = _het_share(f, alt, depth)
+        self.concentration = _het_concentration(f, alt, depth, t_alt, t_depth, self.het)
         self.comb = _log_comb(self.alt, self.depth)
         # sites x kinds log-likelihoods; the somatic, changed heterozygote's and homozygous
         # kinds' depend on the error rate (and the first two on TiN): _fill fills them
         self.terms = np.empty((len(self.f), len(KINDS)))
-        self.terms[:, 2] = self.binomial(self.het)
+        self.terms[:, 2] = self._balanced_heterozygote(t_depth)
         self.terms[:, 4] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
         # Shares by band of the tumour fraction: germline alleles gather at the fractions
         # their copy numbers give, somatic ones at their clones'. One set of shares for all
@@ -176,6 +212,25 @@ class _Sites:
     def binomial(self, p: np.ndarray | float) -> np.ndarray:
         """log P(alt | depth, p), by site."""
         return self.comb + self.alt * np.log(p) + (self.depth - self.alt) * np.log1p(-p)
+
+    def het_spread(self) -> float:
+        """The standard deviation of heterozygotes' allele balance across sites."""
+        return math.sqrt(self.het * (1 - self.het) / (self.concentration + 1))
+
+    def _balanced_heterozygote(self, tumour_depth: np.ndarray) -> np.ndarray:
+        """log P(alt | depth) at a germline heterozygote the tumour left as it was: binomial at
+        h where its allele balance is the same at every site; else beta-binomial, the site's
+        balance Beta(k h, k (1 - h)) updated by the tumour's reads of it (both samples' cells
+        carry it: a deep panel's capture bias shows in both), taken as a typical tumour depth
+        (the median) times its fraction (the sites' own depths would multiply the distinct
+        sites the fit weighs)."""
+        if not math.isfinite(self.concentration):
+            return self.binomial(self.het)
+        reads = float(np.median(tumour_depth[tumour_depth > 0])) if np.any(tumour_depth > 0) \
+            else 0.0
+        a = self.concentration * self.het + reads * self.f
+        b = self.concentration * (1 - self.het) + reads * (1 - self.f)
+        return self.comb + _log_beta(a + self.alt, b + self.depth - self.alt) - _log_beta(a, b)
 
     def _fractions(self, tin: float, e: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """The kinds whose fraction of the allele's reads depends on e: each one's column,
@@ -279,16 +334,46 @@ def _error_rate(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
     return float(np.clip((depth - alt)[hom].sum() / depth[hom].sum(), 1e-4, 0.05))
 
 
-def _het_share(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
-    """A heterozygote's share of the normal's reads: pooled over sites whose tumour fraction is
-    within HET_TUMOUR_BAND and whose normal share is within HET_BAND; 1/2 where fewer than
-    MIN_HET_SITES such sites."""
+def _het_sites(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Sites taken as balanced heterozygotes: the tumour's fraction within HET_TUMOUR_BAND and
+    the normal's share within HET_BAND."""
     share = np.divide(alt, depth, out=np.zeros_like(alt), where=depth > 0)
-    het = (f >= HET_TUMOUR_BAND[0]) & (f <= HET_TUMOUR_BAND[1]) & (share >= HET_BAND[0]) & \
+    return (f >= HET_TUMOUR_BAND[0]) & (f <= HET_TUMOUR_BAND[1]) & (share >= HET_BAND[0]) & \
         (share <= HET_BAND[1])
+
+
+def _het_share(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
+    """A heterozygote's share of the normal's reads: pooled over _het_sites; 1/2 where fewer
+    than MIN_HET_SITES such sites."""
+    het = _het_sites(f, alt, depth)
     if het.sum() < MIN_HET_SITES:
         return 0.5
     return float(np.clip(alt[het].sum() / depth[het].sum(), 0.3, 0.7))
+
+
+def _het_concentration(f: np.ndarray, alt: np.ndarray, depth: np.ndarray, tumour_alt: np.ndarray,
+                       tumour_depth: np.ndarray, het: float) -> float:
+    """k of heterozygotes' allele balance Beta(k het, k (1 - het)) across sites, shared by the
+    tumour's reads and the normal's, by maximum likelihood over _het_sites (SPREAD_SITES of
+    them at most, evenly taken); inf (the same balance at every site: binomial) where there
+    are fewer than MIN_HET_SITES, or where the binomial (MAX_CONCENTRATION) is within the 95%
+    interval (at a genome's 30x, site-to-site spread the reads barely show would otherwise
+    come and go by chance)."""
+    rows = np.flatnonzero(_het_sites(f, alt, depth))
+    if len(rows) < MIN_HET_SITES:
+        return math.inf
+    rows = rows[np.linspace(0, len(rows) - 1, min(len(rows), SPREAD_SITES)).astype(np.int64)]
+    a = alt[rows] + tumour_alt[rows]
+    r = depth[rows] - alt[rows] + tumour_depth[rows] - tumour_alt[rows]
+
+    def ll(log_k: float) -> float:
+        k = math.exp(log_k)
+        return float(np.sum(_log_beta(k * het + a, k * (1 - het) + r))) - \
+            len(a) * float(_log_beta(np.array(k * het), np.array(k * (1 - het))))
+
+    top = math.log(MAX_CONCENTRATION)
+    best = _maximise(ll, 0.0, top, tol=1e-3, grid=20)
+    return math.inf if ll(best) - ll(top) < CHI2_95 / 2 else math.exp(best)
 
 
 def _mixture_shares(lik: np.ndarray, weight: np.ndarray, prior: np.ndarray,
@@ -386,13 +471,15 @@ def _pairwise_step(objective: Callable[[np.ndarray], float], share: np.ndarray,
     return np.maximum(share + t * move, 0.0), at(t)
 
 
-def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
-             depth: np.ndarray) -> TumourInNormalEstimate:
+def estimate(tumour_fraction: np.ndarray, alt: np.ndarray, depth: np.ndarray,
+             tumour_alt: np.ndarray | None = None,
+             tumour_depth: np.ndarray | None = None) -> TumourInNormalEstimate:
     """TiN (the share of a somatic allele's tumour fraction that the normal shows) by maximum
     likelihood from candidate alleles: each one's fraction in the tumour, and the normal's
-    reads of it (alt) of its depth (its reads of the allele and the reference); with its 95%
-    interval."""
-    sites = _Sites(tumour_fraction, alt, depth)
+    reads of it (alt) of its depth (its reads of the allele and the reference), and where
+    known the tumour's (which show how far heterozygotes' allele balance strays by site); with
+    its 95% interval."""
+    sites = _Sites(tumour_fraction, alt, depth, tumour_alt, tumour_depth)
     if sites.sites < MIN_SITES:
         raise ValueError(f"{sites.sites} candidate alleles with normal reads: too few to "
                          f"estimate the tumour in the normal (at least {MIN_SITES})")
@@ -416,7 +503,7 @@ def estimate(tumour_fraction: np.ndarray, alt: np.ndarray,
     somatic, changed, het, hom, other = (float(x) for x in counts)
     return TumourInNormalEstimate(best, low, high, sites.sites,
                                   int(sites.weight @ sites.depth), somatic, changed + het, hom,
-                                  other, error)
+                                  other, error, sites.het_spread())
 
 
 def _one_value(value: object) -> float | None:
@@ -442,9 +529,10 @@ def _records(fh: pysam.VariantFile, path: str) -> Iterator[pysam.VariantRecord]:
 
 
 def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
-                       normal: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       normal: str | None = None) -> tuple[np.ndarray, ...]:
     """From a somatic VCF (gmsaccel's, or any whose samples have AD, and AF or enough AD):
-    each usable record's tumour fraction and the normal's reads of the allele and its depth.
+    each usable record's tumour fraction, the normal's reads of the allele and its depth, and
+    the tumour's (0 and 0 where its AD is missing), as estimate takes them.
     The tumour and normal are the header's ##tumor_sample and ##normal_sample unless named."""
     path = os.fspath(vcf)
     try:
@@ -463,7 +551,7 @@ def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
             if name not in samples:
                 raise _core.InputError(f"{path}: no sample {name!r} (its samples: "
                                        f"{', '.join(samples) or 'none'})")
-        fraction, alt, depth = [], [], []
+        columns: list[list[float]] = [[], [], [], [], []]
         for rec in _records(fh, path):
             if len(rec.alts or ()) != 1 or not set(rec.filter.keys()) <= NORMAL_FILTERS:
                 continue
@@ -475,20 +563,21 @@ def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
                 raise _core.InputError(f"{path}: record {rec.chrom}:{rec.pos}: {e}") from None
             if n_ad is None or len(n_ad) != 2 or None in n_ad:
                 continue
+            if t_ad is None or len(t_ad) != 2 or None in t_ad:
+                t_ad = None
             if t_af is None:  # (a VCF without AF: the tumour's read counts)
-                if t_ad is None or len(t_ad) != 2 or None in t_ad or sum(t_ad) == 0:
+                if t_ad is None or sum(t_ad) == 0:
                     continue
                 t_af = t_ad[1] / sum(t_ad)
-            if not 0 <= t_af <= 1 or min(n_ad) < 0:
+            if not 0 <= t_af <= 1 or min(n_ad) < 0 or (t_ad is not None and min(t_ad) < 0):
                 raise _core.InputError(f"{path}: record {rec.chrom}:{rec.pos}: AF {t_af} or "
-                                       f"AD {n_ad} out of range")
+                                       f"AD {n_ad} / {t_ad} out of range")
             if sum(n_ad) == 0:
                 continue
-            fraction.append(t_af)
-            alt.append(n_ad[1])
-            depth.append(sum(n_ad))
-    return (np.array(fraction, dtype=np.float64), np.array(alt, dtype=np.float64),
-            np.array(depth, dtype=np.float64))
+            for column, value in zip(columns, (t_af, n_ad[1], sum(n_ad), *(
+                    (t_ad[1], sum(t_ad)) if t_ad is not None else (0, 0))), strict=True):
+                column.append(value)
+    return tuple(np.array(column, dtype=np.float64) for column in columns)
 
 
 def estimate_tumour_in_normal(vcf: str | os.PathLike, tumour: str | None = None,
