@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pysam
+import pysam.bcftools
 import pytest
 from conftest import run_cli
 
@@ -211,19 +212,15 @@ def test_mixture_shares_many_sites() -> None:
 
 
 def test_mixture_shares_few_sites() -> None:
-    """One site (of weight 10) at f 0.45, 9 of 10 normal reads: no TiN brings the somatic or
-    heterozygous kinds near it, so the band's log-likelihood is flat in TiN, the homozygous kind
-    at the highest error rate (MAX_ERROR) and "other" (its likelihood 1/11, its pseudo-count
-    OTHER_PRIOR) sharing it. (A projected Newton step once stalled here at 3/4 homozygous,
-    12.8 short.)"""
+    """One site (of weight 10) at f 0.45, 9 of 10 normal reads: the "other" kind explains it
+    best at any TiN (its likelihood 1/11; no homozygous sites, so the error rate is held at
+    ERROR and the homozygous kind's is 10 * 0.999^9 * 0.001), so the band's log-likelihood is
+    flat. (A projected Newton step once stalled here at 3/4 homozygous, 12.8 short.)"""
     sites = _Sites(np.full(10, 0.45), np.full(10, 9.0), np.full(10, 10.0))
-    hom = 10 * 0.95 ** 9 * 0.05  # (binomial 9 of 10 at 1 - MAX_ERROR)
-    assert MAX_ERROR == 0.05
-    s = np.linspace(0, 1, 1_000_001)[:-1]  # (the homozygous kind's share)
-    best = float(np.max(10 * np.log(s * hom + (1 - s) / 11) + OTHER_PRIOR * np.log(1 - s)))
+    flat = 10 * -math.log(11)
     for tin in (0.0, 0.3, 0.6, 0.7, 0.9):
         got, _, e = sites.fit(tin)
-        assert e == MAX_ERROR and got == pytest.approx(best, abs=1e-6), tin
+        assert e == ERROR and got == pytest.approx(flat, abs=1e-6), tin
 
 
 # --- the error rate -----------------------------------------------------------------------
@@ -278,6 +275,40 @@ def test_error_rate_is_profiled() -> None:
     r = estimate(f, alt, depth)
     assert r.low == 0 and not r.excludes_zero() and r.fraction < 0.01, r
     assert 0.5 * SIM_ERROR < r.error_rate < 2 * SIM_ERROR, r
+
+
+def test_error_rate_held_without_homozygous_sites() -> None:
+    """Somatic sites of one clone read e + TiN f alike for any split of their reads between
+    the error rate and TiN: without MIN_HOM_SITES homozygous sites to pin it, e is held at
+    ERROR (fitted, it took most of TiN: 11 of 20 intervals held 0.1, the mean 0.042)."""
+    rng = np.random.default_rng(12)
+    n_som, n_het = 300, 300
+    results = []
+    for _ in range(6):
+        f = np.concatenate([np.full(n_som, 0.3), np.full(n_het, 0.5)])
+        depth = (rng.poisson(30, len(f)) + 1).astype(np.float64)
+        p = np.concatenate([np.full(n_som, SIM_ERROR + (1 - 2 * SIM_ERROR) * 0.1 * 0.3),
+                            np.full(n_het, 0.5)])
+        alt = rng.binomial(depth.astype(np.int64), p).astype(np.float64)
+        results.append(estimate(f, alt, depth))
+    assert all(r.error_rate == ERROR for r in results)
+    assert sum(r.low <= 0.1 <= r.high for r in results) >= 5, results
+    assert abs(np.mean([r.fraction for r in results]) - 0.1) < 0.015
+    # with homozygous sites enough, it is fitted
+    hom = np.full(MIN_HOM_SITES, 0.97)
+    r = estimate(np.concatenate([f, hom]), np.concatenate([alt, np.full(MIN_HOM_SITES, 29.0)]),
+                 np.concatenate([depth, np.full(MIN_HOM_SITES, 30.0)]))
+    assert r.error_rate != ERROR
+
+
+def test_a_normal_too_noisy_is_not_modelled() -> None:
+    """An error rate at its limit (MAX_ERROR) leaves the normal's reads of somatic alleles
+    to TiN: auto models nothing then."""
+    est = TumourInNormalEstimate(0.05, 0.02, 0.07, 500, 15000, error_rate=MAX_ERROR)
+    share, why = est.to_model()
+    assert share == 0.0 and "too noisy" in why
+    est.error_rate = 0.9 * MAX_ERROR
+    assert est.to_model()[0] == 0.05
 
 
 # --- the likelihood, site by site ---------------------------------------------------------
@@ -371,7 +402,8 @@ def test_estimate_needs_min_sites() -> None:
 @pytest.mark.parametrize("bad", ["alt_over_depth", "negative_alt", "nan_fraction", "inf_fraction",
                                  "fractional_reads", "lengths", "two_dimensional",
                                  "tumour_alt_alone", "tumour_alt_over_depth",
-                                 "tumour_lengths"])
+                                 "tumour_lengths", "fraction_over_1", "negative_fraction",
+                                 "inf_depth"])
 def test_estimate_rejects_invalid_input(bad: str) -> None:
     f, alt, depth = (x.copy() for x in simulate(0.1, 3, somatic=20, het=20, hom=12, odd=0))
     tumour: dict[str, np.ndarray] = {"tumour_alt": np.round(f * 60),
@@ -383,6 +415,12 @@ def test_estimate_rejects_invalid_input(bad: str) -> None:
         tumour["tumour_alt"][3] = 61
     elif bad == "tumour_lengths":
         tumour["tumour_depth"] = tumour["tumour_depth"][:-1]
+    elif bad == "fraction_over_1":
+        f[5] = 1.01
+    elif bad == "negative_fraction":
+        f[5] = -0.01
+    elif bad == "inf_depth":
+        depth[5] = np.inf
     elif bad == "alt_over_depth":
         alt[5] = depth[5] + 1
     elif bad == "negative_alt":
@@ -612,7 +650,13 @@ def test_cli(tmp_path: Path) -> None:
     assert proc.returncode == 1 and b"'X'" in proc.stderr
     few = write_vcf(tmp_path / "few.vcf", RECORDS)
     proc = run_cli("tumour-in-normal", few)
-    assert proc.returncode == 1 and b"too few" in proc.stderr
+    assert proc.returncode == 1 and b"too few" in proc.stderr and str(few).encode() in proc.stderr
+    proc = run_cli("tumour-in-normal", "-", stdin=vcf.read_bytes())
+    assert proc.returncode == 1 and b"standard input" in proc.stderr
+    no_ad = tmp_path / "no_ad.vcf"
+    no_ad.write_text(pysam.bcftools.annotate("-x", "FORMAT/AD", str(few)))  # (bundled)
+    proc = run_cli("tumour-in-normal", no_ad)
+    assert proc.returncode == 1 and b"no FORMAT AD" in proc.stderr, proc.stderr
 
 
 # --- the TiN a VCF was called with --------------------------------------------------------

@@ -1107,6 +1107,8 @@ def cmd_tumour_in_normal(args: argparse.Namespace) -> int:
     from gmsaccel.tumour_in_normal import estimate_tumour_in_normal, vcf_tumour_in_normal
 
     _check_output_dir(args.json)
+    if args.vcf == "-":  # (its header is read twice: the estimate, then what it was called with)
+        raise _core.InputError("-: give the VCF as a file (standard input is read only once)")
     t0 = time.monotonic()
     est = estimate_tumour_in_normal(args.vcf, args.tumour, args.normal)
     wall = time.monotonic() - t0

@@ -123,6 +123,11 @@ class TumourInNormalEstimate:
         """What --tumour-in-normal auto models (0: nothing) and why."""
         if not self.excludes_zero():
             return 0.0, "the normal shows no tumour (an interval holding 0)"
+        if self.error_rate >= MAX_ERROR:
+            return 0.0, (f"the normal's reads show the other allele at {100 * MAX_ERROR:g}% or "
+                         "more (the error rate's limit): too noisy to tell its reads of "
+                         "somatic alleles from errors; not modelled (give --tumour-in-normal F "
+                         "to model it)")
         if self.fraction > AUTO_LIMIT:
             return 0.0, (f"{100 * self.fraction:.1f}% is beyond {100 * AUTO_LIMIT:g}%: a normal "
                          "mostly tumour, or alleles both samples show alike (germline sites "
@@ -175,9 +180,10 @@ class _Sites:
                     np.any(n != np.round(n)):
                 raise ValueError("each site needs whole read counts 0 <= alt <= depth and a "
                                  "finite tumour fraction")
-        if np.any(~np.isfinite(f)):
-            raise ValueError("each site needs whole read counts 0 <= alt <= depth and a finite "
-                             "tumour fraction")
+        if np.any(~np.isfinite(f)) or np.any(f < 0) or np.any(f > 1) or \
+                np.any(~np.isfinite(depth)) or np.any(~np.isfinite(t_depth)):
+            raise ValueError("each site needs whole read counts 0 <= alt <= depth and a tumour "
+                             "fraction in [0, 1]")
         self.sites = len(f)
         # Sites alike (the tumour fraction to FRACTION_STEP) are weighed once, times their
         # number: a genome's germline sites repeat a few thousand combinations.
@@ -187,8 +193,11 @@ class _Sites:
         self.alt, self.depth = rows[:, 1], rows[:, 2]
         self.weight = counts.astype(np.float64)
         # (where the first fit's search for the error rate starts; each later one starts at
-        # the last one's, as the shares do)
+        # the last one's, as the shares do). Without MIN_HOM_SITES homozygous sites to pin
+        # it, e is held at ERROR: somatic sites of one clone read e + TiN f alike for any
+        # split of their reads between e and TiN, and a fitted e took most of TiN.
         self.error = _error_rate(f, alt, depth)
+        self.fit_error = _homozygous_sites(f, alt, depth).sum() >= MIN_HOM_SITES
         self.prior = np.zeros(len(KINDS))
         self.prior[KINDS.index("other")] = OTHER_PRIOR
         self.het = _het_share(f, alt, depth)
@@ -304,6 +313,8 @@ class _Sites:
             if ll - last <= 1e-10 * max(1.0, abs(ll)):
                 break
             last = ll
+            if not self.fit_error:
+                break
             e = self._error_step(tin, e)
         self.error = e
         return ll, counts, e
@@ -324,11 +335,16 @@ class _Sites:
         return ll, counts
 
 
+def _homozygous_sites(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Sites where the normal and the tumour show the allele in 90% of the reads or more."""
+    return (f >= 0.9) & (alt >= 0.9 * depth) & (depth > 0)
+
+
 def _error_rate(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> float:
     """The normal's reads of the reference at sites where it and the tumour show the allele
     in 90% of the reads or more (homozygous: those reads are errors), per read: where the
     error rate's fit starts."""
-    hom = (f >= 0.9) & (alt >= 0.9 * depth) & (depth > 0)
+    hom = _homozygous_sites(f, alt, depth)
     if hom.sum() < MIN_HOM_SITES:
         return ERROR
     return float(np.clip((depth - alt)[hom].sum() / depth[hom].sum(), 1e-4, 0.05))
@@ -551,6 +567,9 @@ def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
             if name not in samples:
                 raise _core.InputError(f"{path}: no sample {name!r} (its samples: "
                                        f"{', '.join(samples) or 'none'})")
+        if "AD" not in fh.header.formats:
+            raise _core.InputError(f"{path}: no FORMAT AD (each sample's reads of each allele), "
+                                   "which the estimate needs")
         columns: list[list[float]] = [[], [], [], [], []]
         for rec in _records(fh, path):
             if len(rec.alts or ()) != 1 or not set(rec.filter.keys()) <= NORMAL_FILTERS:
@@ -584,7 +603,11 @@ def estimate_tumour_in_normal(vcf: str | os.PathLike, tumour: str | None = None,
                               normal: str | None = None) -> TumourInNormalEstimate:
     """TiN from a tumour/normal somatic VCF called with none assumed (candidate_evidence, then
     estimate): give the result to Caller(somatic=True, tumour_in_normal=...) to call again."""
-    return estimate(*candidate_evidence(vcf, tumour, normal))
+    evidence = candidate_evidence(vcf, tumour, normal)
+    try:
+        return estimate(*evidence)
+    except ValueError as e:
+        raise _core.InputError(f"{os.fspath(vcf)}: {e}") from None
 
 
 def vcf_tumour_in_normal(vcf: str | os.PathLike) -> float:
