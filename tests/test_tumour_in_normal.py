@@ -27,6 +27,7 @@ from gmsaccel.tumour_in_normal import (
     MIN_HOM_SITES,
     MIN_SITES,
     OTHER_PRIOR,
+    TUMOUR_NODES,
     TumourInNormalEstimate,
     _error_rate,
     _het_concentration,
@@ -309,6 +310,50 @@ def test_a_normal_too_noisy_is_not_modelled() -> None:
     assert share == 0.0 and "too noisy" in why
     est.error_rate = 0.9 * MAX_ERROR
     assert est.to_model()[0] == 0.05
+
+
+@pytest.mark.parametrize("tin", [0.0, 0.15, 0.6])
+def test_error_derivatives(tin: float) -> None:
+    """The error rate's Newton step: the log-likelihood's first and second derivatives in e
+    (shares held) against central differences, the somatic kind averaged over the tumour
+    fraction's spread (tumour depths given) and not."""
+    f, alt, depth = simulate(0.2, 6, somatic=150, het=300, hom=60, odd=30)
+    t_depth = np.full(len(f), 60.0)
+    for sites in (_Sites(f, alt, depth, np.round(f * 60), t_depth), _Sites(f, alt, depth)):
+        sites.fit(tin)  # (shares fitted)
+        for e in (5e-4, 2e-3, 1e-2):
+            sites._fill(tin, e)
+            lik, mix, _ = sites._mixture()
+            grad, hess = sites._error_derivatives(tin, e, lik, mix)
+            h = 1e-3 * e
+
+            def ll(x: float, s: _Sites = sites) -> float:
+                s._fill(tin, x)
+                return s._mixture()[2]
+
+            lo, mid, hi = ll(e - h), ll(e), ll(e + h)
+            assert grad == pytest.approx((hi - lo) / (2 * h), rel=1e-4, abs=1e-3)
+            assert hess == pytest.approx((hi - 2 * mid + lo) / h ** 2, rel=1e-3)
+
+
+def test_tumour_nodes() -> None:
+    """The points the somatic kind averages the tumour fraction over: weights summing to 1,
+    their mean f and their spread sqrt(f (1 - f) / N) at the tumour's median depth N (where
+    none is clipped at 0 or 1); f alone without the tumour's depths."""
+    f = np.array([0.3, 0.5, 0.15])
+    t_depth = np.array([400.0, 500.0, 900.0])
+    sites = _Sites(f, np.array([3.0, 5.0, 1.0]), np.array([100.0, 100.0, 100.0]),
+                   np.round(f * t_depth), t_depth)
+    nodes = sites._tumour_nodes(t_depth)
+    assert len(nodes) == TUMOUR_NODES
+    w = np.array([wi for wi, _ in nodes])
+    x = np.stack([xi for _, xi in nodes])
+    assert w.sum() == pytest.approx(1.0) and np.all(w > 0)
+    np.testing.assert_allclose(w @ x, sites.f)
+    np.testing.assert_allclose(np.sqrt(w @ (x - sites.f) ** 2),
+                               np.sqrt(sites.f * (1 - sites.f) / 500))
+    alone = sites._tumour_nodes(np.zeros(3))
+    assert len(alone) == 1 and alone[0][0] == 1.0
 
 
 # --- the likelihood, site by site ---------------------------------------------------------

@@ -81,6 +81,7 @@ HET_TUMOUR_BAND = (0.35, 0.65)  # ...where the tumour's is here
 # a spread below 0.05% at h 1/2) is taken as the same at every site: binomial
 MAX_CONCENTRATION = 1e6
 SPREAD_SITES = 5000  # heterozygous sites (at most, evenly taken) that fit the concentration
+TUMOUR_NODES = 5  # points of the tumour fraction's spread the somatic kind averages over
 # auto models an estimate up to this: beyond it, a normal holding more of the tumour's cells
 # than half the tumour sample's, or one whose germline sites or shared artifacts read alike in
 # both samples (which the somatic kind at a TiN near 1 also explains), is for the user to judge
@@ -207,6 +208,7 @@ class _Sites:
         # kinds' depend on the error rate (and the first two on TiN): _fill fills them
         self.terms = np.empty((len(self.f), len(KINDS)))
         self.terms[:, 2] = self._balanced_heterozygote(t_depth)
+        self.tumour_nodes = self._tumour_nodes(t_depth)
         self.terms[:, 4] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
         # Shares by band of the tumour fraction: germline alleles gather at the fractions
         # their copy numbers give, somatic ones at their clones'. One set of shares for all
@@ -226,6 +228,20 @@ class _Sites:
         """The standard deviation of heterozygotes' allele balance across sites."""
         return math.sqrt(self.het * (1 - self.het) / (self.concentration + 1))
 
+    def _tumour_nodes(self, tumour_depth: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """The somatic allele's fraction in the tumour, as the normal's reads are averaged
+        over it: the tumour's f, read from a typical depth N (the median), strays from the
+        cells' by sqrt(f (1 - f) / N), and where the normal is deep that spreads its reads of
+        the allele wider than a binomial at TiN f (on a panel, TiN 0.8's interval held it 5
+        times in 10). TUMOUR_NODES points of a normal distribution of that spread
+        (Gauss-Hermite), clipped to [0, 1]; f alone without the tumour's depths."""
+        if not np.any(tumour_depth > 0):
+            return [(1.0, self.f)]
+        spread = np.sqrt(self.f * (1 - self.f) / float(np.median(tumour_depth[tumour_depth > 0])))
+        z, w = np.polynomial.hermite_e.hermegauss(TUMOUR_NODES)
+        return [(float(wi / w.sum()), np.clip(self.f + zi * spread, 0.0, 1.0))
+                for zi, wi in zip(z, w, strict=True)]
+
     def _balanced_heterozygote(self, tumour_depth: np.ndarray) -> np.ndarray:
         """log P(alt | depth) at a germline heterozygote the tumour left as it was: binomial at
         h where its allele balance is the same at every site; else beta-binomial, the site's
@@ -241,21 +257,31 @@ class _Sites:
         b = self.concentration * (1 - self.het) + reads * (1 - self.f)
         return self.comb + _log_beta(a + self.alt, b + self.depth - self.alt) - _log_beta(a, b)
 
-    def _fractions(self, tin: float, e: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """The kinds whose fraction of the allele's reads depends on e: each one's column,
-        fraction by site, and its derivative in e."""
+    def _fractions(self, tin: float,
+                   e: float) -> list[tuple[int, list[tuple[float, np.ndarray, np.ndarray]]]]:
+        """The kinds whose fraction of the allele's reads depends on e: each one's column and
+        the points its likelihood averages over (weight, fraction by site, its derivative in
+        e). The somatic kind's are the tumour fraction's spread (_tumour_nodes)."""
         tumour_cells = e + (1 - 2 * e) * self.f  # (as their reads show the allele)
+        ones = np.full(len(self.f), 1.0)
         return [
-            (0, e + (1 - 2 * e) * tin * self.f, 1 - 2 * tin * self.f),  # (TiN f of 0)
+            (0, [(w, e + (1 - 2 * e) * tin * x, 1 - 2 * tin * x)  # (TiN x of 0)
+                 for w, x in self.tumour_nodes]),
             # a heterozygote the tumour changed: the normal's own cells at h (which its reads
             # show: their errors in it), its tumour cells as the tumour's reads
-            (1, (1 - tin) * self.het + tin * tumour_cells, tin * (1 - 2 * self.f)),
-            (3, np.full(len(self.f), 1 - e), np.full(len(self.f), -1.0)),
+            (1, [(1.0, (1 - tin) * self.het + tin * tumour_cells, tin * (1 - 2 * self.f))]),
+            (3, [(1.0, (1 - e) * ones, -ones)]),
         ]
 
+    def _column(self, nodes: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """log of the nodes' weighted binomials, by site."""
+        logs = np.stack([math.log(w) + self.binomial(p) for w, p, _ in nodes])
+        top = logs.max(axis=0)
+        return top + np.log(np.exp(logs - top).sum(axis=0))
+
     def _fill(self, tin: float, e: float) -> None:
-        for column, p, _ in self._fractions(tin, e):
-            self.terms[:, column] = self.binomial(p)
+        for column, nodes in self._fractions(tin, e):
+            self.terms[:, column] = self._column(nodes)
 
     def _mixture(self) -> tuple[np.ndarray, np.ndarray, float]:
         """The kinds' likelihoods (sites x kinds, scaled by site), each site's mixture of them
@@ -265,22 +291,35 @@ class _Sites:
         mix = np.einsum("ik,ik->i", lik, self.shares[self.band])
         return lik, mix, float(self.weight @ (top[:, 0] + np.log(mix)))
 
+    def _error_derivatives(self, tin: float, e: float, lik: np.ndarray,
+                           mix: np.ndarray) -> tuple[float, float]:
+        """The log-likelihood's first and second derivatives in e, the shares held, with the
+        terms filled at (tin, e) and _mixture's lik and mix of them."""
+        ref = self.depth - self.alt
+        post = lik * self.shares[self.band] / mix[:, None]  # (the kinds' posteriors)
+        slope, curve = np.zeros(len(self.f)), np.zeros(len(self.f))
+        for column, nodes in self._fractions(tin, e):
+            # (each node's derivatives of its binomial's log, weighed by its share of the
+            # column's likelihood)
+            d1_mean, d2_mean = np.zeros(len(self.f)), np.zeros(len(self.f))
+            for w, p, dp in nodes:
+                share = w * np.exp(self.binomial(p) - self.terms[:, column]) \
+                    if len(nodes) > 1 else 1.0
+                d1 = (self.alt / p - ref / (1 - p)) * dp
+                d2 = -(self.alt / p ** 2 + ref / (1 - p) ** 2) * dp ** 2
+                d1_mean += share * d1
+                d2_mean += share * (d1 * d1 + d2)
+            slope += post[:, column] * d1_mean
+            curve += post[:, column] * d2_mean
+        return float(self.weight @ slope), float(self.weight @ (curve - slope * slope))
+
     def _error_step(self, tin: float, e: float) -> float:
         """The error rate maximising the likelihood at TiN with the shares as they are
         (Newton's method on e, each step halved until it gains), terms filled at it."""
         self._fill(tin, e)
         lik, mix, value = self._mixture()
-        ref = self.depth - self.alt
         for _ in range(30):
-            post = lik * self.shares[self.band] / mix[:, None]  # (the kinds' posteriors)
-            slope, curve = np.zeros(len(self.f)), np.zeros(len(self.f))
-            for column, p, dp in self._fractions(tin, e):
-                d1 = (self.alt / p - ref / (1 - p)) * dp
-                d2 = -(self.alt / p ** 2 + ref / (1 - p) ** 2) * dp ** 2
-                slope += post[:, column] * d1
-                curve += post[:, column] * (d1 * d1 + d2)
-            grad = float(self.weight @ slope)
-            hess = float(self.weight @ (curve - slope * slope))
+            grad, hess = self._error_derivatives(tin, e, lik, mix)
             # (where the curvature is not negative, a step of a tenth of e the gradient's way)
             step = -grad / hess if hess < 0 else math.copysign(0.1 * e, grad)
             a = 1.0
