@@ -34,21 +34,26 @@ put them, somatic ones where their clones do):
   (OTHER_PRIOR) in each band, so that a lone odd site goes there rather than to the somatic
   kind at a higher TiN.
 
-The error rate e is fitted with the shares at each TiN (a profile likelihood): the
-homozygous sites' reads of the reference measure it, and so do the somatic sites' reads of
-the allele, alike at every tumour fraction where TiN's grow with it. Left at a fixed rate, a
-normal read a little noisier than it reads as a small TiN; and taken from the homozygous
-sites alone as exact, a clean normal's interval left out 0 in 5 of 60 simulations (9 of 60
-with 20 homozygous sites), against 2 (and none) fitted. h is measured: the pooled share at sites
-where the tumour's fraction is near 1/2 and the normal's is within HET_BAND.
+The error rate e is fitted with the shares at each TiN (a profile likelihood): the homozygous
+sites' reads of the reference measure it, and so do the somatic sites' reads of the allele,
+alike at every tumour fraction where TiN's grow with it (with fewer than MIN_HOM_SITES
+homozygous sites it is held at ERROR: one clone's somatic sites alone cannot tell e from TiN).
+Left at a fixed rate, a normal read a little noisier than it reads as a small TiN; and taken
+from the homozygous sites alone as exact, a clean normal's interval left out 0 in 5 of 60
+simulations (9 of 60 with 20 homozygous sites), against 2 (and none) fitted. h is measured: the
+pooled share at sites where the tumour's fraction is near 1/2 and the normal's is within
+HET_BAND.
 
 TiN is the value maximising the likelihood (the kinds' shares and e fitted at each value),
 with a 95% interval where the log-likelihood falls 1.92 below its maximum. The records used are
 biallelic, with a normal read, and either PASS or failing only filters that read the normal
 (germline, normal_artifact, low_normal_depth): those failing for the tumour's own reads
 (weak_evidence, strand_bias, orientation_bias, panel_of_normals, contamination, ...) are left
-out. The tumour's fraction is taken as exact; copy-number changes between the tumour cells in
-the normal and those of the tumour sample are not modelled.
+out. The tumour's fraction strays from its cells' by its reads' sampling (sqrt(f (1 - f) / N)
+at the tumour's median depth N): the somatic kind averages over that (TUMOUR_NODES points);
+a caller's threshold selecting fractions read high is not modelled (a 60x tumour's TiN of 0.2
+reads about 0.19), nor are copy-number changes between the tumour cells in the normal and
+those of the tumour sample.
 """
 
 from __future__ import annotations
