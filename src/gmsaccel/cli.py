@@ -1498,7 +1498,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "somatic allele's tumour fraction that the normal shows), from a "
                     "tumour/normal somatic VCF called with none assumed (gmsaccel call "
                     "--somatic --normal, or any VCF whose samples have AD and AF; see "
-                    "gmsaccel.tumour_in_normal). Prints VCF, TiN (0-1), the 95%% interval's "
+                    "gmsaccel.tumour_in_normal). Prints VCF, TiN (0-1), the 95% interval's "
                     "low and high ends and the candidate alleles used, tab-separated; give the "
                     "estimate to call --tumour-in-normal F to call again.",
         epilog="Example: gmsaccel tumour-in-normal tumour.vcf.gz --json tin.json")
