@@ -181,19 +181,15 @@ class _Sites:
                 f.ndim != 1:
             raise ValueError("tumour_fraction, alt and depth (and tumour_alt and tumour_depth): "
                              "one value per site each")
-        for a, n in ((alt, depth), (t_alt, t_depth)):
-            if np.any(~(a >= 0)) or np.any(~(a <= n)) or np.any(a != np.round(a)) or \
-                    np.any(n != np.round(n)):
-                raise ValueError("each site needs whole read counts 0 <= alt <= depth and a "
-                                 "finite tumour fraction")
-        if np.any(~np.isfinite(f)) or np.any(f < 0) or np.any(f > 1) or \
-                np.any(~np.isfinite(depth)) or np.any(~np.isfinite(t_depth)):
+        counts_ok = all(np.all((a >= 0) & (a <= n) & (a == np.round(a)) & np.isfinite(n)
+                               & (n == np.round(n))) for a, n in ((alt, depth), (t_alt, t_depth)))
+        if not counts_ok or not np.all((f >= 0) & (f <= 1)):  # (NaN fails both)
             raise ValueError("each site needs whole read counts 0 <= alt <= depth and a tumour "
                              "fraction in [0, 1]")
         self.sites = len(f)
         # Sites alike (the tumour fraction to FRACTION_STEP) are weighed once, times their
         # number: a genome's germline sites repeat a few thousand combinations.
-        keys = np.stack([np.round(np.clip(f, 0, 1) / FRACTION_STEP), alt, depth], axis=1)
+        keys = np.stack([np.round(f / FRACTION_STEP), alt, depth], axis=1)
         rows, counts = np.unique(keys, axis=0, return_counts=True)
         self.f = rows[:, 0] * FRACTION_STEP
         self.alt, self.depth = rows[:, 1], rows[:, 2]
@@ -212,6 +208,7 @@ class _Sites:
         # sites x kinds log-likelihoods; the somatic, changed heterozygote's and homozygous
         # kinds' depend on the error rate (and the first two on TiN): _fill fills them
         self.terms = np.empty((len(self.f), len(KINDS)))
+        self.node_logs: dict[int, np.ndarray] = {}  # (_fill's, by column)
         self.terms[:, 2] = self._balanced_heterozygote(t_depth)
         self.tumour_nodes = self._tumour_nodes(t_depth)
         self.terms[:, 4] = -np.log(self.depth + 1)  # a binomial's fraction uniform on [0, 1]
@@ -240,9 +237,10 @@ class _Sites:
         the allele wider than a binomial at TiN f (on a panel, TiN 0.8's interval held it 5
         times in 10). TUMOUR_NODES points of a normal distribution of that spread
         (Gauss-Hermite), clipped to [0, 1]; f alone without the tumour's depths."""
-        if not np.any(tumour_depth > 0):
+        reads = _typical_depth(tumour_depth)
+        if reads == 0:
             return [(1.0, self.f)]
-        spread = np.sqrt(self.f * (1 - self.f) / float(np.median(tumour_depth[tumour_depth > 0])))
+        spread = np.sqrt(self.f * (1 - self.f) / reads)
         z, w = np.polynomial.hermite_e.hermegauss(TUMOUR_NODES)
         return [(float(wi / w.sum()), np.clip(self.f + zi * spread, 0.0, 1.0))
                 for zi, wi in zip(z, w, strict=True)]
@@ -256,8 +254,7 @@ class _Sites:
         sites the fit weighs)."""
         if not math.isfinite(self.concentration):
             return self.binomial(self.het)
-        reads = float(np.median(tumour_depth[tumour_depth > 0])) if np.any(tumour_depth > 0) \
-            else 0.0
+        reads = _typical_depth(tumour_depth)
         a = self.concentration * self.het + reads * self.f
         b = self.concentration * (1 - self.het) + reads * (1 - self.f)
         return self.comb + _log_beta(a + self.alt, b + self.depth - self.alt) - _log_beta(a, b)
@@ -278,15 +275,15 @@ class _Sites:
             (3, [(1.0, (1 - e) * ones, -ones)]),
         ]
 
-    def _column(self, nodes: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
-        """log of the nodes' weighted binomials, by site."""
-        logs = np.stack([math.log(w) + self.binomial(p) for w, p, _ in nodes])
-        top = logs.max(axis=0)
-        return top + np.log(np.exp(logs - top).sum(axis=0))
-
     def _fill(self, tin: float, e: float) -> None:
+        """The terms that depend on TiN and e, each the log of its nodes' weighted binomials;
+        the nodes' own logs kept (node_logs, by column) for _error_derivatives."""
+        self.node_logs = {}
         for column, nodes in self._fractions(tin, e):
-            self.terms[:, column] = self._column(nodes)
+            logs = np.stack([math.log(w) + self.binomial(p) for w, p, _ in nodes])
+            top = logs.max(axis=0)
+            self.terms[:, column] = top + np.log(np.exp(logs - top).sum(axis=0))
+            self.node_logs[column] = logs
 
     def _mixture(self) -> tuple[np.ndarray, np.ndarray, float]:
         """The kinds' likelihoods (sites x kinds, scaled by site), each site's mixture of them
@@ -307,9 +304,8 @@ class _Sites:
             # (each node's derivatives of its binomial's log, weighed by its share of the
             # column's likelihood)
             d1_mean, d2_mean = np.zeros(len(self.f)), np.zeros(len(self.f))
-            for w, p, dp in nodes:
-                share = w * np.exp(self.binomial(p) - self.terms[:, column]) \
-                    if len(nodes) > 1 else 1.0
+            for (_, p, dp), logs in zip(nodes, self.node_logs[column], strict=True):
+                share = np.exp(logs - self.terms[:, column])
                 d1 = (self.alt / p - ref / (1 - p)) * dp
                 d2 = -(self.alt / p ** 2 + ref / (1 - p) ** 2) * dp ** 2
                 d1_mean += share * d1
@@ -320,8 +316,8 @@ class _Sites:
 
     def _error_step(self, tin: float, e: float) -> float:
         """The error rate maximising the likelihood at TiN with the shares as they are
-        (Newton's method on e, each step halved until it gains), terms filled at it."""
-        self._fill(tin, e)
+        (Newton's method on e, each step halved until it gains), from the terms as filled at
+        (TiN, e), and filled at the one returned."""
         lik, mix, value = self._mixture()
         for _ in range(30):
             grad, hess = self._error_derivatives(tin, e, lik, mix)
@@ -377,6 +373,12 @@ class _Sites:
             ll += value
             counts += (lb * share).T @ (wb / (lb @ share))
         return ll, counts
+
+
+def _typical_depth(tumour_depth: np.ndarray) -> float:
+    """The tumour's median depth over the sites it was read at (0 where none was)."""
+    read = tumour_depth[tumour_depth > 0]
+    return float(np.median(read)) if len(read) else 0.0
 
 
 def _homozygous_sites(f: np.ndarray, alt: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -637,8 +639,9 @@ def candidate_evidence(vcf: str | os.PathLike, tumour: str | None = None,
                                        f"AD {n_ad} / {t_ad} out of range")
             if sum(n_ad) == 0:
                 continue
-            for column, value in zip(columns, (t_af, n_ad[1], sum(n_ad), *(
-                    (t_ad[1], sum(t_ad)) if t_ad is not None else (0, 0))), strict=True):
+            t_alt, t_depth = (t_ad[1], sum(t_ad)) if t_ad is not None else (0, 0)
+            for column, value in zip(columns, (t_af, n_ad[1], sum(n_ad), t_alt, t_depth),
+                                     strict=True):
                 column.append(value)
     return tuple(np.array(column, dtype=np.float64) for column in columns)
 
